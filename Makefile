@@ -1,0 +1,110 @@
+# spoke: build, test and run. Plain GNU make; flags come from pkg-config where the
+# package ships a .pc file, and from LIBS_NOPC below where it does not.
+
+CC       ?= cc
+PREFIX   ?= /usr/local
+BUILD    ?= build
+PYTHON   := /usr/bin/python3
+
+# Debian 12 packages the build, the tests and `make run` need.
+DEB_PKGS := build-essential pkg-config libev-dev libwslay-dev libzstd-dev libssl-dev \
+            libmsgpack-dev libhttp-parser-dev libjansson-dev libinih-dev libcmocka-dev \
+            python3 python3-pytest python3-websockets python3-msgpack
+
+PC_PKGS   := libzstd msgpack jansson inih openssl
+# libev, wslay and http-parser ship no pkg-config file: the one fallback, here.
+LIBS_NOPC := -lev -lwslay -lhttp_parser
+
+PC_CFLAGS := $(shell pkg-config --cflags $(PC_PKGS) 2>/dev/null)
+PC_LIBS   := $(shell pkg-config --libs $(PC_PKGS) 2>/dev/null)
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CSTD     := -std=gnu11
+OPT      ?= -O2 -g
+CFLAGS_ALL = $(CSTD) $(OPT) $(WARN) -MMD -MP -pthread -I. $(PC_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS_ALL = $(PC_LIBS) $(LIBS_NOPC) -pthread -lm $(EXTRA_LDFLAGS)
+
+COMMON_SRC := $(wildcard common/*.c)
+EDGE_SRC   := $(wildcard edge/*.c)
+HUB_SRC    := $(filter-out hub/spokectl.c,$(wildcard hub/*.c))
+CTL_SRC    := hub/spokectl.c
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+COMMON_OBJ := $(call obj,$(COMMON_SRC))
+EDGE_OBJ   := $(call obj,$(EDGE_SRC))
+HUB_OBJ    := $(call obj,$(HUB_SRC))
+CTL_OBJ    := $(call obj,$(CTL_SRC))
+
+BINS := $(BUILD)/spoke-hub $(BUILD)/spoke-edge $(BUILD)/spokectl
+
+.PHONY: all deps install run test unit integration asan clean bench
+all: $(BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libspoke.a: $(COMMON_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/spoke-hub: $(HUB_OBJ) $(BUILD)/libspoke.a
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+$(BUILD)/spoke-edge: $(EDGE_OBJ) $(BUILD)/libspoke.a
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+$(BUILD)/spokectl: $(CTL_OBJ) $(BUILD)/libspoke.a
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+# ---- unit tests: tests/unit/<dir>/test_<name>.c, one binary each, linked with cmocka.
+UNIT_SRC  := $(wildcard tests/unit/*/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libspoke.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags cmocka) -o $@ $< $(BUILD)/libspoke.a \
+		$(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
+
+# ---- packages
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+
+# ---- sanitizer build used by the tests (separate tree so `make` stays optimised)
+ASAN_DIR   := build/asan
+ASAN_FLAGS := OPT="-O1 -g -fno-omit-frame-pointer" \
+	EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	EXTRA_LDFLAGS="-fsanitize=address,undefined" BUILD=$(ASAN_DIR)
+
+asan: deps
+	$(MAKE) --no-print-directory $(ASAN_FLAGS) all asan-unit-bins
+
+asan-unit-bins: $(UNIT_BINS)
+
+unit: asan
+	@$(PYTHON) tests/run_unit.py $(ASAN_DIR)/tests
+
+integration: asan
+	SPOKE_BIN_DIR=$(CURDIR)/$(ASAN_DIR) $(PYTHON) -m pytest -q tests/integration
+
+test: deps
+	@$(MAKE) --no-print-directory asan
+	@$(PYTHON) tests/run_all.py --bin-dir $(CURDIR)/$(ASAN_DIR)
+
+run: deps all
+	@bash deploy/local-run.sh $(BUILD)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

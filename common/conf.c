@@ -1,0 +1,256 @@
+/* INI file + flag settings: see conf.h. */
+#include "common/conf.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/net.h"
+#include "common/xalloc.h"
+
+
+static void flag_name(const char *key, char *out, size_t outlen)
+{
+    size_t i = 0;
+    for (; key[i] && i + 1 < outlen; i++)
+        out[i] = key[i] == '_' ? '-' : key[i];
+    out[i] = '\0';
+}
+
+int conf_set(const struct conf_opt *opt, const char *value, char *err, size_t errlen)
+{
+    switch (opt->type) {
+    case CONF_STR: {
+        char **p = opt->ptr;
+        free(*p);
+        *p = xstrdup(value);
+        return 0;
+    }
+    case CONF_INT: {
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end) {
+            snprintf(err, errlen, "%s: '%s' is not an integer", opt->key, value);
+            return -1;
+        }
+        if (v < opt->min || v > opt->max) {
+            snprintf(err, errlen, "%s: %ld is out of range [%ld, %ld]", opt->key, v, opt->min,
+                     opt->max);
+            return -1;
+        }
+        *(long *)opt->ptr = v;
+        return 0;
+    }
+    case CONF_BOOL: {
+        static const char *const yes[] = {"true", "yes", "on", "1"};
+        static const char *const no[] = {"false", "no", "off", "0"};
+        for (int i = 0; i < 4; i++) {
+            if (strcmp(value, yes[i]) == 0) {
+                *(int *)opt->ptr = 1;
+                return 0;
+            }
+            if (strcmp(value, no[i]) == 0) {
+                *(int *)opt->ptr = 0;
+                return 0;
+            }
+        }
+        snprintf(err, errlen, "%s: '%s' is not a boolean (true or false)", opt->key, value);
+        return -1;
+    }
+    case CONF_ADDR:
+        if (net_parse_addr(value, opt->ptr, 1) < 0) {
+            snprintf(err, errlen, "%s: '%s' is not HOST:PORT", opt->key, value);
+            return -1;
+        }
+        return 0;
+    case CONF_LOGLEVEL:
+        if (log_parse_level(value, opt->ptr) < 0) {
+            snprintf(err, errlen, "%s: '%s' is not a log level (debug, info, warn, error)",
+                     opt->key, value);
+            return -1;
+        }
+        return 0;
+    }
+    snprintf(err, errlen, "%s: unsupported option type", opt->key);
+    return -1;
+}
+
+static const struct conf_opt *find_key(const struct conf_spec *spec, const char *key)
+{
+    for (size_t i = 0; i < spec->nopts; i++)
+        if (strcmp(spec->opts[i].key, key) == 0)
+            return &spec->opts[i];
+    return NULL;
+}
+
+static const struct conf_opt *find_flag(const struct conf_spec *spec, const char *flag,
+                                        size_t len)
+{
+    char name[128];
+    for (size_t i = 0; i < spec->nopts; i++) {
+        flag_name(spec->opts[i].key, name, sizeof name);
+        if (strlen(name) == len && memcmp(name, flag, len) == 0)
+            return &spec->opts[i];
+    }
+    return NULL;
+}
+
+struct ini_state {
+    const struct conf_spec *spec;
+    const char *path;
+    char err[512];
+    unsigned char *seen; /* one flag per option: duplicates are an error */
+};
+
+static int on_ini_line(void *user, const char *section, const char *key, const char *value)
+{
+    struct ini_state *st = user;
+    char err[400];
+    if (st->err[0])
+        return 0;
+    if (section[0]) {
+        snprintf(st->err, sizeof st->err, "%s: unknown section [%s]", st->path, section);
+        return 0;
+    }
+    const struct conf_opt *opt = find_key(st->spec, key);
+    if (!opt) {
+        snprintf(st->err, sizeof st->err, "%s: unknown key '%s'", st->path, key);
+        return 0;
+    }
+    size_t idx = (size_t)(opt - st->spec->opts);
+    if (st->seen[idx]) {
+        snprintf(st->err, sizeof st->err, "%s: key '%s' set twice", st->path, key);
+        return 0;
+    }
+    st->seen[idx] = 1;
+    if (conf_set(opt, value, err, sizeof err) < 0) {
+        snprintf(st->err, sizeof st->err, "%s: %s", st->path, err);
+        return 0;
+    }
+    return 1;
+}
+
+static void print_help(const struct conf_spec *spec)
+{
+    printf("usage: %s [-c FILE] [--KEY VALUE ...]\n%s\n\n", spec->prog, spec->summary);
+    printf("  -c, --config FILE          read settings from an INI file (keys as below, '_' for '-')\n");
+    printf("  -h, --help                 show this help and exit\n");
+    printf("      --version              print the version and exit\n\n");
+    for (size_t i = 0; i < spec->nopts; i++) {
+        const struct conf_opt *o = &spec->opts[i];
+        char name[128], left[160];
+        const char *metavar = o->type == CONF_ADDR ? "HOST:PORT"
+                              : o->type == CONF_INT ? "N"
+                              : o->type == CONF_BOOL ? "BOOL"
+                              : o->type == CONF_LOGLEVEL ? "LEVEL" : "VALUE";
+        flag_name(o->key, name, sizeof name);
+        snprintf(left, sizeof left, "--%s %s", name, metavar);
+        if (o->def)
+            printf("      %-26s %s (default: %s)\n", left, o->help, o->def[0] ? o->def : "\"\"");
+        else
+            printf("      %-26s %s\n", left, o->help);
+    }
+}
+
+static void die(const char *prog, const char *msg)
+{
+    fprintf(stderr, "%s: %s\n", prog, msg);
+    exit(2);
+}
+
+void conf_load(const struct conf_spec *spec, int argc, char **argv, const char *version)
+{
+    char err[512];
+    const char *config = NULL;
+
+    for (size_t i = 0; i < spec->nopts; i++) {
+        if (spec->opts[i].def && conf_set(&spec->opts[i], spec->opts[i].def, err, sizeof err) < 0)
+            die(spec->prog, err); /* a bad built-in default is a bug; say so loudly */
+    }
+
+    /* First pass: help, version and the config file. */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            print_help(spec);
+            exit(0);
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("%s %s\n", spec->prog, version);
+            exit(0);
+        }
+        if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+            if (i + 1 >= argc) {
+                snprintf(err, sizeof err, "%s needs a FILE argument", a);
+                die(spec->prog, err);
+            }
+            config = argv[++i];
+        } else if (strncmp(a, "--config=", 9) == 0) {
+            config = a + 9;
+        }
+    }
+
+    if (config) {
+        FILE *f = fopen(config, "r");
+        if (!f) {
+            snprintf(err, sizeof err, "cannot read config file %s: %s", config, strerror(errno));
+            die(spec->prog, err);
+        }
+        struct ini_state st = {spec, config, "", xcalloc(spec->nopts, 1)};
+        /* Debian's inih defaults silently cut lines at 200 bytes and turn
+         * indented lines into continuations (LIBRARIES.md §10). */
+        ini_max_line = 4096;
+        ini_allow_multiline = 0;
+        int rc = ini_parse_file(f, on_ini_line, &st);
+        fclose(f);
+        free(st.seen);
+        if (st.err[0])
+            die(spec->prog, st.err);
+        if (rc != 0) {
+            snprintf(err, sizeof err, "%s:%d: syntax error (expected key = value)", config, rc);
+            die(spec->prog, err);
+        }
+    }
+
+    /* Second pass: flags override the file. */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(a, "--config=", 9) == 0)
+            continue;
+        if (strncmp(a, "--", 2) != 0) {
+            snprintf(err, sizeof err, "unexpected argument '%s' (see --help)", a);
+            die(spec->prog, err);
+        }
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const struct conf_opt *opt = find_flag(spec, name, len);
+        if (!opt) {
+            snprintf(err, sizeof err, "unknown option '--%.*s' (see --help)", (int)len, name);
+            die(spec->prog, err);
+        }
+        const char *value;
+        if (eq) {
+            value = eq + 1;
+        } else {
+            if (i + 1 >= argc) {
+                snprintf(err, sizeof err, "option '--%.*s' needs a value", (int)len, name);
+                die(spec->prog, err);
+            }
+            value = argv[++i];
+        }
+        char e2[400];
+        if (conf_set(opt, value, e2, sizeof e2) < 0) {
+            snprintf(err, sizeof err, "--%.*s: %s", (int)len, name, strchr(e2, ' ') + 1);
+            die(spec->prog, err);
+        }
+    }
+}

@@ -1,0 +1,42 @@
+/* Settings from an INI file (-c FILE, parsed with inih) and command-line
+ * flags. Every setting is a key `foo_bar` in the file and a flag
+ * `--foo-bar VALUE` (or `--foo-bar=VALUE`); flags override the file.
+ * Errors (unknown key, malformed value, missing file) print one line naming
+ * the culprit and exit with status 2. */
+#ifndef SPOKE_CONF_H
+#define SPOKE_CONF_H
+#include <stddef.h>
+
+enum conf_type {
+    CONF_STR,      /* ptr: char ** (heap copy, replaced on each set) */
+    CONF_INT,      /* ptr: long *, checked against [min, max] */
+    CONF_BOOL,     /* ptr: int *; true/false/yes/no/on/off/1/0 */
+    CONF_ADDR,     /* ptr: struct net_addr *; "HOST:PORT" */
+    CONF_LOGLEVEL, /* ptr: enum log_level *; debug|info|warn|error */
+};
+
+struct conf_opt {
+    const char *key;      /* file key; the flag is "--" + key with '_' -> '-' */
+    enum conf_type type;
+    void *ptr;
+    const char *def;      /* default applied before the file; NULL: keep the caller's value */
+    long min, max;        /* CONF_INT bounds */
+    const char *help;     /* one line; for def == NULL it should say what the default is */
+};
+
+struct conf_spec {
+    const char *prog;     /* "spoke-edge" */
+    const char *summary;  /* one line for --help */
+    const struct conf_opt *opts;
+    size_t nopts;
+};
+
+/* Applies defaults, then the file named by -c/--config (if any), then the
+ * flags. Handles --help and --version (prints and exits 0). Exits 2 on any
+ * error. Returns only on success. */
+void conf_load(const struct conf_spec *spec, int argc, char **argv, const char *version);
+
+/* Sets one option from its text form. Returns 0, or -1 with a message in err. */
+int conf_set(const struct conf_opt *opt, const char *value, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,50 @@
+/* Hash table from byte-string keys to pointers (chained, power-of-two sized,
+ * grows at load 1). Keys are copied into the entry. The hash is SipHash-1-3
+ * with a random per-table key, so clients choosing topic names cannot
+ * degrade lookups into linear scans (hash flooding). */
+#ifndef SPOKE_DICT_H
+#define SPOKE_DICT_H
+#include <stddef.h>
+#include <stdint.h>
+
+struct dict_entry {
+    struct dict_entry *next;
+    uint64_t hash;
+    void *value;
+    uint32_t klen;
+    char key[]; /* klen bytes, then a NUL so string keys can be printed */
+};
+
+struct dict {
+    struct dict_entry **table;
+    size_t size;  /* buckets, a power of two (0 before the first insert) */
+    size_t count;
+    uint64_t k0, k1;
+};
+
+void dict_init(struct dict *d);
+/* Frees every entry, calling free_value(value) on each if non-NULL. */
+void dict_deinit(struct dict *d, void (*free_value)(void *));
+struct dict_entry *dict_find(const struct dict *d, const void *key, size_t klen);
+void *dict_get(const struct dict *d, const void *key, size_t klen);
+/* Inserts key -> value; the key must not be present. Returns the entry
+ * (its key pointer stays valid until the entry is deleted). */
+struct dict_entry *dict_add(struct dict *d, const void *key, size_t klen, void *value);
+/* Removes key. Returns its value, or NULL if it was not present. */
+void *dict_delete(struct dict *d, const void *key, size_t klen);
+
+/* Iteration that tolerates deleting the current entry:
+ *   struct dict_iter it; dict_iter_init(&it, d);
+ *   for (struct dict_entry *e; (e = dict_next(&it)); ) ... */
+struct dict_iter {
+    const struct dict *d;
+    size_t bucket;
+    struct dict_entry *next;
+};
+void dict_iter_init(struct dict_iter *it, const struct dict *d);
+struct dict_entry *dict_next(struct dict_iter *it);
+
+/* SipHash-1-3 of (p, n) under key (k0, k1). */
+uint64_t siphash13(uint64_t k0, uint64_t k1, const void *p, size_t n);
+
+#endif

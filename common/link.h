@@ -1,0 +1,86 @@
+/* Link protocol codec: the messages an edge worker and the hub exchange.
+ *
+ * On the wire (inside the zstd stream, see zstream.h and linkio.h) each
+ * message is a 4-byte big-endian length N (1 <= N <= LINK_MAX_MESSAGE)
+ * followed by N bytes holding exactly one msgpack array whose first element
+ * is the message type. The per-type layouts are in docs/protocol.md and in
+ * the table in link.c. Decoding never lets msgpack-c see a declared array,
+ * map, str or bin size that the N bytes cannot hold (see mpcheck.h). */
+#ifndef SPOKE_LINK_H
+#define SPOKE_LINK_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+#define LINK_PROTOCOL_VERSION 1
+/* Sent raw (uncompressed) by both sides before their zstd stream. */
+#define LINK_PREAMBLE "SPOKELNK"
+#define LINK_PREAMBLE_LEN 8
+/* Largest decoded message; bounds memory per link and the zstd output
+ * accepted per message. Client messages are capped far below this. */
+#define LINK_MAX_MESSAGE (8u << 20)
+
+enum link_type {
+    LINK_HELLO = 1,           /* both ways, first message */
+    LINK_INTEREST_ADD = 2,    /* edge -> hub */
+    LINK_INTEREST_REMOVE = 3, /* edge -> hub */
+    LINK_PUBLISH = 4,         /* edge -> hub */
+    LINK_MESSAGE = 5,         /* hub -> edge, a publish with its seq */
+    LINK_DIRECT = 6,          /* both ways: edge -> hub -> edge */
+    LINK_DIRECT_RESULT = 7,   /* both ways: outcome of a DIRECT that carried an id */
+    LINK_ERROR = 8,           /* both ways: the sender is about to close the link */
+    LINK_HEARTBEAT = 9,       /* both ways */
+};
+
+/* A byte string inside a decoded message: points into the caller's bytes,
+ * not NUL-terminated, valid as long as those bytes are. */
+struct link_str {
+    const char *ptr;
+    uint32_t len;
+};
+
+/* One decoded (or to-be-encoded) message. Which fields are meaningful
+ * depends on type:
+ *   HELLO:           version, name, region, worker, software, boot
+ *   INTEREST_ADD/REMOVE: topic
+ *   PUBLISH:         topic, from, enc, data
+ *   MESSAGE:         topic, seq, from, enc, data
+ *   DIRECT:          to, from, has_id, id, enc, data
+ *   DIRECT_RESULT:   to (the original sender), id, code (0 = delivered), reason
+ *   ERROR:           code, reason
+ *   HEARTBEAT:       time_ms (sender's wall clock)
+ * enc is an enum enc (common/enc.h) saying how data is encoded. */
+struct link_msg {
+    enum link_type type;
+    uint32_t version;
+    uint32_t worker;
+    uint32_t code;
+    uint8_t enc;
+    uint8_t has_id;
+    int64_t id;
+    uint64_t seq;
+    uint64_t boot;
+    uint64_t time_ms;
+    struct link_str name, region, software, topic, from, to, data, reason;
+};
+
+/* Convenience: a link_str over a NUL-terminated string. */
+struct link_str link_str_c(const char *s);
+
+/* Appends the length prefix and msgpack encoding of m to out.
+ * Returns the number of bytes appended (prefix included), or -1 if m is
+ * invalid (unknown type) or would exceed LINK_MAX_MESSAGE. */
+int link_encode(struct buf *out, const struct link_msg *m);
+
+/* Decodes one message from the start of p[0, len).
+ * Returns the bytes consumed (> 0) and fills *m, its strings pointing into p;
+ * 0 if more bytes are needed for a complete message;
+ * -1 if the bytes are invalid (bad length, malformed msgpack, wrong field
+ * types or count, unknown type): the link must be dropped. On -1, if err is
+ * non-NULL a short reason is written to it. */
+int link_decode(const uint8_t *p, size_t len, struct link_msg *m, char *err, size_t errlen);
+
+const char *link_type_name(enum link_type t);
+
+#endif

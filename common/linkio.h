@@ -1,0 +1,61 @@
+/* The byte side of one link, shared by the edge (uplink.c) and the hub
+ * (link.c): the preamble, both zstd streams, length-prefixed message framing,
+ * and the byte counters. The caller owns the socket and its watchers; linkio
+ * only reads from and writes to the fd it is given.
+ *
+ * Outgoing: linkio_send() encodes and compresses at once (ZSTD_e_continue);
+ * linkio_flush() ends the batch (ZSTD_e_flush) and is called once per loop
+ * iteration; linkio_write() writes what is pending.
+ * Incoming: linkio_read() reads (up to a budget), decompresses into a bounded
+ * buffer and calls on_msg for each complete message. */
+#ifndef SPOKE_LINKIO_H
+#define SPOKE_LINKIO_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/link.h"
+
+struct zstream_out;
+struct zstream_in;
+
+struct linkio {
+    struct zstream_out *zout;
+    struct zstream_in *zin;
+    struct buf out;     /* preamble + compressed bytes not yet written */
+    struct buf in;      /* decompressed bytes not yet decoded */
+    struct buf scratch; /* encoding of one message before compression */
+    int preamble_seen;  /* bytes of the peer's preamble matched so far */
+    int unflushed;      /* messages compressed since the last flush */
+    uint64_t raw_out, wire_out, raw_in, wire_in; /* raw = decompressed; wire = on the socket */
+    uint64_t msgs_out, msgs_in;
+    char err[160];      /* why the last call failed */
+};
+
+/* Prepares both streams and queues our preamble. Returns 0, or -1 (err). */
+int linkio_init(struct linkio *l);
+void linkio_deinit(struct linkio *l);
+
+/* Encodes and compresses m. Returns 0, or -1 (err set: the link must go). */
+int linkio_send(struct linkio *l, const struct link_msg *m);
+/* Ends the current batch so the peer can decode it. Returns 0 or -1. */
+int linkio_flush(struct linkio *l);
+/* Writes pending bytes to fd. Returns 0 when all are written, 1 when some
+ * remain (EAGAIN: wait for EV_WRITE), -1 on error (err set). */
+int linkio_write(struct linkio *l, int fd);
+/* Compressed bytes waiting to be written. */
+static inline size_t linkio_pending(const struct linkio *l) { return l->out.len - l->out.off; }
+
+/* Called once per decoded message; its strings point into linkio's buffer
+ * and are valid only during the call. Return 0 to continue; any other value
+ * stops linkio_read at once, which returns that value without touching l
+ * again (so the callback may free the link). */
+typedef int (*linkio_msg_cb)(void *ud, const struct link_msg *m);
+
+/* Reads from fd until EAGAIN or about `budget` wire bytes, decoding and
+ * dispatching messages. Returns 0 (would block / budget used), 1 on EOF
+ * (peer closed), -1 on a read, preamble, decompression or decode error (err
+ * set), or the callback's non-zero value. */
+int linkio_read(struct linkio *l, int fd, size_t budget, linkio_msg_cb on_msg, void *ud);
+
+#endif

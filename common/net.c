@@ -1,0 +1,183 @@
+/* Socket helpers: see net.h. */
+#define _GNU_SOURCE
+#include "common/net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int net_parse_addr(const char *s, struct net_addr *out, int allow_port0)
+{
+    const char *colon;
+    const char *host = s;
+    size_t hostlen;
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (!end || end[1] != ':')
+            return -1;
+        host = s + 1;
+        hostlen = (size_t)(end - host);
+        colon = end + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -1;
+        hostlen = (size_t)(colon - s);
+    }
+    if (hostlen == 0 || hostlen >= sizeof out->host)
+        return -1;
+    const char *p = colon + 1;
+    if (!*p)
+        return -1;
+    char *end;
+    errno = 0;
+    long port = strtol(p, &end, 10);
+    if (errno || *end || port < 0 || port > 65535 || (port == 0 && !allow_port0))
+        return -1;
+    memcpy(out->host, host, hostlen);
+    out->host[hostlen] = '\0';
+    out->port = (uint16_t)port;
+    return 0;
+}
+
+const char *net_format_addr(const struct net_addr *a, char *out, size_t outlen)
+{
+    if (strchr(a->host, ':'))
+        snprintf(out, outlen, "[%s]:%u", a->host, a->port);
+    else
+        snprintf(out, outlen, "%s:%u", a->host, a->port);
+    return out;
+}
+
+int net_resolve(const struct net_addr *a, struct sockaddr_storage *ss, socklen_t *sslen,
+                char *err, size_t errlen)
+{
+    struct addrinfo hints, *res;
+    char port[8];
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(port, sizeof port, "%u", a->port);
+    int rc = getaddrinfo(a->host, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot resolve %s: %s", a->host, gai_strerror(rc));
+        return -1;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *sslen = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+int net_listen(const struct net_addr *a, int reuseport, int backlog, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    char name[300];
+    if (net_resolve(a, &ss, &sslen, err, errlen) < 0)
+        return -1;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+        snprintf(err, errlen, "SO_REUSEPORT: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&ss, sslen) < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", net_format_addr(a, name, sizeof name),
+                 strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (listen(fd, backlog) < 0) {
+        snprintf(err, errlen, "listen on %s: %s", net_format_addr(a, name, sizeof name),
+                 strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int net_connect(const struct sockaddr_storage *ss, socklen_t sslen)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (const struct sockaddr *)ss, sslen) < 0 && errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+int net_connect_result(int fd)
+{
+    int e = 0;
+    socklen_t len = sizeof e;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+        return errno;
+    return e;
+}
+
+int net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peerlen)
+{
+    return accept4(lfd, (struct sockaddr *)peer, peerlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+int net_set_nodelay(int fd)
+{
+    int one = 1;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+int net_set_sndbuf(int fd, int bytes)
+{
+    return setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+}
+
+uint16_t net_local_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return 0;
+}
+
+const char *net_format_sockaddr(const struct sockaddr_storage *ss, char *out, size_t outlen)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &s->sin_addr, ip, sizeof ip);
+        port = ntohs(s->sin_port);
+        snprintf(out, outlen, "%s:%u", ip, port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof ip);
+        port = ntohs(s->sin6_port);
+        snprintf(out, outlen, "[%s]:%u", ip, port);
+    } else {
+        snprintf(out, outlen, "?");
+    }
+    return out;
+}

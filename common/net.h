@@ -1,0 +1,41 @@
+/* Socket helpers (in the spirit of Redis anet.c). Addresses are numeric
+ * "HOST:PORT" ("[v6]:PORT" for IPv6) or a name resolved once at startup;
+ * nothing here is called with a name from inside an event loop. */
+#ifndef SPOKE_NET_H
+#define SPOKE_NET_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct net_addr {
+    char host[256];
+    uint16_t port;
+};
+
+/* Parses "HOST:PORT". Returns 0, or -1 if malformed (port 0 is allowed only
+ * when allow_port0 is set: "pick a free port"). */
+int net_parse_addr(const char *s, struct net_addr *out, int allow_port0);
+/* Formats as "HOST:PORT" into out (at least 300 bytes). */
+const char *net_format_addr(const struct net_addr *a, char *out, size_t outlen);
+/* Resolves a to a socket address (blocking getaddrinfo: startup only).
+ * Returns 0, or -1 with a message in err. */
+int net_resolve(const struct net_addr *a, struct sockaddr_storage *ss, socklen_t *sslen,
+                char *err, size_t errlen);
+/* Non-blocking, close-on-exec listening socket with SO_REUSEADDR, and
+ * SO_REUSEPORT when reuseport is set. Returns the fd, or -1 with err set. */
+int net_listen(const struct net_addr *a, int reuseport, int backlog, char *err, size_t errlen);
+/* Starts a non-blocking connect to a resolved address. Returns the fd (the
+ * connection may still be in progress), or -1 with errno set. */
+int net_connect(const struct sockaddr_storage *ss, socklen_t sslen);
+/* For a connect in progress: 0 when connected, or the pending errno. */
+int net_connect_result(int fd);
+/* accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC. Returns the fd or -1 (errno). */
+int net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peerlen);
+int net_set_nodelay(int fd);
+int net_set_sndbuf(int fd, int bytes);
+/* The port a bound socket listens on (for port 0 listeners), or 0. */
+uint16_t net_local_port(int fd);
+/* Numeric "ip:port" of a socket address. */
+const char *net_format_sockaddr(const struct sockaddr_storage *ss, char *out, size_t outlen);
+
+#endif
