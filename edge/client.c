@@ -1,0 +1,595 @@
+/* Client WebSocket connections: accept, upgrade, frames in, messages
+ * dispatched, output queued and flushed once per loop iteration, close.
+ *
+ * Idle connections are cheap: struct client holds no wslay context and no
+ * buffer. When bytes arrive, complete frames are handed to a wslay context
+ * created for the purpose; an incomplete frame's bytes wait in a small
+ * per-connection buffer (bounded by max_message_bytes). At a message boundary
+ * (no partial frame, no fragmented message in progress) the wslay context is
+ * freed again, which is safe because wslay was only ever given whole frames,
+ * so its 4 KB input buffer is provably empty. */
+#include "edge/client.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <wslay/wslay.h>
+
+#include "common/log.h"
+#include "common/msg.h"
+#include "common/net.h"
+#include "common/wsframe.h"
+#include "common/xalloc.h"
+#include "edge/handshake.h"
+#include "edge/topic.h"
+#include "edge/uplink.h"
+#include "edge/worker.h"
+
+/* Per-connection WebSocket working state, present only while a frame or a
+ * fragmented message is in flight (see the comment at the top). */
+struct wsconn {
+    wslay_event_context_ptr ctx; /* NULL until a complete frame must be processed */
+    struct buf partial;          /* bytes of an incomplete frame */
+    const uint8_t *feed;         /* complete frames wslay may take now */
+    size_t feed_len;
+    uint8_t in_fragmented;       /* wslay holds the first parts of a message */
+};
+
+/* Bytes read per wake-up before yielding to other connections. */
+#define READ_BUDGET (256 * 1024)
+
+#define client_of(node) ((struct client *)((char *)(node) - offsetof(struct client, deadline)))
+
+static void on_io(struct ev_loop *loop, ev_io *io, int revents);
+static void process(struct client *c, const uint8_t *p, size_t n, int from_partial);
+
+static const char *conn_id(const struct client *c, char *out, size_t outlen)
+{
+    worker_conn_id(c->w, c->seq, out, outlen);
+    return out;
+}
+
+void client_accept(struct worker *w, int fd)
+{
+    struct client *c = xcalloc(1, sizeof *c);
+    c->w = w;
+    c->seq = ++w->next_seq;
+    c->state = CLIENT_HANDSHAKE;
+    c->hs = handshake_new();
+    if (w->cfg->client_sndbuf > 0)
+        net_set_sndbuf(fd, (int)w->cfg->client_sndbuf);
+    net_set_nodelay(fd);
+    ev_io_init(&c->io, on_io, fd, EV_READ);
+    c->io.data = c;
+    ev_io_start(w->loop, &c->io);
+    deadline_add(&w->handshakes, &c->deadline);
+    dict_add(&w->conns, &c->seq, sizeof c->seq, c);
+    w->nclients++;
+    w->stats.accepted++;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static void set_events(struct client *c, int events)
+{
+    if (c->io.events == events)
+        return;
+    ev_io_stop(c->w->loop, &c->io);
+    ev_io_set(&c->io, c->io.fd, events);
+    ev_io_start(c->w->loop, &c->io);
+}
+
+/* Queues a frame whatever the state short of CLOSED (close frames and HTTP
+ * answers go out while CLOSING). Takes ownership of one reference. */
+static void queue_frame(struct client *c, struct frame *f)
+{
+    struct worker *w = c->w;
+    if (c->state == CLIENT_CLOSED) {
+        frame_unref(f);
+        return;
+    }
+    sendq_push(&c->q, &w->qpool, f);
+    if (c->q.bytes > (uint64_t)w->cfg->send_queue_bytes && c->state == CLIENT_OPEN)
+        c->flags |= CLIENT_F_SLOW;
+    worker_mark_dirty(w, c);
+}
+
+void client_push_frame(struct client *c, struct frame *f)
+{
+    if (c->state != CLIENT_OPEN || (c->flags & CLIENT_F_SLOW))
+        return;
+    queue_frame(c, frame_ref(f));
+    c->w->stats.msgs_out++;
+}
+
+void client_send_payload(struct client *c, const uint8_t *payload, size_t len)
+{
+    if (c->state != CLIENT_OPEN)
+        return;
+    uint8_t op = c->enc == ENC_JSON ? WS_OP_TEXT : WS_OP_BINARY;
+    queue_frame(c, frame_build(op, payload, len));
+    c->w->stats.msgs_out++;
+}
+
+void client_send_ack(struct client *c, int64_t id)
+{
+    struct buf *b = &c->w->scratch;
+    buf_reset(b);
+    msg_build_ack(b, (enum enc)c->enc, id);
+    client_send_payload(c, buf_head(b), buf_readable(b));
+}
+
+void client_send_error(struct client *c, int has_id, int64_t id, int code, const char *reason)
+{
+    struct buf *b = &c->w->scratch;
+    buf_reset(b);
+    msg_build_error(b, (enum enc)c->enc, has_id, id, code, reason);
+    client_send_payload(c, buf_head(b), buf_readable(b));
+}
+
+/* ---- closing ----------------------------------------------------------- */
+
+static void free_ws(struct client *c)
+{
+    struct wsconn *ws = c->ws;
+    if (!ws)
+        return;
+    if (ws->ctx)
+        wslay_event_context_free(ws->ctx);
+    buf_deinit(&ws->partial);
+    free(ws);
+    c->ws = NULL;
+}
+
+static void enter_closing(struct client *c)
+{
+    c->state = CLIENT_CLOSING;
+    deadline_add(&c->w->closing, &c->deadline);
+}
+
+void client_close(struct client *c, uint16_t code, const char *reason)
+{
+    char id[CONN_ID_MAX_LEN];
+    if (c->state == CLIENT_HANDSHAKE) {
+        client_terminate(c, reason);
+        return;
+    }
+    if (c->state != CLIENT_OPEN)
+        return;
+    uint8_t payload[125];
+    size_t rlen = strlen(reason);
+    if (rlen > 123) /* RFC 6455 §5.5: control payloads are at most 125 bytes */
+        rlen = 123;
+    payload[0] = (uint8_t)(code >> 8);
+    payload[1] = (uint8_t)code;
+    memcpy(payload + 2, reason, rlen);
+    queue_frame(c, frame_build(WS_OP_CLOSE, payload, 2 + rlen));
+    log_debug("conn %s: closing with %u %s", conn_id(c, id, sizeof id), code, reason);
+    enter_closing(c);
+}
+
+void client_terminate(struct client *c, const char *why)
+{
+    struct worker *w = c->w;
+    char id[CONN_ID_MAX_LEN];
+    if (c->state == CLIENT_CLOSED)
+        return;
+    if (why)
+        log_debug("conn %s: closed: %s", conn_id(c, id, sizeof id), why);
+    c->state = CLIENT_CLOSED;
+    ev_io_stop(w->loop, &c->io);
+    close(c->io.fd);
+    deadline_remove(&w->closing, &c->deadline);
+    topic_unsubscribe_all(w, c);
+    dict_delete(&w->conns, &c->seq, sizeof c->seq);
+    sendq_clear(&c->q, &w->qpool);
+    handshake_free(c->hs);
+    c->hs = NULL;
+    free_ws(c);
+    w->nclients--;
+    w->stats.closed++;
+    worker_mark_dirty(w, c); /* freed by the worker at the end of the turn */
+}
+
+void client_free(struct client *c)
+{
+    free(c);
+}
+
+void client_handshake_expired(struct deadline_list *l, struct deadline_node *n)
+{
+    client_terminate(client_of(n), "handshake timeout");
+}
+
+void client_close_expired(struct deadline_list *l, struct deadline_node *n)
+{
+    client_terminate(client_of(n), "close handshake timed out");
+}
+
+void client_flush(struct client *c)
+{
+    struct worker *w = c->w;
+    char id[CONN_ID_MAX_LEN];
+    if (c->state == CLIENT_CLOSED)
+        return;
+    if ((c->flags & CLIENT_F_SLOW) && c->state == CLIENT_OPEN) {
+        log_warn("conn %s: closed: slow consumer (%" PRIu32 " bytes queued, limit %ld)",
+                 conn_id(c, id, sizeof id), c->q.bytes, w->cfg->send_queue_bytes);
+        w->stats.closed_slow++;
+        sendq_drop_unstarted(&c->q, &w->qpool);
+        client_close(c, 1008, "slow consumer");
+        /* It is not reading: do not wait for its close frame once ours is out. */
+        c->flags |= CLIENT_F_FLUSH_CLOSE;
+    }
+    if (!sendq_is_empty(&c->q)) {
+        size_t before = c->q.bytes;
+        int r = sendq_flush(&c->q, &w->qpool, c->io.fd);
+        w->stats.bytes_out += before - c->q.bytes;
+        if (r < 0) {
+            client_terminate(c, strerror(errno));
+            return;
+        }
+        if (r == 1) {
+            c->flags |= CLIENT_F_WRITING;
+            set_events(c, EV_READ | EV_WRITE);
+            return;
+        }
+    }
+    if (c->flags & CLIENT_F_WRITING) {
+        c->flags &= (uint8_t)~CLIENT_F_WRITING;
+        set_events(c, EV_READ);
+    }
+    if (c->flags & CLIENT_F_FLUSH_CLOSE)
+        client_terminate(c, NULL);
+}
+
+/* ---- wslay glue -------------------------------------------------------- */
+
+static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+                          void *user_data)
+{
+    struct client *c = user_data;
+    struct wsconn *ws = c->ws;
+    if (!ws->feed_len) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    size_t n = len < ws->feed_len ? len : ws->feed_len;
+    memcpy(buf, ws->feed, n);
+    ws->feed += n;
+    ws->feed_len -= n;
+    return (ssize_t)n;
+}
+
+/* wslay's own frames (pongs, close replies) join the same queue as ours, so
+ * frames never interleave; wslay hands a frame over in pieces (header with
+ * WSLAY_MSG_MORE, then payload), gathered in w->wsout. */
+static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
+                          int flags, void *user_data)
+{
+    struct client *c = user_data;
+    struct buf *out = &c->w->wsout;
+    buf_append(out, data, len);
+    if (!(flags & WSLAY_MSG_MORE)) {
+        queue_frame(c, frame_raw(buf_head(out), buf_readable(out)));
+        buf_reset(out);
+    }
+    return (ssize_t)len;
+}
+
+static void handle_message(struct client *c, uint8_t opcode, const uint8_t *p, size_t n);
+
+static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                      void *user_data)
+{
+    struct client *c = user_data;
+    if (c->state != CLIENT_OPEN)
+        return;
+    if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME)
+        handle_message(c, arg->opcode, arg->msg, arg->msg_length);
+}
+
+static const struct wslay_event_callbacks ws_callbacks = {
+    .recv_callback = ws_recv_cb,
+    .send_callback = ws_send_cb,
+    .on_msg_recv_callback = ws_msg_cb,
+};
+
+static struct wsconn *ensure_ws(struct client *c)
+{
+    if (!c->ws) {
+        c->ws = xcalloc(1, sizeof *c->ws);
+        buf_init(&c->ws->partial);
+    }
+    return c->ws;
+}
+
+static wslay_event_context_ptr ensure_ctx(struct client *c)
+{
+    struct wsconn *ws = ensure_ws(c);
+    if (!ws->ctx) {
+        if (wslay_event_context_server_init(&ws->ctx, &ws_callbacks, c) != 0) {
+            fprintf(stderr, "fatal: out of memory creating a wslay context\n");
+            abort();
+        }
+        /* wslay allocates whatever length a frame header declares: cap it
+         * before it sees a single byte (LIBRARIES.md §2). */
+        wslay_event_config_set_max_recv_msg_length(ws->ctx, (uint64_t)c->w->cfg->max_message_bytes);
+    }
+    return ws->ctx;
+}
+
+/* Gives wslay complete frames p[0, n) and sends what it queued in reply. */
+static void ws_run(struct client *c, const uint8_t *p, size_t n)
+{
+    char id[CONN_ID_MAX_LEN];
+    wslay_event_context_ptr ctx = ensure_ctx(c);
+    c->ws->feed = p;
+    c->ws->feed_len = n;
+    int r = wslay_event_recv(ctx);
+    c->ws->feed_len = 0;
+    wslay_event_send(ctx); /* only appends to our queue: cannot block */
+    if (c->state == CLIENT_CLOSED)
+        return;
+    if (wslay_event_get_close_received(ctx)) {
+        /* The peer closed; wslay echoed its close frame. Close once written. */
+        log_debug("conn %s: peer closed with %u", conn_id(c, id, sizeof id),
+                  wslay_event_get_status_code_received(ctx));
+        if (c->state == CLIENT_OPEN)
+            enter_closing(c);
+        c->flags |= CLIENT_F_FLUSH_CLOSE;
+        worker_mark_dirty(c->w, c);
+    } else if (r != 0 || wslay_event_get_close_sent(ctx)) {
+        /* wslay refused the input (1002 protocol, 1007 UTF-8, 1009 size). */
+        uint16_t code = wslay_event_get_close_sent(ctx) ? wslay_event_get_status_code_sent(ctx) : 1002;
+        log_info("conn %s: closing with %u: %s", conn_id(c, id, sizeof id), code,
+                 code == 1007 ? "invalid UTF-8" : code == 1009 ? "message too big"
+                                                  : "protocol error");
+        c->w->stats.closed_protocol++;
+        if (c->state == CLIENT_OPEN)
+            enter_closing(c);
+        if (r != 0) /* wslay gave up on the stream: do not wait for a reply */
+            c->flags |= CLIENT_F_FLUSH_CLOSE;
+        worker_mark_dirty(c->w, c);
+    }
+}
+
+/* Splits p[0, n) at frame boundaries: complete frames go to wslay, an
+ * incomplete tail is kept in ws->partial. */
+static void ws_input(struct client *c, const uint8_t *p, size_t n, int from_partial)
+{
+    uint64_t max = (uint64_t)c->w->cfg->max_message_bytes;
+    struct ws_frame_info fi;
+    size_t off = 0;
+    int peer_close = 0;
+    uint8_t in_frag = c->ws ? c->ws->in_fragmented : 0;
+
+    while (off < n) {
+        /* Control frames are at most 125 bytes; larger data frames than the
+         * limit are handed over at once so wslay closes with 1009. */
+        long flen = ws_frame_scan(p + off, n - off, max < 125 ? 125 : max, &fi);
+        if (flen == 0)
+            break;
+        if (flen < 0) {
+            off = n;
+            break;
+        }
+        if (fi.opcode == WS_OP_CLOSE)
+            peer_close = 1;
+        if (fi.opcode == WS_OP_TEXT || fi.opcode == WS_OP_BINARY || fi.opcode == WS_OP_CONT)
+            in_frag = !fi.fin;
+        off += (size_t)flen;
+    }
+
+    if (c->state == CLIENT_OPEN && off > 0) {
+        ensure_ws(c)->in_fragmented = in_frag;
+        ws_run(c, p, off);
+    } else if (c->state == CLIENT_CLOSING && peer_close) {
+        /* Our close went first; this is the reply: the handshake is done. */
+        c->flags |= CLIENT_F_FLUSH_CLOSE;
+        worker_mark_dirty(c->w, c);
+    }
+    if (c->state == CLIENT_CLOSED)
+        return;
+
+    size_t rest = n - off;
+    if (from_partial) {
+        buf_consume(&c->ws->partial, off);
+    } else if (rest) {
+        buf_append(&ensure_ws(c)->partial, p + off, rest);
+    }
+
+    /* Release working state at a message boundary. */
+    struct wsconn *ws = c->ws;
+    if (!ws)
+        return;
+    if (ws->ctx && (c->state != CLIENT_OPEN ||
+                    (!ws->in_fragmented && buf_readable(&ws->partial) == 0 &&
+                     wslay_event_get_queued_msg_count(ws->ctx) == 0))) {
+        wslay_event_context_free(ws->ctx);
+        ws->ctx = NULL;
+        ws->in_fragmented = 0;
+    }
+    if (!ws->ctx && buf_readable(&ws->partial) == 0)
+        free_ws(c);
+}
+
+/* ---- messages ---------------------------------------------------------- */
+
+static void handle_send(struct client *c, const struct client_msg *m, const char *from)
+{
+    struct worker *w = c->w;
+    uint64_t seq;
+    if (worker_conn_is_local(w, m->to, m->to_len, &seq)) {
+        struct client *t = worker_find_client(w, seq);
+        if (!t || t->state != CLIENT_OPEN) {
+            client_send_error(c, m->has_id, m->id, CODE_NOT_FOUND, "unknown connection");
+            return;
+        }
+        struct buf *b = &w->scratch;
+        buf_reset(b);
+        if (msg_build_direct(b, (enum enc)t->enc, from, strlen(from), (enum enc)c->enc, m->data,
+                             m->data_len) < 0) {
+            client_send_error(c, m->has_id, m->id, CODE_BAD_REQUEST, "invalid data");
+            return;
+        }
+        client_send_payload(t, buf_head(b), buf_readable(b));
+        if (m->has_id)
+            client_send_ack(c, m->id);
+        return;
+    }
+    if (uplink_direct(w->up, m->to, m->to_len, from, m->has_id, m->id, (enum enc)c->enc, m->data,
+                      m->data_len) < 0)
+        client_send_error(c, m->has_id, m->id, CODE_UNAVAILABLE,
+                          "hub unavailable: message not sent");
+    /* With an id, the ack or error comes back from the target's edge. */
+}
+
+static void handle_message(struct client *c, uint8_t opcode, const uint8_t *p, size_t n)
+{
+    struct worker *w = c->w;
+    struct client_msg m;
+    struct msg_error err;
+    char from[CONN_ID_MAX_LEN];
+
+    w->stats.msgs_in++;
+    if ((opcode == WSLAY_TEXT_FRAME) != (c->enc == ENC_JSON)) {
+        client_send_error(c, 0, 0, CODE_BAD_REQUEST,
+                          c->enc == ENC_JSON ? "spoke.json expects text frames"
+                                             : "spoke.msgpack expects binary frames");
+        return;
+    }
+    if (msg_parse(w->parser, (enum enc)c->enc, p, n, &m, &err) < 0) {
+        client_send_error(c, err.has_id, err.id, err.code, err.reason);
+        return;
+    }
+    switch (m.op) {
+    case OP_SUB:
+        topic_subscribe(w, c, m.topic, m.topic_len);
+        break;
+    case OP_UNSUB:
+        topic_unsubscribe(w, c, m.topic, m.topic_len);
+        break;
+    case OP_PUB:
+        conn_id(c, from, sizeof from);
+        if (uplink_publish(w->up, m.topic, m.topic_len, from, (enum enc)c->enc, m.data,
+                           m.data_len) < 0) {
+            client_send_error(c, m.has_id, m.id, CODE_UNAVAILABLE,
+                              "hub unavailable: message not published");
+            return;
+        }
+        break;
+    case OP_SEND:
+        conn_id(c, from, sizeof from);
+        handle_send(c, &m, from);
+        return;
+    }
+    if (m.has_id)
+        client_send_ack(c, m.id);
+}
+
+/* ---- input ------------------------------------------------------------- */
+
+static void finish_handshake(struct client *c, const uint8_t *rest, size_t n, enum enc enc)
+{
+    struct worker *w = c->w;
+    char id[CONN_ID_MAX_LEN];
+    handshake_free(c->hs);
+    c->hs = NULL;
+    c->enc = (uint8_t)enc;
+    c->state = CLIENT_OPEN;
+    deadline_remove(&w->handshakes, &c->deadline);
+    conn_id(c, id, sizeof id);
+    buf_reset(&w->scratch);
+    msg_build_welcome(&w->scratch, enc, id, w->cfg->name, w->cfg->region);
+    client_send_payload(c, buf_head(&w->scratch), buf_readable(&w->scratch));
+    log_debug("conn %s: open (%s)", id, enc == ENC_JSON ? "spoke.json" : "spoke.msgpack");
+    if (n)
+        process(c, rest, n, 0);
+}
+
+static void process(struct client *c, const uint8_t *p, size_t n, int from_partial)
+{
+    if (c->state == CLIENT_HANDSHAKE) {
+        struct worker *w = c->w;
+        size_t used = 0;
+        enum enc enc = ENC_JSON;
+        const char *why = "";
+        struct buf *resp = &w->scratch;
+        buf_reset(resp);
+        enum handshake_result r = handshake_feed(c->hs, p, n, &used, resp, &enc, &why);
+        if (r == HANDSHAKE_NEED_MORE)
+            return;
+        queue_frame(c, frame_raw(buf_head(resp), buf_readable(resp)));
+        if (r == HANDSHAKE_FAILED) {
+            char id[CONN_ID_MAX_LEN];
+            log_info("conn %s: upgrade refused: %s", conn_id(c, id, sizeof id), why);
+            handshake_free(c->hs);
+            c->hs = NULL;
+            deadline_remove(&w->handshakes, &c->deadline);
+            enter_closing(c);
+            c->flags |= CLIENT_F_FLUSH_CLOSE;
+            return;
+        }
+        finish_handshake(c, p + used, n - used, enc);
+        return;
+    }
+    if (c->state == CLIENT_OPEN || c->state == CLIENT_CLOSING)
+        ws_input(c, p, n, from_partial);
+}
+
+static void on_readable(struct client *c)
+{
+    struct worker *w = c->w;
+    size_t budget = READ_BUDGET;
+    while (budget && c->state != CLIENT_CLOSED) {
+        struct wsconn *ws = c->ws;
+        int partial = ws && buf_readable(&ws->partial) > 0;
+        uint8_t *dst;
+        size_t cap;
+        if (partial) {
+            buf_reserve(&ws->partial, 16 * 1024);
+            dst = buf_tail(&ws->partial);
+            cap = buf_writable(&ws->partial);
+        } else {
+            dst = w->rbuf;
+            cap = WORKER_READ_BUF;
+        }
+        ssize_t r = read(c->io.fd, dst, cap);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            client_terminate(c, strerror(errno));
+            return;
+        }
+        if (r == 0) {
+            client_terminate(c, c->state == CLIENT_CLOSING ? "closed" : "peer went away without a close frame");
+            return;
+        }
+        w->stats.bytes_in += (uint64_t)r;
+        budget = (size_t)r >= budget ? 0 : budget - (size_t)r;
+        if (partial) {
+            buf_commit(&ws->partial, (size_t)r);
+            process(c, buf_head(&ws->partial), buf_readable(&ws->partial), 1);
+        } else {
+            process(c, dst, (size_t)r, 0);
+        }
+        if ((size_t)r < cap)
+            return; /* drained; level-triggered epoll wakes us for more */
+    }
+}
+
+static void on_io(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct client *c = io->data;
+    if (revents & EV_WRITE)
+        worker_mark_dirty(c->w, c); /* the end-of-iteration flush writes */
+    if (revents & EV_READ)
+        on_readable(c);
+}

@@ -1,0 +1,74 @@
+/* Client WebSocket connections: accept, upgrade, read and decode frames,
+ * dispatch client messages, queue output, close. One state field changed in
+ * one place; teardown in one function; memory freed at the end of the loop
+ * turn so no callback touches a freed connection. */
+#ifndef SPOKE_EDGE_CLIENT_H
+#define SPOKE_EDGE_CLIENT_H
+#include <ev.h>
+#include <stdint.h>
+
+#include "common/enc.h"
+#include "edge/deadline.h"
+#include "edge/frame.h"
+#include "edge/sendq.h"
+
+struct worker;
+struct handshake;
+struct wsconn;
+struct sub;
+
+enum client_state {
+    CLIENT_HANDSHAKE, /* HTTP upgrade in progress */
+    CLIENT_OPEN,      /* WebSocket open */
+    CLIENT_CLOSING,   /* our close frame is queued; waiting for the peer's */
+    CLIENT_CLOSED,    /* torn down; freed at the end of the loop turn */
+};
+
+enum {
+    CLIENT_F_DIRTY = 1,        /* on the worker's dirty list */
+    CLIENT_F_WRITING = 2,      /* EV_WRITE armed: the socket was full */
+    CLIENT_F_SLOW = 4,         /* send queue over its bound: close in the flush */
+    CLIENT_F_FLUSH_CLOSE = 8,  /* tear down once the queue is written */
+};
+
+/* Everything an idle connection holds: no wslay context, no buffers. */
+struct client {
+    ev_io io;
+    struct worker *w;
+    uint64_t seq;
+    struct deadline_node deadline; /* in w->handshakes or w->closing */
+    struct client *dirty_next;
+    struct handshake *hs; /* only in CLIENT_HANDSHAKE */
+    struct wsconn *ws;    /* only while a frame or message is in flight */
+    struct sub *subs;
+    struct sendq q;
+    uint32_t nsubs;
+    uint8_t state;
+    uint8_t enc;
+    uint8_t flags;
+};
+
+/* Takes ownership of an accepted, non-blocking socket. */
+void client_accept(struct worker *w, int fd);
+
+/* Queues a new reference to a shared frame (no-op unless OPEN). */
+void client_push_frame(struct client *c, struct frame *f);
+/* Frames and queues a payload built in this client's encoding. */
+void client_send_payload(struct client *c, const uint8_t *payload, size_t len);
+void client_send_ack(struct client *c, int64_t id);
+void client_send_error(struct client *c, int has_id, int64_t id, int code, const char *reason);
+
+/* Starts the closing handshake with code and reason (OPEN only). */
+void client_close(struct client *c, uint16_t code, const char *reason);
+/* Tears the connection down now (socket closed, subscriptions dropped). */
+void client_terminate(struct client *c, const char *why);
+/* End-of-iteration work for a dirty connection: write, slow-consumer
+ * handling, deferred closes. Called by the worker's prepare watcher. */
+void client_flush(struct client *c);
+/* Frees a CLOSED connection (worker's end of turn). */
+void client_free(struct client *c);
+
+void client_handshake_expired(struct deadline_list *l, struct deadline_node *n);
+void client_close_expired(struct deadline_list *l, struct deadline_node *n);
+
+#endif

@@ -1,0 +1,32 @@
+/* The edge's settings, read once at startup and shared read-only by all
+ * workers (see docs/configuration.md). */
+#ifndef SPOKE_EDGE_CONFIG_H
+#define SPOKE_EDGE_CONFIG_H
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/log.h"
+#include "common/net.h"
+
+struct edge_config {
+    char *name;
+    char *region;
+    struct net_addr listen;
+    struct net_addr hub;
+    struct sockaddr_storage hub_sa; /* resolved once at startup */
+    socklen_t hub_salen;
+    long workers;
+    enum log_level log_level;
+    long max_message_bytes;
+    long send_queue_bytes;
+    long client_sndbuf;
+    long heartbeat_ms;
+    long reconnect_min_ms;
+    long reconnect_max_ms;
+    long close_timeout_ms;
+    long handshake_timeout_ms;
+    long link_max_pending;
+    uint32_t boot; /* random per process start: part of every connection id */
+};
+
+#endif

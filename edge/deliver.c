@@ -1,0 +1,83 @@
+/* Delivery of hub traffic to local connections: see deliver.h. */
+#include "edge/deliver.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "common/link.h"
+#include "common/log.h"
+#include "common/msg.h"
+#include "common/wsframe.h"
+#include "edge/client.h"
+#include "edge/frame.h"
+#include "edge/topic.h"
+#include "edge/worker.h"
+
+void deliver_message(struct worker *w, const struct link_msg *m)
+{
+    struct topic *t = topic_find(w, m->topic.ptr, m->topic.len);
+    if (!t) {
+        /* Interest was withdrawn while the message was in flight. */
+        w->stats.unwanted++;
+        return;
+    }
+    /* One frame per encoding with subscribers: transcoded once per message,
+     * never per subscriber. */
+    struct frame *frames[ENC_COUNT] = {NULL, NULL};
+    for (int enc = 0; enc < ENC_COUNT; enc++) {
+        if (!t->count[enc])
+            continue;
+        struct buf *b = &w->scratch;
+        buf_reset(b);
+        if (msg_build_msg(b, (enum enc)enc, m->topic.ptr, m->topic.len, m->seq, m->from.ptr,
+                          m->from.len, (enum enc)m->enc, (const uint8_t *)m->data.ptr,
+                          m->data.len) < 0) {
+            log_warn("dropping message %.*s#%llu: its data cannot be transcoded",
+                     (int)m->topic.len, m->topic.ptr, (unsigned long long)m->seq);
+            continue;
+        }
+        frames[enc] = frame_build(enc == ENC_JSON ? WS_OP_TEXT : WS_OP_BINARY, buf_head(b),
+                                  buf_readable(b));
+    }
+    for (struct sub *s = t->subs; s; s = s->tnext)
+        if (frames[s->c->enc])
+            client_push_frame(s->c, frames[s->c->enc]);
+    for (int enc = 0; enc < ENC_COUNT; enc++)
+        frame_unref(frames[enc]);
+}
+
+int deliver_direct(struct worker *w, const struct link_msg *m)
+{
+    uint64_t seq;
+    if (!worker_conn_is_local(w, m->to.ptr, m->to.len, &seq))
+        return -1;
+    struct client *c = worker_find_client(w, seq);
+    if (!c || c->state != CLIENT_OPEN)
+        return -1;
+    struct buf *b = &w->scratch;
+    buf_reset(b);
+    if (msg_build_direct(b, (enum enc)c->enc, m->from.ptr, m->from.len, (enum enc)m->enc,
+                         (const uint8_t *)m->data.ptr, m->data.len) < 0)
+        return -1;
+    client_send_payload(c, buf_head(b), buf_readable(b));
+    return 0;
+}
+
+void deliver_direct_result(struct worker *w, const struct link_msg *m)
+{
+    uint64_t seq;
+    char reason[256];
+    if (!worker_conn_is_local(w, m->to.ptr, m->to.len, &seq))
+        return;
+    struct client *c = worker_find_client(w, seq);
+    if (!c || c->state != CLIENT_OPEN)
+        return; /* the sender left meanwhile */
+    if (m->code == 0) {
+        client_send_ack(c, m->id);
+        return;
+    }
+    size_t n = m->reason.len < sizeof reason - 1 ? m->reason.len : sizeof reason - 1;
+    memcpy(reason, m->reason.ptr, n);
+    reason[n] = '\0';
+    client_send_error(c, 1, m->id, (int)m->code, reason);
+}

@@ -1,0 +1,15 @@
+/* Delivery of what the hub sends down to local connections: topic messages
+ * (framed once per encoding, the same frame queued to every subscriber),
+ * direct messages and the results of our own direct messages. */
+#ifndef SPOKE_EDGE_DELIVER_H
+#define SPOKE_EDGE_DELIVER_H
+
+struct worker;
+struct link_msg;
+
+void deliver_message(struct worker *w, const struct link_msg *m);
+/* Returns 0 if delivered, -1 if the target is unknown or gone. */
+int deliver_direct(struct worker *w, const struct link_msg *m);
+void deliver_direct_result(struct worker *w, const struct link_msg *m);
+
+#endif

@@ -1,0 +1,27 @@
+/* Server-to-client WebSocket frames as immutable, reference-counted byte
+ * blocks: a topic message is framed once per encoding and the same block is
+ * queued to every local subscriber (server frames are unmasked, so the bytes
+ * are identical for all). Frames never cross threads: counts are plain ints. */
+#ifndef SPOKE_EDGE_FRAME_H
+#define SPOKE_EDGE_FRAME_H
+#include <stddef.h>
+#include <stdint.h>
+
+struct frame {
+    uint32_t refs;
+    uint32_t len;
+    uint8_t data[];
+};
+
+/* A frame holding header + payload for opcode (FIN set). refs = 1. */
+struct frame *frame_build(uint8_t opcode, const uint8_t *payload, size_t len);
+/* Raw bytes (e.g. an HTTP response) as a frame. refs = 1. */
+struct frame *frame_raw(const void *bytes, size_t len);
+static inline struct frame *frame_ref(struct frame *f)
+{
+    f->refs++;
+    return f;
+}
+void frame_unref(struct frame *f);
+
+#endif

@@ -1,0 +1,342 @@
+/* WebSocket upgrade handshake over libhttp-parser: see handshake.h. */
+#include "edge/handshake.h"
+
+#include <ctype.h>
+#include <http_parser.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" /* RFC 6455 §1.3 */
+#define FIELD_MAX 64
+#define VALUE_MAX 512
+#define URL_MAX 1024
+
+enum header_id { H_OTHER, H_KEY, H_VERSION, H_PROTOCOL, H_UPGRADE };
+
+struct handshake {
+    http_parser parser;
+    size_t total;
+    /* Header names and values arrive in pieces (LIBRARIES.md §7): accumulate. */
+    char field[FIELD_MAX + 1];
+    size_t field_len;
+    int in_value;
+    enum header_id current;
+    char value[VALUE_MAX + 1];
+    size_t value_len;
+    int value_overflow;
+    char key[32];
+    size_t key_len;
+    int key_count;
+    char version[8];
+    int have_version;
+    int upgrade_websocket;
+    char url[URL_MAX];
+    size_t url_len;
+    int url_overflow;
+    int headers_done;
+    int want_json, want_msgpack, offered_protocols;
+    int json_first;
+    int bad_header;
+};
+
+struct handshake *handshake_new(void)
+{
+    struct handshake *h = xcalloc(1, sizeof *h);
+    http_parser_init(&h->parser, HTTP_REQUEST);
+    h->parser.data = h;
+    return h;
+}
+
+void handshake_free(struct handshake *h)
+{
+    free(h);
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    struct handshake *h = p->data;
+    /* The URL can arrive in pieces: collect it, judge it at the end. */
+    if (h->url_len + len > URL_MAX) {
+        h->url_overflow = 1;
+        return 0;
+    }
+    memcpy(h->url + h->url_len, at, len);
+    h->url_len += len;
+    return 0;
+}
+
+static int url_is_ws_path(const struct handshake *h)
+{
+    struct http_parser_url u;
+    if (h->url_overflow || h->url_len == 0)
+        return 0;
+    http_parser_url_init(&u);
+    if (http_parser_parse_url(h->url, h->url_len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH)))
+        return 0;
+    return u.field_data[UF_PATH].len == 3 && memcmp(h->url + u.field_data[UF_PATH].off, "/ws", 3) == 0;
+}
+
+static int token_in_list(const char *list, const char *token)
+{
+    size_t tlen = strlen(token);
+    const char *p = list;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *start = p;
+        while (*p && *p != ',')
+            p++;
+        const char *end = p;
+        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        if ((size_t)(end - start) == tlen && strncasecmp(start, token, tlen) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void finish_header(struct handshake *h)
+{
+    if (!h->in_value)
+        return;
+    h->value[h->value_len] = '\0';
+    switch (h->current) {
+    case H_KEY:
+        h->key_count++;
+        if (h->value_overflow || h->value_len >= sizeof h->key) {
+            h->key_len = 0;
+        } else {
+            memcpy(h->key, h->value, h->value_len + 1);
+            h->key_len = h->value_len;
+        }
+        break;
+    case H_VERSION:
+        if (!h->value_overflow && h->value_len < sizeof h->version) {
+            memcpy(h->version, h->value, h->value_len + 1);
+            h->have_version = 1;
+        } else {
+            strcpy(h->version, "?");
+            h->have_version = 1;
+        }
+        break;
+    case H_PROTOCOL: {
+        /* May be repeated; tokens in the client's order of preference. */
+        const char *p = h->value;
+        while (*p) {
+            while (*p == ' ' || *p == '\t' || *p == ',')
+                p++;
+            const char *start = p;
+            while (*p && *p != ',' && *p != ' ' && *p != '\t')
+                p++;
+            size_t n = (size_t)(p - start);
+            if (!n)
+                continue;
+            h->offered_protocols = 1;
+            if (n == 10 && memcmp(start, "spoke.json", 10) == 0) {
+                if (!h->want_json && !h->want_msgpack)
+                    h->json_first = 1;
+                h->want_json = 1;
+            } else if (n == 13 && memcmp(start, "spoke.msgpack", 13) == 0) {
+                if (!h->want_json && !h->want_msgpack)
+                    h->json_first = 0;
+                h->want_msgpack = 1;
+            }
+        }
+        break;
+    }
+    case H_UPGRADE:
+        if (token_in_list(h->value, "websocket"))
+            h->upgrade_websocket = 1;
+        break;
+    case H_OTHER:
+        break;
+    }
+    h->in_value = 0;
+    h->field_len = 0;
+    h->value_len = 0;
+    h->value_overflow = 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct handshake *h = p->data;
+    finish_header(h);
+    if (h->field_len + len > FIELD_MAX) {
+        h->field_len = FIELD_MAX + 1; /* too long to be one we care about */
+        return 0;
+    }
+    memcpy(h->field + h->field_len, at, len);
+    h->field_len += len;
+    return 0;
+}
+
+static enum header_id classify(const char *name, size_t len)
+{
+    static const struct {
+        const char *name;
+        enum header_id id;
+    } known[] = {
+        {"sec-websocket-key", H_KEY},
+        {"sec-websocket-version", H_VERSION},
+        {"sec-websocket-protocol", H_PROTOCOL},
+        {"upgrade", H_UPGRADE},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strlen(known[i].name) == len && strncasecmp(known[i].name, name, len) == 0)
+            return known[i].id;
+    return H_OTHER;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct handshake *h = p->data;
+    if (!h->in_value) {
+        h->in_value = 1;
+        h->current = h->field_len <= FIELD_MAX ? classify(h->field, h->field_len) : H_OTHER;
+        h->value_len = 0;
+    }
+    if (h->current == H_OTHER)
+        return 0;
+    if (h->value_len + len > VALUE_MAX) {
+        h->value_overflow = 1;
+        return 0;
+    }
+    memcpy(h->value + h->value_len, at, len);
+    h->value_len += len;
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct handshake *h = p->data;
+    finish_header(h);
+    h->headers_done = 1;
+    /* Returning 1 tells http-parser there is no body to expect; the upgrade
+     * flag then makes it stop right after the headers. */
+    return 1;
+}
+
+static const http_parser_settings settings = {
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+};
+
+void handshake_accept_key(const char *key, size_t keylen, char *out)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    char in[64 + sizeof WS_GUID];
+    memcpy(in, key, keylen);
+    memcpy(in + keylen, WS_GUID, sizeof WS_GUID - 1);
+    EVP_Digest(in, keylen + sizeof WS_GUID - 1, digest, &dlen, EVP_sha1(), NULL);
+    EVP_EncodeBlock((unsigned char *)out, digest, (int)dlen);
+}
+
+static void http_error(struct buf *out, int status, const char *text, const char *extra,
+                       const char *body)
+{
+    buf_printf(out,
+               "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+               "Connection: close\r\n%s\r\n%s",
+               status, text, strlen(body), extra, body);
+}
+
+/* A valid key is 16 random bytes in base64: 24 characters ending in "==". */
+static int key_is_valid(const char *key, size_t len)
+{
+    if (len != 24 || key[22] != '=' || key[23] != '=')
+        return 0;
+    for (size_t i = 0; i < 22; i++)
+        if (!isalnum((unsigned char)key[i]) && key[i] != '+' && key[i] != '/')
+            return 0;
+    return 1;
+}
+
+enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size_t n,
+                                     size_t *consumed, struct buf *response, enum enc *enc,
+                                     const char **why)
+{
+    size_t room = HANDSHAKE_MAX_BYTES - h->total;
+    size_t feed = n < room ? n : room;
+    size_t used = http_parser_execute(&h->parser, &settings, (const char *)p, feed);
+    h->total += used;
+    *consumed = used;
+    enum http_errno err = HTTP_PARSER_ERRNO(&h->parser);
+
+    if (!h->headers_done) {
+        if (err != HPE_OK) {
+            *why = "malformed HTTP request";
+            http_error(response, 400, "Bad Request", "", "malformed HTTP request\n");
+            return HANDSHAKE_FAILED;
+        }
+        if (h->total >= HANDSHAKE_MAX_BYTES) {
+            *why = "request headers too large";
+            http_error(response, 431, "Request Header Fields Too Large", "",
+                       "request headers too large\n");
+            return HANDSHAKE_FAILED;
+        }
+        return HANDSHAKE_NEED_MORE;
+    }
+
+    if (!url_is_ws_path(h)) {
+        *why = "not found (only /ws serves WebSockets)";
+        http_error(response, 404, "Not Found", "", "not found: WebSockets are served on /ws\n");
+        return HANDSHAKE_FAILED;
+    }
+    if (h->parser.method != HTTP_GET) {
+        *why = "method not allowed";
+        http_error(response, 405, "Method Not Allowed", "Allow: GET\r\n", "use GET\n");
+        return HANDSHAKE_FAILED;
+    }
+    if (!h->parser.upgrade || !h->upgrade_websocket) {
+        *why = "not a WebSocket upgrade";
+        http_error(response, 426, "Upgrade Required",
+                   "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
+                   "this endpoint needs a WebSocket upgrade\n");
+        return HANDSHAKE_FAILED;
+    }
+    if (h->parser.http_major != 1 || h->parser.http_minor < 1) {
+        *why = "HTTP/1.1 required";
+        http_error(response, 400, "Bad Request", "", "HTTP/1.1 required\n");
+        return HANDSHAKE_FAILED;
+    }
+    if (!h->have_version || strcmp(h->version, "13") != 0) {
+        *why = "unsupported Sec-WebSocket-Version";
+        http_error(response, 426, "Upgrade Required", "Sec-WebSocket-Version: 13\r\n",
+                   "unsupported WebSocket version: use 13\n");
+        return HANDSHAKE_FAILED;
+    }
+    if (h->key_count != 1 || !key_is_valid(h->key, h->key_len)) {
+        *why = "bad Sec-WebSocket-Key";
+        http_error(response, 400, "Bad Request", "", "missing or invalid Sec-WebSocket-Key\n");
+        return HANDSHAKE_FAILED;
+    }
+    const char *proto = NULL;
+    if (h->offered_protocols) {
+        if (h->want_json && (h->json_first || !h->want_msgpack))
+            proto = "spoke.json";
+        else if (h->want_msgpack)
+            proto = "spoke.msgpack";
+        if (!proto) {
+            *why = "no supported subprotocol offered";
+            http_error(response, 400, "Bad Request", "",
+                       "unsupported subprotocol: offer spoke.json or spoke.msgpack\n");
+            return HANDSHAKE_FAILED;
+        }
+    }
+    *enc = proto && strcmp(proto, "spoke.msgpack") == 0 ? ENC_MSGPACK : ENC_JSON;
+
+    char accept[32];
+    handshake_accept_key(h->key, h->key_len, accept);
+    buf_printf(response,
+               "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s\r\n",
+               accept, proto ? "Sec-WebSocket-Protocol: " : "", proto ? proto : "",
+               proto ? "\r\n" : "");
+    return HANDSHAKE_DONE;
+}

@@ -1,0 +1,37 @@
+/* The HTTP/1.1 upgrade that opens a client WebSocket (RFC 6455 §4.2),
+ * parsed incrementally with libhttp-parser. State lives only while the
+ * handshake is in progress. */
+#ifndef SPOKE_EDGE_HANDSHAKE_H
+#define SPOKE_EDGE_HANDSHAKE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/enc.h"
+
+/* Request headers beyond this many bytes are refused (431). */
+#define HANDSHAKE_MAX_BYTES 8192
+
+enum handshake_result {
+    HANDSHAKE_NEED_MORE = 0,
+    HANDSHAKE_DONE = 1,  /* response holds the 101 answer */
+    HANDSHAKE_FAILED = 2 /* response holds an HTTP error answer; close after it */
+};
+
+struct handshake;
+
+struct handshake *handshake_new(void);
+void handshake_free(struct handshake *h);
+
+/* Feeds request bytes. *consumed is set to the bytes that belonged to the
+ * HTTP request (on DONE, the rest of p is WebSocket data). On DONE, *enc is
+ * the chosen subprotocol's encoding. A short reason for a failure is left in
+ * *why (static string) for the log. */
+enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size_t n,
+                                     size_t *consumed, struct buf *response, enum enc *enc,
+                                     const char **why);
+
+/* Sec-WebSocket-Accept for a key: base64(SHA-1(key + GUID)); out >= 29 bytes. */
+void handshake_accept_key(const char *key, size_t keylen, char *out);
+
+#endif

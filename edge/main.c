@@ -1,0 +1,164 @@
+/* spoke-edge: settings, worker threads and signals. */
+#include <errno.h>
+#include <ev.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include "common/conf.h"
+#include "common/log.h"
+#include "common/net.h"
+#include "common/version.h"
+#include "common/xalloc.h"
+#include "edge/config.h"
+#include "edge/worker.h"
+
+static struct edge_config cfg;
+
+static const struct conf_opt options[] = {
+    {"name", CONF_STR, &cfg.name, NULL, 0, 0,
+     "edge name, unique among the hub's edges (default: the host name)"},
+    {"region", CONF_STR, &cfg.region, "local", 0, 0, "region label shown to clients and operators"},
+    {"listen", CONF_ADDR, &cfg.listen, "127.0.0.1:8080", 0, 0, "client WebSocket address (path /ws)"},
+    {"hub", CONF_ADDR, &cfg.hub, "127.0.0.1:7400", 0, 0, "the hub's link address"},
+    {"workers", CONF_INT, &cfg.workers, NULL, 1, 256,
+     "worker threads, each with its own loop, listener and hub link (default: number of CPUs)"},
+    {"log_level", CONF_LOGLEVEL, &cfg.log_level, "info", 0, 0, "debug, info, warn or error"},
+    {"max_message_bytes", CONF_INT, &cfg.max_message_bytes, "65536", 128, 4 << 20,
+     "largest client message; larger ones close the connection with 1009"},
+    {"send_queue_bytes", CONF_INT, &cfg.send_queue_bytes, "1048576", 4096, 1L << 30,
+     "output queued for one client before it is closed as a slow consumer (1008)"},
+    {"client_sndbuf", CONF_INT, &cfg.client_sndbuf, "65536", 0, 16 << 20,
+     "kernel send buffer per client socket in bytes (0: kernel default)"},
+    {"heartbeat_ms", CONF_INT, &cfg.heartbeat_ms, "5000", 50, 600000,
+     "hub link heartbeat period; a link silent for 3 periods is dropped"},
+    {"reconnect_min_ms", CONF_INT, &cfg.reconnect_min_ms, "100", 10, 600000,
+     "first delay before reconnecting to the hub (doubles, with jitter)"},
+    {"reconnect_max_ms", CONF_INT, &cfg.reconnect_max_ms, "5000", 10, 3600000,
+     "longest delay between reconnection attempts"},
+    {"handshake_timeout_ms", CONF_INT, &cfg.handshake_timeout_ms, "10000", 100, 600000,
+     "time a new connection has to complete the WebSocket upgrade"},
+    {"close_timeout_ms", CONF_INT, &cfg.close_timeout_ms, "3000", 10, 600000,
+     "time to wait for a client's close frame after sending ours"},
+    {"link_max_pending", CONF_INT, &cfg.link_max_pending, "67108864", 65536, 1L << 34,
+     "unsent bytes on the hub link before it is dropped as congested"},
+};
+
+static int name_is_valid(const char *s, int allow_empty)
+{
+    size_t n = strlen(s);
+    if ((!n && !allow_empty) || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static void usage_error(const char *msg)
+{
+    fprintf(stderr, "spoke-edge: %s\n", msg);
+    exit(2);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    log_info("received %s: closing clients and stopping", strsignal(s->signum));
+    ev_break(loop, EVBREAK_ALL);
+}
+
+int main(int argc, char **argv)
+{
+    char host[256] = "edge";
+    if (gethostname(host, sizeof host - 1) != 0 || !name_is_valid(host, 0))
+        strcpy(host, "edge");
+    cfg.name = xstrdup(host);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg.workers = ncpu > 0 ? ncpu : 1;
+
+    const struct conf_spec spec = {
+        "spoke-edge", "Terminates client WebSockets and relays them through a spoke hub.",
+        options, sizeof options / sizeof options[0]};
+    conf_load(&spec, argc, argv, SPOKE_VERSION);
+    log_min_level = cfg.log_level;
+
+    if (!name_is_valid(cfg.name, 0))
+        usage_error("name: use 1 to 64 characters of [A-Za-z0-9._-]");
+    if (!name_is_valid(cfg.region, 1))
+        usage_error("region: use up to 64 characters of [A-Za-z0-9._-]");
+    if (cfg.reconnect_max_ms < cfg.reconnect_min_ms)
+        usage_error("reconnect_max_ms must not be below reconnect_min_ms");
+    if (cfg.listen.port == 0)
+        usage_error("listen: a port is required (workers share it with SO_REUSEPORT)");
+
+    char err[512], addr[300], hubaddr[300];
+    if (net_resolve(&cfg.hub, &cfg.hub_sa, &cfg.hub_salen, err, sizeof err) < 0)
+        usage_error(err);
+    if (getrandom(&cfg.boot, sizeof cfg.boot, 0) != sizeof cfg.boot)
+        cfg.boot = (uint32_t)getpid() ^ (uint32_t)time(NULL);
+
+    signal(SIGPIPE, SIG_IGN);
+    /* Workers inherit this mask: signals are handled in the main loop only. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+
+    log_set_component(cfg.name);
+    unsigned n = (unsigned)cfg.workers;
+    struct worker *workers = xcalloc(n, sizeof *workers);
+    int rc = 0;
+    unsigned started = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (worker_init(&workers[i], &cfg, i, err, sizeof err) < 0) {
+            log_error("%s", err);
+            rc = 1;
+            break;
+        }
+    }
+    for (unsigned i = 0; rc == 0 && i < n; i++) {
+        if (worker_start(&workers[i]) < 0) {
+            log_error("cannot start worker %u: %s", i, strerror(errno));
+            rc = 1;
+            break;
+        }
+        started++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    if (rc == 0) {
+        log_info("spoke-edge %s: %s (region %s) serving ws://%s/ws with %u worker%s; hub %s",
+                 SPOKE_VERSION, cfg.name, cfg.region[0] ? cfg.region : "-",
+                 net_format_addr(&cfg.listen, addr, sizeof addr), n, n == 1 ? "" : "s",
+                 net_format_addr(&cfg.hub, hubaddr, sizeof hubaddr));
+        struct ev_loop *loop = EV_DEFAULT;
+        ev_signal sigint, sigterm;
+        ev_signal_init(&sigint, on_signal, SIGINT);
+        ev_signal_init(&sigterm, on_signal, SIGTERM);
+        ev_signal_start(loop, &sigint);
+        ev_signal_start(loop, &sigterm);
+        ev_run(loop, 0);
+        ev_signal_stop(loop, &sigint);
+        ev_signal_stop(loop, &sigterm);
+        ev_loop_destroy(loop);
+    }
+    for (unsigned i = 0; i < started; i++)
+        worker_stop(&workers[i]);
+    for (unsigned i = 0; i < n; i++) {
+        worker_join(&workers[i]);
+        worker_deinit(&workers[i]);
+    }
+    free(workers);
+    free(cfg.name);
+    free(cfg.region);
+    if (rc == 0)
+        log_info("stopped");
+    return rc;
+}

@@ -1,0 +1,38 @@
+/* A worker's local subscriptions: topic -> subscribed connections. The first
+ * local subscriber of a topic registers the worker's interest with the hub,
+ * the last one to leave withdraws it. */
+#ifndef SPOKE_EDGE_TOPIC_H
+#define SPOKE_EDGE_TOPIC_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/enc.h"
+
+struct worker;
+struct client;
+struct topic;
+
+/* One (connection, topic) pair: in the topic's list and the client's list. */
+struct sub {
+    struct sub *tprev, *tnext;
+    struct sub *cnext;
+    struct client *c;
+    struct topic *t;
+};
+
+struct topic {
+    struct sub *subs;
+    uint32_t count[ENC_COUNT]; /* subscribers per encoding */
+    const char *name;          /* the dict key (NUL-terminated) */
+    uint32_t name_len;
+};
+
+/* Returns 0 when subscribed now, 1 when it already was. */
+int topic_subscribe(struct worker *w, struct client *c, const char *name, size_t len);
+/* Returns 0 when unsubscribed, 1 when it was not subscribed. */
+int topic_unsubscribe(struct worker *w, struct client *c, const char *name, size_t len);
+void topic_unsubscribe_all(struct worker *w, struct client *c);
+struct topic *topic_find(struct worker *w, const char *name, size_t len);
+void topic_free_all(struct worker *w);
+
+#endif

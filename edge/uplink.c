@@ -1,0 +1,410 @@
+/* A worker's link to the hub: see uplink.h and docs/protocol.md. */
+#include "edge/uplink.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/link.h"
+#include "common/linkio.h"
+#include "common/log.h"
+#include "common/msg.h"
+#include "common/net.h"
+#include "common/version.h"
+#include "common/xalloc.h"
+#include "edge/deliver.h"
+#include "edge/topic.h"
+#include "edge/worker.h"
+
+enum uplink_state {
+    UPLINK_WAITING,    /* backing off before the next attempt */
+    UPLINK_CONNECTING, /* TCP connect in progress */
+    UPLINK_HELLO,      /* our HELLO sent, waiting for the hub's */
+    UPLINK_UP,
+};
+
+/* on_msg's answer after it tore the link down (distinct from linkio_read's
+ * own 0, 1 and -1). */
+#define LINK_GONE 2
+
+/* Read at most this much per wake-up so clients get their turn. */
+#define LINK_READ_BUDGET (512 * 1024)
+
+struct uplink {
+    struct worker *w;
+    enum uplink_state state;
+    int fd;
+    ev_io io;
+    ev_timer retry;
+    ev_timer heartbeat;
+    struct linkio lio;
+    int lio_ready;
+    double backoff;      /* seconds: next retry delay before jitter */
+    ev_tstamp last_rx;   /* last time bytes arrived (or the attempt started) */
+    int was_up;          /* log the first failure after being up as a warning */
+    uint64_t attempts;
+};
+
+static void on_io(struct ev_loop *loop, ev_io *io, int revents);
+
+static void set_events(struct uplink *u, int events)
+{
+    if (ev_is_active(&u->io) && u->io.events == events)
+        return;
+    ev_io_stop(u->w->loop, &u->io);
+    ev_io_set(&u->io, u->fd, events);
+    ev_io_start(u->w->loop, &u->io);
+}
+
+static double jitter(double d)
+{
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
+        r = (uint32_t)clock_mono_ms();
+    return d * (0.5 + 0.5 * ((double)r / 4294967295.0));
+}
+
+static void schedule_retry(struct uplink *u)
+{
+    const struct edge_config *cfg = u->w->cfg;
+    double delay = jitter(u->backoff);
+    u->backoff *= 2;
+    if (u->backoff > cfg->reconnect_max_ms / 1000.0)
+        u->backoff = cfg->reconnect_max_ms / 1000.0;
+    u->state = UPLINK_WAITING;
+    ev_timer_stop(u->w->loop, &u->retry);
+    ev_timer_set(&u->retry, delay, 0.);
+    ev_timer_start(u->w->loop, &u->retry);
+    log_debug("hub link: next attempt in %.0f ms", delay * 1000);
+}
+
+static void disconnect(struct uplink *u, const char *why)
+{
+    char addr[300];
+    net_format_addr(&u->w->cfg->hub, addr, sizeof addr);
+    if (u->state == UPLINK_UP || u->was_up) {
+        log_warn("hub link to %s down: %s; clients stay connected, reconnecting", addr, why);
+        u->was_up = 0;
+    } else if (u->attempts == 1 || u->attempts % 20 == 0) {
+        log_info("hub link to %s: %s (attempt %llu); retrying", addr, why,
+                 (unsigned long long)u->attempts);
+    } else {
+        log_debug("hub link to %s: %s", addr, why);
+    }
+    if (u->fd >= 0) {
+        ev_io_stop(u->w->loop, &u->io);
+        close(u->fd);
+        u->fd = -1;
+    }
+    if (u->lio_ready) {
+        linkio_deinit(&u->lio);
+        u->lio_ready = 0;
+    }
+    schedule_retry(u);
+}
+
+static void send_msg(struct uplink *u, const struct link_msg *m)
+{
+    if (linkio_send(&u->lio, m) < 0)
+        log_error("hub link: cannot encode %s: %s", link_type_name(m->type), u->lio.err);
+}
+
+static void connect_now(struct uplink *u)
+{
+    const struct edge_config *cfg = u->w->cfg;
+    u->attempts++;
+    u->fd = net_connect(&cfg->hub_sa, cfg->hub_salen);
+    if (u->fd < 0) {
+        disconnect(u, strerror(errno));
+        return;
+    }
+    net_set_nodelay(u->fd);
+    u->state = UPLINK_CONNECTING;
+    u->last_rx = ev_now(u->w->loop);
+    set_events(u, EV_WRITE);
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    connect_now(t->data);
+}
+
+static void on_connected(struct uplink *u)
+{
+    const struct edge_config *cfg = u->w->cfg;
+    int err = net_connect_result(u->fd);
+    if (err) {
+        disconnect(u, strerror(err));
+        return;
+    }
+    if (linkio_init(&u->lio) < 0) {
+        disconnect(u, u->lio.err);
+        return;
+    }
+    u->lio_ready = 1;
+    struct link_msg m = {.type = LINK_HELLO, .version = LINK_PROTOCOL_VERSION,
+                         .worker = u->w->index, .boot = cfg->boot};
+    m.name = link_str_c(cfg->name);
+    m.region = link_str_c(cfg->region);
+    m.software = link_str_c(SPOKE_VERSION);
+    send_msg(u, &m);
+    u->state = UPLINK_HELLO;
+    set_events(u, EV_READ);
+    uplink_flush(u);
+}
+
+/* Sends our whole interest: after (re)linking the hub knows nothing of us. */
+static void send_all_interest(struct uplink *u)
+{
+    struct dict_iter it;
+    dict_iter_init(&it, &u->w->topics);
+    size_t n = 0;
+    for (struct dict_entry *e; (e = dict_next(&it));) {
+        struct link_msg m = {.type = LINK_INTEREST_ADD};
+        m.topic.ptr = e->key;
+        m.topic.len = e->klen;
+        send_msg(u, &m);
+        n++;
+    }
+    if (n)
+        log_info("hub link: re-sent interest in %zu topics", n);
+}
+
+static int on_msg(void *ud, const struct link_msg *m)
+{
+    struct uplink *u = ud;
+    struct worker *w = u->w;
+    if (u->state == UPLINK_HELLO) {
+        if (m->type == LINK_ERROR) {
+            log_error("hub refused the link: %u %.*s", m->code, (int)m->reason.len, m->reason.ptr);
+            disconnect(u, "refused by the hub");
+            return LINK_GONE;
+        }
+        if (m->type != LINK_HELLO) {
+            disconnect(u, "protocol error: expected HELLO from the hub");
+            return LINK_GONE;
+        }
+        if (m->version != LINK_PROTOCOL_VERSION) {
+            log_error("hub speaks link protocol version %u, this edge speaks %d", m->version,
+                      LINK_PROTOCOL_VERSION);
+            disconnect(u, "link protocol version mismatch");
+            return LINK_GONE;
+        }
+        char addr[300];
+        log_info("linked to hub %s (software %.*s)", net_format_addr(&w->cfg->hub, addr, sizeof addr),
+                 (int)m->software.len, m->software.ptr);
+        u->state = UPLINK_UP;
+        u->was_up = 1;
+        u->attempts = 0;
+        u->backoff = w->cfg->reconnect_min_ms / 1000.0;
+        send_all_interest(u);
+        return 0;
+    }
+    switch (m->type) {
+    case LINK_MESSAGE:
+        deliver_message(w, m);
+        break;
+    case LINK_DIRECT: {
+        int rc = deliver_direct(w, m);
+        if (m->has_id)
+            uplink_direct_result(u, m->from.ptr, m->from.len, m->id, rc == 0 ? 0 : CODE_NOT_FOUND,
+                                 rc == 0 ? "" : "unknown connection");
+        break;
+    }
+    case LINK_DIRECT_RESULT:
+        deliver_direct_result(w, m);
+        break;
+    case LINK_HEARTBEAT:
+        break;
+    case LINK_ERROR:
+        log_error("hub closed the link: %u %.*s", m->code, (int)m->reason.len, m->reason.ptr);
+        disconnect(u, "closed by the hub");
+        return LINK_GONE;
+    default:
+        log_error("hub link: unexpected %s message", link_type_name(m->type));
+        disconnect(u, "protocol error");
+        return LINK_GONE;
+    }
+    return 0;
+}
+
+static void on_io(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct uplink *u = io->data;
+    if (u->state == UPLINK_CONNECTING) {
+        if (revents & (EV_WRITE | EV_READ))
+            on_connected(u);
+        return;
+    }
+    if (revents & EV_READ) {
+        uint64_t before = u->lio.wire_in;
+        int r = linkio_read(&u->lio, u->fd, LINK_READ_BUDGET, on_msg, u);
+        if (r == LINK_GONE)
+            return; /* on_msg disconnected: u->lio is gone */
+        if (u->lio.wire_in != before)
+            u->last_rx = ev_now(loop);
+        if (r == 1) {
+            disconnect(u, "closed by the hub");
+            return;
+        }
+        if (r < 0) {
+            char why[200];
+            snprintf(why, sizeof why, "%s", u->lio.err);
+            disconnect(u, why);
+            return;
+        }
+    }
+    if (revents & EV_WRITE)
+        uplink_flush(u);
+}
+
+static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct uplink *u = t->data;
+    if (u->state == UPLINK_WAITING)
+        return;
+    double silent = ev_now(loop) - u->last_rx;
+    double limit = 3 * u->w->cfg->heartbeat_ms / 1000.0;
+    if (silent > limit) {
+        char why[80];
+        snprintf(why, sizeof why, "hub silent for %.0f ms", silent * 1000);
+        disconnect(u, why);
+        return;
+    }
+    if (u->state == UPLINK_UP || u->state == UPLINK_HELLO) {
+        struct link_msg m = {.type = LINK_HEARTBEAT, .time_ms = clock_wall_ms()};
+        send_msg(u, &m);
+    }
+}
+
+struct uplink *uplink_new(struct worker *w)
+{
+    struct uplink *u = xcalloc(1, sizeof *u);
+    u->w = w;
+    u->fd = -1;
+    u->state = UPLINK_WAITING;
+    u->backoff = w->cfg->reconnect_min_ms / 1000.0;
+    ev_init(&u->io, on_io);
+    u->io.data = u;
+    ev_init(&u->retry, on_retry);
+    u->retry.data = u;
+    double hb = w->cfg->heartbeat_ms / 1000.0;
+    ev_timer_init(&u->heartbeat, on_heartbeat, hb, hb);
+    u->heartbeat.data = u;
+    return u;
+}
+
+void uplink_start(struct uplink *u)
+{
+    ev_timer_start(u->w->loop, &u->heartbeat);
+    connect_now(u);
+}
+
+void uplink_free(struct uplink *u)
+{
+    if (!u)
+        return;
+    struct ev_loop *loop = u->w->loop;
+    ev_timer_stop(loop, &u->retry);
+    ev_timer_stop(loop, &u->heartbeat);
+    if (u->fd >= 0) {
+        ev_io_stop(loop, &u->io);
+        close(u->fd);
+    }
+    if (u->lio_ready)
+        linkio_deinit(&u->lio);
+    free(u);
+}
+
+int uplink_is_up(const struct uplink *u)
+{
+    return u->state == UPLINK_UP;
+}
+
+int uplink_interest(struct uplink *u, int add, const char *topic, size_t len)
+{
+    if (u->state != UPLINK_UP)
+        return -1;
+    struct link_msg m = {.type = add ? LINK_INTEREST_ADD : LINK_INTEREST_REMOVE};
+    m.topic.ptr = topic;
+    m.topic.len = (uint32_t)len;
+    send_msg(u, &m);
+    return 0;
+}
+
+int uplink_publish(struct uplink *u, const char *topic, size_t topic_len, const char *from,
+                   enum enc enc, const uint8_t *data, size_t len)
+{
+    if (u->state != UPLINK_UP)
+        return -1;
+    struct link_msg m = {.type = LINK_PUBLISH, .enc = (uint8_t)enc};
+    m.topic.ptr = topic;
+    m.topic.len = (uint32_t)topic_len;
+    m.from = link_str_c(from);
+    m.data.ptr = (const char *)data;
+    m.data.len = (uint32_t)len;
+    send_msg(u, &m);
+    return 0;
+}
+
+int uplink_direct(struct uplink *u, const char *to, size_t to_len, const char *from, int has_id,
+                  int64_t id, enum enc enc, const uint8_t *data, size_t len)
+{
+    if (u->state != UPLINK_UP)
+        return -1;
+    struct link_msg m = {.type = LINK_DIRECT, .has_id = (uint8_t)has_id, .id = id,
+                         .enc = (uint8_t)enc};
+    m.to.ptr = to;
+    m.to.len = (uint32_t)to_len;
+    m.from = link_str_c(from);
+    m.data.ptr = (const char *)data;
+    m.data.len = (uint32_t)len;
+    send_msg(u, &m);
+    return 0;
+}
+
+int uplink_direct_result(struct uplink *u, const char *to, size_t to_len, int64_t id, int code,
+                         const char *reason)
+{
+    if (u->state != UPLINK_UP)
+        return -1;
+    struct link_msg m = {.type = LINK_DIRECT_RESULT, .has_id = 1, .id = id,
+                         .code = (uint32_t)code};
+    m.to.ptr = to;
+    m.to.len = (uint32_t)to_len;
+    m.reason = link_str_c(reason);
+    send_msg(u, &m);
+    return 0;
+}
+
+void uplink_flush(struct uplink *u)
+{
+    if (u->state != UPLINK_HELLO && u->state != UPLINK_UP)
+        return;
+    if (linkio_flush(&u->lio) < 0) {
+        disconnect(u, u->lio.err);
+        return;
+    }
+    if (!linkio_pending(&u->lio)) {
+        set_events(u, EV_READ);
+        return;
+    }
+    int r = linkio_write(&u->lio, u->fd);
+    if (r < 0) {
+        char why[200];
+        snprintf(why, sizeof why, "%s", u->lio.err);
+        disconnect(u, why);
+        return;
+    }
+    if (r == 1 && linkio_pending(&u->lio) > (size_t)u->w->cfg->link_max_pending) {
+        char why[120];
+        snprintf(why, sizeof why, "congested: %zu bytes unsent", linkio_pending(&u->lio));
+        disconnect(u, why);
+        return;
+    }
+    set_events(u, r == 1 ? EV_READ | EV_WRITE : EV_READ);
+}

@@ -1,0 +1,34 @@
+/* A worker's link to the hub: connect, HELLO, interest, publish and direct
+ * messages up; topic messages, directs and results down. While the link is
+ * down the worker keeps its clients, reconnects with capped exponential
+ * backoff and jitter, and re-sends its whole interest once linked again. */
+#ifndef SPOKE_EDGE_UPLINK_H
+#define SPOKE_EDGE_UPLINK_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/enc.h"
+
+struct worker;
+struct uplink;
+
+struct uplink *uplink_new(struct worker *w);
+void uplink_free(struct uplink *u);
+/* Starts connecting (call once the loop exists). */
+void uplink_start(struct uplink *u);
+/* 1 when the hub has answered our HELLO and the link is usable. */
+int uplink_is_up(const struct uplink *u);
+
+/* These return 0 when queued on the link, -1 when the link is not up
+ * (interest changes are then simply re-sent in full on reconnect). */
+int uplink_interest(struct uplink *u, int add, const char *topic, size_t len);
+int uplink_publish(struct uplink *u, const char *topic, size_t topic_len, const char *from,
+                   enum enc enc, const uint8_t *data, size_t len);
+int uplink_direct(struct uplink *u, const char *to, size_t to_len, const char *from, int has_id,
+                  int64_t id, enum enc enc, const uint8_t *data, size_t len);
+int uplink_direct_result(struct uplink *u, const char *to, size_t to_len, int64_t id,
+                         int code, const char *reason);
+/* End of loop iteration: compress-flush and write. */
+void uplink_flush(struct uplink *u);
+
+#endif

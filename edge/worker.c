@@ -1,0 +1,255 @@
+/* One edge worker thread: its loop, listener, connections and hub link. */
+#include "edge/worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/msg.h"
+#include "common/net.h"
+#include "common/xalloc.h"
+#include "edge/client.h"
+#include "edge/topic.h"
+#include "edge/uplink.h"
+
+#define ACCEPTS_PER_WAKEUP 64
+
+void worker_mark_dirty(struct worker *w, struct client *c)
+{
+    if (c->flags & CLIENT_F_DIRTY)
+        return;
+    c->flags |= CLIENT_F_DIRTY;
+    c->dirty_next = w->dirty;
+    w->dirty = c;
+}
+
+int worker_conn_id(const struct worker *w, uint64_t seq, char *out, size_t outlen)
+{
+    return snprintf(out, outlen, "%s:%u:%08x:%" PRIu64, w->cfg->name, w->index, w->cfg->boot, seq);
+}
+
+int worker_conn_is_local(const struct worker *w, const char *id, size_t len, uint64_t *seq)
+{
+    /* "NAME:WORKER:BOOT:SEQ": compare the prefix we would print, then parse SEQ. */
+    char prefix[160];
+    int n = snprintf(prefix, sizeof prefix, "%s:%u:%08x:", w->cfg->name, w->index, w->cfg->boot);
+    if (n <= 0 || (size_t)n >= len || memcmp(id, prefix, (size_t)n) != 0)
+        return 0;
+    uint64_t v = 0;
+    for (size_t i = (size_t)n; i < len; i++) {
+        if (id[i] < '0' || id[i] > '9' || v > (UINT64_MAX - 9) / 10)
+            return 0;
+        v = v * 10 + (uint64_t)(id[i] - '0');
+    }
+    *seq = v;
+    return 1;
+}
+
+struct client *worker_find_client(struct worker *w, uint64_t seq)
+{
+    return dict_get(&w->conns, &seq, sizeof seq);
+}
+
+/* End of every loop iteration (LIBRARIES.md §3: prepare runs before the
+ * poll): one writev per connection with output, one compressed flush for the
+ * hub link, and connections torn down this turn freed. */
+static void flush_all(struct worker *w)
+{
+    while (w->dirty) {
+        struct client *list = w->dirty;
+        w->dirty = NULL;
+        while (list) {
+            struct client *c = list;
+            list = c->dirty_next;
+            /* DIRTY stays set during the flush so a re-mark cannot queue c twice. */
+            client_flush(c);
+            if (c->state == CLIENT_CLOSED) {
+                client_free(c);
+            } else {
+                c->flags &= (uint8_t)~CLIENT_F_DIRTY;
+            }
+        }
+    }
+    uplink_flush(w->up);
+}
+
+static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+    flush_all(p->data);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct worker *w = io->data;
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+        int fd = net_accept(w->listen_fd, NULL, NULL);
+        if (fd >= 0) {
+            client_accept(w, fd);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (errno == EMFILE || errno == ENFILE) {
+            /* Out of descriptors: the pending connection would make EV_READ
+             * fire forever. Use the spare fd to accept and drop it. */
+            log_warn("out of file descriptors with %zu connections: refusing a connection",
+                     w->nclients);
+            if (w->spare_fd >= 0) {
+                close(w->spare_fd);
+                fd = net_accept(w->listen_fd, NULL, NULL);
+                if (fd >= 0)
+                    close(fd);
+                w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            }
+            return;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            log_warn("accept: %s", strerror(errno));
+        return;
+    }
+}
+
+static void shutdown_worker(struct worker *w)
+{
+    w->stopping = 1;
+    ev_io_stop(w->loop, &w->accept_io);
+    /* Tell every client why it goes (1001), write what we can, then leave. */
+    struct dict_iter it;
+    dict_iter_init(&it, &w->conns);
+    for (struct dict_entry *e; (e = dict_next(&it));) {
+        struct client *c = e->value;
+        if (c->state == CLIENT_OPEN)
+            client_close(c, 1001, "going away");
+        c->flags |= CLIENT_F_FLUSH_CLOSE;
+        worker_mark_dirty(w, c);
+    }
+    flush_all(w);
+    dict_iter_init(&it, &w->conns);
+    for (struct dict_entry *e; (e = dict_next(&it));)
+        client_terminate(e->value, "edge shutting down");
+    flush_all(w);
+    ev_break(w->loop, EVBREAK_ALL);
+}
+
+static void on_stop(struct ev_loop *loop, ev_async *a, int revents)
+{
+    shutdown_worker(a->data);
+}
+
+int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index, char *err,
+                size_t errlen)
+{
+    memset(w, 0, sizeof *w);
+    w->cfg = cfg;
+    w->index = index;
+    w->listen_fd = -1;
+    w->spare_fd = -1;
+    snprintf(w->label, sizeof w->label, "%s/w%u", cfg->name, index);
+    w->loop = ev_loop_new(EVFLAG_AUTO);
+    if (!w->loop) {
+        snprintf(err, errlen, "cannot create an event loop");
+        return -1;
+    }
+    w->listen_fd = net_listen(&cfg->listen, 1, 1024, err, errlen);
+    if (w->listen_fd < 0) {
+        ev_loop_destroy(w->loop);
+        w->loop = NULL;
+        return -1;
+    }
+    w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    dict_init(&w->conns);
+    dict_init(&w->topics);
+    deadline_list_init(&w->handshakes, w->loop, cfg->handshake_timeout_ms / 1000.0,
+                       client_handshake_expired, w);
+    deadline_list_init(&w->closing, w->loop, cfg->close_timeout_ms / 1000.0,
+                       client_close_expired, w);
+    w->parser = msg_parser_new();
+    buf_init(&w->scratch);
+    buf_init(&w->wsout);
+    w->rbuf = xmalloc(WORKER_READ_BUF);
+    w->up = uplink_new(w);
+    ev_io_init(&w->accept_io, on_accept, w->listen_fd, EV_READ);
+    w->accept_io.data = w;
+    ev_async_init(&w->stop_async, on_stop);
+    w->stop_async.data = w;
+    ev_prepare_init(&w->flush_prepare, on_prepare);
+    w->flush_prepare.data = w;
+    ev_async_start(w->loop, &w->stop_async);
+    return 0;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    log_set_component(w->label);
+    ev_io_start(w->loop, &w->accept_io);
+    ev_prepare_start(w->loop, &w->flush_prepare);
+    uplink_start(w->up);
+    log_debug("worker started");
+    ev_run(w->loop, 0);
+    log_debug("worker stopped");
+    return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    w->thread_started = 1;
+    return 0;
+}
+
+void worker_stop(struct worker *w)
+{
+    ev_async_send(w->loop, &w->stop_async);
+}
+
+void worker_join(struct worker *w)
+{
+    if (w->thread_started)
+        pthread_join(w->thread, NULL);
+    w->thread_started = 0;
+}
+
+void worker_deinit(struct worker *w)
+{
+    if (!w->loop)
+        return;
+    /* Connections that never got a shutdown (thread not started). */
+    struct dict_iter it;
+    dict_iter_init(&it, &w->conns);
+    for (struct dict_entry *e; (e = dict_next(&it));)
+        client_terminate(e->value, NULL);
+    while (w->dirty) {
+        struct client *c = w->dirty;
+        w->dirty = c->dirty_next;
+        client_free(c);
+    }
+    uplink_free(w->up);
+    topic_free_all(w);
+    dict_deinit(&w->conns, NULL);
+    deadline_list_deinit(&w->handshakes);
+    deadline_list_deinit(&w->closing);
+    msg_parser_free(w->parser);
+    buf_deinit(&w->scratch);
+    buf_deinit(&w->wsout);
+    sendq_pool_deinit(&w->qpool);
+    free(w->rbuf);
+    ev_io_stop(w->loop, &w->accept_io);
+    ev_async_stop(w->loop, &w->stop_async);
+    ev_prepare_stop(w->loop, &w->flush_prepare);
+    if (w->listen_fd >= 0)
+        close(w->listen_fd);
+    if (w->spare_fd >= 0)
+        close(w->spare_fd);
+    ev_loop_destroy(w->loop);
+    w->loop = NULL;
+}

@@ -1,0 +1,82 @@
+/* One edge worker: a thread with its own libev loop, its own SO_REUSEPORT
+ * listener, its own client connections, topics and hub link. Workers share
+ * nothing but the read-only configuration; the only cross-thread call is
+ * worker_stop() (an ev_async). */
+#ifndef SPOKE_EDGE_WORKER_H
+#define SPOKE_EDGE_WORKER_H
+#include <ev.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/dict.h"
+#include "edge/config.h"
+#include "edge/deadline.h"
+#include "edge/sendq.h"
+
+struct client;
+struct uplink;
+struct msg_parser;
+
+#define WORKER_READ_BUF (64 * 1024)
+
+struct worker_stats {
+    uint64_t accepted, closed, msgs_in, msgs_out, bytes_in, bytes_out;
+    uint64_t closed_slow, closed_protocol, unwanted;
+};
+
+struct worker {
+    struct ev_loop *loop;
+    const struct edge_config *cfg;
+    unsigned index;
+    char label[96]; /* "edge-a/w0", the log component */
+    pthread_t thread;
+    int thread_started;
+
+    int listen_fd;
+    int spare_fd; /* kept open to shed connections when out of descriptors */
+    ev_io accept_io;
+    ev_async stop_async;
+    ev_prepare flush_prepare;
+    int stopping;
+
+    struct uplink *up;
+    struct dict conns;  /* connection seq (8 bytes) -> struct client */
+    struct dict topics; /* topic name -> struct topic */
+    uint64_t next_seq;
+    size_t nclients;
+
+    struct client *dirty; /* connections with output or a pending close, via dirty_next */
+    struct client *dead;  /* torn down, freed at the end of the loop turn */
+    struct deadline_list handshakes; /* upgrade must complete in time */
+    struct deadline_list closing;    /* waiting for the peer's close frame */
+
+    struct sendq_pool qpool;
+    struct msg_parser *parser;
+    struct buf scratch; /* payload being built */
+    struct buf wsout;   /* bytes wslay is handing to its send callback */
+    uint8_t *rbuf;      /* WORKER_READ_BUF bytes: all reads land here first */
+    struct worker_stats stats;
+};
+
+/* Creates the loop and the listening socket. Returns 0, or -1 with err set. */
+int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index, char *err,
+                size_t errlen);
+/* Starts the worker thread. Returns 0 or -1 (errno). */
+int worker_start(struct worker *w);
+/* Asks the worker to close its clients and exit its loop (any thread). */
+void worker_stop(struct worker *w);
+void worker_join(struct worker *w);
+void worker_deinit(struct worker *w);
+
+/* Queues c for the end-of-iteration flush (idempotent). */
+void worker_mark_dirty(struct worker *w, struct client *c);
+/* Builds the connection id "NAME:WORKER:BOOT:SEQ" of a local connection. */
+int worker_conn_id(const struct worker *w, uint64_t seq, char *out, size_t outlen);
+/* Parses a connection id. Returns 1 and sets *seq if it names a connection of
+ * this very worker (same name, worker and boot), 0 otherwise. */
+int worker_conn_is_local(const struct worker *w, const char *id, size_t len, uint64_t *seq);
+struct client *worker_find_client(struct worker *w, uint64_t seq);
+
+#endif
