@@ -64,6 +64,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libspoke.a
 	$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags cmocka) -o $@ $< $(BUILD)/libspoke.a \
 		$(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
 
+# Edge unit tests link the edge's objects too (all but main.o).
+EDGE_LIB_OBJ := $(filter-out $(BUILD)/obj/edge/main.o,$(EDGE_OBJ))
+$(BUILD)/tests/edge/%: tests/unit/edge/%.c $(EDGE_LIB_OBJ) $(BUILD)/libspoke.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags cmocka) -o $@ $< $(EDGE_LIB_OBJ) \
+		$(BUILD)/libspoke.a $(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
+
 # ---- packages
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -102,7 +109,7 @@ test: deps
 	@$(PYTHON) tests/run_all.py --bin-dir $(CURDIR)/$(ASAN_DIR)
 
 run: deps all
-	@bash deploy/local-run.sh $(BUILD)
+	@bash deploy/local-cluster.sh $(BUILD)
 
 clean:
 	rm -rf build

@@ -26,6 +26,7 @@
 #include "common/xalloc.h"
 #include "edge/handshake.h"
 #include "edge/topic.h"
+#include "edge/transport.h"
 #include "edge/uplink.h"
 #include "edge/worker.h"
 
@@ -210,6 +211,11 @@ void client_close_expired(struct deadline_list *l, struct deadline_node *n)
     client_terminate(client_of(n), "close handshake timed out");
 }
 
+static ssize_t writev_to_client(void *ctx, const struct iovec *iov, int iovcnt)
+{
+    return transport_writev(ctx, iov, iovcnt);
+}
+
 void client_flush(struct client *c)
 {
     struct worker *w = c->w;
@@ -227,7 +233,7 @@ void client_flush(struct client *c)
     }
     if (!sendq_is_empty(&c->q)) {
         size_t before = c->q.bytes;
-        int r = sendq_flush(&c->q, &w->qpool, c->io.fd);
+        int r = sendq_flush(&c->q, &w->qpool, writev_to_client, c);
         w->stats.bytes_out += before - c->q.bytes;
         if (r < 0) {
             client_terminate(c, strerror(errno));
@@ -559,7 +565,7 @@ static void on_readable(struct client *c)
             dst = w->rbuf;
             cap = WORKER_READ_BUF;
         }
-        ssize_t r = read(c->io.fd, dst, cap);
+        ssize_t r = transport_read(c, dst, cap);
         if (r < 0) {
             if (errno == EINTR)
                 continue;

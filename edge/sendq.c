@@ -58,7 +58,7 @@ static void pop_head(struct sendq *q, struct sendq_pool *pool)
     node_put(pool, n);
 }
 
-int sendq_flush(struct sendq *q, struct sendq_pool *pool, int fd)
+int sendq_flush(struct sendq *q, struct sendq_pool *pool, sendq_writev_fn writev_fn, void *ctx)
 {
     while (q->head) {
         struct iovec iov[SENDQ_IOV];
@@ -70,7 +70,7 @@ int sendq_flush(struct sendq *q, struct sendq_pool *pool, int fd)
             iov[n].iov_len = node->frame->len - off;
             total += iov[n].iov_len;
         }
-        ssize_t w = writev(fd, iov, n);
+        ssize_t w = writev_fn(ctx, iov, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;

@@ -5,6 +5,8 @@
 #define SPOKE_EDGE_SENDQ_H
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include "edge/frame.h"
 
@@ -27,9 +29,11 @@ struct sendq_pool {
 void sendq_pool_deinit(struct sendq_pool *pool);
 /* Appends frame; takes ownership of one reference. */
 void sendq_push(struct sendq *q, struct sendq_pool *pool, struct frame *frame);
-/* Writes as much as the socket takes. Returns 0 when the queue is empty,
- * 1 when bytes remain (socket full), -1 on a write error (errno set). */
-int sendq_flush(struct sendq *q, struct sendq_pool *pool, int fd);
+/* Writes as much as the transport takes, up to 64 frames per writev call.
+ * Returns 0 when the queue is empty, 1 when bytes remain (socket full), -1 on
+ * a write error (errno set). */
+typedef ssize_t (*sendq_writev_fn)(void *ctx, const struct iovec *iov, int iovcnt);
+int sendq_flush(struct sendq *q, struct sendq_pool *pool, sendq_writev_fn writev_fn, void *ctx);
 /* Drops every frame not yet started; the partly written head stays so the
  * byte stream remains a valid sequence of frames. */
 void sendq_drop_unstarted(struct sendq *q, struct sendq_pool *pool);

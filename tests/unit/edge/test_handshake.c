@@ -1,0 +1,165 @@
+/* Unit tests for edge/handshake.c: the RFC 6455 upgrade, fed whole and split
+ * at every byte, and each refusal with its status code. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "edge/handshake.h"
+
+#define KEY "dGhlIHNhbXBsZSBub25jZQ=="
+
+static const char *good_request =
+    "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"
+    "Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Version: 13\r\n"
+    "Sec-WebSocket-Protocol: other, spoke.msgpack, spoke.json\r\n\r\n";
+
+/* Feeds req in pieces of `step` bytes; returns the final result. */
+static enum handshake_result feed(const char *req, size_t step, struct buf *resp, enum enc *enc,
+                                  size_t *total_used)
+{
+    struct handshake *h = handshake_new();
+    size_t len = strlen(req), off = 0;
+    enum handshake_result r = HANDSHAKE_NEED_MORE;
+    const char *why = "";
+    *total_used = 0;
+    while (off < len && r == HANDSHAKE_NEED_MORE) {
+        size_t n = len - off < step ? len - off : step;
+        size_t used = 0;
+        r = handshake_feed(h, (const uint8_t *)req + off, n, &used, resp, enc, &why);
+        *total_used += used;
+        off += n;
+    }
+    handshake_free(h);
+    return r;
+}
+
+static void test_handshake_accept_key_matches_rfc6455_example(void **state)
+{
+    char out[32];
+    handshake_accept_key(KEY, strlen(KEY), out);
+    assert_string_equal(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+}
+
+static void test_handshake_succeeds_split_at_every_byte(void **state)
+{
+    size_t len = strlen(good_request);
+    for (size_t step = 1; step <= len; step++) {
+        struct buf resp = BUF_INIT;
+        enum enc enc = ENC_JSON;
+        size_t used;
+        assert_int_equal(feed(good_request, step, &resp, &enc, &used), HANDSHAKE_DONE);
+        assert_int_equal(used, len);
+        assert_int_equal(enc, ENC_MSGPACK); /* the client's first supported choice */
+        buf_append_u8(&resp, 0);
+        assert_non_null(strstr((char *)resp.data, "101 Switching Protocols"));
+        assert_non_null(strstr((char *)resp.data, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+        assert_non_null(strstr((char *)resp.data, "Sec-WebSocket-Protocol: spoke.msgpack\r\n"));
+        buf_deinit(&resp);
+    }
+}
+
+static void test_handshake_leaves_websocket_bytes_after_the_request(void **state)
+{
+    char req[1024];
+    snprintf(req, sizeof req, "%s\x81\x80", good_request);
+    struct buf resp = BUF_INIT;
+    enum enc enc;
+    size_t used;
+    assert_int_equal(feed(req, strlen(req), &resp, &enc, &used), HANDSHAKE_DONE);
+    assert_int_equal(used, strlen(good_request));
+    buf_deinit(&resp);
+}
+
+static void test_handshake_defaults_to_json_without_subprotocol_header(void **state)
+{
+    const char *req = "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    struct buf resp = BUF_INIT;
+    enum enc enc = ENC_MSGPACK;
+    size_t used;
+    assert_int_equal(feed(req, 7, &resp, &enc, &used), HANDSHAKE_DONE);
+    assert_int_equal(enc, ENC_JSON);
+    buf_append_u8(&resp, 0);
+    assert_null(strstr((char *)resp.data, "Sec-WebSocket-Protocol"));
+    buf_deinit(&resp);
+}
+
+static void expect_status(const char *req, const char *status)
+{
+    struct buf resp = BUF_INIT;
+    enum enc enc;
+    size_t used;
+    assert_int_equal(feed(req, strlen(req), &resp, &enc, &used), HANDSHAKE_FAILED);
+    buf_append_u8(&resp, 0);
+    assert_memory_equal(resp.data, status, strlen(status));
+    buf_deinit(&resp);
+}
+
+static void test_handshake_refuses_other_paths_with_404(void **state)
+{
+    expect_status("GET /other HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                  "HTTP/1.1 404");
+}
+
+static void test_handshake_refuses_bad_key_with_400(void **state)
+{
+    expect_status("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                  "HTTP/1.1 400");
+    expect_status("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n",
+                  "HTTP/1.1 400");
+}
+
+static void test_handshake_refuses_wrong_version_with_426(void **state)
+{
+    const char *req = "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Version: 8\r\n\r\n";
+    expect_status(req, "HTTP/1.1 426");
+    struct buf resp = BUF_INIT;
+    enum enc enc;
+    size_t used;
+    feed(req, 3, &resp, &enc, &used);
+    buf_append_u8(&resp, 0);
+    assert_non_null(strstr((char *)resp.data, "Sec-WebSocket-Version: 13\r\n"));
+    buf_deinit(&resp);
+}
+
+static void test_handshake_refuses_unknown_subprotocols_and_garbage(void **state)
+{
+    expect_status("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Version: 13\r\n"
+                  "Sec-WebSocket-Protocol: mqtt\r\n\r\n",
+                  "HTTP/1.1 400");
+    expect_status("\x16\x03\x01 not http\r\n\r\n", "HTTP/1.1 400");
+}
+
+static void test_handshake_refuses_oversized_headers_with_431(void **state)
+{
+    static char req[20000];
+    int n = snprintf(req, sizeof req, "GET /ws HTTP/1.1\r\nX-Big: ");
+    memset(req + n, 'a', 10000);
+    strcpy(req + n + 10000, "\r\n\r\n");
+    expect_status(req, "HTTP/1.1 431");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_handshake_accept_key_matches_rfc6455_example),
+        cmocka_unit_test(test_handshake_succeeds_split_at_every_byte),
+        cmocka_unit_test(test_handshake_leaves_websocket_bytes_after_the_request),
+        cmocka_unit_test(test_handshake_defaults_to_json_without_subprotocol_header),
+        cmocka_unit_test(test_handshake_refuses_other_paths_with_404),
+        cmocka_unit_test(test_handshake_refuses_bad_key_with_400),
+        cmocka_unit_test(test_handshake_refuses_wrong_version_with_426),
+        cmocka_unit_test(test_handshake_refuses_unknown_subprotocols_and_garbage),
+        cmocka_unit_test(test_handshake_refuses_oversized_headers_with_431),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
