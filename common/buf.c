@@ -71,16 +71,21 @@ void buf_append_u8(struct buf *b, uint8_t v)
 
 void buf_printf(struct buf *b, const char *fmt, ...)
 {
+    /* Format straight into the tail when it is big enough (the common case);
+     * otherwise reserve the exact size and format again. */
+    buf_reserve(b, 256);
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf((char *)b->data + b->len, b->cap - b->len, fmt, ap);
     va_end(ap);
-    if (n <= 0)
+    if (n < 0)
         return;
-    buf_reserve(b, (size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    if ((size_t)n >= b->cap - b->len) {
+        buf_reserve(b, (size_t)n + 1);
+        va_start(ap, fmt);
+        vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
 }
 

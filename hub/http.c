@@ -1,0 +1,379 @@
+/* The hub's admin HTTP/1.1 server: see http.h.
+ *
+ * Deliberately small: one request per connection (the reply carries
+ * Connection: close and the socket closes once it is written), the whole
+ * request must fit in HTTP_MAX_REQUEST bytes, every connection has a
+ * deadline, and the number of connections is capped, so a misbehaving
+ * client costs at most HTTP_MAX_CONNS * ~8 KiB and cannot stall the loop
+ * that also carries the edge links. Requests are parsed with http-parser
+ * (LIBRARIES.md §7); the bytes are kept in one contiguous buffer, so the URL
+ * pieces the parser reports are contiguous there too. */
+#include "hub/http.h"
+
+#include <errno.h>
+#include <http_parser.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "hub/link.h"
+
+#define HTTP_MAX_REQUEST 8192
+#define HTTP_TIMEOUT 10.0
+#define HTTP_MAX_CONNS 256
+#define HTTP_ACCEPT_BATCH 32
+
+struct http_conn {
+    struct http_server *srv;
+    struct http_conn *prev, *next;
+    int fd;
+    ev_io io;
+    ev_timer timer;
+    http_parser parser;
+    int url_seen, headers_done, done, responding;
+    size_t url_off, url_len; /* the URL inside req */
+    size_t len;              /* request bytes received */
+    struct buf out;          /* response bytes not yet written */
+    char addr[64];
+    char req[HTTP_MAX_REQUEST];
+};
+
+struct http_server {
+    struct hub *hub;
+    int fd;
+    ev_io accept_w;
+    struct http_conn *conns;
+    size_t nconns;
+};
+
+static void http_conn_close(struct http_conn *c)
+{
+    struct http_server *s = c->srv;
+    ev_io_stop(s->hub->loop, &c->io);
+    ev_timer_stop(s->hub->loop, &c->timer);
+    close(c->fd);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    buf_deinit(&c->out);
+    free(c);
+}
+
+/* ---- request parsing ------------------------------------------------------ */
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    struct http_conn *c = p->data;
+    if (!c->url_seen) {
+        c->url_seen = 1;
+        c->url_off = (size_t)(at - c->req);
+    }
+    c->url_len += len;
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct http_conn *c = p->data;
+    c->headers_done = 1;
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct http_conn *c = p->data;
+    c->done = 1;
+    /* One request per connection: ignore anything pipelined after it. */
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_url = on_url,
+    .on_headers_complete = on_headers_complete,
+    .on_message_complete = on_message_complete,
+};
+
+/* ---- responses -------------------------------------------------------------- */
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+/* Writes what is pending; closes the connection when done or on error.
+ * Returns 1 if the connection is still there (waiting for EV_WRITE). */
+static int http_conn_write(struct http_conn *c)
+{
+    while (buf_readable(&c->out)) {
+        ssize_t n = send(c->fd, buf_head(&c->out), buf_readable(&c->out), MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 1;
+        if (n < 0) {
+            log_debug("admin %s: write: %s", c->addr, strerror(errno));
+            break;
+        }
+        buf_consume(&c->out, (size_t)n);
+    }
+    http_conn_close(c);
+    return 0;
+}
+
+/* Queues the whole response (body: JSON text without the trailing newline)
+ * and starts writing it. The connection may be gone on return. */
+static void http_conn_respond(struct http_conn *c, int status, const char *extra, const char *body)
+{
+    size_t blen = strlen(body) + 1;
+    buf_printf(&c->out,
+               "HTTP/1.1 %d %s\r\n"
+               "Content-Type: application/json\r\n"
+               "Content-Length: %zu\r\n"
+               "Cache-Control: no-store\r\n"
+               "Connection: close\r\n"
+               "%s\r\n"
+               "%s\n",
+               status, status_text(status), blen, extra ? extra : "", body);
+    log_debug("admin %s: %s %.*s -> %d", c->addr,
+              c->headers_done ? http_method_str(c->parser.method) : "-",
+              (int)(c->url_len > 200 ? 200 : c->url_len), c->req + c->url_off, status);
+    c->responding = 1;
+    ev_io_stop(c->srv->hub->loop, &c->io);
+    ev_io_set(&c->io, c->fd, EV_WRITE);
+    ev_io_start(c->srv->hub->loop, &c->io);
+    http_conn_write(c);
+}
+
+static void http_conn_respond_json(struct http_conn *c, int status, json_t *j)
+{
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!text) {
+        http_conn_respond(c, 500, NULL, "{\"error\":\"internal error\"}");
+        return;
+    }
+    http_conn_respond(c, status, NULL, text);
+    free(text);
+}
+
+static void add_link(const struct link_info *i, void *ud)
+{
+    json_t *o = json_object();
+    char boot[17];
+    snprintf(boot, sizeof boot, "%016llx", (unsigned long long)i->boot);
+    json_object_set_new(o, "id", json_integer((json_int_t)i->id));
+    json_object_set_new(o, "edge", json_string(i->edge));
+    json_object_set_new(o, "region", json_string(i->region));
+    json_object_set_new(o, "worker", json_integer(i->worker));
+    json_object_set_new(o, "software", json_string(i->software));
+    json_object_set_new(o, "boot", json_string(boot));
+    json_object_set_new(o, "addr", json_string(i->addr));
+    json_object_set_new(o, "topics", json_integer((json_int_t)i->topics));
+    json_object_set_new(o, "publishes_in", json_integer((json_int_t)i->publishes_in));
+    json_object_set_new(o, "messages_out", json_integer((json_int_t)i->messages_out));
+    json_object_set_new(o, "directs_in", json_integer((json_int_t)i->directs_in));
+    json_object_set_new(o, "directs_out", json_integer((json_int_t)i->directs_out));
+    json_object_set_new(o, "raw_in", json_integer((json_int_t)i->raw_in));
+    json_object_set_new(o, "wire_in", json_integer((json_int_t)i->wire_in));
+    json_object_set_new(o, "raw_out", json_integer((json_int_t)i->raw_out));
+    json_object_set_new(o, "wire_out", json_integer((json_int_t)i->wire_out));
+    json_array_append_new(ud, o);
+}
+
+static int path_is(const char *path, size_t len, const char *want)
+{
+    return strlen(want) == len && memcmp(path, want, len) == 0;
+}
+
+static void http_conn_route(struct http_conn *c)
+{
+    struct hub *h = c->srv->hub;
+    const char *path = c->req + c->url_off;
+    size_t len = 0;
+    while (len < c->url_len && path[len] != '?' && path[len] != '#')
+        len++;
+    int get = c->parser.method == HTTP_GET;
+
+    if (path_is(path, len, "/healthz")) {
+        if (!get)
+            goto not_allowed;
+        json_t *j = json_object();
+        json_object_set_new(j, "status", json_string("ok"));
+        json_object_set_new(j, "links", json_integer((json_int_t)h->nlinks_open));
+        http_conn_respond_json(c, 200, j);
+        return;
+    }
+    if (path_is(path, len, "/api/links")) {
+        if (!get)
+            goto not_allowed;
+        json_t *arr = json_array();
+        link_foreach_open(h, add_link, arr);
+        json_t *j = json_object();
+        json_object_set_new(j, "links", arr);
+        http_conn_respond_json(c, 200, j);
+        return;
+    }
+    http_conn_respond(c, 404, NULL, "{\"error\":\"not found\"}");
+    return;
+not_allowed:
+    http_conn_respond(c, 405, "Allow: GET\r\n", "{\"error\":\"method not allowed\"}");
+}
+
+/* ---- socket events ---------------------------------------------------------- */
+
+static void http_conn_read(struct http_conn *c)
+{
+    for (;;) {
+        if (c->len == HTTP_MAX_REQUEST) {
+            if (c->headers_done)
+                http_conn_respond(c, 413, NULL, "{\"error\":\"request too large\"}");
+            else
+                http_conn_respond(c, 431, NULL, "{\"error\":\"request headers too large\"}");
+            return;
+        }
+        ssize_t n = read(c->fd, c->req + c->len, HTTP_MAX_REQUEST - c->len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n <= 0) {
+            /* EOF or error before a complete request: nobody to answer. */
+            http_conn_close(c);
+            return;
+        }
+        http_parser_execute(&c->parser, &parser_settings, c->req + c->len, (size_t)n);
+        c->len += (size_t)n;
+        if (c->done) {
+            http_conn_route(c);
+            return;
+        }
+        if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) {
+            http_conn_respond(c, 400, NULL, "{\"error\":\"bad request\"}");
+            return;
+        }
+    }
+}
+
+static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct http_conn *c = w->data;
+    if (c->responding)
+        http_conn_write(c);
+    else
+        http_conn_read(c);
+}
+
+static void on_conn_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct http_conn *c = w->data;
+    log_debug("admin %s: timed out after %.0f s", c->addr, HTTP_TIMEOUT);
+    http_conn_close(c);
+}
+
+static void http_refuse_busy(int fd)
+{
+    static const char busy[] =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        "Content-Length: 32\r\nConnection: close\r\n\r\n{\"error\":\"too many connections\"}";
+    /* Best effort on a fresh socket: the send buffer is empty, so this does
+     * not block and nearly always goes out whole. */
+    ssize_t n = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)n;
+    close(fd);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct http_server *s = w->data;
+    for (int k = 0; k < HTTP_ACCEPT_BATCH; k++) {
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof ss;
+        int fd = net_accept(s->fd, &ss, &sslen);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE) {
+                hub_shed_connection(s->hub, s->fd, "admin HTTP");
+                return;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log_warn("accept on the admin listener: %s", strerror(errno));
+            return;
+        }
+        if (s->nconns >= HTTP_MAX_CONNS) {
+            http_refuse_busy(fd);
+            continue;
+        }
+        struct http_conn *c = xcalloc(1, sizeof *c);
+        c->srv = s;
+        c->fd = fd;
+        net_format_sockaddr(&ss, c->addr, sizeof c->addr);
+        http_parser_init(&c->parser, HTTP_REQUEST);
+        c->parser.data = c;
+        ev_io_init(&c->io, on_conn_io, fd, EV_READ);
+        c->io.data = c;
+        ev_io_start(loop, &c->io);
+        ev_timer_init(&c->timer, on_conn_timeout, HTTP_TIMEOUT, 0.0);
+        c->timer.data = c;
+        ev_timer_start(loop, &c->timer);
+        c->next = s->conns;
+        if (s->conns)
+            s->conns->prev = c;
+        s->conns = c;
+        s->nconns++;
+    }
+}
+
+/* ---- public ------------------------------------------------------------------- */
+
+struct http_server *http_server_new(struct hub *h, const struct net_addr *addr, char *err,
+                                    size_t errlen)
+{
+    int fd = net_listen(addr, 0, 128, err, errlen);
+    if (fd < 0)
+        return NULL;
+    struct http_server *s = xcalloc(1, sizeof *s);
+    s->hub = h;
+    s->fd = fd;
+    ev_io_init(&s->accept_w, on_accept, fd, EV_READ);
+    s->accept_w.data = s;
+    ev_io_start(h->loop, &s->accept_w);
+    return s;
+}
+
+void http_server_free(struct http_server *s)
+{
+    if (!s)
+        return;
+    while (s->conns)
+        http_conn_close(s->conns);
+    ev_io_stop(s->hub->loop, &s->accept_w);
+    close(s->fd);
+    free(s);
+}
+
+uint16_t http_server_port(const struct http_server *s)
+{
+    return s ? net_local_port(s->fd) : 0;
+}

@@ -1,0 +1,69 @@
+/* The hub's root object: one per process, created in main.c and passed to
+ * everything that needs the loop, the settings, the links or the routing
+ * state. Nothing of this lives in a global. */
+#ifndef SPOKE_HUB_HUB_H
+#define SPOKE_HUB_HUB_H
+#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/log.h"
+#include "common/net.h"
+
+struct link;
+struct route;
+struct http_server;
+
+/* Settings, filled by conf_load in main.c (see the option table there). */
+struct hub_config {
+    struct net_addr listen;   /* edge links */
+    struct net_addr http;     /* admin API */
+    enum log_level log_level;
+    long heartbeat_ms;        /* heartbeat period; 3 silent periods drop a link */
+    long link_max_pending;    /* unwritten bytes after which a link is congested */
+    long link_max_topics;     /* interest entries one link may hold */
+    char *name;               /* our HELLO name */
+};
+
+/* Totals since start (per-link counts live in struct link). */
+struct hub_stats {
+    uint64_t links_accepted;
+    uint64_t links_closed;
+    uint64_t publishes;      /* PUBLISH messages received */
+    uint64_t messages_out;   /* MESSAGE copies queued to links */
+    uint64_t directs;        /* DIRECT messages received */
+    uint64_t directs_unknown; /* ... whose target was not found */
+};
+
+struct hub {
+    struct ev_loop *loop;
+    struct hub_config cfg;
+    uint64_t boot;          /* random per start; edges see it in our HELLO */
+    struct route *route;
+    struct http_server *http;
+
+    /* Edge links (hub/link.c). */
+    int link_fd;            /* listening socket, -1 when closed */
+    ev_io link_accept;
+    int spare_fd;           /* reserved fd for shedding connections on EMFILE */
+    struct link *links;     /* accepted, not yet closed, oldest first (doubly linked) */
+    struct link *links_tail;
+    size_t nlinks_pending;  /* of those, still waiting for HELLO */
+    size_t nlinks_open;     /* of those, past HELLO */
+    struct link *dirty;     /* links with output to flush this loop turn */
+    struct link *closing;   /* closed links, freed at the end of the turn */
+    uint64_t next_link_id;
+    ev_prepare flush;       /* end of the loop turn: flush, write, free */
+    ev_timer heartbeat;
+
+    ev_signal sigint, sigterm;
+    struct hub_stats stats;
+};
+
+/* After accept() failed with EMFILE/ENFILE: the pending connection would
+ * keep the level-triggered listener firing forever, so give up the spare fd,
+ * accept and close the connection, and take the spare back (LIBRARIES.md
+ * §3). `what` names the listener in the log. Defined in main.c. */
+void hub_shed_connection(struct hub *h, int lfd, const char *what);
+
+#endif

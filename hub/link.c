@@ -1,0 +1,681 @@
+/* Accepted edge links on the hub: accept, HELLO, message handling, heartbeats
+ * and the end-of-turn flush (see link.h).
+ *
+ * Life of a link: accept -> AWAIT_HELLO -> (HELLO) -> OPEN -> link_close ->
+ * CLOSED, then freed in the next end-of-turn prepare callback. link_close is
+ * the one place that tears down (watcher, fd, routing state) and the only
+ * place the state becomes CLOSED; the memory outlives it until the end of
+ * the loop turn so no callback in flight touches freed memory.
+ *
+ * Writing: message handlers only queue (linkio_send compresses into the
+ * link's output buffer) and put the link on the hub's dirty list. One
+ * ev_prepare callback per loop turn flushes each dirty link's zstd stream
+ * once and writes once, so a burst of publishes in one turn leaves as one
+ * zstd flush and usually one write() per link (LIBRARIES.md §3, §4).
+ * EV_WRITE is watched only while output is left over after such a write. */
+#include "hub/link.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/enc.h"
+#include "common/link.h"
+#include "common/linkio.h"
+#include "common/msg.h"
+#include "common/net.h"
+#include "common/version.h"
+#include "common/xalloc.h"
+#include "hub/route.h"
+
+/* Wire bytes read from one link per wake-up before the loop moves on to
+ * other links (fairness; level-triggered EV_READ brings us back). */
+#define LINK_READ_BUDGET (256 * 1024)
+/* Connections accepted per wake-up of the listener. */
+#define LINK_ACCEPT_BATCH 64
+/* Links still waiting for HELLO. Each already holds both zstd contexts
+ * (about 1-3 MB), so an unauthenticated connection flood must not be able
+ * to pile them up; real edges send HELLO within a round trip. */
+#define LINK_MAX_AWAITING_HELLO 64
+/* Edge workers are numbered below this. */
+#define LINK_MAX_WORKER 1024
+/* Room for a MESSAGE's fields beyond topic, from and data: msgpack headers
+ * and the seq. A PUBLISH that leaves less than this below LINK_MAX_MESSAGE
+ * could not be forwarded, because MESSAGE is a few bytes larger. */
+#define LINK_MESSAGE_OVERHEAD 64
+
+/* Returned by message handlers after they closed the link: linkio_read then
+ * stops at once and does not touch the link again. */
+#define LINK_GONE 2
+
+enum link_state { LSTATE_AWAIT_HELLO, LSTATE_OPEN, LSTATE_CLOSED };
+
+struct link {
+    struct hub *hub;
+    struct link *prev, *next; /* hub->links while not CLOSED */
+    struct link *dirty_next;  /* hub->dirty while dirty is set */
+    struct link *close_next;  /* hub->closing once CLOSED */
+    enum link_state state;
+    int dirty;
+    int writing;              /* EV_WRITE is part of the watched events */
+    int fd;
+    ev_io w;
+    struct linkio io;
+    struct route_peer *peer;  /* while OPEN */
+
+    uint64_t id;
+    char addr[64];
+    char label[80];           /* "edge-a/1" after HELLO, the peer address before */
+    char name[LINK_MAX_NAME + 1];
+    char region[LINK_MAX_NAME + 1];
+    char software[LINK_MAX_NAME + 1];
+    uint32_t worker;
+    uint64_t boot;
+    ev_tstamp accepted_at;
+    ev_tstamp last_rx;        /* last time any byte arrived */
+    char fail[160];           /* set by link_fail_later: dropped at the end of the turn */
+
+    uint64_t publishes_in, messages_out, directs_in, directs_out;
+    uint64_t results_in, results_out, interest_adds, interest_removes;
+};
+
+int link_name_is_valid(const char *s, size_t n)
+{
+    if (n < 1 || n > LINK_MAX_NAME)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static int text_is_printable(const struct link_str *s)
+{
+    for (uint32_t i = 0; i < s->len; i++)
+        if ((unsigned char)s->ptr[i] < 0x20 || (unsigned char)s->ptr[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+/* Copies a peer-supplied string for a log line: bytes outside printable
+ * ASCII become '?', and it is cut to fit out. */
+static const char *printable(const struct link_str *s, char *out, size_t cap)
+{
+    size_t n = s->len < cap - 1 ? s->len : cap - 1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s->ptr[i];
+        out[i] = c >= 0x20 && c <= 0x7e ? (char)c : '?';
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static void copy_str(char *dst, size_t cap, const struct link_str *s)
+{
+    size_t n = s->len < cap - 1 ? s->len : cap - 1;
+    memcpy(dst, s->ptr, n);
+    dst[n] = '\0';
+}
+
+/* ---- teardown -------------------------------------------------------- */
+
+static void link_list_remove(struct hub *h, struct link *l)
+{
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        h->links = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    else
+        h->links_tail = l->prev;
+    l->prev = l->next = NULL;
+}
+
+/* All teardown: stop the watcher, close the fd, forget routing state, and
+ * queue the memory for the end of the turn. Logs "<label> link <why>". */
+static void link_close(struct link *l, enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void link_close(struct link *l, enum log_level level, const char *fmt, ...)
+{
+    struct hub *h = l->hub;
+    if (l->state == LSTATE_CLOSED)
+        return;
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    log_write(level, "%s link %s", l->label, why);
+
+    ev_io_stop(h->loop, &l->w);
+    close(l->fd);
+    l->fd = -1;
+    route_link_gone(h->route, l->peer);
+    l->peer = NULL;
+    if (l->state == LSTATE_AWAIT_HELLO)
+        h->nlinks_pending--;
+    else
+        h->nlinks_open--;
+    link_list_remove(h, l);
+    l->state = LSTATE_CLOSED;
+    l->close_next = h->closing;
+    h->closing = l;
+    h->stats.links_closed++;
+}
+
+/* Frees the links closed during this turn. */
+static void link_reap(struct hub *h)
+{
+    struct link *l;
+    while ((l = h->closing)) {
+        h->closing = l->close_next;
+        linkio_deinit(&l->io);
+        free(l);
+    }
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static void link_mark_dirty(struct link *l)
+{
+    if (l->dirty || l->state == LSTATE_CLOSED)
+        return;
+    l->dirty = 1;
+    l->dirty_next = l->hub->dirty;
+    l->hub->dirty = l;
+}
+
+/* For failures found while handling another link's message (a fan-out
+ * send, a forwarded direct): closing there could disturb the caller (the
+ * routing walk in route_publish), so the link is dropped at the end of the
+ * turn instead. */
+static void link_fail_later(struct link *l, const char *why)
+{
+    if (!l->fail[0])
+        snprintf(l->fail, sizeof l->fail, "%s", why[0] ? why : "send failed");
+    link_mark_dirty(l);
+}
+
+/* Queues m on l. Returns 0, or -1 (the link will be dropped at the end of
+ * the turn). */
+static int link_send(struct link *l, const struct link_msg *m)
+{
+    if (linkio_send(&l->io, m) < 0) {
+        link_fail_later(l, l->io.err);
+        return -1;
+    }
+    link_mark_dirty(l);
+    return 0;
+}
+
+static void link_want_write(struct link *l, int on)
+{
+    if (l->writing == on)
+        return;
+    /* libev applies the change in its next fd_reify: no syscall unless the
+     * net interest differs (LIBRARIES.md §3). */
+    ev_io_stop(l->hub->loop, &l->w);
+    ev_io_set(&l->w, l->fd, EV_READ | (on ? EV_WRITE : 0));
+    ev_io_start(l->hub->loop, &l->w);
+    l->writing = on;
+}
+
+/* Sends LINK_ERROR and writes it at once, best effort: we are about to close,
+ * and the edge logs the reason if the bytes make it. */
+static void link_goodbye(struct link *l, uint32_t code, const char *reason)
+{
+    struct link_msg m = {.type = LINK_ERROR, .code = code, .reason = link_str_c(reason)};
+    if (linkio_send(&l->io, &m) == 0 && linkio_flush(&l->io) == 0)
+        (void)linkio_write(&l->io, l->fd);
+}
+
+/* Refuses the link: LINK_ERROR {code, reason}, log, close. Returns LINK_GONE
+ * for the message handler to pass back to linkio_read. */
+static int link_refuse(struct link *l, uint32_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int link_refuse(struct link *l, uint32_t code, const char *fmt, ...)
+{
+    char why[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    link_goodbye(l, code, why);
+    link_close(l, LOG_WARN, "dropped: %s", why);
+    return LINK_GONE;
+}
+
+/* Flushes and writes every dirty link once. Links dropped here (congested,
+ * write error, deferred failure) are freed by link_reap right after. */
+static void link_flush_dirty(struct hub *h)
+{
+    struct link *l;
+    while ((l = h->dirty)) {
+        h->dirty = l->dirty_next;
+        l->dirty_next = NULL;
+        l->dirty = 0;
+        if (l->state == LSTATE_CLOSED)
+            continue;
+        if (l->fail[0]) {
+            link_close(l, LOG_WARN, "dropped: %s", l->fail);
+            continue;
+        }
+        if (linkio_flush(&l->io) < 0) {
+            link_close(l, LOG_WARN, "dropped: %s", l->io.err);
+            continue;
+        }
+        int rc = linkio_write(&l->io, l->fd);
+        if (rc < 0) {
+            link_close(l, LOG_WARN, "dropped: %s", l->io.err);
+            continue;
+        }
+        size_t pending = linkio_pending(&l->io);
+        if (pending > (size_t)h->cfg.link_max_pending) {
+            link_close(l, LOG_WARN, "dropped: congested: %zu bytes pending", pending);
+            continue;
+        }
+        link_want_write(l, rc == 1);
+    }
+}
+
+static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    struct hub *h = w->data;
+    link_flush_dirty(h);
+    link_reap(h);
+}
+
+/* ---- message handlers ---------------------------------------------------- */
+
+/* The open link holding connection id `id`, or NULL: the (name, worker)
+ * registry entry, and only if its boot matches, so ids of a restarted edge
+ * worker do not reach its successor's connections. */
+static struct link *link_find_conn(struct hub *h, const struct link_str *id)
+{
+    struct route_conn c;
+    if (route_parse_conn(id->ptr, id->len, &c) < 0)
+        return NULL;
+    struct link *t = route_link_find(h->route, c.name, c.name_len, c.worker);
+    return t && t->boot == c.boot ? t : NULL;
+}
+
+static int link_on_hello(struct link *l, const struct link_msg *m)
+{
+    struct hub *h = l->hub;
+    int name_ok = link_name_is_valid(m->name.ptr, m->name.len);
+    if (name_ok && m->worker < LINK_MAX_WORKER)
+        snprintf(l->label, sizeof l->label, "%.*s/%u", (int)m->name.len, m->name.ptr, m->worker);
+
+    if (m->version != LINK_PROTOCOL_VERSION)
+        return link_refuse(l, 426, "unsupported link protocol version %u; this hub speaks %d",
+                           m->version, LINK_PROTOCOL_VERSION);
+    if (!name_ok)
+        return link_refuse(l, 400, "invalid edge name (1..%d bytes of A-Z a-z 0-9 . _ -)",
+                           LINK_MAX_NAME);
+    if (m->worker >= LINK_MAX_WORKER)
+        return link_refuse(l, 400, "invalid worker %u (must be below %d)", m->worker,
+                           LINK_MAX_WORKER);
+    if (!text_is_printable(&m->region) || !text_is_printable(&m->software))
+        return link_refuse(l, 400, "region and software must be printable ASCII");
+
+    /* An edge worker reconnecting after network trouble may arrive before
+     * we noticed its old link is dead: the newer link wins. */
+    struct link *old = route_link_find(h->route, m->name.ptr, m->name.len, m->worker);
+    if (old)
+        link_close(old, LOG_INFO, "replaced by a new link from %s", l->addr);
+
+    copy_str(l->name, sizeof l->name, &m->name);
+    copy_str(l->region, sizeof l->region, &m->region);
+    copy_str(l->software, sizeof l->software, &m->software);
+    l->worker = m->worker;
+    l->boot = m->boot;
+    l->peer = route_link_register(h->route, m->name.ptr, m->name.len, m->worker, l);
+    l->state = LSTATE_OPEN;
+    h->nlinks_pending--;
+    h->nlinks_open++;
+
+    struct link_msg hello = {
+        .type = LINK_HELLO,
+        .version = LINK_PROTOCOL_VERSION,
+        .name = link_str_c(h->cfg.name),
+        .region = link_str_c(""),
+        .worker = 0,
+        .software = link_str_c(SPOKE_VERSION),
+        .boot = h->boot,
+    };
+    if (linkio_send(&l->io, &hello) < 0)
+        return link_refuse(l, 500, "cannot send hello: %s", l->io.err);
+    link_mark_dirty(l);
+    log_info("%s (region %s, version %s) linked from %s", l->label,
+             l->region[0] ? l->region : "-", l->software[0] ? l->software : "-", l->addr);
+    return 0;
+}
+
+static int link_on_interest(struct link *l, const struct link_msg *m)
+{
+    struct hub *h = l->hub;
+    int add = m->type == LINK_INTEREST_ADD;
+    if (!topic_is_valid(m->topic.ptr, m->topic.len))
+        return link_refuse(l, 400, "invalid topic in %s", link_type_name(m->type));
+    if (!add) {
+        l->interest_removes++;
+        route_interest_remove(h->route, l->peer, m->topic.ptr, m->topic.len);
+        return 0;
+    }
+    l->interest_adds++;
+    route_interest_add(h->route, l->peer, m->topic.ptr, m->topic.len);
+    /* Checked after the add so that repeating an existing interest at the
+     * limit is not an error; the extra entry goes with the link. */
+    if (route_peer_topics(l->peer) > (size_t)h->cfg.link_max_topics)
+        return link_refuse(l, 400, "too many topics (limit %ld)", h->cfg.link_max_topics);
+    return 0;
+}
+
+static void deliver_message(void *owner, uint64_t seq, void *ud)
+{
+    struct link *dst = owner;
+    struct link_msg *out = ud;
+    out->seq = seq;
+    if (link_send(dst, out) == 0) {
+        dst->messages_out++;
+        dst->hub->stats.messages_out++;
+    }
+}
+
+static int link_on_publish(struct link *l, const struct link_msg *m)
+{
+    struct hub *h = l->hub;
+    if (!topic_is_valid(m->topic.ptr, m->topic.len))
+        return link_refuse(l, 400, "invalid topic in publish");
+    if (m->enc >= ENC_COUNT)
+        return link_refuse(l, 400, "invalid encoding %u in publish", m->enc);
+    l->publishes_in++;
+    h->stats.publishes++;
+    if ((size_t)m->topic.len + m->from.len + m->data.len + LINK_MESSAGE_OVERHEAD >
+        LINK_MAX_MESSAGE) {
+        char topic[TOPIC_MAX_LEN + 1];
+        log_warn("%s: publish on %s too large to forward (%u bytes of data), dropped", l->label,
+                 printable(&m->topic, topic, sizeof topic), m->data.len);
+        return 0;
+    }
+    struct link_msg out = {
+        .type = LINK_MESSAGE,
+        .topic = m->topic,
+        .from = m->from,
+        .enc = m->enc,
+        .data = m->data,
+    };
+    /* One copy per interested link, the publisher's own link included: its
+     * edge fans out to its local subscribers only when the seq comes back. */
+    route_publish(h->route, m->topic.ptr, m->topic.len, deliver_message, &out);
+    return 0;
+}
+
+static int link_on_direct(struct link *l, const struct link_msg *m)
+{
+    struct hub *h = l->hub;
+    l->directs_in++;
+    h->stats.directs++;
+    struct link *t = link_find_conn(h, &m->to);
+    if (t) {
+        if (link_send(t, m) == 0)
+            t->directs_out++;
+        return 0;
+    }
+    h->stats.directs_unknown++;
+    if (m->has_id) {
+        struct link_msg r = {
+            .type = LINK_DIRECT_RESULT,
+            .to = m->from,
+            .has_id = 1,
+            .id = m->id,
+            .code = 404,
+            .reason = link_str_c("unknown connection"),
+        };
+        l->results_out++;
+        link_send(l, &r);
+    }
+    return 0;
+}
+
+static int link_on_direct_result(struct link *l, const struct link_msg *m)
+{
+    l->results_in++;
+    struct link *t = link_find_conn(l->hub, &m->to);
+    /* The sender may be gone by now; nobody is left to tell. */
+    if (t && link_send(t, m) == 0)
+        t->results_out++;
+    return 0;
+}
+
+static int link_on_msg(void *ud, const struct link_msg *m)
+{
+    struct link *l = ud;
+    if (l->state == LSTATE_AWAIT_HELLO) {
+        if (m->type != LINK_HELLO)
+            return link_refuse(l, 400, "expected hello first, got %s", link_type_name(m->type));
+        return link_on_hello(l, m);
+    }
+    switch (m->type) {
+    case LINK_INTEREST_ADD:
+    case LINK_INTEREST_REMOVE:
+        return link_on_interest(l, m);
+    case LINK_PUBLISH:
+        return link_on_publish(l, m);
+    case LINK_DIRECT:
+        return link_on_direct(l, m);
+    case LINK_DIRECT_RESULT:
+        return link_on_direct_result(l, m);
+    case LINK_HEARTBEAT:
+        return 0; /* its arrival already refreshed last_rx */
+    case LINK_ERROR: {
+        char reason[LINK_MAX_REASON + 1];
+        link_close(l, LOG_WARN, "closed by peer with error %u: %s", m->code,
+                   printable(&m->reason, reason, sizeof reason));
+        return LINK_GONE;
+    }
+    case LINK_HELLO:
+    case LINK_MESSAGE:
+    default:
+        return link_refuse(l, 400, "unexpected %s", link_type_name(m->type));
+    }
+}
+
+/* ---- socket events ------------------------------------------------------- */
+
+static void on_link_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct link *l = w->data;
+    if (revents & EV_WRITE)
+        link_mark_dirty(l); /* the end-of-turn flush writes */
+    if (!(revents & EV_READ))
+        return;
+    uint64_t before = l->io.wire_in;
+    int rc = linkio_read(&l->io, l->fd, LINK_READ_BUDGET, link_on_msg, l);
+    if (rc == LINK_GONE)
+        return;
+    if (l->io.wire_in != before)
+        l->last_rx = ev_now(loop);
+    if (rc == 1) {
+        link_close(l, LOG_INFO, "closed by peer");
+    } else if (rc < 0) {
+        /* Tell a real edge why (it logs it); skip it for whatever sent a
+         * wrong preamble, which is not speaking our protocol at all. */
+        if (l->io.preamble_seen == LINK_PREAMBLE_LEN)
+            link_goodbye(l, 400, l->io.err);
+        link_close(l, LOG_WARN, "dropped: %s", l->io.err);
+    }
+}
+
+static void link_new(struct hub *h, int fd, const char *addr)
+{
+    struct link *l = xcalloc(1, sizeof *l);
+    if (linkio_init(&l->io) < 0) {
+        log_warn("link from %s refused: %s", addr, l->io.err);
+        linkio_deinit(&l->io);
+        close(fd);
+        free(l);
+        return;
+    }
+    /* Output is already batched once per loop turn; Nagle would only add a
+     * delay on top. */
+    net_set_nodelay(fd);
+    l->hub = h;
+    l->fd = fd;
+    l->id = ++h->next_link_id;
+    l->state = LSTATE_AWAIT_HELLO;
+    snprintf(l->addr, sizeof l->addr, "%s", addr);
+    snprintf(l->label, sizeof l->label, "%s", addr);
+    l->accepted_at = l->last_rx = ev_now(h->loop);
+    ev_io_init(&l->w, on_link_io, fd, EV_READ);
+    l->w.data = l;
+    ev_io_start(h->loop, &l->w);
+
+    l->prev = h->links_tail;
+    if (h->links_tail)
+        h->links_tail->next = l;
+    else
+        h->links = l;
+    h->links_tail = l;
+    h->nlinks_pending++;
+    h->stats.links_accepted++;
+    /* Our preamble and the zstd frame header are queued by linkio_init. */
+    link_mark_dirty(l);
+    log_debug("%s connected (link %llu)", addr, (unsigned long long)l->id);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct hub *h = w->data;
+    for (int k = 0; k < LINK_ACCEPT_BATCH; k++) {
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof ss;
+        int fd = net_accept(h->link_fd, &ss, &sslen);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE) {
+                hub_shed_connection(h, h->link_fd, "edge link");
+                return;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log_warn("accept on the link listener: %s", strerror(errno));
+            return;
+        }
+        char addr[64];
+        net_format_sockaddr(&ss, addr, sizeof addr);
+        if (h->nlinks_pending >= LINK_MAX_AWAITING_HELLO) {
+            log_warn("refusing link from %s: %zu links are still waiting for hello", addr,
+                     h->nlinks_pending);
+            close(fd);
+            continue;
+        }
+        link_new(h, fd, addr);
+    }
+}
+
+static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct hub *h = w->data;
+    ev_tstamp now = ev_now(loop);
+    ev_tstamp limit = 3.0 * (double)h->cfg.heartbeat_ms / 1000.0;
+    struct link_msg hb = {.type = LINK_HEARTBEAT, .time_ms = clock_wall_ms()};
+    for (struct link *l = h->links, *next; l; l = next) {
+        next = l->next; /* closing l unlinks only l */
+        if (l->state == LSTATE_AWAIT_HELLO && now - l->accepted_at >= limit) {
+            link_close(l, LOG_WARN, "dropped: no hello within %.0f ms", limit * 1000.0);
+            continue;
+        }
+        if (now - l->last_rx >= limit) {
+            link_close(l, LOG_WARN, "dropped: silent for %.0f ms", (now - l->last_rx) * 1000.0);
+            continue;
+        }
+        if (l->state == LSTATE_OPEN)
+            link_send(l, &hb);
+    }
+}
+
+/* ---- public ---------------------------------------------------------------- */
+
+int link_server_start(struct hub *h, char *err, size_t errlen)
+{
+    h->link_fd = net_listen(&h->cfg.listen, 0, 511, err, errlen);
+    if (h->link_fd < 0)
+        return -1;
+    ev_io_init(&h->link_accept, on_accept, h->link_fd, EV_READ);
+    h->link_accept.data = h;
+    ev_io_start(h->loop, &h->link_accept);
+
+    ev_prepare_init(&h->flush, on_flush);
+    h->flush.data = h;
+    ev_prepare_start(h->loop, &h->flush);
+
+    double period = (double)h->cfg.heartbeat_ms / 1000.0;
+    ev_timer_init(&h->heartbeat, on_heartbeat, period, period);
+    h->heartbeat.data = h;
+    ev_timer_start(h->loop, &h->heartbeat);
+    return 0;
+}
+
+uint16_t link_server_port(const struct hub *h)
+{
+    return h->link_fd >= 0 ? net_local_port(h->link_fd) : 0;
+}
+
+void link_server_stop(struct hub *h)
+{
+    if (h->link_fd >= 0) {
+        ev_io_stop(h->loop, &h->link_accept);
+        close(h->link_fd);
+        h->link_fd = -1;
+    }
+    while (h->links) {
+        struct link *l = h->links;
+        if (l->state == LSTATE_OPEN)
+            link_goodbye(l, 503, "hub shutting down");
+        link_close(l, LOG_INFO, "closed: hub shutting down");
+    }
+    /* Every link is closed now: nothing on the dirty list needs writing. */
+    h->dirty = NULL;
+    ev_prepare_stop(h->loop, &h->flush);
+    ev_timer_stop(h->loop, &h->heartbeat);
+    link_reap(h);
+}
+
+void link_foreach_open(struct hub *h, void (*fn)(const struct link_info *, void *), void *ud)
+{
+    for (struct link *l = h->links; l; l = l->next) {
+        if (l->state != LSTATE_OPEN)
+            continue;
+        struct link_info info = {
+            .id = l->id,
+            .worker = l->worker,
+            .boot = l->boot,
+            .topics = route_peer_topics(l->peer),
+            .publishes_in = l->publishes_in,
+            .messages_out = l->messages_out,
+            .directs_in = l->directs_in,
+            .directs_out = l->directs_out,
+            .raw_in = l->io.raw_in,
+            .wire_in = l->io.wire_in,
+            .raw_out = l->io.raw_out,
+            .wire_out = l->io.wire_out,
+        };
+        snprintf(info.edge, sizeof info.edge, "%s", l->name);
+        snprintf(info.region, sizeof info.region, "%s", l->region);
+        snprintf(info.software, sizeof info.software, "%s", l->software);
+        snprintf(info.addr, sizeof info.addr, "%s", l->addr);
+        fn(&info, ud);
+    }
+}

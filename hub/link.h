@@ -1,0 +1,43 @@
+/* Accepted edge links on the hub: accept, HELLO handshake, message
+ * handling (interest, publish fan-out, direct routing), heartbeats, and the
+ * end-of-turn flush that writes every link's output once per loop turn. */
+#ifndef SPOKE_HUB_LINK_H
+#define SPOKE_HUB_LINK_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hub/hub.h"
+
+/* A snapshot of one open link for the admin API. Strings are copies. */
+struct link_info {
+    uint64_t id;
+    char edge[65];
+    char region[65];
+    char software[65];
+    uint32_t worker;
+    uint64_t boot;
+    char addr[64];
+    size_t topics;
+    uint64_t publishes_in, messages_out, directs_in, directs_out;
+    uint64_t raw_in, wire_in, raw_out, wire_out;
+};
+
+/* Listens on h->cfg.listen and starts the accept, flush and heartbeat
+ * watchers. Returns 0, or -1 with a one-line reason in err. */
+int link_server_start(struct hub *h, char *err, size_t errlen);
+/* Says goodbye to every link (LINK_ERROR 503 "hub shutting down", written
+ * best effort), closes them and the listener, stops the watchers and frees
+ * every link. Safe to call twice and after a failed start. */
+void link_server_stop(struct hub *h);
+
+/* The port the link listener is bound to (for port 0), or 0. */
+uint16_t link_server_port(const struct hub *h);
+
+/* 1 if s[0, n) is a valid edge (or hub) name: 1..64 bytes of
+ * [A-Za-z0-9._-]; 0 otherwise. */
+int link_name_is_valid(const char *s, size_t n);
+
+/* Calls fn for every link past HELLO, oldest first. fn must not close links. */
+void link_foreach_open(struct hub *h, void (*fn)(const struct link_info *, void *), void *ud);
+
+#endif

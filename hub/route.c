@@ -1,0 +1,248 @@
+/* In-memory routing state for a single hub: see route.h. */
+#include "hub/route.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/dict.h"
+#include "common/xalloc.h"
+
+/* One link's interest in one topic. It sits in two places at once: in the
+ * topic's member array (for fan-out) and in the peer's topic dict (so a link
+ * going away finds all its interest in O(its topics)). `slot` is its index
+ * in the member array, kept up to date by swap-removal. */
+struct interest {
+    struct route_peer *peer;
+    struct topic *topic;
+    uint32_t slot;
+};
+
+struct topic {
+    uint64_t seq;              /* last seq assigned; 0 before the first publish */
+    struct interest **members; /* unordered; removal swaps the last one in */
+    uint32_t n, cap;
+    const char *name;          /* the key inside the route's topic dict entry */
+    uint32_t len;
+};
+
+struct route_peer {
+    void *owner;
+    struct dict topics; /* topic -> struct interest * */
+    uint32_t keylen;
+    char key[];         /* registry key, see reg_key() */
+};
+
+struct route {
+    struct dict topics; /* topic -> struct topic * */
+    struct dict links;  /* reg_key(name, worker) -> struct route_peer * */
+};
+
+/* Registry key: the name, a NUL, then the worker's 4 bytes. The fixed-size
+ * suffix after a separator keeps distinct (name, worker) pairs distinct even
+ * if a name contained a NUL. */
+#define REG_KEY_MAX (ROUTE_MAX_NAME + 1 + 4)
+
+static size_t reg_key(char *out, size_t cap, const char *name, size_t name_len, uint32_t worker)
+{
+    if (name_len + 5 > cap)
+        return 0;
+    memcpy(out, name, name_len);
+    out[name_len] = '\0';
+    memcpy(out + name_len + 1, &worker, 4);
+    return name_len + 5;
+}
+
+struct route *route_new(void)
+{
+    struct route *r = xcalloc(1, sizeof *r);
+    dict_init(&r->topics);
+    dict_init(&r->links);
+    return r;
+}
+
+static void topic_free(void *v)
+{
+    struct topic *t = v;
+    free(t->members);
+    free(t);
+}
+
+static void peer_free(void *v)
+{
+    struct route_peer *p = v;
+    dict_deinit(&p->topics, free);
+    free(p);
+}
+
+void route_free(struct route *r)
+{
+    if (!r)
+        return;
+    dict_deinit(&r->links, peer_free);
+    dict_deinit(&r->topics, topic_free);
+    free(r);
+}
+
+struct route_peer *route_link_register(struct route *r, const char *name, size_t name_len,
+                                       uint32_t worker, void *owner)
+{
+    char key[REG_KEY_MAX];
+    size_t klen = reg_key(key, sizeof key, name, name_len, worker);
+    if (!klen || dict_find(&r->links, key, klen))
+        return NULL;
+    struct route_peer *p = xcalloc(1, sizeof *p + klen);
+    p->owner = owner;
+    dict_init(&p->topics);
+    p->keylen = (uint32_t)klen;
+    memcpy(p->key, key, klen);
+    dict_add(&r->links, key, klen, p);
+    return p;
+}
+
+void *route_link_find(const struct route *r, const char *name, size_t name_len, uint32_t worker)
+{
+    char key[REG_KEY_MAX];
+    size_t klen = reg_key(key, sizeof key, name, name_len, worker);
+    if (!klen)
+        return NULL;
+    struct route_peer *p = dict_get(&r->links, key, klen);
+    return p ? p->owner : NULL;
+}
+
+/* Takes i out of its topic's member array (swap with the last: O(1)) and
+ * forgets the topic when that was its last member. Does not touch the
+ * peer's dict. */
+static void interest_unlink(struct route *r, struct interest *i)
+{
+    struct topic *t = i->topic;
+    struct interest *last = t->members[--t->n];
+    t->members[i->slot] = last;
+    last->slot = i->slot;
+    if (t->n == 0) {
+        /* The name points into the dict entry; dict_delete compares before
+         * it frees, so passing the entry's own key is safe. */
+        dict_delete(&r->topics, t->name, t->len);
+        topic_free(t);
+    }
+    free(i);
+}
+
+void route_link_gone(struct route *r, struct route_peer *p)
+{
+    if (!p)
+        return;
+    struct dict_iter it;
+    dict_iter_init(&it, &p->topics);
+    for (struct dict_entry *e; (e = dict_next(&it));)
+        interest_unlink(r, e->value);
+    dict_deinit(&p->topics, NULL);
+    dict_delete(&r->links, p->key, p->keylen);
+    free(p);
+}
+
+int route_interest_add(struct route *r, struct route_peer *p, const char *name, size_t len)
+{
+    if (dict_find(&p->topics, name, len))
+        return 0;
+    struct topic *t = dict_get(&r->topics, name, len);
+    if (!t) {
+        t = xcalloc(1, sizeof *t);
+        struct dict_entry *e = dict_add(&r->topics, name, len, t);
+        t->name = e->key;
+        t->len = e->klen;
+    }
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 4;
+        t->members = xrealloc(t->members, t->cap * sizeof *t->members);
+    }
+    struct interest *i = xmalloc(sizeof *i);
+    i->peer = p;
+    i->topic = t;
+    i->slot = t->n;
+    t->members[t->n++] = i;
+    dict_add(&p->topics, name, len, i);
+    return 1;
+}
+
+int route_interest_remove(struct route *r, struct route_peer *p, const char *name, size_t len)
+{
+    struct interest *i = dict_delete(&p->topics, name, len);
+    if (!i)
+        return 0;
+    interest_unlink(r, i);
+    return 1;
+}
+
+size_t route_peer_topics(const struct route_peer *p)
+{
+    return p ? p->topics.count : 0;
+}
+
+uint64_t route_publish(struct route *r, const char *name, size_t len, route_deliver_cb cb,
+                       void *ud)
+{
+    struct topic *t = dict_get(&r->topics, name, len);
+    if (!t)
+        return 0;
+    uint64_t seq = ++t->seq;
+    /* The callback promises not to change interest, so t and its members
+     * stay put for the whole walk. */
+    for (uint32_t k = 0; k < t->n; k++)
+        cb(t->members[k]->peer->owner, seq, ud);
+    return seq;
+}
+
+size_t route_topic_count(const struct route *r)
+{
+    return r->topics.count;
+}
+
+/* Parses p[0, n) as an unsigned number in base 10 or 16 that fits in max.
+ * Returns 0 or -1. */
+static int parse_u64(const char *p, size_t n, int base, uint64_t max, uint64_t *out)
+{
+    if (n == 0 || n > (base == 16 ? 16u : 20u))
+        return -1;
+    uint64_t v = 0;
+    for (size_t k = 0; k < n; k++) {
+        unsigned d;
+        char c = p[k];
+        if (c >= '0' && c <= '9')
+            d = (unsigned)(c - '0');
+        else if (base == 16 && c >= 'a' && c <= 'f')
+            d = (unsigned)(c - 'a' + 10);
+        else if (base == 16 && c >= 'A' && c <= 'F')
+            d = (unsigned)(c - 'A' + 10);
+        else
+            return -1;
+        if (v > (max - d) / (uint64_t)base)
+            return -1;
+        v = v * (uint64_t)base + d;
+    }
+    *out = v;
+    return 0;
+}
+
+int route_parse_conn(const char *id, size_t len, struct route_conn *out)
+{
+    size_t colon[3];
+    int found = 0;
+    for (size_t k = len; k > 0 && found < 3; k--) {
+        if (id[k - 1] == ':')
+            colon[found++] = k - 1;
+    }
+    if (found < 3 || colon[2] == 0)
+        return -1;
+    /* colon[0] is the last ':' (before SEQ), colon[2] the one after NAME. */
+    uint64_t worker, boot, seq;
+    if (parse_u64(id + colon[2] + 1, colon[1] - colon[2] - 1, 10, UINT32_MAX, &worker) < 0 ||
+        parse_u64(id + colon[1] + 1, colon[0] - colon[1] - 1, 16, UINT64_MAX, &boot) < 0 ||
+        parse_u64(id + colon[0] + 1, len - colon[0] - 1, 10, UINT64_MAX, &seq) < 0)
+        return -1;
+    out->name = id;
+    out->name_len = colon[2];
+    out->worker = (uint32_t)worker;
+    out->boot = boot;
+    out->seq = seq;
+    return 0;
+}
