@@ -71,6 +71,12 @@ $(BUILD)/tests/edge/%: tests/unit/edge/%.c $(EDGE_LIB_OBJ) $(BUILD)/libspoke.a
 	$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags cmocka) -o $@ $< $(EDGE_LIB_OBJ) \
 		$(BUILD)/libspoke.a $(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
 
+HUB_LIB_OBJ := $(filter-out $(BUILD)/obj/hub/main.o,$(HUB_OBJ))
+$(BUILD)/tests/hub/%: tests/unit/hub/%.c $(HUB_LIB_OBJ) $(BUILD)/libspoke.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags cmocka) -o $@ $< $(HUB_LIB_OBJ) \
+		$(BUILD)/libspoke.a $(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
+
 # ---- packages
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \

@@ -138,6 +138,23 @@ int net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peerlen)
     return accept4(lfd, (struct sockaddr *)peer, peerlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
+void net_shed_accept(int lfd, int *spare_fd)
+{
+    if (*spare_fd >= 0) {
+        close(*spare_fd);
+        *spare_fd = -1;
+    }
+    int fd = accept(lfd, NULL, NULL);
+    if (fd >= 0)
+        close(fd);
+    *spare_fd = net_open_spare();
+}
+
+int net_open_spare(void)
+{
+    return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 int net_set_nodelay(int fd)
 {
     int one = 1;

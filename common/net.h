@@ -31,6 +31,12 @@ int net_connect(const struct sockaddr_storage *ss, socklen_t sslen);
 int net_connect_result(int fd);
 /* accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC. Returns the fd or -1 (errno). */
 int net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peerlen);
+/* Out of descriptors (EMFILE/ENFILE), a pending connection would keep the
+ * listener readable forever: give up the spare descriptor, accept the
+ * connection and close it at once, then reserve the spare again. */
+void net_shed_accept(int lfd, int *spare_fd);
+/* Opens the spare descriptor used by net_shed_accept (-1 on failure). */
+int net_open_spare(void);
 int net_set_nodelay(int fd);
 int net_set_sndbuf(int fd, int bytes);
 /* The port a bound socket listens on (for port 0 listeners), or 0. */

@@ -99,13 +99,7 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
              * fire forever. Use the spare fd to accept and drop it. */
             log_warn("out of file descriptors with %zu connections: refusing a connection",
                      w->nclients);
-            if (w->spare_fd >= 0) {
-                close(w->spare_fd);
-                fd = net_accept(w->listen_fd, NULL, NULL);
-                if (fd >= 0)
-                    close(fd);
-                w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-            }
+            net_shed_accept(w->listen_fd, &w->spare_fd);
             return;
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -161,7 +155,7 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
         w->loop = NULL;
         return -1;
     }
-    w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    w->spare_fd = net_open_spare();
     dict_init(&w->conns);
     dict_init(&w->topics);
     deadline_list_init(&w->handshakes, w->loop, cfg->handshake_timeout_ms / 1000.0,

@@ -314,7 +314,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno == EMFILE || errno == ENFILE) {
-                hub_shed_connection(s->hub, s->fd, "admin HTTP");
+                log_warn("out of file descriptors: shedding a new admin HTTP connection");
+                net_shed_accept(s->fd, &s->hub->spare_fd);
                 return;
             }
             if (errno != EAGAIN && errno != EWOULDBLOCK)

@@ -64,6 +64,5 @@ struct hub {
  * keep the level-triggered listener firing forever, so give up the spare fd,
  * accept and close the connection, and take the spare back (LIBRARIES.md
  * §3). `what` names the listener in the log. Defined in main.c. */
-void hub_shed_connection(struct hub *h, int lfd, const char *what);
 
 #endif

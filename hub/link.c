@@ -566,7 +566,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno == EMFILE || errno == ENFILE) {
-                hub_shed_connection(h, h->link_fd, "edge link");
+                log_warn("out of file descriptors: shedding a new edge link");
+                net_shed_accept(h->link_fd, &h->spare_fd);
                 return;
             }
             if (errno != EAGAIN && errno != EWOULDBLOCK)

@@ -17,19 +17,6 @@
 #include "hub/link.h"
 #include "hub/route.h"
 
-void hub_shed_connection(struct hub *h, int lfd, const char *what)
-{
-    log_warn("out of file descriptors: shedding a new %s connection", what);
-    if (h->spare_fd >= 0) {
-        close(h->spare_fd);
-        h->spare_fd = -1;
-    }
-    int fd = accept(lfd, NULL, NULL);
-    if (fd >= 0)
-        close(fd);
-    h->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-}
-
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct hub *h = w->data;
@@ -125,7 +112,7 @@ int main(int argc, char **argv)
     }
     h->boot = random_u64();
     h->route = route_new();
-    h->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    h->spare_fd = net_open_spare();
 
     char err[512], addr[300];
     if (link_server_start(h, err, sizeof err) < 0) {

@@ -1,0 +1,125 @@
+/* Unit tests for hub/route.c: connection id parsing, interest bookkeeping,
+ * per-topic sequence numbers and forgetting topics without interest. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hub/route.h"
+
+static int calls[8];
+
+static void count_cb(void *owner, uint64_t seq, void *ud)
+{
+    calls[(long)owner]++;
+    *(uint64_t *)ud = seq;
+}
+
+static int parse(const char *s, struct route_conn *c)
+{
+    return route_parse_conn(s, strlen(s), c);
+}
+
+static void test_route_parse_conn_accepts_valid_ids(void **state)
+{
+    struct route_conn c;
+    assert_int_equal(parse("edge-a:3:ff:12", &c), 0);
+    assert_int_equal(c.name_len, 6);
+    assert_int_equal(c.worker, 3);
+    assert_int_equal(c.boot, 255);
+    assert_int_equal(c.seq, 12);
+    /* ':' inside the name: the split is on the last three. */
+    assert_int_equal(parse("a:b:c:0:1:2", &c), 0);
+    assert_int_equal(c.name_len, 5);
+    assert_int_equal(parse("a:4294967295:ffffffffffffffff:18446744073709551615", &c), 0);
+    assert_true(c.boot == UINT64_MAX && c.seq == UINT64_MAX);
+}
+
+static void test_route_parse_conn_rejects_malformed_ids(void **state)
+{
+    struct route_conn c;
+    const char *bad[] = {":0:1:2", "a::1:2", "a:0::2", "a:0:1:", "a:0:g:1", "a:4294967296:1:1",
+                         "a:1:1ffffffffffffffff:1", "a:1:1:18446744073709551616", "0:1:2",
+                         "nonsense", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(parse(bad[i], &c), -1);
+}
+
+static void test_route_registry_refuses_duplicate_keys(void **state)
+{
+    struct route *r = route_new();
+    struct route_peer *p1 = route_link_register(r, "e", 1, 0, (void *)1);
+    assert_non_null(p1);
+    assert_non_null(route_link_register(r, "e", 1, 1, (void *)2));
+    assert_null(route_link_register(r, "e", 1, 0, (void *)3));
+    assert_ptr_equal(route_link_find(r, "e", 1, 1), (void *)2);
+    assert_null(route_link_find(r, "e", 1, 2));
+    route_link_gone(r, p1);
+    assert_null(route_link_find(r, "e", 1, 0));
+    route_free(r); /* with a peer still registered: must not leak */
+}
+
+static void test_route_publish_assigns_seq_per_topic_to_interested_links(void **state)
+{
+    memset(calls, 0, sizeof calls);
+    struct route *r = route_new();
+    struct route_peer *p1 = route_link_register(r, "e", 1, 0, (void *)1);
+    struct route_peer *p2 = route_link_register(r, "e", 1, 1, (void *)2);
+    uint64_t seq = 0;
+    assert_int_equal(route_publish(r, "t", 1, count_cb, &seq), 0); /* nobody interested */
+    assert_int_equal(route_interest_add(r, p1, "t", 1), 1);
+    assert_int_equal(route_interest_add(r, p1, "t", 1), 0); /* idempotent */
+    assert_int_equal(route_interest_add(r, p2, "t", 1), 1);
+    char name[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof name, "x%d", i);
+        route_interest_add(r, i % 2 ? p1 : p2, name, strlen(name));
+    }
+    assert_int_equal(route_topic_count(r), 1001);
+    assert_int_equal(route_peer_topics(p1), 501);
+    assert_int_equal(route_publish(r, "t", 1, count_cb, &seq), 1);
+    assert_int_equal(calls[1], 1);
+    assert_int_equal(calls[2], 1);
+    assert_int_equal(route_publish(r, "t", 1, count_cb, &seq), 2);
+    assert_int_equal(route_publish(r, "x1", 2, count_cb, &seq), 1); /* its own counter */
+    assert_int_equal(route_interest_remove(r, p1, "t", 1), 1);
+    assert_int_equal(route_interest_remove(r, p1, "t", 1), 0);
+    assert_int_equal(route_publish(r, "t", 1, count_cb, &seq), 3);
+    assert_int_equal(calls[1], 3); /* t#1, t#2 and x1#1: p1 no longer gets "t" */
+    assert_int_equal(calls[2], 3);
+    route_free(r);
+}
+
+static void test_route_forgets_topic_when_last_link_goes(void **state)
+{
+    struct route *r = route_new();
+    struct route_peer *p1 = route_link_register(r, "e", 1, 0, (void *)1);
+    struct route_peer *p2 = route_link_register(r, "e", 1, 1, (void *)2);
+    uint64_t seq = 0;
+    route_interest_add(r, p2, "t", 1);
+    route_interest_add(r, p2, "u", 1);
+    route_interest_add(r, p1, "u", 1);
+    assert_int_equal(route_publish(r, "t", 1, count_cb, &seq), 1);
+    route_link_gone(r, p2);
+    assert_int_equal(route_topic_count(r), 1); /* "u" survives through p1 */
+    assert_null(route_link_find(r, "e", 1, 1));
+    assert_int_equal(route_publish(r, "t", 1, count_cb, &seq), 0);
+    route_interest_add(r, p1, "t", 1);
+    assert_int_equal(route_publish(r, "t", 1, count_cb, &seq), 1); /* seq restarts */
+    route_free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_route_parse_conn_accepts_valid_ids),
+        cmocka_unit_test(test_route_parse_conn_rejects_malformed_ids),
+        cmocka_unit_test(test_route_registry_refuses_duplicate_keys),
+        cmocka_unit_test(test_route_publish_assigns_seq_per_topic_to_interested_links),
+        cmocka_unit_test(test_route_forgets_topic_when_last_link_goes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
