@@ -95,7 +95,8 @@ static void test_msg_build_msg_json_exact_bytes(void **state)
 static void test_msg_build_msg_json_formats_full_seq_range(void **state)
 {
     (void)state;
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, UINT64_MAX, "c", 1, ENC_JSON, U8("0"), 1), 0);
+    assert_int_equal(
+        msg_build_msg(&B, ENC_JSON, "t", 1, UINT64_MAX, "c", 1, ENC_JSON, U8("0"), 1), 0);
     assert_out("{\"op\":\"msg\",\"topic\":\"t\",\"seq\":18446744073709551615,\"data\":0,"
                "\"from\":\"c\"}");
     buf_reset(&B);
@@ -110,7 +111,8 @@ static void test_msg_build_json_escapes_strings(void **state)
      * valid multi-byte text, and invalid UTF-8 (replaced by U+FFFD). */
     const char from[] = "q\"b\\\b\f\n\r\t\x01\x1f\x7f"
                         "\xc3\xa9\xf0\x9f\x98\x80|\xff|\xed\xa0\x80|\xe2\x82";
-    assert_int_equal(msg_build_direct(&B, ENC_JSON, from, sizeof from - 1, ENC_JSON, U8("1"), 1), 0);
+    assert_int_equal(
+        msg_build_direct(&B, ENC_JSON, from, sizeof from - 1, ENC_JSON, U8("1"), 1), 0);
     assert_out("{\"op\":\"direct\",\"from\":\"q\\\"b\\\\\\b\\f\\n\\r\\t\\u0001\\u001f\x7f"
                "\xc3\xa9\xf0\x9f\x98\x80|\xef\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|"
                "\xef\xbf\xbd\"," "\"data\":1}");
@@ -291,10 +293,12 @@ static void test_msg_build_msg_transcodes_json_data_to_msgpack(void **state)
 static void test_msg_build_direct_transcodes_both_ways(void **state)
 {
     (void)state;
-    assert_int_equal(msg_build_direct(&B, ENC_JSON, "c", 1, ENC_MSGPACK, U8("\x92\xc3\xa1z"), 4), 0);
+    assert_int_equal(
+        msg_build_direct(&B, ENC_JSON, "c", 1, ENC_MSGPACK, U8("\x92\xc3\xa1z"), 4), 0);
     assert_out("{\"op\":\"direct\",\"from\":\"c\",\"data\":[true,\"z\"]}");
     buf_reset(&B);
-    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, ENC_JSON, U8("[true,\"z\"]"), 10), 0);
+    assert_int_equal(
+        msg_build_direct(&B, ENC_MSGPACK, "c", 1, ENC_JSON, U8("[true,\"z\"]"), 10), 0);
     assert_out("\x83\xa2op\xa6" "direct\xa4" "from\xa1" "c\xa4" "data\x92\xc3\xa1z");
 }
 

@@ -1,0 +1,342 @@
+/* Builds the edge-to-client messages of protocol v1 (msg.h) straight into an
+ * output buffer, without a JSON DOM or an intermediate msgpack buffer. */
+#include <msgpack.h>
+#include <string.h>
+
+#include "common/msg.h"
+#include "common/msg_internal.h"
+
+/* ---- JSON output primitives (shared with transcode.c via msg_internal.h) */
+
+/* 0: copied as is; 1: needs a JSON escape; 2: first byte of a multi-byte
+ * UTF-8 sequence or an invalid byte, checked by utf8_seq(). */
+static const uint8_t json_class[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x00 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x10 */
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x20: '"' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x30 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x40 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, /* 0x50: '\\' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x60 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x70 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0x80.. */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
+/* Length (2..4) of the well-formed UTF-8 sequence at p[0, n), or 0 with
+ * *bad set to the length (>= 1) of the maximal ill-formed subpart to replace
+ * by one U+FFFD. Same table as utf8.c (RFC 3629 section 4). */
+static size_t utf8_seq(const uint8_t *p, size_t n, size_t *bad)
+{
+    uint8_t c = p[0], lo = 0x80, hi = 0xbf;
+    size_t len, k;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    } else {
+        *bad = 1;
+        return 0;
+    }
+    if (n < 2 || p[1] < lo || p[1] > hi) {
+        *bad = 1;
+        return 0;
+    }
+    for (k = 2; k < len; k++) {
+        if (k >= n || (p[k] & 0xc0) != 0x80) {
+            *bad = k; /* the valid prefix is the subpart */
+            return 0;
+        }
+    }
+    return len;
+}
+
+void msg__json_append_str(struct buf *b, const char *str, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *s = (const uint8_t *)str;
+    size_t i = 0, run = 0;
+
+    /* One reservation covers the common case of nothing to escape. */
+    buf_reserve(b, n + 2);
+    b->data[b->len++] = '"';
+    while (i < n) {
+        uint8_t c = s[i];
+        if (json_class[c] == 0) {
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t bad, l = utf8_seq(s + i, n - i, &bad);
+            if (l) {
+                i += l; /* valid: stays in the verbatim run */
+                continue;
+            }
+            buf_append(b, s + run, i - run);
+            MSG__APPEND_LIT(b, "\xef\xbf\xbd");
+            i += bad;
+            run = i;
+            continue;
+        }
+        buf_append(b, s + run, i - run);
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t el = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            el = 6;
+        }
+        buf_append(b, esc, el);
+        i++;
+        run = i;
+    }
+    buf_append(b, s + run, i - run);
+    buf_append_u8(b, '"');
+}
+
+void msg__json_append_u64(struct buf *b, uint64_t v)
+{
+    char tmp[20]; /* 2^64 - 1 has 20 digits */
+    char *p = tmp + sizeof tmp;
+
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+void msg__json_append_i64(struct buf *b, int64_t v)
+{
+    if (v < 0) {
+        buf_append_u8(b, '-');
+        /* Negating in unsigned arithmetic is defined for INT64_MIN too. */
+        msg__json_append_u64(b, 0 - (uint64_t)v);
+    } else {
+        msg__json_append_u64(b, (uint64_t)v);
+    }
+}
+
+int msg__mp_write(void *data, const char *p, size_t n)
+{
+    buf_append(data, p, n);
+    return 0;
+}
+
+/* ---- builders */
+
+/* Appends `data` (one value in data_enc) as a value in encoding enc. */
+static int build_data(struct buf *out, enum enc enc, enum enc data_enc, const uint8_t *data,
+                      size_t len)
+{
+    if (!data || len == 0)
+        return -1; /* not a value: appending nothing would corrupt the message */
+    if (enc == data_enc) {
+        buf_append(out, data, len);
+        return 0;
+    }
+    if (enc == ENC_JSON)
+        return transcode_msgpack_to_json(data, len, out);
+    return transcode_json_to_msgpack(data, len, out);
+}
+
+static void mp_str(msgpack_packer *pk, const char *s, size_t n)
+{
+    msgpack_pack_str_with_body(pk, s, n);
+}
+
+static const char *nz(const char *s)
+{
+    return s ? s : "";
+}
+
+/* The constant parts of the msgpack maps are written as byte literals (fixmap
+ * header, fixstr keys): one memcpy instead of two packer calls per key. The
+ * literals are split after each \x escape because a following hex letter
+ * would otherwise extend the escape. */
+
+int msg_build_msg(struct buf *out, enum enc enc, const char *topic, size_t topic_len,
+                  uint64_t seq, const char *from, size_t from_len, enum enc data_enc,
+                  const uint8_t *data, size_t data_len)
+{
+    size_t mark = buf_readable(out);
+
+    if (enc == ENC_JSON) {
+        buf_reserve(out, 56 + topic_len + from_len + data_len);
+        MSG__APPEND_LIT(out, "{\"op\":\"msg\",\"topic\":");
+        msg__json_append_str(out, topic, topic_len);
+        MSG__APPEND_LIT(out, ",\"seq\":");
+        msg__json_append_u64(out, seq);
+        MSG__APPEND_LIT(out, ",\"data\":");
+        if (build_data(out, enc, data_enc, data, data_len) < 0)
+            goto fail;
+        MSG__APPEND_LIT(out, ",\"from\":");
+        msg__json_append_str(out, from, from_len);
+        buf_append_u8(out, '}');
+        return 0;
+    }
+
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msg__mp_write);
+    buf_reserve(out, 48 + topic_len + from_len + data_len);
+    MSG__APPEND_LIT(out, "\x85\xa2op\xa3msg\xa5topic");
+    mp_str(&pk, topic, topic_len);
+    MSG__APPEND_LIT(out, "\xa3seq");
+    msgpack_pack_uint64(&pk, seq);
+    MSG__APPEND_LIT(out, "\xa4"
+                         "data");
+    if (build_data(out, enc, data_enc, data, data_len) < 0)
+        goto fail;
+    MSG__APPEND_LIT(out, "\xa4"
+                         "from");
+    mp_str(&pk, from, from_len);
+    return 0;
+fail:
+    msg__buf_truncate(out, mark);
+    return -1;
+}
+
+int msg_build_direct(struct buf *out, enum enc enc, const char *from, size_t from_len,
+                     enum enc data_enc, const uint8_t *data, size_t data_len)
+{
+    size_t mark = buf_readable(out);
+
+    if (enc == ENC_JSON) {
+        buf_reserve(out, 40 + from_len + data_len);
+        MSG__APPEND_LIT(out, "{\"op\":\"direct\",\"from\":");
+        msg__json_append_str(out, from, from_len);
+        MSG__APPEND_LIT(out, ",\"data\":");
+        if (build_data(out, enc, data_enc, data, data_len) < 0)
+            goto fail;
+        buf_append_u8(out, '}');
+        return 0;
+    }
+
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msg__mp_write);
+    buf_reserve(out, 32 + from_len + data_len);
+    MSG__APPEND_LIT(out, "\x83\xa2op\xa6"
+                         "direct\xa4"
+                         "from");
+    mp_str(&pk, from, from_len);
+    MSG__APPEND_LIT(out, "\xa4"
+                         "data");
+    if (build_data(out, enc, data_enc, data, data_len) < 0)
+        goto fail;
+    return 0;
+fail:
+    msg__buf_truncate(out, mark);
+    return -1;
+}
+
+void msg_build_welcome(struct buf *out, enum enc enc, const char *conn, const char *edge,
+                       const char *region)
+{
+    conn = nz(conn);
+    edge = nz(edge);
+    region = nz(region);
+    size_t cl = strlen(conn), el = strlen(edge), rl = strlen(region);
+
+    if (enc == ENC_JSON) {
+        MSG__APPEND_LIT(out, "{\"op\":\"welcome\",\"conn\":");
+        msg__json_append_str(out, conn, cl);
+        MSG__APPEND_LIT(out, ",\"edge\":");
+        msg__json_append_str(out, edge, el);
+        MSG__APPEND_LIT(out, ",\"region\":");
+        msg__json_append_str(out, region, rl);
+        buf_append_u8(out, '}');
+        return;
+    }
+
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msg__mp_write);
+    MSG__APPEND_LIT(out, "\x84\xa2op\xa7welcome\xa4"
+                         "conn");
+    mp_str(&pk, conn, cl);
+    MSG__APPEND_LIT(out, "\xa4"
+                         "edge");
+    mp_str(&pk, edge, el);
+    MSG__APPEND_LIT(out, "\xa6region");
+    mp_str(&pk, region, rl);
+}
+
+void msg_build_ack(struct buf *out, enum enc enc, int64_t id)
+{
+    if (enc == ENC_JSON) {
+        MSG__APPEND_LIT(out, "{\"op\":\"ack\",\"id\":");
+        msg__json_append_i64(out, id);
+        buf_append_u8(out, '}');
+        return;
+    }
+
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msg__mp_write);
+    MSG__APPEND_LIT(out, "\x82\xa2op\xa3"
+                         "ack\xa2id");
+    msgpack_pack_int64(&pk, id);
+}
+
+void msg_build_error(struct buf *out, enum enc enc, int has_id, int64_t id, int code,
+                     const char *reason)
+{
+    reason = nz(reason);
+    size_t rl = strlen(reason);
+
+    if (enc == ENC_JSON) {
+        MSG__APPEND_LIT(out, "{\"op\":\"error\"");
+        if (has_id) {
+            MSG__APPEND_LIT(out, ",\"id\":");
+            msg__json_append_i64(out, id);
+        }
+        MSG__APPEND_LIT(out, ",\"code\":");
+        msg__json_append_i64(out, code);
+        MSG__APPEND_LIT(out, ",\"reason\":");
+        msg__json_append_str(out, reason, rl);
+        buf_append_u8(out, '}');
+        return;
+    }
+
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msg__mp_write);
+    if (has_id) {
+        MSG__APPEND_LIT(out, "\x84\xa2op\xa5"
+                             "error\xa2id");
+        msgpack_pack_int64(&pk, id);
+    } else {
+        MSG__APPEND_LIT(out, "\x83\xa2op\xa5"
+                             "error");
+    }
+    MSG__APPEND_LIT(out, "\xa4"
+                         "code");
+    msgpack_pack_int(&pk, code);
+    MSG__APPEND_LIT(out, "\xa6reason");
+    mp_str(&pk, reason, rl);
+}
