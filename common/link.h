@@ -20,6 +20,13 @@
 /* Largest decoded message; bounds memory per link and the zstd output
  * accepted per message. Client messages are capped far below this. */
 #define LINK_MAX_MESSAGE (8u << 20)
+/* Longest strings link_decode accepts and link_encode produces. Topics and
+ * connection ids match the client protocol (TOPIC_MAX_LEN, CONN_ID_MAX_LEN in
+ * msg.h; link.c checks that they agree). */
+#define LINK_MAX_TOPIC 255
+#define LINK_MAX_NAME 64      /* HELLO name, region, software */
+#define LINK_MAX_CONN_ID 128  /* from, to */
+#define LINK_MAX_REASON 1024  /* DIRECT_RESULT and ERROR reason */
 
 enum link_type {
     LINK_HELLO = 1,           /* both ways, first message */
@@ -70,10 +77,17 @@ struct link_str link_str_c(const char *s);
 
 /* Appends the length prefix and msgpack encoding of m to out.
  * Returns the number of bytes appended (prefix included), or -1 if m is
- * invalid (unknown type) or would exceed LINK_MAX_MESSAGE. */
+ * invalid (unknown type, enc >= ENC_COUNT, a string longer than its limit
+ * above, a NULL pointer with a non-zero length) or would exceed
+ * LINK_MAX_MESSAGE; on -1 out is unchanged. Only the fields of m's type are
+ * read. Refusing here what the peer's decoder would refuse turns a bug into
+ * one failed send instead of a dropped link. */
 int link_encode(struct buf *out, const struct link_msg *m);
 
-/* Decodes one message from the start of p[0, len).
+/* Decodes one message from the start of p[0, len). Elements after the
+ * fields a type defines are ignored (forward compatibility). Integer fields
+ * accept any msgpack integer encoding whose value is in range; str fields
+ * need msgpack str, data needs msgpack bin.
  * Returns the bytes consumed (> 0) and fills *m, its strings pointing into p;
  * 0 if more bytes are needed for a complete message;
  * -1 if the bytes are invalid (bad length, malformed msgpack, wrong field
@@ -81,6 +95,7 @@ int link_encode(struct buf *out, const struct link_msg *m);
  * non-NULL a short reason is written to it. */
 int link_decode(const uint8_t *p, size_t len, struct link_msg *m, char *err, size_t errlen);
 
+/* "hello", "interest_add", ...; "unknown" for any other value. */
 const char *link_type_name(enum link_type t);
 
 #endif

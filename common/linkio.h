@@ -19,6 +19,11 @@
 struct zstream_out;
 struct zstream_in;
 
+/* Bytes per read() (on the stack of linkio_read) and per decompression
+ * step. Undecoded bytes held per link stay below
+ * 4 + LINK_MAX_MESSAGE + LINKIO_CHUNK, whatever the peer sends. */
+#define LINKIO_CHUNK (64u << 10)
+
 struct linkio {
     struct zstream_out *zout;
     struct zstream_in *zin;
@@ -32,11 +37,16 @@ struct linkio {
     char err[160];      /* why the last call failed */
 };
 
-/* Prepares both streams and queues our preamble. Returns 0, or -1 (err). */
+/* Prepares both streams and queues our preamble (the zstd frame header
+ * follows with the first flush). Returns 0, or -1 (err set, l deinitialised). */
 int linkio_init(struct linkio *l);
+/* Frees everything and zeroes l: safe on a zeroed or half-initialised
+ * struct, and twice. */
 void linkio_deinit(struct linkio *l);
 
-/* Encodes and compresses m. Returns 0, or -1 (err set: the link must go). */
+/* Encodes and compresses m. Returns 0, or -1 (err set: the link must go).
+ * An err starting "encode:" means link_encode refused m and nothing was
+ * queued, so the stream is still intact if the caller prefers to go on. */
 int linkio_send(struct linkio *l, const struct link_msg *m);
 /* Ends the current batch so the peer can decode it. Returns 0 or -1. */
 int linkio_flush(struct linkio *l);
@@ -49,10 +59,13 @@ static inline size_t linkio_pending(const struct linkio *l) { return l->out.len 
 /* Called once per decoded message; its strings point into linkio's buffer
  * and are valid only during the call. Return 0 to continue; any other value
  * stops linkio_read at once, which returns that value without touching l
- * again (so the callback may free the link). */
+ * again (so the callback may free the link). The message is counted and
+ * consumed before the call, but compressed bytes already read and not yet
+ * decompressed are lost: stopping means the link is being dropped. */
 typedef int (*linkio_msg_cb)(void *ud, const struct link_msg *m);
 
-/* Reads from fd until EAGAIN or about `budget` wire bytes, decoding and
+/* Reads from fd until EAGAIN or about `budget` wire bytes (at least one
+ * read of up to 64 KiB; the last read may pass the budget), decoding and
  * dispatching messages. Returns 0 (would block / budget used), 1 on EOF
  * (peer closed), -1 on a read, preamble, decompression or decode error (err
  * set), or the callback's non-zero value. */

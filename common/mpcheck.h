@@ -14,7 +14,12 @@
 
 /* Returns 0 if p[0, len) is exactly one complete msgpack object with nesting
  * at most max_depth and all declared sizes within len; -1 otherwise
- * (truncated, trailing bytes, reserved byte 0xc1, too deep). */
+ * (truncated, trailing bytes, reserved byte 0xc1, too deep).
+ * Depth counts open non-empty containers: a scalar is depth 0, [1] depth 1;
+ * MP_MAX_DEPTH matches msgpack-c's own stack of 32. max_depth above 256 is
+ * treated as 256 (the walk's counters live on the C stack). An array or map
+ * whose count exceeds the bytes left (every element needs at least one) is
+ * refused at its header, without reading on. Never allocates. */
 int mp_check(const uint8_t *p, size_t len, unsigned max_depth);
 
 /* Like mp_check, but for the first object of p[0, len): returns its length

@@ -28,6 +28,8 @@ int zout_flush(struct zstream_out *z, struct buf *out);
 /* Starts a new stream (keeps parameters and memory): for a new connection. */
 void zout_reset(struct zstream_out *z);
 size_t zout_sizeof(const struct zstream_out *z);
+/* Why the last zout_write or zout_flush failed (a static string). */
+const char *zout_error(const struct zstream_out *z);
 
 /* Returns a decompressor refusing windows above 2^window_log_max, or NULL. */
 struct zstream_in *zin_new(int window_log_max);

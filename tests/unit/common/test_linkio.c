@@ -18,9 +18,6 @@
 #include "common/linkio.h"
 #include "common/zstream.h"
 
-/* Must match linkio.c: the undecoded-bytes bound is checked against it. */
-#define CHUNK (64u << 10)
-
 /* ---- fixtures: two linkio ends joined by a non-blocking socketpair */
 
 struct pair {
@@ -284,7 +281,7 @@ static void test_linkio_rejects_declared_100mb_message_without_allocating_it(voi
     write_compressed_raw(p->fa, raw, n);
     assert_int_equal(linkio_read(&p->b, p->fb, 1u << 20, on_msg_unexpected, NULL), -1);
     assert_non_null(strstr(p->b.err, "message too large"));
-    assert_true(p->b.in.cap <= 2 * CHUNK);
+    assert_true(p->b.in.cap <= 2 * LINKIO_CHUNK);
     free(raw);
 }
 
@@ -322,8 +319,8 @@ static void test_linkio_drops_link_on_decompression_bomb(void **state)
     write_raw(p->fa, buf_head(&out), buf_readable(&out));
     assert_int_equal(linkio_read(&p->b, p->fb, 1u << 20, on_msg_unexpected, NULL), -1);
     assert_non_null(strstr(p->b.err, "decode: bad length"));
-    assert_true(p->b.raw_in <= CHUNK);
-    assert_true(p->b.in.cap <= 2 * CHUNK);
+    assert_true(p->b.raw_in <= LINKIO_CHUNK);
+    assert_true(p->b.in.cap <= 2 * LINKIO_CHUNK);
     free(zeros);
     buf_deinit(&out);
     zout_free(zo);
@@ -335,13 +332,13 @@ static void test_linkio_bounds_buffer_for_max_length_garbage(void **state)
 {
     struct pair *p = *state;
     uint32_t n = LINK_MAX_MESSAGE;
-    uint8_t *raw = calloc(1, 4 + (size_t)n + CHUNK);
+    uint8_t *raw = calloc(1, 4 + (size_t)n + LINKIO_CHUNK);
     raw[0] = (uint8_t)(n >> 24), raw[1] = (uint8_t)(n >> 16);
     raw[2] = (uint8_t)(n >> 8), raw[3] = (uint8_t)n;
-    write_compressed_raw(p->fa, raw, 4 + (size_t)n + CHUNK);
+    write_compressed_raw(p->fa, raw, 4 + (size_t)n + LINKIO_CHUNK);
     assert_int_equal(linkio_read(&p->b, p->fb, 1u << 20, on_msg_unexpected, NULL), -1);
     assert_non_null(strstr(p->b.err, "decode: malformed msgpack"));
-    assert_true(p->b.raw_in <= 4 + (size_t)n + CHUNK);
+    assert_true(p->b.raw_in <= 4 + (size_t)n + LINKIO_CHUNK);
     free(raw);
 }
 
@@ -486,7 +483,7 @@ static void test_linkio_read_stops_at_budget(void **state)
     linkio_flush(&p->a);
     assert_int_equal(linkio_write(&p->a, p->fa), 0); /* ~120 KiB fits the socket */
     assert_int_equal(linkio_read(&p->b, p->fb, 1, on_msg, &rx), 0);
-    assert_true(p->b.wire_in <= CHUNK);
+    assert_true(p->b.wire_in <= LINKIO_CHUNK);
     assert_true(rx.got < N);
     while (p->b.wire_in < p->a.wire_out)
         assert_int_equal(linkio_read(&p->b, p->fb, 1, on_msg, &rx), 0);
@@ -510,9 +507,9 @@ static void test_linkio_carries_max_size_message_and_releases_buffers(void **sta
     assert_int_equal(linkio_flush(&p->a), 0);
     pump(&p->a, p->fa, &p->b, p->fb, &rx);
     assert_int_equal(rx.got, 1);
-    assert_true(p->a.out.cap <= 4 * CHUNK);
-    assert_true(p->a.scratch.cap <= 4 * CHUNK);
-    assert_true(p->b.in.cap <= 4 * CHUNK);
+    assert_true(p->a.out.cap <= 4 * LINKIO_CHUNK);
+    assert_true(p->a.scratch.cap <= 4 * LINKIO_CHUNK);
+    assert_true(p->b.in.cap <= 4 * LINKIO_CHUNK);
     free(data);
 }
 

@@ -1,0 +1,475 @@
+/* Link protocol codec: length-prefixed msgpack arrays, one per message (see link.h). */
+#include "common/link.h"
+
+#include <msgpack.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/enc.h"
+#include "common/mpcheck.h"
+#include "common/msg.h"
+
+/* Wire layout: each message is a u32 big-endian length N, then N bytes
+ * holding exactly one msgpack array whose first element is the type.
+ *
+ *   type              elements
+ *   1 HELLO           [1, version:uint, name:str, region:str, worker:uint, software:str, boot:uint]
+ *   2 INTEREST_ADD    [2, topic:str]
+ *   3 INTEREST_REMOVE [3, topic:str]
+ *   4 PUBLISH         [4, topic:str, from:str, enc:uint, data:bin]
+ *   5 MESSAGE         [5, topic:str, seq:uint, from:str, enc:uint, data:bin]
+ *   6 DIRECT          [6, to:str, from:str, id:int or nil (nil = no id), enc:uint, data:bin]
+ *   7 DIRECT_RESULT   [7, to:str, id:int, code:uint, reason:str]
+ *   8 ERROR           [8, code:uint, reason:str]
+ *   9 HEARTBEAT       [9, time_ms:uint]
+ *
+ * Extra trailing elements are ignored so a newer peer can append fields.
+ * String limits: topic 255, name/region/software 64, to/from 128, reason
+ * 1024 bytes. enc is 0 (JSON) or 1 (msgpack). An array (not a map) keeps the
+ * envelope small (~10 bytes of overhead) and lets the decoder walk it
+ * without key lookups.
+ *
+ * The table below is the single source of that layout: the encoder and the
+ * decoder both walk it, so they cannot disagree. */
+
+_Static_assert(LINK_MAX_TOPIC == TOPIC_MAX_LEN, "link and client topic limits differ");
+_Static_assert(LINK_MAX_CONN_ID == CONN_ID_MAX_LEN, "link and client conn id limits differ");
+
+enum field_kind {
+    F_U32,        /* uint32_t */
+    F_U64,        /* uint64_t */
+    F_ENC,        /* uint8_t, < ENC_COUNT */
+    F_I64,        /* int64_t */
+    F_ID_OR_NIL,  /* has_id + id: nil when has_id == 0 */
+    F_STR,        /* struct link_str, msgpack str, at most `max` bytes */
+    F_BIN,        /* struct link_str, msgpack bin */
+};
+
+struct field {
+    const char *name;
+    enum field_kind kind;
+    size_t off; /* offset in struct link_msg */
+    uint32_t max;
+};
+
+#define FLD(n, k, member, mx) {n, k, offsetof(struct link_msg, member), mx}
+
+static const struct field hello_fields[] = {
+    FLD("version", F_U32, version, 0),
+    FLD("name", F_STR, name, LINK_MAX_NAME),
+    FLD("region", F_STR, region, LINK_MAX_NAME),
+    FLD("worker", F_U32, worker, 0),
+    FLD("software", F_STR, software, LINK_MAX_NAME),
+    FLD("boot", F_U64, boot, 0),
+};
+static const struct field interest_fields[] = {
+    FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
+};
+static const struct field publish_fields[] = {
+    FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
+    FLD("from", F_STR, from, LINK_MAX_CONN_ID),
+    FLD("enc", F_ENC, enc, 0),
+    FLD("data", F_BIN, data, 0),
+};
+static const struct field message_fields[] = {
+    FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
+    FLD("seq", F_U64, seq, 0),
+    FLD("from", F_STR, from, LINK_MAX_CONN_ID),
+    FLD("enc", F_ENC, enc, 0),
+    FLD("data", F_BIN, data, 0),
+};
+static const struct field direct_fields[] = {
+    FLD("to", F_STR, to, LINK_MAX_CONN_ID),
+    FLD("from", F_STR, from, LINK_MAX_CONN_ID),
+    FLD("id", F_ID_OR_NIL, id, 0),
+    FLD("enc", F_ENC, enc, 0),
+    FLD("data", F_BIN, data, 0),
+};
+static const struct field direct_result_fields[] = {
+    FLD("to", F_STR, to, LINK_MAX_CONN_ID),
+    FLD("id", F_I64, id, 0),
+    FLD("code", F_U32, code, 0),
+    FLD("reason", F_STR, reason, LINK_MAX_REASON),
+};
+static const struct field error_fields[] = {
+    FLD("code", F_U32, code, 0),
+    FLD("reason", F_STR, reason, LINK_MAX_REASON),
+};
+static const struct field heartbeat_fields[] = {
+    FLD("time_ms", F_U64, time_ms, 0),
+};
+
+struct layout {
+    const char *name;
+    const struct field *fields;
+    unsigned nfields;
+};
+
+#define LAYOUT(n, f) {n, f, sizeof(f) / sizeof((f)[0])}
+
+static const struct layout layouts[] = {
+    [LINK_HELLO] = LAYOUT("hello", hello_fields),
+    [LINK_INTEREST_ADD] = LAYOUT("interest_add", interest_fields),
+    [LINK_INTEREST_REMOVE] = LAYOUT("interest_remove", interest_fields),
+    [LINK_PUBLISH] = LAYOUT("publish", publish_fields),
+    [LINK_MESSAGE] = LAYOUT("message", message_fields),
+    [LINK_DIRECT] = LAYOUT("direct", direct_fields),
+    [LINK_DIRECT_RESULT] = LAYOUT("direct_result", direct_result_fields),
+    [LINK_ERROR] = LAYOUT("error", error_fields),
+    [LINK_HEARTBEAT] = LAYOUT("heartbeat", heartbeat_fields),
+};
+
+static const struct layout *layout_of(uint64_t type)
+{
+    if (type >= sizeof(layouts) / sizeof(layouts[0]) || !layouts[type].name)
+        return NULL;
+    return &layouts[type];
+}
+
+const char *link_type_name(enum link_type t)
+{
+    const struct layout *l = layout_of((uint64_t)t);
+    return l ? l->name : "unknown";
+}
+
+struct link_str link_str_c(const char *s)
+{
+    struct link_str r = {s, s ? (uint32_t)strlen(s) : 0};
+    return r;
+}
+
+/* Field accessors: the table stores offsets, these turn them into typed
+ * pointers (const for the encoder, mutable for the decoder). */
+#define FIELD_C(m, f, T) ((const T *)((const char *)(m) + (f)->off))
+#define FIELD(m, f, T) ((T *)((char *)(m) + (f)->off))
+
+/* ---- encoding */
+
+/* msgpack-c write callback: the packer appends straight into the caller's
+ * buffer, so there is no intermediate sbuffer to copy from. */
+static int pack_to_buf(void *data, const char *p, size_t n)
+{
+    buf_append(data, p, n);
+    return 0;
+}
+
+/* Everything link_encode can refuse, checked before anything is appended. */
+static int encode_check(const struct layout *lay, const struct link_msg *m)
+{
+    for (unsigned i = 0; i < lay->nfields; i++) {
+        const struct field *f = &lay->fields[i];
+        if (f->kind == F_ENC && *FIELD_C(m, f, uint8_t) >= ENC_COUNT)
+            return -1;
+        if (f->kind == F_STR || f->kind == F_BIN) {
+            const struct link_str *s = FIELD_C(m, f, struct link_str);
+            if (s->len && !s->ptr)
+                return -1;
+            if (f->kind == F_STR && s->len > f->max)
+                return -1;
+            if (s->len > LINK_MAX_MESSAGE)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int link_encode(struct buf *out, const struct link_msg *m)
+{
+    const struct layout *lay = layout_of((uint64_t)m->type);
+    if (!lay || encode_check(lay, m) < 0)
+        return -1;
+
+    /* Offsets relative to out->off survive buf_reserve's compaction. */
+    size_t start = buf_readable(out);
+    static const uint8_t zero[4];
+    buf_append(out, zero, 4); /* length, patched below */
+
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, pack_to_buf);
+    msgpack_pack_array(&pk, 1 + lay->nfields);
+    msgpack_pack_uint32(&pk, (uint32_t)m->type);
+    for (unsigned i = 0; i < lay->nfields; i++) {
+        const struct field *f = &lay->fields[i];
+        const struct link_str *s;
+        switch (f->kind) {
+        case F_U32:
+            msgpack_pack_uint32(&pk, *FIELD_C(m, f, uint32_t));
+            break;
+        case F_U64:
+            msgpack_pack_uint64(&pk, *FIELD_C(m, f, uint64_t));
+            break;
+        case F_ENC:
+            msgpack_pack_uint8(&pk, *FIELD_C(m, f, uint8_t));
+            break;
+        case F_I64:
+            msgpack_pack_int64(&pk, *FIELD_C(m, f, int64_t));
+            break;
+        case F_ID_OR_NIL:
+            if (m->has_id)
+                msgpack_pack_int64(&pk, m->id);
+            else
+                msgpack_pack_nil(&pk);
+            break;
+        case F_STR:
+            s = FIELD_C(m, f, struct link_str);
+            msgpack_pack_str_with_body(&pk, s->ptr, s->len);
+            break;
+        case F_BIN:
+            s = FIELD_C(m, f, struct link_str);
+            msgpack_pack_bin_with_body(&pk, s->ptr, s->len);
+            break;
+        }
+    }
+
+    size_t n = buf_readable(out) - start - 4;
+    if (n > LINK_MAX_MESSAGE) {
+        out->len = out->off + start;
+        return -1;
+    }
+    uint8_t *hdr = buf_head(out) + start;
+    hdr[0] = (uint8_t)(n >> 24);
+    hdr[1] = (uint8_t)(n >> 16);
+    hdr[2] = (uint8_t)(n >> 8);
+    hdr[3] = (uint8_t)n;
+    return (int)(n + 4);
+}
+
+/* ---- decoding
+ *
+ * A hand-written reader of the fixed envelope, run only over bytes that
+ * mp_check accepted: no allocation, strings point into the input, and every
+ * read is still bounds-checked so the reader stays safe on its own. */
+
+struct rd {
+    const uint8_t *p, *end;
+};
+
+static uint64_t be(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Reads the array header. Returns the element count, or -1. */
+static long rd_array(struct rd *r)
+{
+    if (r->p >= r->end)
+        return -1;
+    uint8_t b = *r->p;
+    if (b >= 0x90 && b <= 0x9f) {
+        r->p++;
+        return b & 0x0f;
+    }
+    unsigned n = b == 0xdc ? 2 : b == 0xdd ? 4 : 0;
+    if (!n || (size_t)(r->end - r->p) < 1 + n)
+        return -1;
+    long count = (long)be(r->p + 1, n);
+    r->p += 1 + n;
+    return count;
+}
+
+/* Reads any msgpack integer. Returns 0 with *neg = 0 and *u = value for a
+ * value >= 0 (whatever its encoding, as msgpack-c does), *neg = 1 and *i for
+ * a negative one; -1 if the next object is not an integer. */
+static int rd_int(struct rd *r, int *neg, uint64_t *u, int64_t *i)
+{
+    if (r->p >= r->end)
+        return -1;
+    uint8_t b = *r->p;
+    unsigned n;
+    int is_signed;
+
+    if (b <= 0x7f) {
+        r->p++;
+        *neg = 0;
+        *u = b;
+        return 0;
+    }
+    if (b >= 0xe0) {
+        r->p++;
+        *neg = 1;
+        *i = (int8_t)b;
+        return 0;
+    }
+    if (b >= 0xcc && b <= 0xcf) {
+        n = 1u << (b - 0xcc);
+        is_signed = 0;
+    } else if (b >= 0xd0 && b <= 0xd3) {
+        n = 1u << (b - 0xd0);
+        is_signed = 1;
+    } else {
+        return -1;
+    }
+    if ((size_t)(r->end - r->p) < 1 + n)
+        return -1;
+    uint64_t v = be(r->p + 1, n);
+    r->p += 1 + n;
+    if (is_signed && (v >> (8 * n - 1)) & 1) {
+        /* Sign-extend the n-byte two's complement value. */
+        if (n < 8)
+            v |= ~(uint64_t)0 << (8 * n);
+        *neg = 1;
+        *i = (int64_t)v;
+        return 0;
+    }
+    *neg = 0;
+    *u = v;
+    return 0;
+}
+
+/* Reads a str (want_bin = 0) or bin (want_bin = 1). Returns 0, or -1 if the
+ * next object is of another type. */
+static int rd_bytes(struct rd *r, int want_bin, struct link_str *s)
+{
+    if (r->p >= r->end)
+        return -1;
+    uint8_t b = *r->p;
+    unsigned n; /* bytes of length after the type byte */
+    uint64_t len = 0;
+
+    if (!want_bin && b >= 0xa0 && b <= 0xbf) {
+        n = 0;
+        len = b & 0x1f;
+    } else if (want_bin && b >= 0xc4 && b <= 0xc6) {
+        n = 1u << (b - 0xc4);
+    } else if (!want_bin && b >= 0xd9 && b <= 0xdb) {
+        n = 1u << (b - 0xd9);
+    } else {
+        return -1;
+    }
+    if ((size_t)(r->end - r->p) < 1 + n)
+        return -1;
+    if (n)
+        len = be(r->p + 1, n);
+    r->p += 1 + n;
+    if (len > (size_t)(r->end - r->p))
+        return -1;
+    s->ptr = (const char *)r->p;
+    s->len = (uint32_t)len;
+    r->p += len;
+    return 0;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* Reads one field into m. Returns 0, or -1 with err set. */
+static int decode_field(struct rd *r, const struct layout *lay, const struct field *f,
+                        struct link_msg *m, char *err, size_t errlen)
+{
+    int neg = 0;
+    uint64_t u = 0;
+    int64_t i = 0;
+    struct link_str s = {NULL, 0};
+
+    switch (f->kind) {
+    case F_U32:
+    case F_U64:
+    case F_ENC:
+        if (rd_int(r, &neg, &u, &i) < 0 || neg)
+            return fail(err, errlen, "%s: %s: expected an unsigned integer", lay->name, f->name);
+        if (f->kind == F_U64) {
+            *FIELD(m, f, uint64_t) = u;
+        } else if (f->kind == F_U32) {
+            if (u > UINT32_MAX)
+                return fail(err, errlen, "%s: %s: out of range", lay->name, f->name);
+            *FIELD(m, f, uint32_t) = (uint32_t)u;
+        } else {
+            if (u >= ENC_COUNT)
+                return fail(err, errlen, "%s: unknown enc %llu", lay->name,
+                            (unsigned long long)u);
+            *FIELD(m, f, uint8_t) = (uint8_t)u;
+        }
+        return 0;
+    case F_ID_OR_NIL:
+        if (r->p < r->end && *r->p == 0xc0) {
+            r->p++;
+            m->has_id = 0;
+            m->id = 0;
+            return 0;
+        }
+        m->has_id = 1;
+        /* fall through */
+    case F_I64:
+        if (rd_int(r, &neg, &u, &i) < 0)
+            return fail(err, errlen, "%s: %s: expected an integer%s", lay->name, f->name,
+                        f->kind == F_ID_OR_NIL ? " or nil" : "");
+        if (!neg) {
+            if (u > INT64_MAX)
+                return fail(err, errlen, "%s: %s: out of range", lay->name, f->name);
+            i = (int64_t)u;
+        }
+        *FIELD(m, f, int64_t) = i;
+        return 0;
+    case F_STR:
+    case F_BIN:
+        if (rd_bytes(r, f->kind == F_BIN, &s) < 0)
+            return fail(err, errlen, "%s: %s: expected %s", lay->name, f->name,
+                        f->kind == F_BIN ? "bin" : "str");
+        if (f->kind == F_STR && s.len > f->max)
+            return fail(err, errlen, "%s: %s: too long (%u > %u bytes)", lay->name, f->name,
+                        (unsigned)s.len, (unsigned)f->max);
+        *FIELD(m, f, struct link_str) = s;
+        return 0;
+    }
+    return fail(err, errlen, "internal: bad field kind");
+}
+
+int link_decode(const uint8_t *p, size_t len, struct link_msg *m, char *err, size_t errlen)
+{
+    if (len < 4)
+        return 0;
+    uint32_t n = (uint32_t)be(p, 4);
+    if (n == 0 || n > LINK_MAX_MESSAGE)
+        return fail(err, errlen, "bad length %u", (unsigned)n);
+    if (len - 4 < n)
+        return 0;
+    /* Structure first: whatever the header bytes declare, nothing below
+     * reads or trusts a size the n bytes cannot hold. */
+    if (mp_check(p + 4, n, MP_MAX_DEPTH) < 0)
+        return fail(err, errlen, "malformed msgpack");
+
+    struct rd r = {p + 4, p + 4 + n};
+    long count = rd_array(&r);
+    if (count < 0)
+        return fail(err, errlen, "not an array");
+    if (count == 0)
+        return fail(err, errlen, "empty array");
+
+    int neg = 0;
+    uint64_t type = 0;
+    int64_t itype = 0;
+    if (rd_int(&r, &neg, &type, &itype) < 0)
+        return fail(err, errlen, "type: expected an unsigned integer");
+    const struct layout *lay = neg ? NULL : layout_of(type);
+    if (!lay && neg)
+        return fail(err, errlen, "unknown type %lld", (long long)itype);
+    if (!lay)
+        return fail(err, errlen, "unknown type %llu", (unsigned long long)type);
+    if ((unsigned long)count < 1 + lay->nfields)
+        return fail(err, errlen, "%s: too few elements (%ld, need %u)", lay->name, count,
+                    1 + lay->nfields);
+
+    memset(m, 0, sizeof(*m));
+    m->type = (enum link_type)type;
+    for (unsigned i = 0; i < lay->nfields; i++)
+        if (decode_field(&r, lay, &lay->fields[i], m, err, errlen) < 0)
+            return -1;
+    /* Any further elements are a newer peer's additions: mp_check has
+     * already validated them, and the whole frame is consumed. */
+    return (int)(n + 4);
+}
