@@ -111,7 +111,7 @@ integration: asan
 	SPOKE_BIN_DIR=$(CURDIR)/$(ASAN_DIR) $(PYTHON) -m pytest -q tests/integration
 
 test: deps
-	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory -j$$(nproc) asan
 	@$(PYTHON) tests/run_all.py --bin-dir $(CURDIR)/$(ASAN_DIR)
 
 run: deps all

@@ -15,7 +15,8 @@
  * holding exactly one msgpack array whose first element is the type.
  *
  *   type              elements
- *   1 HELLO           [1, version:uint, name:str, region:str, worker:uint, software:str, boot:uint]
+ *   1 HELLO           [1, version:uint, name:str, region:str, worker:uint, software:str, boot:uint,
+ *                      heartbeat_ms:uint]
  *   2 INTEREST_ADD    [2, topic:str]
  *   3 INTEREST_REMOVE [3, topic:str]
  *   4 PUBLISH         [4, topic:str, from:str, enc:uint, data:bin]
@@ -63,6 +64,7 @@ static const struct field hello_fields[] = {
     FLD("worker", F_U32, worker, 0),
     FLD("software", F_STR, software, LINK_MAX_NAME),
     FLD("boot", F_U64, boot, 0),
+    FLD("heartbeat_ms", F_U32, heartbeat_ms, 0),
 };
 static const struct field interest_fields[] = {
     FLD("topic", F_STR, topic, LINK_MAX_TOPIC),

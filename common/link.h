@@ -49,7 +49,7 @@ struct link_str {
 
 /* One decoded (or to-be-encoded) message. Which fields are meaningful
  * depends on type:
- *   HELLO:           version, name, region, worker, software, boot
+ *   HELLO:           version, name, region, worker, software, boot, heartbeat_ms
  *   INTEREST_ADD/REMOVE: topic
  *   PUBLISH:         topic, from, enc, data
  *   MESSAGE:         topic, seq, from, enc, data
@@ -69,6 +69,7 @@ struct link_msg {
     uint64_t seq;
     uint64_t boot;
     uint64_t time_ms;
+    uint32_t heartbeat_ms; /* HELLO: the sender's heartbeat period */
     struct link_str name, region, software, topic, from, to, data, reason;
 };
 

@@ -94,8 +94,6 @@ static void queue_frame(struct client *c, struct frame *f)
         return;
     }
     sendq_push(&c->q, &w->qpool, f);
-    if (c->q.bytes > (uint64_t)w->cfg->send_queue_bytes && c->state == CLIENT_OPEN)
-        c->flags |= CLIENT_F_SLOW;
     worker_mark_dirty(w, c);
 }
 
@@ -216,34 +214,50 @@ static ssize_t writev_to_client(void *ctx, const struct iovec *iov, int iovcnt)
     return transport_writev(ctx, iov, iovcnt);
 }
 
+/* Writes what the socket takes. Returns 1 if the socket is full, 0 if the
+ * queue is empty, -1 after tearing the connection down on a write error. */
+static int write_queue(struct client *c)
+{
+    struct worker *w = c->w;
+    if (sendq_is_empty(&c->q))
+        return 0;
+    size_t before = c->q.bytes;
+    int r = sendq_flush(&c->q, &w->qpool, writev_to_client, c);
+    w->stats.bytes_out += before - c->q.bytes;
+    if (r < 0)
+        client_terminate(c, strerror(errno));
+    return r;
+}
+
 void client_flush(struct client *c)
 {
     struct worker *w = c->w;
     char id[CONN_ID_MAX_LEN];
     if (c->state == CLIENT_CLOSED)
         return;
-    if ((c->flags & CLIENT_F_SLOW) && c->state == CLIENT_OPEN) {
+    int r = write_queue(c);
+    if (r < 0)
+        return;
+    /* Judged after writing, so a burst that one loop iteration queued for a
+     * client that reads does not count against it; what the socket would not
+     * take does. The queue can reach the limit plus one iteration's worth
+     * (bounded by the read budgets) before the client is cut. */
+    if (r == 1 && c->state == CLIENT_OPEN && c->q.bytes > (uint64_t)w->cfg->send_queue_bytes) {
         log_warn("conn %s: closed: slow consumer (%" PRIu32 " bytes queued, limit %ld)",
                  conn_id(c, id, sizeof id), c->q.bytes, w->cfg->send_queue_bytes);
         w->stats.closed_slow++;
+        c->flags |= CLIENT_F_SLOW; /* nothing more is queued for it */
         sendq_drop_unstarted(&c->q, &w->qpool);
         client_close(c, 1008, "slow consumer");
         /* It is not reading: do not wait for its close frame once ours is out. */
         c->flags |= CLIENT_F_FLUSH_CLOSE;
+        if ((r = write_queue(c)) < 0)
+            return;
     }
-    if (!sendq_is_empty(&c->q)) {
-        size_t before = c->q.bytes;
-        int r = sendq_flush(&c->q, &w->qpool, writev_to_client, c);
-        w->stats.bytes_out += before - c->q.bytes;
-        if (r < 0) {
-            client_terminate(c, strerror(errno));
-            return;
-        }
-        if (r == 1) {
-            c->flags |= CLIENT_F_WRITING;
-            set_events(c, EV_READ | EV_WRITE);
-            return;
-        }
+    if (r == 1) {
+        c->flags |= CLIENT_F_WRITING;
+        set_events(c, EV_READ | EV_WRITE);
+        return;
     }
     if (c->flags & CLIENT_F_WRITING) {
         c->flags &= (uint8_t)~CLIENT_F_WRITING;

@@ -27,7 +27,7 @@ enum client_state {
 enum {
     CLIENT_F_DIRTY = 1,        /* on the worker's dirty list */
     CLIENT_F_WRITING = 2,      /* EV_WRITE armed: the socket was full */
-    CLIENT_F_SLOW = 4,         /* send queue over its bound: close in the flush */
+    CLIENT_F_SLOW = 4,         /* cut as a slow consumer: queue nothing more */
     CLIENT_F_FLUSH_CLOSE = 8,  /* tear down once the queue is written */
 };
 

@@ -47,6 +47,7 @@ struct uplink {
     ev_tstamp last_rx;   /* last time bytes arrived (or the attempt started) */
     int was_up;          /* log the first failure after being up as a warning */
     uint64_t attempts;
+    uint32_t hub_heartbeat_ms; /* from the hub's HELLO: silence is judged by the slower side */
 };
 
 static void on_io(struct ev_loop *loop, ev_io *io, int revents);
@@ -147,7 +148,8 @@ static void on_connected(struct uplink *u)
     }
     u->lio_ready = 1;
     struct link_msg m = {.type = LINK_HELLO, .version = LINK_PROTOCOL_VERSION,
-                         .worker = u->w->index, .boot = cfg->boot};
+                         .worker = u->w->index, .boot = cfg->boot,
+                         .heartbeat_ms = (uint32_t)cfg->heartbeat_ms};
     m.name = link_str_c(cfg->name);
     m.region = link_str_c(cfg->region);
     m.software = link_str_c(SPOKE_VERSION);
@@ -199,6 +201,7 @@ static int on_msg(void *ud, const struct link_msg *m)
                  (int)m->software.len, m->software.ptr);
         u->state = UPLINK_UP;
         u->was_up = 1;
+        u->hub_heartbeat_ms = m->heartbeat_ms;
         u->attempts = 0;
         u->backoff = w->cfg->reconnect_min_ms / 1000.0;
         send_all_interest(u);
@@ -268,7 +271,10 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     if (u->state == UPLINK_WAITING)
         return;
     double silent = ev_now(loop) - u->last_rx;
-    double limit = 3 * u->w->cfg->heartbeat_ms / 1000.0;
+    long period = u->w->cfg->heartbeat_ms;
+    if (u->state == UPLINK_UP && u->hub_heartbeat_ms > period)
+        period = u->hub_heartbeat_ms;
+    double limit = 3 * period / 1000.0;
     if (silent > limit) {
         char why[80];
         snprintf(why, sizeof why, "hub silent for %.0f ms", silent * 1000);

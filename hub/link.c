@@ -76,6 +76,7 @@ struct link {
     char software[LINK_MAX_NAME + 1];
     uint32_t worker;
     uint64_t boot;
+    uint32_t peer_heartbeat_ms; /* from its HELLO: silence is judged by the slower side */
     ev_tstamp accepted_at;
     ev_tstamp last_rx;        /* last time any byte arrived */
     char fail[160];           /* set by link_fail_later: dropped at the end of the turn */
@@ -340,6 +341,7 @@ static int link_on_hello(struct link *l, const struct link_msg *m)
     copy_str(l->software, sizeof l->software, &m->software);
     l->worker = m->worker;
     l->boot = m->boot;
+    l->peer_heartbeat_ms = m->heartbeat_ms;
     l->peer = route_link_register(h->route, m->name.ptr, m->name.len, m->worker, l);
     l->state = LSTATE_OPEN;
     h->nlinks_pending--;
@@ -353,6 +355,7 @@ static int link_on_hello(struct link *l, const struct link_msg *m)
         .worker = 0,
         .software = link_str_c(SPOKE_VERSION),
         .boot = h->boot,
+        .heartbeat_ms = (uint32_t)h->cfg.heartbeat_ms,
     };
     if (linkio_send(&l->io, &hello) < 0)
         return link_refuse(l, 500, "cannot send hello: %s", l->io.err);
@@ -598,7 +601,11 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
             link_close(l, LOG_WARN, "dropped: no hello within %.0f ms", limit * 1000.0);
             continue;
         }
-        if (now - l->last_rx >= limit) {
+        /* Each side heartbeats at its own period: allow 3 of the slower one. */
+        ev_tstamp silent_limit = limit;
+        if (3.0 * l->peer_heartbeat_ms / 1000.0 > silent_limit)
+            silent_limit = 3.0 * l->peer_heartbeat_ms / 1000.0;
+        if (now - l->last_rx >= silent_limit) {
             link_close(l, LOG_WARN, "dropped: silent for %.0f ms", (now - l->last_rx) * 1000.0);
             continue;
         }

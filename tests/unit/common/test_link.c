@@ -44,6 +44,7 @@ static struct link_msg full_msg(enum link_type t)
         m.worker = 3;
         m.software = link_str_c("spoke 0.1");
         m.boot = 1700000000123ull;
+        m.heartbeat_ms = 5000;
         break;
     case LINK_INTEREST_ADD:
     case LINK_INTEREST_REMOVE:
@@ -480,8 +481,8 @@ static void test_link_decode_rejects_too_few_elements(void **state)
         struct buf b = BUF_INIT;
         int n = link_encode(&b, &m);
         uint8_t *p = buf_head(&b);
-        /* Our encoder writes a fixarray for every type (at most 7 elements). */
-        assert_true(p[4] >= 0x92 && p[4] <= 0x97);
+        /* Our encoder writes a fixarray for every type (at most 8 elements). */
+        assert_true(p[4] >= 0x92 && p[4] <= 0x98);
         unsigned count = p[4] & 0x0f;
         for (unsigned keep = 1; keep < count; keep++) {
             /* Keep the first `keep` elements: find where element `keep` starts. */
@@ -592,13 +593,14 @@ static void test_link_decode_rejects_wrong_element_types(void **state)
 
     /* version above uint32 */
     msgpack_sbuffer_clear(&r.sb);
-    msgpack_pack_array(&r.pk, 7);
+    msgpack_pack_array(&r.pk, 8);
     msgpack_pack_uint8(&r.pk, LINK_HELLO);
     msgpack_pack_uint64(&r.pk, (uint64_t)UINT32_MAX + 1);
     pack_s(&r.pk, "n");
     pack_s(&r.pk, "r");
     msgpack_pack_uint8(&r.pk, 0);
     pack_s(&r.pk, "s");
+    msgpack_pack_uint8(&r.pk, 0);
     msgpack_pack_uint8(&r.pk, 0);
     expect_reject(raw_end(&r), "hello: version: out of range");
 
@@ -670,12 +672,13 @@ static void test_link_decode_rejects_unknown_enc(void **state)
 static void test_link_decode_accepts_any_integer_encoding_in_range(void **state)
 {
     static const uint8_t body[] = {
-        0x97, 0xd0, 0x01,                        /* type 1 as int8 */
+        0x98, 0xd0, 0x01,                        /* type 1 as int8 */
         0xd1, 0x00, 0x01,                        /* version 1 as int16 */
         0xa1, 'n', 0xa1, 'r',
         0xce, 0x00, 0x00, 0x00, 0x05,            /* worker 5 as uint32 */
         0xa1, 's',
         0xd3, 0x00, 0, 0, 0, 0, 0, 0, 0x07,      /* boot 7 as int64 */
+        0xcd, 0x13, 0x88,                        /* heartbeat_ms 5000 as uint16 */
     };
     struct buf f = BUF_INIT;
     uint8_t hdr[4] = {0, 0, 0, sizeof(body)};
@@ -687,6 +690,7 @@ static void test_link_decode_accepts_any_integer_encoding_in_range(void **state)
     assert_int_equal(m.version, 1);
     assert_int_equal(m.worker, 5);
     assert_true(m.boot == 7);
+    assert_int_equal(m.heartbeat_ms, 5000);
 
     static const uint8_t ids[][10] = {
         {1, 0xff},                                     /* -1 fixint */
@@ -729,13 +733,14 @@ static void test_link_decode_rejects_strings_over_their_limit(void **state)
     expect_reject(raw_end(&r), "interest_add: topic: too long");
 
     msgpack_sbuffer_clear(&r.sb);
-    msgpack_pack_array(&r.pk, 7);
+    msgpack_pack_array(&r.pk, 8);
     msgpack_pack_uint8(&r.pk, LINK_HELLO);
     msgpack_pack_uint8(&r.pk, 1);
     pack_s(&r.pk, "n");
     msgpack_pack_str_with_body(&r.pk, big, LINK_MAX_NAME + 1);
     msgpack_pack_uint8(&r.pk, 0);
     pack_s(&r.pk, "s");
+    msgpack_pack_uint8(&r.pk, 0);
     msgpack_pack_uint8(&r.pk, 0);
     expect_reject(raw_end(&r), "hello: region: too long");
 
