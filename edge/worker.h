@@ -47,8 +47,8 @@ struct worker {
     uint64_t next_seq;
     size_t nclients;
 
-    struct client *dirty; /* connections with output or a pending close, via dirty_next */
-    struct client *dead;  /* torn down, freed at the end of the loop turn */
+    struct client *dirty; /* connections with output, a pending close, or torn down
+                           * (freed in the flush), linked via dirty_next */
     struct deadline_list handshakes; /* upgrade must complete in time */
     struct deadline_list closing;    /* waiting for the peer's close frame */
 

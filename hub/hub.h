@@ -60,9 +60,4 @@ struct hub {
     struct hub_stats stats;
 };
 
-/* After accept() failed with EMFILE/ENFILE: the pending connection would
- * keep the level-triggered listener firing forever, so give up the spare fd,
- * accept and close the connection, and take the spare back (LIBRARIES.md
- * §3). `what` names the listener in the log. Defined in main.c. */
-
 #endif
