@@ -1,0 +1,276 @@
+"""Fixtures that run real spoke-hub and spoke-edge processes on free loopback
+ports, log each process to the test's temp dir, wait for readiness by polling,
+and stop everything afterwards, failing the test on sanitizer reports or an
+unclean exit."""
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from helpers import (HOST, Abort, RawWS, OP_CLOSE, close_all, free_port,  # noqa: E402
+                     http_get, parse_conn, wait_for, _open)
+
+REPO = Path(__file__).resolve().parents[2]
+CHILD_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+}
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
+STOP_TIMEOUT_S = 10
+START_TIMEOUT_S = 10
+START_ATTEMPTS = 3  # a port found free can be taken before the child binds it
+
+
+def bin_dir():
+    return Path(os.environ.get("SPOKE_BIN_DIR", REPO / "build" / "asan"))
+
+
+def binary(name):
+    path = bin_dir() / name
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{path} is missing: run `make asan` or set SPOKE_BIN_DIR")
+    return str(path)
+
+
+def tail(text, n=40):
+    return "\n".join(text.rstrip().splitlines()[-n:])
+
+
+class Proc:
+    """One child process whose stdout and stderr go to a log file."""
+
+    def __init__(self, name, argv, log_path):
+        self.name, self.argv, self.log_path = name, argv, Path(log_path)
+        self.exit_expected = False  # SIGKILLed by the test, or a start attempt given up
+        with open(self.log_path, "ab") as log:
+            self.p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, env=dict(os.environ, **CHILD_ENV))
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def assert_alive(self):
+        """Raises Abort (ends any wait_for at once) if the process has exited."""
+        if not self.alive():
+            raise Abort(f"{self.name} exited with {self.p.returncode}:\n{tail(self.log())}")
+
+    def lost_port_race(self):
+        return not self.alive() and "Address already in use" in self.log()
+
+    def kill(self):
+        self.exit_expected = True
+        self.p.kill()
+        self.p.wait(STOP_TIMEOUT_S)
+
+    def stop(self):
+        """SIGTERM, wait, SIGKILL fallback. Returns a list of problems found."""
+        problems = []
+        if self.alive():
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                rc = self.p.wait(STOP_TIMEOUT_S)
+                if rc != 0:
+                    problems.append(f"{self.name} exited with {rc} on SIGTERM")
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+                problems.append(f"{self.name} ignored SIGTERM for {STOP_TIMEOUT_S}s (SIGKILLed)")
+        elif not self.exit_expected:
+            problems.append(f"{self.name} exited on its own with {self.p.returncode}")
+        text = self.log()
+        marks = [m for m in SANITIZER_MARKS if m in text]
+        if marks:
+            problems.append(f"{self.name} log has a sanitizer report ({', '.join(marks)})")
+        if marks:  # show the report itself, which may be far from the end
+            start = min(text.index(m) for m in marks)
+            report = "\n".join(text[text.rfind("\n", 0, start) + 1:].splitlines()[:80])
+            problems[-1] += f"\n--- {self.log_path} (sanitizer report) ---\n{report}"
+        elif problems:
+            problems[-1] += f"\n--- {self.log_path} (tail) ---\n{tail(text)}"
+        return problems
+
+
+class Cluster:
+    """One hub and a set of edges (edge-a, edge-b by default) on free ports."""
+
+    def __init__(self, workdir, edge_args=(), workers=2, edges=("edge-a", "edge-b")):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.edge_args, self.workers = list(edge_args), workers
+        self.hub_port, self.http_port = free_port(), free_port()
+        self.edge_ports = {name: free_port() for name in edges}
+        self.hubs = []    # every hub process started, the current one last
+        self.edges = {}   # name -> Proc
+        self.retired = []  # edge processes replaced after losing a port race
+
+    # ---- lifecycle
+    def start(self):
+        self.start_hub(new_ports_on_race=True)
+        for name in self.edge_ports:
+            self.start_edge(name)
+        for name in self.edge_ports:
+            self.wait_edge_ready(name)
+        self.wait_links(len(self.edge_ports) * self.workers)
+        return self
+
+    def start_hub(self, new_ports_on_race=False):
+        """Starts a hub and waits for /healthz. Restarts reuse the same ports."""
+        for attempt in range(START_ATTEMPTS):
+            argv = [binary("spoke-hub"), "--listen", f"{HOST}:{self.hub_port}",
+                    "--http", f"{HOST}:{self.http_port}", "--heartbeat-ms", "500",
+                    "--log-level", "debug"]
+            n = len(self.hubs) + 1
+            hub = Proc(f"hub#{n}", argv, self.workdir / f"hub-{n}.log")
+            self.hubs.append(hub)
+
+            def healthy():
+                hub.assert_alive()
+                status, body = http_get(self.http_port, "/healthz")
+                return status == 200 and json.loads(body).get("status") == "ok"
+            try:
+                wait_for(healthy, START_TIMEOUT_S, f"{hub.name} /healthz")
+                return hub
+            except Abort:
+                retry = new_ports_on_race and hub.lost_port_race()
+                if not retry or attempt == START_ATTEMPTS - 1:
+                    raise
+                hub.exit_expected = True
+                self.hub_port, self.http_port = free_port(), free_port()
+
+    def kill_hub(self):
+        """SIGKILL the current hub (no clean shutdown, as in a crash)."""
+        self.hubs[-1].kill()
+
+    def start_edge(self, name):
+        argv = [binary("spoke-edge"), "--name", name, "--region", "test",
+                "--listen", f"{HOST}:{self.edge_ports[name]}", "--hub", f"{HOST}:{self.hub_port}",
+                "--workers", str(self.workers), "--heartbeat-ms", "500",
+                "--reconnect-min-ms", "50", "--reconnect-max-ms", "500",
+                "--log-level", "debug", *self.edge_args]
+        if name in self.edges:  # an earlier attempt lost its port: keep it for the log checks
+            self.retired.append(self.edges[name])
+        n = len([p for p in self.retired if p.name == name])
+        log = self.workdir / (f"{name}.log" if n == 0 else f"{name}-{n}.log")
+        self.edges[name] = Proc(name, argv, log)
+
+    def wait_edge_ready(self, name):
+        """Ready for clients when a WebSocket handshake on its port succeeds."""
+        for attempt in range(START_ATTEMPTS):
+            proc = self.edges[name]
+
+            def accepts():
+                proc.assert_alive()
+                ws = RawWS(self.edge_ports[name], timeout=1.0)
+                try:
+                    ws.send_frame(OP_CLOSE, b"\x03\xe8")
+                finally:
+                    ws.close()
+                    _open.remove(ws)
+                return True
+            try:
+                return wait_for(accepts, START_TIMEOUT_S, f"{name} to accept a WebSocket")
+            except Abort:
+                if not proc.lost_port_race() or attempt == START_ATTEMPTS - 1:
+                    raise
+                proc.exit_expected = True
+                self.edge_ports[name] = free_port()
+                self.start_edge(name)
+
+    def stop(self):
+        problems = []
+        for proc in list(self.edges.values()) + self.retired + self.hubs:
+            problems += proc.stop()
+        return problems
+
+    # ---- addresses and logs
+    def url(self, name):
+        return f"ws://{HOST}:{self.edge_ports[name]}/ws"
+
+    @property
+    def url_a(self):
+        return self.url("edge-a")
+
+    @property
+    def url_b(self):
+        return self.url("edge-b")
+
+    def edge_log(self, name):
+        return self.edges[name].log()
+
+    # ---- hub admin API
+    def hub_links(self):
+        status, body = http_get(self.http_port, "/api/links")
+        assert status == 200, f"/api/links answered {status}: {body[:200]!r}"
+        return json.loads(body)["links"]
+
+    def links_of(self, edge):
+        return [link for link in self.hub_links() if link["edge"] == edge]
+
+    def wait_links(self, n, timeout=START_TIMEOUT_S):
+        def linked():
+            for proc in self.edges.values():
+                proc.assert_alive()
+            return len(self.hub_links()) == n
+        try:
+            wait_for(linked, timeout, f"{n} links at the hub")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; links now: {self._links_or_error()}") from None
+
+    def link_of(self, conn):
+        """The hub's /api/links entry for the link of conn's edge worker, or None."""
+        edge, worker = parse_conn(conn)
+        return next((lk for lk in self.hub_links()
+                     if lk["edge"] == edge and lk["worker"] == worker), None)
+
+    def wait_interest(self, conn, topics=1, timeout=5.0):
+        """Waits until the hub shows >= topics topics on the link of conn's worker."""
+        def shown():
+            link = self.link_of(conn)
+            return link is not None and link["topics"] >= topics
+        try:
+            wait_for(shown, timeout, f"hub interest for {conn}")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; links now: {self._links_or_error()}") from None
+
+    async def await_interest(self, conn, topics=1, timeout=5.0):
+        import asyncio
+        await asyncio.to_thread(self.wait_interest, conn, topics, timeout)
+
+    def _links_or_error(self):
+        try:
+            return json.dumps(self.hub_links())
+        except Exception as e:  # noqa: BLE001
+            return repr(e)
+
+
+@pytest.fixture
+def make_cluster(tmp_path):
+    """Factory: make_cluster(edge_args=[...], workers=2) -> a started Cluster."""
+    clusters = []
+
+    def make(edge_args=(), workers=2, edges=("edge-a", "edge-b")):
+        c = Cluster(tmp_path / f"cluster{len(clusters)}", edge_args, workers, edges)
+        clusters.append(c)  # before start(): a half-started cluster is still stopped
+        return c.start()
+    yield make
+    import asyncio
+    asyncio.run(close_all())  # clients left open by a sync test or a failed run()
+    problems = []
+    for c in clusters:
+        problems += c.stop()
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def cluster(make_cluster):
+    """A started hub + edge-a + edge-b (2 workers each), all 4 links up."""
+    return make_cluster()

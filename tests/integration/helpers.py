@@ -1,0 +1,376 @@
+"""Client-side helpers for the integration tests: pollers, a WebSocket client
+wrapper speaking spoke.json / spoke.msgpack, a raw WebSocket client for frames
+the websockets library refuses to send, and a raw HTTP request helper."""
+import asyncio
+import base64
+import hashlib
+import itertools
+import json
+import os
+import re
+import socket
+import struct
+import time
+import urllib.error
+import urllib.request
+
+import msgpack
+import websockets
+
+HOST = "127.0.0.1"
+CONN_RE = re.compile(r"^(?P<edge>[^:]+):(?P<worker>\d+):(?P<boot>[0-9a-f]+):(?P<seq>\d+)$")
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
+
+
+def free_port():
+    """A loopback TCP port that was free a moment ago (bind to port 0)."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+# ---- polling (never bare sleeps: every wait has a condition and a deadline)
+
+class Abort(AssertionError):
+    """Raised by a wait_for predicate to stop polling at once (e.g. the process died)."""
+
+
+def wait_for(pred, timeout=5.0, what="condition", interval=0.02):
+    """Polls pred() until it returns a truthy value (returned); fails after timeout."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            value = pred()
+            if value:
+                return value
+        except Abort:
+            raise
+        except Exception as e:  # noqa: BLE001 - keep polling, report the last error
+            last_exc = e
+        if time.monotonic() >= deadline:
+            extra = f" (last error: {last_exc!r})" if last_exc else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{extra}")
+        time.sleep(interval)
+
+
+async def await_for(pred, timeout=5.0, what="condition", interval=0.02):
+    """wait_for for async tests: pred runs in a thread so the event loop keeps going."""
+    return await asyncio.to_thread(wait_for, pred, timeout, what, interval)
+
+
+_direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # ignore *_proxy env
+
+
+def http_get(port, path, timeout=2.0):
+    """GET http://127.0.0.1:port/path; returns (status, body bytes)."""
+    try:
+        with _direct.open(f"http://{HOST}:{port}{path}", timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+# ---- running async test bodies
+
+_ids = itertools.count(1000)  # request ids for helpers that need one
+_open = []  # clients opened during the current run(); closed when it ends
+
+
+def run(coro, timeout=60.0):
+    """Runs an async test body with an overall deadline, then closes its clients."""
+    async def main():
+        try:
+            return await asyncio.wait_for(coro, timeout)
+        finally:
+            await close_all()
+    return asyncio.run(main())
+
+
+async def close_all():
+    while _open:
+        c = _open.pop()
+        try:
+            if isinstance(c, RawWS):
+                c.close()
+            else:
+                await asyncio.wait_for(c.close(), 3)
+        except Exception:  # noqa: BLE001 - best effort; the server may be gone
+            pass
+
+
+# ---- websockets-based client
+
+def decode(frame):
+    """One protocol message: a text frame is JSON, a binary frame is msgpack."""
+    if isinstance(frame, str):
+        return json.loads(frame)
+    return msgpack.unpackb(frame, raw=False, strict_map_key=False)
+
+
+def encode_for(ws, obj):
+    if ws.subprotocol == "spoke.msgpack":
+        return msgpack.packb(obj, use_bin_type=True)
+    return json.dumps(obj)
+
+
+async def open_ws(url, proto="spoke.json", **kw):
+    """Opens a client offering subprotocol proto (none if None); the welcome is left unread."""
+    kw.setdefault("open_timeout", 5)
+    kw.setdefault("close_timeout", 2)
+    ws = await websockets.connect(url, subprotocols=[proto] if proto else None, **kw)
+    _open.append(ws)
+    return ws
+
+
+async def connect(url, proto="spoke.json", **kw):
+    """Opens a client (offering subprotocol proto, or none if None); returns (ws, welcome)."""
+    ws = await open_ws(url, proto, **kw)
+    welcome = await recv_json(ws)
+    assert welcome.get("op") == "welcome", f"first message is not a welcome: {welcome!r}"
+    return ws, welcome
+
+
+async def recv_raw(ws, timeout=5.0):
+    """The next frame as str (text) or bytes (binary); fails after timeout."""
+    try:
+        return await asyncio.wait_for(ws.recv(), timeout)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"no message within {timeout}s") from None
+
+
+async def recv_json(ws, timeout=5.0):
+    """The next message decoded (JSON or msgpack, by frame type)."""
+    return decode(await recv_raw(ws, timeout))
+
+
+async def send(ws, obj):
+    """Sends obj in the connection's encoding."""
+    await ws.send(encode_for(ws, obj))
+
+
+async def expect(ws, timeout=5.0, **fields):
+    """Receives the next message and asserts it carries the given fields."""
+    msg = await recv_json(ws, timeout)
+    wrong = {k: v for k, v in fields.items() if msg.get(k) != v}
+    assert not wrong, f"expected fields {fields!r}, got {msg!r}"
+    return msg
+
+
+async def subscribe(ws, topic, id_=None):
+    """sub with an id and wait for its ack."""
+    id_ = id_ if id_ is not None else next(_ids)
+    await send(ws, {"op": "sub", "topic": topic, "id": id_})
+    await expect(ws, op="ack", id=id_)
+
+
+async def assert_silent(ws, timeout=0.3):
+    """Asserts no message arrives within timeout (use only to bound a negative check)."""
+    try:
+        msg = await asyncio.wait_for(ws.recv(), timeout)
+    except asyncio.TimeoutError:
+        return
+    raise AssertionError(f"unexpected message: {decode(msg)!r}")
+
+
+def parse_conn(conn):
+    """(edge, worker) from a conn id like edge-a:1:5f3a9c21:17."""
+    m = CONN_RE.match(conn)
+    assert m, f"conn id {conn!r} is not name:worker:boot-hex:seq"
+    return m["edge"], int(m["worker"])
+
+
+# ---- raw WebSocket client (masked frames, fragments, invalid payloads)
+
+OP_CONT, OP_TEXT, OP_BIN, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
+
+
+def parse_frames(data):
+    """[(opcode, payload)] of the complete unmasked frames at the start of data."""
+    frames, off = [], 0
+    while off + 2 <= len(data):
+        n, head = data[off + 1] & 0x7F, 2
+        if n == 126 and off + 4 <= len(data):
+            n, head = struct.unpack("!H", data[off + 2:off + 4])[0], 4
+        elif n == 127 and off + 10 <= len(data):
+            n, head = struct.unpack("!Q", data[off + 2:off + 10])[0], 10
+        elif n >= 126:
+            break
+        if off + head + n > len(data):
+            break
+        frames.append((data[off] & 0x0F, data[off + head:off + head + n]))
+        off += head + n
+    return frames
+
+
+def ws_accept(key):
+    return base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+
+
+def read_http_head(sock):
+    """Reads a response head; returns (status, headers dict lowercased, leftover bytes)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise AssertionError(f"connection closed before a full HTTP head: {data!r}")
+        data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, rest
+
+
+def raw_http(port, request, timeout=5.0):
+    """Sends a hand-written HTTP request; returns (status, headers, body)."""
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        s.sendall(request.encode() if isinstance(request, str) else request)
+        status, headers, body = read_http_head(s)
+        want = int(headers.get("content-length", "0"))
+        while len(body) < want:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            body += chunk
+        return status, headers, body
+
+
+def upgrade_request(path="/ws", key=None, version="13", protocol=None, host=HOST):
+    key = key if key is not None else base64.b64encode(os.urandom(16)).decode()
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host}", "Upgrade: websocket",
+             "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
+             f"Sec-WebSocket-Version: {version}"]
+    if protocol:
+        lines.append(f"Sec-WebSocket-Protocol: {protocol}")
+    return "\r\n".join(lines) + "\r\n\r\n", key
+
+
+class RawWS:
+    """A minimal blocking WebSocket client over a plain socket."""
+
+    def __init__(self, port, path="/ws", protocol=None, rcvbuf=None, timeout=5.0):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:  # before connect, so the advertised window starts small
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        try:
+            self.sock.connect((HOST, port))
+            req, key = upgrade_request(path, protocol=protocol)
+            self.sock.sendall(req.encode())
+            status, headers, self.buf = read_http_head(self.sock)
+            assert status == 101, f"handshake answered {status}"
+            assert headers.get("sec-websocket-accept") == ws_accept(key), headers
+        except BaseException:
+            self.sock.close()
+            raise
+        _open.append(self)
+        self.welcome = None
+
+    def read_welcome(self, timeout=5.0):
+        self.welcome = self.recv_json(timeout)
+        assert self.welcome.get("op") == "welcome", self.welcome
+        return self.welcome
+
+    def send_frame(self, opcode, payload, fin=True):
+        payload = payload.encode() if isinstance(payload, str) else payload
+        n = len(payload)
+        head = bytes([(0x80 if fin else 0) | opcode])
+        if n < 126:
+            head += bytes([0x80 | n])
+        elif n < 65536:
+            head += bytes([0x80 | 126]) + struct.pack("!H", n)
+        else:
+            head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(head + mask + masked)
+
+    def send_fragments(self, pieces, opcode=OP_TEXT):
+        """Sends one message as len(pieces) frames."""
+        for i, piece in enumerate(pieces):
+            self.send_frame(opcode if i == 0 else OP_CONT, piece, fin=i == len(pieces) - 1)
+
+    def send_json(self, obj):
+        self.send_frame(OP_TEXT, json.dumps(obj))
+
+    def _need(self, n, deadline):
+        while len(self.buf) < n:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                raise AssertionError("no complete frame before the deadline") from None
+            if not chunk:
+                raise EOFError("connection closed")
+            self.buf += chunk
+
+    def recv_frame(self, timeout=5.0):
+        """(fin, opcode, payload) of the next server frame."""
+        deadline = time.monotonic() + timeout
+        self._need(2, deadline)
+        b0, b1 = self.buf[0], self.buf[1]
+        assert not b1 & 0x80, "server frames must not be masked (RFC 6455 5.1)"
+        n, off = b1 & 0x7F, 2
+        if n == 126:
+            self._need(4, deadline)
+            n, off = struct.unpack("!H", self.buf[2:4])[0], 4
+        elif n == 127:
+            self._need(10, deadline)
+            n, off = struct.unpack("!Q", self.buf[2:10])[0], 10
+        self._need(off + n, deadline)
+        payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
+        return bool(b0 & 0x80), b0 & 0x0F, payload
+
+    def recv_json(self, timeout=5.0):
+        """The next data message, decoded; answers pings on the way."""
+        deadline = time.monotonic() + timeout
+        while True:
+            fin, op, payload = self.recv_frame(max(0.01, deadline - time.monotonic()))
+            if op == OP_PING:
+                self.send_frame(OP_PONG, payload)
+                continue
+            assert op in (OP_TEXT, OP_BIN) and fin, f"unexpected frame op={op} fin={fin}"
+            return decode(payload.decode() if op == OP_TEXT else payload)
+
+    def recv_close(self, timeout=5.0):
+        """Reads until the server's close frame; returns its (code, reason)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fin, op, payload = self.recv_frame(max(0.01, deadline - time.monotonic()))
+            except EOFError:
+                raise AssertionError("connection closed without a close frame") from None
+            if op == OP_CLOSE:
+                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                return code, payload[2:].decode(errors="replace")
+
+    def read_until_eof(self, timeout=10.0):
+        """Reads until the peer closes; returns everything not yet parsed. Fails on timeout."""
+        deadline = time.monotonic() + timeout
+        chunks = [self.buf]
+        self.buf = b""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                n = sum(map(len, chunks))
+                raise AssertionError(f"peer did not close within {timeout}s ({n} bytes read)")
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                return b"".join(chunks)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass

@@ -1,0 +1,82 @@
+#!/usr/bin/python3
+"""Runs the unit test binaries and the integration suite against one build dir.
+
+Usage: tests/run_all.py --bin-dir DIR
+
+Prints one line per suite and `N passed, N failed[, N skipped]` alone on the
+last line; exits non-zero if anything failed or no test ran at all.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import run_unit  # noqa: E402
+
+PYTHON = "/usr/bin/python3"  # the only interpreter that sees pytest, websockets and msgpack
+
+
+def count_junit(path):
+    """Returns (passed, failed, skipped) from a pytest junit XML file.
+
+    pytest writes a second <testcase> for a test whose teardown fails, so
+    results are counted per unique test: failed if any entry failed or
+    errored, else skipped if skipped, else passed.
+    """
+    root = ET.parse(path).getroot()
+    status = {}
+    for tc in root.iter("testcase"):
+        key = (tc.get("classname"), tc.get("name"))
+        tags = {child.tag for child in tc}
+        if tags & {"failure", "error"}:
+            status[key] = "failed"
+        elif "skipped" in tags and status.get(key) != "failed":
+            status[key] = "skipped"
+        else:
+            status.setdefault(key, "passed")
+    values = list(status.values())
+    return values.count("passed"), values.count("failed"), values.count("skipped")
+
+
+def run_integration(bin_dir):
+    junit = bin_dir / "integration-junit.xml"
+    if junit.exists():
+        junit.unlink()
+    env = dict(os.environ, SPOKE_BIN_DIR=str(bin_dir))
+    cmd = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+           f"--junitxml={junit}", str(HERE / "integration")]
+    rc = subprocess.run(cmd, env=env, cwd=HERE.parent).returncode
+    if not junit.exists():
+        print(f"pytest exited {rc} without writing {junit}")
+        return 0, 1, 0
+    passed, failed, skipped = count_junit(junit)
+    if rc not in (0, 1, 5) and failed == 0:  # 5: nothing collected; others: pytest itself broke
+        failed = 1
+    return passed, failed, skipped
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bin-dir", required=True, type=Path,
+                    help="build dir holding spoke-hub, spoke-edge and tests/")
+    bin_dir = ap.parse_args().bin_dir.resolve()
+
+    print(f"== unit tests ({bin_dir / 'tests'})")
+    u_pass, u_fail = run_unit.run_all_binaries(bin_dir)
+    print(f"unit: {u_pass} passed, {u_fail} failed")
+
+    print("== integration tests")
+    i_pass, i_fail, i_skip = run_integration(bin_dir)
+    print(f"integration: {i_pass} passed, {i_fail} failed, {i_skip} skipped")
+
+    passed, failed, skipped = u_pass + i_pass, u_fail + i_fail, i_skip
+    print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+    return 1 if failed or passed == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
