@@ -51,7 +51,13 @@ Hub state: curl -s http://127.0.0.1:7480/api/links
 Press Ctrl-C to stop all three.
 MSG
 
-# Stay in the foreground until a process exits or Ctrl-C.
+# Stay in the foreground until a process exits or Ctrl-C. A terminal's Ctrl-C
+# reaches the whole process group, so the processes may exit (cleanly, with
+# status 0) before our trap runs: only a non-zero status is a failure.
 wait -n "${pids[@]}"
-echo "local-cluster: a process exited; stopping the others" >&2
-stop 1
+rc=$?
+if [ "$rc" -ne 0 ] && [ "$rc" -le 128 ]; then
+  echo "local-cluster: a process exited with status $rc; stopping the others" >&2
+  stop 1
+fi
+stop 0
