@@ -4,12 +4,13 @@
 #include <string.h>
 
 #include "common/msg.h"
+#include "common/utf8.h"
 #include "common/msg_internal.h"
 
 /* ---- JSON output primitives (shared with transcode.c via msg_internal.h) */
 
 /* 0: copied as is; 1: needs a JSON escape; 2: first byte of a multi-byte
- * UTF-8 sequence or an invalid byte, checked by utf8_seq(). */
+ * UTF-8 sequence or an invalid byte, checked by utf8_sequence(). */
 static const uint8_t json_class[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x00 */
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x10 */
@@ -29,45 +30,6 @@ static const uint8_t json_class[256] = {
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
 };
 
-/* Length (2..4) of the well-formed UTF-8 sequence at p[0, n), or 0 with
- * *bad set to the length (>= 1) of the maximal ill-formed subpart to replace
- * by one U+FFFD. Same table as utf8.c (RFC 3629 section 4). */
-static size_t utf8_seq(const uint8_t *p, size_t n, size_t *bad)
-{
-    uint8_t c = p[0], lo = 0x80, hi = 0xbf;
-    size_t len, k;
-
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else {
-        *bad = 1;
-        return 0;
-    }
-    if (n < 2 || p[1] < lo || p[1] > hi) {
-        *bad = 1;
-        return 0;
-    }
-    for (k = 2; k < len; k++) {
-        if (k >= n || (p[k] & 0xc0) != 0x80) {
-            *bad = k; /* the valid prefix is the subpart */
-            return 0;
-        }
-    }
-    return len;
-}
-
 void msg__json_append_str(struct buf *b, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -84,7 +46,7 @@ void msg__json_append_str(struct buf *b, const char *str, size_t n)
             continue;
         }
         if (c >= 0x80) {
-            size_t bad, l = utf8_seq(s + i, n - i, &bad);
+            size_t bad, l = utf8_sequence(s + i, n - i, &bad);
             if (l) {
                 i += l; /* valid: stays in the verbatim run */
                 continue;

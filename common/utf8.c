@@ -20,47 +20,56 @@ static size_t utf8_skip_ascii(const uint8_t *p, size_t i, size_t n)
     return i;
 }
 
+/* The table of well-formed sequences (RFC 3629 section 4): the lead byte
+ * fixes the length, and the allowed range of the *second* byte is what
+ * excludes overlongs (E0, F0), surrogates (ED) and code points above
+ * U+10FFFF (F4). C0, C1 and F5..FF never appear. */
+size_t utf8_sequence(const uint8_t *p, size_t n, size_t *bad)
+{
+    uint8_t c = p[0], lo = 0x80, hi = 0xbf;
+    size_t len, k;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    } else {
+        *bad = 1;
+        return 0;
+    }
+    if (n < 2 || p[1] < lo || p[1] > hi) {
+        *bad = 1;
+        return 0;
+    }
+    for (k = 2; k < len; k++) {
+        if (k >= n || (p[k] & 0xc0) != 0x80) {
+            *bad = k; /* the valid prefix is the subpart */
+            return 0;
+        }
+    }
+    return len;
+}
+
 int utf8_is_valid(const uint8_t *p, size_t n)
 {
-    size_t i = 0;
-
+    size_t i = 0, bad;
     while (i < n) {
         i = utf8_skip_ascii(p, i, n);
         if (i >= n)
             break;
-
-        /* The table of well-formed sequences (RFC 3629 section 4): the lead
-         * byte fixes the length, and the allowed range of the *second* byte
-         * is what excludes overlongs (E0, F0), surrogates (ED) and code
-         * points above U+10FFFF (F4). C0, C1 and F5..FF never appear. */
-        uint8_t c = p[i];
-        uint8_t lo = 0x80, hi = 0xbf;
-        size_t len;
-
-        if (c >= 0xc2 && c <= 0xdf) {
-            len = 2;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            len = 3;
-            if (c == 0xe0)
-                lo = 0xa0;
-            else if (c == 0xed)
-                hi = 0x9f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            len = 4;
-            if (c == 0xf0)
-                lo = 0x90;
-            else if (c == 0xf4)
-                hi = 0x8f;
-        } else {
-            return 0; /* stray continuation byte, C0/C1 overlong lead, or F5..FF */
-        }
-        if (n - i < len)
+        size_t len = utf8_sequence(p + i, n - i, &bad);
+        if (!len)
             return 0;
-        if (p[i + 1] < lo || p[i + 1] > hi)
-            return 0;
-        for (size_t k = 2; k < len; k++)
-            if ((p[i + k] & 0xc0) != 0x80)
-                return 0;
         i += len;
     }
     return 1;
