@@ -38,7 +38,7 @@ CTL_OBJ    := $(call obj,$(CTL_SRC))
 
 BINS := $(BUILD)/spoke-hub $(BUILD)/spoke-edge $(BUILD)/spokectl
 
-.PHONY: all deps install run test unit integration asan clean bench
+.PHONY: all deps install run test unit integration asan clean bench bench-quick
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -113,6 +113,18 @@ integration: asan
 test: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) asan
 	@$(PYTHON) tests/run_all.py --bin-dir $(CURDIR)/$(ASAN_DIR)
+
+# ---- benchmarks: optimised build (no sanitizers), the load generator, the suite.
+LOADGEN_SRC := $(wildcard tests/bench/loadgen/*.c)
+LOADGEN_OBJ := $(call obj,$(LOADGEN_SRC))
+$(BUILD)/spoke-loadgen: $(LOADGEN_OBJ) $(BUILD)/libspoke.a
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+bench: deps all $(BUILD)/spoke-loadgen
+	$(PYTHON) tests/bench/run_bench.py --bin-dir $(BUILD)
+
+bench-quick: deps all $(BUILD)/spoke-loadgen
+	$(PYTHON) tests/bench/run_bench.py --bin-dir $(BUILD) --quick
 
 run: deps all
 	@bash deploy/local-cluster.sh $(BUILD)
