@@ -18,7 +18,7 @@ LIBS_NOPC := -lev -lwslay -lhttp_parser
 PC_CFLAGS := $(shell pkg-config --cflags $(PC_PKGS) 2>/dev/null)
 PC_LIBS   := $(shell pkg-config --libs $(PC_PKGS) 2>/dev/null)
 
-WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers
 CSTD     := -std=gnu11
 OPT      ?= -O2 -g
 CFLAGS_ALL = $(CSTD) $(OPT) $(WARN) -MMD -MP -pthread -I. $(PC_CFLAGS) $(EXTRA_CFLAGS)

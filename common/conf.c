@@ -67,6 +67,23 @@ int conf_set(const struct conf_opt *opt, const char *value, char *err, size_t er
             return -1;
         }
         return 0;
+    case CONF_MS: {
+        char *end;
+        errno = 0;
+        double secs = strtod(value, &end);
+        if (errno || end == value || *end || !(secs >= 0)) {
+            snprintf(err, errlen, "%s: '%s' is not a number of seconds", opt->key, value);
+            return -1;
+        }
+        double ms = secs * 1000.0 + 0.5;
+        if (ms < (double)opt->min || ms > (double)opt->max + 0.5) {
+            snprintf(err, errlen, "%s: %s s is out of range [%g, %g] s", opt->key, value,
+                     opt->min / 1000.0, opt->max / 1000.0);
+            return -1;
+        }
+        *(long *)opt->ptr = (long)ms;
+        return 0;
+    }
     case CONF_LOGLEVEL:
         if (log_parse_level(value, opt->ptr) < 0) {
             snprintf(err, errlen, "%s: '%s' is not a log level (debug, info, warn, error)",
@@ -79,12 +96,26 @@ int conf_set(const struct conf_opt *opt, const char *value, char *err, size_t er
     return -1;
 }
 
-static const struct conf_opt *find_key(const struct conf_spec *spec, const char *key)
+static int same_section(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static const struct conf_opt *find_key(const struct conf_spec *spec, const char *section,
+                                       const char *key)
 {
     for (size_t i = 0; i < spec->nopts; i++)
-        if (strcmp(spec->opts[i].key, key) == 0)
+        if (same_section(spec->opts[i].section, section) && strcmp(spec->opts[i].key, key) == 0)
             return &spec->opts[i];
     return NULL;
+}
+
+static int section_is_known(const struct conf_spec *spec, const char *section)
+{
+    for (size_t i = 0; i < spec->nopts; i++)
+        if (same_section(spec->opts[i].section, section))
+            return 1;
+    return 0;
 }
 
 static const struct conf_opt *find_flag(const struct conf_spec *spec, const char *flag,
@@ -103,7 +134,8 @@ struct ini_state {
     const struct conf_spec *spec;
     const char *path;
     char err[512];
-    unsigned char *seen; /* one flag per option: duplicates are an error */
+    unsigned char *seen;  /* one flag per option: duplicates are an error */
+    const char *only;     /* reload: apply only this section's options */
 };
 
 static int on_ini_line(void *user, const char *section, const char *key, const char *value)
@@ -112,15 +144,31 @@ static int on_ini_line(void *user, const char *section, const char *key, const c
     char err[400];
     if (st->err[0])
         return 0;
-    if (section[0]) {
-        snprintf(st->err, sizeof st->err, "%s: unknown section [%s]", st->path, section);
+    if (!section_is_known(st->spec, section[0] ? section : NULL)) {
+        if (section[0] && st->spec->on_section) {
+            if (st->spec->on_section(st->spec->ud, section, key, value, err, sizeof err) < 0) {
+                snprintf(st->err, sizeof st->err, "%s: [%s] %s", st->path, section, err);
+                return 0;
+            }
+            return 1;
+        }
+        if (section[0])
+            snprintf(st->err, sizeof st->err, "%s: unknown section [%s]", st->path, section);
+        else
+            snprintf(st->err, sizeof st->err, "%s: unknown key '%s'", st->path, key);
         return 0;
     }
-    const struct conf_opt *opt = find_key(st->spec, key);
+    const struct conf_opt *opt = find_key(st->spec, section[0] ? section : NULL, key);
     if (!opt) {
-        snprintf(st->err, sizeof st->err, "%s: unknown key '%s'", st->path, key);
+        if (section[0])
+            snprintf(st->err, sizeof st->err, "%s: unknown key '%s' in [%s]", st->path, key,
+                     section);
+        else
+            snprintf(st->err, sizeof st->err, "%s: unknown key '%s'", st->path, key);
         return 0;
     }
+    if (st->only && !same_section(opt->section, st->only))
+        return 1; /* reload: this key needs a restart */
     size_t idx = (size_t)(opt - st->spec->opts);
     if (st->seen[idx]) {
         snprintf(st->err, sizeof st->err, "%s: key '%s' set twice", st->path, key);
@@ -143,7 +191,10 @@ static void print_help(const struct conf_spec *spec)
     for (size_t i = 0; i < spec->nopts; i++) {
         const struct conf_opt *o = &spec->opts[i];
         char name[128], left[160];
+        if (o->section && (i == 0 || !same_section(spec->opts[i - 1].section, o->section)))
+            printf("\n  in the [%s] section of the file:\n", o->section);
         const char *metavar = o->type == CONF_ADDR ? "HOST:PORT"
+                              : o->type == CONF_MS ? "SECONDS"
                               : o->type == CONF_INT ? "N"
                               : o->type == CONF_BOOL ? "BOOL"
                               : o->type == CONF_LOGLEVEL ? "LEVEL" : "VALUE";
@@ -160,6 +211,41 @@ static void die(const char *prog, const char *msg)
 {
     fprintf(stderr, "%s: %s\n", prog, msg);
     exit(2);
+}
+
+/* Parses an INI file into the options (all, or only section `only`).
+ * Returns 0, or -1 with a message in err. */
+static int read_file(const struct conf_spec *spec, const char *path, const char *only,
+                     char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct ini_state st = {spec, path, "", xcalloc(spec->nopts, 1), only};
+    /* Debian's inih defaults silently cut lines at 200 bytes and turn
+     * indented lines into continuations (LIBRARIES.md §10). */
+    ini_max_line = 4096;
+    ini_allow_multiline = 0;
+    int rc = ini_parse_file(f, on_ini_line, &st);
+    fclose(f);
+    free(st.seen);
+    if (st.err[0]) {
+        snprintf(err, errlen, "%s", st.err);
+        return -1;
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "%s:%d: syntax error (expected key = value)", path, rc);
+        return -1;
+    }
+    return 0;
+}
+
+int conf_reload(const struct conf_spec *spec, const char *path, const char *section, char *err,
+                size_t errlen)
+{
+    return read_file(spec, path, section, err, errlen);
 }
 
 void conf_load(const struct conf_spec *spec, int argc, char **argv, const char *version)
@@ -194,27 +280,10 @@ void conf_load(const struct conf_spec *spec, int argc, char **argv, const char *
         }
     }
 
-    if (config) {
-        FILE *f = fopen(config, "r");
-        if (!f) {
-            snprintf(err, sizeof err, "cannot read config file %s: %s", config, strerror(errno));
-            die(spec->prog, err);
-        }
-        struct ini_state st = {spec, config, "", xcalloc(spec->nopts, 1)};
-        /* Debian's inih defaults silently cut lines at 200 bytes and turn
-         * indented lines into continuations (LIBRARIES.md §10). */
-        ini_max_line = 4096;
-        ini_allow_multiline = 0;
-        int rc = ini_parse_file(f, on_ini_line, &st);
-        fclose(f);
-        free(st.seen);
-        if (st.err[0])
-            die(spec->prog, st.err);
-        if (rc != 0) {
-            snprintf(err, sizeof err, "%s:%d: syntax error (expected key = value)", config, rc);
-            die(spec->prog, err);
-        }
-    }
+    if (spec->config_path)
+        *spec->config_path = config;
+    if (config && read_file(spec, config, NULL, err, sizeof err) < 0)
+        die(spec->prog, err);
 
     /* Second pass: flags override the file. */
     for (int i = 1; i < argc; i++) {
@@ -248,6 +317,8 @@ void conf_load(const struct conf_spec *spec, int argc, char **argv, const char *
             value = argv[++i];
         }
         char e2[400];
+        if (spec->from_flag)
+            spec->from_flag[opt - spec->opts] = 1;
         if (conf_set(opt, value, e2, sizeof e2) < 0) {
             snprintf(err, sizeof err, "--%.*s: %s", (int)len, name, strchr(e2, ' ') + 1);
             die(spec->prog, err);

@@ -1,6 +1,7 @@
 /* Link protocol codec: length-prefixed msgpack arrays, one per message (see link.h). */
 #include "common/link.h"
 
+#include <limits.h>
 #include <msgpack.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,9 @@
  *   7 DIRECT_RESULT   [7, to:str, id:int, code:uint, reason:str]
  *   8 ERROR           [8, code:uint, reason:str]
  *   9 HEARTBEAT       [9, time_ms:uint]
+ *  10 POLICY          [10, idle_timeout_ms, ping_interval_ms, pong_timeout_ms,
+ *                      handshake_timeout_ms, max_message_bytes, send_queue_bytes,
+ *                      max_subscriptions, rate_limit, rate_burst] (all uint)
  *
  * Extra trailing elements are ignored so a newer peer can append fields.
  * String limits: topic 255, name/region/software 64, to/from 128, reason
@@ -46,6 +50,7 @@ enum field_kind {
     F_ID_OR_NIL,  /* has_id + id: nil when has_id == 0 */
     F_STR,        /* struct link_str, msgpack str, at most `max` bytes */
     F_BIN,        /* struct link_str, msgpack bin */
+    F_LONG,       /* long >= 0 */
 };
 
 struct field {
@@ -102,6 +107,17 @@ static const struct field error_fields[] = {
 static const struct field heartbeat_fields[] = {
     FLD("time_ms", F_U64, time_ms, 0),
 };
+static const struct field policy_fields[] = {
+    FLD("idle_timeout_ms", F_LONG, policy.idle_timeout_ms, 0),
+    FLD("ping_interval_ms", F_LONG, policy.ping_interval_ms, 0),
+    FLD("pong_timeout_ms", F_LONG, policy.pong_timeout_ms, 0),
+    FLD("handshake_timeout_ms", F_LONG, policy.handshake_timeout_ms, 0),
+    FLD("max_message_bytes", F_LONG, policy.max_message_bytes, 0),
+    FLD("send_queue_bytes", F_LONG, policy.send_queue_bytes, 0),
+    FLD("max_subscriptions", F_LONG, policy.max_subscriptions, 0),
+    FLD("rate_limit", F_LONG, policy.rate_limit, 0),
+    FLD("rate_burst", F_LONG, policy.rate_burst, 0),
+};
 
 struct layout {
     const char *name;
@@ -121,6 +137,7 @@ static const struct layout layouts[] = {
     [LINK_DIRECT_RESULT] = LAYOUT("direct_result", direct_result_fields),
     [LINK_ERROR] = LAYOUT("error", error_fields),
     [LINK_HEARTBEAT] = LAYOUT("heartbeat", heartbeat_fields),
+    [LINK_POLICY] = LAYOUT("policy", policy_fields),
 };
 
 static const struct layout *layout_of(uint64_t type)
@@ -163,6 +180,8 @@ static int encode_check(const struct layout *lay, const struct link_msg *m)
     for (unsigned i = 0; i < lay->nfields; i++) {
         const struct field *f = &lay->fields[i];
         if (f->kind == F_ENC && *FIELD_C(m, f, uint8_t) >= ENC_COUNT)
+            return -1;
+        if (f->kind == F_LONG && *FIELD_C(m, f, long) < 0)
             return -1;
         if (f->kind == F_STR || f->kind == F_BIN) {
             const struct link_str *s = FIELD_C(m, f, struct link_str);
@@ -207,6 +226,9 @@ int link_encode(struct buf *out, const struct link_msg *m)
             break;
         case F_I64:
             msgpack_pack_int64(&pk, *FIELD_C(m, f, int64_t));
+            break;
+        case F_LONG:
+            msgpack_pack_uint64(&pk, (uint64_t)*FIELD_C(m, f, long));
             break;
         case F_ID_OR_NIL:
             if (m->has_id)
@@ -382,9 +404,14 @@ static int decode_field(struct rd *r, const struct layout *lay, const struct fie
     case F_U32:
     case F_U64:
     case F_ENC:
+    case F_LONG:
         if (rd_int(r, &neg, &u, &i) < 0 || neg)
             return fail(err, errlen, "%s: %s: expected an unsigned integer", lay->name, f->name);
-        if (f->kind == F_U64) {
+        if (f->kind == F_LONG) {
+            if (u > (uint64_t)LONG_MAX)
+                return fail(err, errlen, "%s: %s: out of range", lay->name, f->name);
+            *FIELD(m, f, long) = (long)u;
+        } else if (f->kind == F_U64) {
             *FIELD(m, f, uint64_t) = u;
         } else if (f->kind == F_U32) {
             if (u > UINT32_MAX)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/policy.h"
 
 #define LINK_PROTOCOL_VERSION 1
 /* Sent raw (uncompressed) by both sides before their zstd stream. */
@@ -38,6 +39,7 @@ enum link_type {
     LINK_DIRECT_RESULT = 7,   /* both ways: outcome of a DIRECT that carried an id */
     LINK_ERROR = 8,           /* both ways: the sender is about to close the link */
     LINK_HEARTBEAT = 9,       /* both ways */
+    LINK_POLICY = 10,         /* hub -> edge: the effective policy, after HELLO and on change */
 };
 
 /* A byte string inside a decoded message: points into the caller's bytes,
@@ -57,6 +59,7 @@ struct link_str {
  *   DIRECT_RESULT:   to (the original sender), id, code (0 = delivered), reason
  *   ERROR:           code, reason
  *   HEARTBEAT:       time_ms (sender's wall clock)
+ *   POLICY:          policy (every field, stored units: ms, bytes, counts)
  * enc is an enum enc (common/enc.h) saying how data is encoded. */
 struct link_msg {
     enum link_type type;
@@ -71,6 +74,7 @@ struct link_msg {
     uint64_t time_ms;
     uint32_t heartbeat_ms; /* HELLO: the sender's heartbeat period */
     struct link_str name, region, software, topic, from, to, data, reason;
+    struct policy policy;
 };
 
 /* Convenience: a link_str over a NUL-terminated string. */

@@ -13,17 +13,19 @@
 
 #include "common/buf.h"
 #include "common/enc.h"
+#include "common/policy.h"
 
 #define TOPIC_MAX_LEN 255
 #define CONN_ID_MAX_LEN 128
 
-enum msg_op { OP_SUB = 1, OP_UNSUB, OP_PUB, OP_SEND };
+enum msg_op { OP_SUB = 1, OP_UNSUB, OP_PUB, OP_SEND, OP_PING };
 
 /* Error codes in error replies (HTTP-like; documented in docs/protocol.md). */
 enum msg_code {
     CODE_BAD_REQUEST = 400,  /* malformed message, missing or invalid field, unknown op */
     CODE_NOT_FOUND = 404,    /* direct message to an unknown or gone connection */
     CODE_TOO_LARGE = 413,    /* reserved: the frame limit closes with 1009 instead */
+    CODE_LIMIT = 429,        /* rate limit or subscription limit reached */
     CODE_UNAVAILABLE = 503,  /* the hub link is down: publish/send not accepted */
 };
 
@@ -74,8 +76,12 @@ int msg_build_msg(struct buf *out, enum enc enc, const char *topic, size_t topic
                   const uint8_t *data, size_t data_len);
 int msg_build_direct(struct buf *out, enum enc enc, const char *from, size_t from_len,
                      enum enc data_enc, const uint8_t *data, size_t data_len);
+/* policy: if non-NULL, adds "policy":{"idle_timeout_ms","ping_interval_ms",
+ * "max_message_bytes"} so clients can adapt. */
 void msg_build_welcome(struct buf *out, enum enc enc, const char *conn, const char *edge,
-                       const char *region);
+                       const char *region, const struct policy *policy);
+/* The answer to an application-level {"op":"ping"}: {"op":"pong"[,"id":N]}. */
+void msg_build_pong(struct buf *out, enum enc enc, int has_id, int64_t id);
 void msg_build_ack(struct buf *out, enum enc enc, int64_t id);
 /* has_id = 0 omits "id". */
 void msg_build_error(struct buf *out, enum enc enc, int has_id, int64_t id, int code,

@@ -220,7 +220,7 @@ fail:
 }
 
 void msg_build_welcome(struct buf *out, enum enc enc, const char *conn, const char *edge,
-                       const char *region)
+                       const char *region, const struct policy *policy)
 {
     conn = nz(conn);
     edge = nz(edge);
@@ -234,13 +234,23 @@ void msg_build_welcome(struct buf *out, enum enc enc, const char *conn, const ch
         msg__json_append_str(out, edge, el);
         MSG__APPEND_LIT(out, ",\"region\":");
         msg__json_append_str(out, region, rl);
+        if (policy) {
+            MSG__APPEND_LIT(out, ",\"policy\":{\"idle_timeout_ms\":");
+            msg__json_append_i64(out, policy->idle_timeout_ms);
+            MSG__APPEND_LIT(out, ",\"ping_interval_ms\":");
+            msg__json_append_i64(out, policy->ping_interval_ms);
+            MSG__APPEND_LIT(out, ",\"max_message_bytes\":");
+            msg__json_append_i64(out, policy->max_message_bytes);
+            buf_append_u8(out, '}');
+        }
         buf_append_u8(out, '}');
         return;
     }
 
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msg__mp_write);
-    MSG__APPEND_LIT(out, "\x84\xa2op\xa7welcome\xa4"
+    buf_append_u8(out, policy ? 0x85 : 0x84); /* fixmap of 5 or 4 */
+    MSG__APPEND_LIT(out, "\xa2op\xa7welcome\xa4"
                          "conn");
     mp_str(&pk, conn, cl);
     MSG__APPEND_LIT(out, "\xa4"
@@ -248,6 +258,35 @@ void msg_build_welcome(struct buf *out, enum enc enc, const char *conn, const ch
     mp_str(&pk, edge, el);
     MSG__APPEND_LIT(out, "\xa6region");
     mp_str(&pk, region, rl);
+    if (policy) {
+        MSG__APPEND_LIT(out, "\xa6policy\x83\xafidle_timeout_ms");
+        msgpack_pack_int64(&pk, policy->idle_timeout_ms);
+        MSG__APPEND_LIT(out, "\xb0ping_interval_ms");
+        msgpack_pack_int64(&pk, policy->ping_interval_ms);
+        MSG__APPEND_LIT(out, "\xb1max_message_bytes");
+        msgpack_pack_int64(&pk, policy->max_message_bytes);
+    }
+}
+
+void msg_build_pong(struct buf *out, enum enc enc, int has_id, int64_t id)
+{
+    if (enc == ENC_JSON) {
+        MSG__APPEND_LIT(out, "{\"op\":\"pong\"");
+        if (has_id) {
+            MSG__APPEND_LIT(out, ",\"id\":");
+            msg__json_append_i64(out, id);
+        }
+        buf_append_u8(out, '}');
+        return;
+    }
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msg__mp_write);
+    buf_append_u8(out, has_id ? 0x82 : 0x81);
+    MSG__APPEND_LIT(out, "\xa2op\xa4pong");
+    if (has_id) {
+        MSG__APPEND_LIT(out, "\xa2id");
+        msgpack_pack_int64(&pk, id);
+    }
 }
 
 void msg_build_ack(struct buf *out, enum enc enc, int64_t id)

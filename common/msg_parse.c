@@ -133,6 +133,7 @@ static int op_lookup(const char *s, size_t n, enum msg_op *op)
         {"sub", 3, OP_SUB},
         {"unsub", 5, OP_UNSUB},
         {"send", 4, OP_SEND},
+        {"ping", 4, OP_PING},
     };
 
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
@@ -172,6 +173,8 @@ static int fields_check(const struct fields *f, struct client_msg *out, struct m
     if (op_lookup(f->op.s, f->op.len, &out->op) < 0)
         return fail_unknown_op(err, f->op.s, f->op.len);
 
+    if (out->op == OP_PING)
+        return 0; /* an application-level keepalive: no other field */
     if (out->op == OP_SEND) {
         if (f->to.kind == F_ABSENT)
             return fail(err, "missing to");

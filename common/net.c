@@ -76,7 +76,7 @@ int net_resolve(const struct net_addr *a, struct sockaddr_storage *ss, socklen_t
     return 0;
 }
 
-int net_listen(const struct net_addr *a, int reuseport, int backlog, char *err, size_t errlen)
+int net_bind(const struct net_addr *a, int reuseport, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -101,6 +101,15 @@ int net_listen(const struct net_addr *a, int reuseport, int backlog, char *err, 
         close(fd);
         return -1;
     }
+    return fd;
+}
+
+int net_listen(const struct net_addr *a, int reuseport, int backlog, char *err, size_t errlen)
+{
+    char name[300];
+    int fd = net_bind(a, reuseport, err, errlen);
+    if (fd < 0)
+        return -1;
     if (listen(fd, backlog) < 0) {
         snprintf(err, errlen, "listen on %s: %s", net_format_addr(a, name, sizeof name),
                  strerror(errno));

@@ -21,6 +21,9 @@ const char *net_format_addr(const struct net_addr *a, char *out, size_t outlen);
  * Returns 0, or -1 with a message in err. */
 int net_resolve(const struct net_addr *a, struct sockaddr_storage *ss, socklen_t *sslen,
                 char *err, size_t errlen);
+/* Like net_listen without the listen(): a socket bound to a that accepts
+ * nothing yet (connections to it are refused until listen()). */
+int net_bind(const struct net_addr *a, int reuseport, char *err, size_t errlen);
 /* Non-blocking, close-on-exec listening socket with SO_REUSEADDR, and
  * SO_REUSEPORT when reuseport is set. Returns the fd, or -1 with err set. */
 int net_listen(const struct net_addr *a, int reuseport, int backlog, char *err, size_t errlen);

@@ -44,6 +44,10 @@ struct wsconn {
 #define READ_BUDGET (256 * 1024)
 
 #define client_of(node) ((struct client *)((char *)(node) - offsetof(struct client, deadline)))
+#define client_of_idle(node) ((struct client *)((char *)(node) - offsetof(struct client, idle)))
+
+/* Refusals within this window beyond rate_burst close the connection. */
+#define RATE_WINDOW_MS 10000
 
 static void on_io(struct ev_loop *loop, ev_io *io, int revents);
 static void process(struct client *c, const uint8_t *p, size_t n, int from_partial);
@@ -147,7 +151,9 @@ static void free_ws(struct client *c)
 static void enter_closing(struct client *c)
 {
     c->state = CLIENT_CLOSING;
-    deadline_add(&c->w->closing, &c->deadline);
+    c->flags &= (uint8_t)~CLIENT_F_PONG_WAIT;
+    deadline_remove(&c->idle);
+    deadline_add(&c->w->closing, &c->deadline); /* leaves the ping or pong list */
 }
 
 void client_close(struct client *c, uint16_t code, const char *reason)
@@ -182,7 +188,8 @@ void client_terminate(struct client *c, const char *why)
     c->state = CLIENT_CLOSED;
     ev_io_stop(w->loop, &c->io);
     close(c->io.fd);
-    deadline_remove(&w->closing, &c->deadline);
+    deadline_remove(&c->deadline);
+    deadline_remove(&c->idle);
     topic_unsubscribe_all(w, c);
     dict_delete(&w->conns, &c->seq, sizeof c->seq);
     sendq_clear(&c->q, &w->qpool);
@@ -201,7 +208,40 @@ void client_free(struct client *c)
 
 void client_handshake_expired(struct deadline_list *l, struct deadline_node *n)
 {
-    client_terminate(client_of(n), "handshake timeout");
+    struct client *c = client_of(n);
+    char id[CONN_ID_MAX_LEN];
+    c->w->stats.closed_handshake++;
+    log_info("conn %s: closed: no WebSocket upgrade within %ld ms", conn_id(c, id, sizeof id),
+             c->w->policy.handshake_timeout_ms);
+    client_terminate(c, "handshake timeout");
+}
+
+void client_idle_expired(struct deadline_list *l, struct deadline_node *n)
+{
+    struct client *c = client_of_idle(n);
+    char id[CONN_ID_MAX_LEN];
+    c->w->stats.closed_idle++;
+    log_debug("conn %s: idle for %ld ms", conn_id(c, id, sizeof id), c->w->policy.idle_timeout_ms);
+    client_close(c, 4000, "idle timeout");
+}
+
+void client_ping_expired(struct deadline_list *l, struct deadline_node *n)
+{
+    struct client *c = client_of(n);
+    /* Silent for ping_interval: ask for a sign of life (RFC 6455 §5.5.2). */
+    queue_frame(c, frame_build(WS_OP_PING, NULL, 0));
+    c->flags |= CLIENT_F_PONG_WAIT;
+    deadline_add(&c->w->pong, &c->deadline);
+}
+
+void client_pong_expired(struct deadline_list *l, struct deadline_node *n)
+{
+    struct client *c = client_of(n);
+    char id[CONN_ID_MAX_LEN];
+    c->w->stats.closed_dead++;
+    log_info("conn %s: closed: dead peer (nothing received within %ld ms of a ping)",
+             conn_id(c, id, sizeof id), c->w->policy.pong_timeout_ms);
+    client_terminate(c, "dead peer");
 }
 
 void client_close_expired(struct deadline_list *l, struct deadline_node *n)
@@ -242,9 +282,9 @@ void client_flush(struct client *c)
      * client that reads does not count against it; what the socket would not
      * take does. The queue can reach the limit plus one iteration's worth
      * (bounded by the read budgets) before the client is cut. */
-    if (r == 1 && c->state == CLIENT_OPEN && c->q.bytes > (uint64_t)w->cfg->send_queue_bytes) {
+    if (r == 1 && c->state == CLIENT_OPEN && c->q.bytes > (uint64_t)w->policy.send_queue_bytes) {
         log_warn("conn %s: closed: slow consumer (%" PRIu32 " bytes queued, limit %ld)",
-                 conn_id(c, id, sizeof id), c->q.bytes, w->cfg->send_queue_bytes);
+                 conn_id(c, id, sizeof id), c->q.bytes, w->policy.send_queue_bytes);
         w->stats.closed_slow++;
         c->flags |= CLIENT_F_SLOW; /* nothing more is queued for it */
         sendq_drop_unstarted(&c->q, &w->qpool);
@@ -338,7 +378,8 @@ static wslay_event_context_ptr ensure_ctx(struct client *c)
         }
         /* wslay allocates whatever length a frame header declares: cap it
          * before it sees a single byte (LIBRARIES.md §2). */
-        wslay_event_config_set_max_recv_msg_length(ws->ctx, (uint64_t)c->w->cfg->max_message_bytes);
+        wslay_event_config_set_max_recv_msg_length(ws->ctx,
+                                                   (uint64_t)c->w->policy.max_message_bytes);
     }
     return ws->ctx;
 }
@@ -382,7 +423,7 @@ static void ws_run(struct client *c, const uint8_t *p, size_t n)
  * incomplete tail is kept in ws->partial. */
 static void ws_input(struct client *c, const uint8_t *p, size_t n, int from_partial)
 {
-    uint64_t max = (uint64_t)c->w->cfg->max_message_bytes;
+    uint64_t max = (uint64_t)c->w->policy.max_message_bytes;
     struct ws_frame_info fi;
     size_t off = 0;
     int peer_close = 0;
@@ -469,6 +510,40 @@ static void handle_send(struct client *c, const struct client_msg *m, const char
     /* With an id, the ack or error comes back from the target's edge. */
 }
 
+/* Token bucket: rate_limit messages per second, rate_burst at once. Returns
+ * 1 if the message may proceed. Refusals beyond rate_burst within
+ * RATE_WINDOW_MS close the connection (1008): persistent abuse. */
+static int rate_allows(struct client *c, const struct msg_error *idinfo, int has_id, int64_t id)
+{
+    struct worker *w = c->w;
+    const struct policy *p = &w->policy;
+    if (!p->rate_limit)
+        return 1;
+    uint32_t now = (uint32_t)((ev_now(w->loop) - w->started) * 1000.0);
+    float tokens = c->rl_tokens + (float)(now - c->rl_stamp) * (float)p->rate_limit / 1000.0f;
+    c->rl_stamp = now;
+    c->rl_tokens = tokens > (float)p->rate_burst ? (float)p->rate_burst : tokens;
+    if (c->rl_tokens >= 1.0f) {
+        c->rl_tokens -= 1.0f;
+        return 1;
+    }
+    w->stats.rate_limited++;
+    if (now - c->rl_window > RATE_WINDOW_MS) {
+        c->rl_window = now;
+        c->rl_strikes = 0;
+    }
+    if (++c->rl_strikes > (uint32_t)p->rate_burst) {
+        char cid[CONN_ID_MAX_LEN];
+        w->stats.closed_rate++;
+        log_info("conn %s: closed: over the rate limit of %ld/s for %u messages", conn_id(c, cid, sizeof cid),
+                 p->rate_limit, c->rl_strikes);
+        client_close(c, 1008, "rate limit exceeded");
+        return 0;
+    }
+    client_send_error(c, has_id, id, CODE_LIMIT, "rate limit exceeded: message dropped");
+    return 0;
+}
+
 static void handle_message(struct client *c, uint8_t opcode, const uint8_t *p, size_t n)
 {
     struct worker *w = c->w;
@@ -477,6 +552,8 @@ static void handle_message(struct client *c, uint8_t opcode, const uint8_t *p, s
     char from[CONN_ID_MAX_LEN];
 
     w->stats.msgs_in++;
+    /* A client message, whatever it says, is activity: O(1), no timer call. */
+    deadline_add(&w->idle, &c->idle);
     if ((opcode == WSLAY_TEXT_FRAME) != (c->enc == ENC_JSON)) {
         client_send_error(c, 0, 0, CODE_BAD_REQUEST,
                           c->enc == ENC_JSON ? "spoke.json expects text frames"
@@ -484,12 +561,26 @@ static void handle_message(struct client *c, uint8_t opcode, const uint8_t *p, s
         return;
     }
     if (msg_parse(w->parser, (enum enc)c->enc, p, n, &m, &err) < 0) {
-        client_send_error(c, err.has_id, err.id, err.code, err.reason);
+        if (rate_allows(c, &err, err.has_id, err.id))
+            client_send_error(c, err.has_id, err.id, err.code, err.reason);
         return;
     }
+    if (!rate_allows(c, &err, m.has_id, m.id))
+        return;
     switch (m.op) {
+    case OP_PING:
+        buf_reset(&w->scratch);
+        msg_build_pong(&w->scratch, (enum enc)c->enc, m.has_id, m.id);
+        client_send_payload(c, buf_head(&w->scratch), buf_readable(&w->scratch));
+        return;
     case OP_SUB:
-        topic_subscribe(w, c, m.topic, m.topic_len);
+        if (topic_subscribe(w, c, m.topic, m.topic_len, (uint32_t)w->policy.max_subscriptions) < 0) {
+            char reason[96];
+            snprintf(reason, sizeof reason, "subscription limit reached (%ld)",
+                     w->policy.max_subscriptions);
+            client_send_error(c, m.has_id, m.id, CODE_LIMIT, reason);
+            return;
+        }
         break;
     case OP_UNSUB:
         topic_unsubscribe(w, c, m.topic, m.topic_len);
@@ -522,10 +613,13 @@ static void finish_handshake(struct client *c, const uint8_t *rest, size_t n, en
     c->hs = NULL;
     c->enc = (uint8_t)enc;
     c->state = CLIENT_OPEN;
-    deadline_remove(&w->handshakes, &c->deadline);
+    deadline_add(&w->ping, &c->deadline); /* leaves the handshake list */
+    deadline_add(&w->idle, &c->idle);
+    c->rl_tokens = (float)w->policy.rate_burst;
+    c->rl_stamp = (uint32_t)((ev_now(w->loop) - w->started) * 1000.0);
     conn_id(c, id, sizeof id);
     buf_reset(&w->scratch);
-    msg_build_welcome(&w->scratch, enc, id, w->cfg->name, w->cfg->region);
+    msg_build_welcome(&w->scratch, enc, id, w->cfg->name, w->cfg->region, &w->policy);
     client_send_payload(c, buf_head(&w->scratch), buf_readable(&w->scratch));
     log_debug("conn %s: open (%s)", id, enc == ENC_JSON ? "spoke.json" : "spoke.msgpack");
     if (n)
@@ -550,7 +644,6 @@ static void process(struct client *c, const uint8_t *p, size_t n, int from_parti
             log_info("conn %s: upgrade refused: %s", conn_id(c, id, sizeof id), why);
             handshake_free(c->hs);
             c->hs = NULL;
-            deadline_remove(&w->handshakes, &c->deadline);
             enter_closing(c);
             c->flags |= CLIENT_F_FLUSH_CLOSE;
             return;
@@ -594,6 +687,11 @@ static void on_readable(struct client *c)
         }
         w->stats.bytes_in += (uint64_t)r;
         budget = (size_t)r >= budget ? 0 : budget - (size_t)r;
+        if (c->state == CLIENT_OPEN) {
+            /* Any bytes are a sign of life: restart the ping wait. */
+            c->flags &= (uint8_t)~CLIENT_F_PONG_WAIT;
+            deadline_add(&w->ping, &c->deadline);
+        }
         if (partial) {
             buf_commit(&ws->partial, (size_t)r);
             process(c, buf_head(&ws->partial), buf_readable(&ws->partial), 1);

@@ -29,6 +29,7 @@ enum {
     CLIENT_F_WRITING = 2,      /* EV_WRITE armed: the socket was full */
     CLIENT_F_SLOW = 4,         /* cut as a slow consumer: queue nothing more */
     CLIENT_F_FLUSH_CLOSE = 8,  /* tear down once the queue is written */
+    CLIENT_F_PONG_WAIT = 16,   /* pinged; `deadline` is in the pong list */
 };
 
 /* Everything an idle connection holds: no wslay context, no buffers. */
@@ -36,12 +37,17 @@ struct client {
     ev_io io;
     struct worker *w;
     uint64_t seq;
-    struct deadline_node deadline; /* in w->handshakes or w->closing */
+    struct deadline_node deadline; /* in w->handshakes, ping, pong or closing (by state) */
+    struct deadline_node idle;     /* in w->idle while OPEN: last client message */
     struct client *dirty_next;
     struct handshake *hs; /* only in CLIENT_HANDSHAKE */
     struct wsconn *ws;    /* only while a frame or message is in flight */
     struct sub *subs;
     struct sendq q;
+    float rl_tokens;      /* rate limit: messages allowed now (token bucket) */
+    uint32_t rl_stamp;    /* ms since the worker started, at the last refill */
+    uint32_t rl_window;   /* ms: start of the current 10 s window of refusals */
+    uint32_t rl_strikes;  /* messages refused in that window */
     uint32_t nsubs;
     uint8_t state;
     uint8_t enc;
@@ -68,7 +74,11 @@ void client_flush(struct client *c);
 /* Frees a CLOSED connection (worker's end of turn). */
 void client_free(struct client *c);
 
+/* Expiry callbacks of the worker's timeout lists. */
 void client_handshake_expired(struct deadline_list *l, struct deadline_node *n);
+void client_idle_expired(struct deadline_list *l, struct deadline_node *n);
+void client_ping_expired(struct deadline_list *l, struct deadline_node *n);
+void client_pong_expired(struct deadline_list *l, struct deadline_node *n);
 void client_close_expired(struct deadline_list *l, struct deadline_node *n);
 
 #endif

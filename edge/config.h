@@ -1,5 +1,6 @@
 /* The edge's settings, read once at startup and shared read-only by all
- * workers (see docs/configuration.md). */
+ * workers (see docs/configuration.md). The liveness and limits policy is not
+ * among them: the hub owns it and sends it over each worker's link. */
 #ifndef SPOKE_EDGE_CONFIG_H
 #define SPOKE_EDGE_CONFIG_H
 #include <stdint.h>
@@ -17,14 +18,11 @@ struct edge_config {
     socklen_t hub_salen;
     long workers;
     enum log_level log_level;
-    long max_message_bytes;
-    long send_queue_bytes;
     long client_sndbuf;
     long heartbeat_ms;
     long reconnect_min_ms;
     long reconnect_max_ms;
     long close_timeout_ms;
-    long handshake_timeout_ms;
     long link_max_pending;
     uint32_t boot; /* random per process start: part of every connection id */
 };

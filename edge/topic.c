@@ -15,11 +15,14 @@ struct topic *topic_find(struct worker *w, const char *name, size_t len)
     return dict_get(&w->topics, name, len);
 }
 
-int topic_subscribe(struct worker *w, struct client *c, const char *name, size_t len)
+int topic_subscribe(struct worker *w, struct client *c, const char *name, size_t len,
+                    uint32_t max)
 {
     for (struct sub *s = c->subs; s; s = s->cnext)
         if (s->t->name_len == len && memcmp(s->t->name, name, len) == 0)
             return 1;
+    if (c->nsubs >= max)
+        return -1;
     struct topic *t = topic_find(w, name, len);
     int created = 0;
     if (!t) {

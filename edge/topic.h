@@ -27,8 +27,10 @@ struct topic {
     uint32_t name_len;
 };
 
-/* Returns 0 when subscribed now, 1 when it already was. */
-int topic_subscribe(struct worker *w, struct client *c, const char *name, size_t len);
+/* Returns 0 when subscribed now, 1 when it already was, -1 when c already
+ * holds max subscriptions. */
+int topic_subscribe(struct worker *w, struct client *c, const char *name, size_t len,
+                    uint32_t max);
 /* Returns 0 when unsubscribed, 1 when it was not subscribed. */
 int topic_unsubscribe(struct worker *w, struct client *c, const char *name, size_t len);
 void topic_unsubscribe_all(struct worker *w, struct client *c);

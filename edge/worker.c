@@ -149,7 +149,7 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
         snprintf(err, errlen, "cannot create an event loop");
         return -1;
     }
-    w->listen_fd = net_listen(&cfg->listen, 1, 1024, err, errlen);
+    w->listen_fd = net_bind(&cfg->listen, 1, err, errlen);
     if (w->listen_fd < 0) {
         ev_loop_destroy(w->loop);
         w->loop = NULL;
@@ -158,8 +158,11 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
     w->spare_fd = net_open_spare();
     dict_init(&w->conns);
     dict_init(&w->topics);
-    deadline_list_init(&w->handshakes, w->loop, cfg->handshake_timeout_ms / 1000.0,
-                       client_handshake_expired, w);
+    /* Timeouts stay 0 (never expire) until the hub's policy sets them. */
+    deadline_list_init(&w->handshakes, w->loop, 0, client_handshake_expired, w);
+    deadline_list_init(&w->idle, w->loop, 0, client_idle_expired, w);
+    deadline_list_init(&w->ping, w->loop, 0, client_ping_expired, w);
+    deadline_list_init(&w->pong, w->loop, 0, client_pong_expired, w);
     deadline_list_init(&w->closing, w->loop, cfg->close_timeout_ms / 1000.0,
                        client_close_expired, w);
     w->parser = msg_parser_new();
@@ -177,11 +180,53 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
     return 0;
 }
 
+void worker_apply_policy(struct worker *w, const struct policy *p)
+{
+    char err[200];
+    if (w->have_policy && policy_equal(&w->policy, p))
+        return;
+    for (size_t i = 0; i < policy_nkeys; i++) {
+        const struct policy_key *k = &policy_keys[i];
+        long v = policy_get(p, k);
+        if (v < k->min || v > k->max) {
+            log_error("hub sent an out-of-range policy (%s = %ld): ignored", k->name, v);
+            return;
+        }
+        if (w->have_policy && v != policy_get(&w->policy, k)) {
+            char a[32], b[32];
+            policy_format_value(k, policy_get(&w->policy, k), a, sizeof a);
+            policy_format_value(k, v, b, sizeof b);
+            log_info("policy: %s %s -> %s", k->name, a, b);
+        }
+    }
+    w->policy = *p;
+    /* Re-arm the lists, not each connection: a changed timeout applies to
+     * connections already waiting. */
+    deadline_list_set_timeout(&w->handshakes, p->handshake_timeout_ms / 1000.0);
+    deadline_list_set_timeout(&w->idle, p->idle_timeout_ms / 1000.0);
+    deadline_list_set_timeout(&w->ping, p->ping_interval_ms / 1000.0);
+    deadline_list_set_timeout(&w->pong, p->pong_timeout_ms / 1000.0);
+    if (w->have_policy)
+        return;
+    w->have_policy = 1;
+    if (listen(w->listen_fd, 1024) < 0) {
+        snprintf(err, sizeof err, "listen: %s", strerror(errno));
+        log_error("cannot accept clients: %s", err);
+        return;
+    }
+    w->listening = 1;
+    ev_io_start(w->loop, &w->accept_io);
+    log_info("policy received (idle_timeout %ld ms, ping_interval %ld ms, max_message_bytes %ld): "
+             "accepting clients", p->idle_timeout_ms, p->ping_interval_ms, p->max_message_bytes);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     log_set_component(w->label);
-    ev_io_start(w->loop, &w->accept_io);
+    w->started = ev_now(w->loop);
+    /* No ev_io_start(accept_io) here: clients are accepted only once the
+     * hub's policy has arrived (worker_apply_policy). */
     ev_prepare_start(w->loop, &w->flush_prepare);
     uplink_start(w->up);
     log_debug("worker started");
@@ -231,6 +276,9 @@ void worker_deinit(struct worker *w)
     topic_free_all(w);
     dict_deinit(&w->conns, NULL);
     deadline_list_deinit(&w->handshakes);
+    deadline_list_deinit(&w->idle);
+    deadline_list_deinit(&w->ping);
+    deadline_list_deinit(&w->pong);
     deadline_list_deinit(&w->closing);
     msg_parser_free(w->parser);
     buf_deinit(&w->scratch);

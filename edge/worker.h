@@ -11,6 +11,7 @@
 
 #include "common/buf.h"
 #include "common/dict.h"
+#include "common/policy.h"
 #include "edge/config.h"
 #include "edge/deadline.h"
 #include "edge/sendq.h"
@@ -23,7 +24,8 @@ struct msg_parser;
 
 struct worker_stats {
     uint64_t accepted, closed, msgs_in, msgs_out, bytes_in, bytes_out;
-    uint64_t closed_slow, closed_protocol, unwanted;
+    uint64_t closed_slow, closed_protocol, closed_idle, closed_dead, closed_rate;
+    uint64_t closed_handshake, rate_limited, unwanted;
 };
 
 struct worker {
@@ -34,7 +36,8 @@ struct worker {
     pthread_t thread;
     int thread_started;
 
-    int listen_fd;
+    int listen_fd; /* bound at start; listen() only once a policy has arrived */
+    int listening;
     int spare_fd; /* kept open to shed connections when out of descriptors */
     ev_io accept_io;
     ev_async stop_async;
@@ -49,7 +52,17 @@ struct worker {
 
     struct client *dirty; /* connections with output, a pending close, or torn down
                            * (freed in the flush), linked via dirty_next */
+    /* The policy from the hub (none yet: no client is accepted), and the
+     * timeout lists that enforce it, one timer each (edge/deadline.h). A
+     * connection's `deadline` node is in handshakes, ping, pong or closing
+     * (by state); its `idle` node is in idle while OPEN. */
+    struct policy policy;
+    int have_policy;
+    ev_tstamp started;               /* loop time at start: origin of rate-limit stamps */
     struct deadline_list handshakes; /* upgrade must complete in time */
+    struct deadline_list idle;       /* by last client message: idle_timeout */
+    struct deadline_list ping;       /* by last bytes received: ping_interval */
+    struct deadline_list pong;       /* pinged, waiting for any bytes: pong_timeout */
     struct deadline_list closing;    /* waiting for the peer's close frame */
 
     struct sendq_pool qpool;
@@ -69,6 +82,10 @@ int worker_start(struct worker *w);
 void worker_stop(struct worker *w);
 void worker_join(struct worker *w);
 void worker_deinit(struct worker *w);
+
+/* Takes the policy the hub sent: applies it to every list and limit, and
+ * starts accepting clients if this is the first one. */
+void worker_apply_policy(struct worker *w, const struct policy *p);
 
 /* Queues c for the end-of-iteration flush (idempotent). */
 void worker_mark_dirty(struct worker *w, struct client *c);

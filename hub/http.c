@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "hub/link.h"
+#include "hub/policy.h"
 
 #define HTTP_MAX_REQUEST 8192
 #define HTTP_TIMEOUT 10.0
@@ -38,6 +39,8 @@ struct http_conn {
     http_parser parser;
     int url_seen, headers_done, done, responding;
     size_t url_off, url_len; /* the URL inside req */
+    size_t body_off, body_len; /* the body inside req (contiguous: one buffer) */
+    int body_seen;
     size_t len;              /* request bytes received */
     struct buf out;          /* response bytes not yet written */
     char addr[64];
@@ -82,6 +85,17 @@ static int on_url(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct http_conn *c = p->data;
+    if (!c->body_seen) {
+        c->body_seen = 1;
+        c->body_off = (size_t)(at - c->req);
+    }
+    c->body_len += len;
+    return 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     struct http_conn *c = p->data;
@@ -101,6 +115,7 @@ static int on_message_complete(http_parser *p)
 static const http_parser_settings parser_settings = {
     .on_url = on_url,
     .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
     .on_message_complete = on_message_complete,
 };
 
@@ -201,6 +216,51 @@ static void add_link(const struct link_info *i, void *ud)
     json_array_append_new(ud, o);
 }
 
+static void http_error(struct http_conn *c, int status, const char *msg)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "error", json_string(msg));
+    http_conn_respond_json(c, status, j);
+}
+
+/* GET /api/policy: the base policy; ?edge=NAME: that edge's effective one. */
+static void http_policy_get(struct http_conn *c, const char *query, size_t qlen)
+{
+    struct hub *h = c->srv->hub;
+    struct policy p = h->policy;
+    if (qlen > 6 && memcmp(query, "?edge=", 6) == 0) {
+        const char *name = query + 6;
+        size_t n = qlen - 6;
+        if (!link_name_is_valid(name, n)) {
+            http_error(c, 400, "invalid edge name");
+            return;
+        }
+        hub_policy_effective(h, name, n, &p);
+    }
+    http_conn_respond_json(c, 200, hub_policy_to_json(&p));
+}
+
+/* PUT /api/policy: a JSON object of policy keys; answers the new policy. */
+static void http_policy_put(struct http_conn *c)
+{
+    struct hub *h = c->srv->hub;
+    json_error_t jerr;
+    char err[256];
+    json_t *body = json_loadb(c->req + c->body_off, c->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!body) {
+        snprintf(err, sizeof err, "invalid JSON: %s", jerr.text);
+        http_error(c, 400, err);
+        return;
+    }
+    int rc = hub_policy_update(h, body, err, sizeof err);
+    json_decref(body);
+    if (rc < 0) {
+        http_error(c, 400, err);
+        return;
+    }
+    http_conn_respond_json(c, 200, hub_policy_to_json(&h->policy));
+}
+
 static int path_is(const char *path, size_t len, const char *want)
 {
     return strlen(want) == len && memcmp(path, want, len) == 0;
@@ -232,6 +292,16 @@ static void http_conn_route(struct http_conn *c)
         json_t *j = json_object();
         json_object_set_new(j, "links", arr);
         http_conn_respond_json(c, 200, j);
+        return;
+    }
+    if (path_is(path, len, "/api/policy")) {
+        if (get) {
+            http_policy_get(c, path + len, c->url_len - len);
+        } else if (c->parser.method == HTTP_PUT) {
+            http_policy_put(c);
+        } else {
+            http_conn_respond(c, 405, "Allow: GET, PUT\r\n", "{\"error\":\"method not allowed\"}");
+        }
         return;
     }
     http_conn_respond(c, 404, NULL, "{\"error\":\"not found\"}");

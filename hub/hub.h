@@ -8,8 +8,11 @@
 #include <stdint.h>
 
 #include "common/log.h"
+#include "common/conf.h"
 #include "common/net.h"
+#include "common/policy.h"
 
+struct dict;
 struct link;
 struct route;
 struct http_server;
@@ -56,7 +59,17 @@ struct hub {
     ev_prepare flush;       /* end of the loop turn: flush, write, free */
     ev_timer heartbeat;
 
-    ev_signal sigint, sigterm;
+    /* Policy (hub/policy.c): the base policy, the values flags gave it, and
+     * per-edge overrides by edge name (struct edge_override). */
+    struct policy policy;
+    struct policy flag_policy;
+    struct dict *overrides;
+    struct dict *loading_overrides; /* being filled while the file is parsed */
+    struct conf_spec conf_spec;     /* kept for SIGHUP */
+    unsigned char *from_flag;
+    const char *config_path;
+
+    ev_signal sigint, sigterm, sighup;
     struct hub_stats stats;
 };
 

@@ -31,6 +31,7 @@
 #include "common/net.h"
 #include "common/version.h"
 #include "common/xalloc.h"
+#include "hub/policy.h"
 #include "hub/route.h"
 
 /* Wire bytes read from one link per wake-up before the loop moves on to
@@ -77,6 +78,7 @@ struct link {
     uint32_t worker;
     uint64_t boot;
     uint32_t peer_heartbeat_ms; /* from its HELLO: silence is judged by the slower side */
+    struct policy policy_sent;  /* the last POLICY sent on this link */
     ev_tstamp accepted_at;
     ev_tstamp last_rx;        /* last time any byte arrived */
     char fail[160];           /* set by link_fail_later: dropped at the end of the turn */
@@ -359,6 +361,13 @@ static int link_on_hello(struct link *l, const struct link_msg *m)
     };
     if (linkio_send(&l->io, &hello) < 0)
         return link_refuse(l, 500, "cannot send hello: %s", l->io.err);
+    /* The edge accepts no client before it has a policy: send it with the
+     * HELLO, in the same flush. */
+    struct link_msg pol = {.type = LINK_POLICY};
+    hub_policy_effective(h, l->name, strlen(l->name), &pol.policy);
+    if (linkio_send(&l->io, &pol) < 0)
+        return link_refuse(l, 500, "cannot send policy: %s", l->io.err);
+    l->policy_sent = pol.policy;
     link_mark_dirty(l);
     log_info("%s (region %s, version %s) linked from %s", l->label,
              l->region[0] ? l->region : "-", l->software[0] ? l->software : "-", l->addr);
@@ -659,6 +668,22 @@ void link_server_stop(struct hub *h)
     ev_prepare_stop(h->loop, &h->flush);
     ev_timer_stop(h->loop, &h->heartbeat);
     link_reap(h);
+}
+
+void link_push_policy(struct hub *h)
+{
+    for (struct link *l = h->links; l; l = l->next) {
+        if (l->state != LSTATE_OPEN)
+            continue;
+        struct link_msg pol = {.type = LINK_POLICY};
+        hub_policy_effective(h, l->name, strlen(l->name), &pol.policy);
+        if (policy_equal(&pol.policy, &l->policy_sent))
+            continue;
+        if (link_send(l, &pol) == 0) {
+            l->policy_sent = pol.policy;
+            log_debug("%s: sent the new policy", l->label);
+        }
+    }
 }
 
 void link_foreach_open(struct hub *h, void (*fn)(const struct link_info *, void *), void *ud)

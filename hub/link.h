@@ -37,6 +37,9 @@ uint16_t link_server_port(const struct hub *h);
  * [A-Za-z0-9._-]; 0 otherwise. */
 int link_name_is_valid(const char *s, size_t n);
 
+/* Sends every open link whose effective policy changed its new policy. */
+void link_push_policy(struct hub *h);
+
 /* Calls fn for every link past HELLO, oldest first. fn must not close links. */
 void link_foreach_open(struct hub *h, void (*fn)(const struct link_info *, void *), void *ud);
 

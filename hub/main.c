@@ -12,9 +12,12 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "common/version.h"
+#include "common/xalloc.h"
+#include "common/dict.h"
 #include "hub/http.h"
 #include "hub/hub.h"
 #include "hub/link.h"
+#include "hub/policy.h"
 #include "hub/route.h"
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -26,6 +29,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     h->http = NULL;
     ev_signal_stop(loop, &h->sigint);
     ev_signal_stop(loop, &h->sigterm);
+    ev_signal_stop(loop, &h->sighup);
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -57,6 +61,21 @@ static void hub_cleanup(struct hub *h)
     h->spare_fd = -1;
     free(h->cfg.name);
     h->cfg.name = NULL;
+    hub_policy_free(h);
+    free((void *)h->conf_spec.opts);
+    h->conf_spec.opts = NULL;
+    free(h->from_flag);
+    h->from_flag = NULL;
+}
+
+static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct hub *h = w->data;
+    char err[512];
+    log_info("SIGHUP: re-reading the policy from %s",
+             h->config_path ? h->config_path : "(no file)");
+    if (hub_policy_reload(h, err, sizeof err) < 0)
+        log_error("policy reload failed, the old policy stays: %s", err);
 }
 
 int main(int argc, char **argv)
@@ -67,7 +86,7 @@ int main(int argc, char **argv)
     h->link_fd = -1;
     h->spare_fd = -1;
 
-    const struct conf_opt opts[] = {
+    const struct conf_opt base_opts[] = {
         {"listen", CONF_ADDR, &h->cfg.listen, "127.0.0.1:7400", 0, 0,
          "address for edge links"},
         {"http", CONF_ADDR, &h->cfg.http, "127.0.0.1:7480", 0, 0,
@@ -83,20 +102,53 @@ int main(int argc, char **argv)
         {"link_max_topics", CONF_INT, &h->cfg.link_max_topics, "1048576", 1, 1L << 32,
          "topics one edge link may be interested in; more drops the link"},
     };
-    const struct conf_spec spec = {
+    /* The policy keys are [policy] keys in the file and flags like any other
+     * (--idle-timeout 30); [edge.NAME] sections override them per edge. */
+    size_t nbase = sizeof base_opts / sizeof base_opts[0];
+    size_t nopts = nbase + policy_nkeys;
+    struct conf_opt *opts = xcalloc(nopts, sizeof *opts);
+    memcpy(opts, base_opts, sizeof base_opts);
+    policy_defaults(&h->policy);
+    for (size_t i = 0; i < policy_nkeys; i++) {
+        const struct policy_key *k = &policy_keys[i];
+        struct conf_opt *o = &opts[nbase + i];
+        o->key = k->name;
+        o->type = k->unit == POLICY_SECONDS ? CONF_MS : CONF_INT;
+        o->ptr = policy_field(&h->policy, k);
+        o->def = k->def;
+        o->min = k->min;
+        o->max = k->max;
+        o->help = k->help;
+        o->section = "policy";
+    }
+    h->from_flag = xcalloc(nopts, 1);
+    h->loading_overrides = xmalloc(sizeof *h->loading_overrides);
+    dict_init(h->loading_overrides);
+    h->conf_spec = (struct conf_spec){
         .prog = "spoke-hub",
-        .summary = "spoke hub: routes publishes and direct messages between edge workers",
+        .summary = "spoke hub: routes publishes and direct messages between edge workers, "
+                   "and owns the policy edges enforce",
         .opts = opts,
-        .nopts = sizeof opts / sizeof opts[0],
+        .nopts = nopts,
+        .on_section = hub_policy_on_section,
+        .ud = h,
+        .from_flag = h->from_flag,
+        .config_path = &h->config_path,
     };
-    conf_load(&spec, argc, argv, SPOKE_VERSION);
+    conf_load(&h->conf_spec, argc, argv, SPOKE_VERSION);
+    char perr[512];
+    if (hub_policy_loaded(h, perr, sizeof perr) < 0) {
+        fprintf(stderr, "spoke-hub: policy: %s\n", perr);
+        hub_cleanup(h);
+        return 2;
+    }
     log_min_level = h->cfg.log_level;
     log_set_component("hub");
 
     if (!link_name_is_valid(h->cfg.name, strlen(h->cfg.name))) {
         fprintf(stderr, "spoke-hub: name: '%s' is not 1..64 bytes of A-Z a-z 0-9 . _ -\n",
                 h->cfg.name);
-        free(h->cfg.name);
+        hub_cleanup(h);
         return 2;
     }
 
@@ -107,7 +159,7 @@ int main(int argc, char **argv)
     h->loop = ev_default_loop(EVFLAG_AUTO);
     if (!h->loop) {
         fprintf(stderr, "spoke-hub: cannot initialise the event loop\n");
-        free(h->cfg.name);
+        hub_cleanup(h);
         return 1;
     }
     h->boot = random_u64();
@@ -143,6 +195,9 @@ int main(int argc, char **argv)
     ev_signal_init(&h->sigterm, on_signal, SIGTERM);
     h->sigterm.data = h;
     ev_signal_start(h->loop, &h->sigterm);
+    ev_signal_init(&h->sighup, on_sighup, SIGHUP);
+    h->sighup.data = h;
+    ev_signal_start(h->loop, &h->sighup);
 
     ev_run(h->loop, 0);
 

@@ -86,6 +86,11 @@ static struct link_msg full_msg(enum link_type t)
     case LINK_HEARTBEAT:
         m.time_ms = 1700000000999ull;
         break;
+    case LINK_POLICY:
+        policy_defaults(&m.policy);
+        m.policy.idle_timeout_ms = 250;
+        m.policy.rate_limit = 1L << 40; /* beyond 32 bits */
+        break;
     }
     return m;
 }
@@ -102,6 +107,7 @@ static void assert_msg_eq(const struct link_msg *a, const struct link_msg *b)
         assert_int_equal(a->worker, b->worker);
         assert_str_eq(a->software, b->software);
         assert_true(a->boot == b->boot);
+        assert_int_equal(a->heartbeat_ms, b->heartbeat_ms);
         break;
     case LINK_INTEREST_ADD:
     case LINK_INTEREST_REMOVE:
@@ -142,6 +148,9 @@ static void assert_msg_eq(const struct link_msg *a, const struct link_msg *b)
     case LINK_HEARTBEAT:
         assert_true(a->time_ms == b->time_ms);
         break;
+    case LINK_POLICY:
+        assert_true(policy_equal(&a->policy, &b->policy));
+        break;
     }
 }
 
@@ -162,7 +171,7 @@ static void roundtrip(const struct link_msg *m)
 
 static const enum link_type all_types[] = {
     LINK_HELLO, LINK_INTEREST_ADD, LINK_INTEREST_REMOVE, LINK_PUBLISH, LINK_MESSAGE,
-    LINK_DIRECT, LINK_DIRECT_RESULT, LINK_ERROR, LINK_HEARTBEAT,
+    LINK_DIRECT, LINK_DIRECT_RESULT, LINK_ERROR, LINK_HEARTBEAT, LINK_POLICY,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -455,7 +464,7 @@ static void test_link_decode_rejects_non_array_and_empty_array(void **state)
 
 static void test_link_decode_rejects_unknown_type(void **state)
 {
-    static const int64_t bad[] = {0, 10, 127, 255, 65536, -1, -100};
+    static const int64_t bad[] = {0, 11, 127, 255, 65536, -1, -100};
     struct raw r;
     raw_begin(&r);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -481,8 +490,8 @@ static void test_link_decode_rejects_too_few_elements(void **state)
         struct buf b = BUF_INIT;
         int n = link_encode(&b, &m);
         uint8_t *p = buf_head(&b);
-        /* Our encoder writes a fixarray for every type (at most 8 elements). */
-        assert_true(p[4] >= 0x92 && p[4] <= 0x98);
+        /* Our encoder writes a fixarray for every type (at most 10 elements). */
+        assert_true(p[4] >= 0x92 && p[4] <= 0x9a);
         unsigned count = p[4] & 0x0f;
         for (unsigned keep = 1; keep < count; keep++) {
             /* Keep the first `keep` elements: find where element `keep` starts. */
@@ -813,7 +822,7 @@ static void test_link_decode_rejects_trailing_garbage_inside_length(void **state
 
 static void test_link_decode_tolerates_null_err_and_tiny_errlen(void **state)
 {
-    static const uint8_t f[] = {0, 0, 0, 2, 0x91, 0x0a};
+    static const uint8_t f[] = {0, 0, 0, 2, 0x91, 0x0b};
     struct link_msg m;
     char err[4] = "zzz";
     assert_int_equal(link_decode(f, sizeof(f), &m, NULL, 0), -1);
@@ -842,7 +851,7 @@ static void test_link_encode_rejects_invalid_messages_and_leaves_out_unchanged(v
     memset(&m, 0, sizeof(m));
     m.type = (enum link_type)0;
     expect_encode_refused(&m);
-    m.type = (enum link_type)10;
+    m.type = (enum link_type)11;
     expect_encode_refused(&m);
 
     m = full_msg(LINK_PUBLISH);
@@ -891,11 +900,12 @@ static void test_link_encode_rejects_message_over_max(void **state)
 static void test_link_type_name_names_every_type(void **state)
 {
     static const char *names[] = {"hello", "interest_add", "interest_remove", "publish",
-                                  "message", "direct", "direct_result", "error", "heartbeat"};
+                                  "message", "direct", "direct_result", "error", "heartbeat",
+                                  "policy"};
     for (size_t i = 0; i < NTYPES; i++)
         assert_string_equal(link_type_name(all_types[i]), names[i]);
     assert_string_equal(link_type_name((enum link_type)0), "unknown");
-    assert_string_equal(link_type_name((enum link_type)10), "unknown");
+    assert_string_equal(link_type_name((enum link_type)11), "unknown");
     assert_string_equal(link_type_name((enum link_type)-1), "unknown");
 }
 

@@ -135,10 +135,10 @@ static void test_msg_build_direct_json_exact_bytes(void **state)
 static void test_msg_build_welcome_json_exact_bytes(void **state)
 {
     (void)state;
-    msg_build_welcome(&B, ENC_JSON, "e1-1", "edge-1", "eu-west");
+    msg_build_welcome(&B, ENC_JSON, "e1-1", "edge-1", "eu-west", NULL);
     assert_out("{\"op\":\"welcome\",\"conn\":\"e1-1\",\"edge\":\"edge-1\",\"region\":\"eu-west\"}");
     buf_reset(&B);
-    msg_build_welcome(&B, ENC_JSON, "c", "e", NULL); /* NULL reads as empty */
+    msg_build_welcome(&B, ENC_JSON, "c", "e", NULL, NULL); /* NULL reads as empty */
     assert_out("{\"op\":\"welcome\",\"conn\":\"c\",\"edge\":\"e\",\"region\":\"\"}");
 }
 
@@ -214,7 +214,7 @@ static void test_msg_build_welcome_msgpack_decodes_to_map(void **state)
 {
     (void)state;
     static const char *const keys[] = {"op", "conn", "edge", "region", NULL};
-    msg_build_welcome(&B, ENC_MSGPACK, "e1-1", "edge-1", "eu-west");
+    msg_build_welcome(&B, ENC_MSGPACK, "e1-1", "edge-1", "eu-west", NULL);
     const msgpack_object *m = decode_map(keys);
     assert_mp_str(val(m, 0), "welcome", 7);
     assert_mp_str(val(m, 1), "e1-1", 4);
