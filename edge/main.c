@@ -63,6 +63,12 @@ static void usage_error(const char *msg)
     exit(2);
 }
 
+static void on_sighup(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    log_info("SIGHUP: nothing to reload here (the policy comes from the hub: "
+             "send SIGHUP to spoke-hub)");
+}
+
 static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
 {
     log_info("received %s: closing clients and stopping", strsignal(s->signum));
@@ -133,14 +139,17 @@ int main(int argc, char **argv)
                  net_format_addr(&cfg.listen, addr, sizeof addr), n, n == 1 ? "" : "s",
                  net_format_addr(&cfg.hub, hubaddr, sizeof hubaddr));
         struct ev_loop *loop = EV_DEFAULT;
-        ev_signal sigint, sigterm;
+        ev_signal sigint, sigterm, sighup;
         ev_signal_init(&sigint, on_signal, SIGINT);
         ev_signal_init(&sigterm, on_signal, SIGTERM);
+        ev_signal_init(&sighup, on_sighup, SIGHUP);
         ev_signal_start(loop, &sigint);
         ev_signal_start(loop, &sigterm);
+        ev_signal_start(loop, &sighup);
         ev_run(loop, 0);
         ev_signal_stop(loop, &sigint);
         ev_signal_stop(loop, &sigterm);
+        ev_signal_stop(loop, &sighup);
         ev_loop_destroy(loop);
     }
     for (unsigned i = 0; i < started; i++)
