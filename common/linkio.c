@@ -68,21 +68,33 @@ void linkio_deinit(struct linkio *l)
     memset(l, 0, sizeof(*l));
 }
 
+/* Hands the messages encoded so far to the compressor. */
+static int compress_pending(struct linkio *l)
+{
+    size_t n = buf_readable(&l->scratch);
+    if (!n)
+        return 0;
+    if (zout_write(l->zout, buf_head(&l->scratch), n, &l->out) < 0)
+        return linkio_fail(l, "zstd: ", zout_error(l->zout));
+    buf_reset(&l->scratch);
+    return 0;
+}
+
 int linkio_send(struct linkio *l, const struct link_msg *m)
 {
-    buf_reset(&l->scratch);
+    /* Messages are encoded back to back and compressed in one call per
+     * batch (at the flush, or every LINKIO_CHUNK bytes): one zstd call per
+     * ~100-byte message costs more than the compression itself. */
     int n = link_encode(&l->scratch, m);
     if (n < 0) {
         snprintf(l->err, sizeof(l->err), "encode: invalid %s message", link_type_name(m->type));
         return -1;
     }
-    if (zout_write(l->zout, buf_head(&l->scratch), (size_t)n, &l->out) < 0)
-        return linkio_fail(l, "zstd: ", zout_error(l->zout));
-    buf_reset(&l->scratch);
-    buf_trim(&l->scratch);
     l->raw_out += (uint64_t)n;
     l->msgs_out++;
     l->unflushed++;
+    if (buf_readable(&l->scratch) >= LINKIO_CHUNK)
+        return compress_pending(l);
     return 0;
 }
 
@@ -90,9 +102,12 @@ int linkio_flush(struct linkio *l)
 {
     if (!l->unflushed)
         return 0;
+    if (compress_pending(l) < 0)
+        return -1;
     if (zout_flush(l->zout, &l->out) < 0)
         return linkio_fail(l, "zstd: ", zout_error(l->zout));
     l->unflushed = 0;
+    buf_trim(&l->scratch);
     return 0;
 }
 

@@ -3,9 +3,10 @@
  * and the byte counters. The caller owns the socket and its watchers; linkio
  * only reads from and writes to the fd it is given.
  *
- * Outgoing: linkio_send() encodes and compresses at once (ZSTD_e_continue);
- * linkio_flush() ends the batch (ZSTD_e_flush) and is called once per loop
- * iteration; linkio_write() writes what is pending.
+ * Outgoing: linkio_send() encodes into a batch (compressed with
+ * ZSTD_e_continue every LINKIO_CHUNK bytes); linkio_flush() compresses the
+ * rest and ends the batch (ZSTD_e_flush), once per loop iteration;
+ * linkio_write() writes what is pending.
  * Incoming: linkio_read() reads (up to a budget), decompresses into a bounded
  * buffer and calls on_msg for each complete message. */
 #ifndef SPOKE_LINKIO_H
@@ -29,7 +30,7 @@ struct linkio {
     struct zstream_in *zin;
     struct buf out;     /* preamble + compressed bytes not yet written */
     struct buf in;      /* decompressed bytes not yet decoded */
-    struct buf scratch; /* encoding of one message before compression */
+    struct buf scratch; /* messages encoded since the last compression call */
     int preamble_seen;  /* bytes of the peer's preamble matched so far */
     int unflushed;      /* messages compressed since the last flush */
     uint64_t raw_out, wire_out, raw_in, wire_in; /* raw = decompressed; wire = on the socket */

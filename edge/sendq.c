@@ -7,7 +7,7 @@
 
 #include "common/xalloc.h"
 
-#define SENDQ_IOV 64
+#define SENDQ_IOV 256 /* frames per writev (IOV_MAX is 1024): one syscall for a busy client */
 
 void sendq_pool_deinit(struct sendq_pool *pool)
 {
