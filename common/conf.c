@@ -76,6 +76,8 @@ int conf_set(const struct conf_opt *opt, const char *value, char *err, size_t er
             return -1;
         }
         double ms = secs * 1000.0 + 0.5;
+        if (secs > 0 && ms < 1.0)
+            ms = 1.0; /* a positive duration never rounds to 0, which means "off" */
         if (ms < (double)opt->min || ms > (double)opt->max + 0.5) {
             snprintf(err, errlen, "%s: %s s is out of range [%g, %g] s", opt->key, value,
                      opt->min / 1000.0, opt->max / 1000.0);

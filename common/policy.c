@@ -62,6 +62,8 @@ int policy_check_number(const struct policy_key *k, double v, long *out, char *e
         return -1;
     }
     stored = floor(stored + 0.5);
+    if (v > 0 && stored < 1)
+        stored = 1; /* a positive duration never rounds to 0, which means "off" */
     if (stored < (double)k->min || stored > (double)k->max) {
         char lo[32], hi[32];
         policy_format_value(k, k->min, lo, sizeof lo);

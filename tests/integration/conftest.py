@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers import (HOST, Abort, RawWS, OP_CLOSE, close_all, free_port,  # noqa: E402
-                     http_get, parse_conn, wait_for, _open)
+                     http_get, http_request, parse_conn, wait_for, _open)
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD_ENV = {
@@ -65,6 +65,10 @@ class Proc:
     def lost_port_race(self):
         return not self.alive() and "Address already in use" in self.log()
 
+    def signal(self, sig):
+        self.assert_alive()
+        self.p.send_signal(sig)
+
     def kill(self):
         self.exit_expected = True
         self.p.kill()
@@ -99,12 +103,23 @@ class Proc:
 
 
 class Cluster:
-    """One hub and a set of edges (edge-a, edge-b by default) on free ports."""
+    """One hub and a set of edges (edge-a, edge-b by default) on free ports.
 
-    def __init__(self, workdir, edge_args=(), workers=2, edges=("edge-a", "edge-b")):
+    The hub owns the policy: hub_args are extra hub flags (--idle-timeout 1),
+    and hub_config, if given, is the text of an INI file passed with -c (its
+    [policy] and [edge.NAME] sections; rewrite it with write_hub_config and
+    apply it with reload_hub)."""
+
+    def __init__(self, workdir, edge_args=(), workers=2, edges=("edge-a", "edge-b"),
+                 hub_args=(), hub_config=None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.edge_args, self.workers = list(edge_args), workers
+        self.hub_args = list(hub_args)
+        self.hub_config_path = None
+        if hub_config is not None:
+            self.hub_config_path = self.workdir / "hub.ini"
+            self.write_hub_config(hub_config)
         self.hub_port, self.http_port = free_port(), free_port()
         self.edge_ports = {name: free_port() for name in edges}
         self.hubs = []    # every hub process started, the current one last
@@ -112,21 +127,32 @@ class Cluster:
         self.retired = []  # edge processes replaced after losing a port race
 
     # ---- lifecycle
-    def start(self):
-        self.start_hub(new_ports_on_race=True)
+    def start(self, hub=True):
+        """Starts the hub, then the edges, and waits until all serve clients.
+
+        With hub=False only the edges start (they have no policy yet, so they
+        refuse clients); start_hub() later, then wait_ready()."""
+        if hub:
+            self.start_hub(new_ports_on_race=True)
         for name in self.edge_ports:
             self.start_edge(name)
+        if hub:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self):
         for name in self.edge_ports:
             self.wait_edge_ready(name)
         self.wait_links(len(self.edge_ports) * self.workers)
-        return self
 
     def start_hub(self, new_ports_on_race=False):
         """Starts a hub and waits for /healthz. Restarts reuse the same ports."""
         for attempt in range(START_ATTEMPTS):
             argv = [binary("spoke-hub"), "--listen", f"{HOST}:{self.hub_port}",
                     "--http", f"{HOST}:{self.http_port}", "--heartbeat-ms", "500",
-                    "--log-level", "debug"]
+                    "--log-level", "debug", *self.hub_args]
+            if self.hub_config_path:
+                argv += ["-c", str(self.hub_config_path)]
             n = len(self.hubs) + 1
             hub = Proc(f"hub#{n}", argv, self.workdir / f"hub-{n}.log")
             self.hubs.append(hub)
@@ -148,6 +174,15 @@ class Cluster:
     def kill_hub(self):
         """SIGKILL the current hub (no clean shutdown, as in a crash)."""
         self.hubs[-1].kill()
+
+    def write_hub_config(self, text):
+        """Rewrites the hub's INI file (takes effect on reload_hub or a restart)."""
+        assert self.hub_config_path, "this cluster's hub was started without hub_config"
+        self.hub_config_path.write_text(text)
+
+    def reload_hub(self):
+        """SIGHUP: the hub re-reads [policy] and [edge.*] from its file."""
+        self.hubs[-1].signal(signal.SIGHUP)
 
     def start_edge(self, name):
         argv = [binary("spoke-edge"), "--name", name, "--region", "test",
@@ -244,6 +279,19 @@ class Cluster:
         import asyncio
         await asyncio.to_thread(self.wait_interest, conn, topics, timeout)
 
+    def policy(self, edge=None):
+        """GET /api/policy (the base policy), or ?edge=NAME (that edge's effective one)."""
+        path = "/api/policy" + (f"?edge={edge}" if edge is not None else "")
+        status, body = http_get(self.http_port, path)
+        assert status == 200, f"{path} answered {status}: {body[:200]!r}"
+        return json.loads(body)
+
+    def put_policy(self, changes):
+        """PUT /api/policy with changes (a dict, or raw bytes); returns (status, decoded answer)."""
+        body = changes if isinstance(changes, bytes) else json.dumps(changes).encode()
+        status, answer = http_request(self.http_port, "PUT", "/api/policy", body)
+        return status, json.loads(answer)
+
     def _links_or_error(self):
         try:
             return json.dumps(self.hub_links())
@@ -253,13 +301,16 @@ class Cluster:
 
 @pytest.fixture
 def make_cluster(tmp_path):
-    """Factory: make_cluster(edge_args=[...], workers=2) -> a started Cluster."""
+    """Factory: make_cluster(edge_args=[...], hub_args=[...], hub_config="...", workers=2,
+    edges=(...), start_hub=True) -> a started Cluster (see Cluster)."""
     clusters = []
 
-    def make(edge_args=(), workers=2, edges=("edge-a", "edge-b")):
-        c = Cluster(tmp_path / f"cluster{len(clusters)}", edge_args, workers, edges)
+    def make(edge_args=(), workers=2, edges=("edge-a", "edge-b"), hub_args=(), hub_config=None,
+             start_hub=True):
+        c = Cluster(tmp_path / f"cluster{len(clusters)}", edge_args, workers, edges, hub_args,
+                    hub_config)
         clusters.append(c)  # before start(): a half-started cluster is still stopped
-        return c.start()
+        return c.start(hub=start_hub)
     yield make
     import asyncio
     asyncio.run(close_all())  # clients left open by a sync test or a failed run()

@@ -1,6 +1,7 @@
-"""Client-side helpers for the integration tests: pollers, a WebSocket client
-wrapper speaking spoke.json / spoke.msgpack, a raw WebSocket client for frames
-the websockets library refuses to send, and a raw HTTP request helper."""
+"""Client-side helpers for the integration tests: pollers, timing checks, a
+WebSocket client wrapper speaking spoke.json / spoke.msgpack, a raw WebSocket
+client for frames the websockets library refuses to send, and raw HTTP
+request helpers."""
 import asyncio
 import base64
 import hashlib
@@ -62,13 +63,21 @@ async def await_for(pred, timeout=5.0, what="condition", interval=0.02):
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # ignore *_proxy env
 
 
-def http_get(port, path, timeout=2.0):
-    """GET http://127.0.0.1:port/path; returns (status, body bytes)."""
+def http_request(port, method, path, body=None, timeout=2.0):
+    """METHOD http://127.0.0.1:port/path with an optional body; returns (status, body bytes)."""
+    req = urllib.request.Request(f"http://{HOST}:{port}{path}", data=body, method=method)
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
     try:
-        with _direct.open(f"http://{HOST}:{port}{path}", timeout=timeout) as r:
+        with _direct.open(req, timeout=timeout) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+def http_get(port, path, timeout=2.0):
+    """GET http://127.0.0.1:port/path; returns (status, body bytes)."""
+    return http_request(port, "GET", path, timeout=timeout)
 
 
 # ---- running async test bodies
@@ -164,6 +173,57 @@ async def subscribe(ws, topic, id_=None):
     await expect(ws, op="ack", id=id_)
 
 
+async def ping_pong(ws, id_):
+    """An app-level ping (which counts as activity) and its pong."""
+    await send(ws, {"op": "ping", "id": id_})
+    await expect(ws, op="pong", id=id_)
+
+
+async def wait_closed(ws, timeout=5.0):
+    """Waits for the server to close ws, failing on any message first.
+
+    Returns (code, reason, t): the close frame's code and reason (None, None
+    if the TCP connection ended without one) and time.monotonic() when the
+    close was seen."""
+    try:
+        msg = await asyncio.wait_for(ws.recv(), timeout)
+    except websockets.ConnectionClosed as e:
+        t = time.monotonic()
+        return (e.rcvd.code, e.rcvd.reason, t) if e.rcvd else (None, None, t)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"not closed within {timeout}s") from None
+    raise AssertionError(f"a message instead of a close: {decode(msg)!r}")
+
+
+async def request_until_503(ws, make_request, timeout=5.0):
+    """Sends requests with fresh ids until one is refused with 503; returns that error.
+
+    The edge notices a dead hub link asynchronously, so the first requests may
+    still be accepted (acked or answered otherwise); after timeout, fail.
+    """
+    deadline = time.monotonic() + timeout
+    for i in range(10_000, 20_000):
+        await send(ws, dict(make_request(), id=i))
+        reply = await recv_json(ws)
+        while reply.get("id") != i:  # skip replies to earlier requests
+            reply = await recv_json(ws)
+        if reply.get("op") == "error" and reply.get("code") == 503:
+            return reply
+        assert time.monotonic() < deadline, f"no 503 within {timeout}s; last reply {reply!r}"
+        await asyncio.sleep(0.05)
+
+
+def assert_elapsed(what, start, end, expected, slack=1.0):
+    """Asserts an event at end came expected seconds after start, give or take:
+    no earlier than 0.8 x expected, no later than expected + slack (a loaded
+    machine running sanitizer builds is late, never early)."""
+    took = end - start
+    assert 0.8 * expected <= took <= expected + slack, (
+        f"{what} after {took:.3f}s; expected {expected}s (allowed {0.8 * expected:.3f}s"
+        f" to {expected + slack:.3f}s)")
+    return took
+
+
 async def assert_silent(ws, timeout=0.3):
     """Asserts no message arrives within timeout (use only to bound a negative check)."""
     try:
@@ -183,6 +243,21 @@ def parse_conn(conn):
 # ---- raw WebSocket client (masked frames, fragments, invalid payloads)
 
 OP_CONT, OP_TEXT, OP_BIN, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
+
+
+def client_frame(opcode, payload, fin=True):
+    """One masked client frame (RFC 6455 section 5.2) as bytes."""
+    payload = payload.encode() if isinstance(payload, str) else payload
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 65536:
+        head += bytes([0x80 | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+    mask = os.urandom(4)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
 def parse_frames(data):
@@ -276,18 +351,11 @@ class RawWS:
         return self.welcome
 
     def send_frame(self, opcode, payload, fin=True):
-        payload = payload.encode() if isinstance(payload, str) else payload
-        n = len(payload)
-        head = bytes([(0x80 if fin else 0) | opcode])
-        if n < 126:
-            head += bytes([0x80 | n])
-        elif n < 65536:
-            head += bytes([0x80 | 126]) + struct.pack("!H", n)
-        else:
-            head += bytes([0x80 | 127]) + struct.pack("!Q", n)
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(head + mask + masked)
+        self.sock.sendall(client_frame(opcode, payload, fin))
+
+    def send_json_batch(self, objs):
+        """Sends one text frame per object, all in a single write (one read at the edge)."""
+        self.sock.sendall(b"".join(client_frame(OP_TEXT, json.dumps(o)) for o in objs))
 
     def send_fragments(self, pieces, opcode=OP_TEXT):
         """Sends one message as len(pieces) frames."""
@@ -324,6 +392,16 @@ class RawWS:
         self._need(off + n, deadline)
         payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
         return bool(b0 & 0x80), b0 & 0x0F, payload
+
+    def assert_silent(self, timeout):
+        """Asserts the server sends nothing for timeout seconds (bounds a negative check)."""
+        assert not self.buf, f"unexpected bytes: {self.buf!r}"
+        self.sock.settimeout(timeout)
+        try:
+            chunk = self.sock.recv(65536, socket.MSG_PEEK)
+        except socket.timeout:
+            return
+        raise AssertionError(f"unexpected bytes: {chunk!r}" if chunk else "connection closed")
 
     def recv_json(self, timeout=5.0):
         """The next data message, decoded; answers pings on the way."""
@@ -374,3 +452,30 @@ class RawWS:
             self.sock.close()
         except OSError:
             pass
+
+
+def probe_welcome(port, timeout=2.0):
+    """Opens a raw connection, returns its welcome and closes it again."""
+    ws = RawWS(port, timeout=timeout)
+    try:
+        return ws.read_welcome(timeout)
+    finally:
+        ws.close()
+        _open.remove(ws)
+
+
+def wait_welcomes(port, workers, pred, timeout, what):
+    """Opens connections to an edge until the latest welcome from each of its
+    workers satisfies pred (the kernel spreads connections over the workers);
+    returns {worker: welcome}."""
+    latest = {}
+
+    def all_match():
+        welcome = probe_welcome(port)
+        latest[parse_conn(welcome["conn"])[1]] = welcome
+        return len(latest) == workers and all(pred(w) for w in latest.values())
+    try:
+        wait_for(all_match, timeout, what, interval=0.01)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; latest welcome per worker: {latest!r}") from None
+    return latest

@@ -115,10 +115,11 @@ def test_valid_utf8_split_across_fragments_is_reassembled(cluster):
 
 
 def test_oversized_messages_close_1009(make_cluster):
-    cluster = make_cluster(edge_args=["--max-message-bytes", "1024"])
+    cluster = make_cluster(hub_args=["--max-message-bytes", "1024"])
 
     async def under_limit():
-        ws, _ = await connect(cluster.url_a)
+        ws, welcome = await connect(cluster.url_a)
+        assert welcome["policy"]["max_message_bytes"] == 1024, welcome
         await send(ws, {"op": "pub", "topic": "big", "data": "x" * 900, "id": 1})
         await expect(ws, op="ack", id=1)
     run(under_limit())

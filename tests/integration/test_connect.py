@@ -1,9 +1,12 @@
-"""Connecting to an edge yields a welcome naming the edge, its region and a unique conn id, in the negotiated subprotocol's encoding."""
+"""Connecting to an edge yields a welcome naming the edge, its region, a unique conn id and the policy in force, in the negotiated subprotocol's encoding."""
 import asyncio
 
 import msgpack
 
 from helpers import CONN_RE, connect, open_ws, expect, recv_raw, run, send, subscribe
+
+# The hub's defaults as the welcome shows them (the cluster sets no policy).
+DEFAULT_POLICY = {"idle_timeout_ms": 0, "ping_interval_ms": 25000, "max_message_bytes": 65536}
 
 
 def test_welcome_names_edge_region_and_unique_conn(cluster):
@@ -13,6 +16,7 @@ def test_welcome_names_edge_region_and_unique_conn(cluster):
             _, welcome = await connect(cluster.url(name))
             assert welcome["edge"] == name
             assert welcome["region"] == "test"
+            assert welcome["policy"] == DEFAULT_POLICY, welcome
             m = CONN_RE.match(welcome["conn"])
             assert m, f"conn {welcome['conn']!r} is not name:worker:boot-hex:seq"
             assert m["edge"] == name

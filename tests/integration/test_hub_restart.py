@@ -2,25 +2,7 @@
 import asyncio
 import time
 
-from helpers import connect, decode, recv_json, run, send, subscribe
-
-
-async def request_until_503(ws, make_request, timeout=5.0):
-    """Sends requests with fresh ids until one is refused with 503; returns that error.
-
-    The edge notices the dead link asynchronously, so the first requests may
-    still be accepted (acked or answered otherwise); after timeout, fail.
-    """
-    deadline = time.monotonic() + timeout
-    for i in range(10_000, 20_000):
-        await send(ws, dict(make_request(), id=i))
-        reply = await recv_json(ws)
-        while reply.get("id") != i:  # skip replies to earlier requests
-            reply = await recv_json(ws)
-        if reply.get("op") == "error" and reply.get("code") == 503:
-            return reply
-        assert time.monotonic() < deadline, f"no 503 within {timeout}s; last reply {reply!r}"
-        await asyncio.sleep(0.05)
+from helpers import connect, decode, request_until_503, run, send, subscribe
 
 
 def test_pub_and_send_get_503_while_hub_down(cluster):

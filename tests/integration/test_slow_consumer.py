@@ -1,4 +1,4 @@
-"""A client that stops reading is closed as a slow consumer once its queued output passes --send-queue-bytes, while other subscribers on the same edge receive every message."""
+"""A client that stops reading is closed as a slow consumer once its queued output passes the hub's send_queue_bytes, while other subscribers on the same edge receive every message."""
 import asyncio
 import struct
 
@@ -11,7 +11,8 @@ TOPIC = "flood"
 
 
 def test_stalled_client_is_closed_and_others_get_everything(make_cluster):
-    cluster = make_cluster(edge_args=["--send-queue-bytes", "65536", "--client-sndbuf", "4096"])
+    cluster = make_cluster(hub_args=["--send-queue-bytes", "65536"],
+                           edge_args=["--client-sndbuf", "4096"])
 
     # The stalled client: a small receive buffer, and it never reads after its ack.
     stalled = RawWS(cluster.edge_ports["edge-a"], rcvbuf=4096)

@@ -38,6 +38,11 @@ static void test_policy_parses_fractional_seconds_to_milliseconds(void **state)
     assert_int_equal(v, 30000);
     assert_int_equal(policy_parse_value(k, "0", &v, err, sizeof err), 0);
     assert_int_equal(v, 0);
+    /* Positive but below a millisecond: 1 ms, never 0 ("off"). */
+    assert_int_equal(policy_parse_value(k, "0.0004", &v, err, sizeof err), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(policy_check_number(k, 1e-300, &v, err, sizeof err), 0);
+    assert_int_equal(v, 1);
 }
 
 static void test_policy_refuses_bad_and_out_of_range_values(void **state)
