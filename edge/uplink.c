@@ -31,8 +31,12 @@ enum uplink_state {
  * own 0, 1 and -1). */
 #define LINK_GONE 2
 
-/* Read at most this much per wake-up so clients get their turn. */
-#define LINK_READ_BUDGET (512 * 1024)
+/* Compressed bytes read from the hub per loop iteration: one 64 KiB read.
+ * Everything it decodes is queued to clients before the end-of-iteration
+ * flush, so this bounds the burst a client's queue can take in one
+ * iteration (a few hundred KiB at chat-like ratios), keeping it well under
+ * send_queue_bytes for a client that reads; and clients get their turn. */
+#define LINK_READ_BUDGET (64 * 1024)
 
 struct uplink {
     struct worker *w;
