@@ -1,0 +1,224 @@
+/* Shared declarations of spoke-loadgen: options, the process root, client
+ * connections and the hooks between the connection, protocol and role layers.
+ *
+ * One process has one role and one libev loop (single-threaded; parallelism
+ * comes from running several processes). Layers, bottom up:
+ *   wsclient.c    TCP connect, HTTP upgrade, WebSocket frames, batched writes
+ *   proto_spoke.c spoke client protocol v1 (JSON or msgpack) over those frames
+ *   proto_nats.c  the NATS text protocol as a byte stream over those frames
+ *   role_*.c      what the process does with its connections
+ *   main.c        options, the control channel (stdin/stdout), results */
+#ifndef LOADGEN_LG_H
+#define LOADGEN_LG_H
+
+#include <ev.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/buf.h"
+#include "common/enc.h"
+#include "tests/bench/loadgen/corpus.h"
+#include "tests/bench/loadgen/hist.h"
+
+enum lg_role { ROLE_SUB, ROLE_PUB, ROLE_HANDSHAKE, ROLE_CHURN, ROLE_IDLE };
+enum lg_proto { PROTO_SPOKE, PROTO_NATS };
+
+#define LG_MAX_URLS 16
+#define LG_READ_BUF (1u << 20) /* shared read buffer: also the largest frame we accept */
+
+struct lg_url {
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    char hostport[300]; /* for the Host header */
+    char path[256];
+};
+
+struct lg_opts {
+    enum lg_role role;
+    enum lg_proto proto;
+    enum enc enc;
+    struct lg_url urls[LG_MAX_URLS];
+    unsigned nurls;
+    struct in_addr *src_ips; /* NULL: let the kernel pick */
+    unsigned nsrc;
+    unsigned conns;
+    const char *topic;
+    unsigned topics, topic_base;
+    uint64_t messages;
+    unsigned size;
+    double rate;
+    unsigned window;
+    double timeout, duration, setup_timeout;
+    unsigned inflight; /* connection attempts in flight during setup */
+    int corpus_chat;
+    int rx_timestamps;
+};
+
+/* ---- connections (wsclient.c) */
+
+enum conn_state { CS_IDLE, CS_CONNECTING, CS_UPGRADING, CS_OPEN, CS_CLOSED };
+
+struct pend; /* partial input kept between reads (wsclient.c) */
+
+/* One client connection. Idle ones hold no buffers: `pend` exists only while
+ * a partial frame (or partial NATS operation) is waiting for more bytes, and
+ * `out` is released once flushed unless keep_out is set (publishers). */
+struct conn {
+    ev_io io; /* first: the callback casts the watcher back to the conn */
+    struct lg *lg;
+    struct pend *pend;
+    struct buf out;
+    struct conn *dirty_next;
+    uint32_t gen;     /* bumped by every close: callers detect a close under them */
+    uint32_t idx;     /* position in the role's array */
+    uint8_t state;    /* enum conn_state */
+    uint8_t dirty;    /* on lg->dirty (stays set across a close until the flush pass) */
+    uint8_t writing;  /* EV_WRITE armed: the socket refused part of out */
+    uint8_t keep_out; /* keep out's storage when empty (busy connections) */
+    uint8_t counted;  /* counted in lg->inflight (connect..hello) */
+    uint8_t rst;      /* close with SO_LINGER 0 (no TIME_WAIT: handshake, churn) */
+    uint16_t url_idx;
+    /* role state */
+    uint8_t ready, warm, done;
+    uint32_t acks_wanted;
+    uint32_t topic;
+    uint64_t received, expected, last_seq;
+    uint64_t t0;      /* handshake/churn: start of this attempt (ns) */
+    char *conn_id;    /* pub: our id from the spoke welcome, to recognise echoes */
+    size_t conn_id_len;
+};
+
+/* What the protocol layer tells the role. Pointers are into the read buffer:
+ * valid during the callback only. */
+enum lg_ev_kind { LE_HELLO, LE_ACK, LE_MSG, LE_ERROR };
+struct lg_event {
+    enum lg_ev_kind kind;
+    int64_t id;         /* LE_ACK: spoke ack id (NATS PONG: 0) */
+    int has_seq, has_t;
+    uint64_t seq;       /* LE_MSG, spoke */
+    uint64_t t;         /* LE_MSG: send time, CLOCK_MONOTONIC ns */
+    int w;              /* LE_MSG: warm-up flag */
+    uint64_t tag;       /* LE_MSG, NATS: publisher process tag (0: none) */
+    const char *str;    /* LE_HELLO: spoke conn id; LE_MSG: spoke "from"; LE_ERROR: text */
+    size_t str_len;
+};
+
+struct role_ops {
+    /* `now`: when the bytes reached our socket (kernel receive timestamp, or
+     * the time of the read without --rx-timestamps), CLOCK_MONOTONIC ns. */
+    void (*on_event)(struct conn *c, const struct lg_event *e, uint64_t now);
+    /* After the socket closed (peer, error or conn_close); `why` is static text.
+     * May restart the connection with conn_start. */
+    void (*on_close)(struct conn *c, const char *why);
+    /* Once per loop iteration before the writes are flushed (may queue more). */
+    void (*prepare)(struct lg *lg);
+    /* A "go" line arrived on stdin. */
+    void (*on_go)(struct lg *lg);
+};
+
+/* ---- the process root */
+
+struct lg {
+    struct ev_loop *loop;
+    struct lg_opts o;
+    const struct role_ops *ops;
+    void *role;
+    uint64_t tag;            /* this process's publisher tag (NATS echo recognition) */
+    uint8_t *rbuf;           /* shared read buffer, LG_READ_BUF bytes */
+    struct conn *dirty;      /* connections with output to flush this iteration */
+    struct pend *pend_free;  /* pool of small partial-input blocks */
+    unsigned pend_nfree;
+    /* connection launcher: conns [launch_next, launch_total) still to start */
+    struct conn *launch;
+    unsigned launch_next, launch_total;
+    unsigned inflight;       /* connects and upgrades not yet greeted */
+    uint64_t attempts;       /* conn_start calls: spreads URLs and source IPs */
+    uint64_t proto_errors, server_closes, spoke_errors;
+    int rx_timestamps;       /* latency to the kernel's receive timestamp (SO_TIMESTAMPING) */
+    uint64_t read_ns;        /* CLOCK_MONOTONIC time of the current read */
+    uint64_t reads, read_bytes;
+    struct {
+        uint16_t code; /* 0: a close frame without a status code */
+        uint64_t n;
+    } close_codes[8];  /* server close frames by status code (RFC 6455 §7.4) */ /* read() calls that returned data, and their bytes */
+    ev_prepare prep;
+    ev_io ctl;
+    char ctl_line[256];
+    size_t ctl_len;
+    /* topic names "NAME" (topics == 1) or "NAME.<t>" */
+    char **topic_names;
+    uint16_t *topic_lens;
+    struct corpus corpus;
+};
+
+/* ---- wsclient.c */
+void ws_init(struct lg *lg);
+/* Starts connecting c (state CONNECTING) to the next URL and source address in
+ * round-robin order. Returns 0, or -1 when no socket could be created (the
+ * error is printed; c stays CS_CLOSED and on_close is not called). */
+int conn_start(struct conn *c);
+/* Closes the socket now; calls ops->on_close(c, why). No-op unless open. */
+void conn_close(struct conn *c, const char *why);
+/* The output buffer for c, which is flushed at the end of this loop iteration. */
+struct buf *conn_out(struct conn *c);
+/* Appends a masked client frame header (mask key 0, so the payload goes
+ * unchanged; RFC 6455 §5.3) for a payload of n bytes that the caller appends
+ * right after. Returns the buffer. */
+struct buf *conn_frame(struct conn *c, uint8_t opcode, size_t n);
+/* The server greeted c (spoke welcome, NATS INFO): it no longer counts
+ * against the limit of attempts in flight. */
+void conn_greeted(struct conn *c);
+/* Connections [0, n) of conns are started at most o.inflight at a time. */
+void ws_launch(struct lg *lg, struct conn *conns, unsigned n);
+/* Flushes every dirty connection (also called by the prepare watcher). */
+void ws_flush_all(struct lg *lg);
+uint64_t now_ns(void);
+uint64_t now_real_ns(void);
+
+/* ---- proto_spoke.c */
+/* Handles one complete spoke message (a text or binary frame payload). */
+void spoke_on_message(struct conn *c, const uint8_t *p, size_t n, uint64_t now);
+void spoke_send_sub(struct conn *c, unsigned topic, int64_t id);
+/* Publishes message number i (corpus index) to topic with send time t. */
+void spoke_send_pub(struct conn *c, unsigned topic, uint64_t i, uint64_t t, int warm);
+
+/* ---- proto_nats.c */
+/* Parses complete NATS operations in s[0, n). Returns bytes consumed, or -1
+ * on a protocol error. */
+long nats_on_stream(struct conn *c, const uint8_t *s, size_t n, uint64_t now);
+void nats_send_connect(struct conn *c);
+void nats_send_sub(struct conn *c, unsigned topic, unsigned sid);
+void nats_send_ping(struct conn *c);
+void nats_send_pub(struct conn *c, unsigned topic, uint64_t i, uint64_t t, int warm);
+
+/* Protocol-neutral helpers used by the roles (in proto_nats.c). */
+void proto_send_sub(struct conn *c, unsigned topic, int64_t id);
+/* NATS: a PING whose PONG acknowledges the SUBs before it. Spoke: nothing. */
+void proto_send_sync(struct conn *c);
+void proto_send_pub(struct conn *c, unsigned topic, uint64_t i, uint64_t t, int warm);
+/* NATS needs CONNECT after INFO before anything else. */
+void proto_on_hello(struct conn *c);
+
+/* ---- main.c */
+/* Appends "server_close_codes":{"1008":N,...}. */
+void lg_append_close_codes(struct buf *b, const struct lg *lg);
+/* One line on stdout, flushed. */
+void lg_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* One line on stderr, then exit(1). */
+void lg_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* user+sys CPU seconds of this process. */
+double lg_cpu_s(void);
+/* Closes the object begun in b with '}', prints "RESULT " and it as one
+ * line, and exits 0. */
+void lg_result(struct buf *b) __attribute__((noreturn));
+/* Appends `"p50_ns":…,…,"max_ns":…` and `"hist":[…]` for h. */
+void lg_append_latency(struct buf *b, const char *prefix, const struct hist *h, int with_hist);
+
+/* ---- roles */
+void role_sub_init(struct lg *lg);  /* sub and idle */
+void role_pub_init(struct lg *lg);
+void role_handshake_init(struct lg *lg); /* handshake and churn */
+
+#endif

@@ -1,0 +1,236 @@
+/* The `sub` and `idle` roles: open many subscriber connections, subscribe
+ * each to its topic, then either count and time the measured messages (sub)
+ * or just hold the connections open for a while (idle).
+ *
+ * sub: READY once every connection's subscription is acknowledged, WARM once
+ * every connection has seen a message (the publisher's warm-ups), then the
+ * measured phase, which ends when every connection has its expected count,
+ * is closed, or --timeout seconds have passed since the phase began (at WARM,
+ * at the first measured message or at a "go" line, whichever comes first). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+#include "tests/bench/loadgen/lg.h"
+
+struct sub_role {
+    struct lg *lg;
+    struct conn *conns;
+    unsigned n;
+    int idle;
+    unsigned ready, warm, done, closed;
+    int said_ready, said_warm, measuring;
+    uint64_t received, expected, gaps, warm_msgs;
+    uint64_t first_ns, last_ns;
+    uint64_t measure_start_ns;
+    double cpu_at_measure;
+    struct hist hist;      /* send -> arrival at our socket (kernel timestamp) */
+    struct hist read_hist; /* send -> our read of it */
+    ev_timer setup_timer, phase_timer;
+};
+
+static void finish(struct sub_role *r, int timed_out)
+{
+    struct lg *lg = r->lg;
+    struct buf b = BUF_INIT;
+
+    if (r->idle) {
+        buf_printf(&b,
+                   "{\"role\":\"idle\",\"conns\":%u,\"alive\":%u,\"messages\":%" PRIu64 ",",
+                   r->n, r->n - r->closed, r->warm_msgs + r->received);
+        lg_append_close_codes(&b, lg);
+        buf_printf(&b, ",\"cpu_s\":%.3f", lg_cpu_s());
+        lg_result(&b);
+    }
+    buf_printf(&b,
+               "{\"role\":\"sub\",\"conns\":%u,\"received\":%" PRIu64 ",\"expected\":%" PRIu64
+               ",\"seq_gaps\":%" PRIu64 ",\"first_ns\":%" PRIu64 ",\"last_ns\":%" PRIu64
+               ",\"closed\":%u,\"timed_out\":%s,\"warm_msgs\":%" PRIu64 ",\"errors\":%" PRIu64
+               ",\"proto_errors\":%" PRIu64 ",",
+               r->n, r->received, r->expected, r->gaps, r->first_ns, r->last_ns, r->closed,
+               timed_out ? "true" : "false", r->warm_msgs, lg->spoke_errors, lg->proto_errors);
+    lg_append_latency(&b, "", &r->hist, 1);
+    buf_printf(&b, ",\"latency_at\":\"%s\",", lg->rx_timestamps ? "kernel_rx" : "read");
+    lg_append_latency(&b, "read_", &r->read_hist, 0);
+    buf_append_u8(&b, ',');
+    lg_append_close_codes(&b, lg);
+    buf_printf(&b, ",\"reads\":%" PRIu64 ",\"read_bytes\":%" PRIu64, lg->reads, lg->read_bytes);
+    buf_printf(&b, ",\"cpu_s\":%.3f,\"cpu_measured_s\":%.3f", lg_cpu_s(),
+               r->measuring ? lg_cpu_s() - r->cpu_at_measure : 0.0);
+    lg_result(&b);
+}
+
+static void phase_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct sub_role *r = w->data;
+    finish(r, !r->idle);
+}
+
+static void setup_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct sub_role *r = w->data;
+    lg_fatal("setup timed out after %.0f s: %u of %u connections subscribed", r->lg->o.setup_timeout,
+             r->ready, r->n);
+}
+
+static void start_measuring(struct sub_role *r)
+{
+    if (r->measuring || r->idle)
+        return;
+    r->measuring = 1;
+    r->measure_start_ns = now_ns();
+    r->cpu_at_measure = lg_cpu_s();
+    ev_timer_init(&r->phase_timer, phase_timeout_cb, r->lg->o.timeout, 0);
+    r->phase_timer.data = r;
+    ev_timer_start(r->lg->loop, &r->phase_timer);
+}
+
+static void check_progress(struct sub_role *r)
+{
+    if (!r->said_warm && r->said_ready && r->warm >= r->n && !r->idle) {
+        r->said_warm = 1;
+        lg_say("WARM");
+        start_measuring(r);
+    }
+    if (r->said_warm && r->done >= r->n)
+        finish(r, 0);
+}
+
+static void on_ready(struct sub_role *r)
+{
+    struct lg *lg = r->lg;
+    r->said_ready = 1;
+    ev_timer_stop(lg->loop, &r->setup_timer);
+    lg_say("READY");
+    if (r->idle) {
+        ev_timer_init(&r->phase_timer, phase_timeout_cb, lg->o.duration, 0);
+        r->phase_timer.data = r;
+        ev_timer_start(lg->loop, &r->phase_timer);
+    }
+    check_progress(r);
+}
+
+static void on_msg(struct sub_role *r, struct conn *c, const struct lg_event *e, uint64_t now)
+{
+    if (r->idle) {
+        r->warm_msgs++;
+        return;
+    }
+    if (!c->warm) {
+        c->warm = 1;
+        r->warm++;
+    }
+    if (e->w) {
+        r->warm_msgs++;
+        if (e->has_seq)
+            c->last_seq = e->seq;
+    } else {
+        if (!r->measuring)
+            start_measuring(r);
+        /* seq numbers every message on the topic: a measured message must
+         * follow the previous one (warm-up or measured) by exactly 1. */
+        if (e->has_seq) {
+            if (c->last_seq && e->seq != c->last_seq + 1)
+                r->gaps += e->seq > c->last_seq ? e->seq - c->last_seq - 1 : 1;
+            c->last_seq = e->seq;
+        }
+        c->received++;
+        r->received++;
+        if (!r->first_ns)
+            r->first_ns = now;
+        r->last_ns = now;
+        hist_add(&r->hist, e->has_t && now > e->t ? now - e->t : 0);
+        hist_add(&r->read_hist, e->has_t && r->lg->read_ns > e->t ? r->lg->read_ns - e->t : 0);
+    }
+    if (!c->done && c->received >= c->expected) {
+        c->done = 1;
+        r->done++;
+    }
+    check_progress(r);
+}
+
+static void on_event(struct conn *c, const struct lg_event *e, uint64_t now)
+{
+    struct sub_role *r = c->lg->role;
+
+    switch (e->kind) {
+    case LE_MSG:
+        on_msg(r, c, e, now);
+        break;
+    case LE_HELLO:
+        proto_on_hello(c);
+        proto_send_sub(c, c->topic, 1);
+        proto_send_sync(c);
+        break;
+    case LE_ACK:
+        if (!c->ready) {
+            c->ready = 1;
+            if (++r->ready == r->n)
+                on_ready(r);
+        }
+        break;
+    case LE_ERROR:
+        if (!c->ready)
+            lg_fatal("connection %u: subscribe refused: %.*s", c->idx, (int)e->str_len, e->str);
+        break;
+    }
+}
+
+static void on_close(struct conn *c, const char *why)
+{
+    struct sub_role *r = c->lg->role;
+    if (!r->said_ready)
+        lg_fatal("connection %u failed during setup: %s", c->idx, why);
+    r->closed++;
+    if (!c->warm) { /* a closed connection no longer holds up WARM */
+        c->warm = 1;
+        r->warm++;
+    }
+    if (!c->done) {
+        c->done = 1;
+        r->done++;
+    }
+    if (r->closed == 1)
+        fprintf(stderr, "spoke-loadgen: connection %u closed: %s\n", c->idx, why);
+    check_progress(r);
+}
+
+static void on_go(struct lg *lg)
+{
+    start_measuring(lg->role);
+}
+
+static const struct role_ops sub_ops = {
+    .on_event = on_event,
+    .on_close = on_close,
+    .on_go = on_go,
+};
+
+void role_sub_init(struct lg *lg)
+{
+    struct sub_role *r = xcalloc(1, sizeof *r);
+    unsigned k = lg->o.topics;
+    uint64_t m = lg->o.messages;
+
+    r->lg = lg;
+    r->n = lg->o.conns;
+    r->idle = lg->o.role == ROLE_IDLE;
+    r->conns = xcalloc(r->n, sizeof *r->conns);
+    for (unsigned j = 0; j < r->n; j++) {
+        struct conn *c = &r->conns[j];
+        c->lg = lg;
+        c->idx = j;
+        /* Connection j of this process listens on topic (base + j) mod K;
+         * topic t receives the messages i < M with i mod K == t. */
+        c->topic = k > 1 ? (unsigned)(((uint64_t)lg->o.topic_base + j) % k) : 0;
+        c->expected = k > 1 ? m / k + (c->topic < m % k) : m;
+        r->expected += c->expected;
+    }
+    lg->role = r;
+    lg->ops = &sub_ops;
+    ev_timer_init(&r->setup_timer, setup_timeout_cb, lg->o.setup_timeout, 0);
+    r->setup_timer.data = r;
+    ev_timer_start(lg->loop, &r->setup_timer);
+    ws_launch(lg, r->conns, r->n);
+}
