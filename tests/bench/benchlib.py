@@ -1,0 +1,870 @@
+"""Shared machinery for spoke's benchmarks: server and load-generator processes
+on free loopback ports, readiness by polling, CPU and RSS from /proc, the
+sub/pub choreography of spoke-loadgen (READY, WARM, go, RESULT), latency
+histogram merging, and the machine's description for the results file.
+
+run_bench.py (spoke alone) and compare_nats.py (spoke against nats-server)
+both drive their workloads through the functions here, so the two measure
+exactly the same way."""
+import json
+import math
+import os
+import platform
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+HOST = "127.0.0.1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+STOP_TIMEOUT_S = 10
+START_TIMEOUT_S = 15
+START_ATTEMPTS = 3          # a port found free can be taken before the child binds it
+SRC_IPS = "127.0.0.2-127.0.0.60"  # client source addresses: ~28k ephemeral ports each
+MAX_CONNS_PER_PROC = 15000  # the open-files limit is 20,000 per process
+IDLE_MARGIN_S = 5
+
+
+class BenchError(Exception):
+    """A benchmark could not run as designed (a process died, a deadline passed)."""
+
+
+def free_port():
+    """A loopback TCP port that was free a moment ago (bind to port 0)."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout, what, interval=0.02, procs=()):
+    """Polls pred() until it returns a truthy value, which is returned. Each
+    poll first checks that every process in procs is still alive. Raises
+    BenchError after timeout seconds, naming what and the last error seen."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        for p in procs:
+            p.check_alive()
+        try:
+            value = pred()
+            if value:
+                return value
+        except (OSError, ValueError, KeyError) as e:
+            last_exc = e
+        if time.monotonic() >= deadline:
+            extra = f" (last error: {last_exc!r})" if last_exc else ""
+            raise BenchError(f"timed out after {timeout}s waiting for {what}{extra}")
+        time.sleep(interval)
+
+
+def tcp_accepts(port):
+    """True if something accepts TCP connections on HOST:port."""
+    try:
+        with socket.create_connection((HOST, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def http_json(port, path, timeout=5.0):
+    with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=timeout) as r:
+        return json.load(r)
+
+
+# ---- /proc
+
+def cpu_seconds(pid):
+    """User plus system CPU time of a process (all its threads), in seconds,
+    or None if it is gone. Fields 14 and 15 of /proc/PID/stat, in clock ticks."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # the command name may hold spaces
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_cpu_seconds():
+    """CPU time of the whole machine since boot, all CPUs, from the first line
+    of /proc/stat: {"tasks": user + nice + system, "irq": irq + softirq,
+    "steal": taken by the hypervisor}, in seconds. This kernel samples
+    interrupt time with the tick (no CONFIG_IRQ_TIME_ACCOUNTING): softirq
+    work, such as delivering loopback TCP segments, lands in "irq" when a
+    tick hits it, and is then missing from every process's own CPU time."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = v
+    return {"tasks": (user + nice + system) / CLK_TCK, "irq": (irq + softirq) / CLK_TCK,
+            "steal": steal / CLK_TCK}
+
+
+def self_cpu_seconds():
+    t = os.times()
+    return t.user + t.system
+
+
+def rss_bytes(pid):
+    """Resident set size of a process (VmRSS in /proc/PID/status), or None."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def io_bytes(pid):
+    """(rchar, wchar) of a process from /proc/PID/io: bytes passed to read(2),
+    write(2), writev(2) and the like (not send/recv), all threads; or None."""
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            d = dict(line.split(": ") for line in f.read().splitlines())
+        return int(d["rchar"]), int(d["wchar"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def machine():
+    """The conditions every result depends on: CPU model, cores, kernel."""
+    info = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():
+                    break  # the first processor is enough
+                key, _, value = line.partition(":")
+                info[key.strip()] = value.strip()
+    except OSError:
+        pass
+    model = info.get("model name", "unknown")
+    # Virtual machines often hide the marketing name: keep what identifies
+    # the part anyway.
+    detail = {k: info.get(k) for k in ("vendor_id", "cpu family", "model", "stepping",
+                                       "cpu MHz", "cache size")}
+    mem = None
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open("/proc/loadavg") as f:
+            load = f.read().split()[:3]
+    except OSError:
+        load = None
+    return {"cpu_model": model, "cpu": detail, "cpus": os.cpu_count(),
+            "kernel": platform.release(),
+            "mem_bytes": mem, "python": platform.python_version(), "loadavg": load}
+
+
+def describe(m):
+    """One line naming the machine from machine()'s answer."""
+    c = m.get("cpu") or {}
+    return (f"{m['cpu_model']} (family {c.get('cpu family')} model {c.get('model')}, "
+            f"{c.get('cpu MHz')} MHz), {m['cpus']} CPUs, kernel {m['kernel']}")
+
+
+def git_commit(repo):
+    """(short commit, dirty) of the working tree, or ("unknown", None)."""
+    try:
+        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain",
+                                 "--untracked-files=no"],
+                                capture_output=True, text=True, check=True).stdout
+        return commit, bool(status.strip())
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", None
+
+
+# ---- processes
+
+def tail(path, n=30):
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-n:])
+
+
+class Proc:
+    """A server process (hub, edge, nats-server) whose output goes to a log file."""
+
+    def __init__(self, name, argv, log_path, env=None):
+        self.name, self.argv, self.log_path = name, list(argv), Path(log_path)
+        with open(self.log_path, "ab") as log:
+            self.p = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, env=env)
+        self.pid = self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def check_alive(self):
+        if not self.alive():
+            raise BenchError(f"{self.name} exited with {self.p.returncode}; "
+                             f"{self.log_path} ends:\n{tail(self.log_path)}")
+
+    def lost_port_race(self):
+        if self.alive():
+            return False
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "in use" in text
+
+    def cpu(self):
+        return cpu_seconds(self.pid)
+
+    def rss(self):
+        return rss_bytes(self.pid)
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after STOP_TIMEOUT_S. Returns the exit status."""
+        if self.alive():
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        return self.p.returncode
+
+
+class Loadgen:
+    """One spoke-loadgen process. A reader thread turns its stdout lines into
+    events (READY, WARM, RESULT) stamped with time.monotonic_ns(); on RESULT it
+    also reads the process's CPU time at once, while the process still exists."""
+
+    def __init__(self, name, argv, log_path, cond):
+        self.name, self.argv, self.log_path = name, list(argv), Path(log_path)
+        self.cond = cond
+        self.events = {}
+        self.result = None
+        self.cpu_at_result = None
+        self.other = []
+        self.eof = False
+        self.started_ns = time.monotonic_ns()
+        with open(self.log_path, "ab") as log:
+            log.write((" ".join(self.argv) + "\n").encode())
+            log.flush()
+            self.p = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=log,
+                                      stdin=subprocess.PIPE, text=True, bufsize=1)
+        self.pid = self.p.pid
+        self.thread = threading.Thread(target=self._read, name=f"read-{name}", daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            now = time.monotonic_ns()
+            line = line.strip()
+            word = line.split(" ", 1)[0]
+            with self.cond:
+                if word == "RESULT":
+                    self.cpu_at_result = cpu_seconds(self.pid)
+                    try:
+                        self.result = json.loads(line[len("RESULT"):])
+                    except ValueError:
+                        self.other.append(line)
+                        continue
+                    self.events["RESULT"] = now
+                elif word in ("READY", "WARM"):
+                    self.events[word] = now
+                else:
+                    self.other.append(line)
+                self.cond.notify_all()
+        with self.cond:
+            self.eof = True
+            self.cond.notify_all()
+
+    def send(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+
+    def cpu(self):
+        return cpu_seconds(self.pid)
+
+    def failure(self, event):
+        """A message explaining why this process will never report event, or None."""
+        if self.eof and event not in self.events:
+            try:
+                rc = self.p.wait(2)
+            except subprocess.TimeoutExpired:
+                rc = "?"
+            out = "\n".join(self.other[-10:])
+            return (f"{self.name} closed its output (exit {rc}) before {event}; "
+                    f"stdout: {out!r}; {self.log_path} ends:\n{tail(self.log_path)}")
+        return None
+
+    def stop(self):
+        if self.p.poll() is None:
+            try:
+                self.p.stdin.close()
+            except OSError:
+                pass
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.thread.join(2)
+
+
+class Fleet:
+    """Every load generator of a run: starts them, waits for their events, and
+    stops them (only these processes, by pid)."""
+
+    def __init__(self, loadgen_bin, logdir, src_ips=SRC_IPS):
+        self.bin, self.logdir, self.src_ips = str(loadgen_bin), Path(logdir), src_ips
+        self.cond = threading.Condition()
+        self.procs = []
+        self.count = 0
+
+    def start(self, label, role, urls, proto="spoke", encoding="json", **opts):
+        """Starts one generator. opts become flags (conns=10 → --conns 10);
+        None values are left out."""
+        self.count += 1
+        name = f"{label}-{role}{self.count}"
+        argv = [self.bin, "--role", role, "--proto", proto, "--encoding", encoding]
+        for url in urls:
+            argv += ["--url", url]
+        if self.src_ips:
+            argv += ["--src-ips", self.src_ips]
+        for key, value in opts.items():
+            if value is not None:
+                argv += ["--" + key.replace("_", "-"), str(value)]
+        lg = Loadgen(name, argv, self.logdir / f"{name}.log", self.cond)
+        self.procs.append(lg)
+        return lg
+
+    def wait(self, procs, event, timeout, what=None, servers=()):
+        """Waits until every process in procs has reported event. Raises
+        BenchError if one exits first, a server dies, or timeout passes.
+        Returns the monotonic_ns at which the last one reported it."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                if all(event in p.events for p in procs):
+                    return max(p.events[event] for p in procs)
+                for p in procs:
+                    why = p.failure(event)
+                    if why:
+                        raise BenchError(why)
+                for s in servers:
+                    s.check_alive()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    missing = [p.name for p in procs if event not in p.events]
+                    raise BenchError(f"timed out after {timeout}s waiting for {event} from "
+                                     f"{', '.join(missing)} ({what or 'load generators'})")
+                self.cond.wait(min(left, 0.5))
+
+    def stop(self, procs=None):
+        for p in list(procs if procs is not None else self.procs):
+            p.stop()
+            if p in self.procs:
+                self.procs.remove(p)
+
+
+def _rotate(xs, i):
+    i %= len(xs)
+    return xs[i:] + xs[:i]
+
+
+def split(total, parts):
+    """total split into parts nearly equal positive integers."""
+    parts = max(1, min(parts, total))
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def procs_for(conns, per_proc):
+    """How many processes hold conns connections, at most per_proc each."""
+    per_proc = min(per_proc, MAX_CONNS_PER_PROC)
+    return max(1, math.ceil(conns / per_proc))
+
+
+# ---- latency histograms
+
+def merge_latency(results):
+    """Merges the subscribers' histograms ([[upper_bound_ns, count], ...]) by
+    summing counts per bucket, then reads percentiles off the merged one. A
+    percentile is the upper bound of the bucket holding it (never more than the
+    largest sample). Returns microseconds."""
+    buckets = {}
+    for r in results:
+        for ub, n in r.get("hist") or []:
+            buckets[ub] = buckets.get(ub, 0) + n
+    total = sum(buckets.values())
+    max_ns = max((r.get("max_ns") or 0 for r in results), default=0)
+    out = {"samples": total, "max_us": round(max_ns / 1000, 1)}
+    ordered = sorted(buckets.items())
+    for key, q in (("p50_us", 0.50), ("p90_us", 0.90), ("p99_us", 0.99), ("p999_us", 0.999)):
+        if not total:
+            out[key] = None
+            continue
+        target = max(1, math.ceil(q * total))
+        cum = 0
+        for ub, n in ordered:
+            cum += n
+            if cum >= target:
+                out[key] = round(min(ub, max_ns) / 1000, 1) if max_ns else round(ub / 1000, 1)
+                break
+    return out
+
+
+# ---- measurement window over server processes and generators
+
+class Window:
+    """CPU time of a set of server processes and generators between two
+    instants, and the wall time between them."""
+
+    def __init__(self, servers, gens):
+        self.servers, self.gens = dict(servers), list(gens)
+        self.t0 = time.monotonic_ns()
+        self.s0 = {n: p.cpu() for n, p in self.servers.items()}
+        self.g0 = {g.name: g.cpu() for g in self.gens}
+        self.m0, self.self0 = machine_cpu_seconds(), self_cpu_seconds()
+
+    def close(self, t1=None):
+        """Ends the window now (servers) and at each generator's RESULT (or now)."""
+        t1 = t1 or time.monotonic_ns()
+        self.wall_s = (t1 - self.t0) / 1e9
+        self.server_cpu = {n: _delta(p.cpu(), self.s0[n]) for n, p in self.servers.items()}
+        self.gen_cpu = {}
+        for g in self.gens:
+            end = g.cpu_at_result if g.cpu_at_result is not None else g.cpu()
+            if end is None and g.result:  # gone already: its own figure (whole run)
+                end = g.result.get("cpu_s")
+                self.gen_cpu[g.name] = end
+            else:
+                self.gen_cpu[g.name] = _delta(end, self.g0[g.name])
+        # CPU the machine spent on other processes (other users of a shared
+        # machine): task time minus what we measured, the harness included.
+        m1 = machine_cpu_seconds()
+        ours = sum(v or 0.0 for v in self.server_cpu.values()) + self.gens_cpu() + \
+            self_cpu_seconds() - self.self0
+        self.foreign_cpu = round(max(0.0, m1["tasks"] - self.m0["tasks"] - ours), 3)
+        self.irq_cpu = round(m1["irq"] - self.m0["irq"], 3)
+        self.steal = round(m1["steal"] - self.m0["steal"], 3)
+        return self
+
+    def noisy(self):
+        """True when other processes used over 10 % of the machine (and more
+        than the 0.2 s that clock-tick rounding can account for)."""
+        return self.foreign_cpu > max(0.2, 0.1 * self.wall_s * (os.cpu_count() or 1))
+
+    def cpu(self, *names):
+        return sum(self.server_cpu.get(n) or 0.0 for n in names)
+
+    def gens_cpu(self):
+        return sum(v or 0.0 for v in self.gen_cpu.values())
+
+
+def _delta(end, start):
+    if end is None or start is None:
+        return None
+    return round(end - start, 3)
+
+
+def flags(r):
+    """The warnings a run's readable line carries."""
+    out = ""
+    if r.get("generator_bound"):
+        out += " GENERATOR-BOUND"
+    if r.get("noisy"):
+        out += f" NOISY(+{r['foreign_cpu_s']} CPU-s foreign)"
+    return out
+
+
+def per(n, seconds):
+    """n per second, or None when seconds is zero or unknown."""
+    if not seconds:
+        return None
+    return n / seconds
+
+
+def fmt_rate(x):
+    if x is None:
+        return "n/a"
+    if x >= 1e6:
+        return f"{x / 1e6:.2f}M"
+    if x >= 1e3:
+        return f"{x / 1e3:.1f}k"
+    return f"{x:.0f}"
+
+
+def fmt_us(x):
+    """A latency given in µs, in µs below a millisecond and in ms above."""
+    if x is None:
+        return "n/a"
+    if x >= 1000:
+        return f"{x / 1000:.1f} ms"
+    return f"{x:.0f} µs"
+
+
+def fmt_bytes(x):
+    if x is None:
+        return "n/a"
+    if abs(x) >= 1 << 20:
+        return f"{x / (1 << 20):.1f} MiB"
+    if abs(x) >= 1 << 10:
+        return f"{x / 1024:.1f} KiB"
+    return f"{x:.0f} B"
+
+
+# ---- the workloads both drivers share
+
+def measure(start_cluster, run, retries=1, stop=None):
+    """Calls run(cluster) on a fresh cluster from start_cluster() and stops
+    the cluster afterwards (with stop(cluster), or cluster.stop()). A run
+    that other processes disturbed (flagged noisy) is repeated up to
+    `retries` times and the least disturbed attempt is kept; the result's
+    "attempts" says how many there were. Returns (result, cluster)."""
+    attempts = []
+    for _ in range(1 + retries):
+        c = start_cluster()
+        try:
+            r = run(c)
+        finally:
+            (stop or (lambda x: x.stop()))(c)
+        attempts.append((r, c))
+        if not r.get("noisy"):
+            break
+        again = len(attempts) <= retries
+        print(f"  (disturbed: other processes used {r['foreign_cpu_s']} CPU-s; "
+              f"{'repeating' if again else 'keeping the least disturbed attempt'})", flush=True)
+    r, c = min(attempts, key=lambda a: a[0].get("foreign_cpu_s") or 0)
+    r["attempts"] = len(attempts)
+    return r, c
+
+
+def run_fanout(fleet, servers, urls, *, label, subs, sub_per_proc, messages, size, rate,
+               window, topic, pubs=1, pub_procs=1, proto="spoke", encoding="json",
+               timeout=60, edge_names=(), hub_names=(), corpus=None, topics=None,
+               snapshot=None, sub_url_offset=0):
+    """One message workload, in the loadgen's sequence: subscribers READY,
+    publishers READY, subscribers WARM, go, every RESULT.
+
+    `subs` subscriber connections (at most sub_per_proc per process) listen on
+    `topic`, or on `topics` topics; pub_procs publisher processes with `pubs`
+    connections each send `messages` each (at `rate` per second, or with
+    `window` in flight when rate is 0), round-robin over their connections
+    and the topics, and listen for their own echoes. Each generator spreads
+    its connections round-robin over its urls; process i gets urls rotated by
+    i (subscribers by i + sub_url_offset), so publishers alternate between
+    the edges. snapshot, if given, is called at go and at the end and its two
+    values are returned as "snapshots". Returns the conditions and figures."""
+    servers = dict(servers)
+    deadline = timeout + 30
+    sub_counts = split(subs, procs_for(subs, sub_per_proc))
+    common = dict(topic=topic, topics=topics, corpus=corpus, timeout=timeout)
+    # Subscriber process i takes the topics from base = the connections of the
+    # processes before it, so with --topics K the connections cover the topics
+    # evenly; its urls are rotated by i, so that when K is even each topic
+    # still has subscribers on both edges.
+    sub_procs, base = [], 0
+    for i, n in enumerate(sub_counts):
+        sub_procs.append(fleet.start(label, "sub", _rotate(urls, i + sub_url_offset), proto,
+                                     encoding, conns=n, messages=messages * pub_procs,
+                                     topic_base=base if topics else None, **common))
+        base += n
+    try:
+        fleet.wait(sub_procs, "READY", deadline, "subscribers connected",
+                   servers=servers.values())
+        pubs_ = [fleet.start(label, "pub", _rotate(urls, i), proto, encoding, conns=pubs,
+                             messages=messages, size=size, rate=rate, window=window,
+                             **common) for i in range(pub_procs)]
+        fleet.wait(pubs_, "READY", deadline, "publishers connected",
+                   servers=servers.values())
+        fleet.wait(sub_procs, "WARM", deadline, "warm-up reached every subscriber",
+                   servers=servers.values())
+        snap0 = snapshot() if snapshot else None
+        win = Window(servers, sub_procs + pubs_)
+        go_ns = win.t0
+        for p in pubs_:
+            p.send("go")
+        fleet.wait(sub_procs + pubs_, "RESULT", deadline + timeout, "results",
+                   servers=servers.values())
+        win.close()
+        snap1 = snapshot() if snapshot else None
+    finally:
+        fleet.stop([p for p in fleet.procs if p.name.startswith(label + "-")])
+    sub_res = [p.result for p in sub_procs]
+    pub_res = [p.result for p in pubs_]
+    expected = sum(r.get("expected", 0) for r in sub_res)
+    received = sum(r.get("received", 0) for r in sub_res)
+    seq_gaps = sum(r.get("seq_gaps", 0) for r in sub_res)
+    last_ns = max((r.get("last_ns") or 0 for r in sub_res), default=0)
+    first_ns = min((r.get("first_ns") or 0 for r in sub_res if r.get("first_ns")), default=0)
+    # Deliveries per second over go → last delivery (both on CLOCK_MONOTONIC).
+    span_s = (last_ns - go_ns) / 1e9 if last_ns > go_ns else win.wall_s
+    edge_cpu = win.cpu(*edge_names)
+    hub_cpu = win.cpu(*hub_names)
+    server_cpu = edge_cpu + hub_cpu
+    gen_cpu = win.gens_cpu()
+    out = {
+        "conditions": {"subscribers": subs, "sub_procs": len(sub_procs),
+                       "pub_procs": pub_procs, "pub_conns_per_proc": pubs,
+                       "messages_per_pub_proc": messages, "payload_bytes": size,
+                       "rate_per_pub_proc": rate, "window": window if not rate else None,
+                       "proto": proto, "encoding": encoding, "topics": topics or 1,
+                       "corpus": corpus},
+        "expected": expected, "received": received, "lost": expected - received,
+        "seq_gaps": seq_gaps,
+        "closed": sum(r.get("closed", 0) for r in sub_res),
+        "timed_out": any(r.get("timed_out") for r in sub_res),
+        "errors": sum(r.get("errors", 0) + r.get("proto_errors", 0) for r in sub_res + pub_res),
+        "published": sum(r.get("sent", 0) for r in pub_res),
+        "echoed": sum(r.get("echoed", 0) for r in pub_res),
+        "publish_rate": sum(r.get("rate") or 0 for r in pub_res),
+        "span_s": round(span_s, 3), "first_delivery_after_go_us":
+            round((first_ns - go_ns) / 1000, 1) if first_ns > go_ns else None,
+        "wall_s": round(win.wall_s, 3),
+        "deliveries_per_s": per(received, span_s),
+        "cpu_s": {"edges": round(edge_cpu, 3), "hub": round(hub_cpu, 3),
+                  "generators": round(gen_cpu, 3), "per_process": {**win.server_cpu,
+                                                                   **win.gen_cpu}},
+        "deliveries_per_edge_cpu_s": per(received, edge_cpu),
+        # Softirq time sampled outside every process (mostly loopback
+        # delivery, see machine_cpu_seconds), all charged to the edges: a
+        # lower bound.
+        "irq_cpu_s": win.irq_cpu, "steal_s": win.steal,
+        "deliveries_per_edge_cpu_s_with_irq": per(received, edge_cpu + win.irq_cpu),
+        "deliveries_per_server_cpu_s": per(received, server_cpu),
+        "machine_busy": round((server_cpu + gen_cpu) / (win.wall_s * (os.cpu_count() or 1)), 2)
+        if win.wall_s else None,
+        "generator_bound": gen_cpu > edge_cpu,
+        "foreign_cpu_s": win.foreign_cpu, "noisy": win.noisy(),
+        "latency": merge_latency(sub_res),
+        # Where latency ends: "kernel_rx" (the kernel's receive timestamp on
+        # the subscriber's socket) or "read" (when the generator read it).
+        "latency_at": sorted({r.get("latency_at") or "read" for r in sub_res}),
+        # With kernel_rx, the subscribers also time their reads; those come
+        # without a histogram, so this is the worst process's figure.
+        "read_latency_worst_proc": _read_latency(sub_res),
+        "snapshots": [snap0, snap1] if snapshot else None,
+        "sub_results": [{k: v for k, v in r.items() if k != "hist"} for r in sub_res],
+        "pub_results": pub_res,
+    }
+    for k in ("deliveries_per_s", "deliveries_per_edge_cpu_s", "deliveries_per_server_cpu_s",
+              "deliveries_per_edge_cpu_s_with_irq"):
+        if out[k] is not None:
+            out[k] = round(out[k])
+    return out
+
+
+def run_idle(fleet, servers, edge_urls, *, label, conns, per_proc, hold_s, proto="spoke",
+             topic="idle", timeout=120):
+    """Opens conns subscribed connections, holds them hold_s seconds, and reads
+    each edge's RSS before the connections and once they are all up, and the
+    edges' CPU while they sit idle."""
+    servers = dict(servers)
+    edge_names = list(edge_urls)
+    urls = list(edge_urls.values())
+    rss0 = {n: p.rss() for n, p in servers.items()}
+    counts = split(conns, procs_for(conns, per_proc))
+    # Each generator holds its connections for `duration` after its own
+    # READY, which leaves IDLE_MARGIN_S for the others to get ready; the
+    # harness measures its window of hold_s after the last READY.
+    duration = hold_s + IDLE_MARGIN_S
+    procs = [fleet.start(label, "idle", urls, proto, "json", conns=n, topic=topic,
+                         duration=duration, timeout=timeout) for n in counts]
+    try:
+        t_ready = fleet.wait(procs, "READY", timeout, "idle connections open",
+                             servers=servers.values())
+        rss1 = {n: p.rss() for n, p in servers.items()}
+        win = Window(servers, procs)
+        # Holding idle connections is the measurement itself, not a readiness
+        # wait: sleep through the window, checking the processes on the way.
+        end = time.monotonic() + hold_s
+        while time.monotonic() < end:
+            for s in servers.values():
+                s.check_alive()
+            time.sleep(min(0.25, max(0.0, end - time.monotonic())))
+        win.close()
+        rss2 = {n: p.rss() for n, p in servers.items()}
+        early = [p.name for p in procs if "RESULT" in p.events]
+        setup_s = (t_ready - min(p.started_ns for p in procs)) / 1e9
+        alive = None
+        results = []
+        try:
+            fleet.wait(procs, "RESULT", duration + 30, "idle results")
+            results = [p.result for p in procs]
+            alive = sum(r.get("alive", 0) for r in results)
+        except BenchError:
+            pass
+    finally:
+        fleet.stop([p for p in fleet.procs if p.name.startswith(label + "-")])
+    per_edge = {}
+    for n in edge_names:
+        # Each generator spreads its connections round-robin over urls, so an
+        # edge holds conns times its share of the urls.
+        share = conns * urls.count(edge_urls[n]) / len(urls)
+        delta = None if rss1[n] is None or rss0[n] is None else rss1[n] - rss0[n]
+        per_edge[n] = {"conns": round(share), "rss_before": rss0[n], "rss_after": rss1[n],
+                       "rss_end": rss2[n], "rss_delta": delta,
+                       "bytes_per_conn": round(delta / share) if delta is not None and share
+                       else None,
+                       "cpu_s": win.server_cpu.get(n),
+                       "cpu_pct": round(100 * (win.server_cpu.get(n) or 0) / win.wall_s, 2)}
+    others = [n for n in servers if n not in edge_names]
+    deltas = [rss1[n] - rss0[n] for n in servers if rss1[n] is not None and rss0[n] is not None]
+    return {
+        "conditions": {"conns": conns, "gen_procs": len(procs), "hold_s": hold_s,
+                       "proto": proto},
+        "alive": alive, "setup_s": round(setup_s, 2),
+        # Generators that ended inside the window (it then saw closes too).
+        "ended_early": early,
+        "edges": per_edge,
+        "bytes_per_conn": _mean([e["bytes_per_conn"] for e in per_edge.values()]),
+        # Every server process counted (hub too): what compare-nats.sh compares.
+        "server_rss_delta": sum(deltas),
+        "server_bytes_per_conn": round(sum(deltas) / conns) if conns else None,
+        "rss": {n: {"before": rss0[n], "after": rss1[n], "end": rss2[n]} for n in servers},
+        "edge_cpu_pct": round(sum(e["cpu_pct"] for e in per_edge.values()), 2),
+        "other_cpu_s": {n: win.server_cpu.get(n) for n in others},
+        "gen_cpu_s": round(win.gens_cpu(), 3),
+        "foreign_cpu_s": win.foreign_cpu, "noisy": win.noisy(), "irq_cpu_s": win.irq_cpu,
+        "results": results,
+    }
+
+
+def _read_latency(results):
+    out = {}
+    for key in ("p50", "p99", "max"):
+        vals = [r.get(f"read_{key}_ns") for r in results if r.get(f"read_{key}_ns") is not None]
+        out[f"{key}_us"] = round(max(vals) / 1000, 1) if vals else None
+    return out
+
+
+def fmt_latency(r):
+    """The readable latency part of a message workload's line."""
+    lat, rd = r["latency"], r.get("read_latency_worst_proc") or {}
+    text = (f"latency ({'/'.join(r.get('latency_at') or ['?'])}) p50 {fmt_us(lat['p50_us'])} "
+            f"p90 {fmt_us(lat['p90_us'])} p99 {fmt_us(lat['p99_us'])} "
+            f"p99.9 {fmt_us(lat['p999_us'])} max {fmt_us(lat['max_us'])}")
+    if rd.get("p50_us") is not None:
+        text += (f"; to the generator's read p50 {fmt_us(rd['p50_us'])} "
+                 f"p99 {fmt_us(rd['p99_us'])} max {fmt_us(rd['max_us'])}")
+    return text
+
+
+def _mean(xs):
+    xs = [x for x in xs if x is not None]
+    return round(sum(xs) / len(xs)) if xs else None
+
+
+# ---- a spoke cluster: one hub, two edges
+
+class SpokeCluster:
+    """spoke-hub and edges (edge-a, edge-b) on free loopback ports, each with
+    `workers` workers. Ready when the hub's /healthz counts every edge
+    worker's link and every edge accepts TCP connections."""
+
+    def __init__(self, bin_dir, workdir, workers=1, edge_args=(), edges=("edge-a", "edge-b"),
+                 tag="spoke"):
+        self.bin_dir, self.workdir = Path(bin_dir), Path(workdir)
+        self.workers, self.edge_args, self.tag = workers, list(edge_args), tag
+        self.edge_names = list(edges)
+        self.hub = None
+        self.edges = {}
+        self.edge_ports = {}
+        self.hub_port = self.http_port = None
+
+    def start(self):
+        try:
+            self._start_hub()
+            for name in self.edge_names:
+                self._start_edge(name)
+            for name in self.edge_names:
+                self._wait_edge(name)
+            want = len(self.edge_names) * self.workers
+            wait_for(lambda: http_json(self.http_port, "/healthz").get("links") == want,
+                     START_TIMEOUT_S, f"{want} edge links on the hub", procs=self.procs())
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_hub(self):
+        for attempt in range(START_ATTEMPTS):
+            self.hub_port, self.http_port = free_port(), free_port()
+            argv = [str(self.bin_dir / "spoke-hub"), "--listen", f"{HOST}:{self.hub_port}",
+                    "--http", f"{HOST}:{self.http_port}", "--log-level", "warn"]
+            self.hub = Proc("hub", argv, self.workdir / f"{self.tag}-hub.log")
+            try:
+                wait_for(lambda: http_json(self.http_port, "/healthz").get("status") == "ok",
+                         START_TIMEOUT_S, "hub /healthz", procs=[self.hub])
+                return
+            except BenchError:
+                if not self.hub.lost_port_race() or attempt == START_ATTEMPTS - 1:
+                    raise
+
+    def _start_edge(self, name):
+        self.edge_ports[name] = free_port()
+        argv = [str(self.bin_dir / "spoke-edge"), "--name", name,
+                "--listen", f"{HOST}:{self.edge_ports[name]}",
+                "--hub", f"{HOST}:{self.hub_port}", "--workers", str(self.workers),
+                "--log-level", "warn", *self.edge_args]
+        self.edges[name] = Proc(name, argv, self.workdir / f"{self.tag}-{name}.log")
+
+    def _wait_edge(self, name):
+        for attempt in range(START_ATTEMPTS):
+            proc = self.edges[name]
+            try:
+                wait_for(lambda: tcp_accepts(self.edge_ports[name]), START_TIMEOUT_S,
+                         f"{name} to accept connections", procs=[proc])
+                return
+            except BenchError:
+                if not proc.lost_port_race() or attempt == START_ATTEMPTS - 1:
+                    raise
+                self._start_edge(name)
+
+    def procs(self):
+        return [p for p in [self.hub, *self.edges.values()] if p is not None]
+
+    @property
+    def servers(self):
+        """name → Proc for every server process (the hub and the edges)."""
+        return {"hub": self.hub, **self.edges}
+
+    @property
+    def edge_urls(self):
+        return {n: f"ws://{HOST}:{self.edge_ports[n]}/ws" for n in self.edge_names}
+
+    @property
+    def urls(self):
+        return list(self.edge_urls.values())
+
+    def links(self):
+        return http_json(self.http_port, "/api/links")["links"]
+
+    def link_totals(self):
+        """Sums of the hub's per-link counters over all links."""
+        keys = ("publishes_in", "messages_out", "raw_in", "wire_in", "raw_out", "wire_out")
+        links = self.links()
+        return {k: sum(l.get(k, 0) for l in links) for k in keys}
+
+    def link_counters(self):
+        """The hub's per-link counters summed per edge name, plus "all"."""
+        keys = ("publishes_in", "messages_out", "raw_in", "wire_in", "raw_out", "wire_out")
+        out = {n: dict.fromkeys(keys, 0) for n in self.edge_names + ["all"]}
+        for l in self.links():
+            for k in keys:
+                out[l["edge"]][k] += l.get(k, 0)
+                out["all"][k] += l.get(k, 0)
+        return out
+
+    def stop(self):
+        """Stops the edges, then the hub. Returns {name: exit status}."""
+        status = {}
+        for name, p in list(self.edges.items()) + [("hub", self.hub)]:
+            if p is not None:
+                status[name] = p.stop()
+        return status
