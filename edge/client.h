@@ -32,26 +32,30 @@ enum {
     CLIENT_F_PONG_WAIT = 16,   /* pinged; `deadline` is in the pong list */
 };
 
-/* Everything an idle connection holds: no wslay context, no buffers. */
+/* Everything an idle connection holds: no wslay context, no buffers.
+ * The first 64 bytes are what fan-out touches for each delivery (state,
+ * encoding, flags, the queue, the dirty link and the worker), so a delivery
+ * costs one cache line of the connection. */
 struct client {
-    ev_io io;
+    struct sendq q;
+    uint8_t state;
+    uint8_t enc;
+    uint8_t flags;
+    struct client *dirty_next;
     struct worker *w;
+    /* The rest is touched when the connection itself reads, closes or times out. */
+    ev_io io;
     uint64_t seq;
     struct deadline_node deadline; /* in w->handshakes, ping, pong or closing (by state) */
     struct deadline_node idle;     /* in w->idle while OPEN: last client message */
-    struct client *dirty_next;
     struct handshake *hs; /* only in CLIENT_HANDSHAKE */
     struct wsconn *ws;    /* only while a frame or message is in flight */
     struct sub *subs;
-    struct sendq q;
     float rl_tokens;      /* rate limit: messages allowed now (token bucket) */
     uint32_t rl_stamp;    /* ms since the worker started, at the last refill */
     uint32_t rl_window;   /* ms: start of the current 10 s window of refusals */
     uint32_t rl_strikes;  /* messages refused in that window */
     uint32_t nsubs;
-    uint8_t state;
-    uint8_t enc;
-    uint8_t flags;
 };
 
 /* Takes ownership of an accepted, non-blocking socket. */

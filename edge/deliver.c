@@ -39,9 +39,14 @@ void deliver_message(struct worker *w, const struct link_msg *m)
         frames[enc] = frame_build(enc == ENC_JSON ? WS_OP_TEXT : WS_OP_BINARY, buf_head(b),
                                   buf_readable(b));
     }
-    for (struct sub *s = t->subs; s; s = s->tnext)
-        if (frames[s->c->enc])
-            client_push_frame(s->c, frames[s->c->enc]);
+    /* The one loop per delivery: contiguous members, one frame reference
+     * and one ring slot per subscriber, no allocation, no copy. */
+    struct topic_member *m_end = t->members + t->n;
+    for (struct topic_member *mb = t->members; mb < m_end; mb++) {
+        struct frame *f = frames[mb->c->enc];
+        if (f)
+            client_push_frame(mb->c, f);
+    }
     for (int enc = 0; enc < ENC_COUNT; enc++)
         frame_unref(frames[enc]);
 }

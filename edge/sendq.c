@@ -1,73 +1,107 @@
-/* Per-connection output queue with writev flushing: see sendq.h. */
+/* Per-connection output ring with writev flushing: see sendq.h. */
 #include "edge/sendq.h"
 
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/uio.h>
+#include <string.h>
 
 #include "common/xalloc.h"
 
-#define SENDQ_IOV 256 /* frames per writev (IOV_MAX is 1024): one syscall for a busy client */
+#define SENDQ_IOV 256      /* frames per writev (IOV_MAX is 1024) */
+#define SENDQ_BASE_CAP 16  /* ring entries allocated first, and recycled */
+#define SENDQ_POOL_MAX 4096 /* free rings kept per worker */
 
+/* Free rings are chained through their first slot. */
 void sendq_pool_deinit(struct sendq_pool *pool)
 {
     while (pool->free) {
-        struct sendq_node *n = pool->free;
-        pool->free = n->next;
-        free(n);
+        void *r = pool->free;
+        pool->free = *(void **)r;
+        free(r);
     }
+    pool->nfree = 0;
 }
 
-static struct sendq_node *node_get(struct sendq_pool *pool)
+static struct frame **ring_get(struct sendq_pool *pool)
 {
-    struct sendq_node *n = pool->free;
-    if (n) {
-        pool->free = n->next;
-        return n;
+    void *r = pool->free;
+    if (r) {
+        pool->free = *(void **)r;
+        pool->nfree--;
+        return r;
     }
-    return xmalloc(sizeof *n);
+    return xmalloc(SENDQ_BASE_CAP * sizeof(struct frame *));
 }
 
-static void node_put(struct sendq_pool *pool, struct sendq_node *n)
+static void ring_put(struct sendq *q, struct sendq_pool *pool)
 {
-    n->next = pool->free;
-    pool->free = n;
+    if (q->cap == SENDQ_BASE_CAP && pool->nfree < SENDQ_POOL_MAX) {
+        *(void **)q->ring = pool->free;
+        pool->free = q->ring;
+        pool->nfree++;
+    } else {
+        free(q->ring);
+    }
+    q->ring = NULL;
+    q->cap = q->head = q->count = q->head_off = 0;
+}
+
+static void grow(struct sendq *q, struct sendq_pool *pool)
+{
+    if (!q->ring) {
+        q->ring = ring_get(pool);
+        q->cap = SENDQ_BASE_CAP;
+        q->head = 0;
+        return;
+    }
+    /* Unwrap into a ring twice the size. */
+    uint32_t cap = q->cap * 2;
+    struct frame **r = xmalloc(cap * sizeof *r);
+    for (uint32_t i = 0; i < q->count; i++)
+        r[i] = q->ring[(q->head + i) & (q->cap - 1)];
+    if (q->cap == SENDQ_BASE_CAP) {
+        ring_put(q, pool);
+    } else {
+        free(q->ring);
+    }
+    q->ring = r;
+    q->cap = cap;
+    q->head = 0;
 }
 
 void sendq_push(struct sendq *q, struct sendq_pool *pool, struct frame *frame)
 {
-    struct sendq_node *n = node_get(pool);
-    n->next = NULL;
-    n->frame = frame;
-    if (q->tail)
-        q->tail->next = n;
-    else
-        q->head = n;
-    q->tail = n;
+    if (q->count == q->cap) {
+        uint32_t count = q->count, off = q->head_off, bytes = q->bytes;
+        grow(q, pool);
+        q->count = count;
+        q->head_off = off;
+        q->bytes = bytes;
+    }
+    q->ring[(q->head + q->count) & (q->cap - 1)] = frame;
+    q->count++;
     q->bytes += frame->len;
 }
 
-static void pop_head(struct sendq *q, struct sendq_pool *pool)
+static void pop_head(struct sendq *q)
 {
-    struct sendq_node *n = q->head;
-    q->head = n->next;
-    if (!q->head)
-        q->tail = NULL;
+    frame_unref(q->ring[q->head]);
+    q->head = (q->head + 1) & (q->cap - 1);
+    q->count--;
     q->head_off = 0;
-    frame_unref(n->frame);
-    node_put(pool, n);
 }
 
 int sendq_flush(struct sendq *q, struct sendq_pool *pool, sendq_writev_fn writev_fn, void *ctx)
 {
-    while (q->head) {
+    while (q->count) {
         struct iovec iov[SENDQ_IOV];
         int n = 0;
         size_t total = 0;
-        for (struct sendq_node *node = q->head; node && n < SENDQ_IOV; node = node->next, n++) {
-            uint32_t off = n == 0 ? q->head_off : 0;
-            iov[n].iov_base = node->frame->data + off;
-            iov[n].iov_len = node->frame->len - off;
+        for (uint32_t i = 0; i < q->count && n < SENDQ_IOV; i++, n++) {
+            struct frame *f = q->ring[(q->head + i) & (q->cap - 1)];
+            uint32_t off = i == 0 ? q->head_off : 0;
+            iov[n].iov_base = f->data + off;
+            iov[n].iov_len = f->len - off;
             total += iov[n].iov_len;
         }
         ssize_t w = writev_fn(ctx, iov, n);
@@ -80,11 +114,12 @@ int sendq_flush(struct sendq *q, struct sendq_pool *pool, sendq_writev_fn writev
         }
         size_t left = (size_t)w;
         q->bytes -= (uint32_t)w;
-        while (left && q->head) {
-            size_t avail = q->head->frame->len - q->head_off;
+        while (left && q->count) {
+            struct frame *f = q->ring[q->head];
+            size_t avail = f->len - q->head_off;
             if (left >= avail) {
                 left -= avail;
-                pop_head(q, pool);
+                pop_head(q);
             } else {
                 q->head_off += (uint32_t)left;
                 left = 0;
@@ -93,34 +128,29 @@ int sendq_flush(struct sendq *q, struct sendq_pool *pool, sendq_writev_fn writev
         if ((size_t)w < total)
             return 1; /* short write: the socket is full */
     }
+    if (q->ring)
+        ring_put(q, pool);
     return 0;
 }
 
 void sendq_drop_unstarted(struct sendq *q, struct sendq_pool *pool)
 {
-    if (!q->head)
-        return;
-    struct sendq_node *keep = q->head_off ? q->head : NULL;
-    struct sendq_node *n = keep ? keep->next : q->head;
-    while (n) {
-        struct sendq_node *next = n->next;
-        q->bytes -= n->frame->len;
-        frame_unref(n->frame);
-        node_put(pool, n);
-        n = next;
+    uint32_t keep = q->head_off ? 1 : 0;
+    while (q->count > keep) {
+        uint32_t last = (q->head + q->count - 1) & (q->cap - 1);
+        q->bytes -= q->ring[last]->len;
+        frame_unref(q->ring[last]);
+        q->count--;
     }
-    if (keep) {
-        keep->next = NULL;
-        q->head = q->tail = keep;
-    } else {
-        q->head = q->tail = NULL;
-        q->head_off = 0;
-    }
+    if (!q->count && q->ring)
+        ring_put(q, pool);
 }
 
 void sendq_clear(struct sendq *q, struct sendq_pool *pool)
 {
-    while (q->head)
-        pop_head(q, pool);
+    while (q->count)
+        pop_head(q);
     q->bytes = 0;
+    if (q->ring)
+        ring_put(q, pool);
 }

@@ -1,6 +1,7 @@
-/* A connection's output queue: references to frames, written with one
- * writev() per flush. Queue nodes come from a per-worker free list, so an
- * idle connection's queue is two NULL pointers and a counter. */
+/* A connection's output queue: a ring of references to frames, written with
+ * one writev() per flush. The ring exists only while something is queued:
+ * an idle connection's queue is a NULL pointer and a few counters, and
+ * rings of the base size are recycled through a per-worker free list. */
 #ifndef SPOKE_EDGE_SENDQ_H
 #define SPOKE_EDGE_SENDQ_H
 #include <stddef.h>
@@ -10,34 +11,34 @@
 
 #include "edge/frame.h"
 
-struct sendq_node {
-    struct sendq_node *next;
-    struct frame *frame;
-};
-
+/* Invariants: ring == NULL iff cap == 0; count <= cap; cap is 0 or a power
+ * of two; entries ring[(head + i) & (cap - 1)] for i < count are queued, the
+ * first of them head_off bytes written; bytes counts what is unwritten. */
 struct sendq {
-    struct sendq_node *head, *tail;
-    uint32_t head_off; /* bytes of head->frame already written */
-    uint32_t bytes;    /* unwritten bytes in the queue */
+    struct frame **ring;
+    uint32_t head, count, cap;
+    uint32_t head_off;
+    uint32_t bytes;
 };
 
-/* Per-worker node free list. */
+/* Per-worker free list of base-size rings. */
 struct sendq_pool {
-    struct sendq_node *free;
+    void *free;
+    size_t nfree;
 };
 
 void sendq_pool_deinit(struct sendq_pool *pool);
 /* Appends frame; takes ownership of one reference. */
 void sendq_push(struct sendq *q, struct sendq_pool *pool, struct frame *frame);
-/* Writes as much as the transport takes, up to 64 frames per writev call.
- * Returns 0 when the queue is empty, 1 when bytes remain (socket full), -1 on
- * a write error (errno set). */
+/* Writes as much as the transport takes, up to 256 frames per writev call.
+ * Returns 0 when the queue is empty (its ring is given back), 1 when bytes
+ * remain (socket full), -1 on a write error (errno set). */
 typedef ssize_t (*sendq_writev_fn)(void *ctx, const struct iovec *iov, int iovcnt);
 int sendq_flush(struct sendq *q, struct sendq_pool *pool, sendq_writev_fn writev_fn, void *ctx);
 /* Drops every frame not yet started; the partly written head stays so the
  * byte stream remains a valid sequence of frames. */
 void sendq_drop_unstarted(struct sendq *q, struct sendq_pool *pool);
 void sendq_clear(struct sendq *q, struct sendq_pool *pool);
-static inline int sendq_is_empty(const struct sendq *q) { return q->head == NULL; }
+static inline int sendq_is_empty(const struct sendq *q) { return q->count == 0; }
 
 #endif

@@ -32,16 +32,18 @@ int topic_subscribe(struct worker *w, struct client *c, const char *name, size_t
         t->name_len = (uint32_t)len;
         created = 1;
     }
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 4;
+        t->members = xrealloc(t->members, t->cap * sizeof *t->members);
+    }
     struct sub *s = xmalloc(sizeof *s);
-    s->c = c;
     s->t = t;
-    s->tprev = NULL;
-    s->tnext = t->subs;
-    if (t->subs)
-        t->subs->tprev = s;
-    t->subs = s;
+    s->slot = t->n;
     s->cnext = c->subs;
     c->subs = s;
+    t->members[t->n].c = c;
+    t->members[t->n].sub = s;
+    t->n++;
     c->nsubs++;
     t->count[c->enc]++;
     if (created)
@@ -49,23 +51,27 @@ int topic_subscribe(struct worker *w, struct client *c, const char *name, size_t
     return 0;
 }
 
-/* Unlinks s from its topic and frees it; drops the topic with its last sub. */
-static void drop_sub(struct worker *w, struct sub *s)
+/* Takes s (of client c) out of its topic and frees it; drops the topic with
+ * its last subscriber. */
+static void drop_sub(struct worker *w, struct client *c, struct sub *s)
 {
     struct topic *t = s->t;
-    if (s->tprev)
-        s->tprev->tnext = s->tnext;
-    else
-        t->subs = s->tnext;
-    if (s->tnext)
-        s->tnext->tprev = s->tprev;
-    t->count[s->c->enc]--;
-    s->c->nsubs--;
+    uint32_t last = --t->n;
+    if (s->slot != last) {
+        t->members[s->slot] = t->members[last];
+        t->members[s->slot].sub->slot = s->slot;
+    }
+    t->count[c->enc]--;
+    c->nsubs--;
     free(s);
-    if (!t->subs) {
+    if (!t->n) {
         uplink_interest(w->up, 0, t->name, t->name_len); /* last local subscriber gone */
         dict_delete(&w->topics, t->name, t->name_len);   /* frees the name too */
+        free(t->members);
         free(t);
+    } else if (t->cap > 16 && t->n < t->cap / 4) {
+        t->cap /= 2; /* give memory back after a crowd leaves */
+        t->members = xrealloc(t->members, t->cap * sizeof *t->members);
     }
 }
 
@@ -75,7 +81,7 @@ int topic_unsubscribe(struct worker *w, struct client *c, const char *name, size
         struct sub *s = *pp;
         if (s->t->name_len == len && memcmp(s->t->name, name, len) == 0) {
             *pp = s->cnext;
-            drop_sub(w, s);
+            drop_sub(w, c, s);
             return 0;
         }
     }
@@ -87,11 +93,18 @@ void topic_unsubscribe_all(struct worker *w, struct client *c)
     while (c->subs) {
         struct sub *s = c->subs;
         c->subs = s->cnext;
-        drop_sub(w, s);
+        drop_sub(w, c, s);
     }
+}
+
+static void free_topic(void *p)
+{
+    struct topic *t = p;
+    free(t->members);
+    free(t);
 }
 
 void topic_free_all(struct worker *w)
 {
-    dict_deinit(&w->topics, free);
+    dict_deinit(&w->topics, free_topic);
 }

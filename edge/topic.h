@@ -1,6 +1,10 @@
 /* A worker's local subscriptions: topic -> subscribed connections. The first
  * local subscriber of a topic registers the worker's interest with the hub,
- * the last one to leave withdraws it. */
+ * the last one to leave withdraws it.
+ *
+ * A topic keeps its subscribers in an array, so fan-out walks contiguous
+ * memory; each connection keeps a list of its subscriptions, each recording
+ * its slot in the topic's array so leaving is O(1) (swap with the last). */
 #ifndef SPOKE_EDGE_TOPIC_H
 #define SPOKE_EDGE_TOPIC_H
 #include <stddef.h>
@@ -12,16 +16,21 @@ struct worker;
 struct client;
 struct topic;
 
-/* One (connection, topic) pair: in the topic's list and the client's list. */
+/* One (connection, topic) pair, on the connection's list. */
 struct sub {
-    struct sub *tprev, *tnext;
     struct sub *cnext;
-    struct client *c;
     struct topic *t;
+    uint32_t slot; /* index in t->members */
+};
+
+struct topic_member {
+    struct client *c;
+    struct sub *sub;
 };
 
 struct topic {
-    struct sub *subs;
+    struct topic_member *members;
+    uint32_t n, cap;
     uint32_t count[ENC_COUNT]; /* subscribers per encoding */
     const char *name;          /* the dict key (NUL-terminated) */
     uint32_t name_len;
