@@ -133,3 +133,38 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- fuzz: begin. libFuzzer drivers, one per decoder (tests/fuzz/fuzz_<name>.c),
+# built with clang and every sanitizer into build/fuzz/, then run FUZZ_SECONDS
+# each over tests/fuzz/corpus/<name>/ by tests/fuzz/run.sh. Fails if any driver
+# crashes; reproducers land in tests/fuzz/crashes/ (not committed).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 20
+FUZZ_DIR     := build/fuzz
+FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer -O1 -g
+FUZZ_CFLAGS  := $(CSTD) $(WARN) -MMD -MP -pthread -I. $(PC_CFLAGS) $(FUZZ_FLAGS)
+FUZZ_LDLIBS  := $(shell pkg-config --libs libzstd msgpack jansson 2>/dev/null) \
+                -lhttp_parser -lcrypto -lm -lpthread
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS    := $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_NAMES))
+# What the drivers reach: common/ and the edge's handshake, instrumented alike.
+FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(COMMON_SRC) edge/handshake.c)
+
+.PHONY: fuzz
+fuzz: $(FUZZ_BINS)
+	@sh tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/libspoke-fuzz.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libspoke-fuzz.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_DIR)/libspoke-fuzz.a $(FUZZ_LDLIBS)
+
+-include $(wildcard $(FUZZ_DIR)/*.d $(FUZZ_DIR)/obj/*/*.d)
+# ---- fuzz: end

@@ -153,6 +153,11 @@ long mp_object_len(const uint8_t *p, size_t len, unsigned max_depth)
 
         if (pos >= len || mp_header(p + pos, len - pos, &size, &count) < 0)
             return -1;
+        /* msgpack-c refuses to open any container, an empty one included,
+         * once max_depth (its stack of 32) are open: so do we. */
+        uint8_t b = p[pos];
+        if (depth >= max_depth && ((b >= 0x80 && b <= 0x9f) || (b >= 0xdc && b <= 0xdf)))
+            return -1;
         pos += size;
         unstarted--;
         if (count > 0) {

@@ -15,8 +15,9 @@
 /* Returns 0 if p[0, len) is exactly one complete msgpack object with nesting
  * at most max_depth and all declared sizes within len; -1 otherwise
  * (truncated, trailing bytes, reserved byte 0xc1, too deep).
- * Depth counts open non-empty containers: a scalar is depth 0, [1] depth 1;
- * MP_MAX_DEPTH matches msgpack-c's own stack of 32. max_depth above 256 is
+ * Depth counts open containers: a scalar is depth 0, [1] and [] depth 1; no
+ * container, not even an empty one, may open inside max_depth open ones,
+ * which matches msgpack-c's own stack of 32 (MP_MAX_DEPTH). max_depth above 256 is
  * treated as 256 (the walk's counters live on the C stack). An array or map
  * whose count exceeds the bytes left (every element needs at least one) is
  * refused at its header, without reading on. Never allocates. */

@@ -215,14 +215,14 @@ static void json_field(json_t *root, const char *key, size_t key_len, struct fie
     }
 }
 
-/* 1 if no path in v has more than `room` non-empty containers (the count
- * mp_check and msgpack-c use), so the payload transcodes to msgpack that our
- * own parser would accept. */
+/* 1 if no path in v has more than `room` containers, empty ones included
+ * (the count mp_check and msgpack-c use), so the payload transcodes to
+ * msgpack that our own parser would accept. */
 static int json_depth_ok(json_t *v, unsigned room)
 {
     if (json_is_array(v)) {
         size_t n = json_array_size(v);
-        if (n && room == 0)
+        if (room == 0)
             return 0;
         for (size_t i = 0; i < n; i++)
             if (!json_depth_ok(json_array_get(v, i), room - 1))
@@ -230,7 +230,7 @@ static int json_depth_ok(json_t *v, unsigned room)
     } else if (json_is_object(v)) {
         const char *k;
         json_t *e;
-        if (json_object_size(v) && room == 0)
+        if (room == 0)
             return 0;
         json_object_foreach(v, k, e)
             if (!json_depth_ok(e, room - 1))

@@ -13,9 +13,9 @@
 
 /* ---- JSON -> msgpack */
 
-/* `depth` counts the non-empty containers around v; the limit is the one
- * mp_check applies (an empty array or map does not count, as in mp_check and
- * msgpack-c), so whatever we emit is accepted by our own msgpack parser. */
+/* `depth` counts the containers around v; the limit is the one mp_check
+ * applies (no container, even an empty one, opens at depth MP_MAX_DEPTH, as
+ * in msgpack-c), so whatever we emit is accepted by our own msgpack parser. */
 static int pack_json(msgpack_packer *pk, json_t *v, unsigned depth)
 {
     switch (json_typeof(v)) {
@@ -24,7 +24,7 @@ static int pack_json(msgpack_packer *pk, json_t *v, unsigned depth)
         size_t key_len;
         json_t *val;
         size_t n = json_object_size(v);
-        if (n && depth >= MP_MAX_DEPTH)
+        if (depth >= MP_MAX_DEPTH)
             return -1;
         msgpack_pack_map(pk, n);
         json_object_keylen_foreach(v, key, key_len, val)
@@ -37,7 +37,7 @@ static int pack_json(msgpack_packer *pk, json_t *v, unsigned depth)
     }
     case JSON_ARRAY: {
         size_t n = json_array_size(v);
-        if (n && depth >= MP_MAX_DEPTH)
+        if (depth >= MP_MAX_DEPTH)
             return -1;
         msgpack_pack_array(pk, n);
         for (size_t i = 0; i < n; i++)
@@ -368,7 +368,7 @@ bytes:
     r->p += skip + n;
     return 0;
 array:
-    if (n && depth >= MP_MAX_DEPTH)
+    if (depth >= MP_MAX_DEPTH)
         return -1;
     /* Each element takes at least one byte: a count beyond the bytes left is
      * corrupt, and checking it here bounds the loop. */
@@ -376,7 +376,7 @@ array:
         return -1;
     return emit_array(r, out, n, depth + 1);
 map:
-    if (n && depth >= MP_MAX_DEPTH)
+    if (depth >= MP_MAX_DEPTH)
         return -1;
     if (n > (uint64_t)(r->end - r->p) / 2)
         return -1;

@@ -33,6 +33,7 @@ struct handshake {
     char version[8];
     int have_version;
     int upgrade_websocket;
+    int upgrade_requested; /* http-parser's upgrade flag for the first request */
     char url[URL_MAX];
     size_t url_len;
     int url_overflow;
@@ -103,6 +104,10 @@ static void finish_header(struct handshake *h)
     if (!h->in_value)
         return;
     h->value[h->value_len] = '\0';
+    /* A header we interpret but could not hold whole is refused: judging a
+     * truncated value would make the answer depend on how TCP split it. */
+    if (h->value_overflow && h->current != H_OTHER)
+        h->bad_header = 1;
     switch (h->current) {
     case H_KEY:
         h->key_count++;
@@ -200,7 +205,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     }
     if (h->current == H_OTHER)
         return 0;
-    if (h->value_len + len > VALUE_MAX) {
+    if (h->value_overflow || h->value_len + len > VALUE_MAX) {
         h->value_overflow = 1;
         return 0;
     }
@@ -214,9 +219,14 @@ static int on_headers_complete(http_parser *p)
     struct handshake *h = p->data;
     finish_header(h);
     h->headers_done = 1;
-    /* Returning 1 tells http-parser there is no body to expect; the upgrade
-     * flag then makes it stop right after the headers. */
-    return 1;
+    /* http-parser has set p->upgrade for this request (Upgrade plus a
+     * Connection: upgrade token) just before calling us: keep it, then
+     * return 2 ("no body, treat as upgrade") so the parser stops right after
+     * these headers even for a plain request. Otherwise a pipelined second
+     * request would be parsed in the same call and mix its headers into
+     * ours, and the outcome would depend on how TCP split the bytes. */
+    h->upgrade_requested = p->upgrade;
+    return 2;
 }
 
 static const http_parser_settings settings = {
@@ -283,6 +293,11 @@ enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size
         return HANDSHAKE_NEED_MORE;
     }
 
+    if (h->bad_header) {
+        *why = "WebSocket header value too long";
+        http_error(response, 400, "Bad Request", "", "a WebSocket header value is too long\n");
+        return HANDSHAKE_FAILED;
+    }
     if (!url_is_ws_path(h)) {
         *why = "not found (only /ws serves WebSockets)";
         http_error(response, 404, "Not Found", "", "not found: WebSockets are served on /ws\n");
@@ -293,7 +308,7 @@ enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size
         http_error(response, 405, "Method Not Allowed", "Allow: GET\r\n", "use GET\n");
         return HANDSHAKE_FAILED;
     }
-    if (!h->parser.upgrade || !h->upgrade_websocket) {
+    if (!h->upgrade_requested || !h->upgrade_websocket) {
         *why = "not a WebSocket upgrade";
         http_error(response, 426, "Upgrade Required",
                    "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",

@@ -224,11 +224,21 @@ static void test_mpcheck_enforces_depth_limit(void **state)
     assert_int_equal(mp_check(b, MP_MAX_DEPTH + 1, MP_MAX_DEPTH), 0);
     nest(b, MP_MAX_DEPTH + 1);
     assert_int_equal(mp_check(b, MP_MAX_DEPTH + 2, MP_MAX_DEPTH), -1);
-    /* Depth 0 allows scalars and empty containers only. */
+    /* Depth 0 allows scalars only: msgpack-c opens no container, not even
+     * an empty one, when its stack is full. */
     static const uint8_t empty[] = {0x90};
     static const uint8_t one[] = {0x91, 0x01};
-    assert_int_equal(mp_check(empty, 1, 0), 0);
+    static const uint8_t scalar[] = {0x01};
+    assert_int_equal(mp_check(scalar, 1, 0), 0);
+    assert_int_equal(mp_check(empty, 1, 0), -1);
     assert_int_equal(mp_check(one, 2, 0), -1);
+    assert_int_equal(mp_check(empty, 1, 1), 0);
+    /* An empty container inside MP_MAX_DEPTH open ones is refused too. */
+    memset(b, 0x91, MP_MAX_DEPTH);
+    b[MP_MAX_DEPTH] = 0x90;
+    assert_int_equal(mp_check(b, MP_MAX_DEPTH + 1, MP_MAX_DEPTH), -1);
+    b[MP_MAX_DEPTH - 1] = 0x90;
+    assert_int_equal(mp_check(b, MP_MAX_DEPTH, MP_MAX_DEPTH), 0);
     /* The walk caps nesting at 256 whatever the caller asks for. */
     nest(b, 256);
     assert_int_equal(mp_check(b, 257, UINT_MAX), 0);

@@ -262,14 +262,14 @@ static void test_transcode_to_json_rejects_invalid_msgpack(void **state)
 static void test_transcode_to_json_limits_nesting(void **state)
 {
     (void)state;
-    /* MP_MAX_DEPTH non-empty containers pass; one more fails. An empty
-     * container at the bottom does not count (as in mp_check). */
+    /* MP_MAX_DEPTH containers pass, an empty one at the bottom included
+     * (it counts, as in mp_check and msgpack-c); one more fails. */
     uint8_t mp[MP_MAX_DEPTH + 2];
-    for (int depth = MP_MAX_DEPTH; depth <= MP_MAX_DEPTH + 1; depth++) {
+    for (int depth = MP_MAX_DEPTH - 1; depth <= MP_MAX_DEPTH; depth++) {
         memset(mp, 0x91, (size_t)depth);
         mp[depth] = 0x90; /* [] */
         int rc = transcode_msgpack_to_json(mp, (size_t)depth + 1, &B);
-        assert_int_equal(rc, depth == MP_MAX_DEPTH ? 0 : -1);
+        assert_int_equal(rc, depth == MP_MAX_DEPTH - 1 ? 0 : -1);
         if (rc == 0)
             assert_int_equal(buf_readable(&B), 2 * ((size_t)depth + 1));
         buf_reset(&B);

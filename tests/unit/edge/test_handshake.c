@@ -148,6 +148,50 @@ static void test_handshake_refuses_oversized_headers_with_431(void **state)
     expect_status(req, "HTTP/1.1 431");
 }
 
+/* A plain request followed by an upgrade in the same bytes: the answer is
+ * about the first request only, however TCP split them (found by fuzzing:
+ * http-parser used to go on into the second request and mix the two). */
+static void test_handshake_judges_only_the_first_of_pipelined_requests(void **state)
+{
+    char req[1024];
+    snprintf(req, sizeof req, "GET /ws?x HTTP/1.1\r\nSec-WebSocket-Key: " KEY "\r\n\r\n%s",
+             good_request);
+    size_t len = strlen(req);
+    for (size_t step = 1; step <= len; step += 7) {
+        struct buf resp = BUF_INIT;
+        enum enc enc;
+        size_t used;
+        assert_int_equal(feed(req, step, &resp, &enc, &used), HANDSHAKE_FAILED);
+        buf_append_u8(&resp, 0);
+        assert_memory_equal(resp.data, "HTTP/1.1 426", 12);
+        buf_deinit(&resp);
+    }
+}
+
+/* A WebSocket header too long to hold is refused however it was split
+ * (found by fuzzing: a truncated Sec-WebSocket-Protocol gave 400 or 101
+ * depending on the split). */
+static void test_handshake_refuses_overlong_websocket_header_at_any_split(void **state)
+{
+    char req[4096];
+    int n = snprintf(req, sizeof req,
+                     "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Version: 13\r\n"
+                     "Sec-WebSocket-Protocol: ");
+    memset(req + n, 'p', 700);
+    strcpy(req + n + 700, "\r\n\r\n");
+    size_t len = strlen(req);
+    for (size_t step = 50; step <= len; step += 97) {
+        struct buf resp = BUF_INIT;
+        enum enc enc;
+        size_t used;
+        assert_int_equal(feed(req, step, &resp, &enc, &used), HANDSHAKE_FAILED);
+        buf_append_u8(&resp, 0);
+        assert_memory_equal(resp.data, "HTTP/1.1 400", 12);
+        buf_deinit(&resp);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -160,6 +204,8 @@ int main(void)
         cmocka_unit_test(test_handshake_refuses_wrong_version_with_426),
         cmocka_unit_test(test_handshake_refuses_unknown_subprotocols_and_garbage),
         cmocka_unit_test(test_handshake_refuses_oversized_headers_with_431),
+        cmocka_unit_test(test_handshake_judges_only_the_first_of_pipelined_requests),
+        cmocka_unit_test(test_handshake_refuses_overlong_websocket_header_at_any_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

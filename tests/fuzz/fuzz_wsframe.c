@@ -1,0 +1,75 @@
+/* libFuzzer driver for ws_frame_scan (common/wsframe.h), the scan that
+ * decides how much of a client's bytes make one frame. The first input byte
+ * picks the payload limit; the rest is the client's bytes. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "common/wsframe.h"
+#include "tests/fuzz/fuzz_check.h"
+
+static const uint64_t limits[] = {
+    0, 1, 125, 126, 127, 65535, 65536, 65537, 1u << 20, UINT32_MAX, (uint64_t)1 << 63, UINT64_MAX,
+};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    uint64_t max = limits[data[0] % (sizeof limits / sizeof limits[0])];
+    const uint8_t *p = data + 1;
+    size_t len = size - 1;
+
+    struct ws_frame_info info;
+    memset(&info, 0xa5, sizeof info);
+    long r = ws_frame_scan(p, len, max, &info);
+    FUZZ_CHECK(r >= -1);
+    if (len < 2) {
+        FUZZ_CHECK(r == 0);
+        return 0;
+    }
+
+    /* The header's own length: 2, plus 2 or 8 for the extended length, plus
+     * 4 for the mask key. */
+    uint8_t l7 = p[1] & 0x7f;
+    size_t ext = l7 == 126 ? 2 : l7 == 127 ? 8 : 0;
+    size_t hlen = 2 + ext + (p[1] & 0x80 ? 4 : 0);
+    if (len < 2 + ext) {
+        FUZZ_CHECK(r == 0); /* the length field itself is incomplete */
+        return 0;
+    }
+    uint64_t plen = l7;
+    if (ext) {
+        plen = 0;
+        for (size_t i = 0; i < ext; i++)
+            plen = plen << 8 | p[2 + i];
+    }
+    if (ext == 8 && plen >> 63) {
+        FUZZ_CHECK(r == -1);
+        return 0;
+    }
+    FUZZ_CHECK(info.opcode == (p[0] & 0x0f) && info.fin == p[0] >> 7 &&
+               info.masked == p[1] >> 7 && info.header_len == hlen && info.payload_len == plen);
+    if (plen > max) {
+        FUZZ_CHECK(r == -1);
+        return 0;
+    }
+    if (len < hlen || len - hlen < plen) {
+        FUZZ_CHECK(r == 0);
+        return 0;
+    }
+    FUZZ_CHECK((uint64_t)r == hlen + plen);
+    /* One byte short of the frame is "need more". */
+    struct ws_frame_info again;
+    FUZZ_CHECK(ws_frame_scan(p, (size_t)r - 1, max, &again) == 0);
+
+    /* The writer's header for this opcode and length scans back to them. */
+    uint8_t hdr[WS_MAX_HEADER];
+    size_t hn = ws_frame_header(hdr, info.opcode, plen);
+    FUZZ_CHECK(hn == 2 || hn == 4 || hn == 10);
+    struct ws_frame_info back;
+    FUZZ_CHECK(ws_frame_scan(hdr, hn, UINT64_MAX, &back) == (plen ? 0 : (long)hn));
+    FUZZ_CHECK(back.opcode == info.opcode && back.fin == 1 && back.masked == 0 &&
+               back.header_len == hn && back.payload_len == plen);
+    return 0;
+}

@@ -1,0 +1,185 @@
+#!/usr/bin/python3
+"""Writes the fuzz seed corpora, tests/fuzz/corpus/<driver>/, from the
+message layouts in common/link.c and docs/protocol.md: a few valid inputs
+per decoder and a few near misses. Rerun after a format change:
+    /usr/bin/python3 tests/fuzz/make_corpus.py
+Needs python3-msgpack and the zstd command (Debian: zstd)."""
+import hashlib
+import os
+import shutil
+import struct
+import subprocess
+
+import msgpack
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CORPUS = os.path.join(HERE, "corpus")
+
+
+def pack(obj):
+    return msgpack.packb(obj, use_bin_type=True)
+
+
+def link(fields):
+    body = pack(fields)
+    return struct.pack(">I", len(body)) + body
+
+
+def zstd(data):
+    return subprocess.run(["zstd", "-q", "-c", "-1", "--no-check", "--zstd=wlog=17"], input=data,
+                          stdout=subprocess.PIPE, check=True).stdout
+
+
+POLICY = [0, 25000, 10000, 5000, 65536, 1 << 20, 1000, 0, 0]
+LINK_MSGS = [
+    [1, 1, "edge-a", "local", 0, "spoke/0.1.0", 1700000000000, 5000],
+    [2, "chat.lobby"],
+    [3, "chat.lobby"],
+    [4, "chat.lobby", "edge-a:0:1:1", 0, b'{"text":"hi"}'],
+    [5, "chat.lobby", 42, "edge-a:0:1:1", 1, pack({"text": "hi"})],
+    [6, "edge-b:0:2:7", "edge-a:0:1:1", 9, 0, b'"hello"'],
+    [6, "edge-b:0:2:7", "edge-a:0:1:1", None, 1, b"\xa5hello"],
+    [7, "edge-a:0:1:1", 9, 404, "no such connection"],
+    [8, 1, "protocol error"],
+    [9, 1700000000123],
+    [10] + POLICY,
+]
+LINK_BAD = [
+    b"\x00\x00\x00\x00",                                   # zero length
+    b"\x00\x80\x00\x01" + b"\x90",                         # over LINK_MAX_MESSAGE
+    link([99, "x"]),                                       # unknown type
+    link([4, "t", "f", 2, b"x"]),                          # enc out of range
+    link([2, "t" * 256]),                                  # topic too long
+    link([9]),                                             # too few elements
+    link([9, 1, "newer peer field"]),                      # extra element: accepted
+    b"\x00\x00\x00\x03\x92\x09",                           # truncated body
+    b"\x00\x00\x00\x06\xdd\xff\xff\xff\xff\x09",           # huge array count
+]
+
+MSG_JSON = [
+    b'{"op":"sub","topic":"chat.lobby","id":1}',
+    b'{"op":"unsub","topic":"chat.lobby"}',
+    b'{"op":"pub","topic":"chat.lobby","id":2,"data":{"text":"hi","n":[1,2.5,null,true]}}',
+    b'{"op":"send","to":"edge-b:0:2:7","data":"hello","id":-3}',
+    b'{"op":"ping","id":7}',
+    b'{"op":"pub","topic":"t","data":"\\u0000\\ud83d\\ude00"}',
+    b'{"op":"sub","topic":"bad topic"}',
+    b'{"op":"sub","topic":"a","topic":"b"}',
+    b'{"op":"sub","topic":"t","id":9223372036854775808}',
+    b'{"op":"publish","topic":"t"}',
+    b'[{"op":"sub"}]',
+    b'{"op":"pub","topic":"t","data":' + b"[" * 33 + b"]" * 33 + b"}",
+]
+MSG_MSGPACK = [
+    pack({"op": "sub", "topic": "chat.lobby", "id": 1}),
+    pack({"op": "pub", "topic": "t", "data": {"k": [1, -1, 1.5, None, b"\x00\xff"]}}),
+    pack({"op": "send", "to": "edge-b:0:2:7", "data": "hello"}),
+    pack({"op": "ping"}),
+    pack({"op": "sub", "topic": "t", "id": 2**64 - 1}),
+    pack({1: "op"}),
+    b"\x82\xa2op\xa3sub\xa5topic\xa2\xc3\x28",              # invalid UTF-8
+    b"\x81\xa2op\xdb\xff\xff\xff\xff",                      # str32 past the end
+]
+
+TRANSCODE = [
+    b'{"a":[1,-2,3.25,1e300,"x\\u00e9",null,false,true],"b":{}}',
+    b"18446744073709551615",
+    b'"\\ud800"',
+    b"[" * 40 + b"]" * 40,
+    pack({"a": [1, -2, 3.25, "x\u00e9", None, False, True], 7: b"bin", (1, 2): {}}),
+    pack(float("nan")),
+    b"\xcb\x7f\xf0\x00\x00\x00\x00\x00\x00",                # +inf
+    b"\xca\x3d\xcc\xcc\xcd",                                # float32 0.1
+    b"\xd4\x01\x02",                                        # fixext1
+    b"\xa3a\xffb",                                          # invalid UTF-8 str
+    b"\x91" * 32 + b"\x90",                                 # 32 deep + empty
+]
+
+MPCHECK = [
+    pack([1, "two", {"three": 3.0}, None, b"bin", 2**64 - 1, -2**63]),
+    b"\xc1",
+    b"\xdd\xff\xff\xff\xff",
+    b"\xdf\x7f\xff\xff\xff",
+    b"\xc6\xff\xff\xff\xff",
+    b"\xc7\x01\x05\x00",
+    b"\x91" * 32 + b"\x01",
+    b"\x91" * 33 + b"\x01",
+    b"\x91" * 31 + b"\x90",                                 # 31 deep + empty
+    b"\x92\x01\x02\x03",
+]
+
+UTF8 = [
+    b"plain ascii text, longer than eight bytes",
+    "h\u00e9llo \u20ac \U0001f600".encode(),
+    b"\xc0\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe0\x9f\xbf",
+    b"\xf0\x9f\x98", b"abcdefgh\xe2\x82", b"\xff\xfe",
+]
+
+# wsframe: the first byte picks the payload limit (index into limits[]).
+WSFRAME = [
+    b"\x06" + b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58",  # masked "Hello"
+    b"\x06" + b"\x82\x7e\x01\x00" + b"\x00" * 256,
+    b"\x06" + b"\x82\x7f" + b"\x00" * 5 + b"\x01\x00\x00",
+    b"\x0b" + b"\x82\x7f\x80" + b"\x00" * 7,
+    b"\x00" + b"\x89\x00",
+    b"\x02" + b"\x88\x80\x00\x00\x00\x00",
+    b"\x06" + b"\x81",
+]
+
+KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
+UPGRADE = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: " + KEY + b"\r\nSec-WebSocket-Version: 13\r\n")
+# handshake: the first byte picks the split point.
+HANDSHAKE = [
+    b"\x10" + UPGRADE + b"\r\n",
+    b"\x40" + UPGRADE + b"Sec-WebSocket-Protocol: spoke.msgpack, spoke.json\r\n\r\n\x81\x80",
+    b"\x20" + UPGRADE + b"Sec-WebSocket-Protocol: chat\r\n\r\n",
+    b"\x05" + UPGRADE.replace(b"13", b"8") + b"\r\n",
+    b"\x07" + UPGRADE + b"Sec-WebSocket-Key: " + KEY + b"\r\n\r\n",
+    b"\x30" + b"POST /ws HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+    b"\x09" + b"GET /other HTTP/1.1\r\n\r\n",
+    b"\x03" + b"GET /ws HTTP/1.0\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    b"\x00" + b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",      # TLS hello
+    b"\x1d" + b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\nGET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+]
+
+LINK_STREAM = b"".join(link(m) for m in LINK_MSGS)
+LINKIO = [
+    zstd(LINK_STREAM),
+    zstd(link(LINK_MSGS[1])) + zstd(link(LINK_MSGS[3])),    # two frames
+    zstd(LINK_STREAM)[:40],                                 # cut mid-frame
+    zstd(link(LINK_MSGS[0]) + b"\x00\x00\x00\x00"),         # then a bad length
+    zstd(b"\x00\x00\x10\x00" + b"\x00" * 64),               # partial message at EOF
+    b"\x28\xb5\x2f\xfd\x00\x00\x00\x00",                    # garbage after magic
+    b"not zstd at all",
+]
+
+SETS = {
+    "link": [link(m) for m in LINK_MSGS] + LINK_BAD,
+    "mpcheck": MPCHECK,
+    "msg": MSG_JSON + MSG_MSGPACK,
+    "transcode": TRANSCODE,
+    "utf8": UTF8,
+    "wsframe": WSFRAME,
+    "handshake": HANDSHAKE,
+    "linkio": LINKIO,
+}
+
+
+def main():
+    total = 0
+    for name, seeds in SETS.items():
+        d = os.path.join(CORPUS, name)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        for seed in seeds:
+            # Named by content, as libFuzzer names the inputs it saves.
+            with open(os.path.join(d, hashlib.sha1(seed).hexdigest()), "wb") as f:
+                f.write(seed)
+            total += len(seed)
+        print(f"{name}: {len(seeds)} seeds")
+    print(f"{total} bytes in all")
+
+
+if __name__ == "__main__":
+    main()
