@@ -108,11 +108,15 @@ def self_cpu_seconds():
 
 
 def rss_bytes(pid):
-    """Resident set size of a process (VmRSS in /proc/PID/status), or None."""
+    """Anonymous resident memory of a process (RssAnon in /proc/PID/status:
+    the heap and stacks), or None. VmRSS would also count shared-library
+    code pages that the first connections happen to touch (about 2 MB for
+    the edge's TLS-less build: OpenSSL's SHA-1, jansson, zstd), which are not
+    memory per connection."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith("RssAnon:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         return None
