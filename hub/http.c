@@ -40,7 +40,7 @@ struct http_conn {
     int url_seen, headers_done, done, responding;
     size_t url_off, url_len; /* the URL inside req */
     size_t body_off, body_len; /* the body inside req (contiguous: one buffer) */
-    int body_seen;
+    int body_seen, body_split;
     size_t len;              /* request bytes received */
     struct buf out;          /* response bytes not yet written */
     char addr[64];
@@ -91,6 +91,8 @@ static int on_body(http_parser *p, const char *at, size_t len)
     if (!c->body_seen) {
         c->body_seen = 1;
         c->body_off = (size_t)(at - c->req);
+    } else if (at != c->req + c->body_off + c->body_len) {
+        c->body_split = 1; /* chunked: pieces with chunk headers between them */
     }
     c->body_len += len;
     return 0;
@@ -246,6 +248,10 @@ static void http_policy_put(struct http_conn *c)
     struct hub *h = c->srv->hub;
     json_error_t jerr;
     char err[256];
+    if (c->body_split) {
+        http_error(c, 400, "chunked bodies are not supported: send Content-Length");
+        return;
+    }
     json_t *body = json_loadb(c->req + c->body_off, c->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!body) {
         snprintf(err, sizeof err, "invalid JSON: %s", jerr.text);
