@@ -98,6 +98,17 @@ int linkio_send(struct linkio *l, const struct link_msg *m)
     return 0;
 }
 
+int linkio_send_encoded(struct linkio *l, const uint8_t *msg, size_t n)
+{
+    buf_append(&l->scratch, msg, n);
+    l->raw_out += (uint64_t)n;
+    l->msgs_out++;
+    l->unflushed++;
+    if (buf_readable(&l->scratch) >= LINKIO_CHUNK)
+        return compress_pending(l);
+    return 0;
+}
+
 int linkio_flush(struct linkio *l)
 {
     if (!l->unflushed)

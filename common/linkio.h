@@ -49,6 +49,9 @@ void linkio_deinit(struct linkio *l);
  * An err starting "encode:" means link_encode refused m and nothing was
  * queued, so the stream is still intact if the caller prefers to go on. */
 int linkio_send(struct linkio *l, const struct link_msg *m);
+/* Queues a message already encoded by link_encode (length prefix included):
+ * for a message going to many links, encoded once. Returns 0 or -1. */
+int linkio_send_encoded(struct linkio *l, const uint8_t *msg, size_t n);
 /* Ends the current batch so the peer can decode it. Returns 0 or -1. */
 int linkio_flush(struct linkio *l);
 /* Writes pending bytes to fd. Returns 0 when all are written, 1 when some

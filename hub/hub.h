@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "common/log.h"
+#include "common/buf.h"
 #include "common/conf.h"
 #include "common/net.h"
 #include "common/policy.h"
@@ -68,6 +69,8 @@ struct hub {
     struct conf_spec conf_spec;     /* kept for SIGHUP */
     unsigned char *from_flag;
     const char *config_path;
+
+    struct buf encoded;             /* a MESSAGE encoded once for all its links */
 
     ev_signal sigint, sigterm, sighup;
     struct hub_stats stats;

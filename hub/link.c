@@ -394,15 +394,36 @@ static int link_on_interest(struct link *l, const struct link_msg *m)
     return 0;
 }
 
+/* A publish on its way to the interested links: encoded once, on the first
+ * link (the seq is known only then), and the same bytes appended to every
+ * link's batch; each link still compresses them in its own stream. */
+struct fanout {
+    struct link_msg msg;
+    struct buf *encoded;
+    int ready;
+};
+
 static void deliver_message(void *owner, uint64_t seq, void *ud)
 {
     struct link *dst = owner;
-    struct link_msg *out = ud;
-    out->seq = seq;
-    if (link_send(dst, out) == 0) {
-        dst->messages_out++;
-        dst->hub->stats.messages_out++;
+    struct fanout *f = ud;
+    if (!f->ready) {
+        f->msg.seq = seq;
+        buf_reset(f->encoded);
+        if (link_encode(f->encoded, &f->msg) < 0) {
+            log_error("cannot encode a message on %.*s", (int)f->msg.topic.len,
+                      f->msg.topic.ptr);
+            return;
+        }
+        f->ready = 1;
     }
+    if (linkio_send_encoded(&dst->io, buf_head(f->encoded), buf_readable(f->encoded)) < 0) {
+        link_fail_later(dst, dst->io.err);
+        return;
+    }
+    link_mark_dirty(dst);
+    dst->messages_out++;
+    dst->hub->stats.messages_out++;
 }
 
 static int link_on_publish(struct link *l, const struct link_msg *m)
@@ -421,12 +442,15 @@ static int link_on_publish(struct link *l, const struct link_msg *m)
                  printable(&m->topic, topic, sizeof topic), m->data.len);
         return 0;
     }
-    struct link_msg out = {
-        .type = LINK_MESSAGE,
-        .topic = m->topic,
-        .from = m->from,
-        .enc = m->enc,
-        .data = m->data,
+    struct fanout out = {
+        .msg = {
+            .type = LINK_MESSAGE,
+            .topic = m->topic,
+            .from = m->from,
+            .enc = m->enc,
+            .data = m->data,
+        },
+        .encoded = &h->encoded,
     };
     /* One copy per interested link, the publisher's own link included: its
      * edge fans out to its local subscribers only when the seq comes back. */

@@ -62,6 +62,7 @@ static void hub_cleanup(struct hub *h)
     free(h->cfg.name);
     h->cfg.name = NULL;
     hub_policy_free(h);
+    buf_deinit(&h->encoded);
     free((void *)h->conf_spec.opts);
     h->conf_spec.opts = NULL;
     free(h->from_flag);
