@@ -17,9 +17,16 @@ struct interest {
     uint32_t slot;
 };
 
+/* A topic's member: the link's owner pointer inline, so publishing reads one
+ * contiguous array instead of chasing interest -> peer -> owner. */
+struct member {
+    void *owner;
+    struct interest *interest;
+};
+
 struct topic {
     uint64_t seq;              /* last seq assigned; 0 before the first publish */
-    struct interest **members; /* unordered; removal swaps the last one in */
+    struct member *members;    /* unordered; removal swaps the last one in */
     uint32_t n, cap;
     const char *name;          /* the key inside the route's topic dict entry */
     uint32_t len;
@@ -115,9 +122,9 @@ void *route_link_find(const struct route *r, const char *name, size_t name_len, 
 static void interest_unlink(struct route *r, struct interest *i)
 {
     struct topic *t = i->topic;
-    struct interest *last = t->members[--t->n];
+    struct member last = t->members[--t->n];
     t->members[i->slot] = last;
-    last->slot = i->slot;
+    last.interest->slot = i->slot;
     if (t->n == 0) {
         /* The name points into the dict entry; dict_delete compares before
          * it frees, so passing the entry's own key is safe. */
@@ -159,7 +166,9 @@ int route_interest_add(struct route *r, struct route_peer *p, const char *name, 
     i->peer = p;
     i->topic = t;
     i->slot = t->n;
-    t->members[t->n++] = i;
+    t->members[t->n].owner = p->owner;
+    t->members[t->n].interest = i;
+    t->n++;
     dict_add(&p->topics, name, len, i);
     return 1;
 }
@@ -188,7 +197,7 @@ uint64_t route_publish(struct route *r, const char *name, size_t len, route_deli
     /* The callback promises not to change interest, so t and its members
      * stay put for the whole walk. */
     for (uint32_t k = 0; k < t->n; k++)
-        cb(t->members[k]->peer->owner, seq, ud);
+        cb(t->members[k].owner, seq, ud);
     return seq;
 }
 
