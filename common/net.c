@@ -47,6 +47,19 @@ int net_parse_addr(const char *s, struct net_addr *out, int allow_port0)
     return 0;
 }
 
+int net_addr_is_loopback(const struct net_addr *a)
+{
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (strcmp(a->host, "localhost") == 0)
+        return 1;
+    if (inet_pton(AF_INET, a->host, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, a->host, &v6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&v6);
+    return 0;
+}
+
 const char *net_format_addr(const struct net_addr *a, char *out, size_t outlen)
 {
     if (strchr(a->host, ':'))

@@ -15,6 +15,8 @@ struct net_addr {
 /* Parses "HOST:PORT". Returns 0, or -1 if malformed (port 0 is allowed only
  * when allow_port0 is set: "pick a free port"). */
 int net_parse_addr(const char *s, struct net_addr *out, int allow_port0);
+/* 1 if a's host is a loopback address (127.0.0.0/8, ::1, "localhost"). */
+int net_addr_is_loopback(const struct net_addr *a);
 /* Formats as "HOST:PORT" into out (at least 300 bytes). */
 const char *net_format_addr(const struct net_addr *a, char *out, size_t outlen);
 /* Resolves a to a socket address (blocking getaddrinfo: startup only).

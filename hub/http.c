@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <http_parser.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,8 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/enc.h"
+#include "common/msg.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "hub/link.h"
@@ -41,6 +45,9 @@ struct http_conn {
     size_t url_off, url_len; /* the URL inside req */
     size_t body_off, body_len; /* the body inside req (contiguous: one buffer) */
     int body_seen, body_split;
+    /* Header bookkeeping for Authorization (pieces are contiguous in req). */
+    size_t field_off, field_len, auth_off, auth_len;
+    int in_field, cur_is_auth, auth_seen;
     size_t len;              /* request bytes received */
     struct buf out;          /* response bytes not yet written */
     char addr[64];
@@ -98,6 +105,36 @@ static int on_body(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct http_conn *c = p->data;
+    if (!c->in_field) {
+        c->in_field = 1;
+        c->field_off = (size_t)(at - c->req);
+        c->field_len = 0;
+    }
+    c->field_len += len;
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct http_conn *c = p->data;
+    if (c->in_field) {
+        c->in_field = 0;
+        c->cur_is_auth = c->field_len == 13 &&
+                         strncasecmp(c->req + c->field_off, "authorization", 13) == 0;
+        if (c->cur_is_auth) {
+            c->auth_seen++;
+            c->auth_off = (size_t)(at - c->req);
+            c->auth_len = 0;
+        }
+    }
+    if (c->cur_is_auth)
+        c->auth_len += len;
+    return 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     struct http_conn *c = p->data;
@@ -116,6 +153,8 @@ static int on_message_complete(http_parser *p)
 
 static const http_parser_settings parser_settings = {
     .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
@@ -128,6 +167,7 @@ static const char *status_text(int status)
     switch (status) {
     case 200: return "OK";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 413: return "Payload Too Large";
@@ -267,6 +307,59 @@ static void http_policy_put(struct http_conn *c)
     http_conn_respond_json(c, 200, hub_policy_to_json(&h->policy));
 }
 
+/* POST /api/publish {"topic":T,"data":D}: the app backend's way to publish.
+ * The message gets a seq like any other and reaches every subscriber, its
+ * `from` being "hub:api". Answers {"topic":T,"seq":N}; seq 0 means no edge
+ * had a subscriber, so nothing was sent. */
+static void http_publish(struct http_conn *c)
+{
+    struct hub *h = c->srv->hub;
+    json_error_t jerr;
+    char err[256];
+    if (c->body_split) {
+        http_error(c, 400, "chunked bodies are not supported: send Content-Length");
+        return;
+    }
+    json_t *body = json_loadb(c->req + c->body_off, c->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!body || !json_is_object(body)) {
+        snprintf(err, sizeof err, "the body must be a JSON object {\"topic\":…,\"data\":…}%s%s",
+                 body ? "" : ": ", body ? "" : jerr.text);
+        json_decref(body);
+        http_error(c, 400, err);
+        return;
+    }
+    json_t *topic = json_object_get(body, "topic");
+    json_t *data = json_object_get(body, "data");
+    const char *t = json_is_string(topic) ? json_string_value(topic) : NULL;
+    if (!t || !topic_is_valid(t, json_string_length(topic))) {
+        json_decref(body);
+        http_error(c, 400, "missing or invalid topic (1..255 bytes of A-Za-z0-9._:/-)");
+        return;
+    }
+    if (!data) {
+        json_decref(body);
+        http_error(c, 400, "missing data");
+        return;
+    }
+    char *text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t tlen = text ? strlen(text) : 0;
+    if (!text || tlen > (size_t)h->policy.max_message_bytes) {
+        free(text);
+        json_decref(body);
+        http_error(c, 413 /* the same bound clients have */, "data larger than max_message_bytes");
+        return;
+    }
+    struct link_str ts = {t, (uint32_t)json_string_length(topic)};
+    struct link_str ds = {text, (uint32_t)tlen};
+    uint64_t seq = link_publish(h, ts, link_str_c("hub:api"), ENC_JSON, ds);
+    json_t *j = json_object();
+    json_object_set_new(j, "topic", json_stringn(ts.ptr, ts.len));
+    json_object_set_new(j, "seq", json_integer((json_int_t)seq));
+    free(text);
+    json_decref(body);
+    http_conn_respond_json(c, 200, j);
+}
+
 static int path_is(const char *path, size_t len, const char *want)
 {
     return strlen(want) == len && memcmp(path, want, len) == 0;
@@ -280,6 +373,23 @@ static void http_conn_route(struct http_conn *c)
     while (len < c->url_len && path[len] != '?' && path[len] != '#')
         len++;
     int get = c->parser.method == HTTP_GET;
+
+    /* Everything under /api/ is for administrators: with admin_token set it
+     * takes "Authorization: Bearer TOKEN", compared in constant time. */
+    if (len >= 5 && memcmp(path, "/api/", 5) == 0 && h->cfg.admin_token &&
+        h->cfg.admin_token[0]) {
+        const char *tok = h->cfg.admin_token;
+        size_t tlen = strlen(tok);
+        const char *v = c->req + c->auth_off;
+        int ok = c->auth_seen == 1 && c->auth_len == 7 + tlen &&
+                 strncasecmp(v, "Bearer ", 7) == 0 && CRYPTO_memcmp(v + 7, tok, tlen) == 0;
+        if (!ok) {
+            http_conn_respond(c, 401, "WWW-Authenticate: Bearer\r\n",
+                              c->auth_seen ? "{\"error\":\"invalid admin token\"}"
+                                           : "{\"error\":\"admin token required\"}");
+            return;
+        }
+    }
 
     if (path_is(path, len, "/healthz")) {
         if (!get)
@@ -298,6 +408,13 @@ static void http_conn_route(struct http_conn *c)
         json_t *j = json_object();
         json_object_set_new(j, "links", arr);
         http_conn_respond_json(c, 200, j);
+        return;
+    }
+    if (path_is(path, len, "/api/publish")) {
+        if (c->parser.method == HTTP_POST)
+            http_publish(c);
+        else
+            http_conn_respond(c, 405, "Allow: POST\r\n", "{\"error\":\"method not allowed\"}");
         return;
     }
     if (path_is(path, len, "/api/policy")) {

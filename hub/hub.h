@@ -27,6 +27,7 @@ struct hub_config {
     long link_max_pending;    /* unwritten bytes after which a link is congested */
     long link_max_topics;     /* interest entries one link may hold */
     char *name;               /* our HELLO name */
+    char *admin_token;        /* if set, /api/ requires "Authorization: Bearer" it */
 };
 
 /* Totals since start (per-link counts live in struct link). */

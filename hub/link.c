@@ -442,20 +442,26 @@ static int link_on_publish(struct link *l, const struct link_msg *m)
                  printable(&m->topic, topic, sizeof topic), m->data.len);
         return 0;
     }
+    /* One copy per interested link, the publisher's own link included: its
+     * edge fans out to its local subscribers only when the seq comes back. */
+    link_publish(h, m->topic, m->from, m->enc, m->data);
+    return 0;
+}
+
+uint64_t link_publish(struct hub *h, struct link_str topic, struct link_str from, uint8_t enc,
+                      struct link_str data)
+{
     struct fanout out = {
         .msg = {
             .type = LINK_MESSAGE,
-            .topic = m->topic,
-            .from = m->from,
-            .enc = m->enc,
-            .data = m->data,
+            .topic = topic,
+            .from = from,
+            .enc = enc,
+            .data = data,
         },
         .encoded = &h->encoded,
     };
-    /* One copy per interested link, the publisher's own link included: its
-     * edge fans out to its local subscribers only when the seq comes back. */
-    route_publish(h->route, m->topic.ptr, m->topic.len, deliver_message, &out);
-    return 0;
+    return route_publish(h->route, topic.ptr, topic.len, deliver_message, &out);
 }
 
 static int link_on_direct(struct link *l, const struct link_msg *m)

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/link.h"
 #include "hub/hub.h"
 
 /* A snapshot of one open link for the admin API. Strings are copies. */
@@ -36,6 +37,12 @@ uint16_t link_server_port(const struct hub *h);
 /* 1 if s[0, n) is a valid edge (or hub) name: 1..64 bytes of
  * [A-Za-z0-9._-]; 0 otherwise. */
 int link_name_is_valid(const char *s, size_t n);
+
+/* Publishes on topic: assigns the next seq and queues one MESSAGE to every
+ * interested link. Returns the seq, or 0 if no link is interested (nothing
+ * is sent). The caller has validated topic, enc and the size. */
+uint64_t link_publish(struct hub *h, struct link_str topic, struct link_str from, uint8_t enc,
+                      struct link_str data);
 
 /* Sends every open link whose effective policy changed its new policy. */
 void link_push_policy(struct hub *h);

@@ -61,6 +61,8 @@ static void hub_cleanup(struct hub *h)
     h->spare_fd = -1;
     free(h->cfg.name);
     h->cfg.name = NULL;
+    free(h->cfg.admin_token);
+    h->cfg.admin_token = NULL;
     hub_policy_free(h);
     buf_deinit(&h->encoded);
     free((void *)h->conf_spec.opts);
@@ -100,6 +102,9 @@ int main(int argc, char **argv)
          "heartbeat period; a link silent for 3 periods is dropped"},
         {"link_max_pending", CONF_INT, &h->cfg.link_max_pending, "67108864", 65536,
          1L << 40, "bytes of unwritten output after which a link is dropped as congested"},
+        {"admin_token", CONF_STR, &h->cfg.admin_token, "", 0, 0,
+         "token the admin API (/api/...) requires as 'Authorization: Bearer TOKEN' "
+         "(required when --http is not a loopback address)"},
         {"link_max_topics", CONF_INT, &h->cfg.link_max_topics, "1048576", 1, 1L << 32,
          "topics one edge link may be interested in; more drops the link"},
     };
@@ -149,6 +154,16 @@ int main(int argc, char **argv)
     if (!link_name_is_valid(h->cfg.name, strlen(h->cfg.name))) {
         fprintf(stderr, "spoke-hub: name: '%s' is not 1..64 bytes of A-Z a-z 0-9 . _ -\n",
                 h->cfg.name);
+        hub_cleanup(h);
+        return 2;
+    }
+
+    if (!h->cfg.admin_token[0] && !net_addr_is_loopback(&h->cfg.http)) {
+        char a[300];
+        fprintf(stderr,
+                "spoke-hub: refusing to serve the admin API on %s without an admin_token "
+                "(anyone who reaches it could change the policy)\n",
+                net_format_addr(&h->cfg.http, a, sizeof a));
         hub_cleanup(h);
         return 2;
     }

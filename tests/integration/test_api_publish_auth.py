@@ -1,0 +1,110 @@
+"""The hub's admin API publishes for an app backend (POST /api/publish, with a seq like any publish), and requires its admin token on /api/ when one is set, refusing to serve a non-loopback address without one."""
+import json
+import os
+import signal
+import subprocess
+
+from conftest import CHILD_ENV, SANITIZER_MARKS, binary
+from helpers import connect, free_port, http_get, http_request, recv_json, run, subscribe, wait_for
+
+
+def post(port, path, obj=None, raw=None, headers=None):
+    body = raw if raw is not None else json.dumps(obj).encode()
+    return http_request(port, "POST", path, body)
+
+
+def test_api_publish_reaches_subscribers_on_every_edge_with_a_seq(cluster):
+    async def body():
+        a, wa = await connect(cluster.url_a)
+        b, wb = await connect(cluster.url_b, "spoke.msgpack")
+        await subscribe(a, "news.1")
+        await subscribe(b, "news.1")
+        await cluster.await_interest(wa["conn"])
+        await cluster.await_interest(wb["conn"])
+        for n in (1, 2):
+            status, raw = post(cluster.http_port, "/api/publish",
+                               {"topic": "news.1", "data": {"headline": "hi", "n": n}})
+            assert status == 200, raw
+            assert json.loads(raw) == {"topic": "news.1", "seq": n}
+            for ws in (a, b):
+                m = await recv_json(ws)
+                assert m == {"op": "msg", "topic": "news.1", "seq": n,
+                             "data": {"headline": "hi", "n": n}, "from": "hub:api"}
+        # Nobody anywhere on this topic: nothing is sent and no seq is used.
+        status, raw = post(cluster.http_port, "/api/publish", {"topic": "nobody", "data": 1})
+        assert status == 200 and json.loads(raw) == {"topic": "nobody", "seq": 0}
+    run(body())
+
+
+def test_api_publish_refuses_bad_requests(cluster):
+    bad = [
+        (b"not json", 400), (b"[1,2]", 400), (json.dumps({"data": 1}).encode(), 400),
+        (json.dumps({"topic": "bad topic", "data": 1}).encode(), 400),
+        (json.dumps({"topic": "t"}).encode(), 400),
+        (json.dumps({"topic": "t", "data": "x" * 70000}).encode(), 413),
+    ]
+    for raw, want in bad:
+        status, body = post(cluster.http_port, "/api/publish", raw=raw)
+        assert status == want, (raw[:40], status, body)
+        assert "error" in json.loads(body)
+    status, _ = http_get(cluster.http_port, "/api/publish")
+    assert status == 405
+
+
+def start_hub(tmp_path, *args):
+    log = open(tmp_path / "hub.log", "w")
+    env = dict(os.environ, **CHILD_ENV)
+    return subprocess.Popen([binary("spoke-hub"), *args], stdout=log, stderr=subprocess.STDOUT,
+                            env=env), tmp_path / "hub.log"
+
+
+def stop_hub(proc, log):
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    text = log.read_text()
+    assert not any(m in text for m in SANITIZER_MARKS), text
+    return text
+
+
+def auth_request(port, method, path, token=None, body=None):
+    import urllib.request
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method)
+    if token is not None:
+        req.add_header("Authorization", token)
+    try:
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=2) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_admin_token_is_required_on_api_paths_only(tmp_path):
+    link, http = free_port(), free_port()
+    proc, log = start_hub(tmp_path, "--listen", f"127.0.0.1:{link}", "--http",
+                          f"127.0.0.1:{http}", "--admin-token", "s3cret-token")
+    try:
+        wait_for(lambda: http_get(http, "/healthz")[0] == 200, 10, "hub health")
+        assert auth_request(http, "GET", "/api/policy")[0] == 401
+        assert auth_request(http, "GET", "/api/policy", "Bearer wrong-token!")[0] == 401
+        assert auth_request(http, "GET", "/api/policy", "Bearer s3cret-toke")[0] == 401
+        assert auth_request(http, "GET", "/api/policy", "Basic s3cret-token")[0] == 401
+        status, body = auth_request(http, "GET", "/api/policy", "Bearer s3cret-token")
+        assert status == 200 and "idle_timeout" in json.loads(body)
+        status, _ = auth_request(http, "PUT", "/api/policy", None, b'{"idle_timeout": 5}')
+        assert status == 401
+        status, body = auth_request(http, "PUT", "/api/policy", "Bearer s3cret-token",
+                                    b'{"idle_timeout": 5}')
+        assert status == 200 and json.loads(body)["idle_timeout"] == 5
+        assert auth_request(http, "GET", "/healthz")[0] == 200  # health stays open
+    finally:
+        text = stop_hub(proc, log)
+    assert "s3cret-token" not in text  # secrets never reach the log
+
+
+def test_hub_refuses_a_public_admin_address_without_a_token():
+    r = subprocess.run([binary("spoke-hub"), "--listen", f"127.0.0.1:{free_port()}",
+                        "--http", f"0.0.0.0:{free_port()}"], capture_output=True, text=True,
+                       timeout=10, env=dict(os.environ, **CHILD_ENV))
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "admin_token" in lines[0], r.stderr
