@@ -282,22 +282,37 @@ static void http_policy_get(struct http_conn *c, const char *query, size_t qlen)
     http_conn_respond_json(c, 200, hub_policy_to_json(&p));
 }
 
-/* PUT /api/policy: a JSON object of policy keys; answers the new policy. */
-static void http_policy_put(struct http_conn *c)
+/* The request body as a JSON object, or NULL after answering 400. */
+static json_t *http_json_object_body(struct http_conn *c)
 {
-    struct hub *h = c->srv->hub;
     json_error_t jerr;
     char err[256];
     if (c->body_split) {
         http_error(c, 400, "chunked bodies are not supported: send Content-Length");
-        return;
+        return NULL;
     }
     json_t *body = json_loadb(c->req + c->body_off, c->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!body) {
         snprintf(err, sizeof err, "invalid JSON: %s", jerr.text);
         http_error(c, 400, err);
-        return;
+        return NULL;
     }
+    if (!json_is_object(body)) {
+        json_decref(body);
+        http_error(c, 400, "the body must be a JSON object");
+        return NULL;
+    }
+    return body;
+}
+
+/* PUT /api/policy: a JSON object of policy keys; answers the new policy. */
+static void http_policy_put(struct http_conn *c)
+{
+    struct hub *h = c->srv->hub;
+    char err[256];
+    json_t *body = http_json_object_body(c);
+    if (!body)
+        return;
     int rc = hub_policy_update(h, body, err, sizeof err);
     json_decref(body);
     if (rc < 0) {
@@ -314,20 +329,9 @@ static void http_policy_put(struct http_conn *c)
 static void http_publish(struct http_conn *c)
 {
     struct hub *h = c->srv->hub;
-    json_error_t jerr;
-    char err[256];
-    if (c->body_split) {
-        http_error(c, 400, "chunked bodies are not supported: send Content-Length");
+    json_t *body = http_json_object_body(c);
+    if (!body)
         return;
-    }
-    json_t *body = json_loadb(c->req + c->body_off, c->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!body || !json_is_object(body)) {
-        snprintf(err, sizeof err, "the body must be a JSON object {\"topic\":…,\"data\":…}%s%s",
-                 body ? "" : ": ", body ? "" : jerr.text);
-        json_decref(body);
-        http_error(c, 400, err);
-        return;
-    }
     json_t *topic = json_object_get(body, "topic");
     json_t *data = json_object_get(body, "data");
     const char *t = json_is_string(topic) ? json_string_value(topic) : NULL;
