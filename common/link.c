@@ -29,6 +29,9 @@
  *  10 POLICY          [10, idle_timeout_ms, ping_interval_ms, pong_timeout_ms,
  *                      handshake_timeout_ms, max_message_bytes, send_queue_bytes,
  *                      max_subscriptions, rate_limit, rate_burst] (all uint)
+ *  11 STATS           [11, uptime_s, clients, subscriptions, topics, msgs_in, msgs_out,
+ *                      bytes_in, bytes_out, closed_idle, closed_dead, closed_slow,
+ *                      closed_protocol, closed_rate, closed_other] (all uint)
  *
  * Extra trailing elements are ignored so a newer peer can append fields.
  * String limits: topic 255, name/region/software 64, to/from 128, reason
@@ -107,6 +110,22 @@ static const struct field error_fields[] = {
 static const struct field heartbeat_fields[] = {
     FLD("time_ms", F_U64, time_ms, 0),
 };
+static const struct field stats_fields[] = {
+    FLD("uptime_s", F_U64, stats.uptime_s, 0),
+    FLD("clients", F_U64, stats.clients, 0),
+    FLD("subscriptions", F_U64, stats.subscriptions, 0),
+    FLD("topics", F_U64, stats.topics, 0),
+    FLD("msgs_in", F_U64, stats.msgs_in, 0),
+    FLD("msgs_out", F_U64, stats.msgs_out, 0),
+    FLD("bytes_in", F_U64, stats.bytes_in, 0),
+    FLD("bytes_out", F_U64, stats.bytes_out, 0),
+    FLD("closed_idle", F_U64, stats.closed_idle, 0),
+    FLD("closed_dead", F_U64, stats.closed_dead, 0),
+    FLD("closed_slow", F_U64, stats.closed_slow, 0),
+    FLD("closed_protocol", F_U64, stats.closed_protocol, 0),
+    FLD("closed_rate", F_U64, stats.closed_rate, 0),
+    FLD("closed_other", F_U64, stats.closed_other, 0),
+};
 static const struct field policy_fields[] = {
     FLD("idle_timeout_ms", F_LONG, policy.idle_timeout_ms, 0),
     FLD("ping_interval_ms", F_LONG, policy.ping_interval_ms, 0),
@@ -138,6 +157,7 @@ static const struct layout layouts[] = {
     [LINK_ERROR] = LAYOUT("error", error_fields),
     [LINK_HEARTBEAT] = LAYOUT("heartbeat", heartbeat_fields),
     [LINK_POLICY] = LAYOUT("policy", policy_fields),
+    [LINK_STATS] = LAYOUT("stats", stats_fields),
 };
 
 static const struct layout *layout_of(uint64_t type)

@@ -40,6 +40,14 @@ enum link_type {
     LINK_ERROR = 8,           /* both ways: the sender is about to close the link */
     LINK_HEARTBEAT = 9,       /* both ways */
     LINK_POLICY = 10,         /* hub -> edge: the effective policy, after HELLO and on change */
+    LINK_STATS = 11,          /* edge -> hub: the worker's counters, about every second */
+};
+
+/* An edge worker's counters, as sent in STATS (totals since it started). */
+struct link_stats {
+    uint64_t uptime_s, clients, subscriptions, topics;
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+    uint64_t closed_idle, closed_dead, closed_slow, closed_protocol, closed_rate, closed_other;
 };
 
 /* A byte string inside a decoded message: points into the caller's bytes,
@@ -60,6 +68,7 @@ struct link_str {
  *   ERROR:           code, reason
  *   HEARTBEAT:       time_ms (sender's wall clock)
  *   POLICY:          policy (every field, stored units: ms, bytes, counts)
+ *   STATS:           stats
  * enc is an enum enc (common/enc.h) saying how data is encoded. */
 struct link_msg {
     enum link_type type;
@@ -75,6 +84,7 @@ struct link_msg {
     uint32_t heartbeat_ms; /* HELLO: the sender's heartbeat period */
     struct link_str name, region, software, topic, from, to, data, reason;
     struct policy policy;
+    struct link_stats stats;
 };
 
 /* Convenience: a link_str over a NUL-terminated string. */

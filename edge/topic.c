@@ -45,6 +45,7 @@ int topic_subscribe(struct worker *w, struct client *c, const char *name, size_t
     t->members[t->n].sub = s;
     t->n++;
     c->nsubs++;
+    w->nsubs++;
     t->count[c->enc]++;
     if (created)
         uplink_interest(w->up, 1, t->name, t->name_len); /* first local subscriber */
@@ -63,6 +64,7 @@ static void drop_sub(struct worker *w, struct client *c, struct sub *s)
     }
     t->count[c->enc]--;
     c->nsubs--;
+    w->nsubs--;
     free(s);
     if (!t->n) {
         uplink_interest(w->up, 0, t->name, t->name_len); /* last local subscriber gone */

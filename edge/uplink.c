@@ -45,6 +45,7 @@ struct uplink {
     ev_io io;
     ev_timer retry;
     ev_timer heartbeat;
+    ev_timer stats;      /* STATS to the hub about every second */
     struct linkio lio;
     int lio_ready;
     double backoff;      /* seconds: next retry delay before jitter */
@@ -55,6 +56,7 @@ struct uplink {
 };
 
 static void on_io(struct ev_loop *loop, ev_io *io, int revents);
+static void on_stats(struct ev_loop *loop, ev_timer *t, int revents);
 
 static void set_events(struct uplink *u, int events)
 {
@@ -209,6 +211,7 @@ static int on_msg(void *ud, const struct link_msg *m)
         u->attempts = 0;
         u->backoff = w->cfg->reconnect_min_ms / 1000.0;
         send_all_interest(u);
+        on_stats(w->loop, &u->stats, 0); /* the hub knows our figures at once */
         return 0;
     }
     switch (m->type) {
@@ -294,6 +297,35 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     }
 }
 
+#define STATS_PERIOD 1.0
+
+static void on_stats(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct uplink *u = t->data;
+    struct worker *w = u->w;
+    if (u->state != UPLINK_UP)
+        return;
+    const struct worker_stats *s = &w->stats;
+    struct link_msg m = {.type = LINK_STATS};
+    m.stats.uptime_s = (uint64_t)(ev_now(loop) - w->started);
+    m.stats.clients = w->nclients;
+    m.stats.subscriptions = w->nsubs;
+    m.stats.topics = w->topics.count;
+    m.stats.msgs_in = s->msgs_in;
+    m.stats.msgs_out = s->msgs_out;
+    m.stats.bytes_in = s->bytes_in;
+    m.stats.bytes_out = s->bytes_out;
+    m.stats.closed_idle = s->closed_idle;
+    m.stats.closed_dead = s->closed_dead;
+    m.stats.closed_slow = s->closed_slow;
+    m.stats.closed_protocol = s->closed_protocol;
+    m.stats.closed_rate = s->closed_rate;
+    uint64_t known = s->closed_idle + s->closed_dead + s->closed_slow + s->closed_protocol +
+                     s->closed_rate;
+    m.stats.closed_other = s->closed > known ? s->closed - known : 0;
+    send_msg(u, &m);
+}
+
 struct uplink *uplink_new(struct worker *w)
 {
     struct uplink *u = xcalloc(1, sizeof *u);
@@ -308,12 +340,15 @@ struct uplink *uplink_new(struct worker *w)
     double hb = w->cfg->heartbeat_ms / 1000.0;
     ev_timer_init(&u->heartbeat, on_heartbeat, hb, hb);
     u->heartbeat.data = u;
+    ev_timer_init(&u->stats, on_stats, STATS_PERIOD, STATS_PERIOD);
+    u->stats.data = u;
     return u;
 }
 
 void uplink_start(struct uplink *u)
 {
     ev_timer_start(u->w->loop, &u->heartbeat);
+    ev_timer_start(u->w->loop, &u->stats);
     connect_now(u);
 }
 
@@ -324,6 +359,7 @@ void uplink_free(struct uplink *u)
     struct ev_loop *loop = u->w->loop;
     ev_timer_stop(loop, &u->retry);
     ev_timer_stop(loop, &u->heartbeat);
+    ev_timer_stop(loop, &u->stats);
     if (u->fd >= 0) {
         ev_io_stop(loop, &u->io);
         close(u->fd);

@@ -49,6 +49,7 @@ struct worker {
     struct dict topics; /* topic name -> struct topic */
     uint64_t next_seq;
     size_t nclients;
+    size_t nsubs; /* (connection, topic) pairs */
 
     struct client *dirty; /* connections with output, a pending close, or torn down
                            * (freed in the flush), linked via dirty_next */

@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "hub/link.h"
+#include "hub/route.h"
 #include "hub/policy.h"
 
 #define HTTP_MAX_REQUEST 8192
@@ -198,20 +199,22 @@ static int http_conn_write(struct http_conn *c)
     return 0;
 }
 
-/* Queues the whole response (body: JSON text without the trailing newline)
- * and starts writing it. The connection may be gone on return. */
-static void http_conn_respond(struct http_conn *c, int status, const char *extra, const char *body)
+/* Queues the whole response (body: text without the trailing newline, which
+ * is added) and starts writing it. The connection may be gone on return. */
+static void http_conn_respond_type(struct http_conn *c, int status, const char *ctype,
+                                   const char *extra, const char *body)
 {
     size_t blen = strlen(body) + 1;
     buf_printf(&c->out,
                "HTTP/1.1 %d %s\r\n"
-               "Content-Type: application/json\r\n"
+               "Content-Type: %s\r\n"
                "Content-Length: %zu\r\n"
                "Cache-Control: no-store\r\n"
                "Connection: close\r\n"
-               "%s\r\n"
-               "%s\n",
-               status, status_text(status), blen, extra ? extra : "", body);
+               "%s\r\n",
+               status, status_text(status), ctype, blen, extra ? extra : "");
+    buf_append_str(&c->out, body);
+    buf_append_u8(&c->out, '\n');
     log_debug("admin %s: %s %.*s -> %d", c->addr,
               c->headers_done ? http_method_str(c->parser.method) : "-",
               (int)(c->url_len > 200 ? 200 : c->url_len), c->req + c->url_off, status);
@@ -220,6 +223,11 @@ static void http_conn_respond(struct http_conn *c, int status, const char *extra
     ev_io_set(&c->io, c->fd, EV_WRITE);
     ev_io_start(c->srv->hub->loop, &c->io);
     http_conn_write(c);
+}
+
+static void http_conn_respond(struct http_conn *c, int status, const char *extra, const char *body)
+{
+    http_conn_respond_type(c, status, "application/json", extra, body);
 }
 
 static void http_conn_respond_json(struct http_conn *c, int status, json_t *j)
@@ -364,6 +372,170 @@ static void http_publish(struct http_conn *c)
     http_conn_respond_json(c, 200, j);
 }
 
+/* ---- edges, topics, metrics ---------------------------------------------- */
+
+static void add_u64(json_t *o, const char *key, uint64_t v)
+{
+    json_t *x = json_object_get(o, key);
+    json_integer_set(x, json_integer_value(x) + (json_int_t)v);
+}
+
+static const char *const edge_counters[] = {
+    "workers", "clients", "subscriptions", "topics", "msgs_in", "msgs_out", "bytes_in",
+    "bytes_out", "link_raw_in", "link_wire_in", "link_raw_out", "link_wire_out",
+};
+static const char *const close_reasons[] = {"idle", "dead_peer", "slow_consumer", "protocol",
+                                            "rate_limit", "other"};
+
+/* Folds one link (an edge worker) into its edge's entry in `byname`. */
+static void add_edge_link(const struct link_info *i, void *ud)
+{
+    json_t *byname = ud;
+    json_t *e = json_object_get(byname, i->edge);
+    if (!e) {
+        e = json_object();
+        json_object_set_new(e, "name", json_string(i->edge));
+        json_object_set_new(e, "region", json_string(i->region));
+        json_object_set_new(e, "version", json_string(i->software));
+        json_object_set_new(e, "state", json_string("up"));
+        for (size_t k = 0; k < sizeof edge_counters / sizeof edge_counters[0]; k++)
+            json_object_set_new(e, edge_counters[k], json_integer(0));
+        json_t *closes = json_object();
+        for (size_t k = 0; k < sizeof close_reasons / sizeof close_reasons[0]; k++)
+            json_object_set_new(closes, close_reasons[k], json_integer(0));
+        json_object_set_new(e, "closes", closes);
+        json_object_set_new(e, "uptime_s", json_integer(0));
+        json_object_set_new(byname, i->edge, e);
+    }
+    const struct link_stats *s = &i->stats;
+    add_u64(e, "workers", 1);
+    add_u64(e, "clients", s->clients);
+    add_u64(e, "subscriptions", s->subscriptions);
+    add_u64(e, "topics", s->topics);
+    add_u64(e, "msgs_in", s->msgs_in);
+    add_u64(e, "msgs_out", s->msgs_out);
+    add_u64(e, "bytes_in", s->bytes_in);
+    add_u64(e, "bytes_out", s->bytes_out);
+    add_u64(e, "link_raw_in", i->raw_in);
+    add_u64(e, "link_wire_in", i->wire_in);
+    add_u64(e, "link_raw_out", i->raw_out);
+    add_u64(e, "link_wire_out", i->wire_out);
+    json_t *closes = json_object_get(e, "closes");
+    add_u64(closes, "idle", s->closed_idle);
+    add_u64(closes, "dead_peer", s->closed_dead);
+    add_u64(closes, "slow_consumer", s->closed_slow);
+    add_u64(closes, "protocol", s->closed_protocol);
+    add_u64(closes, "rate_limit", s->closed_rate);
+    add_u64(closes, "other", s->closed_other);
+    json_t *up = json_object_get(e, "uptime_s");
+    if ((json_int_t)s->uptime_s > json_integer_value(up))
+        json_integer_set(up, (json_int_t)s->uptime_s);
+}
+
+/* The per-edge view: one entry per edge name, its workers' figures summed. */
+static json_t *edges_json(struct hub *h)
+{
+    json_t *byname = json_object();
+    link_foreach_open(h, add_edge_link, byname);
+    json_t *arr = json_array();
+    const char *name;
+    json_t *e;
+    json_object_foreach(byname, name, e) {
+        uint64_t raw = (uint64_t)json_integer_value(json_object_get(e, "link_raw_in")) +
+                       (uint64_t)json_integer_value(json_object_get(e, "link_raw_out"));
+        uint64_t wire = (uint64_t)json_integer_value(json_object_get(e, "link_wire_in")) +
+                        (uint64_t)json_integer_value(json_object_get(e, "link_wire_out"));
+        json_object_set_new(e, "link_ratio", json_real(wire ? (double)raw / (double)wire : 0.0));
+        json_array_append(arr, e);
+    }
+    json_decref(byname);
+    return arr;
+}
+
+#define TOPICS_LISTED_MAX 10000
+
+static void add_topic(const char *t, size_t len, uint64_t seq, uint32_t links, void *ud)
+{
+    json_t *arr = ud;
+    if (json_array_size(arr) >= TOPICS_LISTED_MAX)
+        return;
+    json_t *o = json_object();
+    json_object_set_new(o, "topic", json_stringn(t, len));
+    json_object_set_new(o, "seq", json_integer((json_int_t)seq));
+    json_object_set_new(o, "links", json_integer(links));
+    json_array_append_new(arr, o);
+}
+
+static void metric(struct buf *b, const char *name, const char *type, const char *help)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* GET /metrics in the Prometheus text format (version 0.0.4). */
+static void http_metrics(struct http_conn *c)
+{
+    struct hub *h = c->srv->hub;
+    struct buf b = BUF_INIT;
+    metric(&b, "spoke_hub_links", "gauge", "Edge worker links past HELLO.");
+    buf_printf(&b, "spoke_hub_links %zu\n", h->nlinks_open);
+    metric(&b, "spoke_hub_topics", "gauge", "Topics with at least one interested link.");
+    buf_printf(&b, "spoke_hub_topics %zu\n", route_topic_count(h->route));
+    metric(&b, "spoke_hub_publishes_total", "counter", "Publishes received from edges.");
+    buf_printf(&b, "spoke_hub_publishes_total %llu\n", (unsigned long long)h->stats.publishes);
+    metric(&b, "spoke_hub_messages_out_total", "counter", "Message copies sent to links.");
+    buf_printf(&b, "spoke_hub_messages_out_total %llu\n",
+               (unsigned long long)h->stats.messages_out);
+    metric(&b, "spoke_hub_directs_total", "counter", "Direct messages received.");
+    buf_printf(&b, "spoke_hub_directs_total %llu\n", (unsigned long long)h->stats.directs);
+
+    json_t *edges = edges_json(h);
+    static const struct {
+        const char *key, *name, *type, *help;
+    } per_edge[] = {
+        {"workers", "spoke_edge_workers", "gauge", "Linked workers of the edge."},
+        {"clients", "spoke_edge_clients", "gauge", "Client WebSocket connections."},
+        {"subscriptions", "spoke_edge_subscriptions", "gauge", "Client subscriptions."},
+        {"msgs_in", "spoke_edge_messages_in_total", "counter", "Client messages received."},
+        {"msgs_out", "spoke_edge_messages_out_total", "counter", "Messages sent to clients."},
+        {"bytes_in", "spoke_edge_client_bytes_in_total", "counter", "Bytes read from clients."},
+        {"bytes_out", "spoke_edge_client_bytes_out_total", "counter", "Bytes written to clients."},
+        {"link_raw_in", "spoke_link_raw_bytes_in_total", "counter", "Link bytes from the edge, decompressed."},
+        {"link_wire_in", "spoke_link_wire_bytes_in_total", "counter", "Link bytes from the edge, on the wire."},
+        {"link_raw_out", "spoke_link_raw_bytes_out_total", "counter", "Link bytes to the edge, before compression."},
+        {"link_wire_out", "spoke_link_wire_bytes_out_total", "counter", "Link bytes to the edge, on the wire."},
+        {"link_ratio", "spoke_link_compression_ratio", "gauge", "Raw over wire link bytes."},
+    };
+    size_t i;
+    json_t *e;
+    for (size_t k = 0; k < sizeof per_edge / sizeof per_edge[0]; k++) {
+        metric(&b, per_edge[k].name, per_edge[k].type, per_edge[k].help);
+        json_array_foreach(edges, i, e) {
+            json_t *v = json_object_get(e, per_edge[k].key);
+            const char *name = json_string_value(json_object_get(e, "name"));
+            if (json_is_real(v))
+                buf_printf(&b, "%s{edge=\"%s\"} %.3f\n", per_edge[k].name, name, json_real_value(v));
+            else
+                buf_printf(&b, "%s{edge=\"%s\"} %lld\n", per_edge[k].name, name,
+                           (long long)json_integer_value(v));
+        }
+    }
+    metric(&b, "spoke_edge_closes_total", "counter", "Client connections closed by the edge, by reason.");
+    json_array_foreach(edges, i, e) {
+        const char *name = json_string_value(json_object_get(e, "name"));
+        json_t *closes = json_object_get(e, "closes");
+        for (size_t k = 0; k < sizeof close_reasons / sizeof close_reasons[0]; k++)
+            buf_printf(&b, "spoke_edge_closes_total{edge=\"%s\",reason=\"%s\"} %lld\n", name,
+                       close_reasons[k],
+                       (long long)json_integer_value(json_object_get(closes, close_reasons[k])));
+    }
+    json_decref(edges);
+    if (buf_readable(&b) && b.data[b.len - 1] == '\n')
+        b.len--; /* the response adds the final newline */
+    buf_append_u8(&b, 0);
+    http_conn_respond_type(c, 200, "text/plain; version=0.0.4", NULL, (const char *)buf_head(&b));
+    buf_deinit(&b);
+}
+
 static int path_is(const char *path, size_t len, const char *want)
 {
     return strlen(want) == len && memcmp(path, want, len) == 0;
@@ -411,6 +583,26 @@ static void http_conn_route(struct http_conn *c)
         link_foreach_open(h, add_link, arr);
         json_t *j = json_object();
         json_object_set_new(j, "links", arr);
+        http_conn_respond_json(c, 200, j);
+        return;
+    }
+    if (path_is(path, len, "/api/edges") || path_is(path, len, "/api/topics") ||
+        path_is(path, len, "/metrics")) {
+        if (!get)
+            goto not_allowed;
+        if (path_is(path, len, "/metrics")) {
+            http_metrics(c);
+            return;
+        }
+        json_t *j = json_object();
+        if (path_is(path, len, "/api/edges")) {
+            json_object_set_new(j, "edges", edges_json(h));
+        } else {
+            json_t *arr = json_array();
+            route_foreach_topic(h->route, add_topic, arr);
+            json_object_set_new(j, "total", json_integer((json_int_t)route_topic_count(h->route)));
+            json_object_set_new(j, "topics", arr);
+        }
         http_conn_respond_json(c, 200, j);
         return;
     }

@@ -79,6 +79,7 @@ struct link {
     uint64_t boot;
     uint32_t peer_heartbeat_ms; /* from its HELLO: silence is judged by the slower side */
     struct policy policy_sent;  /* the last POLICY sent on this link */
+    struct link_stats stats;    /* the edge worker's last STATS */
     ev_tstamp accepted_at;
     ev_tstamp last_rx;        /* last time any byte arrived */
     char fail[160];           /* set by link_fail_later: dropped at the end of the turn */
@@ -521,6 +522,9 @@ static int link_on_msg(void *ud, const struct link_msg *m)
         return link_on_direct_result(l, m);
     case LINK_HEARTBEAT:
         return 0; /* its arrival already refreshed last_rx */
+    case LINK_STATS:
+        l->stats = m->stats;
+        return 0;
     case LINK_ERROR: {
         char reason[LINK_MAX_REASON + 1];
         link_close(l, LOG_WARN, "closed by peer with error %u: %s", m->code,
@@ -734,6 +738,7 @@ void link_foreach_open(struct hub *h, void (*fn)(const struct link_info *, void 
             .wire_in = l->io.wire_in,
             .raw_out = l->io.raw_out,
             .wire_out = l->io.wire_out,
+            .stats = l->stats,
         };
         snprintf(info.edge, sizeof info.edge, "%s", l->name);
         snprintf(info.region, sizeof info.region, "%s", l->region);

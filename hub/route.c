@@ -201,6 +201,19 @@ uint64_t route_publish(struct route *r, const char *name, size_t len, route_deli
     return seq;
 }
 
+void route_foreach_topic(const struct route *r,
+                         void (*fn)(const char *topic, size_t len, uint64_t seq, uint32_t links,
+                                    void *ud),
+                         void *ud)
+{
+    struct dict_iter it;
+    dict_iter_init(&it, &r->topics);
+    for (struct dict_entry *e; (e = dict_next(&it));) {
+        const struct topic *t = e->value;
+        fn(t->name, t->len, t->seq, t->n, ud);
+    }
+}
+
 size_t route_topic_count(const struct route *r)
 {
     return r->topics.count;

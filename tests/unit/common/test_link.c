@@ -86,6 +86,12 @@ static struct link_msg full_msg(enum link_type t)
     case LINK_HEARTBEAT:
         m.time_ms = 1700000000999ull;
         break;
+    case LINK_STATS:
+        m.stats.uptime_s = 12;
+        m.stats.clients = 15000;
+        m.stats.msgs_out = UINT64_MAX;
+        m.stats.closed_rate = 3;
+        break;
     case LINK_POLICY:
         policy_defaults(&m.policy);
         m.policy.idle_timeout_ms = 250;
@@ -151,6 +157,9 @@ static void assert_msg_eq(const struct link_msg *a, const struct link_msg *b)
     case LINK_POLICY:
         assert_true(policy_equal(&a->policy, &b->policy));
         break;
+    case LINK_STATS:
+        assert_memory_equal(&a->stats, &b->stats, sizeof a->stats);
+        break;
     }
 }
 
@@ -171,7 +180,7 @@ static void roundtrip(const struct link_msg *m)
 
 static const enum link_type all_types[] = {
     LINK_HELLO, LINK_INTEREST_ADD, LINK_INTEREST_REMOVE, LINK_PUBLISH, LINK_MESSAGE,
-    LINK_DIRECT, LINK_DIRECT_RESULT, LINK_ERROR, LINK_HEARTBEAT, LINK_POLICY,
+    LINK_DIRECT, LINK_DIRECT_RESULT, LINK_ERROR, LINK_HEARTBEAT, LINK_POLICY, LINK_STATS,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -464,7 +473,7 @@ static void test_link_decode_rejects_non_array_and_empty_array(void **state)
 
 static void test_link_decode_rejects_unknown_type(void **state)
 {
-    static const int64_t bad[] = {0, 11, 127, 255, 65536, -1, -100};
+    static const int64_t bad[] = {0, 12, 127, 255, 65536, -1, -100};
     struct raw r;
     raw_begin(&r);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -490,8 +499,8 @@ static void test_link_decode_rejects_too_few_elements(void **state)
         struct buf b = BUF_INIT;
         int n = link_encode(&b, &m);
         uint8_t *p = buf_head(&b);
-        /* Our encoder writes a fixarray for every type (at most 10 elements). */
-        assert_true(p[4] >= 0x92 && p[4] <= 0x9a);
+        /* Our encoder writes a fixarray for every type (at most 15 elements). */
+        assert_true(p[4] >= 0x92 && p[4] <= 0x9f);
         unsigned count = p[4] & 0x0f;
         for (unsigned keep = 1; keep < count; keep++) {
             /* Keep the first `keep` elements: find where element `keep` starts. */
@@ -822,7 +831,7 @@ static void test_link_decode_rejects_trailing_garbage_inside_length(void **state
 
 static void test_link_decode_tolerates_null_err_and_tiny_errlen(void **state)
 {
-    static const uint8_t f[] = {0, 0, 0, 2, 0x91, 0x0b};
+    static const uint8_t f[] = {0, 0, 0, 2, 0x91, 0x0c};
     struct link_msg m;
     char err[4] = "zzz";
     assert_int_equal(link_decode(f, sizeof(f), &m, NULL, 0), -1);
@@ -851,7 +860,7 @@ static void test_link_encode_rejects_invalid_messages_and_leaves_out_unchanged(v
     memset(&m, 0, sizeof(m));
     m.type = (enum link_type)0;
     expect_encode_refused(&m);
-    m.type = (enum link_type)11;
+    m.type = (enum link_type)12;
     expect_encode_refused(&m);
 
     m = full_msg(LINK_PUBLISH);
@@ -901,11 +910,11 @@ static void test_link_type_name_names_every_type(void **state)
 {
     static const char *names[] = {"hello", "interest_add", "interest_remove", "publish",
                                   "message", "direct", "direct_result", "error", "heartbeat",
-                                  "policy"};
+                                  "policy", "stats"};
     for (size_t i = 0; i < NTYPES; i++)
         assert_string_equal(link_type_name(all_types[i]), names[i]);
     assert_string_equal(link_type_name((enum link_type)0), "unknown");
-    assert_string_equal(link_type_name((enum link_type)11), "unknown");
+    assert_string_equal(link_type_name((enum link_type)12), "unknown");
     assert_string_equal(link_type_name((enum link_type)-1), "unknown");
 }
 

@@ -1,0 +1,78 @@
+"""The hub's operator views follow the edges: /api/edges sums each edge's workers' statistics (sent over the link about every second), /api/topics lists topics with their seq and interested links, and /metrics exposes the same in the Prometheus text format."""
+import json
+import re
+
+from helpers import await_for, connect, http_get, run, send, subscribe, recv_json
+
+
+def edges(cluster):
+    status, body = http_get(cluster.http_port, "/api/edges")
+    assert status == 200
+    return {e["name"]: e for e in json.loads(body)["edges"]}
+
+
+def test_edges_sum_worker_statistics_per_edge(cluster):
+    async def body():
+        clients = [await connect(cluster.url_a) for _ in range(3)]
+        b, wb = await connect(cluster.url_b)
+        for ws, _ in clients:
+            await subscribe(ws, "ops.room")
+        await cluster.await_interest(clients[0][1]["conn"])
+        await await_for(lambda: edges(cluster).get("edge-a", {}).get("clients") == 3 and
+                        edges(cluster).get("edge-b", {}).get("clients") == 1, 5,
+                        "edge statistics to reach the hub")
+        e = edges(cluster)
+        assert set(e) == {"edge-a", "edge-b"}
+        a = e["edge-a"]
+        assert a["workers"] == 2 and a["region"] == "test" and a["state"] == "up"
+        assert a["subscriptions"] == 3 and a["topics"] >= 1
+        assert a["link_raw_in"] > 0 and a["link_wire_out"] > 0 and a["link_ratio"] > 0
+        assert set(a["closes"]) == {"idle", "dead_peer", "slow_consumer", "protocol",
+                                   "rate_limit", "other"}
+        # Traffic shows up in the counters.
+        before = a["msgs_out"]
+        await send(b, {"op": "pub", "topic": "ops.room", "data": 1})
+        for ws, _ in clients:
+            assert (await recv_json(ws))["op"] == "msg"
+        await await_for(lambda: edges(cluster)["edge-a"]["msgs_out"] >= before + 3, 5,
+                        "delivery counters to grow")
+    run(body())
+
+
+def test_topics_list_seq_and_interested_links(cluster):
+    async def body():
+        a, wa = await connect(cluster.url_a)
+        b, wb = await connect(cluster.url_b)
+        await subscribe(a, "ops.t1")
+        await subscribe(b, "ops.t1")
+        await cluster.await_interest(wa["conn"])
+        await cluster.await_interest(wb["conn"])
+        for _ in range(3):
+            await send(a, {"op": "pub", "topic": "ops.t1", "data": "x"})
+        for _ in range(3):
+            await recv_json(b)
+        status, raw = http_get(cluster.http_port, "/api/topics")
+        assert status == 200
+        doc = json.loads(raw)
+        topics = {t["topic"]: t for t in doc["topics"]}
+        assert topics["ops.t1"] == {"topic": "ops.t1", "seq": 3, "links": 2}
+        assert doc["total"] == len(doc["topics"])
+    run(body())
+
+
+def test_metrics_are_prometheus_text(cluster):
+    async def body():
+        _, w = await connect(cluster.url_a)
+        await await_for(lambda: edges(cluster).get("edge-a", {}).get("clients") == 1, 5,
+                        "edge statistics")
+    run(body())
+    status, raw = http_get(cluster.http_port, "/metrics")
+    assert status == 200
+    text = raw.decode()
+    assert "# TYPE spoke_hub_links gauge" in text
+    assert re.search(r"^spoke_hub_links 4$", text, re.M)
+    assert re.search(r'^spoke_edge_clients\{edge="edge-a"\} 1$', text, re.M)
+    assert re.search(r'^spoke_edge_closes_total\{edge="edge-b",reason="idle"\} 0$', text, re.M)
+    for line in text.splitlines():  # every sample line is NAME{labels} VALUE or NAME VALUE
+        if not line.startswith("#"):
+            assert re.match(r'^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9.e+-]+$', line), line
