@@ -32,6 +32,7 @@
  *  11 STATS           [11, uptime_s, clients, subscriptions, topics, msgs_in, msgs_out,
  *                      bytes_in, bytes_out, closed_idle, closed_dead, closed_slow,
  *                      closed_protocol, closed_rate, closed_other] (all uint)
+ *  12 KICK            [12, to:str, code:uint, reason:str]
  *
  * Extra trailing elements are ignored so a newer peer can append fields.
  * String limits: topic 255, name/region/software 64, to/from 128, reason
@@ -126,6 +127,11 @@ static const struct field stats_fields[] = {
     FLD("closed_rate", F_U64, stats.closed_rate, 0),
     FLD("closed_other", F_U64, stats.closed_other, 0),
 };
+static const struct field kick_fields[] = {
+    FLD("to", F_STR, to, LINK_MAX_CONN_ID),
+    FLD("code", F_U32, code, 0),
+    FLD("reason", F_STR, reason, LINK_MAX_REASON),
+};
 static const struct field policy_fields[] = {
     FLD("idle_timeout_ms", F_LONG, policy.idle_timeout_ms, 0),
     FLD("ping_interval_ms", F_LONG, policy.ping_interval_ms, 0),
@@ -158,6 +164,7 @@ static const struct layout layouts[] = {
     [LINK_HEARTBEAT] = LAYOUT("heartbeat", heartbeat_fields),
     [LINK_POLICY] = LAYOUT("policy", policy_fields),
     [LINK_STATS] = LAYOUT("stats", stats_fields),
+    [LINK_KICK] = LAYOUT("kick", kick_fields),
 };
 
 static const struct layout *layout_of(uint64_t type)

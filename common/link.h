@@ -41,6 +41,7 @@ enum link_type {
     LINK_HEARTBEAT = 9,       /* both ways */
     LINK_POLICY = 10,         /* hub -> edge: the effective policy, after HELLO and on change */
     LINK_STATS = 11,          /* edge -> hub: the worker's counters, about every second */
+    LINK_KICK = 12,           /* hub -> edge: close connection `to` with code and reason */
 };
 
 /* An edge worker's counters, as sent in STATS (totals since it started). */
@@ -69,6 +70,7 @@ struct link_str {
  *   HEARTBEAT:       time_ms (sender's wall clock)
  *   POLICY:          policy (every field, stored units: ms, bytes, counts)
  *   STATS:           stats
+ *   KICK:            to, code (WebSocket close code), reason
  * enc is an enum enc (common/enc.h) saying how data is encoded. */
 struct link_msg {
     enum link_type type;

@@ -68,6 +68,24 @@ int deliver_direct(struct worker *w, const struct link_msg *m)
     return 0;
 }
 
+void deliver_kick(struct worker *w, const struct link_msg *m)
+{
+    uint64_t seq;
+    char reason[124];
+    if (!worker_conn_is_local(w, m->to.ptr, m->to.len, &seq))
+        return;
+    struct client *c = worker_find_client(w, seq);
+    if (!c || c->state != CLIENT_OPEN)
+        return; /* gone meanwhile */
+    size_t n = m->reason.len < sizeof reason - 1 ? m->reason.len : sizeof reason - 1;
+    memcpy(reason, m->reason.ptr, n);
+    reason[n] = '\0';
+    uint16_t code = m->code >= 1000 && m->code <= 4999 ? (uint16_t)m->code : 4001;
+    log_info("conn %.*s: disconnected by the hub with %u: %s", (int)m->to.len, m->to.ptr, code,
+             reason);
+    client_close(c, code, reason);
+}
+
 void deliver_direct_result(struct worker *w, const struct link_msg *m)
 {
     uint64_t seq;

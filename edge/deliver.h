@@ -11,5 +11,7 @@ void deliver_message(struct worker *w, const struct link_msg *m);
 /* Returns 0 if delivered, -1 if the target is unknown or gone. */
 int deliver_direct(struct worker *w, const struct link_msg *m);
 void deliver_direct_result(struct worker *w, const struct link_msg *m);
+/* The hub's request to close a local connection (operator's kick). */
+void deliver_kick(struct worker *w, const struct link_msg *m);
 
 #endif

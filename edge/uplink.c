@@ -233,6 +233,9 @@ static int on_msg(void *ud, const struct link_msg *m)
     case LINK_POLICY:
         worker_apply_policy(w, &m->policy);
         break;
+    case LINK_KICK:
+        deliver_kick(w, m);
+        break;
     case LINK_ERROR:
         log_error("hub closed the link: %u %.*s", m->code, (int)m->reason.len, m->reason.ptr);
         disconnect(u, "closed by the hub");

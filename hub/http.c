@@ -167,6 +167,7 @@ static const char *status_text(int status)
 {
     switch (status) {
     case 200: return "OK";
+    case 202: return "Accepted";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 404: return "Not Found";
@@ -536,6 +537,47 @@ static void http_metrics(struct http_conn *c)
     buf_deinit(&b);
 }
 
+/* POST /api/disconnect {"conn":C,"code":N,"reason":R}: closes one client
+ * connection wherever it is. 202 once the request is on its way to the edge
+ * worker holding it (that worker ignores it if the connection is gone by
+ * then); 404 if no linked edge worker can hold that id. */
+static void http_disconnect(struct http_conn *c)
+{
+    struct hub *h = c->srv->hub;
+    json_t *body = http_json_object_body(c);
+    if (!body)
+        return;
+    json_t *conn = json_object_get(body, "conn");
+    json_t *code = json_object_get(body, "code");
+    json_t *reason = json_object_get(body, "reason");
+    json_int_t v = code ? (json_is_integer(code) ? json_integer_value(code) : -1) : 4001;
+    const char *r = reason ? json_string_value(reason) : "disconnected by the operator";
+    const char *why = NULL;
+    if (!json_is_string(conn) || json_string_length(conn) == 0 ||
+        json_string_length(conn) > CONN_ID_MAX_LEN)
+        why = "missing or invalid conn";
+    else if (!(v == 1000 || v == 1001 || v == 1008 || (v >= 3000 && v <= 4999)))
+        why = "code must be 1000, 1001, 1008 or 3000..4999";
+    else if (!r || strlen(r) > 123)
+        why = "reason must be a string of at most 123 bytes";
+    if (why) {
+        json_decref(body);
+        http_error(c, 400, why);
+        return;
+    }
+    struct link_str cs = {json_string_value(conn), (uint32_t)json_string_length(conn)};
+    if (link_kick(h, cs, (uint32_t)v, link_str_c(r)) < 0) {
+        json_decref(body);
+        http_error(c, 404, "unknown connection (no linked edge worker holds it)");
+        return;
+    }
+    json_t *j = json_object();
+    json_object_set_new(j, "conn", json_stringn(cs.ptr, cs.len));
+    json_object_set_new(j, "status", json_string("sent"));
+    json_decref(body);
+    http_conn_respond_json(c, 202, j);
+}
+
 static int path_is(const char *path, size_t len, const char *want)
 {
     return strlen(want) == len && memcmp(path, want, len) == 0;
@@ -604,6 +646,13 @@ static void http_conn_route(struct http_conn *c)
             json_object_set_new(j, "topics", arr);
         }
         http_conn_respond_json(c, 200, j);
+        return;
+    }
+    if (path_is(path, len, "/api/disconnect")) {
+        if (c->parser.method == HTTP_POST)
+            http_disconnect(c);
+        else
+            http_conn_respond(c, 405, "Allow: POST\r\n", "{\"error\":\"method not allowed\"}");
         return;
     }
     if (path_is(path, len, "/api/publish")) {

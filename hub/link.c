@@ -449,6 +449,15 @@ static int link_on_publish(struct link *l, const struct link_msg *m)
     return 0;
 }
 
+int link_kick(struct hub *h, struct link_str conn, uint32_t code, struct link_str reason)
+{
+    struct link *t = link_find_conn(h, &conn);
+    if (!t)
+        return -1;
+    struct link_msg m = {.type = LINK_KICK, .to = conn, .code = code, .reason = reason};
+    return link_send(t, &m);
+}
+
 uint64_t link_publish(struct hub *h, struct link_str topic, struct link_str from, uint8_t enc,
                       struct link_str data)
 {

@@ -45,6 +45,10 @@ int link_name_is_valid(const char *s, size_t n);
 uint64_t link_publish(struct hub *h, struct link_str topic, struct link_str from, uint8_t enc,
                       struct link_str data);
 
+/* Asks the edge worker holding connection conn to close it with code and
+ * reason. Returns 0 when sent, -1 if no open link holds that connection. */
+int link_kick(struct hub *h, struct link_str conn, uint32_t code, struct link_str reason);
+
 /* Sends every open link whose effective policy changed its new policy. */
 void link_push_policy(struct hub *h);
 

@@ -1,8 +1,11 @@
 """The hub's operator views follow the edges: /api/edges sums each edge's workers' statistics (sent over the link about every second), /api/topics lists topics with their seq and interested links, and /metrics exposes the same in the Prometheus text format."""
+import asyncio
 import json
 import re
 
-from helpers import await_for, connect, http_get, run, send, subscribe, recv_json
+import websockets
+
+from helpers import await_for, connect, http_get, http_request, recv_json, run, send, subscribe
 
 
 def edges(cluster):
@@ -76,3 +79,28 @@ def test_metrics_are_prometheus_text(cluster):
     for line in text.splitlines():  # every sample line is NAME{labels} VALUE or NAME VALUE
         if not line.startswith("#"):
             assert re.match(r'^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9.e+-]+$', line), line
+
+
+def test_disconnect_closes_one_connection_with_the_given_code(cluster):
+    async def body():
+        victim, wv = await connect(cluster.url_b)
+        other, _ = await connect(cluster.url_b)
+        req = {"conn": wv["conn"], "code": 4001, "reason": "bye"}
+        status, raw = http_request(cluster.http_port, "POST", "/api/disconnect",
+                                   json.dumps(req).encode())
+        assert status == 202 and json.loads(raw) == {"conn": wv["conn"], "status": "sent"}
+        try:
+            await asyncio.wait_for(victim.recv(), 5)
+            raise AssertionError("the connection stayed open")
+        except websockets.ConnectionClosed:
+            pass
+        assert victim.close_code == 4001 and victim.close_reason == "bye"
+        await send(other, {"op": "ping", "id": 1})
+        assert await recv_json(other) == {"op": "pong", "id": 1}  # the neighbour stays
+    run(body())
+    for req, want in [({"conn": "edge-b:0:deadbeef:1"}, 404), ({"conn": "nonsense"}, 404),
+                      ({"conn": "edge-a:0:1:1", "code": 1006}, 400), ({}, 400),
+                      ({"conn": "x", "reason": "r" * 200}, 400)]:
+        status, raw = http_request(cluster.http_port, "POST", "/api/disconnect",
+                                   json.dumps(req).encode())
+        assert status == want, (req, status, raw)

@@ -1,0 +1,135 @@
+"""spokectl drives a live hub's admin API: it lists the edges, shows and changes the policy, publishes to WebSocket subscribers, sends the admin token, and fails with one clear line and a non-zero exit when the hub is unreachable, refuses the token, or the usage is wrong."""
+import json
+import os
+import signal
+import subprocess
+
+from conftest import CHILD_ENV, binary
+from helpers import connect, free_port, http_get, recv_json, run, subscribe, wait_for
+from test_api_publish_auth import start_hub, stop_hub
+
+
+def ctl(hub_port, *args, env=None, timeout=20):
+    """Runs spokectl against the hub's admin port; returns the CompletedProcess."""
+    full_env = dict(os.environ, **CHILD_ENV)
+    full_env.pop("SPOKE_TOKEN", None)
+    full_env["SPOKE_HUB"] = f"http://127.0.0.1:{hub_port}"
+    full_env.update(env or {})
+    return subprocess.run([binary("spokectl"), *args], capture_output=True, text=True,
+                          timeout=timeout, env=full_env)
+
+
+def one_line(stderr):
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, f"want one line on stderr, got {stderr!r}"
+    return lines[0]
+
+
+def test_edges_table_and_json_list_both_edges(cluster):
+    r = ctl(cluster.http_port, "edges")
+    assert r.returncode == 0, r.stderr
+    rows = r.stdout.strip().splitlines()
+    assert rows[0].split()[:3] == ["NAME", "REGION", "WORKERS"], r.stdout
+    by_name = {row.split()[0]: row.split() for row in rows[1:]}
+    assert set(by_name) == {"edge-a", "edge-b"}, r.stdout
+    for cols in by_name.values():
+        assert cols[1] == "test" and cols[2] == "2", cols  # region, workers
+
+    r = ctl(cluster.http_port, "edges", "--json")
+    assert r.returncode == 0, r.stderr
+    edges = json.loads(r.stdout)["edges"]
+    assert sorted(e["name"] for e in edges) == ["edge-a", "edge-b"]
+    assert all(e["workers"] == 2 and e["region"] == "test" for e in edges), edges
+
+
+def test_edges_watch_shows_rates_and_stops_on_ctrl_c(cluster, tmp_path):
+    out = tmp_path / "watch.out"
+    env = dict(os.environ, **CHILD_ENV, SPOKE_HUB=f"http://127.0.0.1:{cluster.http_port}")
+    with open(out, "w") as f:
+        p = subprocess.Popen([binary("spokectl"), "edges", "--watch"], stdout=f,
+                             stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for(lambda: "edge-b" in out.read_text(), 10, "a --watch frame")
+    finally:
+        p.send_signal(signal.SIGINT)
+        assert p.wait(10) == 0, out.read_text()
+    text = out.read_text()
+    assert text.startswith("\033[H\033[2J") and "IN/S" in text and "edge-a" in text, text
+
+
+def test_policy_shows_and_sets_keys(cluster):
+    r = ctl(cluster.http_port, "policy")
+    assert r.returncode == 0, r.stderr
+    shown = dict(line.split(" = ", 1) for line in r.stdout.strip().splitlines())
+    shown = {k.strip(): v for k, v in shown.items()}
+    assert shown["idle_timeout"] == str(cluster.policy()["idle_timeout"]), r.stdout
+
+    r = ctl(cluster.http_port, "policy", "set", "idle_timeout=5")
+    assert r.returncode == 0, r.stderr
+    assert any(line.split() == ["idle_timeout", "=", "5"] for line in r.stdout.splitlines())
+    assert cluster.policy()["idle_timeout"] == 5
+
+    # A non-number is refused before anything is sent; an unknown key by the hub.
+    r = ctl(cluster.http_port, "policy", "set", "idle_timeout=soon")
+    assert r.returncode == 2 and "not a number" in one_line(r.stderr)
+    r = ctl(cluster.http_port, "policy", "set", "no_such_key=1")
+    assert r.returncode == 1 and "no_such_key" in one_line(r.stderr)
+    assert cluster.policy()["idle_timeout"] == 5
+
+
+def test_publish_reaches_a_subscriber_and_prints_the_seq(cluster):
+    async def body():
+        ws, welcome = await connect(cluster.url_b)
+        await subscribe(ws, "ops.news")
+        await cluster.await_interest(welcome["conn"])
+        r = ctl(cluster.http_port, "publish", "ops.news", '{"hello": [1, 2]}')
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "published on ops.news as seq 1"
+        m = await recv_json(ws)
+        assert m == {"op": "msg", "topic": "ops.news", "seq": 1, "data": {"hello": [1, 2]},
+                     "from": "hub:api"}
+    run(body())
+    r = ctl(cluster.http_port, "publish", "nobody.here", "3")
+    assert r.returncode == 0 and r.stdout.strip() == "no subscriber anywhere: nothing sent"
+    r = ctl(cluster.http_port, "publish", "ops.news", "{not json")
+    assert r.returncode == 2 and "not valid JSON" in one_line(r.stderr)
+
+
+def test_unreachable_hub_is_one_line_and_non_zero():
+    port = free_port()  # nothing listens there
+    r = ctl(port, "edges")
+    assert r.returncode != 0 and r.stdout == ""
+    assert one_line(r.stderr) == (f"spokectl: cannot reach the hub at http://127.0.0.1:{port}: "
+                                  "Connection refused")
+
+
+def test_help_and_usage_errors():
+    for args in (["--help"], ["edges", "--help"], ["policy", "--help"], ["publish", "--help"],
+                 ["kick", "--help"], ["drain", "--help"], ["topics", "--help"]):
+        r = ctl(free_port(), *args)
+        assert r.returncode == 0 and r.stdout.startswith("usage: spokectl"), (args, r)
+    r = ctl(free_port(), "frobnicate")
+    assert r.returncode == 2 and "unknown command" in one_line(r.stderr)
+    r = ctl(free_port(), "--bogus", "edges")
+    assert r.returncode == 2 and "unknown option" in one_line(r.stderr)
+    r = ctl(free_port(), "--hub", "https://127.0.0.1:1", "edges")
+    assert r.returncode == 2 and "https" in one_line(r.stderr)
+
+
+def test_admin_token_is_sent_from_flag_or_environment(tmp_path):
+    link, http = free_port(), free_port()
+    proc, log = start_hub(tmp_path, "--listen", f"127.0.0.1:{link}", "--http",
+                          f"127.0.0.1:{http}", "--admin-token", "ctl-s3cret")
+    try:
+        wait_for(lambda: http_get(http, "/healthz")[0] == 200, 10, "hub health")
+        r = ctl(http, "policy")
+        assert r.returncode == 1
+        assert one_line(r.stderr).startswith("spokectl: auth refused: set --token or SPOKE_TOKEN")
+        r = ctl(http, "--token", "wrong", "policy")
+        assert r.returncode == 1 and "auth refused" in one_line(r.stderr)
+        r = ctl(http, "policy", env={"SPOKE_TOKEN": "ctl-s3cret"})
+        assert r.returncode == 0 and "idle_timeout" in r.stdout, r.stderr
+        r = ctl(http, "--token", "ctl-s3cret", "edges", "--json")
+        assert r.returncode == 0 and json.loads(r.stdout)["edges"] == [], r.stderr
+    finally:
+        stop_hub(proc, log)
