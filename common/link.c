@@ -33,6 +33,7 @@
  *                      bytes_in, bytes_out, closed_idle, closed_dead, closed_slow,
  *                      closed_protocol, closed_rate, closed_other] (all uint)
  *  12 KICK            [12, to:str, code:uint, reason:str]
+ *  13 DRAIN           [13, period_ms:uint] (0: the edge's own drain_period)
  *
  * Extra trailing elements are ignored so a newer peer can append fields.
  * String limits: topic 255, name/region/software 64, to/from 128, reason
@@ -132,6 +133,9 @@ static const struct field kick_fields[] = {
     FLD("code", F_U32, code, 0),
     FLD("reason", F_STR, reason, LINK_MAX_REASON),
 };
+static const struct field drain_fields[] = {
+    FLD("period_ms", F_U64, time_ms, 0),
+};
 static const struct field policy_fields[] = {
     FLD("idle_timeout_ms", F_LONG, policy.idle_timeout_ms, 0),
     FLD("ping_interval_ms", F_LONG, policy.ping_interval_ms, 0),
@@ -165,6 +169,7 @@ static const struct layout layouts[] = {
     [LINK_POLICY] = LAYOUT("policy", policy_fields),
     [LINK_STATS] = LAYOUT("stats", stats_fields),
     [LINK_KICK] = LAYOUT("kick", kick_fields),
+    [LINK_DRAIN] = LAYOUT("drain", drain_fields),
 };
 
 static const struct layout *layout_of(uint64_t type)

@@ -42,6 +42,7 @@ enum link_type {
     LINK_POLICY = 10,         /* hub -> edge: the effective policy, after HELLO and on change */
     LINK_STATS = 11,          /* edge -> hub: the worker's counters, about every second */
     LINK_KICK = 12,           /* hub -> edge: close connection `to` with code and reason */
+    LINK_DRAIN = 13,          /* hub -> edge: drain the whole edge process */
 };
 
 /* An edge worker's counters, as sent in STATS (totals since it started). */
@@ -71,6 +72,7 @@ struct link_str {
  *   POLICY:          policy (every field, stored units: ms, bytes, counts)
  *   STATS:           stats
  *   KICK:            to, code (WebSocket close code), reason
+ *   DRAIN:           time_ms (drain period; 0: the edge's own drain_period)
  * enc is an enum enc (common/enc.h) saying how data is encoded. */
 struct link_msg {
     enum link_type type;

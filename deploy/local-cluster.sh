@@ -15,7 +15,9 @@ stop() {
   trap - INT TERM
   echo
   echo "local-cluster: stopping edges and hub..."
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  # SIGINT stops at once; SIGTERM would make the edges drain their clients
+  # over drain_period first.
+  for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
   echo "local-cluster: stopped."
   exit "${1:-0}"

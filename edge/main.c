@@ -8,6 +8,7 @@
 #include <sys/random.h>
 #include <time.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "common/conf.h"
@@ -39,6 +40,8 @@ static const struct conf_opt options[] = {
      "longest delay between reconnection attempts"},
     {"close_timeout_ms", CONF_INT, &cfg.close_timeout_ms, "3000", 10, 600000,
      "time to wait for a client's close frame after sending ours"},
+    {"drain_period", CONF_MS, &cfg.drain_ms, "10", 0, 3600000,
+     "seconds over which a drain (SIGTERM, or the hub's drain) closes the clients with 1001"},
     {"link_max_pending", CONF_INT, &cfg.link_max_pending, "67108864", 65536, 1L << 34,
      "unsent bytes on the hub link before it is dropped as congested"},
 };
@@ -69,9 +72,44 @@ static void on_sighup(struct ev_loop *loop, ev_signal *s, int revents)
              "send SIGHUP to spoke-hub)");
 }
 
+static struct edge_ctl ctl;
+static struct worker *workers;
+static unsigned nworkers;
+static int draining;
+
+/* SIGTERM or the hub's DRAIN: stop accepting, close the clients with 1001
+ * over drain_period, then exit 0. Idempotent. */
+static void start_drain(struct ev_loop *loop, const char *why)
+{
+    if (draining)
+        return;
+    draining = 1;
+    log_info("%s: draining over %.1f s (SIGINT or another SIGTERM stops at once)", why,
+             atomic_load(&ctl.drain_ms) / 1000.0);
+    for (unsigned i = 0; i < nworkers; i++)
+        worker_drain(&workers[i]);
+}
+
+static void on_drain_request(struct ev_loop *loop, ev_async *a, int revents)
+{
+    start_drain(loop, "the hub asked for a drain");
+}
+
+static void on_worker_drained(struct ev_loop *loop, ev_async *a, int revents)
+{
+    if (atomic_load(&ctl.drained) >= nworkers) {
+        log_info("drain complete");
+        ev_break(loop, EVBREAK_ALL);
+    }
+}
+
 static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
 {
-    log_info("received %s: closing clients and stopping", strsignal(s->signum));
+    if (s->signum == SIGTERM && !draining) {
+        start_drain(loop, "SIGTERM");
+        return;
+    }
+    log_info("received %s: closing clients and stopping now", strsignal(s->signum));
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -113,7 +151,18 @@ int main(int argc, char **argv)
 
     log_set_component(cfg.name);
     unsigned n = (unsigned)cfg.workers;
-    struct worker *workers = xcalloc(n, sizeof *workers);
+    /* The control block workers use to reach the main loop: set up before
+     * any worker thread exists. */
+    ctl.loop = EV_DEFAULT;
+    atomic_init(&ctl.drained, 0);
+    atomic_init(&ctl.drain_ms, cfg.drain_ms);
+    ev_async_init(&ctl.drain_request, on_drain_request);
+    ev_async_init(&ctl.worker_drained, on_worker_drained);
+    ev_async_start(ctl.loop, &ctl.drain_request);
+    ev_async_start(ctl.loop, &ctl.worker_drained);
+    cfg.ctl = &ctl;
+    workers = xcalloc(n, sizeof *workers);
+    nworkers = n;
     int rc = 0;
     unsigned started = 0;
     for (unsigned i = 0; i < n; i++) {
@@ -138,7 +187,7 @@ int main(int argc, char **argv)
                  SPOKE_VERSION, cfg.name, cfg.region[0] ? cfg.region : "-",
                  net_format_addr(&cfg.listen, addr, sizeof addr), n, n == 1 ? "" : "s",
                  net_format_addr(&cfg.hub, hubaddr, sizeof hubaddr));
-        struct ev_loop *loop = EV_DEFAULT;
+        struct ev_loop *loop = ctl.loop;
         ev_signal sigint, sigterm, sighup;
         ev_signal_init(&sigint, on_signal, SIGINT);
         ev_signal_init(&sigterm, on_signal, SIGTERM);
@@ -150,8 +199,9 @@ int main(int argc, char **argv)
         ev_signal_stop(loop, &sigint);
         ev_signal_stop(loop, &sigterm);
         ev_signal_stop(loop, &sighup);
-        ev_loop_destroy(loop);
     }
+    ev_async_stop(ctl.loop, &ctl.drain_request);
+    ev_async_stop(ctl.loop, &ctl.worker_drained);
     for (unsigned i = 0; i < started; i++)
         worker_stop(&workers[i]);
     for (unsigned i = 0; i < n; i++) {
@@ -159,6 +209,7 @@ int main(int argc, char **argv)
         worker_deinit(&workers[i]);
     }
     free(workers);
+    ev_loop_destroy(ctl.loop);
     free(cfg.name);
     free(cfg.region);
     if (rc == 0)

@@ -236,6 +236,16 @@ static int on_msg(void *ud, const struct link_msg *m)
     case LINK_KICK:
         deliver_kick(w, m);
         break;
+    case LINK_DRAIN: {
+        /* The whole edge drains, not just this worker: the main thread
+         * coordinates (the other workers get the same message anyway). */
+        struct edge_ctl *ctl = w->cfg->ctl;
+        if (m->time_ms)
+            atomic_store(&ctl->drain_ms, (long)m->time_ms);
+        log_info("the hub asked this edge to drain");
+        ev_async_send(ctl->loop, &ctl->drain_request);
+        break;
+    }
     case LINK_ERROR:
         log_error("hub closed the link: %u %.*s", m->code, (int)m->reason.len, m->reason.ptr);
         disconnect(u, "closed by the hub");

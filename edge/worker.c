@@ -112,6 +112,7 @@ static void shutdown_worker(struct worker *w)
 {
     w->stopping = 1;
     ev_io_stop(w->loop, &w->accept_io);
+    ev_timer_stop(w->loop, &w->drain_timer);
     /* Tell every client why it goes (1001), write what we can, then leave. */
     struct dict_iter it;
     dict_iter_init(&it, &w->conns);
@@ -133,6 +134,59 @@ static void shutdown_worker(struct worker *w)
 static void on_stop(struct ev_loop *loop, ev_async *a, int revents)
 {
     shutdown_worker(a->data);
+}
+
+/* Closes clients with 1001 so that by the end of the drain period all are
+ * gone, a share at each tick: they reconnect through the load balancer to
+ * other edges without arriving all at once. */
+static void on_drain_tick(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct worker *w = t->data;
+    double period = atomic_load(&w->cfg->ctl->drain_ms) / 1000.0;
+    double share = period > 0 ? (ev_now(loop) - w->drain_start) / period : 1.0;
+    if (share > 1.0)
+        share = 1.0;
+    size_t want = (size_t)((double)w->drain_total * share + 0.999999);
+    struct dict_iter it;
+    dict_iter_init(&it, &w->conns);
+    for (struct dict_entry *e; w->drain_closed < want && (e = dict_next(&it));) {
+        struct client *c = e->value;
+        if (c->state == CLIENT_OPEN) {
+            client_close(c, 1001, "going away");
+            w->drain_closed++;
+        } else if (c->state == CLIENT_HANDSHAKE) {
+            client_terminate(c, "edge draining");
+        }
+    }
+    if (w->nclients == 0 && !w->drain_done) {
+        w->drain_done = 1;
+        ev_timer_stop(loop, t);
+        log_info("drained: every client is gone");
+        atomic_fetch_add(&w->cfg->ctl->drained, 1);
+        ev_async_send(w->cfg->ctl->loop, &w->cfg->ctl->worker_drained);
+    }
+    /* Otherwise the last ones are finishing their closing handshakes. */
+}
+
+static void on_drain(struct ev_loop *loop, ev_async *a, int revents)
+{
+    struct worker *w = a->data;
+    if (w->draining || w->stopping)
+        return;
+    w->draining = 1;
+    /* Stop accepting first: closing the listener makes new connections to
+     * this worker fail at once, so a balancer sends them elsewhere. */
+    ev_io_stop(loop, &w->accept_io);
+    if (w->listen_fd >= 0) {
+        close(w->listen_fd);
+        w->listen_fd = -1;
+    }
+    w->drain_start = ev_now(loop);
+    w->drain_total = w->nclients;
+    log_info("draining: closing %zu clients with 1001 over %.1f s", w->drain_total,
+             atomic_load(&w->cfg->ctl->drain_ms) / 1000.0);
+    ev_timer_set(&w->drain_timer, 0., 0.05);
+    ev_timer_start(loop, &w->drain_timer);
 }
 
 int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index, char *err,
@@ -174,9 +228,14 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
     w->accept_io.data = w;
     ev_async_init(&w->stop_async, on_stop);
     w->stop_async.data = w;
+    ev_async_init(&w->drain_async, on_drain);
+    w->drain_async.data = w;
+    ev_init(&w->drain_timer, on_drain_tick);
+    w->drain_timer.data = w;
     ev_prepare_init(&w->flush_prepare, on_prepare);
     w->flush_prepare.data = w;
     ev_async_start(w->loop, &w->stop_async);
+    ev_async_start(w->loop, &w->drain_async);
     return 0;
 }
 
@@ -209,6 +268,8 @@ void worker_apply_policy(struct worker *w, const struct policy *p)
     if (w->have_policy)
         return;
     w->have_policy = 1;
+    if (w->draining)
+        return; /* a drain started before the policy came: stay closed */
     if (listen(w->listen_fd, 1024) < 0) {
         snprintf(err, sizeof err, "listen: %s", strerror(errno));
         log_error("cannot accept clients: %s", err);
@@ -251,6 +312,11 @@ void worker_stop(struct worker *w)
     ev_async_send(w->loop, &w->stop_async);
 }
 
+void worker_drain(struct worker *w)
+{
+    ev_async_send(w->loop, &w->drain_async);
+}
+
 void worker_join(struct worker *w)
 {
     if (w->thread_started)
@@ -287,6 +353,8 @@ void worker_deinit(struct worker *w)
     free(w->rbuf);
     ev_io_stop(w->loop, &w->accept_io);
     ev_async_stop(w->loop, &w->stop_async);
+    ev_async_stop(w->loop, &w->drain_async);
+    ev_timer_stop(w->loop, &w->drain_timer);
     ev_prepare_stop(w->loop, &w->flush_prepare);
     if (w->listen_fd >= 0)
         close(w->listen_fd);

@@ -41,6 +41,11 @@ struct worker {
     int spare_fd; /* kept open to shed connections when out of descriptors */
     ev_io accept_io;
     ev_async stop_async;
+    ev_async drain_async;
+    ev_timer drain_timer;
+    int draining, drain_done;
+    ev_tstamp drain_start;
+    size_t drain_total, drain_closed;
     ev_prepare flush_prepare;
     int stopping;
 
@@ -81,6 +86,10 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
 int worker_start(struct worker *w);
 /* Asks the worker to close its clients and exit its loop (any thread). */
 void worker_stop(struct worker *w);
+/* Asks the worker to drain (any thread): stop accepting, then close its
+ * clients with 1001 spread over the drain period, then tell the main thread
+ * (ctl->worker_drained). */
+void worker_drain(struct worker *w);
 void worker_join(struct worker *w);
 void worker_deinit(struct worker *w);
 

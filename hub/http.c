@@ -578,6 +578,43 @@ static void http_disconnect(struct http_conn *c)
     http_conn_respond_json(c, 202, j);
 }
 
+/* POST /api/edges/NAME/drain [{"period": seconds}]: the edge stops accepting,
+ * closes its clients with 1001 over the period, and exits. */
+static void http_drain(struct http_conn *c, const char *name, size_t nlen)
+{
+    struct hub *h = c->srv->hub;
+    uint64_t period_ms = 0;
+    if (!link_name_is_valid(name, nlen)) {
+        http_error(c, 400, "invalid edge name");
+        return;
+    }
+    if (c->body_len) {
+        json_t *body = http_json_object_body(c);
+        if (!body)
+            return;
+        json_t *p = json_object_get(body, "period");
+        if (p && (!json_is_number(p) || json_number_value(p) < 0 ||
+                  json_number_value(p) > 3600)) {
+            json_decref(body);
+            http_error(c, 400, "period must be a number of seconds from 0 to 3600");
+            return;
+        }
+        if (p)
+            period_ms = (uint64_t)(json_number_value(p) * 1000.0 + 0.5);
+        json_decref(body);
+    }
+    int n = link_drain(h, name, nlen, period_ms);
+    if (!n) {
+        http_error(c, 404, "unknown edge (no linked worker has that name)");
+        return;
+    }
+    json_t *j = json_object();
+    json_object_set_new(j, "edge", json_stringn(name, nlen));
+    json_object_set_new(j, "workers", json_integer(n));
+    json_object_set_new(j, "status", json_string("draining"));
+    http_conn_respond_json(c, 202, j);
+}
+
 static int path_is(const char *path, size_t len, const char *want)
 {
     return strlen(want) == len && memcmp(path, want, len) == 0;
@@ -646,6 +683,14 @@ static void http_conn_route(struct http_conn *c)
             json_object_set_new(j, "topics", arr);
         }
         http_conn_respond_json(c, 200, j);
+        return;
+    }
+    if (len > 17 && memcmp(path, "/api/edges/", 11) == 0 &&
+        memcmp(path + len - 6, "/drain", 6) == 0) {
+        if (c->parser.method == HTTP_POST)
+            http_drain(c, path + 11, len - 17);
+        else
+            http_conn_respond(c, 405, "Allow: POST\r\n", "{\"error\":\"method not allowed\"}");
         return;
     }
     if (path_is(path, len, "/api/disconnect")) {

@@ -458,6 +458,20 @@ int link_kick(struct hub *h, struct link_str conn, uint32_t code, struct link_st
     return link_send(t, &m);
 }
 
+int link_drain(struct hub *h, const char *name, size_t len, uint64_t period_ms)
+{
+    int n = 0;
+    struct link_msg m = {.type = LINK_DRAIN, .time_ms = period_ms};
+    for (struct link *l = h->links; l; l = l->next) {
+        if (l->state == LSTATE_OPEN && strlen(l->name) == len && memcmp(l->name, name, len) == 0 &&
+            link_send(l, &m) == 0) {
+            n++;
+            log_info("%s: asked to drain", l->label);
+        }
+    }
+    return n;
+}
+
 uint64_t link_publish(struct hub *h, struct link_str topic, struct link_str from, uint8_t enc,
                       struct link_str data)
 {

@@ -49,6 +49,10 @@ uint64_t link_publish(struct hub *h, struct link_str topic, struct link_str from
  * reason. Returns 0 when sent, -1 if no open link holds that connection. */
 int link_kick(struct hub *h, struct link_str conn, uint32_t code, struct link_str reason);
 
+/* Asks every worker of edge `name` to drain (period_ms 0: the edge's own
+ * setting). Returns the number of links told, 0 if the edge is unknown. */
+int link_drain(struct hub *h, const char *name, size_t len, uint64_t period_ms);
+
 /* Sends every open link whose effective policy changed its new policy. */
 void link_push_policy(struct hub *h);
 

@@ -189,6 +189,7 @@ class Cluster:
                 "--listen", f"{HOST}:{self.edge_ports[name]}", "--hub", f"{HOST}:{self.hub_port}",
                 "--workers", str(self.workers), "--heartbeat-ms", "500",
                 "--reconnect-min-ms", "50", "--reconnect-max-ms", "500",
+                "--drain-period", "0.2",  # teardown sends SIGTERM: drain quickly
                 "--log-level", "debug", *self.edge_args]
         if name in self.edges:  # an earlier attempt lost its port: keep it for the log checks
             self.retired.append(self.edges[name])

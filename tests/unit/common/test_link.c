@@ -86,6 +86,9 @@ static struct link_msg full_msg(enum link_type t)
     case LINK_HEARTBEAT:
         m.time_ms = 1700000000999ull;
         break;
+    case LINK_DRAIN:
+        m.time_ms = 2500;
+        break;
     case LINK_KICK:
         m.to = link_str_c("edge-a:1:0badcafe:7");
         m.code = 4001;
@@ -165,6 +168,9 @@ static void assert_msg_eq(const struct link_msg *a, const struct link_msg *b)
     case LINK_STATS:
         assert_memory_equal(&a->stats, &b->stats, sizeof a->stats);
         break;
+    case LINK_DRAIN:
+        assert_true(a->time_ms == b->time_ms);
+        break;
     case LINK_KICK:
         assert_str_eq(a->to, b->to);
         assert_int_equal(a->code, b->code);
@@ -191,7 +197,7 @@ static void roundtrip(const struct link_msg *m)
 static const enum link_type all_types[] = {
     LINK_HELLO, LINK_INTEREST_ADD, LINK_INTEREST_REMOVE, LINK_PUBLISH, LINK_MESSAGE,
     LINK_DIRECT, LINK_DIRECT_RESULT, LINK_ERROR, LINK_HEARTBEAT, LINK_POLICY, LINK_STATS,
-    LINK_KICK,
+    LINK_KICK, LINK_DRAIN,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -484,7 +490,7 @@ static void test_link_decode_rejects_non_array_and_empty_array(void **state)
 
 static void test_link_decode_rejects_unknown_type(void **state)
 {
-    static const int64_t bad[] = {0, 13, 127, 255, 65536, -1, -100};
+    static const int64_t bad[] = {0, 14, 127, 255, 65536, -1, -100};
     struct raw r;
     raw_begin(&r);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -842,7 +848,7 @@ static void test_link_decode_rejects_trailing_garbage_inside_length(void **state
 
 static void test_link_decode_tolerates_null_err_and_tiny_errlen(void **state)
 {
-    static const uint8_t f[] = {0, 0, 0, 2, 0x91, 0x0d};
+    static const uint8_t f[] = {0, 0, 0, 2, 0x91, 0x0e};
     struct link_msg m;
     char err[4] = "zzz";
     assert_int_equal(link_decode(f, sizeof(f), &m, NULL, 0), -1);
@@ -871,7 +877,7 @@ static void test_link_encode_rejects_invalid_messages_and_leaves_out_unchanged(v
     memset(&m, 0, sizeof(m));
     m.type = (enum link_type)0;
     expect_encode_refused(&m);
-    m.type = (enum link_type)13;
+    m.type = (enum link_type)14;
     expect_encode_refused(&m);
 
     m = full_msg(LINK_PUBLISH);
@@ -921,11 +927,11 @@ static void test_link_type_name_names_every_type(void **state)
 {
     static const char *names[] = {"hello", "interest_add", "interest_remove", "publish",
                                   "message", "direct", "direct_result", "error", "heartbeat",
-                                  "policy", "stats", "kick"};
+                                  "policy", "stats", "kick", "drain"};
     for (size_t i = 0; i < NTYPES; i++)
         assert_string_equal(link_type_name(all_types[i]), names[i]);
     assert_string_equal(link_type_name((enum link_type)0), "unknown");
-    assert_string_equal(link_type_name((enum link_type)13), "unknown");
+    assert_string_equal(link_type_name((enum link_type)14), "unknown");
     assert_string_equal(link_type_name((enum link_type)-1), "unknown");
 }
 

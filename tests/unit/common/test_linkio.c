@@ -354,10 +354,10 @@ static void test_linkio_reports_corrupt_zstd(void **state)
 static void test_linkio_reports_decode_error(void **state)
 {
     struct pair *p = *state;
-    static const uint8_t bad[] = {0, 0, 0, 3, 0x92, 0x0d, 0x00}; /* type 13 */
+    static const uint8_t bad[] = {0, 0, 0, 3, 0x92, 0x0e, 0x00}; /* type 14 */
     write_compressed_raw(p->fa, bad, sizeof(bad));
     assert_int_equal(linkio_read(&p->b, p->fb, 1u << 20, on_msg_unexpected, NULL), -1);
-    assert_string_equal(p->b.err, "decode: unknown type 13");
+    assert_string_equal(p->b.err, "decode: unknown type 14");
 }
 
 static void test_linkio_callback_nonzero_stops_reading(void **state)
