@@ -693,16 +693,18 @@ static void http_conn_route(struct http_conn *c)
             http_conn_respond(c, 405, "Allow: POST\r\n", "{\"error\":\"method not allowed\"}");
         return;
     }
-    if (path_is(path, len, "/api/disconnect")) {
+    static const struct {
+        const char *path;
+        void (*handle)(struct http_conn *);
+    } post_routes[] = {
+        {"/api/disconnect", http_disconnect},
+        {"/api/publish", http_publish},
+    };
+    for (size_t k = 0; k < sizeof post_routes / sizeof post_routes[0]; k++) {
+        if (!path_is(path, len, post_routes[k].path))
+            continue;
         if (c->parser.method == HTTP_POST)
-            http_disconnect(c);
-        else
-            http_conn_respond(c, 405, "Allow: POST\r\n", "{\"error\":\"method not allowed\"}");
-        return;
-    }
-    if (path_is(path, len, "/api/publish")) {
-        if (c->parser.method == HTTP_POST)
-            http_publish(c);
+            post_routes[k].handle(c);
         else
             http_conn_respond(c, 405, "Allow: POST\r\n", "{\"error\":\"method not allowed\"}");
         return;
