@@ -815,6 +815,8 @@ class SpokeCluster:
         argv = [str(self.bin_dir / "spoke-edge"), "--name", name,
                 "--listen", f"{HOST}:{self.edge_ports[name]}",
                 "--hub", f"{HOST}:{self.hub_port}", "--workers", str(self.workers),
+                # The harness stops edges with SIGTERM: close any client at once.
+                "--drain-period", "0",
                 "--log-level", "warn", *self.edge_args]
         self.edges[name] = Proc(name, argv, self.workdir / f"{self.tag}-{name}.log")
 
