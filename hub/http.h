@@ -8,15 +8,15 @@
 #include "common/net.h"
 #include "hub/hub.h"
 
-struct http_server;
+struct httpd;
 
 /* Listens on addr and serves on h->loop. Returns the server, or NULL with a
  * one-line reason in err. */
-struct http_server *http_server_new(struct hub *h, const struct net_addr *addr, char *err,
+struct httpd *http_server_new(struct hub *h, const struct net_addr *addr, char *err,
                                     size_t errlen);
 /* Closes the listener and every admin connection. No-op on NULL. */
-void http_server_free(struct http_server *s);
+void http_server_free(struct httpd *s);
 /* The port the listener is bound to (for port 0), or 0. */
-uint16_t http_server_port(const struct http_server *s);
+uint16_t http_server_port(const struct httpd *s);
 
 #endif

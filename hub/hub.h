@@ -16,7 +16,7 @@
 struct dict;
 struct link;
 struct route;
-struct http_server;
+struct httpd;
 
 /* Settings, filled by conf_load in main.c (see the option table there). */
 struct hub_config {
@@ -45,7 +45,7 @@ struct hub {
     struct hub_config cfg;
     uint64_t boot;          /* random per start; edges see it in our HELLO */
     struct route *route;
-    struct http_server *http;
+    struct httpd *http;
 
     /* Edge links (hub/link.c). */
     int link_fd;            /* listening socket, -1 when closed */
