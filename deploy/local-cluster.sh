@@ -31,9 +31,11 @@ for _ in $(seq 1 50); do
   if (exec 3<>/dev/tcp/127.0.0.1/7480) 2>/dev/null; then break; fi
   sleep 0.1
 done
-"$bin/spoke-edge" --name edge-a --region local --listen 127.0.0.1:8080 --hub 127.0.0.1:7400 &
+"$bin/spoke-edge" --name edge-a --region local --listen 127.0.0.1:8080 --hub 127.0.0.1:7400 \
+  --admin 127.0.0.1:9080 &
 pids+=($!)
-"$bin/spoke-edge" --name edge-b --region local --listen 127.0.0.1:8082 --hub 127.0.0.1:7400 &
+"$bin/spoke-edge" --name edge-b --region local --listen 127.0.0.1:8082 --hub 127.0.0.1:7400 \
+  --admin 127.0.0.1:9082 &
 pids+=($!)
 sleep 0.5
 
@@ -48,7 +50,8 @@ Try it with two terminals (python3-websockets' interactive client):
   /usr/bin/python3 -m websockets ws://127.0.0.1:8082/ws
       > {"op":"pub","topic":"chat.lobby","data":{"text":"hello"},"id":1}
 The first terminal prints {"op":"msg","topic":"chat.lobby","seq":1,...}.
-Hub state: curl -s http://127.0.0.1:7480/api/links
+Hub state: curl -s http://127.0.0.1:7480/api/edges   (or build/spokectl edges)
+Edge health: curl -s http://127.0.0.1:9080/readyz
 
 Press Ctrl-C to stop all three.
 MSG

@@ -26,6 +26,7 @@ struct edge_config {
     char *region;
     struct net_addr listen;
     struct net_addr hub;
+    struct net_addr admin;    /* /healthz, /readyz, /metrics for this edge process */
     struct sockaddr_storage hub_sa; /* resolved once at startup */
     socklen_t hub_salen;
     long workers;

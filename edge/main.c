@@ -16,6 +16,7 @@
 #include "common/net.h"
 #include "common/version.h"
 #include "common/xalloc.h"
+#include "edge/admin.h"
 #include "edge/config.h"
 #include "edge/worker.h"
 
@@ -27,6 +28,8 @@ static const struct conf_opt options[] = {
     {"region", CONF_STR, &cfg.region, "local", 0, 0, "region label shown to clients and operators"},
     {"listen", CONF_ADDR, &cfg.listen, "127.0.0.1:8080", 0, 0, "client WebSocket address (path /ws)"},
     {"hub", CONF_ADDR, &cfg.hub, "127.0.0.1:7400", 0, 0, "the hub's link address"},
+    {"admin", CONF_ADDR, &cfg.admin, "127.0.0.1:9080", 0, 0,
+     "this edge's /healthz, /readyz and /metrics (port 0: any free port, logged)"},
     {"workers", CONF_INT, &cfg.workers, NULL, 1, 256,
      "worker threads, each with its own loop, listener and hub link (default: number of CPUs)"},
     {"log_level", CONF_LOGLEVEL, &cfg.log_level, "info", 0, 0, "debug, info, warn or error"},
@@ -182,6 +185,11 @@ int main(int argc, char **argv)
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
+    struct edge_admin admin = {&cfg, workers, n, NULL};
+    if (rc == 0 && edge_admin_start(&admin, ctl.loop, err, sizeof err) < 0) {
+        log_error("admin endpoint: %s", err);
+        rc = 1;
+    }
     if (rc == 0) {
         log_info("spoke-edge %s: %s (region %s) serving ws://%s/ws with %u worker%s; hub %s",
                  SPOKE_VERSION, cfg.name, cfg.region[0] ? cfg.region : "-",
@@ -200,6 +208,7 @@ int main(int argc, char **argv)
         ev_signal_stop(loop, &sigterm);
         ev_signal_stop(loop, &sighup);
     }
+    edge_admin_stop(&admin);
     ev_async_stop(ctl.loop, &ctl.drain_request);
     ev_async_stop(ctl.loop, &ctl.worker_drained);
     for (unsigned i = 0; i < started; i++)

@@ -168,12 +168,43 @@ static void on_drain_tick(struct ev_loop *loop, ev_timer *t, int revents)
     /* Otherwise the last ones are finishing their closing handshakes. */
 }
 
+#define SNAPSHOT_PERIOD 0.25
+
+static void publish_snapshot(struct worker *w)
+{
+    struct worker_snapshot s = {
+        .have_policy = w->have_policy,
+        .linked = uplink_is_up(w->up),
+        .draining = w->draining,
+        .clients = w->nclients,
+        .subscriptions = w->nsubs,
+        .topics = w->topics.count,
+        .stats = w->stats,
+    };
+    pthread_mutex_lock(&w->snap_lock);
+    w->snap = s;
+    pthread_mutex_unlock(&w->snap_lock);
+}
+
+static void on_snapshot(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    publish_snapshot(t->data);
+}
+
+void worker_snapshot(struct worker *w, struct worker_snapshot *out)
+{
+    pthread_mutex_lock(&w->snap_lock);
+    *out = w->snap;
+    pthread_mutex_unlock(&w->snap_lock);
+}
+
 static void on_drain(struct ev_loop *loop, ev_async *a, int revents)
 {
     struct worker *w = a->data;
     if (w->draining || w->stopping)
         return;
     w->draining = 1;
+    publish_snapshot(w); /* not ready from now on */
     /* Stop accepting first: closing the listener makes new connections to
      * this worker fail at once, so a balancer sends them elsewhere. */
     ev_io_stop(loop, &w->accept_io);
@@ -232,6 +263,9 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
     w->drain_async.data = w;
     ev_init(&w->drain_timer, on_drain_tick);
     w->drain_timer.data = w;
+    pthread_mutex_init(&w->snap_lock, NULL);
+    ev_timer_init(&w->snap_timer, on_snapshot, SNAPSHOT_PERIOD, SNAPSHOT_PERIOD);
+    w->snap_timer.data = w;
     ev_prepare_init(&w->flush_prepare, on_prepare);
     w->flush_prepare.data = w;
     ev_async_start(w->loop, &w->stop_async);
@@ -289,6 +323,7 @@ static void *worker_main(void *arg)
     /* No ev_io_start(accept_io) here: clients are accepted only once the
      * hub's policy has arrived (worker_apply_policy). */
     ev_prepare_start(w->loop, &w->flush_prepare);
+    ev_timer_start(w->loop, &w->snap_timer);
     uplink_start(w->up);
     log_debug("worker started");
     ev_run(w->loop, 0);
@@ -355,6 +390,8 @@ void worker_deinit(struct worker *w)
     ev_async_stop(w->loop, &w->stop_async);
     ev_async_stop(w->loop, &w->drain_async);
     ev_timer_stop(w->loop, &w->drain_timer);
+    ev_timer_stop(w->loop, &w->snap_timer);
+    pthread_mutex_destroy(&w->snap_lock);
     ev_prepare_stop(w->loop, &w->flush_prepare);
     if (w->listen_fd >= 0)
         close(w->listen_fd);

@@ -28,6 +28,14 @@ struct worker_stats {
     uint64_t closed_handshake, rate_limited, unwanted;
 };
 
+/* What the main thread may read of a worker (under snap_lock): published by
+ * the worker a few times a second, off the hot path. */
+struct worker_snapshot {
+    int have_policy, linked, draining;
+    uint64_t clients, subscriptions, topics;
+    struct worker_stats stats;
+};
+
 struct worker {
     struct ev_loop *loop;
     const struct edge_config *cfg;
@@ -71,6 +79,10 @@ struct worker {
     struct deadline_list pong;       /* pinged, waiting for any bytes: pong_timeout */
     struct deadline_list closing;    /* waiting for the peer's close frame */
 
+    pthread_mutex_t snap_lock;
+    struct worker_snapshot snap;
+    ev_timer snap_timer;
+
     struct sendq_pool qpool;
     struct msg_parser *parser;
     struct buf scratch; /* payload being built */
@@ -96,6 +108,9 @@ void worker_deinit(struct worker *w);
 /* Takes the policy the hub sent: applies it to every list and limit, and
  * starts accepting clients if this is the first one. */
 void worker_apply_policy(struct worker *w, const struct policy *p);
+
+/* Copies the worker's last published snapshot (any thread). */
+void worker_snapshot(struct worker *w, struct worker_snapshot *out);
 
 /* Queues c for the end-of-iteration flush (idempotent). */
 void worker_mark_dirty(struct worker *w, struct client *c);

@@ -817,6 +817,7 @@ class SpokeCluster:
                 "--hub", f"{HOST}:{self.hub_port}", "--workers", str(self.workers),
                 # The harness stops edges with SIGTERM: close any client at once.
                 "--drain-period", "0",
+                "--admin", f"{HOST}:0",
                 "--log-level", "warn", *self.edge_args]
         self.edges[name] = Proc(name, argv, self.workdir / f"{self.tag}-{name}.log")
 

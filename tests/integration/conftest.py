@@ -4,6 +4,7 @@ and stop everything afterwards, failing the test on sanitizer reports or an
 unclean exit."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -190,6 +191,7 @@ class Cluster:
                 "--workers", str(self.workers), "--heartbeat-ms", "500",
                 "--reconnect-min-ms", "50", "--reconnect-max-ms", "500",
                 "--drain-period", "0.2",  # teardown sends SIGTERM: drain quickly
+                "--admin", f"{HOST}:0",   # any free port; the edge logs it
                 "--log-level", "debug", *self.edge_args]
         if name in self.edges:  # an earlier attempt lost its port: keep it for the log checks
             self.retired.append(self.edges[name])
@@ -240,6 +242,13 @@ class Cluster:
 
     def edge_log(self, name):
         return self.edges[name].log()
+
+    def edge_admin_port(self, name):
+        """The port edge `name` serves /healthz, /readyz, /metrics on (from its log)."""
+        def port():
+            m = re.search(r"admin HTTP on [0-9.]+:(\d+)", self.edge_log(name))
+            return int(m.group(1)) if m else None
+        return wait_for(port, START_TIMEOUT_S, f"{name}'s admin port in its log")
 
     # ---- hub admin API
     def hub_links(self):

@@ -1,0 +1,147 @@
+/* The edge's /healthz, /readyz and /metrics: see admin.h. */
+#include "edge/admin.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "edge/worker.h"
+
+/* Ready = every worker has a policy, a live hub link, and is not draining:
+ * what a load balancer's health check should use. */
+static void readyz(struct httpd_conn *c, struct edge_admin *a)
+{
+    json_t *reasons = json_array();
+    for (unsigned i = 0; i < a->nworkers; i++) {
+        struct worker_snapshot s;
+        char why[96];
+        worker_snapshot(&a->workers[i], &s);
+        if (s.draining) {
+            snprintf(why, sizeof why, "w%u: draining", i);
+            json_array_append_new(reasons, json_string(why));
+        } else if (!s.have_policy) {
+            snprintf(why, sizeof why, "w%u: no policy from the hub yet", i);
+            json_array_append_new(reasons, json_string(why));
+        } else if (!s.linked) {
+            snprintf(why, sizeof why, "w%u: hub link down", i);
+            json_array_append_new(reasons, json_string(why));
+        }
+    }
+    json_t *j = json_object();
+    int ready = json_array_size(reasons) == 0;
+    json_object_set_new(j, "ready", json_boolean(ready));
+    json_object_set_new(j, "reasons", reasons);
+    httpd_respond_json(c, ready ? 200 : 503, j);
+}
+
+static void metrics(struct httpd_conn *c, struct edge_admin *a)
+{
+    struct worker_snapshot sum = {0};
+    unsigned ready = 0;
+    for (unsigned i = 0; i < a->nworkers; i++) {
+        struct worker_snapshot s;
+        worker_snapshot(&a->workers[i], &s);
+        ready += s.have_policy && s.linked && !s.draining;
+        sum.clients += s.clients;
+        sum.subscriptions += s.subscriptions;
+        sum.topics += s.topics;
+        sum.stats.msgs_in += s.stats.msgs_in;
+        sum.stats.msgs_out += s.stats.msgs_out;
+        sum.stats.bytes_in += s.stats.bytes_in;
+        sum.stats.bytes_out += s.stats.bytes_out;
+        sum.stats.accepted += s.stats.accepted;
+        sum.stats.closed += s.stats.closed;
+        sum.stats.closed_idle += s.stats.closed_idle;
+        sum.stats.closed_dead += s.stats.closed_dead;
+        sum.stats.closed_slow += s.stats.closed_slow;
+        sum.stats.closed_protocol += s.stats.closed_protocol;
+        sum.stats.closed_rate += s.stats.closed_rate;
+        sum.stats.closed_handshake += s.stats.closed_handshake;
+        sum.stats.rate_limited += s.stats.rate_limited;
+    }
+    const char *e = a->cfg->name;
+    const struct {
+        const char *name, *type, *help;
+        uint64_t v;
+    } m[] = {
+        {"spoke_edge_workers_ready", "gauge", "Workers with a policy and a hub link, not draining.", ready},
+        {"spoke_edge_clients", "gauge", "Client WebSocket connections.", sum.clients},
+        {"spoke_edge_subscriptions", "gauge", "Client subscriptions.", sum.subscriptions},
+        {"spoke_edge_topics", "gauge", "Local topics, summed over workers.", sum.topics},
+        {"spoke_edge_accepted_total", "counter", "TCP connections accepted.", sum.stats.accepted},
+        {"spoke_edge_messages_in_total", "counter", "Client messages received.", sum.stats.msgs_in},
+        {"spoke_edge_messages_out_total", "counter", "Messages sent to clients.", sum.stats.msgs_out},
+        {"spoke_edge_client_bytes_in_total", "counter", "Bytes read from clients.", sum.stats.bytes_in},
+        {"spoke_edge_client_bytes_out_total", "counter", "Bytes written to clients.", sum.stats.bytes_out},
+        {"spoke_edge_rate_limited_total", "counter", "Client messages refused by the rate limit.", sum.stats.rate_limited},
+    };
+    struct buf b = BUF_INIT;
+    for (size_t k = 0; k < sizeof m / sizeof m[0]; k++)
+        buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n%s{edge=\"%s\"} %" PRIu64 "\n", m[k].name,
+                   m[k].help, m[k].name, m[k].type, m[k].name, e, m[k].v);
+    uint64_t known = sum.stats.closed_idle + sum.stats.closed_dead + sum.stats.closed_slow +
+                     sum.stats.closed_protocol + sum.stats.closed_rate + sum.stats.closed_handshake;
+    const struct {
+        const char *reason;
+        uint64_t v;
+    } closes[] = {
+        {"idle", sum.stats.closed_idle}, {"dead_peer", sum.stats.closed_dead},
+        {"slow_consumer", sum.stats.closed_slow}, {"protocol", sum.stats.closed_protocol},
+        {"rate_limit", sum.stats.closed_rate}, {"handshake_timeout", sum.stats.closed_handshake},
+        {"other", sum.stats.closed > known ? sum.stats.closed - known : 0},
+    };
+    buf_printf(&b, "# HELP spoke_edge_closes_total Client connections closed, by reason.\n"
+                   "# TYPE spoke_edge_closes_total counter\n");
+    for (size_t k = 0; k < sizeof closes / sizeof closes[0]; k++)
+        buf_printf(&b, "spoke_edge_closes_total{edge=\"%s\",reason=\"%s\"} %" PRIu64 "%s", e,
+                   closes[k].reason, closes[k].v, k + 1 < sizeof closes / sizeof closes[0] ? "\n" : "");
+    buf_append_u8(&b, 0);
+    httpd_respond_type(c, 200, "text/plain; version=0.0.4", NULL, (const char *)buf_head(&b));
+    buf_deinit(&b);
+}
+
+static void route(struct httpd_conn *c, void *ud)
+{
+    struct edge_admin *a = ud;
+    const char *path = c->req + c->url_off;
+    size_t len = 0;
+    while (len < c->url_len && path[len] != '?' && path[len] != '#')
+        len++;
+    int known = httpd_path_is(path, len, "/healthz") || httpd_path_is(path, len, "/readyz") ||
+                httpd_path_is(path, len, "/metrics");
+    if (!known) {
+        httpd_error(c, 404, "not found");
+        return;
+    }
+    if (c->parser.method != HTTP_GET) {
+        httpd_respond(c, 405, "Allow: GET\r\n", "{\"error\":\"method not allowed\"}");
+        return;
+    }
+    if (httpd_path_is(path, len, "/healthz"))
+        httpd_respond(c, 200, NULL, "{\"status\":\"ok\"}");
+    else if (httpd_path_is(path, len, "/readyz"))
+        readyz(c, a);
+    else
+        metrics(c, a);
+}
+
+int edge_admin_start(struct edge_admin *a, struct ev_loop *loop, char *err, size_t errlen)
+{
+    a->httpd = httpd_new(loop, &a->cfg->admin, route, a, err, errlen);
+    if (!a->httpd)
+        return -1;
+    struct net_addr shown = a->cfg->admin;
+    char addr[300];
+    shown.port = httpd_port(a->httpd);
+    log_info("admin HTTP on %s (/healthz, /readyz, /metrics)",
+             net_format_addr(&shown, addr, sizeof addr));
+    return 0;
+}
+
+void edge_admin_stop(struct edge_admin *a)
+{
+    httpd_free(a->httpd);
+    a->httpd = NULL;
+}
