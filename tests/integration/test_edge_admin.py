@@ -1,4 +1,5 @@
 """Each edge process serves /healthz (alive), /readyz (ready only with a policy and a hub link on every worker, and not draining: what a load balancer should check) and /metrics (Prometheus text) on its --admin address."""
+import asyncio
 import json
 import re
 import signal
@@ -44,7 +45,6 @@ def test_metrics_count_clients_and_readiness(cluster):
             text = http_get(port, "/metrics")[1].decode()
             m = re.search(r'^spoke_edge_clients\{edge="edge-a"\} (\d+)$', text, re.M)
             return m and int(m.group(1)) == 2 and text
-        import asyncio
         text = await asyncio.to_thread(wait_for, clients, 5, "edge-a's metrics to count 2 clients")
         assert re.search(r'^spoke_edge_workers_ready\{edge="edge-a"\} 2$', text, re.M)
         assert re.search(r'^spoke_edge_closes_total\{edge="edge-a",reason="idle"\} 0$', text, re.M)
@@ -60,7 +60,6 @@ def test_readyz_is_503_while_draining(make_cluster):
     async def body():
         await connect(cluster.url_a)
         edge.signal(signal.SIGTERM)
-        import asyncio
         await asyncio.to_thread(wait_for, lambda: ready(port)[0] == 503, 5, "not ready while draining")
         assert any("draining" in r for r in ready(port)[1]["reasons"])
     run(body())

@@ -1,8 +1,11 @@
 """spokectl drives a live hub's admin API: it lists the edges, shows and changes the policy, publishes to WebSocket subscribers, sends the admin token, and fails with one clear line and a non-zero exit when the hub is unreachable, refuses the token, or the usage is wrong."""
+import asyncio
 import json
 import os
 import signal
 import subprocess
+
+import websockets
 
 from conftest import CHILD_ENV, binary
 from helpers import connect, free_port, http_get, recv_json, run, subscribe, wait_for
@@ -133,3 +136,53 @@ def test_admin_token_is_sent_from_flag_or_environment(tmp_path):
         assert r.returncode == 0 and json.loads(r.stdout)["edges"] == [], r.stderr
     finally:
         stop_hub(proc, log)
+
+
+def test_edges_counts_clients_right(cluster):
+    async def body():
+        for _ in range(3):
+            await connect(cluster.url_a)
+        await connect(cluster.url_b)
+
+        def counted():
+            rows = ctl(cluster.http_port, "edges", "--json")
+            edges = {e["name"]: e for e in json.loads(rows.stdout)["edges"]}
+            return edges["edge-a"]["clients"] == 3 and edges["edge-b"]["clients"] == 1
+        await asyncio.to_thread(wait_for, counted, 5, "spokectl edges to count the clients")
+    run(body())
+
+
+def test_kick_closes_the_named_connection(cluster):
+    async def body():
+        ws, w = await connect(cluster.url_a)
+        r = await asyncio.to_thread(ctl, cluster.http_port, "kick", w["conn"], "--reason", "bye")
+        assert r.returncode == 0, r.stderr
+        try:
+            await asyncio.wait_for(ws.recv(), 5)
+            raise AssertionError("the kicked connection stayed open")
+        except websockets.ConnectionClosed:
+            pass
+        assert ws.close_code == 4001 and ws.close_reason == "bye"
+        r = await asyncio.to_thread(ctl, cluster.http_port, "kick", "edge-a:0:deadbeef:1")
+        assert r.returncode != 0 and "unknown connection" in one_line(r.stderr)
+    run(body())
+
+
+def test_drain_turns_the_edge_not_ready_moves_clients_off_and_exits_0(make_cluster):
+    cluster = make_cluster(edge_args=["--drain-period", "1"])
+    edge = cluster.edges["edge-b"]
+    edge.exit_expected = True
+    admin = cluster.edge_admin_port("edge-b")
+
+    async def body():
+        clients = [(await connect(cluster.url_b))[0] for _ in range(3)]
+        r = await asyncio.to_thread(ctl, cluster.http_port, "drain", "edge-b")
+        assert r.returncode == 0, r.stderr
+        await asyncio.to_thread(wait_for, lambda: http_get(admin, "/readyz")[0] == 503, 5,
+                                "edge-b not ready")
+        for ws in clients:
+            await asyncio.wait_for(ws.wait_closed(), 10)
+            assert ws.close_code == 1001
+    run(body())
+    wait_for(lambda: edge.p.poll() is not None, 10, "edge-b to exit")
+    assert edge.p.returncode == 0
