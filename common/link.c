@@ -17,7 +17,7 @@
  *
  *   type              elements
  *   1 HELLO           [1, version:uint, name:str, region:str, worker:uint, software:str, boot:uint,
- *                      heartbeat_ms:uint]
+ *                      heartbeat_ms:uint, public_url:str]
  *   2 INTEREST_ADD    [2, topic:str]
  *   3 INTEREST_REMOVE [3, topic:str]
  *   4 PUBLISH         [4, topic:str, from:str, enc:uint, data:bin]
@@ -25,13 +25,13 @@
  *   6 DIRECT          [6, to:str, from:str, id:int or nil (nil = no id), enc:uint, data:bin]
  *   7 DIRECT_RESULT   [7, to:str, id:int, code:uint, reason:str]
  *   8 ERROR           [8, code:uint, reason:str]
- *   9 HEARTBEAT       [9, time_ms:uint]
+ *   9 HEARTBEAT       [9, time_ms:uint, echo_us:uint]
  *  10 POLICY          [10, idle_timeout_ms, ping_interval_ms, pong_timeout_ms,
  *                      handshake_timeout_ms, max_message_bytes, send_queue_bytes,
  *                      max_subscriptions, rate_limit, rate_burst] (all uint)
  *  11 STATS           [11, uptime_s, clients, subscriptions, topics, msgs_in, msgs_out,
  *                      bytes_in, bytes_out, closed_idle, closed_dead, closed_slow,
- *                      closed_protocol, closed_rate, closed_other] (all uint)
+ *                      closed_protocol, closed_rate, closed_other, rtt_us] (all uint)
  *  12 KICK            [12, to:str, code:uint, reason:str]
  *  13 DRAIN           [13, period_ms:uint] (0: the edge's own drain_period)
  *
@@ -75,6 +75,7 @@ static const struct field hello_fields[] = {
     FLD("software", F_STR, software, LINK_MAX_NAME),
     FLD("boot", F_U64, boot, 0),
     FLD("heartbeat_ms", F_U32, heartbeat_ms, 0),
+    FLD("public_url", F_STR, public_url, LINK_MAX_REASON),
 };
 static const struct field interest_fields[] = {
     FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
@@ -111,6 +112,7 @@ static const struct field error_fields[] = {
 };
 static const struct field heartbeat_fields[] = {
     FLD("time_ms", F_U64, time_ms, 0),
+    FLD("echo_us", F_U64, echo_us, 0),
 };
 static const struct field stats_fields[] = {
     FLD("uptime_s", F_U64, stats.uptime_s, 0),
@@ -127,6 +129,7 @@ static const struct field stats_fields[] = {
     FLD("closed_protocol", F_U64, stats.closed_protocol, 0),
     FLD("closed_rate", F_U64, stats.closed_rate, 0),
     FLD("closed_other", F_U64, stats.closed_other, 0),
+    FLD("rtt_us", F_U64, stats.rtt_us, 0),
 };
 static const struct field kick_fields[] = {
     FLD("to", F_STR, to, LINK_MAX_CONN_ID),

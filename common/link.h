@@ -50,6 +50,7 @@ struct link_stats {
     uint64_t uptime_s, clients, subscriptions, topics;
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
     uint64_t closed_idle, closed_dead, closed_slow, closed_protocol, closed_rate, closed_other;
+    uint64_t rtt_us; /* link round trip from the last heartbeat echo (0: none yet) */
 };
 
 /* A byte string inside a decoded message: points into the caller's bytes,
@@ -61,14 +62,15 @@ struct link_str {
 
 /* One decoded (or to-be-encoded) message. Which fields are meaningful
  * depends on type:
- *   HELLO:           version, name, region, worker, software, boot, heartbeat_ms
+ *   HELLO:           version, name, region, worker, software, boot, heartbeat_ms,
+ *                    public_url (edge: where clients reach it; may be empty)
  *   INTEREST_ADD/REMOVE: topic
  *   PUBLISH:         topic, from, enc, data
  *   MESSAGE:         topic, seq, from, enc, data
  *   DIRECT:          to, from, has_id, id, enc, data
  *   DIRECT_RESULT:   to (the original sender), id, code (0 = delivered), reason
  *   ERROR:           code, reason
- *   HEARTBEAT:       time_ms (sender's wall clock)
+ *   HEARTBEAT:       time_ms (sender's wall clock), echo_us
  *   POLICY:          policy (every field, stored units: ms, bytes, counts)
  *   STATS:           stats
  *   KICK:            to, code (WebSocket close code), reason
@@ -86,7 +88,10 @@ struct link_msg {
     uint64_t boot;
     uint64_t time_ms;
     uint32_t heartbeat_ms; /* HELLO: the sender's heartbeat period */
-    struct link_str name, region, software, topic, from, to, data, reason;
+    uint64_t echo_us;      /* HEARTBEAT: from an edge, its send time (µs, its monotonic
+                            * clock); from the hub, that value echoed back at once (0 on
+                            * the hub's own periodic heartbeats) */
+    struct link_str name, region, software, topic, from, to, data, reason, public_url;
     struct policy policy;
     struct link_stats stats;
 };

@@ -24,6 +24,7 @@ struct edge_ctl {
 struct edge_config {
     char *name;
     char *region;
+    char *public_url;         /* where clients reach this edge (for operators); may be empty */
     struct net_addr listen;
     struct net_addr hub;
     struct net_addr admin;    /* /healthz, /readyz, /metrics for this edge process */

@@ -26,6 +26,8 @@ static const struct conf_opt options[] = {
     {"name", CONF_STR, &cfg.name, NULL, 0, 0,
      "edge name, unique among the hub's edges (default: the host name)"},
     {"region", CONF_STR, &cfg.region, "local", 0, 0, "region label shown to clients and operators"},
+    {"public_url", CONF_STR, &cfg.public_url, "", 0, 0,
+     "the URL clients use to reach this edge, shown to operators (e.g. wss://fra-1.example.com/ws)"},
     {"listen", CONF_ADDR, &cfg.listen, "127.0.0.1:8080", 0, 0, "client WebSocket address (path /ws)"},
     {"hub", CONF_ADDR, &cfg.hub, "127.0.0.1:7400", 0, 0, "the hub's link address"},
     {"admin", CONF_ADDR, &cfg.admin, "127.0.0.1:9080", 0, 0,
@@ -221,6 +223,7 @@ int main(int argc, char **argv)
     ev_loop_destroy(ctl.loop);
     free(cfg.name);
     free(cfg.region);
+    free(cfg.public_url);
     if (rc == 0)
         log_info("stopped");
     return rc;

@@ -53,6 +53,7 @@ struct uplink {
     int was_up;          /* log the first failure after being up as a warning */
     uint64_t attempts;
     uint32_t hub_heartbeat_ms; /* from the hub's HELLO: silence is judged by the slower side */
+    uint64_t rtt_us;           /* from the last heartbeat the hub echoed */
 };
 
 static void on_io(struct ev_loop *loop, ev_io *io, int revents);
@@ -159,6 +160,7 @@ static void on_connected(struct uplink *u)
     m.name = link_str_c(cfg->name);
     m.region = link_str_c(cfg->region);
     m.software = link_str_c(SPOKE_VERSION);
+    m.public_url = link_str_c(cfg->public_url);
     send_msg(u, &m);
     u->state = UPLINK_HELLO;
     set_events(u, EV_READ);
@@ -229,6 +231,10 @@ static int on_msg(void *ud, const struct link_msg *m)
         deliver_direct_result(w, m);
         break;
     case LINK_HEARTBEAT:
+        if (m->echo_us) {
+            uint64_t now = clock_mono_us();
+            u->rtt_us = now > m->echo_us ? now - m->echo_us : 0;
+        }
         break;
     case LINK_POLICY:
         worker_apply_policy(w, &m->policy);
@@ -305,7 +311,9 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
         return;
     }
     if (u->state == UPLINK_UP || u->state == UPLINK_HELLO) {
-        struct link_msg m = {.type = LINK_HEARTBEAT, .time_ms = clock_wall_ms()};
+        /* echo_us: the hub sends it straight back, which gives the RTT. */
+        struct link_msg m = {.type = LINK_HEARTBEAT, .time_ms = clock_wall_ms(),
+                             .echo_us = clock_mono_us()};
         send_msg(u, &m);
     }
 }
@@ -336,6 +344,7 @@ static void on_stats(struct ev_loop *loop, ev_timer *t, int revents)
     uint64_t known = s->closed_idle + s->closed_dead + s->closed_slow + s->closed_protocol +
                      s->closed_rate;
     m.stats.closed_other = s->closed > known ? s->closed - known : 0;
+    m.stats.rtt_us = u->rtt_us;
     send_msg(u, &m);
 }
 

@@ -152,6 +152,8 @@ static void add_edge_link(const struct link_info *i, void *ud)
             json_object_set_new(closes, close_reasons[k], json_integer(0));
         json_object_set_new(e, "closes", closes);
         json_object_set_new(e, "uptime_s", json_integer(0));
+        json_object_set_new(e, "public_url", json_string(i->public_url));
+        json_object_set_new(e, "rtt_ms", json_real(0));
         json_object_set_new(byname, i->edge, e);
     }
     const struct link_stats *s = &i->stats;
@@ -174,6 +176,9 @@ static void add_edge_link(const struct link_info *i, void *ud)
     add_u64(closes, "protocol", s->closed_protocol);
     add_u64(closes, "rate_limit", s->closed_rate);
     add_u64(closes, "other", s->closed_other);
+    json_t *rtt = json_object_get(e, "rtt_ms");
+    if (s->rtt_us / 1000.0 > json_real_value(rtt))
+        json_real_set(rtt, s->rtt_us / 1000.0); /* the slowest worker's link */
     json_t *up = json_object_get(e, "uptime_s");
     if ((json_int_t)s->uptime_s > json_integer_value(up))
         json_integer_set(up, (json_int_t)s->uptime_s);
@@ -201,7 +206,8 @@ static json_t *edges_json(struct hub *h)
 
 #define TOPICS_LISTED_MAX 10000
 
-static void add_topic(const char *t, size_t len, uint64_t seq, uint32_t links, void *ud)
+static void add_topic(const char *t, size_t len, uint64_t seq, uint32_t links, double rate,
+                      void *ud)
 {
     json_t *arr = ud;
     if (json_array_size(arr) >= TOPICS_LISTED_MAX)
@@ -210,6 +216,7 @@ static void add_topic(const char *t, size_t len, uint64_t seq, uint32_t links, v
     json_object_set_new(o, "topic", json_stringn(t, len));
     json_object_set_new(o, "seq", json_integer((json_int_t)seq));
     json_object_set_new(o, "links", json_integer(links));
+    json_object_set_new(o, "rate", json_real(rate));
     json_array_append_new(arr, o);
 }
 

@@ -80,6 +80,7 @@ struct link {
     uint32_t peer_heartbeat_ms; /* from its HELLO: silence is judged by the slower side */
     struct policy policy_sent;  /* the last POLICY sent on this link */
     struct link_stats stats;    /* the edge worker's last STATS */
+    char public_url[256];       /* from its HELLO */
     ev_tstamp accepted_at;
     ev_tstamp last_rx;        /* last time any byte arrived */
     char fail[160];           /* set by link_fail_later: dropped at the end of the turn */
@@ -330,8 +331,9 @@ static int link_on_hello(struct link *l, const struct link_msg *m)
     if (m->worker >= LINK_MAX_WORKER)
         return link_refuse(l, 400, "invalid worker %u (must be below %d)", m->worker,
                            LINK_MAX_WORKER);
-    if (!text_is_printable(&m->region) || !text_is_printable(&m->software))
-        return link_refuse(l, 400, "region and software must be printable ASCII");
+    if (!text_is_printable(&m->region) || !text_is_printable(&m->software) ||
+        !text_is_printable(&m->public_url))
+        return link_refuse(l, 400, "region, software and public_url must be printable ASCII");
 
     /* An edge worker reconnecting after network trouble may arrive before
      * we noticed its old link is dead: the newer link wins. */
@@ -345,6 +347,7 @@ static int link_on_hello(struct link *l, const struct link_msg *m)
     l->worker = m->worker;
     l->boot = m->boot;
     l->peer_heartbeat_ms = m->heartbeat_ms;
+    copy_str(l->public_url, sizeof l->public_url, &m->public_url);
     l->peer = route_link_register(h->route, m->name.ptr, m->name.len, m->worker, l);
     l->state = LSTATE_OPEN;
     h->nlinks_pending--;
@@ -543,8 +546,16 @@ static int link_on_msg(void *ud, const struct link_msg *m)
         return link_on_direct(l, m);
     case LINK_DIRECT_RESULT:
         return link_on_direct_result(l, m);
-    case LINK_HEARTBEAT:
-        return 0; /* its arrival already refreshed last_rx */
+    case LINK_HEARTBEAT: {
+        /* Its arrival already refreshed last_rx. Echo the edge's stamp at
+         * once so the edge can measure the link's round trip. */
+        if (!m->echo_us)
+            return 0;
+        struct link_msg echo = {.type = LINK_HEARTBEAT, .time_ms = clock_wall_ms(),
+                                .echo_us = m->echo_us};
+        link_send(l, &echo);
+        return 0;
+    }
     case LINK_STATS:
         l->stats = m->stats;
         return 0;
@@ -763,6 +774,7 @@ void link_foreach_open(struct hub *h, void (*fn)(const struct link_info *, void 
             .wire_out = l->io.wire_out,
             .stats = l->stats,
         };
+        snprintf(info.public_url, sizeof info.public_url, "%s", l->public_url);
         snprintf(info.edge, sizeof info.edge, "%s", l->name);
         snprintf(info.region, sizeof info.region, "%s", l->region);
         snprintf(info.software, sizeof info.software, "%s", l->software);

@@ -22,6 +22,7 @@ struct link_info {
     uint64_t publishes_in, messages_out, directs_in, directs_out;
     uint64_t raw_in, wire_in, raw_out, wire_out;
     struct link_stats stats; /* the worker's last STATS (zero before the first) */
+    char public_url[256];
 };
 
 /* Listens on h->cfg.listen and starts the accept, flush and heartbeat

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/dict.h"
 #include "common/xalloc.h"
 
@@ -30,6 +31,8 @@ struct topic {
     uint32_t n, cap;
     const char *name;          /* the key inside the route's topic dict entry */
     uint32_t len;
+    /* Message rate, sampled when listed: seq counts the topic's publishes. */
+    uint64_t sample_seq, sample_ms;
 };
 
 struct route_peer {
@@ -154,6 +157,7 @@ int route_interest_add(struct route *r, struct route_peer *p, const char *name, 
     struct topic *t = dict_get(&r->topics, name, len);
     if (!t) {
         t = xcalloc(1, sizeof *t);
+        t->sample_ms = clock_mono_ms();
         struct dict_entry *e = dict_add(&r->topics, name, len, t);
         t->name = e->key;
         t->len = e->klen;
@@ -203,14 +207,24 @@ uint64_t route_publish(struct route *r, const char *name, size_t len, route_deli
 
 void route_foreach_topic(const struct route *r,
                          void (*fn)(const char *topic, size_t len, uint64_t seq, uint32_t links,
-                                    void *ud),
+                                    double rate, void *ud),
                          void *ud)
 {
+    uint64_t now = clock_mono_ms();
     struct dict_iter it;
     dict_iter_init(&it, &r->topics);
     for (struct dict_entry *e; (e = dict_next(&it));) {
-        const struct topic *t = e->value;
-        fn(t->name, t->len, t->seq, t->n, ud);
+        struct topic *t = e->value;
+        /* Messages per second over the window since the last sample (the
+         * first: since the topic appeared); a listing at least a second
+         * after it starts a new window. */
+        uint64_t span = now > t->sample_ms ? now - t->sample_ms : 1;
+        double rate = (double)(t->seq - t->sample_seq) * 1000.0 / (double)span;
+        if (span >= 1000) {
+            t->sample_seq = t->seq;
+            t->sample_ms = now;
+        }
+        fn(t->name, t->len, t->seq, t->n, rate, ud);
     }
 }
 

@@ -62,10 +62,12 @@ typedef void (*route_deliver_cb)(void *owner, uint64_t seq, void *ud);
 uint64_t route_publish(struct route *r, const char *topic, size_t len, route_deliver_cb cb,
                        void *ud);
 
-/* Calls fn for every topic with its last seq and number of interested links. */
+/* Calls fn for every topic with its last seq, number of interested links
+ * and message rate (per second since the previous listing at least a second
+ * ago, or since the topic appeared). */
 void route_foreach_topic(const struct route *r,
                          void (*fn)(const char *topic, size_t len, uint64_t seq, uint32_t links,
-                                    void *ud),
+                                    double rate, void *ud),
                          void *ud);
 
 /* Number of topics with at least one interested link. */

@@ -14,7 +14,9 @@ def edges(cluster):
     return {e["name"]: e for e in json.loads(body)["edges"]}
 
 
-def test_edges_sum_worker_statistics_per_edge(cluster):
+def test_edges_sum_worker_statistics_per_edge(make_cluster):
+    cluster = make_cluster(edge_args=["--public-url", "wss://edge.example/ws"])
+
     async def body():
         clients = [await connect(cluster.url_a) for _ in range(3)]
         b, wb = await connect(cluster.url_b)
@@ -30,6 +32,9 @@ def test_edges_sum_worker_statistics_per_edge(cluster):
         assert a["workers"] == 2 and a["region"] == "test" and a["state"] == "up"
         assert a["subscriptions"] == 3 and a["topics"] >= 1
         assert a["link_raw_in"] > 0 and a["link_wire_out"] > 0 and a["link_ratio"] > 0
+        assert a["public_url"] == "wss://edge.example/ws"
+        # Heartbeats (every 0.5 s here) come back echoed: the link RTT is measured.
+        await await_for(lambda: edges(cluster)["edge-a"]["rtt_ms"] > 0, 5, "a link RTT")
         assert set(a["closes"]) == {"idle", "dead_peer", "slow_consumer", "protocol",
                                    "rate_limit", "other"}
         # Traffic shows up in the counters.
@@ -58,7 +63,9 @@ def test_topics_list_seq_and_interested_links(cluster):
         assert status == 200
         doc = json.loads(raw)
         topics = {t["topic"]: t for t in doc["topics"]}
-        assert topics["ops.t1"] == {"topic": "ops.t1", "seq": 3, "links": 2}
+        t = topics["ops.t1"]
+        assert (t["topic"], t["seq"], t["links"]) == ("ops.t1", 3, 2)
+        assert isinstance(t["rate"], float) and t["rate"] > 0  # 3 messages since it appeared
         assert doc["total"] == len(doc["topics"])
     run(body())
 

@@ -45,6 +45,7 @@ static struct link_msg full_msg(enum link_type t)
         m.software = link_str_c("spoke 0.1");
         m.boot = 1700000000123ull;
         m.heartbeat_ms = 5000;
+        m.public_url = link_str_c("wss://fra-1.example.com/ws");
         break;
     case LINK_INTEREST_ADD:
     case LINK_INTEREST_REMOVE:
@@ -85,6 +86,7 @@ static struct link_msg full_msg(enum link_type t)
         break;
     case LINK_HEARTBEAT:
         m.time_ms = 1700000000999ull;
+        m.echo_us = 123456789;
         break;
     case LINK_DRAIN:
         m.time_ms = 2500;
@@ -122,6 +124,7 @@ static void assert_msg_eq(const struct link_msg *a, const struct link_msg *b)
         assert_str_eq(a->software, b->software);
         assert_true(a->boot == b->boot);
         assert_int_equal(a->heartbeat_ms, b->heartbeat_ms);
+        assert_str_eq(a->public_url, b->public_url);
         break;
     case LINK_INTEREST_ADD:
     case LINK_INTEREST_REMOVE:
@@ -161,6 +164,7 @@ static void assert_msg_eq(const struct link_msg *a, const struct link_msg *b)
         break;
     case LINK_HEARTBEAT:
         assert_true(a->time_ms == b->time_ms);
+        assert_true(a->echo_us == b->echo_us);
         break;
     case LINK_POLICY:
         assert_true(policy_equal(&a->policy, &b->policy));
@@ -423,7 +427,7 @@ static void test_link_decode_returns_0_for_every_strict_prefix(void **state)
 
 static void test_link_decode_needs_more_on_truncated_length_header(void **state)
 {
-    static const uint8_t f[] = {0, 0, 0, 3, 0x92, 0x09, 0x00};
+    static const uint8_t f[] = {0, 0, 0, 4, 0x93, 0x09, 0x00, 0x00};
     struct link_msg m;
     for (size_t k = 0; k < 4; k++)
         assert_int_equal(link_decode(f, k, &m, NULL, 0), 0);
@@ -516,14 +520,15 @@ static void test_link_decode_rejects_too_few_elements(void **state)
         struct buf b = BUF_INIT;
         int n = link_encode(&b, &m);
         uint8_t *p = buf_head(&b);
-        /* Our encoder writes a fixarray for every type (at most 15 elements). */
-        assert_true(p[4] >= 0x92 && p[4] <= 0x9f);
-        unsigned count = p[4] & 0x0f;
+        /* Our encoder writes a fixarray or an array16 (STATS has 16 elements). */
+        assert_true((p[4] >= 0x92 && p[4] <= 0x9f) || p[4] == 0xdc);
+        unsigned count = p[4] == 0xdc ? (unsigned)(p[5] << 8 | p[6]) : p[4] & 0x0fu;
+        size_t first = p[4] == 0xdc ? 7 : 5;
         for (unsigned keep = 1; keep < count; keep++) {
             /* Keep the first `keep` elements: find where element `keep` starts. */
             struct raw r;
             raw_begin(&r);
-            size_t off = 5;
+            size_t off = first;
             for (unsigned e = 0; e < keep; e++) {
                 /* Re-use the decoder-independent walker from msgpack-c. */
                 msgpack_zone z;
@@ -536,7 +541,7 @@ static void test_link_decode_rejects_too_few_elements(void **state)
                 off = at;
             }
             msgpack_pack_array(&r.pk, keep);
-            msgpack_sbuffer_write(&r.sb, (const char *)p + 5, off - 5);
+            msgpack_sbuffer_write(&r.sb, (const char *)p + first, off - first);
             expect_reject(raw_end(&r), "too few elements");
             raw_free(&r);
         }
@@ -628,7 +633,7 @@ static void test_link_decode_rejects_wrong_element_types(void **state)
 
     /* version above uint32 */
     msgpack_sbuffer_clear(&r.sb);
-    msgpack_pack_array(&r.pk, 8);
+    msgpack_pack_array(&r.pk, 9);
     msgpack_pack_uint8(&r.pk, LINK_HELLO);
     msgpack_pack_uint64(&r.pk, (uint64_t)UINT32_MAX + 1);
     pack_s(&r.pk, "n");
@@ -637,6 +642,7 @@ static void test_link_decode_rejects_wrong_element_types(void **state)
     pack_s(&r.pk, "s");
     msgpack_pack_uint8(&r.pk, 0);
     msgpack_pack_uint8(&r.pk, 0);
+    pack_s(&r.pk, "");
     expect_reject(raw_end(&r), "hello: version: out of range");
 
     /* id as str */
@@ -672,9 +678,10 @@ static void test_link_decode_rejects_wrong_element_types(void **state)
 
     /* time_ms as bool */
     msgpack_sbuffer_clear(&r.sb);
-    msgpack_pack_array(&r.pk, 2);
+    msgpack_pack_array(&r.pk, 3);
     msgpack_pack_uint8(&r.pk, LINK_HEARTBEAT);
     msgpack_pack_true(&r.pk);
+    msgpack_pack_uint8(&r.pk, 0);
     expect_reject(raw_end(&r), "heartbeat: time_ms");
 
     /* code as nested array */
@@ -707,13 +714,14 @@ static void test_link_decode_rejects_unknown_enc(void **state)
 static void test_link_decode_accepts_any_integer_encoding_in_range(void **state)
 {
     static const uint8_t body[] = {
-        0x98, 0xd0, 0x01,                        /* type 1 as int8 */
+        0x99, 0xd0, 0x01,                        /* type 1 as int8 */
         0xd1, 0x00, 0x01,                        /* version 1 as int16 */
         0xa1, 'n', 0xa1, 'r',
         0xce, 0x00, 0x00, 0x00, 0x05,            /* worker 5 as uint32 */
         0xa1, 's',
         0xd3, 0x00, 0, 0, 0, 0, 0, 0, 0x07,      /* boot 7 as int64 */
         0xcd, 0x13, 0x88,                        /* heartbeat_ms 5000 as uint16 */
+        0xa0,                                    /* public_url "" */
     };
     struct buf f = BUF_INIT;
     uint8_t hdr[4] = {0, 0, 0, sizeof(body)};
@@ -768,7 +776,7 @@ static void test_link_decode_rejects_strings_over_their_limit(void **state)
     expect_reject(raw_end(&r), "interest_add: topic: too long");
 
     msgpack_sbuffer_clear(&r.sb);
-    msgpack_pack_array(&r.pk, 8);
+    msgpack_pack_array(&r.pk, 9);
     msgpack_pack_uint8(&r.pk, LINK_HELLO);
     msgpack_pack_uint8(&r.pk, 1);
     pack_s(&r.pk, "n");
@@ -777,6 +785,7 @@ static void test_link_decode_rejects_strings_over_their_limit(void **state)
     pack_s(&r.pk, "s");
     msgpack_pack_uint8(&r.pk, 0);
     msgpack_pack_uint8(&r.pk, 0);
+    pack_s(&r.pk, "");
     expect_reject(raw_end(&r), "hello: region: too long");
 
     msgpack_sbuffer_clear(&r.sb);
