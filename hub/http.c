@@ -153,6 +153,7 @@ static void add_edge_link(const struct link_info *i, void *ud)
         json_object_set_new(e, "closes", closes);
         json_object_set_new(e, "uptime_s", json_integer(0));
         json_object_set_new(e, "public_url", json_string(i->public_url));
+        json_object_set_new(e, "addresses", json_array());
         json_object_set_new(e, "rtt_ms", json_real(0));
         json_object_set_new(byname, i->edge, e);
     }
@@ -176,6 +177,7 @@ static void add_edge_link(const struct link_info *i, void *ud)
     add_u64(closes, "protocol", s->closed_protocol);
     add_u64(closes, "rate_limit", s->closed_rate);
     add_u64(closes, "other", s->closed_other);
+    json_array_append_new(json_object_get(e, "addresses"), json_string(i->addr));
     json_t *rtt = json_object_get(e, "rtt_ms");
     if (s->rtt_us / 1000.0 > json_real_value(rtt))
         json_real_set(rtt, s->rtt_us / 1000.0); /* the slowest worker's link */
@@ -241,6 +243,20 @@ static void http_metrics(struct httpd_conn *c)
                (unsigned long long)h->stats.messages_out);
     metric(&b, "spoke_hub_directs_total", "counter", "Direct messages received.");
     buf_printf(&b, "spoke_hub_directs_total %llu\n", (unsigned long long)h->stats.directs);
+    metric(&b, "spoke_hub_route_seconds", "histogram",
+           "Time from a publish decoded to its messages queued on every interested link.");
+    uint64_t cum = 0;
+    for (size_t k = 0; k <= HUB_ROUTE_BUCKETS; k++) {
+        cum += h->stats.route_hist[k];
+        if (k < HUB_ROUTE_BUCKETS)
+            buf_printf(&b, "spoke_hub_route_seconds_bucket{le=\"%g\"} %llu\n",
+                       hub_route_bounds_us[k] / 1e6, (unsigned long long)cum);
+        else
+            buf_printf(&b, "spoke_hub_route_seconds_bucket{le=\"+Inf\"} %llu\n",
+                       (unsigned long long)cum);
+    }
+    buf_printf(&b, "spoke_hub_route_seconds_sum %.9f\nspoke_hub_route_seconds_count %llu\n",
+               h->stats.route_sum_us / 1e6, (unsigned long long)cum);
 
     json_t *edges = edges_json(h);
     static const struct {

@@ -31,6 +31,11 @@ struct hub_config {
 };
 
 /* Totals since start (per-link counts live in struct link). */
+/* Upper bounds (µs) of the routing-time histogram buckets; the last bucket
+ * (+Inf) is implicit. */
+#define HUB_ROUTE_BUCKETS 8
+static const double hub_route_bounds_us[HUB_ROUTE_BUCKETS] = {1, 2, 5, 10, 20, 50, 100, 1000};
+
 struct hub_stats {
     uint64_t links_accepted;
     uint64_t links_closed;
@@ -38,6 +43,9 @@ struct hub_stats {
     uint64_t messages_out;   /* MESSAGE copies queued to links */
     uint64_t directs;        /* DIRECT messages received */
     uint64_t directs_unknown; /* ... whose target was not found */
+    /* Time from a PUBLISH decoded to its MESSAGEs queued on every link. */
+    uint64_t route_hist[HUB_ROUTE_BUCKETS + 1];
+    double route_sum_us;
 };
 
 struct hub {

@@ -488,7 +488,15 @@ uint64_t link_publish(struct hub *h, struct link_str topic, struct link_str from
         },
         .encoded = &h->encoded,
     };
-    return route_publish(h->route, topic.ptr, topic.len, deliver_message, &out);
+    uint64_t t0 = clock_mono_ns();
+    uint64_t seq = route_publish(h->route, topic.ptr, topic.len, deliver_message, &out);
+    double us = (double)(clock_mono_ns() - t0) / 1000.0;
+    size_t b = 0;
+    while (b < HUB_ROUTE_BUCKETS && us > hub_route_bounds_us[b])
+        b++;
+    h->stats.route_hist[b]++;
+    h->stats.route_sum_us += us;
+    return seq;
 }
 
 static int link_on_direct(struct link *l, const struct link_msg *m)

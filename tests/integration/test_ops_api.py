@@ -33,6 +33,7 @@ def test_edges_sum_worker_statistics_per_edge(make_cluster):
         assert a["subscriptions"] == 3 and a["topics"] >= 1
         assert a["link_raw_in"] > 0 and a["link_wire_out"] > 0 and a["link_ratio"] > 0
         assert a["public_url"] == "wss://edge.example/ws"
+        assert len(a["addresses"]) == 2 and all(x.startswith("127.0.0.1:") for x in a["addresses"])
         # Heartbeats (every 0.5 s here) come back echoed: the link RTT is measured.
         await await_for(lambda: edges(cluster)["edge-a"]["rtt_ms"] > 0, 5, "a link RTT")
         assert set(a["closes"]) == {"idle", "dead_peer", "slow_consumer", "protocol",
@@ -83,6 +84,8 @@ def test_metrics_are_prometheus_text(cluster):
     assert re.search(r"^spoke_hub_links 4$", text, re.M)
     assert re.search(r'^spoke_edge_clients\{edge="edge-a"\} 1$', text, re.M)
     assert re.search(r'^spoke_edge_closes_total\{edge="edge-b",reason="idle"\} 0$', text, re.M)
+    assert "# TYPE spoke_hub_route_seconds histogram" in text
+    assert re.search(r'^spoke_hub_route_seconds_bucket\{le="\+Inf"\} \d+$', text, re.M)
     for line in text.splitlines():  # every sample line is NAME{labels} VALUE or NAME VALUE
         if not line.startswith("#"):
             assert re.match(r'^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9.e+-]+$', line), line

@@ -186,3 +186,20 @@ def test_drain_turns_the_edge_not_ready_moves_clients_off_and_exits_0(make_clust
     run(body())
     wait_for(lambda: edge.p.poll() is not None, 10, "edge-b to exit")
     assert edge.p.returncode == 0
+
+
+def test_topics_lists_subscribed_topics_with_their_seq(cluster):
+    async def body():
+        ws, w = await connect(cluster.url_a)
+        await subscribe(ws, "ctl.topic")
+        await cluster.await_interest(w["conn"])
+        r = await asyncio.to_thread(ctl, cluster.http_port, "publish", "ctl.topic", '"x"')
+        assert r.returncode == 0, r.stderr
+        await recv_json(ws)
+        r = await asyncio.to_thread(ctl, cluster.http_port, "topics", "--json")
+        assert r.returncode == 0, r.stderr
+        topics = {t["topic"]: t for t in json.loads(r.stdout)["topics"]}
+        assert topics["ctl.topic"]["seq"] == 1 and topics["ctl.topic"]["links"] == 1
+        r = await asyncio.to_thread(ctl, cluster.http_port, "topics")
+        assert r.returncode == 0 and "ctl.topic" in r.stdout, r.stdout
+    run(body())
