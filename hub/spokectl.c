@@ -491,7 +491,8 @@ static const char *const HELP_EDGES =
     "usage: spokectl edges [--json] [--watch]\n"
     "\n"
     "One line per edge: name, region, workers, clients, topics, messages in and\n"
-    "out (totals; per second with --watch), link compression ratio, uptime, state.\n"
+    "out (totals; per second with --watch), link compression ratio, link round trip\n"
+    "(ms, from heartbeats), uptime, state.\n"
     "Against a hub without /api/edges the list is built from /api/links (clients\n"
     "and uptime then show as -).\n"
     "  --json    print the hub's JSON instead of the table\n"
@@ -501,6 +502,7 @@ static const char *const HELP_EDGES =
 struct edge_row {
     char name[64], region[64], state[24];
     long long workers, clients, topics, msgs_in, msgs_out, raw, wire, uptime_s;
+    double rtt_ms; /* -1: unknown */
 };
 
 struct edge_list {
@@ -527,6 +529,7 @@ static struct edge_row *edge_find(struct edge_list *l, const char *name, int add
     struct edge_row *r = memset(&l->rows[l->n++], 0, sizeof *l->rows);
     snprintf(r->name, sizeof r->name, "%s", name);
     r->clients = r->uptime_s = -1;
+    r->rtt_ms = -1;
     return r;
 }
 
@@ -554,6 +557,8 @@ static int edges_fetch(const struct ctl *ctl, struct edge_list *l)
             r->raw = jint(e, "link_raw_in") + jint(e, "link_raw_out");
             r->wire = jint(e, "link_wire_in") + jint(e, "link_wire_out");
             r->uptime_s = json_object_get(e, "uptime_s") ? jint(e, "uptime_s") : -1;
+            json_t *rtt = json_object_get(e, "rtt_ms");
+            r->rtt_ms = json_is_number(rtt) ? json_number_value(rtt) : -1;
         }
         l->json = j;
         return 0;
@@ -620,12 +625,12 @@ static void edges_print(const struct edge_list *l, const struct edge_list *prev,
         rw = b > rw ? b : rw;
     }
     int rates = prev && dt > 0;
-    printf("%-*s  %-*s  %7s  %7s  %6s  %10s  %10s  %5s  %8s  %s\n", nw, "NAME", rw, "REGION",
+    printf("%-*s  %-*s  %7s  %7s  %6s  %10s  %10s  %5s  %7s  %8s  %s\n", nw, "NAME", rw, "REGION",
            "WORKERS", "CLIENTS", "TOPICS", rates ? "IN/S" : "MSGS_IN", rates ? "OUT/S" : "MSGS_OUT",
-           "RATIO", "UPTIME", "STATE");
+           "RATIO", "RTT_MS", "UPTIME", "STATE");
     for (size_t i = 0; i < l->n; i++) {
         const struct edge_row *r = &l->rows[i];
-        char clients[24], in[24], out[24], ratio[16], up[24];
+        char clients[24], in[24], out[24], ratio[16], up[24], rtt[24];
         snprintf(clients, sizeof clients, r->clients < 0 ? "-" : "%lld", r->clients);
         const struct edge_row *p = rates ? edge_find((struct edge_list *)prev, r->name, 0) : NULL;
         if (rates && p) {
@@ -643,8 +648,12 @@ static void edges_print(const struct edge_list *l, const struct edge_list *prev,
         else
             snprintf(ratio, sizeof ratio, "-");
         fmt_uptime(r->uptime_s, up, sizeof up);
-        printf("%-*s  %-*s  %7lld  %7s  %6lld  %10s  %10s  %5s  %8s  %s\n", nw, r->name, rw,
-               r->region, r->workers, clients, r->topics, in, out, ratio, up, r->state);
+        if (r->rtt_ms < 0)
+            snprintf(rtt, sizeof rtt, "-");
+        else
+            snprintf(rtt, sizeof rtt, "%.2f", r->rtt_ms);
+        printf("%-*s  %-*s  %7lld  %7s  %6lld  %10s  %10s  %5s  %7s  %8s  %s\n", nw, r->name, rw,
+               r->region, r->workers, clients, r->topics, in, out, ratio, rtt, up, r->state);
     }
     if (l->n == 0)
         printf("(no edge is linked to this hub)\n");
