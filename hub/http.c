@@ -19,6 +19,12 @@
 #include "hub/policy.h"
 #include "hub/route.h"
 
+/* The hub behind a request (common/httpd passes it as the server's ud). */
+static struct hub *hub_of(const struct httpd_conn *c)
+{
+    return c->srv->ud;
+}
+
 static void add_link(const struct link_info *i, void *ud)
 {
     json_t *o = json_object();
@@ -46,7 +52,7 @@ static void add_link(const struct link_info *i, void *ud)
 /* GET /api/policy: the base policy; ?edge=NAME: that edge's effective one. */
 static void http_policy_get(struct httpd_conn *c, const char *query, size_t qlen)
 {
-    struct hub *h = ((struct hub *)c->srv->ud);
+    struct hub *h = hub_of(c);
     struct policy p = h->policy;
     if (qlen > 6 && memcmp(query, "?edge=", 6) == 0) {
         const char *name = query + 6;
@@ -63,7 +69,7 @@ static void http_policy_get(struct httpd_conn *c, const char *query, size_t qlen
 /* PUT /api/policy: a JSON object of policy keys; answers the new policy. */
 static void http_policy_put(struct httpd_conn *c)
 {
-    struct hub *h = ((struct hub *)c->srv->ud);
+    struct hub *h = hub_of(c);
     char err[256];
     json_t *body = httpd_json_body(c);
     if (!body)
@@ -83,7 +89,7 @@ static void http_policy_put(struct httpd_conn *c)
  * had a subscriber, so nothing was sent. */
 static void http_publish(struct httpd_conn *c)
 {
-    struct hub *h = ((struct hub *)c->srv->ud);
+    struct hub *h = hub_of(c);
     json_t *body = httpd_json_body(c);
     if (!body)
         return;
@@ -230,7 +236,7 @@ static void metric(struct buf *b, const char *name, const char *type, const char
 /* GET /metrics in the Prometheus text format (version 0.0.4). */
 static void http_metrics(struct httpd_conn *c)
 {
-    struct hub *h = ((struct hub *)c->srv->ud);
+    struct hub *h = hub_of(c);
     struct buf b = BUF_INIT;
     metric(&b, "spoke_hub_links", "gauge", "Edge worker links past HELLO.");
     buf_printf(&b, "spoke_hub_links %zu\n", h->nlinks_open);
@@ -312,7 +318,7 @@ static void http_metrics(struct httpd_conn *c)
  * then); 404 if no linked edge worker can hold that id. */
 static void http_disconnect(struct httpd_conn *c)
 {
-    struct hub *h = ((struct hub *)c->srv->ud);
+    struct hub *h = hub_of(c);
     json_t *body = httpd_json_body(c);
     if (!body)
         return;
@@ -351,7 +357,7 @@ static void http_disconnect(struct httpd_conn *c)
  * closes its clients with 1001 over the period, and exits. */
 static void http_drain(struct httpd_conn *c, const char *name, size_t nlen)
 {
-    struct hub *h = ((struct hub *)c->srv->ud);
+    struct hub *h = hub_of(c);
     uint64_t period_ms = 0;
     if (!link_name_is_valid(name, nlen)) {
         httpd_error(c, 400, "invalid edge name");
@@ -386,7 +392,7 @@ static void http_drain(struct httpd_conn *c, const char *name, size_t nlen)
 
 static void route(struct httpd_conn *c, void *ud)
 {
-    struct hub *h = ((struct hub *)c->srv->ud);
+    struct hub *h = hub_of(c);
     const char *path = c->req + c->url_off;
     size_t len = 0;
     while (len < c->url_len && path[len] != '?' && path[len] != '#')
