@@ -19,6 +19,7 @@
 
 struct zstream_out;
 struct zstream_in;
+typedef struct ssl_st SSL;
 
 /* Bytes per read() (on the stack of linkio_read) and per decompression
  * step. Undecoded bytes held per link stay below
@@ -31,6 +32,9 @@ struct linkio {
     struct buf out;     /* preamble + compressed bytes not yet written */
     struct buf in;      /* decompressed bytes not yet decoded */
     struct buf scratch; /* messages encoded since the last compression call */
+    struct buf plain;   /* with TLS: preamble + compressed bytes not yet encrypted */
+    SSL *ssl;           /* NULL: plain TCP */
+    int tls_up;         /* the TLS handshake has completed */
     int preamble_seen;  /* bytes of the peer's preamble matched so far */
     int unflushed;      /* messages compressed since the last flush */
     uint64_t raw_out, wire_out, raw_in, wire_in; /* raw = decompressed; wire = on the socket */
@@ -45,6 +49,14 @@ int linkio_init(struct linkio *l);
  * struct, and twice. */
 void linkio_deinit(struct linkio *l);
 
+/* Runs the link over TLS from now on (call right after linkio_init, before
+ * any byte was written or read): takes ownership of ssl, which must already
+ * be set to connect or accept state. linkio feeds it through memory BIOs, so
+ * the socket calls and their EAGAIN handling stay as for plain TCP and the
+ * TLS handshake progresses inside linkio_read and linkio_flush. Returns 0,
+ * or -1 (err set; ssl freed). */
+int linkio_use_tls(struct linkio *l, SSL *ssl);
+
 /* Encodes and compresses m. Returns 0, or -1 (err set: the link must go).
  * An err starting "encode:" means link_encode refused m and nothing was
  * queued, so the stream is still intact if the caller prefers to go on. */
@@ -52,13 +64,17 @@ int linkio_send(struct linkio *l, const struct link_msg *m);
 /* Queues a message already encoded by link_encode (length prefix included):
  * for a message going to many links, encoded once. Returns 0 or -1. */
 int linkio_send_encoded(struct linkio *l, const uint8_t *msg, size_t n);
-/* Ends the current batch so the peer can decode it. Returns 0 or -1. */
+/* Ends the current batch so the peer can decode it (with TLS: encrypts
+ * what the handshake allows into the output). Returns 0 or -1. */
 int linkio_flush(struct linkio *l);
 /* Writes pending bytes to fd. Returns 0 when all are written, 1 when some
  * remain (EAGAIN: wait for EV_WRITE), -1 on error (err set). */
 int linkio_write(struct linkio *l, int fd);
-/* Compressed bytes waiting to be written. */
-static inline size_t linkio_pending(const struct linkio *l) { return l->out.len - l->out.off; }
+/* Bytes waiting to be written (with TLS, counting those not yet encrypted). */
+static inline size_t linkio_pending(const struct linkio *l)
+{
+    return l->out.len - l->out.off + l->plain.len - l->plain.off;
+}
 
 /* Called once per decoded message; its strings point into linkio's buffer
  * and are valid only during the call. Return 0 to continue; any other value

@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/link.h"
 #include "common/linkio.h"
+#include "common/tls.h"
 #include "common/log.h"
 #include "common/msg.h"
 #include "common/net.h"
@@ -154,6 +155,27 @@ static void on_connected(struct uplink *u)
         return;
     }
     u->lio_ready = 1;
+    if (cfg->link_tls) {
+        /* The hub must show a certificate from link_ca naming
+         * link_server_name; ours, from the same CA, names this edge. */
+        SSL *ssl = tls_slot_new_ssl(cfg->link_tls);
+        if (!ssl) {
+            disconnect(u, "tls: cannot create a session");
+            return;
+        }
+        SSL_set_connect_state(ssl);
+        if (tls_expect_host(ssl, cfg->link_server_name) < 0) {
+            SSL_free(ssl);
+            disconnect(u, "tls: invalid link_server_name");
+            return;
+        }
+        if (linkio_use_tls(&u->lio, ssl) < 0) {
+            char why[200];
+            snprintf(why, sizeof why, "%s", u->lio.err);
+            disconnect(u, why);
+            return;
+        }
+    }
     struct link_msg m = {.type = LINK_HELLO, .version = LINK_PROTOCOL_VERSION,
                          .worker = u->w->index, .boot = cfg->boot,
                          .heartbeat_ms = (uint32_t)cfg->heartbeat_ms};
@@ -408,7 +430,7 @@ int uplink_interest(struct uplink *u, int add, const char *topic, size_t len)
 }
 
 int uplink_publish(struct uplink *u, const char *topic, size_t topic_len, const char *from,
-                   enum enc enc, const uint8_t *data, size_t len)
+                   const char *user, enum enc enc, const uint8_t *data, size_t len)
 {
     if (u->state != UPLINK_UP)
         return -1;
@@ -416,14 +438,16 @@ int uplink_publish(struct uplink *u, const char *topic, size_t topic_len, const 
     m.topic.ptr = topic;
     m.topic.len = (uint32_t)topic_len;
     m.from = link_str_c(from);
+    m.user = link_str_c(user);
     m.data.ptr = (const char *)data;
     m.data.len = (uint32_t)len;
     send_msg(u, &m);
     return 0;
 }
 
-int uplink_direct(struct uplink *u, const char *to, size_t to_len, const char *from, int has_id,
-                  int64_t id, enum enc enc, const uint8_t *data, size_t len)
+int uplink_direct(struct uplink *u, const char *to, size_t to_len, const char *from,
+                  const char *user, int has_id, int64_t id, enum enc enc, const uint8_t *data,
+                  size_t len)
 {
     if (u->state != UPLINK_UP)
         return -1;
@@ -432,6 +456,7 @@ int uplink_direct(struct uplink *u, const char *to, size_t to_len, const char *f
     m.to.ptr = to;
     m.to.len = (uint32_t)to_len;
     m.from = link_str_c(from);
+    m.user = link_str_c(user);
     m.data.ptr = (const char *)data;
     m.data.len = (uint32_t)len;
     send_msg(u, &m);

@@ -4,6 +4,7 @@
 #ifndef SPOKE_HUB_HUB_H
 #define SPOKE_HUB_HUB_H
 #include <ev.h>
+#include <openssl/ssl.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,10 @@ struct hub_config {
     long link_max_topics;     /* interest entries one link may hold */
     char *name;               /* our HELLO name */
     char *admin_token;        /* if set, /api/ requires "Authorization: Bearer" it */
+    char *link_ca;            /* TLS on links: CA that issues edge certificates ("": plain TCP) */
+    char *link_cert;          /* the hub's link certificate and key */
+    char *link_key;
+    int allow_insecure_links; /* plain TCP links on a non-loopback address */
 };
 
 /* Totals since start (per-link counts live in struct link). */
@@ -57,6 +62,7 @@ struct hub {
 
     /* Edge links (hub/link.c). */
     int link_fd;            /* listening socket, -1 when closed */
+    SSL_CTX *link_tls;      /* NULL: plain TCP links; replaced on SIGHUP */
     ev_io link_accept;
     int spare_fd;           /* reserved fd for shedding connections on EMFILE */
     struct link *links;     /* accepted, not yet closed, oldest first (doubly linked) */

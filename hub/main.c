@@ -10,6 +10,7 @@
 
 #include "common/conf.h"
 #include "common/log.h"
+#include "common/tls.h"
 #include "common/net.h"
 #include "common/version.h"
 #include "common/xalloc.h"
@@ -63,12 +64,48 @@ static void hub_cleanup(struct hub *h)
     h->cfg.name = NULL;
     free(h->cfg.admin_token);
     h->cfg.admin_token = NULL;
+    free(h->cfg.link_ca);
+    free(h->cfg.link_cert);
+    free(h->cfg.link_key);
+    h->cfg.link_ca = h->cfg.link_cert = h->cfg.link_key = NULL;
+    SSL_CTX_free(h->link_tls);
+    h->link_tls = NULL;
     hub_policy_free(h);
     buf_deinit(&h->encoded);
     free((void *)h->conf_spec.opts);
     h->conf_spec.opts = NULL;
     free(h->from_flag);
     h->from_flag = NULL;
+}
+
+/* Links use TLS when link_ca, link_cert and link_key are all set. Plain
+ * TCP is for loopback, or for networks the operator vouches for with
+ * allow_insecure_links. Returns 0, or -1 with err set. */
+static int load_link_tls(struct hub *h, char *err, size_t errlen)
+{
+    int n = !!h->cfg.link_ca[0] + !!h->cfg.link_cert[0] + !!h->cfg.link_key[0];
+    char a[300];
+    net_format_addr(&h->cfg.listen, a, sizeof a);
+    if (n == 0) {
+        if (net_addr_is_loopback(&h->cfg.listen))
+            return 0;
+        if (!h->cfg.allow_insecure_links) {
+            snprintf(err, errlen,
+                     "refusing plain TCP edge links on %s: set link_ca, link_cert and link_key "
+                     "(or allow_insecure_links = true on a trusted network)", a);
+            return -1;
+        }
+        log_warn("edge links on %s are NOT encrypted or authenticated "
+                 "(allow_insecure_links = true)", a);
+        return 0;
+    }
+    if (n != 3) {
+        snprintf(err, errlen, "link_ca, link_cert and link_key must be set together");
+        return -1;
+    }
+    h->link_tls = tls_link_server_ctx(h->cfg.link_ca, h->cfg.link_cert, h->cfg.link_key, err,
+                                      errlen);
+    return h->link_tls ? 0 : -1;
 }
 
 static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
@@ -79,6 +116,20 @@ static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
              h->config_path ? h->config_path : "(no file)");
     if (hub_policy_reload(h, err, sizeof err) < 0)
         log_error("policy reload failed, the old policy stays: %s", err);
+    if (h->link_tls) {
+        /* Certificate rotation: new links get the files' current contents;
+         * links already up keep theirs. */
+        SSL_CTX *ctx = tls_link_server_ctx(h->cfg.link_ca, h->cfg.link_cert, h->cfg.link_key,
+                                           err, sizeof err);
+        if (!ctx) {
+            log_error("link certificate reload failed, the old ones stay: %s", err);
+        } else {
+            SSL_CTX_free(h->link_tls);
+            h->link_tls = ctx;
+            log_info("link certificates reloaded from %s and %s", h->cfg.link_cert,
+                     h->cfg.link_ca);
+        }
+    }
 }
 
 int main(int argc, char **argv)
@@ -105,6 +156,14 @@ int main(int argc, char **argv)
         {"admin_token", CONF_STR, &h->cfg.admin_token, "", 0, 0,
          "token the admin API (/api/...) requires as 'Authorization: Bearer TOKEN' "
          "(required when --http is not a loopback address)"},
+        {"link_ca", CONF_STR, &h->cfg.link_ca, "", 0, 0,
+         "PEM CA certificate that issues edge link certificates: links then require TLS "
+         "with a client certificate from this CA"},
+        {"link_cert", CONF_STR, &h->cfg.link_cert, "", 0, 0,
+         "PEM certificate (chain) the hub presents on links (with link_ca)"},
+        {"link_key", CONF_STR, &h->cfg.link_key, "", 0, 0, "PEM private key of link_cert"},
+        {"allow_insecure_links", CONF_BOOL, &h->cfg.allow_insecure_links, "false", 0, 0,
+         "accept plain TCP links on a non-loopback listen address (not for production)"},
         {"link_max_topics", CONF_INT, &h->cfg.link_max_topics, "1048576", 1, 1L << 32,
          "topics one edge link may be interested in; more drops the link"},
     };
@@ -168,6 +227,13 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    char tlserr[512];
+    if (load_link_tls(h, tlserr, sizeof tlserr) < 0) {
+        fprintf(stderr, "spoke-hub: %s\n", tlserr);
+        hub_cleanup(h);
+        return 2;
+    }
+
     /* A write to a link whose edge vanished must fail with EPIPE, not kill
      * the hub. */
     signal(SIGPIPE, SIG_IGN);
@@ -198,7 +264,8 @@ int main(int argc, char **argv)
     /* Report the bound ports, which differ from the settings for port 0. */
     struct net_addr shown = h->cfg.listen;
     shown.port = link_server_port(h);
-    log_info("listening for edge links on %s", net_format_addr(&shown, addr, sizeof addr));
+    log_info("listening for edge links on %s (%s)", net_format_addr(&shown, addr, sizeof addr),
+             h->link_tls ? "TLS, edge certificates required" : "plain TCP");
     shown = h->cfg.http;
     shown.port = http_server_port(h->http);
     log_info("admin HTTP on %s", net_format_addr(&shown, addr, sizeof addr));

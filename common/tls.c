@@ -1,0 +1,241 @@
+/* TLS contexts for wss and the edge-hub link: see tls.h. */
+#include "common/tls.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *tls_error(char *out, size_t outlen, const char *fallback)
+{
+    unsigned long e = ERR_get_error();
+    if (!e) {
+        snprintf(out, outlen, "%s", fallback);
+        return out;
+    }
+    char line[256];
+    ERR_error_string_n(e, line, sizeof line);
+    ERR_clear_error();
+    /* "error:0A00018F:SSL routines::ee key too small": keep the readable tail. */
+    const char *p = strstr(line, "::");
+    snprintf(out, outlen, "%s", p ? p + 2 : line);
+    return out;
+}
+
+/* A file we cannot open gives a clearer message than OpenSSL's queue. */
+static int readable(const char *what, const char *path, char *err, size_t errlen)
+{
+    if (!path || !*path) {
+        snprintf(err, errlen, "%s: no file given", what);
+        return -1;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    return 0;
+}
+
+static int load_pair(SSL_CTX *ctx, const char *what_cert, const char *cert, const char *what_key,
+                     const char *key, char *err, size_t errlen)
+{
+    char why[256];
+    if (readable(what_cert, cert, err, errlen) < 0 || readable(what_key, key, err, errlen) < 0)
+        return -1;
+    ERR_clear_error();
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        snprintf(err, errlen, "%s %s: not a PEM certificate (%s)", what_cert, cert,
+                 tls_error(why, sizeof why, "unreadable"));
+        return -1;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        snprintf(err, errlen, "%s %s: not a PEM private key (%s)", what_key, key,
+                 tls_error(why, sizeof why, "unreadable"));
+        return -1;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        ERR_clear_error();
+        snprintf(err, errlen, "%s %s does not match the certificate in %s", what_key, key, cert);
+        return -1;
+    }
+    return 0;
+}
+
+static int load_ca(SSL_CTX *ctx, const char *ca, char *err, size_t errlen)
+{
+    char why[256];
+    if (readable("link_ca", ca, err, errlen) < 0)
+        return -1;
+    ERR_clear_error();
+    if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
+        snprintf(err, errlen, "link_ca %s: %s", ca, tls_error(why, sizeof why, "no certificates"));
+        return -1;
+    }
+    return 0;
+}
+
+static int select_http11(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                         const unsigned char *in, unsigned int inlen, void *arg)
+{
+    static const unsigned char ours[] = "\x08http/1.1";
+    unsigned char *sel;
+    if (SSL_select_next_proto(&sel, outlen, ours, sizeof ours - 1, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK; /* no http/1.1 offered: go on without ALPN */
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* Options both uses share: no renegotiation (a CPU sink and a WANT_READ on
+ * write), a peer FIN without close_notify read as a clean end, and output
+ * written a record at a time from a queue whose address may move. */
+static SSL_CTX *ctx_new(const SSL_METHOD *method, int min_version, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(method);
+    if (!ctx) {
+        char why[256];
+        snprintf(err, errlen, "SSL_CTX_new: %s", tls_error(why, sizeof why, "out of memory"));
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, min_version);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
+                                 SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    return ctx;
+}
+
+SSL_CTX *tls_client_facing_ctx(const char *cert, const char *key, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = ctx_new(TLS_server_method(), TLS1_2_VERSION, err, errlen);
+    if (!ctx)
+        return NULL;
+    /* Idle connections give their read and write buffers back: 47 KB ->
+     * 14 KB per connection (LIBRARIES.md §6) for +5 % CPU on small writes. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* TLS 1.2: forward-secret AEAD suites only (TLS 1.3's defaults are all modern). */
+    SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
+    SSL_CTX_set_alpn_select_cb(ctx, select_http11, NULL);
+    if (load_pair(ctx, "tls_cert", cert, "tls_key", key, err, errlen) < 0) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+SSL_CTX *tls_link_server_ctx(const char *ca, const char *cert, const char *key, char *err,
+                             size_t errlen)
+{
+    SSL_CTX *ctx = ctx_new(TLS_server_method(), TLS1_3_VERSION, err, errlen);
+    if (!ctx)
+        return NULL;
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    /* Links live for days and reconnect rarely: tickets would only cost memory. */
+    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    if (load_ca(ctx, ca, err, errlen) < 0 ||
+        load_pair(ctx, "link_cert", cert, "link_key", key, err, errlen) < 0) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+SSL_CTX *tls_link_client_ctx(const char *ca, const char *cert, const char *key, char *err,
+                             size_t errlen)
+{
+    SSL_CTX *ctx = ctx_new(TLS_client_method(), TLS1_3_VERSION, err, errlen);
+    if (!ctx)
+        return NULL;
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    if (load_ca(ctx, ca, err, errlen) < 0 ||
+        load_pair(ctx, "link_cert", cert, "link_key", key, err, errlen) < 0) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+int tls_expect_host(SSL *ssl, const char *host)
+{
+    X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+    X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (X509_VERIFY_PARAM_set1_ip_asc(vp, host) == 1)
+        return 0; /* an IP address: checked against IP subjectAltNames, no SNI */
+    ERR_clear_error();
+    if (SSL_set1_host(ssl, host) != 1 || SSL_set_tlsext_host_name(ssl, host) != 1)
+        return -1;
+    return 0;
+}
+
+int tls_peer_is(SSL *ssl, const char *name)
+{
+    X509 *cert = SSL_get0_peer_certificate(ssl);
+    if (!cert || SSL_get_verify_result(ssl) != X509_V_OK)
+        return 0;
+    /* DNS subjectAltNames, or the subject CN when there are none. */
+    return X509_check_host(cert, name, strlen(name), X509_CHECK_FLAG_NO_WILDCARDS, NULL) == 1;
+}
+
+const char *tls_peer_describe(SSL *ssl, char *out, size_t outlen)
+{
+    X509 *cert = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+    if (!cert) {
+        snprintf(out, outlen, "-");
+        return out;
+    }
+    size_t used = 0;
+    out[0] = '\0';
+    char cn[256];
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) > 0)
+        used += (size_t)snprintf(out, outlen, "CN=%s", cn);
+    GENERAL_NAMES *sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans) && used < outlen; i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+        if (g->type != GEN_DNS)
+            continue;
+        const unsigned char *s = ASN1_STRING_get0_data(g->d.dNSName);
+        int n = ASN1_STRING_length(g->d.dNSName);
+        used += (size_t)snprintf(out + used, outlen - used, "%sDNS:%.*s", used ? ", " : "", n,
+                                 (const char *)s);
+    }
+    GENERAL_NAMES_free(sans);
+    ERR_clear_error();
+    return out;
+}
+
+void tls_slot_init(struct tls_slot *s)
+{
+    pthread_mutex_init(&s->mu, NULL);
+    s->ctx = NULL;
+}
+
+void tls_slot_deinit(struct tls_slot *s)
+{
+    SSL_CTX_free(s->ctx);
+    s->ctx = NULL;
+    pthread_mutex_destroy(&s->mu);
+}
+
+void tls_slot_set(struct tls_slot *s, SSL_CTX *ctx)
+{
+    pthread_mutex_lock(&s->mu);
+    SSL_CTX *old = s->ctx;
+    s->ctx = ctx;
+    pthread_mutex_unlock(&s->mu);
+    SSL_CTX_free(old);
+}
+
+SSL *tls_slot_new_ssl(struct tls_slot *s)
+{
+    /* SSL_new takes its own reference on the context under the lock, so a
+     * reload between here and the handshake cannot free it. */
+    pthread_mutex_lock(&s->mu);
+    SSL *ssl = s->ctx ? SSL_new(s->ctx) : NULL;
+    pthread_mutex_unlock(&s->mu);
+    return ssl;
+}
