@@ -29,6 +29,7 @@
 #include "common/linkio.h"
 #include "common/msg.h"
 #include "common/net.h"
+#include "common/tls.h"
 #include "common/version.h"
 #include "common/xalloc.h"
 #include "hub/policy.h"
@@ -334,6 +335,18 @@ static int link_on_hello(struct link *l, const struct link_msg *m)
     if (!text_is_printable(&m->region) || !text_is_printable(&m->software) ||
         !text_is_printable(&m->public_url))
         return link_refuse(l, 400, "region, software and public_url must be printable ASCII");
+    if (l->io.ssl) {
+        /* With TLS an edge is who its certificate says: a HELLO naming
+         * another edge would let one compromised edge take over another's
+         * connections and topics. */
+        char name[LINK_MAX_NAME + 1];
+        copy_str(name, sizeof name, &m->name);
+        if (!tls_peer_is(l->io.ssl, name)) {
+            char who[300];
+            return link_refuse(l, 403, "edge name '%s' is not in this link's certificate (%s)",
+                               name, tls_peer_describe(l->io.ssl, who, sizeof who));
+        }
+    }
 
     /* An edge worker reconnecting after network trouble may arrive before
      * we noticed its old link is dead: the newer link wins. */
@@ -448,7 +461,7 @@ static int link_on_publish(struct link *l, const struct link_msg *m)
     }
     /* One copy per interested link, the publisher's own link included: its
      * edge fans out to its local subscribers only when the seq comes back. */
-    link_publish(h, m->topic, m->from, m->enc, m->data);
+    link_publish(h, m->topic, m->from, m->user, m->enc, m->data);
     return 0;
 }
 
@@ -475,14 +488,15 @@ int link_drain(struct hub *h, const char *name, size_t len, uint64_t period_ms)
     return n;
 }
 
-uint64_t link_publish(struct hub *h, struct link_str topic, struct link_str from, uint8_t enc,
-                      struct link_str data)
+uint64_t link_publish(struct hub *h, struct link_str topic, struct link_str from,
+                      struct link_str user, uint8_t enc, struct link_str data)
 {
     struct fanout out = {
         .msg = {
             .type = LINK_MESSAGE,
             .topic = topic,
             .from = from,
+            .user = user,
             .enc = enc,
             .data = data,
         },
@@ -595,6 +609,8 @@ static void on_link_io(struct ev_loop *loop, ev_io *w, int revents)
         return;
     if (l->io.wire_in != before)
         l->last_rx = ev_now(loop);
+    if (rc == 0 && l->io.ssl && linkio_pending(&l->io))
+        link_mark_dirty(l); /* TLS answered the bytes it read (handshake) */
     if (rc == 1) {
         link_close(l, LOG_INFO, "closed by peer");
     } else if (rc < 0) {
@@ -615,6 +631,16 @@ static void link_new(struct hub *h, int fd, const char *addr)
         close(fd);
         free(l);
         return;
+    }
+    if (h->link_tls) {
+        SSL *ssl = SSL_new(h->link_tls);
+        if (!ssl || (SSL_set_accept_state(ssl), linkio_use_tls(&l->io, ssl) < 0)) {
+            log_warn("link from %s refused: %s", addr, ssl ? l->io.err : "SSL_new failed");
+            linkio_deinit(&l->io);
+            close(fd);
+            free(l);
+            return;
+        }
     }
     /* Output is already batched once per loop turn; Nagle would only add a
      * delay on top. */
