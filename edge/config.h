@@ -10,6 +10,10 @@
 
 #include "common/log.h"
 #include "common/net.h"
+#include "common/tls.h"
+
+struct auth;
+struct iplimit;
 
 /* What workers may ask of the main thread; the ev_async calls are the only
  * cross-thread calls, as libev requires. */
@@ -41,6 +45,28 @@ struct edge_config {
     struct edge_ctl *ctl;     /* set by main before the workers start */
     long link_max_pending;
     uint32_t boot; /* random per process start: part of every connection id */
+
+    /* wss: a second listener (same workers) terminating TLS. */
+    char *tls_listen_str;     /* "" : no wss listener */
+    struct net_addr tls_listen;
+    char *tls_cert, *tls_key;
+    struct tls_slot *client_tls; /* NULL without tls_listen; replaced on SIGHUP */
+
+    /* The link: TLS with a certificate from link_ca, or plain TCP. */
+    char *link_ca, *link_cert, *link_key;
+    char *link_server_name;   /* name the hub's certificate must carry ("": the hub's host) */
+    int allow_insecure_links;
+    struct tls_slot *link_tls; /* NULL: plain TCP */
+
+    /* Who may connect, and to what. */
+    char *jwt_secret, *jwt_public_key;
+    int auth_required;
+    char *topic_default;      /* "allow" or "deny": topics for tokens without a spoke claim */
+    long jwt_leeway_s;
+    struct auth *auth;        /* immutable, shared by the workers */
+    char *allowed_origins;    /* comma-separated; "" allows any */
+    long max_conns_per_ip;    /* 0: no limit */
+    struct iplimit *iplimit;  /* shared by the workers; NULL without a limit */
 };
 
 #endif

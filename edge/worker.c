@@ -85,11 +85,14 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
 
 static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
 {
-    struct worker *w = io->data;
+    struct listener *ls = io->data;
+    struct worker *w = ls->w;
     for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-        int fd = net_accept(w->listen_fd, NULL, NULL);
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof ss;
+        int fd = net_accept(ls->fd, &ss, &sslen);
         if (fd >= 0) {
-            client_accept(w, fd);
+            client_accept(w, fd, &ss, ls->tls);
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED)
@@ -99,7 +102,7 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
              * fire forever. Use the spare fd to accept and drop it. */
             log_warn("out of file descriptors with %zu connections: refusing a connection",
                      w->nclients);
-            net_shed_accept(w->listen_fd, &w->spare_fd);
+            net_shed_accept(ls->fd, &w->spare_fd);
             return;
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -111,7 +114,8 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
 static void shutdown_worker(struct worker *w)
 {
     w->stopping = 1;
-    ev_io_stop(w->loop, &w->accept_io);
+    for (unsigned i = 0; i < w->nlisteners; i++)
+        ev_io_stop(w->loop, &w->listeners[i].io);
     ev_timer_stop(w->loop, &w->drain_timer);
     /* Tell every client why it goes (1001), write what we can, then leave. */
     struct dict_iter it;
@@ -198,6 +202,8 @@ void worker_snapshot(struct worker *w, struct worker_snapshot *out)
     pthread_mutex_unlock(&w->snap_lock);
 }
 
+static void close_listeners(struct worker *w);
+
 static void on_drain(struct ev_loop *loop, ev_async *a, int revents)
 {
     struct worker *w = a->data;
@@ -207,11 +213,7 @@ static void on_drain(struct ev_loop *loop, ev_async *a, int revents)
     publish_snapshot(w); /* not ready from now on */
     /* Stop accepting first: closing the listener makes new connections to
      * this worker fail at once, so a balancer sends them elsewhere. */
-    ev_io_stop(loop, &w->accept_io);
-    if (w->listen_fd >= 0) {
-        close(w->listen_fd);
-        w->listen_fd = -1;
-    }
+    close_listeners(w);
     w->drain_start = ev_now(loop);
     w->drain_total = w->nclients;
     log_info("draining: closing %zu clients with 1001 over %.1f s", w->drain_total,
@@ -220,13 +222,39 @@ static void on_drain(struct ev_loop *loop, ev_async *a, int revents)
     ev_timer_start(loop, &w->drain_timer);
 }
 
+static void close_listeners(struct worker *w)
+{
+    for (unsigned i = 0; i < w->nlisteners; i++) {
+        struct listener *ls = &w->listeners[i];
+        if (w->loop)
+            ev_io_stop(w->loop, &ls->io);
+        if (ls->fd >= 0)
+            close(ls->fd);
+        ls->fd = -1;
+    }
+}
+
+static int add_listener(struct worker *w, const struct net_addr *addr, int tls, char *err,
+                        size_t errlen)
+{
+    struct listener *ls = &w->listeners[w->nlisteners];
+    ls->w = w;
+    ls->tls = tls;
+    ls->fd = net_bind(addr, 1, err, errlen);
+    if (ls->fd < 0)
+        return -1;
+    ev_io_init(&ls->io, on_accept, ls->fd, EV_READ);
+    ls->io.data = ls;
+    w->nlisteners++;
+    return 0;
+}
+
 int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index, char *err,
                 size_t errlen)
 {
     memset(w, 0, sizeof *w);
     w->cfg = cfg;
     w->index = index;
-    w->listen_fd = -1;
     w->spare_fd = -1;
     snprintf(w->label, sizeof w->label, "%s/w%u", cfg->name, index);
     w->loop = ev_loop_new(EVFLAG_AUTO);
@@ -234,8 +262,9 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
         snprintf(err, errlen, "cannot create an event loop");
         return -1;
     }
-    w->listen_fd = net_bind(&cfg->listen, 1, err, errlen);
-    if (w->listen_fd < 0) {
+    if (add_listener(w, &cfg->listen, 0, err, errlen) < 0 ||
+        (cfg->client_tls && add_listener(w, &cfg->tls_listen, 1, err, errlen) < 0)) {
+        close_listeners(w);
         ev_loop_destroy(w->loop);
         w->loop = NULL;
         return -1;
@@ -254,9 +283,9 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
     buf_init(&w->scratch);
     buf_init(&w->wsout);
     w->rbuf = xmalloc(WORKER_READ_BUF);
+    if (cfg->client_tls)
+        w->tls_wbuf = xmalloc(WORKER_TLS_WBUF);
     w->up = uplink_new(w);
-    ev_io_init(&w->accept_io, on_accept, w->listen_fd, EV_READ);
-    w->accept_io.data = w;
     ev_async_init(&w->stop_async, on_stop);
     w->stop_async.data = w;
     ev_async_init(&w->drain_async, on_drain);
@@ -304,13 +333,16 @@ void worker_apply_policy(struct worker *w, const struct policy *p)
     w->have_policy = 1;
     if (w->draining)
         return; /* a drain started before the policy came: stay closed */
-    if (listen(w->listen_fd, 1024) < 0) {
-        snprintf(err, sizeof err, "listen: %s", strerror(errno));
-        log_error("cannot accept clients: %s", err);
-        return;
+    for (unsigned i = 0; i < w->nlisteners; i++) {
+        struct listener *ls = &w->listeners[i];
+        if (listen(ls->fd, 1024) < 0) {
+            snprintf(err, sizeof err, "listen: %s", strerror(errno));
+            log_error("cannot accept %s clients: %s", ls->tls ? "wss" : "ws", err);
+            continue;
+        }
+        w->listening = 1;
+        ev_io_start(w->loop, &ls->io);
     }
-    w->listening = 1;
-    ev_io_start(w->loop, &w->accept_io);
     log_info("policy received (idle_timeout %ld ms, ping_interval %ld ms, max_message_bytes %ld): "
              "accepting clients", p->idle_timeout_ms, p->ping_interval_ms, p->max_message_bytes);
 }
@@ -320,7 +352,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     log_set_component(w->label);
     w->started = ev_now(w->loop);
-    /* No ev_io_start(accept_io) here: clients are accepted only once the
+    /* No listener is started here: clients are accepted only once the
      * hub's policy has arrived (worker_apply_policy). */
     ev_prepare_start(w->loop, &w->flush_prepare);
     ev_timer_start(w->loop, &w->snap_timer);
@@ -386,15 +418,14 @@ void worker_deinit(struct worker *w)
     buf_deinit(&w->wsout);
     sendq_pool_deinit(&w->qpool);
     free(w->rbuf);
-    ev_io_stop(w->loop, &w->accept_io);
+    free(w->tls_wbuf);
     ev_async_stop(w->loop, &w->stop_async);
     ev_async_stop(w->loop, &w->drain_async);
     ev_timer_stop(w->loop, &w->drain_timer);
     ev_timer_stop(w->loop, &w->snap_timer);
     pthread_mutex_destroy(&w->snap_lock);
     ev_prepare_stop(w->loop, &w->flush_prepare);
-    if (w->listen_fd >= 0)
-        close(w->listen_fd);
+    close_listeners(w);
     if (w->spare_fd >= 0)
         close(w->spare_fd);
     ev_loop_destroy(w->loop);

@@ -21,11 +21,13 @@ struct uplink;
 struct msg_parser;
 
 #define WORKER_READ_BUF (64 * 1024)
+#define WORKER_TLS_WBUF (16 * 1024) /* one full TLS record */
 
 struct worker_stats {
     uint64_t accepted, closed, msgs_in, msgs_out, bytes_in, bytes_out;
     uint64_t closed_slow, closed_protocol, closed_idle, closed_dead, closed_rate;
     uint64_t closed_handshake, rate_limited, unwanted;
+    uint64_t refused_auth, refused_origin, refused_ip_limit, forbidden, closed_tls;
 };
 
 /* What the main thread may read of a worker (under snap_lock): published by
@@ -36,6 +38,15 @@ struct worker_snapshot {
     struct worker_stats stats;
 };
 
+/* A listening socket of a worker: ws, or wss (TLS terminated here). */
+struct listener {
+    struct worker *w;
+    int fd;  /* bound at start; listen() only once a policy has arrived; -1 when closed */
+    int tls; /* connections accepted here speak TLS first */
+    ev_io io;
+};
+#define WORKER_MAX_LISTENERS 2
+
 struct worker {
     struct ev_loop *loop;
     const struct edge_config *cfg;
@@ -44,10 +55,10 @@ struct worker {
     pthread_t thread;
     int thread_started;
 
-    int listen_fd; /* bound at start; listen() only once a policy has arrived */
+    struct listener listeners[WORKER_MAX_LISTENERS];
+    unsigned nlisteners;
     int listening;
     int spare_fd; /* kept open to shed connections when out of descriptors */
-    ev_io accept_io;
     ev_async stop_async;
     ev_async drain_async;
     ev_timer drain_timer;
@@ -88,6 +99,7 @@ struct worker {
     struct buf scratch; /* payload being built */
     struct buf wsout;   /* bytes wslay is handing to its send callback */
     uint8_t *rbuf;      /* WORKER_READ_BUF bytes: all reads land here first */
+    uint8_t *tls_wbuf;  /* WORKER_TLS_WBUF bytes: small frames gathered into one TLS record */
     struct worker_stats stats;
 };
 

@@ -1,0 +1,25 @@
+/* Connections per client address across all of an edge's workers
+ * (max_conns_per_ip). Shared by the worker threads: the table is split
+ * into stripes, each under its own mutex, so accepts on different workers
+ * rarely wait for each other. Behind a proxy every client has the proxy's
+ * address: set the limit at the proxy instead. */
+#ifndef SPOKE_EDGE_IPLIMIT_H
+#define SPOKE_EDGE_IPLIMIT_H
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct iplimit;
+struct dict_entry;
+
+struct iplimit *iplimit_new(uint32_t max);
+void iplimit_free(struct iplimit *l); /* NULL ok */
+
+/* Counts one more connection from the peer address ss. Returns the handle
+ * to give back to iplimit_release, or NULL when the address already holds
+ * `max` connections (nothing counted). */
+struct dict_entry *iplimit_acquire(struct iplimit *l, const struct sockaddr_storage *ss);
+void iplimit_release(struct iplimit *l, struct dict_entry *handle); /* NULL ok */
+/* Connections counted for ss now (for tests and metrics). */
+uint32_t iplimit_count(struct iplimit *l, const struct sockaddr_storage *ss);
+
+#endif
