@@ -11,10 +11,10 @@
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" /* RFC 6455 §1.3 */
 #define FIELD_MAX 64
-#define VALUE_MAX 512
-#define URL_MAX 1024
+#define VALUE_MAX HANDSHAKE_MAX_TOKEN /* room for a bearer token */
+#define URL_MAX HANDSHAKE_MAX_TOKEN   /* room for ?token=... */
 
-enum header_id { H_OTHER, H_KEY, H_VERSION, H_PROTOCOL, H_UPGRADE };
+enum header_id { H_OTHER, H_KEY, H_VERSION, H_PROTOCOL, H_UPGRADE, H_ORIGIN, H_AUTHORIZATION };
 
 struct handshake {
     http_parser parser;
@@ -41,6 +41,10 @@ struct handshake {
     int want_json, want_msgpack, offered_protocols;
     int json_first;
     int bad_header;
+    char *origin;        /* heap copies, only when sent */
+    char *bearer;
+    char *query_token;
+    int origin_count, auth_count;
 };
 
 struct handshake *handshake_new(void)
@@ -53,6 +57,11 @@ struct handshake *handshake_new(void)
 
 void handshake_free(struct handshake *h)
 {
+    if (!h)
+        return;
+    free(h->origin);
+    free(h->bearer);
+    free(h->query_token);
     free(h);
 }
 
@@ -69,7 +78,44 @@ static int on_url(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
-static int url_is_ws_path(const struct handshake *h)
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch = (char)(ch | 0x20);
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* The first `token` parameter of the query string, percent-decoded. */
+static void find_query_token(struct handshake *h, const struct http_parser_url *u)
+{
+    if (!(u->field_set & (1 << UF_QUERY)))
+        return;
+    const char *q = h->url + u->field_data[UF_QUERY].off;
+    const char *end = q + u->field_data[UF_QUERY].len;
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *stop = amp ? amp : end;
+        if (stop - q >= 6 && memcmp(q, "token=", 6) == 0) {
+            char *out = xmalloc((size_t)(stop - q));
+            size_t n = 0;
+            for (const char *p = q + 6; p < stop; p++) {
+                if (*p == '%' && stop - p >= 3 && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
+                    out[n++] = (char)(hexval(p[1]) << 4 | hexval(p[2]));
+                    p += 2;
+                } else {
+                    out[n++] = *p == '+' ? ' ' : *p;
+                }
+            }
+            out[n] = '\0';
+            h->query_token = out;
+            return;
+        }
+        q = stop + 1;
+    }
+}
+
+static int url_is_ws_path(struct handshake *h)
 {
     struct http_parser_url u;
     if (h->url_overflow || h->url_len == 0)
@@ -77,6 +123,7 @@ static int url_is_ws_path(const struct handshake *h)
     http_parser_url_init(&u);
     if (http_parser_parse_url(h->url, h->url_len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH)))
         return 0;
+    find_query_token(h, &u);
     return u.field_data[UF_PATH].len == 3 && memcmp(h->url + u.field_data[UF_PATH].off, "/ws", 3) == 0;
 }
 
@@ -156,6 +203,19 @@ static void finish_header(struct handshake *h)
         if (token_in_list(h->value, "websocket"))
             h->upgrade_websocket = 1;
         break;
+    case H_ORIGIN:
+        /* Repeated: refused below rather than picking one of them. */
+        if (h->origin_count++ == 0)
+            h->origin = xstrdup(h->value);
+        break;
+    case H_AUTHORIZATION:
+        if (h->auth_count++ == 0 && strncasecmp(h->value, "Bearer ", 7) == 0) {
+            const char *t = h->value + 7;
+            while (*t == ' ')
+                t++;
+            h->bearer = xstrdup(t);
+        }
+        break;
     case H_OTHER:
         break;
     }
@@ -188,6 +248,8 @@ static enum header_id classify(const char *name, size_t len)
         {"sec-websocket-version", H_VERSION},
         {"sec-websocket-protocol", H_PROTOCOL},
         {"upgrade", H_UPGRADE},
+        {"origin", H_ORIGIN},
+        {"authorization", H_AUTHORIZATION},
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strlen(known[i].name) == len && strncasecmp(known[i].name, name, len) == 0)
@@ -247,8 +309,8 @@ void handshake_accept_key(const char *key, size_t keylen, char *out)
     EVP_EncodeBlock((unsigned char *)out, digest, (int)dlen);
 }
 
-static void http_error(struct buf *out, int status, const char *text, const char *extra,
-                       const char *body)
+void handshake_refuse(struct buf *out, int status, const char *text, const char *extra,
+                      const char *body)
 {
     buf_printf(out,
                "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
@@ -281,12 +343,12 @@ enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size
     if (!h->headers_done) {
         if (err != HPE_OK) {
             *why = "malformed HTTP request";
-            http_error(response, 400, "Bad Request", "", "malformed HTTP request\n");
+            handshake_refuse(response, 400, "Bad Request", "", "malformed HTTP request\n");
             return HANDSHAKE_FAILED;
         }
         if (h->total >= HANDSHAKE_MAX_BYTES) {
             *why = "request headers too large";
-            http_error(response, 431, "Request Header Fields Too Large", "",
+            handshake_refuse(response, 431, "Request Header Fields Too Large", "",
                        "request headers too large\n");
             return HANDSHAKE_FAILED;
         }
@@ -295,40 +357,40 @@ enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size
 
     if (h->bad_header) {
         *why = "WebSocket header value too long";
-        http_error(response, 400, "Bad Request", "", "a WebSocket header value is too long\n");
+        handshake_refuse(response, 400, "Bad Request", "", "a WebSocket header value is too long\n");
         return HANDSHAKE_FAILED;
     }
     if (!url_is_ws_path(h)) {
         *why = "not found (only /ws serves WebSockets)";
-        http_error(response, 404, "Not Found", "", "not found: WebSockets are served on /ws\n");
+        handshake_refuse(response, 404, "Not Found", "", "not found: WebSockets are served on /ws\n");
         return HANDSHAKE_FAILED;
     }
     if (h->parser.method != HTTP_GET) {
         *why = "method not allowed";
-        http_error(response, 405, "Method Not Allowed", "Allow: GET\r\n", "use GET\n");
+        handshake_refuse(response, 405, "Method Not Allowed", "Allow: GET\r\n", "use GET\n");
         return HANDSHAKE_FAILED;
     }
     if (!h->upgrade_requested || !h->upgrade_websocket) {
         *why = "not a WebSocket upgrade";
-        http_error(response, 426, "Upgrade Required",
+        handshake_refuse(response, 426, "Upgrade Required",
                    "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
                    "this endpoint needs a WebSocket upgrade\n");
         return HANDSHAKE_FAILED;
     }
     if (h->parser.http_major != 1 || h->parser.http_minor < 1) {
         *why = "HTTP/1.1 required";
-        http_error(response, 400, "Bad Request", "", "HTTP/1.1 required\n");
+        handshake_refuse(response, 400, "Bad Request", "", "HTTP/1.1 required\n");
         return HANDSHAKE_FAILED;
     }
     if (!h->have_version || strcmp(h->version, "13") != 0) {
         *why = "unsupported Sec-WebSocket-Version";
-        http_error(response, 426, "Upgrade Required", "Sec-WebSocket-Version: 13\r\n",
+        handshake_refuse(response, 426, "Upgrade Required", "Sec-WebSocket-Version: 13\r\n",
                    "unsupported WebSocket version: use 13\n");
         return HANDSHAKE_FAILED;
     }
     if (h->key_count != 1 || !key_is_valid(h->key, h->key_len)) {
         *why = "bad Sec-WebSocket-Key";
-        http_error(response, 400, "Bad Request", "", "missing or invalid Sec-WebSocket-Key\n");
+        handshake_refuse(response, 400, "Bad Request", "", "missing or invalid Sec-WebSocket-Key\n");
         return HANDSHAKE_FAILED;
     }
     const char *proto = NULL;
@@ -339,10 +401,16 @@ enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size
             proto = "spoke.msgpack";
         if (!proto) {
             *why = "no supported subprotocol offered";
-            http_error(response, 400, "Bad Request", "",
+            handshake_refuse(response, 400, "Bad Request", "",
                        "unsupported subprotocol: offer spoke.json or spoke.msgpack\n");
             return HANDSHAKE_FAILED;
         }
+    }
+    if (h->origin_count > 1 || h->auth_count > 1) {
+        *why = "repeated Origin or Authorization header";
+        handshake_refuse(response, 400, "Bad Request", "",
+                         "repeated Origin or Authorization header\n");
+        return HANDSHAKE_FAILED;
     }
     *enc = proto && strcmp(proto, "spoke.msgpack") == 0 ? ENC_MSGPACK : ENC_JSON;
 
@@ -354,4 +422,14 @@ enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size
                accept, proto ? "Sec-WebSocket-Protocol: " : "", proto ? proto : "",
                proto ? "\r\n" : "");
     return HANDSHAKE_DONE;
+}
+
+const char *handshake_origin(const struct handshake *h)
+{
+    return h->origin;
+}
+
+const char *handshake_token(const struct handshake *h)
+{
+    return h->bearer ? h->bearer : h->query_token;
 }

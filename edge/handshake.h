@@ -11,6 +11,8 @@
 
 /* Request headers beyond this many bytes are refused (431). */
 #define HANDSHAKE_MAX_BYTES 8192
+/* Longest URL and longest value of a header we read (Authorization). */
+#define HANDSHAKE_MAX_TOKEN 4096
 
 enum handshake_result {
     HANDSHAKE_NEED_MORE = 0,
@@ -25,11 +27,23 @@ void handshake_free(struct handshake *h);
 
 /* Feeds request bytes. *consumed is set to the bytes that belonged to the
  * HTTP request (on DONE, the rest of p is WebSocket data). On DONE, *enc is
- * the chosen subprotocol's encoding. A short reason for a failure is left in
+ * the chosen subprotocol's encoding; the caller may still refuse (origin,
+ * token) by replacing the response with handshake_refuse. A short reason for a failure is left in
  * *why (static string) for the log. */
 enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size_t n,
                                      size_t *consumed, struct buf *response, enum enc *enc,
                                      const char **why);
+
+/* After DONE: the Origin header (NULL if none), and the client's token from
+ * "Authorization: Bearer T" or else the `token` query parameter (NULL if
+ * neither). Valid until handshake_free. */
+const char *handshake_origin(const struct handshake *h);
+const char *handshake_token(const struct handshake *h);
+
+/* Writes an HTTP error answer (status, reason phrase, extra header lines
+ * ending in CRLF or "", and a short plain-text body). */
+void handshake_refuse(struct buf *out, int status, const char *text, const char *extra,
+                      const char *body);
 
 /* Sec-WebSocket-Accept for a key: base64(SHA-1(key + GUID)); out >= 29 bytes. */
 void handshake_accept_key(const char *key, size_t keylen, char *out);

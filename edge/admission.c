@@ -1,0 +1,72 @@
+/* Origin and token checks on the upgrade request: see admission.h. */
+#include "edge/admission.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "edge/auth.h"
+#include "edge/config.h"
+#include "edge/handshake.h"
+#include "edge/worker.h"
+
+int admission_origin_allowed(const char *list, const char *origin)
+{
+    if (!list || !*list || !origin)
+        return 1;
+    size_t olen = strlen(origin);
+    const char *p = list;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *start = p;
+        while (*p && *p != ',')
+            p++;
+        const char *end = p;
+        while (end > start && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '/'))
+            end--;
+        size_t n = (size_t)(end - start);
+        if (n == 1 && *start == '*')
+            return 1;
+        if (n && n == olen && strncasecmp(start, origin, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int admission_check(struct worker *w, const struct handshake *hs, struct buf *response,
+                    struct auth_identity **id, const char **why)
+{
+    const struct edge_config *cfg = w->cfg;
+    *id = NULL;
+    if (!admission_origin_allowed(cfg->allowed_origins, handshake_origin(hs))) {
+        w->stats.refused_origin++;
+        *why = "origin not allowed";
+        buf_reset(response);
+        handshake_refuse(response, 403, "Forbidden", "", "origin not allowed\n");
+        return -1;
+    }
+    const char *token = handshake_token(hs);
+    const char *reason = NULL;
+    if (token && !auth_enabled(cfg->auth)) {
+        /* No key to check it with: the token means nothing here. */
+        return 0;
+    }
+    if (token) {
+        if (auth_verify(cfg->auth, token, strlen(token), time(NULL), id, &reason) == 0)
+            return 0;
+    } else if (auth_required(cfg->auth)) {
+        reason = "token required";
+    } else {
+        return 0;
+    }
+    w->stats.refused_auth++;
+    *why = reason;
+    char body[160];
+    snprintf(body, sizeof body, "%s\n", reason);
+    buf_reset(response);
+    handshake_refuse(response, 401, "Unauthorized",
+                     "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n", body);
+    return -1;
+}
