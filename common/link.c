@@ -20,9 +20,10 @@
  *                      heartbeat_ms:uint, public_url:str]
  *   2 INTEREST_ADD    [2, topic:str]
  *   3 INTEREST_REMOVE [3, topic:str]
- *   4 PUBLISH         [4, topic:str, from:str, enc:uint, data:bin]
- *   5 MESSAGE         [5, topic:str, seq:uint, from:str, enc:uint, data:bin]
- *   6 DIRECT          [6, to:str, from:str, id:int or nil (nil = no id), enc:uint, data:bin]
+ *   4 PUBLISH         [4, topic:str, from:str, enc:uint, data:bin, user:str]
+ *   5 MESSAGE         [5, topic:str, seq:uint, from:str, enc:uint, data:bin, user:str]
+ *   6 DIRECT          [6, to:str, from:str, id:int or nil (nil = no id), enc:uint, data:bin,
+ *                      user:str]
  *   7 DIRECT_RESULT   [7, to:str, id:int, code:uint, reason:str]
  *   8 ERROR           [8, code:uint, reason:str]
  *   9 HEARTBEAT       [9, time_ms:uint, echo_us:uint]
@@ -85,6 +86,7 @@ static const struct field publish_fields[] = {
     FLD("from", F_STR, from, LINK_MAX_CONN_ID),
     FLD("enc", F_ENC, enc, 0),
     FLD("data", F_BIN, data, 0),
+    FLD("user", F_STR, user, LINK_MAX_USER),
 };
 static const struct field message_fields[] = {
     FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
@@ -92,6 +94,7 @@ static const struct field message_fields[] = {
     FLD("from", F_STR, from, LINK_MAX_CONN_ID),
     FLD("enc", F_ENC, enc, 0),
     FLD("data", F_BIN, data, 0),
+    FLD("user", F_STR, user, LINK_MAX_USER),
 };
 static const struct field direct_fields[] = {
     FLD("to", F_STR, to, LINK_MAX_CONN_ID),
@@ -99,6 +102,7 @@ static const struct field direct_fields[] = {
     FLD("id", F_ID_OR_NIL, id, 0),
     FLD("enc", F_ENC, enc, 0),
     FLD("data", F_BIN, data, 0),
+    FLD("user", F_STR, user, LINK_MAX_USER),
 };
 static const struct field direct_result_fields[] = {
     FLD("to", F_STR, to, LINK_MAX_CONN_ID),

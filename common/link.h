@@ -27,6 +27,7 @@
 #define LINK_MAX_TOPIC 255
 #define LINK_MAX_NAME 64      /* HELLO name, region, software */
 #define LINK_MAX_CONN_ID 128  /* from, to */
+#define LINK_MAX_USER 128     /* user: the authenticated user id of a sender ("" if none) */
 #define LINK_MAX_REASON 1024  /* DIRECT_RESULT and ERROR reason */
 
 enum link_type {
@@ -91,7 +92,7 @@ struct link_msg {
     uint64_t echo_us;      /* HEARTBEAT: from an edge, its send time (µs, its monotonic
                             * clock); from the hub, that value echoed back at once (0 on
                             * the hub's own periodic heartbeats) */
-    struct link_str name, region, software, topic, from, to, data, reason, public_url;
+    struct link_str name, region, software, topic, from, to, data, reason, public_url, user;
     struct policy policy;
     struct link_stats stats;
 };

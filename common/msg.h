@@ -23,6 +23,7 @@ enum msg_op { OP_SUB = 1, OP_UNSUB, OP_PUB, OP_SEND, OP_PING };
 /* Error codes in error replies (HTTP-like; documented in docs/protocol.md). */
 enum msg_code {
     CODE_BAD_REQUEST = 400,  /* malformed message, missing or invalid field, unknown op */
+    CODE_FORBIDDEN = 403,    /* the token does not allow this topic (sub or pub) */
     CODE_NOT_FOUND = 404,    /* direct message to an unknown or gone connection */
     CODE_TOO_LARGE = 413,    /* reserved: the frame limit closes with 1009 instead */
     CODE_LIMIT = 429,        /* rate limit or subscription limit reached */
@@ -71,15 +72,18 @@ int topic_is_valid(const char *t, size_t n);
  * msgpack map (encoding enc) to out. `data` is in encoding data_enc and is
  * transcoded when data_enc != enc. They return 0, or -1 if data cannot be
  * transcoded (corrupt; the caller drops the message and logs). */
+/* `user` (user_len 0: none) is the sender's authenticated user id, shown
+ * as "user" next to "from". */
 int msg_build_msg(struct buf *out, enum enc enc, const char *topic, size_t topic_len,
-                  uint64_t seq, const char *from, size_t from_len, enum enc data_enc,
-                  const uint8_t *data, size_t data_len);
+                  uint64_t seq, const char *from, size_t from_len, const char *user,
+                  size_t user_len, enum enc data_enc, const uint8_t *data, size_t data_len);
 int msg_build_direct(struct buf *out, enum enc enc, const char *from, size_t from_len,
-                     enum enc data_enc, const uint8_t *data, size_t data_len);
+                     const char *user, size_t user_len, enum enc data_enc, const uint8_t *data,
+                     size_t data_len);
 /* policy: if non-NULL, adds "policy":{"idle_timeout_ms","ping_interval_ms",
  * "max_message_bytes"} so clients can adapt. */
 void msg_build_welcome(struct buf *out, enum enc enc, const char *conn, const char *edge,
-                       const char *region, const struct policy *policy);
+                       const char *region, const struct policy *policy, const char *user);
 /* The answer to an application-level {"op":"ping"}: {"op":"pong"[,"id":N]}. */
 void msg_build_pong(struct buf *out, enum enc enc, int has_id, int64_t id);
 void msg_build_ack(struct buf *out, enum enc enc, int64_t id);

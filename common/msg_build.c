@@ -146,8 +146,8 @@ static const char *nz(const char *s)
  * would otherwise extend the escape. */
 
 int msg_build_msg(struct buf *out, enum enc enc, const char *topic, size_t topic_len,
-                  uint64_t seq, const char *from, size_t from_len, enum enc data_enc,
-                  const uint8_t *data, size_t data_len)
+                  uint64_t seq, const char *from, size_t from_len, const char *user,
+                  size_t user_len, enum enc data_enc, const uint8_t *data, size_t data_len)
 {
     size_t mark = buf_readable(out);
 
@@ -162,14 +162,19 @@ int msg_build_msg(struct buf *out, enum enc enc, const char *topic, size_t topic
             goto fail;
         MSG__APPEND_LIT(out, ",\"from\":");
         msg__json_append_str(out, from, from_len);
+        if (user_len) {
+            MSG__APPEND_LIT(out, ",\"user\":");
+            msg__json_append_str(out, user, user_len);
+        }
         buf_append_u8(out, '}');
         return 0;
     }
 
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msg__mp_write);
-    buf_reserve(out, 48 + topic_len + from_len + data_len);
-    MSG__APPEND_LIT(out, "\x85\xa2op\xa3msg\xa5topic");
+    buf_reserve(out, 56 + topic_len + from_len + user_len + data_len);
+    buf_append_u8(out, user_len ? 0x86 : 0x85); /* fixmap of 6 or 5 */
+    MSG__APPEND_LIT(out, "\xa2op\xa3msg\xa5topic");
     mp_str(&pk, topic, topic_len);
     MSG__APPEND_LIT(out, "\xa3seq");
     msgpack_pack_uint64(&pk, seq);
@@ -180,6 +185,11 @@ int msg_build_msg(struct buf *out, enum enc enc, const char *topic, size_t topic
     MSG__APPEND_LIT(out, "\xa4"
                          "from");
     mp_str(&pk, from, from_len);
+    if (user_len) {
+        MSG__APPEND_LIT(out, "\xa4"
+                             "user");
+        mp_str(&pk, user, user_len);
+    }
     return 0;
 fail:
     msg__buf_truncate(out, mark);
@@ -187,7 +197,8 @@ fail:
 }
 
 int msg_build_direct(struct buf *out, enum enc enc, const char *from, size_t from_len,
-                     enum enc data_enc, const uint8_t *data, size_t data_len)
+                     const char *user, size_t user_len, enum enc data_enc, const uint8_t *data,
+                     size_t data_len)
 {
     size_t mark = buf_readable(out);
 
@@ -195,6 +206,10 @@ int msg_build_direct(struct buf *out, enum enc enc, const char *from, size_t fro
         buf_reserve(out, 40 + from_len + data_len);
         MSG__APPEND_LIT(out, "{\"op\":\"direct\",\"from\":");
         msg__json_append_str(out, from, from_len);
+        if (user_len) {
+            MSG__APPEND_LIT(out, ",\"user\":");
+            msg__json_append_str(out, user, user_len);
+        }
         MSG__APPEND_LIT(out, ",\"data\":");
         if (build_data(out, enc, data_enc, data, data_len) < 0)
             goto fail;
@@ -204,11 +219,17 @@ int msg_build_direct(struct buf *out, enum enc enc, const char *from, size_t fro
 
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msg__mp_write);
-    buf_reserve(out, 32 + from_len + data_len);
-    MSG__APPEND_LIT(out, "\x83\xa2op\xa6"
+    buf_reserve(out, 40 + from_len + user_len + data_len);
+    buf_append_u8(out, user_len ? 0x84 : 0x83); /* fixmap of 4 or 3 */
+    MSG__APPEND_LIT(out, "\xa2op\xa6"
                          "direct\xa4"
                          "from");
     mp_str(&pk, from, from_len);
+    if (user_len) {
+        MSG__APPEND_LIT(out, "\xa4"
+                             "user");
+        mp_str(&pk, user, user_len);
+    }
     MSG__APPEND_LIT(out, "\xa4"
                          "data");
     if (build_data(out, enc, data_enc, data, data_len) < 0)
@@ -220,12 +241,13 @@ fail:
 }
 
 void msg_build_welcome(struct buf *out, enum enc enc, const char *conn, const char *edge,
-                       const char *region, const struct policy *policy)
+                       const char *region, const struct policy *policy, const char *user)
 {
     conn = nz(conn);
     edge = nz(edge);
     region = nz(region);
-    size_t cl = strlen(conn), el = strlen(edge), rl = strlen(region);
+    user = nz(user);
+    size_t cl = strlen(conn), el = strlen(edge), rl = strlen(region), ul = strlen(user);
 
     if (enc == ENC_JSON) {
         MSG__APPEND_LIT(out, "{\"op\":\"welcome\",\"conn\":");
@@ -234,6 +256,10 @@ void msg_build_welcome(struct buf *out, enum enc enc, const char *conn, const ch
         msg__json_append_str(out, edge, el);
         MSG__APPEND_LIT(out, ",\"region\":");
         msg__json_append_str(out, region, rl);
+        if (ul) {
+            MSG__APPEND_LIT(out, ",\"user\":");
+            msg__json_append_str(out, user, ul);
+        }
         if (policy) {
             MSG__APPEND_LIT(out, ",\"policy\":{\"idle_timeout_ms\":");
             msg__json_append_i64(out, policy->idle_timeout_ms);
@@ -249,7 +275,7 @@ void msg_build_welcome(struct buf *out, enum enc enc, const char *conn, const ch
 
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msg__mp_write);
-    buf_append_u8(out, policy ? 0x85 : 0x84); /* fixmap of 5 or 4 */
+    buf_append_u8(out, (uint8_t)(0x84 + !!policy + !!ul)); /* fixmap of 4 to 6 */
     MSG__APPEND_LIT(out, "\xa2op\xa7welcome\xa4"
                          "conn");
     mp_str(&pk, conn, cl);
@@ -258,6 +284,11 @@ void msg_build_welcome(struct buf *out, enum enc enc, const char *conn, const ch
     mp_str(&pk, edge, el);
     MSG__APPEND_LIT(out, "\xa6region");
     mp_str(&pk, region, rl);
+    if (ul) {
+        MSG__APPEND_LIT(out, "\xa4"
+                             "user");
+        mp_str(&pk, user, ul);
+    }
     if (policy) {
         MSG__APPEND_LIT(out, "\xa6policy\x83\xafidle_timeout_ms");
         msgpack_pack_int64(&pk, policy->idle_timeout_ms);

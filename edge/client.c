@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <openssl/ssl.h>
 #include <wslay/wslay.h>
 
 #include "common/log.h"
@@ -24,7 +25,10 @@
 #include "common/net.h"
 #include "common/wsframe.h"
 #include "common/xalloc.h"
+#include "edge/admission.h"
+#include "edge/auth.h"
 #include "edge/handshake.h"
+#include "edge/iplimit.h"
 #include "edge/topic.h"
 #include "edge/transport.h"
 #include "edge/uplink.h"
@@ -58,15 +62,50 @@ static const char *conn_id(const struct client *c, char *out, size_t outlen)
     return out;
 }
 
-void client_accept(struct worker *w, int fd)
+/* Refused before any byte is read: a plain connection gets a 429 answer
+ * (a fresh socket takes it whole), a TLS one is just closed. */
+static void refuse_at_accept(int fd, int tls)
 {
+    static const char resp[] = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\n"
+                               "Content-Length: 40\r\nConnection: close\r\n\r\n"
+                               "too many connections from your address\n";
+    if (!tls)
+        (void)!write(fd, resp, sizeof resp - 1);
+    close(fd);
+}
+
+void client_accept(struct worker *w, int fd, const struct sockaddr_storage *ss, int tls)
+{
+    const struct edge_config *cfg = w->cfg;
+    struct dict_entry *ip = NULL;
+    if (cfg->iplimit && !(ip = iplimit_acquire(cfg->iplimit, ss))) {
+        w->stats.refused_ip_limit++;
+        log_debug("connection refused: its address holds max_conns_per_ip (%ld) connections",
+                  cfg->max_conns_per_ip);
+        refuse_at_accept(fd, tls);
+        return;
+    }
+    SSL *ssl = NULL;
+    if (tls) {
+        ssl = tls_slot_new_ssl(cfg->client_tls);
+        if (!ssl || SSL_set_fd(ssl, fd) != 1) {
+            log_warn("cannot start TLS on a new connection: out of memory");
+            SSL_free(ssl);
+            iplimit_release(cfg->iplimit, ip);
+            close(fd);
+            return;
+        }
+        SSL_set_accept_state(ssl);
+    }
     struct client *c = xcalloc(1, sizeof *c);
     c->w = w;
+    c->ssl = ssl;
+    c->ip = ip;
     c->seq = ++w->next_seq;
     c->state = CLIENT_HANDSHAKE;
     c->hs = handshake_new();
-    if (w->cfg->client_sndbuf > 0)
-        net_set_sndbuf(fd, (int)w->cfg->client_sndbuf);
+    if (cfg->client_sndbuf > 0)
+        net_set_sndbuf(fd, (int)cfg->client_sndbuf);
     net_set_nodelay(fd);
     ev_io_init(&c->io, on_io, fd, EV_READ);
     c->io.data = c;
@@ -187,7 +226,12 @@ void client_terminate(struct client *c, const char *why)
         log_debug("conn %s: closed: %s", conn_id(c, id, sizeof id), why);
     c->state = CLIENT_CLOSED;
     ev_io_stop(w->loop, &c->io);
+    transport_end(c);
     close(c->io.fd);
+    iplimit_release(w->cfg->iplimit, c->ip);
+    c->ip = NULL;
+    auth_identity_free(c->id);
+    c->id = NULL;
     deadline_remove(&c->deadline);
     deadline_remove(&c->idle);
     topic_unsubscribe_all(w, c);
@@ -301,7 +345,7 @@ void client_flush(struct client *c)
     }
     if (c->flags & CLIENT_F_WRITING) {
         c->flags &= (uint8_t)~CLIENT_F_WRITING;
-        set_events(c, EV_READ);
+        set_events(c, (c->flags & CLIENT_F_TLS_READ_WANTS_WRITE) ? EV_READ | EV_WRITE : EV_READ);
     }
     if (c->flags & CLIENT_F_FLUSH_CLOSE)
         client_terminate(c, NULL);
@@ -493,7 +537,9 @@ static void handle_send(struct client *c, const struct client_msg *m, const char
         }
         struct buf *b = &w->scratch;
         buf_reset(b);
-        if (msg_build_direct(b, (enum enc)t->enc, from, strlen(from), (enum enc)c->enc, m->data,
+        const char *user = auth_identity_user(c->id);
+        if (msg_build_direct(b, (enum enc)t->enc, from, strlen(from), user,
+                             user ? strlen(user) : 0, (enum enc)c->enc, m->data,
                              m->data_len) < 0) {
             client_send_error(c, m->has_id, m->id, CODE_BAD_REQUEST, "invalid data");
             return;
@@ -503,7 +549,8 @@ static void handle_send(struct client *c, const struct client_msg *m, const char
             client_send_ack(c, m->id);
         return;
     }
-    if (uplink_direct(w->up, m->to, m->to_len, from, m->has_id, m->id, (enum enc)c->enc, m->data,
+    if (uplink_direct(w->up, m->to, m->to_len, from, auth_identity_user(c->id), m->has_id, m->id,
+                      (enum enc)c->enc, m->data,
                       m->data_len) < 0)
         client_send_error(c, m->has_id, m->id, CODE_UNAVAILABLE,
                           "hub unavailable: message not sent");
@@ -574,6 +621,12 @@ static void handle_message(struct client *c, uint8_t opcode, const uint8_t *p, s
         client_send_payload(c, buf_head(&w->scratch), buf_readable(&w->scratch));
         return;
     case OP_SUB:
+        if (!auth_may_subscribe(w->cfg->auth, c->id, m.topic, m.topic_len)) {
+            w->stats.forbidden++;
+            client_send_error(c, m.has_id, m.id, CODE_FORBIDDEN,
+                              "not allowed to subscribe to this topic");
+            return;
+        }
         if (topic_subscribe(w, c, m.topic, m.topic_len, (uint32_t)w->policy.max_subscriptions) < 0) {
             char reason[96];
             snprintf(reason, sizeof reason, "subscription limit reached (%ld)",
@@ -586,8 +639,15 @@ static void handle_message(struct client *c, uint8_t opcode, const uint8_t *p, s
         topic_unsubscribe(w, c, m.topic, m.topic_len);
         break;
     case OP_PUB:
+        if (!auth_may_publish(w->cfg->auth, c->id, m.topic, m.topic_len)) {
+            w->stats.forbidden++;
+            client_send_error(c, m.has_id, m.id, CODE_FORBIDDEN,
+                              "not allowed to publish to this topic");
+            return;
+        }
         conn_id(c, from, sizeof from);
-        if (uplink_publish(w->up, m.topic, m.topic_len, from, (enum enc)c->enc, m.data,
+        if (uplink_publish(w->up, m.topic, m.topic_len, from, auth_identity_user(c->id),
+                           (enum enc)c->enc, m.data,
                            m.data_len) < 0) {
             client_send_error(c, m.has_id, m.id, CODE_UNAVAILABLE,
                               "hub unavailable: message not published");
@@ -619,7 +679,8 @@ static void finish_handshake(struct client *c, const uint8_t *rest, size_t n, en
     c->rl_stamp = (uint32_t)((ev_now(w->loop) - w->started) * 1000.0);
     conn_id(c, id, sizeof id);
     buf_reset(&w->scratch);
-    msg_build_welcome(&w->scratch, enc, id, w->cfg->name, w->cfg->region, &w->policy);
+    msg_build_welcome(&w->scratch, enc, id, w->cfg->name, w->cfg->region, &w->policy,
+                      auth_identity_user(c->id));
     client_send_payload(c, buf_head(&w->scratch), buf_readable(&w->scratch));
     log_debug("conn %s: open (%s)", id, enc == ENC_JSON ? "spoke.json" : "spoke.msgpack");
     if (n)
@@ -638,6 +699,8 @@ static void process(struct client *c, const uint8_t *p, size_t n, int from_parti
         enum handshake_result r = handshake_feed(c->hs, p, n, &used, resp, &enc, &why);
         if (r == HANDSHAKE_NEED_MORE)
             return;
+        if (r == HANDSHAKE_DONE && admission_check(w, c->hs, resp, &c->id, &why) < 0)
+            r = HANDSHAKE_FAILED;
         queue_frame(c, frame_raw(buf_head(resp), buf_readable(resp)));
         if (r == HANDSHAKE_FAILED) {
             char id[CONN_ID_MAX_LEN];
@@ -676,8 +739,18 @@ static void on_readable(struct client *c)
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (c->flags & CLIENT_F_TLS_READ_WANTS_WRITE)
+                    set_events(c, EV_READ | EV_WRITE);
                 return;
+            }
+            if (errno == EPROTO && c->ssl) {
+                char why[240];
+                snprintf(why, sizeof why, "TLS: %s", transport_error());
+                w->stats.closed_tls++;
+                client_terminate(c, why);
+                return;
+            }
             client_terminate(c, strerror(errno));
             return;
         }
@@ -698,14 +771,24 @@ static void on_readable(struct client *c)
         } else {
             process(c, dst, (size_t)r, 0);
         }
-        if ((size_t)r < cap)
+        if ((size_t)r < cap && !transport_has_pending(c))
             return; /* drained; level-triggered epoll wakes us for more */
     }
+    /* Out of budget: the socket wakes us again, but bytes TLS already
+     * decrypted would not. */
+    if (c->state != CLIENT_CLOSED && transport_has_pending(c))
+        ev_feed_event(w->loop, &c->io, EV_READ);
 }
 
 static void on_io(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct client *c = io->data;
+    if ((revents & EV_WRITE) && (c->flags & CLIENT_F_TLS_READ_WANTS_WRITE)) {
+        c->flags &= (uint8_t)~CLIENT_F_TLS_READ_WANTS_WRITE;
+        if (!(c->flags & CLIENT_F_WRITING))
+            set_events(c, EV_READ);
+        revents |= EV_READ;
+    }
     if (revents & EV_WRITE)
         worker_mark_dirty(c->w, c); /* the end-of-iteration flush writes */
     if (revents & EV_READ)

@@ -16,6 +16,10 @@ struct worker;
 struct handshake;
 struct wsconn;
 struct sub;
+struct auth_identity;
+struct dict_entry;
+struct sockaddr_storage;
+typedef struct ssl_st SSL;
 
 enum client_state {
     CLIENT_HANDSHAKE, /* HTTP upgrade in progress */
@@ -30,6 +34,7 @@ enum {
     CLIENT_F_SLOW = 4,         /* cut as a slow consumer: queue nothing more */
     CLIENT_F_FLUSH_CLOSE = 8,  /* tear down once the queue is written */
     CLIENT_F_PONG_WAIT = 16,   /* pinged; `deadline` is in the pong list */
+    CLIENT_F_TLS_READ_WANTS_WRITE = 32, /* TLS must write before it can read on */
 };
 
 /* Everything an idle connection holds: no wslay context, no buffers.
@@ -56,10 +61,14 @@ struct client {
     uint32_t rl_window;   /* ms: start of the current 10 s window of refusals */
     uint32_t rl_strikes;  /* messages refused in that window */
     uint32_t nsubs;
+    SSL *ssl;                 /* wss only */
+    struct auth_identity *id; /* from a verified token; NULL: anonymous */
+    struct dict_entry *ip;    /* this connection's count in cfg->iplimit */
 };
 
-/* Takes ownership of an accepted, non-blocking socket. */
-void client_accept(struct worker *w, int fd);
+/* Takes ownership of an accepted, non-blocking socket from peer ss; tls: it
+ * came in on the wss listener. */
+void client_accept(struct worker *w, int fd, const struct sockaddr_storage *ss, int tls);
 
 /* Queues a new reference to a shared frame (no-op unless OPEN). */
 void client_push_frame(struct client *c, struct frame *f);

@@ -30,8 +30,8 @@ void deliver_message(struct worker *w, const struct link_msg *m)
         struct buf *b = &w->scratch;
         buf_reset(b);
         if (msg_build_msg(b, (enum enc)enc, m->topic.ptr, m->topic.len, m->seq, m->from.ptr,
-                          m->from.len, (enum enc)m->enc, (const uint8_t *)m->data.ptr,
-                          m->data.len) < 0) {
+                          m->from.len, m->user.ptr, m->user.len, (enum enc)m->enc,
+                          (const uint8_t *)m->data.ptr, m->data.len) < 0) {
             log_warn("dropping message %.*s#%llu: its data cannot be transcoded",
                      (int)m->topic.len, m->topic.ptr, (unsigned long long)m->seq);
             continue;
@@ -61,8 +61,8 @@ int deliver_direct(struct worker *w, const struct link_msg *m)
         return -1;
     struct buf *b = &w->scratch;
     buf_reset(b);
-    if (msg_build_direct(b, (enum enc)c->enc, m->from.ptr, m->from.len, (enum enc)m->enc,
-                         (const uint8_t *)m->data.ptr, m->data.len) < 0)
+    if (msg_build_direct(b, (enum enc)c->enc, m->from.ptr, m->from.len, m->user.ptr, m->user.len,
+                         (enum enc)m->enc, (const uint8_t *)m->data.ptr, m->data.len) < 0)
         return -1;
     client_send_payload(c, buf_head(b), buf_readable(b));
     return 0;

@@ -17,6 +17,8 @@
 #include "common/version.h"
 #include "common/xalloc.h"
 #include "edge/admin.h"
+#include "edge/auth.h"
+#include "edge/iplimit.h"
 #include "edge/config.h"
 #include "edge/worker.h"
 
@@ -49,6 +51,34 @@ static const struct conf_opt options[] = {
      "seconds over which a drain (SIGTERM, or the hub's drain) closes the clients with 1001"},
     {"link_max_pending", CONF_INT, &cfg.link_max_pending, "67108864", 65536, 1L << 34,
      "unsent bytes on the hub link before it is dropped as congested"},
+    {"tls_listen", CONF_STR, &cfg.tls_listen_str, "", 0, 0,
+     "HOST:PORT for wss clients (TLS terminated here; needs tls_cert and tls_key)"},
+    {"tls_cert", CONF_STR, &cfg.tls_cert, "", 0, 0,
+     "PEM certificate (chain) for wss; re-read on SIGHUP"},
+    {"tls_key", CONF_STR, &cfg.tls_key, "", 0, 0, "PEM private key of tls_cert"},
+    {"link_ca", CONF_STR, &cfg.link_ca, "", 0, 0,
+     "PEM CA certificate that issued the hub's link certificate: the link then uses TLS"},
+    {"link_cert", CONF_STR, &cfg.link_cert, "", 0, 0,
+     "PEM certificate this edge presents to the hub (its name must be in it)"},
+    {"link_key", CONF_STR, &cfg.link_key, "", 0, 0, "PEM private key of link_cert"},
+    {"link_server_name", CONF_STR, &cfg.link_server_name, "", 0, 0,
+     "name (or IP) the hub's certificate must carry (default: the host in --hub)"},
+    {"allow_insecure_links", CONF_BOOL, &cfg.allow_insecure_links, "false", 0, 0,
+     "link to a non-loopback hub over plain TCP (not for production)"},
+    {"jwt_secret", CONF_STR, &cfg.jwt_secret, "", 0, 0,
+     "HS256 secret (at least 32 bytes) that client tokens are signed with"},
+    {"jwt_public_key", CONF_STR, &cfg.jwt_public_key, "", 0, 0,
+     "PEM public key file for RS256 (RSA) or ES256 (EC P-256) client tokens"},
+    {"auth_required", CONF_BOOL, &cfg.auth_required, "false", 0, 0,
+     "refuse clients without a valid token (401)"},
+    {"topic_default", CONF_STR, &cfg.topic_default, "allow", 0, 0,
+     "allow or deny: topic access for clients whose token has no spoke claim (and anonymous ones)"},
+    {"jwt_leeway", CONF_INT, &cfg.jwt_leeway_s, "30", 0, 3600,
+     "seconds of clock skew allowed on a token's exp and nbf"},
+    {"allowed_origins", CONF_STR, &cfg.allowed_origins, "", 0, 0,
+     "comma-separated Origin values browsers may connect from (403 otherwise; empty: any)"},
+    {"max_conns_per_ip", CONF_INT, &cfg.max_conns_per_ip, "0", 0, 1L << 30,
+     "connections one client address may hold on this edge (0: no limit)"},
 };
 
 static int name_is_valid(const char *s, int allow_empty)
@@ -71,10 +101,129 @@ static void usage_error(const char *msg)
     exit(2);
 }
 
+/* TLS for wss and for the link, set up before the workers start. Returns
+ * 0, or -1 with err set. */
+static int setup_tls(char *err, size_t errlen)
+{
+    if (cfg.tls_listen_str[0]) {
+        if (net_parse_addr(cfg.tls_listen_str, &cfg.tls_listen, 0) < 0) {
+            snprintf(err, errlen, "tls_listen: '%s' is not HOST:PORT", cfg.tls_listen_str);
+            return -1;
+        }
+        if (!cfg.tls_cert[0] || !cfg.tls_key[0]) {
+            snprintf(err, errlen, "tls_listen needs tls_cert and tls_key");
+            return -1;
+        }
+        SSL_CTX *ctx = tls_client_facing_ctx(cfg.tls_cert, cfg.tls_key, err, errlen);
+        if (!ctx)
+            return -1;
+        cfg.client_tls = xcalloc(1, sizeof *cfg.client_tls);
+        tls_slot_init(cfg.client_tls);
+        tls_slot_set(cfg.client_tls, ctx);
+    } else if (cfg.tls_cert[0] || cfg.tls_key[0]) {
+        snprintf(err, errlen, "tls_cert and tls_key need tls_listen (the wss address)");
+        return -1;
+    }
+
+    int n = !!cfg.link_ca[0] + !!cfg.link_cert[0] + !!cfg.link_key[0];
+    char a[300];
+    net_format_addr(&cfg.hub, a, sizeof a);
+    if (n == 0) {
+        if (net_addr_is_loopback(&cfg.hub))
+            return 0;
+        if (!cfg.allow_insecure_links) {
+            snprintf(err, errlen,
+                     "refusing a plain TCP link to the hub at %s: set link_ca, link_cert and "
+                     "link_key (or allow_insecure_links = true on a trusted network)", a);
+            return -1;
+        }
+        log_warn("the link to the hub at %s is NOT encrypted or authenticated "
+                 "(allow_insecure_links = true)", a);
+        return 0;
+    }
+    if (n != 3) {
+        snprintf(err, errlen, "link_ca, link_cert and link_key must be set together");
+        return -1;
+    }
+    SSL_CTX *ctx = tls_link_client_ctx(cfg.link_ca, cfg.link_cert, cfg.link_key, err, errlen);
+    if (!ctx)
+        return -1;
+    if (!cfg.link_server_name[0]) {
+        free(cfg.link_server_name);
+        cfg.link_server_name = xstrdup(cfg.hub.host);
+    }
+    cfg.link_tls = xcalloc(1, sizeof *cfg.link_tls);
+    tls_slot_init(cfg.link_tls);
+    tls_slot_set(cfg.link_tls, ctx);
+    return 0;
+}
+
+static void free_slot(struct tls_slot *s)
+{
+    if (!s)
+        return;
+    tls_slot_deinit(s);
+    free(s);
+}
+
+/* Who may connect and to which topics. Returns 0, or -1 with err set. */
+static int setup_access(char *err, size_t errlen)
+{
+    int allow = strcmp(cfg.topic_default, "allow") == 0;
+    if (!allow && strcmp(cfg.topic_default, "deny") != 0) {
+        snprintf(err, errlen, "topic_default: '%s' is not allow or deny", cfg.topic_default);
+        return -1;
+    }
+    struct auth_settings as = {cfg.jwt_secret, cfg.jwt_public_key, cfg.auth_required, allow,
+                               cfg.jwt_leeway_s};
+    char why[400];
+    cfg.auth = auth_new(&as, why, sizeof why);
+    if (!cfg.auth) {
+        snprintf(err, errlen, "client authentication: %s", why);
+        return -1;
+    }
+    if (cfg.max_conns_per_ip > 0)
+        cfg.iplimit = iplimit_new((uint32_t)cfg.max_conns_per_ip);
+    return 0;
+}
+
+/* Certificates are re-read from the same files: new handshakes use them,
+ * connections already up keep theirs. A file that fails to load leaves the
+ * old certificate in place. */
+static void reload_certs(void)
+{
+    char err[512];
+    if (cfg.client_tls) {
+        SSL_CTX *ctx = tls_client_facing_ctx(cfg.tls_cert, cfg.tls_key, err, sizeof err);
+        if (ctx) {
+            tls_slot_set(cfg.client_tls, ctx);
+            log_info("wss certificate reloaded from %s", cfg.tls_cert);
+        } else {
+            log_error("wss certificate reload failed, the old one stays: %s", err);
+        }
+    }
+    if (cfg.link_tls) {
+        SSL_CTX *ctx = tls_link_client_ctx(cfg.link_ca, cfg.link_cert, cfg.link_key, err,
+                                           sizeof err);
+        if (ctx) {
+            tls_slot_set(cfg.link_tls, ctx);
+            log_info("link certificate reloaded from %s (used from the next reconnection)",
+                     cfg.link_cert);
+        } else {
+            log_error("link certificate reload failed, the old one stays: %s", err);
+        }
+    }
+}
+
 static void on_sighup(struct ev_loop *loop, ev_signal *s, int revents)
 {
-    log_info("SIGHUP: nothing to reload here (the policy comes from the hub: "
-             "send SIGHUP to spoke-hub)");
+    if (!cfg.client_tls && !cfg.link_tls) {
+        log_info("SIGHUP: nothing to reload (no certificates; the policy comes from the hub: "
+                 "send SIGHUP to spoke-hub)");
+        return;
+    }
+    log_info("SIGHUP: reloading certificates");
+    reload_certs();
 }
 
 static struct edge_ctl ctl;
@@ -145,6 +294,8 @@ int main(int argc, char **argv)
     char err[512], addr[300], hubaddr[300];
     if (net_resolve(&cfg.hub, &cfg.hub_sa, &cfg.hub_salen, err, sizeof err) < 0)
         usage_error(err);
+    if (setup_tls(err, sizeof err) < 0 || setup_access(err, sizeof err) < 0)
+        usage_error(err);
     if (getrandom(&cfg.boot, sizeof cfg.boot, 0) != sizeof cfg.boot)
         cfg.boot = (uint32_t)getpid() ^ (uint32_t)time(NULL);
 
@@ -193,10 +344,18 @@ int main(int argc, char **argv)
         rc = 1;
     }
     if (rc == 0) {
-        log_info("spoke-edge %s: %s (region %s) serving ws://%s/ws with %u worker%s; hub %s",
+        char tlsaddr[300];
+        log_info("spoke-edge %s: %s (region %s) serving ws://%s/ws%s%s%s with %u worker%s; "
+                 "hub %s (%s); client auth: %s",
                  SPOKE_VERSION, cfg.name, cfg.region[0] ? cfg.region : "-",
-                 net_format_addr(&cfg.listen, addr, sizeof addr), n, n == 1 ? "" : "s",
-                 net_format_addr(&cfg.hub, hubaddr, sizeof hubaddr));
+                 net_format_addr(&cfg.listen, addr, sizeof addr),
+                 cfg.client_tls ? " and wss://" : "",
+                 cfg.client_tls ? net_format_addr(&cfg.tls_listen, tlsaddr, sizeof tlsaddr) : "",
+                 cfg.client_tls ? "/ws" : "", n, n == 1 ? "" : "s",
+                 net_format_addr(&cfg.hub, hubaddr, sizeof hubaddr),
+                 cfg.link_tls ? "TLS" : "plain TCP",
+                 !auth_enabled(cfg.auth) ? "none"
+                 : auth_required(cfg.auth) ? "JWT required" : "JWT optional");
         struct ev_loop *loop = ctl.loop;
         ev_signal sigint, sigterm, sighup;
         ev_signal_init(&sigint, on_signal, SIGINT);
@@ -224,6 +383,15 @@ int main(int argc, char **argv)
     free(cfg.name);
     free(cfg.region);
     free(cfg.public_url);
+    free_slot(cfg.client_tls);
+    free_slot(cfg.link_tls);
+    auth_free(cfg.auth);
+    iplimit_free(cfg.iplimit);
+    char **strs[] = {&cfg.tls_listen_str, &cfg.tls_cert, &cfg.tls_key, &cfg.link_ca,
+                     &cfg.link_cert, &cfg.link_key, &cfg.link_server_name, &cfg.jwt_secret,
+                     &cfg.jwt_public_key, &cfg.topic_default, &cfg.allowed_origins};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        free(*strs[i]);
     if (rc == 0)
         log_info("stopped");
     return rc;

@@ -22,10 +22,12 @@ int uplink_is_up(const struct uplink *u);
 /* These return 0 when queued on the link, -1 when the link is not up
  * (interest changes are then simply re-sent in full on reconnect). */
 int uplink_interest(struct uplink *u, int add, const char *topic, size_t len);
+/* user: the sender's authenticated user id, or NULL. */
 int uplink_publish(struct uplink *u, const char *topic, size_t topic_len, const char *from,
-                   enum enc enc, const uint8_t *data, size_t len);
-int uplink_direct(struct uplink *u, const char *to, size_t to_len, const char *from, int has_id,
-                  int64_t id, enum enc enc, const uint8_t *data, size_t len);
+                   const char *user, enum enc enc, const uint8_t *data, size_t len);
+int uplink_direct(struct uplink *u, const char *to, size_t to_len, const char *from,
+                  const char *user, int has_id, int64_t id, enum enc enc, const uint8_t *data,
+                  size_t len);
 int uplink_direct_result(struct uplink *u, const char *to, size_t to_len, int64_t id,
                          int code, const char *reason);
 /* End of loop iteration: compress-flush and write. */

@@ -116,7 +116,7 @@ static void http_publish(struct httpd_conn *c)
     }
     struct link_str ts = {t, (uint32_t)json_string_length(topic)};
     struct link_str ds = {text, (uint32_t)tlen};
-    uint64_t seq = link_publish(h, ts, link_str_c("hub:api"), ENC_JSON, ds);
+    uint64_t seq = link_publish(h, ts, link_str_c("hub:api"), link_str_c(""), ENC_JSON, ds);
     json_t *j = json_object();
     json_object_set_new(j, "topic", json_stringn(ts.ptr, ts.len));
     json_object_set_new(j, "seq", json_integer((json_int_t)seq));

@@ -43,8 +43,8 @@ int link_name_is_valid(const char *s, size_t n);
 /* Publishes on topic: assigns the next seq and queues one MESSAGE to every
  * interested link. Returns the seq, or 0 if no link is interested (nothing
  * is sent). The caller has validated topic, enc and the size. */
-uint64_t link_publish(struct hub *h, struct link_str topic, struct link_str from, uint8_t enc,
-                      struct link_str data);
+uint64_t link_publish(struct hub *h, struct link_str topic, struct link_str from,
+                      struct link_str user, uint8_t enc, struct link_str data);
 
 /* Asks the edge worker holding connection conn to close it with code and
  * reason. Returns 0 when sent, -1 if no open link holds that connection. */

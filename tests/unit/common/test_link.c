@@ -54,6 +54,7 @@ static struct link_msg full_msg(enum link_type t)
     case LINK_PUBLISH:
         m.topic = link_str_c("room:42");
         m.from = link_str_c("e1.w0.c17");
+        m.user = link_str_c("user-42");
         m.enc = 1;
         m.data.ptr = (const char *)payload;
         m.data.len = sizeof(payload);
@@ -133,6 +134,7 @@ static void assert_msg_eq(const struct link_msg *a, const struct link_msg *b)
     case LINK_PUBLISH:
         assert_str_eq(a->topic, b->topic);
         assert_str_eq(a->from, b->from);
+        assert_str_eq(a->user, b->user);
         assert_int_equal(a->enc, b->enc);
         assert_str_eq(a->data, b->data);
         break;
@@ -140,6 +142,7 @@ static void assert_msg_eq(const struct link_msg *a, const struct link_msg *b)
         assert_str_eq(a->topic, b->topic);
         assert_true(a->seq == b->seq);
         assert_str_eq(a->from, b->from);
+        assert_str_eq(a->user, b->user);
         assert_int_equal(a->enc, b->enc);
         assert_str_eq(a->data, b->data);
         break;
@@ -591,44 +594,48 @@ static void test_link_decode_rejects_wrong_element_types(void **state)
 
     /* data as str */
     msgpack_sbuffer_clear(&r.sb);
-    msgpack_pack_array(&r.pk, 5);
+    msgpack_pack_array(&r.pk, 6);
     msgpack_pack_uint8(&r.pk, LINK_PUBLISH);
     pack_s(&r.pk, "t");
     pack_s(&r.pk, "c");
     msgpack_pack_uint8(&r.pk, 0);
     pack_s(&r.pk, "{}");
+    pack_s(&r.pk, "");
     expect_reject(raw_end(&r), "publish: data: expected bin");
 
     /* enc as str */
     msgpack_sbuffer_clear(&r.sb);
-    msgpack_pack_array(&r.pk, 5);
+    msgpack_pack_array(&r.pk, 6);
     msgpack_pack_uint8(&r.pk, LINK_PUBLISH);
     pack_s(&r.pk, "t");
     pack_s(&r.pk, "c");
     pack_s(&r.pk, "json");
     msgpack_pack_bin_with_body(&r.pk, "{}", 2);
+    pack_s(&r.pk, "");
     expect_reject(raw_end(&r), "publish: enc: expected an unsigned integer");
 
     /* seq negative */
     msgpack_sbuffer_clear(&r.sb);
-    msgpack_pack_array(&r.pk, 6);
+    msgpack_pack_array(&r.pk, 7);
     msgpack_pack_uint8(&r.pk, LINK_MESSAGE);
     pack_s(&r.pk, "t");
     msgpack_pack_int64(&r.pk, -1);
     pack_s(&r.pk, "c");
     msgpack_pack_uint8(&r.pk, 0);
     msgpack_pack_bin_with_body(&r.pk, "{}", 2);
+    pack_s(&r.pk, "");
     expect_reject(raw_end(&r), "message: seq: expected an unsigned integer");
 
     /* seq as float */
     msgpack_sbuffer_clear(&r.sb);
-    msgpack_pack_array(&r.pk, 6);
+    msgpack_pack_array(&r.pk, 7);
     msgpack_pack_uint8(&r.pk, LINK_MESSAGE);
     pack_s(&r.pk, "t");
     msgpack_pack_double(&r.pk, 1.0);
     pack_s(&r.pk, "c");
     msgpack_pack_uint8(&r.pk, 0);
     msgpack_pack_bin_with_body(&r.pk, "{}", 2);
+    pack_s(&r.pk, "");
     expect_reject(raw_end(&r), "message: seq");
 
     /* version above uint32 */
@@ -647,13 +654,14 @@ static void test_link_decode_rejects_wrong_element_types(void **state)
 
     /* id as str */
     msgpack_sbuffer_clear(&r.sb);
-    msgpack_pack_array(&r.pk, 6);
+    msgpack_pack_array(&r.pk, 7);
     msgpack_pack_uint8(&r.pk, LINK_DIRECT);
     pack_s(&r.pk, "to");
     pack_s(&r.pk, "from");
     pack_s(&r.pk, "1");
     msgpack_pack_uint8(&r.pk, 0);
     msgpack_pack_bin_with_body(&r.pk, "{}", 2);
+    pack_s(&r.pk, "");
     expect_reject(raw_end(&r), "direct: id: expected an integer or nil");
 
     /* id above INT64_MAX */
@@ -699,12 +707,13 @@ static void test_link_decode_rejects_unknown_enc(void **state)
 {
     struct raw r;
     raw_begin(&r);
-    msgpack_pack_array(&r.pk, 5);
+    msgpack_pack_array(&r.pk, 6);
     msgpack_pack_uint8(&r.pk, LINK_PUBLISH);
     pack_s(&r.pk, "t");
     pack_s(&r.pk, "c");
     msgpack_pack_uint8(&r.pk, 2);
     msgpack_pack_bin_with_body(&r.pk, "{}", 2);
+    pack_s(&r.pk, "");
     expect_reject(raw_end(&r), "unknown enc");
     raw_free(&r);
 }
@@ -789,13 +798,14 @@ static void test_link_decode_rejects_strings_over_their_limit(void **state)
     expect_reject(raw_end(&r), "hello: region: too long");
 
     msgpack_sbuffer_clear(&r.sb);
-    msgpack_pack_array(&r.pk, 6);
+    msgpack_pack_array(&r.pk, 7);
     msgpack_pack_uint8(&r.pk, LINK_DIRECT);
     msgpack_pack_str_with_body(&r.pk, big, LINK_MAX_CONN_ID + 1);
     pack_s(&r.pk, "f");
     msgpack_pack_nil(&r.pk);
     msgpack_pack_uint8(&r.pk, 0);
     msgpack_pack_bin_with_body(&r.pk, "{}", 2);
+    pack_s(&r.pk, "");
     expect_reject(raw_end(&r), "direct: to: too long");
 
     msgpack_sbuffer_clear(&r.sb);

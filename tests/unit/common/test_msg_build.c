@@ -85,7 +85,7 @@ static void assert_mp_str(const msgpack_object *o, const char *s, size_t n)
 static void test_msg_build_msg_json_exact_bytes(void **state)
 {
     (void)state;
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "a.b", 3, 42, "e1-7", 4, ENC_JSON,
+    assert_int_equal(msg_build_msg(&B, ENC_JSON, "a.b", 3, 42, "e1-7", 4, NULL, 0, ENC_JSON,
                                    U8("{\"x\":[1,\"y\"]}"), L("{\"x\":[1,\"y\"]}")),
                      0);
     assert_out("{\"op\":\"msg\",\"topic\":\"a.b\",\"seq\":42,\"data\":{\"x\":[1,\"y\"]},"
@@ -96,11 +96,11 @@ static void test_msg_build_msg_json_formats_full_seq_range(void **state)
 {
     (void)state;
     assert_int_equal(
-        msg_build_msg(&B, ENC_JSON, "t", 1, UINT64_MAX, "c", 1, ENC_JSON, U8("0"), 1), 0);
+        msg_build_msg(&B, ENC_JSON, "t", 1, UINT64_MAX, "c", 1, NULL, 0, ENC_JSON, U8("0"), 1), 0);
     assert_out("{\"op\":\"msg\",\"topic\":\"t\",\"seq\":18446744073709551615,\"data\":0,"
                "\"from\":\"c\"}");
     buf_reset(&B);
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 0, "c", 1, ENC_JSON, U8("null"), 4), 0);
+    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 0, "c", 1, NULL, 0, ENC_JSON, U8("null"), 4), 0);
     assert_out("{\"op\":\"msg\",\"topic\":\"t\",\"seq\":0,\"data\":null,\"from\":\"c\"}");
 }
 
@@ -112,7 +112,7 @@ static void test_msg_build_json_escapes_strings(void **state)
     const char from[] = "q\"b\\\b\f\n\r\t\x01\x1f\x7f"
                         "\xc3\xa9\xf0\x9f\x98\x80|\xff|\xed\xa0\x80|\xe2\x82";
     assert_int_equal(
-        msg_build_direct(&B, ENC_JSON, from, sizeof from - 1, ENC_JSON, U8("1"), 1), 0);
+        msg_build_direct(&B, ENC_JSON, from, sizeof from - 1, NULL, 0, ENC_JSON, U8("1"), 1), 0);
     assert_out("{\"op\":\"direct\",\"from\":\"q\\\"b\\\\\\b\\f\\n\\r\\t\\u0001\\u001f\x7f"
                "\xc3\xa9\xf0\x9f\x98\x80|\xef\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|"
                "\xef\xbf\xbd\"," "\"data\":1}");
@@ -121,24 +121,24 @@ static void test_msg_build_json_escapes_strings(void **state)
 static void test_msg_build_json_escapes_nul_inside_string(void **state)
 {
     (void)state;
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "a\0b", 3, ENC_JSON, U8("1"), 1), 0);
+    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "a\0b", 3, NULL, 0, ENC_JSON, U8("1"), 1), 0);
     assert_out("{\"op\":\"msg\",\"topic\":\"t\",\"seq\":1,\"data\":1,\"from\":\"a\\u0000b\"}");
 }
 
 static void test_msg_build_direct_json_exact_bytes(void **state)
 {
     (void)state;
-    assert_int_equal(msg_build_direct(&B, ENC_JSON, "c9", 2, ENC_JSON, U8("\"hi\""), 4), 0);
+    assert_int_equal(msg_build_direct(&B, ENC_JSON, "c9", 2, NULL, 0, ENC_JSON, U8("\"hi\""), 4), 0);
     assert_out("{\"op\":\"direct\",\"from\":\"c9\",\"data\":\"hi\"}");
 }
 
 static void test_msg_build_welcome_json_exact_bytes(void **state)
 {
     (void)state;
-    msg_build_welcome(&B, ENC_JSON, "e1-1", "edge-1", "eu-west", NULL);
+    msg_build_welcome(&B, ENC_JSON, "e1-1", "edge-1", "eu-west", NULL, NULL);
     assert_out("{\"op\":\"welcome\",\"conn\":\"e1-1\",\"edge\":\"edge-1\",\"region\":\"eu-west\"}");
     buf_reset(&B);
-    msg_build_welcome(&B, ENC_JSON, "c", "e", NULL, NULL); /* NULL reads as empty */
+    msg_build_welcome(&B, ENC_JSON, "c", "e", NULL, NULL, NULL); /* NULL reads as empty */
     assert_out("{\"op\":\"welcome\",\"conn\":\"c\",\"edge\":\"e\",\"region\":\"\"}");
 }
 
@@ -184,7 +184,7 @@ static void test_msg_build_msg_msgpack_decodes_to_map(void **state)
     (void)state;
     static const char *const keys[] = {"op", "topic", "seq", "data", "from", NULL};
     /* data: msgpack [1, "x"] appended verbatim */
-    assert_int_equal(msg_build_msg(&B, ENC_MSGPACK, "a.b", 3, UINT64_MAX, "e1-7", 4, ENC_MSGPACK,
+    assert_int_equal(msg_build_msg(&B, ENC_MSGPACK, "a.b", 3, UINT64_MAX, "e1-7", 4, NULL, 0, ENC_MSGPACK,
                                    U8("\x92\x01\xa1x"), 4),
                      0);
     const msgpack_object *m = decode_map(keys);
@@ -203,7 +203,7 @@ static void test_msg_build_direct_msgpack_decodes_to_map(void **state)
 {
     (void)state;
     static const char *const keys[] = {"op", "from", "data", NULL};
-    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c9", 2, ENC_MSGPACK, U8("\xc0"), 1), 0);
+    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c9", 2, NULL, 0, ENC_MSGPACK, U8("\xc0"), 1), 0);
     const msgpack_object *m = decode_map(keys);
     assert_mp_str(val(m, 0), "direct", 6);
     assert_mp_str(val(m, 1), "c9", 2);
@@ -214,7 +214,7 @@ static void test_msg_build_welcome_msgpack_decodes_to_map(void **state)
 {
     (void)state;
     static const char *const keys[] = {"op", "conn", "edge", "region", NULL};
-    msg_build_welcome(&B, ENC_MSGPACK, "e1-1", "edge-1", "eu-west", NULL);
+    msg_build_welcome(&B, ENC_MSGPACK, "e1-1", "edge-1", "eu-west", NULL, NULL);
     const msgpack_object *m = decode_map(keys);
     assert_mp_str(val(m, 0), "welcome", 7);
     assert_mp_str(val(m, 1), "e1-1", 4);
@@ -264,7 +264,7 @@ static void test_msg_build_msg_transcodes_msgpack_data_to_json(void **state)
     /* {"b": bin[00 ff], "f": 1.5, 1: nil} */
     static const uint8_t data[] = {0x83, 0xa1, 'b', 0xc4, 0x02, 0x00, 0xff, 0xa1, 'f',
                                    0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0, 0x01, 0xc0};
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 5, "c", 1, ENC_MSGPACK, data, sizeof data),
+    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 5, "c", 1, NULL, 0, ENC_MSGPACK, data, sizeof data),
                      0);
     assert_out("{\"op\":\"msg\",\"topic\":\"t\",\"seq\":5,"
                "\"data\":{\"b\":\"AP8=\",\"f\":1.5,\"1\":null},\"from\":\"c\"}");
@@ -275,7 +275,7 @@ static void test_msg_build_msg_transcodes_json_data_to_msgpack(void **state)
     (void)state;
     static const char *const keys[] = {"op", "topic", "seq", "data", "from", NULL};
     const char *data = "{\"n\":9007199254740993,\"r\":0.5,\"s\":\"x\",\"l\":[true,null]}";
-    assert_int_equal(msg_build_msg(&B, ENC_MSGPACK, "t", 1, 5, "c", 1, ENC_JSON, U8(data),
+    assert_int_equal(msg_build_msg(&B, ENC_MSGPACK, "t", 1, 5, "c", 1, NULL, 0, ENC_JSON, U8(data),
                                    strlen(data)),
                      0);
     const msgpack_object *m = decode_map(keys);
@@ -294,11 +294,11 @@ static void test_msg_build_direct_transcodes_both_ways(void **state)
 {
     (void)state;
     assert_int_equal(
-        msg_build_direct(&B, ENC_JSON, "c", 1, ENC_MSGPACK, U8("\x92\xc3\xa1z"), 4), 0);
+        msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK, U8("\x92\xc3\xa1z"), 4), 0);
     assert_out("{\"op\":\"direct\",\"from\":\"c\",\"data\":[true,\"z\"]}");
     buf_reset(&B);
     assert_int_equal(
-        msg_build_direct(&B, ENC_MSGPACK, "c", 1, ENC_JSON, U8("[true,\"z\"]"), 10), 0);
+        msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_JSON, U8("[true,\"z\"]"), 10), 0);
     assert_out("\x83\xa2op\xa6" "direct\xa4" "from\xa1" "c\xa4" "data\x92\xc3\xa1z");
 }
 
@@ -307,19 +307,19 @@ static void test_msg_build_refuses_corrupt_data_and_leaves_buffer_unchanged(void
     (void)state;
     buf_append_str(&B, "--keep");
     buf_consume(&B, 2);
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, ENC_MSGPACK, U8("\x92\x01"), 2),
+    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, NULL, 0, ENC_MSGPACK, U8("\x92\x01"), 2),
                      -1);
     assert_out("keep");
-    assert_int_equal(msg_build_msg(&B, ENC_MSGPACK, "t", 1, 1, "c", 1, ENC_JSON, U8("{\"a\":"), 5),
+    assert_int_equal(msg_build_msg(&B, ENC_MSGPACK, "t", 1, 1, "c", 1, NULL, 0, ENC_JSON, U8("{\"a\":"), 5),
                      -1);
     assert_out("keep");
-    assert_int_equal(msg_build_direct(&B, ENC_JSON, "c", 1, ENC_MSGPACK, U8("\xc1"), 1), -1);
+    assert_int_equal(msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK, U8("\xc1"), 1), -1);
     assert_out("keep");
-    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, ENC_JSON, U8("[1] x"), 5), -1);
+    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_JSON, U8("[1] x"), 5), -1);
     assert_out("keep");
     /* No data at all is not a value in either encoding. */
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, ENC_JSON, U8(""), 0), -1);
-    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, ENC_MSGPACK, NULL, 0), -1);
+    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, NULL, 0, ENC_JSON, U8(""), 0), -1);
+    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_MSGPACK, NULL, 0), -1);
     assert_out("keep");
 }
 
@@ -332,14 +332,14 @@ static void test_msg_build_output_parses_back(void **state)
     struct client_msg m;
     struct msg_error e;
     assert_int_equal(
-        msg_build_msg(&B, ENC_MSGPACK, "x", 1, 3, "c", 1, ENC_JSON, U8("{\"k\":[1,2]}"), 11), 0);
+        msg_build_msg(&B, ENC_MSGPACK, "x", 1, 3, "c", 1, NULL, 0, ENC_JSON, U8("{\"k\":[1,2]}"), 11), 0);
     /* Not a client message (op "msg"), but it must pass every structural
      * check and fail only on the op. */
     assert_int_equal(msg_parse(p, ENC_MSGPACK, buf_head(&B), buf_readable(&B), &m, &e), -1);
     assert_string_equal(e.reason, "unknown op 'msg'");
     buf_reset(&B);
     assert_int_equal(
-        msg_build_msg(&B, ENC_JSON, "x", 1, 3, "c", 1, ENC_MSGPACK, U8("\x81\xa1k\x92\x01\x02"), 6),
+        msg_build_msg(&B, ENC_JSON, "x", 1, 3, "c", 1, NULL, 0, ENC_MSGPACK, U8("\x81\xa1k\x92\x01\x02"), 6),
         0);
     assert_int_equal(msg_parse(p, ENC_JSON, buf_head(&B), buf_readable(&B), &m, &e), -1);
     assert_string_equal(e.reason, "unknown op 'msg'");
