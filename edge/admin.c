@@ -60,6 +60,11 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
         sum.stats.closed_rate += s.stats.closed_rate;
         sum.stats.closed_handshake += s.stats.closed_handshake;
         sum.stats.rate_limited += s.stats.rate_limited;
+        sum.stats.refused_auth += s.stats.refused_auth;
+        sum.stats.refused_origin += s.stats.refused_origin;
+        sum.stats.refused_ip_limit += s.stats.refused_ip_limit;
+        sum.stats.forbidden += s.stats.forbidden;
+        sum.stats.closed_tls += s.stats.closed_tls;
     }
     const char *e = a->cfg->name;
     const struct {
@@ -76,13 +81,15 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
         {"spoke_edge_client_bytes_in_total", "counter", "Bytes read from clients.", sum.stats.bytes_in},
         {"spoke_edge_client_bytes_out_total", "counter", "Bytes written to clients.", sum.stats.bytes_out},
         {"spoke_edge_rate_limited_total", "counter", "Client messages refused by the rate limit.", sum.stats.rate_limited},
+        {"spoke_edge_forbidden_total", "counter", "Subscribes and publishes refused by token permissions (403).", sum.stats.forbidden},
     };
     struct buf b = BUF_INIT;
     for (size_t k = 0; k < sizeof m / sizeof m[0]; k++)
         buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n%s{edge=\"%s\"} %" PRIu64 "\n", m[k].name,
                    m[k].help, m[k].name, m[k].type, m[k].name, e, m[k].v);
     uint64_t known = sum.stats.closed_idle + sum.stats.closed_dead + sum.stats.closed_slow +
-                     sum.stats.closed_protocol + sum.stats.closed_rate + sum.stats.closed_handshake;
+                     sum.stats.closed_protocol + sum.stats.closed_rate + sum.stats.closed_handshake +
+                     sum.stats.closed_tls;
     const struct {
         const char *reason;
         uint64_t v;
@@ -90,6 +97,7 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
         {"idle", sum.stats.closed_idle}, {"dead_peer", sum.stats.closed_dead},
         {"slow_consumer", sum.stats.closed_slow}, {"protocol", sum.stats.closed_protocol},
         {"rate_limit", sum.stats.closed_rate}, {"handshake_timeout", sum.stats.closed_handshake},
+        {"tls_error", sum.stats.closed_tls},
         {"other", sum.stats.closed > known ? sum.stats.closed - known : 0},
     };
     buf_printf(&b, "# HELP spoke_edge_closes_total Client connections closed, by reason.\n"
@@ -97,6 +105,21 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
     for (size_t k = 0; k < sizeof closes / sizeof closes[0]; k++)
         buf_printf(&b, "spoke_edge_closes_total{edge=\"%s\",reason=\"%s\"} %" PRIu64 "%s", e,
                    closes[k].reason, closes[k].v, k + 1 < sizeof closes / sizeof closes[0] ? "\n" : "");
+    const struct {
+        const char *reason;
+        uint64_t v;
+    } refused[] = {
+        {"token", sum.stats.refused_auth},
+        {"origin", sum.stats.refused_origin},
+        {"ip_limit", sum.stats.refused_ip_limit},
+    };
+    buf_printf(&b, "\n# HELP spoke_edge_refused_total Upgrades refused: bad or missing token (401), "
+                   "Origin not allowed (403), address over max_conns_per_ip (429).\n"
+                   "# TYPE spoke_edge_refused_total counter\n");
+    for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++)
+        buf_printf(&b, "spoke_edge_refused_total{edge=\"%s\",reason=\"%s\"} %" PRIu64 "%s", e,
+                   refused[k].reason, refused[k].v,
+                   k + 1 < sizeof refused / sizeof refused[0] ? "\n" : "");
     buf_append_u8(&b, 0);
     httpd_respond_type(c, 200, "text/plain; version=0.0.4", NULL, (const char *)buf_head(&b));
     buf_deinit(&b);
