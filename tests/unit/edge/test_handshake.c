@@ -192,6 +192,109 @@ static void test_handshake_refuses_overlong_websocket_header_at_any_split(void *
     }
 }
 
+/* Feeds req split every `step` bytes to a handshake that the caller frees. */
+static struct handshake *feed_keep(const char *req, size_t step, enum handshake_result *r)
+{
+    struct handshake *h = handshake_new();
+    struct buf resp = BUF_INIT;
+    enum enc enc;
+    const char *why = "";
+    size_t len = strlen(req), off = 0;
+    *r = HANDSHAKE_NEED_MORE;
+    while (off < len && *r == HANDSHAKE_NEED_MORE) {
+        size_t n = len - off < step ? len - off : step, used = 0;
+        *r = handshake_feed(h, (const uint8_t *)req + off, n, &used, &resp, &enc, &why);
+        off += n;
+    }
+    buf_deinit(&resp);
+    return h;
+}
+
+#define UPGRADE_HEADERS \
+    "Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " KEY \
+    "\r\nSec-WebSocket-Version: 13\r\n"
+
+static void test_handshake_takes_token_from_bearer_header_before_query(void **state)
+{
+    const char *req = "GET /ws?token=fromquery HTTP/1.1\r\n" UPGRADE_HEADERS
+                      "Authorization: Bearer   abc.def.ghi\r\nOrigin: https://app.example\r\n\r\n";
+    for (size_t step = 1; step <= strlen(req); step += 7) {
+        enum handshake_result r;
+        struct handshake *h = feed_keep(req, step, &r);
+        assert_int_equal(r, HANDSHAKE_DONE);
+        assert_string_equal(handshake_token(h), "abc.def.ghi");
+        assert_string_equal(handshake_origin(h), "https://app.example");
+        handshake_free(h);
+    }
+}
+
+static void test_handshake_takes_percent_decoded_token_from_query(void **state)
+{
+    enum handshake_result r;
+    struct handshake *h = feed_keep("GET /ws?x=1&token=a%2Eb.c%5f&y=2 HTTP/1.1\r\n" UPGRADE_HEADERS
+                                    "\r\n", 5, &r);
+    assert_int_equal(r, HANDSHAKE_DONE);
+    assert_string_equal(handshake_token(h), "a.b.c_");
+    assert_null(handshake_origin(h));
+    handshake_free(h);
+
+    h = feed_keep("GET /ws?tokens=no HTTP/1.1\r\n" UPGRADE_HEADERS "\r\n", 64, &r);
+    assert_int_equal(r, HANDSHAKE_DONE);
+    assert_null(handshake_token(h)); /* "tokens" is another parameter */
+    handshake_free(h);
+
+    /* Authorization with another scheme is not a token. */
+    h = feed_keep("GET /ws HTTP/1.1\r\n" UPGRADE_HEADERS "Authorization: Basic dXNlcg==\r\n\r\n", 64,
+                  &r);
+    assert_int_equal(r, HANDSHAKE_DONE);
+    assert_null(handshake_token(h));
+    handshake_free(h);
+}
+
+static void test_handshake_accepts_a_token_of_several_kilobytes(void **state)
+{
+    char tok[3001], req[4000];
+    memset(tok, 'a', sizeof tok - 1);
+    tok[sizeof tok - 1] = '\0';
+    tok[1000] = tok[2000] = '.';
+    snprintf(req, sizeof req, "GET /ws HTTP/1.1\r\n" UPGRADE_HEADERS "Authorization: Bearer %s\r\n\r\n",
+             tok);
+    enum handshake_result r;
+    struct handshake *h = feed_keep(req, 100, &r);
+    assert_int_equal(r, HANDSHAKE_DONE);
+    assert_string_equal(handshake_token(h), tok);
+    handshake_free(h);
+}
+
+static void test_handshake_refuses_repeated_origin_or_authorization(void **state)
+{
+    struct buf resp = BUF_INIT;
+    enum enc enc;
+    size_t used;
+    assert_int_equal(feed("GET /ws HTTP/1.1\r\n" UPGRADE_HEADERS
+                          "Origin: https://a\r\nOrigin: https://b\r\n\r\n", 9, &resp, &enc, &used),
+                     HANDSHAKE_FAILED);
+    buf_append_u8(&resp, 0);
+    assert_non_null(strstr((char *)resp.data, "400 Bad Request"));
+    buf_reset(&resp);
+    assert_int_equal(feed("GET /ws HTTP/1.1\r\n" UPGRADE_HEADERS
+                          "Authorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n", 9, &resp,
+                          &enc, &used),
+                     HANDSHAKE_FAILED);
+    buf_deinit(&resp);
+}
+
+static void test_handshake_refuse_writes_status_headers_and_body(void **state)
+{
+    struct buf resp = BUF_INIT;
+    handshake_refuse(&resp, 401, "Unauthorized", "WWW-Authenticate: Bearer\r\n", "token expired\n");
+    buf_append_u8(&resp, 0);
+    assert_string_equal((char *)resp.data,
+                        "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n"
+                        "Connection: close\r\nWWW-Authenticate: Bearer\r\n\r\ntoken expired\n");
+    buf_deinit(&resp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +309,11 @@ int main(void)
         cmocka_unit_test(test_handshake_refuses_oversized_headers_with_431),
         cmocka_unit_test(test_handshake_judges_only_the_first_of_pipelined_requests),
         cmocka_unit_test(test_handshake_refuses_overlong_websocket_header_at_any_split),
+        cmocka_unit_test(test_handshake_takes_token_from_bearer_header_before_query),
+        cmocka_unit_test(test_handshake_takes_percent_decoded_token_from_query),
+        cmocka_unit_test(test_handshake_accepts_a_token_of_several_kilobytes),
+        cmocka_unit_test(test_handshake_refuses_repeated_origin_or_authorization),
+        cmocka_unit_test(test_handshake_refuse_writes_status_headers_and_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
