@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Starts a local spoke deployment in the foreground: one hub and N edges
-# (edge-a on 127.0.0.1:8080, edge-b on 8082, edge-c on 8084, ...; their
-# admin endpoints on 9080, 9082, ...) with default settings, and, when nginx
-# is installed, the balancer from deploy/nginx on 127.0.0.1:8000 in front of
-# them. Ctrl-C (or SIGTERM) stops everything. `make run` uses it with N = 2.
+# (edge-a on ws://127.0.0.1:8080 and wss://127.0.0.1:8443, edge-b on 8082 and
+# 8445, ...; their admin endpoints on 9080, 9082, ...), and, when nginx is
+# installed, the balancer from deploy/nginx on 127.0.0.1:8000 in front of
+# them. Links between edges and hub use mutual TLS with a development CA
+# made by deploy/gen-certs.sh for this run (in a temporary directory, printed
+# below, removed at the end). Ctrl-C (or SIGTERM) stops everything. `make run`
+# uses it with N = 2.
 #
 #   deploy/local-cluster.sh [BIN_DIR [EDGES]]      (defaults: build 2)
 set -u
@@ -32,7 +35,19 @@ stop() {
 }
 trap stop INT TERM
 
-"$bin/spoke-hub" --listen 127.0.0.1:7400 --http 127.0.0.1:7480 &
+edge_names=()
+for i in $(seq 0 $((nedges - 1))); do
+  edge_names+=("edge-$(printf "\\x$(printf %x $((97 + i)))")")
+done
+certs="$workdir/certs"
+if ! "$here/gen-certs.sh" "$certs" "${edge_names[@]}" >"$workdir/gen-certs.log" 2>&1; then
+  cat "$workdir/gen-certs.log" >&2
+  echo "local-cluster: could not create development certificates" >&2
+  stop 1
+fi
+
+"$bin/spoke-hub" --listen 127.0.0.1:7400 --http 127.0.0.1:7480 \
+  --link-ca "$certs/ca.pem" --link-cert "$certs/hub.pem" --link-key "$certs/hub.key" &
 pids+=($!)
 # Wait (bounded) for the hub's HTTP port before starting the edges.
 for _ in $(seq 1 50); do
@@ -43,11 +58,15 @@ done
 ports=()
 names=()
 for i in $(seq 0 $((nedges - 1))); do
-  name="edge-$(printf "\\x$(printf %x $((97 + i)))")"
+  name="${edge_names[$i]}"
   port=$((8080 + 2 * i))
   "$bin/spoke-edge" --name "$name" --region local --listen "127.0.0.1:$port" \
+    --tls-listen "127.0.0.1:$((8443 + 2 * i))" \
+    --tls-cert "$certs/client-facing.pem" --tls-key "$certs/client-facing.key" \
     --hub 127.0.0.1:7400 --admin "127.0.0.1:$((9080 + 2 * i))" \
-    --public-url "ws://127.0.0.1:$port/ws" &
+    --link-ca "$certs/ca.pem" --link-cert "$certs/edge-$name.pem" \
+    --link-key "$certs/edge-$name.key" \
+    --public-url "wss://127.0.0.1:$((8443 + 2 * i))/ws" &
   pids+=($!)
   ports+=("$port")
   names+=("$name")
@@ -66,10 +85,12 @@ fi
 sleep 0.5
 
 echo
-echo "spoke is running: hub on 127.0.0.1:7400 (links) and 127.0.0.1:7480 (HTTP API),"
+echo "spoke is running: hub on 127.0.0.1:7400 (mTLS links) and 127.0.0.1:7480 (HTTP API),"
 for i in "${!names[@]}"; do
-  echo "  ${names[$i]} on ws://127.0.0.1:${ports[$i]}/ws (health: http://127.0.0.1:$((9080 + 2 * i))/readyz)"
+  echo "  ${names[$i]} on ws://127.0.0.1:${ports[$i]}/ws and wss://127.0.0.1:$((8443 + 2 * i))/ws" \
+       "(health: http://127.0.0.1:$((9080 + 2 * i))/readyz)"
 done
+echo "  development CA (trust it for wss): $certs/ca.pem"
 if [ -n "$balancer" ]; then
   echo "  nginx balancing them on $balancer"
 fi
