@@ -37,6 +37,8 @@ static void add_link(const struct link_info *i, void *ud)
     json_object_set_new(o, "software", json_string(i->software));
     json_object_set_new(o, "boot", json_string(boot));
     json_object_set_new(o, "addr", json_string(i->addr));
+    json_object_set_new(o, "tls", json_boolean(i->tls));
+    json_object_set_new(o, "peer_cert", json_string(i->peer_cert));
     json_object_set_new(o, "topics", json_integer((json_int_t)i->topics));
     json_object_set_new(o, "publishes_in", json_integer((json_int_t)i->publishes_in));
     json_object_set_new(o, "messages_out", json_integer((json_int_t)i->messages_out));
@@ -159,6 +161,7 @@ static void add_edge_link(const struct link_info *i, void *ud)
         json_object_set_new(e, "closes", closes);
         json_object_set_new(e, "uptime_s", json_integer(0));
         json_object_set_new(e, "public_url", json_string(i->public_url));
+        json_object_set_new(e, "tls", json_boolean(i->tls));
         json_object_set_new(e, "addresses", json_array());
         json_object_set_new(e, "rtt_ms", json_real(0));
         json_object_set_new(byname, i->edge, e);

@@ -809,6 +809,8 @@ void link_foreach_open(struct hub *h, void (*fn)(const struct link_info *, void 
             .stats = l->stats,
         };
         snprintf(info.public_url, sizeof info.public_url, "%s", l->public_url);
+        info.tls = l->io.ssl != NULL;
+        tls_peer_describe(l->io.ssl, info.peer_cert, sizeof info.peer_cert);
         snprintf(info.edge, sizeof info.edge, "%s", l->name);
         snprintf(info.region, sizeof info.region, "%s", l->region);
         snprintf(info.software, sizeof info.software, "%s", l->software);

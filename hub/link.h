@@ -23,6 +23,8 @@ struct link_info {
     uint64_t raw_in, wire_in, raw_out, wire_out;
     struct link_stats stats; /* the worker's last STATS (zero before the first) */
     char public_url[256];
+    int tls;            /* the link runs over TLS */
+    char peer_cert[160]; /* its certificate's names ("CN=edge-a, DNS:edge-a"), or "-" */
 };
 
 /* Listens on h->cfg.listen and starts the accept, flush and heartbeat
