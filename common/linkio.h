@@ -54,7 +54,7 @@ void linkio_deinit(struct linkio *l);
  * be set to connect or accept state. linkio feeds it through memory BIOs, so
  * the socket calls and their EAGAIN handling stay as for plain TCP and the
  * TLS handshake progresses inside linkio_read and linkio_flush. Returns 0,
- * or -1 (err set; ssl freed). */
+ * or -1 (err set); either way ssl is l's now (freed by linkio_deinit). */
 int linkio_use_tls(struct linkio *l, SSL *ssl);
 
 /* Encodes and compresses m. Returns 0, or -1 (err set: the link must go).

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,12 +52,19 @@ static int load_pair(SSL_CTX *ctx, const char *what_cert, const char *cert, cons
                  tls_error(why, sizeof why, "unreadable"));
         return -1;
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+    /* Parsed first: OpenSSL 3's SSL_CTX_use_PrivateKey_file already fails on
+     * a key that does not match, which would read as a malformed file. */
+    BIO *bio = BIO_new_file(key, "r");
+    EVP_PKEY *pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    if (!pkey) {
         snprintf(err, errlen, "%s %s: not a PEM private key (%s)", what_key, key,
                  tls_error(why, sizeof why, "unreadable"));
         return -1;
     }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
+    int used = SSL_CTX_use_PrivateKey(ctx, pkey);
+    EVP_PKEY_free(pkey);
+    if (used != 1 || SSL_CTX_check_private_key(ctx) != 1) {
         ERR_clear_error();
         snprintf(err, errlen, "%s %s does not match the certificate in %s", what_key, key, cert);
         return -1;
