@@ -67,8 +67,9 @@ static const char *conn_id(const struct client *c, char *out, size_t outlen)
 static void refuse_at_accept(int fd, int tls)
 {
     static const char resp[] = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\n"
-                               "Content-Length: 40\r\nConnection: close\r\n\r\n"
+                               "Content-Length: 39\r\nConnection: close\r\n\r\n"
                                "too many connections from your address\n";
+    _Static_assert(sizeof "too many connections from your address\n" - 1 == 39, "length");
     if (!tls)
         (void)!write(fd, resp, sizeof resp - 1);
     close(fd);

@@ -5,16 +5,18 @@ unclean exit."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import (HOST, Abort, RawWS, OP_CLOSE, close_all, free_port,  # noqa: E402
-                     http_get, http_request, parse_conn, wait_for, _open)
+from helpers import (HOST, Abort, close_all, free_port, http_get, http_request,  # noqa: E402
+                     listening_sockets, parse_conn, wait_for)
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD_ENV = {
@@ -109,13 +111,23 @@ class Cluster:
     The hub owns the policy: hub_args are extra hub flags (--idle-timeout 1),
     and hub_config, if given, is the text of an INI file passed with -c (its
     [policy] and [edge.NAME] sections; rewrite it with write_hub_config and
-    apply it with reload_hub)."""
+    apply it with reload_hub).
+
+    Edge flags: edge_args go to every edge, or, if callable, edge_args(name)
+    gives each edge's list; edge_extra = {name: [...]} adds flags for one
+    edge (e.g. its own link certificate). With wss=True every edge also gets
+    --tls-listen on a free port (see wss_url); the test passes --tls-cert and
+    --tls-key."""
 
     def __init__(self, workdir, edge_args=(), workers=2, edges=("edge-a", "edge-b"),
-                 hub_args=(), hub_config=None):
+                 hub_args=(), hub_config=None, edge_extra=None, wss=False):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.edge_args, self.workers = list(edge_args), workers
+        self.edge_args = edge_args if callable(edge_args) else list(edge_args)
+        self.edge_extra = {name: list(args) for name, args in (edge_extra or {}).items()}
+        unknown = set(self.edge_extra) - set(edges)
+        assert not unknown, f"edge_extra names edges that are not started: {unknown}"
+        self.workers = workers
         self.hub_args = list(hub_args)
         self.hub_config_path = None
         if hub_config is not None:
@@ -123,21 +135,24 @@ class Cluster:
             self.write_hub_config(hub_config)
         self.hub_port, self.http_port = free_port(), free_port()
         self.edge_ports = {name: free_port() for name in edges}
+        self.wss_ports = {name: free_port() for name in edges} if wss else {}
         self.hubs = []    # every hub process started, the current one last
         self.edges = {}   # name -> Proc
         self.retired = []  # edge processes replaced after losing a port race
 
     # ---- lifecycle
-    def start(self, hub=True):
+    def start(self, hub=True, wait=True):
         """Starts the hub, then the edges, and waits until all serve clients.
 
         With hub=False only the edges start (they have no policy yet, so they
-        refuse clients); start_hub() later, then wait_ready()."""
+        refuse clients); start_hub() later, then wait_ready(). With
+        wait=False nothing waits for the edges (for edges that must not link:
+        the test waits with wait_edge_ready for those that should)."""
         if hub:
             self.start_hub(new_ports_on_race=True)
         for name in self.edge_ports:
             self.start_edge(name)
-        if hub:
+        if hub and wait:
             self.wait_ready()
         return self
 
@@ -185,6 +200,11 @@ class Cluster:
         """SIGHUP: the hub re-reads [policy] and [edge.*] from its file."""
         self.hubs[-1].signal(signal.SIGHUP)
 
+    def args_for(self, name):
+        """The test's extra flags for edge `name` (edge_args, then edge_extra)."""
+        common = self.edge_args(name) if callable(self.edge_args) else self.edge_args
+        return [*common, *self.edge_extra.get(name, [])]
+
     def start_edge(self, name):
         argv = [binary("spoke-edge"), "--name", name, "--region", "test",
                 "--listen", f"{HOST}:{self.edge_ports[name]}", "--hub", f"{HOST}:{self.hub_port}",
@@ -192,34 +212,48 @@ class Cluster:
                 "--reconnect-min-ms", "50", "--reconnect-max-ms", "500",
                 "--drain-period", "0.2",  # teardown sends SIGTERM: drain quickly
                 "--admin", f"{HOST}:0",   # any free port; the edge logs it
-                "--log-level", "debug", *self.edge_args]
+                "--log-level", "debug"]
+        if name in self.wss_ports:
+            argv += ["--tls-listen", f"{HOST}:{self.wss_ports[name]}"]
+        argv += self.args_for(name)
         if name in self.edges:  # an earlier attempt lost its port: keep it for the log checks
             self.retired.append(self.edges[name])
         n = len([p for p in self.retired if p.name == name])
         log = self.workdir / (f"{name}.log" if n == 0 else f"{name}-{n}.log")
         self.edges[name] = Proc(name, argv, log)
 
-    def wait_edge_ready(self, name):
-        """Ready for clients when a WebSocket handshake on its port succeeds."""
+    def wait_edge_ready(self, name, timeout=START_TIMEOUT_S):
+        """Ready for clients when the hub lists a link from every worker of
+        the edge and every worker listens on the edge's ports (a worker calls
+        listen() once the hub's policy has come). This opens no connection,
+        so it works when clients need a token or connections are counted,
+        whatever the link's transport; where /proc/net is not readable it
+        falls back on the edge's /readyz, which lags by up to 250 ms."""
         for attempt in range(START_ATTEMPTS):
             proc = self.edges[name]
+            ports = [self.edge_ports[name]]
+            if name in self.wss_ports:
+                ports.append(self.wss_ports[name])
 
-            def accepts():
+            def ready():
                 proc.assert_alive()
-                ws = RawWS(self.edge_ports[name], timeout=1.0)
-                try:
-                    ws.send_frame(OP_CLOSE, b"\x03\xe8")
-                finally:
-                    ws.close()
-                    _open.remove(ws)
-                return True
+                if len(self.links_of(name)) != self.workers:
+                    return False
+                counts = [listening_sockets(port) for port in ports]
+                if None in counts:
+                    port = self._admin_port_in_log(name)
+                    return port is not None and http_get(port, "/readyz")[0] == 200
+                return all(n == self.workers for n in counts)
             try:
-                return wait_for(accepts, START_TIMEOUT_S, f"{name} to accept a WebSocket")
+                return wait_for(ready, timeout, f"{name}'s {self.workers} workers linked "
+                                f"and listening")
             except Abort:
                 if not proc.lost_port_race() or attempt == START_ATTEMPTS - 1:
                     raise
                 proc.exit_expected = True
                 self.edge_ports[name] = free_port()
+                if name in self.wss_ports:
+                    self.wss_ports[name] = free_port()
                 self.start_edge(name)
 
     def stop(self):
@@ -232,6 +266,15 @@ class Cluster:
     def url(self, name):
         return f"ws://{HOST}:{self.edge_ports[name]}/ws"
 
+    def wss_url(self, name, host=HOST):
+        """wss://HOST:PORT/ws of edge `name` (started with wss=True)."""
+        return f"wss://{host}:{self.wss_ports[name]}/ws"
+
+    def edge_ready(self, name):
+        """(status, decoded body) of edge `name`'s admin /readyz."""
+        status, body = http_get(self.edge_admin_port(name), "/readyz")
+        return status, json.loads(body)
+
     @property
     def url_a(self):
         return self.url("edge-a")
@@ -243,12 +286,14 @@ class Cluster:
     def edge_log(self, name):
         return self.edges[name].log()
 
+    def _admin_port_in_log(self, name):
+        m = re.search(r"admin HTTP on [0-9.]+:(\d+)", self.edge_log(name))
+        return int(m.group(1)) if m else None
+
     def edge_admin_port(self, name):
         """The port edge `name` serves /healthz, /readyz, /metrics on (from its log)."""
-        def port():
-            m = re.search(r"admin HTTP on [0-9.]+:(\d+)", self.edge_log(name))
-            return int(m.group(1)) if m else None
-        return wait_for(port, START_TIMEOUT_S, f"{name}'s admin port in its log")
+        return wait_for(lambda: self._admin_port_in_log(name), START_TIMEOUT_S,
+                        f"{name}'s admin port in its log")
 
     # ---- hub admin API
     def hub_links(self):
@@ -311,16 +356,17 @@ class Cluster:
 
 @pytest.fixture
 def make_cluster(tmp_path):
-    """Factory: make_cluster(edge_args=[...], hub_args=[...], hub_config="...", workers=2,
-    edges=(...), start_hub=True) -> a started Cluster (see Cluster)."""
+    """Factory: make_cluster(edge_args=[...] or name -> [...], hub_args=[...], hub_config="...",
+    workers=2, edges=(...), start_hub=True, edge_extra={name: [...]}, wss=False, wait=True)
+    -> a started Cluster (see Cluster)."""
     clusters = []
 
     def make(edge_args=(), workers=2, edges=("edge-a", "edge-b"), hub_args=(), hub_config=None,
-             start_hub=True):
+             start_hub=True, edge_extra=None, wss=False, wait=True):
         c = Cluster(tmp_path / f"cluster{len(clusters)}", edge_args, workers, edges, hub_args,
-                    hub_config)
+                    hub_config, edge_extra, wss)
         clusters.append(c)  # before start(): a half-started cluster is still stopped
-        return c.start(hub=start_hub)
+        return c.start(hub=start_hub, wait=wait)
     yield make
     import asyncio
     asyncio.run(close_all())  # clients left open by a sync test or a failed run()
@@ -335,3 +381,93 @@ def make_cluster(tmp_path):
 def cluster(make_cluster):
     """A started hub + edge-a + edge-b (2 workers each), all 4 links up."""
     return make_cluster()
+
+
+# ---- certificates and processes that are expected to refuse to start
+
+@pytest.fixture(scope="session")
+def dev_certs(tmp_path_factory):
+    """Two unrelated development CAs made once per session by deploy/gen-certs.sh
+    (for edges edge-a, edge-b, edge-c): .ca1 and .ca2 are their directories
+    (ca.pem, hub.pem/.key, edge-NAME.pem/.key, client-facing.pem/.key)."""
+    if shutil.which("openssl") is None or shutil.which("bash") is None:
+        pytest.skip("deploy/gen-certs.sh needs bash and openssl")
+    root = tmp_path_factory.mktemp("certs")
+    dirs = {}
+    for tag in ("ca1", "ca2"):
+        dirs[tag] = root / tag
+        r = subprocess.run(["bash", str(REPO / "deploy" / "gen-certs.sh"), str(dirs[tag]),
+                            "edge-a", "edge-b", "edge-c"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, f"gen-certs.sh failed ({r.returncode}):\n{r.stdout}{r.stderr}"
+    return SimpleNamespace(**dirs)
+
+
+class Launch:
+    """A hub or edge started on its own, stdout and stderr kept apart, for
+    tests of settings it must refuse (exit 2 at startup) or accept."""
+
+    def __init__(self, name, argv, workdir):
+        self.name, self.argv = name, argv
+        self.out_path = Path(workdir) / f"{name}.stdout"
+        self.err_path = Path(workdir) / f"{name}.stderr"
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.p = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                      env=dict(os.environ, **CHILD_ENV))
+
+    def stderr(self):
+        return self.err_path.read_text(errors="replace")
+
+    def output(self):
+        return self.out_path.read_text(errors="replace") + self.stderr()
+
+    def outcome(self, started_re, timeout=START_TIMEOUT_S):
+        """Waits until the process exits ("exited") or its output matches
+        started_re ("started"), whichever comes first."""
+        def settled():
+            if self.p.poll() is not None:
+                return "exited"
+            return "started" if re.search(started_re, self.output()) else None
+        return wait_for(settled, timeout, f"{self.name} to exit or to start")
+
+    def stop(self):
+        """SIGTERM (SIGKILL after STOP_TIMEOUT_S); returns a list of problems."""
+        problems = []
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+                problems.append(f"{self.name} ignored SIGTERM (SIGKILLed)")
+        text = self.output()
+        marks = [m for m in SANITIZER_MARKS if m in text]
+        if marks:
+            problems.append(f"{self.name} has a sanitizer report ({', '.join(marks)}):\n"
+                            f"{tail(text, 80)}")
+        return problems
+
+
+# Lines a hub or edge logs only once its settings were accepted.
+HUB_STARTED_RE = r"admin HTTP on |spoke-hub \S+ started"
+EDGE_STARTED_RE = r"admin HTTP on |spoke-edge \S+: .* serving ws://"
+
+
+@pytest.fixture
+def launch(tmp_path):
+    """Factory: launch("spoke-hub" or "spoke-edge", [flags]) -> a running Launch.
+    Every process is stopped at teardown and checked for sanitizer reports."""
+    procs = []
+
+    def start(binary_name, args, name=None):
+        name = name or f"{binary_name}-{len(procs) + 1}"
+        proc = Launch(name, [binary(binary_name), *args], tmp_path)
+        procs.append(proc)
+        return proc
+    yield start
+    problems = []
+    for proc in procs:
+        problems += proc.stop()
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import struct
 import time
 import urllib.error
@@ -28,6 +29,24 @@ def free_port():
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
+
+
+def listening_sockets(port):
+    """How many TCP sockets listen on port (SO_REUSEPORT lets several), from
+    /proc/net/tcp and tcp6; None where /proc/net is not readable."""
+    n, seen = 0, False
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        seen = True
+        for row in rows:
+            fields = row.split()  # sl local_address rem_address st ...
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                n += 1
+    return n if seen else None
 
 
 # ---- polling (never bare sleeps: every wait has a condition and a deadline)
@@ -322,6 +341,58 @@ def upgrade_request(path="/ws", key=None, version="13", protocol=None, host=HOST
     if protocol:
         lines.append(f"Sec-WebSocket-Protocol: {protocol}")
     return "\r\n".join(lines) + "\r\n\r\n", key
+
+
+def tls_context(cafile, alpn=None, version=None):
+    """A client SSLContext trusting only cafile (hostname checks on), optionally
+    offering ALPN protocols and pinned to one ssl.TLSVersion."""
+    ctx = ssl.create_default_context(cafile=str(cafile))
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    if version is not None:
+        ctx.minimum_version = ctx.maximum_version = version
+    return ctx
+
+
+def tls_connect(port, ctx, server_hostname=HOST, timeout=5.0):
+    """A TLS socket to 127.0.0.1:port, handshake done (raises ssl.SSLError
+    and its subclasses, e.g. ssl.SSLCertVerificationError, on failure)."""
+    sock = socket.create_connection((HOST, port), timeout=timeout)
+    try:
+        return ctx.wrap_socket(sock, server_hostname=server_hostname)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def raw_upgrade(port, path="/ws", headers=(), ssl_context=None, server_hostname=HOST,
+                timeout=5.0):
+    """Sends a WebSocket upgrade request (with extra (name, value) headers)
+    over plain TCP, or TLS with ssl_context; returns (status, headers, body)
+    where body is the refusal's text (up to Content-Length) or, after a 101,
+    whatever bytes followed the head."""
+    req, _ = upgrade_request(path)
+    req = req[:-2] + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
+    if ssl_context is not None:
+        sock = tls_connect(port, ssl_context, server_hostname, timeout)
+    else:
+        sock = socket.create_connection((HOST, port), timeout=timeout)
+    with sock:
+        sock.sendall(req.encode())
+        status, head, body = read_http_head(sock)
+        if status != 101:
+            want = int(head.get("content-length", "0"))
+            while len(body) < want:
+                try:
+                    chunk = sock.recv(4096)
+                except ConnectionResetError:
+                    chunk = b""
+                if not chunk:
+                    raise AssertionError(
+                        f"{status} answer ends after {len(body)} of its Content-Length {want} "
+                        f"body bytes: {body!r}")
+                body += chunk
+        return status, head, body
 
 
 class RawWS:
