@@ -4,6 +4,7 @@
  * One process has one role and one libev loop (single-threaded; parallelism
  * comes from running several processes). Layers, bottom up:
  *   wsclient.c    TCP connect, HTTP upgrade, WebSocket frames, batched writes
+ *   tlsclient.c   TLS under wsclient.c for wss (--tls)
  *   proto_spoke.c spoke client protocol v1 (JSON or msgpack) over those frames
  *   proto_nats.c  the NATS text protocol as a byte stream over those frames
  *   role_*.c      what the process does with its connections
@@ -32,7 +33,10 @@ struct lg_url {
     struct sockaddr_storage ss;
     socklen_t sslen;
     char hostport[300]; /* for the Host header */
+    char host[256];     /* without port or brackets: SNI and the certificate name check */
     char path[256];
+    uint8_t tls;        /* wss:// or --tls */
+    uint8_t host_is_ip; /* an address literal: no SNI (RFC 6066 §3) */
 };
 
 struct lg_opts {
@@ -54,13 +58,20 @@ struct lg_opts {
     unsigned inflight; /* connection attempts in flight during setup */
     int corpus_chat;
     int rx_timestamps;
+    int tls;            /* --tls: every URL over TLS (wss:// URLs are anyway) */
+    const char *tls_ca; /* --tls-ca: verify the server against this CA; NULL: no verification */
+    int tls_resume;     /* --tls-resume: resume sessions (default: full handshakes) */
 };
 
 /* ---- connections (wsclient.c) */
 
-enum conn_state { CS_IDLE, CS_CONNECTING, CS_UPGRADING, CS_OPEN, CS_CLOSED };
+/* CS_TLS: the TLS handshake, between the TCP connect and the upgrade (wss only). */
+enum conn_state { CS_IDLE, CS_CONNECTING, CS_TLS, CS_UPGRADING, CS_OPEN, CS_CLOSED };
 
 struct pend; /* partial input kept between reads (wsclient.c) */
+struct ssl_st;
+struct ssl_ctx_st;
+struct ssl_session_st;
 
 /* One client connection. Idle ones hold no buffers: `pend` exists only while
  * a partial frame (or partial NATS operation) is waiting for more bytes, and
@@ -71,6 +82,7 @@ struct conn {
     struct pend *pend;
     struct buf out;
     struct conn *dirty_next;
+    struct ssl_st *ssl; /* wss: from the end of the TCP connect to the close; else NULL */
     uint32_t gen;     /* bumped by every close: callers detect a close under them */
     uint32_t idx;     /* position in the role's array */
     uint8_t state;    /* enum conn_state */
@@ -80,6 +92,11 @@ struct conn {
     uint8_t counted;  /* counted in lg->inflight (connect..hello) */
     uint8_t rst;      /* close with SO_LINGER 0 (no TIME_WAIT: handshake, churn) */
     uint16_t url_idx;
+    /* TLS (tlsclient.c): what the last call waits for (EV_READ or EV_WRITE);
+     * a read that waits for EV_WRITE, a write that waits for EV_READ; a fatal
+     * error (no close_notify may follow). */
+    uint8_t tls_want, tls_rww, tls_wwr, tls_dead;
+    uint64_t tls_t0; /* the TCP connect completed: start of the TLS handshake */
     /* role state */
     uint8_t ready, warm, done;
     uint32_t acks_wanted;
@@ -138,11 +155,19 @@ struct lg {
     uint64_t proto_errors, server_closes, spoke_errors;
     int rx_timestamps;       /* latency to the kernel's receive timestamp (SO_TIMESTAMPING) */
     uint64_t read_ns;        /* CLOCK_MONOTONIC time of the current read */
-    uint64_t reads, read_bytes;
+    uint64_t reads, read_bytes; /* socket reads that returned data, and their bytes */
     struct {
         uint16_t code; /* 0: a close frame without a status code */
         uint64_t n;
-    } close_codes[8];  /* server close frames by status code (RFC 6455 §7.4) */ /* read() calls that returned data, and their bytes */
+    } close_codes[8];  /* server close frames by status code (RFC 6455 §7.4) */
+    /* TLS (tlsclient.c) */
+    struct ssl_ctx_st *tls_ctx;      /* one per process; NULL without TLS */
+    struct ssl_session_st *tls_sess[LG_MAX_URLS]; /* --tls-resume: the newest session per URL */
+    uint64_t tls_rx_real;            /* last socket read's kernel stamp (REALTIME ns; 0: none) */
+    uint64_t tls_done, tls_resumed, tls_failed;
+    int tls_said_error;              /* the first handshake failure was described on stderr */
+    const char *tls_version, *tls_cipher; /* of the first completed handshake */
+    struct hist tls_hist;            /* TCP connected -> TLS handshake done */
     ev_prepare prep;
     ev_io ctl;
     char ctl_line[256];
@@ -176,6 +201,34 @@ void ws_launch(struct lg *lg, struct conn *conns, unsigned n);
 void ws_flush_all(struct lg *lg);
 uint64_t now_ns(void);
 uint64_t now_real_ns(void);
+
+/* ---- tlsclient.c */
+/* Creates lg->tls_ctx from the options (exits on an unreadable --tls-ca). */
+void tlsc_init(struct lg *lg);
+/* Gives c, whose TCP connect just completed, an SSL object for its URL
+ * (SNI, name check, session). Returns 0, or -1 (out of memory). */
+int tlsc_begin(struct conn *c);
+/* One handshake step. Returns 1 when done, 0 to wait for c->tls_want, -1 on
+ * failure, -2 when the server's certificate did not verify. The first
+ * failure of the process is described on stderr. */
+int tlsc_handshake(struct conn *c);
+/* SSL_read into p[0, n). Returns the bytes read (> 0), 0 to wait for
+ * c->tls_want, -1 on an error, -2 when the server closed (close_notify or
+ * FIN). Further records may wait inside OpenSSL: see tlsc_has_pending. */
+long tlsc_read(struct conn *c, uint8_t *p, size_t n);
+/* SSL_write of p[0, n), record by record. Returns the bytes taken (perhaps
+ * fewer than n: then wait for c->tls_want), or -1 on an error. A retry may
+ * pass a moved buffer that starts with the bytes not yet taken. */
+long tlsc_write(struct conn *c, const uint8_t *p, size_t n);
+/* 1 if OpenSSL holds input that epoll will not report. */
+int tlsc_has_pending(struct conn *c);
+/* Frees c->ssl, after a non-blocking close_notify if polite and allowed. */
+void tlsc_close(struct conn *c, int polite);
+/* Appends ,"tls":{handshakes, resumed, failed, verify, version, cipher,
+ * handshake_p50_ns, ...}. */
+void tlsc_append_result(struct buf *b, const struct lg *lg);
+/* The oldest OpenSSL error as text (queue cleared). */
+const char *tlsc_error(char *out, size_t outlen);
 
 /* ---- proto_spoke.c */
 /* Handles one complete spoke message (a text or binary frame payload). */

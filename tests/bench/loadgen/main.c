@@ -19,10 +19,10 @@
 #include "tests/bench/loadgen/lg.h"
 
 static const char usage[] =
-    "usage: spoke-loadgen --role sub|pub|handshake|churn|idle --url ws://HOST:PORT/PATH [options]\n"
+    "usage: spoke-loadgen --role sub|pub|handshake|churn|idle --url ws[s]://HOST:PORT/PATH [options]\n"
     "  --proto spoke|nats       protocol (default spoke)\n"
     "  --encoding json|msgpack  spoke subprotocol (default json)\n"
-    "  --url URL                repeatable; connections are spread round-robin\n"
+    "  --url URL                repeatable; connections are spread round-robin; wss:// uses TLS\n"
     "  --src-ips A-B            bind connections to source addresses A..B round-robin\n"
     "  --conns N                connections (sub/idle/pub: 1; handshake/churn: 50 in flight)\n"
     "  --topic NAME             topic (default bench)\n"
@@ -37,7 +37,12 @@ static const char usage[] =
     "  --corpus chat            pub: deterministic chat messages instead of padding\n"
     "  --inflight N             connection attempts in flight during setup (default 200)\n"
     "  --setup-timeout S        give up if setup takes longer (default 120)\n"
-    "  --rx-timestamps 0|1      latency to the kernel's receive timestamp, not to our read (default 1)\n";
+    "  --rx-timestamps 0|1      latency to the kernel's receive timestamp, not to our read (default 1)\n"
+    "  --tls                    connect with TLS (wss) to every URL: ALPN http/1.1, SNI from the host\n"
+    "  --tls-ca FILE            verify the server's certificate and name against this CA (PEM).\n"
+    "                           Without it the certificate is NOT verified (any server is accepted)\n"
+    "  --tls-resume             resume TLS sessions (one per URL); default: every handshake is full\n"
+    "  (--tls and --tls-resume take no value, or 0|1)\n";
 
 static struct lg g_lg;
 
@@ -75,6 +80,8 @@ double lg_cpu_s(void)
 
 void lg_result(struct buf *b)
 {
+    if (g_lg.tls_ctx)
+        tlsc_append_result(b, &g_lg);
     buf_append_u8(b, '}');
     fputs("RESULT ", stdout);
     fwrite(buf_head(b), 1, buf_readable(b), stdout);
@@ -173,9 +180,15 @@ static void add_url(struct lg_opts *o, const char *s)
     if (o->nurls == LG_MAX_URLS)
         usage_error("--url: at most %d", LG_MAX_URLS);
     u = &o->urls[o->nurls];
-    if (strncmp(s, "ws://", 5) != 0)
-        usage_error("--url: only ws://HOST:PORT/PATH is supported, got '%s'", s);
-    s += 5;
+    memset(u, 0, sizeof *u);
+    if (strncmp(s, "ws://", 5) == 0) {
+        s += 5;
+    } else if (strncmp(s, "wss://", 6) == 0) {
+        s += 6;
+        u->tls = 1;
+    } else {
+        usage_error("--url: only ws:// or wss://HOST:PORT/PATH is supported, got '%s'", s);
+    }
     const char *slash = strchr(s, '/');
     size_t hl = slash ? (size_t)(slash - s) : strlen(s);
     if (hl == 0 || hl >= sizeof hostport)
@@ -188,6 +201,9 @@ static void add_url(struct lg_opts *o, const char *s)
     if (net_resolve(&a, &u->ss, &u->sslen, err, sizeof err) < 0)
         usage_error("--url: %s", err);
     snprintf(u->hostport, sizeof u->hostport, "%s", hostport);
+    snprintf(u->host, sizeof u->host, "%s", a.host);
+    struct in6_addr ip;
+    u->host_is_ip = inet_pton(AF_INET, a.host, &ip) == 1 || inet_pton(AF_INET6, a.host, &ip) == 1;
     o->nurls++;
 }
 
@@ -224,6 +240,17 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
         if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
             fputs(usage, stdout);
             exit(0);
+        }
+        /* Switches without a value; "--tls 1" (the orchestrator's pairs) works too. */
+        if (!strcmp(k, "--tls") || !strcmp(k, "--tls-resume")) {
+            int on = 1;
+            if (i + 1 < argc && (!strcmp(argv[i + 1], "0") || !strcmp(argv[i + 1], "1")))
+                on = argv[++i][0] == '1';
+            if (!strcmp(k, "--tls"))
+                o->tls = on;
+            else
+                o->tls_resume = on;
+            continue;
         }
         if (strncmp(k, "--", 2) != 0 || i + 1 >= argc)
             usage_error("expected --key value, got '%s'", k);
@@ -286,6 +313,8 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
             o->inflight = (unsigned)num(k, v, 1, 100000);
         } else if (!strcmp(k, "rx-timestamps")) {
             o->rx_timestamps = (int)num(k, v, 0, 1);
+        } else if (!strcmp(k, "tls-ca")) {
+            o->tls_ca = v;
         } else if (!strcmp(k, "corpus")) {
             if (strcmp(v, "chat") != 0)
                 usage_error("--corpus: only 'chat' is known, got '%s'", v);
@@ -302,6 +331,13 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
         usage_error("--encoding applies to --proto spoke only");
     if (!conns_set && (o->role == ROLE_HANDSHAKE || o->role == ROLE_CHURN))
         o->conns = 50;
+    int any_tls = 0;
+    for (unsigned j = 0; j < o->nurls; j++) {
+        o->urls[j].tls |= (uint8_t)(o->tls != 0);
+        any_tls |= o->urls[j].tls;
+    }
+    if ((o->tls_ca || o->tls_resume) && !any_tls)
+        usage_error("--tls-ca and --tls-resume need --tls or a wss:// URL");
 }
 
 /* Topic names, built once: "NAME" or "NAME.<t>"; churn gives every slot a
@@ -355,6 +391,11 @@ int main(int argc, char **argv)
     if (lg->o.corpus_chat)
         corpus_init(&lg->corpus, 4096, 42);
     ws_init(lg);
+    for (unsigned j = 0; j < lg->o.nurls; j++)
+        if (lg->o.urls[j].tls) {
+            tlsc_init(lg);
+            break;
+        }
 
     ev_io_init(&lg->ctl, ctl_cb, 0, EV_READ);
     lg->ctl.data = lg;

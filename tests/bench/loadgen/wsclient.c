@@ -9,7 +9,14 @@
  * out to a `pend` block, from a pool, and copied back in front of the next
  * read. Output is appended to the connection's `out` buffer and written once
  * per loop iteration by the ev_prepare watcher; EV_WRITE is armed only while
- * the socket refuses bytes. */
+ * the socket refuses bytes.
+ *
+ * wss (tlsclient.c) runs the same path: the TLS handshake sits between the
+ * TCP connect and the upgrade (CS_TLS), SSL_read decrypts into the shared
+ * buffer and SSL_write encrypts from `out`. Two differences: a TLS read may
+ * need the socket writable and a TLS write may need it readable (tls_rww,
+ * tls_wwr), and OpenSSL may hold input that epoll will not report, so a TLS
+ * read goes on while OpenSSL has bytes pending. */
 #define _GNU_SOURCE /* memmem */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,6 +44,7 @@ struct pend {
 };
 
 #define PEND_SMALL 4096u
+#define TLS_RECORD_MAX 16384u /* RFC 8446 §5.1: the most plaintext a record carries */
 #define PEND_POOL_MAX 4096u
 #define HTTP_MAX 8192u
 
@@ -127,9 +135,10 @@ static void conn_flush(struct conn *c)
     if (c->state < CS_UPGRADING || c->state > CS_OPEN)
         return;
     if (n) {
-        ssize_t w = send(c->io.fd, buf_head(&c->out), n, MSG_NOSIGNAL);
+        ssize_t w = c->ssl ? tlsc_write(c, buf_head(&c->out), n)
+                           : send(c->io.fd, buf_head(&c->out), n, MSG_NOSIGNAL);
         if (w < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            if (c->ssl || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
                 c->lg->proto_errors++;
                 conn_close(c, "write failed");
                 return;
@@ -138,6 +147,10 @@ static void conn_flush(struct conn *c)
         }
         buf_consume(&c->out, (size_t)w);
         n -= (size_t)w;
+        if (n && c->ssl && c->tls_want == EV_READ) {
+            c->tls_wwr = 1; /* retried by the next EV_READ, not EV_WRITE */
+            return;
+        }
     }
     if (n) {
         if (!c->writing) {
@@ -148,7 +161,7 @@ static void conn_flush(struct conn *c)
     }
     if (!c->keep_out)
         buf_deinit(&c->out);
-    if (c->writing) {
+    if (c->writing && !c->tls_rww) {
         c->writing = 0;
         set_events(c, EV_READ);
     }
@@ -179,6 +192,8 @@ void conn_close(struct conn *c, const char *why)
     if (c->state == CS_IDLE || c->state == CS_CLOSED)
         return;
     ev_io_stop(lg->loop, &c->io);
+    if (c->ssl)
+        tlsc_close(c, !c->rst); /* no close_notify before an RST */
     if (c->rst) {
         struct linger l = {1, 0};
         setsockopt(c->io.fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
@@ -189,7 +204,7 @@ void conn_close(struct conn *c, const char *why)
         c->pend = NULL;
     }
     buf_deinit(&c->out);
-    c->writing = 0;
+    c->writing = c->tls_rww = c->tls_wwr = 0;
     c->state = CS_CLOSED;
     c->gen++;
     if (c->counted) {
@@ -390,12 +405,97 @@ static long parse_upgrade(struct conn *c, const uint8_t *rb, size_t have)
     return (long)(end + 4 - rb);
 }
 
+/* The kernel's receive stamp `rt` (CLOCK_REALTIME) as CLOCK_MONOTONIC, using
+ * the current offset between the clocks; `now` if it makes no sense. */
+static uint64_t rx_to_mono(uint64_t rt, uint64_t now)
+{
+    uint64_t off = now_real_ns() - now;
+    return rt > off && rt - off <= now ? rt - off : now;
+}
+
+/* Handles rb[0, have) after a read: [0, stream) is pending NATS stream,
+ * then the upgrade response (while upgrading) and frames. */
+static void conn_input(struct conn *c, uint8_t *rb, size_t stream, size_t have, uint64_t now)
+{
+    size_t p = stream;
+    if (c->state == CS_UPGRADING) {
+        long off = parse_upgrade(c, rb, have);
+        if (off < 0)
+            return;
+        if (off == 0) {
+            keep_pending(c, NULL, 0, rb, have);
+            return;
+        }
+        p = (size_t)off;
+    }
+    process_frames(c, rb, stream, p, have, now);
+}
+
+/* wss: SSL_read until OpenSSL holds nothing more; the socket is read at
+ * most once per record batch, as the plain path reads once per wake-up.
+ * Further passes only when OpenSSL holds more than the read buffer takes. */
+static void conn_read_tls(struct conn *c)
+{
+    struct lg *lg = c->lg;
+    uint8_t *rb = lg->rbuf;
+    uint32_t gen = c->gen;
+
+    lg->tls_rx_real = 0; /* set by each socket read (tlsclient.c) */
+    for (;;) {
+        /* Decrypt behind the pending bytes and copy those in front only if
+         * something arrived. */
+        size_t have = c->pend ? c->pend->len : 0, got = 0;
+        long r = 0;
+        while (LG_READ_BUF - have - got >= TLS_RECORD_MAX) {
+            r = tlsc_read(c, rb + have + got, LG_READ_BUF - have - got);
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+            if (!tlsc_has_pending(c))
+                break;
+        }
+        if (r == 0 && c->tls_want == EV_WRITE && !c->tls_rww) {
+            c->tls_rww = 1; /* retried by EV_WRITE (io_cb) */
+            if (!c->writing) {
+                c->writing = 1;
+                set_events(c, EV_READ | EV_WRITE);
+            }
+        }
+        if (got) {
+            size_t stream = 0;
+            if (c->pend) {
+                memcpy(rb, c->pend->data, c->pend->len);
+                stream = c->pend->stream;
+                pend_put(lg, c->pend);
+                c->pend = NULL;
+            }
+            uint64_t now = now_ns();
+            lg->read_ns = now;
+            if (lg->rx_timestamps && lg->tls_rx_real)
+                now = rx_to_mono(lg->tls_rx_real, now);
+            conn_input(c, rb, stream, have + got, now);
+            if (c->gen != gen)
+                return;
+        }
+        if (r < 0) { /* like a failed read() on ws://: not counted as a protocol error */
+            conn_close(c, r == -2 ? "closed by the server (EOF)" : "TLS read failed");
+            return;
+        }
+        if (r == 0 || !tlsc_has_pending(c))
+            return;
+    }
+}
+
 static void conn_read(struct conn *c)
 {
     struct lg *lg = c->lg;
     uint8_t *rb = lg->rbuf;
     size_t have = 0, stream = 0;
 
+    if (c->ssl) {
+        conn_read_tls(c);
+        return;
+    }
     if (c->pend) {
         memcpy(rb, c->pend->data, c->pend->len);
         have = c->pend->len;
@@ -440,26 +540,33 @@ static void conn_read(struct conn *c)
             memcpy(&ts, CMSG_DATA(cm), sizeof ts); /* [0] is the software timestamp */
             if (ts.tv_sec == 0 && ts.tv_nsec == 0)
                 break;
-            uint64_t rt = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-            /* realtime -> monotonic with the current offset between them */
-            uint64_t off = now_real_ns() - now;
-            if (rt > off && rt - off <= now)
-                now = rt - off;
+            now = rx_to_mono((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, now);
             break;
         }
     }
-    size_t p = stream;
-    if (c->state == CS_UPGRADING) {
-        long off = parse_upgrade(c, rb, have);
-        if (off < 0)
-            return;
-        if (off == 0) {
-            keep_pending(c, NULL, 0, rb, have);
-            return;
-        }
-        p = (size_t)off;
+    conn_input(c, rb, stream, have, now);
+}
+
+/* wss: one step of the TLS handshake; the upgrade request follows it. */
+static void tls_step(struct conn *c)
+{
+    int r = tlsc_handshake(c);
+    if (r == 0) {
+        set_events(c, c->tls_want);
+        return;
     }
-    process_frames(c, rb, stream, p, have, now);
+    if (r < 0) {
+        c->lg->proto_errors++;
+        conn_close(c, r == -2 ? "TLS handshake failed: certificate not verified"
+                              : "TLS handshake failed");
+        return;
+    }
+    c->state = CS_UPGRADING;
+    set_events(c, EV_READ);
+    send_upgrade(c);
+    /* Bytes read along with the server's last flight wait inside OpenSSL. */
+    if (tlsc_has_pending(c))
+        conn_read(c);
 }
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -474,18 +581,45 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
             conn_close(c, err == ECONNREFUSED ? "connection refused" : "connect failed");
             return;
         }
+        if (c->lg->o.urls[c->url_idx].tls) {
+            if (tlsc_begin(c) < 0) {
+                c->lg->proto_errors++;
+                conn_close(c, "TLS: out of memory");
+                return;
+            }
+            c->state = CS_TLS;
+            tls_step(c);
+            return;
+        }
         c->state = CS_UPGRADING;
         set_events(c, EV_READ);
         send_upgrade(c);
         return;
     }
+    if (c->state == CS_TLS) {
+        tls_step(c);
+        return;
+    }
     if (revents & EV_WRITE) {
+        if (c->tls_rww) {
+            c->tls_rww = 0;
+            conn_read(c);
+            if (c->gen != gen)
+                return;
+        }
         conn_flush(c);
         if (c->gen != gen)
             return;
     }
-    if (revents & EV_READ)
+    if (revents & EV_READ) {
+        if (c->tls_wwr) {
+            c->tls_wwr = 0;
+            conn_flush(c);
+            if (c->gen != gen)
+                return;
+        }
         conn_read(c);
+    }
 }
 
 void conn_greeted(struct conn *c)
