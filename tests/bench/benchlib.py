@@ -772,10 +772,14 @@ class SpokeCluster:
     worker's link and every edge accepts TCP connections."""
 
     def __init__(self, bin_dir, workdir, workers=1, edge_args=(), edges=("edge-a", "edge-b"),
-                 tag="spoke"):
+                 tag="spoke", certs=None):
         self.bin_dir, self.workdir = Path(bin_dir), Path(workdir)
         self.workers, self.edge_args, self.tag = workers, list(edge_args), tag
         self.edge_names = list(edges)
+        # certs: a deploy/gen-certs.sh directory; the edges then also serve
+        # wss, and edge_urls are the wss ones.
+        self.certs = Path(certs) if certs else None
+        self.tls_ports = {}
         self.hub = None
         self.edges = {}
         self.edge_ports = {}
@@ -819,14 +823,20 @@ class SpokeCluster:
                 "--drain-period", "0",
                 "--admin", f"{HOST}:0",
                 "--log-level", "warn", *self.edge_args]
+        if self.certs:
+            self.tls_ports[name] = free_port()
+            argv += ["--tls-listen", f"{HOST}:{self.tls_ports[name]}",
+                     "--tls-cert", str(self.certs / "client-facing.pem"),
+                     "--tls-key", str(self.certs / "client-facing.key")]
         self.edges[name] = Proc(name, argv, self.workdir / f"{self.tag}-{name}.log")
 
     def _wait_edge(self, name):
         for attempt in range(START_ATTEMPTS):
             proc = self.edges[name]
             try:
-                wait_for(lambda: tcp_accepts(self.edge_ports[name]), START_TIMEOUT_S,
-                         f"{name} to accept connections", procs=[proc])
+                wait_for(lambda: tcp_accepts(self.edge_ports[name]) and
+                         (not self.certs or tcp_accepts(self.tls_ports[name])),
+                         START_TIMEOUT_S, f"{name} to accept connections", procs=[proc])
                 return
             except BenchError:
                 if not proc.lost_port_race() or attempt == START_ATTEMPTS - 1:
@@ -843,6 +853,8 @@ class SpokeCluster:
 
     @property
     def edge_urls(self):
+        if self.certs:
+            return {n: f"wss://{HOST}:{self.tls_ports[n]}/ws" for n in self.edge_names}
         return {n: f"ws://{HOST}:{self.edge_ports[n]}/ws" for n in self.edge_names}
 
     @property

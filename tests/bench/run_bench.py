@@ -14,6 +14,7 @@ import argparse
 import datetime
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +26,7 @@ import benchlib as bl  # noqa: E402
 from benchlib import fmt_us as us  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-WORKLOADS = ("idle", "fanout", "broadcast", "topics", "link", "handshake", "churn")
+WORKLOADS = ("idle", "fanout", "broadcast", "topics", "link", "handshake", "churn", "wss")
 
 # Counts per profile. The standard suite must finish in under 10 minutes on
 # the 2-core benchmark machine, the quick one in about a minute.
@@ -49,6 +50,10 @@ PROFILES = {
                  "window": 64},
         "handshake": {"conns": 64, "seconds": 5},
         "churn": {"conns": 64, "seconds": 5},
+        "wss": {"idle": {"conns": 10000, "per_proc": 5000, "hold_s": 5},
+                "handshake": {"conns": 64, "seconds": 5},
+                "fanout": {"subs": 5000, "per_proc": 2500, "timeout": 90,
+                           "runs": [("16B-w64", 16, 64, 1000), ("1KB-w16", 1024, 16, 300)]}},
     },
     "quick": {
         "idle": {"conns": 6000, "per_proc": 6000, "hold_s": 2},
@@ -64,6 +69,10 @@ PROFILES = {
         "link": {"rooms": 10, "subs_per_room": 4, "pubs": 2, "messages": 10000, "window": 64},
         "handshake": {"conns": 32, "seconds": 3},
         "churn": {"conns": 32, "seconds": 3},
+        "wss": {"idle": {"conns": 2000, "per_proc": 2000, "hold_s": 2},
+                "handshake": {"conns": 32, "seconds": 3},
+                "fanout": {"subs": 1000, "per_proc": 1000, "timeout": 30,
+                           "runs": [("16B-w64", 16, 64, 500)]}},
     },
 }
 
@@ -81,11 +90,20 @@ class Bench:
         self.rows = []      # summary table rows
         self.clusters = []
         self.seq = 0
+        self.certs_dir = None
 
     # ---- plumbing
-    def cluster(self, workers=1):
+    def certs(self):
+        """A development CA and wss certificate (deploy/gen-certs.sh), made once."""
+        if self.certs_dir is None:
+            self.certs_dir = self.workdir / "certs"
+            subprocess.run([str(REPO / "deploy" / "gen-certs.sh"), str(self.certs_dir)],
+                           check=True, stdout=subprocess.DEVNULL)
+        return self.certs_dir
+
+    def cluster(self, workers=1, tls=False):
         c = bl.SpokeCluster(self.bin_dir, self.workdir, workers=workers,
-                            tag=f"c{len(self.clusters) + 1}")
+                            tag=f"c{len(self.clusters) + 1}", certs=self.certs() if tls else None)
         self.clusters.append(c)
         return c.start()
 
@@ -108,10 +126,10 @@ class Bench:
         print(json.dumps(printable, separators=(",", ":")), flush=True)
         print(f"{workload}: {text}", flush=True)
 
-    def measure(self, run, workers=1):
-        """run(cluster) on a fresh cluster, repeated when disturbed (see
-        benchlib.measure). Returns (result, cluster)."""
-        return bl.measure(lambda: self.cluster(workers), run, self.args.noisy_retries,
+    def measure(self, run, workers=1, tls=False):
+        """run(cluster) on a fresh cluster (clients over wss with tls),
+        repeated when disturbed (see benchlib.measure). Returns (result, cluster)."""
+        return bl.measure(lambda: self.cluster(workers, tls), run, self.args.noisy_retries,
                           stop=self.stop_cluster)
 
     def stop_all(self):
@@ -120,34 +138,38 @@ class Bench:
             c.stop()
 
     # ---- workloads
-    def idle(self):
-        p = self.profile["idle"]
+    def idle(self, p=None, tls=False):
+        p = p or self.profile["idle"]
+        name = "idle-wss" if tls else "idle"
         r, _ = self.measure(lambda c: bl.run_idle(
             self.fleet, c.servers, c.edge_urls, label=self.label("idle"), conns=p["conns"],
-            per_proc=p["per_proc"], hold_s=p["hold_s"]))
-        r["name"] = "idle"
+            per_proc=p["per_proc"], hold_s=p["hold_s"]), tls=tls)
+        r["name"] = name
         r["conditions"]["workers"] = 1
+        r["conditions"]["tls"] = tls
         per_edge = "; ".join(f"{n} {e['conns']} conns {bl.fmt_bytes(e['rss_delta'])} RSS "
                              f"→ {e['bytes_per_conn']} B/conn, {e['cpu_pct']}% CPU"
                              for n, e in r["edges"].items())
         early = f"; WARNING: {', '.join(r['ended_early'])} ended inside the window" \
             if r["ended_early"] else ""
         early += bl.flags(r)
-        self.record("idle", r, f"{p['conns']} connections ({r['alive']} alive at the end, "
-                               f"opened in {r['setup_s']} s): {per_edge}{early}")
-        self.rows.append(("idle", f"{p['conns']} conns", f"{r['bytes_per_conn']} B/conn",
+        self.record("idle", r, f"{name}: {p['conns']} connections ({r['alive']} alive at the "
+                               f"end, opened in {r['setup_s']} s): {per_edge}{early}")
+        self.rows.append((name, f"{p['conns']} conns", f"{r['bytes_per_conn']} B/conn",
                           f"edge CPU {r['edge_cpu_pct']}%", "",
-                          "goal ≤ 512 B/conn" + bl.flags(r)))
+                          ("" if tls else "goal ≤ 512 B/conn") + bl.flags(r)))
+        return r
 
     def fanout_run(self, name, *, subs, per_proc, size, window, messages, workers=1,
-                   rate=0, pubs=1, timeout=90, goal="", encoding="json"):
+                   rate=0, pubs=1, timeout=90, goal="", encoding="json", tls=False):
         r, _ = self.measure(lambda c: bl.run_fanout(
             self.fleet, c.servers, c.urls, label=self.label("fanout"), subs=subs,
             sub_per_proc=per_proc, pubs=pubs, messages=messages, size=size, rate=rate,
             window=None if rate else window, topic="bench.fanout", timeout=timeout,
-            encoding=encoding, edge_names=c.edge_names, hub_names=["hub"]), workers)
+            encoding=encoding, edge_names=c.edge_names, hub_names=["hub"]), workers, tls)
         r["name"] = name
         r["conditions"]["workers"] = workers
+        r["conditions"]["tls"] = tls
         lat = r["latency"]
         flag = bl.flags(r)
         loss = "no loss" if r["lost"] == 0 else f"LOST {r['lost']}"
@@ -312,8 +334,9 @@ class Bench:
                           f"(up {pct(r['link_up_wire_vs_json_sent'])})", "",
                           ("goal ≤ 25%" + bl.flags(r))))
 
-    def connect_loop(self, role):
-        p = self.profile[role]
+    def connect_loop(self, role, p=None, tls=False):
+        p = p or self.profile[role]
+        name = f"{role}-wss" if tls else role
 
         def run(c):
             label = self.label(role)
@@ -331,8 +354,9 @@ class Bench:
             res = g.result
             edges_cpu = win.cpu(*c.edge_names)
             done = res.get("completed", 0)
-            return {"name": role, "conditions": {"concurrency": p["conns"],
-                                                 "seconds": p["seconds"], "workers": 1},
+            return {"name": name, "conditions": {"concurrency": p["conns"],
+                                                 "seconds": p["seconds"], "workers": 1,
+                                                 "tls": tls},
                     "completed": done, "failed": res.get("failed"),
                     "elapsed_s": res.get("elapsed_s"), "rate": res.get("rate"),
                     "cpu_s": {"edges": round(edges_cpu, 3), "hub": round(win.cpu("hub"), 3),
@@ -343,27 +367,51 @@ class Bench:
                     "irq_cpu_s": win.irq_cpu,
                     "per_edge_cpu_s_with_irq": round(done / (edges_cpu + win.irq_cpu))
                     if edges_cpu + win.irq_cpu else None, "result": res}
-        r, _ = self.measure(run)
+        r, _ = self.measure(run, tls=tls)
         done = r["completed"]
         flag = bl.flags(r)
         what = "upgrades" if role == "handshake" else "loops"
-        self.record(role, r, f"{done} {what} ({r['failed']} failed) in {r['elapsed_s']} s = "
+        self.record(role, r, f"{name}: {done} {what} ({r['failed']} failed) in {r['elapsed_s']} s = "
                              f"{bl.fmt_rate(r['rate'])}/s, {bl.fmt_rate(r['per_edge_cpu_s'])} per "
                              f"edge CPU-s ({bl.fmt_rate(r['per_edge_cpu_s_with_irq'])} with "
                              f"softirq); CPU edges {r['cpu_s']['edges']} s hub "
                              f"{r['cpu_s']['hub']} s generator {r['cpu_s']['generator']} s "
                              f"softirq {r['irq_cpu_s']} s{flag}")
-        self.rows.append((role, f"{done} {what}, {r['failed']} failed",
+        self.rows.append((name, f"{done} {what}, {r['failed']} failed",
                           f"{bl.fmt_rate(r['per_edge_cpu_s'])}/edge-CPU-s "
                           f"({bl.fmt_rate(r['per_edge_cpu_s_with_irq'])})",
                           f"{bl.fmt_rate(r['rate'])}/s", "",
-                          ("goal ≥ 40k/edge-CPU-s" if role == "handshake" else "") + flag))
+                          ("goal ≥ 40k/edge-CPU-s" if role == "handshake" and not tls else "")
+                          + flag))
+        return r
 
     def handshake(self):
         self.connect_loop("handshake")
 
     def churn(self):
         self.connect_loop("churn")
+
+    def wss(self):
+        """The cost of TLS: idle memory, full handshakes, and fan-out over wss
+        against the same fan-out over ws, run back to back."""
+        p = self.profile["wss"]
+        self.idle(p["idle"], tls=True)
+        self.connect_loop("handshake", p["handshake"], tls=True)
+        f = p["fanout"]
+        for name, size, window, messages in f["runs"]:
+            runs = {}
+            for tls in (False, True):
+                runs[tls] = self.fanout_run(
+                    f"{name}-{'wss' if tls else 'ws'}", subs=f["subs"], per_proc=f["per_proc"],
+                    size=size, window=window, messages=messages, timeout=f["timeout"], tls=tls)
+            ws, wss = (runs[t]["deliveries_per_edge_cpu_s"] for t in (False, True))
+            if ws and wss:
+                self.record("wss", {"name": f"cost-{name}", "conditions": {"subs": f["subs"]},
+                                    "wss_over_ws": round(wss / ws, 3)},
+                            f"{name}: wss delivers {wss / ws:.2f}× the ws deliveries per edge "
+                            f"CPU-second ({bl.fmt_rate(wss)} vs {bl.fmt_rate(ws)})")
+                self.rows.append((f"wss cost {name}", f"{f['subs']} subs",
+                                  f"wss/ws {wss / ws:.2f}", "", "", ""))
 
     # ---- output
     def summary(self):
