@@ -101,7 +101,10 @@ void client_accept(struct worker *w, int fd, const struct sockaddr_storage *ss, 
     struct client *c = xcalloc(1, sizeof *c);
     c->w = w;
     c->ssl = ssl;
-    c->ip = ip;
+    if (ip) {
+        c->access = xcalloc(1, sizeof *c->access);
+        c->access->ip = ip;
+    }
     c->seq = ++w->next_seq;
     c->state = CLIENT_HANDSHAKE;
     c->hs = handshake_new();
@@ -229,10 +232,12 @@ void client_terminate(struct client *c, const char *why)
     ev_io_stop(w->loop, &c->io);
     transport_end(c);
     close(c->io.fd);
-    iplimit_release(w->cfg->iplimit, c->ip);
-    c->ip = NULL;
-    auth_identity_free(c->id);
-    c->id = NULL;
+    if (c->access) {
+        iplimit_release(w->cfg->iplimit, c->access->ip);
+        auth_identity_free(c->access->id);
+        free(c->access);
+        c->access = NULL;
+    }
     deadline_remove(&c->deadline);
     deadline_remove(&c->idle);
     topic_unsubscribe_all(w, c);
@@ -538,7 +543,7 @@ static void handle_send(struct client *c, const struct client_msg *m, const char
         }
         struct buf *b = &w->scratch;
         buf_reset(b);
-        const char *user = auth_identity_user(c->id);
+        const char *user = auth_identity_user(client_identity(c));
         if (msg_build_direct(b, (enum enc)t->enc, from, strlen(from), user,
                              user ? strlen(user) : 0, (enum enc)c->enc, m->data,
                              m->data_len) < 0) {
@@ -550,7 +555,7 @@ static void handle_send(struct client *c, const struct client_msg *m, const char
             client_send_ack(c, m->id);
         return;
     }
-    if (uplink_direct(w->up, m->to, m->to_len, from, auth_identity_user(c->id), m->has_id, m->id,
+    if (uplink_direct(w->up, m->to, m->to_len, from, auth_identity_user(client_identity(c)), m->has_id, m->id,
                       (enum enc)c->enc, m->data,
                       m->data_len) < 0)
         client_send_error(c, m->has_id, m->id, CODE_UNAVAILABLE,
@@ -622,7 +627,7 @@ static void handle_message(struct client *c, uint8_t opcode, const uint8_t *p, s
         client_send_payload(c, buf_head(&w->scratch), buf_readable(&w->scratch));
         return;
     case OP_SUB:
-        if (!auth_may_subscribe(w->cfg->auth, c->id, m.topic, m.topic_len)) {
+        if (!auth_may_subscribe(w->cfg->auth, client_identity(c), m.topic, m.topic_len)) {
             w->stats.forbidden++;
             client_send_error(c, m.has_id, m.id, CODE_FORBIDDEN,
                               "not allowed to subscribe to this topic");
@@ -640,14 +645,14 @@ static void handle_message(struct client *c, uint8_t opcode, const uint8_t *p, s
         topic_unsubscribe(w, c, m.topic, m.topic_len);
         break;
     case OP_PUB:
-        if (!auth_may_publish(w->cfg->auth, c->id, m.topic, m.topic_len)) {
+        if (!auth_may_publish(w->cfg->auth, client_identity(c), m.topic, m.topic_len)) {
             w->stats.forbidden++;
             client_send_error(c, m.has_id, m.id, CODE_FORBIDDEN,
                               "not allowed to publish to this topic");
             return;
         }
         conn_id(c, from, sizeof from);
-        if (uplink_publish(w->up, m.topic, m.topic_len, from, auth_identity_user(c->id),
+        if (uplink_publish(w->up, m.topic, m.topic_len, from, auth_identity_user(client_identity(c)),
                            (enum enc)c->enc, m.data,
                            m.data_len) < 0) {
             client_send_error(c, m.has_id, m.id, CODE_UNAVAILABLE,
@@ -681,7 +686,7 @@ static void finish_handshake(struct client *c, const uint8_t *rest, size_t n, en
     conn_id(c, id, sizeof id);
     buf_reset(&w->scratch);
     msg_build_welcome(&w->scratch, enc, id, w->cfg->name, w->cfg->region, &w->policy,
-                      auth_identity_user(c->id));
+                      auth_identity_user(client_identity(c)));
     client_send_payload(c, buf_head(&w->scratch), buf_readable(&w->scratch));
     log_debug("conn %s: open (%s)", id, enc == ENC_JSON ? "spoke.json" : "spoke.msgpack");
     if (n)
@@ -700,8 +705,14 @@ static void process(struct client *c, const uint8_t *p, size_t n, int from_parti
         enum handshake_result r = handshake_feed(c->hs, p, n, &used, resp, &enc, &why);
         if (r == HANDSHAKE_NEED_MORE)
             return;
-        if (r == HANDSHAKE_DONE && admission_check(w, c->hs, resp, &c->id, &why) < 0)
+        struct auth_identity *who = NULL;
+        if (r == HANDSHAKE_DONE && admission_check(w, c->hs, resp, &who, &why) < 0)
             r = HANDSHAKE_FAILED;
+        if (who) {
+            if (!c->access)
+                c->access = xcalloc(1, sizeof *c->access);
+            c->access->id = who;
+        }
         queue_frame(c, frame_raw(buf_head(resp), buf_readable(resp)));
         if (r == HANDSHAKE_FAILED) {
             char id[CONN_ID_MAX_LEN];

@@ -46,6 +46,7 @@ struct client {
     uint8_t state;
     uint8_t enc;
     uint8_t flags;
+    uint32_t nsubs;           /* (in the padding here: not touched by fan-out) */
     struct client *dirty_next;
     struct worker *w;
     /* The rest is touched when the connection itself reads, closes or times out. */
@@ -60,11 +61,22 @@ struct client {
     uint32_t rl_stamp;    /* ms since the worker started, at the last refill */
     uint32_t rl_window;   /* ms: start of the current 10 s window of refusals */
     uint32_t rl_strikes;  /* messages refused in that window */
-    uint32_t nsubs;
-    SSL *ssl;                 /* wss only */
+    SSL *ssl;             /* wss only */
+    struct client_access *access; /* only with a token or a per-address limit */
+};
+
+/* What only some connections have, kept out of struct client so that the
+ * others do not pay for it. */
+struct client_access {
     struct auth_identity *id; /* from a verified token; NULL: anonymous */
     struct dict_entry *ip;    /* this connection's count in cfg->iplimit */
 };
+
+/* The connection's verified identity, or NULL. */
+static inline struct auth_identity *client_identity(const struct client *c)
+{
+    return c->access ? c->access->id : NULL;
+}
 
 /* Takes ownership of an accepted, non-blocking socket from peer ss; tls: it
  * came in on the wss listener. */

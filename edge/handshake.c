@@ -24,8 +24,8 @@ struct handshake {
     size_t field_len;
     int in_value;
     enum header_id current;
-    char value[VALUE_MAX + 1];
-    size_t value_len;
+    char *value; /* grows up to VALUE_MAX + 1: most requests need a few hundred bytes */
+    size_t value_len, value_cap;
     int value_overflow;
     char key[32];
     size_t key_len;
@@ -34,8 +34,8 @@ struct handshake {
     int have_version;
     int upgrade_websocket;
     int upgrade_requested; /* http-parser's upgrade flag for the first request */
-    char url[URL_MAX];
-    size_t url_len;
+    char *url; /* grows up to URL_MAX */
+    size_t url_len, url_cap;
     int url_overflow;
     int headers_done;
     int want_json, want_msgpack, offered_protocols;
@@ -59,10 +59,26 @@ void handshake_free(struct handshake *h)
 {
     if (!h)
         return;
+    free(h->url);
+    free(h->value);
     free(h->origin);
     free(h->bearer);
     free(h->query_token);
     free(h);
+}
+
+/* Makes room for `need` bytes in a buffer that grows by doubling up to max
+ * (the handshake lives briefly, but thousands can be in flight at once:
+ * 8 KiB each up front would show in the edge's memory). */
+static void grow(char **p, size_t *cap, size_t need, size_t max)
+{
+    if (need <= *cap)
+        return;
+    size_t n = *cap ? *cap : 128;
+    while (n < need)
+        n *= 2;
+    *cap = n < max ? n : max;
+    *p = xrealloc(*p, *cap);
 }
 
 static int on_url(http_parser *p, const char *at, size_t len)
@@ -73,6 +89,7 @@ static int on_url(http_parser *p, const char *at, size_t len)
         h->url_overflow = 1;
         return 0;
     }
+    grow(&h->url, &h->url_cap, h->url_len + len, URL_MAX);
     memcpy(h->url + h->url_len, at, len);
     h->url_len += len;
     return 0;
@@ -150,6 +167,7 @@ static void finish_header(struct handshake *h)
 {
     if (!h->in_value)
         return;
+    grow(&h->value, &h->value_cap, h->value_len + 1, VALUE_MAX + 1);
     h->value[h->value_len] = '\0';
     /* A header we interpret but could not hold whole is refused: judging a
      * truncated value would make the answer depend on how TCP split it. */
@@ -271,6 +289,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         h->value_overflow = 1;
         return 0;
     }
+    grow(&h->value, &h->value_cap, h->value_len + len + 1, VALUE_MAX + 1);
     memcpy(h->value + h->value_len, at, len);
     h->value_len += len;
     return 0;
