@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/log.h"
+
 const char *tls_error(char *out, size_t outlen, const char *fallback)
 {
     unsigned long e = ERR_get_error();
@@ -138,15 +140,15 @@ SSL_CTX *tls_client_facing_ctx(const char *cert, const char *key, char *err, siz
     return ctx;
 }
 
-SSL_CTX *tls_link_server_ctx(const char *ca, const char *cert, const char *key, char *err,
-                             size_t errlen)
+/* Both ends of a link: TLS 1.3 only, the peer verified against the
+ * private CA, no session cache (links live for days and reconnect rarely). */
+static SSL_CTX *link_ctx(const SSL_METHOD *method, int verify, const char *ca, const char *cert,
+                         const char *key, char *err, size_t errlen)
 {
-    SSL_CTX *ctx = ctx_new(TLS_server_method(), TLS1_3_VERSION, err, errlen);
+    SSL_CTX *ctx = ctx_new(method, TLS1_3_VERSION, err, errlen);
     if (!ctx)
         return NULL;
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-    /* Links live for days and reconnect rarely: tickets would only cost memory. */
-    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_verify(ctx, verify, NULL);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     if (load_ca(ctx, ca, err, errlen) < 0 ||
         load_pair(ctx, "link_cert", cert, "link_key", key, err, errlen) < 0) {
@@ -156,20 +158,44 @@ SSL_CTX *tls_link_server_ctx(const char *ca, const char *cert, const char *key, 
     return ctx;
 }
 
+SSL_CTX *tls_link_server_ctx(const char *ca, const char *cert, const char *key, char *err,
+                             size_t errlen)
+{
+    SSL_CTX *ctx = link_ctx(TLS_server_method(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                            ca, cert, key, err, errlen);
+    if (ctx)
+        SSL_CTX_set_num_tickets(ctx, 0); /* tickets would only cost memory */
+    return ctx;
+}
+
 SSL_CTX *tls_link_client_ctx(const char *ca, const char *cert, const char *key, char *err,
                              size_t errlen)
 {
-    SSL_CTX *ctx = ctx_new(TLS_client_method(), TLS1_3_VERSION, err, errlen);
-    if (!ctx)
-        return NULL;
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    if (load_ca(ctx, ca, err, errlen) < 0 ||
-        load_pair(ctx, "link_cert", cert, "link_key", key, err, errlen) < 0) {
-        SSL_CTX_free(ctx);
-        return NULL;
+    return link_ctx(TLS_client_method(), SSL_VERIFY_PEER, ca, cert, key, err, errlen);
+}
+
+int tls_link_mode(const char *ca, const char *cert, const char *key, const struct net_addr *addr,
+                  int allow_insecure, const char *where, char *err, size_t errlen)
+{
+    int n = !!(ca && *ca) + !!(cert && *cert) + !!(key && *key);
+    if (n == 3)
+        return 1;
+    if (n != 0) {
+        snprintf(err, errlen, "link_ca, link_cert and link_key must be set together");
+        return -1;
     }
-    return ctx;
+    if (net_addr_is_loopback(addr))
+        return 0;
+    char a[300];
+    net_format_addr(addr, a, sizeof a);
+    if (!allow_insecure) {
+        snprintf(err, errlen,
+                 "refusing plain TCP %s %s: set link_ca, link_cert and link_key "
+                 "(or allow_insecure_links = true on a trusted network)", where, a);
+        return -1;
+    }
+    log_warn("%s %s is NOT encrypted or authenticated (allow_insecure_links = true)", where, a);
+    return 0;
 }
 
 int tls_expect_host(SSL *ssl, const char *host)

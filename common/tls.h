@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "common/net.h"
+
 /* Client-facing server context from a PEM certificate (chain allowed) and
  * key. Returns the context, or NULL with a one-line reason in err (missing,
  * unreadable, malformed, or a key that does not match the certificate). */
@@ -23,6 +25,13 @@ SSL_CTX *tls_link_server_ctx(const char *ca, const char *cert, const char *key, 
  * context or NULL (err set). */
 SSL_CTX *tls_link_client_ctx(const char *ca, const char *cert, const char *key, char *err,
                              size_t errlen);
+
+/* Decides how a link runs: 1 for TLS (link_ca, link_cert and link_key all
+ * set), 0 for plain TCP (none set, and addr on loopback or allow_insecure:
+ * the latter logged as a warning), -1 with err set otherwise. `where`
+ * names the address in messages ("edge links on", "link to the hub at"). */
+int tls_link_mode(const char *ca, const char *cert, const char *key, const struct net_addr *addr,
+                  int allow_insecure, const char *where, char *err, size_t errlen);
 
 /* Makes ssl (from tls_link_client_ctx) verify that the peer's certificate
  * names `host` (an IP address or a DNS name) and sends it as SNI.

@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/textlist.h"
 #include "edge/auth.h"
 #include "edge/config.h"
 #include "edge/handshake.h"
@@ -15,21 +16,12 @@ int admission_origin_allowed(const char *list, const char *origin)
 {
     if (!list || !*list || !origin)
         return 1;
-    size_t olen = strlen(origin);
-    const char *p = list;
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        const char *start = p;
-        while (*p && *p != ',')
-            p++;
-        const char *end = p;
-        while (end > start && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '/'))
-            end--;
-        size_t n = (size_t)(end - start);
-        if (n == 1 && *start == '*')
-            return 1;
-        if (n && n == olen && strncasecmp(start, origin, n) == 0)
+    size_t olen = strlen(origin), n;
+    const char *item;
+    while (textlist_next(&list, &item, &n)) {
+        while (n > 1 && item[n - 1] == '/') /* "https://a.example/" names the origin too */
+            n--;
+        if ((n == 1 && *item == '*') || (n == olen && strncasecmp(item, origin, n) == 0))
             return 1;
     }
     return 0;

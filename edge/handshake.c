@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/textlist.h"
 #include "common/xalloc.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" /* RFC 6455 §1.3 */
@@ -146,20 +147,11 @@ static int url_is_ws_path(struct handshake *h)
 
 static int token_in_list(const char *list, const char *token)
 {
-    size_t tlen = strlen(token);
-    const char *p = list;
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        const char *start = p;
-        while (*p && *p != ',')
-            p++;
-        const char *end = p;
-        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-            end--;
-        if ((size_t)(end - start) == tlen && strncasecmp(start, token, tlen) == 0)
+    size_t tlen = strlen(token), n;
+    const char *item;
+    while (textlist_next(&list, &item, &n))
+        if (n == tlen && strncasecmp(item, token, tlen) == 0)
             return 1;
-    }
     return 0;
 }
 

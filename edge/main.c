@@ -125,26 +125,10 @@ static int setup_tls(char *err, size_t errlen)
         return -1;
     }
 
-    int n = !!cfg.link_ca[0] + !!cfg.link_cert[0] + !!cfg.link_key[0];
-    char a[300];
-    net_format_addr(&cfg.hub, a, sizeof a);
-    if (n == 0) {
-        if (net_addr_is_loopback(&cfg.hub))
-            return 0;
-        if (!cfg.allow_insecure_links) {
-            snprintf(err, errlen,
-                     "refusing a plain TCP link to the hub at %s: set link_ca, link_cert and "
-                     "link_key (or allow_insecure_links = true on a trusted network)", a);
-            return -1;
-        }
-        log_warn("the link to the hub at %s is NOT encrypted or authenticated "
-                 "(allow_insecure_links = true)", a);
-        return 0;
-    }
-    if (n != 3) {
-        snprintf(err, errlen, "link_ca, link_cert and link_key must be set together");
-        return -1;
-    }
+    int mode = tls_link_mode(cfg.link_ca, cfg.link_cert, cfg.link_key, &cfg.hub,
+                             cfg.allow_insecure_links, "link to the hub at", err, errlen);
+    if (mode <= 0)
+        return mode;
     SSL_CTX *ctx = tls_link_client_ctx(cfg.link_ca, cfg.link_cert, cfg.link_key, err, errlen);
     if (!ctx)
         return -1;

@@ -83,26 +83,10 @@ static void hub_cleanup(struct hub *h)
  * allow_insecure_links. Returns 0, or -1 with err set. */
 static int load_link_tls(struct hub *h, char *err, size_t errlen)
 {
-    int n = !!h->cfg.link_ca[0] + !!h->cfg.link_cert[0] + !!h->cfg.link_key[0];
-    char a[300];
-    net_format_addr(&h->cfg.listen, a, sizeof a);
-    if (n == 0) {
-        if (net_addr_is_loopback(&h->cfg.listen))
-            return 0;
-        if (!h->cfg.allow_insecure_links) {
-            snprintf(err, errlen,
-                     "refusing plain TCP edge links on %s: set link_ca, link_cert and link_key "
-                     "(or allow_insecure_links = true on a trusted network)", a);
-            return -1;
-        }
-        log_warn("edge links on %s are NOT encrypted or authenticated "
-                 "(allow_insecure_links = true)", a);
-        return 0;
-    }
-    if (n != 3) {
-        snprintf(err, errlen, "link_ca, link_cert and link_key must be set together");
-        return -1;
-    }
+    int mode = tls_link_mode(h->cfg.link_ca, h->cfg.link_cert, h->cfg.link_key, &h->cfg.listen,
+                             h->cfg.allow_insecure_links, "edge links on", err, errlen);
+    if (mode <= 0)
+        return mode;
     h->link_tls = tls_link_server_ctx(h->cfg.link_ca, h->cfg.link_cert, h->cfg.link_key, err,
                                       errlen);
     return h->link_tls ? 0 : -1;
