@@ -730,10 +730,28 @@ static void process(struct client *c, const uint8_t *p, size_t n, int from_parti
         ws_input(c, p, n, from_partial);
 }
 
+/* A ws:// client on the wss port would only see TLS fail: tell it in its
+ * own terms (nginx answers the same way), then close. */
+static void refuse_plain_http(struct client *c)
+{
+    static const char resp[] = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                               "Content-Length: 50\r\nConnection: close\r\n\r\n"
+                               "plain HTTP sent to a TLS port: use wss:// instead\n";
+    _Static_assert(sizeof "plain HTTP sent to a TLS port: use wss:// instead\n" - 1 == 50,
+                   "length");
+    (void)!write(c->io.fd, resp, sizeof resp - 1);
+    c->w->stats.closed_tls++;
+    client_terminate(c, "plain HTTP on the wss port");
+}
+
 static void on_readable(struct client *c)
 {
     struct worker *w = c->w;
     size_t budget = READ_BUDGET;
+    if (transport_is_plain_http(c)) {
+        refuse_plain_http(c);
+        return;
+    }
     while (budget && c->state != CLIENT_CLOSED) {
         struct wsconn *ws = c->ws;
         int partial = ws && buf_readable(&ws->partial) > 0;

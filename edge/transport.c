@@ -14,6 +14,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/tls.h"
@@ -95,6 +96,16 @@ ssize_t transport_writev(struct client *c, const struct iovec *iov, int iovcnt)
     errno = 0;
     int r = SSL_write(c->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
     return r > 0 ? r : tls_result(c, r, 0);
+}
+
+int transport_is_plain_http(const struct client *c)
+{
+    if (!c->ssl || !SSL_in_before(c->ssl))
+        return 0;
+    /* A TLS connection opens with a handshake record (type 22); a request
+     * line opens with an upper-case method name. */
+    unsigned char b;
+    return recv(c->io.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1 && b >= 'A' && b <= 'Z';
 }
 
 int transport_has_pending(const struct client *c)

@@ -17,6 +17,9 @@ ssize_t transport_writev(struct client *c, const struct iovec *iov, int iovcnt);
 int transport_has_pending(const struct client *c);
 /* Why the last call failed with EPROTO (this thread's last TLS error). */
 const char *transport_error(void);
+/* 1 if a wss connection that has not started its TLS handshake begins with
+ * what looks like a plain HTTP request (a ws:// client on the wss port). */
+int transport_is_plain_http(const struct client *c);
 /* Ends the TLS session (close_notify when it is still healthy) and frees
  * it; the socket stays open. No-op for plain TCP. */
 void transport_end(struct client *c);

@@ -9,7 +9,7 @@ import pytest
 from conftest import EDGE_STARTED_RE
 from helpers import (HOST, await_for, connect, expect, free_port, parse_frames, ping_pong,
                      read_http_head, recv_json, run, send, subscribe, tls_connect, tls_context,
-                     upgrade_request)
+                     raw_upgrade, upgrade_request)
 
 
 def wss_args(certs_dir):
@@ -168,3 +168,14 @@ def test_edge_exits_2_naming_a_bad_wss_cert_or_key(launch, dev_certs, tmp_path, 
     assert len(lines) == 1, f"expected one line on stderr, got:\n{edge.stderr()}"
     assert any(str(path) in lines[0] for path in named), (
         f"stderr does not name {' or '.join(map(str, named))}: {lines[0]!r}")
+
+
+def test_plain_http_on_the_wss_port_gets_a_readable_400(make_cluster, dev_certs):
+    """A ws:// client pointed at the wss port is told so in plain HTTP, and
+    the port still serves wss afterwards."""
+    cluster = make_cluster(edges=("edge-a",), wss=True, edge_args=wss_args(dev_certs.ca1))
+    status, _headers, body = raw_upgrade(cluster.wss_ports["edge-a"])
+    assert status == 400 and "use wss://" in str(body), (status, body)
+    ctx = tls_context(dev_certs.ca1 / "ca.pem")
+    with tls_connect(cluster.wss_ports["edge-a"], ctx) as sock:
+        assert upgrade_over(sock)["op"] == "welcome"
