@@ -89,7 +89,7 @@ void client_accept(struct worker *w, int fd, const struct sockaddr_storage *ss, 
     SSL *ssl = NULL;
     if (tls) {
         ssl = tls_slot_new_ssl(cfg->client_tls);
-        if (!ssl || SSL_set_fd(ssl, fd) != 1) {
+        if (!ssl || transport_tls_attach(ssl, fd) < 0) {
             log_warn("cannot start TLS on a new connection: out of memory");
             SSL_free(ssl);
             iplimit_release(cfg->iplimit, ip);
@@ -305,15 +305,21 @@ static ssize_t writev_to_client(void *ctx, const struct iovec *iov, int iovcnt)
 }
 
 /* Writes what the socket takes. Returns 1 if the socket is full, 0 if the
- * queue is empty, -1 after tearing the connection down on a write error. */
+ * queue (and, with TLS, the backlog of encrypted records) is empty, -1
+ * after tearing the connection down on a write error. */
 static int write_queue(struct client *c)
 {
     struct worker *w = c->w;
-    if (sendq_is_empty(&c->q))
-        return 0;
-    size_t before = c->q.bytes;
-    int r = sendq_flush(&c->q, &w->qpool, writev_to_client, c);
-    w->stats.bytes_out += before - c->q.bytes;
+    int r;
+    if (sendq_is_empty(&c->q)) {
+        r = transport_flush_backlog(c);
+    } else {
+        size_t before = c->q.bytes;
+        r = sendq_flush(&c->q, &w->qpool, writev_to_client, c);
+        w->stats.bytes_out += before - c->q.bytes;
+        if (r == 0 && transport_has_backlog(c))
+            r = 1;
+    }
     if (r < 0)
         client_terminate(c, strerror(errno));
     return r;
@@ -351,7 +357,7 @@ void client_flush(struct client *c)
     }
     if (c->flags & CLIENT_F_WRITING) {
         c->flags &= (uint8_t)~CLIENT_F_WRITING;
-        set_events(c, (c->flags & CLIENT_F_TLS_READ_WANTS_WRITE) ? EV_READ | EV_WRITE : EV_READ);
+        set_events(c, EV_READ);
     }
     if (c->flags & CLIENT_F_FLUSH_CLOSE)
         client_terminate(c, NULL);
@@ -769,11 +775,8 @@ static void on_readable(struct client *c)
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (c->flags & CLIENT_F_TLS_READ_WANTS_WRITE)
-                    set_events(c, EV_READ | EV_WRITE);
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return;
-            }
             if (errno == EPROTO && c->ssl) {
                 char why[240];
                 snprintf(why, sizeof why, "TLS: %s", transport_error());
@@ -813,12 +816,6 @@ static void on_readable(struct client *c)
 static void on_io(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct client *c = io->data;
-    if ((revents & EV_WRITE) && (c->flags & CLIENT_F_TLS_READ_WANTS_WRITE)) {
-        c->flags &= (uint8_t)~CLIENT_F_TLS_READ_WANTS_WRITE;
-        if (!(c->flags & CLIENT_F_WRITING))
-            set_events(c, EV_READ);
-        revents |= EV_READ;
-    }
     if (revents & EV_WRITE)
         worker_mark_dirty(c->w, c); /* the end-of-iteration flush writes */
     if (revents & EV_READ)

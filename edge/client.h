@@ -34,7 +34,6 @@ enum {
     CLIENT_F_SLOW = 4,         /* cut as a slow consumer: queue nothing more */
     CLIENT_F_FLUSH_CLOSE = 8,  /* tear down once the queue is written */
     CLIENT_F_PONG_WAIT = 16,   /* pinged; `deadline` is in the pong list */
-    CLIENT_F_TLS_READ_WANTS_WRITE = 32, /* TLS must write before it can read on */
 };
 
 /* Everything an idle connection holds: no wslay context, no buffers.

@@ -1,44 +1,158 @@
 /* Plain TCP or TLS under a client connection: see transport.h.
  *
- * TLS follows LIBRARIES.md §6: the error queue is cleared before each call;
- * WANT_WRITE while reading (a handshake flight the socket would not take)
- * sets CLIENT_F_TLS_READ_WANTS_WRITE so the caller waits for EV_WRITE and
- * reads again; renegotiation is off, so writing never has to read. A write
- * that TLS could not finish is retried from the same queue position: the
- * queue only grows behind it, which SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
- * allows. */
+ * TLS reads straight from the socket. TLS writes go to a BIO of our own
+ * that appends the records to a per-thread stage; each transport call then
+ * sends the stage with one send(). A fan-out flush of many frames thus
+ * costs one system call for all its records rather than one per 16 KB
+ * record, and OpenSSL never sees a full socket (no WANT_WRITE anywhere).
+ * What the socket does not take waits in a per-connection backlog, which
+ * exists only while it is non-empty and is sent before anything else; new
+ * plaintext is encrypted only once it is empty, so it stays below one
+ * batch. The error queue is cleared before each SSL call (LIBRARIES.md §6). */
 #include "edge/transport.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/buf.h"
+#include "common/log.h"
 #include "common/tls.h"
+#include "common/xalloc.h"
 #include "edge/client.h"
 #include "edge/worker.h"
 
+/* Plaintext encrypted per round before the stage is sent: bounds a
+ * connection's backlog. */
+#define TLS_BATCH (64 * 1024)
+
 static _Thread_local char last_error[200];
+/* Records produced by the SSL call in progress on this thread. Empty
+ * between transport calls: every call sends or moves it before returning. */
+static _Thread_local struct buf stage;
+
+static BIO_METHOD *stage_method;
+static pthread_once_t stage_once = PTHREAD_ONCE_INIT;
 
 const char *transport_error(void)
 {
     return last_error[0] ? last_error : "TLS error";
 }
 
-/* Maps an SSL result to read/write conventions. */
+static int stage_write(BIO *b, const char *data, int len)
+{
+    BIO_clear_retry_flags(b);
+    buf_append(&stage, data, (size_t)len);
+    return len;
+}
+
+static long stage_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    /* Flush: the caller sends the stage when the SSL call returns. */
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int stage_create(BIO *b)
+{
+    BIO_set_data(b, NULL); /* the backlog: a struct buf, only while non-empty */
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static int stage_destroy(BIO *b)
+{
+    struct buf *backlog = BIO_get_data(b);
+    if (backlog) {
+        buf_deinit(backlog);
+        free(backlog);
+        BIO_set_data(b, NULL);
+    }
+    return 1;
+}
+
+static void stage_method_init(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "spoke stage");
+    if (!m || !BIO_meth_set_write(m, stage_write) || !BIO_meth_set_ctrl(m, stage_ctrl) ||
+        !BIO_meth_set_create(m, stage_create) || !BIO_meth_set_destroy(m, stage_destroy)) {
+        log_error("cannot create the TLS output BIO method: out of memory");
+        abort();
+    }
+    stage_method = m;
+}
+
+int transport_tls_attach(SSL *ssl, int fd)
+{
+    pthread_once(&stage_once, stage_method_init);
+    BIO *rb = BIO_new_socket(fd, BIO_NOCLOSE), *wb = BIO_new(stage_method);
+    if (!rb || !wb) {
+        BIO_free(rb);
+        BIO_free(wb);
+        return -1;
+    }
+    SSL_set_bio(ssl, rb, wb); /* ssl owns both now */
+    return 0;
+}
+
+void transport_thread_done(void)
+{
+    buf_deinit(&stage);
+}
+
+/* Sends the backlog, then the stage (appended to a backlog that exists, to
+ * keep the order). Returns 0 when everything is on the socket, 1 when some
+ * waits in the backlog (EAGAIN), -1 on a socket error (errno). */
+static int send_out(struct client *c)
+{
+    BIO *wb = SSL_get_wbio(c->ssl);
+    struct buf *backlog = BIO_get_data(wb);
+    if (backlog && buf_readable(&stage)) {
+        buf_append(backlog, buf_head(&stage), buf_readable(&stage));
+        buf_reset(&stage);
+    }
+    struct buf *src = backlog ? backlog : &stage;
+    int rc = 0;
+    while (buf_readable(src)) {
+        ssize_t n = send(c->io.fd, buf_head(src), buf_readable(src), MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                rc = -1;
+            break;
+        }
+        buf_consume(src, (size_t)n);
+    }
+    if (rc == 0 && src == &stage && buf_readable(&stage)) {
+        backlog = xmalloc(sizeof *backlog);
+        buf_init(backlog);
+        buf_append(backlog, buf_head(&stage), buf_readable(&stage));
+        BIO_set_data(wb, backlog);
+    } else if (backlog && (rc < 0 || !buf_readable(backlog))) {
+        buf_deinit(backlog);
+        free(backlog);
+        BIO_set_data(wb, NULL);
+        backlog = NULL;
+    }
+    buf_reset(&stage);
+    if (rc < 0)
+        return -1;
+    return BIO_get_data(wb) ? 1 : 0;
+}
+
+/* Maps a failed SSL call to read/write conventions. */
 static ssize_t tls_result(struct client *c, int r, int reading)
 {
     int e = SSL_get_error(c->ssl, r);
     switch (e) {
     case SSL_ERROR_WANT_READ:
-        errno = EAGAIN;
-        return -1;
-    case SSL_ERROR_WANT_WRITE:
-        if (reading)
-            c->flags |= CLIENT_F_TLS_READ_WANTS_WRITE;
+    case SSL_ERROR_WANT_WRITE: /* not expected: the stage never blocks */
         errno = EAGAIN;
         return -1;
     case SSL_ERROR_ZERO_RETURN:
@@ -68,34 +182,111 @@ ssize_t transport_read(struct client *c, void *buf, size_t len)
     ERR_clear_error();
     errno = 0;
     int r = SSL_read(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+    int saved = errno;
+    /* Reading can make TLS write: handshake flights, tickets, alerts. */
+    if (buf_readable(&stage) && send_out(c) == 1)
+        worker_mark_dirty(c->w, c); /* the flush waits for EV_WRITE */
+    errno = saved;
     return r > 0 ? r : tls_result(c, r, 1);
+}
+
+/* Encrypts iov[0, iovcnt) from byte `skip` on, up to TLS_BATCH bytes, into
+ * the stage: frames are gathered into full 16 KB records (a record per
+ * small frame would cost its header and an encryption call each). Returns
+ * the plaintext bytes taken, or -1 (errno) if TLS failed before any. */
+static ssize_t encrypt_batch(struct client *c, const struct iovec *iov, int iovcnt, size_t skip)
+{
+    size_t taken = 0;
+    int i = 0;
+    while (i < iovcnt && skip >= iov[i].iov_len)
+        skip -= iov[i++].iov_len;
+    while (i < iovcnt && taken < TLS_BATCH) {
+        const uint8_t *p;
+        size_t n;
+        size_t rest = iov[i].iov_len - skip;
+        if (rest >= WORKER_TLS_WBUF || i + 1 == iovcnt) {
+            /* A large frame, or the last one: encrypt it where it is. */
+            p = (const uint8_t *)iov[i].iov_base + skip;
+            n = rest < TLS_BATCH - taken ? rest : TLS_BATCH - taken;
+            skip += n;
+            if (skip == iov[i].iov_len) {
+                i++;
+                skip = 0;
+            }
+        } else {
+            uint8_t *dst = c->w->tls_wbuf;
+            n = 0;
+            while (i < iovcnt && n < WORKER_TLS_WBUF) {
+                size_t take = iov[i].iov_len - skip;
+                if (take > WORKER_TLS_WBUF - n)
+                    take = WORKER_TLS_WBUF - n;
+                memcpy(dst + n, (const uint8_t *)iov[i].iov_base + skip, take);
+                n += take;
+                skip += take;
+                if (skip == iov[i].iov_len) {
+                    i++;
+                    skip = 0;
+                }
+            }
+            p = dst;
+        }
+        if (!n)
+            continue;
+        ERR_clear_error();
+        errno = 0;
+        int r = SSL_write(c->ssl, p, (int)n);
+        if (r <= 0)
+            return taken ? (ssize_t)taken : tls_result(c, r, 0);
+        taken += (size_t)r;
+        if ((size_t)r < n)
+            break; /* cannot happen with a stage that takes everything */
+    }
+    return (ssize_t)taken;
 }
 
 ssize_t transport_writev(struct client *c, const struct iovec *iov, int iovcnt)
 {
     if (!c->ssl)
         return writev(c->io.fd, iov, iovcnt);
-    /* One SSL_write makes one record per 16 KB: gather small frames into a
-     * full record first rather than sending a record (and its 22-byte
-     * overhead and syscall) per frame. */
-    const void *p = iov[0].iov_base;
-    size_t n = iov[0].iov_len;
-    if (iovcnt > 1 && n < WORKER_TLS_WBUF) {
-        uint8_t *dst = c->w->tls_wbuf;
-        n = 0;
-        for (int i = 0; i < iovcnt && n < WORKER_TLS_WBUF; i++) {
-            size_t take = iov[i].iov_len;
-            if (take > WORKER_TLS_WBUF - n)
-                take = WORKER_TLS_WBUF - n;
-            memcpy(dst + n, iov[i].iov_base, take);
-            n += take;
+    if (BIO_get_data(SSL_get_wbio(c->ssl))) {
+        int s = send_out(c);
+        if (s != 0) {
+            if (s == 1)
+                errno = EAGAIN;
+            return -1;
         }
-        p = dst;
     }
-    ERR_clear_error();
-    errno = 0;
-    int r = SSL_write(c->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
-    return r > 0 ? r : tls_result(c, r, 0);
+    size_t total = 0, done = 0;
+    for (int i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    /* Batch by batch while the socket takes it all; the plaintext of a
+     * batch whose records wait in the backlog counts as written. */
+    while (done < total) {
+        ssize_t n = encrypt_batch(c, iov, iovcnt, done);
+        if (n < 0) {
+            buf_reset(&stage);
+            return done ? (ssize_t)done : -1;
+        }
+        done += (size_t)n;
+        int s = send_out(c);
+        if (s < 0)
+            return -1;
+        if (s == 1 || n == 0)
+            break;
+    }
+    return (ssize_t)done;
+}
+
+int transport_has_backlog(const struct client *c)
+{
+    return c->ssl && BIO_get_data(SSL_get_wbio(c->ssl)) != NULL;
+}
+
+int transport_flush_backlog(struct client *c)
+{
+    if (!transport_has_backlog(c))
+        return 0;
+    return send_out(c);
 }
 
 int transport_is_plain_http(const struct client *c)
@@ -119,9 +310,11 @@ void transport_end(struct client *c)
         return;
     if (SSL_is_init_finished(c->ssl)) {
         ERR_clear_error();
-        (void)SSL_shutdown(c->ssl); /* one try: the socket closes right after */
+        (void)SSL_shutdown(c->ssl);
+        (void)send_out(c); /* one try: the socket closes right after */
     }
+    buf_reset(&stage);
     ERR_clear_error();
-    SSL_free(c->ssl);
+    SSL_free(c->ssl); /* frees the backlog with its BIO */
     c->ssl = NULL;
 }

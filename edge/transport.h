@@ -2,16 +2,29 @@
  * when c->ssl is set, each connection encrypting its own copy of a shared
  * frame. Both calls follow read(2)/writev(2) conventions: -1 with errno
  * EAGAIN when the socket is not ready; a TLS failure is -1 with EPROTO and
- * its reason in transport_error(). */
+ * its reason in transport_error(). With TLS, bytes transport_writev
+ * reports written may still wait in a backlog of encrypted records: the
+ * caller keeps EV_WRITE armed while transport_has_backlog(). */
 #ifndef SPOKE_EDGE_TRANSPORT_H
 #define SPOKE_EDGE_TRANSPORT_H
 #include <sys/types.h>
 #include <sys/uio.h>
 
 struct client;
+typedef struct ssl_st SSL;
+
+/* Gives ssl (server side, accept state) its socket fd: reads from it, and
+ * writes through the transport's batching. Returns 0, or -1 (no memory). */
+int transport_tls_attach(SSL *ssl, int fd);
+/* Frees this thread's staging buffer (a worker thread ending). */
+void transport_thread_done(void);
 
 ssize_t transport_read(struct client *c, void *buf, size_t len);
 ssize_t transport_writev(struct client *c, const struct iovec *iov, int iovcnt);
+/* 1 while encrypted records wait for the socket. */
+int transport_has_backlog(const struct client *c);
+/* Sends what waits. Returns 0 (all sent), 1 (still waiting), -1 (errno). */
+int transport_flush_backlog(struct client *c);
 /* 1 if TLS holds decrypted bytes the next read returns: epoll will not
  * report them, so the reader must not wait for the socket. */
 int transport_has_pending(const struct client *c);

@@ -15,6 +15,7 @@
 #include "common/xalloc.h"
 #include "edge/client.h"
 #include "edge/topic.h"
+#include "edge/transport.h"
 #include "edge/uplink.h"
 
 #define ACCEPTS_PER_WAKEUP 64
@@ -359,6 +360,7 @@ static void *worker_main(void *arg)
     uplink_start(w->up);
     log_debug("worker started");
     ev_run(w->loop, 0);
+    transport_thread_done(); /* shutdown_worker has ended every connection */
     log_debug("worker stopped");
     return NULL;
 }

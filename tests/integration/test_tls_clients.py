@@ -179,3 +179,42 @@ def test_plain_http_on_the_wss_port_gets_a_readable_400(make_cluster, dev_certs)
     ctx = tls_context(dev_certs.ca1 / "ca.pem")
     with tls_connect(cluster.wss_ports["edge-a"], ctx) as sock:
         assert upgrade_over(sock)["op"] == "welcome"
+
+
+def test_stalled_wss_client_is_cut_and_others_get_everything(make_cluster, dev_certs):
+    """Over wss a client that stops reading is closed as a slow consumer once
+    its queue passes send_queue_bytes (encrypted records waiting for its
+    socket included), while a reading wss subscriber gets every message."""
+    import socket
+    cluster = make_cluster(wss=True, hub_args=["--send-queue-bytes", "65536"],
+                           edge_args=wss_args(dev_certs.ca1) + ["--client-sndbuf", "4096"])
+    ctx = tls_context(dev_certs.ca1 / "ca.pem")
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(5)
+    raw.connect((HOST, cluster.wss_ports["edge-a"]))
+    stalled = ctx.wrap_socket(raw, server_hostname=HOST)
+    try:
+        conn = upgrade_over(stalled)["conn"]
+        req = json.dumps({"op": "sub", "topic": "flood", "id": 1}).encode()
+        stalled.sendall(bytes([0x81, 0x80 | len(req)]) + b"\0\0\0\0" + req)
+        cluster.wait_interest(conn)
+
+        async def body():
+            good, gw = await connect(cluster.wss_url("edge-a"), ssl=ctx)
+            await subscribe(good, "flood")
+            await cluster.await_interest(gw["conn"])
+            pub, _ = await connect(cluster.wss_url("edge-b"), ssl=ctx)
+            got = []
+            for i in range(600):
+                while i - len(got) >= 16:
+                    got.append(await recv_json(good))
+                await send(pub, {"op": "pub", "topic": "flood", "data": {"i": i, "pad": "p" * 1000}})
+            while len(got) < 600:
+                got.append(await recv_json(good))
+            assert [m["data"]["i"] for m in got] == list(range(600))
+            await await_for(lambda: "slow consumer" in cluster.edge_log("edge-a"), 5,
+                            "'slow consumer' in edge-a's log")
+        run(body())
+    finally:
+        stalled.close()
