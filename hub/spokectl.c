@@ -500,7 +500,7 @@ static const char *const HELP_EDGES =
 
 /* One edge normalized from either /api/edges or /api/links. Unknown counts are -1. */
 struct edge_row {
-    char name[64], region[64], state[24];
+    char name[64], region[64], state[24], link[8]; /* link: "tls", "plain" or "-" */
     long long workers, clients, topics, msgs_in, msgs_out, raw, wire, uptime_s;
     double rtt_ms; /* -1: unknown */
 };
@@ -530,6 +530,7 @@ static struct edge_row *edge_find(struct edge_list *l, const char *name, int add
     snprintf(r->name, sizeof r->name, "%s", name);
     r->clients = r->uptime_s = -1;
     r->rtt_ms = -1;
+    snprintf(r->link, sizeof r->link, "-");
     return r;
 }
 
@@ -559,6 +560,9 @@ static int edges_fetch(const struct ctl *ctl, struct edge_list *l)
             r->uptime_s = json_object_get(e, "uptime_s") ? jint(e, "uptime_s") : -1;
             json_t *rtt = json_object_get(e, "rtt_ms");
             r->rtt_ms = json_is_number(rtt) ? json_number_value(rtt) : -1;
+            json_t *tls = json_object_get(e, "tls");
+            if (json_is_boolean(tls))
+                snprintf(r->link, sizeof r->link, "%s", json_is_true(tls) ? "tls" : "plain");
         }
         l->json = j;
         return 0;
@@ -576,6 +580,9 @@ static int edges_fetch(const struct ctl *ctl, struct edge_list *l)
         snprintf(r->region, sizeof r->region, "%s",
                  json_string_value(json_object_get(lk, "region")) ?: "-");
         snprintf(r->state, sizeof r->state, "linked");
+        json_t *tls = json_object_get(lk, "tls");
+        if (json_is_boolean(tls))
+            snprintf(r->link, sizeof r->link, "%s", json_is_true(tls) ? "tls" : "plain");
         r->workers++;
         /* Workers of one edge mostly share topics: the busiest is a lower bound. */
         if (jint(lk, "topics") > r->topics)
@@ -625,9 +632,9 @@ static void edges_print(const struct edge_list *l, const struct edge_list *prev,
         rw = b > rw ? b : rw;
     }
     int rates = prev && dt > 0;
-    printf("%-*s  %-*s  %7s  %7s  %6s  %10s  %10s  %5s  %7s  %8s  %s\n", nw, "NAME", rw, "REGION",
-           "WORKERS", "CLIENTS", "TOPICS", rates ? "IN/S" : "MSGS_IN", rates ? "OUT/S" : "MSGS_OUT",
-           "RATIO", "RTT_MS", "UPTIME", "STATE");
+    printf("%-*s  %-*s  %7s  %7s  %6s  %10s  %10s  %5s  %7s  %8s  %-5s  %s\n", nw, "NAME", rw,
+           "REGION", "WORKERS", "CLIENTS", "TOPICS", rates ? "IN/S" : "MSGS_IN",
+           rates ? "OUT/S" : "MSGS_OUT", "RATIO", "RTT_MS", "UPTIME", "LINK", "STATE");
     for (size_t i = 0; i < l->n; i++) {
         const struct edge_row *r = &l->rows[i];
         char clients[24], in[24], out[24], ratio[16], up[24], rtt[24];
@@ -652,8 +659,9 @@ static void edges_print(const struct edge_list *l, const struct edge_list *prev,
             snprintf(rtt, sizeof rtt, "-");
         else
             snprintf(rtt, sizeof rtt, "%.2f", r->rtt_ms);
-        printf("%-*s  %-*s  %7lld  %7s  %6lld  %10s  %10s  %5s  %7s  %8s  %s\n", nw, r->name, rw,
-               r->region, r->workers, clients, r->topics, in, out, ratio, rtt, up, r->state);
+        printf("%-*s  %-*s  %7lld  %7s  %6lld  %10s  %10s  %5s  %7s  %8s  %-5s  %s\n", nw, r->name,
+               rw, r->region, r->workers, clients, r->topics, in, out, ratio, rtt, up, r->link,
+               r->state);
     }
     if (l->n == 0)
         printf("(no edge is linked to this hub)\n");

@@ -1,9 +1,11 @@
 """Edge-to-hub links with mutual TLS come up only between an edge and a hub that trust each other's CA, with the edge's name in its own certificate and TLS on both ends; and neither binary starts with plain TCP links to or on a non-loopback address unless allow_insecure_links is set."""
+import os
 import re
+import subprocess
 
 import pytest
 
-from conftest import EDGE_STARTED_RE, HUB_STARTED_RE
+from conftest import CHILD_ENV, EDGE_STARTED_RE, HUB_STARTED_RE, binary
 from helpers import HOST, connect, expect, free_port, run, send, subscribe, wait_for
 
 
@@ -57,6 +59,13 @@ def test_mtls_links_come_up_and_route_between_edges(make_cluster, dev_certs):
     assert wire_in > raw_in + 1000, f"wire {wire_in} vs raw {raw_in} bytes from the edges"
     for lk in cluster.hub_links():
         assert lk["tls"] is True and f"DNS:{lk['edge']}" in lk["peer_cert"], lk
+    env = dict(os.environ, **CHILD_ENV, SPOKE_HUB=f"http://127.0.0.1:{cluster.http_port}")
+    out = subprocess.run([binary("spokectl"), "edges"], capture_output=True, text=True,
+                         timeout=20, env=env)
+    assert out.returncode == 0, out.stderr
+    head, *rows = out.stdout.split("\n")
+    link_col = head.split().index("LINK")
+    assert sorted(r.split()[link_col] for r in rows if r.strip()) == ["tls", "tls"], out.stdout
 
 
 def test_edge_presenting_another_edges_certificate_is_refused(make_cluster, dev_certs):
