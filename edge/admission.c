@@ -40,15 +40,16 @@ int admission_check(struct worker *w, const struct handshake *hs, struct buf *re
         return -1;
     }
     const char *token = handshake_token(hs);
+    const struct auth *auth = edge_auth(cfg);
     const char *reason = NULL;
-    if (token && !auth_enabled(cfg->auth)) {
+    if (token && !auth_enabled(auth)) {
         /* No key to check it with: the token means nothing here. */
         return 0;
     }
     if (token) {
-        if (auth_verify(cfg->auth, token, strlen(token), time(NULL), id, &reason) == 0)
+        if (auth_verify(auth, token, strlen(token), time(NULL), id, &reason) == 0)
             return 0;
-    } else if (auth_required(cfg->auth)) {
+    } else if (auth_required(auth)) {
         reason = "token required";
     } else {
         return 0;

@@ -633,7 +633,7 @@ static void handle_message(struct client *c, uint8_t opcode, const uint8_t *p, s
         client_send_payload(c, buf_head(&w->scratch), buf_readable(&w->scratch));
         return;
     case OP_SUB:
-        if (!auth_may_subscribe(w->cfg->auth, client_identity(c), m.topic, m.topic_len)) {
+        if (!auth_may_subscribe(edge_auth(w->cfg), client_identity(c), m.topic, m.topic_len)) {
             w->stats.forbidden++;
             client_send_error(c, m.has_id, m.id, CODE_FORBIDDEN,
                               "not allowed to subscribe to this topic");
@@ -651,7 +651,7 @@ static void handle_message(struct client *c, uint8_t opcode, const uint8_t *p, s
         topic_unsubscribe(w, c, m.topic, m.topic_len);
         break;
     case OP_PUB:
-        if (!auth_may_publish(w->cfg->auth, client_identity(c), m.topic, m.topic_len)) {
+        if (!auth_may_publish(edge_auth(w->cfg), client_identity(c), m.topic, m.topic_len)) {
             w->stats.forbidden++;
             client_send_error(c, m.has_id, m.id, CODE_FORBIDDEN,
                               "not allowed to publish to this topic");

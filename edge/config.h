@@ -63,10 +63,21 @@ struct edge_config {
     int auth_required;
     char *topic_default;      /* "allow" or "deny": topics for tokens without a spoke claim */
     long jwt_leeway_s;
-    struct auth *auth;        /* immutable, shared by the workers */
+    /* Immutable once built and shared by the workers; replaced whole when
+     * SIGHUP re-reads jwt_public_key (edge_auth() reads it). Replaced ones
+     * are kept until exit: a worker may still be using one. */
+    struct auth *_Atomic auth;
+    struct auth **auth_retired;
+    size_t nauth_retired;
     char *allowed_origins;    /* comma-separated; "" allows any */
     long max_conns_per_ip;    /* 0: no limit */
     struct iplimit *iplimit;  /* shared by the workers; NULL without a limit */
 };
+
+/* The current token verifier. */
+static inline struct auth *edge_auth(const struct edge_config *cfg)
+{
+    return atomic_load_explicit((struct auth *_Atomic *)&cfg->auth, memory_order_acquire);
+}
 
 #endif

@@ -150,6 +150,13 @@ static void free_slot(struct tls_slot *s)
     free(s);
 }
 
+static struct auth *load_auth(char *err, size_t errlen)
+{
+    struct auth_settings as = {cfg.jwt_secret, cfg.jwt_public_key, cfg.auth_required,
+                               strcmp(cfg.topic_default, "allow") == 0, cfg.jwt_leeway_s};
+    return auth_new(&as, err, errlen);
+}
+
 /* Who may connect and to which topics. Returns 0, or -1 with err set. */
 static int setup_access(char *err, size_t errlen)
 {
@@ -158,14 +165,13 @@ static int setup_access(char *err, size_t errlen)
         snprintf(err, errlen, "topic_default: '%s' is not allow or deny", cfg.topic_default);
         return -1;
     }
-    struct auth_settings as = {cfg.jwt_secret, cfg.jwt_public_key, cfg.auth_required, allow,
-                               cfg.jwt_leeway_s};
     char why[400];
-    cfg.auth = auth_new(&as, why, sizeof why);
-    if (!cfg.auth) {
+    struct auth *a = load_auth(why, sizeof why);
+    if (!a) {
         snprintf(err, errlen, "client authentication: %s", why);
         return -1;
     }
+    atomic_init(&cfg.auth, a);
     if (cfg.max_conns_per_ip > 0)
         cfg.iplimit = iplimit_new((uint32_t)cfg.max_conns_per_ip);
     return 0;
@@ -199,15 +205,34 @@ static void reload_certs(void)
     }
 }
 
-static void on_sighup(struct ev_loop *loop, ev_signal *s, int revents)
+/* A rotated jwt_public_key file: tokens are checked against the new key
+ * from now on; connections already open are not checked again. */
+static void reload_jwt_key(void)
 {
-    if (!cfg.client_tls && !cfg.link_tls) {
-        log_info("SIGHUP: nothing to reload (no certificates; the policy comes from the hub: "
-                 "send SIGHUP to spoke-hub)");
+    char err[400];
+    struct auth *a = load_auth(err, sizeof err);
+    if (!a) {
+        log_error("jwt_public_key reload failed, the old key stays: %s", err);
         return;
     }
-    log_info("SIGHUP: reloading certificates");
+    struct auth *old = atomic_exchange_explicit(&cfg.auth, a, memory_order_acq_rel);
+    cfg.auth_retired = xrealloc(cfg.auth_retired, (cfg.nauth_retired + 1) * sizeof *cfg.auth_retired);
+    cfg.auth_retired[cfg.nauth_retired++] = old;
+    log_info("jwt_public_key reloaded from %s", cfg.jwt_public_key);
+}
+
+static void on_sighup(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    int key = cfg.jwt_public_key[0] != '\0';
+    if (!cfg.client_tls && !cfg.link_tls && !key) {
+        log_info("SIGHUP: nothing to reload (no certificates or key files; the policy comes "
+                 "from the hub: send SIGHUP to spoke-hub)");
+        return;
+    }
+    log_info("SIGHUP: reloading certificates and key files");
     reload_certs();
+    if (key)
+        reload_jwt_key();
 }
 
 static struct edge_ctl ctl;
@@ -338,8 +363,8 @@ int main(int argc, char **argv)
                  cfg.client_tls ? "/ws" : "", n, n == 1 ? "" : "s",
                  net_format_addr(&cfg.hub, hubaddr, sizeof hubaddr),
                  cfg.link_tls ? "TLS" : "plain TCP",
-                 !auth_enabled(cfg.auth) ? "none"
-                 : auth_required(cfg.auth) ? "JWT required" : "JWT optional");
+                 !auth_enabled(edge_auth(&cfg)) ? "none"
+                 : auth_required(edge_auth(&cfg)) ? "JWT required" : "JWT optional");
         struct ev_loop *loop = ctl.loop;
         ev_signal sigint, sigterm, sighup;
         ev_signal_init(&sigint, on_signal, SIGINT);
@@ -369,7 +394,10 @@ int main(int argc, char **argv)
     free(cfg.public_url);
     free_slot(cfg.client_tls);
     free_slot(cfg.link_tls);
-    auth_free(cfg.auth);
+    auth_free(edge_auth(&cfg));
+    for (size_t i = 0; i < cfg.nauth_retired; i++)
+        auth_free(cfg.auth_retired[i]);
+    free(cfg.auth_retired);
     iplimit_free(cfg.iplimit);
     char **strs[] = {&cfg.tls_listen_str, &cfg.tls_cert, &cfg.tls_key, &cfg.link_ca,
                      &cfg.link_cert, &cfg.link_key, &cfg.link_server_name, &cfg.jwt_secret,

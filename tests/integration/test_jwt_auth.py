@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from conftest import EDGE_STARTED_RE
-from helpers import (HOST, connect, expect, free_port, raw_upgrade, recv_json, run, send,
-                     subscribe)
+from helpers import (HOST, await_for, connect, expect, free_port, raw_upgrade, recv_json, run,
+                     send, subscribe, wait_for)
 
 SECRET = "spoke-test-secret-0123456789-abcdef"  # HS256 needs at least 32 bytes
 assert len(SECRET) >= 32
@@ -236,6 +236,61 @@ def test_ec_public_key_accepts_es256_only(make_cluster, keys):
                    ("wrong algorithm", "invalid token"))
     assert_refused(cluster, hs256_by_hand(claims(sub="x"), keys.ec_pub.read_bytes()),
                    "wrong algorithm")
+    run(body())
+
+
+def test_sighup_rereads_the_public_key_and_keeps_open_connections(make_cluster, tmp_path):
+    """A rotated jwt_public_key file takes effect on SIGHUP: tokens from the new
+    key are admitted, tokens from the old one refused, and a connection opened
+    with the old key stays open and keeps working."""
+    import shutil
+    import signal
+
+    old, new = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+
+    def pem(private):
+        return private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                 serialization.PublicFormat.SubjectPublicKeyInfo)
+    key_file = tmp_path / "jwt.pub.pem"
+    key_file.write_bytes(pem(old))
+    cluster = auth_cluster(make_cluster, "--jwt-public-key", str(key_file),
+                           "--auth-required", "true")
+    old_token = jwt.encode(claims(sub="old"), old, algorithm="ES256")
+    new_token = jwt.encode(claims(sub="new"), new, algorithm="ES256")
+    assert_refused(cluster, new_token, "invalid token")
+
+    async def body():
+        ws, welcome = await connect(with_token(cluster.url_a, old_token))
+        assert welcome["user"] == "old"
+        staged = tmp_path / "staged.pem"
+        staged.write_bytes(pem(new))
+        shutil.move(staged, key_file)  # rename over: no half-written file is ever read
+        cluster.edges["edge-a"].signal(signal.SIGHUP)
+        await await_for(lambda: "jwt_public_key reloaded" in cluster.edge_log("edge-a"), 5,
+                        "the reload in edge-a's log")
+        _, welcome2 = await connect(with_token(cluster.url_a, new_token))
+        assert welcome2["user"] == "new"
+        assert_refused(cluster, old_token, "invalid token")
+        await send(ws, {"op": "ping", "id": 7})
+        await expect(ws, op="pong", id=7)
+    run(body())
+
+
+def test_sighup_keeps_the_old_key_when_the_new_file_is_bad(make_cluster, keys, tmp_path):
+    key_file = tmp_path / "jwt.pub.pem"
+    key_file.write_bytes(keys.ec_pub.read_bytes())
+    cluster = auth_cluster(make_cluster, "--jwt-public-key", str(key_file),
+                           "--auth-required", "true")
+    key_file.write_text("not a key\n")
+    import signal
+    cluster.edges["edge-a"].signal(signal.SIGHUP)
+    wait_for(lambda: "jwt_public_key reload failed, the old key stays" in
+             cluster.edge_log("edge-a"), 5, "the failed reload in edge-a's log")
+
+    async def body():
+        _, welcome = await connect(with_token(cluster.url_a, jwt.encode(
+            claims(sub="still"), keys.ec, algorithm="ES256")))
+        assert welcome["user"] == "still"
     run(body())
 
 
