@@ -25,8 +25,9 @@ struct handshake {
     size_t field_len;
     int in_value;
     enum header_id current;
-    char *value; /* grows up to VALUE_MAX + 1: most requests need a few hundred bytes */
-    size_t value_len, value_cap;
+    /* Grown as bytes come (up to VALUE_MAX and URL_MAX), not reserved up front:
+     * thousands of upgrades can be in flight, most needing a few hundred bytes. */
+    struct buf value;
     int value_overflow;
     char key[32];
     size_t key_len;
@@ -35,8 +36,7 @@ struct handshake {
     int have_version;
     int upgrade_websocket;
     int upgrade_requested; /* http-parser's upgrade flag for the first request */
-    char *url; /* grows up to URL_MAX */
-    size_t url_len, url_cap;
+    struct buf url;
     int url_overflow;
     int headers_done;
     int want_json, want_msgpack, offered_protocols;
@@ -53,6 +53,8 @@ struct handshake *handshake_new(void)
     struct handshake *h = xcalloc(1, sizeof *h);
     http_parser_init(&h->parser, HTTP_REQUEST);
     h->parser.data = h;
+    buf_init(&h->value);
+    buf_init(&h->url);
     return h;
 }
 
@@ -60,39 +62,23 @@ void handshake_free(struct handshake *h)
 {
     if (!h)
         return;
-    free(h->url);
-    free(h->value);
+    buf_deinit(&h->url);
+    buf_deinit(&h->value);
     free(h->origin);
     free(h->bearer);
     free(h->query_token);
     free(h);
 }
 
-/* Makes room for `need` bytes in a buffer that grows by doubling up to max
- * (the handshake lives briefly, but thousands can be in flight at once:
- * 8 KiB each up front would show in the edge's memory). */
-static void grow(char **p, size_t *cap, size_t need, size_t max)
-{
-    if (need <= *cap)
-        return;
-    size_t n = *cap ? *cap : 128;
-    while (n < need)
-        n *= 2;
-    *cap = n < max ? n : max;
-    *p = xrealloc(*p, *cap);
-}
-
 static int on_url(http_parser *p, const char *at, size_t len)
 {
     struct handshake *h = p->data;
     /* The URL can arrive in pieces: collect it, judge it at the end. */
-    if (h->url_len + len > URL_MAX) {
+    if (buf_readable(&h->url) + len > URL_MAX) {
         h->url_overflow = 1;
         return 0;
     }
-    grow(&h->url, &h->url_cap, h->url_len + len, URL_MAX);
-    memcpy(h->url + h->url_len, at, len);
-    h->url_len += len;
+    buf_append(&h->url, at, len);
     return 0;
 }
 
@@ -104,18 +90,15 @@ static int hexval(char ch)
     return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
 }
 
-/* The first `token` parameter of the query string, percent-decoded. */
-static void find_query_token(struct handshake *h, const struct http_parser_url *u)
+/* The first `token` parameter of query[0, len), percent-decoded, or NULL. */
+static char *query_token(const char *q, size_t len)
 {
-    if (!(u->field_set & (1 << UF_QUERY)))
-        return;
-    const char *q = h->url + u->field_data[UF_QUERY].off;
-    const char *end = q + u->field_data[UF_QUERY].len;
+    const char *end = q + len;
     while (q < end) {
         const char *amp = memchr(q, '&', (size_t)(end - q));
         const char *stop = amp ? amp : end;
         if (stop - q >= 6 && memcmp(q, "token=", 6) == 0) {
-            char *out = xmalloc((size_t)(stop - q));
+            char *out = xmalloc((size_t)(stop - q)); /* the decoded token is shorter */
             size_t n = 0;
             for (const char *p = q + 6; p < stop; p++) {
                 if (*p == '%' && stop - p >= 3 && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
@@ -126,23 +109,28 @@ static void find_query_token(struct handshake *h, const struct http_parser_url *
                 }
             }
             out[n] = '\0';
-            h->query_token = out;
-            return;
+            return out;
         }
         q = stop + 1;
     }
+    return NULL;
 }
 
-static int url_is_ws_path(struct handshake *h)
+/* Parses the request target once: returns 1 if its path is /ws, and keeps
+ * the `token` query parameter (if any) for handshake_token. */
+static int parse_target(struct handshake *h)
 {
     struct http_parser_url u;
-    if (h->url_overflow || h->url_len == 0)
+    const char *url = (const char *)buf_head(&h->url);
+    size_t len = buf_readable(&h->url);
+    if (h->url_overflow || len == 0)
         return 0;
     http_parser_url_init(&u);
-    if (http_parser_parse_url(h->url, h->url_len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH)))
+    if (http_parser_parse_url(url, len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH)))
         return 0;
-    find_query_token(h, &u);
-    return u.field_data[UF_PATH].len == 3 && memcmp(h->url + u.field_data[UF_PATH].off, "/ws", 3) == 0;
+    if (u.field_set & (1 << UF_QUERY))
+        h->query_token = query_token(url + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len);
+    return u.field_data[UF_PATH].len == 3 && memcmp(url + u.field_data[UF_PATH].off, "/ws", 3) == 0;
 }
 
 static int token_in_list(const char *list, const char *token)
@@ -159,8 +147,11 @@ static void finish_header(struct handshake *h)
 {
     if (!h->in_value)
         return;
-    grow(&h->value, &h->value_cap, h->value_len + 1, VALUE_MAX + 1);
-    h->value[h->value_len] = '\0';
+    /* NUL-terminated in place (not counted), so the value reads as a string. */
+    buf_reserve(&h->value, 1);
+    *buf_tail(&h->value) = 0;
+    const char *value = (const char *)buf_head(&h->value);
+    size_t value_len = buf_readable(&h->value);
     /* A header we interpret but could not hold whole is refused: judging a
      * truncated value would make the answer depend on how TCP split it. */
     if (h->value_overflow && h->current != H_OTHER)
@@ -168,16 +159,16 @@ static void finish_header(struct handshake *h)
     switch (h->current) {
     case H_KEY:
         h->key_count++;
-        if (h->value_overflow || h->value_len >= sizeof h->key) {
+        if (h->value_overflow || value_len >= sizeof h->key) {
             h->key_len = 0;
         } else {
-            memcpy(h->key, h->value, h->value_len + 1);
-            h->key_len = h->value_len;
+            memcpy(h->key, value, value_len + 1);
+            h->key_len = value_len;
         }
         break;
     case H_VERSION:
-        if (!h->value_overflow && h->value_len < sizeof h->version) {
-            memcpy(h->version, h->value, h->value_len + 1);
+        if (!h->value_overflow && value_len < sizeof h->version) {
+            memcpy(h->version, value, value_len + 1);
             h->have_version = 1;
         } else {
             strcpy(h->version, "?");
@@ -186,7 +177,7 @@ static void finish_header(struct handshake *h)
         break;
     case H_PROTOCOL: {
         /* May be repeated; tokens in the client's order of preference. */
-        const char *p = h->value;
+        const char *p = value;
         while (*p) {
             while (*p == ' ' || *p == '\t' || *p == ',')
                 p++;
@@ -210,17 +201,17 @@ static void finish_header(struct handshake *h)
         break;
     }
     case H_UPGRADE:
-        if (token_in_list(h->value, "websocket"))
+        if (token_in_list(value, "websocket"))
             h->upgrade_websocket = 1;
         break;
     case H_ORIGIN:
         /* Repeated: refused below rather than picking one of them. */
         if (h->origin_count++ == 0)
-            h->origin = xstrdup(h->value);
+            h->origin = xstrdup(value);
         break;
     case H_AUTHORIZATION:
-        if (h->auth_count++ == 0 && strncasecmp(h->value, "Bearer ", 7) == 0) {
-            const char *t = h->value + 7;
+        if (h->auth_count++ == 0 && strncasecmp(value, "Bearer ", 7) == 0) {
+            const char *t = value + 7;
             while (*t == ' ')
                 t++;
             h->bearer = xstrdup(t);
@@ -231,7 +222,7 @@ static void finish_header(struct handshake *h)
     }
     h->in_value = 0;
     h->field_len = 0;
-    h->value_len = 0;
+    buf_reset(&h->value);
     h->value_overflow = 0;
 }
 
@@ -273,17 +264,15 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     if (!h->in_value) {
         h->in_value = 1;
         h->current = h->field_len <= FIELD_MAX ? classify(h->field, h->field_len) : H_OTHER;
-        h->value_len = 0;
+        buf_reset(&h->value);
     }
     if (h->current == H_OTHER)
         return 0;
-    if (h->value_overflow || h->value_len + len > VALUE_MAX) {
+    if (h->value_overflow || buf_readable(&h->value) + len > VALUE_MAX) {
         h->value_overflow = 1;
         return 0;
     }
-    grow(&h->value, &h->value_cap, h->value_len + len + 1, VALUE_MAX + 1);
-    memcpy(h->value + h->value_len, at, len);
-    h->value_len += len;
+    buf_append(&h->value, at, len);
     return 0;
 }
 
@@ -371,7 +360,7 @@ enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size
         handshake_refuse(response, 400, "Bad Request", "", "a WebSocket header value is too long\n");
         return HANDSHAKE_FAILED;
     }
-    if (!url_is_ws_path(h)) {
+    if (!parse_target(h)) {
         *why = "not found (only /ws serves WebSockets)";
         handshake_refuse(response, 404, "Not Found", "", "not found: WebSockets are served on /ws\n");
         return HANDSHAKE_FAILED;
