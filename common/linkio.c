@@ -174,6 +174,17 @@ static int compress_pending(struct linkio *l)
     return 0;
 }
 
+/* Counts a message of n bytes just added to the batch. */
+static int queued(struct linkio *l, size_t n)
+{
+    l->raw_out += (uint64_t)n;
+    l->msgs_out++;
+    l->unflushed++;
+    if (buf_readable(&l->scratch) >= LINKIO_CHUNK)
+        return compress_pending(l);
+    return 0;
+}
+
 int linkio_send(struct linkio *l, const struct link_msg *m)
 {
     /* Messages are encoded back to back and compressed in one call per
@@ -184,23 +195,13 @@ int linkio_send(struct linkio *l, const struct link_msg *m)
         snprintf(l->err, sizeof(l->err), "encode: invalid %s message", link_type_name(m->type));
         return -1;
     }
-    l->raw_out += (uint64_t)n;
-    l->msgs_out++;
-    l->unflushed++;
-    if (buf_readable(&l->scratch) >= LINKIO_CHUNK)
-        return compress_pending(l);
-    return 0;
+    return queued(l, (size_t)n);
 }
 
 int linkio_send_encoded(struct linkio *l, const uint8_t *msg, size_t n)
 {
     buf_append(&l->scratch, msg, n);
-    l->raw_out += (uint64_t)n;
-    l->msgs_out++;
-    l->unflushed++;
-    if (buf_readable(&l->scratch) >= LINKIO_CHUNK)
-        return compress_pending(l);
-    return 0;
+    return queued(l, n);
 }
 
 int linkio_flush(struct linkio *l)

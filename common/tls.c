@@ -99,9 +99,11 @@ static int select_http11(SSL *ssl, const unsigned char **out, unsigned char *out
     return SSL_TLSEXT_ERR_OK;
 }
 
-/* Options both uses share: no renegotiation (a CPU sink and a WANT_READ on
- * write), a peer FIN without close_notify read as a clean end, and output
- * written a record at a time from a queue whose address may move. */
+/* Options both uses share: no renegotiation (a CPU sink, and reads a
+ * server never asked for), no compression (CRIME), and a peer FIN without
+ * close_notify read as a clean end. Both write into BIOs that never block
+ * (linkio's memory BIO, the edge transport's stage), so SSL_write always
+ * takes everything and needs no partial-write or moving-buffer modes. */
 static SSL_CTX *ctx_new(const SSL_METHOD *method, int min_version, char *err, size_t errlen)
 {
     SSL_CTX *ctx = SSL_CTX_new(method);
@@ -113,7 +115,6 @@ static SSL_CTX *ctx_new(const SSL_METHOD *method, int min_version, char *err, si
     SSL_CTX_set_min_proto_version(ctx, min_version);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
                                  SSL_OP_NO_COMPRESSION);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     return ctx;
 }
 

@@ -540,6 +540,7 @@ static void ws_input(struct client *c, const uint8_t *p, size_t n, int from_part
 static void handle_send(struct client *c, const struct client_msg *m, const char *from)
 {
     struct worker *w = c->w;
+    const char *user = auth_identity_user(client_identity(c));
     uint64_t seq;
     if (worker_conn_is_local(w, m->to, m->to_len, &seq)) {
         struct client *t = worker_find_client(w, seq);
@@ -549,7 +550,6 @@ static void handle_send(struct client *c, const struct client_msg *m, const char
         }
         struct buf *b = &w->scratch;
         buf_reset(b);
-        const char *user = auth_identity_user(client_identity(c));
         if (msg_build_direct(b, (enum enc)t->enc, from, strlen(from), user,
                              user ? strlen(user) : 0, (enum enc)c->enc, m->data,
                              m->data_len) < 0) {
@@ -561,9 +561,8 @@ static void handle_send(struct client *c, const struct client_msg *m, const char
             client_send_ack(c, m->id);
         return;
     }
-    if (uplink_direct(w->up, m->to, m->to_len, from, auth_identity_user(client_identity(c)), m->has_id, m->id,
-                      (enum enc)c->enc, m->data,
-                      m->data_len) < 0)
+    if (uplink_direct(w->up, m->to, m->to_len, from, user, m->has_id, m->id, (enum enc)c->enc,
+                      m->data, m->data_len) < 0)
         client_send_error(c, m->has_id, m->id, CODE_UNAVAILABLE,
                           "hub unavailable: message not sent");
     /* With an id, the ack or error comes back from the target's edge. */
@@ -658,8 +657,8 @@ static void handle_message(struct client *c, uint8_t opcode, const uint8_t *p, s
             return;
         }
         conn_id(c, from, sizeof from);
-        if (uplink_publish(w->up, m.topic, m.topic_len, from, auth_identity_user(client_identity(c)),
-                           (enum enc)c->enc, m.data,
+        if (uplink_publish(w->up, m.topic, m.topic_len, from,
+                           auth_identity_user(client_identity(c)), (enum enc)c->enc, m.data,
                            m.data_len) < 0) {
             client_send_error(c, m.has_id, m.id, CODE_UNAVAILABLE,
                               "hub unavailable: message not published");
