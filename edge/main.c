@@ -101,6 +101,15 @@ static void usage_error(const char *msg)
     exit(2);
 }
 
+/* A slot holding ctx, shared by the workers and replaced on SIGHUP. */
+static struct tls_slot *slot_new(SSL_CTX *ctx)
+{
+    struct tls_slot *s = xcalloc(1, sizeof *s);
+    tls_slot_init(s);
+    tls_slot_set(s, ctx);
+    return s;
+}
+
 /* TLS for wss and for the link, set up before the workers start. Returns
  * 0, or -1 with err set. */
 static int setup_tls(char *err, size_t errlen)
@@ -117,9 +126,7 @@ static int setup_tls(char *err, size_t errlen)
         SSL_CTX *ctx = tls_client_facing_ctx(cfg.tls_cert, cfg.tls_key, err, errlen);
         if (!ctx)
             return -1;
-        cfg.client_tls = xcalloc(1, sizeof *cfg.client_tls);
-        tls_slot_init(cfg.client_tls);
-        tls_slot_set(cfg.client_tls, ctx);
+        cfg.client_tls = slot_new(ctx);
     } else if (cfg.tls_cert[0] || cfg.tls_key[0]) {
         snprintf(err, errlen, "tls_cert and tls_key need tls_listen (the wss address)");
         return -1;
@@ -136,9 +143,7 @@ static int setup_tls(char *err, size_t errlen)
         free(cfg.link_server_name);
         cfg.link_server_name = xstrdup(cfg.hub.host);
     }
-    cfg.link_tls = xcalloc(1, sizeof *cfg.link_tls);
-    tls_slot_init(cfg.link_tls);
-    tls_slot_set(cfg.link_tls, ctx);
+    cfg.link_tls = slot_new(ctx);
     return 0;
 }
 
