@@ -96,9 +96,11 @@ void *dict_get(const struct dict *d, const void *key, size_t klen)
     return e ? e->value : NULL;
 }
 
-static void grow(struct dict *d)
+#define DICT_MIN_SIZE 16
+
+/* Moves every entry into a new table of `size` buckets (a power of two). */
+static void rehash(struct dict *d, size_t size)
 {
-    size_t size = d->size ? d->size * 2 : 16;
     struct dict_entry **table = xcalloc(size, sizeof *table);
     for (size_t i = 0; i < d->size; i++) {
         struct dict_entry *e = d->table[i];
@@ -113,6 +115,28 @@ static void grow(struct dict *d)
     free(d->table);
     d->table = table;
     d->size = size;
+}
+
+static void grow(struct dict *d)
+{
+    rehash(d, d->size ? d->size * 2 : DICT_MIN_SIZE);
+}
+
+void dict_shrink(struct dict *d)
+{
+    if (d->count == 0) {
+        free(d->table);
+        d->table = NULL;
+        d->size = 0;
+        return;
+    }
+    size_t size = d->size;
+    /* Grow at load 1, shrink below 1/4 to a load of at most 1/2: a table
+     * hovering around one size does not rehash back and forth. */
+    while (size > DICT_MIN_SIZE && d->count < size / 4)
+        size /= 2;
+    if (size != d->size)
+        rehash(d, size);
 }
 
 struct dict_entry *dict_add(struct dict *d, const void *key, size_t klen, void *value)

@@ -30,8 +30,14 @@ void *dict_get(const struct dict *d, const void *key, size_t klen);
 /* Inserts key -> value; the key must not be present. Returns the entry
  * (its key pointer stays valid until the entry is deleted). */
 struct dict_entry *dict_add(struct dict *d, const void *key, size_t klen, void *value);
-/* Removes key. Returns its value, or NULL if it was not present. */
+/* Removes key. Returns its value, or NULL if it was not present. Never
+ * moves other entries, so it is safe while iterating (see dict_next). */
 void *dict_delete(struct dict *d, const void *key, size_t klen);
+/* Gives memory back after deletions: frees the bucket array of an empty
+ * table, and halves a table at most a quarter full (down to 16 buckets),
+ * so a table that grew for a burst of keys does not keep its peak size.
+ * Rehashes: never call it while an iteration of d is in progress. */
+void dict_shrink(struct dict *d);
 
 /* Iteration that tolerates deleting the current entry:
  *   struct dict_iter it; dict_iter_init(&it, d);
