@@ -39,28 +39,27 @@ int linkio_init(struct linkio *l)
     buf_init(&l->in);
     buf_init(&l->scratch);
     buf_init(&l->plain);
-    l->zout = zout_new(ZSTREAM_LEVEL, ZSTREAM_WINDOW_LOG);
-    if (!l->zout) {
-        linkio_fail(l, "zstd: ", "cannot create the compressor");
-        goto fail;
-    }
-    /* One above our own window so a peer on a slightly larger setting still
-     * works, while a bomb asking for a huge window is refused. */
-    l->zin = zin_new(ZSTREAM_WINDOW_LOG + 1);
-    if (!l->zin) {
-        linkio_fail(l, "zstd: ", "cannot create the decompressor");
-        goto fail;
-    }
+    buf_init(&l->pend);
     buf_append(&l->out, LINK_PREAMBLE, LINK_PREAMBLE_LEN);
     return 0;
-fail:
-    {
-        char err[sizeof(l->err)];
-        memcpy(err, l->err, sizeof(err));
-        linkio_deinit(l);
-        memcpy(l->err, err, sizeof(err));
-    }
-    return -1;
+}
+
+/* The streams are created on first use: a peer refused at HELLO, or one
+ * that never says anything, never costs a megabyte of zstd state. */
+static int ensure_zout(struct linkio *l)
+{
+    if (!l->zout && !(l->zout = zout_new(ZSTREAM_LEVEL, ZSTREAM_WINDOW_LOG)))
+        return linkio_fail(l, "zstd: ", "cannot create the compressor");
+    return 0;
+}
+
+static int ensure_zin(struct linkio *l)
+{
+    /* One above our own window so a peer on a slightly larger setting still
+     * works, while a bomb asking for a huge window is refused. */
+    if (!l->zin && !(l->zin = zin_new(ZSTREAM_WINDOW_LOG + 1)))
+        return linkio_fail(l, "zstd: ", "cannot create the decompressor");
+    return 0;
 }
 
 void linkio_deinit(struct linkio *l)
@@ -71,6 +70,7 @@ void linkio_deinit(struct linkio *l)
     buf_deinit(&l->in);
     buf_deinit(&l->scratch);
     buf_deinit(&l->plain);
+    buf_deinit(&l->pend);
     SSL_free(l->ssl); /* frees the memory BIOs too */
     memset(l, 0, sizeof(*l));
 }
@@ -185,8 +185,34 @@ static int queued(struct linkio *l, size_t n)
     return 0;
 }
 
+/* The first message goes out uncompressed, straight behind the preamble. */
+static int send_first(struct linkio *l, const struct link_msg *m)
+{
+    struct buf *dst = sink(l);
+    size_t mark = buf_readable(dst);
+    if (m->type != LINK_HELLO && m->type != LINK_ERROR)
+        return linkio_fail(l, "encode: ", "the first message must be hello or error");
+    int n = link_encode(dst, m);
+    if (n < 0) {
+        snprintf(l->err, sizeof(l->err), "encode: invalid %s message", link_type_name(m->type));
+        return -1;
+    }
+    if ((size_t)n > 4 + LINK_MAX_FIRST) {
+        dst->len = dst->off + mark;
+        return linkio_fail(l, "encode: ", "first message too large");
+    }
+    l->first_out = 1;
+    l->raw_out += (uint64_t)n;
+    l->msgs_out++;
+    return 0;
+}
+
 int linkio_send(struct linkio *l, const struct link_msg *m)
 {
+    if (!l->first_out)
+        return send_first(l, m);
+    if (ensure_zout(l) < 0)
+        return -1;
     /* Messages are encoded back to back and compressed in one call per
      * batch (at the flush, or every LINKIO_CHUNK bytes): one zstd call per
      * ~100-byte message costs more than the compression itself. */
@@ -200,6 +226,10 @@ int linkio_send(struct linkio *l, const struct link_msg *m)
 
 int linkio_send_encoded(struct linkio *l, const uint8_t *msg, size_t n)
 {
+    if (!l->first_out)
+        return linkio_fail(l, "encode: ", "the first message must be hello or error");
+    if (ensure_zout(l) < 0)
+        return -1;
     buf_append(&l->scratch, msg, n);
     return queued(l, n);
 }
@@ -273,12 +303,87 @@ static int linkio_dispatch(struct linkio *l, linkio_msg_cb on_msg, void *ud)
     }
 }
 
-/* Decompresses src[0, n) into l->in, dispatching as it goes. Returns as
- * linkio_dispatch does. */
-static int linkio_inflate(struct linkio *l, const uint8_t *src, size_t n, linkio_msg_cb on_msg,
-                          void *ud)
+/* Bytes of the zstd frame magic (RFC 8878 §3.1.1), little-endian on the
+ * wire: what a version-1 peer sends where a first message's length belongs. */
+static const uint8_t zstd_magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
+
+/* Counts n bytes of work against the budget of the read in progress. */
+static void spend(struct linkio *l, size_t n)
 {
-    for (;;) {
+    l->work_left = n >= l->work_left ? 0 : l->work_left - n;
+}
+
+/* Collects the peer's uncompressed first message from p[0, n) into l->in
+ * and dispatches it when complete. Sets *used. Returns 0, -1 (err set), or
+ * the callback's non-zero value. */
+static int take_first(struct linkio *l, const uint8_t *p, size_t n, size_t *used,
+                      linkio_msg_cb on_msg, void *ud)
+{
+    size_t have = buf_readable(&l->in), want = 4;
+    if (have >= 4) {
+        const uint8_t *h = buf_head(&l->in);
+        want = 4 + ((size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3]);
+    }
+    size_t take = want - have < n ? want - have : n;
+    buf_append(&l->in, p, take);
+    *used = take;
+    spend(l, take);
+    have += take;
+    if (have < 4)
+        return 0;
+    const uint8_t *h = buf_head(&l->in);
+    if (want == 4) { /* the length just arrived: check it before buffering more */
+        if (memcmp(h, zstd_magic, 4) == 0)
+            return linkio_fail(l, "", "the peer speaks an older link protocol (compressed "
+                                      "hello): upgrade it to this version");
+        size_t n1 = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+        if (n1 == 0 || n1 > LINK_MAX_FIRST) {
+            snprintf(l->err, sizeof(l->err), "decode: first message of %zu bytes (max %u)", n1,
+                     LINK_MAX_FIRST);
+            return -1;
+        }
+        /* The rest of the message is usually in the same read. */
+        size_t more = 4 + n1 - have < n - take ? 4 + n1 - have : n - take;
+        buf_append(&l->in, p + take, more);
+        *used += more;
+        spend(l, more);
+        have += more;
+        want = 4 + n1;
+        h = buf_head(&l->in);
+    }
+    if (have < want)
+        return 0;
+    struct link_msg m;
+    char why[128];
+    if (link_decode(h, have, &m, why, sizeof(why)) != (int)have)
+        return linkio_fail(l, "decode: ", why);
+    if (m.type != LINK_HELLO && m.type != LINK_ERROR) {
+        snprintf(l->err, sizeof(l->err), "decode: expected hello first, got %s",
+                 link_type_name(m.type));
+        return -1;
+    }
+    l->first_in = 1;
+    l->msgs_in++;
+    l->raw_in += (uint64_t)have;
+    /* m points into l->in: reset only after the callback (nothing else is
+     * in the buffer: the compressed stream starts after this message). */
+    int rc = on_msg(ud, &m);
+    if (rc)
+        return rc;
+    buf_reset(&l->in);
+    return 0;
+}
+
+/* Decompresses from src[0, n) into l->in, dispatching as it goes, until the
+ * input is used up or the work budget is. Sets *used. Returns as
+ * linkio_dispatch does. */
+static int linkio_inflate(struct linkio *l, const uint8_t *src, size_t n, size_t *used_total,
+                          linkio_msg_cb on_msg, void *ud)
+{
+    *used_total = 0;
+    if (ensure_zin(l) < 0)
+        return -1;
+    while (l->work_left) {
         size_t used = 0;
         buf_reserve(&l->in, LINKIO_CHUNK);
         ssize_t got = zin_read(l->zin, src, n, &used, buf_tail(&l->in), LINKIO_CHUNK);
@@ -286,35 +391,96 @@ static int linkio_inflate(struct linkio *l, const uint8_t *src, size_t n, linkio
             return linkio_fail(l, "zstd: ", zin_error(l->zin));
         src += used;
         n -= used;
+        *used_total += used;
         buf_commit(&l->in, (size_t)got);
         l->raw_in += (uint64_t)got;
+        /* A full output chunk may leave decoded bytes inside zstd: they
+         * need another call even with no input left. */
+        l->zin_more = (size_t)got == LINKIO_CHUNK;
+        spend(l, (size_t)got ? (size_t)got : used);
         if (got > 0) {
             int rc = linkio_dispatch(l, on_msg, ud);
             if (rc)
                 return rc;
         }
-        /* A full output chunk may leave decoded bytes inside zstd: go again
-         * even with no input left. */
-        if (n == 0 && (size_t)got < LINKIO_CHUNK)
+        if (n == 0 && !l->zin_more)
             return 0;
         if (used == 0 && got == 0)
             return linkio_fail(l, "zstd: ", "no progress");
     }
+    return 0;
 }
 
-/* Takes plaintext link bytes: the peer's preamble, then compressed data. */
-static int linkio_take(struct linkio *l, const uint8_t *p, size_t left, linkio_msg_cb on_msg,
-                       void *ud)
+/* Takes plaintext link bytes p[0, n) (the peer's preamble, its first
+ * message, then compressed data) as far as the work budget allows. Sets
+ * *used to the bytes taken; the caller keeps the rest for later. */
+static int linkio_take(struct linkio *l, const uint8_t *p, size_t n, size_t *used,
+                       linkio_msg_cb on_msg, void *ud)
 {
+    *used = 0;
     /* The preamble may arrive split across reads: match byte by byte. */
-    while (l->preamble_seen < LINK_PREAMBLE_LEN && left) {
-        if (*p != (uint8_t)LINK_PREAMBLE[l->preamble_seen])
+    while (l->preamble_seen < LINK_PREAMBLE_LEN && *used < n) {
+        if (p[*used] != (uint8_t)LINK_PREAMBLE[l->preamble_seen])
             return linkio_fail(l, "", "not a spoke link (bad preamble)");
         l->preamble_seen++;
-        p++;
-        left--;
+        (*used)++;
     }
-    return left ? linkio_inflate(l, p, left, on_msg, ud) : 0;
+    if (!l->first_in && *used < n) {
+        size_t k = 0;
+        int rc = take_first(l, p + *used, n - *used, &k, on_msg, ud);
+        if (rc)
+            return rc;
+        *used += k;
+    }
+    if (l->first_in && *used < n && l->work_left) {
+        size_t k = 0;
+        int rc = linkio_inflate(l, p + *used, n - *used, &k, on_msg, ud);
+        if (rc)
+            return rc;
+        *used += k;
+    }
+    return 0;
+}
+
+/* Takes p[0, n) and keeps what the budget did not cover in the backlog. */
+static int take_or_keep(struct linkio *l, const uint8_t *p, size_t n, linkio_msg_cb on_msg,
+                        void *ud)
+{
+    size_t used = 0;
+    int rc = linkio_take(l, p, n, &used, on_msg, ud);
+    if (rc)
+        return rc;
+    if (used < n)
+        buf_append(&l->pend, p + used, n - used);
+    return 0;
+}
+
+/* Reads the records TLS can decrypt now into chunk (LINKIO_CHUNK bytes)
+ * and takes them, while the budget lasts. Returns as linkio_read does. */
+static int tls_read_records(struct linkio *l, uint8_t *chunk, linkio_msg_cb on_msg, void *ud)
+{
+    l->tls_more = 0;
+    while (l->tls_up == 1) {
+        if (!l->work_left || buf_readable(&l->pend)) {
+            l->tls_more = 1; /* records may be left: come back */
+            break;
+        }
+        ERR_clear_error();
+        int r = SSL_read(l->ssl, chunk, LINKIO_CHUNK);
+        if (r <= 0) {
+            int e = SSL_get_error(l->ssl, r);
+            if (e == SSL_ERROR_WANT_READ)
+                break;
+            if (e == SSL_ERROR_ZERO_RETURN)
+                return 1; /* close_notify: the peer is done */
+            return tls_fail(l, "read");
+        }
+        int rc = take_or_keep(l, chunk, (size_t)r, on_msg, ud);
+        if (rc)
+            return rc;
+    }
+    /* Reading can make TLS answer (tickets, key updates): queue it now. */
+    return tls_pump(l);
 }
 
 /* Hands n wire bytes in chunk to TLS and takes the plaintext it releases,
@@ -326,23 +492,37 @@ static int tls_take(struct linkio *l, uint8_t *chunk, size_t n, linkio_msg_cb on
         return linkio_fail(l, "tls: ", "out of memory");
     if (tls_pump(l) < 0)
         return -1;
-    while (l->tls_up == 1) {
-        ERR_clear_error();
-        int r = SSL_read(l->ssl, chunk, LINKIO_CHUNK);
-        if (r <= 0) {
-            int e = SSL_get_error(l->ssl, r);
-            if (e == SSL_ERROR_WANT_READ)
+    return tls_read_records(l, chunk, on_msg, ud);
+}
+
+/* Works off the backlog, oldest bytes first, while the budget lasts. */
+static int work_backlog(struct linkio *l, uint8_t *chunk, linkio_msg_cb on_msg, void *ud)
+{
+    while (l->work_left && linkio_has_backlog(l)) {
+        int rc;
+        if (buf_readable(&l->pend)) {
+            size_t used = 0;
+            rc = linkio_take(l, buf_head(&l->pend), buf_readable(&l->pend), &used, on_msg, ud);
+            if (rc)
+                return rc;
+            buf_consume(&l->pend, used);
+            if (buf_readable(&l->pend))
+                break; /* budget used up */
+            buf_trim(&l->pend);
+        } else if (l->zin_more) {
+            size_t used = 0;
+            rc = linkio_inflate(l, NULL, 0, &used, on_msg, ud);
+            if (rc)
+                return rc;
+        } else {
+            rc = tls_read_records(l, chunk, on_msg, ud);
+            if (rc)
+                return rc;
+            if (l->tls_more && !l->work_left)
                 break;
-            if (e == SSL_ERROR_ZERO_RETURN)
-                return 1; /* close_notify: the peer is done */
-            return tls_fail(l, "read");
         }
-        int rc = linkio_take(l, chunk, (size_t)r, on_msg, ud);
-        if (rc)
-            return rc;
     }
-    /* Reading can make TLS answer (tickets, key updates): queue it now. */
-    return tls_pump(l);
+    return 0;
 }
 
 int linkio_read(struct linkio *l, int fd, size_t budget, linkio_msg_cb on_msg, void *ud)
@@ -350,7 +530,11 @@ int linkio_read(struct linkio *l, int fd, size_t budget, linkio_msg_cb on_msg, v
     uint8_t chunk[LINKIO_CHUNK];
     size_t total = 0;
 
-    for (;;) {
+    l->work_left = budget ? budget : 1;
+    int rc = work_backlog(l, chunk, on_msg, ud);
+    if (rc)
+        return rc;
+    while (!linkio_has_backlog(l)) {
         ssize_t n = read(fd, chunk, sizeof(chunk));
         if (n < 0) {
             if (errno == EINTR)
@@ -364,14 +548,14 @@ int linkio_read(struct linkio *l, int fd, size_t budget, linkio_msg_cb on_msg, v
         total += (size_t)n;
         l->wire_in += (uint64_t)n;
 
-        int rc = l->ssl ? tls_take(l, chunk, (size_t)n, on_msg, ud)
-                        : linkio_take(l, chunk, (size_t)n, on_msg, ud);
+        rc = l->ssl ? tls_take(l, chunk, (size_t)n, on_msg, ud)
+                    : take_or_keep(l, chunk, (size_t)n, on_msg, ud);
         if (rc == -1 && l->ssl && buf_readable(&l->out))
             /* Best effort: let the peer read TLS's alert before we close. */
             (void)write_nosig(fd, buf_head(&l->out), buf_readable(&l->out));
         if (rc)
             return rc;
-        if (total >= budget)
+        if (total >= budget || !l->work_left)
             break;
     }
     buf_trim(&l->in);

@@ -1,14 +1,23 @@
 /* The byte side of one link, shared by the edge (uplink.c) and the hub
- * (link.c): the preamble, both zstd streams, length-prefixed message framing,
- * and the byte counters. The caller owns the socket and its watchers; linkio
- * only reads from and writes to the fd it is given.
+ * (link.c): the preamble, the uncompressed first message, both zstd
+ * streams, length-prefixed message framing, and the byte counters. The
+ * caller owns the socket and its watchers; linkio only reads from and writes
+ * to the fd it is given.
+ *
+ * Each direction is: the preamble, then one uncompressed message of at most
+ * LINK_MAX_FIRST bytes (HELLO, or ERROR when refusing), then the zstd
+ * stream. The zstd contexts (about 1 MB each) are created only when the
+ * first compressed byte is sent or received, so a peer that connects and
+ * says nothing, or is refused at HELLO, costs a few hundred bytes.
  *
  * Outgoing: linkio_send() encodes into a batch (compressed with
  * ZSTD_e_continue every LINKIO_CHUNK bytes); linkio_flush() compresses the
  * rest and ends the batch (ZSTD_e_flush), once per loop iteration;
  * linkio_write() writes what is pending.
- * Incoming: linkio_read() reads (up to a budget), decompresses into a bounded
- * buffer and calls on_msg for each complete message. */
+ * Incoming: linkio_read() decompresses and dispatches at most about `budget`
+ * bytes per call, counted after decompression: a small compressed input
+ * that inflates to megabytes is worked off over several loop turns (the
+ * rest waits as a backlog of at most one read), never in one. */
 #ifndef SPOKE_LINKIO_H
 #define SPOKE_LINKIO_H
 #include <stddef.h>
@@ -27,23 +36,30 @@ typedef struct ssl_st SSL;
 #define LINKIO_CHUNK (64u << 10)
 
 struct linkio {
-    struct zstream_out *zout;
-    struct zstream_in *zin;
-    struct buf out;     /* preamble + compressed bytes not yet written */
-    struct buf in;      /* decompressed bytes not yet decoded */
+    struct zstream_out *zout; /* NULL until our first compressed message */
+    struct zstream_in *zin;   /* NULL until the peer's first compressed byte */
+    struct buf out;     /* preamble + first message + compressed bytes not yet written */
+    struct buf in;      /* decompressed (or first-message) bytes not yet decoded */
     struct buf scratch; /* messages encoded since the last compression call */
-    struct buf plain;   /* with TLS: preamble + compressed bytes not yet encrypted */
+    struct buf plain;   /* with TLS: bytes not yet encrypted */
+    struct buf pend;    /* backlog: link bytes read (and decrypted) but not yet
+                         * decompressed because the work budget ran out */
     SSL *ssl;           /* NULL: plain TCP */
     int tls_up;         /* the TLS handshake has completed */
     int preamble_seen;  /* bytes of the peer's preamble matched so far */
+    int first_out;      /* our uncompressed first message has been queued */
+    int first_in;       /* the peer's first message has been decoded */
+    int zin_more;       /* backlog: the decompressor may hold output without more input */
+    int tls_more;       /* backlog: TLS may hold records not yet read */
+    size_t work_left;   /* budget of the linkio_read in progress */
     int unflushed;      /* messages compressed since the last flush */
     uint64_t raw_out, wire_out, raw_in, wire_in; /* raw = decompressed; wire = on the socket */
     uint64_t msgs_out, msgs_in;
     char err[160];      /* why the last call failed */
 };
 
-/* Prepares both streams and queues our preamble (the zstd frame header
- * follows with the first flush). Returns 0, or -1 (err set, l deinitialised). */
+/* Queues our preamble; the zstd streams come later (see above). Returns 0,
+ * or -1 (err set, l deinitialised). */
 int linkio_init(struct linkio *l);
 /* Frees everything and zeroes l: safe on a zeroed or half-initialised
  * struct, and twice. */
@@ -57,9 +73,11 @@ void linkio_deinit(struct linkio *l);
  * or -1 (err set); either way ssl is l's now (freed by linkio_deinit). */
 int linkio_use_tls(struct linkio *l, SSL *ssl);
 
-/* Encodes and compresses m. Returns 0, or -1 (err set: the link must go).
- * An err starting "encode:" means link_encode refused m and nothing was
- * queued, so the stream is still intact if the caller prefers to go on. */
+/* Encodes and compresses m; the first message sent goes uncompressed and
+ * must be a HELLO or an ERROR of at most LINK_MAX_FIRST bytes. Returns 0,
+ * or -1 (err set: the link must go). An err starting "encode:" means
+ * link_encode refused m and nothing was queued, so the stream is still
+ * intact if the caller prefers to go on. */
 int linkio_send(struct linkio *l, const struct link_msg *m);
 /* Queues a message already encoded by link_encode (length prefix included):
  * for a message going to many links, encoded once. Returns 0 or -1. */
@@ -84,11 +102,22 @@ static inline size_t linkio_pending(const struct linkio *l)
  * decompressed are lost: stopping means the link is being dropped. */
 typedef int (*linkio_msg_cb)(void *ud, const struct link_msg *m);
 
-/* Reads from fd until EAGAIN or about `budget` wire bytes (at least one
- * read of up to 64 KiB; the last read may pass the budget), decoding and
- * dispatching messages. Returns 0 (would block / budget used), 1 on EOF
- * (peer closed), -1 on a read, preamble, decompression or decode error (err
- * set), or the callback's non-zero value. */
+/* Works off the backlog, then reads from fd until EAGAIN, decoding and
+ * dispatching messages, until about `budget` bytes were decompressed or
+ * read from the socket (a decompression step makes at most LINKIO_CHUNK
+ * bytes, so the budget may be passed by less than that). The peer's first
+ * message must be a HELLO or an ERROR. Returns 0 (would block, or budget
+ * used: see linkio_has_backlog), 1 on EOF (peer closed, everything before
+ * it dispatched), -1 on a read, preamble, decompression or decode error
+ * (err set), or the callback's non-zero value. */
 int linkio_read(struct linkio *l, int fd, size_t budget, linkio_msg_cb on_msg, void *ud);
+
+/* 1 if bytes already read wait to be worked off: call linkio_read again in
+ * a later loop turn without waiting for the socket to become readable
+ * (epoll does not know about them). */
+static inline int linkio_has_backlog(const struct linkio *l)
+{
+    return l->pend.len > l->pend.off || l->zin_more || l->tls_more;
+}
 
 #endif

@@ -160,12 +160,32 @@ static void write_raw(int fd, const void *b, size_t n)
     }
 }
 
-/* Preamble + a zstd stream of `raw` as the only thing a peer sends. */
+static int accept_hello(void *ud, const struct link_msg *m)
+{
+    assert_int_equal(m->type, LINK_HELLO);
+    return 0;
+}
+
+/* a says hello (its preamble and uncompressed first message) and b takes
+ * it: what every real link does first. */
+static void peer_hello(struct pair *p)
+{
+    struct link_msg hello = sample_msg(0);
+    assert_int_equal(hello.type, LINK_HELLO);
+    assert_int_equal(linkio_send(&p->a, &hello), 0);
+    assert_int_equal(linkio_flush(&p->a), 0);
+    assert_int_equal(linkio_write(&p->a, p->fa), 0);
+    assert_int_equal(linkio_read(&p->b, p->fb, 1u << 20, accept_hello, NULL), 0);
+    assert_int_equal(p->b.first_in, 1);
+    assert_int_equal(p->b.msgs_in, 1);
+}
+
+/* After peer_hello: a zstd stream of `raw` as the rest of what a peer
+ * sends, made by hand. */
 static void write_compressed_raw(int fd, const void *raw, size_t n)
 {
     struct zstream_out *zo = zout_new(ZSTREAM_LEVEL, ZSTREAM_WINDOW_LOG);
     struct buf out = BUF_INIT;
-    buf_append(&out, LINK_PREAMBLE, LINK_PREAMBLE_LEN);
     assert_int_equal(zout_write(zo, raw, n, &out), 0);
     assert_int_equal(zout_flush(zo, &out), 0);
     assert_true(buf_readable(&out) < 150000); /* fits the socket buffer */
@@ -195,10 +215,10 @@ static void test_linkio_delivers_several_messages_per_flush_and_counts_bytes(voi
         want[i] = sample_msg(i);
     unsigned batch = 1;
     for (unsigned i = 0; i < N;) {
-        unsigned k;
+        unsigned k, first = i == 0; /* the hello goes uncompressed */
         for (k = 0; k < batch && i < N; k++, i++)
             assert_int_equal(linkio_send(&p->a, &want[i]), 0);
-        assert_int_equal(p->a.unflushed, k);
+        assert_int_equal(p->a.unflushed, k - first);
         assert_int_equal(linkio_flush(&p->a), 0);
         assert_int_equal(p->a.unflushed, 0);
         pump(&p->a, p->fa, &p->b, p->fb, &rx);
@@ -273,6 +293,7 @@ static void test_linkio_rejects_wrong_preamble_after_a_split_partial_match(void 
 static void test_linkio_rejects_declared_100mb_message_without_allocating_it(void **state)
 {
     struct pair *p = *state;
+    peer_hello(p);
     size_t n = 100000;
     uint8_t *raw = malloc(n);
     for (size_t i = 0; i < n; i++)
@@ -289,6 +310,7 @@ static void test_linkio_rejects_declared_100mb_message_without_allocating_it(voi
 static void test_linkio_rejects_huge_length_after_valid_message(void **state)
 {
     struct pair *p = *state;
+    peer_hello(p);
     struct link_msg want = sample_msg(8); /* a heartbeat */
     struct rx rx = {&want, 1, 0, 0, 0};
     struct buf raw = BUF_INIT;
@@ -311,7 +333,8 @@ static void test_linkio_drops_link_on_decompression_bomb(void **state)
     uint8_t *zeros = calloc(1, step);
     struct zstream_out *zo = zout_new(ZSTREAM_LEVEL, ZSTREAM_WINDOW_LOG);
     struct buf out = BUF_INIT;
-    buf_append(&out, LINK_PREAMBLE, LINK_PREAMBLE_LEN);
+    peer_hello(p);
+    uint64_t hello_raw = p->b.raw_in;
     for (size_t done = 0; done < total; done += step)
         zout_write(zo, zeros, step, &out);
     zout_flush(zo, &out);
@@ -319,7 +342,7 @@ static void test_linkio_drops_link_on_decompression_bomb(void **state)
     write_raw(p->fa, buf_head(&out), buf_readable(&out));
     assert_int_equal(linkio_read(&p->b, p->fb, 1u << 20, on_msg_unexpected, NULL), -1);
     assert_non_null(strstr(p->b.err, "decode: bad length"));
-    assert_true(p->b.raw_in <= LINKIO_CHUNK);
+    assert_true(p->b.raw_in - hello_raw <= LINKIO_CHUNK);
     assert_true(p->b.in.cap <= 2 * LINKIO_CHUNK);
     free(zeros);
     buf_deinit(&out);
@@ -331,21 +354,27 @@ static void test_linkio_drops_link_on_decompression_bomb(void **state)
 static void test_linkio_bounds_buffer_for_max_length_garbage(void **state)
 {
     struct pair *p = *state;
+    peer_hello(p);
     uint32_t n = LINK_MAX_MESSAGE;
     uint8_t *raw = calloc(1, 4 + (size_t)n + LINKIO_CHUNK);
     raw[0] = (uint8_t)(n >> 24), raw[1] = (uint8_t)(n >> 16);
     raw[2] = (uint8_t)(n >> 8), raw[3] = (uint8_t)n;
     write_compressed_raw(p->fa, raw, 4 + (size_t)n + LINKIO_CHUNK);
-    assert_int_equal(linkio_read(&p->b, p->fb, 1u << 20, on_msg_unexpected, NULL), -1);
+    /* 1 MiB of work per call: the 8 MiB message takes several. */
+    int rc, calls = 0;
+    while ((rc = linkio_read(&p->b, p->fb, 1u << 20, on_msg_unexpected, NULL)) == 0)
+        assert_true(++calls < 100);
+    assert_int_equal(rc, -1);
+    assert_true(calls >= 7);
     assert_non_null(strstr(p->b.err, "decode: malformed msgpack"));
-    assert_true(p->b.raw_in <= 4 + (size_t)n + LINKIO_CHUNK);
+    assert_true(p->b.raw_in <= LINK_MAX_FIRST + 4 + 4 + (size_t)n + LINKIO_CHUNK);
     free(raw);
 }
 
 static void test_linkio_reports_corrupt_zstd(void **state)
 {
     struct pair *p = *state;
-    write_raw(p->fa, LINK_PREAMBLE, LINK_PREAMBLE_LEN);
+    peer_hello(p);
     write_raw(p->fa, "definitely not zstd", 19);
     assert_int_equal(linkio_read(&p->b, p->fb, 1u << 20, on_msg_unexpected, NULL), -1);
     assert_memory_equal(p->b.err, "zstd: ", 6);
@@ -354,10 +383,118 @@ static void test_linkio_reports_corrupt_zstd(void **state)
 static void test_linkio_reports_decode_error(void **state)
 {
     struct pair *p = *state;
-    static const uint8_t bad[] = {0, 0, 0, 3, 0x92, 0x0e, 0x00}; /* type 14 */
+    peer_hello(p);
+    static const uint8_t bad[] = {0, 0, 0, 3, 0x92, 0x0f, 0x00}; /* type 15 */
     write_compressed_raw(p->fa, bad, sizeof(bad));
     assert_int_equal(linkio_read(&p->b, p->fb, 1u << 20, on_msg_unexpected, NULL), -1);
-    assert_string_equal(p->b.err, "decode: unknown type 14");
+    assert_string_equal(p->b.err, "decode: unknown type 15");
+}
+
+/* The first message travels uncompressed, and the zstd state appears only
+ * with the first compressed byte: a peer that connects and says nothing,
+ * or only hello, costs no compression context. */
+static void test_linkio_creates_zstd_state_only_after_the_first_message(void **state)
+{
+    struct pair *p = *state;
+    assert_null(p->a.zout);
+    assert_null(p->a.zin);
+    peer_hello(p);
+    assert_null(p->a.zout);
+    assert_null(p->b.zin);
+    /* The hello is readable as is behind the preamble. */
+    struct link_msg second = sample_msg(1);
+    struct rx rx = {&second, 1, 0, 0, 0};
+    assert_int_equal(linkio_send(&p->a, &second), 0);
+    assert_non_null(p->a.zout);
+    assert_int_equal(linkio_flush(&p->a), 0);
+    pump(&p->a, p->fa, &p->b, p->fb, &rx);
+    assert_int_equal(rx.got, 1);
+    assert_non_null(p->b.zin);
+}
+
+static void test_linkio_refuses_a_first_message_that_is_not_hello_or_error(void **state)
+{
+    struct pair *p = *state;
+    struct link_msg m = sample_msg(1);
+    assert_int_equal(linkio_send(&p->a, &m), -1); /* our side refuses to send it */
+    assert_memory_equal(p->a.err, "encode: ", 8);
+    /* A hand-made peer sending one gets the link dropped. */
+    struct buf raw = BUF_INIT;
+    buf_append(&raw, LINK_PREAMBLE, LINK_PREAMBLE_LEN);
+    assert_true(link_encode(&raw, &m) > 0);
+    write_raw(p->fa, buf_head(&raw), buf_readable(&raw));
+    assert_int_equal(linkio_read(&p->b, p->fb, 1u << 20, on_msg_unexpected, NULL), -1);
+    assert_string_equal(p->b.err, "decode: expected hello first, got interest_add");
+    buf_deinit(&raw);
+}
+
+/* A length beyond LINK_MAX_FIRST is refused on its 4 bytes: a stranger
+ * gets no buffer before it said who it is. */
+static void test_linkio_refuses_an_oversized_first_message_on_its_prefix(void **state)
+{
+    struct pair *p = *state;
+    static const uint8_t big[] = {0x00, 0x00, 0x08, 0x01}; /* 2049 */
+    write_raw(p->fa, LINK_PREAMBLE, LINK_PREAMBLE_LEN);
+    write_raw(p->fa, big, sizeof big);
+    assert_int_equal(linkio_read(&p->b, p->fb, 1u << 20, on_msg_unexpected, NULL), -1);
+    assert_non_null(strstr(p->b.err, "first message of 2049 bytes"));
+    assert_true(p->b.in.cap <= 64);
+}
+
+/* A version-1 peer compresses its hello: say what is wrong. */
+static void test_linkio_names_a_version_1_peer(void **state)
+{
+    struct pair *p = *state;
+    struct link_msg hello = sample_msg(0);
+    struct buf raw = BUF_INIT;
+    assert_true(link_encode(&raw, &hello) > 0);
+    write_raw(p->fa, LINK_PREAMBLE, LINK_PREAMBLE_LEN);
+    write_compressed_raw(p->fa, buf_head(&raw), buf_readable(&raw));
+    assert_int_equal(linkio_read(&p->b, p->fb, 1u << 20, on_msg_unexpected, NULL), -1);
+    assert_non_null(strstr(p->b.err, "older link protocol"));
+    buf_deinit(&raw);
+}
+
+/* Work per call is bounded by decompressed bytes: 64 MiB of valid
+ * messages in a few hundred KiB on the wire are dispatched a budget at a
+ * time, the rest waiting as a backlog that needs no socket readiness. */
+static int count_msg(void *ud, const struct link_msg *m)
+{
+    (*(size_t *)ud)++;
+    return 0;
+}
+
+static void test_linkio_works_off_an_inflating_input_a_budget_per_call(void **state)
+{
+    struct pair *p = *state;
+    peer_hello(p);
+    /* One incompressible-looking header, then a long run of identical
+     * messages that compress to almost nothing. */
+    enum { SIZE = 60000, N = 1100 };
+    static uint8_t data[SIZE];
+    struct link_msg m = sample_msg(3); /* publish */
+    m.data.ptr = (const char *)data;
+    m.data.len = SIZE;
+    for (int i = 0; i < N; i++)
+        assert_int_equal(linkio_send(&p->a, &m), 0);
+    assert_int_equal(linkio_flush(&p->a), 0);
+    assert_true(linkio_pending(&p->a) < 1u << 20); /* ~66 MB squeezed */
+    size_t got = 0, calls = 0;
+    const size_t budget = 256 * 1024;
+    while (got < (size_t)N) {
+        (void)linkio_write(&p->a, p->fa);
+        uint64_t raw_before = p->b.raw_in;
+        assert_int_equal(linkio_read(&p->b, p->fb, budget, count_msg, &got), 0);
+        /* At most one decompression step beyond the budget per call. */
+        assert_true(p->b.raw_in - raw_before <= budget + LINKIO_CHUNK);
+        /* The backlog is at most one read of wire bytes. */
+        assert_true(buf_readable(&p->b.pend) <= LINKIO_CHUNK);
+        assert_true(++calls < 100000);
+        if (got < (size_t)N && p->b.wire_in == p->a.wire_out)
+            assert_true(linkio_has_backlog(&p->b)); /* nothing left to wake epoll */
+    }
+    assert_true(calls >= (size_t)N * SIZE / (budget + LINKIO_CHUNK));
+    assert_false(linkio_has_backlog(&p->b));
 }
 
 static void test_linkio_callback_nonzero_stops_reading(void **state)
@@ -398,7 +535,7 @@ static void test_linkio_callback_may_free_the_link(void **state)
     struct linkio *heap = calloc(1, sizeof(*heap));
     assert_int_equal(linkio_init(heap), 0);
     struct owner o = {heap, 0};
-    struct link_msg m = sample_msg(1);
+    struct link_msg m = sample_msg(0); /* hello, then two more of them */
     for (int i = 0; i < 3; i++)
         linkio_send(&p->a, &m);
     linkio_flush(&p->a);
@@ -411,6 +548,7 @@ static void test_linkio_callback_may_free_the_link(void **state)
 static void test_linkio_returns_eof_after_dispatching_what_arrived(void **state)
 {
     struct pair *p = *state;
+    peer_hello(p);
     struct link_msg want[3];
     struct rx rx = {want, 3, 0, 0, 0};
     for (unsigned i = 0; i < 3; i++) {
@@ -428,7 +566,7 @@ static void test_linkio_returns_eof_after_dispatching_what_arrived(void **state)
 static void test_linkio_write_reports_closed_peer(void **state)
 {
     struct pair *p = *state;
-    struct link_msg m = sample_msg(3);
+    struct link_msg m = sample_msg(0);
     close(p->fb);
     p->fb = -1;
     linkio_send(&p->a, &m);
@@ -443,6 +581,7 @@ static void test_linkio_write_reports_closed_peer(void **state)
 static void test_linkio_write_returns_1_when_socket_is_full(void **state)
 {
     struct pair *p = *state;
+    peer_hello(p);
     enum { N = 40, SIZE = 32 * 1024 };
     static uint8_t data[N][SIZE];
     struct link_msg want[N];
@@ -468,6 +607,7 @@ static void test_linkio_write_returns_1_when_socket_is_full(void **state)
 static void test_linkio_read_stops_at_budget(void **state)
 {
     struct pair *p = *state;
+    peer_hello(p);
     enum { N = 5, SIZE = 24 * 1024 };
     static uint8_t data[N][SIZE];
     struct link_msg want[N];
@@ -482,12 +622,16 @@ static void test_linkio_read_stops_at_budget(void **state)
     }
     linkio_flush(&p->a);
     assert_int_equal(linkio_write(&p->a, p->fa), 0); /* ~120 KiB fits the socket */
+    uint64_t wire0 = p->b.wire_in;
     assert_int_equal(linkio_read(&p->b, p->fb, 1, on_msg, &rx), 0);
-    assert_true(p->b.wire_in <= LINKIO_CHUNK);
+    assert_true(p->b.wire_in - wire0 <= LINKIO_CHUNK);
     assert_true(rx.got < N);
-    while (p->b.wire_in < p->a.wire_out)
+    for (int guard = 0; rx.got < N; guard++) {
+        assert_true(guard < 10000);
         assert_int_equal(linkio_read(&p->b, p->fb, 1, on_msg, &rx), 0);
+    }
     assert_int_equal(rx.got, N);
+    assert_true(p->b.wire_in == p->a.wire_out);
 }
 
 /* A message at the size limit crosses; the large buffers it needed are
@@ -495,6 +639,7 @@ static void test_linkio_read_stops_at_budget(void **state)
 static void test_linkio_carries_max_size_message_and_releases_buffers(void **state)
 {
     struct pair *p = *state;
+    peer_hello(p);
     size_t n = LINK_MAX_MESSAGE - 200;
     uint8_t *data = malloc(n);
     for (size_t k = 0; k < n; k++)
@@ -550,6 +695,11 @@ int main(void)
         T(test_linkio_bounds_buffer_for_max_length_garbage),
         T(test_linkio_reports_corrupt_zstd),
         T(test_linkio_reports_decode_error),
+        T(test_linkio_creates_zstd_state_only_after_the_first_message),
+        T(test_linkio_refuses_a_first_message_that_is_not_hello_or_error),
+        T(test_linkio_refuses_an_oversized_first_message_on_its_prefix),
+        T(test_linkio_names_a_version_1_peer),
+        T(test_linkio_works_off_an_inflating_input_a_budget_per_call),
         T(test_linkio_callback_nonzero_stops_reading),
         T(test_linkio_callback_may_free_the_link),
         T(test_linkio_returns_eof_after_dispatching_what_arrived),
