@@ -18,7 +18,7 @@
  *   type              elements
  *   1 HELLO           [1, version:uint, name:str, region:str, worker:uint, software:str, boot:uint,
  *                      heartbeat_ms:uint, public_url:str]
- *   2 INTEREST_ADD    [2, topic:str]
+ *   2 INTEREST_ADD    [2, topic:str, id:int]
  *   3 INTEREST_REMOVE [3, topic:str]
  *   4 PUBLISH         [4, topic:str, from:str, enc:uint, data:bin, user:str]
  *   5 MESSAGE         [5, topic:str, seq:uint, from:str, enc:uint, data:bin, user:str]
@@ -29,12 +29,14 @@
  *   9 HEARTBEAT       [9, time_ms:uint, echo_us:uint]
  *  10 POLICY          [10, idle_timeout_ms, ping_interval_ms, pong_timeout_ms,
  *                      handshake_timeout_ms, max_message_bytes, send_queue_bytes,
- *                      max_subscriptions, rate_limit, rate_burst] (all uint)
+ *                      max_subscriptions, rate_limit, rate_burst, max_topics,
+ *                      send_timeout_ms, max_pending_sends] (all uint)
  *  11 STATS           [11, uptime_s, clients, subscriptions, topics, msgs_in, msgs_out,
  *                      bytes_in, bytes_out, closed_idle, closed_dead, closed_slow,
  *                      closed_protocol, closed_rate, closed_other, rtt_us] (all uint)
  *  12 KICK            [12, to:str, code:uint, reason:str]
  *  13 DRAIN           [13, period_ms:uint] (0: the edge's own drain_period)
+ *  14 INTEREST_RESULT [14, topic:str, id:int, code:uint, reason:str]
  *
  * Extra trailing elements are ignored so a newer peer can append fields.
  * String limits: topic 255, name/region/software 64, to/from 128, reason
@@ -78,8 +80,18 @@ static const struct field hello_fields[] = {
     FLD("heartbeat_ms", F_U32, heartbeat_ms, 0),
     FLD("public_url", F_STR, public_url, LINK_MAX_REASON),
 };
-static const struct field interest_fields[] = {
+static const struct field interest_add_fields[] = {
     FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
+    FLD("id", F_I64, id, 0),
+};
+static const struct field interest_remove_fields[] = {
+    FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
+};
+static const struct field interest_result_fields[] = {
+    FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
+    FLD("id", F_I64, id, 0),
+    FLD("code", F_U32, code, 0),
+    FLD("reason", F_STR, reason, LINK_MAX_REASON),
 };
 static const struct field publish_fields[] = {
     FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
@@ -153,6 +165,9 @@ static const struct field policy_fields[] = {
     FLD("max_subscriptions", F_LONG, policy.max_subscriptions, 0),
     FLD("rate_limit", F_LONG, policy.rate_limit, 0),
     FLD("rate_burst", F_LONG, policy.rate_burst, 0),
+    FLD("max_topics", F_LONG, policy.max_topics, 0),
+    FLD("send_timeout_ms", F_LONG, policy.send_timeout_ms, 0),
+    FLD("max_pending_sends", F_LONG, policy.max_pending_sends, 0),
 };
 
 struct layout {
@@ -165,8 +180,8 @@ struct layout {
 
 static const struct layout layouts[] = {
     [LINK_HELLO] = LAYOUT("hello", hello_fields),
-    [LINK_INTEREST_ADD] = LAYOUT("interest_add", interest_fields),
-    [LINK_INTEREST_REMOVE] = LAYOUT("interest_remove", interest_fields),
+    [LINK_INTEREST_ADD] = LAYOUT("interest_add", interest_add_fields),
+    [LINK_INTEREST_REMOVE] = LAYOUT("interest_remove", interest_remove_fields),
     [LINK_PUBLISH] = LAYOUT("publish", publish_fields),
     [LINK_MESSAGE] = LAYOUT("message", message_fields),
     [LINK_DIRECT] = LAYOUT("direct", direct_fields),
@@ -177,6 +192,7 @@ static const struct layout layouts[] = {
     [LINK_STATS] = LAYOUT("stats", stats_fields),
     [LINK_KICK] = LAYOUT("kick", kick_fields),
     [LINK_DRAIN] = LAYOUT("drain", drain_fields),
+    [LINK_INTEREST_RESULT] = LAYOUT("interest_result", interest_result_fields),
 };
 
 static const struct layout *layout_of(uint64_t type)

@@ -14,13 +14,19 @@
 #include "common/buf.h"
 #include "common/policy.h"
 
-#define LINK_PROTOCOL_VERSION 1
+/* 2: uncompressed first message, INTEREST_ADD answered by INTEREST_RESULT,
+ * DIRECT_RESULT only for forwarded directs, POLICY with max_topics,
+ * send_timeout_ms and max_pending_sends. */
+#define LINK_PROTOCOL_VERSION 2
 /* Sent raw (uncompressed) by both sides before their zstd stream. */
 #define LINK_PREAMBLE "SPOKELNK"
 #define LINK_PREAMBLE_LEN 8
 /* Largest decoded message; bounds memory per link and the zstd output
  * accepted per message. Client messages are capped far below this. */
 #define LINK_MAX_MESSAGE (8u << 20)
+/* Largest first message (HELLO or ERROR, sent uncompressed): a peer that has
+ * not said who it is gets no more buffer than this, and no zstd state. */
+#define LINK_MAX_FIRST 2048u
 /* Longest strings link_decode accepts and link_encode produces. Topics and
  * connection ids match the client protocol (TOPIC_MAX_LEN, CONN_ID_MAX_LEN in
  * msg.h; link.c checks that they agree). */
@@ -32,7 +38,7 @@
 
 enum link_type {
     LINK_HELLO = 1,           /* both ways, first message */
-    LINK_INTEREST_ADD = 2,    /* edge -> hub */
+    LINK_INTEREST_ADD = 2,    /* edge -> hub; answered by INTEREST_RESULT */
     LINK_INTEREST_REMOVE = 3, /* edge -> hub */
     LINK_PUBLISH = 4,         /* edge -> hub */
     LINK_MESSAGE = 5,         /* hub -> edge, a publish with its seq */
@@ -44,6 +50,7 @@ enum link_type {
     LINK_STATS = 11,          /* edge -> hub: the worker's counters, about every second */
     LINK_KICK = 12,           /* hub -> edge: close connection `to` with code and reason */
     LINK_DRAIN = 13,          /* hub -> edge: drain the whole edge process */
+    LINK_INTEREST_RESULT = 14, /* hub -> edge: an INTEREST_ADD taken (code 0) or refused */
 };
 
 /* An edge worker's counters, as sent in STATS (totals since it started). */
@@ -65,7 +72,10 @@ struct link_str {
  * depends on type:
  *   HELLO:           version, name, region, worker, software, boot, heartbeat_ms,
  *                    public_url (edge: where clients reach it; may be empty)
- *   INTEREST_ADD/REMOVE: topic
+ *   INTEREST_ADD:    topic, id (the edge's number for this request)
+ *   INTEREST_REMOVE: topic
+ *   INTEREST_RESULT: topic, id (of the INTEREST_ADD), code (0: taken; 429:
+ *                    refused, the hub holds no interest for it), reason
  *   PUBLISH:         topic, from, enc, data
  *   MESSAGE:         topic, seq, from, enc, data
  *   DIRECT:          to, from, has_id, id, enc, data

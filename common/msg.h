@@ -25,9 +25,11 @@ enum msg_code {
     CODE_BAD_REQUEST = 400,  /* malformed message, missing or invalid field, unknown op */
     CODE_FORBIDDEN = 403,    /* the token does not allow this topic (sub or pub) */
     CODE_NOT_FOUND = 404,    /* direct message to an unknown or gone connection */
+    CODE_CONFLICT = 409,     /* a send reuses the id of one still waiting for its answer */
     CODE_TOO_LARGE = 413,    /* reserved: the frame limit closes with 1009 instead */
     CODE_LIMIT = 429,        /* rate limit or subscription limit reached */
     CODE_UNAVAILABLE = 503,  /* the hub link is down: publish/send not accepted */
+    CODE_TIMEOUT = 504,      /* a send got no answer from the target's edge in time */
 };
 
 /* A parsed client message. Pointers refer to the frame given to msg_parse or

@@ -220,3 +220,24 @@ const char *net_format_sockaddr(const struct sockaddr_storage *ss, char *out, si
     }
     return out;
 }
+
+size_t net_sockaddr_group(const struct sockaddr_storage *ss, uint8_t out[16])
+{
+    if (ss->ss_family == AF_INET) {
+        memcpy(out, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+        return 4;
+    }
+    if (ss->ss_family == AF_INET6) {
+        const uint8_t *a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+        static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(a, v4mapped, 12) == 0) {
+            memcpy(out, a + 12, 4);
+            return 4;
+        }
+        /* One customer usually gets a whole /64: counting full addresses
+         * would let one host use 2^64 of them. */
+        memcpy(out, a, 8);
+        return 8;
+    }
+    return 0;
+}

@@ -46,6 +46,10 @@ int net_set_nodelay(int fd);
 int net_set_sndbuf(int fd, int bytes);
 /* The port a bound socket listens on (for port 0 listeners), or 0. */
 uint16_t net_local_port(int fd);
+/* The address per-address limits count a peer under: an IPv4 address
+ * (also when v4-mapped into IPv6; 4 bytes), or the /64 an IPv6 address is
+ * in (8 bytes). Returns the length written to out, 0 for other families. */
+size_t net_sockaddr_group(const struct sockaddr_storage *ss, uint8_t out[16]);
 /* Numeric "ip:port" of a socket address. */
 const char *net_format_sockaddr(const struct sockaddr_storage *ss, char *out, size_t outlen);
 

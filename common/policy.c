@@ -29,6 +29,12 @@ const struct policy_key policy_keys[] = {
         "client messages per second per connection (0: off); excess gets error 429"),
     KEY("rate_burst", POLICY_COUNT, rate_burst, 1, 1L << 24, "100",
         "messages a connection may send at once above rate_limit"),
+    KEY("max_topics", POLICY_COUNT, max_topics, 1, 1L << 24, "100000",
+        "distinct topics one edge worker holds subscriptions for; a sub to one more gets 429"),
+    KEY("send_timeout", POLICY_SECONDS, send_timeout_ms, 100, 3600L * 1000, "10",
+        "seconds a send with an id waits for the target's edge before the sender gets 504"),
+    KEY("max_pending_sends", POLICY_COUNT, max_pending_sends, 1, 255, "100",
+        "sends with an id one connection may have waiting for an answer; more get 429"),
 };
 const size_t policy_nkeys = sizeof policy_keys / sizeof policy_keys[0];
 

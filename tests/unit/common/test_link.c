@@ -48,8 +48,17 @@ static struct link_msg full_msg(enum link_type t)
         m.public_url = link_str_c("wss://fra-1.example.com/ws");
         break;
     case LINK_INTEREST_ADD:
+        m.topic = link_str_c("room:42");
+        m.id = 77;
+        break;
     case LINK_INTEREST_REMOVE:
         m.topic = link_str_c("room:42");
+        break;
+    case LINK_INTEREST_RESULT:
+        m.topic = link_str_c("room:42");
+        m.id = 77;
+        m.code = 429;
+        m.reason = link_str_c("the hub holds max_topics (10) topics");
         break;
     case LINK_PUBLISH:
         m.topic = link_str_c("room:42");
@@ -128,8 +137,17 @@ static void assert_msg_eq(const struct link_msg *a, const struct link_msg *b)
         assert_str_eq(a->public_url, b->public_url);
         break;
     case LINK_INTEREST_ADD:
+        assert_str_eq(a->topic, b->topic);
+        assert_true(a->id == b->id);
+        break;
     case LINK_INTEREST_REMOVE:
         assert_str_eq(a->topic, b->topic);
+        break;
+    case LINK_INTEREST_RESULT:
+        assert_str_eq(a->topic, b->topic);
+        assert_true(a->id == b->id);
+        assert_int_equal(a->code, b->code);
+        assert_str_eq(a->reason, b->reason);
         break;
     case LINK_PUBLISH:
         assert_str_eq(a->topic, b->topic);
@@ -204,7 +222,7 @@ static void roundtrip(const struct link_msg *m)
 static const enum link_type all_types[] = {
     LINK_HELLO, LINK_INTEREST_ADD, LINK_INTEREST_REMOVE, LINK_PUBLISH, LINK_MESSAGE,
     LINK_DIRECT, LINK_DIRECT_RESULT, LINK_ERROR, LINK_HEARTBEAT, LINK_POLICY, LINK_STATS,
-    LINK_KICK, LINK_DRAIN,
+    LINK_KICK, LINK_DRAIN, LINK_INTEREST_RESULT,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -497,7 +515,7 @@ static void test_link_decode_rejects_non_array_and_empty_array(void **state)
 
 static void test_link_decode_rejects_unknown_type(void **state)
 {
-    static const int64_t bad[] = {0, 14, 127, 255, 65536, -1, -100};
+    static const int64_t bad[] = {0, 15, 127, 255, 65536, -1, -100};
     struct raw r;
     raw_begin(&r);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -580,9 +598,10 @@ static void test_link_decode_rejects_wrong_element_types(void **state)
     raw_begin(&r);
 
     /* topic as an integer */
-    msgpack_pack_array(&r.pk, 2);
+    msgpack_pack_array(&r.pk, 3);
     msgpack_pack_uint8(&r.pk, LINK_INTEREST_ADD);
     msgpack_pack_uint8(&r.pk, 7);
+    msgpack_pack_uint8(&r.pk, 1);
     expect_reject(raw_end(&r), "interest_add: topic: expected str");
 
     /* topic as bin */
@@ -779,9 +798,10 @@ static void test_link_decode_rejects_strings_over_their_limit(void **state)
     struct raw r;
     raw_begin(&r);
 
-    msgpack_pack_array(&r.pk, 2);
+    msgpack_pack_array(&r.pk, 3);
     msgpack_pack_uint8(&r.pk, LINK_INTEREST_ADD);
     msgpack_pack_str_with_body(&r.pk, big, LINK_MAX_TOPIC + 1);
+    msgpack_pack_uint8(&r.pk, 1);
     expect_reject(raw_end(&r), "interest_add: topic: too long");
 
     msgpack_sbuffer_clear(&r.sb);
@@ -867,7 +887,7 @@ static void test_link_decode_rejects_trailing_garbage_inside_length(void **state
 
 static void test_link_decode_tolerates_null_err_and_tiny_errlen(void **state)
 {
-    static const uint8_t f[] = {0, 0, 0, 2, 0x91, 0x0e};
+    static const uint8_t f[] = {0, 0, 0, 2, 0x91, 0x0f};
     struct link_msg m;
     char err[4] = "zzz";
     assert_int_equal(link_decode(f, sizeof(f), &m, NULL, 0), -1);
@@ -896,7 +916,7 @@ static void test_link_encode_rejects_invalid_messages_and_leaves_out_unchanged(v
     memset(&m, 0, sizeof(m));
     m.type = (enum link_type)0;
     expect_encode_refused(&m);
-    m.type = (enum link_type)14;
+    m.type = (enum link_type)15;
     expect_encode_refused(&m);
 
     m = full_msg(LINK_PUBLISH);
@@ -946,11 +966,11 @@ static void test_link_type_name_names_every_type(void **state)
 {
     static const char *names[] = {"hello", "interest_add", "interest_remove", "publish",
                                   "message", "direct", "direct_result", "error", "heartbeat",
-                                  "policy", "stats", "kick", "drain"};
+                                  "policy", "stats", "kick", "drain", "interest_result"};
     for (size_t i = 0; i < NTYPES; i++)
         assert_string_equal(link_type_name(all_types[i]), names[i]);
     assert_string_equal(link_type_name((enum link_type)0), "unknown");
-    assert_string_equal(link_type_name((enum link_type)14), "unknown");
+    assert_string_equal(link_type_name((enum link_type)15), "unknown");
     assert_string_equal(link_type_name((enum link_type)-1), "unknown");
 }
 
