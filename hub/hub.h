@@ -18,6 +18,7 @@ struct dict;
 struct link;
 struct route;
 struct httpd;
+struct directs;
 
 /* Settings, filled by conf_load in main.c (see the option table there). */
 struct hub_config {
@@ -27,6 +28,11 @@ struct hub_config {
     long heartbeat_ms;        /* heartbeat period; 3 silent periods drop a link */
     long link_max_pending;    /* unwritten bytes after which a link is congested */
     long link_max_topics;     /* interest entries one link may hold */
+    long max_topics;          /* topics the hub holds in all */
+    long link_hello_timeout_ms;      /* a new link must say HELLO within this */
+    long link_max_awaiting_hello;    /* links waiting for HELLO at once */
+    long link_max_awaiting_per_addr; /* ... of them from one source address (/64 for IPv6) */
+    long link_max_pending_directs;   /* directs one link has not yet answered */
     char *name;               /* our HELLO name */
     char *admin_token;        /* if set, /api/ requires "Authorization: Bearer" it */
     char *link_ca;            /* TLS on links: CA that issues edge certificates ("": plain TCP) */
@@ -48,6 +54,12 @@ struct hub_stats {
     uint64_t messages_out;   /* MESSAGE copies queued to links */
     uint64_t directs;        /* DIRECT messages received */
     uint64_t directs_unknown; /* ... whose target was not found */
+    uint64_t results_unsolicited; /* DIRECT_RESULTs answering nothing we forwarded: dropped */
+    uint64_t links_evicted;  /* links waiting for HELLO dropped for a newer one */
+    uint64_t links_hello_timeout; /* links dropped for no HELLO in time */
+    uint64_t links_refused_hostile; /* links dropped for a forged sender */
+    uint64_t interest_refused_link; /* INTEREST_ADDs refused: link_max_topics */
+    uint64_t interest_refused_hub;  /* INTEREST_ADDs refused: max_topics */
     /* Time from a PUBLISH decoded to its MESSAGEs queued on every link. */
     uint64_t route_hist[HUB_ROUTE_BUCKETS + 1];
     double route_sum_us;
@@ -67,10 +79,15 @@ struct hub {
     int spare_fd;           /* reserved fd for shedding connections on EMFILE */
     struct link *links;     /* accepted, not yet closed, oldest first (doubly linked) */
     struct link *links_tail;
+    struct link *awaiting;  /* of those, the ones still waiting for HELLO, oldest first */
+    struct link *awaiting_tail;
     size_t nlinks_pending;  /* of those, still waiting for HELLO */
     size_t nlinks_open;     /* of those, past HELLO */
     struct link *dirty;     /* links with output to flush this loop turn */
     struct link *closing;   /* closed links, freed at the end of the turn */
+    struct link *backlogged; /* links with input read but not yet worked off */
+    ev_idle backlog_idle;   /* keeps the loop from sleeping while there are some */
+    struct directs *directs; /* forwarded directs awaiting their result */
     uint64_t next_link_id;
     ev_prepare flush;       /* end of the loop turn: flush, write, free */
     ev_timer heartbeat;

@@ -32,18 +32,17 @@
 #include "common/tls.h"
 #include "common/version.h"
 #include "common/xalloc.h"
+#include "hub/directs.h"
 #include "hub/policy.h"
 #include "hub/route.h"
 
-/* Wire bytes read from one link per wake-up before the loop moves on to
- * other links (fairness; level-triggered EV_READ brings us back). */
-#define LINK_READ_BUDGET (256 * 1024)
+/* Bytes worked off per link per loop turn, counted after decompression
+ * (and at most this many read from the socket), before the loop moves on to
+ * other links: a small compressed input that inflates to megabytes is
+ * spread over several turns. The rest waits in the link's backlog. */
+#define LINK_READ_BUDGET (1024 * 1024)
 /* Connections accepted per wake-up of the listener. */
 #define LINK_ACCEPT_BATCH 64
-/* Links still waiting for HELLO. Each already holds both zstd contexts
- * (about 1-3 MB), so an unauthenticated connection flood must not be able
- * to pile them up; real edges send HELLO within a round trip. */
-#define LINK_MAX_AWAITING_HELLO 64
 /* Edge workers are numbered below this. */
 #define LINK_MAX_WORKER 1024
 /* Room for a MESSAGE's fields beyond topic, from and data: msgpack headers
@@ -62,6 +61,12 @@ struct link {
     struct link *prev, *next; /* hub->links while not CLOSED */
     struct link *dirty_next;  /* hub->dirty while dirty is set */
     struct link *close_next;  /* hub->closing once CLOSED */
+    struct link *aprev, *anext; /* hub->awaiting while AWAIT_HELLO */
+    struct link *backlog_next; /* hub->backlogged while backlogged is set */
+    int backlogged;
+    ev_timer hello_timer;     /* AWAIT_HELLO: link_hello_timeout_ms */
+    uint8_t src[16];          /* source address for the per-address cap: the IPv4 */
+    uint8_t srclen;           /* address, or the /64 of an IPv6 one */
     enum link_state state;
     int dirty;
     int writing;              /* EV_WRITE is part of the watched events */
@@ -92,7 +97,9 @@ struct link {
 
 int link_name_is_valid(const char *s, size_t n)
 {
-    if (n < 1 || n > LINK_MAX_NAME)
+    /* No leading dot: certificate name checks treat ".example" as "any
+     * name under example" (X509_check_host), which no edge name may mean. */
+    if (n < 1 || n > LINK_MAX_NAME || s[0] == '.')
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
@@ -146,6 +153,51 @@ static void link_list_remove(struct hub *h, struct link *l)
     l->prev = l->next = NULL;
 }
 
+static void awaiting_remove(struct hub *h, struct link *l)
+{
+    ev_timer_stop(h->loop, &l->hello_timer);
+    if (l->aprev)
+        l->aprev->anext = l->anext;
+    else
+        h->awaiting = l->anext;
+    if (l->anext)
+        l->anext->aprev = l->aprev;
+    else
+        h->awaiting_tail = l->aprev;
+    l->aprev = l->anext = NULL;
+}
+
+static void backlog_remove(struct hub *h, struct link *l)
+{
+    for (struct link **pp = &h->backlogged; *pp; pp = &(*pp)->backlog_next) {
+        if (*pp == l) {
+            *pp = l->backlog_next;
+            break;
+        }
+    }
+    l->backlog_next = NULL;
+    l->backlogged = 0;
+}
+
+static struct link *link_find_conn(struct hub *h, const struct link_str *id);
+static int link_send(struct link *l, const struct link_msg *m);
+
+/* A direct's target link went away before answering: its sender gets 503
+ * now rather than waiting for its edge's deadline. */
+static void answer_gone(const char *from, size_t from_len, int64_t id, void *ud)
+{
+    struct hub *h = ud;
+    struct link_str to = {from, (uint32_t)from_len};
+    struct link *src = link_find_conn(h, &to);
+    if (!src)
+        return;
+    struct link_msg r = {.type = LINK_DIRECT_RESULT, .to = to, .has_id = 1, .id = id,
+                         .code = 503,
+                         .reason = link_str_c("the target's edge went away before answering")};
+    if (link_send(src, &r) == 0)
+        src->results_out++;
+}
+
 /* All teardown: stop the watcher, close the fd, forget routing state, and
  * queue the memory for the end of the turn. Logs "<label> link <why>". */
 static void link_close(struct link *l, enum log_level level, const char *fmt, ...)
@@ -168,10 +220,16 @@ static void link_close(struct link *l, enum log_level level, const char *fmt, ..
     l->fd = -1;
     route_link_gone(h->route, l->peer);
     l->peer = NULL;
-    if (l->state == LSTATE_AWAIT_HELLO)
+    if (l->state == LSTATE_AWAIT_HELLO) {
         h->nlinks_pending--;
-    else
+        awaiting_remove(h, l);
+    } else {
         h->nlinks_open--;
+        /* Directs this edge will never answer now: tell their senders. */
+        directs_drop_target(h->directs, l->id, answer_gone, h);
+    }
+    if (l->backlogged)
+        backlog_remove(h, l);
     link_list_remove(h, l);
     l->state = LSTATE_CLOSED;
     l->close_next = h->closing;
@@ -295,11 +353,44 @@ static void link_flush_dirty(struct hub *h)
     }
 }
 
+static void link_read(struct link *l);
+
+/* Works off one budget of each backlogged link's input (see
+ * LINK_READ_BUDGET); a link still behind afterwards stays on the list. */
+static void link_work_backlog(struct hub *h)
+{
+    struct link *list = h->backlogged;
+    h->backlogged = NULL;
+    /* Off the list first, all of them: handling one link's messages may
+     * close another one further down (link_close then leaves the chain
+     * alone), and a link that stays behind re-enters h->backlogged. */
+    for (struct link *l = list; l; l = l->backlog_next)
+        l->backlogged = 0;
+    while (list) {
+        struct link *l = list;
+        list = l->backlog_next;
+        l->backlog_next = NULL;
+        link_read(l); /* skips a closed link */
+    }
+}
+
 static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     struct hub *h = w->data;
+    link_work_backlog(h);
     link_flush_dirty(h);
     link_reap(h);
+    /* Input already read does not wake epoll: while some waits, the loop
+     * must not block (an active idle watcher makes the poll return at once). */
+    if (h->backlogged && !ev_is_active(&h->backlog_idle))
+        ev_idle_start(loop, &h->backlog_idle);
+    else if (!h->backlogged && ev_is_active(&h->backlog_idle))
+        ev_idle_stop(loop, &h->backlog_idle);
+}
+
+static void on_backlog_idle(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    /* Nothing to do here: the prepare watcher works the backlog off. */
 }
 
 /* ---- message handlers ---------------------------------------------------- */
@@ -362,6 +453,7 @@ static int link_on_hello(struct link *l, const struct link_msg *m)
     l->peer_heartbeat_ms = m->heartbeat_ms;
     copy_str(l->public_url, sizeof l->public_url, &m->public_url);
     l->peer = route_link_register(h->route, m->name.ptr, m->name.len, m->worker, l);
+    awaiting_remove(h, l);
     l->state = LSTATE_OPEN;
     h->nlinks_pending--;
     h->nlinks_open++;
@@ -391,6 +483,36 @@ static int link_on_hello(struct link *l, const struct link_msg *m)
     return 0;
 }
 
+/* 1 if connection id `id` belongs to this link's edge worker (its name,
+ * worker and boot): the only senders an edge may speak for. */
+static int link_owns_conn(const struct link *l, const struct link_str *id)
+{
+    struct route_conn c;
+    return route_parse_conn(id->ptr, id->len, &c) == 0 && c.name_len == strlen(l->name) &&
+           memcmp(c.name, l->name, c.name_len) == 0 && c.worker == l->worker &&
+           c.boot == l->boot;
+}
+
+/* Drops a link that spoke for a connection of another edge worker: an
+ * honest edge never does, so this one is compromised or broken. */
+static int link_refuse_forged(struct link *l, const char *what, const struct link_str *from)
+{
+    char who[LINK_MAX_CONN_ID + 1];
+    l->hub->stats.links_refused_hostile++;
+    return link_refuse(l, 403, "%s from connection '%s', which is not one of this link's "
+                               "(%s/%u): refused",
+                       what, printable(from, who, sizeof who), l->name, l->worker);
+}
+
+static int link_interest_result(struct link *l, const struct link_msg *m, uint32_t code,
+                                const char *reason)
+{
+    struct link_msg r = {.type = LINK_INTEREST_RESULT, .topic = m->topic, .id = m->id,
+                         .code = code, .reason = link_str_c(reason)};
+    link_send(l, &r);
+    return 0;
+}
+
 static int link_on_interest(struct link *l, const struct link_msg *m)
 {
     struct hub *h = l->hub;
@@ -403,12 +525,25 @@ static int link_on_interest(struct link *l, const struct link_msg *m)
         return 0;
     }
     l->interest_adds++;
-    route_interest_add(h->route, l->peer, m->topic.ptr, m->topic.len);
-    /* Checked after the add so that repeating an existing interest at the
-     * limit is not an error; the extra entry goes with the link. */
-    if (route_peer_topics(l->peer) > (size_t)h->cfg.link_max_topics)
-        return link_refuse(l, 400, "too many topics (limit %ld)", h->cfg.link_max_topics);
-    return 0;
+    /* One interest refused, never the link: dropping it would make the edge
+     * re-send everything on reconnect and be dropped again. */
+    if (route_peer_topics(l->peer) >= (size_t)h->cfg.link_max_topics &&
+        !route_peer_has(l->peer, m->topic.ptr, m->topic.len)) {
+        h->stats.interest_refused_link++;
+        char reason[96];
+        snprintf(reason, sizeof reason, "this edge worker holds link_max_topics (%ld) topics",
+                 h->cfg.link_max_topics);
+        return link_interest_result(l, m, 429, reason);
+    }
+    if (route_interest_add(h->route, l->peer, m->topic.ptr, m->topic.len,
+                           (size_t)h->cfg.max_topics) < 0) {
+        h->stats.interest_refused_hub++;
+        char reason[96];
+        snprintf(reason, sizeof reason, "the hub holds max_topics (%ld) topics",
+                 h->cfg.max_topics);
+        return link_interest_result(l, m, 429, reason);
+    }
+    return link_interest_result(l, m, 0, "");
 }
 
 /* A publish on its way to the interested links: encoded once, on the first
@@ -448,6 +583,8 @@ static int link_on_publish(struct link *l, const struct link_msg *m)
     struct hub *h = l->hub;
     if (!topic_is_valid(m->topic.ptr, m->topic.len))
         return link_refuse(l, 400, "invalid topic in publish");
+    if (!link_owns_conn(l, &m->from))
+        return link_refuse_forged(l, "publish", &m->from);
     if (m->enc >= ENC_COUNT)
         return link_refuse(l, 400, "invalid encoding %u in publish", m->enc);
     l->publishes_in++;
@@ -516,23 +653,35 @@ uint64_t link_publish(struct hub *h, struct link_str topic, struct link_str from
 static int link_on_direct(struct link *l, const struct link_msg *m)
 {
     struct hub *h = l->hub;
+    if (!link_owns_conn(l, &m->from))
+        return link_refuse_forged(l, "direct", &m->from);
     l->directs_in++;
     h->stats.directs++;
     struct link *t = link_find_conn(h, &m->to);
+    const char *why = "unknown connection";
+    uint32_t code = 404;
     if (t) {
-        if (link_send(t, m) == 0)
-            t->directs_out++;
-        return 0;
+        /* The result of a direct with an id is let through only from the
+         * link it went to, for this sender and id, and only once. */
+        if (!m->has_id || directs_add(h->directs, t->id, m->from.ptr, m->from.len, m->id,
+                                      ev_now(h->loop), (size_t)h->cfg.link_max_pending_directs) == 0) {
+            if (link_send(t, m) == 0)
+                t->directs_out++;
+            return 0;
+        }
+        code = 503;
+        why = "too many sends waiting for the target's edge (or this id is already waiting)";
+    } else {
+        h->stats.directs_unknown++;
     }
-    h->stats.directs_unknown++;
     if (m->has_id) {
         struct link_msg r = {
             .type = LINK_DIRECT_RESULT,
             .to = m->from,
             .has_id = 1,
             .id = m->id,
-            .code = 404,
-            .reason = link_str_c("unknown connection"),
+            .code = code,
+            .reason = link_str_c(why),
         };
         l->results_out++;
         link_send(l, &r);
@@ -542,8 +691,18 @@ static int link_on_direct(struct link *l, const struct link_msg *m)
 
 static int link_on_direct_result(struct link *l, const struct link_msg *m)
 {
+    struct hub *h = l->hub;
     l->results_in++;
-    struct link *t = link_find_conn(l->hub, &m->to);
+    if (!directs_take(h->directs, l->id, m->to.ptr, m->to.len, m->id)) {
+        /* Not an answer to anything we sent this link: made up, duplicated,
+         * or too late (the sender's edge has answered 504 meanwhile). */
+        h->stats.results_unsolicited++;
+        char who[LINK_MAX_CONN_ID + 1];
+        log_debug("%s: dropped a direct result for %s id %lld that nothing awaits", l->label,
+                  printable(&m->to, who, sizeof who), (long long)m->id);
+        return 0;
+    }
+    struct link *t = link_find_conn(h, &m->to);
     /* The sender may be gone by now; nobody is left to tell. */
     if (t && link_send(t, m) == 0)
         t->results_out++;
@@ -596,19 +755,23 @@ static int link_on_msg(void *ud, const struct link_msg *m)
 
 /* ---- socket events ------------------------------------------------------- */
 
-static void on_link_io(struct ev_loop *loop, ev_io *w, int revents)
+/* Reads and handles one budget of the link's input (its backlog first). */
+static void link_read(struct link *l)
 {
-    struct link *l = w->data;
-    if (revents & EV_WRITE)
-        link_mark_dirty(l); /* the end-of-turn flush writes */
-    if (!(revents & EV_READ))
+    struct hub *h = l->hub;
+    if (l->state == LSTATE_CLOSED)
         return;
     uint64_t before = l->io.wire_in;
     int rc = linkio_read(&l->io, l->fd, LINK_READ_BUDGET, link_on_msg, l);
     if (rc == LINK_GONE)
         return;
     if (l->io.wire_in != before)
-        l->last_rx = ev_now(loop);
+        l->last_rx = ev_now(h->loop);
+    if (rc == 0 && linkio_has_backlog(&l->io) && !l->backlogged) {
+        l->backlogged = 1;
+        l->backlog_next = h->backlogged;
+        h->backlogged = l;
+    }
     if (rc == 0 && l->io.ssl && linkio_pending(&l->io))
         link_mark_dirty(l); /* TLS answered the bytes it read (handshake) */
     if (rc == 1) {
@@ -622,8 +785,60 @@ static void on_link_io(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-static void link_new(struct hub *h, int fd, const char *addr)
+static void on_link_io(struct ev_loop *loop, ev_io *w, int revents)
 {
+    struct link *l = w->data;
+    if (revents & EV_WRITE)
+        link_mark_dirty(l); /* the end-of-turn flush writes */
+    if (revents & EV_READ)
+        link_read(l);
+}
+
+static void on_hello_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct link *l = w->data;
+    l->hub->stats.links_hello_timeout++;
+    link_close(l, LOG_WARN, "dropped: no hello within %ld ms", l->hub->cfg.link_hello_timeout_ms);
+}
+
+/* Makes room for one more link waiting for HELLO from source `src`: the
+ * oldest waiting link of that source goes when it holds its share, else the
+ * oldest waiting one of all when the hub holds its maximum. Dropping the
+ * oldest rather than refusing the newest means connections that never say
+ * anything cannot lock real edges out: an edge says HELLO within a round
+ * trip of connecting, so it is never the oldest for long. */
+static void make_room(struct hub *h, const uint8_t *src, size_t srclen)
+{
+    size_t same = 0;
+    struct link *oldest_same = NULL;
+    for (struct link *l = h->awaiting; l; l = l->anext) {
+        if (l->srclen == srclen && memcmp(l->src, src, srclen) == 0) {
+            if (!oldest_same)
+                oldest_same = l;
+            same++;
+        }
+    }
+    struct link *victim = NULL;
+    if (same >= (size_t)h->cfg.link_max_awaiting_per_addr)
+        victim = oldest_same;
+    else if (h->nlinks_pending >= (size_t)h->cfg.link_max_awaiting_hello)
+        victim = h->awaiting;
+    if (victim) {
+        h->stats.links_evicted++;
+        link_close(victim, LOG_WARN, "dropped: still no hello after %.0f ms, and a newer link "
+                                     "needs its place",
+                   (ev_now(h->loop) - victim->accepted_at) * 1000.0);
+    }
+}
+
+static void link_new(struct hub *h, int fd, const struct sockaddr_storage *ss)
+{
+    char addr[64];
+    net_format_sockaddr(ss, addr, sizeof addr);
+    uint8_t src[16];
+    size_t srclen = net_sockaddr_group(ss, src);
+    make_room(h, src, srclen);
+
     struct link *l = xcalloc(1, sizeof *l);
     if (linkio_init(&l->io) < 0) {
         log_warn("link from %s refused: %s", addr, l->io.err);
@@ -651,10 +866,21 @@ static void link_new(struct hub *h, int fd, const char *addr)
     l->state = LSTATE_AWAIT_HELLO;
     snprintf(l->addr, sizeof l->addr, "%s", addr);
     snprintf(l->label, sizeof l->label, "%s", addr);
+    memcpy(l->src, src, srclen);
+    l->srclen = (uint8_t)srclen;
     l->accepted_at = l->last_rx = ev_now(h->loop);
     ev_io_init(&l->w, on_link_io, fd, EV_READ);
     l->w.data = l;
     ev_io_start(h->loop, &l->w);
+    ev_timer_init(&l->hello_timer, on_hello_timeout, h->cfg.link_hello_timeout_ms / 1000.0, 0.);
+    l->hello_timer.data = l;
+    ev_timer_start(h->loop, &l->hello_timer);
+    l->aprev = h->awaiting_tail;
+    if (h->awaiting_tail)
+        h->awaiting_tail->anext = l;
+    else
+        h->awaiting = l;
+    h->awaiting_tail = l;
 
     l->prev = h->links_tail;
     if (h->links_tail)
@@ -664,7 +890,8 @@ static void link_new(struct hub *h, int fd, const char *addr)
     h->links_tail = l;
     h->nlinks_pending++;
     h->stats.links_accepted++;
-    /* Our preamble and the zstd frame header are queued by linkio_init. */
+    /* Our preamble is queued by linkio_init; nothing else goes out before
+     * the edge's HELLO (and no zstd state exists until then). */
     link_mark_dirty(l);
     log_debug("%s connected (link %llu)", addr, (unsigned long long)l->id);
 }
@@ -688,15 +915,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
                 log_warn("accept on the link listener: %s", strerror(errno));
             return;
         }
-        char addr[64];
-        net_format_sockaddr(&ss, addr, sizeof addr);
-        if (h->nlinks_pending >= LINK_MAX_AWAITING_HELLO) {
-            log_warn("refusing link from %s: %zu links are still waiting for hello", addr,
-                     h->nlinks_pending);
-            close(fd);
-            continue;
-        }
-        link_new(h, fd, addr);
+        link_new(h, fd, &ss);
     }
 }
 
@@ -706,12 +925,10 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
     ev_tstamp now = ev_now(loop);
     ev_tstamp limit = 3.0 * (double)h->cfg.heartbeat_ms / 1000.0;
     struct link_msg hb = {.type = LINK_HEARTBEAT, .time_ms = clock_wall_ms()};
+    /* Results nobody sent in time: the senders' edges have answered 504. */
+    directs_expire(h->directs, now - 2.0 * (double)h->policy.send_timeout_ms / 1000.0 - limit);
     for (struct link *l = h->links, *next; l; l = next) {
         next = l->next; /* closing l unlinks only l */
-        if (l->state == LSTATE_AWAIT_HELLO && now - l->accepted_at >= limit) {
-            link_close(l, LOG_WARN, "dropped: no hello within %.0f ms", limit * 1000.0);
-            continue;
-        }
         /* Each side heartbeats at its own period: allow 3 of the slower one. */
         ev_tstamp silent_limit = limit;
         if (3.0 * l->peer_heartbeat_ms / 1000.0 > silent_limit)
@@ -739,6 +956,9 @@ int link_server_start(struct hub *h, char *err, size_t errlen)
     ev_prepare_init(&h->flush, on_flush);
     h->flush.data = h;
     ev_prepare_start(h->loop, &h->flush);
+    ev_idle_init(&h->backlog_idle, on_backlog_idle);
+    h->backlog_idle.data = h;
+    h->directs = directs_new();
 
     double period = (double)h->cfg.heartbeat_ms / 1000.0;
     ev_timer_init(&h->heartbeat, on_heartbeat, period, period);
@@ -767,9 +987,13 @@ void link_server_stop(struct hub *h)
     }
     /* Every link is closed now: nothing on the dirty list needs writing. */
     h->dirty = NULL;
+    h->backlogged = NULL;
     ev_prepare_stop(h->loop, &h->flush);
+    ev_idle_stop(h->loop, &h->backlog_idle);
     ev_timer_stop(h->loop, &h->heartbeat);
     link_reap(h);
+    directs_free(h->directs);
+    h->directs = NULL;
 }
 
 void link_push_policy(struct hub *h)

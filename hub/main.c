@@ -149,7 +149,20 @@ int main(int argc, char **argv)
         {"allow_insecure_links", CONF_BOOL, &h->cfg.allow_insecure_links, "false", 0, 0,
          "accept plain TCP links on a non-loopback listen address (not for production)"},
         {"link_max_topics", CONF_INT, &h->cfg.link_max_topics, "1048576", 1, 1L << 32,
-         "topics one edge link may be interested in; more drops the link"},
+         "topics one edge link may be interested in; interest in one more is refused (the "
+         "edge answers that sub with 429)"},
+        {"max_topics", CONF_INT, &h->cfg.max_topics, "1048576", 1, 1L << 32,
+         "topics the hub holds in all; interest in one more new topic is refused (429)"},
+        {"link_hello_timeout_ms", CONF_INT, &h->cfg.link_hello_timeout_ms, "3000", 100, 600000,
+         "a new link that has not sent its hello within this is dropped"},
+        {"link_max_awaiting_hello", CONF_INT, &h->cfg.link_max_awaiting_hello, "64", 1, 65536,
+         "links waiting for their hello at once; one more drops the oldest of them"},
+        {"link_max_awaiting_per_addr", CONF_INT, &h->cfg.link_max_awaiting_per_addr, "16", 1,
+         65536, "links waiting for their hello from one source address (an IPv6 /64) at once; "
+         "one more drops that address's oldest (set it to at least the workers of an edge)"},
+        {"link_max_pending_directs", CONF_INT, &h->cfg.link_max_pending_directs, "65536", 1,
+         1L << 24, "sends with an id the hub has forwarded to one link and not yet had "
+         "answered; more are answered 503 at once"},
     };
     /* The policy keys are [policy] keys in the file and flags like any other
      * (--idle-timeout 30); [edge.NAME] sections override them per edge. */

@@ -148,14 +148,20 @@ void route_link_gone(struct route *r, struct route_peer *p)
     dict_deinit(&p->topics, NULL);
     dict_delete(&r->links, p->key, p->keylen);
     free(p);
+    /* A flood of topics or links leaves no oversized tables behind. */
+    dict_shrink(&r->topics);
+    dict_shrink(&r->links);
 }
 
-int route_interest_add(struct route *r, struct route_peer *p, const char *name, size_t len)
+int route_interest_add(struct route *r, struct route_peer *p, const char *name, size_t len,
+                       size_t max_topics)
 {
     if (dict_find(&p->topics, name, len))
         return 0;
     struct topic *t = dict_get(&r->topics, name, len);
     if (!t) {
+        if (r->topics.count >= max_topics)
+            return -1;
         t = xcalloc(1, sizeof *t);
         t->sample_ms = clock_mono_ms();
         struct dict_entry *e = dict_add(&r->topics, name, len, t);
@@ -183,7 +189,14 @@ int route_interest_remove(struct route *r, struct route_peer *p, const char *nam
     if (!i)
         return 0;
     interest_unlink(r, i);
+    dict_shrink(&p->topics);
+    dict_shrink(&r->topics);
     return 1;
+}
+
+int route_peer_has(const struct route_peer *p, const char *name, size_t len)
+{
+    return p && dict_find(&p->topics, name, len) != NULL;
 }
 
 size_t route_peer_topics(const struct route_peer *p)

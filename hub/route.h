@@ -44,10 +44,15 @@ void *route_link_find(const struct route *r, const char *name, size_t name_len, 
  * frees the handle. No-op on NULL. */
 void route_link_gone(struct route *r, struct route_peer *p);
 
-/* Adds or removes interest of p in a topic. Idempotent. Return 1 if the
- * interest set changed, 0 if it did not. */
-int route_interest_add(struct route *r, struct route_peer *p, const char *topic, size_t len);
+/* Adds interest of p in a topic. Idempotent. Returns 1 if the interest set
+ * changed, 0 if p was already interested, -1 if the topic is new and the
+ * hub already holds max_topics topics (nothing changed). */
+int route_interest_add(struct route *r, struct route_peer *p, const char *topic, size_t len,
+                       size_t max_topics);
+/* Removes interest of p in a topic. Returns 1 if it was there, 0 if not. */
 int route_interest_remove(struct route *r, struct route_peer *p, const char *topic, size_t len);
+/* 1 if p is interested in topic. */
+int route_peer_has(const struct route_peer *p, const char *topic, size_t len);
 /* Number of topics p is interested in. */
 size_t route_peer_topics(const struct route_peer *p);
 

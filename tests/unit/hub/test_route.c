@@ -70,13 +70,13 @@ static void test_route_publish_assigns_seq_per_topic_to_interested_links(void **
     struct route_peer *p2 = route_link_register(r, "e", 1, 1, (void *)2);
     uint64_t seq = 0;
     assert_int_equal(route_publish(r, "t", 1, count_cb, &seq), 0); /* nobody interested */
-    assert_int_equal(route_interest_add(r, p1, "t", 1), 1);
-    assert_int_equal(route_interest_add(r, p1, "t", 1), 0); /* idempotent */
-    assert_int_equal(route_interest_add(r, p2, "t", 1), 1);
+    assert_int_equal(route_interest_add(r, p1, "t", 1, SIZE_MAX), 1);
+    assert_int_equal(route_interest_add(r, p1, "t", 1, SIZE_MAX), 0); /* idempotent */
+    assert_int_equal(route_interest_add(r, p2, "t", 1, SIZE_MAX), 1);
     char name[32];
     for (int i = 0; i < 1000; i++) {
         snprintf(name, sizeof name, "x%d", i);
-        route_interest_add(r, i % 2 ? p1 : p2, name, strlen(name));
+        route_interest_add(r, i % 2 ? p1 : p2, name, strlen(name), SIZE_MAX);
     }
     assert_int_equal(route_topic_count(r), 1001);
     assert_int_equal(route_peer_topics(p1), 501);
@@ -99,16 +99,57 @@ static void test_route_forgets_topic_when_last_link_goes(void **state)
     struct route_peer *p1 = route_link_register(r, "e", 1, 0, (void *)1);
     struct route_peer *p2 = route_link_register(r, "e", 1, 1, (void *)2);
     uint64_t seq = 0;
-    route_interest_add(r, p2, "t", 1);
-    route_interest_add(r, p2, "u", 1);
-    route_interest_add(r, p1, "u", 1);
+    route_interest_add(r, p2, "t", 1, SIZE_MAX);
+    route_interest_add(r, p2, "u", 1, SIZE_MAX);
+    route_interest_add(r, p1, "u", 1, SIZE_MAX);
     assert_int_equal(route_publish(r, "t", 1, count_cb, &seq), 1);
     route_link_gone(r, p2);
     assert_int_equal(route_topic_count(r), 1); /* "u" survives through p1 */
     assert_null(route_link_find(r, "e", 1, 1));
     assert_int_equal(route_publish(r, "t", 1, count_cb, &seq), 0);
-    route_interest_add(r, p1, "t", 1);
+    route_interest_add(r, p1, "t", 1, SIZE_MAX);
     assert_int_equal(route_publish(r, "t", 1, count_cb, &seq), 1); /* seq restarts */
+    route_free(r);
+}
+
+static void test_route_interest_add_refuses_a_new_topic_beyond_max_topics(void **state)
+{
+    struct route *r = route_new();
+    struct route_peer *p1 = route_link_register(r, "e", 1, 0, (void *)1);
+    struct route_peer *p2 = route_link_register(r, "e", 1, 1, (void *)2);
+    assert_int_equal(route_interest_add(r, p1, "a", 1, 2), 1);
+    assert_int_equal(route_interest_add(r, p1, "b", 1, 2), 1);
+    assert_int_equal(route_interest_add(r, p1, "c", 1, 2), -1); /* a third topic */
+    assert_int_equal(route_topic_count(r), 2);
+    assert_false(route_peer_has(p1, "c", 1));
+    /* Interest in an existing topic is not a new topic. */
+    assert_int_equal(route_interest_add(r, p2, "a", 1, 2), 1);
+    assert_int_equal(route_interest_add(r, p1, "a", 1, 2), 0);
+    /* Room again once one is gone. */
+    assert_int_equal(route_interest_remove(r, p1, "b", 1), 1);
+    assert_int_equal(route_interest_add(r, p1, "c", 1, 2), 1);
+    assert_true(route_peer_has(p1, "c", 1));
+    route_free(r);
+}
+
+static void test_route_survives_a_topic_flood_and_its_removal(void **state)
+{
+    struct route *r = route_new();
+    struct route_peer *p = route_link_register(r, "e", 1, 0, (void *)1);
+    char name[32];
+    for (int i = 0; i < 50000; i++) {
+        snprintf(name, sizeof name, "flood.%d", i);
+        assert_int_equal(route_interest_add(r, p, name, strlen(name), SIZE_MAX), 1);
+    }
+    for (int i = 0; i < 50000; i++) {
+        snprintf(name, sizeof name, "flood.%d", i);
+        assert_int_equal(route_interest_remove(r, p, name, strlen(name)), 1);
+    }
+    assert_int_equal(route_topic_count(r), 0);
+    assert_int_equal(route_peer_topics(p), 0);
+    uint64_t seq = 0;
+    assert_int_equal(route_interest_add(r, p, "t", 1, SIZE_MAX), 1);
+    assert_int_equal(route_publish(r, "t", 1, count_cb, &seq), 1);
     route_free(r);
 }
 
@@ -120,6 +161,8 @@ int main(void)
         cmocka_unit_test(test_route_registry_refuses_duplicate_keys),
         cmocka_unit_test(test_route_publish_assigns_seq_per_topic_to_interested_links),
         cmocka_unit_test(test_route_forgets_topic_when_last_link_goes),
+        cmocka_unit_test(test_route_interest_add_refuses_a_new_topic_beyond_max_topics),
+        cmocka_unit_test(test_route_survives_a_topic_flood_and_its_removal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
