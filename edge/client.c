@@ -29,6 +29,7 @@
 #include "edge/auth.h"
 #include "edge/handshake.h"
 #include "edge/iplimit.h"
+#include "edge/sends.h"
 #include "edge/topic.h"
 #include "edge/transport.h"
 #include "edge/uplink.h"
@@ -537,6 +538,34 @@ static void ws_input(struct client *c, const uint8_t *p, size_t n, int from_part
 
 /* ---- messages ---------------------------------------------------------- */
 
+static void handle_sub(struct client *c, const struct client_msg *m)
+{
+    struct worker *w = c->w;
+    struct topic *t = NULL;
+    char reason[120];
+    int r = topic_subscribe(w, c, m->topic, m->topic_len, (uint32_t)w->policy.max_subscriptions,
+                            (uint32_t)w->policy.max_topics, &t);
+    if (r == TOPIC_LIMIT_SUBS || r == TOPIC_LIMIT_TOPICS) {
+        if (r == TOPIC_LIMIT_SUBS) {
+            snprintf(reason, sizeof reason, "subscription limit reached (%ld)",
+                     w->policy.max_subscriptions);
+        } else {
+            w->stats.topics_refused_worker++;
+            snprintf(reason, sizeof reason, "topic limit of this edge reached (%ld topics)",
+                     w->policy.max_topics);
+        }
+        client_send_error(c, m->has_id, m->id, CODE_LIMIT, reason);
+        return;
+    }
+    if (!m->has_id)
+        return;
+    /* Acked once the hub holds the topic for us (or refused with 429). */
+    if (t->add_id)
+        topic_wait(t, c, m->id);
+    else
+        client_send_ack(c, m->id);
+}
+
 static void handle_send(struct client *c, const struct client_msg *m, const char *from)
 {
     struct worker *w = c->w;
@@ -561,11 +590,30 @@ static void handle_send(struct client *c, const struct client_msg *m, const char
             client_send_ack(c, m->id);
         return;
     }
-    if (uplink_direct(w->up, m->to, m->to_len, from, user, m->has_id, m->id, (enum enc)c->enc,
-                      m->data, m->data_len) < 0)
+    if (!uplink_is_up(w->up)) {
         client_send_error(c, m->has_id, m->id, CODE_UNAVAILABLE,
                           "hub unavailable: message not sent");
-    /* With an id, the ack or error comes back from the target's edge. */
+        return;
+    }
+    /* With an id, the ack or error comes back from the target's edge; a
+     * record makes sure exactly one reply reaches the client (sends.h). */
+    if (m->has_id) {
+        int r = sends_add(&w->sends, c, m->id);
+        if (r == -1) {
+            client_send_error(c, 1, m->id, CODE_CONFLICT,
+                              "a send with this id is still waiting for its answer");
+            return;
+        }
+        if (r == -2) {
+            char reason[96];
+            snprintf(reason, sizeof reason, "too many sends waiting for an answer (%ld)",
+                     w->policy.max_pending_sends);
+            client_send_error(c, 1, m->id, CODE_LIMIT, reason);
+            return;
+        }
+    }
+    uplink_direct(w->up, m->to, m->to_len, from, user, m->has_id, m->id, (enum enc)c->enc,
+                  m->data, m->data_len);
 }
 
 /* Token bucket: rate_limit messages per second, rate_burst at once. Returns
@@ -638,14 +686,8 @@ static void handle_message(struct client *c, uint8_t opcode, const uint8_t *p, s
                               "not allowed to subscribe to this topic");
             return;
         }
-        if (topic_subscribe(w, c, m.topic, m.topic_len, (uint32_t)w->policy.max_subscriptions) < 0) {
-            char reason[96];
-            snprintf(reason, sizeof reason, "subscription limit reached (%ld)",
-                     w->policy.max_subscriptions);
-            client_send_error(c, m.has_id, m.id, CODE_LIMIT, reason);
-            return;
-        }
-        break;
+        handle_sub(c, &m);
+        return;
     case OP_UNSUB:
         topic_unsubscribe(w, c, m.topic, m.topic_len);
         break;

@@ -34,6 +34,7 @@ enum {
     CLIENT_F_SLOW = 4,         /* cut as a slow consumer: queue nothing more */
     CLIENT_F_FLUSH_CLOSE = 8,  /* tear down once the queue is written */
     CLIENT_F_PONG_WAIT = 16,   /* pinged; `deadline` is in the pong list */
+    CLIENT_F_MARK = 128,       /* scratch mark for a walk over clients; clear after use */
 };
 
 /* Everything an idle connection holds: no wslay context, no buffers.
@@ -45,6 +46,7 @@ struct client {
     uint8_t state;
     uint8_t enc;
     uint8_t flags;
+    uint8_t nsends;           /* sends with an id waiting for an answer (edge/sends.h) */
     uint32_t nsubs;           /* (in the padding here: not touched by fan-out) */
     struct client *dirty_next;
     struct worker *w;

@@ -10,6 +10,7 @@
 #include "common/wsframe.h"
 #include "edge/client.h"
 #include "edge/frame.h"
+#include "edge/sends.h"
 #include "edge/topic.h"
 #include "edge/worker.h"
 
@@ -91,6 +92,10 @@ void deliver_direct_result(struct worker *w, const struct link_msg *m)
     uint64_t seq;
     char reason[256];
     if (!worker_conn_is_local(w, m->to.ptr, m->to.len, &seq))
+        return;
+    /* Exactly one reply per send: only an answer to a send still waiting
+     * is passed on (a late one was answered 504 already). */
+    if (!sends_take(&w->sends, seq, m->id))
         return;
     struct client *c = worker_find_client(w, seq);
     if (!c || c->state != CLIENT_OPEN)

@@ -18,6 +18,7 @@
 #include "common/version.h"
 #include "common/xalloc.h"
 #include "edge/deliver.h"
+#include "edge/sends.h"
 #include "edge/topic.h"
 #include "edge/worker.h"
 
@@ -32,12 +33,13 @@ enum uplink_state {
  * own 0, 1 and -1). */
 #define LINK_GONE 2
 
-/* Compressed bytes read from the hub per loop iteration: one 64 KiB read.
- * Everything it decodes is queued to clients before the end-of-iteration
- * flush, so this bounds the burst a client's queue can take in one
- * iteration (a few hundred KiB at chat-like ratios), keeping it well under
- * send_queue_bytes for a client that reads; and clients get their turn. */
-#define LINK_READ_BUDGET (64 * 1024)
+/* Bytes from the hub worked off per loop iteration, counted after
+ * decompression (linkio.h). Everything it decodes is queued to clients
+ * before the end-of-iteration flush, so this bounds the burst a client's
+ * queue can take in one iteration, keeping it well under send_queue_bytes
+ * for a client that reads; and clients get their turn. The rest waits in
+ * the link's backlog for the next iteration. */
+#define LINK_READ_BUDGET (256 * 1024)
 
 struct uplink {
     struct worker *w;
@@ -47,6 +49,8 @@ struct uplink {
     ev_timer retry;
     ev_timer heartbeat;
     ev_timer stats;      /* STATS to the hub about every second */
+    ev_idle backlog;     /* keeps the loop from sleeping while input waits in lio */
+    int64_t next_interest_id;
     struct linkio lio;
     int lio_ready;
     double backoff;      /* seconds: next retry delay before jitter */
@@ -113,7 +117,15 @@ static void disconnect(struct uplink *u, const char *why)
         linkio_deinit(&u->lio);
         u->lio_ready = 0;
     }
+    ev_idle_stop(u->w->loop, &u->backlog);
+    int was_linked = u->state == UPLINK_UP;
     schedule_retry(u);
+    if (was_linked) {
+        /* Nothing the hub owed us will come now. */
+        topic_link_down(u->w);
+        sends_fail_all(&u->w->sends, CODE_TIMEOUT,
+                       "the hub link went down before the answer came");
+    }
 }
 
 static void send_msg(struct uplink *u, const struct link_msg *m)
@@ -189,23 +201,6 @@ static void on_connected(struct uplink *u)
     uplink_flush(u);
 }
 
-/* Sends our whole interest: after (re)linking the hub knows nothing of us. */
-static void send_all_interest(struct uplink *u)
-{
-    struct dict_iter it;
-    dict_iter_init(&it, &u->w->topics);
-    size_t n = 0;
-    for (struct dict_entry *e; (e = dict_next(&it));) {
-        struct link_msg m = {.type = LINK_INTEREST_ADD};
-        m.topic.ptr = e->key;
-        m.topic.len = e->klen;
-        send_msg(u, &m);
-        n++;
-    }
-    if (n)
-        log_info("hub link: re-sent interest in %zu topics", n);
-}
-
 static int on_msg(void *ud, const struct link_msg *m)
 {
     struct uplink *u = ud;
@@ -234,7 +229,10 @@ static int on_msg(void *ud, const struct link_msg *m)
         u->hub_heartbeat_ms = m->heartbeat_ms;
         u->attempts = 0;
         u->backoff = w->cfg->reconnect_min_ms / 1000.0;
-        send_all_interest(u);
+        /* After (re)linking the hub knows nothing of us. */
+        topic_link_up(w);
+        if (w->topics.count)
+            log_info("hub link: re-sent interest in %zu topics", w->topics.count);
         on_stats(w->loop, &u->stats, 0); /* the hub knows our figures at once */
         return 0;
     }
@@ -252,6 +250,16 @@ static int on_msg(void *ud, const struct link_msg *m)
     case LINK_DIRECT_RESULT:
         deliver_direct_result(w, m);
         break;
+    case LINK_INTEREST_RESULT: {
+        char reason[LINK_MAX_REASON + 1];
+        size_t n = m->reason.len < LINK_MAX_REASON ? m->reason.len : LINK_MAX_REASON;
+        memcpy(reason, m->reason.ptr, n);
+        reason[n] = '\0';
+        if (m->code)
+            w->stats.topics_refused_hub++;
+        topic_interest_result(w, m->topic.ptr, m->topic.len, m->id, (int)m->code, reason);
+        break;
+    }
     case LINK_HEARTBEAT:
         if (m->echo_us) {
             uint64_t now = clock_mono_us();
@@ -286,6 +294,34 @@ static int on_msg(void *ud, const struct link_msg *m)
     return 0;
 }
 
+/* Reads and handles one budget of the hub's input (the backlog first). */
+static void uplink_read(struct uplink *u)
+{
+    struct ev_loop *loop = u->w->loop;
+    uint64_t before = u->lio.wire_in;
+    int r = linkio_read(&u->lio, u->fd, LINK_READ_BUDGET, on_msg, u);
+    if (r == LINK_GONE)
+        return; /* on_msg disconnected: u->lio is gone */
+    if (u->lio.wire_in != before)
+        u->last_rx = ev_now(loop);
+    if (r == 1) {
+        disconnect(u, "closed by the hub");
+        return;
+    }
+    if (r < 0) {
+        char why[200];
+        snprintf(why, sizeof why, "%s", u->lio.err);
+        disconnect(u, why);
+        return;
+    }
+    /* Bytes already read do not wake epoll: keep the loop from sleeping
+     * until they are worked off (uplink_work_backlog). */
+    if (linkio_has_backlog(&u->lio))
+        ev_idle_start(loop, &u->backlog);
+    else
+        ev_idle_stop(loop, &u->backlog);
+}
+
 static void on_io(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct uplink *u = io->data;
@@ -294,26 +330,21 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
             on_connected(u);
         return;
     }
-    if (revents & EV_READ) {
-        uint64_t before = u->lio.wire_in;
-        int r = linkio_read(&u->lio, u->fd, LINK_READ_BUDGET, on_msg, u);
-        if (r == LINK_GONE)
-            return; /* on_msg disconnected: u->lio is gone */
-        if (u->lio.wire_in != before)
-            u->last_rx = ev_now(loop);
-        if (r == 1) {
-            disconnect(u, "closed by the hub");
-            return;
-        }
-        if (r < 0) {
-            char why[200];
-            snprintf(why, sizeof why, "%s", u->lio.err);
-            disconnect(u, why);
-            return;
-        }
-    }
+    if (revents & EV_READ)
+        uplink_read(u);
     if (revents & EV_WRITE)
         uplink_flush(u);
+}
+
+static void on_backlog_idle(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    /* Nothing here: the worker's end-of-iteration hook works the backlog. */
+}
+
+void uplink_work_backlog(struct uplink *u)
+{
+    if ((u->state == UPLINK_HELLO || u->state == UPLINK_UP) && linkio_has_backlog(&u->lio))
+        uplink_read(u);
 }
 
 static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
@@ -386,6 +417,8 @@ struct uplink *uplink_new(struct worker *w)
     u->heartbeat.data = u;
     ev_timer_init(&u->stats, on_stats, STATS_PERIOD, STATS_PERIOD);
     u->stats.data = u;
+    ev_idle_init(&u->backlog, on_backlog_idle);
+    u->backlog.data = u;
     return u;
 }
 
@@ -404,6 +437,7 @@ void uplink_free(struct uplink *u)
     ev_timer_stop(loop, &u->retry);
     ev_timer_stop(loop, &u->heartbeat);
     ev_timer_stop(loop, &u->stats);
+    ev_idle_stop(loop, &u->backlog);
     if (u->fd >= 0) {
         ev_io_stop(loop, &u->io);
         close(u->fd);
@@ -418,11 +452,22 @@ int uplink_is_up(const struct uplink *u)
     return u->state == UPLINK_UP;
 }
 
-int uplink_interest(struct uplink *u, int add, const char *topic, size_t len)
+int64_t uplink_interest_add(struct uplink *u, const char *topic, size_t len)
+{
+    if (u->state != UPLINK_UP)
+        return 0;
+    struct link_msg m = {.type = LINK_INTEREST_ADD, .id = ++u->next_interest_id};
+    m.topic.ptr = topic;
+    m.topic.len = (uint32_t)len;
+    send_msg(u, &m);
+    return m.id;
+}
+
+int uplink_interest_remove(struct uplink *u, const char *topic, size_t len)
 {
     if (u->state != UPLINK_UP)
         return -1;
-    struct link_msg m = {.type = add ? LINK_INTEREST_ADD : LINK_INTEREST_REMOVE};
+    struct link_msg m = {.type = LINK_INTEREST_REMOVE};
     m.topic.ptr = topic;
     m.topic.len = (uint32_t)len;
     send_msg(u, &m);

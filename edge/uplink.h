@@ -19,9 +19,12 @@ void uplink_start(struct uplink *u);
 /* 1 when the hub has answered our HELLO and the link is usable. */
 int uplink_is_up(const struct uplink *u);
 
-/* These return 0 when queued on the link, -1 when the link is not up
- * (interest changes are then simply re-sent in full on reconnect). */
-int uplink_interest(struct uplink *u, int add, const char *topic, size_t len);
+/* Registers interest in a topic with the hub. Returns the request's id
+ * (> 0), which the hub's INTEREST_RESULT carries back, or 0 when the link
+ * is not up (interest is re-sent in full on reconnect). */
+int64_t uplink_interest_add(struct uplink *u, const char *topic, size_t len);
+/* These return 0 when queued on the link, -1 when the link is not up. */
+int uplink_interest_remove(struct uplink *u, const char *topic, size_t len);
 /* user: the sender's authenticated user id, or NULL. */
 int uplink_publish(struct uplink *u, const char *topic, size_t topic_len, const char *from,
                    const char *user, enum enc enc, const uint8_t *data, size_t len);
@@ -32,5 +35,8 @@ int uplink_direct_result(struct uplink *u, const char *to, size_t to_len, int64_
                          int code, const char *reason);
 /* End of loop iteration: compress-flush and write. */
 void uplink_flush(struct uplink *u);
+/* Start of the end-of-iteration work: handles one more budget of input
+ * already read from the hub but not yet worked off (linkio_has_backlog). */
+void uplink_work_backlog(struct uplink *u);
 
 #endif

@@ -61,6 +61,9 @@ struct client *worker_find_client(struct worker *w, uint64_t seq)
  * hub link, and connections torn down this turn freed. */
 static void flush_all(struct worker *w)
 {
+    /* Hub input left over from earlier in the turn goes first, so what it
+     * queues leaves in this very flush. */
+    uplink_work_backlog(w->up);
     while (w->dirty) {
         struct client *list = w->dirty;
         w->dirty = NULL;
@@ -186,6 +189,8 @@ static void publish_snapshot(struct worker *w)
         .topics = w->topics.count,
         .stats = w->stats,
     };
+    s.stats.sends_timed_out = w->sends.timed_out;
+    s.stats.results_unsolicited = w->sends.unsolicited;
     pthread_mutex_lock(&w->snap_lock);
     w->snap = s;
     pthread_mutex_unlock(&w->snap_lock);
@@ -280,6 +285,7 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
     deadline_list_init(&w->pong, w->loop, 0, client_pong_expired, w);
     deadline_list_init(&w->closing, w->loop, cfg->close_timeout_ms / 1000.0,
                        client_close_expired, w);
+    sends_init(&w->sends, w);
     w->parser = msg_parser_new();
     buf_init(&w->scratch);
     buf_init(&w->wsout);
@@ -329,6 +335,7 @@ void worker_apply_policy(struct worker *w, const struct policy *p)
     deadline_list_set_timeout(&w->idle, p->idle_timeout_ms / 1000.0);
     deadline_list_set_timeout(&w->ping, p->ping_interval_ms / 1000.0);
     deadline_list_set_timeout(&w->pong, p->pong_timeout_ms / 1000.0);
+    sends_set_timeout(&w->sends, p->send_timeout_ms);
     if (w->have_policy)
         return;
     w->have_policy = 1;
@@ -415,6 +422,7 @@ void worker_deinit(struct worker *w)
     deadline_list_deinit(&w->ping);
     deadline_list_deinit(&w->pong);
     deadline_list_deinit(&w->closing);
+    sends_deinit(&w->sends);
     msg_parser_free(w->parser);
     buf_deinit(&w->scratch);
     buf_deinit(&w->wsout);

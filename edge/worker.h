@@ -15,6 +15,7 @@
 #include "edge/config.h"
 #include "edge/deadline.h"
 #include "edge/sendq.h"
+#include "edge/sends.h"
 
 struct client;
 struct uplink;
@@ -28,6 +29,10 @@ struct worker_stats {
     uint64_t closed_slow, closed_protocol, closed_idle, closed_dead, closed_rate;
     uint64_t closed_handshake, rate_limited, unwanted;
     uint64_t refused_auth, refused_origin, refused_ip_limit, forbidden, closed_tls;
+    uint64_t topics_refused_worker; /* subs to a new topic beyond the policy's max_topics */
+    uint64_t topics_refused_hub;    /* topics the hub refused (INTEREST_RESULT 429) */
+    uint64_t sends_timed_out;       /* sends answered 504 */
+    uint64_t results_unsolicited;   /* DIRECT_RESULTs nothing waited for: dropped */
 };
 
 /* What the main thread may read of a worker (under snap_lock): published by
@@ -89,6 +94,7 @@ struct worker {
     struct deadline_list ping;       /* by last bytes received: ping_interval */
     struct deadline_list pong;       /* pinged, waiting for any bytes: pong_timeout */
     struct deadline_list closing;    /* waiting for the peer's close frame */
+    struct sends sends;              /* sends with an id waiting for their answer */
 
     pthread_mutex_t snap_lock;
     struct worker_snapshot snap;
