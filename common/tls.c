@@ -216,8 +216,35 @@ int tls_peer_is(SSL *ssl, const char *name)
     X509 *cert = SSL_get0_peer_certificate(ssl);
     if (!cert || SSL_get_verify_result(ssl) != X509_V_OK)
         return 0;
-    /* DNS subjectAltNames, or the subject CN when there are none. */
-    return X509_check_host(cert, name, strlen(name), X509_CHECK_FLAG_NO_WILDCARDS, NULL) == 1;
+    /* Byte for byte, not X509_check_host: host name rules compare without
+     * case and let ".example" match any name under it, while an edge name
+     * is an identity, and "EDGE-A" is not "edge-a". DNS subjectAltNames
+     * decide; the subject CN only when there are none (RFC 6125 §6.4.4). */
+    size_t n = strlen(name);
+    int found = 0, any_dns = 0;
+    GENERAL_NAMES *sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+        if (g->type != GEN_DNS)
+            continue;
+        any_dns = 1;
+        const unsigned char *s = ASN1_STRING_get0_data(g->d.dNSName);
+        if ((size_t)ASN1_STRING_length(g->d.dNSName) == n && memcmp(s, name, n) == 0)
+            found = 1;
+    }
+    GENERAL_NAMES_free(sans);
+    if (!any_dns) {
+        X509_NAME *subj = X509_get_subject_name(cert);
+        int idx = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+        /* Exactly one CN: with two, which one names the peer is unclear. */
+        if (idx >= 0 && X509_NAME_get_index_by_NID(subj, NID_commonName, idx) < 0) {
+            const ASN1_STRING *cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, idx));
+            found = (size_t)ASN1_STRING_length(cn) == n &&
+                    memcmp(ASN1_STRING_get0_data(cn), name, n) == 0;
+        }
+    }
+    ERR_clear_error();
+    return found;
 }
 
 const char *tls_peer_describe(SSL *ssl, char *out, size_t outlen)

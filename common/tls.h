@@ -38,8 +38,9 @@ int tls_link_mode(const char *ca, const char *cert, const char *key, const struc
  * Returns 0 or -1. */
 int tls_expect_host(SSL *ssl, const char *host);
 
-/* 1 if the verified peer certificate names `name` as a DNS subjectAltName
- * or, when it has none, as its subject CN; 0 otherwise. */
+/* 1 if the verified peer certificate names `name` exactly (byte for byte,
+ * case included, no wildcards or suffixes) as a DNS subjectAltName or,
+ * when it has none, as its only subject CN; 0 otherwise. */
 int tls_peer_is(SSL *ssl, const char *name);
 /* The peer certificate's names for logs ("CN=x, DNS:y"); "-" without one. */
 const char *tls_peer_describe(SSL *ssl, char *out, size_t outlen);

@@ -698,7 +698,12 @@ static void test_tls_link_identifies_edge_by_san(void **state)
 
     assert_int_equal(tls_peer_is(p->srv.ssl, "edge-a"), 1);
     assert_int_equal(tls_peer_is(p->srv.ssl, "edge-b"), 0);
-    assert_int_equal(tls_peer_is(p->srv.ssl, "EDGE-A"), 1); /* DNS names ignore case */
+    /* Edge names are identities, compared byte for byte: not as host names
+     * (which ignore case, and where ".edge-a" would mean "any name under"). */
+    assert_int_equal(tls_peer_is(p->srv.ssl, "EDGE-A"), 0);
+    assert_int_equal(tls_peer_is(p->srv.ssl, ".edge-a"), 0);
+    assert_int_equal(tls_peer_is(p->srv.ssl, "a.edge-a"), 0);
+    assert_int_equal(tls_peer_is(p->srv.ssl, "edge-a."), 0);
     assert_int_equal(tls_peer_is(p->srv.ssl, "edge"), 0);
     /* The edge sees the hub under its DNS name too. */
     assert_int_equal(tls_peer_is(p->cli.ssl, "localhost"), 1);
@@ -724,6 +729,7 @@ static void test_tls_link_falls_back_to_cn_without_san(void **state)
 
     assert_int_equal(tls_peer_is(p->srv.ssl, "edge-b"), 1);
     assert_int_equal(tls_peer_is(p->srv.ssl, "edge-a"), 0);
+    assert_int_equal(tls_peer_is(p->srv.ssl, "Edge-B"), 0);
     char d[128];
     assert_string_equal(tls_peer_describe(p->srv.ssl, d, sizeof d), "CN=edge-b");
 }
