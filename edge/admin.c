@@ -65,6 +65,10 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
         sum.stats.refused_ip_limit += s.stats.refused_ip_limit;
         sum.stats.forbidden += s.stats.forbidden;
         sum.stats.closed_tls += s.stats.closed_tls;
+        sum.stats.topics_refused_worker += s.stats.topics_refused_worker;
+        sum.stats.topics_refused_hub += s.stats.topics_refused_hub;
+        sum.stats.sends_timed_out += s.stats.sends_timed_out;
+        sum.stats.results_unsolicited += s.stats.results_unsolicited;
     }
     const char *e = a->cfg->name;
     const struct {
@@ -82,6 +86,8 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
         {"spoke_edge_client_bytes_out_total", "counter", "Bytes written to clients.", sum.stats.bytes_out},
         {"spoke_edge_rate_limited_total", "counter", "Client messages refused by the rate limit.", sum.stats.rate_limited},
         {"spoke_edge_forbidden_total", "counter", "Subscribes and publishes refused by token permissions (403).", sum.stats.forbidden},
+        {"spoke_edge_sends_timed_out_total", "counter", "Sends answered 504: no answer from the target's edge within send_timeout, or the hub link went down.", sum.stats.sends_timed_out},
+        {"spoke_edge_results_dropped_total", "counter", "Direct results that answered no waiting send (late or made up): dropped.", sum.stats.results_unsolicited},
     };
     struct buf b = BUF_INIT;
     for (size_t k = 0; k < sizeof m / sizeof m[0]; k++)
@@ -120,6 +126,13 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
         buf_printf(&b, "spoke_edge_refused_total{edge=\"%s\",reason=\"%s\"} %" PRIu64 "%s", e,
                    refused[k].reason, refused[k].v,
                    k + 1 < sizeof refused / sizeof refused[0] ? "\n" : "");
+    buf_printf(&b, "\n# HELP spoke_edge_topics_refused_total Subscriptions to a new topic refused "
+                   "(429): the worker held the policy's max_topics, or the hub refused the topic "
+                   "(link_max_topics, max_topics).\n"
+                   "# TYPE spoke_edge_topics_refused_total counter\n"
+                   "spoke_edge_topics_refused_total{edge=\"%s\",reason=\"worker_max_topics\"} %" PRIu64 "\n"
+                   "spoke_edge_topics_refused_total{edge=\"%s\",reason=\"hub\"} %" PRIu64,
+               e, sum.stats.topics_refused_worker, e, sum.stats.topics_refused_hub);
     buf_append_u8(&b, 0);
     httpd_respond_type(c, 200, "text/plain; version=0.0.4", NULL, (const char *)buf_head(&b));
     buf_deinit(&b);

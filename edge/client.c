@@ -132,8 +132,25 @@ static void set_events(struct client *c, int events)
     ev_io_start(c->w->loop, &c->io);
 }
 
+static int write_out(struct client *c);
+static void cut_slow_consumer(struct client *c);
+
+/* Output held for c: queued frames at what they really cost (sendq.h)
+ * and, with TLS, encrypted records waiting for the socket. */
+static uint64_t output_held(const struct client *c)
+{
+    return sendq_cost(&c->q) + transport_backlog_bytes(c);
+}
+
 /* Queues a frame whatever the state short of CLOSED (close frames and HTTP
- * answers go out while CLOSING). Takes ownership of one reference. */
+ * answers go out while CLOSING). Takes ownership of one reference.
+ *
+ * The slow-consumer bound holds here, as frames are queued, not only at
+ * the end of the turn: past it, the socket first gets the chance to take
+ * what it will now (a client that reads is not held to one burst), and if
+ * that is not enough the client is cut. Nothing here tears a connection
+ * down (callers may be walking a topic's subscribers): a write error waits
+ * for the end-of-turn flush. */
 static void queue_frame(struct client *c, struct frame *f)
 {
     struct worker *w = c->w;
@@ -143,6 +160,12 @@ static void queue_frame(struct client *c, struct frame *f)
     }
     sendq_push(&c->q, &w->qpool, f);
     worker_mark_dirty(w, c);
+    if (c->state == CLIENT_OPEN && !(c->flags & CLIENT_F_SLOW) &&
+        output_held(c) > (uint64_t)w->policy.send_queue_bytes) {
+        (void)write_out(c);
+        if (output_held(c) > (uint64_t)w->policy.send_queue_bytes)
+            cut_slow_consumer(c);
+    }
 }
 
 void client_push_frame(struct client *c, struct frame *f)
@@ -306,9 +329,9 @@ static ssize_t writev_to_client(void *ctx, const struct iovec *iov, int iovcnt)
 }
 
 /* Writes what the socket takes. Returns 1 if the socket is full, 0 if the
- * queue (and, with TLS, the backlog of encrypted records) is empty, -1
- * after tearing the connection down on a write error. */
-static int write_queue(struct client *c)
+ * queue (and, with TLS, the backlog of encrypted records) is empty, -1 on
+ * a write error (errno set; the connection is left as it is). */
+static int write_out(struct client *c)
 {
     struct worker *w = c->w;
     int r;
@@ -321,33 +344,47 @@ static int write_queue(struct client *c)
         if (r == 0 && transport_has_backlog(c))
             r = 1;
     }
+    return r;
+}
+
+/* write_out, tearing the connection down on a write error (-1). */
+static int write_queue(struct client *c)
+{
+    int r = write_out(c);
     if (r < 0)
         client_terminate(c, strerror(errno));
     return r;
 }
 
-void client_flush(struct client *c)
+/* The client does not keep up: nothing more is queued for it, frames not
+ * yet started are dropped, and it gets 1008 without waiting for its reply
+ * (it is not reading). */
+static void cut_slow_consumer(struct client *c)
 {
     struct worker *w = c->w;
     char id[CONN_ID_MAX_LEN];
+    log_warn("conn %s: closed: slow consumer (%" PRIu64 " bytes of output held, limit %ld)",
+             conn_id(c, id, sizeof id), output_held(c), w->policy.send_queue_bytes);
+    w->stats.closed_slow++;
+    c->flags |= CLIENT_F_SLOW;
+    sendq_drop_unstarted(&c->q, &w->qpool);
+    client_close(c, 1008, "slow consumer");
+    c->flags |= CLIENT_F_FLUSH_CLOSE;
+}
+
+void client_flush(struct client *c)
+{
+    struct worker *w = c->w;
     if (c->state == CLIENT_CLOSED)
         return;
     int r = write_queue(c);
     if (r < 0)
         return;
-    /* Judged after writing, so a burst that one loop iteration queued for a
-     * client that reads does not count against it; what the socket would not
-     * take does. The queue can reach the limit plus one iteration's worth
-     * (bounded by the read budgets) before the client is cut. */
-    if (r == 1 && c->state == CLIENT_OPEN && c->q.bytes > (uint64_t)w->policy.send_queue_bytes) {
-        log_warn("conn %s: closed: slow consumer (%" PRIu32 " bytes queued, limit %ld)",
-                 conn_id(c, id, sizeof id), c->q.bytes, w->policy.send_queue_bytes);
-        w->stats.closed_slow++;
-        c->flags |= CLIENT_F_SLOW; /* nothing more is queued for it */
-        sendq_drop_unstarted(&c->q, &w->qpool);
-        client_close(c, 1008, "slow consumer");
-        /* It is not reading: do not wait for its close frame once ours is out. */
-        c->flags |= CLIENT_F_FLUSH_CLOSE;
+    /* queue_frame keeps the bound as frames come; this catches what only
+     * the write shows (TLS records the socket refused). */
+    if (r == 1 && c->state == CLIENT_OPEN && !(c->flags & CLIENT_F_SLOW) &&
+        output_held(c) > (uint64_t)w->policy.send_queue_bytes) {
+        cut_slow_consumer(c);
         if ((r = write_queue(c)) < 0)
             return;
     }
@@ -392,8 +429,14 @@ static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size
     struct buf *out = &c->w->wsout;
     buf_append(out, data, len);
     if (!(flags & WSLAY_MSG_MORE)) {
-        queue_frame(c, frame_raw(buf_head(out), buf_readable(out)));
+        struct frame *f = frame_raw(buf_head(out), buf_readable(out));
         buf_reset(out);
+        /* Pongs piling up for a client that pings faster than it reads:
+         * only the latest ping is answered (RFC 6455 §5.5.3 allows it). */
+        if (f->len && f->data[0] == (0x80 | WS_OP_PONG) &&
+            sendq_replace_last(&c->q, f, 0x80 | WS_OP_PONG))
+            return (ssize_t)len;
+        queue_frame(c, f);
     }
     return (ssize_t)len;
 }

@@ -21,6 +21,12 @@ struct sendq {
     uint32_t bytes;
 };
 
+/* What a queued frame holds beyond its bytes: its header and the
+ * allocator's overhead, and its ring slot. Counted against the
+ * slow-consumer bound (sendq_cost), so that a flood of tiny frames (pongs
+ * of empty pings) weighs what it really holds. */
+#define SENDQ_FRAME_COST 40
+
 /* Per-worker free list of base-size rings. */
 struct sendq_pool {
     void *free;
@@ -40,5 +46,16 @@ int sendq_flush(struct sendq *q, struct sendq_pool *pool, sendq_writev_fn writev
 void sendq_drop_unstarted(struct sendq *q, struct sendq_pool *pool);
 void sendq_clear(struct sendq *q, struct sendq_pool *pool);
 static inline int sendq_is_empty(const struct sendq *q) { return q->count == 0; }
+/* Memory the queue holds for its connection: unwritten bytes plus
+ * SENDQ_FRAME_COST per queued frame. */
+static inline uint64_t sendq_cost(const struct sendq *q)
+{
+    return (uint64_t)q->bytes + (uint64_t)q->count * SENDQ_FRAME_COST;
+}
+/* If the last queued frame starts with byte `first` and none of it has
+ * been written, puts f in its place and returns 1 (takes ownership of f,
+ * drops one reference to the old frame); returns 0 otherwise (f is still
+ * the caller's). For answering only the latest of several pings. */
+int sendq_replace_last(struct sendq *q, struct frame *f, uint8_t first);
 
 #endif

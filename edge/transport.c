@@ -282,6 +282,12 @@ int transport_has_backlog(const struct client *c)
     return c->ssl && BIO_get_data(SSL_get_wbio(c->ssl)) != NULL;
 }
 
+size_t transport_backlog_bytes(const struct client *c)
+{
+    const struct buf *backlog = c->ssl ? BIO_get_data(SSL_get_wbio(c->ssl)) : NULL;
+    return backlog ? buf_readable(backlog) : 0;
+}
+
 int transport_flush_backlog(struct client *c)
 {
     if (!transport_has_backlog(c))

@@ -23,6 +23,8 @@ ssize_t transport_read(struct client *c, void *buf, size_t len);
 ssize_t transport_writev(struct client *c, const struct iovec *iov, int iovcnt);
 /* 1 while encrypted records wait for the socket. */
 int transport_has_backlog(const struct client *c);
+/* Bytes of encrypted records waiting for the socket (0 for plain TCP). */
+size_t transport_backlog_bytes(const struct client *c);
 /* Sends what waits. Returns 0 (all sent), 1 (still waiting), -1 (errno). */
 int transport_flush_backlog(struct client *c);
 /* 1 if TLS holds decrypted bytes the next read returns: epoll will not

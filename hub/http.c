@@ -15,6 +15,7 @@
 #include "common/httpd.h"
 #include "common/log.h"
 #include "common/msg.h"
+#include "hub/directs.h"
 #include "hub/link.h"
 #include "hub/policy.h"
 #include "hub/route.h"
@@ -266,6 +267,33 @@ static void http_metrics(struct httpd_conn *c)
     }
     buf_printf(&b, "spoke_hub_route_seconds_sum %.9f\nspoke_hub_route_seconds_count %llu\n",
                h->stats.route_sum_us / 1e6, (unsigned long long)cum);
+
+    metric(&b, "spoke_hub_max_topics", "gauge", "The hub-wide topic limit (max_topics).");
+    buf_printf(&b, "spoke_hub_max_topics %ld\n", h->cfg.max_topics);
+    metric(&b, "spoke_hub_interest_refused_total", "counter",
+           "Interest in a topic refused (the edge answers the sub with 429), by limit.");
+    buf_printf(&b, "spoke_hub_interest_refused_total{limit=\"link_max_topics\"} %llu\n",
+               (unsigned long long)h->stats.interest_refused_link);
+    buf_printf(&b, "spoke_hub_interest_refused_total{limit=\"max_topics\"} %llu\n",
+               (unsigned long long)h->stats.interest_refused_hub);
+    metric(&b, "spoke_hub_links_awaiting_hello", "gauge", "Accepted links that have not sent hello.");
+    buf_printf(&b, "spoke_hub_links_awaiting_hello %zu\n", h->nlinks_pending);
+    metric(&b, "spoke_hub_links_dropped_total", "counter",
+           "Links dropped before or instead of serving, by reason: no hello in time, evicted "
+           "by a newer link waiting for hello, or a sender that is not the link's own.");
+    buf_printf(&b, "spoke_hub_links_dropped_total{reason=\"hello_timeout\"} %llu\n",
+               (unsigned long long)h->stats.links_hello_timeout);
+    buf_printf(&b, "spoke_hub_links_dropped_total{reason=\"evicted\"} %llu\n",
+               (unsigned long long)h->stats.links_evicted);
+    buf_printf(&b, "spoke_hub_links_dropped_total{reason=\"forged_sender\"} %llu\n",
+               (unsigned long long)h->stats.links_refused_hostile);
+    metric(&b, "spoke_hub_directs_awaiting_result", "gauge",
+           "Directs with an id forwarded and not yet answered.");
+    buf_printf(&b, "spoke_hub_directs_awaiting_result %zu\n", directs_count(h->directs));
+    metric(&b, "spoke_hub_direct_results_dropped_total", "counter",
+           "Direct results that answered nothing the hub forwarded to that link: dropped.");
+    buf_printf(&b, "spoke_hub_direct_results_dropped_total %llu\n",
+               (unsigned long long)h->stats.results_unsolicited);
 
     json_t *edges = edges_json(h);
     static const struct {
