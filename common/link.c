@@ -29,7 +29,7 @@
  *   9 HEARTBEAT       [9, time_ms:uint, echo_us:uint]
  *  10 POLICY          [10, idle_timeout_ms, ping_interval_ms, pong_timeout_ms,
  *                      handshake_timeout_ms, max_message_bytes, send_queue_bytes,
- *                      max_subscriptions, rate_limit, rate_burst, max_topics,
+ *                      max_subscriptions, rate_limit, rate_burst, worker_max_topics,
  *                      send_timeout_ms, max_pending_sends] (all uint)
  *  11 STATS           [11, uptime_s, clients, subscriptions, topics, msgs_in, msgs_out,
  *                      bytes_in, bytes_out, closed_idle, closed_dead, closed_slow,
@@ -165,7 +165,7 @@ static const struct field policy_fields[] = {
     FLD("max_subscriptions", F_LONG, policy.max_subscriptions, 0),
     FLD("rate_limit", F_LONG, policy.rate_limit, 0),
     FLD("rate_burst", F_LONG, policy.rate_burst, 0),
-    FLD("max_topics", F_LONG, policy.max_topics, 0),
+    FLD("worker_max_topics", F_LONG, policy.worker_max_topics, 0),
     FLD("send_timeout_ms", F_LONG, policy.send_timeout_ms, 0),
     FLD("max_pending_sends", F_LONG, policy.max_pending_sends, 0),
 };

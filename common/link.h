@@ -15,7 +15,7 @@
 #include "common/policy.h"
 
 /* 2: uncompressed first message, INTEREST_ADD answered by INTEREST_RESULT,
- * DIRECT_RESULT only for forwarded directs, POLICY with max_topics,
+ * DIRECT_RESULT only for forwarded directs, POLICY with worker_max_topics,
  * send_timeout_ms and max_pending_sends. */
 #define LINK_PROTOCOL_VERSION 2
 /* Sent raw (uncompressed) by both sides before their zstd stream. */

@@ -29,7 +29,7 @@ const struct policy_key policy_keys[] = {
         "client messages per second per connection (0: off); excess gets error 429"),
     KEY("rate_burst", POLICY_COUNT, rate_burst, 1, 1L << 24, "100",
         "messages a connection may send at once above rate_limit"),
-    KEY("max_topics", POLICY_COUNT, max_topics, 1, 1L << 24, "100000",
+    KEY("worker_max_topics", POLICY_COUNT, worker_max_topics, 1, 1L << 24, "100000",
         "distinct topics one edge worker holds subscriptions for; a sub to one more gets 429"),
     KEY("send_timeout", POLICY_SECONDS, send_timeout_ms, 100, 3600L * 1000, "10",
         "seconds a send with an id waits for the target's edge before the sender gets 504"),

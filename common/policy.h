@@ -20,7 +20,7 @@ struct policy {
     long max_subscriptions;    /* per connection */
     long rate_limit;           /* client messages per second (0 = off) */
     long rate_burst;           /* messages allowed in a burst above the rate */
-    long max_topics;           /* distinct topics one edge worker holds subscriptions for */
+    long worker_max_topics;    /* distinct topics one edge worker holds subscriptions for */
     long send_timeout_ms;      /* a send with an id is answered 504 after this */
     long max_pending_sends;    /* sends with an id one connection may have unanswered */
 };

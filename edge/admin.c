@@ -127,7 +127,7 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
                    refused[k].reason, refused[k].v,
                    k + 1 < sizeof refused / sizeof refused[0] ? "\n" : "");
     buf_printf(&b, "\n# HELP spoke_edge_topics_refused_total Subscriptions to a new topic refused "
-                   "(429): the worker held the policy's max_topics, or the hub refused the topic "
+                   "(429): the worker held the policy's worker_max_topics, or the hub refused the topic "
                    "(link_max_topics, max_topics).\n"
                    "# TYPE spoke_edge_topics_refused_total counter\n"
                    "spoke_edge_topics_refused_total{edge=\"%s\",reason=\"worker_max_topics\"} %" PRIu64 "\n"

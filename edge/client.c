@@ -587,7 +587,7 @@ static void handle_sub(struct client *c, const struct client_msg *m)
     struct topic *t = NULL;
     char reason[120];
     int r = topic_subscribe(w, c, m->topic, m->topic_len, (uint32_t)w->policy.max_subscriptions,
-                            (uint32_t)w->policy.max_topics, &t);
+                            (uint32_t)w->policy.worker_max_topics, &t);
     if (r == TOPIC_LIMIT_SUBS || r == TOPIC_LIMIT_TOPICS) {
         if (r == TOPIC_LIMIT_SUBS) {
             snprintf(reason, sizeof reason, "subscription limit reached (%ld)",
@@ -595,7 +595,7 @@ static void handle_sub(struct client *c, const struct client_msg *m)
         } else {
             w->stats.topics_refused_worker++;
             snprintf(reason, sizeof reason, "topic limit of this edge reached (%ld topics)",
-                     w->policy.max_topics);
+                     w->policy.worker_max_topics);
         }
         client_send_error(c, m->has_id, m->id, CODE_LIMIT, reason);
         return;

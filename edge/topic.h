@@ -50,7 +50,7 @@ struct topic {
 };
 
 enum {
-    TOPIC_LIMIT_TOPICS = -2, /* a new topic, and the worker holds max_topics */
+    TOPIC_LIMIT_TOPICS = -2, /* a new topic, and the worker holds worker_max_topics */
     TOPIC_LIMIT_SUBS = -1,   /* c holds max_subscriptions */
     TOPIC_JOINED = 0,        /* subscribed to an existing topic */
     TOPIC_ALREADY = 1,       /* c was subscribed already */

@@ -298,11 +298,12 @@ static int on_msg(void *ud, const struct link_msg *m)
 static void uplink_read(struct uplink *u)
 {
     struct ev_loop *loop = u->w->loop;
-    uint64_t before = u->lio.wire_in;
+    /* Bytes read or messages worked off from the backlog: the hub is alive. */
+    uint64_t before = u->lio.wire_in + u->lio.msgs_in;
     int r = linkio_read(&u->lio, u->fd, LINK_READ_BUDGET, on_msg, u);
     if (r == LINK_GONE)
         return; /* on_msg disconnected: u->lio is gone */
-    if (u->lio.wire_in != before)
+    if (u->lio.wire_in + u->lio.msgs_in != before)
         u->last_rx = ev_now(loop);
     if (r == 1) {
         disconnect(u, "closed by the hub");

@@ -29,7 +29,7 @@ struct worker_stats {
     uint64_t closed_slow, closed_protocol, closed_idle, closed_dead, closed_rate;
     uint64_t closed_handshake, rate_limited, unwanted;
     uint64_t refused_auth, refused_origin, refused_ip_limit, forbidden, closed_tls;
-    uint64_t topics_refused_worker; /* subs to a new topic beyond the policy's max_topics */
+    uint64_t topics_refused_worker; /* subs to a new topic beyond the policy's worker_max_topics */
     uint64_t topics_refused_hub;    /* topics the hub refused (INTEREST_RESULT 429) */
     uint64_t sends_timed_out;       /* sends answered 504 */
     uint64_t results_unsolicited;   /* DIRECT_RESULTs nothing waited for: dropped */

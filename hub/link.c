@@ -761,11 +761,12 @@ static void link_read(struct link *l)
     struct hub *h = l->hub;
     if (l->state == LSTATE_CLOSED)
         return;
-    uint64_t before = l->io.wire_in;
+    /* Bytes read or messages worked off from the backlog: the peer is alive. */
+    uint64_t before = l->io.wire_in + l->io.msgs_in;
     int rc = linkio_read(&l->io, l->fd, LINK_READ_BUDGET, link_on_msg, l);
     if (rc == LINK_GONE)
         return;
-    if (l->io.wire_in != before)
+    if (l->io.wire_in + l->io.msgs_in != before)
         l->last_rx = ev_now(h->loop);
     if (rc == 0 && linkio_has_backlog(&l->io) && !l->backlogged) {
         l->backlogged = 1;
@@ -929,6 +930,8 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
     directs_expire(h->directs, now - 2.0 * (double)h->policy.send_timeout_ms / 1000.0 - limit);
     for (struct link *l = h->links, *next; l; l = next) {
         next = l->next; /* closing l unlinks only l */
+        if (l->state == LSTATE_AWAIT_HELLO)
+            continue; /* its own deadline: link_hello_timeout_ms */
         /* Each side heartbeats at its own period: allow 3 of the slower one. */
         ev_tstamp silent_limit = limit;
         if (3.0 * l->peer_heartbeat_ms / 1000.0 > silent_limit)

@@ -1,0 +1,175 @@
+"""A raw link peer for tests: speaks the hub's link protocol (docs/protocol.md,
+"Link protocol") from Python, so tests can play an edge worker that misbehaves:
+one that connects and says nothing, sends a decompression bomb, forges senders,
+makes up direct results, or never answers.
+
+Wire format (version 2): each side sends the 8-byte preamble, then one
+uncompressed message (HELLO, or ERROR), then a zstd stream. A message is a
+4-byte big-endian length and one msgpack array whose first element is the
+type."""
+import socket
+import struct
+import time
+
+import msgpack
+import zstandard
+
+PREAMBLE = b"SPOKELNK"
+VERSION = 2
+
+HELLO, INTEREST_ADD, INTEREST_REMOVE, PUBLISH, MESSAGE = 1, 2, 3, 4, 5
+DIRECT, DIRECT_RESULT, ERROR, HEARTBEAT, POLICY = 6, 7, 8, 9, 10
+STATS, KICK, DRAIN, INTEREST_RESULT = 11, 12, 13, 14
+NAMES = {1: "hello", 2: "interest_add", 3: "interest_remove", 4: "publish", 5: "message",
+         6: "direct", 7: "direct_result", 8: "error", 9: "heartbeat", 10: "policy",
+         11: "stats", 12: "kick", 13: "drain", 14: "interest_result"}
+
+
+def frame(fields):
+    body = msgpack.packb(fields, use_bin_type=True)
+    return struct.pack("!I", len(body)) + body
+
+
+def hello_msg(name, worker=0, boot=0x1234, region="test", software="linkpeer",
+              heartbeat_ms=5000, public_url="", version=VERSION):
+    return [HELLO, version, name, region, worker, software, boot, heartbeat_ms, public_url]
+
+
+def conn_id(name, worker, boot, seq):
+    """A connection id as an edge worker makes it: NAME:WORKER:BOOT(8 hex):SEQ."""
+    return f"{name}:{worker}:{boot:08x}:{seq}"
+
+
+class LinkPeer:
+    """One link connection to a hub. Plain TCP unless ssl_context is given."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=5.0, ssl_context=None,
+                 server_hostname=None, source=None):
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
+        if ssl_context is not None:
+            self.sock = ssl_context.wrap_socket(self.sock, server_hostname=server_hostname)
+        self.sock.settimeout(timeout)
+        self.cobj = None
+        self.dobj = None
+        self.rbuf = b""       # plaintext link bytes not yet parsed
+        self.first_seen = False
+        self.preamble_seen = False
+        self.inbox = []       # decoded messages not yet returned
+        self.closed = False
+
+    # ---- sending
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def send_first(self, fields, preamble=True):
+        """The preamble and the uncompressed first message."""
+        self.send_raw((PREAMBLE if preamble else b"") + frame(fields))
+
+    def send(self, *messages):
+        """Messages inside the zstd stream, flushed so the hub can decode them now."""
+        self.send_raw(self.compress(b"".join(frame(m) for m in messages)))
+
+    def compress(self, raw):
+        if self.cobj is None:
+            # The hub accepts windows up to 2^18 (its own 2^17, plus one).
+            params = zstandard.ZstdCompressionParameters.from_level(1, window_log=17)
+            self.cobj = zstandard.ZstdCompressor(compression_params=params).compressobj()
+        return self.cobj.compress(raw) + self.cobj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+
+    def hello(self, name, worker=0, boot=0x1234, **kw):
+        """Says hello and returns the hub's answer messages up to its POLICY."""
+        self.name, self.worker, self.boot = name, worker, boot
+        self.send_first(hello_msg(name, worker, boot, **kw))
+        got = []
+        while not got or got[-1][0] not in (POLICY, ERROR):
+            got.append(self.recv())
+        return got
+
+    def own_conn(self, seq):
+        return conn_id(self.name, self.worker, self.boot, seq)
+
+    # ---- receiving
+    def _feed(self, data):
+        self.rbuf += data
+        if not self.preamble_seen:
+            if len(self.rbuf) < len(PREAMBLE):
+                return
+            assert self.rbuf.startswith(PREAMBLE), f"bad preamble {self.rbuf[:8]!r}"
+            self.rbuf = self.rbuf[len(PREAMBLE):]
+            self.preamble_seen = True
+        if not self.first_seen:
+            if len(self.rbuf) < 4:
+                return
+            n = struct.unpack("!I", self.rbuf[:4])[0]
+            if len(self.rbuf) < 4 + n:
+                return
+            self.inbox.append(msgpack.unpackb(self.rbuf[4:4 + n], raw=False))
+            self.rbuf = self.rbuf[4 + n:]
+            self.first_seen = True
+            rest, self.rbuf = self.rbuf, b""
+            if rest:
+                self._feed_compressed(rest)
+            return
+        rest, self.rbuf = self.rbuf, b""
+        self._feed_compressed(rest)
+
+    def _feed_compressed(self, data):
+        if self.dobj is None:
+            self.dobj = zstandard.ZstdDecompressor().decompressobj()
+            self.plain = b""
+        self.plain += self.dobj.decompress(data)
+        while len(self.plain) >= 4:
+            n = struct.unpack("!I", self.plain[:4])[0]
+            if len(self.plain) < 4 + n:
+                break
+            self.inbox.append(msgpack.unpackb(self.plain[4:4 + n], raw=False))
+            self.plain = self.plain[4 + n:]
+
+    def recv(self, timeout=5.0):
+        """The next message (a list: [type, fields...]); fails after timeout.
+        Raises EOFError when the hub closed the link."""
+        deadline = time.monotonic() + timeout
+        while not self.inbox:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no link message within {timeout}s")
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                self.closed = True
+                raise EOFError("the hub closed the link")
+            self._feed(data)
+        return self.inbox.pop(0)
+
+    def recv_until(self, pred, timeout=5.0, skip=(HEARTBEAT,)):
+        """Receives until a message satisfies pred (others of types in skip, and
+        everything before, are dropped); returns it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            m = self.recv(max(0.01, deadline - time.monotonic()))
+            if pred(m):
+                return m
+
+    def wait_closed(self, timeout=5.0):
+        """Reads until the hub closes the link; returns the ERROR it sent first, or None."""
+        deadline = time.monotonic() + timeout
+        error = None
+        while True:
+            try:
+                m = self.recv(max(0.01, deadline - time.monotonic()))
+            except EOFError:
+                return error
+            if m[0] == ERROR:
+                error = m
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass

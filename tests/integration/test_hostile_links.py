@@ -1,0 +1,341 @@
+"""The hub's link port and its links under attack: strangers that connect and say nothing, a topic flood, a compromised edge that forges senders or answers, a decompression bomb, and a send nobody answers. Each attack is followed by the proof that the hub is alive, real edges still link and serve, and the attacker got its documented answer."""
+import asyncio
+import json
+import re
+import socket
+import time
+
+from helpers import (HOST, assert_elapsed, assert_silent, await_for, connect, expect, free_port,
+                     http_get, recv_json, run, send, subscribe, wait_for)
+from linkpeer import (DIRECT, DIRECT_RESULT, ERROR, HEARTBEAT, INTEREST_ADD, INTEREST_RESULT,
+                      MESSAGE, POLICY, PUBLISH, LinkPeer, frame)
+
+
+def metric(port, name, labels=""):
+    """One sample of a Prometheus text endpoint (0 if absent)."""
+    status, body = http_get(port, "/metrics")
+    assert status == 200
+    m = re.search(rf"^{re.escape(name + labels)} (\S+)$", body.decode(), re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def wait_metric(port, name, labels, want, timeout=5.0):
+    """Waits for a sample to read `want` (an edge publishes its figures a few
+    times a second)."""
+    wait_for(lambda: metric(port, name, labels) == want, timeout,
+             f"{name}{labels} == {want} (now {metric(port, name, labels)})")
+
+
+def rss_anon_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"RssAnon:\s+(\d+) kB", f.read()).group(1))
+
+
+def hub_pid(cluster):
+    return cluster.hubs[-1].p.pid
+
+
+def add_edge(cluster, name):
+    """Starts one more edge on the running hub and waits until it serves."""
+    cluster.edge_ports[name] = free_port()
+    cluster.start_edge(name)
+    cluster.wait_edge_ready(name, timeout=15)
+
+
+async def roundtrip(cluster, sub_url, pub_url, topic):
+    """A publish on one edge reaching a subscriber on another; returns seconds."""
+    sub, _ = await connect(sub_url)
+    pub, _ = await connect(pub_url)
+    await subscribe(sub, topic)
+    t0 = time.monotonic()
+    await send(pub, {"op": "pub", "topic": topic, "data": "ping"})
+    await expect(sub, timeout=10, op="msg", topic=topic, data="ping")
+    took = time.monotonic() - t0
+    await sub.close()
+    await pub.close()
+    return took
+
+
+# ---- the link port: strangers that never say hello
+
+def test_silent_connections_cannot_lock_edges_out(make_cluster):
+    """Hundreds of connections that never send a byte (from one address and from
+    many) take no edge's place: a new edge links and serves at once; the oldest
+    silent ones are dropped to make room, and all are gone after the deadline."""
+    cluster = make_cluster(edges=("edge-a",), workers=1,
+                           hub_args=["--link-hello-timeout-ms", "20000"])
+    pid = hub_pid(cluster)
+    rss0 = rss_anon_kb(pid)
+    silent = []
+    for i in range(300):  # one address: far beyond its share of 16
+        silent.append(socket.create_connection((HOST, cluster.hub_port)))
+    for i in range(200):  # 20 more addresses, 10 each: far beyond the 64 in all
+        src = f"127.0.0.{2 + i // 10}"
+        silent.append(socket.create_connection((HOST, cluster.hub_port),
+                                               source_address=(src, 0)))
+    wait_for(lambda: metric(cluster.http_port, "spoke_hub_links_dropped_total",
+                            '{reason="evicted"}') >= 500 - 64, 15,
+             "the hub to accept all 500 and keep at most 64 waiting for hello")
+    t0 = time.monotonic()
+    add_edge(cluster, "edge-c")  # linked while the silent ones stand
+    linked_in = time.monotonic() - t0
+
+    took = run(roundtrip(cluster, cluster.url("edge-c"), cluster.url_a, "after.flood"))
+    assert took < 2.0, f"pub/sub through the hub took {took:.2f}s"
+    evicted = metric(cluster.http_port, "spoke_hub_links_dropped_total", '{reason="evicted"}')
+    assert evicted >= 500 - 64, f"only {evicted} silent links were dropped for newer ones"
+    assert metric(cluster.http_port, "spoke_hub_links_awaiting_hello") <= 64
+    grew = rss_anon_kb(pid) - rss0
+    assert grew < 20 * 1024, f"hub RssAnon grew by {grew} kB for 500 silent connections"
+    cluster.hubs[-1].assert_alive()
+    print(f"edge linked {linked_in:.2f}s into the flood; hub RssAnon +{grew} kB; "
+          f"{evicted:.0f} evicted")
+    for s in silent:
+        s.close()
+
+
+def test_a_link_that_says_nothing_is_dropped_at_the_hello_deadline(make_cluster):
+    cluster = make_cluster(edges=("edge-a",), workers=1,
+                           hub_args=["--link-hello-timeout-ms", "2000"])
+    s = socket.create_connection((HOST, cluster.hub_port))
+    s.sendall(b"SPOKELNK")  # the preamble, then silence
+    t0 = time.monotonic()
+    s.settimeout(10)
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    # The hub's own preamble, nothing else (it never got a hello to answer).
+    assert data == b"SPOKELNK", data
+    assert_elapsed("the silent link's drop", t0, time.monotonic(), 2.0)
+    assert metric(cluster.http_port, "spoke_hub_links_dropped_total",
+                  '{reason="hello_timeout"}') == 1
+    s.close()
+
+
+def test_hello_names_must_not_start_with_a_dot(make_cluster):
+    cluster = make_cluster(edges=("edge-a",), workers=1)
+    peer = LinkPeer(cluster.hub_port)
+    answer = peer.hello(".edge-a")
+    assert answer[-1][0] == ERROR and answer[-1][1] == 400, answer
+    assert "invalid edge name" in answer[-1][2]
+    peer.close()
+
+
+def test_an_old_protocol_peer_is_told_so(make_cluster):
+    """A version-1 edge compresses its hello: the hub says what is wrong."""
+    cluster = make_cluster(edges=("edge-a",), workers=1)
+    peer = LinkPeer(cluster.hub_port)
+    peer.send_raw(b"SPOKELNK" + peer.compress(frame([1, 1, "old", "", 0, "x", 1, 5000, ""])))
+    peer.wait_closed()
+    assert "older link protocol" in cluster.hubs[-1].log()
+
+
+# ---- topic floods: one interest refused, never the link
+
+def test_topic_flood_is_refused_per_topic_and_the_link_stays(make_cluster):
+    cluster = make_cluster(workers=1, hub_args=["--link-max-topics", "20"])
+
+    async def body():
+        c, cw = await connect(cluster.url_a)
+        link_before = cluster.link_of(cw["conn"])["id"]
+        for i in range(25):
+            await send(c, {"op": "sub", "topic": f"flood.{i}", "id": i})
+        refused = []
+        for i in range(25):
+            m = await recv_json(c)
+            assert m["id"] == i, m
+            if i < 20:
+                assert m == {"op": "ack", "id": i}
+            else:
+                assert m["op"] == "error" and m["code"] == 429, m
+                assert "link_max_topics" in m["reason"]
+                refused.append(i)
+        assert refused == list(range(20, 25))
+        # The same link carries on: no drop, no re-send storm, topics still routed.
+        assert cluster.link_of(cw["conn"])["id"] == link_before
+        assert cluster.link_of(cw["conn"])["topics"] == 20
+        pub, _ = await connect(cluster.url_b)
+        await send(pub, {"op": "pub", "topic": "flood.3", "data": 3})
+        await expect(c, op="msg", topic="flood.3", data=3)
+        # A refused topic holds nothing: room again once one is left.
+        await send(c, {"op": "unsub", "topic": "flood.0", "id": 100})
+        await expect(c, op="ack", id=100)
+        await subscribe(c, "flood.20")
+        assert "down" not in cluster.edge_log("edge-a").split("linked to hub", 1)[1]
+        assert metric(cluster.http_port, "spoke_hub_interest_refused_total",
+                      '{limit="link_max_topics"}') == 5
+        await asyncio.to_thread(wait_metric, cluster.edge_admin_port("edge-a"),
+                                "spoke_edge_topics_refused_total",
+                                '{edge="edge-a",reason="hub"}', 5)
+    run(body())
+
+
+def test_hub_wide_topic_limit_refuses_new_topics_only(make_cluster):
+    cluster = make_cluster(workers=1, hub_args=["--max-topics", "10"])
+
+    async def body():
+        a, _ = await connect(cluster.url_a)
+        b, _ = await connect(cluster.url_b)
+        for i in range(6):
+            await subscribe(a, f"a.{i}")
+        for i in range(4):
+            await subscribe(b, f"b.{i}")
+        await send(b, {"op": "sub", "topic": "b.4", "id": 7})
+        m = await expect(b, op="error", id=7, code=429)
+        assert "max_topics (10)" in m["reason"]
+        await subscribe(b, "a.1")  # an existing topic is no new topic
+        pub, _ = await connect(cluster.url_a)
+        await send(pub, {"op": "pub", "topic": "a.1", "data": "x"})
+        await expect(a, op="msg", topic="a.1")
+        await expect(b, op="msg", topic="a.1")
+        assert metric(cluster.http_port, "spoke_hub_topics") == 10
+    run(body())
+
+
+def test_worker_topic_limit_is_policy(make_cluster):
+    cluster = make_cluster(edges=("edge-a",), workers=1, hub_args=["--worker-max-topics", "3"])
+
+    async def body():
+        c, _ = await connect(cluster.url_a)
+        for i in range(3):
+            await subscribe(c, f"t.{i}")
+        await send(c, {"op": "sub", "topic": "t.3", "id": 9})
+        m = await expect(c, op="error", id=9, code=429)
+        assert "topic limit of this edge" in m["reason"]
+        other, _ = await connect(cluster.url_a)
+        await subscribe(other, "t.2")  # joining a topic the worker has is fine
+        await asyncio.to_thread(wait_metric, cluster.edge_admin_port("edge-a"),
+                                "spoke_edge_topics_refused_total",
+                                '{edge="edge-a",reason="worker_max_topics"}', 1)
+    run(body())
+
+
+# ---- a compromised edge: plain TCP on loopback, or any link certificate
+
+def evil_peer(cluster, name="evil", worker=0, boot=0xE111):
+    peer = LinkPeer(cluster.hub_port)
+    answer = peer.hello(name, worker, boot)
+    assert answer[-1][0] == POLICY, answer
+    return peer
+
+
+def test_forged_senders_drop_the_link_and_reach_nobody(make_cluster):
+    cluster = make_cluster(workers=1)
+
+    async def body():
+        victim, vw = await connect(cluster.url_a)
+        await subscribe(victim, "chat")
+        other, ow = await connect(cluster.url_b)
+        for what, msg in (
+            ("publish", [PUBLISH, "chat", ow["conn"], 0, b'"I am admin"', "admin"]),
+            ("direct", [DIRECT, vw["conn"], ow["conn"], None, 0, b'"hello"', "admin"]),
+        ):
+            peer = evil_peer(cluster)
+            peer.send(msg)
+            err = peer.wait_closed()
+            assert err and err[1] == 403, err
+            assert f"{what} from connection '{ow['conn']}'" in err[2]
+        # Nothing forged arrived: a real publish is the next thing the victim sees.
+        await send(other, {"op": "pub", "topic": "chat", "data": "real"})
+        m = await recv_json(victim)
+        assert m["data"] == "real" and m["from"] == ow["conn"], m
+        assert metric(cluster.http_port, "spoke_hub_links_dropped_total",
+                      '{reason="forged_sender"}') == 2
+    run(body())
+
+
+def test_made_up_direct_results_are_dropped(make_cluster):
+    """A DIRECT_RESULT passes only as the one answer to a direct the hub
+    forwarded to that very link, for that sender and id."""
+    cluster = make_cluster(edges=("edge-a",), workers=1)
+
+    async def body():
+        c, cw = await connect(cluster.url_a)
+        peer = evil_peer(cluster)
+        # Made up: an ack for a request the client never made.
+        peer.send([DIRECT_RESULT, cw["conn"], 4242, 0, ""])
+        # A real send to a connection on the peer's edge, answered by the peer.
+        await send(c, {"op": "send", "to": peer.own_conn(1), "data": {"q": 1}, "id": 7})
+        d = peer.recv_until(lambda m: m[0] == DIRECT)
+        assert d[1] == peer.own_conn(1) and d[2] == cw["conn"] and d[3] == 7, d
+        peer.send([DIRECT_RESULT, cw["conn"], 7, 0, ""])
+        peer.send([DIRECT_RESULT, cw["conn"], 7, 0, ""])  # a second answer to the same
+        await expect(c, op="ack", id=7)
+        await assert_silent(c, 0.5)
+        assert metric(cluster.http_port, "spoke_hub_direct_results_dropped_total") == 2
+        peer.close()
+    run(body())
+
+
+def test_a_send_nobody_answers_gets_exactly_one_504(make_cluster):
+    cluster = make_cluster(edges=("edge-a",), workers=1, hub_args=["--send-timeout", "1"])
+
+    async def body():
+        c, cw = await connect(cluster.url_a)
+        peer = evil_peer(cluster)
+        await send(c, {"op": "send", "to": peer.own_conn(5), "data": 1, "id": 11})
+        t0 = time.monotonic()
+        d = peer.recv_until(lambda m: m[0] == DIRECT)
+        assert d[3] == 11
+        # The id is taken while the send waits.
+        await send(c, {"op": "send", "to": peer.own_conn(5), "data": 2, "id": 11})
+        await expect(c, op="error", id=11, code=409)
+        m = await expect(c, timeout=5, op="error", id=11, code=504)
+        assert_elapsed("the 504", t0, time.monotonic(), 1.0)
+        assert "send_timeout" in m["reason"]
+        # A late answer reaches nobody.
+        peer.send([DIRECT_RESULT, cw["conn"], 11, 0, ""])
+        await assert_silent(c, 0.5)
+        await asyncio.to_thread(wait_metric, cluster.edge_admin_port("edge-a"),
+                                "spoke_edge_sends_timed_out_total", '{edge="edge-a"}', 1)
+        peer.close()
+    run(body())
+
+
+def test_sends_waiting_when_the_hub_goes_are_answered_at_once(make_cluster):
+    cluster = make_cluster(edges=("edge-a",), workers=1, hub_args=["--send-timeout", "60"])
+
+    async def body():
+        c, cw = await connect(cluster.url_a)
+        peer = evil_peer(cluster)
+        await send(c, {"op": "send", "to": peer.own_conn(5), "data": 1, "id": 3})
+        peer.recv_until(lambda m: m[0] == DIRECT)
+        t0 = time.monotonic()
+        cluster.kill_hub()
+        m = await expect(c, timeout=10, op="error", id=3, code=504)
+        assert time.monotonic() - t0 < 5, "waited for send_timeout instead of the link loss"
+        assert "hub link went down" in m["reason"]
+        peer.close()
+    run(body())
+
+
+# ---- work per loop turn is bounded by decompressed bytes
+
+def test_a_decompression_bomb_does_not_stall_the_hub(make_cluster):
+    """~60 MB of valid messages squeezed into a few hundred KB: the hub works
+    them off a budget per loop turn, and the other links keep being served."""
+    cluster = make_cluster(workers=1)
+    peer = evil_peer(cluster)
+    hb = frame([HEARTBEAT, 0, 0])
+    raw = hb * (60_000_000 // len(hb))
+    wire = peer.compress(raw)
+    assert len(wire) < 1_000_000, len(wire)
+    rss0 = rss_anon_kb(hub_pid(cluster))
+    peer.send_raw(wire)
+
+    async def body():
+        worst = 0.0
+        for i in range(5):
+            worst = max(worst, await roundtrip(cluster, cluster.url_a, cluster.url_b, f"t{i}"))
+        return worst
+    worst = run(body())
+    # Under ASan on two loaded cores a turn is slow, but never the whole bomb.
+    assert worst < 1.5, f"a publish took {worst:.2f}s to cross the hub during the bomb"
+    grew = rss_anon_kb(hub_pid(cluster)) - rss0
+    assert grew < 32 * 1024, f"hub RssAnon grew by {grew} kB"
+    cluster.hubs[-1].assert_alive()
+    print(f"worst roundtrip during the bomb {worst * 1000:.0f} ms; hub RssAnon +{grew} kB")
+    peer.close()
