@@ -31,8 +31,9 @@ void deliver_message(struct worker *w, const struct link_msg *m)
         buf_reset(b);
         if (msg_build_msg(b, (enum enc)enc, m->topic.ptr, m->topic.len, m->seq, m->from.ptr,
                           m->from.len, m->user.ptr, m->user.len, (enum enc)m->enc,
-                          (const uint8_t *)m->data.ptr, m->data.len) < 0) {
-            log_warn("dropping message %.*s#%llu: its data cannot be transcoded",
+                          (const uint8_t *)m->data.ptr, m->data.len,
+                          msg_render_budget(w->policy.max_message_bytes)) < 0) {
+            log_warn("dropping message %.*s#%llu: its data is invalid or over the render budget",
                      (int)m->topic.len, m->topic.ptr, (unsigned long long)m->seq);
             continue;
         }
@@ -62,7 +63,8 @@ int deliver_direct(struct worker *w, const struct link_msg *m)
     struct buf *b = &w->scratch;
     buf_reset(b);
     if (msg_build_direct(b, (enum enc)c->enc, m->from.ptr, m->from.len, m->user.ptr, m->user.len,
-                         (enum enc)m->enc, (const uint8_t *)m->data.ptr, m->data.len) < 0)
+                         (enum enc)m->enc, (const uint8_t *)m->data.ptr, m->data.len,
+                         msg_render_budget(w->policy.max_message_bytes)) < 0)
         return -1;
     client_send_payload(c, buf_head(b), buf_readable(b));
     return 0;

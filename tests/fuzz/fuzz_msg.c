@@ -54,7 +54,7 @@ static void check_accepted(enum enc enc, const uint8_t *frame, size_t len,
         FUZZ_CHECK(mp_check(m->data, m->data_len, MP_MAX_DEPTH) == 0);
         if (m->to)
             FUZZ_CHECK(utf8_is_valid((const uint8_t *)m->to, m->to_len));
-        FUZZ_CHECK(transcode_msgpack_to_json(m->data, m->data_len, &other) == 0);
+        FUZZ_CHECK(transcode_msgpack_to_json(m->data, m->data_len, SIZE_MAX, &other) == 0);
     } else {
         /* data is jansson's compact dump: valid JSON that reads back, within
          * the nesting that keeps its msgpack form acceptable. */
@@ -63,7 +63,7 @@ static void check_accepted(enum enc enc, const uint8_t *frame, size_t len,
                                JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
         FUZZ_CHECK(v != NULL);
         json_decref(v);
-        FUZZ_CHECK(transcode_json_to_msgpack(m->data, m->data_len, &other) == 0);
+        FUZZ_CHECK(transcode_json_to_msgpack(m->data, m->data_len, SIZE_MAX, &other) == 0);
         FUZZ_CHECK(mp_check(buf_head(&other), buf_readable(&other), MP_MAX_DEPTH) == 0);
     }
     buf_deinit(&other);
