@@ -57,12 +57,20 @@ struct msg_error {
 
 struct msg_parser; /* scratch state, reused across messages; one per worker */
 
+/* A new parser's render budget is that of the default policy. */
 struct msg_parser *msg_parser_new(void);
 void msg_parser_free(struct msg_parser *p);
+/* Sets the render budget (msg_render_budget of the policy's
+ * max_message_bytes) that pub and send payloads are checked against. */
+void msg_parser_set_render_budget(struct msg_parser *p, size_t budget);
 
 /* Parses one client frame payload in encoding enc. Returns 0 and fills *out,
  * or -1 and fills *err (never crashes or allocates beyond a small multiple of
- * len on hostile input). msgpack strings must be valid UTF-8. */
+ * len or of the render budget on hostile input). msgpack strings must be
+ * valid UTF-8. The data of pub and send must render in both encodings
+ * within the render budget: a map or array as a msgpack map key, or a
+ * rendering longer than the budget, is refused (400), so that what one edge
+ * accepts every edge can deliver. */
 int msg_parse(struct msg_parser *p, enum enc enc, const uint8_t *frame, size_t len,
               struct client_msg *out, struct msg_error *err);
 
