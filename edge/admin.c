@@ -65,6 +65,8 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
         sum.stats.refused_ip_limit += s.stats.refused_ip_limit;
         sum.stats.forbidden += s.stats.forbidden;
         sum.stats.closed_tls += s.stats.closed_tls;
+        sum.stats.dropped_invalid += s.stats.dropped_invalid;
+        sum.stats.dropped_over_budget += s.stats.dropped_over_budget;
     }
     const char *e = a->cfg->name;
     const struct {
@@ -120,6 +122,12 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
         buf_printf(&b, "spoke_edge_refused_total{edge=\"%s\",reason=\"%s\"} %" PRIu64 "%s", e,
                    refused[k].reason, refused[k].v,
                    k + 1 < sizeof refused / sizeof refused[0] ? "\n" : "");
+    buf_printf(&b, "\n# HELP spoke_edge_payloads_dropped_total Payloads from the hub not delivered "
+                   "to the clients of one encoding: not one valid value, or rendered over the "
+                   "budget.\n# TYPE spoke_edge_payloads_dropped_total counter\n"
+                   "spoke_edge_payloads_dropped_total{edge=\"%s\",reason=\"invalid\"} %" PRIu64 "\n"
+                   "spoke_edge_payloads_dropped_total{edge=\"%s\",reason=\"over_budget\"} %" PRIu64,
+               e, sum.stats.dropped_invalid, e, sum.stats.dropped_over_budget);
     buf_append_u8(&b, 0);
     httpd_respond_type(c, 200, "text/plain; version=0.0.4", NULL, (const char *)buf_head(&b));
     buf_deinit(&b);
