@@ -132,7 +132,8 @@ int msg_data_check(enum enc enc, const uint8_t *data, size_t len);
 
 /* Appends `data` (one value in data_enc) to out as a value in encoding enc:
  * spliced if the encodings match and msg_data_check accepts it, else
- * transcoded. Never appends more than `budget` bytes of rendering (plus, on
+ * transcoded. Data longer than `budget` is refused unparsed (no publisher's
+ * edge sends it: msg_parse refuses it). Never appends more than `budget` bytes of rendering (plus, on
  * the way to refusing, at most 6 times the longest string in data; the
  * partial output is removed). Returns a msg_data_result; on an error out is
  * unchanged. */

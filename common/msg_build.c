@@ -147,11 +147,16 @@ int msg_data_render(struct buf *out, enum enc enc, enum enc data_enc, const uint
 {
     if (!data || len == 0)
         return MSG_DATA_INVALID; /* not a value: appending nothing would corrupt the message */
+    /* Longer data is refused before it is parsed, whatever it would render
+     * as: a publisher's edge never sends it (msg_parse refuses data longer
+     * than its budget), and the check bounds what parsing costs here (a
+     * jansson document is up to ~70 times its text) by the budget rather
+     * than by the link's message size. */
+    if (len > budget)
+        return MSG_DATA_OVER_BUDGET;
     if (enc == data_enc) {
         /* Checked once per message and encoding by the caller's design
          * (one build per encoding, never per subscriber). */
-        if (len > budget)
-            return MSG_DATA_OVER_BUDGET;
         int rc = msg_data_check(enc, data, len);
         if (rc < 0)
             return rc;

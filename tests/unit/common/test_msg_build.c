@@ -449,6 +449,17 @@ static void test_msg_build_refuses_data_over_the_budget(void **state)
     assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_JSON, U8("1.5"), 3, 8),
                      MSG_DATA_OVER_BUDGET);
     assert_out("keep");
+    /* Data longer than the budget is refused unparsed, even where its
+     * rendering would be shorter (whitespace, escapes): no honest edge
+     * sends it, and parsing it would cost a multiple of its length. */
+    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_JSON,
+                                      U8("[1,          2]"), 15, 8),
+                     MSG_DATA_OVER_BUDGET);
+    assert_out("keep");
+    assert_int_equal(msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK,
+                                      U8("£"), 4, 3),
+                     MSG_DATA_OVER_BUDGET);
+    assert_out("keep");
     /* At the budget exactly, it is built. */
     buf_reset(&B);
     assert_int_equal(msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK,
