@@ -3,6 +3,8 @@
 
 #include <limits.h>
 
+#include "common/utf8.h"
+
 /* Nesting limit regardless of what the caller asks for: the walk keeps one
  * counter per open container on the C stack (8 bytes each), so this bounds
  * the stack used to 2 KiB. */
@@ -130,7 +132,29 @@ sized:
     return 0;
 }
 
-long mp_object_len(const uint8_t *p, size_t len, unsigned max_depth)
+/* 1 if the str at p (its header and body within avail, which mp_header has
+ * checked) holds valid UTF-8. */
+static int str_is_utf8(const uint8_t *p, size_t size)
+{
+    uint8_t b = p[0];
+    size_t hdr;
+
+    if (b >= 0xa0 && b <= 0xbf)
+        hdr = 1;
+    else if (b == 0xd9)
+        hdr = 2;
+    else if (b == 0xda)
+        hdr = 3;
+    else if (b == 0xdb)
+        hdr = 5;
+    else
+        return 1; /* not a str */
+    return utf8_is_valid(p + hdr, size - hdr);
+}
+
+/* The walk behind mp_object_len and mp_check_payload; `utf8` also requires
+ * every str body to be valid UTF-8 (one more linear pass over str bytes). */
+static long object_len(const uint8_t *p, size_t len, unsigned max_depth, int utf8)
 {
     /* need[d] = objects still to read in the d-th open container. The
      * innermost container's objects are all unstarted; every outer one has
@@ -152,6 +176,8 @@ long mp_object_len(const uint8_t *p, size_t len, unsigned max_depth)
         uint64_t count;
 
         if (pos >= len || mp_header(p + pos, len - pos, &size, &count) < 0)
+            return -1;
+        if (utf8 && !str_is_utf8(p + pos, size))
             return -1;
         /* msgpack-c refuses to open any container, an empty one included,
          * once max_depth (its stack of 32) are open: so do we. */
@@ -182,8 +208,19 @@ long mp_object_len(const uint8_t *p, size_t len, unsigned max_depth)
     return (long)pos;
 }
 
+long mp_object_len(const uint8_t *p, size_t len, unsigned max_depth)
+{
+    return object_len(p, len, max_depth, 0);
+}
+
 int mp_check(const uint8_t *p, size_t len, unsigned max_depth)
 {
-    long n = mp_object_len(p, len, max_depth);
+    long n = object_len(p, len, max_depth, 0);
+    return n > 0 && (size_t)n == len ? 0 : -1;
+}
+
+int mp_check_payload(const uint8_t *p, size_t len, unsigned max_depth)
+{
+    long n = object_len(p, len, max_depth, 1);
     return n > 0 && (size_t)n == len ? 0 : -1;
 }

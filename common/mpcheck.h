@@ -23,6 +23,11 @@
  * refused at its header, without reading on. Never allocates. */
 int mp_check(const uint8_t *p, size_t len, unsigned max_depth);
 
+/* Like mp_check, and every str (key or value, at any depth) must also be
+ * valid UTF-8 (RFC 3629), as the client protocol requires of msgpack
+ * strings: what an edge may splice into a client's msgpack message. */
+int mp_check_payload(const uint8_t *p, size_t len, unsigned max_depth);
+
 /* Like mp_check, but for the first object of p[0, len): returns its length
  * in bytes (> 0), or -1 if it is not complete and valid within len. */
 long mp_object_len(const uint8_t *p, size_t len, unsigned max_depth);

@@ -13,6 +13,7 @@
 
 #include "common/buf.h"
 #include "common/enc.h"
+#include "common/mpcheck.h"
 #include "common/policy.h"
 
 #define TOPIC_MAX_LEN 255
@@ -58,30 +59,102 @@ struct msg_error {
 
 struct msg_parser; /* scratch state, reused across messages; one per worker */
 
+/* A new parser's render budget is that of the default policy. */
 struct msg_parser *msg_parser_new(void);
 void msg_parser_free(struct msg_parser *p);
+/* Sets the render budget (msg_render_budget of the policy's
+ * max_message_bytes) that pub and send payloads are checked against. */
+void msg_parser_set_render_budget(struct msg_parser *p, size_t budget);
 
 /* Parses one client frame payload in encoding enc. Returns 0 and fills *out,
  * or -1 and fills *err (never crashes or allocates beyond a small multiple of
- * len on hostile input). msgpack strings must be valid UTF-8. */
+ * len or of the render budget on hostile input). msgpack strings must be
+ * valid UTF-8. The data of pub and send must render in both encodings
+ * within the render budget: a map or array as a msgpack map key, or a
+ * rendering longer than the budget, is refused (400), so that what one edge
+ * accepts every edge can deliver. */
 int msg_parse(struct msg_parser *p, enum enc enc, const uint8_t *frame, size_t len,
               struct client_msg *out, struct msg_error *err);
 
 /* 1 if t[0, n) is a valid topic: 1..255 bytes of [A-Za-z0-9._:/-]. */
 int topic_is_valid(const char *t, size_t n);
 
-/* Outbound payload builders: each appends one complete JSON object or
- * msgpack map (encoding enc) to out. `data` is in encoding data_enc and is
- * transcoded when data_enc != enc. They return 0, or -1 if data cannot be
- * transcoded (corrupt; the caller drops the message and logs). */
+/* ---- payloads ("data")
+ *
+ * A payload is rendered for a client in one of two ways: spliced verbatim
+ * when its encoding is the client's, after msg_data_check has proved it is
+ * one valid value (bytes that came over a link are untrusted), or
+ * transcoded. Either way its rendering has an output budget: a small
+ * multiple of the policy's max_message_bytes (msg_render_budget), so no
+ * payload can make an edge render (and hold) more than that, whatever its
+ * bytes. The results: */
+enum msg_data_result {
+    MSG_DATA_OK = 0,
+    MSG_DATA_INVALID = -1,     /* not one valid value in its encoding, or no form in the other */
+    MSG_DATA_OVER_BUDGET = -2, /* its rendering would be longer than the budget */
+};
+
+/* Nesting of arrays and maps in a payload: the client message around it is
+ * one more level, and the whole must stay within MP_MAX_DEPTH (32), the
+ * depth msgpack-c itself can unpack. */
+#define MSG_DATA_MAX_DEPTH (MP_MAX_DEPTH - 1)
+
+/* Render budget = this many times max_message_bytes. 4 covers every payload
+ * an honest client can publish in a frame of max_message_bytes except those
+ * built to expand (e.g. msgpack `false` keys or control characters, which
+ * grow up to TRANSCODE_JSON_MAX_RATIO times as JSON). */
+#define MSG_RENDER_BUDGET_FACTOR 4
+
+/* Worst-case output/input ratios of the transcoders (docs/protocol.md,
+ * "Payload transcoding"): for every input of len bytes, msgpack -> JSON
+ * writes at most TRANSCODE_JSON_MAX_RATIO * len bytes (reached by a map of
+ * `false: false` entries, 2 bytes -> `"false":false,`), JSON -> msgpack at
+ * most TRANSCODE_MSGPACK_MAX_RATIO * len (a real such as `1e9`, 3 bytes ->
+ * a 9-byte float64). A payload with len * ratio <= budget cannot pass the
+ * budget, so it needs no trial rendering. */
+#define TRANSCODE_JSON_MAX_RATIO 7
+#define TRANSCODE_MSGPACK_MAX_RATIO 3
+
+/* The render budget for a policy's max_message_bytes (0 or less: none may
+ * be rendered). */
+static inline size_t msg_render_budget(long max_message_bytes)
+{
+    return max_message_bytes > 0 ? (size_t)max_message_bytes * MSG_RENDER_BUDGET_FACTOR : 0;
+}
+
+/* Checks that data[0, len) is exactly one value in encoding enc that may be
+ * spliced into a client message of that encoding: for JSON, one JSON text
+ * (RFC 8259) in valid UTF-8, nothing before or after it but whitespace, that
+ * jansson reads (integers within 64 bits, no "\u0000" in object keys); for
+ * msgpack, one complete object (mp_check) with every str valid UTF-8, nested
+ * at most MSG_DATA_MAX_DEPTH deep. Returns MSG_DATA_OK or MSG_DATA_INVALID.
+ * Costs one parse: for JSON a jansson document of a small multiple of len,
+ * freed before returning; msgpack allocates nothing. */
+int msg_data_check(enum enc enc, const uint8_t *data, size_t len);
+
+/* Appends `data` (one value in data_enc) to out as a value in encoding enc:
+ * spliced if the encodings match and msg_data_check accepts it, else
+ * transcoded. Data longer than `budget` is refused unparsed (no publisher's
+ * edge sends it: msg_parse refuses it). Never appends more than `budget` bytes of rendering (plus, on
+ * the way to refusing, at most 6 times the longest string in data; the
+ * partial output is removed). Returns a msg_data_result; on an error out is
+ * unchanged. */
+int msg_data_render(struct buf *out, enum enc enc, enum enc data_enc, const uint8_t *data,
+                    size_t len, size_t budget);
+
+/* Outbound message builders: each appends one complete JSON object or
+ * msgpack map (encoding enc) to out, its data rendered by msg_data_render
+ * with `budget`. They return a msg_data_result; on an error out is
+ * unchanged (the caller drops the message, counts and logs it). */
 /* `user` (user_len 0: none) is the sender's authenticated user id, shown
  * as "user" next to "from". */
 int msg_build_msg(struct buf *out, enum enc enc, const char *topic, size_t topic_len,
                   uint64_t seq, const char *from, size_t from_len, const char *user,
-                  size_t user_len, enum enc data_enc, const uint8_t *data, size_t data_len);
+                  size_t user_len, enum enc data_enc, const uint8_t *data, size_t data_len,
+                  size_t budget);
 int msg_build_direct(struct buf *out, enum enc enc, const char *from, size_t from_len,
                      const char *user, size_t user_len, enum enc data_enc, const uint8_t *data,
-                     size_t data_len);
+                     size_t data_len, size_t budget);
 /* policy: if non-NULL, adds "policy":{"idle_timeout_ms","ping_interval_ms",
  * "max_message_bytes"} so clients can adapt. */
 void msg_build_welcome(struct buf *out, enum enc enc, const char *conn, const char *edge,
@@ -93,12 +166,18 @@ void msg_build_ack(struct buf *out, enum enc enc, int64_t id);
 void msg_build_error(struct buf *out, enum enc enc, int has_id, int64_t id, int code,
                      const char *reason);
 
-/* Transcoding of a single value (used by the builders; exposed for tests).
+/* Transcoding of a single value (used by msg_data_render; exposed for tests
+ * and fuzzing). Both append to out, write no more than `budget` bytes of
+ * output before refusing with MSG_DATA_OVER_BUDGET (work is bounded by len +
+ * budget), and allow nesting up to MSG_DATA_MAX_DEPTH.
  * JSON -> msgpack: integers stay integers (int64/uint64), reals become
- * float64. msgpack -> JSON: bin and ext become base64 strings, non-string map
- * keys become their JSON text as a string, NaN/Inf become null, invalid UTF-8
- * in strings is replaced by U+FFFD. Return 0, or -1 on invalid input. */
-int transcode_json_to_msgpack(const uint8_t *json, size_t len, struct buf *out);
-int transcode_msgpack_to_json(const uint8_t *mp, size_t len, struct buf *out);
+ * float64. msgpack -> JSON: bin and ext become base64 strings; map keys that
+ * are not str become JSON strings: nil, booleans, integers and floats their
+ * JSON text ("null", "true", "-2", "1.5"), bin and ext their base64; a map
+ * or array as a key has no JSON form (MSG_DATA_INVALID). NaN/Inf become
+ * null, invalid UTF-8 in strings is replaced by U+FFFD. Return a
+ * msg_data_result; on an error out is unchanged. */
+int transcode_json_to_msgpack(const uint8_t *json, size_t len, size_t budget, struct buf *out);
+int transcode_msgpack_to_json(const uint8_t *mp, size_t len, size_t budget, struct buf *out);
 
 #endif

@@ -1,11 +1,13 @@
 /* Builds the edge-to-client messages of protocol v1 (msg.h) straight into an
  * output buffer, without a JSON DOM or an intermediate msgpack buffer. */
+#include <jansson.h>
 #include <msgpack.h>
 #include <string.h>
 
+#include "common/mpcheck.h"
 #include "common/msg.h"
-#include "common/utf8.h"
 #include "common/msg_internal.h"
+#include "common/utf8.h"
 
 /* ---- JSON output primitives (shared with transcode.c via msg_internal.h) */
 
@@ -115,19 +117,62 @@ int msg__mp_write(void *data, const char *p, size_t n)
 
 /* ---- builders */
 
-/* Appends `data` (one value in data_enc) as a value in encoding enc. */
-static int build_data(struct buf *out, enum enc enc, enum enc data_enc, const uint8_t *data,
-                      size_t len)
+/* ---- payloads */
+
+int msg_data_check(enum enc enc, const uint8_t *data, size_t len)
 {
     if (!data || len == 0)
-        return -1; /* not a value: appending nothing would corrupt the message */
+        return MSG_DATA_INVALID;
+    if (enc == ENC_MSGPACK)
+        return mp_check_payload(data, len, MSG_DATA_MAX_DEPTH) == 0 ? MSG_DATA_OK
+                                                                     : MSG_DATA_INVALID;
+    /* jansson's parser is strict where splicing needs it to be: one value,
+     * then only whitespace (its EOF check), valid UTF-8, no bare control
+     * characters. The flags are those the JSON -> msgpack transcoder uses,
+     * so the JSON and msgpack copies of a message are refused alike. One
+     * gap: its reader takes a NUL byte for the end of input, so "1\0"
+     * passes; a raw NUL is never valid JSON, so look for one first. */
+    if (memchr(data, 0, len))
+        return MSG_DATA_INVALID;
+    json_error_t je;
+    json_t *v = json_loadb((const char *)data, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+    if (!v)
+        return MSG_DATA_INVALID;
+    json_decref(v);
+    return MSG_DATA_OK;
+}
+
+int msg_data_render(struct buf *out, enum enc enc, enum enc data_enc, const uint8_t *data,
+                    size_t len, size_t budget)
+{
+    if (!data || len == 0)
+        return MSG_DATA_INVALID; /* not a value: appending nothing would corrupt the message */
+    /* Longer data is refused before it is parsed, whatever it would render
+     * as: a publisher's edge never sends it (msg_parse refuses data longer
+     * than its budget), and the check bounds what parsing costs here (a
+     * jansson document is up to ~70 times its text) by the budget rather
+     * than by the link's message size. */
+    if (len > budget)
+        return MSG_DATA_OVER_BUDGET;
     if (enc == data_enc) {
+        /* Checked once per message and encoding by the caller's design
+         * (one build per encoding, never per subscriber). */
+        int rc = msg_data_check(enc, data, len);
+        if (rc < 0)
+            return rc;
         buf_append(out, data, len);
-        return 0;
+        return MSG_DATA_OK;
     }
     if (enc == ENC_JSON)
-        return transcode_msgpack_to_json(data, len, out);
-    return transcode_json_to_msgpack(data, len, out);
+        return transcode_msgpack_to_json(data, len, budget, out);
+    return transcode_json_to_msgpack(data, len, budget, out);
+}
+
+/* Room to reserve for data's rendering: its own length (the usual size in
+ * either encoding), but never more than the budget allows. */
+static size_t reserve_hint(size_t data_len, size_t budget)
+{
+    return data_len < budget ? data_len : budget;
 }
 
 static void mp_str(msgpack_packer *pk, const char *s, size_t n)
@@ -147,18 +192,20 @@ static const char *nz(const char *s)
 
 int msg_build_msg(struct buf *out, enum enc enc, const char *topic, size_t topic_len,
                   uint64_t seq, const char *from, size_t from_len, const char *user,
-                  size_t user_len, enum enc data_enc, const uint8_t *data, size_t data_len)
+                  size_t user_len, enum enc data_enc, const uint8_t *data, size_t data_len,
+                  size_t budget)
 {
     size_t mark = buf_readable(out);
+    int rc;
 
     if (enc == ENC_JSON) {
-        buf_reserve(out, 56 + topic_len + from_len + data_len);
+        buf_reserve(out, 56 + topic_len + from_len + reserve_hint(data_len, budget));
         MSG__APPEND_LIT(out, "{\"op\":\"msg\",\"topic\":");
         msg__json_append_str(out, topic, topic_len);
         MSG__APPEND_LIT(out, ",\"seq\":");
         msg__json_append_u64(out, seq);
         MSG__APPEND_LIT(out, ",\"data\":");
-        if (build_data(out, enc, data_enc, data, data_len) < 0)
+        if ((rc = msg_data_render(out, enc, data_enc, data, data_len, budget)) < 0)
             goto fail;
         MSG__APPEND_LIT(out, ",\"from\":");
         msg__json_append_str(out, from, from_len);
@@ -172,7 +219,7 @@ int msg_build_msg(struct buf *out, enum enc enc, const char *topic, size_t topic
 
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msg__mp_write);
-    buf_reserve(out, 56 + topic_len + from_len + user_len + data_len);
+    buf_reserve(out, 56 + topic_len + from_len + user_len + reserve_hint(data_len, budget));
     buf_append_u8(out, user_len ? 0x86 : 0x85); /* fixmap of 6 or 5 */
     MSG__APPEND_LIT(out, "\xa2op\xa3msg\xa5topic");
     mp_str(&pk, topic, topic_len);
@@ -180,7 +227,7 @@ int msg_build_msg(struct buf *out, enum enc enc, const char *topic, size_t topic
     msgpack_pack_uint64(&pk, seq);
     MSG__APPEND_LIT(out, "\xa4"
                          "data");
-    if (build_data(out, enc, data_enc, data, data_len) < 0)
+    if ((rc = msg_data_render(out, enc, data_enc, data, data_len, budget)) < 0)
         goto fail;
     MSG__APPEND_LIT(out, "\xa4"
                          "from");
@@ -193,17 +240,18 @@ int msg_build_msg(struct buf *out, enum enc enc, const char *topic, size_t topic
     return 0;
 fail:
     msg__buf_truncate(out, mark);
-    return -1;
+    return rc;
 }
 
 int msg_build_direct(struct buf *out, enum enc enc, const char *from, size_t from_len,
                      const char *user, size_t user_len, enum enc data_enc, const uint8_t *data,
-                     size_t data_len)
+                     size_t data_len, size_t budget)
 {
     size_t mark = buf_readable(out);
+    int rc;
 
     if (enc == ENC_JSON) {
-        buf_reserve(out, 40 + from_len + data_len);
+        buf_reserve(out, 40 + from_len + reserve_hint(data_len, budget));
         MSG__APPEND_LIT(out, "{\"op\":\"direct\",\"from\":");
         msg__json_append_str(out, from, from_len);
         if (user_len) {
@@ -211,7 +259,7 @@ int msg_build_direct(struct buf *out, enum enc enc, const char *from, size_t fro
             msg__json_append_str(out, user, user_len);
         }
         MSG__APPEND_LIT(out, ",\"data\":");
-        if (build_data(out, enc, data_enc, data, data_len) < 0)
+        if ((rc = msg_data_render(out, enc, data_enc, data, data_len, budget)) < 0)
             goto fail;
         buf_append_u8(out, '}');
         return 0;
@@ -219,7 +267,7 @@ int msg_build_direct(struct buf *out, enum enc enc, const char *from, size_t fro
 
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msg__mp_write);
-    buf_reserve(out, 40 + from_len + user_len + data_len);
+    buf_reserve(out, 40 + from_len + user_len + reserve_hint(data_len, budget));
     buf_append_u8(out, user_len ? 0x84 : 0x83); /* fixmap of 4 or 3 */
     MSG__APPEND_LIT(out, "\xa2op\xa6"
                          "direct\xa4"
@@ -232,12 +280,12 @@ int msg_build_direct(struct buf *out, enum enc enc, const char *from, size_t fro
     }
     MSG__APPEND_LIT(out, "\xa4"
                          "data");
-    if (build_data(out, enc, data_enc, data, data_len) < 0)
+    if ((rc = msg_data_render(out, enc, data_enc, data, data_len, budget)) < 0)
         goto fail;
     return 0;
 fail:
     msg__buf_truncate(out, mark);
-    return -1;
+    return rc;
 }
 
 void msg_build_welcome(struct buf *out, enum enc enc, const char *conn, const char *edge,

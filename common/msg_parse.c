@@ -9,6 +9,7 @@
 
 #include "common/mpcheck.h"
 #include "common/msg.h"
+#include "common/policy.h"
 #include "common/utf8.h"
 #include "common/xalloc.h"
 
@@ -21,6 +22,8 @@
 struct msg_parser {
     msgpack_zone zone;   /* msgpack-c objects of the current frame */
     struct buf scratch;  /* JSON: "data" re-serialised */
+    struct buf render;   /* data rendered in the other encoding, to measure it */
+    size_t budget;       /* render budget of data (msg_render_budget) */
     char topic[TOPIC_MAX_LEN]; /* JSON: copies, so the DOM can be freed at once */
     char to[CONN_ID_MAX_LEN];
 };
@@ -32,6 +35,10 @@ struct msg_parser *msg_parser_new(void)
     if (!msgpack_zone_init(&p->zone, 4096))
         goto fail;
     buf_init(&p->scratch);
+    buf_init(&p->render);
+    struct policy def;
+    policy_defaults(&def);
+    p->budget = msg_render_budget(def.max_message_bytes);
     return p;
 fail:
     free(p);
@@ -44,7 +51,13 @@ void msg_parser_free(struct msg_parser *p)
         return;
     msgpack_zone_destroy(&p->zone);
     buf_deinit(&p->scratch);
+    buf_deinit(&p->render);
     free(p);
+}
+
+void msg_parser_set_render_budget(struct msg_parser *p, size_t budget)
+{
+    p->budget = budget;
 }
 
 int topic_is_valid(const char *t, size_t n)
@@ -195,6 +208,35 @@ static int fields_check(const struct fields *f, struct client_msg *out, struct m
     return 0;
 }
 
+/* The publisher's side of the render budget (msg.h): data whose rendering
+ * in either encoding would pass the budget is refused here, with a reason
+ * the client can act on, rather than dropped by every receiving edge. Data
+ * no longer than budget / ratio cannot pass it and is not rendered; longer
+ * data is rendered into p->render once (work and memory bounded by len plus
+ * the budget) and the rendering discarded. */
+static int data_within_budget(struct msg_parser *p, enum enc enc, const uint8_t *data,
+                              size_t len, struct msg_error *err)
+{
+    const char *other = enc == ENC_MSGPACK ? "JSON" : "msgpack";
+    size_t ratio = enc == ENC_MSGPACK ? TRANSCODE_JSON_MAX_RATIO : TRANSCODE_MSGPACK_MAX_RATIO;
+    int rc = MSG_DATA_OK;
+
+    if (len > p->budget) {
+        other = enc == ENC_MSGPACK ? "msgpack" : "JSON"; /* its own encoding */
+        rc = MSG_DATA_OVER_BUDGET;
+    } else if (len > p->budget / ratio) {
+        buf_reset(&p->render);
+        rc = enc == ENC_MSGPACK ? transcode_msgpack_to_json(data, len, p->budget, &p->render)
+                                : transcode_json_to_msgpack(data, len, p->budget, &p->render);
+        buf_reset(&p->render);
+    }
+    if (rc == MSG_DATA_OVER_BUDGET)
+        return fail(err, "data too large: over %zu bytes as %s", p->budget, other);
+    if (rc < 0)
+        return fail(err, "data has no %s form", other);
+    return 0;
+}
+
 /* ---- JSON */
 
 static void json_field(json_t *root, const char *key, size_t key_len, struct field *f)
@@ -314,7 +356,7 @@ static int parse_json(struct msg_parser *p, const uint8_t *frame, size_t len,
 
     if (out->op == OP_PUB || out->op == OP_SEND) {
         /* The envelope is one level: data gets the rest of MP_MAX_DEPTH. */
-        if (!json_depth_ok(data, MP_MAX_DEPTH - 1)) {
+        if (!json_depth_ok(data, MSG_DATA_MAX_DEPTH)) {
             fail(err, "nesting too deep");
             goto done;
         }
@@ -335,6 +377,8 @@ static int parse_json(struct msg_parser *p, const uint8_t *frame, size_t len,
         buf_commit(s, n);
         out->data = buf_head(s);
         out->data_len = n;
+        if (data_within_budget(p, ENC_JSON, out->data, n, err) < 0)
+            goto done;
     }
     rc = 0;
 done:
@@ -393,6 +437,29 @@ static int mp_strs_valid(const msgpack_object *o)
         return 1;
     default:
         return 1;
+    }
+}
+
+/* 1 if a map key anywhere in o is a map or an array: such a key has no JSON
+ * form (msg.h). Same recursion bound as mp_strs_valid. */
+static int mp_has_container_key(const msgpack_object *o)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_ARRAY:
+        for (uint32_t i = 0; i < o->via.array.size; i++)
+            if (mp_has_container_key(&o->via.array.ptr[i]))
+                return 1;
+        return 0;
+    case MSGPACK_OBJECT_MAP:
+        for (uint32_t i = 0; i < o->via.map.size; i++) {
+            const msgpack_object *k = &o->via.map.ptr[i].key;
+            if (k->type == MSGPACK_OBJECT_MAP || k->type == MSGPACK_OBJECT_ARRAY ||
+                mp_has_container_key(&o->via.map.ptr[i].val))
+                return 1;
+        }
+        return 0;
+    default:
+        return 0;
     }
 }
 
@@ -494,10 +561,17 @@ static int parse_msgpack(struct msg_parser *p, const uint8_t *frame, size_t len,
     if (fields_check(&f, out, err) < 0)
         goto done;
     /* topic and to point into frame (msgpack-c does not copy str bodies). */
-    if ((out->op == OP_PUB || out->op == OP_SEND) &&
-        mp_value_span(frame, len, data_idx, &out->data, &out->data_len) < 0) {
-        fail(err, "malformed msgpack");
-        goto done;
+    if (out->op == OP_PUB || out->op == OP_SEND) {
+        if (mp_value_span(frame, len, data_idx, &out->data, &out->data_len) < 0) {
+            fail(err, "malformed msgpack");
+            goto done;
+        }
+        if (mp_has_container_key(val[K_DATA])) {
+            fail(err, "data has a map or array as a map key, which has no JSON form");
+            goto done;
+        }
+        if (data_within_budget(p, ENC_MSGPACK, out->data, out->data_len, err) < 0)
+            goto done;
     }
     rc = 0;
 done:
@@ -516,6 +590,8 @@ int msg_parse(struct msg_parser *p, enum enc enc, const uint8_t *frame, size_t l
     buf_reset(&p->scratch);
     if (p->scratch.cap > SCRATCH_KEEP_MAX)
         buf_deinit(&p->scratch);
+    if (p->render.cap > SCRATCH_KEEP_MAX)
+        buf_deinit(&p->render);
 
     if (enc == ENC_MSGPACK)
         return parse_msgpack(p, frame, len, out, err);

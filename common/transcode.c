@@ -1,8 +1,10 @@
 /* Converts one payload value between JSON and msgpack, so an edge can deliver
- * a message published in one encoding to subscribers of the other. */
+ * a message published in one encoding to subscribers of the other, within an
+ * output budget (msg.h). */
 #include <jansson.h>
 #include <math.h>
 #include <msgpack.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,72 +15,121 @@
 
 /* ---- JSON -> msgpack */
 
-/* `depth` counts the containers around v; the limit is the one mp_check
- * applies (no container, even an empty one, opens at depth MP_MAX_DEPTH, as
- * in msgpack-c), so whatever we emit is accepted by our own msgpack parser. */
-static int pack_json(msgpack_packer *pk, json_t *v, unsigned depth)
+/* Output state of one transcoding: out may grow to `limit` readable bytes
+ * (its length before the call plus the budget, saturated). */
+struct sink {
+    struct buf *out;
+    size_t limit;
+};
+
+static void sink_init(struct sink *k, struct buf *out, size_t budget)
 {
+    size_t mark = buf_readable(out);
+    k->out = out;
+    k->limit = budget > SIZE_MAX - mark ? SIZE_MAX : mark + budget;
+}
+
+/* 1 if n more bytes would not pass the limit. */
+static int sink_fits(const struct sink *k, size_t n)
+{
+    size_t used = buf_readable(k->out);
+    return used <= k->limit && n <= k->limit - used;
+}
+
+static int sink_over(const struct sink *k)
+{
+    return buf_readable(k->out) > k->limit;
+}
+
+/* Bytes msgpack_pack_str_with_body writes for a str of n bytes. */
+static size_t mp_str_size(size_t n)
+{
+    return n + (n < 32 ? 1 : n < 256 ? 2 : n < 65536 ? 3 : 5);
+}
+
+/* `depth` counts the containers around v; no container, even an empty one,
+ * opens at depth MSG_DATA_MAX_DEPTH (mp_check's rule, as in msgpack-c), so
+ * what we emit, inside a client message, is accepted by msgpack-c. The
+ * budget is checked after each value and before each string is copied, so
+ * the output never passes it by more than one scalar (9 bytes). */
+static int pack_json(msgpack_packer *pk, const struct sink *k, json_t *v, unsigned depth)
+{
+    int rc;
+
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
         const char *key;
         size_t key_len;
         json_t *val;
         size_t n = json_object_size(v);
-        if (depth >= MP_MAX_DEPTH)
-            return -1;
+        if (depth >= MSG_DATA_MAX_DEPTH)
+            return MSG_DATA_INVALID;
         msgpack_pack_map(pk, n);
         json_object_keylen_foreach(v, key, key_len, val)
         {
+            if (!sink_fits(k, mp_str_size(key_len)))
+                return MSG_DATA_OVER_BUDGET;
             msgpack_pack_str_with_body(pk, key, key_len);
-            if (pack_json(pk, val, depth + 1) < 0)
-                return -1;
+            if ((rc = pack_json(pk, k, val, depth + 1)) < 0)
+                return rc;
         }
-        return 0;
+        break;
     }
     case JSON_ARRAY: {
         size_t n = json_array_size(v);
-        if (depth >= MP_MAX_DEPTH)
-            return -1;
+        if (depth >= MSG_DATA_MAX_DEPTH)
+            return MSG_DATA_INVALID;
         msgpack_pack_array(pk, n);
         for (size_t i = 0; i < n; i++)
-            if (pack_json(pk, json_array_get(v, i), depth + 1) < 0)
-                return -1;
-        return 0;
+            if ((rc = pack_json(pk, k, json_array_get(v, i), depth + 1)) < 0)
+                return rc;
+        break;
     }
     case JSON_STRING:
-        return msgpack_pack_str_with_body(pk, json_string_value(v), json_string_length(v));
+        if (!sink_fits(k, mp_str_size(json_string_length(v))))
+            return MSG_DATA_OVER_BUDGET;
+        msgpack_pack_str_with_body(pk, json_string_value(v), json_string_length(v));
+        break;
     case JSON_INTEGER:
-        return msgpack_pack_int64(pk, json_integer_value(v));
+        msgpack_pack_int64(pk, json_integer_value(v));
+        break;
     case JSON_REAL:
-        return msgpack_pack_double(pk, json_real_value(v));
+        msgpack_pack_double(pk, json_real_value(v));
+        break;
     case JSON_TRUE:
-        return msgpack_pack_true(pk);
+        msgpack_pack_true(pk);
+        break;
     case JSON_FALSE:
-        return msgpack_pack_false(pk);
+        msgpack_pack_false(pk);
+        break;
     case JSON_NULL:
-        return msgpack_pack_nil(pk);
+        msgpack_pack_nil(pk);
+        break;
+    default:
+        return MSG_DATA_INVALID;
     }
-    return -1;
+    return sink_over(k) ? MSG_DATA_OVER_BUDGET : MSG_DATA_OK;
 }
 
-int transcode_json_to_msgpack(const uint8_t *json, size_t len, struct buf *out)
+int transcode_json_to_msgpack(const uint8_t *json, size_t len, size_t budget, struct buf *out)
 {
     json_error_t je;
-    /* JSON_ALLOW_NUL: "\u0000" is valid JSON and a valid msgpack str byte. */
+    /* JSON_ALLOW_NUL: "\u0000" is valid JSON and a valid msgpack str byte.
+     * The document costs a small multiple of len (jansson), not of budget. */
     json_t *v = json_loadb((const char *)json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
     if (!v)
-        return -1;
+        return MSG_DATA_INVALID;
 
     size_t mark = buf_readable(out);
+    struct sink k;
+    sink_init(&k, out, budget);
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msg__mp_write);
-    int rc = pack_json(&pk, v, 0);
+    int rc = pack_json(&pk, &k, v, 0);
     json_decref(v);
-    if (rc < 0) {
+    if (rc < 0)
         msg__buf_truncate(out, mark);
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 /* ---- msgpack -> JSON: a direct walk over the bytes (no msgpack-c objects,
@@ -196,75 +247,96 @@ static void append_real(struct buf *out, double d, int is_float32)
         MSG__APPEND_LIT(out, ".0");
 }
 
-static int emit_json(struct rd *r, struct buf *out, unsigned depth);
+static int emit_json(struct rd *r, const struct sink *k, unsigned depth);
 
-/* Emits `n` map entries. JSON object keys must be strings: other keys
- * (numbers, nil, booleans, arrays, maps) become their JSON text, quoted. */
-static int emit_map(struct rd *r, struct buf *out, uint64_t n, unsigned depth)
+/* 1 if the object starting with byte b renders as a JSON string by itself:
+ * str, and bin and ext (base64). */
+static int renders_as_string(uint8_t b)
 {
-    struct buf key = BUF_INIT; /* only used for non-string keys */
-    int rc = -1;
-
-    buf_append_u8(out, '{');
-    for (uint64_t i = 0; i < n; i++) {
-        if (i)
-            buf_append_u8(out, ',');
-        if (!rd_need(r, 1))
-            goto done;
-        uint8_t b = *r->p;
-        /* str, bin and ext already emit a JSON string; quoting their JSON
-         * text again would only add escaped quotes. */
-        if ((b >= 0xa0 && b <= 0xbf) || (b >= 0xc4 && b <= 0xc9) || (b >= 0xd4 && b <= 0xdb)) {
-            if (emit_json(r, out, depth) < 0)
-                goto done;
-        } else {
-            buf_reset(&key);
-            if (emit_json(r, &key, depth) < 0)
-                goto done;
-            msg__json_append_str(out, (const char *)buf_head(&key), buf_readable(&key));
-        }
-        buf_append_u8(out, ':');
-        if (emit_json(r, out, depth) < 0)
-            goto done;
-    }
-    buf_append_u8(out, '}');
-    rc = 0;
-done:
-    buf_deinit(&key);
-    return rc;
+    return (b >= 0xa0 && b <= 0xbf) || (b >= 0xc4 && b <= 0xc9) || (b >= 0xd4 && b <= 0xdb);
 }
 
-static int emit_array(struct rd *r, struct buf *out, uint64_t n, unsigned depth)
+/* Emits one map key as a JSON string. str, bin and ext already render as
+ * one. nil, booleans, integers and floats render as their JSON text, which
+ * holds no '"' or '\\', so quoting it needs no escaping: the key costs its
+ * own rendering plus two bytes, keeping the whole walk linear. A map or an
+ * array has no JSON key form: quoting its text would escape every quote
+ * inside it again, doubling the output at each level of keys within keys
+ * (28 levels turned 80 bytes into more than a gigabyte). */
+static int emit_key(struct rd *r, const struct sink *k, unsigned depth)
 {
-    buf_append_u8(out, '[');
+    uint8_t b = *r->p;
+    int rc;
+
+    if (renders_as_string(b))
+        return emit_json(r, k, depth);
+    if ((b >= 0x80 && b <= 0x9f) || (b >= 0xdc && b <= 0xdf))
+        return MSG_DATA_INVALID;
+    buf_append_u8(k->out, '"');
+    if ((rc = emit_json(r, k, depth)) < 0)
+        return rc;
+    buf_append_u8(k->out, '"');
+    return sink_over(k) ? MSG_DATA_OVER_BUDGET : MSG_DATA_OK;
+}
+
+/* Emits `n` map entries. */
+static int emit_map(struct rd *r, const struct sink *k, uint64_t n, unsigned depth)
+{
+    int rc;
+
+    buf_append_u8(k->out, '{');
     for (uint64_t i = 0; i < n; i++) {
         if (i)
-            buf_append_u8(out, ',');
-        if (emit_json(r, out, depth) < 0)
-            return -1;
+            buf_append_u8(k->out, ',');
+        if (!rd_need(r, 1))
+            return MSG_DATA_INVALID;
+        if ((rc = emit_key(r, k, depth)) < 0)
+            return rc;
+        buf_append_u8(k->out, ':');
+        if ((rc = emit_json(r, k, depth)) < 0)
+            return rc;
     }
-    buf_append_u8(out, ']');
-    return 0;
+    buf_append_u8(k->out, '}');
+    return sink_over(k) ? MSG_DATA_OVER_BUDGET : MSG_DATA_OK;
+}
+
+static int emit_array(struct rd *r, const struct sink *k, uint64_t n, unsigned depth)
+{
+    int rc;
+
+    buf_append_u8(k->out, '[');
+    for (uint64_t i = 0; i < n; i++) {
+        if (i)
+            buf_append_u8(k->out, ',');
+        if ((rc = emit_json(r, k, depth)) < 0)
+            return rc;
+    }
+    buf_append_u8(k->out, ']');
+    return sink_over(k) ? MSG_DATA_OVER_BUDGET : MSG_DATA_OK;
 }
 
 /* Emits the object at r->p and advances past it. `depth` counts the
- * non-empty containers around it (as mp_check does). */
-static int emit_json(struct rd *r, struct buf *out, unsigned depth)
+ * non-empty containers around it (as mp_check does). The budget is checked
+ * after every value, and before a string or base64 text is written against
+ * its smallest possible size, so the output passes the budget by at most one
+ * scalar's text (< 40 bytes) or one string's escapes before the walk stops. */
+static int emit_json(struct rd *r, const struct sink *k, unsigned depth)
 {
+    struct buf *out = k->out;
     uint64_t n;
     size_t skip = 0; /* ext: the type byte before the data */
 
     if (!rd_need(r, 1))
-        return -1;
+        return MSG_DATA_INVALID;
     uint8_t b = *r->p++;
 
     if (b <= 0x7f) {
         msg__json_append_u64(out, b);
-        return 0;
+        goto scalar;
     }
     if (b >= 0xe0) {
         msg__json_append_i64(out, (int8_t)b);
-        return 0;
+        goto scalar;
     }
     if (b <= 0x8f) {
         n = b & 0x0f;
@@ -281,20 +353,20 @@ static int emit_json(struct rd *r, struct buf *out, unsigned depth)
     switch (b) {
     case 0xc0:
         MSG__APPEND_LIT(out, "null");
-        return 0;
+        goto scalar;
     case 0xc2:
         MSG__APPEND_LIT(out, "false");
-        return 0;
+        goto scalar;
     case 0xc3:
         MSG__APPEND_LIT(out, "true");
-        return 0;
+        goto scalar;
     case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
         if (rd_len(r, (size_t)1 << (b - 0xc4), &n) < 0)
-            return -1;
+            return MSG_DATA_INVALID;
         goto bytes;
     case 0xc7: case 0xc8: case 0xc9: /* ext 8/16/32: length, type, data */
         if (rd_len(r, (size_t)1 << (b - 0xc7), &n) < 0)
-            return -1;
+            return MSG_DATA_INVALID;
         skip = 1;
         goto bytes;
     case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: /* fixext 1..16 */
@@ -303,96 +375,106 @@ static int emit_json(struct rd *r, struct buf *out, unsigned depth)
         goto bytes;
     case 0xca: {
         if (!rd_need(r, 4))
-            return -1;
+            return MSG_DATA_INVALID;
         uint32_t w = (uint32_t)rd_be(r->p, 4);
         float f;
         memcpy(&f, &w, 4);
         r->p += 4;
         append_real(out, f, 1);
-        return 0;
+        goto scalar;
     }
     case 0xcb: {
         if (!rd_need(r, 8))
-            return -1;
+            return MSG_DATA_INVALID;
         uint64_t w = rd_be(r->p, 8);
         double d;
         memcpy(&d, &w, 8);
         r->p += 8;
         append_real(out, d, 0);
-        return 0;
+        goto scalar;
     }
     case 0xcc: case 0xcd: case 0xce: case 0xcf: { /* uint 8/16/32/64 */
         size_t w = (size_t)1 << (b - 0xcc);
         if (rd_len(r, w, &n) < 0)
-            return -1;
+            return MSG_DATA_INVALID;
         msg__json_append_u64(out, n);
-        return 0;
+        goto scalar;
     }
     case 0xd0: case 0xd1: case 0xd2: case 0xd3: { /* int 8/16/32/64 */
         size_t w = (size_t)1 << (b - 0xd0);
         if (rd_len(r, w, &n) < 0)
-            return -1;
+            return MSG_DATA_INVALID;
         /* Sign-extend from w bytes. */
         int64_t v = w == 8 ? (int64_t)n
                            : (int64_t)(n ^ ((uint64_t)1 << (w * 8 - 1))) -
                                  (int64_t)((uint64_t)1 << (w * 8 - 1));
         msg__json_append_i64(out, v);
-        return 0;
+        goto scalar;
     }
     case 0xd9: case 0xda: case 0xdb: /* str 8/16/32 */
         if (rd_len(r, (size_t)1 << (b - 0xd9), &n) < 0)
-            return -1;
+            return MSG_DATA_INVALID;
         goto str;
     case 0xdc: case 0xdd: /* array 16/32 */
         if (rd_len(r, (size_t)2 << (b - 0xdc), &n) < 0)
-            return -1;
+            return MSG_DATA_INVALID;
         goto array;
     case 0xde: case 0xdf: /* map 16/32 */
         if (rd_len(r, (size_t)2 << (b - 0xde), &n) < 0)
-            return -1;
+            return MSG_DATA_INVALID;
         goto map;
     default: /* 0xc1 is never used */
-        return -1;
+        return MSG_DATA_INVALID;
     }
 
+scalar:
+    return sink_over(k) ? MSG_DATA_OVER_BUDGET : MSG_DATA_OK;
 str:
     if (!rd_need(r, n))
-        return -1;
+        return MSG_DATA_INVALID;
+    /* At least n + 2 bytes (quotes); escapes may add up to 5 per byte. */
+    if (!sink_fits(k, n + 2))
+        return MSG_DATA_OVER_BUDGET;
     msg__json_append_str(out, (const char *)r->p, n);
     r->p += n;
-    return 0;
+    goto scalar;
 bytes:
     if (!rd_need(r, skip) || !rd_need(r, skip + n))
-        return -1;
+        return MSG_DATA_INVALID;
+    if (!sink_fits(k, (n + 2) / 3 * 4 + 2))
+        return MSG_DATA_OVER_BUDGET;
     append_base64(out, r->p + skip, n);
     r->p += skip + n;
-    return 0;
+    goto scalar;
 array:
-    if (depth >= MP_MAX_DEPTH)
-        return -1;
+    if (depth >= MSG_DATA_MAX_DEPTH)
+        return MSG_DATA_INVALID;
     /* Each element takes at least one byte: a count beyond the bytes left is
      * corrupt, and checking it here bounds the loop. */
     if (!rd_need(r, n))
-        return -1;
-    return emit_array(r, out, n, depth + 1);
+        return MSG_DATA_INVALID;
+    return emit_array(r, k, n, depth + 1);
 map:
-    if (depth >= MP_MAX_DEPTH)
-        return -1;
+    if (depth >= MSG_DATA_MAX_DEPTH)
+        return MSG_DATA_INVALID;
     if (n > (uint64_t)(r->end - r->p) / 2)
-        return -1;
-    return emit_map(r, out, n, depth + 1);
+        return MSG_DATA_INVALID;
+    return emit_map(r, k, n, depth + 1);
 }
 
-int transcode_msgpack_to_json(const uint8_t *mp, size_t len, struct buf *out)
+int transcode_msgpack_to_json(const uint8_t *mp, size_t len, size_t budget, struct buf *out)
 {
-    if (!mp || mp_check(mp, len, MP_MAX_DEPTH) < 0)
-        return -1;
+    if (!mp || mp_check(mp, len, MSG_DATA_MAX_DEPTH) < 0)
+        return MSG_DATA_INVALID;
 
     size_t mark = buf_readable(out);
+    struct sink k;
+    sink_init(&k, out, budget);
     struct rd r = {mp, mp + len};
-    if (emit_json(&r, out, 0) < 0 || r.p != r.end) {
+    int rc = emit_json(&r, &k, 0);
+    if (rc == MSG_DATA_OK && r.p != r.end)
+        rc = MSG_DATA_INVALID;
+    if (rc < 0)
         msg__buf_truncate(out, mark);
-        return -1;
-    }
-    return 0;
+    return rc;
 }

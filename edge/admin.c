@@ -69,6 +69,8 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
         sum.stats.topics_refused_hub += s.stats.topics_refused_hub;
         sum.stats.sends_timed_out += s.stats.sends_timed_out;
         sum.stats.results_unsolicited += s.stats.results_unsolicited;
+        sum.stats.dropped_invalid += s.stats.dropped_invalid;
+        sum.stats.dropped_over_budget += s.stats.dropped_over_budget;
     }
     const char *e = a->cfg->name;
     const struct {
@@ -133,6 +135,12 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
                    "spoke_edge_topics_refused_total{edge=\"%s\",reason=\"worker_max_topics\"} %" PRIu64 "\n"
                    "spoke_edge_topics_refused_total{edge=\"%s\",reason=\"hub\"} %" PRIu64,
                e, sum.stats.topics_refused_worker, e, sum.stats.topics_refused_hub);
+    buf_printf(&b, "\n# HELP spoke_edge_payloads_dropped_total Payloads from the hub not delivered "
+                   "to the clients of one encoding: not one valid value, or rendered over the "
+                   "budget.\n# TYPE spoke_edge_payloads_dropped_total counter\n"
+                   "spoke_edge_payloads_dropped_total{edge=\"%s\",reason=\"invalid\"} %" PRIu64 "\n"
+                   "spoke_edge_payloads_dropped_total{edge=\"%s\",reason=\"over_budget\"} %" PRIu64,
+               e, sum.stats.dropped_invalid, e, sum.stats.dropped_over_budget);
     buf_append_u8(&b, 0);
     httpd_respond_type(c, 200, "text/plain; version=0.0.4", NULL, (const char *)buf_head(&b));
     buf_deinit(&b);

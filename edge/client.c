@@ -622,10 +622,14 @@ static void handle_send(struct client *c, const struct client_msg *m, const char
         }
         struct buf *b = &w->scratch;
         buf_reset(b);
-        if (msg_build_direct(b, (enum enc)t->enc, from, strlen(from), user,
-                             user ? strlen(user) : 0, (enum enc)c->enc, m->data,
-                             m->data_len) < 0) {
-            client_send_error(c, m->has_id, m->id, CODE_BAD_REQUEST, "invalid data");
+        int rc = msg_build_direct(b, (enum enc)t->enc, from, strlen(from), user,
+                                  user ? strlen(user) : 0, (enum enc)c->enc, m->data,
+                                  m->data_len, msg_render_budget(w->policy.max_message_bytes));
+        if (rc < 0) {
+            client_send_error(c, m->has_id, m->id, CODE_BAD_REQUEST,
+                              rc == MSG_DATA_OVER_BUDGET
+                                  ? "data too large for the target's encoding"
+                                  : "invalid data");
             return;
         }
         client_send_payload(t, buf_head(b), buf_readable(b));

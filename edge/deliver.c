@@ -1,7 +1,9 @@
 /* Delivery of hub traffic to local connections: see deliver.h. */
 #include "edge/deliver.h"
 
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/link.h"
@@ -14,6 +16,49 @@
 #include "edge/topic.h"
 #include "edge/worker.h"
 
+/* One drop log line per this many seconds per worker at most: a stream of
+ * bad payloads (a compromised or misbehaving edge) must not flood the log. */
+#define DROP_LOG_INTERVAL 10.0
+
+static const char *const enc_name[ENC_COUNT] = {"JSON", "msgpack"};
+
+/* Counts a payload that could not be rendered for the clients of encoding
+ * enc (rc: a msg_data_result) and logs it unless another drop was logged less
+ * than DROP_LOG_INTERVAL ago; the next line says how many were not. */
+static void note_dropped(struct worker *w, int rc, int enc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void note_dropped(struct worker *w, int rc, int enc, const char *fmt, ...)
+{
+    if (rc == MSG_DATA_OVER_BUDGET)
+        w->stats.dropped_over_budget++;
+    else
+        w->stats.dropped_invalid++;
+    ev_tstamp now = ev_now(w->loop);
+    if (w->drop_logged_at > 0 && now - w->drop_logged_at < DROP_LOG_INTERVAL) {
+        w->drop_unlogged++;
+        return;
+    }
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    char more[96] = "";
+    if (w->drop_unlogged)
+        snprintf(more, sizeof more, " (and %llu more dropped since the last such line)",
+                 (unsigned long long)w->drop_unlogged);
+    if (rc == MSG_DATA_OVER_BUDGET)
+        log_warn("dropping %s: its data is over the render budget of %zu bytes "
+                 "(%d x max_message_bytes)%s", what,
+                 msg_render_budget(w->policy.max_message_bytes), MSG_RENDER_BUDGET_FACTOR, more);
+    else
+        log_warn("dropping %s: its data is not one valid value, or has no %s form%s", what,
+                 enc_name[enc], more);
+    w->drop_logged_at = now;
+    w->drop_unlogged = 0;
+}
+
 void deliver_message(struct worker *w, const struct link_msg *m)
 {
     struct topic *t = topic_find(w, m->topic.ptr, m->topic.len);
@@ -25,16 +70,20 @@ void deliver_message(struct worker *w, const struct link_msg *m)
     /* One frame per encoding with subscribers: transcoded once per message,
      * never per subscriber. */
     struct frame *frames[ENC_COUNT] = {NULL, NULL};
+    size_t budget = msg_render_budget(w->policy.max_message_bytes);
     for (int enc = 0; enc < ENC_COUNT; enc++) {
         if (!t->count[enc])
             continue;
         struct buf *b = &w->scratch;
         buf_reset(b);
-        if (msg_build_msg(b, (enum enc)enc, m->topic.ptr, m->topic.len, m->seq, m->from.ptr,
-                          m->from.len, m->user.ptr, m->user.len, (enum enc)m->enc,
-                          (const uint8_t *)m->data.ptr, m->data.len) < 0) {
-            log_warn("dropping message %.*s#%llu: its data cannot be transcoded",
-                     (int)m->topic.len, m->topic.ptr, (unsigned long long)m->seq);
+        int rc = msg_build_msg(b, (enum enc)enc, m->topic.ptr, m->topic.len, m->seq, m->from.ptr,
+                               m->from.len, m->user.ptr, m->user.len, (enum enc)m->enc,
+                               (const uint8_t *)m->data.ptr, m->data.len, budget);
+        if (rc < 0) {
+            note_dropped(w, rc, enc, "the %s copy of message %.*s#%llu from %.*s (%u bytes of %s)",
+                         enc_name[enc], (int)m->topic.len, m->topic.ptr,
+                         (unsigned long long)m->seq, (int)m->from.len, m->from.ptr,
+                         (unsigned)m->data.len, enc_name[m->enc]);
             continue;
         }
         frames[enc] = frame_build(enc == ENC_JSON ? WS_OP_TEXT : WS_OP_BINARY, buf_head(b),
@@ -52,20 +101,30 @@ void deliver_message(struct worker *w, const struct link_msg *m)
         frame_unref(frames[enc]);
 }
 
-int deliver_direct(struct worker *w, const struct link_msg *m)
+int deliver_direct(struct worker *w, const struct link_msg *m, const char **why)
 {
     uint64_t seq;
+    *why = "unknown connection";
     if (!worker_conn_is_local(w, m->to.ptr, m->to.len, &seq))
-        return -1;
+        return CODE_NOT_FOUND;
     struct client *c = worker_find_client(w, seq);
     if (!c || c->state != CLIENT_OPEN)
-        return -1;
+        return CODE_NOT_FOUND;
     struct buf *b = &w->scratch;
     buf_reset(b);
-    if (msg_build_direct(b, (enum enc)c->enc, m->from.ptr, m->from.len, m->user.ptr, m->user.len,
-                         (enum enc)m->enc, (const uint8_t *)m->data.ptr, m->data.len) < 0)
-        return -1;
+    int rc = msg_build_direct(b, (enum enc)c->enc, m->from.ptr, m->from.len, m->user.ptr,
+                              m->user.len, (enum enc)m->enc, (const uint8_t *)m->data.ptr,
+                              m->data.len, msg_render_budget(w->policy.max_message_bytes));
+    if (rc < 0) {
+        note_dropped(w, rc, c->enc, "a direct message from %.*s to %.*s (%u bytes of %s)",
+                     (int)m->from.len, m->from.ptr, (int)m->to.len, m->to.ptr,
+                     (unsigned)m->data.len, enc_name[m->enc]);
+        *why = rc == MSG_DATA_OVER_BUDGET ? "data too large for the target's encoding"
+                                          : "invalid data";
+        return CODE_BAD_REQUEST;
+    }
     client_send_payload(c, buf_head(b), buf_readable(b));
+    *why = "";
     return 0;
 }
 

@@ -8,8 +8,10 @@ struct worker;
 struct link_msg;
 
 void deliver_message(struct worker *w, const struct link_msg *m);
-/* Returns 0 if delivered, -1 if the target is unknown or gone. */
-int deliver_direct(struct worker *w, const struct link_msg *m);
+/* Returns 0 if delivered, or the error code for the sender with *why its
+ * reason: CODE_NOT_FOUND if the target is unknown or gone, CODE_BAD_REQUEST
+ * if the data cannot be rendered for it (dropped, counted and logged). */
+int deliver_direct(struct worker *w, const struct link_msg *m, const char **why);
 void deliver_direct_result(struct worker *w, const struct link_msg *m);
 /* The hub's request to close a local connection (operator's kick). */
 void deliver_kick(struct worker *w, const struct link_msg *m);

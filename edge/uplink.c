@@ -241,10 +241,10 @@ static int on_msg(void *ud, const struct link_msg *m)
         deliver_message(w, m);
         break;
     case LINK_DIRECT: {
-        int rc = deliver_direct(w, m);
+        const char *why;
+        int rc = deliver_direct(w, m, &why);
         if (m->has_id)
-            uplink_direct_result(u, m->from.ptr, m->from.len, m->id, rc == 0 ? 0 : CODE_NOT_FOUND,
-                                 rc == 0 ? "" : "unknown connection");
+            uplink_direct_result(u, m->from.ptr, m->from.len, m->id, rc, why);
         break;
     }
     case LINK_DIRECT_RESULT:

@@ -329,6 +329,7 @@ void worker_apply_policy(struct worker *w, const struct policy *p)
         }
     }
     w->policy = *p;
+    msg_parser_set_render_budget(w->parser, msg_render_budget(p->max_message_bytes));
     /* Re-arm the lists, not each connection: a changed timeout applies to
      * connections already waiting. */
     deadline_list_set_timeout(&w->handshakes, p->handshake_timeout_ms / 1000.0);

@@ -33,6 +33,9 @@ struct worker_stats {
     uint64_t topics_refused_hub;    /* topics the hub refused (INTEREST_RESULT 429) */
     uint64_t sends_timed_out;       /* sends answered 504 */
     uint64_t results_unsolicited;   /* DIRECT_RESULTs nothing waited for: dropped */
+    /* Payloads from the link not delivered to one encoding's clients
+     * (edge/deliver.c): not valid, or their rendering over the budget. */
+    uint64_t dropped_invalid, dropped_over_budget;
 };
 
 /* What the main thread may read of a worker (under snap_lock): published by
@@ -41,6 +44,8 @@ struct worker_snapshot {
     int have_policy, linked, draining;
     uint64_t clients, subscriptions, topics;
     struct worker_stats stats;
+    ev_tstamp drop_logged_at; /* last payload drop logged (deliver.c) */
+    uint64_t drop_unlogged;   /* drops since then that were not logged */
 };
 
 /* A listening socket of a worker: ws, or wss (TLS terminated here). */
@@ -107,6 +112,8 @@ struct worker {
     uint8_t *rbuf;      /* WORKER_READ_BUF bytes: all reads land here first */
     uint8_t *tls_wbuf;  /* WORKER_TLS_WBUF bytes: small frames gathered into one TLS record */
     struct worker_stats stats;
+    ev_tstamp drop_logged_at; /* last payload drop logged (deliver.c) */
+    uint64_t drop_unlogged;   /* drops since then that were not logged */
 };
 
 /* Creates the loop and the listening socket. Returns 0, or -1 with err set. */

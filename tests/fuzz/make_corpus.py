@@ -56,6 +56,9 @@ LINK_BAD = [
     b"\x00\x00\x00\x06\xdd\xff\xff\xff\xff\x09",           # huge array count
 ]
 
+# Issue 10's payload: fixmaps as map keys, 28 deep (57 bytes).
+NESTED_KEYS = b"\x81" * 28 + b"\xc0" + b"\xc0" * 28
+
 MSG_JSON = [
     b'{"op":"sub","topic":"chat.lobby","id":1}',
     b'{"op":"unsub","topic":"chat.lobby"}',
@@ -79,9 +82,18 @@ MSG_MSGPACK = [
     pack({1: "op"}),
     b"\x82\xa2op\xa3sub\xa5topic\xa2\xc3\x28",              # invalid UTF-8
     b"\x81\xa2op\xdb\xff\xff\xff\xff",                      # str32 past the end
+    b"\x84" + pack({"op": "pub", "topic": "hk", "id": 1})[1:]
+    + pack("data") + NESTED_KEYS,                           # issue 10: maps as keys
+    pack({"op": "send", "to": "c", "data": "\x01" * 90}),   # over fuzz_msg's budget as JSON
 ]
 
 TRANSCODE = [
+    NESTED_KEYS,
+    b"\xde\x00\x20" + b"\xc2\xc2" * 32,                      # {false: false, ...}: ratio 7
+    pack("\x01" * 40),                                      # control characters: 6 each
+    b'1,"op":"ack","id":1',                                 # issue 10: splice injection
+    b"1\x00",                                               # NUL after a value
+    b"[1] x",
     b'{"a":[1,-2,3.25,1e300,"x\\u00e9",null,false,true],"b":{}}',
     b"18446744073709551615",
     b'"\\ud800"',

@@ -356,6 +356,37 @@ static void test_mpcheck_accepted_mutants_parse_in_msgpackc(void **state)
     msgpack_sbuffer_destroy(&sb);
 }
 
+static void test_mpcheck_payload_also_requires_utf8_strs(void **state)
+{
+    /* Every sample's strs are ASCII: the payload check agrees with mp_check. */
+    for (size_t i = 0; i < NSAMPLES; i++) {
+        const struct sample *s = &samples[i];
+        if (mp_check_payload(s->bytes, s->len, MP_MAX_DEPTH) != 0)
+            fail_msg("payload check rejected %s", s->what);
+    }
+    /* Well formed, so mp_check accepts them, but a str is not UTF-8: in
+     * each str format, as a key, deep inside. bin may hold any bytes. */
+    const struct sample bad[] = {
+        S("fixstr 0xff", 0xa1, 0xff),
+        S("str8 overlong", 0xd9, 0x02, 0xc0, 0xaf),
+        S("str16 surrogate", 0xda, 0x00, 0x03, 0xed, 0xa0, 0x80),
+        S("str32 truncated sequence", 0xdb, 0x00, 0x00, 0x00, 0x02, 0xe2, 0x82),
+        S("key", 0x81, 0xa1, 0x80, 0x01),
+        S("deep", 0x91, 0x91, 0x81, 0xa1, 'k', 0x92, 0x01, 0xa2, 'a', 0xf5),
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(mp_check(bad[i].bytes, bad[i].len, MP_MAX_DEPTH), 0);
+        if (mp_check_payload(bad[i].bytes, bad[i].len, MP_MAX_DEPTH) != -1)
+            fail_msg("payload check accepted %s", bad[i].what);
+    }
+    static const uint8_t bin[] = {0x92, 0xc4, 0x02, 0xff, 0xfe, 0xa2, 0xc3, 0xa9};
+    assert_int_equal(mp_check_payload(bin, sizeof bin, MP_MAX_DEPTH), 0);
+    /* And the rest of mp_check's rules still hold. */
+    assert_int_equal(mp_check_payload((const uint8_t *)"\x01\x02", 2, MP_MAX_DEPTH), -1);
+    assert_int_equal(mp_check_payload((const uint8_t *)"\x91\x91\x01", 3, 1), -1);
+    assert_int_equal(mp_check_payload(NULL, 0, MP_MAX_DEPTH), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_mpcheck_enforces_depth_limit),
         cmocka_unit_test(test_mpcheck_accepts_random_packed_objects_and_agrees_with_msgpackc),
         cmocka_unit_test(test_mpcheck_accepted_mutants_parse_in_msgpackc),
+        cmocka_unit_test(test_mpcheck_payload_also_requires_utf8_strs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

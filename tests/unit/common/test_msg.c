@@ -597,6 +597,167 @@ static void test_msg_parse_rejects_invalid_utf8_anywhere_in_msgpack(void **state
     assert_int_equal(mp_parse(), 0);
 }
 
+/* ---- data that cannot be delivered everywhere is refused at the source */
+
+static void mp_raw(const void *bytes, size_t n)
+{
+    msgpack_sbuffer_write(&SB, bytes, n);
+}
+
+static void test_msg_parse_refuses_msgpack_data_with_map_or_array_keys(void **state)
+{
+    (void)state;
+    /* The payload: fixmaps as keys 28 deep, in an ~80-byte pub. */
+    uint8_t nested[57];
+    size_t n = 0;
+    for (int i = 0; i < 28; i++)
+        nested[n++] = 0x81;
+    nested[n++] = 0xc0;
+    for (int i = 0; i < 28; i++)
+        nested[n++] = 0xc0;
+    mp_begin(4);
+    mp_kv("op", "pub");
+    mp_kv("topic", "t");
+    mp_s("id");
+    msgpack_pack_int(&PK, 31);
+    mp_s("data");
+    mp_raw(nested, n);
+    assert_true(SB.size < 90);
+    assert_refused(mp_parse(), "data has a map or array as a map key, which has no JSON form");
+    assert_int_equal(E.has_id, 1);
+    assert_int_equal(E.id, 31);
+
+    /* send too, and an array key deep inside. */
+    mp_begin(3);
+    mp_kv("op", "send");
+    mp_kv("to", "c");
+    mp_s("data");
+    msgpack_pack_array(&PK, 2);
+    msgpack_pack_nil(&PK);
+    msgpack_pack_map(&PK, 1);
+    msgpack_pack_array(&PK, 0);
+    msgpack_pack_int(&PK, 2);
+    assert_refused(mp_parse(), "data has a map or array as a map key, which has no JSON form");
+
+    /* Scalar keys have a JSON form: accepted. */
+    mp_begin(3);
+    mp_kv("op", "pub");
+    mp_kv("topic", "t");
+    mp_s("data");
+    msgpack_pack_map(&PK, 4);
+    msgpack_pack_int(&PK, 1);
+    msgpack_pack_nil(&PK);
+    msgpack_pack_nil(&PK);
+    msgpack_pack_int(&PK, 2);
+    msgpack_pack_double(&PK, 1.5);
+    msgpack_pack_true(&PK);
+    msgpack_pack_bin_with_body(&PK, "\xff", 1);
+    msgpack_pack_map(&PK, 0);
+    assert_int_equal(mp_parse(), 0);
+
+    /* Outside data (an ignored key) such a key is never rendered: ignored. */
+    mp_begin(4);
+    mp_kv("op", "pub");
+    mp_kv("topic", "t");
+    mp_s("x");
+    mp_raw(nested, n);
+    mp_s("data");
+    msgpack_pack_int(&PK, 1);
+    assert_int_equal(mp_parse(), 0);
+    mp_begin(3);
+    mp_kv("op", "sub");
+    mp_kv("topic", "t");
+    mp_s("x");
+    mp_raw(nested, n);
+    assert_int_equal(mp_parse(), 0);
+}
+
+/* A msgpack pub whose data is a str of n control characters (JSON: 6 n + 2
+ * bytes). */
+static int pub_control_chars(size_t n)
+{
+    static char ctl[1 << 16];
+    assert_true(n <= sizeof ctl);
+    memset(ctl, 0x01, n);
+    mp_begin(4);
+    mp_kv("op", "pub");
+    mp_kv("topic", "t");
+    mp_s("id");
+    msgpack_pack_int(&PK, 8);
+    mp_s("data");
+    msgpack_pack_str_with_body(&PK, ctl, n);
+    return mp_parse();
+}
+
+static void test_msg_parse_default_render_budget_is_4x_default_max_message(void **state)
+{
+    (void)state;
+    /* 4 x 65536 = 262144 = 6 x 43690 + 4: 43690 controls render as 262142
+     * bytes of JSON, 43691 as 262148. */
+    assert_int_equal(msg_render_budget(65536), 262144);
+    assert_int_equal(pub_control_chars(43690), 0);
+    assert_refused(pub_control_chars(43691), "data too large: over 262144 bytes as JSON");
+    assert_int_equal(E.id, 8);
+    /* A new budget applies from the next message on. */
+    msg_parser_set_render_budget(P, msg_render_budget(1 << 20));
+    assert_int_equal(pub_control_chars(43691), 0);
+    msg_parser_set_render_budget(P, msg_render_budget(65536)); /* P is shared */
+}
+
+static void test_msg_parse_refuses_data_over_the_render_budget(void **state)
+{
+    (void)state;
+    msg_parser_set_render_budget(P, 100);
+
+    /* msgpack data: {false: false, ...} renders as 14 n + 1 bytes. 7
+     * entries (15 bytes, more than 100 / 7: rendered to check) make 99. */
+    for (int entries = 7; entries <= 8; entries++) {
+        mp_begin(3);
+        mp_kv("op", "send");
+        mp_kv("to", "c");
+        mp_s("data");
+        msgpack_pack_map(&PK, (size_t)entries);
+        for (int i = 0; i < 2 * entries; i++)
+            msgpack_pack_false(&PK);
+        if (entries == 7)
+            assert_int_equal(mp_parse(), 0);
+        else
+            assert_refused(mp_parse(), "data too large: over 100 bytes as JSON");
+    }
+    /* Short data cannot pass the budget (14 x 7 <= 100): not rendered. */
+    assert_int_equal(pub_control_chars(14), 0);
+
+    /* JSON data: [0.5,...] is 4 k + 1 bytes, and 1 + 9 k as msgpack. */
+    char frame[256];
+    for (int k = 11; k <= 12; k++) {
+        int n = snprintf(frame, sizeof frame, "{\"op\":\"pub\",\"topic\":\"t\",\"data\":[0.5");
+        for (int i = 1; i < k; i++)
+            n += snprintf(frame + n, sizeof frame - (size_t)n, ",0.5");
+        snprintf(frame + n, sizeof frame - (size_t)n, "],\"id\":3}");
+        if (k == 11) {
+            assert_int_equal(pj(frame), 0);
+        } else {
+            assert_refused(pj(frame), "data too large: over 100 bytes as msgpack");
+            assert_int_equal(E.id, 3);
+        }
+    }
+    /* JSON data longer than the budget itself (as re-serialised: 1e-7
+     * becomes 9.9999999999999995e-08). */
+    assert_int_equal(pj("{\"op\":\"pub\",\"topic\":\"t\",\"data\":[1e-7,1e-7,1e-7]}"), 0);
+    assert_refused(pj("{\"op\":\"pub\",\"topic\":\"t\",\"data\":[1e-7,1e-7,1e-7,1e-7,1e-7]}"),
+                   "data too large: over 100 bytes as JSON");
+    /* msgpack data longer than the budget itself. */
+    static char big[200];
+    memset(big, 'x', sizeof big);
+    mp_begin(3);
+    mp_kv("op", "pub");
+    mp_kv("topic", "t");
+    mp_s("data");
+    msgpack_pack_bin_with_body(&PK, big, sizeof big);
+    assert_refused(mp_parse(), "data too large: over 100 bytes as msgpack");
+    msg_parser_set_render_budget(P, msg_render_budget(65536)); /* P is shared */
+}
+
 /* ---- nesting */
 
 static void test_msg_parse_limits_nesting(void **state)
@@ -786,6 +947,9 @@ int main(void)
         cmocka_unit_test(test_msg_parse_rejects_non_map_msgpack),
         cmocka_unit_test(test_msg_parse_rejects_non_string_msgpack_keys),
         cmocka_unit_test(test_msg_parse_rejects_invalid_utf8_anywhere_in_msgpack),
+        cmocka_unit_test(test_msg_parse_refuses_msgpack_data_with_map_or_array_keys),
+        cmocka_unit_test(test_msg_parse_default_render_budget_is_4x_default_max_message),
+        cmocka_unit_test(test_msg_parse_refuses_data_over_the_render_budget),
         cmocka_unit_test(test_msg_parse_limits_nesting),
         cmocka_unit_test(test_topic_is_valid_edge_cases),
         cmocka_unit_test(test_msg_parse_accepts_topic_of_255_not_256),

@@ -10,11 +10,15 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 #include <msgpack.h>
 
 #include "common/msg.h"
 
 static struct buf B;
+
+/* A render budget no test payload here comes near, unless it says so. */
+#define BUDGET ((size_t)1 << 20)
 
 static int reset(void **state)
 {
@@ -86,7 +90,7 @@ static void test_msg_build_msg_json_exact_bytes(void **state)
 {
     (void)state;
     assert_int_equal(msg_build_msg(&B, ENC_JSON, "a.b", 3, 42, "e1-7", 4, NULL, 0, ENC_JSON,
-                                   U8("{\"x\":[1,\"y\"]}"), L("{\"x\":[1,\"y\"]}")),
+                                   U8("{\"x\":[1,\"y\"]}"), L("{\"x\":[1,\"y\"]}"), BUDGET),
                      0);
     assert_out("{\"op\":\"msg\",\"topic\":\"a.b\",\"seq\":42,\"data\":{\"x\":[1,\"y\"]},"
                "\"from\":\"e1-7\"}");
@@ -96,11 +100,11 @@ static void test_msg_build_msg_json_formats_full_seq_range(void **state)
 {
     (void)state;
     assert_int_equal(
-        msg_build_msg(&B, ENC_JSON, "t", 1, UINT64_MAX, "c", 1, NULL, 0, ENC_JSON, U8("0"), 1), 0);
+        msg_build_msg(&B, ENC_JSON, "t", 1, UINT64_MAX, "c", 1, NULL, 0, ENC_JSON, U8("0"), 1, BUDGET), 0);
     assert_out("{\"op\":\"msg\",\"topic\":\"t\",\"seq\":18446744073709551615,\"data\":0,"
                "\"from\":\"c\"}");
     buf_reset(&B);
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 0, "c", 1, NULL, 0, ENC_JSON, U8("null"), 4), 0);
+    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 0, "c", 1, NULL, 0, ENC_JSON, U8("null"), 4, BUDGET), 0);
     assert_out("{\"op\":\"msg\",\"topic\":\"t\",\"seq\":0,\"data\":null,\"from\":\"c\"}");
 }
 
@@ -112,7 +116,7 @@ static void test_msg_build_json_escapes_strings(void **state)
     const char from[] = "q\"b\\\b\f\n\r\t\x01\x1f\x7f"
                         "\xc3\xa9\xf0\x9f\x98\x80|\xff|\xed\xa0\x80|\xe2\x82";
     assert_int_equal(
-        msg_build_direct(&B, ENC_JSON, from, sizeof from - 1, NULL, 0, ENC_JSON, U8("1"), 1), 0);
+        msg_build_direct(&B, ENC_JSON, from, sizeof from - 1, NULL, 0, ENC_JSON, U8("1"), 1, BUDGET), 0);
     assert_out("{\"op\":\"direct\",\"from\":\"q\\\"b\\\\\\b\\f\\n\\r\\t\\u0001\\u001f\x7f"
                "\xc3\xa9\xf0\x9f\x98\x80|\xef\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|"
                "\xef\xbf\xbd\"," "\"data\":1}");
@@ -121,14 +125,14 @@ static void test_msg_build_json_escapes_strings(void **state)
 static void test_msg_build_json_escapes_nul_inside_string(void **state)
 {
     (void)state;
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "a\0b", 3, NULL, 0, ENC_JSON, U8("1"), 1), 0);
+    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "a\0b", 3, NULL, 0, ENC_JSON, U8("1"), 1, BUDGET), 0);
     assert_out("{\"op\":\"msg\",\"topic\":\"t\",\"seq\":1,\"data\":1,\"from\":\"a\\u0000b\"}");
 }
 
 static void test_msg_build_direct_json_exact_bytes(void **state)
 {
     (void)state;
-    assert_int_equal(msg_build_direct(&B, ENC_JSON, "c9", 2, NULL, 0, ENC_JSON, U8("\"hi\""), 4), 0);
+    assert_int_equal(msg_build_direct(&B, ENC_JSON, "c9", 2, NULL, 0, ENC_JSON, U8("\"hi\""), 4, BUDGET), 0);
     assert_out("{\"op\":\"direct\",\"from\":\"c9\",\"data\":\"hi\"}");
 }
 
@@ -185,7 +189,7 @@ static void test_msg_build_msg_msgpack_decodes_to_map(void **state)
     static const char *const keys[] = {"op", "topic", "seq", "data", "from", NULL};
     /* data: msgpack [1, "x"] appended verbatim */
     assert_int_equal(msg_build_msg(&B, ENC_MSGPACK, "a.b", 3, UINT64_MAX, "e1-7", 4, NULL, 0, ENC_MSGPACK,
-                                   U8("\x92\x01\xa1x"), 4),
+                                   U8("\x92\x01\xa1x"), 4, BUDGET),
                      0);
     const msgpack_object *m = decode_map(keys);
     assert_mp_str(val(m, 0), "msg", 3);
@@ -203,7 +207,7 @@ static void test_msg_build_direct_msgpack_decodes_to_map(void **state)
 {
     (void)state;
     static const char *const keys[] = {"op", "from", "data", NULL};
-    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c9", 2, NULL, 0, ENC_MSGPACK, U8("\xc0"), 1), 0);
+    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c9", 2, NULL, 0, ENC_MSGPACK, U8("\xc0"), 1, BUDGET), 0);
     const msgpack_object *m = decode_map(keys);
     assert_mp_str(val(m, 0), "direct", 6);
     assert_mp_str(val(m, 1), "c9", 2);
@@ -264,7 +268,7 @@ static void test_msg_build_msg_transcodes_msgpack_data_to_json(void **state)
     /* {"b": bin[00 ff], "f": 1.5, 1: nil} */
     static const uint8_t data[] = {0x83, 0xa1, 'b', 0xc4, 0x02, 0x00, 0xff, 0xa1, 'f',
                                    0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0, 0x01, 0xc0};
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 5, "c", 1, NULL, 0, ENC_MSGPACK, data, sizeof data),
+    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 5, "c", 1, NULL, 0, ENC_MSGPACK, data, sizeof data, BUDGET),
                      0);
     assert_out("{\"op\":\"msg\",\"topic\":\"t\",\"seq\":5,"
                "\"data\":{\"b\":\"AP8=\",\"f\":1.5,\"1\":null},\"from\":\"c\"}");
@@ -276,7 +280,7 @@ static void test_msg_build_msg_transcodes_json_data_to_msgpack(void **state)
     static const char *const keys[] = {"op", "topic", "seq", "data", "from", NULL};
     const char *data = "{\"n\":9007199254740993,\"r\":0.5,\"s\":\"x\",\"l\":[true,null]}";
     assert_int_equal(msg_build_msg(&B, ENC_MSGPACK, "t", 1, 5, "c", 1, NULL, 0, ENC_JSON, U8(data),
-                                   strlen(data)),
+                                   strlen(data), BUDGET),
                      0);
     const msgpack_object *m = decode_map(keys);
     const msgpack_object *d = val(m, 3);
@@ -294,11 +298,11 @@ static void test_msg_build_direct_transcodes_both_ways(void **state)
 {
     (void)state;
     assert_int_equal(
-        msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK, U8("\x92\xc3\xa1z"), 4), 0);
+        msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK, U8("\x92\xc3\xa1z"), 4, BUDGET), 0);
     assert_out("{\"op\":\"direct\",\"from\":\"c\",\"data\":[true,\"z\"]}");
     buf_reset(&B);
     assert_int_equal(
-        msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_JSON, U8("[true,\"z\"]"), 10), 0);
+        msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_JSON, U8("[true,\"z\"]"), 10, BUDGET), 0);
     assert_out("\x83\xa2op\xa6" "direct\xa4" "from\xa1" "c\xa4" "data\x92\xc3\xa1z");
 }
 
@@ -307,20 +311,228 @@ static void test_msg_build_refuses_corrupt_data_and_leaves_buffer_unchanged(void
     (void)state;
     buf_append_str(&B, "--keep");
     buf_consume(&B, 2);
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, NULL, 0, ENC_MSGPACK, U8("\x92\x01"), 2),
+    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, NULL, 0, ENC_MSGPACK, U8("\x92\x01"), 2, BUDGET),
                      -1);
     assert_out("keep");
-    assert_int_equal(msg_build_msg(&B, ENC_MSGPACK, "t", 1, 1, "c", 1, NULL, 0, ENC_JSON, U8("{\"a\":"), 5),
+    assert_int_equal(msg_build_msg(&B, ENC_MSGPACK, "t", 1, 1, "c", 1, NULL, 0, ENC_JSON, U8("{\"a\":"), 5, BUDGET),
                      -1);
     assert_out("keep");
-    assert_int_equal(msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK, U8("\xc1"), 1), -1);
+    assert_int_equal(msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK, U8("\xc1"), 1, BUDGET), -1);
     assert_out("keep");
-    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_JSON, U8("[1] x"), 5), -1);
+    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_JSON, U8("[1] x"), 5, BUDGET), -1);
     assert_out("keep");
     /* No data at all is not a value in either encoding. */
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, NULL, 0, ENC_JSON, U8(""), 0), -1);
-    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_MSGPACK, NULL, 0), -1);
+    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, NULL, 0, ENC_JSON, U8(""), 0, BUDGET), -1);
+    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_MSGPACK, NULL, 0, BUDGET), -1);
     assert_out("keep");
+}
+
+/* ---- validated splicing: data in the client's own encoding came over a
+ * link and is checked before its bytes are copied into the message. */
+
+static void assert_msg_refuses(enum enc enc, const void *data, size_t len, int want)
+{
+    buf_reset(&B);
+    buf_append_str(&B, "keep");
+    assert_int_equal(msg_build_msg(&B, enc, "t", 1, 1, "c", 1, NULL, 0, enc, data, len, BUDGET),
+                     want);
+    assert_out("keep");
+    assert_int_equal(msg_build_direct(&B, enc, "c", 1, "u", 1, enc, data, len, BUDGET), want);
+    assert_out("keep");
+    assert_int_equal(msg_data_check(enc, data, len), want == MSG_DATA_INVALID ? want : 0);
+    buf_reset(&B);
+}
+
+static void test_msg_build_splice_refuses_json_that_is_not_one_value(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "1,\"op\":\"ack\",\"id\":1",        /* the issue's injection */
+        "1}, {\"op\":\"msg\"",
+        "1 2",                             /* trailing value */
+        "[1] x",                           /* trailing bytes */
+        "{}{}",
+        "\"a\"\"b\"",
+        "[1",                              /* truncated */
+        "{\"a\":",
+        "\"unterminated",
+        "",                                /* nothing */
+        "  ",                              /* whitespace only */
+        "nul",
+        "\"\xff\"",                        /* invalid UTF-8 */
+        "\"\xc0\xaf\"",                    /* overlong */
+        "\"\xed\xa0\x80\"",                /* surrogate */
+        "\"a\x01z\"",                      /* raw control character */
+        "'single'",
+        "[1,]",
+        "{\"a\\u0000\":1}",                /* valid JSON, but a NUL in a key is refused */
+        "18446744073709551616",            /* beyond 64 bits */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_msg_refuses(ENC_JSON, bad[i], strlen(bad[i]), MSG_DATA_INVALID);
+    /* A NUL byte is not whitespace: "1\0" is not one value either
+     * (jansson alone would take the NUL for the end of its input). */
+    assert_msg_refuses(ENC_JSON, "1\0", 2, MSG_DATA_INVALID);
+    assert_msg_refuses(ENC_JSON, "\"a\0\"", 4, MSG_DATA_INVALID);
+    assert_msg_refuses(ENC_JSON, NULL, 0, MSG_DATA_INVALID);
+}
+
+static void test_msg_build_splice_keeps_valid_json_verbatim(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "0", "-1.5e+300", "null", "true", "\"\"", "\"a\\u0000b\\\"\"", "\"\xe2\x82\xac\"",
+        "[]", "{}", "{\"a\":[1,{\"b\":null}],\"c\":\"d\"}", " [1 , 2] ", "\n\"x\"\t",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        size_t n = strlen(good[i]);
+        buf_reset(&B);
+        assert_int_equal(msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_JSON, U8(good[i]), n,
+                                          BUDGET),
+                         MSG_DATA_OK);
+        /* {"op":"direct","from":"c","data": + data + } */
+        assert_int_equal(buf_readable(&B), 33 + n + 1);
+        assert_memory_equal(buf_head(&B) + 33, good[i], n);
+    }
+}
+
+static void test_msg_build_splice_refuses_msgpack_that_is_not_one_object(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *b;
+        size_t n;
+    } bad[] = {
+        {"\x01\xa2op", 4},                 /* trailing bytes: a second object */
+        {"\x01\x02", 2},
+        {"\x92\x01", 2},                   /* truncated */
+        {"\xa3" "ab", 3},
+        {"\xc1", 1},                       /* reserved */
+        {"\xdd\xff\xff\xff\xff", 5},       /* hostile count */
+        {"\xa1\xff", 2},                   /* invalid UTF-8 str */
+        {"\x81\xa2\xc3\x28\x01", 5},       /* ... as a key */
+        {"\x91\xd9\x02\xed\xa0", 5},       /* surrogate in a str8 */
+        {"", 0},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_msg_refuses(ENC_MSGPACK, bad[i].b, bad[i].n, MSG_DATA_INVALID);
+    /* Nesting: MSG_DATA_MAX_DEPTH levels splice (the message adds one, to
+     * msgpack-c's 32), one more does not. */
+    uint8_t deep[MSG_DATA_MAX_DEPTH + 2];
+    memset(deep, 0x91, sizeof deep);
+    deep[MSG_DATA_MAX_DEPTH] = 0xc0;
+    assert_int_equal(msg_data_check(ENC_MSGPACK, deep + 1, MSG_DATA_MAX_DEPTH), MSG_DATA_OK);
+    deep[MSG_DATA_MAX_DEPTH + 1] = 0xc0;
+    assert_msg_refuses(ENC_MSGPACK, deep, MSG_DATA_MAX_DEPTH + 2, MSG_DATA_INVALID);
+    /* bin is bytes, not text: any content is fine. */
+    assert_int_equal(msg_data_check(ENC_MSGPACK, U8("\xc4\x02\xff\xfe"), 4), MSG_DATA_OK);
+}
+
+static void test_msg_build_refuses_data_over_the_budget(void **state)
+{
+    (void)state;
+    /* Spliced: the data itself is the rendering. */
+    buf_append_str(&B, "keep");
+    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, NULL, 0, ENC_JSON,
+                                   U8("[1,2]"), 5, 4),
+                     MSG_DATA_OVER_BUDGET);
+    assert_out("keep");
+    assert_int_equal(msg_build_msg(&B, ENC_MSGPACK, "t", 1, 1, "c", 1, NULL, 0, ENC_MSGPACK,
+                                   U8("\x92\x01\x02"), 3, 2),
+                     MSG_DATA_OVER_BUDGET);
+    assert_out("keep");
+    /* Transcoded: what counts is the rendering, not the input. */
+    assert_int_equal(msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK,
+                                      U8("\x92\xc2\xc2"), 3, 11),
+                     MSG_DATA_OVER_BUDGET); /* [false,false] */
+    assert_out("keep");
+    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_JSON, U8("1.5"), 3, 8),
+                     MSG_DATA_OVER_BUDGET);
+    assert_out("keep");
+    /* Data longer than the budget is refused unparsed, even where its
+     * rendering would be shorter (whitespace, escapes): no honest edge
+     * sends it, and parsing it would cost a multiple of its length. */
+    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_JSON,
+                                      U8("[1,          2]"), 15, 8),
+                     MSG_DATA_OVER_BUDGET);
+    assert_out("keep");
+    assert_int_equal(msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK,
+                                      U8("£"), 4, 3),
+                     MSG_DATA_OVER_BUDGET);
+    assert_out("keep");
+    /* At the budget exactly, it is built. */
+    buf_reset(&B);
+    assert_int_equal(msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK,
+                                      U8("\x92\xc2\xc2"), 3, 13),
+                     MSG_DATA_OK);
+    assert_out("{\"op\":\"direct\",\"from\":\"c\",\"data\":[false,false]}");
+    buf_reset(&B);
+    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, NULL, 0, ENC_JSON,
+                                   U8("[1,2]"), 5, 5),
+                     MSG_DATA_OK);
+    buf_reset(&B);
+    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_JSON, U8("1.5"), 3, 9),
+                     MSG_DATA_OK);
+}
+
+static void test_msg_build_nested_key_payload_reaches_msgpack_clients_only(void **state)
+{
+    (void)state;
+    /* The issue's payload: keys that are maps, 28 deep. It is valid msgpack
+     * (a msgpack client gets it as sent), but has no JSON form. */
+    uint8_t mp[57];
+    size_t n = 0;
+    for (int i = 0; i < 28; i++)
+        mp[n++] = 0x81;
+    mp[n++] = 0xc0;
+    for (int i = 0; i < 28; i++)
+        mp[n++] = 0xc0;
+    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, NULL, 0, ENC_MSGPACK, mp, n,
+                                   SIZE_MAX),
+                     MSG_DATA_INVALID);
+    assert_int_equal(buf_readable(&B), 0);
+    assert_int_equal(msg_build_msg(&B, ENC_MSGPACK, "t", 1, 1, "c", 1, NULL, 0, ENC_MSGPACK, mp, n,
+                                   BUDGET),
+                     MSG_DATA_OK);
+}
+
+static void test_msg_build_splices_what_the_hub_api_publishes(void **state)
+{
+    (void)state;
+    /* POST /api/publish (hub/http.c) sends jansson's compact dump of the
+     * body's "data" with enc JSON: that must pass the splice check. */
+    static const char *const bodies[] = {
+        "{\"data\":{\"text\":\"h\\u00e9llo\",\"n\":[1,-2.5e-8,null,true,false]}}",
+        "{\"data\":\"just a string\"}",
+        "{\"data\":9223372036854775807}",
+        "{\"data\":{\"\\ud83d\\ude00\":\"\\\"quoted\\\"\\n\"}}",
+    };
+    char deep[200] = "{\"data\":"; /* 40 levels: deeper than msgpack allows */
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "[");
+    strcat(deep, "1");
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "]");
+    strcat(deep, "}");
+    for (size_t i = 0; i <= sizeof bodies / sizeof bodies[0]; i++) {
+        json_error_t je;
+        const char *text_in = i < sizeof bodies / sizeof bodies[0] ? bodies[i] : deep;
+        json_t *body = json_loads(text_in, JSON_REJECT_DUPLICATES, &je);
+        assert_non_null(body);
+        char *text = json_dumps(json_object_get(body, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
+        assert_non_null(text);
+        buf_reset(&B);
+        assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "hub:api", 7, NULL, 0, ENC_JSON,
+                                       U8(text), strlen(text), BUDGET),
+                         MSG_DATA_OK);
+        /* The whole message is one JSON object that reads back. */
+        json_t *back = json_loadb((const char *)buf_head(&B), buf_readable(&B), 0, &je);
+        assert_non_null(back);
+        assert_true(json_equal(json_object_get(back, "data"), json_object_get(body, "data")));
+        json_decref(back);
+        free(text);
+        json_decref(body);
+    }
 }
 
 static void test_msg_build_output_parses_back(void **state)
@@ -332,14 +544,14 @@ static void test_msg_build_output_parses_back(void **state)
     struct client_msg m;
     struct msg_error e;
     assert_int_equal(
-        msg_build_msg(&B, ENC_MSGPACK, "x", 1, 3, "c", 1, NULL, 0, ENC_JSON, U8("{\"k\":[1,2]}"), 11), 0);
+        msg_build_msg(&B, ENC_MSGPACK, "x", 1, 3, "c", 1, NULL, 0, ENC_JSON, U8("{\"k\":[1,2]}"), 11, BUDGET), 0);
     /* Not a client message (op "msg"), but it must pass every structural
      * check and fail only on the op. */
     assert_int_equal(msg_parse(p, ENC_MSGPACK, buf_head(&B), buf_readable(&B), &m, &e), -1);
     assert_string_equal(e.reason, "unknown op 'msg'");
     buf_reset(&B);
     assert_int_equal(
-        msg_build_msg(&B, ENC_JSON, "x", 1, 3, "c", 1, NULL, 0, ENC_MSGPACK, U8("\x81\xa1k\x92\x01\x02"), 6),
+        msg_build_msg(&B, ENC_JSON, "x", 1, 3, "c", 1, NULL, 0, ENC_MSGPACK, U8("\x81\xa1k\x92\x01\x02"), 6, BUDGET),
         0);
     assert_int_equal(msg_parse(p, ENC_JSON, buf_head(&B), buf_readable(&B), &m, &e), -1);
     assert_string_equal(e.reason, "unknown op 'msg'");
@@ -369,6 +581,12 @@ int main(void)
         T(test_msg_build_msg_transcodes_json_data_to_msgpack),
         T(test_msg_build_direct_transcodes_both_ways),
         T(test_msg_build_refuses_corrupt_data_and_leaves_buffer_unchanged),
+        T(test_msg_build_splice_refuses_json_that_is_not_one_value),
+        T(test_msg_build_splice_keeps_valid_json_verbatim),
+        T(test_msg_build_splice_refuses_msgpack_that_is_not_one_object),
+        T(test_msg_build_refuses_data_over_the_budget),
+        T(test_msg_build_nested_key_payload_reaches_msgpack_clients_only),
+        T(test_msg_build_splices_what_the_hub_api_publishes),
         T(test_msg_build_output_parses_back),
     };
     msgpack_unpacked_init(&U);
