@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/msg.h"
 #include "common/net.h"
+#include "common/utf8.h"
 #include "common/wsframe.h"
 #include "common/xalloc.h"
 #include "edge/admission.h"
@@ -191,6 +192,19 @@ static void free_ws(struct client *c)
     c->ws = NULL;
 }
 
+/* A close frame with code and reason, the reason cut to at most 123 bytes
+ * of valid UTF-8 (RFC 6455 §5.5, §5.5.1): a kick's reason comes from the
+ * hub and may be any bytes. */
+static struct frame *close_frame(uint16_t code, const char *reason)
+{
+    uint8_t payload[2 + WS_MAX_CLOSE_REASON + 1];
+    size_t rlen = utf8_cut((char *)payload + 2, WS_MAX_CLOSE_REASON, (const uint8_t *)reason,
+                           strlen(reason));
+    payload[0] = (uint8_t)(code >> 8);
+    payload[1] = (uint8_t)code;
+    return frame_build(WS_OP_CLOSE, payload, 2 + rlen);
+}
+
 static void enter_closing(struct client *c)
 {
     c->state = CLIENT_CLOSING;
@@ -208,15 +222,15 @@ void client_close(struct client *c, uint16_t code, const char *reason)
     }
     if (c->state != CLIENT_OPEN)
         return;
-    uint8_t payload[125];
-    size_t rlen = strlen(reason);
-    if (rlen > 123) /* RFC 6455 §5.5: control payloads are at most 125 bytes */
-        rlen = 123;
-    payload[0] = (uint8_t)(code >> 8);
-    payload[1] = (uint8_t)code;
-    memcpy(payload + 2, reason, rlen);
-    queue_frame(c, frame_build(WS_OP_CLOSE, payload, 2 + rlen));
-    log_debug("conn %s: closing with %u %s", conn_id(c, id, sizeof id), code, reason);
+    if (!ws_close_code_may_send(code)) {
+        log_warn("conn %s: close code %u is not valid on the wire: closing with 1011 instead",
+                 conn_id(c, id, sizeof id), code);
+        code = 1011;
+    }
+    struct frame *f = close_frame(code, reason);
+    log_debug("conn %s: closing with %u %.*s", conn_id(c, id, sizeof id), code,
+              (int)(f->len - 4), (const char *)f->data + 4);
+    queue_frame(c, f);
     enter_closing(c);
 }
 
