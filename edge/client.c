@@ -234,6 +234,18 @@ void client_close(struct client *c, uint16_t code, const char *reason)
     enter_closing(c);
 }
 
+/* Fails the connection (RFC 6455 §7.1.7) for a frame that breaks the
+ * protocol: our close frame says why, and the socket is closed once it is
+ * written, without waiting for a reply the client may never send. */
+static void fail_connection(struct client *c, uint16_t code, const char *why)
+{
+    char id[CONN_ID_MAX_LEN];
+    log_info("conn %s: closing with %u: %s", conn_id(c, id, sizeof id), code, why);
+    c->w->stats.closed_protocol++;
+    client_close(c, code, why);
+    c->flags |= CLIENT_F_FLUSH_CLOSE;
+}
+
 void client_terminate(struct client *c, const char *why)
 {
     struct worker *w = c->w;
@@ -395,6 +407,24 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
     return (ssize_t)n;
 }
 
+/* A close frame wslay sends on its own (not the echo of the client's) fails
+ * the connection for an error wslay found, with a code and no reason: the
+ * same code goes out with a reason. The edge checks frames before wslay
+ * sees them (ws_input), so what is left here is invalid UTF-8 in a text
+ * message (1007) and a message over max_message_bytes (1009). */
+static struct frame *wslay_error_close(const uint8_t *f, size_t len)
+{
+    /* Server frames are unmasked and control payloads under 126 bytes: the
+     * payload starts at f[2]. */
+    uint16_t code = len >= 4 ? (uint16_t)(f[2] << 8 | f[3]) : WS_CLOSE_PROTOCOL_ERROR;
+    const char *why = code == WS_CLOSE_INVALID_DATA ? "invalid UTF-8 in a text message"
+                      : code == 1009               ? "message too big"
+                                                   : "protocol error";
+    if (!ws_close_code_may_send(code))
+        code = WS_CLOSE_PROTOCOL_ERROR;
+    return close_frame(code, why);
+}
+
 /* wslay's own frames (pongs, close replies) join the same queue as ours, so
  * frames never interleave; wslay hands a frame over in pieces (header with
  * WSLAY_MSG_MORE, then payload), gathered in w->wsout. */
@@ -405,7 +435,11 @@ static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size
     struct buf *out = &c->w->wsout;
     buf_append(out, data, len);
     if (!(flags & WSLAY_MSG_MORE)) {
-        queue_frame(c, frame_raw(buf_head(out), buf_readable(out)));
+        const uint8_t *f = buf_head(out);
+        if ((f[0] & 0x0f) == WS_OP_CLOSE && !wslay_event_get_close_received(ctx))
+            queue_frame(c, wslay_error_close(f, buf_readable(out)));
+        else
+            queue_frame(c, frame_raw(f, buf_readable(out)));
         buf_reset(out);
     }
     return (ssize_t)len;
@@ -490,19 +524,31 @@ static void ws_run(struct client *c, const uint8_t *p, size_t n)
 }
 
 /* Splits p[0, n) at frame boundaries: complete frames go to wslay, an
- * incomplete tail is kept in ws->partial. */
+ * incomplete tail is kept in ws->partial. While the connection is open each
+ * frame is judged first (ws_frame_check as soon as its header is in, so a
+ * bad header never waits for its payload; ws_close_check once a close frame
+ * is whole): the frames before a bad one are processed, then the connection
+ * fails with a code and a reason, and the rest of the input is dropped. */
 static void ws_input(struct client *c, const uint8_t *p, size_t n, int from_partial)
 {
     uint64_t max = (uint64_t)c->w->policy.max_message_bytes;
     struct ws_frame_info fi;
     size_t off = 0;
-    int peer_close = 0;
+    int peer_close = 0, is_open = c->state == CLIENT_OPEN, fail = 0;
+    const char *why = NULL;
     uint8_t in_frag = c->ws ? c->ws->in_fragmented : 0;
 
     while (off < n) {
         /* Control frames are at most 125 bytes; larger data frames than the
          * limit are handed over at once so wslay closes with 1009. */
         long flen = ws_frame_scan(p + off, n - off, max < 125 ? 125 : max, &fi);
+        if (is_open && fi.header_len) {
+            fail = ws_frame_check(&fi, in_frag, &why);
+            if (!fail && flen > 0 && fi.opcode == WS_OP_CLOSE)
+                fail = ws_close_check(p + off, &fi, &why);
+            if (fail)
+                break;
+        }
         if (flen == 0)
             break;
         if (flen < 0) {
@@ -526,6 +572,11 @@ static void ws_input(struct client *c, const uint8_t *p, size_t n, int from_part
     }
     if (c->state == CLIENT_CLOSED)
         return;
+    if (fail) {
+        if (c->state == CLIENT_OPEN) /* not closed by the frames before */
+            fail_connection(c, (uint16_t)fail, why);
+        off = n; /* nothing after a bad frame can be framed reliably */
+    }
 
     size_t rest = n - off;
     if (from_partial) {
