@@ -1,4 +1,5 @@
-/* Strict UTF-8 validation (RFC 3629 section 4) for every string spoke accepts from clients. */
+/* Strict UTF-8 validation (RFC 3629 section 4) for every string spoke accepts
+ * from clients, and cutting untrusted text to valid UTF-8 of bounded length. */
 #include "common/utf8.h"
 
 #include <string.h>
@@ -73,4 +74,42 @@ int utf8_is_valid(const uint8_t *p, size_t n)
         i += len;
     }
     return 1;
+}
+
+/* U+FFFD REPLACEMENT CHARACTER. */
+static const char replacement[] = "\xef\xbf\xbd";
+
+size_t utf8_cut(char *out, size_t max, const uint8_t *p, size_t n)
+{
+    size_t i = 0, o = 0;
+    /* Every step writes at least one byte or stops: at most max + 1 steps. */
+    while (i < n) {
+        size_t in_len, out_len, bad;
+        const char *src;
+        if (p[i] >= 0x80) {
+            in_len = utf8_sequence(p + i, n - i, &bad);
+            if (in_len) {
+                src = (const char *)p + i;
+                out_len = in_len;
+            } else {
+                in_len = bad;
+                src = replacement;
+                out_len = sizeof replacement - 1;
+            }
+        } else if (p[i] == 0) {
+            in_len = 1;
+            src = replacement;
+            out_len = sizeof replacement - 1;
+        } else {
+            in_len = out_len = 1;
+            src = (const char *)p + i;
+        }
+        if (out_len > max - o)
+            break;
+        memcpy(out + o, src, out_len);
+        o += out_len;
+        i += in_len;
+    }
+    out[o] = '\0';
+    return o;
 }

@@ -1,12 +1,16 @@
-/* WebSocket frame header scanning and writing: see wsframe.h. */
+/* WebSocket frame header scanning, checking and writing: see wsframe.h. */
 #include "common/wsframe.h"
+
+#include "common/utf8.h"
 
 long ws_frame_scan(const uint8_t *p, size_t len, uint64_t max_payload,
                    struct ws_frame_info *info)
 {
+    info->header_len = 0;
     if (len < 2)
         return 0;
     info->fin = p[0] >> 7;
+    info->rsv = p[0] & 0x70;
     info->opcode = p[0] & 0x0f;
     info->masked = p[1] >> 7;
     uint64_t plen = p[1] & 0x7f;
@@ -23,18 +27,79 @@ long ws_frame_scan(const uint8_t *p, size_t len, uint64_t max_payload,
         for (int i = 0; i < 8; i++)
             plen = (plen << 8) | p[2 + i];
         hlen = 10;
-        if (plen >> 63) /* RFC 6455 §5.2: the most significant bit must be 0 */
-            return -1;
     }
     if (info->masked)
         hlen += 4;
     info->header_len = (uint8_t)hlen;
     info->payload_len = plen;
+    if (plen >> 63) /* RFC 6455 §5.2: the most significant bit must be 0 */
+        return -1;
     if (plen > max_payload)
         return -1;
     if (len < hlen || len - hlen < plen)
         return 0;
     return (long)(hlen + plen);
+}
+
+int ws_frame_check(const struct ws_frame_info *info, int in_fragmented, const char **why)
+{
+    uint8_t op = info->opcode;
+    if (info->payload_len >> 63)
+        *why = "invalid frame length";
+    else if (info->rsv)
+        *why = "reserved bits set"; /* §5.2: no extension is negotiated */
+    else if (op != WS_OP_CONT && op != WS_OP_TEXT && op != WS_OP_BINARY && op != WS_OP_CLOSE &&
+             op != WS_OP_PING && op != WS_OP_PONG)
+        *why = "reserved opcode";
+    else if (!info->masked)
+        *why = "client frame not masked"; /* §5.1 */
+    else if (op >= WS_OP_CLOSE && !info->fin)
+        *why = "fragmented control frame"; /* §5.5 */
+    else if (op >= WS_OP_CLOSE && info->payload_len > WS_MAX_CONTROL_PAYLOAD)
+        *why = "control frame too long";
+    else if (op == WS_OP_CONT && !in_fragmented)
+        *why = "continuation without a message"; /* §5.4 */
+    else if ((op == WS_OP_TEXT || op == WS_OP_BINARY) && in_fragmented)
+        *why = "new message inside a fragmented one";
+    else
+        return 0;
+    return WS_CLOSE_PROTOCOL_ERROR;
+}
+
+int ws_close_check(const uint8_t *frame, const struct ws_frame_info *info, const char **why)
+{
+    size_t n = (size_t)info->payload_len;
+    if (n == 0)
+        return 0; /* no status code: allowed (§5.5.1) */
+    if (n == 1) {
+        *why = "close payload of 1 byte";
+        return WS_CLOSE_PROTOCOL_ERROR;
+    }
+    const uint8_t *mask = frame + info->header_len - 4, *in = frame + info->header_len;
+    uint8_t payload[WS_MAX_CONTROL_PAYLOAD];
+    for (size_t i = 0; i < n; i++)
+        payload[i] = in[i] ^ mask[i & 3];
+    if (!ws_close_code_is_valid(((uint32_t)payload[0] << 8) | payload[1])) {
+        *why = "invalid close code";
+        return WS_CLOSE_PROTOCOL_ERROR;
+    }
+    if (!utf8_is_valid(payload + 2, n - 2)) {
+        *why = "close reason is not UTF-8";
+        return WS_CLOSE_INVALID_DATA;
+    }
+    return 0;
+}
+
+int ws_close_code_is_valid(uint32_t code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+           (code >= 3000 && code <= 4999);
+}
+
+int ws_close_code_may_send(uint32_t code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1009) ||
+           (code >= 1011 && code <= 1014) || (code >= 3000 && code <= 4999);
 }
 
 size_t ws_frame_header(uint8_t *out, uint8_t opcode, uint64_t payload_len)

@@ -33,6 +33,8 @@ struct auth {
     int required;
     int default_allow;
     long leeway_s;
+    char *audience; /* NULL: not checked */
+    char *issuer;   /* NULL: not checked */
 };
 
 /* Packed as: [user NUL] [sub patterns] [pub patterns], each pattern one
@@ -239,6 +241,21 @@ struct auth *auth_new(const struct auth_settings *s, char *err, size_t errlen)
         set_err(err, errlen, "set either jwt_secret or jwt_public_key, not both");
         goto fail;
     }
+    if ((nonempty(s->audience) || nonempty(s->issuer)) && !have_secret && !have_key) {
+        /* Without a key no token is verified, so nothing would be checked. */
+        set_err(err, errlen, "jwt_audience and jwt_issuer need jwt_secret or jwt_public_key");
+        goto fail;
+    }
+    if ((nonempty(s->audience) && strlen(s->audience) > AUTH_CLAIM_VALUE_MAX) ||
+        (nonempty(s->issuer) && strlen(s->issuer) > AUTH_CLAIM_VALUE_MAX)) {
+        set_err(err, errlen, "jwt_audience and jwt_issuer must be at most %d bytes",
+                AUTH_CLAIM_VALUE_MAX);
+        goto fail;
+    }
+    if (nonempty(s->audience))
+        a->audience = xstrdup(s->audience);
+    if (nonempty(s->issuer))
+        a->issuer = xstrdup(s->issuer);
     if (a->required && !have_secret && !have_key) {
         set_err(err, errlen, "auth is required but neither jwt_secret nor jwt_public_key is set");
         goto fail;
@@ -270,6 +287,8 @@ void auth_free(struct auth *a)
     if (a->key)
         explicit_bzero(a->key, a->keylen); /* the secret should not outlive its use */
     free(a->key);
+    free(a->audience);
+    free(a->issuer);
     free(a);
 }
 
@@ -352,6 +371,74 @@ static size_t pack_patterns(char *p, const json_t *list)
     return off;
 }
 
+/* 1 if v is a JSON string equal to s (compared with its length: a JSON
+ * string may hold NUL bytes), else 0. */
+static int string_is(const json_t *v, const char *s)
+{
+    size_t n = strlen(s);
+    return json_is_string(v) && json_string_length(v) == n &&
+           memcmp(json_string_value(v), s, n) == 0;
+}
+
+/* The iss and aud checks (RFC 7519 §4.1.1, §4.1.3), when configured.
+ * Returns 0, or -1 with *why set. O(elements of aud): the token is at most
+ * AUTH_TOKEN_MAX bytes. */
+static int issuer_audience_ok(const struct auth *a, const json_t *claims, const char **why)
+{
+    if (a->issuer) {
+        const json_t *iss = json_object_get(claims, "iss");
+        if (!iss) {
+            *why = "missing iss claim";
+            return -1;
+        }
+        if (!json_is_string(iss)) {
+            *why = "bad iss claim";
+            return -1;
+        }
+        if (!string_is(iss, a->issuer)) {
+            *why = "wrong issuer";
+            return -1;
+        }
+    }
+    if (a->audience) {
+        const json_t *aud = json_object_get(claims, "aud");
+        if (!aud) {
+            *why = "missing aud claim";
+            return -1;
+        }
+        if (json_is_string(aud)) {
+            if (!string_is(aud, a->audience)) {
+                *why = "wrong audience";
+                return -1;
+            }
+            return 0;
+        }
+        if (!json_is_array(aud)) {
+            *why = "bad aud claim";
+            return -1;
+        }
+        /* Every element must be a string, whether or not ours comes first:
+         * a malformed claim is refused, not searched. */
+        int found = 0;
+        size_t i;
+        const json_t *v;
+        json_array_foreach(aud, i, v)
+        {
+            if (!json_is_string(v)) {
+                *why = "bad aud claim";
+                return -1;
+            }
+            if (string_is(v, a->audience))
+                found = 1;
+        }
+        if (!found) {
+            *why = "wrong audience";
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Checks the claims and builds the identity. Returns NULL with *why set. */
 static struct auth_identity *identity_from_claims(const struct auth *a, const json_t *claims,
                                                   time_t now, const char **why)
@@ -383,6 +470,9 @@ static struct auth_identity *identity_from_claims(const struct auth *a, const js
             return NULL;
         }
     }
+
+    if (issuer_audience_ok(a, claims, why) < 0)
+        return NULL;
 
     const json_t *sub = json_object_get(claims, "sub");
     size_t user_len = 0;

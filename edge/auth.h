@@ -17,6 +17,8 @@
 #define AUTH_SECRET_MIN 32
 #define AUTH_SECRET_MAX 4096
 #define AUTH_LEEWAY_MAX 86400
+/* Longest jwt_audience / jwt_issuer, in bytes. */
+#define AUTH_CLAIM_VALUE_MAX 1024
 
 struct auth_settings {
     const char *jwt_secret;     /* HS256 shared secret, or NULL/"" */
@@ -26,6 +28,10 @@ struct auth_settings {
     int default_allow;          /* topic permission when a token carries no "spoke"
                                    claim, and for anonymous connections */
     long leeway_s;              /* clock skew allowed on exp/nbf, 0..AUTH_LEEWAY_MAX */
+    const char *audience;       /* NULL/"": aud not checked; else a token's aud must be
+                                   this string or an array of strings holding it */
+    const char *issuer;         /* NULL/"": iss not checked; else a token's iss must
+                                   be this string */
 };
 
 /* Immutable after auth_new: shared read-only by all worker threads. */
@@ -39,7 +45,9 @@ struct auth;
  * "PUBLIC KEY" block (a private key, a certificate or a PKCS#1 "RSA PUBLIC
  * KEY" is refused with the openssl command that converts it); the key is
  * neither RSA of at least 2048 bits nor EC P-256; required is set with
- * neither secret nor key; leeway_s is outside 0..AUTH_LEEWAY_MAX.
+ * neither secret nor key; leeway_s is outside 0..AUTH_LEEWAY_MAX; audience
+ * or issuer is set with neither secret nor key, or is longer than
+ * AUTH_CLAIM_VALUE_MAX bytes.
  * Neither secret nor key with required=0 gives a valid auth that accepts
  * anonymous connections only. The settings' strings are copied. */
 struct auth *auth_new(const struct auth_settings *s, char *err, size_t errlen);
@@ -62,7 +70,11 @@ struct auth_identity;
  * implies: HS256 for a secret, RS256 for an RSA key, ES256 for an EC key),
  * "missing exp", "bad exp claim" (not an integer), "token expired"
  * (exp + leeway <= now), "bad nbf claim", "token not yet valid"
- * (nbf - leeway > now), "bad sub claim" (sub, if present, must be a string
+ * (nbf - leeway > now); with an issuer set: "missing iss claim", "bad iss
+ * claim" (not a string), "wrong issuer" (not equal to it); with an audience
+ * set: "missing aud claim", "bad aud claim" (neither a string nor an array
+ * of strings), "wrong audience" (not equal to it, or an array without it);
+ * "bad sub claim" (sub, if present, must be a string
  * of 1..AUTH_USER_MAX printable ASCII bytes without '"' or '\'), "bad spoke
  * claim" (spoke, if present, must be an object whose optional members "sub"
  * and "pub" are arrays of at most AUTH_PATTERNS_MAX strings of

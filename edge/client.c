@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/msg.h"
 #include "common/net.h"
+#include "common/utf8.h"
 #include "common/wsframe.h"
 #include "common/xalloc.h"
 #include "edge/admission.h"
@@ -215,6 +216,19 @@ static void free_ws(struct client *c)
     c->ws = NULL;
 }
 
+/* A close frame with code and reason, the reason cut to at most 123 bytes
+ * of valid UTF-8 (RFC 6455 §5.5, §5.5.1): a kick's reason comes from the
+ * hub and may be any bytes. */
+static struct frame *close_frame(uint16_t code, const char *reason)
+{
+    uint8_t payload[2 + WS_MAX_CLOSE_REASON + 1];
+    size_t rlen = utf8_cut((char *)payload + 2, WS_MAX_CLOSE_REASON, (const uint8_t *)reason,
+                           strlen(reason));
+    payload[0] = (uint8_t)(code >> 8);
+    payload[1] = (uint8_t)code;
+    return frame_build(WS_OP_CLOSE, payload, 2 + rlen);
+}
+
 static void enter_closing(struct client *c)
 {
     c->state = CLIENT_CLOSING;
@@ -232,16 +246,28 @@ void client_close(struct client *c, uint16_t code, const char *reason)
     }
     if (c->state != CLIENT_OPEN)
         return;
-    uint8_t payload[125];
-    size_t rlen = strlen(reason);
-    if (rlen > 123) /* RFC 6455 §5.5: control payloads are at most 125 bytes */
-        rlen = 123;
-    payload[0] = (uint8_t)(code >> 8);
-    payload[1] = (uint8_t)code;
-    memcpy(payload + 2, reason, rlen);
-    queue_frame(c, frame_build(WS_OP_CLOSE, payload, 2 + rlen));
-    log_debug("conn %s: closing with %u %s", conn_id(c, id, sizeof id), code, reason);
+    if (!ws_close_code_may_send(code)) {
+        log_warn("conn %s: close code %u is not valid on the wire: closing with 1011 instead",
+                 conn_id(c, id, sizeof id), code);
+        code = 1011;
+    }
+    struct frame *f = close_frame(code, reason);
+    log_debug("conn %s: closing with %u %.*s", conn_id(c, id, sizeof id), code,
+              (int)(f->len - 4), (const char *)f->data + 4);
+    queue_frame(c, f);
     enter_closing(c);
+}
+
+/* Fails the connection (RFC 6455 §7.1.7) for a frame that breaks the
+ * protocol: our close frame says why, and the socket is closed once it is
+ * written, without waiting for a reply the client may never send. */
+static void fail_connection(struct client *c, uint16_t code, const char *why)
+{
+    char id[CONN_ID_MAX_LEN];
+    log_info("conn %s: closing with %u: %s", conn_id(c, id, sizeof id), code, why);
+    c->w->stats.closed_protocol++;
+    client_close(c, code, why);
+    c->flags |= CLIENT_F_FLUSH_CLOSE;
 }
 
 void client_terminate(struct client *c, const char *why)
@@ -419,6 +445,24 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
     return (ssize_t)n;
 }
 
+/* A close frame wslay sends on its own (not the echo of the client's) fails
+ * the connection for an error wslay found, with a code and no reason: the
+ * same code goes out with a reason. The edge checks frames before wslay
+ * sees them (ws_input), so what is left here is invalid UTF-8 in a text
+ * message (1007) and a message over max_message_bytes (1009). */
+static struct frame *wslay_error_close(const uint8_t *f, size_t len)
+{
+    /* Server frames are unmasked and control payloads under 126 bytes: the
+     * payload starts at f[2]. */
+    uint16_t code = len >= 4 ? (uint16_t)(f[2] << 8 | f[3]) : WS_CLOSE_PROTOCOL_ERROR;
+    const char *why = code == WS_CLOSE_INVALID_DATA ? "invalid UTF-8 in a text message"
+                      : code == 1009               ? "message too big"
+                                                   : "protocol error";
+    if (!ws_close_code_may_send(code))
+        code = WS_CLOSE_PROTOCOL_ERROR;
+    return close_frame(code, why);
+}
+
 /* wslay's own frames (pongs, close replies) join the same queue as ours, so
  * frames never interleave; wslay hands a frame over in pieces (header with
  * WSLAY_MSG_MORE, then payload), gathered in w->wsout. */
@@ -429,7 +473,10 @@ static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size
     struct buf *out = &c->w->wsout;
     buf_append(out, data, len);
     if (!(flags & WSLAY_MSG_MORE)) {
-        struct frame *f = frame_raw(buf_head(out), buf_readable(out));
+        const uint8_t *raw = buf_head(out);
+        struct frame *f = (raw[0] & 0x0f) == WS_OP_CLOSE && !wslay_event_get_close_received(ctx)
+                              ? wslay_error_close(raw, buf_readable(out))
+                              : frame_raw(raw, buf_readable(out));
         buf_reset(out);
         /* Pongs piling up for a client that pings faster than it reads:
          * only the latest ping is answered (RFC 6455 §5.5.3 allows it). */
@@ -520,19 +567,31 @@ static void ws_run(struct client *c, const uint8_t *p, size_t n)
 }
 
 /* Splits p[0, n) at frame boundaries: complete frames go to wslay, an
- * incomplete tail is kept in ws->partial. */
+ * incomplete tail is kept in ws->partial. While the connection is open each
+ * frame is judged first (ws_frame_check as soon as its header is in, so a
+ * bad header never waits for its payload; ws_close_check once a close frame
+ * is whole): the frames before a bad one are processed, then the connection
+ * fails with a code and a reason, and the rest of the input is dropped. */
 static void ws_input(struct client *c, const uint8_t *p, size_t n, int from_partial)
 {
     uint64_t max = (uint64_t)c->w->policy.max_message_bytes;
     struct ws_frame_info fi;
     size_t off = 0;
-    int peer_close = 0;
+    int peer_close = 0, is_open = c->state == CLIENT_OPEN, fail = 0;
+    const char *why = NULL;
     uint8_t in_frag = c->ws ? c->ws->in_fragmented : 0;
 
     while (off < n) {
         /* Control frames are at most 125 bytes; larger data frames than the
          * limit are handed over at once so wslay closes with 1009. */
         long flen = ws_frame_scan(p + off, n - off, max < 125 ? 125 : max, &fi);
+        if (is_open && fi.header_len) {
+            fail = ws_frame_check(&fi, in_frag, &why);
+            if (!fail && flen > 0 && fi.opcode == WS_OP_CLOSE)
+                fail = ws_close_check(p + off, &fi, &why);
+            if (fail)
+                break;
+        }
         if (flen == 0)
             break;
         if (flen < 0) {
@@ -556,6 +615,11 @@ static void ws_input(struct client *c, const uint8_t *p, size_t n, int from_part
     }
     if (c->state == CLIENT_CLOSED)
         return;
+    if (fail) {
+        if (c->state == CLIENT_OPEN) /* not closed by the frames before */
+            fail_connection(c, (uint16_t)fail, why);
+        off = n; /* nothing after a bad frame can be framed reliably */
+    }
 
     size_t rest = n - off;
     if (from_partial) {

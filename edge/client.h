@@ -90,7 +90,10 @@ void client_send_payload(struct client *c, const uint8_t *payload, size_t len);
 void client_send_ack(struct client *c, int64_t id);
 void client_send_error(struct client *c, int has_id, int64_t id, int code, const char *reason);
 
-/* Starts the closing handshake with code and reason (OPEN only). */
+/* Starts the closing handshake with code and reason (OPEN only). The reason
+ * goes out cut to at most 123 bytes of valid UTF-8 (utf8_cut); a code that
+ * is not valid on the wire (ws_close_code_may_send) is logged and replaced
+ * by 1011. */
 void client_close(struct client *c, uint16_t code, const char *reason);
 /* Tears the connection down now (socket closed, subscriptions dropped). */
 void client_terminate(struct client *c, const char *why);

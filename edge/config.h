@@ -63,6 +63,8 @@ struct edge_config {
     int auth_required;
     char *topic_default;      /* "allow" or "deny": topics for tokens without a spoke claim */
     long jwt_leeway_s;
+    char *jwt_audience;       /* "": aud not checked */
+    char *jwt_issuer;         /* "": iss not checked */
     /* Immutable once built and shared by the workers; replaced whole when
      * SIGHUP re-reads jwt_public_key (edge_auth() reads it). Replaced ones
      * are kept until exit: a worker may still be using one. */

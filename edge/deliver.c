@@ -9,6 +9,7 @@
 #include "common/link.h"
 #include "common/log.h"
 #include "common/msg.h"
+#include "common/utf8.h"
 #include "common/wsframe.h"
 #include "edge/client.h"
 #include "edge/frame.h"
@@ -128,19 +129,27 @@ int deliver_direct(struct worker *w, const struct link_msg *m, const char **why)
     return 0;
 }
 
+/* The code a kick closes with when the hub asks for one that is not valid on
+ * the wire (docs/protocol.md, "Close codes"). */
+#define KICK_FALLBACK_CODE 4001
+
 void deliver_kick(struct worker *w, const struct link_msg *m)
 {
     uint64_t seq;
-    char reason[124];
+    char reason[WS_MAX_CLOSE_REASON + 1];
     if (!worker_conn_is_local(w, m->to.ptr, m->to.len, &seq))
         return;
     struct client *c = worker_find_client(w, seq);
     if (!c || c->state != CLIENT_OPEN)
         return; /* gone meanwhile */
-    size_t n = m->reason.len < sizeof reason - 1 ? m->reason.len : sizeof reason - 1;
-    memcpy(reason, m->reason.ptr, n);
-    reason[n] = '\0';
-    uint16_t code = m->code >= 1000 && m->code <= 4999 ? (uint16_t)m->code : 4001;
+    /* The hub's API allows only valid codes and short UTF-8 reasons, but the
+     * link carries any code and up to 1024 bytes of any reason: a close
+     * frame must hold a valid code and at most 123 bytes of UTF-8. */
+    utf8_cut(reason, WS_MAX_CLOSE_REASON, (const uint8_t *)m->reason.ptr, m->reason.len);
+    uint16_t code = ws_close_code_may_send(m->code) ? (uint16_t)m->code : KICK_FALLBACK_CODE;
+    if (code != m->code)
+        log_warn("conn %.*s: the hub asked for close code %u, which is not valid on the wire: "
+                 "using %u", (int)m->to.len, m->to.ptr, m->code, code);
     log_info("conn %.*s: disconnected by the hub with %u: %s", (int)m->to.len, m->to.ptr, code,
              reason);
     client_close(c, code, reason);

@@ -13,7 +13,7 @@
 
 struct stripe {
     pthread_mutex_t mu;
-    struct dict counts; /* address bytes (4 or 16) -> count stored in the pointer */
+    struct dict counts; /* addr_key bytes (4 or 8) -> count stored in the pointer */
 };
 
 struct iplimit {
@@ -43,7 +43,11 @@ void iplimit_free(struct iplimit *l)
     free(l);
 }
 
-/* The address bytes of ss (an IPv4-mapped IPv6 address counts as IPv4). */
+/* The key ss is counted under: an IPv4 address (4 bytes), also when it
+ * comes IPv4-mapped in IPv6; for other IPv6 addresses the /64 prefix (the
+ * first 8 bytes), since one subscriber or host is usually given a whole /64
+ * (RFC 6177) and can pick any of its 2^64 addresses for each connection.
+ * The lengths differ, so an IPv4 key never equals an IPv6 one. */
 static size_t addr_key(const struct sockaddr_storage *ss, const uint8_t **key)
 {
     if (ss->ss_family == AF_INET) {
@@ -56,7 +60,7 @@ static size_t addr_key(const struct sockaddr_storage *ss, const uint8_t **key)
         return 4;
     }
     *key = a6->s6_addr;
-    return 16;
+    return IPLIMIT_V6_PREFIX_BYTES;
 }
 
 static struct stripe *stripe_of(struct iplimit *l, const uint8_t *key, size_t n)
@@ -97,7 +101,7 @@ void iplimit_release(struct iplimit *l, struct dict_entry *e)
     if (left) {
         e->value = (void *)left;
     } else {
-        uint8_t key[16]; /* dict_delete frees e, key included */
+        uint8_t key[16]; /* dict_delete frees e, key included (4 or 8 bytes) */
         size_t n = e->klen;
         memcpy(key, e->key, n);
         dict_delete(&s->counts, key, n);

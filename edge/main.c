@@ -75,6 +75,10 @@ static const struct conf_opt options[] = {
      "allow or deny: topic access for clients whose token has no spoke claim (and anonymous ones)"},
     {"jwt_leeway", CONF_INT, &cfg.jwt_leeway_s, "30", 0, 3600,
      "seconds of clock skew allowed on a token's exp and nbf"},
+    {"jwt_audience", CONF_STR, &cfg.jwt_audience, "", 0, 0,
+     "a token's aud claim must be this (or an array holding it); empty: not checked"},
+    {"jwt_issuer", CONF_STR, &cfg.jwt_issuer, "", 0, 0,
+     "a token's iss claim must be this; empty: not checked"},
     {"allowed_origins", CONF_STR, &cfg.allowed_origins, "", 0, 0,
      "comma-separated Origin values browsers may connect from (403 otherwise; empty: any)"},
     {"max_conns_per_ip", CONF_INT, &cfg.max_conns_per_ip, "0", 0, 1L << 30,
@@ -157,8 +161,13 @@ static void free_slot(struct tls_slot *s)
 
 static struct auth *load_auth(char *err, size_t errlen)
 {
-    struct auth_settings as = {cfg.jwt_secret, cfg.jwt_public_key, cfg.auth_required,
-                               strcmp(cfg.topic_default, "allow") == 0, cfg.jwt_leeway_s};
+    struct auth_settings as = {.jwt_secret = cfg.jwt_secret,
+                               .jwt_public_key = cfg.jwt_public_key,
+                               .required = cfg.auth_required,
+                               .default_allow = strcmp(cfg.topic_default, "allow") == 0,
+                               .leeway_s = cfg.jwt_leeway_s,
+                               .audience = cfg.jwt_audience,
+                               .issuer = cfg.jwt_issuer};
     return auth_new(&as, err, errlen);
 }
 
@@ -406,7 +415,8 @@ int main(int argc, char **argv)
     iplimit_free(cfg.iplimit);
     char **strs[] = {&cfg.tls_listen_str, &cfg.tls_cert, &cfg.tls_key, &cfg.link_ca,
                      &cfg.link_cert, &cfg.link_key, &cfg.link_server_name, &cfg.jwt_secret,
-                     &cfg.jwt_public_key, &cfg.topic_default, &cfg.allowed_origins};
+                     &cfg.jwt_public_key, &cfg.topic_default, &cfg.allowed_origins,
+                     &cfg.jwt_audience, &cfg.jwt_issuer};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     if (rc == 0)

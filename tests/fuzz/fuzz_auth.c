@@ -2,8 +2,9 @@
  * an untrusted client. Random bytes rarely get past the signature, so the
  * first input byte chooses: odd, the rest is the token as sent; even, the
  * rest is the claims JSON, signed here with the edge's secret, so the claim
- * checks and the identity packing see hostile but authentic payloads. A
- * verified identity must answer its permission checks without crashing. */
+ * checks and the identity packing see hostile but authentic payloads. Its
+ * second bit picks a verifier that also checks aud and iss. A verified
+ * identity must answer its permission checks without crashing. */
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stddef.h>
@@ -16,7 +17,7 @@
 #define SECRET "fuzzing-secret-fuzzing-secret-0123456789"
 #define NOW 1700000000
 
-static struct auth *a;
+static struct auth *plain, *aud_iss;
 
 static size_t b64url(const uint8_t *in, size_t n, char *out)
 {
@@ -37,14 +38,19 @@ static size_t b64url(const uint8_t *in, size_t n, char *out)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!a) {
-        struct auth_settings s = {SECRET, NULL, 1, 0, 30};
+    if (!plain) {
+        struct auth_settings s = {.jwt_secret = SECRET, .required = 1, .leeway_s = 30};
         char err[200];
-        a = auth_new(&s, err, sizeof err);
-        FUZZ_CHECK(a != NULL);
+        plain = auth_new(&s, err, sizeof err);
+        FUZZ_CHECK(plain != NULL);
+        s.audience = "spoke";
+        s.issuer = "https://auth.example.com/";
+        aud_iss = auth_new(&s, err, sizeof err);
+        FUZZ_CHECK(aud_iss != NULL);
     }
     if (size < 1 || size > 6000)
         return 0;
+    const struct auth *a = data[0] & 2 ? aud_iss : plain;
     static char token[AUTH_TOKEN_MAX * 2];
     size_t len;
     if (data[0] & 1) {

@@ -1,9 +1,10 @@
-/* libFuzzer driver for utf8_is_valid and utf8_sequence (common/utf8.h),
- * checked against a plain decoder written from RFC 3629's definition
- * (decode each code point, then refuse overlongs, surrogates and values
- * above U+10FFFF) rather than from its byte-range table. */
+/* libFuzzer driver for utf8_is_valid, utf8_sequence and utf8_cut
+ * (common/utf8.h), checked against a plain decoder written from RFC 3629's
+ * definition (decode each code point, then refuse overlongs, surrogates and
+ * values above U+10FFFF) rather than from its byte-range table. */
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "common/utf8.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -71,6 +72,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             /* Continuation bytes inside the subpart, none at its start. */
             for (size_t k = 1; k < bad; k++)
                 FUZZ_CHECK((data[i + k] & 0xc0) == 0x80);
+        }
+    }
+
+    /* utf8_cut at a few limits: valid UTF-8 without NUL, within the limit,
+     * NUL-terminated; valid input without NUL comes out as its prefix. */
+    static const size_t limits[] = {0, 1, 2, 3, 4, 5, 123};
+    char out[124];
+    int plain = ref_is_valid(data, size) && !memchr(data, 0, size);
+    for (size_t k = 0; k < sizeof limits / sizeof limits[0]; k++) {
+        size_t max = limits[k];
+        size_t r = utf8_cut(out, max, data, size);
+        FUZZ_CHECK(r <= max && out[r] == '\0');
+        FUZZ_CHECK(ref_is_valid((const uint8_t *)out, r) && !memchr(out, 0, r));
+        if (plain) {
+            FUZZ_CHECK(memcmp(out, data, r) == 0);
+            /* Cut only where the next character would not fit. */
+            FUZZ_CHECK(r == size || r + ref_sequence(data + r, size - r) > max);
         }
     }
     return 0;

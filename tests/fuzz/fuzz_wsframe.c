@@ -1,6 +1,8 @@
-/* libFuzzer driver for ws_frame_scan (common/wsframe.h), the scan that
- * decides how much of a client's bytes make one frame. The first input byte
- * picks the payload limit; the rest is the client's bytes. */
+/* libFuzzer driver for ws_frame_scan, ws_frame_check and ws_close_check
+ * (common/wsframe.h): the scan that decides how much of a client's bytes
+ * make one frame, and the rules judged on it. The first input byte picks the
+ * payload limit (and its top bit whether a fragmented message is in
+ * progress); the rest is the client's bytes. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -16,7 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    uint64_t max = limits[data[0] % (sizeof limits / sizeof limits[0])];
+    uint64_t max = limits[(data[0] & 0x7f) % (sizeof limits / sizeof limits[0])];
+    int in_fragmented = data[0] >> 7;
     const uint8_t *p = data + 1;
     size_t len = size - 1;
 
@@ -44,12 +47,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < ext; i++)
             plen = plen << 8 | p[2 + i];
     }
+    FUZZ_CHECK(info.opcode == (p[0] & 0x0f) && info.fin == p[0] >> 7 &&
+               info.rsv == (p[0] & 0x70) && info.masked == p[1] >> 7 &&
+               info.header_len == hlen && info.payload_len == plen);
+
+    /* The header's verdict: a protocol error with a reason, or fine. */
+    const char *why = NULL;
+    int code = ws_frame_check(&info, in_fragmented, &why);
+    FUZZ_CHECK(code == 0 || (code == WS_CLOSE_PROTOCOL_ERROR && why && *why));
+    int control = (p[0] & 0x08) != 0;
+    if (code == 0)
+        FUZZ_CHECK(info.masked && !info.rsv && !(plen >> 63) &&
+                   (!control || (info.fin && plen <= WS_MAX_CONTROL_PAYLOAD)));
     if (ext == 8 && plen >> 63) {
-        FUZZ_CHECK(r == -1);
+        FUZZ_CHECK(r == -1 && code == WS_CLOSE_PROTOCOL_ERROR);
         return 0;
     }
-    FUZZ_CHECK(info.opcode == (p[0] & 0x0f) && info.fin == p[0] >> 7 &&
-               info.masked == p[1] >> 7 && info.header_len == hlen && info.payload_len == plen);
     if (plen > max) {
         FUZZ_CHECK(r == -1);
         return 0;
@@ -59,6 +72,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     FUZZ_CHECK((uint64_t)r == hlen + plen);
+    if (code == 0 && info.opcode == WS_OP_CLOSE) {
+        why = NULL;
+        int cc = ws_close_check(p, &info, &why);
+        FUZZ_CHECK(cc == 0 || ((cc == WS_CLOSE_PROTOCOL_ERROR || cc == WS_CLOSE_INVALID_DATA) &&
+                               why && *why));
+        if (cc == 0 && plen >= 2) {
+            const uint8_t *m = p + hlen - 4;
+            uint32_t cl = (uint32_t)(p[hlen] ^ m[0]) << 8 | (p[hlen + 1] ^ m[1]);
+            FUZZ_CHECK(ws_close_code_is_valid(cl));
+        }
+        FUZZ_CHECK(plen != 1 || cc == WS_CLOSE_PROTOCOL_ERROR);
+    }
     /* One byte short of the frame is "need more". */
     struct ws_frame_info again;
     FUZZ_CHECK(ws_frame_scan(p, (size_t)r - 1, max, &again) == 0);

@@ -127,8 +127,14 @@ UTF8 = [
     b"\xf0\x9f\x98", b"abcdefgh\xe2\x82", b"\xff\xfe",
 ]
 
-# wsframe: the first byte picks the payload limit (index into limits[]).
+# wsframe: the first byte picks the payload limit (index into limits[], low 7
+# bits) and whether a fragmented message is in progress (top bit).
 WSFRAME = [
+    b"\x06" + b"\x88\x84\x00\x00\x00\x00\x03\xe8ok",            # close 1000 "ok"
+    b"\x06" + b"\x88\x81\x00\x00\x00\x00\x03",                   # close of 1 byte
+    b"\x06" + b"\x88\x83\x00\x00\x00\x00\x03\xed\xff",           # close 1005, bad UTF-8
+    b"\x86" + b"\x09\x80\x00\x00\x00\x00",                       # fragmented ping
+    b"\x86" + b"\x80\x81\x00\x00\x00\x00x",                      # last fragment
     b"\x06" + b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58",  # masked "Hello"
     b"\x06" + b"\x82\x7e\x01\x00" + b"\x00" * 256,
     b"\x06" + b"\x82\x7f" + b"\x00" * 5 + b"\x01\x00\x00",

@@ -1,4 +1,5 @@
-/* Unit tests for common/utf8.c: strict UTF-8 validation per RFC 3629. */
+/* Unit tests for common/utf8.c: strict UTF-8 validation per RFC 3629, and
+ * cutting untrusted text to bounded valid UTF-8. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -111,6 +112,101 @@ static void test_utf8_rejects_truncation_at_every_position(void **state)
     }
 }
 
+/* utf8_cut of the literal into a buffer of max + 1 bytes guarded by canaries. */
+static size_t cut(char *out, size_t max, const char *in, size_t n)
+{
+    memset(out, 0x7e, max + 2);
+    size_t r = utf8_cut(out, max, (const uint8_t *)in, n);
+    assert_true(r <= max);
+    assert_int_equal(out[r], '\0');
+    assert_int_equal((unsigned char)out[max + 1], 0x7e); /* nothing past max + 1 */
+    assert_int_equal(utf8_is_valid((const uint8_t *)out, r), 1);
+    assert_null(memchr(out, '\0', r));
+    return r;
+}
+
+#define CUT(out, max, lit) cut(out, max, lit, sizeof(lit) - 1)
+
+static void test_utf8_cut_copies_short_valid_text_unchanged(void **state)
+{
+    (void)state;
+    char out[130];
+    assert_int_equal(CUT(out, 123, ""), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(CUT(out, 123, "going away"), 10);
+    assert_string_equal(out, "going away");
+    assert_int_equal(CUT(out, 123, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), 14);
+    assert_string_equal(out, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+    assert_int_equal(cut(out, 0, "abc", 3), 0); /* no room at all */
+}
+
+static void test_utf8_cut_never_splits_a_character(void **state)
+{
+    (void)state;
+    static const char *const chars[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+    char in[600], out[130];
+    for (size_t c = 0; c < 3; c++) {
+        size_t clen = strlen(chars[c]);
+        for (size_t lead = 0; lead < 4; lead++) { /* every alignment against the limit */
+            size_t n = 0;
+            memset(in, 'a', lead);
+            n = lead;
+            while (n + clen <= sizeof in) {
+                memcpy(in + n, chars[c], clen);
+                n += clen;
+            }
+            size_t r = cut(out, 123, in, n);
+            size_t fit = lead + (123 - lead) / clen * clen; /* whole characters that fit */
+            assert_int_equal(r, fit);
+            assert_memory_equal(out, in, r);
+        }
+    }
+    /* 124 bytes of 2-byte characters: 122 survive, not 123. */
+    memset(in, 0, sizeof in);
+    for (size_t i = 0; i < 62; i++)
+        memcpy(in + 2 * i, "\xc3\xa9", 2);
+    assert_int_equal(cut(out, 123, in, 124), 122);
+}
+
+static void test_utf8_cut_replaces_ill_formed_subparts_and_nul(void **state)
+{
+    (void)state;
+    char out[130];
+    /* One U+FFFD per maximal ill-formed subpart (Unicode §3.9, U+FFFD
+     * substitution of maximal subparts). */
+    CUT(out, 123, "a\xff" "b");
+    assert_string_equal(out, "a\xef\xbf\xbd" "b");
+    CUT(out, 123, "\xe2\x82" "x");                 /* truncated 3-byte sequence */
+    assert_string_equal(out, "\xef\xbf\xbd" "x");
+    CUT(out, 123, "caf\xc3");                        /* truncated at the end */
+    assert_string_equal(out, "caf\xef\xbf\xbd");
+    CUT(out, 123, "\xed\xa0\x80");                   /* a surrogate: 3 subparts */
+    assert_string_equal(out, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    CUT(out, 123, "\xc0\xaf");                        /* an overlong: 2 subparts */
+    assert_string_equal(out, "\xef\xbf\xbd\xef\xbf\xbd");
+    CUT(out, 123, "\xf4\x90\x80\x80");               /* above U+10FFFF */
+    assert_int_equal(strlen(out), 12);
+    CUT(out, 123, "a\0b");                            /* NUL: the rest is kept */
+    assert_string_equal(out, "a\xef\xbf\xbd" "b");
+}
+
+static void test_utf8_cut_counts_replacements_against_the_limit(void **state)
+{
+    (void)state;
+    char in[200], out[130];
+    /* 121 ASCII bytes then bad bytes: each replacement needs 3 bytes and
+     * only 2 are left, so the text ends after the ASCII. */
+    memset(in, 'y', 121);
+    in[121] = (char)0xff;
+    in[122] = (char)0xff;
+    assert_int_equal(cut(out, 123, in, 123), 121);
+    /* 200 bad bytes: 41 replacements (123 bytes), the rest is not read into out. */
+    memset(in, 0xff, sizeof in);
+    assert_int_equal(cut(out, 123, in, sizeof in), 123);
+    for (size_t i = 0; i < 123; i += 3)
+        assert_memory_equal(out + i, "\xef\xbf\xbd", 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -121,6 +217,10 @@ int main(void)
         cmocka_unit_test(test_utf8_rejects_above_max_code_point),
         cmocka_unit_test(test_utf8_rejects_stray_and_bad_continuations),
         cmocka_unit_test(test_utf8_rejects_truncation_at_every_position),
+        cmocka_unit_test(test_utf8_cut_copies_short_valid_text_unchanged),
+        cmocka_unit_test(test_utf8_cut_never_splits_a_character),
+        cmocka_unit_test(test_utf8_cut_replaces_ill_formed_subparts_and_nul),
+        cmocka_unit_test(test_utf8_cut_counts_replacements_against_the_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

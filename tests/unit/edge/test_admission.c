@@ -92,6 +92,50 @@ static void test_iplimit_counts_v4_mapped_v6_as_the_v4_address(void **state)
     iplimit_free(l);
 }
 
+static void test_iplimit_counts_ipv6_per_64_prefix(void **state)
+{
+    struct iplimit *l = iplimit_new(2);
+    /* Two addresses of one /64 share its count, whatever their last 64 bits. */
+    struct sockaddr_storage a = v6("2001:db8:1:2::1"), b = v6("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+                            c = v6("2001:db8:1:2:abcd::9");
+    struct dict_entry *ha = iplimit_acquire(l, &a), *hb = iplimit_acquire(l, &b);
+    assert_non_null(ha);
+    assert_non_null(hb);
+    assert_int_equal(iplimit_count(l, &c), 2);
+    assert_null(iplimit_acquire(l, &c));
+    /* A neighbouring /64 (differing in the 64th bit) and a shorter prefix
+     * shared with it are counted apart. */
+    struct sockaddr_storage n = v6("2001:db8:1:3::1"), far = v6("2001:db8:1::1");
+    struct dict_entry *hn = iplimit_acquire(l, &n), *hf = iplimit_acquire(l, &far);
+    assert_non_null(hn);
+    assert_non_null(hf);
+    assert_int_equal(iplimit_count(l, &n), 1);
+    /* Releasing one frees a place for any address of the /64. */
+    iplimit_release(l, ha);
+    struct dict_entry *hc = iplimit_acquire(l, &c);
+    assert_non_null(hc);
+    iplimit_release(l, hb);
+    iplimit_release(l, hc);
+    iplimit_release(l, hn);
+    iplimit_release(l, hf);
+    assert_int_equal(iplimit_count(l, &a), 0);
+    iplimit_free(l); /* ASan: nothing left behind */
+
+    /* An IPv4 key (4 bytes) never equals a /64 key (8 bytes): 32.1.13.184
+     * is 0x20010db8, the first 4 bytes of 2001:db8::/64. */
+    l = iplimit_new(1);
+    struct sockaddr_storage v4a = v4("32.1.13.184"), v6a = v6("2001:db8::1"),
+                            mapped = v6("::ffff:32.1.13.184"), v6b = v6("2001:db8::2");
+    struct dict_entry *h4 = iplimit_acquire(l, &v4a), *h6 = iplimit_acquire(l, &v6a);
+    assert_non_null(h4);
+    assert_non_null(h6);
+    assert_null(iplimit_acquire(l, &mapped)); /* the same IPv4 address, mapped */
+    assert_null(iplimit_acquire(l, &v6b));    /* the same /64 */
+    iplimit_release(l, h4);
+    iplimit_release(l, h6);
+    iplimit_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -99,6 +143,7 @@ int main(void)
         cmocka_unit_test(test_admission_origin_empty_list_star_or_no_header_allow),
         cmocka_unit_test(test_iplimit_refuses_beyond_max_and_frees_on_release),
         cmocka_unit_test(test_iplimit_counts_v4_mapped_v6_as_the_v4_address),
+        cmocka_unit_test(test_iplimit_counts_ipv6_per_64_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

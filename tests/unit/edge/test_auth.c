@@ -826,6 +826,123 @@ static void test_auth_pattern_match_table(void **state)
     }
 }
 
+/* ---- audience and issuer ---- */
+
+#define AUD "spoke.example.com"
+#define ISS "https://auth.example.com/"
+
+static struct auth *auth_aud_iss(const char *audience, const char *issuer)
+{
+    struct auth_settings s = {.jwt_secret = SECRET,
+                              .required = 1,
+                              .leeway_s = LEEWAY,
+                              .audience = audience,
+                              .issuer = issuer};
+    char err[256] = "";
+    struct auth *a = auth_new(&s, err, sizeof err);
+    if (!a)
+        fail_msg("auth_new: %s", err);
+    return a;
+}
+
+/* Refusal reason (or NULL) for an HS256 token with exp and the given extra
+ * JSON members (may be empty). */
+static const char *claims_refusal(const struct auth *a, const char *extra)
+{
+    char *t = mint_hs("{\"exp\":%ld%s%s}", (long)NOW + 600, *extra ? "," : "", extra);
+    const char *why = refusal(a, t);
+    free(t);
+    return why;
+}
+
+static void test_auth_audience_accepts_string_or_array_holding_it(void **state)
+{
+    struct auth *a = auth_aud_iss(AUD, NULL);
+    assert_null(claims_refusal(a, "\"aud\":\"" AUD "\""));
+    assert_null(claims_refusal(a, "\"aud\":[\"" AUD "\"]"));
+    assert_null(claims_refusal(a, "\"aud\":[\"other\",\"" AUD "\",\"third\"]"));
+    /* No issuer configured: iss is not looked at. */
+    assert_null(claims_refusal(a, "\"aud\":\"" AUD "\",\"iss\":42"));
+    auth_free(a);
+}
+
+static void test_auth_audience_refuses_missing_bad_or_wrong_aud(void **state)
+{
+    struct auth *a = auth_aud_iss(AUD, NULL);
+    assert_string_equal(claims_refusal(a, ""), "missing aud claim");
+    assert_string_equal(claims_refusal(a, "\"aud\":\"other\""), "wrong audience");
+    assert_string_equal(claims_refusal(a, "\"aud\":\"" AUD "x\""), "wrong audience");
+    assert_string_equal(claims_refusal(a, "\"aud\":\"SPOKE.example.com\""), "wrong audience");
+    assert_string_equal(claims_refusal(a, "\"aud\":\"\""), "wrong audience");
+    assert_string_equal(claims_refusal(a, "\"aud\":[]"), "wrong audience");
+    assert_string_equal(claims_refusal(a, "\"aud\":[\"a\",\"b\"]"), "wrong audience");
+    /* Strict types, as for the other claims. */
+    assert_string_equal(claims_refusal(a, "\"aud\":null"), "bad aud claim");
+    assert_string_equal(claims_refusal(a, "\"aud\":7"), "bad aud claim");
+    assert_string_equal(claims_refusal(a, "\"aud\":{\"" AUD "\":1}"), "bad aud claim");
+    assert_string_equal(claims_refusal(a, "\"aud\":[\"" AUD "\",1]"), "bad aud claim");
+    assert_string_equal(claims_refusal(a, "\"aud\":[[\"" AUD "\"]]"), "bad aud claim");
+    auth_free(a);
+}
+
+static void test_auth_issuer_must_match_exactly(void **state)
+{
+    struct auth *a = auth_aud_iss(NULL, ISS);
+    assert_null(claims_refusal(a, "\"iss\":\"" ISS "\""));
+    assert_null(claims_refusal(a, "\"iss\":\"" ISS "\",\"aud\":7")); /* aud not checked */
+    assert_string_equal(claims_refusal(a, ""), "missing iss claim");
+    assert_string_equal(claims_refusal(a, "\"iss\":\"https://auth.example.com\""),
+                        "wrong issuer");
+    assert_string_equal(claims_refusal(a, "\"iss\":\"https://evil.example.com/\""),
+                        "wrong issuer");
+    assert_string_equal(claims_refusal(a, "\"iss\":[\"" ISS "\"]"), "bad iss claim");
+    assert_string_equal(claims_refusal(a, "\"iss\":null"), "bad iss claim");
+    auth_free(a);
+}
+
+static void test_auth_audience_and_issuer_together(void **state)
+{
+    struct auth *a = auth_aud_iss(AUD, ISS);
+    assert_null(claims_refusal(a, "\"iss\":\"" ISS "\",\"aud\":[\"" AUD "\"]"));
+    assert_string_equal(claims_refusal(a, "\"aud\":\"" AUD "\""), "missing iss claim");
+    assert_string_equal(claims_refusal(a, "\"iss\":\"" ISS "\""), "missing aud claim");
+    /* Without them configured, the same tokens pass whatever they carry. */
+    struct auth *plain = auth_secret(1, 1);
+    assert_null(claims_refusal(plain, ""));
+    assert_null(claims_refusal(plain, "\"iss\":1,\"aud\":{}"));
+    auth_free(plain);
+    auth_free(a);
+}
+
+static void test_auth_new_checks_audience_and_issuer_settings(void **state)
+{
+    char err[256];
+    /* Nothing would verify the token, so nothing would be checked. */
+    struct auth_settings s = {.audience = AUD};
+    assert_null(auth_new(&s, err, sizeof err));
+    assert_non_null(strstr(err, "jwt_audience and jwt_issuer need"));
+    s = (struct auth_settings){.issuer = ISS};
+    assert_null(auth_new(&s, err, sizeof err));
+    /* Empty strings mean "not checked". */
+    s = (struct auth_settings){.jwt_secret = SECRET, .audience = "", .issuer = ""};
+    struct auth *a = auth_new(&s, err, sizeof err);
+    assert_non_null(a);
+    assert_null(claims_refusal(a, ""));
+    auth_free(a);
+    /* Too long. */
+    char big[AUTH_CLAIM_VALUE_MAX + 2];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    s = (struct auth_settings){.jwt_secret = SECRET, .issuer = big};
+    assert_null(auth_new(&s, err, sizeof err));
+    assert_non_null(strstr(err, "at most"));
+    big[AUTH_CLAIM_VALUE_MAX] = '\0'; /* exactly the limit */
+    s = (struct auth_settings){.jwt_secret = SECRET, .audience = big};
+    a = auth_new(&s, err, sizeof err);
+    assert_non_null(a);
+    auth_free(a);
+}
+
 /* ---- configuration ---- */
 
 static struct auth *try_new(const char *secret, const char *key, int required, char *err)
@@ -1012,6 +1129,11 @@ int main(void)
         cmocka_unit_test(test_auth_without_spoke_claim_default_allow_decides),
         cmocka_unit_test(test_auth_anonymous_default_allow_decides),
         cmocka_unit_test(test_auth_pattern_match_table),
+        cmocka_unit_test(test_auth_audience_accepts_string_or_array_holding_it),
+        cmocka_unit_test(test_auth_audience_refuses_missing_bad_or_wrong_aud),
+        cmocka_unit_test(test_auth_issuer_must_match_exactly),
+        cmocka_unit_test(test_auth_audience_and_issuer_together),
+        cmocka_unit_test(test_auth_new_checks_audience_and_issuer_settings),
         cmocka_unit_test(test_auth_new_rejects_short_secret),
         cmocka_unit_test(test_auth_new_rejects_secret_and_key_together),
         cmocka_unit_test(test_auth_new_rejects_required_without_secret_or_key),
