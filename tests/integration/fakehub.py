@@ -1,81 +1,44 @@
 """A stand-in for spoke-hub on the link (docs/protocol.md, "Link protocol"),
 for tests that need the hub to send what the real one never would, such as
 a KICK with a 200-byte reason, invalid UTF-8 or close code 1005. It speaks
-plain TCP on a loopback port it binds itself (port 0): the preamble, then one
-zstd stream per direction (libzstd through ctypes, the same library the
-edge links), each message a u32 big-endian length and a msgpack array. It
+plain TCP on a loopback port it binds itself (port 0): the preamble, the
+uncompressed HELLO, then one zstd stream per direction, each message a u32
+big-endian length and a msgpack array. It
 answers every edge worker's link with HELLO and a default POLICY, discards
 what the edge sends, and sends whatever the test asks to every link."""
-import ctypes
-import ctypes.util
 import socket
 import struct
 import threading
 
 import msgpack
+import zstandard
 
 from helpers import HOST
+from linkpeer import INTEREST_ADD, INTEREST_RESULT, LinkReader
 
 PREAMBLE = b"SPOKELNK"
-LINK_PROTOCOL_VERSION = 1
+LINK_PROTOCOL_VERSION = 2
 HELLO, POLICY, KICK = 1, 10, 12
 # idle_timeout_ms, ping_interval_ms, pong_timeout_ms, handshake_timeout_ms,
-# max_message_bytes, send_queue_bytes, max_subscriptions, rate_limit, rate_burst
-DEFAULT_POLICY = [0, 25000, 10000, 10000, 65536, 1 << 20, 1000, 0, 100]
+# max_message_bytes, send_queue_bytes, max_subscriptions, rate_limit, rate_burst,
+# worker_max_topics, send_timeout_ms, max_pending_sends
+DEFAULT_POLICY = [0, 25000, 10000, 10000, 65536, 1 << 20, 1000, 0, 100, 100000, 10000, 100]
 
-ZSTD_c_compressionLevel, ZSTD_c_windowLog, ZSTD_e_flush = 100, 101, 1
-WINDOW_LOG = 17  # common/zstream.h ZSTREAM_WINDOW_LOG: the edge accepts up to one more
-
-
-class _ZBuf(ctypes.Structure):
-    """ZSTD_inBuffer and ZSTD_outBuffer share this layout."""
-    _fields_ = [("ptr", ctypes.c_void_p), ("size", ctypes.c_size_t), ("pos", ctypes.c_size_t)]
-
-
-def _libzstd():
-    lib = ctypes.CDLL(ctypes.util.find_library("zstd") or "libzstd.so.1")
-    lib.ZSTD_createCCtx.restype = ctypes.c_void_p
-    lib.ZSTD_freeCCtx.argtypes = [ctypes.c_void_p]
-    lib.ZSTD_CCtx_setParameter.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
-    lib.ZSTD_CCtx_setParameter.restype = ctypes.c_size_t
-    lib.ZSTD_compressStream2.argtypes = [ctypes.c_void_p, ctypes.POINTER(_ZBuf),
-                                         ctypes.POINTER(_ZBuf), ctypes.c_int]
-    lib.ZSTD_compressStream2.restype = ctypes.c_size_t
-    lib.ZSTD_isError.argtypes = [ctypes.c_size_t]
-    lib.ZSTD_isError.restype = ctypes.c_uint
-    return lib
-
-
-_zstd = _libzstd()
 
 
 class _Compressor:
     """One zstd stream, flushed after each batch so the edge can decode it at once."""
 
     def __init__(self):
-        self.cctx = _zstd.ZSTD_createCCtx()
-        assert self.cctx, "ZSTD_createCCtx failed"
-        for param, value in ((ZSTD_c_compressionLevel, 1), (ZSTD_c_windowLog, WINDOW_LOG)):
-            assert not _zstd.ZSTD_isError(_zstd.ZSTD_CCtx_setParameter(self.cctx, param, value))
+        # The edge accepts windows up to 2^18 (common/zstream.h, plus one).
+        params = zstandard.ZstdCompressionParameters.from_level(1, window_log=17)
+        self.cobj = zstandard.ZstdCompressor(compression_params=params).compressobj()
 
     def flush(self, data):
-        src = ctypes.create_string_buffer(data, len(data))
-        inb = _ZBuf(ctypes.cast(src, ctypes.c_void_p), len(data), 0)
-        dst = ctypes.create_string_buffer(len(data) + 4096)
-        out = b""
-        while True:
-            outb = _ZBuf(ctypes.cast(dst, ctypes.c_void_p), len(dst), 0)
-            left = _zstd.ZSTD_compressStream2(self.cctx, ctypes.byref(outb), ctypes.byref(inb),
-                                              ZSTD_e_flush)
-            assert not _zstd.ZSTD_isError(left), "ZSTD_compressStream2 failed"
-            out += dst.raw[:outb.pos]
-            if left == 0 and inb.pos == inb.size:
-                return out
+        return self.cobj.compress(data) + self.cobj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
 
     def close(self):
-        if self.cctx:
-            _zstd.ZSTD_freeCCtx(self.cctx)
-            self.cctx = None
+        self.cobj = None
 
 
 def _message(*fields):
@@ -88,20 +51,29 @@ class _Link:
         self.sock = sock
         self.z = _Compressor()
         self.lock = threading.Lock()
-        self.first = True
+
+    def send_first(self, message):
+        """The preamble and the uncompressed first message (our HELLO)."""
+        with self.lock:
+            self.sock.sendall(PREAMBLE + message)
 
     def send(self, *messages):
         with self.lock:
-            wire = self.z.flush(b"".join(messages))
-            if self.first:
-                wire, self.first = PREAMBLE + wire, False
-            self.sock.sendall(wire)
+            self.sock.sendall(self.z.flush(b"".join(messages)))
 
     def drain(self):
-        """Reads and discards what the edge sends until it closes the link."""
+        """Reads what the edge sends until it closes the link: every
+        INTEREST_ADD is granted (the edge acks a sub only then), the rest is
+        discarded."""
+        reader = LinkReader()
         try:
-            while self.sock.recv(65536):
-                pass
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    return
+                for m in reader.feed(data):
+                    if m[0] == INTEREST_ADD:
+                        self.send(_message(INTEREST_RESULT, m[1], m[2], 0, ""))
         except OSError:
             pass
 
@@ -137,9 +109,9 @@ class FakeHub:
                 return
             link = _Link(sock)
             try:
-                link.send(_message(HELLO, LINK_PROTOCOL_VERSION, "fakehub", "test", 0, "fakehub",
-                                   0, self.heartbeat_ms, ""),
-                          _message(POLICY, *self.policy))
+                link.send_first(_message(HELLO, LINK_PROTOCOL_VERSION, "fakehub", "test", 0,
+                                         "fakehub", 0, self.heartbeat_ms, ""))
+                link.send(_message(POLICY, *self.policy))
             except OSError:
                 link.close()
                 continue

@@ -40,6 +40,50 @@ def conn_id(name, worker, boot, seq):
     return f"{name}:{worker}:{boot:08x}:{seq}"
 
 
+class LinkReader:
+    """Turns what one side of a link sends (preamble, uncompressed first
+    message, zstd stream) into decoded messages, fed in pieces of any size."""
+
+    def __init__(self):
+        self.rbuf = b""
+        self.preamble_seen = False
+        self.first_seen = False
+        self.dobj = None
+        self.plain = b""
+
+    def feed(self, data):
+        """Returns the messages (lists: [type, fields...]) completed by data."""
+        out = []
+        self.rbuf += data
+        if not self.preamble_seen:
+            if len(self.rbuf) < len(PREAMBLE):
+                return out
+            assert self.rbuf.startswith(PREAMBLE), f"bad preamble {self.rbuf[:8]!r}"
+            self.rbuf = self.rbuf[len(PREAMBLE):]
+            self.preamble_seen = True
+        if not self.first_seen:
+            if len(self.rbuf) < 4:
+                return out
+            n = struct.unpack("!I", self.rbuf[:4])[0]
+            if len(self.rbuf) < 4 + n:
+                return out
+            out.append(msgpack.unpackb(self.rbuf[4:4 + n], raw=False))
+            self.rbuf = self.rbuf[4 + n:]
+            self.first_seen = True
+        if self.rbuf:
+            if self.dobj is None:
+                self.dobj = zstandard.ZstdDecompressor().decompressobj()
+            self.plain += self.dobj.decompress(self.rbuf)
+            self.rbuf = b""
+        while len(self.plain) >= 4:
+            n = struct.unpack("!I", self.plain[:4])[0]
+            if len(self.plain) < 4 + n:
+                break
+            out.append(msgpack.unpackb(self.plain[4:4 + n], raw=False))
+            self.plain = self.plain[4 + n:]
+        return out
+
+
 class LinkPeer:
     """One link connection to a hub. Plain TCP unless ssl_context is given."""
 
@@ -51,10 +95,7 @@ class LinkPeer:
             self.sock = ssl_context.wrap_socket(self.sock, server_hostname=server_hostname)
         self.sock.settimeout(timeout)
         self.cobj = None
-        self.dobj = None
-        self.rbuf = b""       # plaintext link bytes not yet parsed
-        self.first_seen = False
-        self.preamble_seen = False
+        self.reader = LinkReader()
         self.inbox = []       # decoded messages not yet returned
         self.closed = False
 
@@ -91,40 +132,7 @@ class LinkPeer:
 
     # ---- receiving
     def _feed(self, data):
-        self.rbuf += data
-        if not self.preamble_seen:
-            if len(self.rbuf) < len(PREAMBLE):
-                return
-            assert self.rbuf.startswith(PREAMBLE), f"bad preamble {self.rbuf[:8]!r}"
-            self.rbuf = self.rbuf[len(PREAMBLE):]
-            self.preamble_seen = True
-        if not self.first_seen:
-            if len(self.rbuf) < 4:
-                return
-            n = struct.unpack("!I", self.rbuf[:4])[0]
-            if len(self.rbuf) < 4 + n:
-                return
-            self.inbox.append(msgpack.unpackb(self.rbuf[4:4 + n], raw=False))
-            self.rbuf = self.rbuf[4 + n:]
-            self.first_seen = True
-            rest, self.rbuf = self.rbuf, b""
-            if rest:
-                self._feed_compressed(rest)
-            return
-        rest, self.rbuf = self.rbuf, b""
-        self._feed_compressed(rest)
-
-    def _feed_compressed(self, data):
-        if self.dobj is None:
-            self.dobj = zstandard.ZstdDecompressor().decompressobj()
-            self.plain = b""
-        self.plain += self.dobj.decompress(data)
-        while len(self.plain) >= 4:
-            n = struct.unpack("!I", self.plain[:4])[0]
-            if len(self.plain) < 4 + n:
-                break
-            self.inbox.append(msgpack.unpackb(self.plain[4:4 + n], raw=False))
-            self.plain = self.plain[4 + n:]
+        self.inbox += self.reader.feed(data)
 
     def recv(self, timeout=5.0):
         """The next message (a list: [type, fields...]); fails after timeout.
