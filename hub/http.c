@@ -368,6 +368,7 @@ static void http_metrics(struct httpd_conn *c)
     link_foreach_open(h, add_edge_link, &es);
     http_edges_metrics(&es, &b);
     http_edges_deinit(&es);
+    httpd_metrics(c->srv, &b, "spoke_hub_http", "");
     if (buf_readable(&b) && b.data[b.len - 1] == '\n')
         b.len--; /* the response adds the final newline */
     buf_append_u8(&b, 0);
@@ -468,13 +469,14 @@ static void route(struct httpd_conn *c, void *ud)
         h->cfg.admin_token[0]) {
         const char *tok = h->cfg.admin_token;
         size_t tlen = strlen(tok);
-        const char *v = c->req + c->auth_off;
-        int ok = c->auth_seen == 1 && c->auth_len == 7 + tlen &&
+        const struct httpd_hdr *auth = &c->hdr[HTTPD_H_AUTHORIZATION];
+        const char *v = c->req + auth->off;
+        int ok = auth->seen == 1 && auth->len == 7 + tlen &&
                  strncasecmp(v, "Bearer ", 7) == 0 && CRYPTO_memcmp(v + 7, tok, tlen) == 0;
         if (!ok) {
             httpd_respond(c, 401, "WWW-Authenticate: Bearer\r\n",
-                              c->auth_seen ? "{\"error\":\"invalid admin token\"}"
-                                           : "{\"error\":\"admin token required\"}");
+                          auth->seen ? "{\"error\":\"invalid admin token\"}"
+                                     : "{\"error\":\"admin token required\"}");
             return;
         }
     }
@@ -562,7 +564,16 @@ not_allowed:
 struct httpd *http_server_new(struct hub *h, const struct net_addr *addr, char *err,
                                     size_t errlen)
 {
-    return httpd_new(h->loop, addr, route, h, err, errlen);
+    /* With a token a page cannot drive the API: a browser sends no
+     * Authorization header cross-origin without a CORS preflight, which
+     * this server never grants. Without one, refuse what only a page sends. */
+    struct httpd_opts opts = {
+        .max_conns_per_ip = h->cfg.http_max_conns_per_ip,
+        .head_timeout_ms = h->cfg.http_head_timeout_ms,
+        .allowed_hosts = h->cfg.http_allowed_hosts,
+        .browser_checks = !(h->cfg.admin_token && h->cfg.admin_token[0]),
+    };
+    return httpd_new(h->loop, addr, &opts, route, h, err, errlen);
 }
 
 void http_server_free(struct httpd *s)

@@ -14,7 +14,7 @@
 
 struct httpd;
 
-/* Listens on addr and serves on h->loop.
+/* Listens on addr with the cfg's http_* limits and serves on h->loop.
  * Returns the server, or NULL with a one-line reason in err. */
 struct httpd *http_server_new(struct hub *h, const struct net_addr *addr, char *err,
                                     size_t errlen);

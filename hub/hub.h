@@ -33,6 +33,10 @@ struct hub_config {
     char *link_cert;          /* the hub's link certificate and key */
     char *link_key;
     int allow_insecure_links; /* plain TCP links on a non-loopback address */
+    /* The admin API (common/httpd limits, hub/http.c). */
+    long http_max_conns_per_ip; /* admin connections one address may hold (0: no cap) */
+    long http_head_timeout_ms;  /* deadline for the request head */
+    char *http_allowed_hosts;   /* Host names answered besides IPs, localhost, the listen host */
 };
 
 /* Totals since start (per-link counts live in struct link). */

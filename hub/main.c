@@ -15,6 +15,7 @@
 #include "common/version.h"
 #include "common/xalloc.h"
 #include "common/dict.h"
+#include "common/httpd.h"
 #include "hub/http.h"
 #include "hub/hub.h"
 #include "hub/link.h"
@@ -68,6 +69,8 @@ static void hub_cleanup(struct hub *h)
     free(h->cfg.link_cert);
     free(h->cfg.link_key);
     h->cfg.link_ca = h->cfg.link_cert = h->cfg.link_key = NULL;
+    free(h->cfg.http_allowed_hosts);
+    h->cfg.http_allowed_hosts = NULL;
     SSL_CTX_free(h->link_tls);
     h->link_tls = NULL;
     hub_policy_free(h);
@@ -150,6 +153,15 @@ int main(int argc, char **argv)
          "accept plain TCP links on a non-loopback listen address (not for production)"},
         {"link_max_topics", CONF_INT, &h->cfg.link_max_topics, "1048576", 1, 1L << 32,
          "topics one edge link may be interested in; more drops the link"},
+        {"http_max_conns_per_ip", CONF_INT, &h->cfg.http_max_conns_per_ip, "16", 0,
+         HTTPD_MAX_CONNS, "admin API connections one client address may hold (0: no limit "
+         "besides the 256 in total)"},
+        {"http_head_timeout", CONF_MS, &h->cfg.http_head_timeout_ms, "3", 100,
+         (long)(HTTPD_TIMEOUT_S * 1000), "seconds a client has for the request head on the "
+         "admin API"},
+        {"http_allowed_hosts", CONF_STR, &h->cfg.http_allowed_hosts, "", 0, 0,
+         "comma-separated Host names the admin API answers to besides IP addresses, localhost "
+         "and the --http host ('*': any); others get 421 (DNS rebinding)"},
     };
     /* The policy keys are [policy] keys in the file and flags like any other
      * (--idle-timeout 30); [edge.NAME] sections override them per edge. */

@@ -1,0 +1,235 @@
+"""The admin HTTP servers (the hub's API, each edge's /healthz, /readyz, /metrics) survive hostile clients: one address cannot hold every connection, a slow request head is cut at its own short deadline, a web page (Origin header, form body) cannot drive a hub without a token, and a foreign Host name (DNS rebinding) is refused. Every attack ends with the process alive, the attacker holding the documented error, the refusal counted in /metrics, and other clients served."""
+import json
+import re
+import socket
+import time
+
+from helpers import HOST, Abort, assert_elapsed, http_get, raw_http, read_http_head, wait_for
+
+TOKEN = "hardening-token-0123456789"
+
+
+# ---- helpers
+
+def start_hub(launch, *args):
+    """A hub alone, HTTP on 127.0.0.1:0; returns (proc, http port)."""
+    proc = launch("spoke-hub", ["--listen", f"{HOST}:0", "--http", f"{HOST}:0",
+                                "--log-level", "debug", *args])
+    def port_logged():
+        if proc.p.poll() is not None:
+            raise Abort(f"{proc.name} exited with {proc.p.returncode}:\n{proc.output()}")
+        return re.search(r"admin HTTP on [0-9.]+:(\d+)", proc.output())
+    m = wait_for(port_logged, 10, "the hub's admin port in its log")
+    return proc, int(m.group(1))
+
+
+def assert_alive(proc):
+    assert proc.p.poll() is None, f"{proc.name} exited with {proc.p.returncode}:\n{proc.output()}"
+
+
+def connect_from(src, port, timeout=5.0):
+    """A TCP connection to 127.0.0.1:port from source address src (any 127/8)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.bind((src, 0))
+    s.connect((HOST, port))
+    return s
+
+
+def request_from(src, port, path="/healthz"):
+    """GET path from source address src; returns (status, body bytes)."""
+    with connect_from(src, port) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+        status, headers, body = read_http_head(s)
+        want = int(headers.get("content-length", "0"))
+        while len(body) < want:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            body += chunk
+        return status, body
+
+
+def request(port, method, path, headers=(), body=b"", version="1.1", host=HOST):
+    """A hand-written request; returns (status, decoded JSON body or text)."""
+    lines = [f"{method} {path} HTTP/{version}"]
+    if host is not None:
+        lines.append(f"Host: {host}")
+    lines += [f"{k}: {v}" for k, v in headers]
+    if body or method in ("POST", "PUT"):
+        lines.append(f"Content-Length: {len(body)}")
+    status, _, raw = raw_http(port, ("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+def metric(port, name, labels, get=http_get):
+    """The value of one sample in port's /metrics (None if absent)."""
+    status, text = get(port, "/metrics")
+    assert status == 200, text
+    m = re.search(rf"^{re.escape(name)}\{{{re.escape(labels)}\}} (\d+)$", text.decode(), re.M)
+    return int(m.group(1)) if m else None
+
+
+def wait_metric(port, name, labels, at_least=1, get=http_get):
+    return wait_for(lambda: (metric(port, name, labels, get) or 0) >= at_least and
+                    metric(port, name, labels, get), 5, f"{name}{{{labels}}} >= {at_least}")
+
+
+# ---- per-address connection cap
+
+def test_one_address_cannot_hold_every_hub_api_connection(launch):
+    hub, port = start_hub(launch, "--http-max-conns-per-ip", "4", "--http-head-timeout", "10")
+    idle = [connect_from("127.0.0.1", port) for _ in range(4)]
+    try:
+        # The fifth from the same address is refused at once, with its reason.
+        status, body = request_from("127.0.0.1", port)
+        assert status == 503 and json.loads(body) == {
+            "error": "too many connections from your address"}, body
+        # Another address is served meanwhile.
+        assert request_from("127.0.0.2", port) == (200, b'{"status":"ok","links":0}\n')
+        idle.pop().close()
+        wait_for(lambda: request_from("127.0.0.1", port)[0] == 200, 5,
+                 "127.0.0.1 served again once it holds fewer connections")
+    finally:
+        for s in idle:
+            s.close()
+    assert_alive(hub)
+    assert wait_metric(port, "spoke_hub_http_refused_total", 'reason="per_ip_limit"') >= 1
+
+
+def test_one_address_cannot_hold_every_edge_admin_connection(make_cluster):
+    cluster = make_cluster(edges=("edge-a",), workers=1,
+                           edge_args=["--admin-max-conns-per-ip", "2",
+                                      "--admin-head-timeout", "10"])
+    port = cluster.edge_admin_port("edge-a")
+    idle = [connect_from("127.0.0.1", port) for _ in range(2)]
+    try:
+        status, body = request_from("127.0.0.1", port)
+        assert status == 503 and b"too many connections from your address" in body, body
+        assert request_from("127.0.0.3", port)[0] == 200
+        assert request_from("127.0.0.3", port, "/metrics")[0] == 200
+    finally:
+        for s in idle:
+            s.close()
+    cluster.edges["edge-a"].assert_alive()
+    wait_for(lambda: http_get(port, "/readyz")[0] == 200, 5, "edge-a's admin served again")
+    assert metric(port, "spoke_edge_admin_refused_total",
+                  'edge="edge-a",reason="per_ip_limit"') >= 1
+
+
+# ---- request head deadline (slowloris)
+
+def test_a_slow_request_head_is_cut_at_the_head_deadline(launch):
+    hub, port = start_hub(launch, "--http-head-timeout", "1")
+    s = socket.create_connection((HOST, port), timeout=5)
+    start = time.monotonic()
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    # Drip one header byte at a time, as a slowloris does, until the hub hangs up.
+    closed_at = None
+    for _ in range(100):
+        try:
+            s.sendall(b"X")
+            s.settimeout(0.2)
+            if s.recv(4096) == b"":
+                closed_at = time.monotonic()
+                break
+        except socket.timeout:
+            continue
+        except (ConnectionResetError, BrokenPipeError):
+            closed_at = time.monotonic()
+            break
+    s.close()
+    assert closed_at is not None, "the hub never closed the slow connection"
+    assert_elapsed("slow head closed", start, closed_at, 1.0)
+    assert_alive(hub)
+    assert http_get(port, "/healthz")[0] == 200
+    assert metric(port, "spoke_hub_http_closed_total", 'reason="head_timeout"') == 1
+
+
+# ---- web pages: Origin and form bodies (hub without a token, edge admin)
+
+def test_a_web_page_cannot_drive_a_hub_without_token(make_cluster, launch):
+    cluster = make_cluster()
+    port = cluster.http_port
+    before = cluster.policy()["idle_timeout"]
+    wait_for(lambda: cluster.edge_ready("edge-b")[0] == 200, 5, "edge-b ready")
+    evil = ("Origin", "https://evil.example")
+    # Any request carrying Origin is refused, reads included.
+    status, doc = request(port, "GET", "/api/policy", [evil])
+    assert status == 403 and "Origin" in doc["error"], doc
+    status, doc = request(port, "PUT", "/api/policy",
+                          [evil, ("Content-Type", "application/json")], b'{"idle_timeout": 7}')
+    assert status == 403, doc
+    # What a form (or fetch without CORS) can send is refused: no JSON type, no action.
+    for ctype in ("application/x-www-form-urlencoded", "text/plain", "multipart/form-data; b=x",
+                  None):
+        headers = [("Content-Type", ctype)] if ctype else []
+        status, doc = request(port, "PUT", "/api/policy", headers, b'{"idle_timeout": 7}')
+        assert status == 415 and "application/json" in doc["error"], (ctype, doc)
+        status, doc = request(port, "POST", "/api/edges/edge-b/drain", headers, b"period=0")
+        assert status == 415, (ctype, doc)
+    assert cluster.policy()["idle_timeout"] == before
+    # edge-b was not drained: still linked and ready a while later.
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        assert cluster.edge_ready("edge-b")[0] == 200
+        time.sleep(0.05)
+    assert len(cluster.links_of("edge-b")) == 2
+    # A JSON type with parameters is JSON.
+    status, doc = request(port, "PUT", "/api/policy",
+                          [("Content-Type", "application/json; charset=utf-8")],
+                          b'{"idle_timeout": 7}')
+    assert status == 200 and doc["idle_timeout"] == 7, doc
+    cluster.hubs[-1].assert_alive()
+    assert metric(port, "spoke_hub_http_refused_total", 'reason="origin"') == 2
+    assert metric(port, "spoke_hub_http_refused_total", 'reason="content_type"') == 8
+
+    # With a token the token alone decides: a page cannot add the
+    # Authorization header cross-origin (no CORS is ever granted).
+    hub, tport = start_hub(launch, "--admin-token", TOKEN)
+    auth = ("Authorization", f"Bearer {TOKEN}")
+    assert request(tport, "GET", "/api/policy", [evil])[0] == 401
+    assert request(tport, "GET", "/api/policy", [evil, auth])[0] == 200
+    status, doc = request(tport, "PUT", "/api/policy", [auth, ("Content-Type", "text/plain")],
+                          b'{"idle_timeout": 3}')
+    assert status == 200 and doc["idle_timeout"] == 3, doc
+    assert_alive(hub)
+
+
+def test_the_edge_admin_refuses_web_pages(make_cluster):
+    cluster = make_cluster(edges=("edge-a",), workers=1)
+    port = cluster.edge_admin_port("edge-a")
+    status, doc = request(port, "GET", "/metrics", [("Origin", "http://127.0.0.1:8000")])
+    assert status == 403 and "Origin" in doc["error"], doc
+    assert http_get(port, "/metrics")[0] == 200
+    assert metric(port, "spoke_edge_admin_refused_total", 'edge="edge-a",reason="origin"') == 1
+
+
+# ---- Host (DNS rebinding)
+
+def test_foreign_host_names_are_refused(launch):
+    hub, port = start_hub(launch, "--http-allowed-hosts", "api.example.com, ops.example.com")
+    status, doc = request(port, "GET", "/healthz", host="evil.example")
+    assert status == 421 and "Host" in doc["error"], doc
+    assert request(port, "GET", "/api/policy", host=f"evil.example:{port}")[0] == 421
+    for ok in (HOST, f"{HOST}:{port}", "localhost", f"localhost:{port}", "api.example.com",
+               f"OPS.example.com:{port}"):
+        assert request(port, "GET", "/healthz", host=ok)[0] == 200, ok
+    status, doc = request(port, "GET", "/healthz", host=None)
+    assert status == 400 and "Host" in doc["error"], doc
+    assert request(port, "GET", "/healthz", host=None, version="1.0")[0] == 200
+    status, doc = request(port, "GET", "/healthz", [("Host", "localhost")])  # two Host headers
+    assert status == 400, doc
+    assert_alive(hub)
+    assert metric(port, "spoke_hub_http_refused_total", 'reason="host"') == 4
+
+
+def test_the_edge_admin_refuses_foreign_host_names(make_cluster):
+    cluster = make_cluster(edges=("edge-a",), workers=1)
+    port = cluster.edge_admin_port("edge-a")
+    assert request(port, "GET", "/readyz", host="rebind.evil.example")[0] == 421
+    assert request(port, "GET", "/healthz", host="localhost")[0] == 200
+    assert metric(port, "spoke_edge_admin_refused_total", 'edge="edge-a",reason="host"') == 1
