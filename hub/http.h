@@ -1,6 +1,6 @@
 /* The hub's admin HTTP API on the hub's loop (docs/configuration.md, "Hub
- * HTTP endpoints"), served by common/httpd, and the per-edge view it builds
- * from the links' STATS. */
+ * HTTP endpoints"), served by common/httpd over HTTP or HTTPS, and the
+ * per-edge view it builds from the links' STATS. */
 #ifndef SPOKE_HUB_HTTP_H
 #define SPOKE_HUB_HTTP_H
 #include <jansson.h>

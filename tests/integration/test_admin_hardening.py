@@ -1,10 +1,21 @@
-"""The admin HTTP servers (the hub's API, each edge's /healthz, /readyz, /metrics) survive hostile clients: one address cannot hold every connection, a slow request head is cut at its own short deadline, a web page (Origin header, form body) cannot drive a hub without a token, and a foreign Host name (DNS rebinding) is refused. Every attack ends with the process alive, the attacker holding the documented error, the refusal counted in /metrics, and other clients served."""
+"""The admin HTTP servers (the hub's API, each edge's /healthz, /readyz, /metrics) survive hostile clients: one address cannot hold every connection, a slow request head is cut at its own short deadline, a web page (Origin header, form body) cannot drive a hub without a token, a foreign Host name (DNS rebinding) is refused; the hub serves its API over HTTPS with a certificate reloaded on SIGHUP, cuts an unfinished TLS handshake at the head deadline, and refuses to take a token in clear off loopback. Every attack ends with the process alive, the attacker holding the documented error, the refusal counted in /metrics, and other clients served."""
 import json
+import os
 import re
+import shutil
+import signal
 import socket
+import ssl
+import subprocess
 import time
+import urllib.error
+import urllib.request
 
-from helpers import HOST, Abort, assert_elapsed, http_get, raw_http, read_http_head, wait_for
+import pytest
+
+from conftest import CHILD_ENV, binary
+from helpers import (HOST, Abort, assert_elapsed, free_port, http_get, raw_http,
+                     read_http_head, wait_for)
 
 TOKEN = "hardening-token-0123456789"
 
@@ -76,6 +87,25 @@ def metric(port, name, labels, get=http_get):
 def wait_metric(port, name, labels, at_least=1, get=http_get):
     return wait_for(lambda: (metric(port, name, labels, get) or 0) >= at_least and
                     metric(port, name, labels, get), 5, f"{name}{{{labels}}} >= {at_least}")
+
+
+def https_get(port, path, cafile, host=HOST, headers=None):
+    """GET https://host:port/path trusting cafile; returns (status, body bytes)."""
+    ctx = ssl.create_default_context(cafile=str(cafile))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                         urllib.request.HTTPSHandler(context=ctx))
+    req = urllib.request.Request(f"https://{host}:{port}{path}", headers=headers or {})
+    try:
+        with opener.open(req, timeout=5) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def one_line(stderr):
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, f"want one line on stderr, got {stderr!r}"
+    return lines[0]
 
 
 # ---- per-address connection cap
@@ -233,3 +263,94 @@ def test_the_edge_admin_refuses_foreign_host_names(make_cluster):
     assert request(port, "GET", "/readyz", host="rebind.evil.example")[0] == 421
     assert request(port, "GET", "/healthz", host="localhost")[0] == 200
     assert metric(port, "spoke_edge_admin_refused_total", 'edge="edge-a",reason="host"') == 1
+
+
+# ---- HTTPS
+
+def tls_args(certs):
+    return ["--http-tls-cert", str(certs / "client-facing.pem"),
+            "--http-tls-key", str(certs / "client-facing.key")]
+
+
+def test_hub_api_over_https(launch, dev_certs):
+    ca1 = dev_certs.ca1
+    hub, port = start_hub(launch, "--admin-token", TOKEN, *tls_args(ca1))
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert https_get(port, "/healthz", ca1 / "ca.pem")[0] == 200
+    status, body = https_get(port, "/api/policy", ca1 / "ca.pem", host="localhost", headers=auth)
+    assert status == 200 and "idle_timeout" in json.loads(body)
+    # Plain HTTP on the HTTPS port gets a plain answer saying so.
+    status, body = http_get(port, "/healthz")
+    assert status == 400 and b"HTTPS" in body, body
+    # A client that does not trust the certificate gives up in the handshake.
+    with pytest.raises(urllib.error.URLError) as e:
+        https_get(port, "/healthz", dev_certs.ca2 / "ca.pem")
+    assert isinstance(e.value.reason, ssl.SSLCertVerificationError), e.value
+    assert_alive(hub)
+    get = lambda p, path: https_get(p, path, ca1 / "ca.pem")  # noqa: E731
+    assert metric(port, "spoke_hub_http_closed_total", 'reason="tls_error"', get=get) == 2
+
+
+def test_hub_api_certificate_is_reloaded_on_sighup(launch, dev_certs, tmp_path):
+    cert, key = tmp_path / "api.pem", tmp_path / "api.key"
+    shutil.copy(dev_certs.ca1 / "client-facing.pem", cert)
+    shutil.copy(dev_certs.ca1 / "client-facing.key", key)
+    hub, port = start_hub(launch, "--http-tls-cert", str(cert), "--http-tls-key", str(key))
+    assert https_get(port, "/healthz", dev_certs.ca1 / "ca.pem")[0] == 200
+    # A half-written rotation is refused and the old certificate stays.
+    cert.write_text("not a certificate\n")
+    hub.p.send_signal(signal.SIGHUP)
+    wait_for(lambda: "API certificate reload failed, the old one stays" in hub.output(), 5,
+             "the failed reload logged")
+    assert https_get(port, "/healthz", dev_certs.ca1 / "ca.pem")[0] == 200
+    shutil.copy(dev_certs.ca2 / "client-facing.pem", cert)
+    shutil.copy(dev_certs.ca2 / "client-facing.key", key)
+    hub.p.send_signal(signal.SIGHUP)
+    wait_for(lambda: "API certificate reloaded from" in hub.output(), 5, "the reload logged")
+    assert https_get(port, "/healthz", dev_certs.ca2 / "ca.pem")[0] == 200
+    with pytest.raises(urllib.error.URLError) as e:
+        https_get(port, "/healthz", dev_certs.ca1 / "ca.pem")
+    assert isinstance(e.value.reason, ssl.SSLCertVerificationError), e.value
+    assert_alive(hub)
+
+
+def test_a_slow_tls_handshake_is_cut_at_the_head_deadline(launch, dev_certs):
+    hub, port = start_hub(launch, "--http-head-timeout", "1", *tls_args(dev_certs.ca1))
+    s = socket.create_connection((HOST, port), timeout=5)
+    start = time.monotonic()
+    s.sendall(b"\x16\x03\x01")  # the start of a ClientHello, then nothing
+    s.settimeout(5)
+    try:
+        data = s.recv(4096)
+    except ConnectionResetError:
+        data = b""
+    end = time.monotonic()
+    s.close()
+    assert data == b""
+    assert_elapsed("unfinished TLS handshake closed", start, end, 1.0)
+    assert_alive(hub)
+    get = lambda p, path: https_get(p, path, dev_certs.ca1 / "ca.pem")  # noqa: E731
+    assert metric(port, "spoke_hub_http_closed_total", 'reason="head_timeout"', get=get) == 1
+
+
+# ---- the admin token never crosses a network in clear
+
+def test_hub_refuses_a_token_on_a_plain_non_loopback_address():
+    r = subprocess.run([binary("spoke-hub"), "--listen", f"{HOST}:0", "--http",
+                        f"0.0.0.0:{free_port()}", "--admin-token", TOKEN],
+                       capture_output=True, text=True, timeout=10,
+                       env=dict(os.environ, **CHILD_ENV))
+    assert r.returncode == 2
+    line = one_line(r.stderr)
+    assert line.startswith("spoke-hub: refusing to take the admin token over plain HTTP on "
+                           "0.0.0.0:"), line
+    assert "http_tls_cert" in line and "allow_insecure_http" in line and TOKEN not in line
+
+
+def test_hub_refuses_half_a_tls_setting(dev_certs):
+    r = subprocess.run([binary("spoke-hub"), "--listen", f"{HOST}:0", "--http", f"{HOST}:0",
+                        "--http-tls-cert", str(dev_certs.ca1 / "client-facing.pem")],
+                       capture_output=True, text=True, timeout=10,
+                       env=dict(os.environ, **CHILD_ENV))
+    assert r.returncode == 2
+    assert one_line(r.stderr) == "spoke-hub: http_tls_cert and http_tls_key must be set together"
