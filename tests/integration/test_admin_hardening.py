@@ -1,4 +1,4 @@
-"""The admin HTTP servers (the hub's API, each edge's /healthz, /readyz, /metrics) survive hostile clients: one address cannot hold every connection, a slow request head is cut at its own short deadline, a web page (Origin header, form body) cannot drive a hub without a token, a foreign Host name (DNS rebinding) is refused; the hub serves its API over HTTPS with a certificate reloaded on SIGHUP, cuts an unfinished TLS handshake at the head deadline, and refuses to take a token in clear off loopback. Every attack ends with the process alive, the attacker holding the documented error, the refusal counted in /metrics, and other clients served."""
+"""The admin HTTP servers (the hub's API, each edge's /healthz, /readyz, /metrics) survive hostile clients: one address cannot hold every connection, a slow request head is cut at its own short deadline, a web page (Origin header, form body) cannot drive a hub without a token, a foreign Host name (DNS rebinding) is refused; the hub serves its API over HTTPS with a certificate reloaded on SIGHUP, cuts an unfinished TLS handshake at the head deadline, and refuses to take a token in clear off loopback; spokectl speaks https with a private CA, fails with one clear line otherwise, and never sends a token in clear off loopback. Every attack ends with the process alive, the attacker holding the documented error, the refusal counted in /metrics, and other clients served."""
 import json
 import os
 import re
@@ -100,6 +100,16 @@ def https_get(port, path, cafile, host=HOST, headers=None):
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+def spokectl(hub_url, *args, env=None):
+    full = dict(os.environ, **CHILD_ENV)
+    for k in ("SPOKE_TOKEN", "SPOKE_CACERT", "SPOKE_HUB"):
+        full.pop(k, None)
+    full["SPOKE_HUB"] = hub_url
+    full.update(env or {})
+    return subprocess.run([binary("spokectl"), *args], capture_output=True, text=True,
+                          timeout=30, env=full)
 
 
 def one_line(stderr):
@@ -354,3 +364,44 @@ def test_hub_refuses_half_a_tls_setting(dev_certs):
                        env=dict(os.environ, **CHILD_ENV))
     assert r.returncode == 2
     assert one_line(r.stderr) == "spoke-hub: http_tls_cert and http_tls_key must be set together"
+
+
+# ---- spokectl: https, and no token in clear
+
+def test_spokectl_speaks_https_with_a_private_ca(launch, dev_certs):
+    ca1 = dev_certs.ca1
+    hub, port = start_hub(launch, "--admin-token", TOKEN, *tls_args(ca1))
+    url = f"https://127.0.0.1:{port}"
+    r = spokectl(url, "--token", TOKEN, "--cacert", str(ca1 / "ca.pem"), "policy")
+    assert r.returncode == 0 and "idle_timeout" in r.stdout, r.stderr
+    r = spokectl(url, "topics", env={"SPOKE_TOKEN": TOKEN, "SPOKE_CACERT": str(ca1 / "ca.pem")})
+    assert r.returncode == 0 and "no topic has a subscriber" in r.stdout, r.stderr
+    r = spokectl(url, "--token", TOKEN, "edges")
+    assert r.returncode == 1 and r.stdout == ""
+    line = one_line(r.stderr)
+    assert line.startswith(f"spokectl: cannot verify the hub's TLS certificate at {url}: ")
+    assert "--cacert" in line, line
+    r = spokectl(url, "--token", TOKEN, "--cacert", str(dev_certs.ca2 / "ca.pem"), "edges")
+    assert r.returncode == 1 and "cannot verify the hub's TLS certificate" in one_line(r.stderr)
+    r = spokectl(f"http://127.0.0.1:{port}", "--token", TOKEN, "edges")
+    assert r.returncode == 1
+    assert one_line(r.stderr) == "spokectl: the hub answered 400: this server speaks HTTPS: use https://"
+    r = spokectl(url, "--cacert", "/nonexistent/ca.pem", "edges")
+    assert r.returncode == 2
+    assert one_line(r.stderr) == "spokectl: --cacert /nonexistent/ca.pem: No such file or directory"
+    assert_alive(hub)
+
+
+def test_spokectl_refuses_to_send_a_token_in_clear_off_loopback(launch):
+    # 192.0.2.0/24 is TEST-NET-1: nothing must be sent there, and nothing is.
+    r = spokectl("http://192.0.2.1:7480", "--token", TOKEN, "edges")
+    assert r.returncode == 2 and r.stdout == ""
+    line = one_line(r.stderr)
+    assert line.startswith("spokectl: refusing to send the admin token in clear to "
+                           "http://192.0.2.1:7480: use https://"), line
+    assert TOKEN not in line
+    # On loopback (an address or localhost) plain http is fine.
+    hub, port = start_hub(launch, "--admin-token", TOKEN)
+    r = spokectl(f"http://localhost:{port}", "--token", TOKEN, "policy")
+    assert r.returncode == 0 and "idle_timeout" in r.stdout, r.stderr
+    assert_alive(hub)
