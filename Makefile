@@ -150,7 +150,7 @@ FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefi
                 -fno-omit-frame-pointer -O1 -g
 FUZZ_CFLAGS  := $(CSTD) $(WARN) -MMD -MP -pthread -I. $(PC_CFLAGS) $(FUZZ_FLAGS)
 FUZZ_LDLIBS  := $(shell pkg-config --libs libzstd msgpack jansson libjwt openssl 2>/dev/null) \
-                -lhttp_parser -lm -lpthread
+                -lhttp_parser -lev -lm -lpthread
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_NAMES))
 # What the drivers reach: common/, the edge's handshake and token check,
