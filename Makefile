@@ -9,6 +9,7 @@ PYTHON   := /usr/bin/python3
 # Debian 12 packages the build, the tests and `make run` need.
 DEB_PKGS := build-essential pkg-config libev-dev libwslay-dev libzstd-dev libssl-dev \
             libmsgpack-dev libhttp-parser-dev libjansson-dev libinih-dev libcmocka-dev libjwt-dev \
+            libcurl4-openssl-dev \
             python3 python3-pytest python3-websockets python3-msgpack python3-zstandard python3-jwt python3-cryptography openssl nginx
 
 PC_PKGS   := libzstd msgpack jansson inih openssl libjwt
@@ -17,6 +18,9 @@ LIBS_NOPC := -lev -lwslay -lhttp_parser
 
 PC_CFLAGS := $(shell pkg-config --cflags $(PC_PKGS) 2>/dev/null)
 PC_LIBS   := $(shell pkg-config --libs $(PC_PKGS) 2>/dev/null)
+# libcurl is spokectl's HTTP client only: the servers never link it.
+CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers
 CSTD     := -std=gnu11
@@ -53,8 +57,9 @@ $(BUILD)/spoke-hub: $(HUB_OBJ) $(BUILD)/libspoke.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 $(BUILD)/spoke-edge: $(EDGE_OBJ) $(BUILD)/libspoke.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+$(CTL_OBJ): CFLAGS_ALL += $(CURL_CFLAGS)
 $(BUILD)/spokectl: $(CTL_OBJ) $(BUILD)/libspoke.a
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(CURL_LIBS) $(LDLIBS_ALL)
 
 # ---- unit tests: tests/unit/<dir>/test_<name>.c, one binary each, linked with cmocka.
 UNIT_SRC  := $(wildcard tests/unit/*/test_*.c)
@@ -145,7 +150,7 @@ FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefi
                 -fno-omit-frame-pointer -O1 -g
 FUZZ_CFLAGS  := $(CSTD) $(WARN) -MMD -MP -pthread -I. $(PC_CFLAGS) $(FUZZ_FLAGS)
 FUZZ_LDLIBS  := $(shell pkg-config --libs libzstd msgpack jansson libjwt openssl 2>/dev/null) \
-                -lhttp_parser -lm -lpthread
+                -lhttp_parser -lev -lm -lpthread
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_NAMES))
 # What the drivers reach: common/, the edge's handshake and token check,

@@ -1,7 +1,20 @@
-/* Small admin HTTP/1.1 server: see httpd.h. */
+/* Small admin HTTP/1.1 server: see httpd.h.
+ *
+ * A connection lives through: TLS handshake (with TLS only), reading the
+ * head, the checks (once, when the head is complete), reading the body,
+ * the route, writing the answer, close. One timer per connection: first
+ * the head deadline, then what is left of HTTPD_TIMEOUT_S. TLS runs over
+ * the socket itself (SSL_set_fd): a request is a few KB read once and an
+ * answer written once, so there is no batching to win here, unlike the
+ * edge's wss path. The error queue is cleared before each SSL call
+ * (LIBRARIES.md §6). */
 #include "common/httpd.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,18 +23,59 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/tls.h"
 #include "common/xalloc.h"
 
-#define HTTP_TIMEOUT 10.0
-#define HTTP_MAX_CONNS 256
 #define HTTP_ACCEPT_BATCH 32
-#define HTTP_MAX_REQUEST HTTPD_MAX_REQUEST
+/* A warning per reason at most this often; the rest go to debug, counted. */
+#define HTTPD_WARN_EVERY_S 10.0
+
+static const char *const reason_names[HTTPD_NREASONS] = {
+    [HTTPD_REFUSED_CONNS] = "conn_limit",
+    [HTTPD_REFUSED_PER_IP] = "per_ip_limit",
+    [HTTPD_REFUSED_HOST] = "host",
+    [HTTPD_REFUSED_ORIGIN] = "origin",
+    [HTTPD_REFUSED_CONTENT_TYPE] = "content_type",
+    [HTTPD_CLOSED_HEAD_TIMEOUT] = "head_timeout",
+    [HTTPD_CLOSED_TIMEOUT] = "timeout",
+    [HTTPD_CLOSED_TLS] = "tls_error",
+};
+
+/* Counts a refusal or an unanswered close and says so: a warning at most
+ * every HTTPD_WARN_EVERY_S per reason (a flood must not flood the log),
+ * debug otherwise. */
+static void note(struct httpd *s, enum httpd_reason r, const char *addr, const char *what)
+{
+    s->counts[r]++;
+    ev_tstamp now = ev_now(s->loop);
+    if (s->logged_at[r] == 0 || now - s->logged_at[r] >= HTTPD_WARN_EVERY_S) {
+        if (s->unlogged[r])
+            log_warn("admin HTTP %s: %s (and %llu more %s since the last warning)", addr, what,
+                     (unsigned long long)s->unlogged[r], reason_names[r]);
+        else
+            log_warn("admin HTTP %s: %s", addr, what);
+        s->logged_at[r] = now;
+        s->unlogged[r] = 0;
+    } else {
+        s->unlogged[r]++;
+        log_debug("admin HTTP %s: %s", addr, what);
+    }
+}
 
 static void httpd_conn_close(struct httpd_conn *c)
 {
     struct httpd *s = c->srv;
     ev_io_stop(s->loop, &c->io);
     ev_timer_stop(s->loop, &c->timer);
+    if (c->ssl) {
+        if (!c->tls_handshaking && !c->tls_failed) {
+            /* close_notify, best effort: the socket is non-blocking. */
+            ERR_clear_error();
+            SSL_shutdown(c->ssl);
+        }
+        SSL_free(c->ssl);
+        ERR_clear_error();
+    }
     close(c->fd);
     if (c->prev)
         c->prev->next = c->next;
@@ -32,6 +86,120 @@ static void httpd_conn_close(struct httpd_conn *c)
     s->nconns--;
     buf_deinit(&c->out);
     free(c);
+}
+
+/* Watches the socket for ev (EV_READ or EV_WRITE) only. */
+static void conn_watch(struct httpd_conn *c, int ev)
+{
+    if ((c->io.events & (EV_READ | EV_WRITE)) == ev && ev_is_active(&c->io))
+        return;
+    ev_io_stop(c->srv->loop, &c->io);
+    ev_io_set(&c->io, c->fd, ev);
+    ev_io_start(c->srv->loop, &c->io);
+}
+
+/* ---- TLS ------------------------------------------------------------------ */
+
+/* What a failed SSL call needs: 0 after arranging to wait (EV_READ or
+ * EV_WRITE), 1 for a clean end (close_notify or FIN), -1 for an error
+ * (counted and logged once; the caller closes). */
+static int tls_failure(struct httpd_conn *c, int r, const char *during)
+{
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ) {
+        conn_watch(c, EV_READ);
+        return 0;
+    }
+    if (e == SSL_ERROR_WANT_WRITE) {
+        conn_watch(c, EV_WRITE);
+        return 0;
+    }
+    c->tls_failed = 1;
+    SSL_set_quiet_shutdown(c->ssl, 1);
+    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0)) {
+        ERR_clear_error();
+        return 1;
+    }
+    char why[200], what[300];
+    if (e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error()) == SSL_R_HTTP_REQUEST) {
+        /* Plain HTTP on the TLS port: say so in plain HTTP (as nginx does),
+         * best effort on a socket nothing was written to yet. */
+        static const char msg[] =
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+            "Content-Length: 51\r\nConnection: close\r\n\r\n"
+            "{\"error\":\"this server speaks HTTPS: use https://\"}\n";
+        ssize_t w = send(c->fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w;
+    }
+    if (e == SSL_ERROR_SYSCALL)
+        snprintf(why, sizeof why, "%s", strerror(errno));
+    else
+        tls_error(why, sizeof why, "TLS protocol error");
+    snprintf(what, sizeof what, "TLS %s failed: %s", during, why);
+    note(c->srv, HTTPD_CLOSED_TLS, c->addr, what);
+    return -1;
+}
+
+/* Drives the handshake. Returns 1 when done, 0 while waiting, -1 after
+ * closing the connection. */
+static int conn_handshake(struct httpd_conn *c)
+{
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        c->tls_handshaking = 0;
+        conn_watch(c, EV_READ);
+        return 1;
+    }
+    int f = tls_failure(c, r, "handshake");
+    if (f == 0)
+        return 0;
+    if (f > 0)
+        log_debug("admin HTTP %s: closed during the TLS handshake", c->addr);
+    httpd_conn_close(c);
+    return -1;
+}
+
+/* read(2) conventions over TLS or not: bytes, 0 at the end, -1 with errno
+ * (EAGAIN: wait, the watcher is set; EPROTO: a TLS error, already counted). */
+static ssize_t conn_recv(struct httpd_conn *c, char *p, size_t n)
+{
+    if (!c->ssl)
+        return read(c->fd, p, n);
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_read(c->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
+    if (r > 0)
+        return r;
+    int f = tls_failure(c, r, "read");
+    if (f == 0) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (f > 0)
+        return 0;
+    errno = EPROTO;
+    return -1;
+}
+
+/* send(2) conventions over TLS or not (SSL_MODE_ENABLE_PARTIAL_WRITE). */
+static ssize_t conn_send(struct httpd_conn *c, const void *p, size_t n)
+{
+    if (!c->ssl)
+        return send(c->fd, p, n, MSG_NOSIGNAL);
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_write(c->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
+    if (r > 0)
+        return r;
+    int f = tls_failure(c, r, "write");
+    if (f == 0) {
+        errno = EAGAIN;
+        return -1;
+    }
+    errno = f > 0 ? EPIPE : EPROTO;
+    return -1;
 }
 
 /* ---- request parsing ------------------------------------------------------ */
@@ -72,21 +240,37 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+static const struct {
+    const char *name;
+    size_t len;
+} kept_headers[HTTPD_NHEADERS] = {
+    [HTTPD_H_AUTHORIZATION] = {"authorization", 13},
+    [HTTPD_H_HOST] = {"host", 4},
+    [HTTPD_H_ORIGIN] = {"origin", 6},
+    [HTTPD_H_CONTENT_TYPE] = {"content-type", 12},
+};
+
+/* Names arrive in pieces (LIBRARIES.md §7): the name is whole once its
+ * value starts, and the value's pieces are contiguous in c->req. */
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct httpd_conn *c = p->data;
     if (c->in_field) {
         c->in_field = 0;
-        c->cur_is_auth = c->field_len == 13 &&
-                         strncasecmp(c->req + c->field_off, "authorization", 13) == 0;
-        if (c->cur_is_auth) {
-            c->auth_seen++;
-            c->auth_off = (size_t)(at - c->req);
-            c->auth_len = 0;
+        c->cur_hdr = -1;
+        for (int k = 0; k < HTTPD_NHEADERS; k++) {
+            if (c->field_len == kept_headers[k].len &&
+                strncasecmp(c->req + c->field_off, kept_headers[k].name, c->field_len) == 0) {
+                c->cur_hdr = k;
+                c->hdr[k].seen++;
+                c->hdr[k].off = (size_t)(at - c->req);
+                c->hdr[k].len = 0;
+                break;
+            }
         }
     }
-    if (c->cur_is_auth)
-        c->auth_len += len;
+    if (c->cur_hdr >= 0)
+        c->hdr[c->cur_hdr].len += len;
     return 0;
 }
 
@@ -94,6 +278,8 @@ static int on_headers_complete(http_parser *p)
 {
     struct httpd_conn *c = p->data;
     c->headers_done = 1;
+    c->in_field = 0;
+    c->cur_hdr = -1;
     return 0;
 }
 
@@ -115,6 +301,167 @@ static const http_parser_settings parser_settings = {
     .on_message_complete = on_message_complete,
 };
 
+/* ---- checks --------------------------------------------------------------- */
+
+/* v[0, len) without surrounding spaces and tabs. */
+static void trim(const char **v, size_t *len)
+{
+    while (*len && (**v == ' ' || **v == '\t')) {
+        (*v)++;
+        (*len)--;
+    }
+    while (*len && ((*v)[*len - 1] == ' ' || (*v)[*len - 1] == '\t'))
+        (*len)--;
+}
+
+static int name_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen && a[alen - 1] == '.')
+        alen--;
+    if (blen && b[blen - 1] == '.')
+        blen--;
+    return alen == blen && alen > 0 && strncasecmp(a, b, alen) == 0;
+}
+
+int httpd_host_is_allowed(const char *v, size_t len, const char *listen_host,
+                          const char *allowed)
+{
+    char lit[64];
+    const char *name, *port;
+    size_t nlen;
+    trim(&v, &len);
+    if (len == 0)
+        return 0;
+    if (v[0] == '[') { /* [IPv6]:port (RFC 3986 3.2.2) */
+        const char *end = memchr(v, ']', len);
+        if (!end)
+            return 0;
+        name = v + 1;
+        nlen = (size_t)(end - name);
+        port = end + 1;
+        if (port < v + len && *port != ':')
+            return 0;
+        struct in6_addr a6;
+        if (nlen == 0 || nlen >= sizeof lit)
+            return 0;
+        memcpy(lit, name, nlen);
+        lit[nlen] = '\0';
+        if (inet_pton(AF_INET6, lit, &a6) != 1)
+            return 0;
+    } else {
+        const char *colon = memchr(v, ':', len);
+        name = v;
+        nlen = colon ? (size_t)(colon - v) : len;
+        port = colon ? colon : v + len;
+        if (colon && memchr(colon + 1, ':', len - nlen - 1))
+            return 0; /* a bare IPv6 literal or garbage */
+    }
+    if (port < v + len) { /* ":" then 1 to 5 digits */
+        size_t plen = (size_t)(v + len - port) - 1;
+        if (plen == 0 || plen > 5)
+            return 0;
+        for (size_t i = 1; i <= plen; i++)
+            if (port[i] < '0' || port[i] > '9')
+                return 0;
+    }
+    if (nlen == 0)
+        return 0;
+    if (v[0] == '[')
+        return 1;
+    for (size_t i = 0; i < nlen; i++) { /* a reg-name: no spaces, slashes, @, ... */
+        unsigned char ch = (unsigned char)name[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '-' || ch == '_'))
+            return 0;
+    }
+    struct in_addr a4;
+    if (nlen < sizeof lit) {
+        memcpy(lit, name, nlen);
+        lit[nlen] = '\0';
+        if (inet_pton(AF_INET, lit, &a4) == 1)
+            return 1;
+    }
+    if (name_eq(name, nlen, "localhost", 9))
+        return 1;
+    if (listen_host && name_eq(name, nlen, listen_host, strlen(listen_host)))
+        return 1;
+    for (const char *p = allowed; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *item = p;
+        trim(&item, &n);
+        if (n == 1 && item[0] == '*')
+            return 1;
+        if (name_eq(name, nlen, item, n))
+            return 1;
+        p = end ? end + 1 : p + strlen(p);
+    }
+    return 0;
+}
+
+int httpd_is_json_type(const char *v, size_t len)
+{
+    static const char want[] = "application/json";
+    size_t n = sizeof want - 1;
+    trim(&v, &len);
+    if (len < n || strncasecmp(v, want, n) != 0)
+        return 0;
+    v += n;
+    len -= n;
+    trim(&v, &len);
+    return len == 0 || v[0] == ';'; /* parameters (RFC 9110 8.3.1) */
+}
+
+/* Runs once the head is complete. Returns 1 if the request may go on, 0
+ * after answering it. */
+static int conn_check(struct httpd_conn *c)
+{
+    struct httpd *s = c->srv;
+    const struct httpd_hdr *host = &c->hdr[HTTPD_H_HOST];
+    char what[300];
+    c->checked = 1;
+    /* RFC 9112 3.2: a request with no Host (HTTP/1.1) or several is 400. */
+    if (host->seen > 1 ||
+        (!host->seen && (c->parser.http_major > 1 ||
+                         (c->parser.http_major == 1 && c->parser.http_minor >= 1)))) {
+        note(s, HTTPD_REFUSED_HOST, c->addr, host->seen ? "refused: several Host headers"
+                                                        : "refused: no Host header");
+        httpd_error(c, 400, host->seen ? "several Host headers" : "a Host header is required");
+        return 0;
+    }
+    if (host->seen && !httpd_host_is_allowed(c->req + host->off, host->len, s->listen_host,
+                                             s->allowed_hosts)) {
+        snprintf(what, sizeof what, "refused Host '%.*s' (not an allowed name)",
+                 (int)(host->len > 100 ? 100 : host->len), c->req + host->off);
+        note(s, HTTPD_REFUSED_HOST, c->addr, what);
+        httpd_error(c, 421, "this server does not answer for that Host name (add it to the "
+                            "allowed hosts setting)");
+        return 0;
+    }
+    if (!s->browser_checks)
+        return 1;
+    const struct httpd_hdr *origin = &c->hdr[HTTPD_H_ORIGIN];
+    if (origin->seen) {
+        snprintf(what, sizeof what, "refused a request from a web page (Origin '%.*s')",
+                 (int)(origin->len > 100 ? 100 : origin->len), c->req + origin->off);
+        note(s, HTTPD_REFUSED_ORIGIN, c->addr, what);
+        httpd_error(c, 403, "requests from web pages (with an Origin header) are refused");
+        return 0;
+    }
+    const struct httpd_hdr *ct = &c->hdr[HTTPD_H_CONTENT_TYPE];
+    int method = c->parser.method;
+    if (method != HTTP_GET && method != HTTP_HEAD &&
+        (ct->seen != 1 || !httpd_is_json_type(c->req + ct->off, ct->len))) {
+        snprintf(what, sizeof what, "refused %s with Content-Type '%.*s'",
+                 http_method_str(method), ct->seen ? (int)(ct->len > 100 ? 100 : ct->len) : 1,
+                 ct->seen ? c->req + ct->off : "-");
+        note(s, HTTPD_REFUSED_CONTENT_TYPE, c->addr, what);
+        httpd_error(c, 415, "the body must be sent as Content-Type: application/json");
+        return 0;
+    }
+    return 1;
+}
+
 /* ---- responses -------------------------------------------------------------- */
 
 static const char *status_text(int status)
@@ -124,9 +471,12 @@ static const char *status_text(int status)
     case 202: return "Accepted";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 421: return "Misdirected Request";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
@@ -135,15 +485,18 @@ static const char *status_text(int status)
 }
 
 /* Writes what is pending; closes the connection when done or on error.
- * Returns 1 if the connection is still there (waiting for EV_WRITE). */
+ * Returns 1 if the connection is still there (waiting for the socket). */
 static int httpd_conn_write(struct httpd_conn *c)
 {
     while (buf_readable(&c->out)) {
-        ssize_t n = send(c->fd, buf_head(&c->out), buf_readable(&c->out), MSG_NOSIGNAL);
+        ssize_t n = conn_send(c, buf_head(&c->out), buf_readable(&c->out));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!c->ssl)
+                conn_watch(c, EV_WRITE); /* TLS chose its own (tls_failure) */
             return 1;
+        }
         if (n < 0) {
             log_debug("admin %s: write: %s", c->addr, strerror(errno));
             break;
@@ -174,9 +527,6 @@ void httpd_respond_type(struct httpd_conn *c, int status, const char *ctype, con
               c->headers_done ? http_method_str(c->parser.method) : "-",
               (int)(c->url_len > 200 ? 200 : c->url_len), c->req + c->url_off, status);
     c->responding = 1;
-    ev_io_stop(c->srv->loop, &c->io);
-    ev_io_set(&c->io, c->fd, EV_WRITE);
-    ev_io_start(c->srv->loop, &c->io);
     httpd_conn_write(c);
 }
 
@@ -234,17 +584,27 @@ int httpd_path_is(const char *path, size_t len, const char *want)
 
 /* ---- socket events ---------------------------------------------------------- */
 
+/* The head is in: the rest of the overall deadline applies from now. */
+static void conn_head_done(struct httpd_conn *c)
+{
+    struct ev_loop *loop = c->srv->loop;
+    double left = c->accepted + HTTPD_TIMEOUT_S - ev_now(loop);
+    ev_timer_stop(loop, &c->timer);
+    ev_timer_set(&c->timer, left > 0.001 ? left : 0.001, 0.0);
+    ev_timer_start(loop, &c->timer);
+}
+
 static void httpd_conn_read(struct httpd_conn *c)
 {
     for (;;) {
-        if (c->len == HTTP_MAX_REQUEST) {
+        if (c->len == HTTPD_MAX_REQUEST) {
             if (c->headers_done)
                 httpd_respond(c, 413, NULL, "{\"error\":\"request too large\"}");
             else
                 httpd_respond(c, 431, NULL, "{\"error\":\"request headers too large\"}");
             return;
         }
-        ssize_t n = read(c->fd, c->req + c->len, HTTP_MAX_REQUEST - c->len);
+        ssize_t n = conn_recv(c, c->req + c->len, HTTPD_MAX_REQUEST - c->len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -256,6 +616,11 @@ static void httpd_conn_read(struct httpd_conn *c)
         }
         http_parser_execute(&c->parser, &parser_settings, c->req + c->len, (size_t)n);
         c->len += (size_t)n;
+        if (c->headers_done && !c->checked) {
+            if (!conn_check(c))
+                return;
+            conn_head_done(c);
+        }
         if (c->done) {
             c->srv->route(c, c->srv->ud);
             return;
@@ -270,6 +635,8 @@ static void httpd_conn_read(struct httpd_conn *c)
 static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct httpd_conn *c = w->data;
+    if (c->tls_handshaking && conn_handshake(c) <= 0)
+        return;
     if (c->responding)
         httpd_conn_write(c);
     else
@@ -279,20 +646,65 @@ static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
 static void on_conn_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct httpd_conn *c = w->data;
-    log_debug("admin %s: timed out after %.0f s", c->addr, HTTP_TIMEOUT);
+    char what[120];
+    if (!c->headers_done) {
+        snprintf(what, sizeof what, "closed: no complete request head within %.1f s%s",
+                 c->srv->head_timeout, c->tls_handshaking ? " (TLS handshake unfinished)" : "");
+        note(c->srv, HTTPD_CLOSED_HEAD_TIMEOUT, c->addr, what);
+    } else {
+        snprintf(what, sizeof what, "closed: request not %s within %.0f s",
+                 c->responding ? "answered (the client does not read)" : "complete",
+                 HTTPD_TIMEOUT_S);
+        note(c->srv, HTTPD_CLOSED_TIMEOUT, c->addr, what);
+    }
     httpd_conn_close(c);
 }
 
-static void httpd_refuse_busy(int fd)
+static void refuse_at_accept(struct httpd *s, int fd, int tls, const char *body)
 {
-    static const char busy[] =
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-        "Content-Length: 32\r\nConnection: close\r\n\r\n{\"error\":\"too many connections\"}";
-    /* Best effort on a fresh socket: the send buffer is empty, so this does
-     * not block and nearly always goes out whole. */
-    ssize_t n = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)n;
+    /* Plain HTTP gets a short answer, best effort on a fresh socket: the
+     * send buffer is empty, so this does not block and nearly always goes
+     * out whole. A TLS client would not understand it: it is just closed. */
+    if (!tls) {
+        char msg[256];
+        int n = snprintf(msg, sizeof msg,
+                         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+                         strlen(body) + 1, body);
+        ssize_t w = send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w;
+    }
     close(fd);
+}
+
+/* The client's address as bytes (an IPv4-mapped IPv6 address as IPv4). */
+static void peer_ip(const struct sockaddr_storage *ss, unsigned char ip[16], unsigned char *len)
+{
+    if (ss->ss_family == AF_INET) {
+        memcpy(ip, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+        *len = 4;
+    } else if (ss->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a)) {
+            memcpy(ip, a->s6_addr + 12, 4);
+            *len = 4;
+        } else {
+            memcpy(ip, a->s6_addr, 16);
+            *len = 16;
+        }
+    } else {
+        *len = 0;
+    }
+}
+
+/* Connections the address holds: O(open connections), at most
+ * HTTPD_MAX_CONNS, once per accept. */
+static long conns_from(const struct httpd *s, const unsigned char *ip, unsigned char len)
+{
+    long n = 0;
+    for (const struct httpd_conn *c = s->conns; c; c = c->next)
+        n += c->iplen == len && memcmp(c->ip, ip, len) == 0;
+    return n;
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
@@ -314,20 +726,53 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
                 log_warn("accept on the admin listener: %s", strerror(errno));
             return;
         }
-        if (s->nconns >= HTTP_MAX_CONNS) {
-            httpd_refuse_busy(fd);
+        char addr[64];
+        unsigned char ip[16], iplen;
+        net_format_sockaddr(&ss, addr, sizeof addr);
+        peer_ip(&ss, ip, &iplen);
+        if (s->nconns >= HTTPD_MAX_CONNS) {
+            note(s, HTTPD_REFUSED_CONNS, addr, "refused: too many admin connections open");
+            refuse_at_accept(s, fd, s->tls != NULL, "{\"error\":\"too many connections\"}");
             continue;
+        }
+        if (s->max_conns_per_ip > 0 && conns_from(s, ip, iplen) >= s->max_conns_per_ip) {
+            note(s, HTTPD_REFUSED_PER_IP, addr,
+                 "refused: this address holds its maximum of admin connections");
+            refuse_at_accept(s, fd, s->tls != NULL,
+                             "{\"error\":\"too many connections from your address\"}");
+            continue;
+        }
+        SSL *ssl = NULL;
+        if (s->tls) {
+            ERR_clear_error();
+            ssl = SSL_new(s->tls);
+            if (!ssl || SSL_set_fd(ssl, fd) != 1) {
+                char why[200];
+                log_warn("admin HTTP %s: cannot start TLS: %s", addr,
+                         tls_error(why, sizeof why, "out of memory"));
+                SSL_free(ssl);
+                close(fd);
+                continue;
+            }
+            SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+            SSL_set_accept_state(ssl);
         }
         struct httpd_conn *c = xcalloc(1, sizeof *c);
         c->srv = s;
         c->fd = fd;
-        net_format_sockaddr(&ss, c->addr, sizeof c->addr);
+        c->ssl = ssl;
+        c->tls_handshaking = ssl != NULL;
+        c->accepted = ev_now(loop);
+        c->cur_hdr = -1;
+        memcpy(c->ip, ip, sizeof ip);
+        c->iplen = iplen;
+        memcpy(c->addr, addr, sizeof addr);
         http_parser_init(&c->parser, HTTP_REQUEST);
         c->parser.data = c;
         ev_io_init(&c->io, on_conn_io, fd, EV_READ);
         c->io.data = c;
         ev_io_start(loop, &c->io);
-        ev_timer_init(&c->timer, on_conn_timeout, HTTP_TIMEOUT, 0.0);
+        ev_timer_init(&c->timer, on_conn_timeout, s->head_timeout, 0.0);
         c->timer.data = c;
         ev_timer_start(loop, &c->timer);
         c->next = s->conns;
@@ -340,8 +785,9 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- public ------------------------------------------------------------------- */
 
-struct httpd *httpd_new(struct ev_loop *loop, const struct net_addr *addr, httpd_route_fn route,
-                        void *ud, char *err, size_t errlen)
+struct httpd *httpd_new(struct ev_loop *loop, const struct net_addr *addr,
+                        const struct httpd_opts *opts, httpd_route_fn route, void *ud, char *err,
+                        size_t errlen)
 {
     int fd = net_listen(addr, 0, 128, err, errlen);
     if (fd < 0)
@@ -352,6 +798,13 @@ struct httpd *httpd_new(struct ev_loop *loop, const struct net_addr *addr, httpd
     s->ud = ud;
     s->fd = fd;
     s->spare_fd = net_open_spare();
+    s->max_conns_per_ip = opts->max_conns_per_ip;
+    s->head_timeout = opts->head_timeout_ms > 0 ? opts->head_timeout_ms / 1000.0 : HTTPD_TIMEOUT_S;
+    if (s->head_timeout > HTTPD_TIMEOUT_S)
+        s->head_timeout = HTTPD_TIMEOUT_S;
+    s->browser_checks = opts->browser_checks;
+    s->listen_host = xstrdup(addr->host);
+    s->allowed_hosts = xstrdup(opts->allowed_hosts ? opts->allowed_hosts : "");
     ev_io_init(&s->accept_w, on_accept, fd, EV_READ);
     s->accept_w.data = s;
     ev_io_start(loop, &s->accept_w);
@@ -368,10 +821,39 @@ void httpd_free(struct httpd *s)
     close(s->fd);
     if (s->spare_fd >= 0)
         close(s->spare_fd);
+    SSL_CTX_free(s->tls);
+    free(s->listen_host);
+    free(s->allowed_hosts);
     free(s);
 }
 
 uint16_t httpd_port(const struct httpd *s)
 {
     return s ? net_local_port(s->fd) : 0;
+}
+
+void httpd_set_tls(struct httpd *s, SSL_CTX *ctx)
+{
+    SSL_CTX_free(s->tls); /* SSL objects hold their own reference */
+    s->tls = ctx;
+}
+
+void httpd_metrics(const struct httpd *s, struct buf *b, const char *prefix, const char *labels)
+{
+    static const struct {
+        const char *family, *help;
+        int from, to;
+    } fam[] = {
+        {"refused", "Admin HTTP connections or requests refused, by reason.", HTTPD_REFUSED_CONNS,
+         HTTPD_REFUSED_CONTENT_TYPE},
+        {"closed", "Admin HTTP connections closed before a complete request or answer, by reason.",
+         HTTPD_CLOSED_HEAD_TIMEOUT, HTTPD_CLOSED_TLS},
+    };
+    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+        buf_printf(b, "# HELP %s_%s_total %s\n# TYPE %s_%s_total counter\n", prefix,
+                   fam[f].family, fam[f].help, prefix, fam[f].family);
+        for (int r = fam[f].from; r <= fam[f].to; r++)
+            buf_printf(b, "%s_%s_total{%sreason=\"%s\"} %llu\n", prefix, fam[f].family, labels,
+                       reason_names[r], (unsigned long long)(s ? s->counts[r] : 0));
+    }
 }

@@ -1,19 +1,32 @@
 /* A small HTTP/1.1 server for admin endpoints (the hub's API, the edge's
- * health and metrics), run in the caller's libev loop.
+ * health and metrics), run in the caller's libev loop, over plain TCP or
+ * TLS.
  *
  * Deliberately small: one request per connection (the reply carries
  * Connection: close and the socket closes once it is written), the whole
- * request must fit in HTTPD_MAX_REQUEST bytes, every connection has a
- * deadline, and the number of connections is capped, so a misbehaving
- * client costs at most HTTPD_MAX_CONNS * ~8 KiB and cannot stall the loop.
+ * request must fit in HTTPD_MAX_REQUEST bytes, the request head must arrive
+ * within a short deadline and the whole exchange within HTTPD_TIMEOUT_S,
+ * and connections are capped in total and per client address, so a
+ * misbehaving client costs at most HTTPD_MAX_CONNS * ~9 KiB (plus a TLS
+ * session each with TLS) and cannot stall the loop or lock others out.
  * Requests are parsed with http-parser (LIBRARIES.md §7); the bytes are kept
  * in one contiguous buffer, so the pieces the parser reports are contiguous
- * there too. */
+ * there too.
+ *
+ * Before a route sees a request, httpd checks what no admin endpoint may
+ * accept (docs/security.md, "Admin API"): a Host header that names neither
+ * an IP address, localhost, the listen host nor an allowed name (DNS
+ * rebinding: 421), a missing Host on HTTP/1.1 (400), and, with
+ * browser_checks, any Origin header (403) and any request other than GET or
+ * HEAD whose Content-Type is not application/json (415): a page in an
+ * operator's browser can send neither without the server's consent. Every
+ * refusal and every connection closed unanswered is counted by reason. */
 #ifndef SPOKE_HTTPD_H
 #define SPOKE_HTTPD_H
 #include <ev.h>
 #include <http_parser.h>
 #include <jansson.h>
+#include <openssl/ssl.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,10 +34,47 @@
 #include "common/net.h"
 
 #define HTTPD_MAX_REQUEST 8192
+#define HTTPD_MAX_CONNS 256
+#define HTTPD_TIMEOUT_S 10.0
 
 struct httpd_conn;
-/* Called once per complete request; must answer it (httpd_respond*). */
+/* Called once per complete request that passed the checks; must answer it
+ * (httpd_respond*). */
 typedef void (*httpd_route_fn)(struct httpd_conn *c, void *ud);
+
+/* Why a connection got no route: refused with an error answer (or closed
+ * at accept), or closed before a complete request. */
+enum httpd_reason {
+    HTTPD_REFUSED_CONNS,        /* HTTPD_MAX_CONNS open already: 503 */
+    HTTPD_REFUSED_PER_IP,       /* the address holds max_conns_per_ip: 503 */
+    HTTPD_REFUSED_HOST,         /* Host missing (400) or not allowed (421) */
+    HTTPD_REFUSED_ORIGIN,       /* an Origin header under browser_checks: 403 */
+    HTTPD_REFUSED_CONTENT_TYPE, /* a body that is not JSON under browser_checks: 415 */
+    HTTPD_CLOSED_HEAD_TIMEOUT,  /* no complete request head (or TLS handshake) in time */
+    HTTPD_CLOSED_TIMEOUT,       /* no complete request and answer within HTTPD_TIMEOUT_S */
+    HTTPD_CLOSED_TLS,           /* TLS handshake or record error */
+    HTTPD_NREASONS
+};
+
+struct httpd_opts {
+    long max_conns_per_ip;     /* connections one client address may hold (0: no cap) */
+    long head_timeout_ms;      /* deadline for the TLS handshake and the request head */
+    const char *allowed_hosts; /* comma-separated Host names accepted besides IP
+                                * literals, localhost and the listen host; "*": any.
+                                * Copied. NULL: none. */
+    int browser_checks;        /* refuse Origin (403) and non-JSON bodies (415) */
+};
+
+/* The headers httpd keeps for routes and checks. */
+enum httpd_header { HTTPD_H_AUTHORIZATION, HTTPD_H_HOST, HTTPD_H_ORIGIN, HTTPD_H_CONTENT_TYPE,
+                    HTTPD_NHEADERS };
+
+/* Where one header's value lies in the request bytes (the last one seen),
+ * and how many times it came. */
+struct httpd_hdr {
+    size_t off, len;
+    int seen;
+};
 
 struct httpd {
     struct ev_loop *loop;
@@ -35,37 +85,64 @@ struct httpd {
     ev_io accept_w;
     struct httpd_conn *conns;
     size_t nconns;
+    SSL_CTX *tls;   /* NULL: plain HTTP; owned, replaced by httpd_set_tls */
+    long max_conns_per_ip;
+    double head_timeout;
+    int browser_checks;
+    char *listen_host;
+    char *allowed_hosts;
+    uint64_t counts[HTTPD_NREASONS];
+    double logged_at[HTTPD_NREASONS]; /* warnings are rate-limited per reason */
+    uint64_t unlogged[HTTPD_NREASONS];
 };
 
 /* One request. Routes read: parser.method, the URL at req + url_off
  * (url_len bytes), the body at req + body_off (body_len; body_split if it
- * came in chunks), and the Authorization header at req + auth_off
- * (auth_len; auth_seen counts such headers). */
+ * came in chunks), and the kept headers in hdr[] (e.g. the Authorization
+ * value at req + hdr[HTTPD_H_AUTHORIZATION].off). */
 struct httpd_conn {
     struct httpd *srv;
     struct httpd_conn *prev, *next;
     int fd;
     ev_io io;
     ev_timer timer;
+    ev_tstamp accepted;
+    SSL *ssl;                  /* NULL on plain HTTP */
+    int tls_handshaking, tls_failed;
     http_parser parser;
-    int url_seen, headers_done, done, responding;
+    int url_seen, headers_done, checked, done, responding;
     size_t url_off, url_len;
     size_t body_off, body_len;
     int body_seen, body_split;
-    size_t field_off, field_len, auth_off, auth_len;
-    int in_field, cur_is_auth, auth_seen;
+    size_t field_off, field_len;
+    int in_field, cur_hdr;     /* the header whose value is arriving, or -1 */
+    struct httpd_hdr hdr[HTTPD_NHEADERS];
     size_t len;      /* request bytes received */
     struct buf out;  /* response bytes not yet written */
+    unsigned char ip[16]; /* the client's address, for the per-address cap */
+    unsigned char iplen;
     char addr[64];
     char req[HTTPD_MAX_REQUEST];
 };
 
 /* Listens on addr. Returns the server, or NULL with err set. */
-struct httpd *httpd_new(struct ev_loop *loop, const struct net_addr *addr, httpd_route_fn route,
-                        void *ud, char *err, size_t errlen);
+struct httpd *httpd_new(struct ev_loop *loop, const struct net_addr *addr,
+                        const struct httpd_opts *opts, httpd_route_fn route, void *ud, char *err,
+                        size_t errlen);
+/* Closes the listener and every connection. No-op on NULL. */
 void httpd_free(struct httpd *s);
 /* The bound port (for port 0), or 0. */
 uint16_t httpd_port(const struct httpd *s);
+/* Serves TLS with ctx from the next connection on (NULL: plain HTTP). Takes
+ * ownership of ctx; the previous context is released, connections already
+ * using it keep it until they end. */
+void httpd_set_tls(struct httpd *s, SSL_CTX *ctx);
+
+/* Appends the counters as two Prometheus counter families,
+ * PREFIX_refused_total and PREFIX_closed_total, each sample labelled
+ * {LABELS reason="..."}; labels is "" or ends with a comma
+ * ("edge=\"edge-a\","). */
+void httpd_metrics(const struct httpd *s, struct buf *b, const char *prefix, const char *labels);
 
 /* Answers and closes once written: body is text without the final newline
  * (added). extra: more header lines, each ending in CRLF, or NULL. The
@@ -81,5 +158,16 @@ void httpd_error(struct httpd_conn *c, int status, const char *msg);
 json_t *httpd_json_body(struct httpd_conn *c);
 /* 1 if path[0, len) is exactly want. */
 int httpd_path_is(const char *path, size_t len, const char *want);
+
+/* 1 if a Host header value v[0, len) names this server: an IPv4 literal, a
+ * bracketed IPv6 literal, localhost, listen_host, or a name in the
+ * comma-separated allowed list ("*" in it allows any), each optionally
+ * followed by :PORT; names compare case-insensitively, a final dot
+ * ignored. 0 otherwise (also when malformed). */
+int httpd_host_is_allowed(const char *v, size_t len, const char *listen_host,
+                          const char *allowed);
+/* 1 if a Content-Type value v[0, len) is application/json, with or without
+ * parameters ("application/json; charset=utf-8"), case-insensitively. */
+int httpd_is_json_type(const char *v, size_t len);
 
 #endif

@@ -118,7 +118,10 @@ static SSL_CTX *ctx_new(const SSL_METHOD *method, int min_version, char *err, si
     return ctx;
 }
 
-SSL_CTX *tls_client_facing_ctx(const char *cert, const char *key, char *err, size_t errlen)
+/* A server context for browsers and HTTP clients; what_cert and what_key
+ * name the settings in messages. */
+static SSL_CTX *web_server_ctx(const char *what_cert, const char *cert, const char *what_key,
+                               const char *key, char *err, size_t errlen)
 {
     SSL_CTX *ctx = ctx_new(TLS_server_method(), TLS1_2_VERSION, err, errlen);
     if (!ctx)
@@ -134,11 +137,21 @@ SSL_CTX *tls_client_facing_ctx(const char *cert, const char *key, char *err, siz
     SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
                                   "TLS_CHACHA20_POLY1305_SHA256");
     SSL_CTX_set_alpn_select_cb(ctx, select_http11, NULL);
-    if (load_pair(ctx, "tls_cert", cert, "tls_key", key, err, errlen) < 0) {
+    if (load_pair(ctx, what_cert, cert, what_key, key, err, errlen) < 0) {
         SSL_CTX_free(ctx);
         return NULL;
     }
     return ctx;
+}
+
+SSL_CTX *tls_client_facing_ctx(const char *cert, const char *key, char *err, size_t errlen)
+{
+    return web_server_ctx("tls_cert", cert, "tls_key", key, err, errlen);
+}
+
+SSL_CTX *tls_http_server_ctx(const char *cert, const char *key, char *err, size_t errlen)
+{
+    return web_server_ctx("http_tls_cert", cert, "http_tls_key", key, err, errlen);
 }
 
 /* Both ends of a link: TLS 1.3 only, the peer verified against the

@@ -1,6 +1,7 @@
-/* OpenSSL contexts for spoke's two TLS uses: client-facing wss on the edge
- * (TLS 1.2 and 1.3, ALPN http/1.1, buffers released on idle connections)
- * and the mutually authenticated edge-hub link (TLS 1.3 only, private CA).
+/* OpenSSL contexts for spoke's TLS uses: client-facing wss on the edge and
+ * the hub's HTTPS API (TLS 1.2 and 1.3, ALPN http/1.1, buffers released on
+ * idle connections), and the mutually authenticated edge-hub link (TLS 1.3
+ * only, private CA).
  * Contexts are built whole from files and swapped on reload (tls_slot):
  * SSL objects hold their own reference, so live connections keep the
  * context they were accepted with. See LIBRARIES.md §6. */
@@ -16,6 +17,9 @@
  * key. Returns the context, or NULL with a one-line reason in err (missing,
  * unreadable, malformed, or a key that does not match the certificate). */
 SSL_CTX *tls_client_facing_ctx(const char *cert, const char *key, char *err, size_t errlen);
+/* The same for the hub's HTTPS API (http_tls_cert, http_tls_key): errors
+ * name those settings. */
+SSL_CTX *tls_http_server_ctx(const char *cert, const char *key, char *err, size_t errlen);
 
 /* Hub side of the link: requires a client certificate issued by ca.
  * Returns the context or NULL (err set). */

@@ -141,6 +141,11 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
                    "spoke_edge_payloads_dropped_total{edge=\"%s\",reason=\"invalid\"} %" PRIu64 "\n"
                    "spoke_edge_payloads_dropped_total{edge=\"%s\",reason=\"over_budget\"} %" PRIu64,
                e, sum.stats.dropped_invalid, e, sum.stats.dropped_over_budget);
+    char labels[96];
+    snprintf(labels, sizeof labels, "edge=\"%s\",", e);
+    buf_append_u8(&b, '\n');
+    httpd_metrics(c->srv, &b, "spoke_edge_admin", labels);
+    b.len--; /* the response adds the final newline */
     buf_append_u8(&b, 0);
     httpd_respond_type(c, 200, "text/plain; version=0.0.4", NULL, (const char *)buf_head(&b));
     buf_deinit(&b);
@@ -173,7 +178,14 @@ static void route(struct httpd_conn *c, void *ud)
 
 int edge_admin_start(struct edge_admin *a, struct ev_loop *loop, char *err, size_t errlen)
 {
-    a->httpd = httpd_new(loop, &a->cfg->admin, route, a, err, errlen);
+    /* No token here: whatever a web page could send is refused. */
+    const struct httpd_opts opts = {
+        .max_conns_per_ip = a->cfg->admin_max_conns_per_ip,
+        .head_timeout_ms = a->cfg->admin_head_timeout_ms,
+        .allowed_hosts = a->cfg->admin_allowed_hosts,
+        .browser_checks = 1,
+    };
+    a->httpd = httpd_new(loop, &a->cfg->admin, &opts, route, a, err, errlen);
     if (!a->httpd)
         return -1;
     struct net_addr shown = a->cfg->admin;

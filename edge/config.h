@@ -32,6 +32,9 @@ struct edge_config {
     struct net_addr listen;
     struct net_addr hub;
     struct net_addr admin;    /* /healthz, /readyz, /metrics for this edge process */
+    long admin_max_conns_per_ip; /* admin connections one address may hold (0: no cap) */
+    long admin_head_timeout_ms;  /* deadline for an admin request's head */
+    char *admin_allowed_hosts;   /* Host names answered besides IPs, localhost, the admin host */
     struct sockaddr_storage hub_sa; /* resolved once at startup */
     socklen_t hub_salen;
     long workers;

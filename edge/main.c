@@ -34,6 +34,14 @@ static const struct conf_opt options[] = {
     {"hub", CONF_ADDR, &cfg.hub, "127.0.0.1:7400", 0, 0, "the hub's link address"},
     {"admin", CONF_ADDR, &cfg.admin, "127.0.0.1:9080", 0, 0,
      "this edge's /healthz, /readyz and /metrics (port 0: any free port, logged)"},
+    {"admin_max_conns_per_ip", CONF_INT, &cfg.admin_max_conns_per_ip, "16", 0,
+     HTTPD_MAX_CONNS, "admin connections one client address may hold (0: no limit besides "
+     "the 256 in total)"},
+    {"admin_head_timeout", CONF_MS, &cfg.admin_head_timeout_ms, "3", 100,
+     (long)(HTTPD_TIMEOUT_S * 1000), "seconds a client has to send an admin request's head"},
+    {"admin_allowed_hosts", CONF_STR, &cfg.admin_allowed_hosts, "", 0, 0,
+     "comma-separated Host names the admin endpoint answers to besides IP addresses, "
+     "localhost and the --admin host ('*': any); others get 421 (DNS rebinding)"},
     {"workers", CONF_INT, &cfg.workers, NULL, 1, 256,
      "worker threads, each with its own loop, listener and hub link (default: number of CPUs)"},
     {"log_level", CONF_LOGLEVEL, &cfg.log_level, "info", 0, 0, "debug, info, warn or error"},
@@ -416,7 +424,7 @@ int main(int argc, char **argv)
     char **strs[] = {&cfg.tls_listen_str, &cfg.tls_cert, &cfg.tls_key, &cfg.link_ca,
                      &cfg.link_cert, &cfg.link_key, &cfg.link_server_name, &cfg.jwt_secret,
                      &cfg.jwt_public_key, &cfg.topic_default, &cfg.allowed_origins,
-                     &cfg.jwt_audience, &cfg.jwt_issuer};
+                     &cfg.jwt_audience, &cfg.jwt_issuer, &cfg.admin_allowed_hosts};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     if (rc == 0)

@@ -15,6 +15,7 @@
 #include "common/httpd.h"
 #include "common/log.h"
 #include "common/msg.h"
+#include "common/xalloc.h"
 #include "hub/directs.h"
 #include "hub/link.h"
 #include "hub/policy.h"
@@ -130,89 +131,189 @@ static void http_publish(struct httpd_conn *c)
 
 /* ---- edges, topics, metrics ---------------------------------------------- */
 
-static void add_u64(json_t *o, const char *key, uint64_t v)
+/* JSON keys and metric names of the per-edge figures, in enum order. */
+static const struct {
+    const char *key, *metric, *type, *help;
+} edge_counters[HTTP_EDGE_NCOUNTERS] = {
+    [HTTP_EDGE_WORKERS] = {"workers", "spoke_edge_workers", "gauge", "Linked workers of the edge."},
+    [HTTP_EDGE_CLIENTS] = {"clients", "spoke_edge_clients", "gauge", "Client WebSocket connections."},
+    [HTTP_EDGE_SUBSCRIPTIONS] = {"subscriptions", "spoke_edge_subscriptions", "gauge",
+                                 "Client subscriptions."},
+    [HTTP_EDGE_TOPICS] = {"topics", NULL, NULL, NULL},
+    [HTTP_EDGE_MSGS_IN] = {"msgs_in", "spoke_edge_messages_in_total", "counter",
+                           "Client messages received."},
+    [HTTP_EDGE_MSGS_OUT] = {"msgs_out", "spoke_edge_messages_out_total", "counter",
+                            "Messages sent to clients."},
+    [HTTP_EDGE_BYTES_IN] = {"bytes_in", "spoke_edge_client_bytes_in_total", "counter",
+                            "Bytes read from clients."},
+    [HTTP_EDGE_BYTES_OUT] = {"bytes_out", "spoke_edge_client_bytes_out_total", "counter",
+                             "Bytes written to clients."},
+    [HTTP_EDGE_LINK_RAW_IN] = {"link_raw_in", "spoke_link_raw_bytes_in_total", "counter",
+                               "Link bytes from the edge, decompressed."},
+    [HTTP_EDGE_LINK_WIRE_IN] = {"link_wire_in", "spoke_link_wire_bytes_in_total", "counter",
+                                "Link bytes from the edge, on the wire."},
+    [HTTP_EDGE_LINK_RAW_OUT] = {"link_raw_out", "spoke_link_raw_bytes_out_total", "counter",
+                                "Link bytes to the edge, before compression."},
+    [HTTP_EDGE_LINK_WIRE_OUT] = {"link_wire_out", "spoke_link_wire_bytes_out_total", "counter",
+                                 "Link bytes to the edge, on the wire."},
+};
+static const char *const close_reasons[HTTP_EDGE_NCLOSES] = {
+    [HTTP_CLOSE_IDLE] = "idle",         [HTTP_CLOSE_DEAD] = "dead_peer",
+    [HTTP_CLOSE_SLOW] = "slow_consumer", [HTTP_CLOSE_PROTOCOL] = "protocol",
+    [HTTP_CLOSE_RATE] = "rate_limit",   [HTTP_CLOSE_OTHER] = "other",
+};
+
+_Static_assert(sizeof(json_int_t) == sizeof(int64_t), "json_int_t is 64 bits");
+
+/* JSON integers are signed: an unsigned figure beyond INT64_MAX shows as it. */
+static json_t *json_u64(uint64_t v)
 {
-    json_t *x = json_object_get(o, key);
-    json_integer_set(x, json_integer_value(x) + (json_int_t)v);
+    return json_integer(v > (uint64_t)INT64_MAX ? (json_int_t)INT64_MAX : (json_int_t)v);
 }
 
-static const char *const edge_counters[] = {
-    "workers", "clients", "subscriptions", "topics", "msgs_in", "msgs_out", "bytes_in",
-    "bytes_out", "link_raw_in", "link_wire_in", "link_raw_out", "link_wire_out",
-};
-static const char *const close_reasons[] = {"idle", "dead_peer", "slow_consumer", "protocol",
-                                            "rate_limit", "other"};
-
-/* Folds one link (an edge worker) into its edge's entry in `byname`. */
-static void add_edge_link(const struct link_info *i, void *ud)
+void http_edges_init(struct http_edges *es)
 {
-    json_t *byname = ud;
-    json_t *e = json_object_get(byname, i->edge);
-    if (!e) {
-        e = json_object();
-        json_object_set_new(e, "name", json_string(i->edge));
-        json_object_set_new(e, "region", json_string(i->region));
-        json_object_set_new(e, "version", json_string(i->software));
-        json_object_set_new(e, "state", json_string("up"));
-        for (size_t k = 0; k < sizeof edge_counters / sizeof edge_counters[0]; k++)
-            json_object_set_new(e, edge_counters[k], json_integer(0));
-        json_t *closes = json_object();
-        for (size_t k = 0; k < sizeof close_reasons / sizeof close_reasons[0]; k++)
-            json_object_set_new(closes, close_reasons[k], json_integer(0));
-        json_object_set_new(e, "closes", closes);
-        json_object_set_new(e, "uptime_s", json_integer(0));
-        json_object_set_new(e, "public_url", json_string(i->public_url));
-        json_object_set_new(e, "tls", json_boolean(i->tls));
-        json_object_set_new(e, "addresses", json_array());
-        json_object_set_new(e, "rtt_ms", json_real(0));
-        json_object_set_new(byname, i->edge, e);
+    memset(es, 0, sizeof *es);
+    es->index = json_object();
+}
+
+void http_edges_deinit(struct http_edges *es)
+{
+    for (size_t k = 0; k < es->n; k++)
+        json_decref(es->v[k].addresses);
+    free(es->v);
+    json_decref(es->index);
+    memset(es, 0, sizeof *es);
+}
+
+void http_edges_add(struct http_edges *es, const struct link_info *i)
+{
+    json_t *pos = json_object_get(es->index, i->edge);
+    struct http_edge *e;
+    if (pos) {
+        e = &es->v[json_integer_value(pos)];
+    } else {
+        if (es->n == es->cap) {
+            es->cap = es->cap ? es->cap * 2 : 8;
+            es->v = xrealloc(es->v, es->cap * sizeof *es->v);
+        }
+        e = memset(&es->v[es->n], 0, sizeof *e);
+        json_object_set_new(es->index, i->edge, json_integer((json_int_t)es->n));
+        es->n++;
+        snprintf(e->name, sizeof e->name, "%s", i->edge);
+        snprintf(e->region, sizeof e->region, "%s", i->region);
+        snprintf(e->version, sizeof e->version, "%s", i->software);
+        snprintf(e->public_url, sizeof e->public_url, "%s", i->public_url);
+        e->tls = i->tls;
+        e->addresses = json_array();
     }
     const struct link_stats *s = &i->stats;
-    add_u64(e, "workers", 1);
-    add_u64(e, "clients", s->clients);
-    add_u64(e, "subscriptions", s->subscriptions);
-    add_u64(e, "topics", s->topics);
-    add_u64(e, "msgs_in", s->msgs_in);
-    add_u64(e, "msgs_out", s->msgs_out);
-    add_u64(e, "bytes_in", s->bytes_in);
-    add_u64(e, "bytes_out", s->bytes_out);
-    add_u64(e, "link_raw_in", i->raw_in);
-    add_u64(e, "link_wire_in", i->wire_in);
-    add_u64(e, "link_raw_out", i->raw_out);
-    add_u64(e, "link_wire_out", i->wire_out);
-    json_t *closes = json_object_get(e, "closes");
-    add_u64(closes, "idle", s->closed_idle);
-    add_u64(closes, "dead_peer", s->closed_dead);
-    add_u64(closes, "slow_consumer", s->closed_slow);
-    add_u64(closes, "protocol", s->closed_protocol);
-    add_u64(closes, "rate_limit", s->closed_rate);
-    add_u64(closes, "other", s->closed_other);
-    json_array_append_new(json_object_get(e, "addresses"), json_string(i->addr));
-    json_t *rtt = json_object_get(e, "rtt_ms");
-    if (s->rtt_us / 1000.0 > json_real_value(rtt))
-        json_real_set(rtt, s->rtt_us / 1000.0); /* the slowest worker's link */
-    json_t *up = json_object_get(e, "uptime_s");
-    if ((json_int_t)s->uptime_s > json_integer_value(up))
-        json_integer_set(up, (json_int_t)s->uptime_s);
+    const uint64_t add[HTTP_EDGE_NCOUNTERS] = {
+        [HTTP_EDGE_WORKERS] = 1,
+        [HTTP_EDGE_CLIENTS] = s->clients,
+        [HTTP_EDGE_SUBSCRIPTIONS] = s->subscriptions,
+        [HTTP_EDGE_TOPICS] = s->topics,
+        [HTTP_EDGE_MSGS_IN] = s->msgs_in,
+        [HTTP_EDGE_MSGS_OUT] = s->msgs_out,
+        [HTTP_EDGE_BYTES_IN] = s->bytes_in,
+        [HTTP_EDGE_BYTES_OUT] = s->bytes_out,
+        [HTTP_EDGE_LINK_RAW_IN] = i->raw_in,
+        [HTTP_EDGE_LINK_WIRE_IN] = i->wire_in,
+        [HTTP_EDGE_LINK_RAW_OUT] = i->raw_out,
+        [HTTP_EDGE_LINK_WIRE_OUT] = i->wire_out,
+    };
+    for (size_t k = 0; k < HTTP_EDGE_NCOUNTERS; k++)
+        e->counters[k] = http_add_sat(e->counters[k], add[k]);
+    const uint64_t closes[HTTP_EDGE_NCLOSES] = {
+        [HTTP_CLOSE_IDLE] = s->closed_idle,     [HTTP_CLOSE_DEAD] = s->closed_dead,
+        [HTTP_CLOSE_SLOW] = s->closed_slow,     [HTTP_CLOSE_PROTOCOL] = s->closed_protocol,
+        [HTTP_CLOSE_RATE] = s->closed_rate,     [HTTP_CLOSE_OTHER] = s->closed_other,
+    };
+    for (size_t k = 0; k < HTTP_EDGE_NCLOSES; k++)
+        e->closes[k] = http_add_sat(e->closes[k], closes[k]);
+    json_array_append_new(e->addresses, json_string(i->addr));
+    if (s->rtt_us / 1000.0 > e->rtt_ms)
+        e->rtt_ms = s->rtt_us / 1000.0; /* the slowest worker's link */
+    if (s->uptime_s > e->uptime_s)
+        e->uptime_s = s->uptime_s;
+}
+
+/* Raw over wire link bytes, both directions. */
+static double edge_ratio(const struct http_edge *e)
+{
+    uint64_t raw = http_add_sat(e->counters[HTTP_EDGE_LINK_RAW_IN],
+                                e->counters[HTTP_EDGE_LINK_RAW_OUT]);
+    uint64_t wire = http_add_sat(e->counters[HTTP_EDGE_LINK_WIRE_IN],
+                                 e->counters[HTTP_EDGE_LINK_WIRE_OUT]);
+    return wire ? (double)raw / (double)wire : 0.0;
+}
+
+json_t *http_edges_json(const struct http_edges *es)
+{
+    json_t *arr = json_array();
+    for (size_t n = 0; n < es->n; n++) {
+        const struct http_edge *e = &es->v[n];
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(e->name));
+        json_object_set_new(o, "region", json_string(e->region));
+        json_object_set_new(o, "version", json_string(e->version));
+        json_object_set_new(o, "state", json_string("up"));
+        for (size_t k = 0; k < HTTP_EDGE_NCOUNTERS; k++)
+            json_object_set_new(o, edge_counters[k].key, json_u64(e->counters[k]));
+        json_t *closes = json_object();
+        for (size_t k = 0; k < HTTP_EDGE_NCLOSES; k++)
+            json_object_set_new(closes, close_reasons[k], json_u64(e->closes[k]));
+        json_object_set_new(o, "closes", closes);
+        json_object_set_new(o, "uptime_s", json_u64(e->uptime_s));
+        json_object_set_new(o, "public_url", json_string(e->public_url));
+        json_object_set_new(o, "tls", json_boolean(e->tls));
+        json_object_set(o, "addresses", e->addresses);
+        json_object_set_new(o, "rtt_ms", json_real(e->rtt_ms));
+        json_object_set_new(o, "link_ratio", json_real(edge_ratio(e)));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+static void metric(struct buf *b, const char *name, const char *type, const char *help)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void http_edges_metrics(const struct http_edges *es, struct buf *b)
+{
+    for (size_t k = 0; k < HTTP_EDGE_NCOUNTERS; k++) {
+        if (!edge_counters[k].metric)
+            continue;
+        metric(b, edge_counters[k].metric, edge_counters[k].type, edge_counters[k].help);
+        for (size_t n = 0; n < es->n; n++)
+            buf_printf(b, "%s{edge=\"%s\"} %llu\n", edge_counters[k].metric, es->v[n].name,
+                       (unsigned long long)es->v[n].counters[k]);
+    }
+    metric(b, "spoke_link_compression_ratio", "gauge", "Raw over wire link bytes.");
+    for (size_t n = 0; n < es->n; n++)
+        buf_printf(b, "spoke_link_compression_ratio{edge=\"%s\"} %.3f\n", es->v[n].name,
+                   edge_ratio(&es->v[n]));
+    metric(b, "spoke_edge_closes_total", "counter", "Client connections closed by the edge, by reason.");
+    for (size_t n = 0; n < es->n; n++)
+        for (size_t k = 0; k < HTTP_EDGE_NCLOSES; k++)
+            buf_printf(b, "spoke_edge_closes_total{edge=\"%s\",reason=\"%s\"} %llu\n",
+                       es->v[n].name, close_reasons[k], (unsigned long long)es->v[n].closes[k]);
+}
+
+static void add_edge_link(const struct link_info *i, void *ud)
+{
+    http_edges_add(ud, i);
 }
 
 /* The per-edge view: one entry per edge name, its workers' figures summed. */
 static json_t *edges_json(struct hub *h)
 {
-    json_t *byname = json_object();
-    link_foreach_open(h, add_edge_link, byname);
-    json_t *arr = json_array();
-    const char *name;
-    json_t *e;
-    json_object_foreach(byname, name, e) {
-        uint64_t raw = (uint64_t)json_integer_value(json_object_get(e, "link_raw_in")) +
-                       (uint64_t)json_integer_value(json_object_get(e, "link_raw_out"));
-        uint64_t wire = (uint64_t)json_integer_value(json_object_get(e, "link_wire_in")) +
-                        (uint64_t)json_integer_value(json_object_get(e, "link_wire_out"));
-        json_object_set_new(e, "link_ratio", json_real(wire ? (double)raw / (double)wire : 0.0));
-        json_array_append(arr, e);
-    }
-    json_decref(byname);
+    struct http_edges es;
+    http_edges_init(&es);
+    link_foreach_open(h, add_edge_link, &es);
+    json_t *arr = http_edges_json(&es);
+    http_edges_deinit(&es);
     return arr;
 }
 
@@ -230,11 +331,6 @@ static void add_topic(const char *t, size_t len, uint64_t seq, uint32_t links, d
     json_object_set_new(o, "links", json_integer(links));
     json_object_set_new(o, "rate", json_real(rate));
     json_array_append_new(arr, o);
-}
-
-static void metric(struct buf *b, const char *name, const char *type, const char *help)
-{
-    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* GET /metrics in the Prometheus text format (version 0.0.4). */
@@ -295,47 +391,12 @@ static void http_metrics(struct httpd_conn *c)
     buf_printf(&b, "spoke_hub_direct_results_dropped_total %llu\n",
                (unsigned long long)h->stats.results_unsolicited);
 
-    json_t *edges = edges_json(h);
-    static const struct {
-        const char *key, *name, *type, *help;
-    } per_edge[] = {
-        {"workers", "spoke_edge_workers", "gauge", "Linked workers of the edge."},
-        {"clients", "spoke_edge_clients", "gauge", "Client WebSocket connections."},
-        {"subscriptions", "spoke_edge_subscriptions", "gauge", "Client subscriptions."},
-        {"msgs_in", "spoke_edge_messages_in_total", "counter", "Client messages received."},
-        {"msgs_out", "spoke_edge_messages_out_total", "counter", "Messages sent to clients."},
-        {"bytes_in", "spoke_edge_client_bytes_in_total", "counter", "Bytes read from clients."},
-        {"bytes_out", "spoke_edge_client_bytes_out_total", "counter", "Bytes written to clients."},
-        {"link_raw_in", "spoke_link_raw_bytes_in_total", "counter", "Link bytes from the edge, decompressed."},
-        {"link_wire_in", "spoke_link_wire_bytes_in_total", "counter", "Link bytes from the edge, on the wire."},
-        {"link_raw_out", "spoke_link_raw_bytes_out_total", "counter", "Link bytes to the edge, before compression."},
-        {"link_wire_out", "spoke_link_wire_bytes_out_total", "counter", "Link bytes to the edge, on the wire."},
-        {"link_ratio", "spoke_link_compression_ratio", "gauge", "Raw over wire link bytes."},
-    };
-    size_t i;
-    json_t *e;
-    for (size_t k = 0; k < sizeof per_edge / sizeof per_edge[0]; k++) {
-        metric(&b, per_edge[k].name, per_edge[k].type, per_edge[k].help);
-        json_array_foreach(edges, i, e) {
-            json_t *v = json_object_get(e, per_edge[k].key);
-            const char *name = json_string_value(json_object_get(e, "name"));
-            if (json_is_real(v))
-                buf_printf(&b, "%s{edge=\"%s\"} %.3f\n", per_edge[k].name, name, json_real_value(v));
-            else
-                buf_printf(&b, "%s{edge=\"%s\"} %lld\n", per_edge[k].name, name,
-                           (long long)json_integer_value(v));
-        }
-    }
-    metric(&b, "spoke_edge_closes_total", "counter", "Client connections closed by the edge, by reason.");
-    json_array_foreach(edges, i, e) {
-        const char *name = json_string_value(json_object_get(e, "name"));
-        json_t *closes = json_object_get(e, "closes");
-        for (size_t k = 0; k < sizeof close_reasons / sizeof close_reasons[0]; k++)
-            buf_printf(&b, "spoke_edge_closes_total{edge=\"%s\",reason=\"%s\"} %lld\n", name,
-                       close_reasons[k],
-                       (long long)json_integer_value(json_object_get(closes, close_reasons[k])));
-    }
-    json_decref(edges);
+    struct http_edges es;
+    http_edges_init(&es);
+    link_foreach_open(h, add_edge_link, &es);
+    http_edges_metrics(&es, &b);
+    http_edges_deinit(&es);
+    httpd_metrics(c->srv, &b, "spoke_hub_http", "");
     if (buf_readable(&b) && b.data[b.len - 1] == '\n')
         b.len--; /* the response adds the final newline */
     buf_append_u8(&b, 0);
@@ -436,13 +497,14 @@ static void route(struct httpd_conn *c, void *ud)
         h->cfg.admin_token[0]) {
         const char *tok = h->cfg.admin_token;
         size_t tlen = strlen(tok);
-        const char *v = c->req + c->auth_off;
-        int ok = c->auth_seen == 1 && c->auth_len == 7 + tlen &&
+        const struct httpd_hdr *auth = &c->hdr[HTTPD_H_AUTHORIZATION];
+        const char *v = c->req + auth->off;
+        int ok = auth->seen == 1 && auth->len == 7 + tlen &&
                  strncasecmp(v, "Bearer ", 7) == 0 && CRYPTO_memcmp(v + 7, tok, tlen) == 0;
         if (!ok) {
             httpd_respond(c, 401, "WWW-Authenticate: Bearer\r\n",
-                              c->auth_seen ? "{\"error\":\"invalid admin token\"}"
-                                           : "{\"error\":\"admin token required\"}");
+                          auth->seen ? "{\"error\":\"invalid admin token\"}"
+                                     : "{\"error\":\"admin token required\"}");
             return;
         }
     }
@@ -530,7 +592,16 @@ not_allowed:
 struct httpd *http_server_new(struct hub *h, const struct net_addr *addr, char *err,
                                     size_t errlen)
 {
-    return httpd_new(h->loop, addr, route, h, err, errlen);
+    /* With a token a page cannot drive the API: a browser sends no
+     * Authorization header cross-origin without a CORS preflight, which
+     * this server never grants. Without one, refuse what only a page sends. */
+    struct httpd_opts opts = {
+        .max_conns_per_ip = h->cfg.http_max_conns_per_ip,
+        .head_timeout_ms = h->cfg.http_head_timeout_ms,
+        .allowed_hosts = h->cfg.http_allowed_hosts,
+        .browser_checks = !(h->cfg.admin_token && h->cfg.admin_token[0]),
+    };
+    return httpd_new(h->loop, addr, &opts, route, h, err, errlen);
 }
 
 void http_server_free(struct httpd *s)

@@ -39,6 +39,13 @@ struct hub_config {
     char *link_cert;          /* the hub's link certificate and key */
     char *link_key;
     int allow_insecure_links; /* plain TCP links on a non-loopback address */
+    /* The admin API (common/httpd limits, hub/http.c). */
+    long http_max_conns_per_ip; /* admin connections one address may hold (0: no cap) */
+    long http_head_timeout_ms;  /* deadline for the TLS handshake and request head */
+    char *http_allowed_hosts;   /* Host names answered besides IPs, localhost, the listen host */
+    char *http_tls_cert;        /* HTTPS on the API with this PEM chain and key ("": HTTP) */
+    char *http_tls_key;
+    int allow_insecure_http;    /* admin_token over plain HTTP on a non-loopback address */
 };
 
 /* Totals since start (per-link counts live in struct link). */

@@ -15,6 +15,7 @@
 #include "common/version.h"
 #include "common/xalloc.h"
 #include "common/dict.h"
+#include "common/httpd.h"
 #include "hub/http.h"
 #include "hub/hub.h"
 #include "hub/link.h"
@@ -68,6 +69,10 @@ static void hub_cleanup(struct hub *h)
     free(h->cfg.link_cert);
     free(h->cfg.link_key);
     h->cfg.link_ca = h->cfg.link_cert = h->cfg.link_key = NULL;
+    free(h->cfg.http_allowed_hosts);
+    free(h->cfg.http_tls_cert);
+    free(h->cfg.http_tls_key);
+    h->cfg.http_allowed_hosts = h->cfg.http_tls_cert = h->cfg.http_tls_key = NULL;
     SSL_CTX_free(h->link_tls);
     h->link_tls = NULL;
     hub_policy_free(h);
@@ -92,6 +97,38 @@ static int load_link_tls(struct hub *h, char *err, size_t errlen)
     return h->link_tls ? 0 : -1;
 }
 
+/* The API's HTTPS context, or NULL for plain HTTP in *ctx. Refuses an
+ * admin_token that would cross a network in clear: a non-loopback --http
+ * needs TLS, or allow_insecure_http for a TLS proxy on another host or a
+ * network the operator vouches for. Returns 0, or -1 with err set. */
+static int load_http_tls(struct hub *h, SSL_CTX **ctx, char *err, size_t errlen)
+{
+    const struct hub_config *cfg = &h->cfg;
+    char a[300];
+    *ctx = NULL;
+    if (!!cfg->http_tls_cert[0] != !!cfg->http_tls_key[0]) {
+        snprintf(err, errlen, "http_tls_cert and http_tls_key must be set together");
+        return -1;
+    }
+    if (cfg->http_tls_cert[0]) {
+        *ctx = tls_http_server_ctx(cfg->http_tls_cert, cfg->http_tls_key, err, errlen);
+        return *ctx ? 0 : -1;
+    }
+    if (!cfg->admin_token[0] || net_addr_is_loopback(&cfg->http))
+        return 0;
+    net_format_addr(&cfg->http, a, sizeof a);
+    if (!cfg->allow_insecure_http) {
+        snprintf(err, errlen,
+                 "refusing to take the admin token over plain HTTP on %s: set http_tls_cert "
+                 "and http_tls_key (or allow_insecure_http = true behind a TLS proxy or on a "
+                 "trusted network)", a);
+        return -1;
+    }
+    log_warn("the admin API on %s is NOT encrypted: the admin token crosses the network in "
+             "clear (allow_insecure_http = true)", a);
+    return 0;
+}
+
 static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct hub *h = w->data;
@@ -112,6 +149,17 @@ static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
             h->link_tls = ctx;
             log_info("link certificates reloaded from %s and %s", h->cfg.link_cert,
                      h->cfg.link_ca);
+        }
+    }
+    if (h->http && h->http->tls) {
+        /* New API connections get the files' current contents. */
+        SSL_CTX *ctx = tls_http_server_ctx(h->cfg.http_tls_cert, h->cfg.http_tls_key, err,
+                                           sizeof err);
+        if (!ctx) {
+            log_error("API certificate reload failed, the old one stays: %s", err);
+        } else {
+            httpd_set_tls(h->http, ctx);
+            log_info("API certificate reloaded from %s", h->cfg.http_tls_cert);
         }
     }
 }
@@ -163,6 +211,21 @@ int main(int argc, char **argv)
         {"link_max_pending_directs", CONF_INT, &h->cfg.link_max_pending_directs, "65536", 1,
          1L << 24, "sends with an id the hub has forwarded to one link and not yet had "
          "answered; more are answered 503 at once"},
+        {"http_max_conns_per_ip", CONF_INT, &h->cfg.http_max_conns_per_ip, "16", 0,
+         HTTPD_MAX_CONNS, "admin API connections one client address may hold (0: no limit "
+         "besides the 256 in total)"},
+        {"http_head_timeout", CONF_MS, &h->cfg.http_head_timeout_ms, "3", 100,
+         (long)(HTTPD_TIMEOUT_S * 1000), "seconds a client has for the TLS handshake and the "
+         "request head on the admin API"},
+        {"http_allowed_hosts", CONF_STR, &h->cfg.http_allowed_hosts, "", 0, 0,
+         "comma-separated Host names the admin API answers to besides IP addresses, localhost "
+         "and the --http host ('*': any); others get 421 (DNS rebinding)"},
+        {"http_tls_cert", CONF_STR, &h->cfg.http_tls_cert, "", 0, 0,
+         "PEM certificate (chain): the admin API then speaks HTTPS only; re-read on SIGHUP"},
+        {"http_tls_key", CONF_STR, &h->cfg.http_tls_key, "", 0, 0,
+         "PEM private key of http_tls_cert"},
+        {"allow_insecure_http", CONF_BOOL, &h->cfg.allow_insecure_http, "false", 0, 0,
+         "take the admin_token over plain HTTP on a non-loopback --http (behind a TLS proxy)"},
     };
     /* The policy keys are [policy] keys in the file and flags like any other
      * (--idle-timeout 30); [edge.NAME] sections override them per edge. */
@@ -225,7 +288,9 @@ int main(int argc, char **argv)
     }
 
     char tlserr[512];
-    if (load_link_tls(h, tlserr, sizeof tlserr) < 0) {
+    SSL_CTX *http_tls = NULL;
+    if (load_link_tls(h, tlserr, sizeof tlserr) < 0 ||
+        load_http_tls(h, &http_tls, tlserr, sizeof tlserr) < 0) {
         fprintf(stderr, "spoke-hub: %s\n", tlserr);
         hub_cleanup(h);
         return 2;
@@ -238,6 +303,7 @@ int main(int argc, char **argv)
     h->loop = ev_default_loop(EVFLAG_AUTO);
     if (!h->loop) {
         fprintf(stderr, "spoke-hub: cannot initialise the event loop\n");
+        SSL_CTX_free(http_tls);
         hub_cleanup(h);
         return 1;
     }
@@ -248,15 +314,18 @@ int main(int argc, char **argv)
     char err[512], addr[300];
     if (link_server_start(h, err, sizeof err) < 0) {
         fprintf(stderr, "spoke-hub: %s\n", err);
+        SSL_CTX_free(http_tls);
         hub_cleanup(h);
         return 1;
     }
     h->http = http_server_new(h, &h->cfg.http, err, sizeof err);
     if (!h->http) {
         fprintf(stderr, "spoke-hub: %s\n", err);
+        SSL_CTX_free(http_tls);
         hub_cleanup(h);
         return 1;
     }
+    httpd_set_tls(h->http, http_tls);
 
     /* Report the bound ports, which differ from the settings for port 0. */
     struct net_addr shown = h->cfg.listen;
@@ -265,7 +334,8 @@ int main(int argc, char **argv)
              h->link_tls ? "TLS, edge certificates required" : "plain TCP");
     shown = h->cfg.http;
     shown.port = http_server_port(h->http);
-    log_info("admin HTTP on %s", net_format_addr(&shown, addr, sizeof addr));
+    log_info("admin HTTP on %s (%s)", net_format_addr(&shown, addr, sizeof addr),
+             h->http->tls ? "HTTPS" : "plain HTTP");
     log_info("spoke-hub %s started (boot %016llx, heartbeat %ld ms)", SPOKE_VERSION,
              (unsigned long long)h->boot, h->cfg.heartbeat_ms);
 

@@ -1,21 +1,19 @@
 /* spokectl: the operator's command line for a running hub, a blocking client
- * of the hub's admin HTTP API (one request per connection, JSON bodies). */
+ * of the hub's admin HTTP API over http:// or https:// (libcurl's easy
+ * interface: a CLI may block), one request per command, JSON bodies. */
+#include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <http_parser.h>
 #include <jansson.h>
 #include <math.h>
-#include <netdb.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/net.h"
 #include "common/version.h"
 #include "common/xalloc.h"
 
@@ -29,12 +27,14 @@ enum { EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 struct ctl {
     const char *url;      /* as the user gave it, for messages */
-    char host[256];       /* for getaddrinfo (brackets of an IPv6 literal removed) */
-    char hostport[300];   /* for the Host header */
-    char port[8];
-    char prefix[256];     /* path before /api/..., without a trailing slash */
+    char *base;           /* scheme://host[:port][/prefix], no trailing slash (owned) */
+    int https;
+    char host[256];       /* without the brackets of an IPv6 literal */
     const char *token;
+    const char *cacert;   /* PEM CA certificates to trust besides the system's, or NULL */
     double timeout_s;
+    CURL *curl;           /* one handle for every request: its TLS session cache
+                           * makes --watch resume sessions */
 };
 
 struct answer {
@@ -57,14 +57,20 @@ static void fail(const char *fmt, ...)
 /* ---- help ------------------------------------------------------------------- */
 
 static const char *const HELP_MAIN =
-    "usage: spokectl [--hub URL] [--token T] [--timeout S] COMMAND [ARGS]\n"
+    "usage: spokectl [--hub URL] [--token T] [--cacert FILE] [--timeout S] COMMAND [ARGS]\n"
     "\n"
     "Operate a running spoke hub through its admin HTTP API.\n"
     "\n"
     "options:\n"
-    "  --hub URL      the hub's admin API (env SPOKE_HUB, default " DEFAULT_HUB ")\n"
+    "  --hub URL      the hub's admin API, http:// or https:// (env SPOKE_HUB,\n"
+    "                 default " DEFAULT_HUB ")\n"
     "  --token T      admin token, sent as a Bearer token (env SPOKE_TOKEN)\n"
+    "  --cacert FILE  trust the CA certificates in FILE (PEM) for https, besides\n"
+    "                 the system's (env SPOKE_CACERT)\n"
     "  --timeout S    give up on the hub after S seconds (default 5)\n"
+    "  --allow-insecure-http\n"
+    "                 send the token over plain http to a host that is not\n"
+    "                 loopback (refused otherwise: it would cross the network in clear)\n"
     "  --version      print the version\n"
     "\n"
     "commands:\n"
@@ -88,69 +94,65 @@ struct cmd {
 
 /* ---- URL -------------------------------------------------------------------- */
 
-/* Accepts http://HOST[:PORT][/PREFIX]; HOST may be a bracketed IPv6 literal. */
-static int parse_url(struct ctl *ctl, const char *url)
+/* Accepts http[s]://HOST[:PORT][/PREFIX] (HOST may be a bracketed IPv6
+ * literal) and refuses to send a token in clear off loopback unless
+ * allow_insecure. Returns 0, or -1 after printing why. */
+static int parse_url(struct ctl *ctl, const char *url, int allow_insecure)
 {
     ctl->url = url;
-    if (strncmp(url, "https://", 8) == 0) {
-        fail("%s: https is not supported yet, use http:// on a trusted network", url);
-        return -1;
-    }
-    if (strncmp(url, "http://", 7) != 0) {
-        fail("%s: the hub URL must start with http://", url);
-        return -1;
-    }
-    const char *p = url + 7;
-    const char *slash = strchr(p, '/');
-    size_t authlen = slash ? (size_t)(slash - p) : strlen(p);
-    if (authlen == 0 || authlen >= sizeof ctl->hostport)
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *extra = NULL, *full = NULL;
+    int rc = -1;
+    if (!u)
         goto bad;
-    memcpy(ctl->hostport, p, authlen);
-    ctl->hostport[authlen] = '\0';
-    const char *hs = ctl->hostport, *he, *port = NULL;
-    if (*hs == '[') {
-        he = strchr(hs, ']');
-        if (!he)
-            goto bad;
-        hs++;
-        if (he[1] == ':')
-            port = he + 2;
-        else if (he[1] != '\0')
-            goto bad;
-    } else {
-        he = strchr(hs, ':');
-        if (he)
-            port = he + 1;
-        else
-            he = hs + strlen(hs);
-    }
-    if (he == hs || (size_t)(he - hs) >= sizeof ctl->host)
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
         goto bad;
-    memcpy(ctl->host, hs, (size_t)(he - hs));
-    ctl->host[he - hs] = '\0';
-    if (port) {
-        char *end;
-        long n = strtol(port, &end, 10);
-        if (*port == '\0' || *end != '\0' || n < 1 || n > 65535)
-            goto bad;
-        snprintf(ctl->port, sizeof ctl->port, "%ld", n);
-    } else {
-        strcpy(ctl->port, "80");
+    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+        fail("%s: the hub URL must start with http:// or https://", url);
+        goto out;
     }
-    ctl->prefix[0] = '\0';
-    if (slash) {
-        size_t n = strlen(slash);
-        while (n > 0 && slash[n - 1] == '/')
-            n--;
-        if (n >= sizeof ctl->prefix)
-            goto bad;
-        memcpy(ctl->prefix, slash, n);
-        ctl->prefix[n] = '\0';
+    static const CURLUPart unwanted[] = {CURLUPART_USER, CURLUPART_QUERY, CURLUPART_FRAGMENT};
+    for (size_t i = 0; i < sizeof unwanted / sizeof unwanted[0]; i++) {
+        if (curl_url_get(u, unwanted[i], &extra, 0) == CURLUE_OK) {
+            curl_free(extra);
+            fail("%s: the hub URL takes no user, query or fragment (use --token)", url);
+            goto out;
+        }
     }
-    return 0;
+    if (curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK)
+        goto bad;
+    ctl->https = strcmp(scheme, "https") == 0;
+    size_t hl = strlen(host);
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']')
+        snprintf(ctl->host, sizeof ctl->host, "%.*s", (int)(hl - 2), host + 1);
+    else
+        snprintf(ctl->host, sizeof ctl->host, "%s", host);
+    size_t n = strlen(full);
+    while (n > 0 && full[n - 1] == '/')
+        n--;
+    ctl->base = xmalloc(n + 1);
+    memcpy(ctl->base, full, n);
+    ctl->base[n] = '\0';
+
+    struct net_addr a = {0};
+    snprintf(a.host, sizeof a.host, "%s", ctl->host);
+    if (ctl->token && !ctl->https && !net_addr_is_loopback(&a) && !allow_insecure) {
+        fail("refusing to send the admin token in clear to %s: use https:// (or "
+             "--allow-insecure-http on a network you trust)", url);
+        goto out;
+    }
+    rc = 0;
+    goto out;
 bad:
-    fail("%s: not a valid hub URL (want http://HOST[:PORT])", url);
-    return -1;
+    fail("%s: not a valid hub URL (want http[s]://HOST[:PORT])", url);
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(full);
+    curl_url_cleanup(u);
+    return rc;
 }
 
 /* ---- the HTTP exchange ------------------------------------------------------- */
@@ -162,115 +164,72 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Waits until fd is ready for events or the deadline passes: 1 ready, 0 timed
- * out, -1 error (errno set). */
-static int wait_fd(int fd, short events, double deadline)
-{
-    for (;;) {
-        double left = deadline - now_s();
-        if (left <= 0)
-            return 0;
-        struct pollfd pfd = {.fd = fd, .events = events};
-        int r = poll(&pfd, 1, (int)ceil(left * 1000));
-        if (r < 0 && errno == EINTR)
-            continue;
-        return r < 0 ? -1 : r > 0;
-    }
-}
-
-/* Connects to the hub, trying each address, before the deadline. Returns the
- * socket, or -1 after printing why. */
-static int hub_connect(const struct ctl *ctl, double deadline)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
-    int rc = getaddrinfo(ctl->host, ctl->port, &hints, &res);
-    if (rc != 0) {
-        fail("cannot reach the hub at %s: %s", ctl->url, gai_strerror(rc));
-        return -1;
-    }
-    int fd = -1, err = 0;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-            break;
-        err = errno;
-        if (err == EINPROGRESS) {
-            int r = wait_fd(fd, POLLOUT, deadline);
-            socklen_t sl = sizeof err;
-            if (r == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) == 0 && err == 0)
-                break;
-            if (r == 0)
-                err = ETIMEDOUT;
-            else if (r < 0)
-                err = errno;
-        }
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        fail("cannot reach the hub at %s: %s", ctl->url, strerror(err ? err : ETIMEDOUT));
-    return fd;
-}
-
-struct parse_state {
+struct sink {
     struct answer *a;
     size_t cap;
-    int done;
+    int too_big;
 };
 
-static int on_body(http_parser *p, const char *at, size_t n)
+static size_t on_data(char *p, size_t size, size_t n, void *ud)
 {
-    struct parse_state *st = p->data;
-    struct answer *a = st->a;
-    if (a->len + n + 1 > st->cap) {
-        st->cap = (a->len + n + 1) * 2;
-        a->body = xrealloc(a->body, st->cap);
+    struct sink *s = ud;
+    struct answer *a = s->a;
+    if (a->len + n > MAX_ANSWER_BYTES) {
+        s->too_big = 1;
+        return 0; /* curl stops with CURLE_WRITE_ERROR */
     }
-    memcpy(a->body + a->len, at, n);
+    if (a->len + n + 1 > s->cap) {
+        s->cap = (a->len + n + 1) * 2;
+        a->body = xrealloc(a->body, s->cap);
+    }
+    memcpy(a->body + a->len, p, n);
     a->len += n;
     a->body[a->len] = '\0';
-    return 0;
+    return n;
 }
 
-static int on_complete(http_parser *p)
+/* One line for a failed transfer: what an operator can act on. */
+static void explain(const struct ctl *ctl, CURLcode res, const char *errbuf, int too_big)
 {
-    ((struct parse_state *)p->data)->done = 1;
-    return 0;
-}
-
-/* Parses a whole HTTP response (read to EOF) into a; 0 or -1. */
-static int parse_answer(const char *buf, size_t len, struct answer *a)
-{
-    http_parser_settings s;
-    http_parser_settings_init(&s);
-    s.on_body = on_body;
-    s.on_message_complete = on_complete;
-    struct parse_state st = {.a = a};
-    http_parser p;
-    http_parser_init(&p, HTTP_RESPONSE);
-    p.data = &st;
-    a->body = xmalloc(1);
-    a->body[0] = '\0';
-    a->len = 0;
-    size_t used = http_parser_execute(&p, &s, buf, len);
-    if (!st.done && used == len && HTTP_PARSER_ERRNO(&p) == HPE_OK)
-        http_parser_execute(&p, &s, NULL, 0); /* EOF ends a body without a length */
-    if (!st.done) {
-        enum http_errno e = HTTP_PARSER_ERRNO(&p);
-        fail("a bad answer from the hub: %s",
-             e == HPE_OK ? "truncated" : http_errno_description(e));
-        free(a->body);
-        a->body = NULL;
-        return -1;
+    long os_errno = 0;
+    curl_easy_getinfo(ctl->curl, CURLINFO_OS_ERRNO, &os_errno);
+    const char *why = errbuf[0] ? errbuf : curl_easy_strerror(res);
+    switch (res) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+        fail("cannot reach the hub at %s: cannot resolve %s", ctl->url, ctl->host);
+        break;
+    case CURLE_COULDNT_CONNECT:
+        fail("cannot reach the hub at %s: %s", ctl->url,
+             os_errno ? strerror((int)os_errno) : why);
+        break;
+    case CURLE_OPERATION_TIMEDOUT:
+        fail("the hub at %s did not answer within %gs", ctl->url, ctl->timeout_s);
+        break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+        fail("cannot verify the hub's TLS certificate at %s: %s (trust its CA with --cacert "
+             "FILE or SPOKE_CACERT)", ctl->url, why);
+        break;
+    case CURLE_SSL_CACERT_BADFILE:
+        fail("--cacert %s: cannot load CA certificates from it (%s)",
+             ctl->cacert ? ctl->cacert : "-", why);
+        break;
+    case CURLE_SSL_CONNECT_ERROR:
+        fail("TLS handshake with the hub at %s failed: %s", ctl->url, why);
+        break;
+    case CURLE_GOT_NOTHING:
+        fail("the hub at %s closed the connection without answering%s", ctl->url,
+             ctl->https ? "" : " (does it speak https?)");
+        break;
+    case CURLE_WRITE_ERROR:
+        if (too_big) {
+            fail("the hub's answer is over %u bytes", MAX_ANSWER_BYTES);
+            break;
+        }
+        /* fall through */
+    default:
+        fail("talking to the hub at %s: %s", ctl->url, why);
+        break;
     }
-    a->status = (int)p.status_code;
-    return 0;
 }
 
 /* METHOD PATH with an optional JSON body (not taken). Returns 0 with the answer
@@ -278,93 +237,68 @@ static int parse_answer(const char *buf, size_t len, struct answer *a)
 static int hub_request(const struct ctl *ctl, const char *method, const char *path,
                        const json_t *body, struct answer *a)
 {
-    double deadline = now_s() + ctl->timeout_s;
+    CURL *c = ctl->curl;
+    char errbuf[CURL_ERROR_SIZE] = "";
     char *payload = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    size_t plen = payload ? strlen(payload) : 0;
-    char head[2048];
-    int hl = snprintf(head, sizeof head,
-                      "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: spokectl/%s\r\n"
-                      "Accept: application/json\r\nConnection: close\r\n",
-                      method, ctl->prefix, path, ctl->hostport, SPOKE_VERSION);
-    if (ctl->token && hl > 0 && (size_t)hl < sizeof head)
-        hl += snprintf(head + hl, sizeof head - (size_t)hl, "Authorization: Bearer %s\r\n",
-                       ctl->token);
-    if (payload && hl > 0 && (size_t)hl < sizeof head)
-        hl += snprintf(head + hl, sizeof head - (size_t)hl,
-                       "Content-Type: application/json\r\nContent-Length: %zu\r\n", plen);
-    if (hl > 0 && (size_t)hl < sizeof head)
-        hl += snprintf(head + hl, sizeof head - (size_t)hl, "\r\n");
-    if (hl <= 0 || (size_t)hl >= sizeof head) {
-        fail("request too long (check the URL and the token)");
-        free(payload);
-        return -1;
+    size_t ulen = strlen(ctl->base) + strlen(path) + 1;
+    char *url = xmalloc(ulen);
+    snprintf(url, ulen, "%s%s", ctl->base, path);
+    struct curl_slist *hdrs = NULL;
+    char line[4200];
+    hdrs = curl_slist_append(hdrs, "Accept: application/json");
+    hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
+    if (strcmp(method, "GET") != 0)
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    if (ctl->token) {
+        snprintf(line, sizeof line, "Authorization: Bearer %s", ctl->token);
+        hdrs = curl_slist_append(hdrs, line);
     }
+    struct sink sink = {.a = a};
+    a->body = xmalloc(1);
+    a->body[0] = '\0';
+    a->len = 0;
 
-    int fd = hub_connect(ctl, deadline);
-    if (fd < 0) {
-        free(payload);
-        return -1;
+    curl_easy_reset(c); /* keeps the TLS session cache */
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_PROXY, ""); /* never through *_proxy: the token goes direct */
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(ctl->timeout_s * 1000));
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(ctl->timeout_s * 1000));
+    curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (ctl->cacert)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ctl->cacert);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "spokectl/" SPOKE_VERSION);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload ? payload : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)(payload ? strlen(payload) : 0));
     }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
+    CURLcode res = curl_easy_perform(c);
     int rc = -1;
-    const char *parts[2] = {head, payload};
-    size_t sizes[2] = {(size_t)hl, plen};
-    for (int i = 0; i < 2; i++) {
-        size_t off = 0;
-        while (off < sizes[i]) {
-            ssize_t n = send(fd, parts[i] + off, sizes[i] - off, MSG_NOSIGNAL);
-            if (n > 0) {
-                off += (size_t)n;
-                continue;
-            }
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                int r = wait_fd(fd, POLLOUT, deadline);
-                if (r == 1)
-                    continue;
-                if (r == 0)
-                    errno = ETIMEDOUT;
-            }
-            fail("sending to the hub at %s: %s", ctl->url, strerror(errno));
-            goto out;
-        }
+    if (res == CURLE_OK) {
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        a->status = (int)status;
+        rc = 0;
+    } else {
+        explain(ctl, res, errbuf, sink.too_big);
+        free(a->body);
+        a->body = NULL;
     }
-    for (;;) {
-        if (cap - len < 4096) {
-            cap = cap ? cap * 2 : 8192;
-            buf = xrealloc(buf, cap);
-        }
-        ssize_t n = recv(fd, buf + len, cap - len, 0);
-        if (n > 0) {
-            len += (size_t)n;
-            if (len > MAX_ANSWER_BYTES) {
-                fail("the hub's answer is over %u bytes", MAX_ANSWER_BYTES);
-                goto out;
-            }
-            continue;
-        }
-        if (n == 0)
-            break;
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            int r = wait_fd(fd, POLLIN, deadline);
-            if (r == 1)
-                continue;
-            if (r == 0) {
-                fail("the hub at %s did not answer within %gs", ctl->url, ctl->timeout_s);
-                goto out;
-            }
-        }
-        fail("reading from the hub at %s: %s", ctl->url, strerror(errno));
-        goto out;
-    }
-    rc = parse_answer(buf, len, a);
-out:
-    close(fd);
-    free(buf);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+    curl_slist_free_all(hdrs);
+    free(url);
     free(payload);
     return rc;
 }
@@ -1036,7 +970,9 @@ int main(int argc, char **argv)
 {
     struct ctl ctl = {.timeout_s = DEFAULT_TIMEOUT_S};
     const char *hub = getenv("SPOKE_HUB"), *timeout = NULL, *v;
+    int allow_insecure = 0;
     ctl.token = getenv("SPOKE_TOKEN");
+    ctl.cacert = getenv("SPOKE_CACERT");
     if (!hub || !*hub)
         hub = DEFAULT_HUB;
     int i = 1;
@@ -1049,6 +985,10 @@ int main(int argc, char **argv)
             printf("spokectl %s\n", SPOKE_VERSION);
             return 0;
         }
+        if (strcmp(argv[i], "--allow-insecure-http") == 0) {
+            allow_insecure = 1;
+            continue;
+        }
         const char **dst = NULL;
         if (opt_value(argc, argv, &i, "--hub", &v))
             dst = &hub;
@@ -1056,6 +996,8 @@ int main(int argc, char **argv)
             dst = &ctl.token;
         else if (opt_value(argc, argv, &i, "--timeout", &v))
             dst = &timeout;
+        else if (opt_value(argc, argv, &i, "--cacert", &v))
+            dst = &ctl.cacert;
         else
             return usage_error(HELP_MAIN, "unknown option '%s'", argv[i]);
         if (!v)
@@ -1074,6 +1016,14 @@ int main(int argc, char **argv)
         if ((unsigned char)*t < 0x21 || *t == 0x7f) /* no header injection */
             return usage_error(HELP_MAIN, "the token has spaces or control characters");
     }
+    if (ctl.token && strlen(ctl.token) > 4096)
+        return usage_error(HELP_MAIN, "the token is over 4096 bytes");
+    if (ctl.cacert && !*ctl.cacert)
+        ctl.cacert = NULL;
+    if (ctl.cacert && access(ctl.cacert, R_OK) != 0) {
+        fail("--cacert %s: %s", ctl.cacert, strerror(errno));
+        return EXIT_USAGE;
+    }
     if (i >= argc)
         return usage_error(HELP_MAIN, "which command?");
     const struct cmd *cmd = NULL;
@@ -1084,7 +1034,22 @@ int main(int argc, char **argv)
         return usage_error(HELP_MAIN, "unknown command '%s'", argv[i]);
     if (wants_help(argc - i, argv + i, cmd->help))
         return 0;
-    if (parse_url(&ctl, hub) < 0)
-        return EXIT_USAGE;
-    return cmd->fn(&ctl, argc - i, argv + i);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fail("cannot initialise libcurl");
+        return EXIT_FAIL;
+    }
+    int rc = EXIT_USAGE;
+    if (parse_url(&ctl, hub, allow_insecure) == 0) {
+        ctl.curl = curl_easy_init();
+        if (!ctl.curl) {
+            fail("cannot initialise libcurl");
+            rc = EXIT_FAIL;
+        } else {
+            rc = cmd->fn(&ctl, argc - i, argv + i);
+        }
+    }
+    curl_easy_cleanup(ctl.curl);
+    curl_global_cleanup();
+    free(ctl.base);
+    return rc;
 }

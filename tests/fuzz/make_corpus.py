@@ -171,6 +171,12 @@ LINKIO = [
     b"\x28\xb5\x2f\xfd\x00\x00\x00\x00",                    # garbage after magic
     b"not zstd at all",
 ]
+# Host values (then "\n" and an allowed-hosts list) and Content-Type values.
+HTTPD = [b"127.0.0.1:7480", b"[::1]:7480", b"localhost", b"hub.internal:443",
+         b"evil.example\napi.example.com, ops.example.com", b"api.example.com\napi.example.com,*",
+         b"[2001:db8::1", b"application/json; charset=utf-8", b"Application/JSON", b"text/plain",
+         b" localhost. \nx", b"127.0.0.1:99999", b"a:b:c"]
+
 
 SETS = {
     "link": [link(m) for m in LINK_MSGS] + LINK_BAD,
@@ -181,6 +187,7 @@ SETS = {
     "wsframe": WSFRAME,
     "handshake": HANDSHAKE,
     "linkio": LINKIO,
+    "httpd": HTTPD,
 }
 
 

@@ -83,9 +83,10 @@ _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # ignore
 
 
 def http_request(port, method, path, body=None, timeout=2.0):
-    """METHOD http://127.0.0.1:port/path with an optional body; returns (status, body bytes)."""
+    """METHOD http://127.0.0.1:port/path with an optional body; returns (status, body bytes).
+    Anything but GET is sent as JSON, as the admin APIs require."""
     req = urllib.request.Request(f"http://{HOST}:{port}{path}", data=body, method=method)
-    if body is not None:
+    if body is not None or method not in ("GET", "HEAD"):
         req.add_header("Content-Type", "application/json")
     try:
         with _direct.open(req, timeout=timeout) as r:

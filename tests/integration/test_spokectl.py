@@ -115,8 +115,8 @@ def test_help_and_usage_errors():
     assert r.returncode == 2 and "unknown command" in one_line(r.stderr)
     r = ctl(free_port(), "--bogus", "edges")
     assert r.returncode == 2 and "unknown option" in one_line(r.stderr)
-    r = ctl(free_port(), "--hub", "https://127.0.0.1:1", "edges")
-    assert r.returncode == 2 and "https" in one_line(r.stderr)
+    r = ctl(free_port(), "--hub", "ftp://127.0.0.1:1", "edges")
+    assert r.returncode == 2 and "http:// or https://" in one_line(r.stderr)
 
 
 def test_admin_token_is_sent_from_flag_or_environment(tmp_path):
