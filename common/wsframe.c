@@ -66,6 +66,16 @@ int ws_frame_check(const struct ws_frame_info *info, int in_fragmented, const ch
     return WS_CLOSE_PROTOCOL_ERROR;
 }
 
+size_t ws_control_payload(const uint8_t *frame, const struct ws_frame_info *info,
+                          uint8_t out[WS_MAX_CONTROL_PAYLOAD])
+{
+    size_t n = (size_t)info->payload_len;
+    const uint8_t *mask = frame + info->header_len - 4, *in = frame + info->header_len;
+    for (size_t i = 0; i < n; i++)
+        out[i] = in[i] ^ mask[i & 3];
+    return n;
+}
+
 int ws_close_check(const uint8_t *frame, const struct ws_frame_info *info, const char **why)
 {
     size_t n = (size_t)info->payload_len;
@@ -75,10 +85,8 @@ int ws_close_check(const uint8_t *frame, const struct ws_frame_info *info, const
         *why = "close payload of 1 byte";
         return WS_CLOSE_PROTOCOL_ERROR;
     }
-    const uint8_t *mask = frame + info->header_len - 4, *in = frame + info->header_len;
     uint8_t payload[WS_MAX_CONTROL_PAYLOAD];
-    for (size_t i = 0; i < n; i++)
-        payload[i] = in[i] ^ mask[i & 3];
+    ws_control_payload(frame, info, payload);
     if (!ws_close_code_is_valid(((uint32_t)payload[0] << 8) | payload[1])) {
         *why = "invalid close code";
         return WS_CLOSE_PROTOCOL_ERROR;

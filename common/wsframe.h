@@ -60,6 +60,12 @@ long ws_frame_scan(const uint8_t *p, size_t len, uint64_t max_payload,
  * "fragmented control frame", ...). */
 int ws_frame_check(const struct ws_frame_info *info, int in_fragmented, const char **why);
 
+/* Copies the unmasked payload of a complete, masked client control frame
+ * whose header passed ws_frame_check (so at most 125 bytes) into out.
+ * Returns its length. */
+size_t ws_control_payload(const uint8_t *frame, const struct ws_frame_info *info,
+                          uint8_t out[WS_MAX_CONTROL_PAYLOAD]);
+
 /* Judges the payload of a complete client close frame at frame[0, header_len
  * + payload_len) whose header passed ws_frame_check (so the payload is at
  * most 125 bytes): empty, or a code valid for a peer to send

@@ -478,11 +478,6 @@ static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size
                               ? wslay_error_close(raw, buf_readable(out))
                               : frame_raw(raw, buf_readable(out));
         buf_reset(out);
-        /* Pongs piling up for a client that pings faster than it reads:
-         * only the latest ping is answered (RFC 6455 §5.5.3 allows it). */
-        if (f->len && f->data[0] == (0x80 | WS_OP_PONG) &&
-            sendq_replace_last(&c->q, f, 0x80 | WS_OP_PONG))
-            return (ssize_t)len;
         queue_frame(c, f);
     }
     return (ssize_t)len;
@@ -572,11 +567,29 @@ static void ws_run(struct client *c, const uint8_t *p, size_t n)
  * bad header never waits for its payload; ws_close_check once a close frame
  * is whole): the frames before a bad one are processed, then the connection
  * fails with a code and a reason, and the rest of the input is dropped. */
+/* Answers a client's ping (a complete frame at f that passed
+ * ws_frame_check) without wslay, which would allocate a message for each.
+ * Pongs piling up for a client that pings faster than it reads are answered
+ * for the latest ping only (RFC 6455 §5.5.3 allows it): an unwritten pong
+ * of the same length at the end of the queue takes the new payload in place,
+ * so a ping flood costs no memory and no allocation per ping. */
+static void answer_ping(struct client *c, const uint8_t *f, const struct ws_frame_info *fi)
+{
+    uint8_t payload[WS_MAX_CONTROL_PAYLOAD];
+    size_t n = ws_control_payload(f, fi, payload);
+    struct frame *last = sendq_last_unstarted(&c->q);
+    if (last && last->refs == 1 && last->len == 2 + n && last->data[0] == (0x80 | WS_OP_PONG)) {
+        memcpy(last->data + 2, payload, n);
+        return;
+    }
+    queue_frame(c, frame_build(WS_OP_PONG, payload, n));
+}
+
 static void ws_input(struct client *c, const uint8_t *p, size_t n, int from_partial)
 {
     uint64_t max = (uint64_t)c->w->policy.max_message_bytes;
     struct ws_frame_info fi;
-    size_t off = 0;
+    size_t off = 0, group = 0; /* frames [group, off) go to wslay together */
     int peer_close = 0, is_open = c->state == CLIENT_OPEN, fail = 0;
     const char *why = NULL;
     uint8_t in_frag = c->ws ? c->ws->in_fragmented : 0;
@@ -598,6 +611,18 @@ static void ws_input(struct client *c, const uint8_t *p, size_t n, int from_part
             off = n;
             break;
         }
+        if (fi.opcode == WS_OP_PING && is_open) {
+            /* The frames before it first, in order, then its pong. */
+            if (off > group) {
+                ensure_ws(c)->in_fragmented = in_frag;
+                ws_run(c, p + group, off - group);
+            }
+            if (c->state == CLIENT_OPEN)
+                answer_ping(c, p + off, &fi);
+            else
+                is_open = 0;
+            group = off + (size_t)flen;
+        }
         if (fi.opcode == WS_OP_CLOSE)
             peer_close = 1;
         if (fi.opcode == WS_OP_TEXT || fi.opcode == WS_OP_BINARY || fi.opcode == WS_OP_CONT)
@@ -605,9 +630,9 @@ static void ws_input(struct client *c, const uint8_t *p, size_t n, int from_part
         off += (size_t)flen;
     }
 
-    if (c->state == CLIENT_OPEN && off > 0) {
+    if (c->state == CLIENT_OPEN && off > group) {
         ensure_ws(c)->in_fragmented = in_frag;
-        ws_run(c, p, off);
+        ws_run(c, p + group, off - group);
     } else if (c->state == CLIENT_CLOSING && peer_close) {
         /* Our close went first; this is the reply: the handshake is done. */
         c->flags |= CLIENT_F_FLUSH_CLOSE;

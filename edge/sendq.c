@@ -155,16 +155,9 @@ void sendq_clear(struct sendq *q, struct sendq_pool *pool)
         ring_put(q, pool);
 }
 
-int sendq_replace_last(struct sendq *q, struct frame *f, uint8_t first)
+struct frame *sendq_last_unstarted(const struct sendq *q)
 {
     if (!q->count || (q->count == 1 && q->head_off))
-        return 0;
-    uint32_t last = (q->head + q->count - 1) & (q->cap - 1);
-    struct frame *old = q->ring[last];
-    if (!old->len || old->data[0] != first)
-        return 0;
-    q->bytes = q->bytes - old->len + f->len;
-    q->ring[last] = f;
-    frame_unref(old);
-    return 1;
+        return NULL;
+    return q->ring[(q->head + q->count - 1) & (q->cap - 1)];
 }

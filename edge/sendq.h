@@ -52,10 +52,7 @@ static inline uint64_t sendq_cost(const struct sendq *q)
 {
     return (uint64_t)q->bytes + (uint64_t)q->count * SENDQ_FRAME_COST;
 }
-/* If the last queued frame starts with byte `first` and none of it has
- * been written, puts f in its place and returns 1 (takes ownership of f,
- * drops one reference to the old frame); returns 0 otherwise (f is still
- * the caller's). For answering only the latest of several pings. */
-int sendq_replace_last(struct sendq *q, struct frame *f, uint8_t first);
+/* The last queued frame if none of it has been written yet, else NULL. */
+struct frame *sendq_last_unstarted(const struct sendq *q);
 
 #endif
