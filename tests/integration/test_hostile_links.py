@@ -16,7 +16,9 @@ def metric(port, name, labels=""):
     status, body = http_get(port, "/metrics")
     assert status == 200
     m = re.search(rf"^{re.escape(name + labels)} (\S+)$", body.decode(), re.M)
-    return float(m.group(1)) if m else 0.0
+    if not m:
+        return 0
+    return int(m.group(1)) if m.group(1).isdigit() else float(m.group(1))
 
 
 def wait_metric(port, name, labels, want, timeout=5.0):
@@ -338,4 +340,75 @@ def test_a_decompression_bomb_does_not_stall_the_hub(make_cluster):
     assert grew < 32 * 1024, f"hub RssAnon grew by {grew} kB"
     cluster.hubs[-1].assert_alive()
     print(f"worst roundtrip during the bomb {worst * 1000:.0f} ms; hub RssAnon +{grew} kB")
+    peer.close()
+
+
+def test_payloads_that_would_break_the_client_message_are_dropped(make_cluster):
+    """JSON data from a link is spliced into subscribers' frames only as one
+    valid JSON value, msgpack data only as one object: a compromised edge
+    cannot add keys (`1,"op":"ack","id":1`) to every subscriber's message."""
+    cluster = make_cluster(edges=("edge-a",), workers=1)
+
+    async def body():
+        j, _ = await connect(cluster.url_a)
+        m, _ = await connect(cluster.url_a, proto="spoke.msgpack")
+        await subscribe(j, "chat")
+        await subscribe(m, "chat")
+        peer = evil_peer(cluster)
+        peer.send([PUBLISH, "chat", peer.own_conn(1), 0, b'1,"op":"ack","id":1', ""])
+        peer.send([PUBLISH, "chat", peer.own_conn(1), 1, b"\x01\xc0", ""])  # two objects
+        peer.send([PUBLISH, "chat", peer.own_conn(1), 0, b'"fine"', ""])
+        for c in (j, m):
+            got = await recv_json(c)
+            assert got["op"] == "msg" and got["data"] == "fine" and got["seq"] == 3, got
+        await asyncio.to_thread(wait_metric, cluster.edge_admin_port("edge-a"),
+                                "spoke_edge_payloads_dropped_total",
+                                '{edge="edge-a",reason="invalid"}', 4)
+        peer.close()
+    run(body())
+
+
+def test_stats_near_2_64_from_edges_are_summed_without_overflow(make_cluster):
+    cluster = make_cluster(edges=("edge-a",), workers=1)
+    peers = [evil_peer(cluster, "stats-edge", worker=w) for w in range(2)]
+    huge = [2**64 - 1] * 15
+    for peer in peers:
+        from linkpeer import STATS
+        peer.send([STATS, *huge])
+    wait_for(lambda: "stats-edge" in http_get(cluster.http_port, "/api/edges")[1].decode(), 5,
+             "the hub to list stats-edge")
+    for path in ("/api/edges", "/metrics"):
+        status, body = http_get(cluster.http_port, path)
+        assert status == 200, (path, status)
+    edges = json.loads(http_get(cluster.http_port, "/api/edges")[1])["edges"]
+    e = next(x for x in edges if x["name"] == "stats-edge")
+    assert e["clients"] == 2**63 - 1, e  # saturated, not wrapped
+    assert metric(cluster.http_port, "spoke_edge_clients", '{edge="stats-edge"}') == 2**64 - 1
+    cluster.hubs[-1].assert_alive()
+    for peer in peers:
+        peer.close()
+
+
+def test_an_edge_name_is_matched_to_its_certificate_byte_for_byte(make_cluster, dev_certs):
+    """A link certificate for edge-a does not make its holder EDGE-A (host name
+    rules ignore case; edge names are identities)."""
+    import ssl
+    ca = dev_certs.ca1
+    cluster = make_cluster(edges=("edge-a",), workers=1,
+                           hub_args=["--link-ca", str(ca / "ca.pem"), "--link-cert",
+                                     str(ca / "hub.pem"), "--link-key", str(ca / "hub.key")],
+                           edge_extra={"edge-a": ["--link-ca", str(ca / "ca.pem"),
+                                                  "--link-cert", str(ca / "edge-edge-a.pem"),
+                                                  "--link-key", str(ca / "edge-edge-a.key")]})
+    ctx = ssl.create_default_context(cafile=str(ca / "ca.pem"))
+    ctx.load_cert_chain(str(ca / "edge-edge-a.pem"), str(ca / "edge-edge-a.key"))
+    ctx.check_hostname = False
+    for name in ("EDGE-A", "Edge-a"):
+        peer = LinkPeer(cluster.hub_port, ssl_context=ctx)
+        answer = peer.hello(name)
+        assert answer[-1][0] == ERROR and answer[-1][1] == 403, answer
+        assert "not in this link's certificate" in answer[-1][2]
+        peer.close()
+    peer = LinkPeer(cluster.hub_port, ssl_context=ctx)
+    assert peer.hello("edge-a", worker=7)[-1][0] == POLICY  # its own name, another worker
     peer.close()
