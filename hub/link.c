@@ -832,7 +832,7 @@ static void make_room(struct hub *h, const uint8_t *src, size_t srclen)
     }
 }
 
-static void link_new(struct hub *h, int fd, const struct sockaddr_storage *ss)
+void link_adopt(struct hub *h, int fd, const struct sockaddr_storage *ss)
 {
     char addr[64];
     net_format_sockaddr(ss, addr, sizeof addr);
@@ -916,7 +916,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
                 log_warn("accept on the link listener: %s", strerror(errno));
             return;
         }
-        link_new(h, fd, &ss);
+        link_adopt(h, fd, &ss);
     }
 }
 

@@ -5,6 +5,7 @@
 #define SPOKE_HUB_LINK_H
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "common/link.h"
 #include "hub/hub.h"
@@ -34,6 +35,10 @@ int link_server_start(struct hub *h, char *err, size_t errlen);
  * best effort), closes them and the listener, stops the watchers and frees
  * every link. Safe to call twice and after a failed start. */
 void link_server_stop(struct hub *h);
+
+/* Takes an accepted, non-blocking socket from peer ss as if the listener
+ * had accepted it (the fuzz driver's way in; on_accept's too). */
+void link_adopt(struct hub *h, int fd, const struct sockaddr_storage *ss);
 
 /* The port the link listener is bound to (for port 0), or 0. */
 uint16_t link_server_port(const struct hub *h);
