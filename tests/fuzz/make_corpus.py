@@ -30,10 +30,10 @@ def zstd(data):
                           stdout=subprocess.PIPE, check=True).stdout
 
 
-POLICY = [0, 25000, 10000, 5000, 65536, 1 << 20, 1000, 0, 0]
+POLICY = [0, 25000, 10000, 5000, 65536, 1 << 20, 1000, 0, 0, 100000, 10000, 100]
 LINK_MSGS = [
-    [1, 1, "edge-a", "local", 0, "spoke/0.1.0", 1700000000000, 5000],
-    [2, "chat.lobby"],
+    [1, 2, "edge-a", "local", 0, "spoke/0.1.0", 1700000000000, 5000, ""],
+    [2, "chat.lobby", 1],
     [3, "chat.lobby"],
     [4, "chat.lobby", "edge-a:0:1:1", 0, b'{"text":"hi"}'],
     [5, "chat.lobby", 42, "edge-a:0:1:1", 1, pack({"text": "hi"})],
@@ -43,6 +43,7 @@ LINK_MSGS = [
     [8, 1, "protocol error"],
     [9, 1700000000123],
     [10] + POLICY,
+    [14, "chat.lobby", 1, 429, "the hub holds max_topics (10) topics"],
 ]
 LINK_BAD = [
     b"\x00\x00\x00\x00",                                   # zero length
@@ -162,14 +163,36 @@ HANDSHAKE = [
 ]
 
 LINK_STREAM = b"".join(link(m) for m in LINK_MSGS)
+# After the preamble: the uncompressed first message, then the zstd stream.
+HELLO = link(LINK_MSGS[0])
 LINKIO = [
-    zstd(LINK_STREAM),
-    zstd(link(LINK_MSGS[1])) + zstd(link(LINK_MSGS[3])),    # two frames
-    zstd(LINK_STREAM)[:40],                                 # cut mid-frame
-    zstd(link(LINK_MSGS[0]) + b"\x00\x00\x00\x00"),         # then a bad length
-    zstd(b"\x00\x00\x10\x00" + b"\x00" * 64),               # partial message at EOF
-    b"\x28\xb5\x2f\xfd\x00\x00\x00\x00",                    # garbage after magic
+    HELLO + zstd(LINK_STREAM),
+    HELLO + zstd(link(LINK_MSGS[1])) + zstd(link(LINK_MSGS[3])),  # two frames
+    HELLO + zstd(LINK_STREAM)[:40],                               # cut mid-frame
+    HELLO + zstd(link(LINK_MSGS[0]) + b"\x00\x00\x00\x00"),       # then a bad length
+    HELLO + zstd(b"\x00\x00\x10\x00" + b"\x00" * 64),             # partial message at EOF
+    HELLO + b"\x28\xb5\x2f\xfd\x00\x00\x00\x00",                  # garbage after magic
+    link([8, 426, "unsupported link protocol version"]),           # refused: an ERROR first
+    zstd(LINK_STREAM),                                             # a version-1 peer
+    b"\x00\x00\x08\x01" + b"\x00" * 16,                           # first message too long
+    link(LINK_MSGS[1]),                                            # first is not hello
     b"not zstd at all",
+]
+# The hub's link handling after HELLO (fuzz_hub_link): raw message streams
+# from a hostile edge named "evil" (worker 0, boot 1) beside "victim".
+ME, VICTIM = "evil:0:00000001:5", "victim:0:00000001:1"
+HUB_LINK = [
+    link([2, "t", 1]) + link([3, "t"]) + link([2, "new.topic", 2]),
+    link([2, "t", 1]) + link([4, "t", ME, 0, b'{"a":1}', ""]) +
+    link([4, "u", ME, 1, b"\x81\xa1a\x01", ""]),
+    link([6, VICTIM, ME, 7, 0, b'"hi"', ""]) + link([6, VICTIM, ME, None, 0, b"1", ""]) +
+    link([6, "nobody:0:00000001:1", ME, 8, 0, b"1", ""]),
+    link([6, ME, ME, 9, 0, b"1", ""]) + link([7, ME, 9, 0, ""]) + link([7, VICTIM, 4242, 0, ""]) +
+    link([7, ME, 9, 0, ""]),
+    b"".join(link([2, f"f.{i}", i + 1]) for i in range(100)),
+    link([11] + [2**64 - 1] * 15) + link([9, 0, 0]) + link([9, 1, 2]),
+    link([4, "t", VICTIM, 0, b"1", "admin"]),
+    link([4, "t", ME, 0, b'1,"op":"ack","id":1', ""]),
 ]
 # Host values (then "\n" and an allowed-hosts list) and Content-Type values.
 HTTPD = [b"127.0.0.1:7480", b"[::1]:7480", b"localhost", b"hub.internal:443",
@@ -187,6 +210,7 @@ SETS = {
     "wsframe": WSFRAME,
     "handshake": HANDSHAKE,
     "linkio": LINKIO,
+    "hub_link": HUB_LINK,
     "httpd": HTTPD,
 }
 
