@@ -677,24 +677,11 @@ static void refuse_at_accept(struct httpd *s, int fd, int tls, const char *body)
     close(fd);
 }
 
-/* The client's address as bytes (an IPv4-mapped IPv6 address as IPv4). */
+/* The address a client is counted under: IPv4, or the /64 of an IPv6
+ * address, as for every per-address limit (net_sockaddr_group). */
 static void peer_ip(const struct sockaddr_storage *ss, unsigned char ip[16], unsigned char *len)
 {
-    if (ss->ss_family == AF_INET) {
-        memcpy(ip, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-        *len = 4;
-    } else if (ss->ss_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a)) {
-            memcpy(ip, a->s6_addr + 12, 4);
-            *len = 4;
-        } else {
-            memcpy(ip, a->s6_addr, 16);
-            *len = 16;
-        }
-    } else {
-        *len = 0;
-    }
+    *len = (unsigned char)net_sockaddr_group(ss, ip);
 }
 
 /* Connections the address holds: O(open connections), at most

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/dict.h"
+#include "common/net.h"
 #include "common/xalloc.h"
 
 #define STRIPES 16
@@ -43,24 +44,14 @@ void iplimit_free(struct iplimit *l)
     free(l);
 }
 
-/* The key ss is counted under: an IPv4 address (4 bytes), also when it
- * comes IPv4-mapped in IPv6; for other IPv6 addresses the /64 prefix (the
- * first 8 bytes), since one subscriber or host is usually given a whole /64
- * (RFC 6177) and can pick any of its 2^64 addresses for each connection.
- * The lengths differ, so an IPv4 key never equals an IPv6 one. */
-static size_t addr_key(const struct sockaddr_storage *ss, const uint8_t **key)
+/* The key ss is counted under (net_sockaddr_group): an IPv4 address (4
+ * bytes), also when it comes IPv4-mapped in IPv6; for other IPv6 addresses
+ * the /64 prefix (8 bytes), since one subscriber or host is usually given a
+ * whole /64 (RFC 6177) and can pick any of its 2^64 addresses for each
+ * connection. The lengths differ, so an IPv4 key never equals an IPv6 one. */
+static size_t addr_key(const struct sockaddr_storage *ss, uint8_t key[16])
 {
-    if (ss->ss_family == AF_INET) {
-        *key = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
-        return 4;
-    }
-    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(a6)) {
-        *key = a6->s6_addr + 12;
-        return 4;
-    }
-    *key = a6->s6_addr;
-    return IPLIMIT_V6_PREFIX_BYTES;
+    return net_sockaddr_group(ss, key);
 }
 
 static struct stripe *stripe_of(struct iplimit *l, const uint8_t *key, size_t n)
@@ -75,8 +66,8 @@ static struct stripe *stripe_of(struct iplimit *l, const uint8_t *key, size_t n)
 
 struct dict_entry *iplimit_acquire(struct iplimit *l, const struct sockaddr_storage *ss)
 {
-    const uint8_t *key;
-    size_t n = addr_key(ss, &key);
+    uint8_t key[16];
+    size_t n = addr_key(ss, key);
     struct stripe *s = stripe_of(l, key, n);
     pthread_mutex_lock(&s->mu);
     struct dict_entry *e = dict_find(&s->counts, key, n);
@@ -111,8 +102,8 @@ void iplimit_release(struct iplimit *l, struct dict_entry *e)
 
 uint32_t iplimit_count(struct iplimit *l, const struct sockaddr_storage *ss)
 {
-    const uint8_t *key;
-    size_t n = addr_key(ss, &key);
+    uint8_t key[16];
+    size_t n = addr_key(ss, key);
     struct stripe *s = stripe_of(l, key, n);
     pthread_mutex_lock(&s->mu);
     struct dict_entry *e = dict_find(&s->counts, key, n);

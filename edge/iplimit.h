@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-/* IPv6 peers are counted per /64: the first 8 bytes of the address. */
-#define IPLIMIT_V6_PREFIX_BYTES 8
+/* IPv6 peers are counted per /64, as by every per-address limit of spoke
+ * (net_sockaddr_group in common/net.h). */
 
 struct iplimit;
 struct dict_entry;
