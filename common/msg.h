@@ -124,12 +124,11 @@ static inline size_t msg_render_budget(long max_message_bytes)
 
 /* Checks that data[0, len) is exactly one value in encoding enc that may be
  * spliced into a client message of that encoding: for JSON, one JSON text
- * (RFC 8259) in valid UTF-8, nothing before or after it but whitespace, that
- * jansson reads (integers within 64 bits, no "\u0000" in object keys); for
- * msgpack, one complete object (mp_check) with every str valid UTF-8, nested
- * at most MSG_DATA_MAX_DEPTH deep. Returns MSG_DATA_OK or MSG_DATA_INVALID.
- * Costs one parse: for JSON a jansson document of a small multiple of len,
- * freed before returning; msgpack allocates nothing. */
+ * (RFC 8259) in valid UTF-8, nothing before or after it but whitespace
+ * (json_check: jansson's answer without its document); for msgpack, one
+ * complete object (mp_check) with every str valid UTF-8, nested at most
+ * MSG_DATA_MAX_DEPTH deep. Returns MSG_DATA_OK or MSG_DATA_INVALID. One pass
+ * over the bytes; allocates nothing. */
 int msg_data_check(enum enc enc, const uint8_t *data, size_t len);
 
 /* Appends `data` (one value in data_enc) to out as a value in encoding enc:

@@ -211,6 +211,8 @@ SETS = {
     "handshake": HANDSHAKE,
     "linkio": LINKIO,
     "hub_link": HUB_LINK,
+    "jsoncheck": MSG_JSON + [b'1,"op":"ack","id":1', b'"\\ud83d\\ude00"', b'[[[[]]]]',
+                             b'{"a":1e999}', b'-0.0E+1', b'"\\u0000"', b'{"\\u0000":1}'],
     "httpd": HTTPD,
 }
 
