@@ -320,9 +320,11 @@ def read_http_head(sock):
     return status, headers, rest
 
 
-def raw_http(port, request, timeout=5.0):
-    """Sends a hand-written HTTP request; returns (status, headers, body)."""
-    with socket.create_connection((HOST, port), timeout=timeout) as s:
+def raw_http(port, request, timeout=5.0, source=None):
+    """Sends a hand-written HTTP request (from loopback address `source`, any
+    of 127/8, if given); returns (status, headers, body)."""
+    with socket.create_connection((HOST, port), timeout=timeout,
+                                  source_address=(source, 0) if source else None) as s:
         s.sendall(request.encode() if isinstance(request, str) else request)
         status, headers, body = read_http_head(s)
         want = int(headers.get("content-length", "0"))

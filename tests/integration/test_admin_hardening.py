@@ -49,16 +49,8 @@ def connect_from(src, port, timeout=5.0):
 
 def request_from(src, port, path="/healthz"):
     """GET path from source address src; returns (status, body bytes)."""
-    with connect_from(src, port) as s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
-        status, headers, body = read_http_head(s)
-        want = int(headers.get("content-length", "0"))
-        while len(body) < want:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            body += chunk
-        return status, body
+    status, _, body = raw_http(port, f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n", source=src)
+    return status, body
 
 
 def request(port, method, path, headers=(), body=b"", version="1.1", host=HOST):
