@@ -14,8 +14,7 @@ import urllib.request
 import pytest
 
 from conftest import CHILD_ENV, binary
-from helpers import (HOST, Abort, assert_elapsed, free_port, http_get, raw_http,
-                     read_http_head, wait_for)
+from helpers import HOST, Abort, assert_elapsed, free_port, http_get, raw_http, wait_for
 
 TOKEN = "hardening-token-0123456789"
 
