@@ -5,10 +5,10 @@ import re
 import socket
 import time
 
-from helpers import (HOST, assert_elapsed, assert_silent, await_for, connect, expect, free_port,
-                     http_get, recv_json, run, send, subscribe, wait_for)
-from linkpeer import (DIRECT, DIRECT_RESULT, ERROR, HEARTBEAT, INTEREST_ADD, INTEREST_RESULT,
-                      MESSAGE, POLICY, PUBLISH, LinkPeer, frame)
+from helpers import (HOST, assert_elapsed, assert_silent, connect, expect, free_port, http_get,
+                     recv_json, run, send, subscribe, wait_for)
+from linkpeer import (DIRECT, DIRECT_RESULT, ERROR, HEARTBEAT, POLICY, PUBLISH, STATS, LinkPeer,
+                      frame)
 
 
 def metric(port, name, labels=""):
@@ -373,7 +373,6 @@ def test_stats_near_2_64_from_edges_are_summed_without_overflow(make_cluster):
     peers = [evil_peer(cluster, "stats-edge", worker=w) for w in range(2)]
     huge = [2**64 - 1] * 15
     for peer in peers:
-        from linkpeer import STATS
         peer.send([STATS, *huge])
     wait_for(lambda: "stats-edge" in http_get(cluster.http_port, "/api/edges")[1].decode(), 5,
              "the hub to list stats-edge")
