@@ -411,3 +411,26 @@ def test_an_edge_name_is_matched_to_its_certificate_byte_for_byte(make_cluster, 
     peer = LinkPeer(cluster.hub_port, ssl_context=ctx)
     assert peer.hello("edge-a", worker=7)[-1][0] == POLICY  # its own name, another worker
     peer.close()
+
+
+def test_a_topic_refused_after_relinking_ends_its_subscriptions_with_a_notice(make_cluster):
+    """Subscriptions made while the hub was away are acked locally; if the
+    hub then refuses a topic (its limits), each subscriber hears it once."""
+    cluster = make_cluster(edges=("edge-a",), workers=1)
+
+    async def body():
+        c, _ = await connect(cluster.url_a)
+        cluster.kill_hub()
+        await asyncio.sleep(0)  # let the edge notice; subs below are local either way
+        for i in range(3):
+            await send(c, {"op": "sub", "topic": f"r.{i}", "id": i})
+            await expect(c, op="ack", id=i)
+        cluster.hub_args += ["--max-topics", "2"]
+        await asyncio.to_thread(cluster.start_hub)
+        m = await expect(c, timeout=10, op="error", code=429)
+        assert "id" not in m, m
+        assert re.match(r"subscription to r\.\d ended: the hub holds max_topics \(2\)",
+                        m["reason"]), m
+        await assert_silent(c, 0.5)  # one notice, for one topic
+        assert metric(cluster.http_port, "spoke_hub_topics") == 2
+    run(body())
