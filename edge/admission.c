@@ -10,7 +10,7 @@
 #include "edge/auth.h"
 #include "edge/config.h"
 #include "edge/handshake.h"
-#include "edge/worker.h"
+#include "edge/edge.h"
 
 int admission_origin_allowed(const char *list, const char *origin)
 {

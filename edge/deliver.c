@@ -12,10 +12,9 @@
 #include "common/utf8.h"
 #include "common/wsframe.h"
 #include "edge/client.h"
+#include "edge/edge.h"
 #include "edge/frame.h"
-#include "edge/sends.h"
-#include "edge/topic.h"
-#include "edge/worker.h"
+#include "edge/request.h"
 
 /* One drop log line per this many seconds per worker at most: a stream of
  * bad payloads (a compromised or misbehaving edge) must not flood the log. */
@@ -62,7 +61,7 @@ static void note_dropped(struct worker *w, int rc, int enc, const char *fmt, ...
 
 void deliver_message(struct worker *w, const struct link_msg *m)
 {
-    struct topic *t = topic_find(w, m->topic.ptr, m->topic.len);
+    struct topic *t = topic_find(&w->topics, m->topic.ptr, m->topic.len);
     if (!t) {
         /* Interest was withdrawn while the message was in flight. */
         w->stats.unwanted++;
@@ -165,15 +164,8 @@ void deliver_direct_result(struct worker *w, const struct link_msg *m)
      * is passed on (a late one was answered 504 already). */
     if (!sends_take(&w->sends, seq, m->id))
         return;
-    struct client *c = worker_find_client(w, seq);
-    if (!c || c->state != CLIENT_OPEN)
-        return; /* the sender left meanwhile */
-    if (m->code == 0) {
-        client_send_ack(c, m->id);
-        return;
-    }
     size_t n = m->reason.len < sizeof reason - 1 ? m->reason.len : sizeof reason - 1;
     memcpy(reason, m->reason.ptr, n);
     reason[n] = '\0';
-    client_send_error(c, 1, m->id, (int)m->code, reason);
+    request_send_done(w, seq, m->id, (int)m->code, reason);
 }

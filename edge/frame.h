@@ -15,6 +15,10 @@ struct frame {
 
 /* A frame holding header + payload for opcode (FIN set). refs = 1. */
 struct frame *frame_build(uint8_t opcode, const uint8_t *payload, size_t len);
+/* A close frame with code and reason, the reason cut to at most 123 bytes
+ * of valid UTF-8 (RFC 6455 §5.5, §5.5.1): a kick's reason comes from the
+ * hub and may be any bytes. refs = 1. */
+struct frame *frame_close(uint16_t code, const char *reason);
 /* Raw bytes (e.g. an HTTP response) as a frame. refs = 1. */
 struct frame *frame_raw(const void *bytes, size_t len);
 static inline struct frame *frame_ref(struct frame *f)

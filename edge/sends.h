@@ -7,40 +7,48 @@
  * here is dropped.
  *
  * One record per waiting send, keyed by (connection seq, request id), in a
- * deadline list (one timer for all: edge/deadline.h). A connection counts
- * its waiting sends in struct client (nsends) against max_pending_sends. */
+ * deadline list (one timer for all: edge/deadline.h). Connections are only
+ * numbers here: a record that ends without its answer goes to the `ended`
+ * callback, whose owner replies to the connection if it is still there.
+ * The owner also counts each connection's waiting sends against
+ * max_pending_sends. */
 #ifndef SPOKE_EDGE_SENDS_H
 #define SPOKE_EDGE_SENDS_H
+#include <ev.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/dict.h"
 #include "edge/deadline.h"
 
-struct worker;
-struct client;
+/* A waiting send ended without its answer: reply `code` with reason to
+ * request id of connection seq (if it is still there). */
+typedef void (*sends_ended_fn)(void *ud, uint64_t seq, int64_t id, int code,
+                               const char *reason);
 
 struct sends {
     struct dict waiting;        /* (seq, id) -> struct pending_send */
     struct deadline_list timer; /* the same records, oldest first */
     uint64_t answered, timed_out, unsolicited;
+    sends_ended_fn ended;
+    void *ud;
 };
 
-void sends_init(struct sends *s, struct worker *w);
+void sends_init(struct sends *s, struct ev_loop *loop, sends_ended_fn ended, void *ud);
 void sends_deinit(struct sends *s);
 void sends_set_timeout(struct sends *s, long timeout_ms);
 
-/* Records that c sent request `id` up the link. Returns 0; -1 if c already
- * has a send with this id waiting (the client must not reuse it yet); -2
- * if c has max_pending_sends waiting. */
-int sends_add(struct sends *s, struct client *c, int64_t id);
-/* Forgets a record made by sends_add that was not sent after all. */
-void sends_cancel(struct sends *s, struct client *c, int64_t id);
+/* Records that connection seq sent request `id` up the link. Returns 0,
+ * or -1 if it has a send with this id waiting already (the client must not
+ * reuse it yet). */
+int sends_add(struct sends *s, uint64_t seq, int64_t id);
+/* 1 if connection seq has a send with this id waiting, else 0. */
+int sends_is_waiting(const struct sends *s, uint64_t seq, int64_t id);
 /* The answer for (seq, id) came: returns 1 and forgets the record (the
  * caller replies if the connection is still open), 0 if nothing waited. */
 int sends_take(struct sends *s, uint64_t seq, int64_t id);
-/* Answers every waiting send with `code` and `reason` (the link went
- * down), and forgets them. */
+/* Ends every waiting send with `code` and `reason` (the link went down)
+ * through the ended callback, and forgets them. */
 void sends_fail_all(struct sends *s, int code, const char *reason);
 /* Waiting sends in all. */
 static inline size_t sends_count(const struct sends *s)

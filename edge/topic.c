@@ -5,97 +5,101 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/dict.h"
 #include "common/msg.h"
 #include "common/xalloc.h"
-#include "edge/client.h"
-#include "edge/uplink.h"
-#include "edge/worker.h"
 
-struct topic *topic_find(struct worker *w, const char *name, size_t len)
+void topics_init(struct topics *ts, topic_answer_fn answer, void *ud)
 {
-    return dict_get(&w->topics, name, len);
+    dict_init(&ts->by_name);
+    ts->nsubs = 0;
+    ts->answer = answer;
+    ts->ud = ud;
 }
 
-int topic_subscribe(struct worker *w, struct client *c, const char *name, size_t len,
-                    uint32_t max_subs, uint32_t max_topics, struct topic **out)
+static struct sub *find_sub(const struct topic_subs *mine, const char *name, size_t len)
 {
-    for (struct sub *s = c->subs; s; s = s->cnext) {
-        if (s->t->name_len == len && memcmp(s->t->name, name, len) == 0) {
-            *out = s->t;
-            return TOPIC_ALREADY;
-        }
+    for (struct sub *s = mine->head; s; s = s->cnext)
+        if (s->t->name_len == len && memcmp(s->t->name, name, len) == 0)
+            return s;
+    return NULL;
+}
+
+int topic_subscribe(struct topics *ts, struct client *c, struct topic_subs *mine, enum enc enc,
+                    const char *name, size_t len, uint32_t max_subs, uint32_t max_topics,
+                    struct sub **out)
+{
+    struct sub *s = find_sub(mine, name, len);
+    if (s) {
+        *out = s;
+        return TOPIC_ALREADY;
     }
-    if (c->nsubs >= max_subs)
+    if (mine->n >= max_subs)
         return TOPIC_LIMIT_SUBS;
-    struct topic *t = topic_find(w, name, len);
-    int created = 0;
+    struct topic *t = topic_find(ts, name, len);
+    int first = 0;
     if (!t) {
-        if (w->topics.count >= max_topics)
+        if (topics_count(ts) >= max_topics)
             return TOPIC_LIMIT_TOPICS;
         t = xcalloc(1, sizeof *t);
-        struct dict_entry *e = dict_add(&w->topics, name, len, t);
+        struct dict_entry *e = dict_add(&ts->by_name, name, len, t);
         t->name = e->key;
         t->name_len = (uint32_t)len;
-        created = 1;
+        first = 1;
     }
     if (t->n == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 4;
         t->members = xrealloc(t->members, t->cap * sizeof *t->members);
     }
-    struct sub *s = xmalloc(sizeof *s);
+    s = xcalloc(1, sizeof *s);
     s->t = t;
+    s->owner = mine;
     s->slot = t->n;
-    s->cnext = c->subs;
-    c->subs = s;
+    s->enc = (uint8_t)enc;
+    s->cnext = mine->head;
+    mine->head = s;
     t->members[t->n].c = c;
     t->members[t->n].sub = s;
     t->n++;
-    c->nsubs++;
-    w->nsubs++;
-    t->count[c->enc]++;
-    if (created) /* first local subscriber: the hub answers with INTEREST_RESULT */
-        t->add_id = uplink_interest_add(w->up, t->name, t->name_len);
-    *out = t;
-    return created ? TOPIC_CREATED : TOPIC_JOINED;
+    mine->n++;
+    ts->nsubs++;
+    t->count[enc]++;
+    *out = s;
+    return first ? TOPIC_FIRST : TOPIC_JOINED;
 }
 
-void topic_wait(struct topic *t, struct client *c, int64_t id)
+void topic_wait(struct sub *s, int64_t id)
 {
     struct topic_waiter *wt = xmalloc(sizeof *wt);
-    wt->c = c;
+    wt->sub = s;
     wt->id = id;
-    wt->next = t->waiters;
-    t->waiters = wt;
+    wt->next = s->t->waiters;
+    s->t->waiters = wt;
 }
 
-/* Takes c's waiting acks out of t; sends them when `ack` is set. */
-static void release_waiters_of(struct topic *t, struct client *c, int ack)
+/* Takes s's waiting acks out of its topic; sends them when `ack` is set. */
+static void release_waiters_of(struct topics *ts, struct client *c, struct sub *s, int ack)
 {
-    for (struct topic_waiter **pp = &t->waiters; *pp;) {
+    for (struct topic_waiter **pp = &s->t->waiters; *pp;) {
         struct topic_waiter *wt = *pp;
-        if (wt->c != c) {
+        if (wt->sub != s) {
             pp = &wt->next;
             continue;
         }
         *pp = wt->next;
         if (ack)
-            client_send_ack(c, wt->id);
+            ts->answer(ts->ud, c, 1, wt->id, 0, NULL);
         free(wt);
     }
 }
 
 /* Sends (code 0: acks; else errors) to every waiter and empties the list. */
-static void answer_waiters(struct topic *t, int code, const char *reason)
+static void answer_waiters(struct topics *ts, struct topic *t, int code, const char *reason)
 {
     struct topic_waiter *wt = t->waiters;
     t->waiters = NULL;
     while (wt) {
         struct topic_waiter *next = wt->next;
-        if (code == 0)
-            client_send_ack(wt->c, wt->id);
-        else
-            client_send_error(wt->c, 1, wt->id, code, reason);
+        ts->answer(ts->ud, t->members[wt->sub->slot].c, 1, wt->id, code, reason);
         free(wt);
         wt = next;
     }
@@ -114,19 +118,29 @@ static void free_topic(void *p)
     free(t);
 }
 
-/* Forgets t; tells the hub unless it never held the topic. */
-static void topic_drop(struct worker *w, struct topic *t, int tell_hub)
+/* Forgets t (its name too). */
+static void drop_topic(struct topics *ts, struct topic *t)
 {
-    if (tell_hub)
-        uplink_interest_remove(w->up, t->name, t->name_len); /* last local subscriber gone */
-    dict_delete(&w->topics, t->name, t->name_len);           /* frees the name too */
+    dict_delete(&ts->by_name, t->name, t->name_len);
     free_topic(t);
-    dict_shrink(&w->topics); /* never iterated while subscriptions change */
+    dict_shrink(&ts->by_name); /* never iterated while subscriptions change */
 }
 
-/* Takes s (of client c) out of its topic and frees it; drops the topic with
- * its last subscriber. */
-static void drop_sub(struct worker *w, struct client *c, struct sub *s)
+/* Unlinks s from its connection's list. */
+static void unlink_sub(struct sub *s)
+{
+    for (struct sub **pp = &s->owner->head; *pp; pp = &(*pp)->cnext) {
+        if (*pp == s) {
+            *pp = s->cnext;
+            break;
+        }
+    }
+}
+
+/* Takes s (already off its connection's list) out of its topic and frees
+ * it. Returns 1 when the topic has no subscriber left (the caller drops
+ * it), else 0. */
+static int leave_topic(struct topics *ts, struct sub *s)
 {
     struct topic *t = s->t;
     uint32_t last = --t->n;
@@ -134,109 +148,99 @@ static void drop_sub(struct worker *w, struct client *c, struct sub *s)
         t->members[s->slot] = t->members[last];
         t->members[s->slot].sub->slot = s->slot;
     }
-    t->count[c->enc]--;
-    c->nsubs--;
-    w->nsubs--;
+    t->count[s->enc]--;
+    s->owner->n--;
+    ts->nsubs--;
     free(s);
-    if (!t->n) {
-        topic_drop(w, t, 1);
-    } else if (t->cap > 16 && t->n < t->cap / 4) {
+    if (!t->n)
+        return 1;
+    if (t->cap > 16 && t->n < t->cap / 4) {
         t->cap /= 2; /* give memory back after a crowd leaves */
         t->members = xrealloc(t->members, t->cap * sizeof *t->members);
     }
+    return 0;
 }
 
-int topic_unsubscribe(struct worker *w, struct client *c, const char *name, size_t len)
+int topic_unsubscribe(struct topics *ts, struct client *c, struct topic_subs *mine,
+                      const char *name, size_t len)
 {
-    for (struct sub **pp = &c->subs; *pp; pp = &(*pp)->cnext) {
-        struct sub *s = *pp;
-        if (s->t->name_len == len && memcmp(s->t->name, name, len) == 0) {
-            /* The sub did take effect here: its ack goes before the unsub's. */
-            release_waiters_of(s->t, c, 1);
-            *pp = s->cnext;
-            drop_sub(w, c, s);
-            return 0;
+    struct sub *s = find_sub(mine, name, len);
+    if (!s)
+        return TOPIC_NOT_SUBSCRIBED;
+    /* The sub did take effect here: its ack goes before the unsub's. */
+    release_waiters_of(ts, c, s, 1);
+    unlink_sub(s);
+    struct topic *t = s->t;
+    if (!leave_topic(ts, s))
+        return TOPIC_LEFT;
+    drop_topic(ts, t);
+    return TOPIC_LAST;
+}
+
+void topic_unsubscribe_all(struct topics *ts, struct topic_subs *mine, topic_last_fn last,
+                           void *ud)
+{
+    while (mine->head) {
+        struct sub *s = mine->head;
+        mine->head = s->cnext;
+        struct topic *t = s->t;
+        release_waiters_of(ts, NULL, s, 0);
+        if (leave_topic(ts, s)) {
+            last(ud, t->name, t->name_len);
+            drop_topic(ts, t);
         }
     }
-    return 1;
 }
 
-void topic_unsubscribe_all(struct worker *w, struct client *c)
+void topic_foreach(struct topics *ts, void (*fn)(void *ud, struct topic *t), void *ud)
 {
-    while (c->subs) {
-        struct sub *s = c->subs;
-        c->subs = s->cnext;
-        release_waiters_of(s->t, c, 0);
-        drop_sub(w, c, s);
-    }
+    struct dict_iter it;
+    dict_iter_init(&it, &ts->by_name);
+    for (struct dict_entry *e; (e = dict_next(&it));)
+        fn(ud, e->value);
 }
 
-void topic_interest_result(struct worker *w, const char *name, size_t len, int64_t id,
+void topic_interest_result(struct topics *ts, const char *name, size_t len, int64_t id,
                            int code, const char *reason)
 {
-    struct topic *t = topic_find(w, name, len);
+    struct topic *t = topic_find(ts, name, len);
     if (!t || t->add_id != id || !id)
         return; /* gone meanwhile, or answers a request made before a newer one */
     t->add_id = 0;
     if (code == 0) {
-        answer_waiters(t, 0, NULL);
+        answer_waiters(ts, t, 0, NULL);
         return;
     }
     /* Waiting subs get the error with their id; subscribers acked earlier
      * (while the link was down) are told too: nothing will arrive here. */
     for (struct topic_waiter *wt = t->waiters; wt; wt = wt->next)
-        wt->c->flags |= CLIENT_F_MARK;
-    answer_waiters(t, code, reason);
+        wt->sub->answered = 1;
+    answer_waiters(ts, t, code, reason);
     char why[TOPIC_MAX_LEN + 200];
     snprintf(why, sizeof why, "subscription to %.*s ended: %s", (int)len, name, reason);
-    for (uint32_t i = 0; i < t->n; i++) {
-        struct client *c = t->members[i].c;
-        if (c->flags & CLIENT_F_MARK)
-            c->flags &= (uint8_t)~CLIENT_F_MARK;
-        else
-            client_send_error(c, 0, 0, code, why);
-    }
+    for (uint32_t i = 0; i < t->n; i++)
+        if (!t->members[i].sub->answered)
+            ts->answer(ts->ud, t->members[i].c, 0, 0, code, why);
     while (t->n) {
-        struct topic_member *m = &t->members[t->n - 1];
-        struct client *c = m->c;
-        struct sub *s = m->sub;
-        for (struct sub **pp = &c->subs; *pp; pp = &(*pp)->cnext) {
-            if (*pp == s) {
-                *pp = s->cnext;
-                break;
-            }
-        }
-        t->n--;
-        t->count[c->enc]--;
-        c->nsubs--;
-        w->nsubs--;
-        free(s);
+        struct sub *s = t->members[t->n - 1].sub;
+        unlink_sub(s);
+        leave_topic(ts, s);
     }
-    topic_drop(w, t, 0);
+    drop_topic(ts, t);
 }
 
-void topic_link_down(struct worker *w)
+static void link_down_one(void *ud, struct topic *t)
 {
-    struct dict_iter it;
-    dict_iter_init(&it, &w->topics);
-    for (struct dict_entry *e; (e = dict_next(&it));) {
-        struct topic *t = e->value;
-        t->add_id = 0;
-        answer_waiters(t, 0, NULL);
-    }
+    t->add_id = 0;
+    answer_waiters(ud, t, 0, NULL);
 }
 
-void topic_link_up(struct worker *w)
+void topic_link_down(struct topics *ts)
 {
-    struct dict_iter it;
-    dict_iter_init(&it, &w->topics);
-    for (struct dict_entry *e; (e = dict_next(&it));) {
-        struct topic *t = e->value;
-        t->add_id = uplink_interest_add(w->up, t->name, t->name_len);
-    }
+    topic_foreach(ts, link_down_one, ts);
 }
 
-void topic_free_all(struct worker *w)
+void topics_deinit(struct topics *ts)
 {
-    dict_deinit(&w->topics, free_topic);
+    dict_deinit(&ts->by_name, free_topic);
 }

@@ -25,17 +25,20 @@
 #include "common/log.h"
 #include "common/tls.h"
 #include "common/xalloc.h"
-#include "edge/client.h"
-#include "edge/worker.h"
 
 /* Plaintext encrypted per round before the stage is sent: bounds a
  * connection's backlog. */
 #define TLS_BATCH (64 * 1024)
+/* Small frames are gathered into records of this size (one full TLS
+ * record) before encryption. */
+#define TLS_GATHER (16 * 1024)
 
 static _Thread_local char last_error[200];
 /* Records produced by the SSL call in progress on this thread. Empty
  * between transport calls: every call sends or moves it before returning. */
 static _Thread_local struct buf stage;
+/* TLS_GATHER bytes, allocated on this thread's first TLS write. */
+static _Thread_local uint8_t *gather;
 
 static BIO_METHOD *stage_method;
 static pthread_once_t stage_once = PTHREAD_ONCE_INIT;
@@ -103,14 +106,16 @@ int transport_tls_attach(SSL *ssl, int fd)
 void transport_thread_done(void)
 {
     buf_deinit(&stage);
+    free(gather);
+    gather = NULL;
 }
 
 /* Sends the backlog, then the stage (appended to a backlog that exists, to
  * keep the order). Returns 0 when everything is on the socket, 1 when some
  * waits in the backlog (EAGAIN), -1 on a socket error (errno). */
-static int send_out(struct client *c)
+static int send_out(SSL *ssl, int fd)
 {
-    BIO *wb = SSL_get_wbio(c->ssl);
+    BIO *wb = SSL_get_wbio(ssl);
     struct buf *backlog = BIO_get_data(wb);
     if (backlog && buf_readable(&stage)) {
         buf_append(backlog, buf_head(&stage), buf_readable(&stage));
@@ -119,7 +124,7 @@ static int send_out(struct client *c)
     struct buf *src = backlog ? backlog : &stage;
     int rc = 0;
     while (buf_readable(src)) {
-        ssize_t n = send(c->io.fd, buf_head(src), buf_readable(src), MSG_NOSIGNAL);
+        ssize_t n = send(fd, buf_head(src), buf_readable(src), MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -147,9 +152,9 @@ static int send_out(struct client *c)
 }
 
 /* Maps a failed SSL call to read/write conventions. */
-static ssize_t tls_result(struct client *c, int r, int reading)
+static ssize_t tls_result(SSL *ssl, int r, int reading)
 {
-    int e = SSL_get_error(c->ssl, r);
+    int e = SSL_get_error(ssl, r);
     switch (e) {
     case SSL_ERROR_WANT_READ:
     case SSL_ERROR_WANT_WRITE: /* not expected: the stage never blocks */
@@ -159,7 +164,7 @@ static ssize_t tls_result(struct client *c, int r, int reading)
         return 0; /* close_notify, or FIN (SSL_OP_IGNORE_UNEXPECTED_EOF) */
     case SSL_ERROR_SYSCALL:
         /* No close_notify may follow a broken session. */
-        SSL_set_quiet_shutdown(c->ssl, 1);
+        SSL_set_quiet_shutdown(ssl, 1);
         if (errno == 0) {
             if (reading)
                 return 0;
@@ -168,33 +173,33 @@ static ssize_t tls_result(struct client *c, int r, int reading)
         ERR_clear_error();
         return -1;
     default:
-        SSL_set_quiet_shutdown(c->ssl, 1);
+        SSL_set_quiet_shutdown(ssl, 1);
         tls_error(last_error, sizeof last_error, "TLS protocol error");
         errno = EPROTO;
         return -1;
     }
 }
 
-ssize_t transport_read(struct client *c, void *buf, size_t len)
+ssize_t transport_read(SSL *ssl, int fd, void *buf, size_t len, int *want_flush)
 {
-    if (!c->ssl)
-        return read(c->io.fd, buf, len);
+    if (!ssl)
+        return read(fd, buf, len);
     ERR_clear_error();
     errno = 0;
-    int r = SSL_read(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+    int r = SSL_read(ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
     int saved = errno;
     /* Reading can make TLS write: handshake flights, tickets, alerts. */
-    if (buf_readable(&stage) && send_out(c) == 1)
-        worker_mark_dirty(c->w, c); /* the flush waits for EV_WRITE */
+    if (buf_readable(&stage) && send_out(ssl, fd) == 1)
+        *want_flush = 1; /* the rest waits for EV_WRITE */
     errno = saved;
-    return r > 0 ? r : tls_result(c, r, 1);
+    return r > 0 ? r : tls_result(ssl, r, 1);
 }
 
 /* Encrypts iov[0, iovcnt) from byte `skip` on, up to TLS_BATCH bytes, into
  * the stage: frames are gathered into full 16 KB records (a record per
  * small frame would cost its header and an encryption call each). Returns
  * the plaintext bytes taken, or -1 (errno) if TLS failed before any. */
-static ssize_t encrypt_batch(struct client *c, const struct iovec *iov, int iovcnt, size_t skip)
+static ssize_t encrypt_batch(SSL *ssl, const struct iovec *iov, int iovcnt, size_t skip)
 {
     size_t taken = 0;
     int i = 0;
@@ -204,7 +209,7 @@ static ssize_t encrypt_batch(struct client *c, const struct iovec *iov, int iovc
         const uint8_t *p;
         size_t n;
         size_t rest = iov[i].iov_len - skip;
-        if (rest >= WORKER_TLS_WBUF || i + 1 == iovcnt) {
+        if (rest >= TLS_GATHER || i + 1 == iovcnt) {
             /* A large frame, or the last one: encrypt it where it is. */
             p = (const uint8_t *)iov[i].iov_base + skip;
             n = rest < TLS_BATCH - taken ? rest : TLS_BATCH - taken;
@@ -214,12 +219,14 @@ static ssize_t encrypt_batch(struct client *c, const struct iovec *iov, int iovc
                 skip = 0;
             }
         } else {
-            uint8_t *dst = c->w->tls_wbuf;
+            if (!gather)
+                gather = xmalloc(TLS_GATHER);
+            uint8_t *dst = gather;
             n = 0;
-            while (i < iovcnt && n < WORKER_TLS_WBUF) {
+            while (i < iovcnt && n < TLS_GATHER) {
                 size_t take = iov[i].iov_len - skip;
-                if (take > WORKER_TLS_WBUF - n)
-                    take = WORKER_TLS_WBUF - n;
+                if (take > TLS_GATHER - n)
+                    take = TLS_GATHER - n;
                 memcpy(dst + n, (const uint8_t *)iov[i].iov_base + skip, take);
                 n += take;
                 skip += take;
@@ -234,9 +241,9 @@ static ssize_t encrypt_batch(struct client *c, const struct iovec *iov, int iovc
             continue;
         ERR_clear_error();
         errno = 0;
-        int r = SSL_write(c->ssl, p, (int)n);
+        int r = SSL_write(ssl, p, (int)n);
         if (r <= 0)
-            return taken ? (ssize_t)taken : tls_result(c, r, 0);
+            return taken ? (ssize_t)taken : tls_result(ssl, r, 0);
         taken += (size_t)r;
         if ((size_t)r < n)
             break; /* cannot happen with a stage that takes everything */
@@ -244,12 +251,12 @@ static ssize_t encrypt_batch(struct client *c, const struct iovec *iov, int iovc
     return (ssize_t)taken;
 }
 
-ssize_t transport_writev(struct client *c, const struct iovec *iov, int iovcnt)
+ssize_t transport_writev(SSL *ssl, int fd, const struct iovec *iov, int iovcnt)
 {
-    if (!c->ssl)
-        return writev(c->io.fd, iov, iovcnt);
-    if (BIO_get_data(SSL_get_wbio(c->ssl))) {
-        int s = send_out(c);
+    if (!ssl)
+        return writev(fd, iov, iovcnt);
+    if (BIO_get_data(SSL_get_wbio(ssl))) {
+        int s = send_out(ssl, fd);
         if (s != 0) {
             if (s == 1)
                 errno = EAGAIN;
@@ -262,13 +269,13 @@ ssize_t transport_writev(struct client *c, const struct iovec *iov, int iovcnt)
     /* Batch by batch while the socket takes it all; the plaintext of a
      * batch whose records wait in the backlog counts as written. */
     while (done < total) {
-        ssize_t n = encrypt_batch(c, iov, iovcnt, done);
+        ssize_t n = encrypt_batch(ssl, iov, iovcnt, done);
         if (n < 0) {
             buf_reset(&stage);
             return done ? (ssize_t)done : -1;
         }
         done += (size_t)n;
-        int s = send_out(c);
+        int s = send_out(ssl, fd);
         if (s < 0)
             return -1;
         if (s == 1 || n == 0)
@@ -277,50 +284,49 @@ ssize_t transport_writev(struct client *c, const struct iovec *iov, int iovcnt)
     return (ssize_t)done;
 }
 
-int transport_has_backlog(const struct client *c)
+int transport_has_backlog(const SSL *ssl)
 {
-    return c->ssl && BIO_get_data(SSL_get_wbio(c->ssl)) != NULL;
+    return ssl && BIO_get_data(SSL_get_wbio(ssl)) != NULL;
 }
 
-size_t transport_backlog_bytes(const struct client *c)
+size_t transport_backlog_bytes(const SSL *ssl)
 {
-    const struct buf *backlog = c->ssl ? BIO_get_data(SSL_get_wbio(c->ssl)) : NULL;
+    const struct buf *backlog = ssl ? BIO_get_data(SSL_get_wbio(ssl)) : NULL;
     return backlog ? buf_readable(backlog) : 0;
 }
 
-int transport_flush_backlog(struct client *c)
+int transport_flush_backlog(SSL *ssl, int fd)
 {
-    if (!transport_has_backlog(c))
+    if (!transport_has_backlog(ssl))
         return 0;
-    return send_out(c);
+    return send_out(ssl, fd);
 }
 
-int transport_is_plain_http(const struct client *c)
+int transport_is_plain_http(const SSL *ssl, int fd)
 {
-    if (!c->ssl || !SSL_in_before(c->ssl))
+    if (!ssl || !SSL_in_before(ssl))
         return 0;
     /* A TLS connection opens with a handshake record (type 22); a request
      * line opens with an upper-case method name. */
     unsigned char b;
-    return recv(c->io.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1 && b >= 'A' && b <= 'Z';
+    return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1 && b >= 'A' && b <= 'Z';
 }
 
-int transport_has_pending(const struct client *c)
+int transport_has_pending(const SSL *ssl)
 {
-    return c->ssl && SSL_pending(c->ssl) > 0;
+    return ssl && SSL_pending(ssl) > 0;
 }
 
-void transport_end(struct client *c)
+void transport_end(SSL *ssl, int fd)
 {
-    if (!c->ssl)
+    if (!ssl)
         return;
-    if (SSL_is_init_finished(c->ssl)) {
+    if (SSL_is_init_finished(ssl)) {
         ERR_clear_error();
-        (void)SSL_shutdown(c->ssl);
-        (void)send_out(c); /* one try: the socket closes right after */
+        (void)SSL_shutdown(ssl);
+        (void)send_out(ssl, fd); /* one try: the socket closes right after */
     }
     buf_reset(&stage);
     ERR_clear_error();
-    SSL_free(c->ssl); /* frees the backlog with its BIO */
-    c->ssl = NULL;
+    SSL_free(ssl); /* frees the backlog with its BIO */
 }

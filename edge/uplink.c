@@ -18,9 +18,7 @@
 #include "common/version.h"
 #include "common/xalloc.h"
 #include "edge/deliver.h"
-#include "edge/sends.h"
-#include "edge/topic.h"
-#include "edge/worker.h"
+#include "edge/edge.h"
 
 enum uplink_state {
     UPLINK_WAITING,    /* backing off before the next attempt */
@@ -43,6 +41,7 @@ enum uplink_state {
 
 struct uplink {
     struct worker *w;
+    uplink_policy_fn on_policy;
     enum uplink_state state;
     int fd;
     ev_io io;
@@ -122,7 +121,7 @@ static void disconnect(struct uplink *u, const char *why)
     schedule_retry(u);
     if (was_linked) {
         /* Nothing the hub owed us will come now. */
-        topic_link_down(u->w);
+        topic_link_down(&u->w->topics);
         sends_fail_all(&u->w->sends, CODE_TIMEOUT,
                        "the hub link went down before the answer came");
     }
@@ -201,6 +200,14 @@ static void on_connected(struct uplink *u)
     uplink_flush(u);
 }
 
+/* After (re)linking the hub knows nothing of us: each topic is registered
+ * again, and its answer awaited as for a new one. */
+static void register_interest(void *ud, struct topic *t)
+{
+    struct uplink *u = ud;
+    t->add_id = uplink_interest_add(u, t->name, t->name_len);
+}
+
 static int on_msg(void *ud, const struct link_msg *m)
 {
     struct uplink *u = ud;
@@ -230,9 +237,9 @@ static int on_msg(void *ud, const struct link_msg *m)
         u->attempts = 0;
         u->backoff = w->cfg->reconnect_min_ms / 1000.0;
         /* After (re)linking the hub knows nothing of us. */
-        topic_link_up(w);
-        if (w->topics.count)
-            log_info("hub link: re-sent interest in %zu topics", w->topics.count);
+        topic_foreach(&w->topics, register_interest, u);
+        if (topics_count(&w->topics))
+            log_info("hub link: re-sent interest in %zu topics", topics_count(&w->topics));
         on_stats(w->loop, &u->stats, 0); /* the hub knows our figures at once */
         return 0;
     }
@@ -257,7 +264,7 @@ static int on_msg(void *ud, const struct link_msg *m)
         reason[n] = '\0';
         if (m->code)
             w->stats.topics_refused_hub++;
-        topic_interest_result(w, m->topic.ptr, m->topic.len, m->id, (int)m->code, reason);
+        topic_interest_result(&w->topics, m->topic.ptr, m->topic.len, m->id, (int)m->code, reason);
         break;
     }
     case LINK_HEARTBEAT:
@@ -267,7 +274,7 @@ static int on_msg(void *ud, const struct link_msg *m)
         }
         break;
     case LINK_POLICY:
-        worker_apply_policy(w, &m->policy);
+        u->on_policy(w, &m->policy);
         break;
     case LINK_KICK:
         deliver_kick(w, m);
@@ -384,8 +391,8 @@ static void on_stats(struct ev_loop *loop, ev_timer *t, int revents)
     struct link_msg m = {.type = LINK_STATS};
     m.stats.uptime_s = (uint64_t)(ev_now(loop) - w->started);
     m.stats.clients = w->nclients;
-    m.stats.subscriptions = w->nsubs;
-    m.stats.topics = w->topics.count;
+    m.stats.subscriptions = w->topics.nsubs;
+    m.stats.topics = topics_count(&w->topics);
     m.stats.msgs_in = s->msgs_in;
     m.stats.msgs_out = s->msgs_out;
     m.stats.bytes_in = s->bytes_in;
@@ -402,10 +409,11 @@ static void on_stats(struct ev_loop *loop, ev_timer *t, int revents)
     send_msg(u, &m);
 }
 
-struct uplink *uplink_new(struct worker *w)
+struct uplink *uplink_new(struct worker *w, uplink_policy_fn on_policy)
 {
     struct uplink *u = xcalloc(1, sizeof *u);
     u->w = w;
+    u->on_policy = on_policy;
     u->fd = -1;
     u->state = UPLINK_WAITING;
     u->backoff = w->cfg->reconnect_min_ms / 1000.0;

@@ -11,8 +11,12 @@
 
 struct worker;
 struct uplink;
+struct policy;
 
-struct uplink *uplink_new(struct worker *w);
+/* Called with each POLICY the hub sends (the worker applies it). */
+typedef void (*uplink_policy_fn)(struct worker *w, const struct policy *p);
+
+struct uplink *uplink_new(struct worker *w, uplink_policy_fn on_policy);
 void uplink_free(struct uplink *u);
 /* Starts connecting (call once the loop exists). */
 void uplink_start(struct uplink *u);

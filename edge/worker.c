@@ -1,4 +1,5 @@
-/* One edge worker thread: its loop, listener, connections and hub link. */
+/* One edge worker thread: its loop, the end-of-turn flush, the policy it
+ * enforces, drain and stop. See worker.h. */
 #include "edge/worker.h"
 
 #include <errno.h>
@@ -14,47 +15,10 @@
 #include "common/net.h"
 #include "common/xalloc.h"
 #include "edge/client.h"
-#include "edge/topic.h"
+#include "edge/listener.h"
+#include "edge/request.h"
 #include "edge/transport.h"
 #include "edge/uplink.h"
-
-#define ACCEPTS_PER_WAKEUP 64
-
-void worker_mark_dirty(struct worker *w, struct client *c)
-{
-    if (c->flags & CLIENT_F_DIRTY)
-        return;
-    c->flags |= CLIENT_F_DIRTY;
-    c->dirty_next = w->dirty;
-    w->dirty = c;
-}
-
-int worker_conn_id(const struct worker *w, uint64_t seq, char *out, size_t outlen)
-{
-    return snprintf(out, outlen, "%s:%u:%08x:%" PRIu64, w->cfg->name, w->index, w->cfg->boot, seq);
-}
-
-int worker_conn_is_local(const struct worker *w, const char *id, size_t len, uint64_t *seq)
-{
-    /* "NAME:WORKER:BOOT:SEQ": compare the prefix we would print, then parse SEQ. */
-    char prefix[160];
-    int n = snprintf(prefix, sizeof prefix, "%s:%u:%08x:", w->cfg->name, w->index, w->cfg->boot);
-    if (n <= 0 || (size_t)n >= len || memcmp(id, prefix, (size_t)n) != 0)
-        return 0;
-    uint64_t v = 0;
-    for (size_t i = (size_t)n; i < len; i++) {
-        if (id[i] < '0' || id[i] > '9' || v > (UINT64_MAX - 9) / 10)
-            return 0;
-        v = v * 10 + (uint64_t)(id[i] - '0');
-    }
-    *seq = v;
-    return 1;
-}
-
-struct client *worker_find_client(struct worker *w, uint64_t seq)
-{
-    return dict_get(&w->conns, &seq, sizeof seq);
-}
 
 /* End of every loop iteration (LIBRARIES.md §3: prepare runs before the
  * poll): one writev per connection with output, one compressed flush for the
@@ -87,39 +51,10 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
     flush_all(p->data);
 }
 
-static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
-{
-    struct listener *ls = io->data;
-    struct worker *w = ls->w;
-    for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-        struct sockaddr_storage ss;
-        socklen_t sslen = sizeof ss;
-        int fd = net_accept(ls->fd, &ss, &sslen);
-        if (fd >= 0) {
-            client_accept(w, fd, &ss, ls->tls);
-            continue;
-        }
-        if (errno == EINTR || errno == ECONNABORTED)
-            continue;
-        if (errno == EMFILE || errno == ENFILE) {
-            /* Out of descriptors: the pending connection would make EV_READ
-             * fire forever. Use the spare fd to accept and drop it. */
-            log_warn("out of file descriptors with %zu connections: refusing a connection",
-                     w->nclients);
-            net_shed_accept(ls->fd, &w->spare_fd);
-            return;
-        }
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            log_warn("accept: %s", strerror(errno));
-        return;
-    }
-}
-
 static void shutdown_worker(struct worker *w)
 {
     w->stopping = 1;
-    for (unsigned i = 0; i < w->nlisteners; i++)
-        ev_io_stop(w->loop, &w->listeners[i].io);
+    listener_close_all(w);
     ev_timer_stop(w->loop, &w->drain_timer);
     /* Tell every client why it goes (1001), write what we can, then leave. */
     struct dict_iter it;
@@ -185,8 +120,8 @@ static void publish_snapshot(struct worker *w)
         .linked = uplink_is_up(w->up),
         .draining = w->draining,
         .clients = w->nclients,
-        .subscriptions = w->nsubs,
-        .topics = w->topics.count,
+        .subscriptions = w->topics.nsubs,
+        .topics = topics_count(&w->topics),
         .stats = w->stats,
     };
     s.stats.sends_timed_out = w->sends.timed_out;
@@ -208,8 +143,6 @@ void worker_snapshot(struct worker *w, struct worker_snapshot *out)
     pthread_mutex_unlock(&w->snap_lock);
 }
 
-static void close_listeners(struct worker *w);
-
 static void on_drain(struct ev_loop *loop, ev_async *a, int revents)
 {
     struct worker *w = a->data;
@@ -217,9 +150,8 @@ static void on_drain(struct ev_loop *loop, ev_async *a, int revents)
         return;
     w->draining = 1;
     publish_snapshot(w); /* not ready from now on */
-    /* Stop accepting first: closing the listener makes new connections to
-     * this worker fail at once, so a balancer sends them elsewhere. */
-    close_listeners(w);
+    /* Stop accepting first: new connections go elsewhere at once. */
+    listener_close_all(w);
     w->drain_start = ev_now(loop);
     w->drain_total = w->nclients;
     log_info("draining: closing %zu clients with 1001 over %.1f s", w->drain_total,
@@ -228,32 +160,7 @@ static void on_drain(struct ev_loop *loop, ev_async *a, int revents)
     ev_timer_start(loop, &w->drain_timer);
 }
 
-static void close_listeners(struct worker *w)
-{
-    for (unsigned i = 0; i < w->nlisteners; i++) {
-        struct listener *ls = &w->listeners[i];
-        if (w->loop)
-            ev_io_stop(w->loop, &ls->io);
-        if (ls->fd >= 0)
-            close(ls->fd);
-        ls->fd = -1;
-    }
-}
-
-static int add_listener(struct worker *w, const struct net_addr *addr, int tls, char *err,
-                        size_t errlen)
-{
-    struct listener *ls = &w->listeners[w->nlisteners];
-    ls->w = w;
-    ls->tls = tls;
-    ls->fd = net_bind(addr, 1, err, errlen);
-    if (ls->fd < 0)
-        return -1;
-    ev_io_init(&ls->io, on_accept, ls->fd, EV_READ);
-    ls->io.data = ls;
-    w->nlisteners++;
-    return 0;
-}
+static void apply_policy(struct worker *w, const struct policy *p);
 
 int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index, char *err,
                 size_t errlen)
@@ -268,16 +175,14 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
         snprintf(err, errlen, "cannot create an event loop");
         return -1;
     }
-    if (add_listener(w, &cfg->listen, 0, err, errlen) < 0 ||
-        (cfg->client_tls && add_listener(w, &cfg->tls_listen, 1, err, errlen) < 0)) {
-        close_listeners(w);
+    if (listener_bind_all(w, err, errlen) < 0) {
         ev_loop_destroy(w->loop);
         w->loop = NULL;
         return -1;
     }
     w->spare_fd = net_open_spare();
     dict_init(&w->conns);
-    dict_init(&w->topics);
+    topics_init(&w->topics, request_answer, w);
     /* Timeouts stay 0 (never expire) until the hub's policy sets them. */
     deadline_list_init(&w->handshakes, w->loop, 0, client_handshake_expired, w);
     deadline_list_init(&w->idle, w->loop, 0, client_idle_expired, w);
@@ -285,14 +190,12 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
     deadline_list_init(&w->pong, w->loop, 0, client_pong_expired, w);
     deadline_list_init(&w->closing, w->loop, cfg->close_timeout_ms / 1000.0,
                        client_close_expired, w);
-    sends_init(&w->sends, w);
+    sends_init(&w->sends, w->loop, request_send_done, w);
     w->parser = msg_parser_new();
     buf_init(&w->scratch);
     buf_init(&w->wsout);
     w->rbuf = xmalloc(WORKER_READ_BUF);
-    if (cfg->client_tls)
-        w->tls_wbuf = xmalloc(WORKER_TLS_WBUF);
-    w->up = uplink_new(w);
+    w->up = uplink_new(w, apply_policy);
     ev_async_init(&w->stop_async, on_stop);
     w->stop_async.data = w;
     ev_async_init(&w->drain_async, on_drain);
@@ -309,9 +212,10 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
     return 0;
 }
 
-void worker_apply_policy(struct worker *w, const struct policy *p)
+/* Takes the policy the hub sent: applies it to every list and limit, and
+ * starts accepting clients if this is the first one. */
+static void apply_policy(struct worker *w, const struct policy *p)
 {
-    char err[200];
     if (w->have_policy && policy_equal(&w->policy, p))
         return;
     for (size_t i = 0; i < policy_nkeys; i++) {
@@ -342,16 +246,7 @@ void worker_apply_policy(struct worker *w, const struct policy *p)
     w->have_policy = 1;
     if (w->draining)
         return; /* a drain started before the policy came: stay closed */
-    for (unsigned i = 0; i < w->nlisteners; i++) {
-        struct listener *ls = &w->listeners[i];
-        if (listen(ls->fd, 1024) < 0) {
-            snprintf(err, sizeof err, "listen: %s", strerror(errno));
-            log_error("cannot accept %s clients: %s", ls->tls ? "wss" : "ws", err);
-            continue;
-        }
-        w->listening = 1;
-        ev_io_start(w->loop, &ls->io);
-    }
+    listener_start_all(w);
     log_info("policy received (idle_timeout %ld ms, ping_interval %ld ms, max_message_bytes %ld): "
              "accepting clients", p->idle_timeout_ms, p->ping_interval_ms, p->max_message_bytes);
 }
@@ -362,7 +257,7 @@ static void *worker_main(void *arg)
     log_set_component(w->label);
     w->started = ev_now(w->loop);
     /* No listener is started here: clients are accepted only once the
-     * hub's policy has arrived (worker_apply_policy). */
+     * hub's policy has arrived (apply_policy). */
     ev_prepare_start(w->loop, &w->flush_prepare);
     ev_timer_start(w->loop, &w->snap_timer);
     uplink_start(w->up);
@@ -416,7 +311,7 @@ void worker_deinit(struct worker *w)
         client_free(c);
     }
     uplink_free(w->up);
-    topic_free_all(w);
+    topics_deinit(&w->topics);
     dict_deinit(&w->conns, NULL);
     deadline_list_deinit(&w->handshakes);
     deadline_list_deinit(&w->idle);
@@ -429,14 +324,13 @@ void worker_deinit(struct worker *w)
     buf_deinit(&w->wsout);
     sendq_pool_deinit(&w->qpool);
     free(w->rbuf);
-    free(w->tls_wbuf);
     ev_async_stop(w->loop, &w->stop_async);
     ev_async_stop(w->loop, &w->drain_async);
     ev_timer_stop(w->loop, &w->drain_timer);
     ev_timer_stop(w->loop, &w->snap_timer);
     pthread_mutex_destroy(&w->snap_lock);
     ev_prepare_stop(w->loop, &w->flush_prepare);
-    close_listeners(w);
+    listener_close_all(w);
     if (w->spare_fd >= 0)
         close(w->spare_fd);
     ev_loop_destroy(w->loop);

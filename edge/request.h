@@ -1,0 +1,29 @@
+/* What a client asks for: each message of an open connection is parsed,
+ * rate limited and checked against the connection's permissions, then
+ * carried out (sub, unsub, pub, send, ping) and answered. This is the one
+ * file that calls auth, the topic table and the uplink on a client's
+ * behalf; the replies to requests that wait on the hub (a sub's ack, a
+ * send's result) come back here too. */
+#ifndef SPOKE_EDGE_REQUEST_H
+#define SPOKE_EDGE_REQUEST_H
+#include <stddef.h>
+#include <stdint.h>
+
+struct client;
+
+/* One complete client message (opcode 1 text, 2 binary) of connection c. */
+void request_handle(struct client *c, uint8_t opcode, const uint8_t *p, size_t n);
+/* Connection c is going: its subscriptions go, and the hub is told of the
+ * topics that go with them. */
+void request_release(struct client *c);
+
+/* A topic_answer_fn (edge/topic.h) for the worker's topic table (ud: the
+ * worker): code 0 acks request id; else error `code`. */
+void request_answer(void *ud, struct client *c, int has_id, int64_t id, int code,
+                    const char *reason);
+/* A sends_ended_fn (edge/sends.h), ud the worker; also the way an answer
+ * that came from the target's edge (code 0: ack) reaches the sender: the
+ * connection, if still there, gets its slot back and the reply. */
+void request_send_done(void *ud, uint64_t seq, int64_t id, int code, const char *reason);
+
+#endif
