@@ -44,8 +44,12 @@ long ws_frame_scan(const uint8_t *p, size_t len, uint64_t max_payload,
 int ws_frame_check(const struct ws_frame_info *info, int in_fragmented, const char **why)
 {
     uint8_t op = info->opcode;
+    size_t len_field = info->header_len - (info->masked ? 4u : 0u); /* 2, 4 or 10 */
     if (info->payload_len >> 63)
         *why = "invalid frame length";
+    else if ((len_field == 4 && info->payload_len < 126) ||
+             (len_field == 10 && info->payload_len <= 0xffff))
+        *why = "payload length not in its shortest form"; /* §5.2 */
     else if (info->rsv)
         *why = "reserved bits set"; /* §5.2: no extension is negotiated */
     else if (op != WS_OP_CONT && op != WS_OP_TEXT && op != WS_OP_BINARY && op != WS_OP_CLOSE &&

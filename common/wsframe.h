@@ -50,7 +50,8 @@ long ws_frame_scan(const uint8_t *p, size_t len, uint64_t max_payload,
                    struct ws_frame_info *info);
 
 /* Judges a client frame by its header (info->header_len != 0) against RFC
- * 6455: the length's top bit clear (§5.2), no RSV bits since no extension is
+ * 6455: the length's top bit clear and the length in its shortest form
+ * (§5.2), no RSV bits since no extension is
  * negotiated (§5.2), a defined opcode (§5.2), masked (§5.1), control frames
  * unfragmented and at most 125 bytes (§5.5), continuation frames only inside
  * a fragmented message and no new data message inside one (§5.4).

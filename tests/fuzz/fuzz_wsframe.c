@@ -58,6 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int control = (p[0] & 0x08) != 0;
     if (code == 0)
         FUZZ_CHECK(info.masked && !info.rsv && !(plen >> 63) &&
+                   (ext != 2 || plen >= 126) && (ext != 8 || plen > 0xffff) &&
                    (!control || (info.fin && plen <= WS_MAX_CONTROL_PAYLOAD)));
     if (ext == 8 && plen >> 63) {
         FUZZ_CHECK(r == -1 && code == WS_CLOSE_PROTOCOL_ERROR);

@@ -1,4 +1,4 @@
-"""WebSocket protocol violations are answered with a close frame that carries a valid code and a reason: 1002 for bad frames (control frames over 125 bytes or fragmented, a 1-byte close payload, an invalid close code, unmasked or reserved frames), 1007 for a close reason or text that is not UTF-8, 1009 for oversized messages; the socket is then closed, the violation is counted as a protocol close, and the edge keeps serving other clients."""
+"""WebSocket protocol violations are answered with a close frame that carries a valid code and a reason: 1002 for bad frames (control frames over 125 bytes or fragmented, a 1-byte close payload, an invalid close code, unmasked or reserved frames, lengths not in their shortest form), 1007 for a close reason or text that is not UTF-8, 1009 for oversized messages; the socket is then closed, the violation is counted as a protocol close, and the edge keeps serving other clients."""
 import os
 import struct
 
@@ -47,6 +47,11 @@ VIOLATIONS = [
      1002, "new message inside a fragmented one"),
     ("64bit-length-top-bit", masked(0x80 | OP_BIN, b"", bytes([127, 0x80, 0, 0, 0, 0, 0, 0, 1])),
      1002, "invalid frame length"),
+    # RFC 6455 section 5.2: a length must use the fewest bytes that hold it.
+    ("16bit-length-of-5", masked(0x80 | OP_TEXT, b"hello", bytes([126, 0, 5])), 1002,
+     "payload length not in its shortest form"),
+    ("64bit-length-of-300", masked(0x80 | OP_BIN, b"b" * 300, bytes([127]) + struct.pack("!Q", 300)),
+     1002, "payload length not in its shortest form"),
     ("close-reason-not-utf8", client_frame(OP_CLOSE, close_payload(1000, b"bad \xff")), 1007,
      "close reason is not UTF-8"),
     ("close-reason-cut-utf8", client_frame(OP_CLOSE, close_payload(1000, b"\xe2\x82")), 1007,

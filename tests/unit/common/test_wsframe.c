@@ -164,6 +164,29 @@ static void test_wsframe_check_names_each_violation(void **state)
     assert_string_equal(check(WS_OP_BINARY, 1, 1, 1), "new message inside a fragmented one");
 }
 
+/* RFC 6455 §5.2: "the minimal number of bytes MUST be used to encode the
+ * length". wslay refuses the others with an empty close; judged here, the
+ * client gets 1002 with a reason. */
+static void test_wsframe_check_refuses_lengths_not_in_shortest_form(void **state)
+{
+    static const uint8_t in16[] = {0x81, 0x80 | 126, 0x00, 0x7d, 0, 0, 0, 0};
+    static const uint8_t in64[] = {0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0};
+    static const uint8_t ok64[] = {0x82, 0x80 | 127, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+    const uint8_t *frames[] = {in16, in64};
+    size_t lens[] = {sizeof in16, sizeof in64};
+    for (int i = 0; i < 2; i++) {
+        struct ws_frame_info fi;
+        ws_frame_scan(frames[i], lens[i], UINT64_MAX >> 1, &fi);
+        const char *why = NULL;
+        assert_int_equal(ws_frame_check(&fi, 0, &why), WS_CLOSE_PROTOCOL_ERROR);
+        assert_string_equal(why, "payload length not in its shortest form");
+    }
+    struct ws_frame_info fi;
+    ws_frame_scan(ok64, sizeof ok64, UINT64_MAX >> 1, &fi);
+    const char *why = NULL;
+    assert_int_equal(ws_frame_check(&fi, 0, &why), 0);
+}
+
 /* A whole masked close frame with payload p[0, n), masked with a key that
  * changes every byte. */
 static size_t close_frame(uint8_t *out, const uint8_t *p, size_t n, struct ws_frame_info *fi)
@@ -265,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_wsframe_scan_marks_an_incomplete_length_field),
         cmocka_unit_test(test_wsframe_check_accepts_valid_client_frames),
         cmocka_unit_test(test_wsframe_check_names_each_violation),
+        cmocka_unit_test(test_wsframe_check_refuses_lengths_not_in_shortest_form),
         cmocka_unit_test(test_wsframe_close_check_accepts_valid_payloads),
         cmocka_unit_test(test_wsframe_close_check_refuses_bad_payloads),
         cmocka_unit_test(test_wsframe_close_codes_valid_to_receive_and_to_send),
