@@ -150,12 +150,14 @@ FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefi
                 -fno-omit-frame-pointer -O1 -g
 FUZZ_CFLAGS  := $(CSTD) $(WARN) -MMD -MP -pthread -I. $(PC_CFLAGS) $(FUZZ_FLAGS)
 FUZZ_LDLIBS  := $(shell pkg-config --libs libzstd msgpack jansson libjwt openssl inih 2>/dev/null) \
-                -lhttp_parser -lev -lm -lpthread
+                -lhttp_parser -lwslay -lev -lm -lpthread
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_NAMES))
-# What the drivers reach: common/, the edge's handshake and token check, and
-# the hub's link handling (all of hub/ but main.c), instrumented alike.
+# What the drivers reach: common/, the edge's handshake, token check and
+# frame handling, and the hub's link handling (all of hub/ but main.c),
+# instrumented alike.
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(COMMON_SRC) edge/handshake.c edge/auth.c \
+                  edge/wsconn.c edge/frame.c edge/sendq.c \
                   $(filter-out hub/main.c,$(HUB_SRC)))
 
 .PHONY: fuzz

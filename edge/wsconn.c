@@ -155,6 +155,8 @@ static void ws_run(struct client *c, const uint8_t *p, size_t n, uint8_t in_frag
          * if it gave up on the stream (r != 0), do not wait for a reply. */
         uint16_t code = wslay_event_get_close_sent(ctx) ? wslay_event_get_status_code_sent(ctx)
                                                         : WS_CLOSE_PROTOCOL_ERROR;
+        if (!ws_close_code_may_send(code)) /* as wslay_error_close put it on the wire */
+            code = WS_CLOSE_PROTOCOL_ERROR;
         ev->failed(c, code,
                    code == WS_CLOSE_INVALID_DATA ? "invalid UTF-8"
                    : code == 1009                ? "message too big"
