@@ -6,11 +6,13 @@ PREFIX   ?= /usr/local
 BUILD    ?= build
 PYTHON   := /usr/bin/python3
 
-# Debian 12 packages the build, the tests and `make run` need.
+# Debian 12 packages the build, the tests and `make run` need (clang 14 and
+# its runtime libraries, a Recommends only, for the libFuzzer drivers).
 DEB_PKGS := build-essential pkg-config libev-dev libwslay-dev libzstd-dev libssl-dev \
             libmsgpack-dev libhttp-parser-dev libjansson-dev libinih-dev libcmocka-dev libjwt-dev \
             libcurl4-openssl-dev \
-            python3 python3-pytest python3-websockets python3-msgpack python3-zstandard python3-jwt python3-cryptography openssl nginx
+            python3 python3-pytest python3-websockets python3-msgpack python3-zstandard python3-jwt python3-cryptography openssl nginx \
+            clang libclang-rt-14-dev
 
 PC_PKGS   := libzstd msgpack jansson inih openssl libjwt
 # libev, wslay and http-parser ship no pkg-config file: the one fallback, here.
@@ -115,9 +117,13 @@ unit: asan
 integration: asan
 	SPOKE_BIN_DIR=$(CURDIR)/$(ASAN_DIR) $(PYTHON) -m pytest -q tests/integration
 
+# Ends with the fuzz smoke: every libFuzzer driver replays its corpus, then
+# fuzzes FUZZ_SMOKE_SECONDS (tests/run_all.py, run_fuzz_smoke).
+FUZZ_SMOKE_SECONDS ?= 3
 test: deps
-	@$(MAKE) --no-print-directory -j$$(nproc) asan
-	@$(PYTHON) tests/run_all.py --bin-dir $(CURDIR)/$(ASAN_DIR)
+	@$(MAKE) --no-print-directory -j$$(nproc) asan fuzz-bins
+	@SPOKE_FUZZ_DIR=$(CURDIR)/$(FUZZ_DIR) SPOKE_FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) \
+		$(PYTHON) tests/run_all.py --bin-dir $(CURDIR)/$(ASAN_DIR)
 
 # ---- benchmarks: optimised build (no sanitizers), the load generator, the suite.
 LOADGEN_SRC := $(wildcard tests/bench/loadgen/*.c)
@@ -160,7 +166,8 @@ FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(COMMON_SRC) edge/handshake.
                   edge/wsconn.c edge/frame.c edge/sendq.c \
                   $(filter-out hub/main.c,$(HUB_SRC)))
 
-.PHONY: fuzz
+.PHONY: fuzz fuzz-bins
+fuzz-bins: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
 	@sh tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_NAMES)
 

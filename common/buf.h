@@ -4,7 +4,8 @@
  * the writable tail is data[len, cap).
  * buf_reserve, buf_append and buf_compact may move the bytes (realloc or
  * memmove): pointers into the buffer do not survive them. buf_consume only
- * advances off (and rewinds to 0 when the buffer becomes empty). */
+ * advances off (and rewinds to 0 when the buffer becomes empty);
+ * buf_truncate and buf_reset only move len. */
 #ifndef SPOKE_BUF_H
 #define SPOKE_BUF_H
 #include <stddef.h>
@@ -35,6 +36,18 @@ void buf_consume(struct buf *b, size_t n);
 void buf_compact(struct buf *b);
 /* Empties the buffer, keeping its storage. */
 void buf_reset(struct buf *b);
+
+/* Appends a string literal without its terminating NUL. */
+#define BUF_APPEND_LIT(b, lit) buf_append((b), (lit), sizeof(lit) - 1)
+
+/* Keeps the first `readable` readable bytes (readable <= buf_readable(b))
+ * and drops the rest: undoes a partial append. Safe across appends that
+ * compacted the buffer, because compaction keeps the readable bytes and
+ * only moves where they start. */
+static inline void buf_truncate(struct buf *b, size_t readable)
+{
+    b->len = b->off + readable;
+}
 
 static inline uint8_t *buf_head(const struct buf *b) { return b->data + b->off; }
 static inline size_t buf_readable(const struct buf *b) { return b->len - b->off; }

@@ -3,15 +3,15 @@
  * output budget (msg.h). */
 #include <jansson.h>
 #include <math.h>
-#include <msgpack.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jsonwrite.h"
 #include "common/mpcheck.h"
+#include "common/mpwrite.h"
 #include "common/msg.h"
-#include "common/msg_internal.h"
 
 /* ---- JSON -> msgpack */
 
@@ -41,18 +41,12 @@ static int sink_over(const struct sink *k)
     return buf_readable(k->out) > k->limit;
 }
 
-/* Bytes msgpack_pack_str_with_body writes for a str of n bytes. */
-static size_t mp_str_size(size_t n)
-{
-    return n + (n < 32 ? 1 : n < 256 ? 2 : n < 65536 ? 3 : 5);
-}
-
 /* `depth` counts the containers around v; no container, even an empty one,
  * opens at depth MSG_DATA_MAX_DEPTH (mp_check's rule, as in msgpack-c), so
  * what we emit, inside a client message, is accepted by msgpack-c. The
  * budget is checked after each value and before each string is copied, so
  * the output never passes it by more than one scalar (9 bytes). */
-static int pack_json(msgpack_packer *pk, const struct sink *k, json_t *v, unsigned depth)
+static int pack_json(const struct sink *k, json_t *v, unsigned depth)
 {
     int rc;
 
@@ -64,13 +58,13 @@ static int pack_json(msgpack_packer *pk, const struct sink *k, json_t *v, unsign
         size_t n = json_object_size(v);
         if (depth >= MSG_DATA_MAX_DEPTH)
             return MSG_DATA_INVALID;
-        msgpack_pack_map(pk, n);
+        mp_write_map(k->out, n);
         json_object_keylen_foreach(v, key, key_len, val)
         {
-            if (!sink_fits(k, mp_str_size(key_len)))
+            if (!sink_fits(k, mp_write_str_size(key_len)))
                 return MSG_DATA_OVER_BUDGET;
-            msgpack_pack_str_with_body(pk, key, key_len);
-            if ((rc = pack_json(pk, k, val, depth + 1)) < 0)
+            mp_write_str(k->out, key, key_len);
+            if ((rc = pack_json(k, val, depth + 1)) < 0)
                 return rc;
         }
         break;
@@ -79,31 +73,31 @@ static int pack_json(msgpack_packer *pk, const struct sink *k, json_t *v, unsign
         size_t n = json_array_size(v);
         if (depth >= MSG_DATA_MAX_DEPTH)
             return MSG_DATA_INVALID;
-        msgpack_pack_array(pk, n);
+        mp_write_array(k->out, n);
         for (size_t i = 0; i < n; i++)
-            if ((rc = pack_json(pk, k, json_array_get(v, i), depth + 1)) < 0)
+            if ((rc = pack_json(k, json_array_get(v, i), depth + 1)) < 0)
                 return rc;
         break;
     }
     case JSON_STRING:
-        if (!sink_fits(k, mp_str_size(json_string_length(v))))
+        if (!sink_fits(k, mp_write_str_size(json_string_length(v))))
             return MSG_DATA_OVER_BUDGET;
-        msgpack_pack_str_with_body(pk, json_string_value(v), json_string_length(v));
+        mp_write_str(k->out, json_string_value(v), json_string_length(v));
         break;
     case JSON_INTEGER:
-        msgpack_pack_int64(pk, json_integer_value(v));
+        mp_write_int(k->out, json_integer_value(v));
         break;
     case JSON_REAL:
-        msgpack_pack_double(pk, json_real_value(v));
+        mp_write_double(k->out, json_real_value(v));
         break;
     case JSON_TRUE:
-        msgpack_pack_true(pk);
+        mp_write_bool(k->out, 1);
         break;
     case JSON_FALSE:
-        msgpack_pack_false(pk);
+        mp_write_bool(k->out, 0);
         break;
     case JSON_NULL:
-        msgpack_pack_nil(pk);
+        mp_write_nil(k->out);
         break;
     default:
         return MSG_DATA_INVALID;
@@ -123,12 +117,10 @@ int transcode_json_to_msgpack(const uint8_t *json, size_t len, size_t budget, st
     size_t mark = buf_readable(out);
     struct sink k;
     sink_init(&k, out, budget);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, out, msg__mp_write);
-    int rc = pack_json(&pk, &k, v, 0);
+    int rc = pack_json(&k, v, 0);
     json_decref(v);
     if (rc < 0)
-        msg__buf_truncate(out, mark);
+        buf_truncate(out, mark);
     return rc;
 }
 
@@ -210,7 +202,7 @@ static void append_real(struct buf *out, double d, int is_float32)
     int prec = is_float32 ? 6 : 15, max = is_float32 ? 9 : 17;
 
     if (!isfinite(d)) {
-        MSG__APPEND_LIT(out, "null");
+        BUF_APPEND_LIT(out, "null");
         return;
     }
     for (;; prec++) {
@@ -236,15 +228,15 @@ static void append_real(struct buf *out, double d, int is_float32)
         /* %g pads the exponent to two digits ("2.5e-08"); drop the padding
          * so the text matches what JSON producers usually write. */
         char *digits = e + 2; /* %g always writes a sign after 'e' */
-        size_t nz = 0;
-        while (digits[nz] == '0' && digits[nz + 1])
-            nz++;
-        memmove(digits, digits + nz, strlen(digits + nz) + 1);
+        size_t pad = 0;
+        while (digits[pad] == '0' && digits[pad + 1])
+            pad++;
+        memmove(digits, digits + pad, strlen(digits + pad) + 1);
         real = 1;
     }
     buf_append_str(out, s);
     if (!real)
-        MSG__APPEND_LIT(out, ".0");
+        BUF_APPEND_LIT(out, ".0");
 }
 
 static int emit_json(struct rd *r, const struct sink *k, unsigned depth);
@@ -331,11 +323,11 @@ static int emit_json(struct rd *r, const struct sink *k, unsigned depth)
     uint8_t b = *r->p++;
 
     if (b <= 0x7f) {
-        msg__json_append_u64(out, b);
+        json_write_u64(out, b);
         goto scalar;
     }
     if (b >= 0xe0) {
-        msg__json_append_i64(out, (int8_t)b);
+        json_write_i64(out, (int8_t)b);
         goto scalar;
     }
     if (b <= 0x8f) {
@@ -352,13 +344,13 @@ static int emit_json(struct rd *r, const struct sink *k, unsigned depth)
     }
     switch (b) {
     case 0xc0:
-        MSG__APPEND_LIT(out, "null");
+        BUF_APPEND_LIT(out, "null");
         goto scalar;
     case 0xc2:
-        MSG__APPEND_LIT(out, "false");
+        BUF_APPEND_LIT(out, "false");
         goto scalar;
     case 0xc3:
-        MSG__APPEND_LIT(out, "true");
+        BUF_APPEND_LIT(out, "true");
         goto scalar;
     case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
         if (rd_len(r, (size_t)1 << (b - 0xc4), &n) < 0)
@@ -397,7 +389,7 @@ static int emit_json(struct rd *r, const struct sink *k, unsigned depth)
         size_t w = (size_t)1 << (b - 0xcc);
         if (rd_len(r, w, &n) < 0)
             return MSG_DATA_INVALID;
-        msg__json_append_u64(out, n);
+        json_write_u64(out, n);
         goto scalar;
     }
     case 0xd0: case 0xd1: case 0xd2: case 0xd3: { /* int 8/16/32/64 */
@@ -408,7 +400,7 @@ static int emit_json(struct rd *r, const struct sink *k, unsigned depth)
         int64_t v = w == 8 ? (int64_t)n
                            : (int64_t)(n ^ ((uint64_t)1 << (w * 8 - 1))) -
                                  (int64_t)((uint64_t)1 << (w * 8 - 1));
-        msg__json_append_i64(out, v);
+        json_write_i64(out, v);
         goto scalar;
     }
     case 0xd9: case 0xda: case 0xdb: /* str 8/16/32 */
@@ -435,7 +427,7 @@ str:
     /* At least n + 2 bytes (quotes); escapes may add up to 5 per byte. */
     if (!sink_fits(k, n + 2))
         return MSG_DATA_OVER_BUDGET;
-    msg__json_append_str(out, (const char *)r->p, n);
+    json_write_str(out, (const char *)r->p, n);
     r->p += n;
     goto scalar;
 bytes:
@@ -475,6 +467,6 @@ int transcode_msgpack_to_json(const uint8_t *mp, size_t len, size_t budget, stru
     if (rc == MSG_DATA_OK && r.p != r.end)
         rc = MSG_DATA_INVALID;
     if (rc < 0)
-        msg__buf_truncate(out, mark);
+        buf_truncate(out, mark);
     return rc;
 }

@@ -59,6 +59,28 @@ def run_integration(bin_dir):
     return passed, failed, skipped
 
 
+def run_fuzz_smoke():
+    """Replays each libFuzzer driver's corpus, then fuzzes it a few seconds:
+    binaries in $SPOKE_FUZZ_DIR (unset: no smoke), $SPOKE_FUZZ_SECONDS each
+    (default 3). tests/fuzz/run.sh prints `fuzz_NAME: ok, ...` for a clean
+    driver: one pass; anything else, a missing binary too, one failure."""
+    fuzz_dir = os.environ.get("SPOKE_FUZZ_DIR")
+    if not fuzz_dir:
+        return 0, 0
+    names = sorted(p.stem[len("fuzz_"):] for p in (HERE / "fuzz").glob("fuzz_*.c"))
+    secs = os.environ.get("SPOKE_FUZZ_SECONDS", "3")
+    print(f"== fuzz smoke ({secs} s per driver)", flush=True)
+    proc = subprocess.Popen(["sh", str(HERE / "fuzz" / "run.sh"), fuzz_dir, secs] + names,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ok = set()
+    for line in proc.stdout:
+        print(line, end="", flush=True)
+        ok.update(n for n in names if line.startswith(f"fuzz_{n}: ok,"))
+    proc.wait()
+    print(f"fuzz: {len(ok)} passed, {len(names) - len(ok)} failed")
+    return len(ok), len(names) - len(ok)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin-dir", required=True, type=Path,
@@ -73,7 +95,8 @@ def main():
     i_pass, i_fail, i_skip = run_integration(bin_dir)
     print(f"integration: {i_pass} passed, {i_fail} failed, {i_skip} skipped")
 
-    passed, failed, skipped = u_pass + i_pass, u_fail + i_fail, i_skip
+    f_pass, f_fail = run_fuzz_smoke()
+    passed, failed, skipped = u_pass + i_pass + f_pass, u_fail + i_fail + f_fail, i_skip
     print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
     return 1 if failed or passed == 0 else 0
 

@@ -194,11 +194,32 @@ HUB_LINK = [
     link([4, "t", VICTIM, 0, b"1", "admin"]),
     link([4, "t", ME, 0, b'1,"op":"ack","id":1', ""]),
 ]
-# Host values (then "\n" and an allowed-hosts list) and Content-Type values.
+# Host values (then "\n" and an allowed-hosts list) and Content-Type values:
+# fuzz_httpd calls httpd_host_is_allowed (listen host "hub.internal") and
+# httpd_is_json_type on each, so these walk every branch of both.
 HTTPD = [b"127.0.0.1:7480", b"[::1]:7480", b"localhost", b"hub.internal:443",
          b"evil.example\napi.example.com, ops.example.com", b"api.example.com\napi.example.com,*",
          b"[2001:db8::1", b"application/json; charset=utf-8", b"Application/JSON", b"text/plain",
-         b" localhost. \nx", b"127.0.0.1:99999", b"a:b:c"]
+         b" localhost. \nx", b"127.0.0.1:99999", b"a:b:c",
+         # IPv6 literals: no port, empty port, junk after "]", empty, mapped
+         # IPv4, a zone id (inet_pton refuses it), longer than any literal.
+         b"[::1]", b"[::1]:", b"[::1]x", b"[]:80", b"[::ffff:127.0.0.1]:80", b"[fe80::1%eth0]",
+         b"[" + b"1:" * 40 + b"]",
+         # Ports and names: empty, six digits, a letter, no name, a bare IPv6
+         # literal, not quite IPv4, trailing dots, case, the listen host.
+         b"127.0.0.1:", b"127.0.0.1:123456", b"127.0.0.1:8a", b":80", b"::1", b"1.2.3.4.5",
+         b"256.1.1.1", b"LOCALHOST.", b"localhost..", b"hub.internal.", b"HUB.INTERNAL:7480",
+         # Characters no reg-name holds, and blanks around a good name.
+         b"evil.example/", b"user@localhost", b"a b", b"\tlocalhost\t", b"local\x00host",
+         # Allowed lists: empty items and blanks, a trailing dot either side,
+         # "*" among blanks, an empty list, repeats, names longer than a literal.
+         b"api.example.com\n,, ,api.example.com ,", b"x.\nx", b"x\nx.", b"x\n *,", b"x\n",
+         b"api.example.com\nAPI.Example.Com.", b"d\na,b,c,d,a", b"a" * 80 + b"\n" + b"a" * 80,
+         # Content-Type: bare parameters, longer types, blanks, other case,
+         # a prefix only, nothing.
+         b"application/json;", b"application/jsonx", b" application/json \t",
+         b"application/json ; charset=utf-8", b"application/json5", b"APPLICATION/JSON",
+         b"application/", b""]
 
 
 SETS = {
