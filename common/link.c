@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/connid.h"
 #include "common/enc.h"
 #include "common/mpcheck.h"
 #include "common/msg.h"
@@ -49,6 +50,7 @@
 
 _Static_assert(LINK_MAX_TOPIC == TOPIC_MAX_LEN, "link and client topic limits differ");
 _Static_assert(LINK_MAX_CONN_ID == CONN_ID_MAX_LEN, "link and client conn id limits differ");
+_Static_assert(CONNID_MAX_LEN <= LINK_MAX_CONN_ID, "a connection id outgrows its link field");
 
 enum field_kind {
     F_U32,        /* uint32_t */

@@ -199,6 +199,10 @@ HTTPD = [b"127.0.0.1:7480", b"[::1]:7480", b"localhost", b"hub.internal:443",
          b"evil.example\napi.example.com, ops.example.com", b"api.example.com\napi.example.com,*",
          b"[2001:db8::1", b"application/json; charset=utf-8", b"Application/JSON", b"text/plain",
          b" localhost. \nx", b"127.0.0.1:99999", b"a:b:c"]
+# Connection ids: valid ones and the near misses a lenient parser took.
+CONNID = [b"edge-a:1:18d84800:1", b"e:1023:ffffffff:18446744073709551615", b"edge-a:1:18D84800:1",
+          b"edge-a:1:1234:1", b"edge-a:01:18d84800:1", b"edge-a:1:18d84800:0",
+          b"a:b:c:0:1:2", b".edge:0:00000000:1", b"edge-a:1024:18d84800:1", b"nonsense"]
 
 
 SETS = {
@@ -214,6 +218,7 @@ SETS = {
     "jsoncheck": MSG_JSON + [b'1,"op":"ack","id":1', b'"\\ud83d\\ude00"', b'[[[[]]]]',
                              b'{"a":1e999}', b'-0.0E+1', b'"\\u0000"', b'{"\\u0000":1}'],
     "httpd": HTTPD,
+    "connid": CONNID,
 }
 
 
