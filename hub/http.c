@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "common/buf.h"
+#include "common/connid.h"
 #include "common/enc.h"
 #include "common/httpd.h"
 #include "common/log.h"
@@ -61,7 +62,7 @@ static void http_policy_get(struct httpd_conn *c, const char *query, size_t qlen
     if (qlen > 6 && memcmp(query, "?edge=", 6) == 0) {
         const char *name = query + 6;
         size_t n = qlen - 6;
-        if (!link_name_is_valid(name, n)) {
+        if (!connid_name_is_valid(name, n)) {
             httpd_error(c, 400, "invalid edge name");
             return;
         }
@@ -407,7 +408,8 @@ static void http_metrics(struct httpd_conn *c)
 /* POST /api/disconnect {"conn":C,"code":N,"reason":R}: closes one client
  * connection wherever it is. 202 once the request is on its way to the edge
  * worker holding it (that worker ignores it if the connection is gone by
- * then); 404 if no linked edge worker can hold that id. */
+ * then); 404 if no linked edge worker can hold that id; 400 if C is not a
+ * connection id at all (common/connid.h), saying which part is wrong. */
 static void http_disconnect(struct httpd_conn *c)
 {
     struct hub *h = hub_of(c);
@@ -420,9 +422,12 @@ static void http_disconnect(struct httpd_conn *c)
     json_int_t v = code ? (json_is_integer(code) ? json_integer_value(code) : -1) : 4001;
     const char *r = reason ? json_string_value(reason) : "disconnected by the operator";
     const char *why = NULL;
-    if (!json_is_string(conn) || json_string_length(conn) == 0 ||
-        json_string_length(conn) > CONN_ID_MAX_LEN)
+    struct connid id;
+    int idrc;
+    if (!json_is_string(conn))
         why = "missing or invalid conn";
+    else if ((idrc = connid_parse(json_string_value(conn), json_string_length(conn), &id)) < 0)
+        why = connid_strerror(idrc);
     else if (!(v == 1000 || v == 1001 || v == 1008 || (v >= 3000 && v <= 4999)))
         why = "code must be 1000, 1001, 1008 or 3000..4999";
     else if (!r || strlen(r) > 123)
@@ -433,7 +438,7 @@ static void http_disconnect(struct httpd_conn *c)
         return;
     }
     struct link_str cs = {json_string_value(conn), (uint32_t)json_string_length(conn)};
-    if (link_kick(h, cs, (uint32_t)v, link_str_c(r)) < 0) {
+    if (link_kick(h, &id, (uint32_t)v, link_str_c(r)) < 0) {
         json_decref(body);
         httpd_error(c, 404, "unknown connection (no linked edge worker holds it)");
         return;
@@ -451,7 +456,7 @@ static void http_drain(struct httpd_conn *c, const char *name, size_t nlen)
 {
     struct hub *h = hub_of(c);
     uint64_t period_ms = 0;
-    if (!link_name_is_valid(name, nlen)) {
+    if (!connid_name_is_valid(name, nlen)) {
         httpd_error(c, 400, "invalid edge name");
         return;
     }

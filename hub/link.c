@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/connid.h"
 #include "common/enc.h"
 #include "common/link.h"
 #include "common/linkio.h"
@@ -43,8 +44,6 @@
 #define LINK_READ_BUDGET (1024 * 1024)
 /* Connections accepted per wake-up of the listener. */
 #define LINK_ACCEPT_BATCH 64
-/* Edge workers are numbered below this. */
-#define LINK_MAX_WORKER 1024
 /* Room for a MESSAGE's fields beyond topic, from and data: msgpack headers
  * and the seq. A PUBLISH that leaves less than this below LINK_MAX_MESSAGE
  * could not be forwarded, because MESSAGE is a few bytes larger. */
@@ -94,21 +93,6 @@ struct link {
     uint64_t publishes_in, messages_out, directs_in, directs_out;
     uint64_t results_in, results_out, interest_adds, interest_removes;
 };
-
-int link_name_is_valid(const char *s, size_t n)
-{
-    /* No leading dot: certificate name checks treat ".example" as "any
-     * name under example" (X509_check_host), which no edge name may mean. */
-    if (n < 1 || n > LINK_MAX_NAME || s[0] == '.')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
 
 static int text_is_printable(const struct link_str *s)
 {
@@ -179,7 +163,8 @@ static void backlog_remove(struct hub *h, struct link *l)
     l->backlogged = 0;
 }
 
-static struct link *link_find_conn(struct hub *h, const struct link_str *id);
+static struct link *link_find_conn(struct hub *h, const struct connid *id);
+static struct link *link_find_conn_str(struct hub *h, const struct link_str *id);
 static int link_send(struct link *l, const struct link_msg *m);
 
 /* A direct's target link went away before answering: its sender gets 503
@@ -188,7 +173,7 @@ static void answer_gone(const char *from, size_t from_len, int64_t id, void *ud)
 {
     struct hub *h = ud;
     struct link_str to = {from, (uint32_t)from_len};
-    struct link *src = link_find_conn(h, &to);
+    struct link *src = link_find_conn_str(h, &to);
     if (!src)
         return;
     struct link_msg r = {.type = LINK_DIRECT_RESULT, .to = to, .has_id = 1, .id = id,
@@ -395,23 +380,27 @@ static void on_backlog_idle(struct ev_loop *loop, ev_idle *w, int revents)
 
 /* ---- message handlers ---------------------------------------------------- */
 
-/* The open link holding connection id `id`, or NULL: the (name, worker)
+/* The open link holding connection `id`, or NULL: the (name, worker)
  * registry entry, and only if its boot matches, so ids of a restarted edge
  * worker do not reach its successor's connections. */
-static struct link *link_find_conn(struct hub *h, const struct link_str *id)
+static struct link *link_find_conn(struct hub *h, const struct connid *id)
 {
-    struct route_conn c;
-    if (route_parse_conn(id->ptr, id->len, &c) < 0)
-        return NULL;
-    struct link *t = route_link_find(h->route, c.name, c.name_len, c.worker);
-    return t && t->boot == c.boot ? t : NULL;
+    struct link *t = route_link_find(h->route, id->name, id->name_len, id->worker);
+    return t && t->boot == id->boot ? t : NULL;
+}
+
+/* The same for an id as it came in a message: NULL if it does not parse. */
+static struct link *link_find_conn_str(struct hub *h, const struct link_str *id)
+{
+    struct connid c;
+    return connid_parse(id->ptr, id->len, &c) == 0 ? link_find_conn(h, &c) : NULL;
 }
 
 static int link_on_hello(struct link *l, const struct link_msg *m)
 {
     struct hub *h = l->hub;
-    int name_ok = link_name_is_valid(m->name.ptr, m->name.len);
-    if (name_ok && m->worker < LINK_MAX_WORKER)
+    int name_ok = connid_name_is_valid(m->name.ptr, m->name.len);
+    if (name_ok && m->worker < CONNID_WORKER_LIMIT)
         snprintf(l->label, sizeof l->label, "%.*s/%u", (int)m->name.len, m->name.ptr, m->worker);
 
     if (m->version != LINK_PROTOCOL_VERSION)
@@ -420,9 +409,14 @@ static int link_on_hello(struct link *l, const struct link_msg *m)
     if (!name_ok)
         return link_refuse(l, 400, "invalid edge name (1..%d bytes of A-Z a-z 0-9 . _ -)",
                            LINK_MAX_NAME);
-    if (m->worker >= LINK_MAX_WORKER)
+    if (m->worker >= CONNID_WORKER_LIMIT)
         return link_refuse(l, 400, "invalid worker %u (must be below %d)", m->worker,
-                           LINK_MAX_WORKER);
+                           CONNID_WORKER_LIMIT);
+    /* Its connection ids carry the boot as 8 hex digits: a wider one could
+     * never match a sender of this link (common/connid.h). */
+    if (m->boot > UINT32_MAX)
+        return link_refuse(l, 400, "invalid boot %llx (must fit in 32 bits)",
+                           (unsigned long long)m->boot);
     if (!text_is_printable(&m->region) || !text_is_printable(&m->software) ||
         !text_is_printable(&m->public_url))
         return link_refuse(l, 400, "region, software and public_url must be printable ASCII");
@@ -487,10 +481,10 @@ static int link_on_hello(struct link *l, const struct link_msg *m)
  * worker and boot): the only senders an edge may speak for. */
 static int link_owns_conn(const struct link *l, const struct link_str *id)
 {
-    struct route_conn c;
-    return route_parse_conn(id->ptr, id->len, &c) == 0 && c.name_len == strlen(l->name) &&
-           memcmp(c.name, l->name, c.name_len) == 0 && c.worker == l->worker &&
-           c.boot == l->boot;
+    struct connid c;
+    struct connid mine = {.name = l->name, .name_len = strlen(l->name), .worker = l->worker,
+                          .boot = (uint32_t)l->boot};
+    return connid_parse(id->ptr, id->len, &c) == 0 && connid_same_worker(&c, &mine);
 }
 
 /* Drops a link that spoke for a connection of another edge worker: an
@@ -602,12 +596,15 @@ static int link_on_publish(struct link *l, const struct link_msg *m)
     return 0;
 }
 
-int link_kick(struct hub *h, struct link_str conn, uint32_t code, struct link_str reason)
+int link_kick(struct hub *h, const struct connid *conn, uint32_t code, struct link_str reason)
 {
-    struct link *t = link_find_conn(h, &conn);
-    if (!t)
+    struct link *t = link_find_conn(h, conn);
+    char to[CONNID_MAX_LEN + 1];
+    int n = connid_format(to, sizeof to, conn);
+    if (!t || n < 0)
         return -1;
-    struct link_msg m = {.type = LINK_KICK, .to = conn, .code = code, .reason = reason};
+    struct link_msg m = {.type = LINK_KICK, .to = {to, (uint32_t)n}, .code = code,
+                         .reason = reason};
     return link_send(t, &m);
 }
 
@@ -657,7 +654,7 @@ static int link_on_direct(struct link *l, const struct link_msg *m)
         return link_refuse_forged(l, "direct", &m->from);
     l->directs_in++;
     h->stats.directs++;
-    struct link *t = link_find_conn(h, &m->to);
+    struct link *t = link_find_conn_str(h, &m->to);
     const char *why = "unknown connection";
     uint32_t code = 404;
     if (t) {
@@ -702,7 +699,7 @@ static int link_on_direct_result(struct link *l, const struct link_msg *m)
                   printable(&m->to, who, sizeof who), (long long)m->id);
         return 0;
     }
-    struct link *t = link_find_conn(h, &m->to);
+    struct link *t = link_find_conn_str(h, &m->to);
     /* The sender may be gone by now; nobody is left to tell. */
     if (t && link_send(t, m) == 0)
         t->results_out++;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "common/connid.h"
 #include "common/link.h"
 #include "hub/hub.h"
 
@@ -43,10 +44,6 @@ void link_adopt(struct hub *h, int fd, const struct sockaddr_storage *ss);
 /* The port the link listener is bound to (for port 0), or 0. */
 uint16_t link_server_port(const struct hub *h);
 
-/* 1 if s[0, n) is a valid edge (or hub) name: 1..64 bytes of
- * [A-Za-z0-9._-]; 0 otherwise. */
-int link_name_is_valid(const char *s, size_t n);
-
 /* Publishes on topic: assigns the next seq and queues one MESSAGE to every
  * interested link. Returns the seq, or 0 if no link is interested (nothing
  * is sent). The caller has validated topic, enc and the size. */
@@ -55,7 +52,7 @@ uint64_t link_publish(struct hub *h, struct link_str topic, struct link_str from
 
 /* Asks the edge worker holding connection conn to close it with code and
  * reason. Returns 0 when sent, -1 if no open link holds that connection. */
-int link_kick(struct hub *h, struct link_str conn, uint32_t code, struct link_str reason);
+int link_kick(struct hub *h, const struct connid *conn, uint32_t code, struct link_str reason);
 
 /* Asks every worker of edge `name` to drain (period_ms 0: the edge's own
  * setting). Returns the number of links told, 0 if the edge is unknown. */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "common/connid.h"
 #include "common/log.h"
 #include "common/tls.h"
 #include "common/net.h"
@@ -270,7 +271,7 @@ int main(int argc, char **argv)
     log_min_level = h->cfg.log_level;
     log_set_component("hub");
 
-    if (!link_name_is_valid(h->cfg.name, strlen(h->cfg.name))) {
+    if (!connid_name_is_valid(h->cfg.name, strlen(h->cfg.name))) {
         fprintf(stderr, "spoke-hub: name: '%s' is not 1..64 bytes of A-Z a-z 0-9 . _ -\n",
                 h->cfg.name);
         hub_cleanup(h);

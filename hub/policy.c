@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/conf.h"
+#include "common/connid.h"
 #include "common/dict.h"
 #include "common/log.h"
 #include "common/xalloc.h"
@@ -27,7 +28,7 @@ int hub_policy_on_section(void *ud, const char *section, const char *key, const 
         return -1;
     }
     const char *name = section + 5;
-    if (!link_name_is_valid(name, strlen(name))) {
+    if (!connid_name_is_valid(name, strlen(name))) {
         snprintf(err, errlen, "'%s' is not a valid edge name", name);
         return -1;
     }

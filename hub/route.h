@@ -78,19 +78,4 @@ void route_foreach_topic(const struct route *r,
 /* Number of topics with at least one interested link. */
 size_t route_topic_count(const struct route *r);
 
-/* A connection id as the edge builds it: "NAME:WORKER:BOOT:SEQ", BOOT in
- * hex (the edge worker's HELLO boot), WORKER and SEQ decimal. name points
- * into the parsed string. */
-struct route_conn {
-    const char *name;
-    size_t name_len;
-    uint32_t worker;
-    uint64_t boot;
-    uint64_t seq;
-};
-
-/* Parses id[0, len), splitting on the last three ':'. Returns 0, or -1 if
- * malformed (empty parts, non-digits, values out of range). */
-int route_parse_conn(const char *id, size_t len, struct route_conn *out);
-
 #endif

@@ -1,4 +1,4 @@
-/* Unit tests for hub/route.c: connection id parsing, interest bookkeeping,
+/* Unit tests for hub/route.c: the link registry, interest bookkeeping,
  * per-topic sequence numbers and forgetting topics without interest. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,36 +16,6 @@ static void count_cb(void *owner, uint64_t seq, void *ud)
 {
     calls[(long)owner]++;
     *(uint64_t *)ud = seq;
-}
-
-static int parse(const char *s, struct route_conn *c)
-{
-    return route_parse_conn(s, strlen(s), c);
-}
-
-static void test_route_parse_conn_accepts_valid_ids(void **state)
-{
-    struct route_conn c;
-    assert_int_equal(parse("edge-a:3:ff:12", &c), 0);
-    assert_int_equal(c.name_len, 6);
-    assert_int_equal(c.worker, 3);
-    assert_int_equal(c.boot, 255);
-    assert_int_equal(c.seq, 12);
-    /* ':' inside the name: the split is on the last three. */
-    assert_int_equal(parse("a:b:c:0:1:2", &c), 0);
-    assert_int_equal(c.name_len, 5);
-    assert_int_equal(parse("a:4294967295:ffffffffffffffff:18446744073709551615", &c), 0);
-    assert_true(c.boot == UINT64_MAX && c.seq == UINT64_MAX);
-}
-
-static void test_route_parse_conn_rejects_malformed_ids(void **state)
-{
-    struct route_conn c;
-    const char *bad[] = {":0:1:2", "a::1:2", "a:0::2", "a:0:1:", "a:0:g:1", "a:4294967296:1:1",
-                         "a:1:1ffffffffffffffff:1", "a:1:1:18446744073709551616", "0:1:2",
-                         "nonsense", ""};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(parse(bad[i], &c), -1);
 }
 
 static void test_route_registry_refuses_duplicate_keys(void **state)
@@ -156,8 +126,6 @@ static void test_route_survives_a_topic_flood_and_its_removal(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_route_parse_conn_accepts_valid_ids),
-        cmocka_unit_test(test_route_parse_conn_rejects_malformed_ids),
         cmocka_unit_test(test_route_registry_refuses_duplicate_keys),
         cmocka_unit_test(test_route_publish_assigns_seq_per_topic_to_interested_links),
         cmocka_unit_test(test_route_forgets_topic_when_last_link_goes),
