@@ -85,6 +85,8 @@ static void http_policy_put(struct httpd_conn *c)
         httpd_error(c, 400, err);
         return;
     }
+    if (rc > 0)
+        link_push_policy(h);
     httpd_respond_json(c, 200, hub_policy_to_json(&h->policy));
 }
 

@@ -136,8 +136,11 @@ static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
     char err[512];
     log_info("SIGHUP: re-reading the policy from %s",
              h->config_path ? h->config_path : "(no file)");
-    if (hub_policy_reload(h, err, sizeof err) < 0)
+    int changed = hub_policy_reload(h, err, sizeof err);
+    if (changed < 0)
         log_error("policy reload failed, the old policy stays: %s", err);
+    else if (changed)
+        link_push_policy(h);
     if (h->link_tls) {
         /* Certificate rotation: new links get the files' current contents;
          * links already up keep theirs. */
