@@ -101,6 +101,10 @@ static inline size_t linkio_pending(const struct linkio *l)
  * consumed before the call, but compressed bytes already read and not yet
  * decompressed are lost: stopping means the link is being dropped. */
 typedef int (*linkio_msg_cb)(void *ud, const struct link_msg *m);
+/* What a linkio_msg_cb returns after it closed (and may have freed) the
+ * link: linkio_read passes it back at once, so the caller knows not to
+ * touch the link either. Distinct from linkio_read's own 0, 1 and -1. */
+#define LINK_GONE 2
 
 /* Works off the backlog, then reads from fd until EAGAIN, decoding and
  * dispatching messages, until about `budget` bytes were decompressed or

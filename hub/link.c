@@ -49,10 +49,6 @@
  * could not be forwarded, because MESSAGE is a few bytes larger. */
 #define LINK_MESSAGE_OVERHEAD 64
 
-/* Returned by message handlers after they closed the link: linkio_read then
- * stops at once and does not touch the link again. */
-#define LINK_GONE 2
-
 enum link_state { LSTATE_AWAIT_HELLO, LSTATE_OPEN, LSTATE_CLOSED };
 
 struct link {
