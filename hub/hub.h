@@ -83,7 +83,7 @@ struct hub {
     int link_fd;            /* listening socket, -1 when closed */
     SSL_CTX *link_tls;      /* NULL: plain TCP links; replaced on SIGHUP */
     ev_io link_accept;
-    int spare_fd;           /* reserved fd for shedding connections on EMFILE */
+    struct net_acceptor link_acceptor; /* takes links off link_fd, sheds them on EMFILE */
     struct link *links;     /* accepted, not yet closed, oldest first (doubly linked) */
     struct link *links_tail;
     struct link *awaiting;  /* of those, the ones still waiting for HELLO, oldest first */

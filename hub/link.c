@@ -890,27 +890,15 @@ void link_adopt(struct hub *h, int fd, const struct sockaddr_storage *ss)
     log_debug("%s connected (link %llu)", addr, (unsigned long long)l->id);
 }
 
+static void adopt_accepted(int fd, const struct sockaddr_storage *ss, void *ud)
+{
+    link_adopt(ud, fd, ss);
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct hub *h = w->data;
-    for (int k = 0; k < LINK_ACCEPT_BATCH; k++) {
-        struct sockaddr_storage ss;
-        socklen_t sslen = sizeof ss;
-        int fd = net_accept(h->link_fd, &ss, &sslen);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (errno == EMFILE || errno == ENFILE) {
-                log_warn("out of file descriptors: shedding a new edge link");
-                net_shed_accept(h->link_fd, &h->spare_fd);
-                return;
-            }
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                log_warn("accept on the link listener: %s", strerror(errno));
-            return;
-        }
-        link_adopt(h, fd, &ss);
-    }
+    net_acceptor_run(&h->link_acceptor, adopt_accepted, h);
 }
 
 static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
@@ -945,6 +933,7 @@ int link_server_start(struct hub *h, char *err, size_t errlen)
     h->link_fd = net_listen(&h->cfg.listen, 0, 511, err, errlen);
     if (h->link_fd < 0)
         return -1;
+    net_acceptor_init(&h->link_acceptor, h->link_fd, LINK_ACCEPT_BATCH, "edge link");
     ev_io_init(&h->link_accept, on_accept, h->link_fd, EV_READ);
     h->link_accept.data = h;
     ev_io_start(h->loop, &h->link_accept);
@@ -974,6 +963,7 @@ void link_server_stop(struct hub *h)
         ev_io_stop(h->loop, &h->link_accept);
         close(h->link_fd);
         h->link_fd = -1;
+        net_acceptor_deinit(&h->link_acceptor);
     }
     while (h->links) {
         struct link *l = h->links;

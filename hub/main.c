@@ -59,9 +59,6 @@ static void hub_cleanup(struct hub *h)
     }
     route_free(h->route);
     h->route = NULL;
-    if (h->spare_fd >= 0)
-        close(h->spare_fd);
-    h->spare_fd = -1;
     free(h->cfg.name);
     h->cfg.name = NULL;
     free(h->cfg.admin_token);
@@ -174,7 +171,6 @@ int main(int argc, char **argv)
     struct hub *h = &hub;
     memset(h, 0, sizeof *h);
     h->link_fd = -1;
-    h->spare_fd = -1;
 
     const struct conf_opt base_opts[] = {
         {"listen", CONF_ADDR, &h->cfg.listen, "127.0.0.1:7400", 0, 0,
@@ -313,7 +309,6 @@ int main(int argc, char **argv)
     }
     h->boot = random_u64();
     h->route = route_new();
-    h->spare_fd = net_open_spare();
 
     char err[512], addr[300];
     if (link_server_start(h, err, sizeof err) < 0) {

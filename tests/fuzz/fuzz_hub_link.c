@@ -38,7 +38,7 @@ static struct hub hub;
 static void hub_init(void)
 {
     struct hub *h = &hub;
-    h->link_fd = h->spare_fd = -1;
+    h->link_fd = -1;
     h->cfg.name = "hub";
     h->cfg.heartbeat_ms = 600000;
     h->cfg.link_max_pending = 1 << 20;
