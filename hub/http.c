@@ -18,7 +18,7 @@
 #include "common/msg.h"
 #include "common/xalloc.h"
 #include "hub/directs.h"
-#include "hub/link.h"
+#include "hub/edge_link.h"
 #include "hub/policy.h"
 #include "hub/route.h"
 
@@ -28,7 +28,7 @@ static struct hub *hub_of(const struct httpd_conn *c)
     return c->srv->ud;
 }
 
-static void add_link(const struct link_info *i, void *ud)
+static void add_link(const struct edge_link_info *i, void *ud)
 {
     json_t *o = json_object();
     char boot[17];
@@ -86,7 +86,7 @@ static void http_policy_put(struct httpd_conn *c)
         return;
     }
     if (rc > 0)
-        link_push_policy(h);
+        edge_link_push_policy(h);
     httpd_respond_json(c, 200, hub_policy_to_json(&h->policy));
 }
 
@@ -123,7 +123,7 @@ static void http_publish(struct httpd_conn *c)
     }
     struct link_str ts = {t, (uint32_t)json_string_length(topic)};
     struct link_str ds = {text, (uint32_t)tlen};
-    uint64_t seq = link_publish(h, ts, link_str_c("hub:api"), link_str_c(""), ENC_JSON, ds);
+    uint64_t seq = edge_link_publish(h, ts, link_str_c("hub:api"), link_str_c(""), ENC_JSON, ds);
     json_t *j = json_object();
     json_object_set_new(j, "topic", json_stringn(ts.ptr, ts.len));
     json_object_set_new(j, "seq", json_integer((json_int_t)seq));
@@ -189,7 +189,7 @@ void http_edges_deinit(struct http_edges *es)
     memset(es, 0, sizeof *es);
 }
 
-void http_edges_add(struct http_edges *es, const struct link_info *i)
+void http_edges_add(struct http_edges *es, const struct edge_link_info *i)
 {
     json_t *pos = json_object_get(es->index, i->edge);
     struct http_edge *e;
@@ -304,7 +304,7 @@ void http_edges_metrics(const struct http_edges *es, struct buf *b)
                        es->v[n].name, close_reasons[k], (unsigned long long)es->v[n].closes[k]);
 }
 
-static void add_edge_link(const struct link_info *i, void *ud)
+static void add_edge_link(const struct edge_link_info *i, void *ud)
 {
     http_edges_add(ud, i);
 }
@@ -314,7 +314,7 @@ static json_t *edges_json(struct hub *h)
 {
     struct http_edges es;
     http_edges_init(&es);
-    link_foreach_open(h, add_edge_link, &es);
+    edge_link_foreach_open(h, add_edge_link, &es);
     json_t *arr = http_edges_json(&es);
     http_edges_deinit(&es);
     return arr;
@@ -396,7 +396,7 @@ static void http_metrics(struct httpd_conn *c)
 
     struct http_edges es;
     http_edges_init(&es);
-    link_foreach_open(h, add_edge_link, &es);
+    edge_link_foreach_open(h, add_edge_link, &es);
     http_edges_metrics(&es, &b);
     http_edges_deinit(&es);
     httpd_metrics(c->srv, &b, "spoke_hub_http", "");
@@ -440,7 +440,7 @@ static void http_disconnect(struct httpd_conn *c)
         return;
     }
     struct link_str cs = {json_string_value(conn), (uint32_t)json_string_length(conn)};
-    if (link_kick(h, &id, (uint32_t)v, link_str_c(r)) < 0) {
+    if (edge_link_kick(h, &id, (uint32_t)v, link_str_c(r)) < 0) {
         json_decref(body);
         httpd_error(c, 404, "unknown connection (no linked edge worker holds it)");
         return;
@@ -477,7 +477,7 @@ static void http_drain(struct httpd_conn *c, const char *name, size_t nlen)
             period_ms = (uint64_t)(json_number_value(p) * 1000.0 + 0.5);
         json_decref(body);
     }
-    int n = link_drain(h, name, nlen, period_ms);
+    int n = edge_link_drain(h, name, nlen, period_ms);
     if (!n) {
         httpd_error(c, 404, "unknown edge (no linked worker has that name)");
         return;
@@ -529,7 +529,7 @@ static void route(struct httpd_conn *c, void *ud)
         if (!get)
             goto not_allowed;
         json_t *arr = json_array();
-        link_foreach_open(h, add_link, arr);
+        edge_link_foreach_open(h, add_link, arr);
         json_t *j = json_object();
         json_object_set_new(j, "links", arr);
         httpd_respond_json(c, 200, j);

@@ -10,7 +10,7 @@
 #include "common/buf.h"
 #include "common/net.h"
 #include "hub/hub.h"
-#include "hub/link.h"
+#include "hub/edge_link.h"
 
 struct httpd;
 
@@ -61,7 +61,7 @@ struct http_edges {
 void http_edges_init(struct http_edges *es);
 void http_edges_deinit(struct http_edges *es);
 /* Folds one link (an edge worker) into its edge's entry. */
-void http_edges_add(struct http_edges *es, const struct link_info *i);
+void http_edges_add(struct http_edges *es, const struct edge_link_info *i);
 /* The /api/edges array (new reference). */
 json_t *http_edges_json(const struct http_edges *es);
 /* The spoke_edge_* and spoke_link_* families, one sample per edge. */

@@ -19,7 +19,7 @@
 #include "common/httpd.h"
 #include "hub/http.h"
 #include "hub/hub.h"
-#include "hub/link.h"
+#include "hub/edge_link.h"
 #include "hub/policy.h"
 #include "hub/route.h"
 
@@ -27,7 +27,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct hub *h = w->data;
     log_info("shutting down");
-    link_server_stop(h);
+    edge_link_server_stop(h);
     http_server_free(h->http);
     h->http = NULL;
     ev_signal_stop(loop, &h->sigint);
@@ -51,7 +51,7 @@ static uint64_t random_u64(void)
 static void hub_cleanup(struct hub *h)
 {
     if (h->loop) {
-        link_server_stop(h);
+        edge_link_server_stop(h);
         http_server_free(h->http);
         h->http = NULL;
         ev_loop_destroy(h->loop);
@@ -137,7 +137,7 @@ static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
     if (changed < 0)
         log_error("policy reload failed, the old policy stays: %s", err);
     else if (changed)
-        link_push_policy(h);
+        edge_link_push_policy(h);
     if (h->link_tls) {
         /* Certificate rotation: new links get the files' current contents;
          * links already up keep theirs. */
@@ -311,7 +311,7 @@ int main(int argc, char **argv)
     h->route = route_new();
 
     char err[512], addr[300];
-    if (link_server_start(h, err, sizeof err) < 0) {
+    if (edge_link_server_start(h, err, sizeof err) < 0) {
         fprintf(stderr, "spoke-hub: %s\n", err);
         SSL_CTX_free(http_tls);
         hub_cleanup(h);
@@ -328,7 +328,7 @@ int main(int argc, char **argv)
 
     /* Report the bound ports, which differ from the settings for port 0. */
     struct net_addr shown = h->cfg.listen;
-    shown.port = link_server_port(h);
+    shown.port = edge_link_server_port(h);
     log_info("listening for edge links on %s (%s)", net_format_addr(&shown, addr, sizeof addr),
              h->link_tls ? "TLS, edge certificates required" : "plain TCP");
     shown = h->cfg.http;

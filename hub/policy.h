@@ -2,7 +2,7 @@
  * section, flags), per-edge overrides ([edge.NAME] sections) and live
  * changes (SIGHUP re-reads the file, PUT /api/policy). This is only the
  * store: the callers of a change send the new policy to the links
- * (link_push_policy), so the store knows nothing of links. */
+ * (edge_link_push_policy), so the store knows nothing of links. */
 #ifndef SPOKE_HUB_POLICY_H
 #define SPOKE_HUB_POLICY_H
 #include <jansson.h>

@@ -25,7 +25,7 @@
 #include "common/zstream.h"
 #include "hub/directs.h"
 #include "hub/hub.h"
-#include "hub/link.h"
+#include "hub/edge_link.h"
 #include "hub/route.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -54,7 +54,7 @@ static void hub_init(void)
     h->loop = ev_loop_new(EVFLAG_AUTO);
     h->route = route_new();
     char err[256];
-    FUZZ_CHECK(link_server_start(h, err, sizeof err) == 0);
+    FUZZ_CHECK(edge_link_server_start(h, err, sizeof err) == 0);
     log_min_level = LOG_ERROR + 1; /* quiet: every input makes the hub complain */
 }
 
@@ -121,7 +121,7 @@ static void peer_open(struct peer *p, const char *name)
     struct sockaddr_in *in = (struct sockaddr_in *)&ss;
     in->sin_family = AF_INET;
     in->sin_addr.s_addr = htonl(0x7f000001);
-    link_adopt(&hub, sv[0], &ss);
+    edge_link_adopt(&hub, sv[0], &ss);
     p->fd = sv[1];
     p->z = zout_new(ZSTREAM_LEVEL, ZSTREAM_WINDOW_LOG);
     FUZZ_CHECK(p->z != NULL);

@@ -1,8 +1,8 @@
 /* Accepted edge links on the hub: accept, HELLO, message handling, heartbeats
  * and the end-of-turn flush (see link.h).
  *
- * Life of a link: accept -> AWAIT_HELLO -> (HELLO) -> OPEN -> link_close ->
- * CLOSED, then freed in the next end-of-turn prepare callback. link_close is
+ * Life of a link: accept -> AWAIT_HELLO -> (HELLO) -> OPEN -> edge_link_close ->
+ * CLOSED, then freed in the next end-of-turn prepare callback. edge_link_close is
  * the one place that tears down (watcher, fd, routing state) and the only
  * place the state becomes CLOSED; the memory outlives it until the end of
  * the loop turn so no callback in flight touches freed memory.
@@ -13,7 +13,7 @@
  * once and writes once, so a burst of publishes in one turn leaves as one
  * zstd flush and usually one write() per link (LIBRARIES.md §3, §4).
  * EV_WRITE is watched only while output is left over after such a write. */
-#include "hub/link.h"
+#include "hub/edge_link.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -41,28 +41,28 @@
  * (and at most this many read from the socket), before the loop moves on to
  * other links: a small compressed input that inflates to megabytes is
  * spread over several turns. The rest waits in the link's backlog. */
-#define LINK_READ_BUDGET (1024 * 1024)
+#define EDGE_LINK_READ_BUDGET (1024 * 1024)
 /* Connections accepted per wake-up of the listener. */
-#define LINK_ACCEPT_BATCH 64
+#define EDGE_LINK_ACCEPT_BATCH 64
 /* Room for a MESSAGE's fields beyond topic, from and data: msgpack headers
  * and the seq. A PUBLISH that leaves less than this below LINK_MAX_MESSAGE
  * could not be forwarded, because MESSAGE is a few bytes larger. */
-#define LINK_MESSAGE_OVERHEAD 64
+#define EDGE_LINK_MESSAGE_OVERHEAD 64
 
-enum link_state { LSTATE_AWAIT_HELLO, LSTATE_OPEN, LSTATE_CLOSED };
+enum edge_link_state { EDGE_LINK_AWAIT_HELLO, EDGE_LINK_OPEN, EDGE_LINK_CLOSED };
 
-struct link {
+struct edge_link {
     struct hub *hub;
-    struct link *prev, *next; /* hub->links while not CLOSED */
-    struct link *dirty_next;  /* hub->dirty while dirty is set */
-    struct link *close_next;  /* hub->closing once CLOSED */
-    struct link *aprev, *anext; /* hub->awaiting while AWAIT_HELLO */
-    struct link *backlog_next; /* hub->backlogged while backlogged is set */
+    struct edge_link *prev, *next; /* hub->links while not CLOSED */
+    struct edge_link *dirty_next;  /* hub->dirty while dirty is set */
+    struct edge_link *close_next;  /* hub->closing once CLOSED */
+    struct edge_link *aprev, *anext; /* hub->awaiting while AWAIT_HELLO */
+    struct edge_link *backlog_next; /* hub->backlogged while backlogged is set */
     int backlogged;
     ev_timer hello_timer;     /* AWAIT_HELLO: link_hello_timeout_ms */
     uint8_t src[16];          /* source address for the per-address cap: the IPv4 */
     uint8_t srclen;           /* address, or the /64 of an IPv6 one */
-    enum link_state state;
+    enum edge_link_state state;
     int dirty;
     int writing;              /* EV_WRITE is part of the watched events */
     int fd;
@@ -84,7 +84,7 @@ struct link {
     char public_url[256];       /* from its HELLO */
     ev_tstamp accepted_at;
     ev_tstamp last_rx;        /* last time any byte arrived */
-    char fail[160];           /* set by link_fail_later: dropped at the end of the turn */
+    char fail[160];           /* set by edge_link_fail_later: dropped at the end of the turn */
 
     uint64_t publishes_in, messages_out, directs_in, directs_out;
     uint64_t results_in, results_out, interest_adds, interest_removes;
@@ -120,7 +120,7 @@ static void copy_str(char *dst, size_t cap, const struct link_str *s)
 
 /* ---- teardown -------------------------------------------------------- */
 
-static void link_list_remove(struct hub *h, struct link *l)
+static void edge_link_list_remove(struct hub *h, struct edge_link *l)
 {
     if (l->prev)
         l->prev->next = l->next;
@@ -133,7 +133,7 @@ static void link_list_remove(struct hub *h, struct link *l)
     l->prev = l->next = NULL;
 }
 
-static void awaiting_remove(struct hub *h, struct link *l)
+static void awaiting_remove(struct hub *h, struct edge_link *l)
 {
     ev_timer_stop(h->loop, &l->hello_timer);
     if (l->aprev)
@@ -147,9 +147,9 @@ static void awaiting_remove(struct hub *h, struct link *l)
     l->aprev = l->anext = NULL;
 }
 
-static void backlog_remove(struct hub *h, struct link *l)
+static void backlog_remove(struct hub *h, struct edge_link *l)
 {
-    for (struct link **pp = &h->backlogged; *pp; pp = &(*pp)->backlog_next) {
+    for (struct edge_link **pp = &h->backlogged; *pp; pp = &(*pp)->backlog_next) {
         if (*pp == l) {
             *pp = l->backlog_next;
             break;
@@ -159,9 +159,9 @@ static void backlog_remove(struct hub *h, struct link *l)
     l->backlogged = 0;
 }
 
-static struct link *link_find_conn(struct hub *h, const struct connid *id);
-static struct link *link_find_conn_str(struct hub *h, const struct link_str *id);
-static int link_send(struct link *l, const struct link_msg *m);
+static struct edge_link *edge_link_find_conn(struct hub *h, const struct connid *id);
+static struct edge_link *edge_link_find_conn_str(struct hub *h, const struct link_str *id);
+static int edge_link_send(struct edge_link *l, const struct link_msg *m);
 
 /* A direct's target link went away before answering: its sender gets 503
  * now rather than waiting for its edge's deadline. */
@@ -169,25 +169,25 @@ static void answer_gone(const char *from, size_t from_len, int64_t id, void *ud)
 {
     struct hub *h = ud;
     struct link_str to = {from, (uint32_t)from_len};
-    struct link *src = link_find_conn_str(h, &to);
+    struct edge_link *src = edge_link_find_conn_str(h, &to);
     if (!src)
         return;
     struct link_msg r = {.type = LINK_DIRECT_RESULT, .to = to, .has_id = 1, .id = id,
                          .code = 503,
                          .reason = link_str_c("the target's edge went away before answering")};
-    if (link_send(src, &r) == 0)
+    if (edge_link_send(src, &r) == 0)
         src->results_out++;
 }
 
 /* All teardown: stop the watcher, close the fd, forget routing state, and
  * queue the memory for the end of the turn. Logs "<label> link <why>". */
-static void link_close(struct link *l, enum log_level level, const char *fmt, ...)
+static void edge_link_close(struct edge_link *l, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void link_close(struct link *l, enum log_level level, const char *fmt, ...)
+static void edge_link_close(struct edge_link *l, enum log_level level, const char *fmt, ...)
 {
     struct hub *h = l->hub;
-    if (l->state == LSTATE_CLOSED)
+    if (l->state == EDGE_LINK_CLOSED)
         return;
     char why[512];
     va_list ap;
@@ -201,7 +201,7 @@ static void link_close(struct link *l, enum log_level level, const char *fmt, ..
     l->fd = -1;
     route_link_gone(h->route, l->peer);
     l->peer = NULL;
-    if (l->state == LSTATE_AWAIT_HELLO) {
+    if (l->state == EDGE_LINK_AWAIT_HELLO) {
         h->nlinks_pending--;
         awaiting_remove(h, l);
     } else {
@@ -211,17 +211,17 @@ static void link_close(struct link *l, enum log_level level, const char *fmt, ..
     }
     if (l->backlogged)
         backlog_remove(h, l);
-    link_list_remove(h, l);
-    l->state = LSTATE_CLOSED;
+    edge_link_list_remove(h, l);
+    l->state = EDGE_LINK_CLOSED;
     l->close_next = h->closing;
     h->closing = l;
     h->stats.links_closed++;
 }
 
 /* Frees the links closed during this turn. */
-static void link_reap(struct hub *h)
+static void edge_link_reap(struct hub *h)
 {
-    struct link *l;
+    struct edge_link *l;
     while ((l = h->closing)) {
         h->closing = l->close_next;
         linkio_deinit(&l->io);
@@ -231,9 +231,9 @@ static void link_reap(struct hub *h)
 
 /* ---- output ------------------------------------------------------------ */
 
-static void link_mark_dirty(struct link *l)
+static void edge_link_mark_dirty(struct edge_link *l)
 {
-    if (l->dirty || l->state == LSTATE_CLOSED)
+    if (l->dirty || l->state == EDGE_LINK_CLOSED)
         return;
     l->dirty = 1;
     l->dirty_next = l->hub->dirty;
@@ -244,26 +244,26 @@ static void link_mark_dirty(struct link *l)
  * send, a forwarded direct): closing there could disturb the caller (the
  * routing walk in route_publish), so the link is dropped at the end of the
  * turn instead. */
-static void link_fail_later(struct link *l, const char *why)
+static void edge_link_fail_later(struct edge_link *l, const char *why)
 {
     if (!l->fail[0])
         snprintf(l->fail, sizeof l->fail, "%s", why[0] ? why : "send failed");
-    link_mark_dirty(l);
+    edge_link_mark_dirty(l);
 }
 
 /* Queues m on l. Returns 0, or -1 (the link will be dropped at the end of
  * the turn). */
-static int link_send(struct link *l, const struct link_msg *m)
+static int edge_link_send(struct edge_link *l, const struct link_msg *m)
 {
     if (linkio_send(&l->io, m) < 0) {
-        link_fail_later(l, l->io.err);
+        edge_link_fail_later(l, l->io.err);
         return -1;
     }
-    link_mark_dirty(l);
+    edge_link_mark_dirty(l);
     return 0;
 }
 
-static void link_want_write(struct link *l, int on)
+static void edge_link_want_write(struct edge_link *l, int on)
 {
     if (l->writing == on)
         return;
@@ -277,7 +277,7 @@ static void link_want_write(struct link *l, int on)
 
 /* Sends LINK_ERROR and writes it at once, best effort: we are about to close,
  * and the edge logs the reason if the bytes make it. */
-static void link_goodbye(struct link *l, uint32_t code, const char *reason)
+static void edge_link_goodbye(struct edge_link *l, uint32_t code, const char *reason)
 {
     struct link_msg m = {.type = LINK_ERROR, .code = code, .reason = link_str_c(reason)};
     if (linkio_send(&l->io, &m) == 0 && linkio_flush(&l->io) == 0)
@@ -286,81 +286,81 @@ static void link_goodbye(struct link *l, uint32_t code, const char *reason)
 
 /* Refuses the link: LINK_ERROR {code, reason}, log, close. Returns LINK_GONE
  * for the message handler to pass back to linkio_read. */
-static int link_refuse(struct link *l, uint32_t code, const char *fmt, ...)
+static int edge_link_refuse(struct edge_link *l, uint32_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static int link_refuse(struct link *l, uint32_t code, const char *fmt, ...)
+static int edge_link_refuse(struct edge_link *l, uint32_t code, const char *fmt, ...)
 {
     char why[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    link_goodbye(l, code, why);
-    link_close(l, LOG_WARN, "dropped: %s", why);
+    edge_link_goodbye(l, code, why);
+    edge_link_close(l, LOG_WARN, "dropped: %s", why);
     return LINK_GONE;
 }
 
 /* Flushes and writes every dirty link once. Links dropped here (congested,
- * write error, deferred failure) are freed by link_reap right after. */
-static void link_flush_dirty(struct hub *h)
+ * write error, deferred failure) are freed by edge_link_reap right after. */
+static void edge_link_flush_dirty(struct hub *h)
 {
-    struct link *l;
+    struct edge_link *l;
     while ((l = h->dirty)) {
         h->dirty = l->dirty_next;
         l->dirty_next = NULL;
         l->dirty = 0;
-        if (l->state == LSTATE_CLOSED)
+        if (l->state == EDGE_LINK_CLOSED)
             continue;
         if (l->fail[0]) {
-            link_close(l, LOG_WARN, "dropped: %s", l->fail);
+            edge_link_close(l, LOG_WARN, "dropped: %s", l->fail);
             continue;
         }
         if (linkio_flush(&l->io) < 0) {
-            link_close(l, LOG_WARN, "dropped: %s", l->io.err);
+            edge_link_close(l, LOG_WARN, "dropped: %s", l->io.err);
             continue;
         }
         int rc = linkio_write(&l->io, l->fd);
         if (rc < 0) {
-            link_close(l, LOG_WARN, "dropped: %s", l->io.err);
+            edge_link_close(l, LOG_WARN, "dropped: %s", l->io.err);
             continue;
         }
         size_t pending = linkio_pending(&l->io);
         if (pending > (size_t)h->cfg.link_max_pending) {
-            link_close(l, LOG_WARN, "dropped: congested: %zu bytes pending", pending);
+            edge_link_close(l, LOG_WARN, "dropped: congested: %zu bytes pending", pending);
             continue;
         }
-        link_want_write(l, rc == 1);
+        edge_link_want_write(l, rc == 1);
     }
 }
 
-static void link_read(struct link *l);
+static void edge_link_read(struct edge_link *l);
 
 /* Works off one budget of each backlogged link's input (see
- * LINK_READ_BUDGET); a link still behind afterwards stays on the list. */
-static void link_work_backlog(struct hub *h)
+ * EDGE_LINK_READ_BUDGET); a link still behind afterwards stays on the list. */
+static void edge_link_work_backlog(struct hub *h)
 {
-    struct link *list = h->backlogged;
+    struct edge_link *list = h->backlogged;
     h->backlogged = NULL;
     /* Off the list first, all of them: handling one link's messages may
-     * close another one further down (link_close then leaves the chain
+     * close another one further down (edge_link_close then leaves the chain
      * alone), and a link that stays behind re-enters h->backlogged. */
-    for (struct link *l = list; l; l = l->backlog_next)
+    for (struct edge_link *l = list; l; l = l->backlog_next)
         l->backlogged = 0;
     while (list) {
-        struct link *l = list;
+        struct edge_link *l = list;
         list = l->backlog_next;
         l->backlog_next = NULL;
-        link_read(l); /* skips a closed link */
+        edge_link_read(l); /* skips a closed link */
     }
 }
 
 static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     struct hub *h = w->data;
-    link_work_backlog(h);
-    link_flush_dirty(h);
-    link_reap(h);
+    edge_link_work_backlog(h);
+    edge_link_flush_dirty(h);
+    edge_link_reap(h);
     /* Input already read does not wake epoll: while some waits, the loop
      * must not block (an active idle watcher makes the poll return at once). */
     if (h->backlogged && !ev_is_active(&h->backlog_idle))
@@ -379,20 +379,20 @@ static void on_backlog_idle(struct ev_loop *loop, ev_idle *w, int revents)
 /* The open link holding connection `id`, or NULL: the (name, worker)
  * registry entry, and only if its boot matches, so ids of a restarted edge
  * worker do not reach its successor's connections. */
-static struct link *link_find_conn(struct hub *h, const struct connid *id)
+static struct edge_link *edge_link_find_conn(struct hub *h, const struct connid *id)
 {
-    struct link *t = route_link_find(h->route, id->name, id->name_len, id->worker);
+    struct edge_link *t = route_link_find(h->route, id->name, id->name_len, id->worker);
     return t && t->boot == id->boot ? t : NULL;
 }
 
 /* The same for an id as it came in a message: NULL if it does not parse. */
-static struct link *link_find_conn_str(struct hub *h, const struct link_str *id)
+static struct edge_link *edge_link_find_conn_str(struct hub *h, const struct link_str *id)
 {
     struct connid c;
-    return connid_parse(id->ptr, id->len, &c) == 0 ? link_find_conn(h, &c) : NULL;
+    return connid_parse(id->ptr, id->len, &c) == 0 ? edge_link_find_conn(h, &c) : NULL;
 }
 
-static int link_on_hello(struct link *l, const struct link_msg *m)
+static int edge_link_on_hello(struct edge_link *l, const struct link_msg *m)
 {
     struct hub *h = l->hub;
     int name_ok = connid_name_is_valid(m->name.ptr, m->name.len);
@@ -400,22 +400,22 @@ static int link_on_hello(struct link *l, const struct link_msg *m)
         snprintf(l->label, sizeof l->label, "%.*s/%u", (int)m->name.len, m->name.ptr, m->worker);
 
     if (m->version != LINK_PROTOCOL_VERSION)
-        return link_refuse(l, 426, "unsupported link protocol version %u; this hub speaks %d",
+        return edge_link_refuse(l, 426, "unsupported link protocol version %u; this hub speaks %d",
                            m->version, LINK_PROTOCOL_VERSION);
     if (!name_ok)
-        return link_refuse(l, 400, "invalid edge name (1..%d bytes of A-Z a-z 0-9 . _ -)",
+        return edge_link_refuse(l, 400, "invalid edge name (1..%d bytes of A-Z a-z 0-9 . _ -)",
                            LINK_MAX_NAME);
     if (m->worker >= CONNID_WORKER_LIMIT)
-        return link_refuse(l, 400, "invalid worker %u (must be below %d)", m->worker,
+        return edge_link_refuse(l, 400, "invalid worker %u (must be below %d)", m->worker,
                            CONNID_WORKER_LIMIT);
     /* Its connection ids carry the boot as 8 hex digits: a wider one could
      * never match a sender of this link (common/connid.h). */
     if (m->boot > UINT32_MAX)
-        return link_refuse(l, 400, "invalid boot %llx (must fit in 32 bits)",
+        return edge_link_refuse(l, 400, "invalid boot %llx (must fit in 32 bits)",
                            (unsigned long long)m->boot);
     if (!text_is_printable(&m->region) || !text_is_printable(&m->software) ||
         !text_is_printable(&m->public_url))
-        return link_refuse(l, 400, "region, software and public_url must be printable ASCII");
+        return edge_link_refuse(l, 400, "region, software and public_url must be printable ASCII");
     if (l->io.ssl) {
         /* With TLS an edge is who its certificate says: a HELLO naming
          * another edge would let one compromised edge take over another's
@@ -424,16 +424,16 @@ static int link_on_hello(struct link *l, const struct link_msg *m)
         copy_str(name, sizeof name, &m->name);
         if (!tls_peer_is(l->io.ssl, name)) {
             char who[300];
-            return link_refuse(l, 403, "edge name '%s' is not in this link's certificate (%s)",
+            return edge_link_refuse(l, 403, "edge name '%s' is not in this link's certificate (%s)",
                                name, tls_peer_describe(l->io.ssl, who, sizeof who));
         }
     }
 
     /* An edge worker reconnecting after network trouble may arrive before
      * we noticed its old link is dead: the newer link wins. */
-    struct link *old = route_link_find(h->route, m->name.ptr, m->name.len, m->worker);
+    struct edge_link *old = route_link_find(h->route, m->name.ptr, m->name.len, m->worker);
     if (old)
-        link_close(old, LOG_INFO, "replaced by a new link from %s", l->addr);
+        edge_link_close(old, LOG_INFO, "replaced by a new link from %s", l->addr);
 
     copy_str(l->name, sizeof l->name, &m->name);
     copy_str(l->region, sizeof l->region, &m->region);
@@ -444,7 +444,7 @@ static int link_on_hello(struct link *l, const struct link_msg *m)
     copy_str(l->public_url, sizeof l->public_url, &m->public_url);
     l->peer = route_link_register(h->route, m->name.ptr, m->name.len, m->worker, l);
     awaiting_remove(h, l);
-    l->state = LSTATE_OPEN;
+    l->state = EDGE_LINK_OPEN;
     h->nlinks_pending--;
     h->nlinks_open++;
 
@@ -459,15 +459,15 @@ static int link_on_hello(struct link *l, const struct link_msg *m)
         .heartbeat_ms = (uint32_t)h->cfg.heartbeat_ms,
     };
     if (linkio_send(&l->io, &hello) < 0)
-        return link_refuse(l, 500, "cannot send hello: %s", l->io.err);
+        return edge_link_refuse(l, 500, "cannot send hello: %s", l->io.err);
     /* The edge accepts no client before it has a policy: send it with the
      * HELLO, in the same flush. */
     struct link_msg pol = {.type = LINK_POLICY};
     hub_policy_effective(h, l->name, strlen(l->name), &pol.policy);
     if (linkio_send(&l->io, &pol) < 0)
-        return link_refuse(l, 500, "cannot send policy: %s", l->io.err);
+        return edge_link_refuse(l, 500, "cannot send policy: %s", l->io.err);
     l->policy_sent = pol.policy;
-    link_mark_dirty(l);
+    edge_link_mark_dirty(l);
     log_info("%s (region %s, version %s) linked from %s", l->label,
              l->region[0] ? l->region : "-", l->software[0] ? l->software : "-", l->addr);
     return 0;
@@ -475,7 +475,7 @@ static int link_on_hello(struct link *l, const struct link_msg *m)
 
 /* 1 if connection id `id` belongs to this link's edge worker (its name,
  * worker and boot): the only senders an edge may speak for. */
-static int link_owns_conn(const struct link *l, const struct link_str *id)
+static int edge_link_owns_conn(const struct edge_link *l, const struct link_str *id)
 {
     struct connid c;
     struct connid mine = {.name = l->name, .name_len = strlen(l->name), .worker = l->worker,
@@ -485,30 +485,30 @@ static int link_owns_conn(const struct link *l, const struct link_str *id)
 
 /* Drops a link that spoke for a connection of another edge worker: an
  * honest edge never does, so this one is compromised or broken. */
-static int link_refuse_forged(struct link *l, const char *what, const struct link_str *from)
+static int edge_link_refuse_forged(struct edge_link *l, const char *what, const struct link_str *from)
 {
     char who[LINK_MAX_CONN_ID + 1];
     l->hub->stats.links_refused_hostile++;
-    return link_refuse(l, 403, "%s from connection '%s', which is not one of this link's "
+    return edge_link_refuse(l, 403, "%s from connection '%s', which is not one of this link's "
                                "(%s/%u): refused",
                        what, printable(from, who, sizeof who), l->name, l->worker);
 }
 
-static int link_interest_result(struct link *l, const struct link_msg *m, uint32_t code,
+static int edge_link_interest_result(struct edge_link *l, const struct link_msg *m, uint32_t code,
                                 const char *reason)
 {
     struct link_msg r = {.type = LINK_INTEREST_RESULT, .topic = m->topic, .id = m->id,
                          .code = code, .reason = link_str_c(reason)};
-    link_send(l, &r);
+    edge_link_send(l, &r);
     return 0;
 }
 
-static int link_on_interest(struct link *l, const struct link_msg *m)
+static int edge_link_on_interest(struct edge_link *l, const struct link_msg *m)
 {
     struct hub *h = l->hub;
     int add = m->type == LINK_INTEREST_ADD;
     if (!topic_is_valid(m->topic.ptr, m->topic.len))
-        return link_refuse(l, 400, "invalid topic in %s", link_type_name(m->type));
+        return edge_link_refuse(l, 400, "invalid topic in %s", link_type_name(m->type));
     if (!add) {
         l->interest_removes++;
         route_interest_remove(h->route, l->peer, m->topic.ptr, m->topic.len);
@@ -523,7 +523,7 @@ static int link_on_interest(struct link *l, const struct link_msg *m)
         char reason[96];
         snprintf(reason, sizeof reason, "this edge worker holds link_max_topics (%ld) topics",
                  h->cfg.link_max_topics);
-        return link_interest_result(l, m, 429, reason);
+        return edge_link_interest_result(l, m, 429, reason);
     }
     if (route_interest_add(h->route, l->peer, m->topic.ptr, m->topic.len,
                            (size_t)h->cfg.max_topics) < 0) {
@@ -531,9 +531,9 @@ static int link_on_interest(struct link *l, const struct link_msg *m)
         char reason[96];
         snprintf(reason, sizeof reason, "the hub holds max_topics (%ld) topics",
                  h->cfg.max_topics);
-        return link_interest_result(l, m, 429, reason);
+        return edge_link_interest_result(l, m, 429, reason);
     }
-    return link_interest_result(l, m, 0, "");
+    return edge_link_interest_result(l, m, 0, "");
 }
 
 /* A publish on its way to the interested links: encoded once, on the first
@@ -547,7 +547,7 @@ struct fanout {
 
 static void deliver_message(void *owner, uint64_t seq, void *ud)
 {
-    struct link *dst = owner;
+    struct edge_link *dst = owner;
     struct fanout *f = ud;
     if (!f->ready) {
         f->msg.seq = seq;
@@ -560,26 +560,26 @@ static void deliver_message(void *owner, uint64_t seq, void *ud)
         f->ready = 1;
     }
     if (linkio_send_encoded(&dst->io, buf_head(f->encoded), buf_readable(f->encoded)) < 0) {
-        link_fail_later(dst, dst->io.err);
+        edge_link_fail_later(dst, dst->io.err);
         return;
     }
-    link_mark_dirty(dst);
+    edge_link_mark_dirty(dst);
     dst->messages_out++;
     dst->hub->stats.messages_out++;
 }
 
-static int link_on_publish(struct link *l, const struct link_msg *m)
+static int edge_link_on_publish(struct edge_link *l, const struct link_msg *m)
 {
     struct hub *h = l->hub;
     if (!topic_is_valid(m->topic.ptr, m->topic.len))
-        return link_refuse(l, 400, "invalid topic in publish");
-    if (!link_owns_conn(l, &m->from))
-        return link_refuse_forged(l, "publish", &m->from);
+        return edge_link_refuse(l, 400, "invalid topic in publish");
+    if (!edge_link_owns_conn(l, &m->from))
+        return edge_link_refuse_forged(l, "publish", &m->from);
     if (m->enc >= ENC_COUNT)
-        return link_refuse(l, 400, "invalid encoding %u in publish", m->enc);
+        return edge_link_refuse(l, 400, "invalid encoding %u in publish", m->enc);
     l->publishes_in++;
     h->stats.publishes++;
-    if ((size_t)m->topic.len + m->from.len + m->data.len + LINK_MESSAGE_OVERHEAD >
+    if ((size_t)m->topic.len + m->from.len + m->data.len + EDGE_LINK_MESSAGE_OVERHEAD >
         LINK_MAX_MESSAGE) {
         char topic[TOPIC_MAX_LEN + 1];
         log_warn("%s: publish on %s too large to forward (%u bytes of data), dropped", l->label,
@@ -588,29 +588,29 @@ static int link_on_publish(struct link *l, const struct link_msg *m)
     }
     /* One copy per interested link, the publisher's own link included: its
      * edge fans out to its local subscribers only when the seq comes back. */
-    link_publish(h, m->topic, m->from, m->user, m->enc, m->data);
+    edge_link_publish(h, m->topic, m->from, m->user, m->enc, m->data);
     return 0;
 }
 
-int link_kick(struct hub *h, const struct connid *conn, uint32_t code, struct link_str reason)
+int edge_link_kick(struct hub *h, const struct connid *conn, uint32_t code, struct link_str reason)
 {
-    struct link *t = link_find_conn(h, conn);
+    struct edge_link *t = edge_link_find_conn(h, conn);
     char to[CONNID_MAX_LEN + 1];
     int n = connid_format(to, sizeof to, conn);
     if (!t || n < 0)
         return -1;
     struct link_msg m = {.type = LINK_KICK, .to = {to, (uint32_t)n}, .code = code,
                          .reason = reason};
-    return link_send(t, &m);
+    return edge_link_send(t, &m);
 }
 
-int link_drain(struct hub *h, const char *name, size_t len, uint64_t period_ms)
+int edge_link_drain(struct hub *h, const char *name, size_t len, uint64_t period_ms)
 {
     int n = 0;
     struct link_msg m = {.type = LINK_DRAIN, .time_ms = period_ms};
-    for (struct link *l = h->links; l; l = l->next) {
-        if (l->state == LSTATE_OPEN && strlen(l->name) == len && memcmp(l->name, name, len) == 0 &&
-            link_send(l, &m) == 0) {
+    for (struct edge_link *l = h->links; l; l = l->next) {
+        if (l->state == EDGE_LINK_OPEN && strlen(l->name) == len && memcmp(l->name, name, len) == 0 &&
+            edge_link_send(l, &m) == 0) {
             n++;
             log_info("%s: asked to drain", l->label);
         }
@@ -618,7 +618,7 @@ int link_drain(struct hub *h, const char *name, size_t len, uint64_t period_ms)
     return n;
 }
 
-uint64_t link_publish(struct hub *h, struct link_str topic, struct link_str from,
+uint64_t edge_link_publish(struct hub *h, struct link_str topic, struct link_str from,
                       struct link_str user, uint8_t enc, struct link_str data)
 {
     struct fanout out = {
@@ -643,14 +643,14 @@ uint64_t link_publish(struct hub *h, struct link_str topic, struct link_str from
     return seq;
 }
 
-static int link_on_direct(struct link *l, const struct link_msg *m)
+static int edge_link_on_direct(struct edge_link *l, const struct link_msg *m)
 {
     struct hub *h = l->hub;
-    if (!link_owns_conn(l, &m->from))
-        return link_refuse_forged(l, "direct", &m->from);
+    if (!edge_link_owns_conn(l, &m->from))
+        return edge_link_refuse_forged(l, "direct", &m->from);
     l->directs_in++;
     h->stats.directs++;
-    struct link *t = link_find_conn_str(h, &m->to);
+    struct edge_link *t = edge_link_find_conn_str(h, &m->to);
     const char *why = "unknown connection";
     uint32_t code = 404;
     if (t) {
@@ -658,7 +658,7 @@ static int link_on_direct(struct link *l, const struct link_msg *m)
          * link it went to, for this sender and id, and only once. */
         if (!m->has_id || directs_add(h->directs, t->id, m->from.ptr, m->from.len, m->id,
                                       ev_now(h->loop), (size_t)h->cfg.link_max_pending_directs) == 0) {
-            if (link_send(t, m) == 0)
+            if (edge_link_send(t, m) == 0)
                 t->directs_out++;
             return 0;
         }
@@ -677,12 +677,12 @@ static int link_on_direct(struct link *l, const struct link_msg *m)
             .reason = link_str_c(why),
         };
         l->results_out++;
-        link_send(l, &r);
+        edge_link_send(l, &r);
     }
     return 0;
 }
 
-static int link_on_direct_result(struct link *l, const struct link_msg *m)
+static int edge_link_on_direct_result(struct edge_link *l, const struct link_msg *m)
 {
     struct hub *h = l->hub;
     l->results_in++;
@@ -695,31 +695,31 @@ static int link_on_direct_result(struct link *l, const struct link_msg *m)
                   printable(&m->to, who, sizeof who), (long long)m->id);
         return 0;
     }
-    struct link *t = link_find_conn_str(h, &m->to);
+    struct edge_link *t = edge_link_find_conn_str(h, &m->to);
     /* The sender may be gone by now; nobody is left to tell. */
-    if (t && link_send(t, m) == 0)
+    if (t && edge_link_send(t, m) == 0)
         t->results_out++;
     return 0;
 }
 
-static int link_on_msg(void *ud, const struct link_msg *m)
+static int edge_link_on_msg(void *ud, const struct link_msg *m)
 {
-    struct link *l = ud;
-    if (l->state == LSTATE_AWAIT_HELLO) {
+    struct edge_link *l = ud;
+    if (l->state == EDGE_LINK_AWAIT_HELLO) {
         if (m->type != LINK_HELLO)
-            return link_refuse(l, 400, "expected hello first, got %s", link_type_name(m->type));
-        return link_on_hello(l, m);
+            return edge_link_refuse(l, 400, "expected hello first, got %s", link_type_name(m->type));
+        return edge_link_on_hello(l, m);
     }
     switch (m->type) {
     case LINK_INTEREST_ADD:
     case LINK_INTEREST_REMOVE:
-        return link_on_interest(l, m);
+        return edge_link_on_interest(l, m);
     case LINK_PUBLISH:
-        return link_on_publish(l, m);
+        return edge_link_on_publish(l, m);
     case LINK_DIRECT:
-        return link_on_direct(l, m);
+        return edge_link_on_direct(l, m);
     case LINK_DIRECT_RESULT:
-        return link_on_direct_result(l, m);
+        return edge_link_on_direct_result(l, m);
     case LINK_HEARTBEAT: {
         /* Its arrival already refreshed last_rx. Echo the edge's stamp at
          * once so the edge can measure the link's round trip. */
@@ -727,7 +727,7 @@ static int link_on_msg(void *ud, const struct link_msg *m)
             return 0;
         struct link_msg echo = {.type = LINK_HEARTBEAT, .time_ms = clock_wall_ms(),
                                 .echo_us = m->echo_us};
-        link_send(l, &echo);
+        edge_link_send(l, &echo);
         return 0;
     }
     case LINK_STATS:
@@ -735,28 +735,28 @@ static int link_on_msg(void *ud, const struct link_msg *m)
         return 0;
     case LINK_ERROR: {
         char reason[LINK_MAX_REASON + 1];
-        link_close(l, LOG_WARN, "closed by peer with error %u: %s", m->code,
+        edge_link_close(l, LOG_WARN, "closed by peer with error %u: %s", m->code,
                    printable(&m->reason, reason, sizeof reason));
         return LINK_GONE;
     }
     case LINK_HELLO:
     case LINK_MESSAGE:
     default:
-        return link_refuse(l, 400, "unexpected %s", link_type_name(m->type));
+        return edge_link_refuse(l, 400, "unexpected %s", link_type_name(m->type));
     }
 }
 
 /* ---- socket events ------------------------------------------------------- */
 
 /* Reads and handles one budget of the link's input (its backlog first). */
-static void link_read(struct link *l)
+static void edge_link_read(struct edge_link *l)
 {
     struct hub *h = l->hub;
-    if (l->state == LSTATE_CLOSED)
+    if (l->state == EDGE_LINK_CLOSED)
         return;
     /* Bytes read or messages worked off from the backlog: the peer is alive. */
     uint64_t before = l->io.wire_in + l->io.msgs_in;
-    int rc = linkio_read(&l->io, l->fd, LINK_READ_BUDGET, link_on_msg, l);
+    int rc = linkio_read(&l->io, l->fd, EDGE_LINK_READ_BUDGET, edge_link_on_msg, l);
     if (rc == LINK_GONE)
         return;
     if (l->io.wire_in + l->io.msgs_in != before)
@@ -767,32 +767,32 @@ static void link_read(struct link *l)
         h->backlogged = l;
     }
     if (rc == 0 && l->io.ssl && linkio_pending(&l->io))
-        link_mark_dirty(l); /* TLS answered the bytes it read (handshake) */
+        edge_link_mark_dirty(l); /* TLS answered the bytes it read (handshake) */
     if (rc == 1) {
-        link_close(l, LOG_INFO, "closed by peer");
+        edge_link_close(l, LOG_INFO, "closed by peer");
     } else if (rc < 0) {
         /* Tell a real edge why (it logs it); skip it for whatever sent a
          * wrong preamble, which is not speaking our protocol at all. */
         if (l->io.preamble_seen == LINK_PREAMBLE_LEN)
-            link_goodbye(l, 400, l->io.err);
-        link_close(l, LOG_WARN, "dropped: %s", l->io.err);
+            edge_link_goodbye(l, 400, l->io.err);
+        edge_link_close(l, LOG_WARN, "dropped: %s", l->io.err);
     }
 }
 
 static void on_link_io(struct ev_loop *loop, ev_io *w, int revents)
 {
-    struct link *l = w->data;
+    struct edge_link *l = w->data;
     if (revents & EV_WRITE)
-        link_mark_dirty(l); /* the end-of-turn flush writes */
+        edge_link_mark_dirty(l); /* the end-of-turn flush writes */
     if (revents & EV_READ)
-        link_read(l);
+        edge_link_read(l);
 }
 
 static void on_hello_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct link *l = w->data;
+    struct edge_link *l = w->data;
     l->hub->stats.links_hello_timeout++;
-    link_close(l, LOG_WARN, "dropped: no hello within %ld ms", l->hub->cfg.link_hello_timeout_ms);
+    edge_link_close(l, LOG_WARN, "dropped: no hello within %ld ms", l->hub->cfg.link_hello_timeout_ms);
 }
 
 /* Makes room for one more link waiting for HELLO from source `src`: the
@@ -804,28 +804,28 @@ static void on_hello_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 static void make_room(struct hub *h, const uint8_t *src, size_t srclen)
 {
     size_t same = 0;
-    struct link *oldest_same = NULL;
-    for (struct link *l = h->awaiting; l; l = l->anext) {
+    struct edge_link *oldest_same = NULL;
+    for (struct edge_link *l = h->awaiting; l; l = l->anext) {
         if (l->srclen == srclen && memcmp(l->src, src, srclen) == 0) {
             if (!oldest_same)
                 oldest_same = l;
             same++;
         }
     }
-    struct link *victim = NULL;
+    struct edge_link *victim = NULL;
     if (same >= (size_t)h->cfg.link_max_awaiting_per_addr)
         victim = oldest_same;
     else if (h->nlinks_pending >= (size_t)h->cfg.link_max_awaiting_hello)
         victim = h->awaiting;
     if (victim) {
         h->stats.links_evicted++;
-        link_close(victim, LOG_WARN, "dropped: still no hello after %.0f ms, and a newer link "
+        edge_link_close(victim, LOG_WARN, "dropped: still no hello after %.0f ms, and a newer link "
                                      "needs its place",
                    (ev_now(h->loop) - victim->accepted_at) * 1000.0);
     }
 }
 
-void link_adopt(struct hub *h, int fd, const struct sockaddr_storage *ss)
+void edge_link_adopt(struct hub *h, int fd, const struct sockaddr_storage *ss)
 {
     char addr[64];
     net_format_sockaddr(ss, addr, sizeof addr);
@@ -833,7 +833,7 @@ void link_adopt(struct hub *h, int fd, const struct sockaddr_storage *ss)
     size_t srclen = net_sockaddr_group(ss, src);
     make_room(h, src, srclen);
 
-    struct link *l = xcalloc(1, sizeof *l);
+    struct edge_link *l = xcalloc(1, sizeof *l);
     if (linkio_init(&l->io) < 0) {
         log_warn("link from %s refused: %s", addr, l->io.err);
         linkio_deinit(&l->io);
@@ -857,7 +857,7 @@ void link_adopt(struct hub *h, int fd, const struct sockaddr_storage *ss)
     l->hub = h;
     l->fd = fd;
     l->id = ++h->next_link_id;
-    l->state = LSTATE_AWAIT_HELLO;
+    l->state = EDGE_LINK_AWAIT_HELLO;
     snprintf(l->addr, sizeof l->addr, "%s", addr);
     snprintf(l->label, sizeof l->label, "%s", addr);
     memcpy(l->src, src, srclen);
@@ -886,13 +886,13 @@ void link_adopt(struct hub *h, int fd, const struct sockaddr_storage *ss)
     h->stats.links_accepted++;
     /* Our preamble is queued by linkio_init; nothing else goes out before
      * the edge's HELLO (and no zstd state exists until then). */
-    link_mark_dirty(l);
+    edge_link_mark_dirty(l);
     log_debug("%s connected (link %llu)", addr, (unsigned long long)l->id);
 }
 
 static void adopt_accepted(int fd, const struct sockaddr_storage *ss, void *ud)
 {
-    link_adopt(ud, fd, ss);
+    edge_link_adopt(ud, fd, ss);
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
@@ -909,31 +909,31 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
     struct link_msg hb = {.type = LINK_HEARTBEAT, .time_ms = clock_wall_ms()};
     /* Results nobody sent in time: the senders' edges have answered 504. */
     directs_expire(h->directs, now - 2.0 * (double)h->policy.send_timeout_ms / 1000.0 - limit);
-    for (struct link *l = h->links, *next; l; l = next) {
+    for (struct edge_link *l = h->links, *next; l; l = next) {
         next = l->next; /* closing l unlinks only l */
-        if (l->state == LSTATE_AWAIT_HELLO)
+        if (l->state == EDGE_LINK_AWAIT_HELLO)
             continue; /* its own deadline: link_hello_timeout_ms */
         /* Each side heartbeats at its own period: allow 3 of the slower one. */
         ev_tstamp silent_limit = limit;
         if (3.0 * l->peer_heartbeat_ms / 1000.0 > silent_limit)
             silent_limit = 3.0 * l->peer_heartbeat_ms / 1000.0;
         if (now - l->last_rx >= silent_limit) {
-            link_close(l, LOG_WARN, "dropped: silent for %.0f ms", (now - l->last_rx) * 1000.0);
+            edge_link_close(l, LOG_WARN, "dropped: silent for %.0f ms", (now - l->last_rx) * 1000.0);
             continue;
         }
-        if (l->state == LSTATE_OPEN)
-            link_send(l, &hb);
+        if (l->state == EDGE_LINK_OPEN)
+            edge_link_send(l, &hb);
     }
 }
 
 /* ---- public ---------------------------------------------------------------- */
 
-int link_server_start(struct hub *h, char *err, size_t errlen)
+int edge_link_server_start(struct hub *h, char *err, size_t errlen)
 {
     h->link_fd = net_listen(&h->cfg.listen, 0, 511, err, errlen);
     if (h->link_fd < 0)
         return -1;
-    net_acceptor_init(&h->link_acceptor, h->link_fd, LINK_ACCEPT_BATCH, "edge link");
+    net_acceptor_init(&h->link_acceptor, h->link_fd, EDGE_LINK_ACCEPT_BATCH, "edge link");
     ev_io_init(&h->link_accept, on_accept, h->link_fd, EV_READ);
     h->link_accept.data = h;
     ev_io_start(h->loop, &h->link_accept);
@@ -952,12 +952,12 @@ int link_server_start(struct hub *h, char *err, size_t errlen)
     return 0;
 }
 
-uint16_t link_server_port(const struct hub *h)
+uint16_t edge_link_server_port(const struct hub *h)
 {
     return h->link_fd >= 0 ? net_local_port(h->link_fd) : 0;
 }
 
-void link_server_stop(struct hub *h)
+void edge_link_server_stop(struct hub *h)
 {
     if (h->link_fd >= 0) {
         ev_io_stop(h->loop, &h->link_accept);
@@ -966,10 +966,10 @@ void link_server_stop(struct hub *h)
         net_acceptor_deinit(&h->link_acceptor);
     }
     while (h->links) {
-        struct link *l = h->links;
-        if (l->state == LSTATE_OPEN)
-            link_goodbye(l, 503, "hub shutting down");
-        link_close(l, LOG_INFO, "closed: hub shutting down");
+        struct edge_link *l = h->links;
+        if (l->state == EDGE_LINK_OPEN)
+            edge_link_goodbye(l, 503, "hub shutting down");
+        edge_link_close(l, LOG_INFO, "closed: hub shutting down");
     }
     /* Every link is closed now: nothing on the dirty list needs writing. */
     h->dirty = NULL;
@@ -977,33 +977,33 @@ void link_server_stop(struct hub *h)
     ev_prepare_stop(h->loop, &h->flush);
     ev_idle_stop(h->loop, &h->backlog_idle);
     ev_timer_stop(h->loop, &h->heartbeat);
-    link_reap(h);
+    edge_link_reap(h);
     directs_free(h->directs);
     h->directs = NULL;
 }
 
-void link_push_policy(struct hub *h)
+void edge_link_push_policy(struct hub *h)
 {
-    for (struct link *l = h->links; l; l = l->next) {
-        if (l->state != LSTATE_OPEN)
+    for (struct edge_link *l = h->links; l; l = l->next) {
+        if (l->state != EDGE_LINK_OPEN)
             continue;
         struct link_msg pol = {.type = LINK_POLICY};
         hub_policy_effective(h, l->name, strlen(l->name), &pol.policy);
         if (policy_equal(&pol.policy, &l->policy_sent))
             continue;
-        if (link_send(l, &pol) == 0) {
+        if (edge_link_send(l, &pol) == 0) {
             l->policy_sent = pol.policy;
             log_debug("%s: sent the new policy", l->label);
         }
     }
 }
 
-void link_foreach_open(struct hub *h, void (*fn)(const struct link_info *, void *), void *ud)
+void edge_link_foreach_open(struct hub *h, void (*fn)(const struct edge_link_info *, void *), void *ud)
 {
-    for (struct link *l = h->links; l; l = l->next) {
-        if (l->state != LSTATE_OPEN)
+    for (struct edge_link *l = h->links; l; l = l->next) {
+        if (l->state != EDGE_LINK_OPEN)
             continue;
-        struct link_info info = {
+        struct edge_link_info info = {
             .id = l->id,
             .worker = l->worker,
             .boot = l->boot,
