@@ -1,6 +1,8 @@
-/* Accepted edge links on the hub: accept, HELLO handshake, message
- * handling (interest, publish fan-out, direct routing), heartbeats, and the
- * end-of-turn flush that writes every link's output once per loop turn. */
+/* The hub's links from edge workers, as the rest of the hub sees them:
+ * starting and stopping the link listener, and what the admin API and the
+ * policy ask of the links (publish, kick, drain, push the policy, list
+ * them). Inside, edge_link.c runs each link's life, edge_link_hello.c its
+ * HELLO and edge_link_handle.c its messages (edge_link_internal.h). */
 #ifndef SPOKE_HUB_EDGE_LINK_H
 #define SPOKE_HUB_EDGE_LINK_H
 #include <stddef.h>
@@ -48,11 +50,12 @@ uint16_t edge_link_server_port(const struct hub *h);
  * interested link. Returns the seq, or 0 if no link is interested (nothing
  * is sent). The caller has validated topic, enc and the size. */
 uint64_t edge_link_publish(struct hub *h, struct link_str topic, struct link_str from,
-                      struct link_str user, uint8_t enc, struct link_str data);
+                           struct link_str user, uint8_t enc, struct link_str data);
 
 /* Asks the edge worker holding connection conn to close it with code and
  * reason. Returns 0 when sent, -1 if no open link holds that connection. */
-int edge_link_kick(struct hub *h, const struct connid *conn, uint32_t code, struct link_str reason);
+int edge_link_kick(struct hub *h, const struct connid *conn, uint32_t code,
+                   struct link_str reason);
 
 /* Asks every worker of edge `name` to drain (period_ms 0: the edge's own
  * setting). Returns the number of links told, 0 if the edge is unknown. */
@@ -62,6 +65,7 @@ int edge_link_drain(struct hub *h, const char *name, size_t len, uint64_t period
 void edge_link_push_policy(struct hub *h);
 
 /* Calls fn for every link past HELLO, oldest first. fn must not close links. */
-void edge_link_foreach_open(struct hub *h, void (*fn)(const struct edge_link_info *, void *), void *ud);
+void edge_link_foreach_open(struct hub *h, void (*fn)(const struct edge_link_info *, void *),
+                            void *ud);
 
 #endif

@@ -1,4 +1,4 @@
-/* libFuzzer driver for the hub's side of a link after HELLO (hub/link.c,
+/* libFuzzer driver for the hub's side of a link after HELLO (hub/edge_link*.c,
  * hub/route.c, hub/directs.c): the input is what a hostile edge sends once it
  * has linked, a stream of length-prefixed link messages (common/link.h),
  * which the driver compresses and writes into one end of a socketpair whose
