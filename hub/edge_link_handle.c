@@ -3,7 +3,14 @@
  * API's publish, kick, drain, policy push and per-link figures. Each
  * handler checks what the edge may say (its own senders only), asks
  * hub/route.c where things go, and queues; no handler writes or closes
- * another link (docs/protocol.md, "After HELLO"). */
+ * another link (docs/protocol.md, "After HELLO").
+ *
+ * The handlers ask hub/route.c four things, each one question or one
+ * change with its answer in a return value or a per-link callback:
+ * route_interest_add (its limits are route's own), route_interest_remove,
+ * route_publish and route_link_find. Keeping it to these is what lets the
+ * routing state move behind another store later without the handlers
+ * learning how it works. */
 #include <stdio.h>
 #include <string.h>
 
@@ -111,23 +118,20 @@ static int on_interest(struct edge_link *l, const struct link_msg *m)
     l->interest_adds++;
     /* One interest refused, never the link: dropping it would make the edge
      * re-send everything on reconnect and be dropped again. */
-    if (route_peer_topics(l->peer) >= (size_t)h->cfg.link_max_topics &&
-        !route_peer_has(l->peer, m->topic.ptr, m->topic.len)) {
+    int rc = route_interest_add(h->route, l->peer, m->topic.ptr, m->topic.len);
+    if (rc >= 0)
+        return interest_result(l, m, 0, "");
+    char reason[96];
+    if (rc == ROUTE_PEER_FULL) {
         h->stats.interest_refused_link++;
-        char reason[96];
         snprintf(reason, sizeof reason, "this edge worker holds link_max_topics (%ld) topics",
                  h->cfg.link_max_topics);
-        return interest_result(l, m, 429, reason);
-    }
-    if (route_interest_add(h->route, l->peer, m->topic.ptr, m->topic.len,
-                           (size_t)h->cfg.max_topics) < 0) {
+    } else {
         h->stats.interest_refused_hub++;
-        char reason[96];
         snprintf(reason, sizeof reason, "the hub holds max_topics (%ld) topics",
                  h->cfg.max_topics);
-        return interest_result(l, m, 429, reason);
     }
-    return interest_result(l, m, 0, "");
+    return interest_result(l, m, 429, reason);
 }
 
 /* ---- publish ------------------------------------------------------------- */

@@ -308,7 +308,7 @@ int main(int argc, char **argv)
         return 1;
     }
     h->boot = random_u64();
-    h->route = route_new();
+    h->route = route_new((size_t)h->cfg.max_topics, (size_t)h->cfg.link_max_topics);
 
     char err[512], addr[300];
     if (edge_link_server_start(h, err, sizeof err) < 0) {

@@ -45,6 +45,7 @@ struct route_peer {
 struct route {
     struct dict topics; /* topic -> struct topic * */
     struct dict links;  /* reg_key(name, worker) -> struct route_peer * */
+    size_t max_topics, max_peer_topics;
 };
 
 /* Registry key: the name, a NUL, then the worker's 4 bytes. The fixed-size
@@ -62,9 +63,11 @@ static size_t reg_key(char *out, size_t cap, const char *name, size_t name_len, 
     return name_len + 5;
 }
 
-struct route *route_new(void)
+struct route *route_new(size_t max_topics, size_t max_peer_topics)
 {
     struct route *r = xcalloc(1, sizeof *r);
+    r->max_topics = max_topics;
+    r->max_peer_topics = max_peer_topics;
     dict_init(&r->topics);
     dict_init(&r->links);
     return r;
@@ -153,15 +156,17 @@ void route_link_gone(struct route *r, struct route_peer *p)
     dict_shrink(&r->links);
 }
 
-int route_interest_add(struct route *r, struct route_peer *p, const char *name, size_t len,
-                       size_t max_topics)
+int route_interest_add(struct route *r, struct route_peer *p, const char *name, size_t len)
 {
     if (dict_find(&p->topics, name, len))
         return 0;
+    /* The link's own limit first: it is the one the edge can act on. */
+    if (p->topics.count >= r->max_peer_topics)
+        return ROUTE_PEER_FULL;
     struct topic *t = dict_get(&r->topics, name, len);
     if (!t) {
-        if (r->topics.count >= max_topics)
-            return -1;
+        if (r->topics.count >= r->max_topics)
+            return ROUTE_HUB_FULL;
         t = xcalloc(1, sizeof *t);
         t->sample_ms = clock_mono_ms();
         struct dict_entry *e = dict_add(&r->topics, name, len, t);

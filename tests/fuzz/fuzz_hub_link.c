@@ -52,7 +52,7 @@ static void hub_init(void)
     policy_defaults(&h->policy);
     buf_init(&h->encoded);
     h->loop = ev_loop_new(EVFLAG_AUTO);
-    h->route = route_new();
+    h->route = route_new(MAX_TOPICS, LINK_MAX_TOPICS);
     char err[256];
     FUZZ_CHECK(edge_link_server_start(h, err, sizeof err) == 0);
     log_min_level = LOG_ERROR + 1; /* quiet: every input makes the hub complain */
