@@ -489,7 +489,9 @@ static void http_drain(struct httpd_conn *c, const char *name, size_t nlen)
     httpd_respond_json(c, 202, j);
 }
 
-static void route(struct httpd_conn *c, void *ud)
+/* Answers one request: the admin token for /api/, then the handler for its
+ * path and method (404 for an unknown path, 405 for a wrong method). */
+static void serve_request(struct httpd_conn *c, void *ud)
 {
     struct hub *h = hub_of(c);
     const char *path = c->req + c->url_off;
@@ -608,7 +610,7 @@ struct httpd *http_server_new(struct hub *h, const struct net_addr *addr, char *
         .allowed_hosts = h->cfg.http_allowed_hosts,
         .browser_checks = !(h->cfg.admin_token && h->cfg.admin_token[0]),
     };
-    return httpd_new(h->loop, addr, &opts, route, h, err, errlen);
+    return httpd_new(h->loop, addr, &opts, serve_request, h, err, errlen);
 }
 
 void http_server_free(struct httpd *s)

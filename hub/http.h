@@ -1,6 +1,10 @@
-/* The hub's admin HTTP API on the hub's loop (docs/configuration.md, "Hub
- * HTTP endpoints"), served by common/httpd over HTTP or HTTPS, and the
- * per-edge view it builds from the links' STATS. */
+/* The hub's admin HTTP API: a server on the hub's loop (common/httpd, HTTP
+ * or HTTPS) answering its ten endpoints, GET /healthz, /metrics,
+ * /api/links, /api/edges, /api/topics and /api/policy, PUT /api/policy,
+ * POST /api/publish, /api/disconnect and /api/edges/NAME/drain
+ * (docs/configuration.md, "Hub HTTP endpoints"). The per-edge view that
+ * /api/edges and /metrics build from the links' STATS is declared here too,
+ * for its unit test. */
 #ifndef SPOKE_HUB_HTTP_H
 #define SPOKE_HUB_HTTP_H
 #include <jansson.h>
