@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes the fuzz seed corpora, tests/fuzz/corpus/<driver>/, from the
-message layouts in common/link.c and docs/protocol.md: a few valid inputs
+message layout in docs/protocol.md ("Link protocol"): a few valid inputs
 per decoder and a few near misses. Rerun after a format change:
     /usr/bin/python3 tests/fuzz/make_corpus.py
 Needs python3-msgpack and the zstd command (Debian: zstd)."""
