@@ -1,8 +1,9 @@
 /* The hub's links from edge workers, as the rest of the hub sees them:
  * starting and stopping the link listener, and what the admin API and the
  * policy ask of the links (publish, kick, drain, push the policy, list
- * them). Inside, edge_link.c runs each link's life, edge_link_hello.c its
- * HELLO and edge_link_handle.c its messages (edge_link_internal.h). */
+ * them). Inside (edge_link_internal.h), edge_link_loop.c runs the links on
+ * the hub's loop, edge_link_hello.c takes their HELLO, edge_link_handle.c
+ * their messages, and edge_link.c is what all three do to one link. */
 #ifndef SPOKE_HUB_EDGE_LINK_H
 #define SPOKE_HUB_EDGE_LINK_H
 #include <stddef.h>

@@ -33,22 +33,6 @@
  * could not be forwarded, because MESSAGE is a few bytes larger. */
 #define EDGE_LINK_MESSAGE_OVERHEAD 64
 
-/* The open link holding connection `id`, or NULL: the (name, worker)
- * registry entry, and only if its boot matches, so ids of a restarted edge
- * worker do not reach its successor's connections. */
-static struct edge_link *find_conn(struct hub *h, const struct connid *id)
-{
-    struct edge_link *t = route_link_find(h->route, id->name, id->name_len, id->worker);
-    return t && t->boot == id->boot ? t : NULL;
-}
-
-/* The same for an id as it came in a message: NULL if it does not parse. */
-static struct edge_link *find_conn_str(struct hub *h, const struct link_str *id)
-{
-    struct connid c;
-    return connid_parse(id->ptr, id->len, &c) == 0 ? find_conn(h, &c) : NULL;
-}
-
 /* 1 if connection id `id` belongs to this link's edge worker (its name,
  * worker and boot): the only senders an edge may speak for. */
 static int owns_conn(const struct edge_link *l, const struct link_str *id)
@@ -70,27 +54,6 @@ static int refuse_forged(struct edge_link *l, const char *what, const struct lin
                              "(%s/%u): refused",
                              what, edge_link__printable(from, who, sizeof who), l->name,
                              l->worker);
-}
-
-/* A direct's target link went away before answering: its sender gets 503
- * now rather than waiting for its edge's deadline. */
-static void answer_gone(const char *from, size_t from_len, int64_t id, void *ud)
-{
-    struct hub *h = ud;
-    struct link_str to = {from, (uint32_t)from_len};
-    struct edge_link *src = find_conn_str(h, &to);
-    if (!src)
-        return;
-    struct link_msg r = {.type = LINK_DIRECT_RESULT, .to = to, .has_id = 1, .id = id,
-                         .code = 503,
-                         .reason = link_str_c("the target's edge went away before answering")};
-    if (edge_link__send(src, &r) == 0)
-        src->results_out++;
-}
-
-void edge_link__directs_gone(struct edge_link *l)
-{
-    directs_drop_target(l->hub->directs, l->id, answer_gone, l->hub);
 }
 
 /* ---- interest ------------------------------------------------------------ */
@@ -226,7 +189,7 @@ static int on_direct(struct edge_link *l, const struct link_msg *m)
         return refuse_forged(l, "direct", &m->from);
     l->directs_in++;
     h->stats.directs++;
-    struct edge_link *t = find_conn_str(h, &m->to);
+    struct edge_link *t = edge_link__find_conn_str(h, &m->to);
     const char *why = "unknown connection";
     uint32_t code = 404;
     if (t) {
@@ -272,7 +235,7 @@ static int on_direct_result(struct edge_link *l, const struct link_msg *m)
                   edge_link__printable(&m->to, who, sizeof who), (long long)m->id);
         return 0;
     }
-    struct edge_link *t = find_conn_str(h, &m->to);
+    struct edge_link *t = edge_link__find_conn_str(h, &m->to);
     /* The sender may be gone by now; nobody is left to tell. */
     if (t && edge_link__send(t, m) == 0)
         t->results_out++;
@@ -301,7 +264,7 @@ int edge_link__handle(struct edge_link *l, const struct link_msg *m)
 int edge_link_kick(struct hub *h, const struct connid *conn, uint32_t code,
                    struct link_str reason)
 {
-    struct edge_link *t = find_conn(h, conn);
+    struct edge_link *t = edge_link__find_conn(h, conn);
     char to[CONNID_MAX_LEN + 1];
     int n = connid_format(to, sizeof to, conn);
     if (!t || n < 0)

@@ -74,29 +74,7 @@ void edge_link__await_hello(struct edge_link *l)
     ev_timer_init(&l->hello_timer, on_hello_timeout, h->cfg.link_hello_timeout_ms / 1000.0, 0.);
     l->hello_timer.data = l;
     ev_timer_start(h->loop, &l->hello_timer);
-    l->aprev = h->awaiting_tail;
-    if (h->awaiting_tail)
-        h->awaiting_tail->anext = l;
-    else
-        h->awaiting = l;
-    h->awaiting_tail = l;
-    h->nlinks_pending++;
-}
-
-void edge_link__stop_awaiting(struct edge_link *l)
-{
-    struct hub *h = l->hub;
-    ev_timer_stop(h->loop, &l->hello_timer);
-    if (l->aprev)
-        l->aprev->anext = l->anext;
-    else
-        h->awaiting = l->anext;
-    if (l->anext)
-        l->anext->aprev = l->aprev;
-    else
-        h->awaiting_tail = l->aprev;
-    l->aprev = l->anext = NULL;
-    h->nlinks_pending--;
+    edge_link__awaiting_add(l);
 }
 
 int edge_link__on_hello(struct edge_link *l, const struct link_msg *m)
