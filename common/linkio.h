@@ -1,5 +1,5 @@
 /* The byte side of one link, shared by the edge (uplink.c) and the hub
- * (edge_link.c): the preamble, the uncompressed first message, both zstd
+ * (edge_link_loop.c): the preamble, the uncompressed first message, both zstd
  * streams, length-prefixed message framing (docs/protocol.md, "Byte-level
  * framing"), and the byte counters. The
  * caller owns the socket and its watchers; linkio only reads from and writes

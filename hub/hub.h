@@ -79,7 +79,7 @@ struct hub {
     struct route *route;
     struct httpd *http;
 
-    /* Edge links (hub/edge_link.c and its two siblings). */
+    /* Edge links (hub/edge_link*.c). */
     int link_fd;            /* listening socket, -1 when closed */
     SSL_CTX *link_tls;      /* NULL: plain TCP links; replaced on SIGHUP */
     ev_io link_accept;
