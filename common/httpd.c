@@ -694,80 +694,71 @@ static long conns_from(const struct httpd *s, const unsigned char *ip, unsigned 
     return n;
 }
 
+/* Takes one connection from the acceptor: refused at once when the server
+ * or its address holds its maximum, else served. */
+static void take_conn(int fd, const struct sockaddr_storage *ss, void *ud)
+{
+    struct httpd *s = ud;
+    char addr[64];
+    unsigned char ip[16], iplen;
+    net_format_sockaddr(ss, addr, sizeof addr);
+    peer_ip(ss, ip, &iplen);
+    if (s->nconns >= HTTPD_MAX_CONNS) {
+        note(s, HTTPD_REFUSED_CONNS, addr, "refused: too many admin connections open");
+        refuse_at_accept(s, fd, s->tls != NULL, "{\"error\":\"too many connections\"}");
+        return;
+    }
+    if (s->max_conns_per_ip > 0 && conns_from(s, ip, iplen) >= s->max_conns_per_ip) {
+        note(s, HTTPD_REFUSED_PER_IP, addr,
+             "refused: this address holds its maximum of admin connections");
+        refuse_at_accept(s, fd, s->tls != NULL,
+                         "{\"error\":\"too many connections from your address\"}");
+        return;
+    }
+    SSL *ssl = NULL;
+    if (s->tls) {
+        ERR_clear_error();
+        ssl = SSL_new(s->tls);
+        if (!ssl || SSL_set_fd(ssl, fd) != 1) {
+            char why[200];
+            log_warn("admin HTTP %s: cannot start TLS: %s", addr,
+                     tls_error(why, sizeof why, "out of memory"));
+            SSL_free(ssl);
+            close(fd);
+            return;
+        }
+        SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        SSL_set_accept_state(ssl);
+    }
+    struct httpd_conn *c = xcalloc(1, sizeof *c);
+    c->srv = s;
+    c->fd = fd;
+    c->ssl = ssl;
+    c->tls_handshaking = ssl != NULL;
+    c->accepted = ev_now(s->loop);
+    c->cur_hdr = -1;
+    memcpy(c->ip, ip, sizeof ip);
+    c->iplen = iplen;
+    memcpy(c->addr, addr, sizeof addr);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    ev_io_init(&c->io, on_conn_io, fd, EV_READ);
+    c->io.data = c;
+    ev_io_start(s->loop, &c->io);
+    ev_timer_init(&c->timer, on_conn_timeout, s->head_timeout, 0.0);
+    c->timer.data = c;
+    ev_timer_start(s->loop, &c->timer);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct httpd *s = w->data;
-    for (int k = 0; k < HTTP_ACCEPT_BATCH; k++) {
-        struct sockaddr_storage ss;
-        socklen_t sslen = sizeof ss;
-        int fd = net_accept(s->fd, &ss, &sslen);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (errno == EMFILE || errno == ENFILE) {
-                log_warn("out of file descriptors: shedding a new admin HTTP connection");
-                net_shed_accept(s->fd, &s->spare_fd);
-                return;
-            }
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                log_warn("accept on the admin listener: %s", strerror(errno));
-            return;
-        }
-        char addr[64];
-        unsigned char ip[16], iplen;
-        net_format_sockaddr(&ss, addr, sizeof addr);
-        peer_ip(&ss, ip, &iplen);
-        if (s->nconns >= HTTPD_MAX_CONNS) {
-            note(s, HTTPD_REFUSED_CONNS, addr, "refused: too many admin connections open");
-            refuse_at_accept(s, fd, s->tls != NULL, "{\"error\":\"too many connections\"}");
-            continue;
-        }
-        if (s->max_conns_per_ip > 0 && conns_from(s, ip, iplen) >= s->max_conns_per_ip) {
-            note(s, HTTPD_REFUSED_PER_IP, addr,
-                 "refused: this address holds its maximum of admin connections");
-            refuse_at_accept(s, fd, s->tls != NULL,
-                             "{\"error\":\"too many connections from your address\"}");
-            continue;
-        }
-        SSL *ssl = NULL;
-        if (s->tls) {
-            ERR_clear_error();
-            ssl = SSL_new(s->tls);
-            if (!ssl || SSL_set_fd(ssl, fd) != 1) {
-                char why[200];
-                log_warn("admin HTTP %s: cannot start TLS: %s", addr,
-                         tls_error(why, sizeof why, "out of memory"));
-                SSL_free(ssl);
-                close(fd);
-                continue;
-            }
-            SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-            SSL_set_accept_state(ssl);
-        }
-        struct httpd_conn *c = xcalloc(1, sizeof *c);
-        c->srv = s;
-        c->fd = fd;
-        c->ssl = ssl;
-        c->tls_handshaking = ssl != NULL;
-        c->accepted = ev_now(loop);
-        c->cur_hdr = -1;
-        memcpy(c->ip, ip, sizeof ip);
-        c->iplen = iplen;
-        memcpy(c->addr, addr, sizeof addr);
-        http_parser_init(&c->parser, HTTP_REQUEST);
-        c->parser.data = c;
-        ev_io_init(&c->io, on_conn_io, fd, EV_READ);
-        c->io.data = c;
-        ev_io_start(loop, &c->io);
-        ev_timer_init(&c->timer, on_conn_timeout, s->head_timeout, 0.0);
-        c->timer.data = c;
-        ev_timer_start(loop, &c->timer);
-        c->next = s->conns;
-        if (s->conns)
-            s->conns->prev = c;
-        s->conns = c;
-        s->nconns++;
-    }
+    net_acceptor_run(&s->acceptor, take_conn, s);
 }
 
 /* ---- public ------------------------------------------------------------------- */
@@ -784,7 +775,7 @@ struct httpd *httpd_new(struct ev_loop *loop, const struct net_addr *addr,
     s->route = route;
     s->ud = ud;
     s->fd = fd;
-    s->spare_fd = net_open_spare();
+    net_acceptor_init(&s->acceptor, fd, HTTP_ACCEPT_BATCH, "admin HTTP");
     s->max_conns_per_ip = opts->max_conns_per_ip;
     s->head_timeout = opts->head_timeout_ms > 0 ? opts->head_timeout_ms / 1000.0 : HTTPD_TIMEOUT_S;
     if (s->head_timeout > HTTPD_TIMEOUT_S)
@@ -806,8 +797,7 @@ void httpd_free(struct httpd *s)
         httpd_conn_close(s->conns);
     ev_io_stop(s->loop, &s->accept_w);
     close(s->fd);
-    if (s->spare_fd >= 0)
-        close(s->spare_fd);
+    net_acceptor_deinit(&s->acceptor);
     SSL_CTX_free(s->tls);
     free(s->listen_host);
     free(s->allowed_hosts);

@@ -81,7 +81,7 @@ struct httpd {
     httpd_route_fn route;
     void *ud;
     int fd;
-    int spare_fd; /* shed connections when out of descriptors */
+    struct net_acceptor acceptor; /* takes connections off fd, sheds them on EMFILE */
     ev_io accept_w;
     struct httpd_conn *conns;
     size_t nconns;

@@ -8,47 +8,22 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/connid.h"
 #include "common/enc.h"
 #include "common/mpcheck.h"
 #include "common/msg.h"
 
-/* Wire layout: each message is a u32 big-endian length N, then N bytes
- * holding exactly one msgpack array whose first element is the type.
- *
- *   type              elements
- *   1 HELLO           [1, version:uint, name:str, region:str, worker:uint, software:str, boot:uint,
- *                      heartbeat_ms:uint, public_url:str]
- *   2 INTEREST_ADD    [2, topic:str, id:int]
- *   3 INTEREST_REMOVE [3, topic:str]
- *   4 PUBLISH         [4, topic:str, from:str, enc:uint, data:bin, user:str]
- *   5 MESSAGE         [5, topic:str, seq:uint, from:str, enc:uint, data:bin, user:str]
- *   6 DIRECT          [6, to:str, from:str, id:int or nil (nil = no id), enc:uint, data:bin,
- *                      user:str]
- *   7 DIRECT_RESULT   [7, to:str, id:int, code:uint, reason:str]
- *   8 ERROR           [8, code:uint, reason:str]
- *   9 HEARTBEAT       [9, time_ms:uint, echo_us:uint]
- *  10 POLICY          [10, idle_timeout_ms, ping_interval_ms, pong_timeout_ms,
- *                      handshake_timeout_ms, max_message_bytes, send_queue_bytes,
- *                      max_subscriptions, rate_limit, rate_burst, worker_max_topics,
- *                      send_timeout_ms, max_pending_sends] (all uint)
- *  11 STATS           [11, uptime_s, clients, subscriptions, topics, msgs_in, msgs_out,
- *                      bytes_in, bytes_out, closed_idle, closed_dead, closed_slow,
- *                      closed_protocol, closed_rate, closed_other, rtt_us] (all uint)
- *  12 KICK            [12, to:str, code:uint, reason:str]
- *  13 DRAIN           [13, period_ms:uint] (0: the edge's own drain_period)
- *  14 INTEREST_RESULT [14, topic:str, id:int, code:uint, reason:str]
- *
- * Extra trailing elements are ignored so a newer peer can append fields.
- * String limits: topic 255, name/region/software 64, to/from 128, reason
- * 1024 bytes. enc is 0 (JSON) or 1 (msgpack). An array (not a map) keeps the
- * envelope small (~10 bytes of overhead) and lets the decoder walk it
- * without key lookups.
- *
- * The table below is the single source of that layout: the encoder and the
- * decoder both walk it, so they cannot disagree. */
+/* The layout is written once, in docs/protocol.md ("Link protocol": the
+ * framing and the message table, field by field in wire order, with their
+ * types and limits). The field tables below are that table in code: the
+ * encoder and the decoder both walk them, so they cannot disagree, and a
+ * change to one is a change to the other (and, if incompatible, to
+ * LINK_PROTOCOL_VERSION). Where a struct link_msg member is named otherwise
+ * than its wire field, FLD says so (DRAIN's period_ms lives in time_ms). */
 
 _Static_assert(LINK_MAX_TOPIC == TOPIC_MAX_LEN, "link and client topic limits differ");
 _Static_assert(LINK_MAX_CONN_ID == CONN_ID_MAX_LEN, "link and client conn id limits differ");
+_Static_assert(CONNID_MAX_LEN <= LINK_MAX_CONN_ID, "a connection id outgrows its link field");
 
 enum field_kind {
     F_U32,        /* uint32_t */

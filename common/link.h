@@ -1,11 +1,9 @@
-/* Link protocol codec: the messages an edge worker and the hub exchange.
- *
- * On the wire (inside the zstd stream, see zstream.h and linkio.h) each
- * message is a 4-byte big-endian length N (1 <= N <= LINK_MAX_MESSAGE)
- * followed by N bytes holding exactly one msgpack array whose first element
- * is the message type. The per-type layouts are in docs/protocol.md and in
- * the table in link.c. Decoding never lets msgpack-c see a declared array,
- * map, str or bin size that the N bytes cannot hold (see mpcheck.h). */
+/* Link protocol codec: the messages an edge worker and the hub exchange,
+ * one length-prefixed msgpack array each. Their layout is described once,
+ * in docs/protocol.md ("Link protocol": "Byte-level framing" and
+ * "Messages"), and coded once, in the field tables of link.c. Decoding
+ * never lets msgpack-c see a declared array, map, str or bin size that the
+ * message's bytes cannot hold (see mpcheck.h). */
 #ifndef SPOKE_LINK_H
 #define SPOKE_LINK_H
 #include <stddef.h>
@@ -68,25 +66,11 @@ struct link_str {
     uint32_t len;
 };
 
-/* One decoded (or to-be-encoded) message. Which fields are meaningful
- * depends on type:
- *   HELLO:           version, name, region, worker, software, boot, heartbeat_ms,
- *                    public_url (edge: where clients reach it; may be empty)
- *   INTEREST_ADD:    topic, id (the edge's number for this request)
- *   INTEREST_REMOVE: topic
- *   INTEREST_RESULT: topic, id (of the INTEREST_ADD), code (0: taken; 429:
- *                    refused, the hub holds no interest for it), reason
- *   PUBLISH:         topic, from, enc, data
- *   MESSAGE:         topic, seq, from, enc, data
- *   DIRECT:          to, from, has_id, id, enc, data
- *   DIRECT_RESULT:   to (the original sender), id, code (0 = delivered), reason
- *   ERROR:           code, reason
- *   HEARTBEAT:       time_ms (sender's wall clock), echo_us
- *   POLICY:          policy (every field, stored units: ms, bytes, counts)
- *   STATS:           stats
- *   KICK:            to, code (WebSocket close code), reason
- *   DRAIN:           time_ms (drain period; 0: the edge's own drain_period)
- * enc is an enum enc (common/enc.h) saying how data is encoded. */
+/* One decoded (or to-be-encoded) message. The members meaningful for a type
+ * are the fields of its row in docs/protocol.md's message table, under the
+ * same names, with three mappings: DIRECT's id (int or nil) is has_id + id,
+ * DRAIN's period_ms is time_ms, and POLICY's and STATS's fields are the
+ * members of policy and stats. enc is an enum enc (common/enc.h). */
 struct link_msg {
     enum link_type type;
     uint32_t version;

@@ -1,6 +1,7 @@
 /* The byte side of one link, shared by the edge (uplink.c) and the hub
- * (link.c): the preamble, the uncompressed first message, both zstd
- * streams, length-prefixed message framing, and the byte counters. The
+ * (edge_link_loop.c): the preamble, the uncompressed first message, both zstd
+ * streams, length-prefixed message framing (docs/protocol.md, "Byte-level
+ * framing"), and the byte counters. The
  * caller owns the socket and its watchers; linkio only reads from and writes
  * to the fd it is given.
  *
@@ -101,6 +102,10 @@ static inline size_t linkio_pending(const struct linkio *l)
  * consumed before the call, but compressed bytes already read and not yet
  * decompressed are lost: stopping means the link is being dropped. */
 typedef int (*linkio_msg_cb)(void *ud, const struct link_msg *m);
+/* What a linkio_msg_cb returns after it closed (and may have freed) the
+ * link: linkio_read passes it back at once, so the caller knows not to
+ * touch the link either. Distinct from linkio_read's own 0, 1 and -1. */
+#define LINK_GONE 2
 
 /* Works off the backlog, then reads from fd until EAGAIN, decoding and
  * dispatching messages, until about `budget` bytes were decompressed or

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/log.h"
+
 int net_parse_addr(const char *s, struct net_addr *out, int allow_port0)
 {
     const char *colon;
@@ -160,21 +162,95 @@ int net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peerlen)
     return accept4(lfd, (struct sockaddr *)peer, peerlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
-void net_shed_accept(int lfd, int *spare_fd)
+/* Gives up the spare, accepts one pending connection and closes it, then
+ * reserves the spare again. Returns 1 if a connection was shed, 0 if none
+ * was pending, -1 if none could be accepted (errno). */
+static int shed_one(int lfd, int *spare_fd)
 {
     if (*spare_fd >= 0) {
         close(*spare_fd);
         *spare_fd = -1;
     }
-    int fd = accept(lfd, NULL, NULL);
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    int e = errno;
     if (fd >= 0)
         close(fd);
+    /* Another thread of the process may take the descriptor first; then
+     * there is no spare until one is free again (the next call retries). */
     *spare_fd = net_open_spare();
+    if (fd >= 0)
+        return 1;
+    errno = e;
+    return e == EAGAIN || e == EWOULDBLOCK ? 0 : -1;
+}
+
+void net_shed_accept(int lfd, int *spare_fd)
+{
+    (void)shed_one(lfd, spare_fd);
 }
 
 int net_open_spare(void)
 {
     return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+void net_acceptor_init(struct net_acceptor *a, int lfd, unsigned burst, const char *what)
+{
+    memset(a, 0, sizeof *a);
+    a->fd = lfd;
+    a->burst = burst ? burst : 1;
+    a->what = what;
+    a->spare_fd = net_open_spare();
+}
+
+void net_acceptor_deinit(struct net_acceptor *a)
+{
+    if (a->spare_fd >= 0)
+        close(a->spare_fd);
+    a->spare_fd = -1;
+}
+
+int net_acceptor_run(struct net_acceptor *a, net_accept_fn fn, void *ud)
+{
+    int taken = 0;
+    if (a->spare_fd < 0)
+        a->spare_fd = net_open_spare(); /* lost to another thread last time */
+    for (unsigned k = 0; k < a->burst; k++) {
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof ss;
+        int fd = net_accept(a->fd, &ss, &sslen);
+        if (fd >= 0) {
+            if (a->out_of_fds) {
+                log_info("accepting %s connections again; %llu shed while out of file "
+                         "descriptors", a->what, (unsigned long long)a->shedding);
+                a->out_of_fds = 0;
+                a->shedding = 0;
+            }
+            fn(fd, &ss, ud);
+            taken++;
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (errno == EMFILE || errno == ENFILE) {
+            /* Linux allocates the descriptor before it looks at the queue:
+             * EMFILE says nothing about whether a connection waits, so only
+             * a shed that found one is counted, and EAGAIN ends the burst. */
+            if (!a->out_of_fds)
+                log_warn("out of file descriptors (%s): shedding new %s connections until "
+                         "one can be accepted again", strerror(errno), a->what);
+            a->out_of_fds = 1;
+            if (shed_one(a->fd, &a->spare_fd) <= 0)
+                return taken; /* none pending, or no descriptor even for that */
+            a->shedding++;
+            a->shed_total++;
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            log_warn("accept on the %s listener: %s", a->what, strerror(errno));
+        return taken;
+    }
+    return taken;
 }
 
 int net_set_nodelay(int fd)

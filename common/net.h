@@ -36,11 +36,49 @@ int net_connect(const struct sockaddr_storage *ss, socklen_t sslen);
 int net_connect_result(int fd);
 /* accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC. Returns the fd or -1 (errno). */
 int net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peerlen);
-/* Out of descriptors (EMFILE/ENFILE), a pending connection would keep the
- * listener readable forever: give up the spare descriptor, accept the
- * connection and close it at once, then reserve the spare again. */
+
+/* ---- the accept loop, written once for every listener ---------------------
+ * A level-triggered listener is drained a burst at a time: at most `burst`
+ * connections per wake-up, so one busy listener cannot hold the loop.
+ * Out of descriptors (EMFILE/ENFILE), a pending connection would keep the
+ * listener readable forever and the loop would spin: the acceptor gives up
+ * its spare descriptor, accepts the connection and closes it at once, then
+ * reserves the spare again (the connection sees a reset or EOF, never a
+ * hang). It logs once when shedding starts and once when accepting works
+ * again, with the count, not once per connection. */
+
+/* Takes one accepted connection: fd is non-blocking and close-on-exec, and
+ * the callee owns it. */
+typedef void (*net_accept_fn)(int fd, const struct sockaddr_storage *peer, void *ud);
+
+struct net_acceptor {
+    int fd;              /* the listening socket: not owned, the caller closes it */
+    int spare_fd;        /* owned: given up to shed a connection; -1 if none */
+    unsigned burst;      /* connections taken per net_acceptor_run at most */
+    const char *what;    /* names the connections in log lines ("edge link") */
+    int out_of_fds;      /* from an EMFILE/ENFILE until an accept works again */
+    uint64_t shedding;   /* connections shed since then */
+    uint64_t shed_total; /* connections shed since init */
+};
+
+/* Sets a up for listening socket lfd and opens its spare descriptor. what
+ * must outlive a (a string literal). */
+void net_acceptor_init(struct net_acceptor *a, int lfd, unsigned burst, const char *what);
+/* Closes the spare (not the listener). Safe twice and on a zeroed struct
+ * whose spare_fd is -1. */
+void net_acceptor_deinit(struct net_acceptor *a);
+/* For a readable listener: accepts up to a->burst connections, handing each
+ * to fn(fd, peer, ud), and sheds pending ones while descriptors run out.
+ * Stops early when nothing is pending (EAGAIN), when shedding cannot free a
+ * descriptor, or on another accept error (logged). Returns the number of
+ * connections handed to fn. */
+int net_acceptor_run(struct net_acceptor *a, net_accept_fn fn, void *ud);
+
+/* The pieces net_acceptor_run is made of, for callers not yet using it.
+ * net_shed_accept: gives up *spare_fd, accepts one pending connection and
+ * closes it, then reopens the spare. net_open_spare: a spare descriptor
+ * (-1 on failure). */
 void net_shed_accept(int lfd, int *spare_fd);
-/* Opens the spare descriptor used by net_shed_accept (-1 on failure). */
 int net_open_spare(void);
 int net_set_nodelay(int fd);
 int net_set_sndbuf(int fd, int bytes);

@@ -11,13 +11,14 @@
 #include <strings.h>
 
 #include "common/buf.h"
+#include "common/connid.h"
 #include "common/enc.h"
 #include "common/httpd.h"
 #include "common/log.h"
 #include "common/msg.h"
 #include "common/xalloc.h"
 #include "hub/directs.h"
-#include "hub/link.h"
+#include "hub/edge_link.h"
 #include "hub/policy.h"
 #include "hub/route.h"
 
@@ -27,7 +28,7 @@ static struct hub *hub_of(const struct httpd_conn *c)
     return c->srv->ud;
 }
 
-static void add_link(const struct link_info *i, void *ud)
+static void add_link(const struct edge_link_info *i, void *ud)
 {
     json_t *o = json_object();
     char boot[17];
@@ -61,7 +62,7 @@ static void http_policy_get(struct httpd_conn *c, const char *query, size_t qlen
     if (qlen > 6 && memcmp(query, "?edge=", 6) == 0) {
         const char *name = query + 6;
         size_t n = qlen - 6;
-        if (!link_name_is_valid(name, n)) {
+        if (!connid_name_is_valid(name, n)) {
             httpd_error(c, 400, "invalid edge name");
             return;
         }
@@ -84,6 +85,8 @@ static void http_policy_put(struct httpd_conn *c)
         httpd_error(c, 400, err);
         return;
     }
+    if (rc > 0)
+        edge_link_push_policy(h);
     httpd_respond_json(c, 200, hub_policy_to_json(&h->policy));
 }
 
@@ -120,7 +123,7 @@ static void http_publish(struct httpd_conn *c)
     }
     struct link_str ts = {t, (uint32_t)json_string_length(topic)};
     struct link_str ds = {text, (uint32_t)tlen};
-    uint64_t seq = link_publish(h, ts, link_str_c("hub:api"), link_str_c(""), ENC_JSON, ds);
+    uint64_t seq = edge_link_publish(h, ts, link_str_c("hub:api"), link_str_c(""), ENC_JSON, ds);
     json_t *j = json_object();
     json_object_set_new(j, "topic", json_stringn(ts.ptr, ts.len));
     json_object_set_new(j, "seq", json_integer((json_int_t)seq));
@@ -186,7 +189,7 @@ void http_edges_deinit(struct http_edges *es)
     memset(es, 0, sizeof *es);
 }
 
-void http_edges_add(struct http_edges *es, const struct link_info *i)
+void http_edges_add(struct http_edges *es, const struct edge_link_info *i)
 {
     json_t *pos = json_object_get(es->index, i->edge);
     struct http_edge *e;
@@ -301,7 +304,7 @@ void http_edges_metrics(const struct http_edges *es, struct buf *b)
                        es->v[n].name, close_reasons[k], (unsigned long long)es->v[n].closes[k]);
 }
 
-static void add_edge_link(const struct link_info *i, void *ud)
+static void add_edge_link(const struct edge_link_info *i, void *ud)
 {
     http_edges_add(ud, i);
 }
@@ -311,7 +314,7 @@ static json_t *edges_json(struct hub *h)
 {
     struct http_edges es;
     http_edges_init(&es);
-    link_foreach_open(h, add_edge_link, &es);
+    edge_link_foreach_open(h, add_edge_link, &es);
     json_t *arr = http_edges_json(&es);
     http_edges_deinit(&es);
     return arr;
@@ -393,7 +396,7 @@ static void http_metrics(struct httpd_conn *c)
 
     struct http_edges es;
     http_edges_init(&es);
-    link_foreach_open(h, add_edge_link, &es);
+    edge_link_foreach_open(h, add_edge_link, &es);
     http_edges_metrics(&es, &b);
     http_edges_deinit(&es);
     httpd_metrics(c->srv, &b, "spoke_hub_http", "");
@@ -407,7 +410,8 @@ static void http_metrics(struct httpd_conn *c)
 /* POST /api/disconnect {"conn":C,"code":N,"reason":R}: closes one client
  * connection wherever it is. 202 once the request is on its way to the edge
  * worker holding it (that worker ignores it if the connection is gone by
- * then); 404 if no linked edge worker can hold that id. */
+ * then); 404 if no linked edge worker can hold that id; 400 if C is not a
+ * connection id at all (common/connid.h), saying which part is wrong. */
 static void http_disconnect(struct httpd_conn *c)
 {
     struct hub *h = hub_of(c);
@@ -420,9 +424,12 @@ static void http_disconnect(struct httpd_conn *c)
     json_int_t v = code ? (json_is_integer(code) ? json_integer_value(code) : -1) : 4001;
     const char *r = reason ? json_string_value(reason) : "disconnected by the operator";
     const char *why = NULL;
-    if (!json_is_string(conn) || json_string_length(conn) == 0 ||
-        json_string_length(conn) > CONN_ID_MAX_LEN)
+    struct connid id;
+    int idrc;
+    if (!json_is_string(conn))
         why = "missing or invalid conn";
+    else if ((idrc = connid_parse(json_string_value(conn), json_string_length(conn), &id)) < 0)
+        why = connid_strerror(idrc);
     else if (!(v == 1000 || v == 1001 || v == 1008 || (v >= 3000 && v <= 4999)))
         why = "code must be 1000, 1001, 1008 or 3000..4999";
     else if (!r || strlen(r) > 123)
@@ -433,7 +440,7 @@ static void http_disconnect(struct httpd_conn *c)
         return;
     }
     struct link_str cs = {json_string_value(conn), (uint32_t)json_string_length(conn)};
-    if (link_kick(h, cs, (uint32_t)v, link_str_c(r)) < 0) {
+    if (edge_link_kick(h, &id, (uint32_t)v, link_str_c(r)) < 0) {
         json_decref(body);
         httpd_error(c, 404, "unknown connection (no linked edge worker holds it)");
         return;
@@ -451,7 +458,7 @@ static void http_drain(struct httpd_conn *c, const char *name, size_t nlen)
 {
     struct hub *h = hub_of(c);
     uint64_t period_ms = 0;
-    if (!link_name_is_valid(name, nlen)) {
+    if (!connid_name_is_valid(name, nlen)) {
         httpd_error(c, 400, "invalid edge name");
         return;
     }
@@ -470,7 +477,7 @@ static void http_drain(struct httpd_conn *c, const char *name, size_t nlen)
             period_ms = (uint64_t)(json_number_value(p) * 1000.0 + 0.5);
         json_decref(body);
     }
-    int n = link_drain(h, name, nlen, period_ms);
+    int n = edge_link_drain(h, name, nlen, period_ms);
     if (!n) {
         httpd_error(c, 404, "unknown edge (no linked worker has that name)");
         return;
@@ -482,7 +489,9 @@ static void http_drain(struct httpd_conn *c, const char *name, size_t nlen)
     httpd_respond_json(c, 202, j);
 }
 
-static void route(struct httpd_conn *c, void *ud)
+/* Answers one request: the admin token for /api/, then the handler for its
+ * path and method (404 for an unknown path, 405 for a wrong method). */
+static void serve_request(struct httpd_conn *c, void *ud)
 {
     struct hub *h = hub_of(c);
     const char *path = c->req + c->url_off;
@@ -522,7 +531,7 @@ static void route(struct httpd_conn *c, void *ud)
         if (!get)
             goto not_allowed;
         json_t *arr = json_array();
-        link_foreach_open(h, add_link, arr);
+        edge_link_foreach_open(h, add_link, arr);
         json_t *j = json_object();
         json_object_set_new(j, "links", arr);
         httpd_respond_json(c, 200, j);
@@ -601,7 +610,7 @@ struct httpd *http_server_new(struct hub *h, const struct net_addr *addr, char *
         .allowed_hosts = h->cfg.http_allowed_hosts,
         .browser_checks = !(h->cfg.admin_token && h->cfg.admin_token[0]),
     };
-    return httpd_new(h->loop, addr, &opts, route, h, err, errlen);
+    return httpd_new(h->loop, addr, &opts, serve_request, h, err, errlen);
 }
 
 void http_server_free(struct httpd *s)

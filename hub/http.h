@@ -1,6 +1,10 @@
-/* The hub's admin HTTP API on the hub's loop (docs/configuration.md, "Hub
- * HTTP endpoints"), served by common/httpd over HTTP or HTTPS, and the
- * per-edge view it builds from the links' STATS. */
+/* The hub's admin HTTP API: a server on the hub's loop (common/httpd, HTTP
+ * or HTTPS) answering its ten endpoints, GET /healthz, /metrics,
+ * /api/links, /api/edges, /api/topics and /api/policy, PUT /api/policy,
+ * POST /api/publish, /api/disconnect and /api/edges/NAME/drain
+ * (docs/configuration.md, "Hub HTTP endpoints"). The per-edge view that
+ * /api/edges and /metrics build from the links' STATS is declared here too,
+ * for its unit test. */
 #ifndef SPOKE_HUB_HTTP_H
 #define SPOKE_HUB_HTTP_H
 #include <jansson.h>
@@ -10,7 +14,7 @@
 #include "common/buf.h"
 #include "common/net.h"
 #include "hub/hub.h"
-#include "hub/link.h"
+#include "hub/edge_link.h"
 
 struct httpd;
 
@@ -61,7 +65,7 @@ struct http_edges {
 void http_edges_init(struct http_edges *es);
 void http_edges_deinit(struct http_edges *es);
 /* Folds one link (an edge worker) into its edge's entry. */
-void http_edges_add(struct http_edges *es, const struct link_info *i);
+void http_edges_add(struct http_edges *es, const struct edge_link_info *i);
 /* The /api/edges array (new reference). */
 json_t *http_edges_json(const struct http_edges *es);
 /* The spoke_edge_* and spoke_link_* families, one sample per edge. */

@@ -15,7 +15,7 @@
 #include "common/policy.h"
 
 struct dict;
-struct link;
+struct edge_link;
 struct route;
 struct httpd;
 struct directs;
@@ -48,7 +48,7 @@ struct hub_config {
     int allow_insecure_http;    /* admin_token over plain HTTP on a non-loopback address */
 };
 
-/* Totals since start (per-link counts live in struct link). */
+/* Totals since start (per-link counts live in struct edge_link). */
 /* Upper bounds (µs) of the routing-time histogram buckets; the last bucket
  * (+Inf) is implicit. */
 #define HUB_ROUTE_BUCKETS 8
@@ -79,20 +79,20 @@ struct hub {
     struct route *route;
     struct httpd *http;
 
-    /* Edge links (hub/link.c). */
+    /* Edge links (hub/edge_link*.c). */
     int link_fd;            /* listening socket, -1 when closed */
     SSL_CTX *link_tls;      /* NULL: plain TCP links; replaced on SIGHUP */
     ev_io link_accept;
-    int spare_fd;           /* reserved fd for shedding connections on EMFILE */
-    struct link *links;     /* accepted, not yet closed, oldest first (doubly linked) */
-    struct link *links_tail;
-    struct link *awaiting;  /* of those, the ones still waiting for HELLO, oldest first */
-    struct link *awaiting_tail;
+    struct net_acceptor link_acceptor; /* takes links off link_fd, sheds them on EMFILE */
+    struct edge_link *links;     /* accepted, not yet closed, oldest first (doubly linked) */
+    struct edge_link *links_tail;
+    struct edge_link *awaiting;  /* of those, the ones still waiting for HELLO, oldest first */
+    struct edge_link *awaiting_tail;
     size_t nlinks_pending;  /* of those, still waiting for HELLO */
     size_t nlinks_open;     /* of those, past HELLO */
-    struct link *dirty;     /* links with output to flush this loop turn */
-    struct link *closing;   /* closed links, freed at the end of the turn */
-    struct link *backlogged; /* links with input read but not yet worked off */
+    struct edge_link *dirty;     /* links with output to flush this loop turn */
+    struct edge_link *closing;   /* closed links, freed at the end of the turn */
+    struct edge_link *backlogged; /* links with input read but not yet worked off */
     ev_idle backlog_idle;   /* keeps the loop from sleeping while there are some */
     struct directs *directs; /* forwarded directs awaiting their result */
     uint64_t next_link_id;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "common/connid.h"
 #include "common/log.h"
 #include "common/tls.h"
 #include "common/net.h"
@@ -18,7 +19,7 @@
 #include "common/httpd.h"
 #include "hub/http.h"
 #include "hub/hub.h"
-#include "hub/link.h"
+#include "hub/edge_link.h"
 #include "hub/policy.h"
 #include "hub/route.h"
 
@@ -26,7 +27,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct hub *h = w->data;
     log_info("shutting down");
-    link_server_stop(h);
+    edge_link_server_stop(h);
     http_server_free(h->http);
     h->http = NULL;
     ev_signal_stop(loop, &h->sigint);
@@ -50,7 +51,7 @@ static uint64_t random_u64(void)
 static void hub_cleanup(struct hub *h)
 {
     if (h->loop) {
-        link_server_stop(h);
+        edge_link_server_stop(h);
         http_server_free(h->http);
         h->http = NULL;
         ev_loop_destroy(h->loop);
@@ -58,9 +59,6 @@ static void hub_cleanup(struct hub *h)
     }
     route_free(h->route);
     h->route = NULL;
-    if (h->spare_fd >= 0)
-        close(h->spare_fd);
-    h->spare_fd = -1;
     free(h->cfg.name);
     h->cfg.name = NULL;
     free(h->cfg.admin_token);
@@ -135,8 +133,11 @@ static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
     char err[512];
     log_info("SIGHUP: re-reading the policy from %s",
              h->config_path ? h->config_path : "(no file)");
-    if (hub_policy_reload(h, err, sizeof err) < 0)
+    int changed = hub_policy_reload(h, err, sizeof err);
+    if (changed < 0)
         log_error("policy reload failed, the old policy stays: %s", err);
+    else if (changed)
+        edge_link_push_policy(h);
     if (h->link_tls) {
         /* Certificate rotation: new links get the files' current contents;
          * links already up keep theirs. */
@@ -170,7 +171,6 @@ int main(int argc, char **argv)
     struct hub *h = &hub;
     memset(h, 0, sizeof *h);
     h->link_fd = -1;
-    h->spare_fd = -1;
 
     const struct conf_opt base_opts[] = {
         {"listen", CONF_ADDR, &h->cfg.listen, "127.0.0.1:7400", 0, 0,
@@ -270,7 +270,7 @@ int main(int argc, char **argv)
     log_min_level = h->cfg.log_level;
     log_set_component("hub");
 
-    if (!link_name_is_valid(h->cfg.name, strlen(h->cfg.name))) {
+    if (!connid_name_is_valid(h->cfg.name, strlen(h->cfg.name))) {
         fprintf(stderr, "spoke-hub: name: '%s' is not 1..64 bytes of A-Z a-z 0-9 . _ -\n",
                 h->cfg.name);
         hub_cleanup(h);
@@ -308,11 +308,10 @@ int main(int argc, char **argv)
         return 1;
     }
     h->boot = random_u64();
-    h->route = route_new();
-    h->spare_fd = net_open_spare();
+    h->route = route_new((size_t)h->cfg.max_topics, (size_t)h->cfg.link_max_topics);
 
     char err[512], addr[300];
-    if (link_server_start(h, err, sizeof err) < 0) {
+    if (edge_link_server_start(h, err, sizeof err) < 0) {
         fprintf(stderr, "spoke-hub: %s\n", err);
         SSL_CTX_free(http_tls);
         hub_cleanup(h);
@@ -329,7 +328,7 @@ int main(int argc, char **argv)
 
     /* Report the bound ports, which differ from the settings for port 0. */
     struct net_addr shown = h->cfg.listen;
-    shown.port = link_server_port(h);
+    shown.port = edge_link_server_port(h);
     log_info("listening for edge links on %s (%s)", net_format_addr(&shown, addr, sizeof addr),
              h->link_tls ? "TLS, edge certificates required" : "plain TCP");
     shown = h->cfg.http;

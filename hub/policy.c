@@ -6,11 +6,11 @@
 #include <string.h>
 
 #include "common/conf.h"
+#include "common/connid.h"
 #include "common/dict.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "hub/hub.h"
-#include "hub/link.h"
 
 /* One [edge.NAME] section: the keys it sets and their values. */
 struct edge_override {
@@ -27,7 +27,7 @@ int hub_policy_on_section(void *ud, const char *section, const char *key, const 
         return -1;
     }
     const char *name = section + 5;
-    if (!link_name_is_valid(name, strlen(name))) {
+    if (!connid_name_is_valid(name, strlen(name))) {
         snprintf(err, errlen, "'%s' is not a valid edge name", name);
         return -1;
     }
@@ -114,6 +114,29 @@ void hub_policy_free(struct hub *h)
     h->overrides = h->loading_overrides = NULL;
 }
 
+/* 1 if two sets of [edge.NAME] overrides set the same keys to the same
+ * values for the same edges (NULL: none). */
+static int overrides_equal(const struct dict *a, const struct dict *b)
+{
+    size_t na = a ? a->count : 0, nb = b ? b->count : 0;
+    if (na != nb)
+        return 0;
+    if (!na)
+        return 1;
+    struct dict_iter it;
+    dict_iter_init(&it, a);
+    for (struct dict_entry *e; (e = dict_next(&it));) {
+        const struct edge_override *x = e->value, *y = dict_get(b, e->key, e->klen);
+        if (!y || x->mask != y->mask)
+            return 0;
+        for (size_t i = 0; i < policy_nkeys; i++)
+            if ((x->mask & POLICY_BIT(i)) && policy_get(&x->values, &policy_keys[i]) !=
+                                                 policy_get(&y->values, &policy_keys[i]))
+                return 0;
+    }
+    return 1;
+}
+
 /* One info line per changed key of the base policy. */
 static void log_changes(const struct policy *before, const struct policy *after, const char *how)
 {
@@ -156,10 +179,11 @@ int hub_policy_reload(struct hub *h, char *err, size_t errlen)
         h->policy = saved;
         return -1;
     }
+    int changed = !policy_equal(&saved, &h->policy) || !overrides_equal(saved_overrides,
+                                                                          h->overrides);
     free_overrides(saved_overrides);
     log_changes(&saved, &h->policy, "reloaded");
-    link_push_policy(h);
-    return 0;
+    return changed;
 }
 
 int hub_policy_update(struct hub *h, const json_t *changes, char *err, size_t errlen)
@@ -193,8 +217,7 @@ int hub_policy_update(struct hub *h, const json_t *changes, char *err, size_t er
         return -1;
     }
     log_changes(&saved, &h->policy, "API");
-    link_push_policy(h);
-    return 0;
+    return !policy_equal(&saved, &h->policy);
 }
 
 json_t *hub_policy_to_json(const struct policy *p)

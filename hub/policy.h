@@ -1,7 +1,8 @@
 /* The hub's side of the policy: the base policy (defaults, the [policy]
- * section, flags), per-edge overrides ([edge.NAME] sections), live changes
- * (SIGHUP re-reads the file, PUT /api/policy), and pushing the effective
- * policy to every link whose policy changed. */
+ * section, flags), per-edge overrides ([edge.NAME] sections) and live
+ * changes (SIGHUP re-reads the file, PUT /api/policy). This is only the
+ * store: the callers of a change send the new policy to the links
+ * (edge_link_push_policy), so the store knows nothing of links. */
 #ifndef SPOKE_HUB_POLICY_H
 #define SPOKE_HUB_POLICY_H
 #include <jansson.h>
@@ -23,11 +24,14 @@ void hub_policy_free(struct hub *h);
 void hub_policy_effective(const struct hub *h, const char *edge, size_t len, struct policy *out);
 
 /* SIGHUP: re-reads [policy] and [edge.*] from the config file. On an error
- * the old policy stays. Returns 0 or -1 (err). */
+ * the old policy stays. Returns 1 if the base policy or an override
+ * changed (the caller pushes it to the links), 0 if nothing did, or -1
+ * (err). */
 int hub_policy_reload(struct hub *h, char *err, size_t errlen);
 /* PUT /api/policy: applies a JSON object of policy keys (config units) to
- * the base policy. Unknown keys or bad values change nothing. Returns 0 or
- * -1 (err). */
+ * the base policy. Unknown keys or bad values change nothing. Returns 1 if
+ * the base policy changed (the caller pushes it to the links), 0 if every
+ * value was already in force, or -1 (err). */
 int hub_policy_update(struct hub *h, const json_t *changes, char *err, size_t errlen);
 
 /* The policy as a JSON object in config units (seconds, bytes, counts). */

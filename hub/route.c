@@ -45,6 +45,7 @@ struct route_peer {
 struct route {
     struct dict topics; /* topic -> struct topic * */
     struct dict links;  /* reg_key(name, worker) -> struct route_peer * */
+    size_t max_topics, max_peer_topics;
 };
 
 /* Registry key: the name, a NUL, then the worker's 4 bytes. The fixed-size
@@ -62,9 +63,11 @@ static size_t reg_key(char *out, size_t cap, const char *name, size_t name_len, 
     return name_len + 5;
 }
 
-struct route *route_new(void)
+struct route *route_new(size_t max_topics, size_t max_peer_topics)
 {
     struct route *r = xcalloc(1, sizeof *r);
+    r->max_topics = max_topics;
+    r->max_peer_topics = max_peer_topics;
     dict_init(&r->topics);
     dict_init(&r->links);
     return r;
@@ -153,15 +156,17 @@ void route_link_gone(struct route *r, struct route_peer *p)
     dict_shrink(&r->links);
 }
 
-int route_interest_add(struct route *r, struct route_peer *p, const char *name, size_t len,
-                       size_t max_topics)
+int route_interest_add(struct route *r, struct route_peer *p, const char *name, size_t len)
 {
     if (dict_find(&p->topics, name, len))
         return 0;
+    /* The link's own limit first: it is the one the edge can act on. */
+    if (p->topics.count >= r->max_peer_topics)
+        return ROUTE_PEER_FULL;
     struct topic *t = dict_get(&r->topics, name, len);
     if (!t) {
-        if (r->topics.count >= max_topics)
-            return -1;
+        if (r->topics.count >= r->max_topics)
+            return ROUTE_HUB_FULL;
         t = xcalloc(1, sizeof *t);
         t->sample_ms = clock_mono_ms();
         struct dict_entry *e = dict_add(&r->topics, name, len, t);
@@ -244,54 +249,4 @@ void route_foreach_topic(const struct route *r,
 size_t route_topic_count(const struct route *r)
 {
     return r->topics.count;
-}
-
-/* Parses p[0, n) as an unsigned number in base 10 or 16 that fits in max.
- * Returns 0 or -1. */
-static int parse_u64(const char *p, size_t n, int base, uint64_t max, uint64_t *out)
-{
-    if (n == 0 || n > (base == 16 ? 16u : 20u))
-        return -1;
-    uint64_t v = 0;
-    for (size_t k = 0; k < n; k++) {
-        unsigned d;
-        char c = p[k];
-        if (c >= '0' && c <= '9')
-            d = (unsigned)(c - '0');
-        else if (base == 16 && c >= 'a' && c <= 'f')
-            d = (unsigned)(c - 'a' + 10);
-        else if (base == 16 && c >= 'A' && c <= 'F')
-            d = (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-        if (v > (max - d) / (uint64_t)base)
-            return -1;
-        v = v * (uint64_t)base + d;
-    }
-    *out = v;
-    return 0;
-}
-
-int route_parse_conn(const char *id, size_t len, struct route_conn *out)
-{
-    size_t colon[3];
-    int found = 0;
-    for (size_t k = len; k > 0 && found < 3; k--) {
-        if (id[k - 1] == ':')
-            colon[found++] = k - 1;
-    }
-    if (found < 3 || colon[2] == 0)
-        return -1;
-    /* colon[0] is the last ':' (before SEQ), colon[2] the one after NAME. */
-    uint64_t worker, boot, seq;
-    if (parse_u64(id + colon[2] + 1, colon[1] - colon[2] - 1, 10, UINT32_MAX, &worker) < 0 ||
-        parse_u64(id + colon[1] + 1, colon[0] - colon[1] - 1, 16, UINT64_MAX, &boot) < 0 ||
-        parse_u64(id + colon[0] + 1, len - colon[0] - 1, 10, UINT64_MAX, &seq) < 0)
-        return -1;
-    out->name = id;
-    out->name_len = colon[2];
-    out->worker = (uint32_t)worker;
-    out->boot = boot;
-    out->seq = seq;
-    return 0;
 }

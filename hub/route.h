@@ -23,7 +23,9 @@
 struct route;
 struct route_peer;
 
-struct route *route_new(void);
+/* A routing state holding at most max_topics topics in all and at most
+ * max_peer_topics interests per link (SIZE_MAX: no limit). */
+struct route *route_new(size_t max_topics, size_t max_peer_topics);
 /* Frees all topics and peers still registered; free(NULL)-like no-op on NULL.
  * Callers normally unregister every link first (route_link_gone). */
 void route_free(struct route *r);
@@ -44,11 +46,16 @@ void *route_link_find(const struct route *r, const char *name, size_t name_len, 
  * frees the handle. No-op on NULL. */
 void route_link_gone(struct route *r, struct route_peer *p);
 
-/* Adds interest of p in a topic. Idempotent. Returns 1 if the interest set
- * changed, 0 if p was already interested, -1 if the topic is new and the
- * hub already holds max_topics topics (nothing changed). */
-int route_interest_add(struct route *r, struct route_peer *p, const char *topic, size_t len,
-                       size_t max_topics);
+/* Why route_interest_add refused (nothing changed either way). */
+enum route_refusal {
+    ROUTE_HUB_FULL = -1,  /* the topic is new and the hub holds max_topics topics */
+    ROUTE_PEER_FULL = -2, /* p already holds max_peer_topics topics */
+};
+
+/* Adds interest of p in a topic. Idempotent, and never refused for a topic
+ * p already has. Returns 1 if the interest set changed, 0 if p was already
+ * interested, or an enum route_refusal. */
+int route_interest_add(struct route *r, struct route_peer *p, const char *topic, size_t len);
 /* Removes interest of p in a topic. Returns 1 if it was there, 0 if not. */
 int route_interest_remove(struct route *r, struct route_peer *p, const char *topic, size_t len);
 /* 1 if p is interested in topic. */
@@ -77,20 +84,5 @@ void route_foreach_topic(const struct route *r,
 
 /* Number of topics with at least one interested link. */
 size_t route_topic_count(const struct route *r);
-
-/* A connection id as the edge builds it: "NAME:WORKER:BOOT:SEQ", BOOT in
- * hex (the edge worker's HELLO boot), WORKER and SEQ decimal. name points
- * into the parsed string. */
-struct route_conn {
-    const char *name;
-    size_t name_len;
-    uint32_t worker;
-    uint64_t boot;
-    uint64_t seq;
-};
-
-/* Parses id[0, len), splitting on the last three ':'. Returns 0, or -1 if
- * malformed (empty parts, non-digits, values out of range). */
-int route_parse_conn(const char *id, size_t len, struct route_conn *out);
 
 #endif

@@ -1,4 +1,4 @@
-/* libFuzzer driver for the hub's side of a link after HELLO (hub/link.c,
+/* libFuzzer driver for the hub's side of a link after HELLO (hub/edge_link*.c,
  * hub/route.c, hub/directs.c): the input is what a hostile edge sends once it
  * has linked, a stream of length-prefixed link messages (common/link.h),
  * which the driver compresses and writes into one end of a socketpair whose
@@ -25,7 +25,7 @@
 #include "common/zstream.h"
 #include "hub/directs.h"
 #include "hub/hub.h"
-#include "hub/link.h"
+#include "hub/edge_link.h"
 #include "hub/route.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -38,7 +38,7 @@ static struct hub hub;
 static void hub_init(void)
 {
     struct hub *h = &hub;
-    h->link_fd = h->spare_fd = -1;
+    h->link_fd = -1;
     h->cfg.name = "hub";
     h->cfg.heartbeat_ms = 600000;
     h->cfg.link_max_pending = 1 << 20;
@@ -52,9 +52,9 @@ static void hub_init(void)
     policy_defaults(&h->policy);
     buf_init(&h->encoded);
     h->loop = ev_loop_new(EVFLAG_AUTO);
-    h->route = route_new();
+    h->route = route_new(MAX_TOPICS, LINK_MAX_TOPICS);
     char err[256];
-    FUZZ_CHECK(link_server_start(h, err, sizeof err) == 0);
+    FUZZ_CHECK(edge_link_server_start(h, err, sizeof err) == 0);
     log_min_level = LOG_ERROR + 1; /* quiet: every input makes the hub complain */
 }
 
@@ -121,7 +121,7 @@ static void peer_open(struct peer *p, const char *name)
     struct sockaddr_in *in = (struct sockaddr_in *)&ss;
     in->sin_family = AF_INET;
     in->sin_addr.s_addr = htonl(0x7f000001);
-    link_adopt(&hub, sv[0], &ss);
+    edge_link_adopt(&hub, sv[0], &ss);
     p->fd = sv[1];
     p->z = zout_new(ZSTREAM_LEVEL, ZSTREAM_WINDOW_LOG);
     FUZZ_CHECK(p->z != NULL);

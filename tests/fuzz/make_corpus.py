@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes the fuzz seed corpora, tests/fuzz/corpus/<driver>/, from the
-message layouts in common/link.c and docs/protocol.md: a few valid inputs
+message layout in docs/protocol.md ("Link protocol"): a few valid inputs
 per decoder and a few near misses. Rerun after a format change:
     /usr/bin/python3 tests/fuzz/make_corpus.py
 Needs python3-msgpack and the zstd command (Debian: zstd)."""
@@ -220,6 +220,10 @@ HTTPD = [b"127.0.0.1:7480", b"[::1]:7480", b"localhost", b"hub.internal:443",
          b"application/json;", b"application/jsonx", b" application/json \t",
          b"application/json ; charset=utf-8", b"application/json5", b"APPLICATION/JSON",
          b"application/", b""]
+# Connection ids: valid ones and the near misses a lenient parser took.
+CONNID = [b"edge-a:1:18d84800:1", b"e:1023:ffffffff:18446744073709551615", b"edge-a:1:18D84800:1",
+          b"edge-a:1:1234:1", b"edge-a:01:18d84800:1", b"edge-a:1:18d84800:0",
+          b"a:b:c:0:1:2", b".edge:0:00000000:1", b"edge-a:1024:18d84800:1", b"nonsense"]
 
 
 SETS = {
@@ -235,6 +239,7 @@ SETS = {
     "jsoncheck": MSG_JSON + [b'1,"op":"ack","id":1', b'"\\ud83d\\ude00"', b'[[[[]]]]',
                              b'{"a":1e999}', b'-0.0E+1', b'"\\u0000"', b'{"\\u0000":1}'],
     "httpd": HTTPD,
+    "connid": CONNID,
 }
 
 

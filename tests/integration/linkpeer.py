@@ -3,10 +3,9 @@
 one that connects and says nothing, sends a decompression bomb, forges senders,
 makes up direct results, or never answers.
 
-Wire format (version 2): each side sends the 8-byte preamble, then one
-uncompressed message (HELLO, or ERROR), then a zstd stream. A message is a
-4-byte big-endian length and one msgpack array whose first element is the
-type."""
+The wire format (version 2) is docs/protocol.md's "Link protocol": the
+preamble, one uncompressed first message, then a zstd stream of
+length-prefixed msgpack arrays laid out as its message table says."""
 import socket
 import struct
 import time

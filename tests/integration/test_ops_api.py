@@ -6,6 +6,7 @@ import re
 import websockets
 
 from helpers import await_for, connect, http_get, http_request, recv_json, run, send, subscribe
+from linkpeer import KICK, POLICY, LinkPeer
 
 
 def edges(cluster):
@@ -108,9 +109,33 @@ def test_disconnect_closes_one_connection_with_the_given_code(cluster):
         await send(other, {"op": "ping", "id": 1})
         assert await recv_json(other) == {"op": "pong", "id": 1}  # the neighbour stays
     run(body())
-    for req, want in [({"conn": "edge-b:0:deadbeef:1"}, 404), ({"conn": "nonsense"}, 404),
+    for req, want in [({"conn": "edge-b:0:deadbeef:1"}, 404), ({"conn": "nonsense"}, 400),
                       ({"conn": "edge-a:0:1:1", "code": 1006}, 400), ({}, 400),
                       ({"conn": "x", "reason": "r" * 200}, 400)]:
         status, raw = http_request(cluster.http_port, "POST", "/api/disconnect",
                                    json.dumps(req).encode())
         assert status == want, (req, status, raw)
+
+
+def test_disconnect_refuses_an_id_the_edge_would_not_recognise(cluster):
+    # The edge knows its connections by the one spelling it writes (BOOT as 8
+    # lower-case hex digits, no leading zeros): any other spelling is 400 with
+    # the part at fault, never 202 for a kick the edge would then ignore.
+    peer = LinkPeer(cluster.hub_port)
+    try:
+        assert peer.hello("kickme", 0, 0xabc)[-1][0] == POLICY
+        for conn, part in [("kickme:0:00000ABC:1", "boot"), ("kickme:0:abc:1", "boot"),
+                           ("kickme:00:00000abc:1", "worker"), ("kickme:0:00000abc:01", "sequence"),
+                           ("kickme:0:00000abc:1:", "NAME:WORKER:BOOT:SEQ")]:
+            status, raw = http_request(cluster.http_port, "POST", "/api/disconnect",
+                                       json.dumps({"conn": conn}).encode())
+            assert status == 400, (conn, status, raw)
+            assert part in json.loads(raw)["error"], (conn, raw)
+        good = "kickme:0:00000abc:1"
+        status, raw = http_request(cluster.http_port, "POST", "/api/disconnect",
+                                   json.dumps({"conn": good, "reason": "bye"}).encode())
+        assert status == 202, raw
+        # The first KICK the edge worker gets is this one: none went out before.
+        assert peer.recv_until(lambda m: m[0] == KICK) == [KICK, good, 4001, "bye"]
+    finally:
+        peer.close()

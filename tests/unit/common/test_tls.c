@@ -545,7 +545,7 @@ static int on_msg(void *ud, const struct link_msg *m)
     return 0;
 }
 
-/* One loop iteration of one end, as uplink.c and link.c run it: end the
+/* One loop iteration of one end, as uplink.c and edge_link_loop.c run it: end the
  * batch, write, read. Returns 0 while the link is fine, or the first
  * non-zero result (-1 error, 1 EOF). */
 static int turn_budget(struct linkio *l, int fd, struct rx *rx, size_t budget)

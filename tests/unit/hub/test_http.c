@@ -13,9 +13,9 @@
 
 #include "hub/http.h"
 
-static struct link_info worker(const char *edge, const char *addr)
+static struct edge_link_info worker(const char *edge, const char *addr)
 {
-    struct link_info i;
+    struct edge_link_info i;
     memset(&i, 0, sizeof i);
     snprintf(i.edge, sizeof i.edge, "%s", edge);
     snprintf(i.region, sizeof i.region, "test");
@@ -52,8 +52,8 @@ static void test_http_edges_sum_the_workers_of_one_edge(void **state)
 {
     struct http_edges es;
     http_edges_init(&es);
-    struct link_info w0 = worker("edge-a", "127.0.0.1:1"), w1 = worker("edge-a", "127.0.0.1:2");
-    struct link_info other = worker("edge-b", "127.0.0.1:3");
+    struct edge_link_info w0 = worker("edge-a", "127.0.0.1:1"), w1 = worker("edge-a", "127.0.0.1:2");
+    struct edge_link_info other = worker("edge-b", "127.0.0.1:3");
     w0.stats.clients = 3;
     w1.stats.clients = 4;
     w0.stats.closed_idle = 2;
@@ -84,7 +84,7 @@ static void test_http_edges_saturate_hostile_stats(void **state)
 {
     struct http_edges es;
     http_edges_init(&es);
-    struct link_info w0 = worker("evil", "127.0.0.1:1"), w1 = worker("evil", "127.0.0.1:2");
+    struct edge_link_info w0 = worker("evil", "127.0.0.1:1"), w1 = worker("evil", "127.0.0.1:2");
     /* INT64_MAX + 1 overflowed the signed json_int_t sum; UINT64_MAX - 1 +
      * 5 wrapped an unsigned one. */
     w0.stats.msgs_in = (uint64_t)INT64_MAX;

@@ -1,17 +1,21 @@
-/* Accepted edge links on the hub: accept, HELLO handshake, message
- * handling (interest, publish fan-out, direct routing), heartbeats, and the
- * end-of-turn flush that writes every link's output once per loop turn. */
-#ifndef SPOKE_HUB_LINK_H
-#define SPOKE_HUB_LINK_H
+/* The hub's links from edge workers, as the rest of the hub sees them:
+ * starting and stopping the link listener, and what the admin API and the
+ * policy ask of the links (publish, kick, drain, push the policy, list
+ * them). Inside (edge_link_internal.h), edge_link_loop.c runs the links on
+ * the hub's loop, edge_link_hello.c takes their HELLO, edge_link_handle.c
+ * their messages, and edge_link.c is what all three do to one link. */
+#ifndef SPOKE_HUB_EDGE_LINK_H
+#define SPOKE_HUB_EDGE_LINK_H
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "common/connid.h"
 #include "common/link.h"
 #include "hub/hub.h"
 
 /* A snapshot of one open link for the admin API. Strings are copies. */
-struct link_info {
+struct edge_link_info {
     uint64_t id;
     char edge[65];
     char region[65];
@@ -30,41 +34,39 @@ struct link_info {
 
 /* Listens on h->cfg.listen and starts the accept, flush and heartbeat
  * watchers. Returns 0, or -1 with a one-line reason in err. */
-int link_server_start(struct hub *h, char *err, size_t errlen);
+int edge_link_server_start(struct hub *h, char *err, size_t errlen);
 /* Says goodbye to every link (LINK_ERROR 503 "hub shutting down", written
  * best effort), closes them and the listener, stops the watchers and frees
  * every link. Safe to call twice and after a failed start. */
-void link_server_stop(struct hub *h);
+void edge_link_server_stop(struct hub *h);
 
 /* Takes an accepted, non-blocking socket from peer ss as if the listener
  * had accepted it (the fuzz driver's way in; on_accept's too). */
-void link_adopt(struct hub *h, int fd, const struct sockaddr_storage *ss);
+void edge_link_adopt(struct hub *h, int fd, const struct sockaddr_storage *ss);
 
 /* The port the link listener is bound to (for port 0), or 0. */
-uint16_t link_server_port(const struct hub *h);
-
-/* 1 if s[0, n) is a valid edge (or hub) name: 1..64 bytes of
- * [A-Za-z0-9._-]; 0 otherwise. */
-int link_name_is_valid(const char *s, size_t n);
+uint16_t edge_link_server_port(const struct hub *h);
 
 /* Publishes on topic: assigns the next seq and queues one MESSAGE to every
  * interested link. Returns the seq, or 0 if no link is interested (nothing
  * is sent). The caller has validated topic, enc and the size. */
-uint64_t link_publish(struct hub *h, struct link_str topic, struct link_str from,
-                      struct link_str user, uint8_t enc, struct link_str data);
+uint64_t edge_link_publish(struct hub *h, struct link_str topic, struct link_str from,
+                           struct link_str user, uint8_t enc, struct link_str data);
 
 /* Asks the edge worker holding connection conn to close it with code and
  * reason. Returns 0 when sent, -1 if no open link holds that connection. */
-int link_kick(struct hub *h, struct link_str conn, uint32_t code, struct link_str reason);
+int edge_link_kick(struct hub *h, const struct connid *conn, uint32_t code,
+                   struct link_str reason);
 
 /* Asks every worker of edge `name` to drain (period_ms 0: the edge's own
  * setting). Returns the number of links told, 0 if the edge is unknown. */
-int link_drain(struct hub *h, const char *name, size_t len, uint64_t period_ms);
+int edge_link_drain(struct hub *h, const char *name, size_t len, uint64_t period_ms);
 
 /* Sends every open link whose effective policy changed its new policy. */
-void link_push_policy(struct hub *h);
+void edge_link_push_policy(struct hub *h);
 
 /* Calls fn for every link past HELLO, oldest first. fn must not close links. */
-void link_foreach_open(struct hub *h, void (*fn)(const struct link_info *, void *), void *ud);
+void edge_link_foreach_open(struct hub *h, void (*fn)(const struct edge_link_info *, void *),
+                            void *ud);
 
 #endif
