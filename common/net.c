@@ -165,6 +165,12 @@ int net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peerlen)
 /* Gives up the spare, accepts one pending connection and closes it, then
  * reserves the spare again. Returns 1 if a connection was shed, 0 if none
  * was pending, -1 if none could be accepted (errno). */
+/* A descriptor held only to be given up when descriptors run out. */
+static int open_spare(void)
+{
+    return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 static int shed_one(int lfd, int *spare_fd)
 {
     if (*spare_fd >= 0) {
@@ -177,22 +183,13 @@ static int shed_one(int lfd, int *spare_fd)
         close(fd);
     /* Another thread of the process may take the descriptor first; then
      * there is no spare until one is free again (the next call retries). */
-    *spare_fd = net_open_spare();
+    *spare_fd = open_spare();
     if (fd >= 0)
         return 1;
     errno = e;
     return e == EAGAIN || e == EWOULDBLOCK ? 0 : -1;
 }
 
-void net_shed_accept(int lfd, int *spare_fd)
-{
-    (void)shed_one(lfd, spare_fd);
-}
-
-int net_open_spare(void)
-{
-    return open("/dev/null", O_RDONLY | O_CLOEXEC);
-}
 
 void net_acceptor_init(struct net_acceptor *a, int lfd, unsigned burst, const char *what)
 {
@@ -200,7 +197,7 @@ void net_acceptor_init(struct net_acceptor *a, int lfd, unsigned burst, const ch
     a->fd = lfd;
     a->burst = burst ? burst : 1;
     a->what = what;
-    a->spare_fd = net_open_spare();
+    a->spare_fd = open_spare();
 }
 
 void net_acceptor_deinit(struct net_acceptor *a)
@@ -214,7 +211,7 @@ int net_acceptor_run(struct net_acceptor *a, net_accept_fn fn, void *ud)
 {
     int taken = 0;
     if (a->spare_fd < 0)
-        a->spare_fd = net_open_spare(); /* lost to another thread last time */
+        a->spare_fd = open_spare(); /* lost to another thread last time */
     for (unsigned k = 0; k < a->burst; k++) {
         struct sockaddr_storage ss;
         socklen_t sslen = sizeof ss;

@@ -74,12 +74,6 @@ void net_acceptor_deinit(struct net_acceptor *a);
  * connections handed to fn. */
 int net_acceptor_run(struct net_acceptor *a, net_accept_fn fn, void *ud);
 
-/* The pieces net_acceptor_run is made of, for callers not yet using it.
- * net_shed_accept: gives up *spare_fd, accepts one pending connection and
- * closes it, then reopens the spare. net_open_spare: a spare descriptor
- * (-1 on failure). */
-void net_shed_accept(int lfd, int *spare_fd);
-int net_open_spare(void);
 int net_set_nodelay(int fd);
 int net_set_sndbuf(int fd, int bytes);
 /* The port a bound socket listens on (for port 0 listeners), or 0. */

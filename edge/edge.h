@@ -18,11 +18,12 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/connid.h"
 #include "common/dict.h"
+#include "common/net.h"
 #include "common/policy.h"
 #include "edge/config.h"
 #include "edge/deadline.h"
@@ -69,6 +70,7 @@ struct listener {
     int fd;  /* bound at start; listen() only once a policy has arrived; -1 when closed */
     int tls; /* connections accepted here speak TLS first */
     ev_io io;
+    struct net_acceptor acc; /* accepts, and sheds when out of descriptors */
 };
 #define WORKER_MAX_LISTENERS 2
 
@@ -83,7 +85,6 @@ struct worker {
     struct listener listeners[WORKER_MAX_LISTENERS];
     unsigned nlisteners;
     int listening;
-    int spare_fd; /* kept open to shed connections when out of descriptors */
     ev_async stop_async;
     ev_async drain_async;
     ev_timer drain_timer;
@@ -198,11 +199,19 @@ static inline struct client *worker_find_client(struct worker *w, uint64_t seq)
     return dict_get(&w->conns, &seq, sizeof seq);
 }
 
-/* Builds the connection id "NAME:WORKER:BOOT:SEQ" of local connection seq. */
+/* The id of this worker's connections but for their SEQ. */
+static inline struct connid worker_connid(const struct worker *w, uint64_t seq)
+{
+    struct connid id = {w->cfg->name, strlen(w->cfg->name), w->index, w->cfg->boot, seq};
+    return id;
+}
+
+/* Writes the connection id of local connection seq (common/connid.h).
+ * Returns its length. */
 static inline int worker_conn_id(const struct worker *w, uint64_t seq, char *out, size_t outlen)
 {
-    return snprintf(out, outlen, "%s:%u:%08x:%llu", w->cfg->name, w->index, w->cfg->boot,
-                    (unsigned long long)seq);
+    struct connid id = worker_connid(w, seq);
+    return connid_format(out, outlen, &id);
 }
 
 /* 1 and *seq if id names a connection of this very worker (same name,
@@ -210,18 +219,10 @@ static inline int worker_conn_id(const struct worker *w, uint64_t seq, char *out
 static inline int worker_conn_is_local(const struct worker *w, const char *id, size_t len,
                                        uint64_t *seq)
 {
-    /* Compare the prefix we would print, then parse SEQ. */
-    char prefix[160];
-    int n = snprintf(prefix, sizeof prefix, "%s:%u:%08x:", w->cfg->name, w->index, w->cfg->boot);
-    if (n <= 0 || (size_t)n >= len || memcmp(id, prefix, (size_t)n) != 0)
+    struct connid c, mine = worker_connid(w, 0);
+    if (connid_parse(id, len, &c) < 0 || !connid_same_worker(&c, &mine))
         return 0;
-    uint64_t v = 0;
-    for (size_t i = (size_t)n; i < len; i++) {
-        if (id[i] < '0' || id[i] > '9' || v > (UINT64_MAX - 9) / 10)
-            return 0;
-        v = v * 10 + (uint64_t)(id[i] - '0');
-    }
-    *seq = v;
+    *seq = c.seq;
     return 1;
 }
 

@@ -13,32 +13,16 @@
 
 #define ACCEPTS_PER_WAKEUP 64
 
+static void take(int fd, const struct sockaddr_storage *peer, void *ud)
+{
+    struct listener *ls = ud;
+    client_accept(ls->w, fd, peer, ls->tls);
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct listener *ls = io->data;
-    struct worker *w = ls->w;
-    for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-        struct sockaddr_storage ss;
-        socklen_t sslen = sizeof ss;
-        int fd = net_accept(ls->fd, &ss, &sslen);
-        if (fd >= 0) {
-            client_accept(w, fd, &ss, ls->tls);
-            continue;
-        }
-        if (errno == EINTR || errno == ECONNABORTED)
-            continue;
-        if (errno == EMFILE || errno == ENFILE) {
-            /* Out of descriptors: the pending connection would make EV_READ
-             * fire forever. Use the spare fd to accept and drop it. */
-            log_warn("out of file descriptors with %zu connections: refusing a connection",
-                     w->nclients);
-            net_shed_accept(ls->fd, &w->spare_fd);
-            return;
-        }
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            log_warn("accept: %s", strerror(errno));
-        return;
-    }
+    net_acceptor_run(&ls->acc, take, ls);
 }
 
 static int bind_one(struct worker *w, const struct net_addr *addr, int tls, char *err,
@@ -52,6 +36,7 @@ static int bind_one(struct worker *w, const struct net_addr *addr, int tls, char
         return -1;
     ev_io_init(&ls->io, on_accept, ls->fd, EV_READ);
     ls->io.data = ls;
+    net_acceptor_init(&ls->acc, ls->fd, ACCEPTS_PER_WAKEUP, tls ? "wss client" : "ws client");
     w->nlisteners++;
     return 0;
 }
@@ -90,5 +75,6 @@ void listener_close_all(struct worker *w)
         if (ls->fd >= 0)
             close(ls->fd);
         ls->fd = -1;
+        net_acceptor_deinit(&ls->acc);
     }
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "common/connid.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "common/version.h"
@@ -93,10 +94,12 @@ static const struct conf_opt options[] = {
      "connections one client address may hold on this edge (0: no limit)"},
 };
 
-static int name_is_valid(const char *s, int allow_empty)
+/* A region label: up to 64 characters of [A-Za-z0-9._-], maybe none. (The
+ * edge's name follows connid_name_is_valid: it is part of every id.) */
+static int region_is_valid(const char *s)
 {
     size_t n = strlen(s);
-    if ((!n && !allow_empty) || n > 64)
+    if (n > 64)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
@@ -301,7 +304,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
 int main(int argc, char **argv)
 {
     char host[256] = "edge";
-    if (gethostname(host, sizeof host - 1) != 0 || !name_is_valid(host, 0))
+    if (gethostname(host, sizeof host - 1) != 0 || !connid_name_is_valid(host, strlen(host)))
         strcpy(host, "edge");
     cfg.name = xstrdup(host);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -313,9 +316,9 @@ int main(int argc, char **argv)
     conf_load(&spec, argc, argv, SPOKE_VERSION);
     log_min_level = cfg.log_level;
 
-    if (!name_is_valid(cfg.name, 0))
-        usage_error("name: use 1 to 64 characters of [A-Za-z0-9._-]");
-    if (!name_is_valid(cfg.region, 1))
+    if (!connid_name_is_valid(cfg.name, strlen(cfg.name)))
+        usage_error("name: use 1 to 64 characters of [A-Za-z0-9._-], not starting with '.'");
+    if (!region_is_valid(cfg.region))
         usage_error("region: use up to 64 characters of [A-Za-z0-9._-]");
     if (cfg.reconnect_max_ms < cfg.reconnect_min_ms)
         usage_error("reconnect_max_ms must not be below reconnect_min_ms");

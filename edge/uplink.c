@@ -27,10 +27,6 @@ enum uplink_state {
     UPLINK_UP,
 };
 
-/* on_msg's answer after it tore the link down (distinct from linkio_read's
- * own 0, 1 and -1). */
-#define LINK_GONE 2
-
 /* Bytes from the hub worked off per loop iteration, counted after
  * decompression (linkio.h). Everything it decodes is queued to clients
  * before the end-of-iteration flush, so this bounds the burst a client's

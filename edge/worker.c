@@ -168,7 +168,6 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
     memset(w, 0, sizeof *w);
     w->cfg = cfg;
     w->index = index;
-    w->spare_fd = -1;
     snprintf(w->label, sizeof w->label, "%s/w%u", cfg->name, index);
     w->loop = ev_loop_new(EVFLAG_AUTO);
     if (!w->loop) {
@@ -180,7 +179,6 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
         w->loop = NULL;
         return -1;
     }
-    w->spare_fd = net_open_spare();
     dict_init(&w->conns);
     topics_init(&w->topics, request_answer, w);
     /* Timeouts stay 0 (never expire) until the hub's policy sets them. */
@@ -331,8 +329,6 @@ void worker_deinit(struct worker *w)
     pthread_mutex_destroy(&w->snap_lock);
     ev_prepare_stop(w->loop, &w->flush_prepare);
     listener_close_all(w);
-    if (w->spare_fd >= 0)
-        close(w->spare_fd);
     ev_loop_destroy(w->loop);
     w->loop = NULL;
 }
