@@ -1,6 +1,10 @@
 /* JSON syntax check without a document: see jsoncheck.h. */
 #include "common/jsoncheck.h"
 
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "common/utf8.h"
 
 struct jc {
@@ -97,30 +101,112 @@ static int digits(struct jc *j)
     return j->p > start ? 0 : -1;
 }
 
-/* -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
+/* 1 if the integer literal p[0, n) (digits, after any '-') fits an int64
+ * (jansson's json_int_t): at most 19 digits, and for 19 at most
+ * 9223372036854775807, or ...808 when negative. */
+static int int_fits(const uint8_t *p, size_t n, int neg)
+{
+    static const char max[] = "9223372036854775807";
+    if (n != 19)
+        return n < 19;
+    int c = memcmp(p, max, 18);
+    if (c)
+        return c < 0;
+    return p[18] <= (neg ? '8' : '7');
+}
+
+/* Significant digits kept for the one exact check below: more than a double
+ * ever needs to round correctly (767), the rest folded into one sticky
+ * digit, so the work stays bounded whatever the literal's length. */
+#define REAL_DIGITS 800
+
+/* 1 if the real literal (integer digits ip[0, ni), fraction digits
+ * fp[0, nf), exponent e, saturated) is finite as a double, as strtod reads
+ * it (jansson refuses the others as "real number overflow"; underflow to 0
+ * is fine). Only a literal within a factor of ten of DBL_MAX needs strtod. */
+static int real_fits(const uint8_t *ip, size_t ni, const uint8_t *fp, size_t nf, long e)
+{
+    /* The first significant digit: its power of ten is mag. */
+    size_t lead = 0;
+    while (lead < ni && ip[lead] == '0')
+        lead++;
+    long mag;
+    if (lead < ni) {
+        mag = (long)(ni - lead) - 1;
+    } else {
+        size_t z = 0;
+        while (z < nf && fp[z] == '0')
+            z++;
+        if (z == nf)
+            return 1; /* zero */
+        mag = -(long)z - 1;
+    }
+    long m = mag + e;
+    if (m != 308)
+        return m < 308;
+    char text[2 + REAL_DIGITS + 2 + 8];
+    size_t k = 0;
+    text[k++] = '0';
+    text[k++] = '.';
+    int sticky = 0;
+    for (size_t i = lead; i < ni + nf; i++) {
+        uint8_t d = i < ni ? ip[i] : fp[i - ni];
+        if (k < 2 + REAL_DIGITS)
+            text[k++] = (char)d;
+        else if (d != '0')
+            sticky = 1;
+    }
+    if (sticky)
+        text[k++] = '1';
+    memcpy(text + k, "e309", 5);
+    return isfinite(strtod(text, NULL));
+}
+
+/* -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?, whose value
+ * jansson can hold: an integer in int64 range, a real finite as a double. */
 static int number(struct jc *j)
 {
-    if (*j->p == '-')
+    int neg = 0;
+    if (*j->p == '-') {
+        neg = 1;
         j->p++;
+    }
     if (j->p >= j->end)
         return -1;
+    const uint8_t *ip = j->p, *fp = NULL;
     if (*j->p == '0')
         j->p++;
     else if (digits(j) < 0)
         return -1;
+    size_t ni = (size_t)(j->p - ip), nf = 0;
+    int real = 0;
+    long e = 0;
     if (j->p < j->end && *j->p == '.') {
         j->p++;
+        fp = j->p;
         if (digits(j) < 0)
             return -1;
+        nf = (size_t)(j->p - fp);
+        real = 1;
     }
     if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
         j->p++;
+        int eneg = 0;
         if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
-            j->p++;
+            eneg = *j->p++ == '-';
+        const uint8_t *ep = j->p;
         if (digits(j) < 0)
             return -1;
+        for (; ep < j->p; ep++)
+            if (e < 100000000)
+                e = e * 10 + (*ep - '0'); /* saturates: beyond this, the sign decides */
+        if (eneg)
+            e = -e;
+        real = 1;
     }
-    return 0;
+    if (!real)
+        return int_fits(ip, ni, neg) ? 0 : -1;
+    return real_fits(ip, ni, fp, nf, e) ? 0 : -1;
 }
 
 static int literal(struct jc *j, const char *word, size_t n)

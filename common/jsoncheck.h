@@ -21,8 +21,10 @@
  * counts as that); -1 otherwise. Strings: no raw control characters,
  * escapes as the RFC lists them, \u escapes of surrogates only as a
  * high-low pair, no \u0000 in object keys (as jansson with JSON_ALLOW_NUL).
- * Numbers: any length (jansson refuses integers beyond 64 bits and reals
- * beyond double; both are valid JSON). O(n), no allocation. */
+ * Numbers: what jansson can hold, as the JSON -> msgpack transcoder reads
+ * them: integers in int64 range, reals finite as a double (both limits are
+ * jansson's; RFC 8259 allows any), so that the JSON and msgpack copies of a
+ * payload are refused alike. O(n), no allocation. */
 int json_check(const uint8_t *p, size_t n, unsigned max_depth);
 
 #endif

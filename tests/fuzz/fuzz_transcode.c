@@ -156,15 +156,9 @@ static void splice(const uint8_t *data, size_t size)
         buf_append(&m, "{\"data\":", 8);
         buf_append(&m, data, size);
         buf_append_u8(&m, '}');
-        /* json_check accepts numbers of any size, as RFC 8259 does; jansson
-         * reads integers beyond 64 bits only as reals, and refuses reals
-         * beyond a double: then it cannot judge (fuzz_jsoncheck's one
-         * exception too). */
         json_error_t je;
-        json_t *v = json_loadb((const char *)buf_head(&m), buf_readable(&m),
-                               JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &je);
-        FUZZ_CHECK(v != NULL || json_error_code(&je) == json_error_numeric_overflow);
-        FUZZ_CHECK(v == NULL || (json_is_object(v) && json_object_size(v) == 1));
+        json_t *v = json_loadb((const char *)buf_head(&m), buf_readable(&m), JSON_ALLOW_NUL, &je);
+        FUZZ_CHECK(v != NULL && json_is_object(v) && json_object_size(v) == 1);
         json_decref(v);
         /* jansson alone would read "1\0..." as 1: the check refuses NULs. */
         FUZZ_CHECK(memchr(data, 0, size) == NULL);

@@ -357,13 +357,16 @@ def test_payloads_that_would_break_the_client_message_are_dropped(make_cluster):
         peer = evil_peer(cluster)
         peer.send([PUBLISH, "chat", peer.own_conn(1), 0, b'1,"op":"ack","id":1', ""])
         peer.send([PUBLISH, "chat", peer.own_conn(1), 1, b"\x01\xc0", ""])  # two objects
+        # Valid JSON, but no number a msgpack client could be given: refused
+        # for both encodings alike, not spliced for the JSON one only.
+        peer.send([PUBLISH, "chat", peer.own_conn(1), 0, b"18446744073709551615", ""])
         peer.send([PUBLISH, "chat", peer.own_conn(1), 0, b'"fine"', ""])
         for c in (j, m):
             got = await recv_json(c)
-            assert got["op"] == "msg" and got["data"] == "fine" and got["seq"] == 3, got
+            assert got["op"] == "msg" and got["data"] == "fine" and got["seq"] == 4, got
         await asyncio.to_thread(wait_metric, cluster.edge_admin_port("edge-a"),
                                 "spoke_edge_payloads_dropped_total",
-                                '{edge="edge-a",reason="invalid"}', 4)
+                                '{edge="edge-a",reason="invalid"}', 6)
         peer.close()
     run(body())
 

@@ -17,7 +17,7 @@ static int check(const char *s)
 static void test_json_check_accepts_every_kind_of_value(void **state)
 {
     static const char *ok[] = {
-        "0", "-0", "1", "-12.5e+3", "1E9", "0.25", "123456789012345678901234567890",
+        "0", "-0", "1", "-12.5e+3", "1E9", "0.25", "123456789012345678901234567890.5",
         "true", "false", "null", "\"\"", "\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\"",
         "\"\\u00e9\\u0000\"", "\"\\ud83d\\ude00\"", "\"h\xc3\xa9 \xf0\x9f\x98\x80\"",
         "[]", "{}", "[1,\"a\",[],{},null]", "{\"a\":{\"b\":[1,2,{\"c\":true}]}}",
@@ -41,6 +41,37 @@ static void test_json_check_refuses_what_would_break_the_message_around_it(void 
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (check(bad[i]) != -1)
             fail_msg("accepted %s", bad[i]);
+}
+
+/* Numbers jansson cannot hold are refused, so that a payload spliced into
+ * JSON frames is refused exactly when its msgpack rendering would be. */
+static void test_json_check_takes_numbers_jansson_can_hold(void **state)
+{
+    static const char *ok[] = {
+        "9223372036854775807", "-9223372036854775808", "0.5e1", "1.7976931348623157e308",
+        "179769313486231570000000000000000000000000000000000000000000000000000000000000000"
+        "000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+        "000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+        "000000000000000000000000000000000000000000000000000000000000000000.0",
+        "0.1797693134862315e309", "1e-400", "0.000001e-99999999999999999999", "1e307",
+        "[1e308, -1e308]", "0.0e99999999999999",
+    };
+    static const char *refused[] = {
+        "9223372036854775808", "-9223372036854775809", "18446744073709551615",
+        "123456789012345678901234567890", "1e309", "-1e309", "1.8e308", "1e99999999999999999999",
+        "0.00000000000000000000000000001e338", "{\"a\":[1,2e400]}",
+        /* 2^1024 - 2^970: halfway to the next power, rounds up to infinity */
+        "179769313486231580793728971405303415079934132710037826936173778980444968292764750"
+        "946649017977587207096330286416692887910946555547851940402630657488671505820681908"
+        "902000708383676273854845817711531764475730270069855571366959622842914819860834936"
+        "475292719074168444365510704342711559699508093042880177904174497792.0",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (check(ok[i]) != 0)
+            fail_msg("refused %s", ok[i]);
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        if (check(refused[i]) != -1)
+            fail_msg("accepted %s", refused[i]);
 }
 
 static void test_json_check_refuses_a_nul_byte_anywhere(void **state)
@@ -74,6 +105,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_check_accepts_every_kind_of_value),
         cmocka_unit_test(test_json_check_refuses_what_would_break_the_message_around_it),
+        cmocka_unit_test(test_json_check_takes_numbers_jansson_can_hold),
         cmocka_unit_test(test_json_check_refuses_a_nul_byte_anywhere),
         cmocka_unit_test(test_json_check_counts_depth_like_jansson),
     };
