@@ -108,7 +108,7 @@ struct fanout {
     int ready;
 };
 
-static void deliver_message(void *owner, uint64_t seq, void *ud)
+static void queue_message_to_link(void *owner, uint64_t seq, void *ud)
 {
     struct edge_link *dst = owner;
     struct fanout *f = ud;
@@ -146,7 +146,7 @@ uint64_t edge_link_publish(struct hub *h, struct link_str topic, struct link_str
         .encoded = &h->encoded,
     };
     uint64_t t0 = clock_mono_ns();
-    uint64_t seq = route_publish(h->route, topic.ptr, topic.len, deliver_message, &out);
+    uint64_t seq = route_publish(h->route, topic.ptr, topic.len, queue_message_to_link, &out);
     double us = (double)(clock_mono_ns() - t0) / 1000.0;
     size_t b = 0;
     while (b < HUB_ROUTE_BUCKETS && us > hub_route_bounds_us[b])

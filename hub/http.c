@@ -2,6 +2,7 @@
  * disconnect and drain (docs/configuration.md, "Hub HTTP endpoints"), served
  * by common/httpd in the hub's loop. */
 #include "hub/http.h"
+#include "hub/http_edges.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -15,6 +16,7 @@
 #include "common/enc.h"
 #include "common/httpd.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/msg.h"
 #include "common/xalloc.h"
 #include "hub/directs.h"
@@ -134,176 +136,6 @@ static void http_publish(struct httpd_conn *c)
 
 /* ---- edges, topics, metrics ---------------------------------------------- */
 
-/* JSON keys and metric names of the per-edge figures, in enum order. */
-static const struct {
-    const char *key, *metric, *type, *help;
-} edge_counters[HTTP_EDGE_NCOUNTERS] = {
-    [HTTP_EDGE_WORKERS] = {"workers", "spoke_edge_workers", "gauge", "Linked workers of the edge."},
-    [HTTP_EDGE_CLIENTS] = {"clients", "spoke_edge_clients", "gauge", "Client WebSocket connections."},
-    [HTTP_EDGE_SUBSCRIPTIONS] = {"subscriptions", "spoke_edge_subscriptions", "gauge",
-                                 "Client subscriptions."},
-    [HTTP_EDGE_TOPICS] = {"topics", NULL, NULL, NULL},
-    [HTTP_EDGE_MSGS_IN] = {"msgs_in", "spoke_edge_messages_in_total", "counter",
-                           "Client messages received."},
-    [HTTP_EDGE_MSGS_OUT] = {"msgs_out", "spoke_edge_messages_out_total", "counter",
-                            "Messages sent to clients."},
-    [HTTP_EDGE_BYTES_IN] = {"bytes_in", "spoke_edge_client_bytes_in_total", "counter",
-                            "Bytes read from clients."},
-    [HTTP_EDGE_BYTES_OUT] = {"bytes_out", "spoke_edge_client_bytes_out_total", "counter",
-                             "Bytes written to clients."},
-    [HTTP_EDGE_LINK_RAW_IN] = {"link_raw_in", "spoke_link_raw_bytes_in_total", "counter",
-                               "Link bytes from the edge, decompressed."},
-    [HTTP_EDGE_LINK_WIRE_IN] = {"link_wire_in", "spoke_link_wire_bytes_in_total", "counter",
-                                "Link bytes from the edge, on the wire."},
-    [HTTP_EDGE_LINK_RAW_OUT] = {"link_raw_out", "spoke_link_raw_bytes_out_total", "counter",
-                                "Link bytes to the edge, before compression."},
-    [HTTP_EDGE_LINK_WIRE_OUT] = {"link_wire_out", "spoke_link_wire_bytes_out_total", "counter",
-                                 "Link bytes to the edge, on the wire."},
-};
-static const char *const close_reasons[HTTP_EDGE_NCLOSES] = {
-    [HTTP_CLOSE_IDLE] = "idle",         [HTTP_CLOSE_DEAD] = "dead_peer",
-    [HTTP_CLOSE_SLOW] = "slow_consumer", [HTTP_CLOSE_PROTOCOL] = "protocol",
-    [HTTP_CLOSE_RATE] = "rate_limit",   [HTTP_CLOSE_OTHER] = "other",
-};
-
-_Static_assert(sizeof(json_int_t) == sizeof(int64_t), "json_int_t is 64 bits");
-
-/* JSON integers are signed: an unsigned figure beyond INT64_MAX shows as it. */
-static json_t *json_u64(uint64_t v)
-{
-    return json_integer(v > (uint64_t)INT64_MAX ? (json_int_t)INT64_MAX : (json_int_t)v);
-}
-
-void http_edges_init(struct http_edges *es)
-{
-    memset(es, 0, sizeof *es);
-    es->index = json_object();
-}
-
-void http_edges_deinit(struct http_edges *es)
-{
-    for (size_t k = 0; k < es->n; k++)
-        json_decref(es->v[k].addresses);
-    free(es->v);
-    json_decref(es->index);
-    memset(es, 0, sizeof *es);
-}
-
-void http_edges_add(struct http_edges *es, const struct edge_link_info *i)
-{
-    json_t *pos = json_object_get(es->index, i->edge);
-    struct http_edge *e;
-    if (pos) {
-        e = &es->v[json_integer_value(pos)];
-    } else {
-        if (es->n == es->cap) {
-            es->cap = es->cap ? es->cap * 2 : 8;
-            es->v = xrealloc(es->v, es->cap * sizeof *es->v);
-        }
-        e = memset(&es->v[es->n], 0, sizeof *e);
-        json_object_set_new(es->index, i->edge, json_integer((json_int_t)es->n));
-        es->n++;
-        snprintf(e->name, sizeof e->name, "%s", i->edge);
-        snprintf(e->region, sizeof e->region, "%s", i->region);
-        snprintf(e->version, sizeof e->version, "%s", i->software);
-        snprintf(e->public_url, sizeof e->public_url, "%s", i->public_url);
-        e->tls = i->tls;
-        e->addresses = json_array();
-    }
-    const struct link_stats *s = &i->stats;
-    const uint64_t add[HTTP_EDGE_NCOUNTERS] = {
-        [HTTP_EDGE_WORKERS] = 1,
-        [HTTP_EDGE_CLIENTS] = s->clients,
-        [HTTP_EDGE_SUBSCRIPTIONS] = s->subscriptions,
-        [HTTP_EDGE_TOPICS] = s->topics,
-        [HTTP_EDGE_MSGS_IN] = s->msgs_in,
-        [HTTP_EDGE_MSGS_OUT] = s->msgs_out,
-        [HTTP_EDGE_BYTES_IN] = s->bytes_in,
-        [HTTP_EDGE_BYTES_OUT] = s->bytes_out,
-        [HTTP_EDGE_LINK_RAW_IN] = i->raw_in,
-        [HTTP_EDGE_LINK_WIRE_IN] = i->wire_in,
-        [HTTP_EDGE_LINK_RAW_OUT] = i->raw_out,
-        [HTTP_EDGE_LINK_WIRE_OUT] = i->wire_out,
-    };
-    for (size_t k = 0; k < HTTP_EDGE_NCOUNTERS; k++)
-        e->counters[k] = http_add_sat(e->counters[k], add[k]);
-    const uint64_t closes[HTTP_EDGE_NCLOSES] = {
-        [HTTP_CLOSE_IDLE] = s->closed_idle,     [HTTP_CLOSE_DEAD] = s->closed_dead,
-        [HTTP_CLOSE_SLOW] = s->closed_slow,     [HTTP_CLOSE_PROTOCOL] = s->closed_protocol,
-        [HTTP_CLOSE_RATE] = s->closed_rate,     [HTTP_CLOSE_OTHER] = s->closed_other,
-    };
-    for (size_t k = 0; k < HTTP_EDGE_NCLOSES; k++)
-        e->closes[k] = http_add_sat(e->closes[k], closes[k]);
-    json_array_append_new(e->addresses, json_string(i->addr));
-    if (s->rtt_us / 1000.0 > e->rtt_ms)
-        e->rtt_ms = s->rtt_us / 1000.0; /* the slowest worker's link */
-    if (s->uptime_s > e->uptime_s)
-        e->uptime_s = s->uptime_s;
-}
-
-/* Raw over wire link bytes, both directions. */
-static double edge_ratio(const struct http_edge *e)
-{
-    uint64_t raw = http_add_sat(e->counters[HTTP_EDGE_LINK_RAW_IN],
-                                e->counters[HTTP_EDGE_LINK_RAW_OUT]);
-    uint64_t wire = http_add_sat(e->counters[HTTP_EDGE_LINK_WIRE_IN],
-                                 e->counters[HTTP_EDGE_LINK_WIRE_OUT]);
-    return wire ? (double)raw / (double)wire : 0.0;
-}
-
-json_t *http_edges_json(const struct http_edges *es)
-{
-    json_t *arr = json_array();
-    for (size_t n = 0; n < es->n; n++) {
-        const struct http_edge *e = &es->v[n];
-        json_t *o = json_object();
-        json_object_set_new(o, "name", json_string(e->name));
-        json_object_set_new(o, "region", json_string(e->region));
-        json_object_set_new(o, "version", json_string(e->version));
-        json_object_set_new(o, "state", json_string("up"));
-        for (size_t k = 0; k < HTTP_EDGE_NCOUNTERS; k++)
-            json_object_set_new(o, edge_counters[k].key, json_u64(e->counters[k]));
-        json_t *closes = json_object();
-        for (size_t k = 0; k < HTTP_EDGE_NCLOSES; k++)
-            json_object_set_new(closes, close_reasons[k], json_u64(e->closes[k]));
-        json_object_set_new(o, "closes", closes);
-        json_object_set_new(o, "uptime_s", json_u64(e->uptime_s));
-        json_object_set_new(o, "public_url", json_string(e->public_url));
-        json_object_set_new(o, "tls", json_boolean(e->tls));
-        json_object_set(o, "addresses", e->addresses);
-        json_object_set_new(o, "rtt_ms", json_real(e->rtt_ms));
-        json_object_set_new(o, "link_ratio", json_real(edge_ratio(e)));
-        json_array_append_new(arr, o);
-    }
-    return arr;
-}
-
-static void metric(struct buf *b, const char *name, const char *type, const char *help)
-{
-    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-void http_edges_metrics(const struct http_edges *es, struct buf *b)
-{
-    for (size_t k = 0; k < HTTP_EDGE_NCOUNTERS; k++) {
-        if (!edge_counters[k].metric)
-            continue;
-        metric(b, edge_counters[k].metric, edge_counters[k].type, edge_counters[k].help);
-        for (size_t n = 0; n < es->n; n++)
-            buf_printf(b, "%s{edge=\"%s\"} %llu\n", edge_counters[k].metric, es->v[n].name,
-                       (unsigned long long)es->v[n].counters[k]);
-    }
-    metric(b, "spoke_link_compression_ratio", "gauge", "Raw over wire link bytes.");
-    for (size_t n = 0; n < es->n; n++)
-        buf_printf(b, "spoke_link_compression_ratio{edge=\"%s\"} %.3f\n", es->v[n].name,
-                   edge_ratio(&es->v[n]));
-    metric(b, "spoke_edge_closes_total", "counter", "Client connections closed by the edge, by reason.");
-    for (size_t n = 0; n < es->n; n++)
-        for (size_t k = 0; k < HTTP_EDGE_NCLOSES; k++)
-            buf_printf(b, "spoke_edge_closes_total{edge=\"%s\",reason=\"%s\"} %llu\n",
-                       es->v[n].name, close_reasons[k], (unsigned long long)es->v[n].closes[k]);
-}
-
 static void add_edge_link(const struct edge_link_info *i, void *ud)
 {
     http_edges_add(ud, i);
@@ -341,18 +173,18 @@ static void http_metrics(struct httpd_conn *c)
 {
     struct hub *h = hub_of(c);
     struct buf b = BUF_INIT;
-    metric(&b, "spoke_hub_links", "gauge", "Edge worker links past HELLO.");
+    metrics_family(&b, "spoke_hub_links", "gauge", "Edge worker links past HELLO.");
     buf_printf(&b, "spoke_hub_links %zu\n", h->nlinks_open);
-    metric(&b, "spoke_hub_topics", "gauge", "Topics with at least one interested link.");
+    metrics_family(&b, "spoke_hub_topics", "gauge", "Topics with at least one interested link.");
     buf_printf(&b, "spoke_hub_topics %zu\n", route_topic_count(h->route));
-    metric(&b, "spoke_hub_publishes_total", "counter", "Publishes received from edges.");
+    metrics_family(&b, "spoke_hub_publishes_total", "counter", "Publishes received from edges.");
     buf_printf(&b, "spoke_hub_publishes_total %llu\n", (unsigned long long)h->stats.publishes);
-    metric(&b, "spoke_hub_messages_out_total", "counter", "Message copies sent to links.");
+    metrics_family(&b, "spoke_hub_messages_out_total", "counter", "Message copies sent to links.");
     buf_printf(&b, "spoke_hub_messages_out_total %llu\n",
                (unsigned long long)h->stats.messages_out);
-    metric(&b, "spoke_hub_directs_total", "counter", "Direct messages received.");
+    metrics_family(&b, "spoke_hub_directs_total", "counter", "Direct messages received.");
     buf_printf(&b, "spoke_hub_directs_total %llu\n", (unsigned long long)h->stats.directs);
-    metric(&b, "spoke_hub_route_seconds", "histogram",
+    metrics_family(&b, "spoke_hub_route_seconds", "histogram",
            "Time from a publish decoded to its messages queued on every interested link.");
     uint64_t cum = 0;
     for (size_t k = 0; k <= HUB_ROUTE_BUCKETS; k++) {
@@ -367,17 +199,17 @@ static void http_metrics(struct httpd_conn *c)
     buf_printf(&b, "spoke_hub_route_seconds_sum %.9f\nspoke_hub_route_seconds_count %llu\n",
                h->stats.route_sum_us / 1e6, (unsigned long long)cum);
 
-    metric(&b, "spoke_hub_max_topics", "gauge", "The hub-wide topic limit (max_topics).");
+    metrics_family(&b, "spoke_hub_max_topics", "gauge", "The hub-wide topic limit (max_topics).");
     buf_printf(&b, "spoke_hub_max_topics %ld\n", h->cfg.max_topics);
-    metric(&b, "spoke_hub_interest_refused_total", "counter",
+    metrics_family(&b, "spoke_hub_interest_refused_total", "counter",
            "Interest in a topic refused (the edge answers the sub with 429), by limit.");
     buf_printf(&b, "spoke_hub_interest_refused_total{limit=\"link_max_topics\"} %llu\n",
                (unsigned long long)h->stats.interest_refused_link);
     buf_printf(&b, "spoke_hub_interest_refused_total{limit=\"max_topics\"} %llu\n",
                (unsigned long long)h->stats.interest_refused_hub);
-    metric(&b, "spoke_hub_links_awaiting_hello", "gauge", "Accepted links that have not sent hello.");
+    metrics_family(&b, "spoke_hub_links_awaiting_hello", "gauge", "Accepted links that have not sent hello.");
     buf_printf(&b, "spoke_hub_links_awaiting_hello %zu\n", h->nlinks_pending);
-    metric(&b, "spoke_hub_links_dropped_total", "counter",
+    metrics_family(&b, "spoke_hub_links_dropped_total", "counter",
            "Links dropped before or instead of serving, by reason: no hello in time, evicted "
            "by a newer link waiting for hello, or a sender that is not the link's own.");
     buf_printf(&b, "spoke_hub_links_dropped_total{reason=\"hello_timeout\"} %llu\n",
@@ -386,10 +218,10 @@ static void http_metrics(struct httpd_conn *c)
                (unsigned long long)h->stats.links_evicted);
     buf_printf(&b, "spoke_hub_links_dropped_total{reason=\"forged_sender\"} %llu\n",
                (unsigned long long)h->stats.links_refused_hostile);
-    metric(&b, "spoke_hub_directs_awaiting_result", "gauge",
+    metrics_family(&b, "spoke_hub_directs_awaiting_result", "gauge",
            "Directs with an id forwarded and not yet answered.");
     buf_printf(&b, "spoke_hub_directs_awaiting_result %zu\n", directs_count(h->directs));
-    metric(&b, "spoke_hub_direct_results_dropped_total", "counter",
+    metrics_family(&b, "spoke_hub_direct_results_dropped_total", "counter",
            "Direct results that answered nothing the hub forwarded to that link: dropped.");
     buf_printf(&b, "spoke_hub_direct_results_dropped_total %llu\n",
                (unsigned long long)h->stats.results_unsolicited);

@@ -3,18 +3,14 @@
  * /api/links, /api/edges, /api/topics and /api/policy, PUT /api/policy,
  * POST /api/publish, /api/disconnect and /api/edges/NAME/drain
  * (docs/configuration.md, "Hub HTTP endpoints"). The per-edge view that
- * /api/edges and /metrics build from the links' STATS is declared here too,
- * for its unit test. */
+ * /api/edges and /metrics show is hub/http_edges.h. */
 #ifndef SPOKE_HUB_HTTP_H
 #define SPOKE_HUB_HTTP_H
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/buf.h"
 #include "common/net.h"
 #include "hub/hub.h"
-#include "hub/edge_link.h"
 
 struct httpd;
 
@@ -26,54 +22,5 @@ struct httpd *http_server_new(struct hub *h, const struct net_addr *addr, char *
 void http_server_free(struct httpd *s);
 /* The port the listener is bound to (for port 0), or 0. */
 uint16_t http_server_port(const struct httpd *s);
-
-/* ---- the per-edge view (GET /api/edges, /metrics) ------------------------
- * Each edge worker reports its figures in STATS; an edge's entry sums its
- * workers'. The figures come from the edges, so they are untrusted: sums
- * are unsigned and saturate at UINT64_MAX (never wrap, never overflow a
- * signed type); JSON, whose integers are signed here, shows at most
- * INT64_MAX, /metrics the full unsigned value. */
-
-enum http_edge_counter {
-    HTTP_EDGE_WORKERS, HTTP_EDGE_CLIENTS, HTTP_EDGE_SUBSCRIPTIONS, HTTP_EDGE_TOPICS,
-    HTTP_EDGE_MSGS_IN, HTTP_EDGE_MSGS_OUT, HTTP_EDGE_BYTES_IN, HTTP_EDGE_BYTES_OUT,
-    HTTP_EDGE_LINK_RAW_IN, HTTP_EDGE_LINK_WIRE_IN, HTTP_EDGE_LINK_RAW_OUT,
-    HTTP_EDGE_LINK_WIRE_OUT, HTTP_EDGE_NCOUNTERS
-};
-enum http_edge_close {
-    HTTP_CLOSE_IDLE, HTTP_CLOSE_DEAD, HTTP_CLOSE_SLOW, HTTP_CLOSE_PROTOCOL, HTTP_CLOSE_RATE,
-    HTTP_CLOSE_OTHER, HTTP_EDGE_NCLOSES
-};
-
-struct http_edge {
-    char name[65], region[65], version[65], public_url[256];
-    int tls;
-    uint64_t counters[HTTP_EDGE_NCOUNTERS];
-    uint64_t closes[HTTP_EDGE_NCLOSES];
-    uint64_t uptime_s;  /* the longest-running worker's */
-    double rtt_ms;      /* the slowest worker link's */
-    json_t *addresses;  /* each worker link's ip:port (owned) */
-};
-
-/* Edges in the order their first link was seen. */
-struct http_edges {
-    struct http_edge *v;
-    size_t n, cap;
-    json_t *index; /* name -> position in v */
-};
-
-void http_edges_init(struct http_edges *es);
-void http_edges_deinit(struct http_edges *es);
-/* Folds one link (an edge worker) into its edge's entry. */
-void http_edges_add(struct http_edges *es, const struct edge_link_info *i);
-/* The /api/edges array (new reference). */
-json_t *http_edges_json(const struct http_edges *es);
-/* The spoke_edge_* and spoke_link_* families, one sample per edge. */
-void http_edges_metrics(const struct http_edges *es, struct buf *b);
-/* a + b, or UINT64_MAX if that does not fit. */
-static inline uint64_t http_add_sat(uint64_t a, uint64_t b)
-{
-    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
-}
 
 #endif

@@ -14,7 +14,7 @@
  * in the member array, kept up to date by swap-removal. */
 struct interest {
     struct route_peer *peer;
-    struct topic *topic;
+    struct route_topic *topic;
     uint32_t slot;
 };
 
@@ -25,7 +25,7 @@ struct member {
     struct interest *interest;
 };
 
-struct topic {
+struct route_topic {
     uint64_t seq;              /* last seq assigned; 0 before the first publish */
     struct member *members;    /* unordered; removal swaps the last one in */
     uint32_t n, cap;
@@ -43,7 +43,7 @@ struct route_peer {
 };
 
 struct route {
-    struct dict topics; /* topic -> struct topic * */
+    struct dict topics; /* topic -> struct route_topic * */
     struct dict links;  /* reg_key(name, worker) -> struct route_peer * */
     size_t max_topics, max_peer_topics;
 };
@@ -75,7 +75,7 @@ struct route *route_new(size_t max_topics, size_t max_peer_topics)
 
 static void topic_free(void *v)
 {
-    struct topic *t = v;
+    struct route_topic *t = v;
     free(t->members);
     free(t);
 }
@@ -127,7 +127,7 @@ void *route_link_find(const struct route *r, const char *name, size_t name_len, 
  * peer's dict. */
 static void interest_unlink(struct route *r, struct interest *i)
 {
-    struct topic *t = i->topic;
+    struct route_topic *t = i->topic;
     struct member last = t->members[--t->n];
     t->members[i->slot] = last;
     last.interest->slot = i->slot;
@@ -163,7 +163,7 @@ int route_interest_add(struct route *r, struct route_peer *p, const char *name, 
     /* The link's own limit first: it is the one the edge can act on. */
     if (p->topics.count >= r->max_peer_topics)
         return ROUTE_PEER_FULL;
-    struct topic *t = dict_get(&r->topics, name, len);
+    struct route_topic *t = dict_get(&r->topics, name, len);
     if (!t) {
         if (r->topics.count >= r->max_topics)
             return ROUTE_HUB_FULL;
@@ -212,7 +212,7 @@ size_t route_peer_topics(const struct route_peer *p)
 uint64_t route_publish(struct route *r, const char *name, size_t len, route_deliver_cb cb,
                        void *ud)
 {
-    struct topic *t = dict_get(&r->topics, name, len);
+    struct route_topic *t = dict_get(&r->topics, name, len);
     if (!t)
         return 0;
     uint64_t seq = ++t->seq;
@@ -232,7 +232,7 @@ void route_foreach_topic(const struct route *r,
     struct dict_iter it;
     dict_iter_init(&it, &r->topics);
     for (struct dict_entry *e; (e = dict_next(&it));) {
-        struct topic *t = e->value;
+        struct route_topic *t = e->value;
         /* Messages per second over the window since the last sample (the
          * first: since the topic appeared); a listing at least a second
          * after it starts a new window. */

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "hub/http.h"
+#include "hub/http_edges.h"
 
 static struct edge_link_info worker(const char *edge, const char *addr)
 {
