@@ -342,6 +342,7 @@ void worker_apply_policy(struct worker *w, const struct policy *p)
     w->have_policy = 1;
     if (w->draining)
         return; /* a drain started before the policy came: stay closed */
+    unsigned listening = 0;
     for (unsigned i = 0; i < w->nlisteners; i++) {
         struct listener *ls = &w->listeners[i];
         if (listen(ls->fd, 1024) < 0) {
@@ -350,7 +351,12 @@ void worker_apply_policy(struct worker *w, const struct policy *p)
             continue;
         }
         w->listening = 1;
+        listening++;
         ev_io_start(w->loop, &ls->io);
+    }
+    if (listening == w->nlisteners) { /* the main thread's ready file counts us */
+        atomic_fetch_add(&w->cfg->ctl->listening, 1);
+        ev_async_send(w->cfg->ctl->loop, &w->cfg->ctl->worker_listening);
     }
     log_info("policy received (idle_timeout %ld ms, ping_interval %ld ms, max_message_bytes %ld): "
              "accepting clients", p->idle_timeout_ms, p->ping_interval_ms, p->max_message_bytes);
