@@ -16,7 +16,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers import (HOST, Abort, close_all, free_port, http_get, http_request,  # noqa: E402
-                     listening_sockets, parse_conn, wait_for)
+                     listening_sockets, parse_conn, scaled, wait_for)
+from linkpeer import close_all_peers  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD_ENV = {
@@ -24,9 +25,41 @@ CHILD_ENV = {
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
 }
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
-STOP_TIMEOUT_S = 10
+STOP_TIMEOUT_S = 10   # these two are scaled where used, as every timeout (helpers.scaled)
 START_TIMEOUT_S = 10
 START_ATTEMPTS = 3  # a port found free can be taken before the child binds it
+# Every test's own deadline (pytest-timeout, signal method so that teardown
+# still stops the processes); a test needing more says so with
+# @pytest.mark.timeout(scaled(SECONDS), func_only=True).
+TEST_TIMEOUT_S = 90
+
+
+def in_ci():
+    """True under CI (CI=true, as .ci/run sets): a missing tool is then a failure."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_tool(found, what):
+    """Skips the test when a tool it needs is missing, except under CI, where
+    `make deps` installs every tool a test needs: there it fails."""
+    if found:
+        return
+    if in_ci():
+        pytest.fail(f"{what} is missing under CI: `make deps` should have installed it",
+                    pytrace=False)
+    pytest.skip(f"{what} is missing (`make deps` installs it)")
+
+
+def pytest_configure(config):
+    if not config.pluginmanager.hasplugin("timeout"):
+        raise pytest.UsageError("python3-pytest-timeout is missing: run `make deps`")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(scaled(TEST_TIMEOUT_S), method="signal",
+                                                func_only=True))
 
 
 def bin_dir():
@@ -75,7 +108,7 @@ class Proc:
     def kill(self):
         self.exit_expected = True
         self.p.kill()
-        self.p.wait(STOP_TIMEOUT_S)
+        self.p.wait(scaled(STOP_TIMEOUT_S))
 
     def stop(self):
         """SIGTERM, wait, SIGKILL fallback. Returns a list of problems found."""
@@ -83,13 +116,14 @@ class Proc:
         if self.alive():
             self.p.send_signal(signal.SIGTERM)
             try:
-                rc = self.p.wait(STOP_TIMEOUT_S)
+                rc = self.p.wait(scaled(STOP_TIMEOUT_S))
                 if rc != 0:
                     problems.append(f"{self.name} exited with {rc} on SIGTERM")
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
-                problems.append(f"{self.name} ignored SIGTERM for {STOP_TIMEOUT_S}s (SIGKILLed)")
+                problems.append(f"{self.name} ignored SIGTERM for {scaled(STOP_TIMEOUT_S):g}s "
+                                "(SIGKILLed)")
         elif not self.exit_expected:
             problems.append(f"{self.name} exited on its own with {self.p.returncode}")
         text = self.log()
@@ -370,6 +404,7 @@ def make_cluster(tmp_path):
     yield make
     import asyncio
     asyncio.run(close_all())  # clients left open by a sync test or a failed run()
+    close_all_peers()
     problems = []
     for c in clusters:
         problems += c.stop()
@@ -390,15 +425,15 @@ def dev_certs(tmp_path_factory):
     """Two unrelated development CAs made once per session by deploy/gen-certs.sh
     (for edges edge-a, edge-b, edge-c): .ca1 and .ca2 are their directories
     (ca.pem, hub.pem/.key, edge-NAME.pem/.key, client-facing.pem/.key)."""
-    if shutil.which("openssl") is None or shutil.which("bash") is None:
-        pytest.skip("deploy/gen-certs.sh needs bash and openssl")
+    require_tool(shutil.which("openssl") and shutil.which("bash"),
+                 "bash or openssl (for deploy/gen-certs.sh)")
     root = tmp_path_factory.mktemp("certs")
     dirs = {}
     for tag in ("ca1", "ca2"):
         dirs[tag] = root / tag
         r = subprocess.run(["bash", str(REPO / "deploy" / "gen-certs.sh"), str(dirs[tag]),
                             "edge-a", "edge-b", "edge-c"],
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=scaled(60))
         assert r.returncode == 0, f"gen-certs.sh failed ({r.returncode}):\n{r.stdout}{r.stderr}"
     return SimpleNamespace(**dirs)
 
@@ -436,7 +471,7 @@ class Launch:
         if self.p.poll() is None:
             self.p.send_signal(signal.SIGTERM)
             try:
-                self.p.wait(STOP_TIMEOUT_S)
+                self.p.wait(scaled(STOP_TIMEOUT_S))
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
