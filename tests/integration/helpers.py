@@ -1,7 +1,8 @@
 """Client-side helpers for the integration tests: the one time factor every
 timeout goes through, pollers, timing checks, a WebSocket client wrapper
 speaking spoke.json / spoke.msgpack, a raw WebSocket client for frames the
-websockets library refuses to send, and raw HTTP request helpers."""
+websockets library refuses to send, raw HTTP request helpers, and a port
+held closed."""
 import asyncio
 import base64
 import hashlib
@@ -51,29 +52,33 @@ def scaled(seconds):
     return seconds * TIME_FACTOR
 
 
-def free_port():
-    """A loopback TCP port that was free a moment ago (bind to port 0)."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+class PortHold:
+    """A loopback port kept ours while no server listens on it: a socket
+    bound with SO_REUSEADDR that never listens. Connections to the port are
+    refused, as to a closed port, and no other bind (nor an outgoing
+    connection's source port) can take it. A spoke process started on the
+    port binds beside it (spoke sets SO_REUSEADDR too), so a hub can come
+    back on the port its previous instance had. port=0: a port of the
+    kernel's choosing (see .port)."""
 
-
-def listening_sockets(port):
-    """How many TCP sockets listen on port (SO_REUSEPORT lets several), from
-    /proc/net/tcp and tcp6; None where /proc/net is not readable."""
-    n, seen = 0, False
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+    def __init__(self, port=0):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            with open(path) as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        seen = True
-        for row in rows:
-            fields = row.split()  # sl local_address rem_address st ...
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                n += 1
-    return n if seen else None
+            self.sock.bind((HOST, port))
+        except BaseException:
+            self.sock.close()
+            raise
+        self.port = self.sock.getsockname()[1]
+
+    def release(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
 
 
 # ---- polling (never bare sleeps: every wait has a condition and a deadline)

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from conftest import CHILD_ENV, binary
-from helpers import HOST, Abort, assert_elapsed, free_port, http_get, raw_http, wait_for
+from helpers import HOST, assert_elapsed, http_get, raw_http, scaled, wait_for
 
 TOKEN = "hardening-token-0123456789"
 
@@ -22,15 +22,10 @@ TOKEN = "hardening-token-0123456789"
 # ---- helpers
 
 def start_hub(launch, *args):
-    """A hub alone, HTTP on 127.0.0.1:0; returns (proc, http port)."""
+    """A hub alone, HTTP on 127.0.0.1:0; returns (proc, http port from its ready file)."""
     proc = launch("spoke-hub", ["--listen", f"{HOST}:0", "--http", f"{HOST}:0",
                                 "--log-level", "debug", *args])
-    def port_logged():
-        if proc.p.poll() is not None:
-            raise Abort(f"{proc.name} exited with {proc.p.returncode}:\n{proc.output()}")
-        return re.search(r"admin HTTP on [0-9.]+:(\d+)", proc.output())
-    m = wait_for(port_logged, 10, "the hub's admin port in its log")
-    return proc, int(m.group(1))
+    return proc, proc.wait_ready_file()["http"]
 
 
 def assert_alive(proc):
@@ -338,7 +333,7 @@ def test_a_slow_tls_handshake_is_cut_at_the_head_deadline(launch, dev_certs):
 
 def test_hub_refuses_a_token_on_a_plain_non_loopback_address():
     r = subprocess.run([binary("spoke-hub"), "--listen", f"{HOST}:0", "--http",
-                        f"0.0.0.0:{free_port()}", "--admin-token", TOKEN],
+                        "0.0.0.0:0", "--admin-token", TOKEN],
                        capture_output=True, text=True, timeout=10,
                        env=dict(os.environ, **CHILD_ENV))
     assert r.returncode == 2

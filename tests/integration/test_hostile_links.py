@@ -5,7 +5,7 @@ import re
 import socket
 import time
 
-from helpers import (HOST, assert_elapsed, assert_silent, connect, expect, free_port, http_get,
+from helpers import (HOST, assert_elapsed, assert_silent, connect, expect, http_get,
                      recv_json, run, send, subscribe, wait_for)
 from linkpeer import (DIRECT, DIRECT_RESULT, ERROR, HEARTBEAT, POLICY, PUBLISH, STATS, LinkPeer,
                       frame)
@@ -39,7 +39,6 @@ def hub_pid(cluster):
 
 def add_edge(cluster, name):
     """Starts one more edge on the running hub and waits until it serves."""
-    cluster.edge_ports[name] = free_port()
     cluster.start_edge(name)
     cluster.wait_edge_ready(name, timeout=15)
 
