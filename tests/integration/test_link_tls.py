@@ -57,7 +57,9 @@ def test_mtls_links_come_up_and_route_between_edges(make_cluster, dev_certs):
     raw_in = sum(lk["raw_in"] for lk in cluster.hub_links())
     # Certificates and handshakes on the wire: these links are TLS, not plain TCP.
     assert wire_in > raw_in + 1000, f"wire {wire_in} vs raw {raw_in} bytes from the edges"
-    for lk in cluster.hub_links():
+    links = cluster.hub_links()
+    assert len(links) == 4, links
+    for lk in links:
         assert lk["tls"] is True and f"DNS:{lk['edge']}" in lk["peer_cert"], lk
     env = dict(os.environ, **CHILD_ENV, SPOKE_HUB=f"http://127.0.0.1:{cluster.http_port}")
     out = subprocess.run([binary("spokectl"), "edges"], capture_output=True, text=True,
