@@ -52,6 +52,12 @@ def scaled(seconds):
     return seconds * TIME_FACTOR
 
 
+def remaining(deadline):
+    """What is left until deadline (a time.monotonic() made with scaled()),
+    unscaled again: for passing on to a helper that scales its timeout."""
+    return max(0.01, (deadline - time.monotonic()) / TIME_FACTOR)
+
+
 class PortHold:
     """A loopback port kept ours while no server listens on it: a socket
     bound with SO_REUSEADDR that never listens. Connections to the port are

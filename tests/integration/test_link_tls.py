@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from conftest import CHILD_ENV, binary
-from helpers import HOST, connect, expect, run, send, subscribe, wait_for
+from helpers import HOST, connect, expect, run, scaled, send, subscribe, wait_for
 
 
 def hub_tls(certs):
@@ -63,7 +63,7 @@ def test_mtls_links_come_up_and_route_between_edges(make_cluster, dev_certs):
         assert lk["tls"] is True and f"DNS:{lk['edge']}" in lk["peer_cert"], lk
     env = dict(os.environ, **CHILD_ENV, SPOKE_HUB=f"http://127.0.0.1:{cluster.http_port}")
     out = subprocess.run([binary("spokectl"), "edges"], capture_output=True, text=True,
-                         timeout=20, env=env)
+                         timeout=scaled(20), env=env)
     assert out.returncode == 0, out.stderr
     head, *rows = out.stdout.split("\n")
     link_col = head.split().index("LINK")

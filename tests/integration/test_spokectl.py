@@ -159,7 +159,7 @@ def test_kick_closes_the_named_connection(cluster):
         r = await asyncio.to_thread(ctl, cluster.http_port, "kick", w["conn"], "--reason", "bye")
         assert r.returncode == 0, r.stderr
         try:
-            await asyncio.wait_for(ws.recv(), 5)
+            await asyncio.wait_for(ws.recv(), scaled(5))
             raise AssertionError("the kicked connection stayed open")
         except websockets.ConnectionClosed:
             pass
@@ -182,7 +182,7 @@ def test_drain_turns_the_edge_not_ready_moves_clients_off_and_exits_0(make_clust
         await asyncio.to_thread(wait_for, lambda: http_get(admin, "/readyz")[0] == 503, 5,
                                 "edge-b not ready")
         for ws in clients:
-            await asyncio.wait_for(ws.wait_closed(), 10)
+            await asyncio.wait_for(ws.wait_closed(), scaled(10))
             assert ws.close_code == 1001
     run(body())
     wait_for(lambda: edge.p.poll() is not None, 10, "edge-b to exit")

@@ -203,7 +203,7 @@ def test_stalled_wss_client_is_cut_and_others_get_everything(make_cluster, dev_c
     ctx = tls_context(dev_certs.ca1 / "ca.pem")
     raw = socket.socket()
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.settimeout(5)
+    raw.settimeout(scaled(5))
     raw.connect((HOST, cluster.wss_ports["edge-a"]))
     stalled = ctx.wrap_socket(raw, server_hostname=HOST)
     try:
