@@ -455,11 +455,17 @@ def dev_certs(tmp_path_factory):
 class Launch:
     """A hub or edge started on its own, stdout and stderr kept apart, for
     tests of settings it must refuse (exit 2 at startup) or accept. It gets
-    --ready-file NAME.ready.json in workdir unless argv names one."""
+    --ready-file NAME.ready.json in workdir, unless argv has a --ready-file
+    or ready_file names the file the process was told of otherwise (an INI
+    file)."""
 
-    def __init__(self, name, argv, workdir):
-        self.ready_path = Path(workdir) / f"{name}.ready.json"
-        if "--ready-file" not in argv:
+    def __init__(self, name, argv, workdir, ready_file=None):
+        if "--ready-file" in argv:
+            self.ready_path = Path(argv[argv.index("--ready-file") + 1])
+        elif ready_file is not None:
+            self.ready_path = Path(ready_file)
+        else:
+            self.ready_path = Path(workdir) / f"{name}.ready.json"
             argv = [*argv, "--ready-file", str(self.ready_path)]
         self.name, self.argv = name, argv
         self.out_path = Path(workdir) / f"{name}.stdout"
@@ -527,13 +533,14 @@ EDGE_STARTED_RE = r"admin HTTP on |spoke-edge \S+: .* serving ws://"
 
 @pytest.fixture
 def launch(tmp_path):
-    """Factory: launch("spoke-hub" or "spoke-edge", [flags]) -> a running Launch.
-    Every process is stopped at teardown and checked for sanitizer reports."""
+    """Factory: launch("spoke-hub" or "spoke-edge", [flags], name=None,
+    ready_file=None) -> a running Launch (see Launch). Every process is
+    stopped at teardown and checked for sanitizer reports."""
     procs = []
 
-    def start(binary_name, args, name=None):
+    def start(binary_name, args, name=None, ready_file=None):
         name = name or f"{binary_name}-{len(procs) + 1}"
-        proc = Launch(name, [binary(binary_name), *args], tmp_path)
+        proc = Launch(name, [binary(binary_name), *args], tmp_path, ready_file)
         procs.append(proc)
         return proc
     yield start
