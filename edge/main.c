@@ -302,11 +302,17 @@ static int update_ready_file(char *err, size_t errlen)
     return rc;
 }
 
-static void on_worker_listening(struct ev_loop *loop, ev_async *a, int revents)
+/* After startup a failed rewrite is only logged: the edge serves on. */
+static void refresh_ready_file(void)
 {
     char err[512];
     if (update_ready_file(err, sizeof err) < 0)
         log_error("%s", err);
+}
+
+static void on_worker_listening(struct ev_loop *loop, ev_async *a, int revents)
+{
+    refresh_ready_file();
 }
 
 /* SIGTERM or the hub's DRAIN: stop accepting, close the clients with 1001
@@ -320,7 +326,7 @@ static void start_drain(struct ev_loop *loop, const char *why)
              atomic_load(&ctl.drain_ms) / 1000.0);
     for (unsigned i = 0; i < nworkers; i++)
         worker_drain(&workers[i]);
-    on_worker_listening(loop, NULL, 0); /* "accepting": false */
+    refresh_ready_file(); /* "accepting": false */
 }
 
 static void on_drain_request(struct ev_loop *loop, ev_async *a, int revents)
