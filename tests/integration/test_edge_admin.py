@@ -41,12 +41,16 @@ def test_metrics_count_clients_and_readiness(cluster):
         await connect(cluster.url_a)
         await connect(cluster.url_a)
 
-        def clients():
+        # Each worker publishes its figures four times a second, on its own
+        # timer: wait until both workers' latest show what the test did.
+        def counted():
             text = http_get(port, "/metrics")[1].decode()
             m = re.search(r'^spoke_edge_clients\{edge="edge-a"\} (\d+)$', text, re.M)
-            return m and int(m.group(1)) == 2 and text
-        text = await asyncio.to_thread(wait_for, clients, 5, "edge-a's metrics to count 2 clients")
-        assert re.search(r'^spoke_edge_workers_ready\{edge="edge-a"\} 2$', text, re.M)
+            return (m and int(m.group(1)) == 2 and
+                    re.search(r'^spoke_edge_workers_ready\{edge="edge-a"\} 2$', text, re.M)
+                    and text)
+        text = await asyncio.to_thread(wait_for, counted, 5,
+                                       "edge-a's metrics to count 2 clients and 2 workers ready")
         assert re.search(r'^spoke_edge_closes_total\{edge="edge-a",reason="idle"\} 0$', text, re.M)
     run(body())
 
