@@ -64,7 +64,9 @@ def pytest_collection_modifyitems(items):
 
 def read_ready_file(path):
     """The decoded ready file at path, or None while there is none (it is
-    replaced atomically: never half written)."""
+    replaced atomically: never half written) or no path."""
+    if path is None:
+        return None
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
