@@ -11,7 +11,7 @@ PYTHON   := /usr/bin/python3
 DEB_PKGS := build-essential pkg-config libev-dev libwslay-dev libzstd-dev libssl-dev \
             libmsgpack-dev libhttp-parser-dev libjansson-dev libinih-dev libcmocka-dev libjwt-dev \
             libcurl4-openssl-dev \
-            python3 python3-pytest python3-websockets python3-msgpack python3-zstandard python3-jwt python3-cryptography openssl nginx \
+            python3 python3-pytest python3-pytest-timeout python3-websockets python3-msgpack python3-zstandard python3-jwt python3-cryptography openssl nginx \
             clang libclang-rt-14-dev
 
 PC_PKGS   := libzstd msgpack jansson inih openssl libjwt

@@ -23,13 +23,15 @@ struct edge_ctl {
     ev_async worker_drained;  /* a worker has closed all its clients */
     atomic_uint drained;      /* workers done draining */
     atomic_long drain_ms;     /* the period of the drain in progress */
+    ev_async worker_listening; /* a worker listens on all its sockets (the ready file) */
+    atomic_uint listening;    /* workers that do */
 };
 
 struct edge_config {
     char *name;
     char *region;
     char *public_url;         /* where clients reach this edge (for operators); may be empty */
-    struct net_addr listen;
+    struct net_addr listen;   /* port 0 until the first worker's bind picks one */
     struct net_addr hub;
     struct net_addr admin;    /* /healthz, /readyz, /metrics for this edge process */
     long admin_max_conns_per_ip; /* admin connections one address may hold (0: no cap) */
@@ -77,6 +79,7 @@ struct edge_config {
     char *allowed_origins;    /* comma-separated; "" allows any */
     long max_conns_per_ip;    /* 0: no limit */
     struct iplimit *iplimit;  /* shared by the workers; NULL without a limit */
+    char *ready_file;         /* JSON with the bound ports and whether clients get in ("": none) */
 };
 
 /* The current token verifier. */

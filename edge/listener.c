@@ -52,8 +52,9 @@ int listener_bind_all(struct worker *w, char *err, size_t errlen)
     return 0;
 }
 
-void listener_start_all(struct worker *w)
+unsigned listener_start_all(struct worker *w)
 {
+    unsigned n = 0;
     for (unsigned i = 0; i < w->nlisteners; i++) {
         struct listener *ls = &w->listeners[i];
         if (listen(ls->fd, 1024) < 0) {
@@ -63,7 +64,9 @@ void listener_start_all(struct worker *w)
         }
         w->listening = 1;
         ev_io_start(w->loop, &ls->io);
+        n++;
     }
+    return n;
 }
 
 void listener_close_all(struct worker *w)

@@ -12,8 +12,9 @@ struct worker;
 /* Binds w's listening sockets. Returns 0, or -1 with err set (nothing
  * stays bound). */
 int listener_bind_all(struct worker *w, char *err, size_t errlen);
-/* Listens and accepts on every bound socket; a failure is logged. */
-void listener_start_all(struct worker *w);
+/* Listens and accepts on every bound socket; a failure is logged. Returns
+ * how many listen now. */
+unsigned listener_start_all(struct worker *w);
 /* Closes every listening socket: new connections to this worker fail at
  * once, so a balancer sends them elsewhere. Safe to call twice. */
 void listener_close_all(struct worker *w);

@@ -15,6 +15,7 @@
 #include "common/connid.h"
 #include "common/log.h"
 #include "common/net.h"
+#include "common/readyfile.h"
 #include "common/version.h"
 #include "common/xalloc.h"
 #include "edge/admin.h"
@@ -31,7 +32,8 @@ static const struct conf_opt options[] = {
     {"region", CONF_STR, &cfg.region, "local", 0, 0, "region label shown to clients and operators"},
     {"public_url", CONF_STR, &cfg.public_url, "", 0, 0,
      "the URL clients use to reach this edge, shown to operators (e.g. wss://fra-1.example.com/ws)"},
-    {"listen", CONF_ADDR, &cfg.listen, "127.0.0.1:8080", 0, 0, "client WebSocket address (path /ws)"},
+    {"listen", CONF_ADDR, &cfg.listen, "127.0.0.1:8080", 0, 0,
+     "client WebSocket address (path /ws; port 0: any free port, logged)"},
     {"hub", CONF_ADDR, &cfg.hub, "127.0.0.1:7400", 0, 0, "the hub's link address"},
     {"admin", CONF_ADDR, &cfg.admin, "127.0.0.1:9080", 0, 0,
      "this edge's /healthz, /readyz and /metrics (port 0: any free port, logged)"},
@@ -61,7 +63,8 @@ static const struct conf_opt options[] = {
     {"link_max_pending", CONF_INT, &cfg.link_max_pending, "67108864", 65536, 1L << 34,
      "unsent bytes on the hub link before it is dropped as congested"},
     {"tls_listen", CONF_STR, &cfg.tls_listen_str, "", 0, 0,
-     "HOST:PORT for wss clients (TLS terminated here; needs tls_cert and tls_key)"},
+     "HOST:PORT for wss clients (TLS terminated here; needs tls_cert and tls_key; port 0: any "
+     "free port, logged)"},
     {"tls_cert", CONF_STR, &cfg.tls_cert, "", 0, 0,
      "PEM certificate (chain) for wss; re-read on SIGHUP"},
     {"tls_key", CONF_STR, &cfg.tls_key, "", 0, 0, "PEM private key of tls_cert"},
@@ -92,6 +95,9 @@ static const struct conf_opt options[] = {
      "comma-separated Origin values browsers may connect from (403 otherwise; empty: any)"},
     {"max_conns_per_ip", CONF_INT, &cfg.max_conns_per_ip, "0", 0, 1L << 30,
      "connections one client address may hold on this edge (0: no limit)"},
+    {"ready_file", CONF_STR, &cfg.ready_file, "", 0, 0,
+     "once bound, write the ports here as JSON, rewritten when clients are accepted (see "
+     "docs/operations.md); removed at a clean exit"},
 };
 
 /* A region label: up to 64 characters of [A-Za-z0-9._-], maybe none. (The
@@ -130,7 +136,7 @@ static struct tls_slot *slot_new(SSL_CTX *ctx)
 static int setup_tls(char *err, size_t errlen)
 {
     if (cfg.tls_listen_str[0]) {
-        if (net_parse_addr(cfg.tls_listen_str, &cfg.tls_listen, 0) < 0) {
+        if (net_parse_addr(cfg.tls_listen_str, &cfg.tls_listen, 1) < 0) {
             snprintf(err, errlen, "tls_listen: '%s' is not HOST:PORT", cfg.tls_listen_str);
             return -1;
         }
@@ -264,6 +270,53 @@ static struct edge_ctl ctl;
 static struct worker *workers;
 static unsigned nworkers;
 static int draining;
+static uint16_t admin_port;
+static int ready_accepting = -1; /* "accepting" in the ready file; -1: not written yet */
+
+/* Port 0 means any free port: the first worker's bind picks it, and every
+ * other worker binds that same port (SO_REUSEPORT), so it is chosen once. */
+static void adopt_bound_ports(const struct worker *w)
+{
+    for (unsigned i = 0; i < w->nlisteners; i++) {
+        struct net_addr *a = w->listeners[i].tls ? &cfg.tls_listen : &cfg.listen;
+        if (a->port == 0)
+            a->port = net_local_port(w->listeners[i].fd);
+    }
+}
+
+/* The ready file: the bound ports with "accepting" false, then true once
+ * every worker listens (the hub's first policy has come), false again from
+ * a drain on. Main thread only, a few writes in a process's life. Returns
+ * 0, or -1 with err set. */
+static int update_ready_file(char *err, size_t errlen)
+{
+    int accepting = !draining && atomic_load(&ctl.listening) == nworkers;
+    if (!cfg.ready_file[0] || accepting == ready_accepting)
+        return 0;
+    json_t *doc = json_pack("{sI ss sI sI so sI sb}", "pid", (json_int_t)getpid(), "name",
+                            cfg.name, "workers", (json_int_t)nworkers, "ws",
+                            (json_int_t)cfg.listen.port, "wss",
+                            cfg.client_tls ? json_integer(cfg.tls_listen.port) : json_null(),
+                            "admin", (json_int_t)admin_port, "accepting", accepting);
+    int rc = readyfile_write(cfg.ready_file, doc, err, errlen);
+    json_decref(doc);
+    if (rc == 0)
+        ready_accepting = accepting;
+    return rc;
+}
+
+/* After startup a failed rewrite is only logged: the edge serves on. */
+static void refresh_ready_file(void)
+{
+    char err[512];
+    if (update_ready_file(err, sizeof err) < 0)
+        log_error("%s", err);
+}
+
+static void on_worker_listening(struct ev_loop *loop, ev_async *a, int revents)
+{
+    refresh_ready_file();
+}
 
 /* SIGTERM or the hub's DRAIN: stop accepting, close the clients with 1001
  * over drain_period, then exit 0. Idempotent. */
@@ -276,6 +329,7 @@ static void start_drain(struct ev_loop *loop, const char *why)
              atomic_load(&ctl.drain_ms) / 1000.0);
     for (unsigned i = 0; i < nworkers; i++)
         worker_drain(&workers[i]);
+    refresh_ready_file(); /* "accepting": false */
 }
 
 static void on_drain_request(struct ev_loop *loop, ev_async *a, int revents)
@@ -322,8 +376,6 @@ int main(int argc, char **argv)
         usage_error("region: use up to 64 characters of [A-Za-z0-9._-]");
     if (cfg.reconnect_max_ms < cfg.reconnect_min_ms)
         usage_error("reconnect_max_ms must not be below reconnect_min_ms");
-    if (cfg.listen.port == 0)
-        usage_error("listen: a port is required (workers share it with SO_REUSEPORT)");
 
     char err[512], addr[300], hubaddr[300];
     if (net_resolve(&cfg.hub, &cfg.hub_sa, &cfg.hub_salen, err, sizeof err) < 0)
@@ -348,8 +400,11 @@ int main(int argc, char **argv)
     atomic_init(&ctl.drain_ms, cfg.drain_ms);
     ev_async_init(&ctl.drain_request, on_drain_request);
     ev_async_init(&ctl.worker_drained, on_worker_drained);
+    atomic_init(&ctl.listening, 0);
+    ev_async_init(&ctl.worker_listening, on_worker_listening);
     ev_async_start(ctl.loop, &ctl.drain_request);
     ev_async_start(ctl.loop, &ctl.worker_drained);
+    ev_async_start(ctl.loop, &ctl.worker_listening);
     cfg.ctl = &ctl;
     workers = xcalloc(n, sizeof *workers);
     nworkers = n;
@@ -361,6 +416,8 @@ int main(int argc, char **argv)
             rc = 1;
             break;
         }
+        if (i == 0)
+            adopt_bound_ports(&workers[0]);
     }
     for (unsigned i = 0; rc == 0 && i < n; i++) {
         if (worker_start(&workers[i]) < 0) {
@@ -376,6 +433,13 @@ int main(int argc, char **argv)
     if (rc == 0 && edge_admin_start(&admin, ctl.loop, err, sizeof err) < 0) {
         log_error("admin endpoint: %s", err);
         rc = 1;
+    }
+    if (rc == 0) {
+        admin_port = httpd_port(admin.httpd);
+        if (update_ready_file(err, sizeof err) < 0) {
+            log_error("%s", err);
+            rc = 1;
+        }
     }
     if (rc == 0) {
         char tlsaddr[300];
@@ -403,9 +467,12 @@ int main(int argc, char **argv)
         ev_signal_stop(loop, &sigterm);
         ev_signal_stop(loop, &sighup);
     }
+    if (ready_accepting >= 0)
+        readyfile_remove(cfg.ready_file);
     edge_admin_stop(&admin);
     ev_async_stop(ctl.loop, &ctl.drain_request);
     ev_async_stop(ctl.loop, &ctl.worker_drained);
+    ev_async_stop(ctl.loop, &ctl.worker_listening);
     for (unsigned i = 0; i < started; i++)
         worker_stop(&workers[i]);
     for (unsigned i = 0; i < n; i++) {
@@ -427,7 +494,8 @@ int main(int argc, char **argv)
     char **strs[] = {&cfg.tls_listen_str, &cfg.tls_cert, &cfg.tls_key, &cfg.link_ca,
                      &cfg.link_cert, &cfg.link_key, &cfg.link_server_name, &cfg.jwt_secret,
                      &cfg.jwt_public_key, &cfg.topic_default, &cfg.allowed_origins,
-                     &cfg.jwt_audience, &cfg.jwt_issuer, &cfg.admin_allowed_hosts};
+                     &cfg.jwt_audience, &cfg.jwt_issuer, &cfg.admin_allowed_hosts,
+                     &cfg.ready_file};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     if (rc == 0)

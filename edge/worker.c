@@ -244,7 +244,10 @@ static void apply_policy(struct worker *w, const struct policy *p)
     w->have_policy = 1;
     if (w->draining)
         return; /* a drain started before the policy came: stay closed */
-    listener_start_all(w);
+    if (listener_start_all(w) == w->nlisteners) { /* the main thread's ready file counts us */
+        atomic_fetch_add(&w->cfg->ctl->listening, 1);
+        ev_async_send(w->cfg->ctl->loop, &w->cfg->ctl->worker_listening);
+    }
     log_info("policy received (idle_timeout %ld ms, ping_interval %ld ms, max_message_bytes %ld): "
              "accepting clients", p->idle_timeout_ms, p->ping_interval_ms, p->max_message_bytes);
 }

@@ -46,6 +46,7 @@ struct hub_config {
     char *http_tls_cert;        /* HTTPS on the API with this PEM chain and key ("": HTTP) */
     char *http_tls_key;
     int allow_insecure_http;    /* admin_token over plain HTTP on a non-loopback address */
+    char *ready_file;           /* JSON with the bound ports, once listening ("": none) */
 };
 
 /* Totals since start (per-link counts live in struct edge_link). */

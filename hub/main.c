@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/tls.h"
 #include "common/net.h"
+#include "common/readyfile.h"
 #include "common/version.h"
 #include "common/xalloc.h"
 #include "common/dict.h"
@@ -71,6 +72,8 @@ static void hub_cleanup(struct hub *h)
     free(h->cfg.http_tls_cert);
     free(h->cfg.http_tls_key);
     h->cfg.http_allowed_hosts = h->cfg.http_tls_cert = h->cfg.http_tls_key = NULL;
+    free(h->cfg.ready_file);
+    h->cfg.ready_file = NULL;
     SSL_CTX_free(h->link_tls);
     h->link_tls = NULL;
     hub_policy_free(h);
@@ -125,6 +128,18 @@ static int load_http_tls(struct hub *h, SSL_CTX **ctx, char *err, size_t errlen)
     log_warn("the admin API on %s is NOT encrypted: the admin token crosses the network in "
              "clear (allow_insecure_http = true)", a);
     return 0;
+}
+
+/* The ready file: the ports bound (they differ from the settings for port 0).
+ * Returns 0, or -1 with err set. */
+static int write_ready_file(const struct hub *h, char *err, size_t errlen)
+{
+    json_t *doc = json_pack("{sI sI sI sb}", "pid", (json_int_t)getpid(), "link",
+                            (json_int_t)edge_link_server_port(h), "http",
+                            (json_int_t)http_server_port(h->http), "https", h->http->tls != NULL);
+    int rc = readyfile_write(h->cfg.ready_file, doc, err, errlen);
+    json_decref(doc);
+    return rc;
 }
 
 static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
@@ -226,6 +241,9 @@ int main(int argc, char **argv)
          "PEM private key of http_tls_cert"},
         {"allow_insecure_http", CONF_BOOL, &h->cfg.allow_insecure_http, "false", 0, 0,
          "take the admin_token over plain HTTP on a non-loopback --http (behind a TLS proxy)"},
+        {"ready_file", CONF_STR, &h->cfg.ready_file, "", 0, 0,
+         "once listening, write the bound ports here as JSON (for port 0; see "
+         "docs/operations.md); removed at a clean exit"},
     };
     /* The policy keys are [policy] keys in the file and flags like any other
      * (--idle-timeout 30); [edge.NAME] sections override them per edge. */
@@ -337,6 +355,11 @@ int main(int argc, char **argv)
              h->http->tls ? "HTTPS" : "plain HTTP");
     log_info("spoke-hub %s started (boot %016llx, heartbeat %ld ms)", SPOKE_VERSION,
              (unsigned long long)h->boot, h->cfg.heartbeat_ms);
+    if (h->cfg.ready_file[0] && write_ready_file(h, err, sizeof err) < 0) {
+        fprintf(stderr, "spoke-hub: %s\n", err);
+        hub_cleanup(h);
+        return 1;
+    }
 
     ev_signal_init(&h->sigint, on_signal, SIGINT);
     h->sigint.data = h;
@@ -350,6 +373,7 @@ int main(int argc, char **argv)
 
     ev_run(h->loop, 0);
 
+    readyfile_remove(h->cfg.ready_file);
     hub_cleanup(h);
     return 0;
 }

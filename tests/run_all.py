@@ -4,7 +4,9 @@
 Usage: tests/run_all.py --bin-dir DIR
 
 Prints one line per suite and `N passed, N failed[, N skipped]` alone on the
-last line; exits non-zero if anything failed or no test ran at all.
+last line; exits non-zero if anything failed, a suite ran no test, or, under
+CI (CI=true), anything was skipped: `make deps` installs every tool a test
+needs, so there a skip means an install step is missing.
 """
 import argparse
 import os
@@ -18,6 +20,11 @@ sys.path.insert(0, str(HERE))
 import run_unit  # noqa: E402
 
 PYTHON = "/usr/bin/python3"  # the only interpreter that sees pytest, websockets and msgpack
+PYTEST_NO_TESTS = 5  # pytest's exit status when it collected nothing
+
+
+def in_ci():
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def count_junit(path):
@@ -54,7 +61,10 @@ def run_integration(bin_dir):
         print(f"pytest exited {rc} without writing {junit}")
         return 0, 1, 0
     passed, failed, skipped = count_junit(junit)
-    if rc not in (0, 1, 5) and failed == 0:  # 5: nothing collected; others: pytest itself broke
+    if rc == PYTEST_NO_TESTS or passed + failed + skipped == 0:
+        print("integration: pytest collected no test")
+        failed = max(failed, 1)
+    elif rc not in (0, 1) and failed == 0:  # pytest itself broke
         failed = 1
     return passed, failed, skipped
 
@@ -81,6 +91,15 @@ def run_fuzz_smoke():
     return len(ok), len(names) - len(ok)
 
 
+def exit_status(passed, failed, skipped):
+    """0 only if something passed, nothing failed and, under CI, nothing was skipped."""
+    if skipped and in_ci():
+        print(f"CI: {skipped} skipped test(s) count as failed: a tool `make deps` "
+              "should install is missing")
+        return 1
+    return 1 if failed or passed == 0 else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin-dir", required=True, type=Path,
@@ -97,8 +116,9 @@ def main():
 
     f_pass, f_fail = run_fuzz_smoke()
     passed, failed, skipped = u_pass + i_pass + f_pass, u_fail + i_fail + f_fail, i_skip
+    status = exit_status(passed, failed, skipped)
     print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
-    return 1 if failed or passed == 0 else 0
+    return status
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ Usage: tests/run_unit.py DIR   (DIR is a build dir holding tests/, or that tests
 
 Prints one line per binary and `N passed, N failed` last; exits non-zero if
 anything failed or no test ran. A binary that crashes or times out before
-cmocka prints its summary counts as one failure.
+cmocka prints its summary, exits 0 without one, or runs no test counts as
+one failure.
 """
 import os
 import re
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 TIMEOUT_S = 120
+SUMMARY_RE = re.compile(r"^\[=+\] (\d+) test\(s\) run\.", re.M)  # cmocka's last words
 PASSED_RE = re.compile(r"^\[  PASSED  \] (\d+) test", re.M)
 FAILED_RE = re.compile(r"^\[  FAILED  \] (\d+) test", re.M)
 
@@ -48,15 +50,25 @@ def run_binary(path):
         out += f"\n(killed by signal {-rc})"
     passed = sum(int(n) for n in PASSED_RE.findall(out))
     failed = sum(int(n) for n in FAILED_RE.findall(out))
-    if rc != 0 and failed == 0:
-        failed = 1  # crashed, timed out, or a sanitizer report changed the exit status
+    ran = [int(n) for n in SUMMARY_RE.findall(out)]
+    if rc == 0 and not ran:
+        out += "\n(exited 0 without cmocka's summary line)"
+    elif rc == 0 and not sum(ran):
+        out += "\n(ran no test)"
+    if failed == 0 and (rc != 0 or not sum(ran)):
+        failed = 1  # crashed, timed out, a sanitizer changed the status, or no test ran
     return passed, failed, out
 
 
 def run_all_binaries(dir_, verbose=True):
-    """Returns (passed, failed) over every unit binary under dir_."""
+    """Returns (passed, failed) over every unit binary under dir_; no binary
+    at all is one failure."""
     total_p = total_f = 0
-    for path in find_binaries(dir_):
+    binaries = find_binaries(dir_)
+    if not binaries:
+        print(f"  no unit test binary under {dir_}")
+        return 0, 1
+    for path in binaries:
         p, f, out = run_binary(path)
         total_p += p
         total_f += f

@@ -1,5 +1,6 @@
 """Shared machinery for spoke's benchmarks: server and load-generator processes
-on free loopback ports, readiness by polling, CPU and RSS from /proc, the
+on loopback (servers on port 0, their ports read from what they report),
+readiness by polling, CPU and RSS from /proc, the
 sub/pub choreography of spoke-loadgen (READY, WARM, go, RESULT), latency
 histogram merging, and the machine's description for the results file.
 
@@ -22,7 +23,6 @@ HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 STOP_TIMEOUT_S = 10
 START_TIMEOUT_S = 15
-START_ATTEMPTS = 3          # a port found free can be taken before the child binds it
 SRC_IPS = "127.0.0.2-127.0.0.60"  # client source addresses: ~28k ephemeral ports each
 MAX_CONNS_PER_PROC = 15000  # the open-files limit is 20,000 per process
 IDLE_MARGIN_S = 5
@@ -30,13 +30,6 @@ IDLE_MARGIN_S = 5
 
 class BenchError(Exception):
     """A benchmark could not run as designed (a process died, a deadline passed)."""
-
-
-def free_port():
-    """A loopback TCP port that was free a moment ago (bind to port 0)."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def wait_for(pred, timeout, what, interval=0.02, procs=()):
@@ -67,6 +60,15 @@ def tcp_accepts(port):
             return True
     except OSError:
         return False
+
+
+def read_json_file(path):
+    """The decoded JSON file at path, or None while there is none (or while
+    a server that does not replace it atomically is still writing it)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def http_json(port, path, timeout=5.0):
@@ -214,12 +216,6 @@ class Proc:
         if not self.alive():
             raise BenchError(f"{self.name} exited with {self.p.returncode}; "
                              f"{self.log_path} ends:\n{tail(self.log_path)}")
-
-    def lost_port_race(self):
-        if self.alive():
-            return False
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "in use" in text
 
     def cpu(self):
         return cpu_seconds(self.pid)
@@ -767,9 +763,10 @@ def _mean(xs):
 # ---- a spoke cluster: one hub, two edges
 
 class SpokeCluster:
-    """spoke-hub and edges (edge-a, edge-b) on free loopback ports, each with
-    `workers` workers. Ready when the hub's /healthz counts every edge
-    worker's link and every edge accepts TCP connections."""
+    """spoke-hub and edges (edge-a, edge-b) on loopback port 0, each with
+    `workers` workers, their ports read from their ready files. Ready when
+    the hub's /healthz counts every edge worker's link and every edge's
+    ready file says it accepts clients."""
 
     def __init__(self, bin_dir, workdir, workers=1, edge_args=(), edges=("edge-a", "edge-b"),
                  tag="spoke", certs=None):
@@ -801,47 +798,38 @@ class SpokeCluster:
         return self
 
     def _start_hub(self):
-        for attempt in range(START_ATTEMPTS):
-            self.hub_port, self.http_port = free_port(), free_port()
-            argv = [str(self.bin_dir / "spoke-hub"), "--listen", f"{HOST}:{self.hub_port}",
-                    "--http", f"{HOST}:{self.http_port}", "--log-level", "warn"]
-            self.hub = Proc("hub", argv, self.workdir / f"{self.tag}-hub.log")
-            try:
-                wait_for(lambda: http_json(self.http_port, "/healthz").get("status") == "ok",
-                         START_TIMEOUT_S, "hub /healthz", procs=[self.hub])
-                return
-            except BenchError:
-                if not self.hub.lost_port_race() or attempt == START_ATTEMPTS - 1:
-                    raise
+        ready = self.workdir / f"{self.tag}-hub.ready.json"
+        argv = [str(self.bin_dir / "spoke-hub"), "--listen", f"{HOST}:0", "--http", f"{HOST}:0",
+                "--ready-file", str(ready), "--log-level", "warn"]
+        self.hub = Proc("hub", argv, self.workdir / f"{self.tag}-hub.log")
+        doc = wait_for(lambda: read_json_file(ready), START_TIMEOUT_S, "the hub's ready file",
+                       procs=[self.hub])
+        self.hub_port, self.http_port = doc["link"], doc["http"]
 
     def _start_edge(self, name):
-        self.edge_ports[name] = free_port()
-        argv = [str(self.bin_dir / "spoke-edge"), "--name", name,
-                "--listen", f"{HOST}:{self.edge_ports[name]}",
+        ready = self.workdir / f"{self.tag}-{name}.ready.json"
+        argv = [str(self.bin_dir / "spoke-edge"), "--name", name, "--listen", f"{HOST}:0",
                 "--hub", f"{HOST}:{self.hub_port}", "--workers", str(self.workers),
                 # The harness stops edges with SIGTERM: close any client at once.
                 "--drain-period", "0",
-                "--admin", f"{HOST}:0",
+                "--admin", f"{HOST}:0", "--ready-file", str(ready),
                 "--log-level", "warn", *self.edge_args]
         if self.certs:
-            self.tls_ports[name] = free_port()
-            argv += ["--tls-listen", f"{HOST}:{self.tls_ports[name]}",
+            argv += ["--tls-listen", f"{HOST}:0",
                      "--tls-cert", str(self.certs / "client-facing.pem"),
                      "--tls-key", str(self.certs / "client-facing.key")]
         self.edges[name] = Proc(name, argv, self.workdir / f"{self.tag}-{name}.log")
+        self.edges[name].ready_path = ready
 
     def _wait_edge(self, name):
-        for attempt in range(START_ATTEMPTS):
-            proc = self.edges[name]
-            try:
-                wait_for(lambda: tcp_accepts(self.edge_ports[name]) and
-                         (not self.certs or tcp_accepts(self.tls_ports[name])),
-                         START_TIMEOUT_S, f"{name} to accept connections", procs=[proc])
-                return
-            except BenchError:
-                if not proc.lost_port_race() or attempt == START_ATTEMPTS - 1:
-                    raise
-                self._start_edge(name)
+        """Until the edge's ready file says every worker accepts clients."""
+        proc = self.edges[name]
+        doc = wait_for(lambda: (read_json_file(proc.ready_path) or {}).get("accepting") and
+                       read_json_file(proc.ready_path), START_TIMEOUT_S,
+                       f"{name} to accept connections", procs=[proc])
+        self.edge_ports[name] = doc["ws"]
+        if self.certs:
+            self.tls_ports[name] = doc["wss"]
 
     def procs(self):
         return [p for p in [self.hub, *self.edges.values()] if p is not None]

@@ -12,6 +12,7 @@ Usage: tests/bench/compare_nats.py [--bin-dir build] [--nats-server PATH] [--qui
 import argparse
 import datetime
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -36,8 +37,11 @@ PROFILES = {
 class NatsCluster:
     """A NATS hub server with a leaf-node listener and two leaf servers
     (leaf-a, leaf-b) that connect to it, each with a plain WebSocket listener.
-    Ready when the hub's /varz counts both leaf nodes and each leaf's
-    WebSocket port accepts connections."""
+    Every listener takes a port of the kernel's choosing (nats-server's port
+    -1), which each server reports in its ports file (ports_file_dir), or,
+    for the leaf-node listener the file leaves out, in its log. Ready when
+    the hub's /varz counts both leaf nodes and each leaf's WebSocket port
+    accepts connections."""
 
     def __init__(self, nats_bin, workdir, leaves=("leaf-a", "leaf-b")):
         self.bin, self.workdir = str(nats_bin), Path(workdir)
@@ -46,21 +50,25 @@ class NatsCluster:
         self.edges = {}
         self.ws_ports = {}
 
-    def _conf(self, name, text):
-        path = self.workdir / f"nats-{name}.conf"
-        path.write_text(text)
-        return path
+    def _start(self, name, text):
+        """Starts one server with config text (every port -1); returns
+        (Proc, its ports file decoded: {"nats": [url], "monitoring": ...})."""
+        conf = self.workdir / f"nats-{name}.conf"
+        conf.write_text(text + f'ports_file_dir: "{self.workdir}"\n')
+        proc = bl.Proc(name, [self.bin, "-c", str(conf)], self.workdir / f"nats-{name}.log")
+        ports_file = self.workdir / f"{Path(self.bin).name}_{proc.pid}.ports"
+        try:
+            ports = bl.wait_for(lambda: bl.read_json_file(ports_file), bl.START_TIMEOUT_S,
+                                f"NATS {name}'s ports file", procs=[proc])
+        except BaseException:
+            proc.stop()
+            raise
+        return proc, ports
 
-    def _start(self, name, conf, ready, what):
-        for attempt in range(bl.START_ATTEMPTS):
-            proc = bl.Proc(name, [self.bin, "-c", str(conf())], self.workdir / f"nats-{name}.log")
-            try:
-                bl.wait_for(ready, bl.START_TIMEOUT_S, what, procs=[proc])
-                return proc
-            except bl.BenchError:
-                if not proc.lost_port_race() or attempt == bl.START_ATTEMPTS - 1:
-                    proc.stop()
-                    raise
+    @staticmethod
+    def _port(urls):
+        """The port of the first URL in a ports file entry ("nats://127.0.0.1:4222")."""
+        return int(urls[0].rsplit(":", 1)[1].rstrip("/"))
 
     def start(self):
         try:
@@ -75,35 +83,40 @@ class NatsCluster:
         return self
 
     def _start_hub(self):
-        def conf():
-            self.hub_port, self.hub_http, self.leaf_port = bl.free_port(), bl.free_port(), \
-                bl.free_port()
-            return self._conf("hub", f"""
+        self.hub, ports = self._start("hub", f"""
 server_name: hub
-listen: "{bl.HOST}:{self.hub_port}"
-http: "{bl.HOST}:{self.hub_http}"
-leafnodes {{ listen: "{bl.HOST}:{self.leaf_port}" }}
+listen: "{bl.HOST}:-1"
+http: "{bl.HOST}:-1"
+leafnodes {{ listen: "{bl.HOST}:-1" }}
 """)
-        def healthy():
-            return bl.http_json(self.hub_http, "/healthz").get("status") == "ok"
-        self.hub = self._start("hub", conf, healthy, "NATS hub /healthz")
+        self.hub_port, self.hub_http = self._port(ports["nats"]), self._port(ports["monitoring"])
+
+        def leaf_port_logged():
+            m = re.search(r"Listening for leafnode connections on [0-9.]+:(\d+)",
+                          self.hub.log_path.read_text(errors="replace"))
+            return m and int(m.group(1))
+        self.leaf_port = bl.wait_for(leaf_port_logged, bl.START_TIMEOUT_S,
+                                     "the NATS hub's leaf-node port in its log", procs=[self.hub])
 
     def _start_leaf(self, name):
-        ports = {}
-
-        def conf():
-            ports.update(client=bl.free_port(), http=bl.free_port(), ws=bl.free_port())
-            self.ws_ports[name] = ports["ws"]
-            return self._conf(name, f"""
+        proc, ports = self._start(name, f"""
 server_name: {name}
-listen: "{bl.HOST}:{ports['client']}"
-http: "{bl.HOST}:{ports['http']}"
-websocket {{ listen: "{bl.HOST}:{ports['ws']}", no_tls: true }}
+listen: "{bl.HOST}:-1"
+http: "{bl.HOST}:-1"
+websocket {{ listen: "{bl.HOST}:-1", no_tls: true }}
 leafnodes {{ remotes = [ {{ url: "nats-leaf://{bl.HOST}:{self.leaf_port}" }} ] }}
 """)
-        return self._start(name, conf, lambda: bl.tcp_accepts(ports["ws"]) and
-                           bl.http_json(ports["http"], "/varz").get("leafnodes") == 1,
-                           f"NATS {name} WebSocket listener and leaf link")
+        ws, http = self._port(ports["websocket"]), self._port(ports["monitoring"])
+        self.ws_ports[name] = ws
+        try:
+            bl.wait_for(lambda: bl.tcp_accepts(ws) and
+                        bl.http_json(http, "/varz").get("leafnodes") == 1,
+                        bl.START_TIMEOUT_S, f"NATS {name} WebSocket listener and leaf link",
+                        procs=[proc])
+        except BaseException:
+            proc.stop()
+            raise
+        return proc
 
     def procs(self):
         return [p for p in [self.hub, *self.edges.values()] if p is not None]

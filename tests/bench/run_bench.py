@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""spoke's benchmark suite: starts a hub and two edges on free loopback ports
-for each workload, drives them with spoke-loadgen processes, and prints each
+"""spoke's benchmark suite: starts a hub and two edges on loopback (port 0,
+the ports read from their ready files) for each workload, drives them with spoke-loadgen processes, and prints each
 workload's figures as one JSON object and one readable line, then a summary
 table, and writes every figure with its conditions to
 tests/bench/results/<date>-<commit>.json.

@@ -1,7 +1,8 @@
-"""Fixtures that run real spoke-hub and spoke-edge processes on free loopback
-ports, log each process to the test's temp dir, wait for readiness by polling,
-and stop everything afterwards, failing the test on sanitizer reports or an
-unclean exit."""
+"""Fixtures that run real spoke-hub and spoke-edge processes on loopback,
+every listener on port 0 and its port read from the process's ready file; log
+each process to the test's temp dir, wait for readiness by polling, bound
+every test by a timeout, and stop everything afterwards, failing the test on
+sanitizer reports or an unclean exit."""
 import json
 import os
 import re
@@ -15,8 +16,9 @@ from types import SimpleNamespace
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import (HOST, Abort, close_all, free_port, http_get, http_request,  # noqa: E402
-                     listening_sockets, parse_conn, wait_for)
+from helpers import (HOST, Abort, PortHold, close_all, http_get, http_request,  # noqa: E402
+                     parse_conn, scaled, wait_for)
+from linkpeer import close_all_peers  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD_ENV = {
@@ -24,9 +26,51 @@ CHILD_ENV = {
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
 }
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
-STOP_TIMEOUT_S = 10
+STOP_TIMEOUT_S = 10   # these two are scaled where used, as every timeout (helpers.scaled)
 START_TIMEOUT_S = 10
-START_ATTEMPTS = 3  # a port found free can be taken before the child binds it
+# Every test's own deadline (pytest-timeout, signal method so that teardown
+# still stops the processes); a test needing more says so with
+# @pytest.mark.timeout(scaled(SECONDS), func_only=True).
+TEST_TIMEOUT_S = 90
+
+
+def in_ci():
+    """True under CI (CI=true, as .ci/run sets): a missing tool is then a failure."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_tool(found, what):
+    """Skips the test when a tool it needs is missing, except under CI, where
+    `make deps` installs every tool a test needs: there it fails."""
+    if found:
+        return
+    if in_ci():
+        pytest.fail(f"{what} is missing under CI: `make deps` should have installed it",
+                    pytrace=False)
+    pytest.skip(f"{what} is missing (`make deps` installs it)")
+
+
+def pytest_configure(config):
+    if not config.pluginmanager.hasplugin("timeout"):
+        raise pytest.UsageError("python3-pytest-timeout is missing: run `make deps`")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(scaled(TEST_TIMEOUT_S), method="signal",
+                                                func_only=True))
+
+
+def read_ready_file(path):
+    """The decoded ready file at path, or None while there is none (it is
+    replaced atomically: never half written) or no path."""
+    if path is None:
+        return None
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return None
 
 
 def bin_dir():
@@ -45,11 +89,13 @@ def tail(text, n=40):
 
 
 class Proc:
-    """One child process whose stdout and stderr go to a log file."""
+    """One child process whose stdout and stderr go to a log file, started
+    with --ready-file ready_path among its argv if it has one."""
 
-    def __init__(self, name, argv, log_path):
+    def __init__(self, name, argv, log_path, ready_path=None):
         self.name, self.argv, self.log_path = name, argv, Path(log_path)
-        self.exit_expected = False  # SIGKILLed by the test, or a start attempt given up
+        self.ready_path = ready_path
+        self.exit_expected = False  # SIGKILLed by the test, or it exits by design
         with open(self.log_path, "ab") as log:
             self.p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, env=dict(os.environ, **CHILD_ENV))
@@ -65,8 +111,14 @@ class Proc:
         if not self.alive():
             raise Abort(f"{self.name} exited with {self.p.returncode}:\n{tail(self.log())}")
 
-    def lost_port_race(self):
-        return not self.alive() and "Address already in use" in self.log()
+    def ready_file(self):
+        """The process's ready file, decoded (None while it has written none)."""
+        return read_ready_file(self.ready_path)
+
+    def wait_ready_file(self, timeout=START_TIMEOUT_S):
+        """Waits until the process has written its ready file; returns it."""
+        return wait_for(lambda: self.assert_alive() or self.ready_file(), timeout,
+                        f"{self.name}'s ready file {self.ready_path}")
 
     def signal(self, sig):
         self.assert_alive()
@@ -75,7 +127,7 @@ class Proc:
     def kill(self):
         self.exit_expected = True
         self.p.kill()
-        self.p.wait(STOP_TIMEOUT_S)
+        self.p.wait(scaled(STOP_TIMEOUT_S))
 
     def stop(self):
         """SIGTERM, wait, SIGKILL fallback. Returns a list of problems found."""
@@ -83,13 +135,14 @@ class Proc:
         if self.alive():
             self.p.send_signal(signal.SIGTERM)
             try:
-                rc = self.p.wait(STOP_TIMEOUT_S)
+                rc = self.p.wait(scaled(STOP_TIMEOUT_S))
                 if rc != 0:
                     problems.append(f"{self.name} exited with {rc} on SIGTERM")
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
-                problems.append(f"{self.name} ignored SIGTERM for {STOP_TIMEOUT_S}s (SIGKILLed)")
+                problems.append(f"{self.name} ignored SIGTERM for {scaled(STOP_TIMEOUT_S):g}s "
+                                "(SIGKILLed)")
         elif not self.exit_expected:
             problems.append(f"{self.name} exited on its own with {self.p.returncode}")
         text = self.log()
@@ -106,17 +159,22 @@ class Proc:
 
 
 class Cluster:
-    """One hub and a set of edges (edge-a, edge-b by default) on free ports.
+    """One hub and a set of edges (edge-a, edge-b by default), every listener
+    on port 0: each process reports the ports it got in its ready file
+    (--ready-file, docs/operations.md), which is where hub_port, http_port,
+    edge_ports, wss_ports and edge_admin_port() come from.
 
     The hub owns the policy: hub_args are extra hub flags (--idle-timeout 1),
     and hub_config, if given, is the text of an INI file passed with -c (its
     [policy] and [edge.NAME] sections; rewrite it with write_hub_config and
-    apply it with reload_hub).
+    apply it with reload_hub). A hub started again (after kill_hub, or first
+    started after the edges) listens on the ports the edges know: they are
+    held by a PortHold while no hub has them.
 
     Edge flags: edge_args go to every edge, or, if callable, edge_args(name)
     gives each edge's list; edge_extra = {name: [...]} adds flags for one
     edge (e.g. its own link certificate). With wss=True every edge also gets
-    --tls-listen on a free port (see wss_url); the test passes --tls-cert and
+    --tls-listen on port 0 (see wss_url); the test passes --tls-cert and
     --tls-key."""
 
     def __init__(self, workdir, edge_args=(), workers=2, edges=("edge-a", "edge-b"),
@@ -128,68 +186,72 @@ class Cluster:
         unknown = set(self.edge_extra) - set(edges)
         assert not unknown, f"edge_extra names edges that are not started: {unknown}"
         self.workers = workers
+        self.wss = wss
         self.hub_args = list(hub_args)
         self.hub_config_path = None
         if hub_config is not None:
             self.hub_config_path = self.workdir / "hub.ini"
             self.write_hub_config(hub_config)
-        self.hub_port, self.http_port = free_port(), free_port()
-        self.edge_ports = {name: free_port() for name in edges}
-        self.wss_ports = {name: free_port() for name in edges} if wss else {}
+        self.names = list(edges)  # every edge this cluster runs, in start order
+        self.hub_port = self.http_port = None  # known once the first hub has reported them
+        self.edge_ports, self.wss_ports, self.admin_ports = {}, {}, {}  # name -> port
+        self.holds = []   # PortHolds keeping the hub's ports while no hub listens
         self.hubs = []    # every hub process started, the current one last
         self.edges = {}   # name -> Proc
-        self.retired = []  # edge processes replaced after losing a port race
+        self.retired = []  # edge processes replaced by a start_edge of the same name
 
     # ---- lifecycle
     def start(self, hub=True, wait=True):
         """Starts the hub, then the edges, and waits until all serve clients.
 
-        With hub=False only the edges start (they have no policy yet, so they
-        refuse clients); start_hub() later, then wait_ready(). With
-        wait=False nothing waits for the edges (for edges that must not link:
-        the test waits with wait_edge_ready for those that should)."""
+        With hub=False only the edges start, linking to a port held for the
+        hub (they have no policy yet, so they refuse clients); start_hub()
+        later, then wait_ready(). With wait=False nothing waits for the edges
+        (for edges that must not link: the test waits with wait_edge_ready for
+        those that should)."""
         if hub:
-            self.start_hub(new_ports_on_race=True)
-        for name in self.edge_ports:
+            self.start_hub()
+        else:
+            self.holds.append(PortHold())
+            self.hub_port = self.holds[-1].port
+        for name in list(self.names):
             self.start_edge(name)
         if hub and wait:
             self.wait_ready()
         return self
 
     def wait_ready(self):
-        for name in self.edge_ports:
+        for name in self.names:
             self.wait_edge_ready(name)
-        self.wait_links(len(self.edge_ports) * self.workers)
+        self.wait_links(len(self.names) * self.workers)
 
-    def start_hub(self, new_ports_on_race=False):
-        """Starts a hub and waits for /healthz. Restarts reuse the same ports."""
-        for attempt in range(START_ATTEMPTS):
-            argv = [binary("spoke-hub"), "--listen", f"{HOST}:{self.hub_port}",
-                    "--http", f"{HOST}:{self.http_port}", "--heartbeat-ms", "500",
-                    "--log-level", "debug", *self.hub_args]
-            if self.hub_config_path:
-                argv += ["-c", str(self.hub_config_path)]
-            n = len(self.hubs) + 1
-            hub = Proc(f"hub#{n}", argv, self.workdir / f"hub-{n}.log")
-            self.hubs.append(hub)
-
-            def healthy():
-                hub.assert_alive()
-                status, body = http_get(self.http_port, "/healthz")
-                return status == 200 and json.loads(body).get("status") == "ok"
-            try:
-                wait_for(healthy, START_TIMEOUT_S, f"{hub.name} /healthz")
-                return hub
-            except Abort:
-                retry = new_ports_on_race and hub.lost_port_race()
-                if not retry or attempt == START_ATTEMPTS - 1:
-                    raise
-                hub.exit_expected = True
-                self.hub_port, self.http_port = free_port(), free_port()
+    def start_hub(self):
+        """Starts a hub and waits for its ready file. The first hub gets any
+        free ports; later ones (and a hub started after its edges) the ports
+        the edges were given."""
+        n = len(self.hubs) + 1
+        ready = self.workdir / f"hub-{n}.ready.json"
+        argv = [binary("spoke-hub"), "--listen", f"{HOST}:{self.hub_port or 0}",
+                "--http", f"{HOST}:{self.http_port or 0}", "--ready-file", str(ready),
+                "--heartbeat-ms", "500", "--log-level", "debug", *self.hub_args]
+        if self.hub_config_path:
+            argv += ["-c", str(self.hub_config_path)]
+        hub = Proc(f"hub#{n}", argv, self.workdir / f"hub-{n}.log", ready)
+        self.hubs.append(hub)
+        doc = hub.wait_ready_file()
+        self.hub_port, self.http_port = doc["link"], doc["http"]
+        self._release_holds()  # the hub holds its ports itself now
+        return hub
 
     def kill_hub(self):
-        """SIGKILL the current hub (no clean shutdown, as in a crash)."""
+        """SIGKILL the current hub (no clean shutdown, as in a crash); its
+        ports stay held for the next start_hub."""
         self.hubs[-1].kill()
+        self.holds += [PortHold(self.hub_port), PortHold(self.http_port)]
+
+    def _release_holds(self):
+        while self.holds:
+            self.holds.pop().release()
 
     def write_hub_config(self, text):
         """Rewrites the hub's INI file (takes effect on reload_hub or a restart)."""
@@ -206,60 +268,53 @@ class Cluster:
         return [*common, *self.edge_extra.get(name, [])]
 
     def start_edge(self, name):
+        """Starts edge `name` (one more edge if the cluster has none of that
+        name) and waits until it has bound its ports (see wait_edge_ready for
+        serving)."""
+        assert self.hub_port, "the hub's link port is not known yet"
+        if name not in self.names:
+            self.names.append(name)
+        n = len([p for p in self.retired if p.name == name]) + (name in self.edges)
+        stem = name if n == 0 else f"{name}-{n}"
+        ready = self.workdir / f"{stem}.ready.json"
         argv = [binary("spoke-edge"), "--name", name, "--region", "test",
-                "--listen", f"{HOST}:{self.edge_ports[name]}", "--hub", f"{HOST}:{self.hub_port}",
+                "--listen", f"{HOST}:0", "--hub", f"{HOST}:{self.hub_port}",
+                "--admin", f"{HOST}:0", "--ready-file", str(ready),
                 "--workers", str(self.workers), "--heartbeat-ms", "500",
                 "--reconnect-min-ms", "50", "--reconnect-max-ms", "500",
                 "--drain-period", "0.2",  # teardown sends SIGTERM: drain quickly
-                "--admin", f"{HOST}:0",   # any free port; the edge logs it
                 "--log-level", "debug"]
-        if name in self.wss_ports:
-            argv += ["--tls-listen", f"{HOST}:{self.wss_ports[name]}"]
+        if self.wss:
+            argv += ["--tls-listen", f"{HOST}:0"]
         argv += self.args_for(name)
-        if name in self.edges:  # an earlier attempt lost its port: keep it for the log checks
+        if name in self.edges:  # replaced: kept for the log checks at the end
             self.retired.append(self.edges[name])
-        n = len([p for p in self.retired if p.name == name])
-        log = self.workdir / (f"{name}.log" if n == 0 else f"{name}-{n}.log")
-        self.edges[name] = Proc(name, argv, log)
+        proc = self.edges[name] = Proc(name, argv, self.workdir / f"{stem}.log", ready)
+        doc = proc.wait_ready_file()
+        self.edge_ports[name], self.admin_ports[name] = doc["ws"], doc["admin"]
+        if doc["wss"] is not None:
+            self.wss_ports[name] = doc["wss"]
+        return proc
 
     def wait_edge_ready(self, name, timeout=START_TIMEOUT_S):
-        """Ready for clients when the hub lists a link from every worker of
-        the edge and every worker listens on the edge's ports (a worker calls
-        listen() once the hub's policy has come). This opens no connection,
-        so it works when clients need a token or connections are counted,
-        whatever the link's transport; where /proc/net is not readable it
-        falls back on the edge's /readyz, which lags by up to 250 ms."""
-        for attempt in range(START_ATTEMPTS):
-            proc = self.edges[name]
-            ports = [self.edge_ports[name]]
-            if name in self.wss_ports:
-                ports.append(self.wss_ports[name])
+        """Ready for clients when every worker of the edge listens (its ready
+        file says "accepting": true, which needs the hub's policy) and the hub
+        lists a link from each. This opens no connection, so it works when
+        clients need a token or connections are counted."""
+        proc = self.edges[name]
 
-            def ready():
-                proc.assert_alive()
-                if len(self.links_of(name)) != self.workers:
-                    return False
-                counts = [listening_sockets(port) for port in ports]
-                if None in counts:
-                    port = self._admin_port_in_log(name)
-                    return port is not None and http_get(port, "/readyz")[0] == 200
-                return all(n == self.workers for n in counts)
-            try:
-                return wait_for(ready, timeout, f"{name}'s {self.workers} workers linked "
-                                f"and listening")
-            except Abort:
-                if not proc.lost_port_race() or attempt == START_ATTEMPTS - 1:
-                    raise
-                proc.exit_expected = True
-                self.edge_ports[name] = free_port()
-                if name in self.wss_ports:
-                    self.wss_ports[name] = free_port()
-                self.start_edge(name)
+        def ready():
+            doc = proc.ready_file()
+            return (doc is not None and doc["accepting"]
+                    and len(self.links_of(name)) == self.workers)
+        return wait_for(lambda: proc.assert_alive() or ready(), timeout,
+                        f"{name}'s {self.workers} workers linked and accepting clients")
 
     def stop(self):
         problems = []
         for proc in list(self.edges.values()) + self.retired + self.hubs:
             problems += proc.stop()
+        self._release_holds()
         return problems
 
     # ---- addresses and logs
@@ -286,14 +341,9 @@ class Cluster:
     def edge_log(self, name):
         return self.edges[name].log()
 
-    def _admin_port_in_log(self, name):
-        m = re.search(r"admin HTTP on [0-9.]+:(\d+)", self.edge_log(name))
-        return int(m.group(1)) if m else None
-
     def edge_admin_port(self, name):
-        """The port edge `name` serves /healthz, /readyz, /metrics on (from its log)."""
-        return wait_for(lambda: self._admin_port_in_log(name), START_TIMEOUT_S,
-                        f"{name}'s admin port in its log")
+        """The port edge `name` serves /healthz, /readyz, /metrics on (from its ready file)."""
+        return self.admin_ports[name]
 
     # ---- hub admin API
     def hub_links(self):
@@ -370,6 +420,7 @@ def make_cluster(tmp_path):
     yield make
     import asyncio
     asyncio.run(close_all())  # clients left open by a sync test or a failed run()
+    close_all_peers()
     problems = []
     for c in clusters:
         problems += c.stop()
@@ -390,24 +441,34 @@ def dev_certs(tmp_path_factory):
     """Two unrelated development CAs made once per session by deploy/gen-certs.sh
     (for edges edge-a, edge-b, edge-c): .ca1 and .ca2 are their directories
     (ca.pem, hub.pem/.key, edge-NAME.pem/.key, client-facing.pem/.key)."""
-    if shutil.which("openssl") is None or shutil.which("bash") is None:
-        pytest.skip("deploy/gen-certs.sh needs bash and openssl")
+    require_tool(shutil.which("openssl") and shutil.which("bash"),
+                 "bash or openssl (for deploy/gen-certs.sh)")
     root = tmp_path_factory.mktemp("certs")
     dirs = {}
     for tag in ("ca1", "ca2"):
         dirs[tag] = root / tag
         r = subprocess.run(["bash", str(REPO / "deploy" / "gen-certs.sh"), str(dirs[tag]),
                             "edge-a", "edge-b", "edge-c"],
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=scaled(60))
         assert r.returncode == 0, f"gen-certs.sh failed ({r.returncode}):\n{r.stdout}{r.stderr}"
     return SimpleNamespace(**dirs)
 
 
 class Launch:
     """A hub or edge started on its own, stdout and stderr kept apart, for
-    tests of settings it must refuse (exit 2 at startup) or accept."""
+    tests of settings it must refuse (exit 2 at startup) or accept. It gets
+    --ready-file NAME.ready.json in workdir, unless argv has a --ready-file
+    or ready_file names the file the process was told of otherwise (an INI
+    file)."""
 
-    def __init__(self, name, argv, workdir):
+    def __init__(self, name, argv, workdir, ready_file=None):
+        if "--ready-file" in argv:
+            self.ready_path = Path(argv[argv.index("--ready-file") + 1])
+        elif ready_file is not None:
+            self.ready_path = Path(ready_file)
+        else:
+            self.ready_path = Path(workdir) / f"{name}.ready.json"
+            argv = [*argv, "--ready-file", str(self.ready_path)]
         self.name, self.argv = name, argv
         self.out_path = Path(workdir) / f"{name}.stdout"
         self.err_path = Path(workdir) / f"{name}.stderr"
@@ -421,13 +482,30 @@ class Launch:
     def output(self):
         return self.out_path.read_text(errors="replace") + self.stderr()
 
-    def outcome(self, started_re, timeout=START_TIMEOUT_S):
-        """Waits until the process exits ("exited") or its output matches
-        started_re ("started"), whichever comes first."""
+    def ready_file(self):
+        """The process's ready file, decoded (None while it has written none)."""
+        return read_ready_file(self.ready_path)
+
+    def wait_ready_file(self, pred=lambda doc: True, timeout=START_TIMEOUT_S):
+        """Waits until the ready file is there and pred(its contents) holds;
+        returns the contents. Fails at once if the process exits."""
+        def ready():
+            if self.p.poll() is not None:
+                raise Abort(f"{self.name} exited with {self.p.returncode}:\n{self.output()}")
+            doc = self.ready_file()
+            return doc if doc is not None and pred(doc) else None
+        return wait_for(ready, timeout, f"{self.name}'s ready file {self.ready_path}")
+
+    def outcome(self, started_re=None, timeout=START_TIMEOUT_S):
+        """Waits until the process exits ("exited") or has started ("started":
+        it wrote its ready file, or its output matches started_re if given),
+        whichever comes first."""
         def settled():
             if self.p.poll() is not None:
                 return "exited"
-            return "started" if re.search(started_re, self.output()) else None
+            if self.ready_file() is not None:
+                return "started"
+            return "started" if started_re and re.search(started_re, self.output()) else None
         return wait_for(settled, timeout, f"{self.name} to exit or to start")
 
     def stop(self):
@@ -436,7 +514,7 @@ class Launch:
         if self.p.poll() is None:
             self.p.send_signal(signal.SIGTERM)
             try:
-                self.p.wait(STOP_TIMEOUT_S)
+                self.p.wait(scaled(STOP_TIMEOUT_S))
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
@@ -449,20 +527,22 @@ class Launch:
         return problems
 
 
-# Lines a hub or edge logs only once its settings were accepted.
+# Lines a hub or edge logs only once its settings were accepted (outcome()
+# needs none: the ready file says so).
 HUB_STARTED_RE = r"admin HTTP on |spoke-hub \S+ started"
 EDGE_STARTED_RE = r"admin HTTP on |spoke-edge \S+: .* serving ws://"
 
 
 @pytest.fixture
 def launch(tmp_path):
-    """Factory: launch("spoke-hub" or "spoke-edge", [flags]) -> a running Launch.
-    Every process is stopped at teardown and checked for sanitizer reports."""
+    """Factory: launch("spoke-hub" or "spoke-edge", [flags], name=None,
+    ready_file=None) -> a running Launch (see Launch). Every process is
+    stopped at teardown and checked for sanitizer reports."""
     procs = []
 
-    def start(binary_name, args, name=None):
+    def start(binary_name, args, name=None, ready_file=None):
         name = name or f"{binary_name}-{len(procs) + 1}"
-        proc = Launch(name, [binary(binary_name), *args], tmp_path)
+        proc = Launch(name, [binary(binary_name), *args], tmp_path, ready_file)
         procs.append(proc)
         return proc
     yield start

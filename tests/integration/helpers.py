@@ -1,7 +1,8 @@
-"""Client-side helpers for the integration tests: pollers, timing checks, a
-WebSocket client wrapper speaking spoke.json / spoke.msgpack, a raw WebSocket
-client for frames the websockets library refuses to send, and raw HTTP
-request helpers."""
+"""Client-side helpers for the integration tests: the one time factor every
+timeout goes through, pollers, timing checks, a WebSocket client wrapper
+speaking spoke.json / spoke.msgpack, a raw WebSocket client for frames the
+websockets library refuses to send, raw HTTP request helpers, and a port
+held closed."""
 import asyncio
 import base64
 import hashlib
@@ -24,29 +25,66 @@ CONN_RE = re.compile(r"^(?P<edge>[^:]+):(?P<worker>\d+):(?P<boot>[0-9a-f]+):(?P<
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 
 
-def free_port():
-    """A loopback TCP port that was free a moment ago (bind to port 0)."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+# ---- time: one factor for every timeout and every upper bound on a duration
+
+def _time_factor():
+    raw = os.environ.get("SPOKE_TEST_TIME_FACTOR", "1")
+    try:
+        factor = float(raw)
+    except ValueError:
+        factor = 0.0
+    if not factor > 0:
+        raise SystemExit(f"SPOKE_TEST_TIME_FACTOR={raw!r}: want a number above 0")
+    return factor
 
 
-def listening_sockets(port):
-    """How many TCP sockets listen on port (SO_REUSEPORT lets several), from
-    /proc/net/tcp and tcp6; None where /proc/net is not readable."""
-    n, seen = 0, False
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+# 1 fits the sanitizer build on a loaded 2-core machine, which the figures in
+# the tests were measured on; a slower machine (valgrind, emulation) sets more.
+TIME_FACTOR = _time_factor()
+
+
+def scaled(seconds):
+    """seconds x SPOKE_TEST_TIME_FACTOR. Every deadline a test waits for and
+    every upper bound it puts on a duration goes through here; lower bounds
+    ("not before the timeout") never do: a slow machine is late, never early.
+    The helpers below scale the timeouts they are given: pass them seconds
+    as measured on the reference machine."""
+    return seconds * TIME_FACTOR
+
+
+def remaining(deadline):
+    """What is left until deadline (a time.monotonic() made with scaled()),
+    unscaled again: for passing on to a helper that scales its timeout."""
+    return max(0.01, (deadline - time.monotonic()) / TIME_FACTOR)
+
+
+class PortHold:
+    """A loopback port kept ours while no server listens on it: a socket
+    bound with SO_REUSEADDR that never listens. Connections to the port are
+    refused, as to a closed port, and no other bind (nor an outgoing
+    connection's source port) can take it. A spoke process started on the
+    port binds beside it (spoke sets SO_REUSEADDR too), so a hub can come
+    back on the port its previous instance had. port=0: a port of the
+    kernel's choosing (see .port)."""
+
+    def __init__(self, port=0):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            with open(path) as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        seen = True
-        for row in rows:
-            fields = row.split()  # sl local_address rem_address st ...
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                n += 1
-    return n if seen else None
+            self.sock.bind((HOST, port))
+        except BaseException:
+            self.sock.close()
+            raise
+        self.port = self.sock.getsockname()[1]
+
+    def release(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
 
 
 # ---- polling (never bare sleeps: every wait has a condition and a deadline)
@@ -56,7 +94,9 @@ class Abort(AssertionError):
 
 
 def wait_for(pred, timeout=5.0, what="condition", interval=0.02):
-    """Polls pred() until it returns a truthy value (returned); fails after timeout."""
+    """Polls pred() until it returns a truthy value (returned); fails after
+    scaled(timeout)."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     last_exc = None
     while True:
@@ -70,7 +110,7 @@ def wait_for(pred, timeout=5.0, what="condition", interval=0.02):
             last_exc = e
         if time.monotonic() >= deadline:
             extra = f" (last error: {last_exc!r})" if last_exc else ""
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}{extra}")
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}{extra}")
         time.sleep(interval)
 
 
@@ -89,7 +129,7 @@ def http_request(port, method, path, body=None, timeout=2.0):
     if body is not None or method not in ("GET", "HEAD"):
         req.add_header("Content-Type", "application/json")
     try:
-        with _direct.open(req, timeout=timeout) as r:
+        with _direct.open(req, timeout=scaled(timeout)) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
@@ -110,7 +150,7 @@ def run(coro, timeout=60.0):
     """Runs an async test body with an overall deadline, then closes its clients."""
     async def main():
         try:
-            return await asyncio.wait_for(coro, timeout)
+            return await asyncio.wait_for(coro, scaled(timeout))
         finally:
             await close_all()
     return asyncio.run(main())
@@ -123,7 +163,7 @@ async def close_all():
             if isinstance(c, RawWS):
                 c.close()
             else:
-                await asyncio.wait_for(c.close(), 3)
+                await asyncio.wait_for(c.close(), scaled(3))
         except Exception:  # noqa: BLE001 - best effort; the server may be gone
             pass
 
@@ -145,8 +185,8 @@ def encode_for(ws, obj):
 
 async def open_ws(url, proto="spoke.json", **kw):
     """Opens a client offering subprotocol proto (none if None); the welcome is left unread."""
-    kw.setdefault("open_timeout", 5)
-    kw.setdefault("close_timeout", 2)
+    kw.setdefault("open_timeout", scaled(5))
+    kw.setdefault("close_timeout", scaled(2))
     ws = await websockets.connect(url, subprotocols=[proto] if proto else None, **kw)
     _open.append(ws)
     return ws
@@ -163,7 +203,7 @@ async def connect(url, proto="spoke.json", **kw):
 async def recv_raw(ws, timeout=5.0):
     """The next frame as str (text) or bytes (binary); fails after timeout."""
     try:
-        return await asyncio.wait_for(ws.recv(), timeout)
+        return await asyncio.wait_for(ws.recv(), scaled(timeout))
     except asyncio.TimeoutError:
         raise AssertionError(f"no message within {timeout}s") from None
 
@@ -206,7 +246,7 @@ async def wait_closed(ws, timeout=5.0):
     if the TCP connection ended without one) and time.monotonic() when the
     close was seen."""
     try:
-        msg = await asyncio.wait_for(ws.recv(), timeout)
+        msg = await asyncio.wait_for(ws.recv(), scaled(timeout))
     except websockets.ConnectionClosed as e:
         t = time.monotonic()
         return (e.rcvd.code, e.rcvd.reason, t) if e.rcvd else (None, None, t)
@@ -221,7 +261,7 @@ async def request_until_503(ws, make_request, timeout=5.0):
     The edge notices a dead hub link asynchronously, so the first requests may
     still be accepted (acked or answered otherwise); after timeout, fail.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     for i in range(10_000, 20_000):
         await send(ws, dict(make_request(), id=i))
         reply = await recv_json(ws)
@@ -235,17 +275,18 @@ async def request_until_503(ws, make_request, timeout=5.0):
 
 def assert_elapsed(what, start, end, expected, slack=1.0):
     """Asserts an event at end came expected seconds after start, give or take:
-    no earlier than 0.8 x expected, no later than expected + slack (a loaded
-    machine running sanitizer builds is late, never early)."""
-    took = end - start
-    assert 0.8 * expected <= took <= expected + slack, (
+    no earlier than 0.8 x expected, no later than expected + scaled(slack) (a
+    loaded machine running sanitizer builds is late, never early)."""
+    took, latest = end - start, expected + scaled(slack)
+    assert 0.8 * expected <= took <= latest, (
         f"{what} after {took:.3f}s; expected {expected}s (allowed {0.8 * expected:.3f}s"
-        f" to {expected + slack:.3f}s)")
+        f" to {latest:.3f}s)")
     return took
 
 
 async def assert_silent(ws, timeout=0.3):
-    """Asserts no message arrives within timeout (use only to bound a negative check)."""
+    """Asserts no message arrives within timeout (use only to bound a negative
+    check; not scaled: a longer window would only make the check slower)."""
     try:
         msg = await asyncio.wait_for(ws.recv(), timeout)
     except asyncio.TimeoutError:
@@ -323,7 +364,7 @@ def read_http_head(sock):
 def raw_http(port, request, timeout=5.0, source=None):
     """Sends a hand-written HTTP request (from loopback address `source`, any
     of 127/8, if given); returns (status, headers, body)."""
-    with socket.create_connection((HOST, port), timeout=timeout,
+    with socket.create_connection((HOST, port), timeout=scaled(timeout),
                                   source_address=(source, 0) if source else None) as s:
         s.sendall(request.encode() if isinstance(request, str) else request)
         status, headers, body = read_http_head(s)
@@ -360,7 +401,7 @@ def tls_context(cafile, alpn=None, version=None):
 def tls_connect(port, ctx, server_hostname=HOST, timeout=5.0):
     """A TLS socket to 127.0.0.1:port, handshake done (raises ssl.SSLError
     and its subclasses, e.g. ssl.SSLCertVerificationError, on failure)."""
-    sock = socket.create_connection((HOST, port), timeout=timeout)
+    sock = socket.create_connection((HOST, port), timeout=scaled(timeout))
     try:
         return ctx.wrap_socket(sock, server_hostname=server_hostname)
     except BaseException:
@@ -379,7 +420,7 @@ def raw_upgrade(port, path="/ws", headers=(), ssl_context=None, server_hostname=
     if ssl_context is not None:
         sock = tls_connect(port, ssl_context, server_hostname, timeout)
     else:
-        sock = socket.create_connection((HOST, port), timeout=timeout)
+        sock = socket.create_connection((HOST, port), timeout=scaled(timeout))
     with sock:
         sock.sendall(req.encode())
         status, head, body = read_http_head(sock)
@@ -405,7 +446,7 @@ class RawWS:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:  # before connect, so the advertised window starts small
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.settimeout(timeout)
+        self.sock.settimeout(scaled(timeout))
         try:
             self.sock.connect((HOST, port))
             req, key = upgrade_request(path, protocol=protocol)
@@ -452,7 +493,9 @@ class RawWS:
 
     def recv_frame(self, timeout=5.0):
         """(fin, opcode, payload) of the next server frame."""
-        deadline = time.monotonic() + timeout
+        return self._frame_before(time.monotonic() + scaled(timeout))
+
+    def _frame_before(self, deadline):
         self._need(2, deadline)
         b0, b1 = self.buf[0], self.buf[1]
         assert not b1 & 0x80, "server frames must not be masked (RFC 6455 5.1)"
@@ -479,9 +522,9 @@ class RawWS:
 
     def recv_json(self, timeout=5.0):
         """The next data message, decoded; answers pings on the way."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         while True:
-            fin, op, payload = self.recv_frame(max(0.01, deadline - time.monotonic()))
+            fin, op, payload = self._frame_before(deadline)
             if op == OP_PING:
                 self.send_frame(OP_PONG, payload)
                 continue
@@ -490,10 +533,10 @@ class RawWS:
 
     def recv_close(self, timeout=5.0):
         """Reads until the server's close frame; returns its (code, reason)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         while True:
             try:
-                fin, op, payload = self.recv_frame(max(0.01, deadline - time.monotonic()))
+                fin, op, payload = self._frame_before(deadline)
             except EOFError:
                 raise AssertionError("connection closed without a close frame") from None
             if op == OP_CLOSE:
@@ -502,6 +545,7 @@ class RawWS:
 
     def read_until_eof(self, timeout=10.0):
         """Reads until the peer closes; returns everything not yet parsed. Fails on timeout."""
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         chunks = [self.buf]
         self.buf = b""

@@ -13,6 +13,8 @@ import time
 import msgpack
 import zstandard
 
+from helpers import scaled
+
 PREAMBLE = b"SPOKELNK"
 VERSION = 2
 
@@ -83,16 +85,31 @@ class LinkReader:
         return out
 
 
+# Every LinkPeer not yet closed: the test's fixture closes what is left.
+open_peers = []
+
+
+def close_all_peers():
+    while open_peers:
+        open_peers.pop().close()
+
+
 class LinkPeer:
     """One link connection to a hub. Plain TCP unless ssl_context is given."""
 
     def __init__(self, port, host="127.0.0.1", timeout=5.0, ssl_context=None,
                  server_hostname=None, source=None):
+        timeout = scaled(timeout)
         self.sock = socket.create_connection((host, port), timeout=timeout,
                                              source_address=(source, 0) if source else None)
         if ssl_context is not None:
-            self.sock = ssl_context.wrap_socket(self.sock, server_hostname=server_hostname)
+            try:
+                self.sock = ssl_context.wrap_socket(self.sock, server_hostname=server_hostname)
+            except BaseException:
+                self.sock.close()
+                raise
         self.sock.settimeout(timeout)
+        open_peers.append(self)
         self.cobj = None
         self.reader = LinkReader()
         self.inbox = []       # decoded messages not yet returned
@@ -136,11 +153,13 @@ class LinkPeer:
     def recv(self, timeout=5.0):
         """The next message (a list: [type, fields...]); fails after timeout.
         Raises EOFError when the hub closed the link."""
-        deadline = time.monotonic() + timeout
+        return self._recv_before(time.monotonic() + scaled(timeout))
+
+    def _recv_before(self, deadline):
         while not self.inbox:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"no link message within {timeout}s")
+                raise AssertionError("no link message before the deadline")
             self.sock.settimeout(left)
             try:
                 data = self.sock.recv(65536)
@@ -154,28 +173,30 @@ class LinkPeer:
             self._feed(data)
         return self.inbox.pop(0)
 
-    def recv_until(self, pred, timeout=5.0, skip=(HEARTBEAT,)):
-        """Receives until a message satisfies pred (others of types in skip, and
-        everything before, are dropped); returns it."""
-        deadline = time.monotonic() + timeout
+    def recv_until(self, pred, timeout=5.0):
+        """Receives until a message satisfies pred (everything before it is
+        dropped); returns it."""
+        deadline = time.monotonic() + scaled(timeout)
         while True:
-            m = self.recv(max(0.01, deadline - time.monotonic()))
+            m = self._recv_before(deadline)
             if pred(m):
                 return m
 
     def wait_closed(self, timeout=5.0):
         """Reads until the hub closes the link; returns the ERROR it sent first, or None."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         error = None
         while True:
             try:
-                m = self.recv(max(0.01, deadline - time.monotonic()))
+                m = self._recv_before(deadline)
             except EOFError:
                 return error
             if m[0] == ERROR:
                 error = m
 
     def close(self):
+        if self in open_peers:
+            open_peers.remove(self)
         try:
             self.sock.close()
         except OSError:

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from conftest import CHILD_ENV, binary
-from helpers import HOST, Abort, assert_elapsed, free_port, http_get, raw_http, wait_for
+from helpers import HOST, assert_elapsed, http_get, raw_http, scaled, wait_for
 
 TOKEN = "hardening-token-0123456789"
 
@@ -22,15 +22,10 @@ TOKEN = "hardening-token-0123456789"
 # ---- helpers
 
 def start_hub(launch, *args):
-    """A hub alone, HTTP on 127.0.0.1:0; returns (proc, http port)."""
+    """A hub alone, HTTP on 127.0.0.1:0; returns (proc, http port from its ready file)."""
     proc = launch("spoke-hub", ["--listen", f"{HOST}:0", "--http", f"{HOST}:0",
                                 "--log-level", "debug", *args])
-    def port_logged():
-        if proc.p.poll() is not None:
-            raise Abort(f"{proc.name} exited with {proc.p.returncode}:\n{proc.output()}")
-        return re.search(r"admin HTTP on [0-9.]+:(\d+)", proc.output())
-    m = wait_for(port_logged, 10, "the hub's admin port in its log")
-    return proc, int(m.group(1))
+    return proc, proc.wait_ready_file()["http"]
 
 
 def assert_alive(proc):
@@ -40,7 +35,7 @@ def assert_alive(proc):
 def connect_from(src, port, timeout=5.0):
     """A TCP connection to 127.0.0.1:port from source address src (any 127/8)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(timeout)
+    s.settimeout(scaled(timeout))
     s.bind((src, 0))
     s.connect((HOST, port))
     return s
@@ -87,7 +82,7 @@ def https_get(port, path, cafile, host=HOST, headers=None):
                                          urllib.request.HTTPSHandler(context=ctx))
     req = urllib.request.Request(f"https://{host}:{port}{path}", headers=headers or {})
     try:
-        with opener.open(req, timeout=5) as r:
+        with opener.open(req, timeout=scaled(5)) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
@@ -100,7 +95,7 @@ def spokectl(hub_url, *args, env=None):
     full["SPOKE_HUB"] = hub_url
     full.update(env or {})
     return subprocess.run([binary("spokectl"), *args], capture_output=True, text=True,
-                          timeout=30, env=full)
+                          timeout=scaled(30), env=full)
 
 
 def one_line(stderr):
@@ -155,7 +150,7 @@ def test_one_address_cannot_hold_every_edge_admin_connection(make_cluster):
 
 def test_a_slow_request_head_is_cut_at_the_head_deadline(launch):
     hub, port = start_hub(launch, "--http-head-timeout", "1")
-    s = socket.create_connection((HOST, port), timeout=5)
+    s = socket.create_connection((HOST, port), timeout=scaled(5))
     start = time.monotonic()
     s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     # Drip one header byte at a time, as a slowloris does, until the hub hangs up.
@@ -317,10 +312,10 @@ def test_hub_api_certificate_is_reloaded_on_sighup(launch, dev_certs, tmp_path):
 
 def test_a_slow_tls_handshake_is_cut_at_the_head_deadline(launch, dev_certs):
     hub, port = start_hub(launch, "--http-head-timeout", "1", *tls_args(dev_certs.ca1))
-    s = socket.create_connection((HOST, port), timeout=5)
+    s = socket.create_connection((HOST, port), timeout=scaled(5))
     start = time.monotonic()
     s.sendall(b"\x16\x03\x01")  # the start of a ClientHello, then nothing
-    s.settimeout(5)
+    s.settimeout(scaled(5))
     try:
         data = s.recv(4096)
     except ConnectionResetError:
@@ -338,8 +333,8 @@ def test_a_slow_tls_handshake_is_cut_at_the_head_deadline(launch, dev_certs):
 
 def test_hub_refuses_a_token_on_a_plain_non_loopback_address():
     r = subprocess.run([binary("spoke-hub"), "--listen", f"{HOST}:0", "--http",
-                        f"0.0.0.0:{free_port()}", "--admin-token", TOKEN],
-                       capture_output=True, text=True, timeout=10,
+                        "0.0.0.0:0", "--admin-token", TOKEN],
+                       capture_output=True, text=True, timeout=scaled(10),
                        env=dict(os.environ, **CHILD_ENV))
     assert r.returncode == 2
     line = one_line(r.stderr)
@@ -351,7 +346,7 @@ def test_hub_refuses_a_token_on_a_plain_non_loopback_address():
 def test_hub_refuses_half_a_tls_setting(dev_certs):
     r = subprocess.run([binary("spoke-hub"), "--listen", f"{HOST}:0", "--http", f"{HOST}:0",
                         "--http-tls-cert", str(dev_certs.ca1 / "client-facing.pem")],
-                       capture_output=True, text=True, timeout=10,
+                       capture_output=True, text=True, timeout=scaled(10),
                        env=dict(os.environ, **CHILD_ENV))
     assert r.returncode == 2
     assert one_line(r.stderr) == "spoke-hub: http_tls_cert and http_tls_key must be set together"

@@ -1,11 +1,11 @@
 """The hub's admin API publishes for an app backend (POST /api/publish, with a seq like any publish), and requires its admin token on /api/ when one is set, refusing to serve a non-loopback address without one."""
 import json
 import os
-import signal
 import subprocess
+import urllib.request
 
-from conftest import CHILD_ENV, SANITIZER_MARKS, binary
-from helpers import connect, free_port, http_get, http_request, recv_json, run, subscribe, wait_for
+from conftest import CHILD_ENV, binary
+from helpers import HOST, connect, http_get, http_request, recv_json, run, scaled, subscribe
 
 
 def post(port, path, obj=None, raw=None, headers=None):
@@ -51,60 +51,53 @@ def test_api_publish_refuses_bad_requests(cluster):
     assert status == 405
 
 
-def start_hub(tmp_path, *args):
-    log = open(tmp_path / "hub.log", "w")
-    env = dict(os.environ, **CHILD_ENV)
-    return subprocess.Popen([binary("spoke-hub"), *args], stdout=log, stderr=subprocess.STDOUT,
-                            env=env), tmp_path / "hub.log"
+def start_hub(launch, *args):
+    """A hub alone on port 0; returns (Launch, its HTTP port from the ready file)."""
+    hub = launch("spoke-hub", ["--listen", f"{HOST}:0", "--http", f"{HOST}:0", *args])
+    return hub, hub.wait_ready_file()["http"]
 
 
-def stop_hub(proc, log):
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(10) == 0
-    text = log.read_text()
-    assert not any(m in text for m in SANITIZER_MARKS), text
-    return text
+def stop_hub(hub):
+    """SIGTERM; asserts a clean exit 0 without sanitizer reports; returns the output."""
+    problems = hub.stop()
+    assert not problems and hub.p.returncode == 0, (hub.p.returncode, problems)
+    return hub.output()
 
 
 def auth_request(port, method, path, token=None, body=None):
-    import urllib.request
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method)
     if token is not None:
         req.add_header("Authorization", token)
     try:
-        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=2) as r:
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+                req, timeout=scaled(2)) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
 
 
-def test_admin_token_is_required_on_api_paths_only(tmp_path):
-    link, http = free_port(), free_port()
-    proc, log = start_hub(tmp_path, "--listen", f"127.0.0.1:{link}", "--http",
-                          f"127.0.0.1:{http}", "--admin-token", "s3cret-token")
-    try:
-        wait_for(lambda: http_get(http, "/healthz")[0] == 200, 10, "hub health")
-        assert auth_request(http, "GET", "/api/policy")[0] == 401
-        assert auth_request(http, "GET", "/api/policy", "Bearer wrong-token!")[0] == 401
-        assert auth_request(http, "GET", "/api/policy", "Bearer s3cret-toke")[0] == 401
-        assert auth_request(http, "GET", "/api/policy", "Basic s3cret-token")[0] == 401
-        status, body = auth_request(http, "GET", "/api/policy", "Bearer s3cret-token")
-        assert status == 200 and "idle_timeout" in json.loads(body)
-        status, _ = auth_request(http, "PUT", "/api/policy", None, b'{"idle_timeout": 5}')
-        assert status == 401
-        status, body = auth_request(http, "PUT", "/api/policy", "Bearer s3cret-token",
-                                    b'{"idle_timeout": 5}')
-        assert status == 200 and json.loads(body)["idle_timeout"] == 5
-        assert auth_request(http, "GET", "/healthz")[0] == 200  # health stays open
-    finally:
-        text = stop_hub(proc, log)
+def test_admin_token_is_required_on_api_paths_only(launch):
+    hub, http = start_hub(launch, "--admin-token", "s3cret-token")
+    assert auth_request(http, "GET", "/api/policy")[0] == 401
+    assert auth_request(http, "GET", "/api/policy", "Bearer wrong-token!")[0] == 401
+    assert auth_request(http, "GET", "/api/policy", "Bearer s3cret-toke")[0] == 401
+    assert auth_request(http, "GET", "/api/policy", "Basic s3cret-token")[0] == 401
+    status, body = auth_request(http, "GET", "/api/policy", "Bearer s3cret-token")
+    assert status == 200 and "idle_timeout" in json.loads(body)
+    status, _ = auth_request(http, "PUT", "/api/policy", None, b'{"idle_timeout": 5}')
+    assert status == 401
+    status, body = auth_request(http, "PUT", "/api/policy", "Bearer s3cret-token",
+                                b'{"idle_timeout": 5}')
+    assert status == 200 and json.loads(body)["idle_timeout"] == 5
+    assert auth_request(http, "GET", "/healthz")[0] == 200  # health stays open
+    text = stop_hub(hub)
     assert "s3cret-token" not in text  # secrets never reach the log
 
 
 def test_hub_refuses_a_public_admin_address_without_a_token():
-    r = subprocess.run([binary("spoke-hub"), "--listen", f"127.0.0.1:{free_port()}",
-                        "--http", f"0.0.0.0:{free_port()}"], capture_output=True, text=True,
-                       timeout=10, env=dict(os.environ, **CHILD_ENV))
+    r = subprocess.run([binary("spoke-hub"), "--listen", f"{HOST}:0", "--http", "0.0.0.0:0"],
+                       capture_output=True, text=True, timeout=scaled(10),
+                       env=dict(os.environ, **CHILD_ENV))
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "admin_token" in lines[0], r.stderr

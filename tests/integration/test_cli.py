@@ -5,6 +5,7 @@ import subprocess
 import pytest
 
 from conftest import CHILD_ENV, binary
+from helpers import scaled
 
 BAD_ARGS = {
     "spoke-hub": [["--bogus"], ["--listen"], ["--listen", "nonsense"],
@@ -32,7 +33,8 @@ BAD_HUB_FILES = [
 
 def run_bin(name, args):
     return subprocess.run([binary(name), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          env=dict(os.environ, **CHILD_ENV), timeout=10, stdin=subprocess.DEVNULL)
+                          env=dict(os.environ, **CHILD_ENV), timeout=scaled(10),
+                          stdin=subprocess.DEVNULL)
 
 
 @pytest.mark.parametrize("name", ["spoke-hub", "spoke-edge"])

@@ -3,7 +3,7 @@ import asyncio
 
 import msgpack
 
-from helpers import CONN_RE, connect, open_ws, expect, recv_raw, run, send, subscribe
+from helpers import CONN_RE, connect, expect, open_ws, recv_raw, run, scaled, send, subscribe
 
 # The hub's defaults as the welcome shows them (the cluster sets no policy).
 DEFAULT_POLICY = {"idle_timeout_ms": 0, "ping_interval_ms": 25000, "max_message_bytes": 65536}
@@ -70,7 +70,7 @@ def test_ping_is_answered_and_close_is_echoed(cluster):
     async def body():
         ws, _ = await connect(cluster.url_a)
         pong = await ws.ping(b"are you there")
-        await asyncio.wait_for(pong, 2)  # resolves only when the matching pong arrives
+        await asyncio.wait_for(pong, scaled(2))  # resolves only when the matching pong arrives
         await ws.close(1000, "bye")
         assert ws.close_code == 1000, f"edge answered our close with {ws.close_code}"
     run(body())

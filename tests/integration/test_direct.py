@@ -2,7 +2,7 @@
 import asyncio
 import time
 
-from helpers import connect, decode, expect, recv_json, recv_raw, run, send, subscribe
+from helpers import connect, decode, expect, recv_json, recv_raw, run, scaled, send, subscribe
 
 
 def test_direct_across_edges_is_delivered_with_sender_and_acked(cluster):
@@ -46,7 +46,7 @@ def test_direct_to_a_closed_conn_is_404(cluster):
         b, bw = await connect(cluster.url_b)
         await b.close()
         # The edge learns of the close asynchronously: retry until it answers 404.
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + scaled(5)
         for i in range(1000):
             await send(a, {"op": "send", "to": bw["conn"], "data": "late", "id": i})
             reply = await recv_json(a)

@@ -4,7 +4,7 @@ import json
 import re
 import signal
 
-from helpers import connect, http_get, run, wait_for
+from helpers import connect, http_get, run, scaled, wait_for
 
 
 def ready(port):
@@ -41,12 +41,16 @@ def test_metrics_count_clients_and_readiness(cluster):
         await connect(cluster.url_a)
         await connect(cluster.url_a)
 
-        def clients():
+        # Each worker publishes its figures four times a second, on its own
+        # timer: wait until both workers' latest show what the test did.
+        def counted():
             text = http_get(port, "/metrics")[1].decode()
             m = re.search(r'^spoke_edge_clients\{edge="edge-a"\} (\d+)$', text, re.M)
-            return m and int(m.group(1)) == 2 and text
-        text = await asyncio.to_thread(wait_for, clients, 5, "edge-a's metrics to count 2 clients")
-        assert re.search(r'^spoke_edge_workers_ready\{edge="edge-a"\} 2$', text, re.M)
+            return (m and int(m.group(1)) == 2 and
+                    re.search(r'^spoke_edge_workers_ready\{edge="edge-a"\} 2$', text, re.M)
+                    and text)
+        text = await asyncio.to_thread(wait_for, counted, 5,
+                                       "edge-a's metrics to count 2 clients and 2 workers ready")
         assert re.search(r'^spoke_edge_closes_total\{edge="edge-a",reason="idle"\} 0$', text, re.M)
     run(body())
 
@@ -57,9 +61,19 @@ def test_readyz_is_503_while_draining(make_cluster):
     edge = cluster.edges["edge-a"]
     edge.exit_expected = True
 
+    def draining():
+        # /readyz reads snapshots the workers publish four times a second:
+        # a 503 alone may still be a snapshot from before the edge was
+        # ready, so the answer must name the drain.
+        status, answer = ready(port)
+        return status == 503 and any("draining" in r for r in answer["reasons"])
+
     async def body():
-        await connect(cluster.url_a)
+        ws, _ = await connect(cluster.url_a)
+        await asyncio.to_thread(wait_for, lambda: ready(port)[0] == 200, scaled(5), "ready")
         edge.signal(signal.SIGTERM)
-        await asyncio.to_thread(wait_for, lambda: ready(port)[0] == 503, 5, "not ready while draining")
-        assert any("draining" in r for r in ready(port)[1]["reasons"])
+        await asyncio.to_thread(wait_for, draining, scaled(5), "503 naming the drain")
+        # The drain closes the client with 1001, within the drain period.
+        await asyncio.wait_for(ws.wait_closed(), scaled(5))
+        assert ws.close_code == 1001, ws.close_code
     run(body())

@@ -4,8 +4,10 @@ import re
 import socket
 import time
 
+import pytest
+
 from helpers import (OP_PING, OP_PONG, RawWS, client_frame, connect, expect, parse_frames, run,
-                     send, subscribe)
+                     scaled, send, subscribe)
 
 
 def rss_anon_kb(pid):
@@ -16,6 +18,7 @@ def rss_anon_kb(pid):
 PINGS = 400_000  # 2.4 MB of 6-byte ping frames: 400,000 pongs if each were answered
 
 
+@pytest.mark.timeout(scaled(180), func_only=True)  # run() below allows 120 s
 def test_ping_flood_holds_little_memory_and_spares_the_others(make_cluster):
     cluster = make_cluster(edges=("edge-a", "edge-b"), workers=1,
                            edge_args=["--client-sndbuf", "4096"])
@@ -34,7 +37,7 @@ def test_ping_flood_holds_little_memory_and_spares_the_others(make_cluster):
 
         def flood():
             nonlocal sent
-            attacker.sock.settimeout(30)
+            attacker.sock.settimeout(scaled(30))
             for _ in range(PINGS // 10_000):
                 attacker.sock.sendall(chunk)
                 sent += 10_000
@@ -57,7 +60,7 @@ def test_ping_flood_holds_little_memory_and_spares_the_others(make_cluster):
     def read_until_pong():
         """Reads: a few pongs (one per write the socket took), not 400,000."""
         data = attacker.buf
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + scaled(10)
         while b'"pong"' not in data and time.monotonic() < deadline:
             attacker.sock.settimeout(max(0.01, deadline - time.monotonic()))
             try:

@@ -4,8 +4,7 @@ import time
 import jwt
 import pytest
 
-from conftest import EDGE_STARTED_RE
-from helpers import HOST, connect, free_port, raw_upgrade, run
+from helpers import HOST, connect, raw_upgrade, run
 
 SECRET = "spoke-test-secret-0123456789-abcdef"
 AUD = "spoke.example.com"
@@ -68,9 +67,8 @@ def test_token_with_the_right_aud_and_iss_connects(edge):
 
 def test_audience_without_a_key_refuses_to_start(launch):
     for flags in (["--jwt-audience", AUD], ["--jwt-issuer", ISS]):
-        proc = launch("spoke-edge", ["--name", "edge-a", "--listen", f"{HOST}:{free_port()}",
-                                     "--hub", f"{HOST}:{free_port()}", "--admin", f"{HOST}:0",
-                                     "--workers", "1", *flags])
-        assert proc.outcome(EDGE_STARTED_RE) == "exited", f"edge started with {flags}"
+        proc = launch("spoke-edge", ["--name", "edge-a", "--listen", f"{HOST}:0",
+                                     "--admin", f"{HOST}:0", "--workers", "1", *flags])
+        assert proc.outcome() == "exited", f"edge started with {flags}"
         assert proc.p.returncode == 2, proc.output()
         assert "jwt_audience and jwt_issuer need jwt_secret or jwt_public_key" in proc.stderr()

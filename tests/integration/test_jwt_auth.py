@@ -10,8 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from conftest import EDGE_STARTED_RE
-from helpers import (HOST, await_for, connect, expect, free_port, raw_upgrade, recv_json, run,
+from helpers import (HOST, await_for, connect, expect, raw_upgrade, recv_json, run,
                      send, subscribe, wait_for)
 
 SECRET = "spoke-test-secret-0123456789-abcdef"  # HS256 needs at least 32 bytes
@@ -373,10 +372,9 @@ def test_topic_default_deny_applies_without_the_claim(make_cluster, tmp_path):
     (["--jwt-public-key", "/nonexistent/key.pem"], "/nonexistent/key.pem"),
 ], ids=["short secret", "required without key", "bad topic_default", "missing key file"])
 def test_edge_exits_2_on_bad_auth_settings(launch, flags, words):
-    edge = launch("spoke-edge", ["--name", "edge-a", "--listen", f"{HOST}:{free_port()}",
-                                 "--hub", f"{HOST}:{free_port()}", "--admin", f"{HOST}:0",
-                                 "--workers", "1", *flags])
-    assert edge.outcome(EDGE_STARTED_RE) == "exited", f"edge started with {flags}"
+    edge = launch("spoke-edge", ["--name", "edge-a", "--listen", f"{HOST}:0",
+                                 "--admin", f"{HOST}:0", "--workers", "1", *flags])
+    assert edge.outcome() == "exited", f"edge started with {flags}"
     assert edge.p.returncode == 2, f"exit status {edge.p.returncode}:\n{edge.output()}"
     lines = [line for line in edge.stderr().splitlines() if line.strip()]
     assert len(lines) == 1 and words in lines[0], edge.stderr()

@@ -5,8 +5,7 @@ import pytest
 
 from conftest import Proc, binary
 from fakehub import FakeHub
-from helpers import (HOST, OP_CLOSE, RawWS, free_port, listening_sockets, run, connect,
-                     subscribe, wait_for)
+from helpers import HOST, OP_CLOSE, RawWS, connect, run, subscribe, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -15,29 +14,23 @@ def edge(tmp_path_factory):
     (fake hub, edge port)."""
     workdir = tmp_path_factory.mktemp("kick-reasons")
     hub = FakeHub()
-    procs = []
+    proc = None
     try:
-        for attempt in range(3):
-            port = free_port()
-            proc = Proc("edge", [binary("spoke-edge"), "--name", "edge-k", "--workers", "1",
-                                 "--listen", f"{HOST}:{port}", "--hub", f"{HOST}:{hub.port}",
-                                 "--admin", f"{HOST}:0", "--drain-period", "0.1",
-                                 "--log-level", "debug"], workdir / f"edge-{attempt}.log")
-            procs.append(proc)
+        ready_path = workdir / "edge.ready.json"
+        proc = Proc("edge", [binary("spoke-edge"), "--name", "edge-k", "--workers", "1",
+                             "--listen", f"{HOST}:0", "--hub", f"{HOST}:{hub.port}",
+                             "--admin", f"{HOST}:0", "--ready-file", str(ready_path),
+                             "--drain-period", "0.1", "--log-level", "debug"],
+                    workdir / "edge.log", ready_path)
 
-            def ready():
-                proc.assert_alive()
-                return hub.nlinks() >= 1 and listening_sockets(port) == 1
-            try:
-                wait_for(ready, 10, "the edge linked to the fake hub and listening")
-                break
-            except AssertionError:
-                if not proc.lost_port_race() or attempt == 2:
-                    raise
-                proc.exit_expected = True
-        yield hub, port
+        def ready():
+            proc.assert_alive()
+            doc = proc.ready_file()
+            return hub.nlinks() >= 1 and doc is not None and doc["accepting"] and doc
+        doc = wait_for(ready, 10, "the edge linked to the fake hub and accepting clients")
+        yield hub, doc["ws"]
     finally:
-        problems = [p for proc in procs for p in proc.stop()]
+        problems = proc.stop() if proc else []
         hub.close()
     assert not problems, "\n".join(problems)
 

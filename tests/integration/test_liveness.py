@@ -8,7 +8,7 @@ import msgpack
 
 from helpers import (HOST, OP_CLOSE, OP_PING, OP_PONG, RawWS, assert_elapsed,
                      assert_silent, await_for, connect, expect, parse_frames, ping_pong,
-                     recv_raw, run, send, wait_closed)
+                     recv_raw, remaining, run, scaled, send, wait_closed)
 
 IDLE = 1.0
 PING, PONG = 0.5, 0.5
@@ -61,10 +61,10 @@ def test_pongs_keep_a_peer_alive_but_do_not_make_it_active(make_cluster):
                                  "max_message_bytes": 65536}, welcome
 
     pings, close = [], None
-    deadline = t0 + idle + 2
+    deadline = t0 + idle + scaled(2)
     while close is None:
         try:
-            _, op, payload = raw.recv_frame(max(0.01, deadline - time.monotonic()))
+            _, op, payload = raw.recv_frame(remaining(deadline))
         except EOFError:
             raise AssertionError(f"dropped without a close frame after {len(pings)} pings "
                                  f"({time.monotonic() - t0:.3f}s): taken for a dead peer") from None
@@ -134,13 +134,13 @@ def test_slowloris_upgrade_is_cut_off_after_handshake_timeout(make_cluster):
 def slowloris(port, timeout):
     """One client trickles request headers a byte at a time, another sends
     nothing at all: both are closed, unanswered, after the handshake timeout."""
-    trickle = socket.create_connection((HOST, port), timeout=5)
-    silent = socket.create_connection((HOST, port), timeout=5)
+    trickle = socket.create_connection((HOST, port), timeout=scaled(5))
+    silent = socket.create_connection((HOST, port), timeout=scaled(5))
     t0 = time.monotonic()
     try:
         trickle.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
         closed = {}
-        deadline = t0 + timeout + 2
+        deadline = t0 + timeout + scaled(2)
         while len(closed) < 2 and time.monotonic() < deadline:
             open_ = [s for s in (trickle, silent) if s not in closed]
             readable, _, _ = select.select(open_, [], [], 0.05)

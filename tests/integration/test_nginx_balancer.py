@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import HOST, free_port, recv_json, run, send, subscribe, wait_for, http_get
+from conftest import require_tool
+from helpers import HOST, PortHold, http_get, recv_json, run, scaled, send, subscribe, wait_for
 
 import websockets
 
@@ -19,9 +20,11 @@ NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/ngin
 
 @pytest.fixture
 def balancer(cluster, tmp_path):
-    if not NGINX:
-        pytest.skip("nginx is not installed (make deps installs Debian's nginx)")
-    port = free_port()
+    require_tool(NGINX, "nginx")
+    # nginx cannot report a port 0 back, so the port is held (bound, never
+    # listening) until nginx, which sets SO_REUSEADDR too, listens beside it.
+    hold = PortHold()
+    port = hold.port
     work = tmp_path / "nginx"
     subprocess.run(["/usr/bin/python3", str(REPO / "deploy/nginx/render_local.py"), "--workdir",
                     str(work), str(port), str(cluster.edge_ports["edge-a"]),
@@ -31,11 +34,13 @@ def balancer(cluster, tmp_path):
     try:
         wait_for(lambda: proc.poll() is None and http_get(port, "/")[0] == 404, 10,
                  "nginx to answer")
+        hold.release()
         yield port
     finally:
+        hold.release()
         proc.send_signal(signal.SIGQUIT)  # graceful: closes the proxied WebSockets
         try:
-            proc.wait(10)
+            proc.wait(scaled(10))
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -49,8 +54,8 @@ def test_nginx_balances_websockets_over_both_edges(cluster, balancer):
     async def body():
         clients = []
         for _ in range(6):  # held open: least_conn alternates between the edges
-            ws = await websockets.connect(url, open_timeout=5)
-            welcome = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            ws = await websockets.connect(url, open_timeout=scaled(5))
+            welcome = json.loads(await asyncio.wait_for(ws.recv(), scaled(5)))
             clients.append((ws, welcome))
         edges = [w["edge"] for _, w in clients]
         assert set(edges) == {"edge-a", "edge-b"}, edges

@@ -5,7 +5,8 @@ import re
 
 import websockets
 
-from helpers import await_for, connect, http_get, http_request, recv_json, run, send, subscribe
+from helpers import (await_for, connect, http_get, http_request, recv_json, run, scaled, send,
+                     subscribe)
 from linkpeer import KICK, POLICY, LinkPeer
 
 
@@ -101,7 +102,7 @@ def test_disconnect_closes_one_connection_with_the_given_code(cluster):
                                    json.dumps(req).encode())
         assert status == 202 and json.loads(raw) == {"conn": wv["conn"], "status": "sent"}
         try:
-            await asyncio.wait_for(victim.recv(), 5)
+            await asyncio.wait_for(victim.recv(), scaled(5))
             raise AssertionError("the connection stayed open")
         except websockets.ConnectionClosed:
             pass

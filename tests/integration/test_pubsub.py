@@ -3,7 +3,9 @@ import asyncio
 import base64
 import os
 
-from helpers import connect, decode, expect, recv_json, recv_raw, run, send, subscribe
+import pytest
+
+from helpers import connect, decode, expect, recv_json, recv_raw, run, scaled, send, subscribe
 
 
 def test_cross_edge_delivery_numbers_messages_1_2_3(cluster):
@@ -22,6 +24,7 @@ def test_cross_edge_delivery_numbers_messages_1_2_3(cluster):
     run(body())
 
 
+@pytest.mark.timeout(scaled(150), func_only=True)  # run() below allows 90 s
 def test_1000_messages_from_two_edges_arrive_in_one_order_everywhere(cluster):
     n_each = 500
     topic = "orders:book-1"

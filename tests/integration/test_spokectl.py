@@ -8,7 +8,7 @@ import subprocess
 import websockets
 
 from conftest import CHILD_ENV, binary
-from helpers import connect, free_port, http_get, recv_json, run, subscribe, wait_for
+from helpers import PortHold, connect, http_get, recv_json, run, scaled, subscribe, wait_for
 from test_api_publish_auth import start_hub, stop_hub
 
 
@@ -19,7 +19,7 @@ def ctl(hub_port, *args, env=None, timeout=20):
     full_env["SPOKE_HUB"] = f"http://127.0.0.1:{hub_port}"
     full_env.update(env or {})
     return subprocess.run([binary("spokectl"), *args], capture_output=True, text=True,
-                          timeout=timeout, env=full_env)
+                          timeout=scaled(timeout), env=full_env)
 
 
 def one_line(stderr):
@@ -53,9 +53,12 @@ def test_edges_watch_shows_rates_and_stops_on_ctrl_c(cluster, tmp_path):
                              stderr=subprocess.STDOUT, env=env)
     try:
         wait_for(lambda: "edge-b" in out.read_text(), 10, "a --watch frame")
-    finally:
         p.send_signal(signal.SIGINT)
-        assert p.wait(10) == 0, out.read_text()
+        assert p.wait(scaled(10)) == 0, out.read_text()
+    finally:
+        if p.poll() is None:  # a failed wait: never leave it running
+            p.kill()
+            p.wait()
     text = out.read_text()
     assert text.startswith("\033[H\033[2J") and "IN/S" in text and "edge-a" in text, text
 
@@ -99,43 +102,41 @@ def test_publish_reaches_a_subscriber_and_prints_the_seq(cluster):
 
 
 def test_unreachable_hub_is_one_line_and_non_zero():
-    port = free_port()  # nothing listens there
-    r = ctl(port, "edges")
+    with PortHold() as closed:  # held, never listening: connections are refused
+        port = closed.port
+        r = ctl(port, "edges")
     assert r.returncode != 0 and r.stdout == ""
     assert one_line(r.stderr) == (f"spokectl: cannot reach the hub at http://127.0.0.1:{port}: "
                                   "Connection refused")
 
 
 def test_help_and_usage_errors():
-    for args in (["--help"], ["edges", "--help"], ["policy", "--help"], ["publish", "--help"],
-                 ["kick", "--help"], ["drain", "--help"], ["topics", "--help"]):
-        r = ctl(free_port(), *args)
-        assert r.returncode == 0 and r.stdout.startswith("usage: spokectl"), (args, r)
-    r = ctl(free_port(), "frobnicate")
-    assert r.returncode == 2 and "unknown command" in one_line(r.stderr)
-    r = ctl(free_port(), "--bogus", "edges")
-    assert r.returncode == 2 and "unknown option" in one_line(r.stderr)
-    r = ctl(free_port(), "--hub", "ftp://127.0.0.1:1", "edges")
-    assert r.returncode == 2 and "http:// or https://" in one_line(r.stderr)
+    with PortHold() as closed:  # none of these may reach a hub: there is none
+        for args in (["--help"], ["edges", "--help"], ["policy", "--help"],
+                     ["publish", "--help"], ["kick", "--help"], ["drain", "--help"],
+                     ["topics", "--help"]):
+            r = ctl(closed.port, *args)
+            assert r.returncode == 0 and r.stdout.startswith("usage: spokectl"), (args, r)
+        r = ctl(closed.port, "frobnicate")
+        assert r.returncode == 2 and "unknown command" in one_line(r.stderr)
+        r = ctl(closed.port, "--bogus", "edges")
+        assert r.returncode == 2 and "unknown option" in one_line(r.stderr)
+        r = ctl(closed.port, "--hub", "ftp://127.0.0.1:1", "edges")
+        assert r.returncode == 2 and "http:// or https://" in one_line(r.stderr)
 
 
-def test_admin_token_is_sent_from_flag_or_environment(tmp_path):
-    link, http = free_port(), free_port()
-    proc, log = start_hub(tmp_path, "--listen", f"127.0.0.1:{link}", "--http",
-                          f"127.0.0.1:{http}", "--admin-token", "ctl-s3cret")
-    try:
-        wait_for(lambda: http_get(http, "/healthz")[0] == 200, 10, "hub health")
-        r = ctl(http, "policy")
-        assert r.returncode == 1
-        assert one_line(r.stderr).startswith("spokectl: auth refused: set --token or SPOKE_TOKEN")
-        r = ctl(http, "--token", "wrong", "policy")
-        assert r.returncode == 1 and "auth refused" in one_line(r.stderr)
-        r = ctl(http, "policy", env={"SPOKE_TOKEN": "ctl-s3cret"})
-        assert r.returncode == 0 and "idle_timeout" in r.stdout, r.stderr
-        r = ctl(http, "--token", "ctl-s3cret", "edges", "--json")
-        assert r.returncode == 0 and json.loads(r.stdout)["edges"] == [], r.stderr
-    finally:
-        stop_hub(proc, log)
+def test_admin_token_is_sent_from_flag_or_environment(launch):
+    hub, http = start_hub(launch, "--admin-token", "ctl-s3cret")
+    r = ctl(http, "policy")
+    assert r.returncode == 1
+    assert one_line(r.stderr).startswith("spokectl: auth refused: set --token or SPOKE_TOKEN")
+    r = ctl(http, "--token", "wrong", "policy")
+    assert r.returncode == 1 and "auth refused" in one_line(r.stderr)
+    r = ctl(http, "policy", env={"SPOKE_TOKEN": "ctl-s3cret"})
+    assert r.returncode == 0 and "idle_timeout" in r.stdout, r.stderr
+    r = ctl(http, "--token", "ctl-s3cret", "edges", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["edges"] == [], r.stderr
+    stop_hub(hub)
 
 
 def test_edges_counts_clients_right(cluster):
@@ -158,7 +159,7 @@ def test_kick_closes_the_named_connection(cluster):
         r = await asyncio.to_thread(ctl, cluster.http_port, "kick", w["conn"], "--reason", "bye")
         assert r.returncode == 0, r.stderr
         try:
-            await asyncio.wait_for(ws.recv(), 5)
+            await asyncio.wait_for(ws.recv(), scaled(5))
             raise AssertionError("the kicked connection stayed open")
         except websockets.ConnectionClosed:
             pass
@@ -181,7 +182,7 @@ def test_drain_turns_the_edge_not_ready_moves_clients_off_and_exits_0(make_clust
         await asyncio.to_thread(wait_for, lambda: http_get(admin, "/readyz")[0] == 503, 5,
                                 "edge-b not ready")
         for ws in clients:
-            await asyncio.wait_for(ws.wait_closed(), 10)
+            await asyncio.wait_for(ws.wait_closed(), scaled(10))
             assert ws.close_code == 1001
     run(body())
     wait_for(lambda: edge.p.poll() is not None, 10, "edge-b to exit")

@@ -3,13 +3,14 @@ import json
 import shutil
 import signal
 import ssl
+import struct
+import time
 
 import pytest
 
-from conftest import EDGE_STARTED_RE
-from helpers import (HOST, await_for, connect, expect, free_port, parse_frames, ping_pong,
-                     read_http_head, recv_json, run, send, subscribe, tls_connect, tls_context,
-                     raw_upgrade, upgrade_request)
+from helpers import (HOST, await_for, connect, expect, parse_conn, parse_frames, ping_pong,
+                     raw_upgrade, read_http_head, recv_json, run, scaled, send, subscribe,
+                     tls_connect, tls_context, upgrade_request)
 
 
 def wss_args(certs_dir):
@@ -114,6 +115,11 @@ def test_sighup_reloads_the_wss_certificate_and_keeps_open_connections(make_clus
         tls_connect(port, ctx, timeout=2).close()
         return True
 
+    def worker_verified_by(ctx):
+        """The worker whose welcome came over a handshake ctx verified."""
+        with tls_connect(port, ctx, timeout=2) as sock:
+            return parse_conn(upgrade_over(sock)["conn"])[1]
+
     async def body():
         c1, w1 = await connect(cluster.wss_url("edge-a"), ssl=trusts_ca1)
         await subscribe(c1, "rotation")
@@ -125,10 +131,14 @@ def test_sighup_reloads_the_wss_certificate_and_keeps_open_connections(make_clus
         shutil.copyfile(dev_certs.ca2 / "client-facing.key", key)
         cluster.edges["edge-a"].signal(signal.SIGHUP)
         await await_for(lambda: verifies(trusts_ca2), 5, "a handshake verified by CA2")
-        for _ in range(6):  # new handshakes on every worker get the new certificate
-            assert verifies(trusts_ca2)
+        seen = set()  # new handshakes on every worker get the new certificate
+        for _ in range(40):
+            seen.add(worker_verified_by(trusts_ca2))
             with pytest.raises(ssl.SSLCertVerificationError):
                 verifies(trusts_ca1)
+            if seen == {0, 1}:
+                break
+        assert seen == {0, 1}, f"only workers {seen} were reached"
 
         c2, w2 = await connect(cluster.wss_url("edge-a"), ssl=trusts_ca2)
         await send(c2, {"op": "pub", "topic": "rotation", "data": "after", "id": 1})
@@ -159,10 +169,9 @@ def bad_file_cases(ca1, ca2, tmp):
 def test_edge_exits_2_naming_a_bad_wss_cert_or_key(launch, dev_certs, tmp_path, case):
     cert, key, named = bad_file_cases(dev_certs.ca1, dev_certs.ca2, tmp_path)[case]
     edge = launch("spoke-edge", [
-        "--name", "edge-a", "--listen", f"{HOST}:{free_port()}",
-        "--tls-listen", f"{HOST}:{free_port()}", "--tls-cert", str(cert), "--tls-key", str(key),
-        "--hub", f"{HOST}:{free_port()}", "--admin", f"{HOST}:0", "--workers", "1"])
-    assert edge.outcome(EDGE_STARTED_RE) == "exited", f"edge started with {case}"
+        "--name", "edge-a", "--listen", f"{HOST}:0", "--tls-listen", f"{HOST}:0",
+        "--tls-cert", str(cert), "--tls-key", str(key), "--admin", f"{HOST}:0", "--workers", "1"])
+    assert edge.outcome() == "exited", f"edge started with {case}"
     assert edge.p.returncode == 2, f"exit status {edge.p.returncode}:\n{edge.output()}"
     lines = [line for line in edge.stderr().splitlines() if line.strip()]
     assert len(lines) == 1, f"expected one line on stderr, got:\n{edge.stderr()}"
@@ -182,16 +191,19 @@ def test_plain_http_on_the_wss_port_gets_a_readable_400(make_cluster, dev_certs)
 
 
 def test_stalled_wss_client_is_cut_and_others_get_everything(make_cluster, dev_certs):
-    """Over wss a client that stops reading is closed as a slow consumer once
-    its queue passes send_queue_bytes (encrypted records waiting for its
+    """Over wss a client that stops reading is closed as a slow consumer (1008)
+    once its queue passes send_queue_bytes (encrypted records waiting for its
     socket included), while a reading wss subscriber gets every message."""
     import socket
+    # close_timeout_ms: long enough for the close frame to wait until the
+    # stalled client reads again.
     cluster = make_cluster(wss=True, hub_args=["--send-queue-bytes", "65536"],
-                           edge_args=wss_args(dev_certs.ca1) + ["--client-sndbuf", "4096"])
+                           edge_args=wss_args(dev_certs.ca1) + ["--client-sndbuf", "4096",
+                                                               "--close-timeout-ms", "600000"])
     ctx = tls_context(dev_certs.ca1 / "ca.pem")
     raw = socket.socket()
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.settimeout(5)
+    raw.settimeout(scaled(5))
     raw.connect((HOST, cluster.wss_ports["edge-a"]))
     stalled = ctx.wrap_socket(raw, server_hostname=HOST)
     try:
@@ -213,8 +225,33 @@ def test_stalled_wss_client_is_cut_and_others_get_everything(make_cluster, dev_c
             while len(got) < 600:
                 got.append(await recv_json(good))
             assert [m["data"]["i"] for m in got] == list(range(600))
-            await await_for(lambda: "slow consumer" in cluster.edge_log("edge-a"), 5,
-                            "'slow consumer' in edge-a's log")
+            await await_for(lambda: f"conn {conn}: closed: slow consumer" in
+                            cluster.edge_log("edge-a"), 5, "the stalled client cut in the log")
         run(body())
+        # Reading now gets what the edge had written, then its close frame and the end.
+        data = read_tls_until_eof(stalled, 10)
+        frames = parse_frames(data)
+        msgs = [p for op, p in frames if op in (1, 2)]
+        assert len(msgs) < 600, "the stalled wss client got every message: never cut off"
+        assert frames and frames[-1][0] == 8, f"no close frame last: {frames[-3:]!r}"
+        assert frames[-1][1] == struct.pack("!H", 1008) + b"slow consumer", frames[-1]
     finally:
         stalled.close()
+
+
+def read_tls_until_eof(sock, timeout):
+    """Everything a TLS socket delivers until the peer ends the connection."""
+    deadline = time.monotonic() + scaled(timeout)
+    data = b""
+    while True:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError):
+            return data
+        except TimeoutError:
+            raise AssertionError(f"the edge did not end the connection within {timeout}s "
+                                 f"({len(data)} bytes read)") from None
+        if not chunk:
+            return data
+        data += chunk
