@@ -94,7 +94,7 @@ def refused(cluster, fields):
     p = LinkPeer(cluster.hub_port)
     try:
         p.send_first(fields)
-        err = p.recv_until(lambda m: m[0] == ERROR, skip=())
+        err = p.recv_until(lambda m: m[0] == ERROR)
         assert p.wait_closed() is None  # nothing after the ERROR but the close
         return err
     finally:
@@ -170,7 +170,7 @@ def test_the_first_message_must_be_hello_and_the_only_hello(make_cluster):
     assert err[1:] == [400, "decode: expected hello first, got heartbeat"], err
     p = peer(cluster, "twice")
     p.send(hello_msg("twice"))  # again, inside the stream
-    err = p.recv_until(lambda m: m[0] == ERROR, skip=(HEARTBEAT,))
+    err = p.recv_until(lambda m: m[0] == ERROR)
     assert err[1:] == [400, "unexpected hello"], err
     assert p.wait_closed() is None
     p.close()
