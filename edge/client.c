@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <openssl/ssl.h>
 
+#include "common/container.h"
 #include "common/log.h"
 #include "common/msg.h"
 #include "common/net.h"
@@ -26,8 +27,8 @@
 /* Bytes read per wake-up before yielding to other connections. */
 #define READ_BUDGET (256 * 1024)
 
-#define client_of(node) ((struct client *)((char *)(node) - offsetof(struct client, deadline)))
-#define client_of_idle(node) ((struct client *)((char *)(node) - offsetof(struct client, idle)))
+#define client_of(node) container_of(node, struct client, deadline)
+#define client_of_idle(node) container_of(node, struct client, idle)
 
 static void on_io(struct ev_loop *loop, ev_io *io, int revents);
 static void process(struct client *c, const uint8_t *p, size_t n, int from_partial);

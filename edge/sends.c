@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/container.h"
 #include "common/msg.h"
 #include "common/xalloc.h"
 
@@ -14,8 +15,8 @@ struct pending_send {
     int64_t id;
 };
 
-#define send_of(n) ((struct pending_send *)((char *)(n) - offsetof(struct pending_send, node)))
-#define sends_of(l) ((struct sends *)((char *)(l) - offsetof(struct sends, timer)))
+#define send_of(n) container_of(n, struct pending_send, node)
+#define sends_of(l) container_of(l, struct sends, timer)
 
 static void key_of(char out[16], uint64_t seq, int64_t id)
 {
