@@ -58,6 +58,8 @@ static const struct field hello_fields[] = {
 static const struct field interest_add_fields[] = {
     FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
     FLD("id", F_I64, id, 0),
+    FLD("since_seq", F_U64, since_seq, 0),
+    FLD("since_epoch", F_STR, since_epoch, LINK_MAX_EPOCH),
 };
 static const struct field interest_remove_fields[] = {
     FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
@@ -67,6 +69,31 @@ static const struct field interest_result_fields[] = {
     FLD("id", F_I64, id, 0),
     FLD("code", F_U32, code, 0),
     FLD("reason", F_STR, reason, LINK_MAX_REASON),
+    FLD("seq", F_U64, seq, 0),
+    FLD("epoch", F_STR, epoch, LINK_MAX_EPOCH),
+    FLD("recovered", F_U32, recovered, 0),
+};
+static const struct field publish_result_fields[] = {
+    FLD("pub_id", F_U64, pub_id, 0),
+    FLD("code", F_U32, code, 0),
+    FLD("reason", F_STR, reason, LINK_MAX_REASON),
+    FLD("seq", F_U64, seq, 0),
+    FLD("epoch", F_STR, epoch, LINK_MAX_EPOCH),
+};
+static const struct field history_read_fields[] = {
+    FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
+    FLD("id", F_I64, id, 0),
+    FLD("since_seq", F_U64, since_seq, 0),
+    FLD("since_epoch", F_STR, since_epoch, LINK_MAX_EPOCH),
+};
+static const struct field history_result_fields[] = {
+    FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
+    FLD("id", F_I64, id, 0),
+    FLD("code", F_U32, code, 0),
+    FLD("reason", F_STR, reason, LINK_MAX_REASON),
+    FLD("seq", F_U64, seq, 0),
+    FLD("epoch", F_STR, epoch, LINK_MAX_EPOCH),
+    FLD("recovered", F_U32, recovered, 0),
 };
 static const struct field publish_fields[] = {
     FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
@@ -74,6 +101,7 @@ static const struct field publish_fields[] = {
     FLD("enc", F_ENC, enc, 0),
     FLD("data", F_BIN, data, 0),
     FLD("user", F_STR, user, LINK_MAX_USER),
+    FLD("pub_id", F_U64, pub_id, 0),
 };
 static const struct field message_fields[] = {
     FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
@@ -82,6 +110,7 @@ static const struct field message_fields[] = {
     FLD("enc", F_ENC, enc, 0),
     FLD("data", F_BIN, data, 0),
     FLD("user", F_STR, user, LINK_MAX_USER),
+    FLD("replay", F_U64, replay, 0),
 };
 static const struct field direct_fields[] = {
     FLD("to", F_STR, to, LINK_MAX_CONN_ID),
@@ -143,6 +172,9 @@ static const struct field policy_fields[] = {
     FLD("worker_max_topics", F_LONG, policy.worker_max_topics, 0),
     FLD("send_timeout_ms", F_LONG, policy.send_timeout_ms, 0),
     FLD("max_pending_sends", F_LONG, policy.max_pending_sends, 0),
+    FLD("publish_timeout_ms", F_LONG, policy.publish_timeout_ms, 0),
+    FLD("max_pending_publishes", F_LONG, policy.max_pending_publishes, 0),
+    FLD("publish_buffer_bytes", F_LONG, policy.publish_buffer_bytes, 0),
 };
 
 struct layout {
@@ -168,6 +200,9 @@ static const struct layout layouts[] = {
     [LINK_KICK] = LAYOUT("kick", kick_fields),
     [LINK_DRAIN] = LAYOUT("drain", drain_fields),
     [LINK_INTEREST_RESULT] = LAYOUT("interest_result", interest_result_fields),
+    [LINK_PUBLISH_RESULT] = LAYOUT("publish_result", publish_result_fields),
+    [LINK_HISTORY_READ] = LAYOUT("history_read", history_read_fields),
+    [LINK_HISTORY_RESULT] = LAYOUT("history_result", history_result_fields),
 };
 
 static const struct layout *layout_of(uint64_t type)

@@ -14,8 +14,12 @@
 
 /* 2: uncompressed first message, INTEREST_ADD answered by INTEREST_RESULT,
  * DIRECT_RESULT only for forwarded directs, POLICY with worker_max_topics,
- * send_timeout_ms and max_pending_sends. */
-#define LINK_PROTOCOL_VERSION 2
+ * send_timeout_ms and max_pending_sends.
+ * 3: positions (seq, epoch) and recovery: INTEREST_ADD may resume from a
+ * position, INTEREST_RESULT carries the topic's position, HISTORY_READ and
+ * HISTORY_RESULT, MESSAGE's replay, PUBLISH's pub_id answered by
+ * PUBLISH_RESULT, POLICY with the publish keys. */
+#define LINK_PROTOCOL_VERSION 3
 /* Sent raw (uncompressed) by both sides before their zstd stream. */
 #define LINK_PREAMBLE "SPOKELNK"
 #define LINK_PREAMBLE_LEN 8
@@ -33,6 +37,7 @@
 #define LINK_MAX_CONN_ID 128  /* from, to */
 #define LINK_MAX_USER 128     /* user: the authenticated user id of a sender ("" if none) */
 #define LINK_MAX_REASON 1024  /* DIRECT_RESULT and ERROR reason */
+#define LINK_MAX_EPOCH 16     /* a topic's epoch (the hub mints 8 characters) */
 
 enum link_type {
     LINK_HELLO = 1,           /* both ways, first message */
@@ -49,6 +54,9 @@ enum link_type {
     LINK_KICK = 12,           /* hub -> edge: close connection `to` with code and reason */
     LINK_DRAIN = 13,          /* hub -> edge: drain the whole edge process */
     LINK_INTEREST_RESULT = 14, /* hub -> edge: an INTEREST_ADD taken (code 0) or refused */
+    LINK_PUBLISH_RESULT = 15,  /* hub -> edge: a PUBLISH ordered (its seq) or refused */
+    LINK_HISTORY_READ = 16,    /* edge -> hub: the messages of a topic since a position */
+    LINK_HISTORY_RESULT = 17,  /* hub -> edge: answers a HISTORY_READ; its MESSAGEs follow */
 };
 
 /* An edge worker's counters, as sent in STATS (totals since it started). */
@@ -80,6 +88,10 @@ struct link_msg {
     uint8_t has_id;
     int64_t id;
     uint64_t seq;
+    uint64_t since_seq;    /* INTEREST_ADD, HISTORY_READ: the position resumed from */
+    uint64_t pub_id;       /* PUBLISH, PUBLISH_RESULT: the edge worker's number of a publish */
+    uint64_t replay;       /* MESSAGE: the HISTORY_READ id it answers (0: live) */
+    uint32_t recovered;    /* INTEREST_RESULT, HISTORY_RESULT: 1 if the MESSAGEs follow */
     uint64_t boot;
     uint64_t time_ms;
     uint32_t heartbeat_ms; /* HELLO: the sender's heartbeat period */
@@ -87,6 +99,7 @@ struct link_msg {
                             * clock); from the hub, that value echoed back at once (0 on
                             * the hub's own periodic heartbeats) */
     struct link_str name, region, software, topic, from, to, data, reason, public_url, user;
+    struct link_str epoch, since_epoch;
     struct policy policy;
     struct link_stats stats;
 };

@@ -35,6 +35,13 @@ const struct policy_key policy_keys[] = {
         "seconds a send with an id waits for the target's edge before the sender gets 504"),
     KEY("max_pending_sends", POLICY_COUNT, max_pending_sends, 1, 255, "100",
         "sends with an id one connection may have waiting for an answer; more get 429"),
+    KEY("publish_timeout", POLICY_SECONDS, publish_timeout_ms, 100, 3600L * 1000, "10",
+        "seconds an edge keeps trying to have a publish ordered by the hub (link down: held, "
+        "re-sent when it is back) before the publisher gets an error"),
+    KEY("max_pending_publishes", POLICY_COUNT, max_pending_publishes, 1, 1L << 20, "10000",
+        "publishes one edge worker holds that the hub has not yet ordered; more get 503"),
+    KEY("publish_buffer_bytes", POLICY_BYTES, publish_buffer_bytes, 65536, 1L << 30, "8388608",
+        "bytes of such publishes one edge worker holds; more get 503"),
 };
 const size_t policy_nkeys = sizeof policy_keys / sizeof policy_keys[0];
 

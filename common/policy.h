@@ -23,6 +23,9 @@ struct policy {
     long worker_max_topics;    /* distinct topics one edge worker holds subscriptions for */
     long send_timeout_ms;      /* a send with an id is answered 504 after this */
     long max_pending_sends;    /* sends with an id one connection may have unanswered */
+    long publish_timeout_ms;   /* a publish the hub has not ordered in this time gets an error */
+    long max_pending_publishes; /* publishes one edge worker holds unordered (link down) */
+    long publish_buffer_bytes; /* ... and their bytes */
 };
 
 enum policy_unit { POLICY_SECONDS, POLICY_BYTES, POLICY_COUNT };

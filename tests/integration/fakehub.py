@@ -17,12 +17,13 @@ from helpers import HOST
 from linkpeer import INTEREST_ADD, INTEREST_RESULT, LinkReader
 
 PREAMBLE = b"SPOKELNK"
-LINK_PROTOCOL_VERSION = 2
+LINK_PROTOCOL_VERSION = 3
 HELLO, POLICY, KICK = 1, 10, 12
 # idle_timeout_ms, ping_interval_ms, pong_timeout_ms, handshake_timeout_ms,
 # max_message_bytes, send_queue_bytes, max_subscriptions, rate_limit, rate_burst,
 # worker_max_topics, send_timeout_ms, max_pending_sends
-DEFAULT_POLICY = [0, 25000, 10000, 10000, 65536, 1 << 20, 1000, 0, 100, 100000, 10000, 100]
+DEFAULT_POLICY = [0, 25000, 10000, 10000, 65536, 1 << 20, 1000, 0, 100, 100000, 10000, 100,
+                  10000, 10000, 8 << 20]
 
 
 
@@ -72,8 +73,8 @@ class _Link:
                 if not data:
                     return
                 for m in reader.feed(data):
-                    if m[0] == INTEREST_ADD:
-                        self.send(_message(INTEREST_RESULT, m[1], m[2], 0, ""))
+                    if m[0] == INTEREST_ADD:  # granted at a new topic's position
+                        self.send(_message(INTEREST_RESULT, m[1], m[2], 0, "", 0, "fakehub0", 0))
         except OSError:
             pass
 

@@ -50,6 +50,30 @@ static struct link_msg full_msg(enum link_type t)
     case LINK_INTEREST_ADD:
         m.topic = link_str_c("room:42");
         m.id = 77;
+        m.since_seq = UINT64_MAX - 1;
+        m.since_epoch = link_str_c("k3x9a0qz");
+        break;
+    case LINK_HISTORY_READ:
+        m.topic = link_str_c("room:42");
+        m.id = -5;
+        m.since_seq = 41;
+        m.since_epoch = link_str_c("0123456789abcdef");
+        break;
+    case LINK_HISTORY_RESULT:
+        m.topic = link_str_c("room:42");
+        m.id = -5;
+        m.code = 0;
+        m.reason = link_str_c("");
+        m.seq = 57;
+        m.epoch = link_str_c("k3x9a0qz");
+        m.recovered = 1;
+        break;
+    case LINK_PUBLISH_RESULT:
+        m.pub_id = UINT64_MAX;
+        m.code = 429;
+        m.reason = link_str_c("max_topics");
+        m.seq = 1ull << 40;
+        m.epoch = link_str_c("p0q1r2s3");
         break;
     case LINK_INTEREST_REMOVE:
         m.topic = link_str_c("room:42");
@@ -59,6 +83,9 @@ static struct link_msg full_msg(enum link_type t)
         m.id = 77;
         m.code = 429;
         m.reason = link_str_c("the hub holds max_topics (10) topics");
+        m.seq = 123456;
+        m.epoch = link_str_c("k3x9a0qz");
+        m.recovered = 1;
         break;
     case LINK_PUBLISH:
         m.topic = link_str_c("room:42");
@@ -67,6 +94,7 @@ static struct link_msg full_msg(enum link_type t)
         m.enc = 1;
         m.data.ptr = (const char *)payload;
         m.data.len = sizeof(payload);
+        m.pub_id = 9007199254740993ull;
         break;
     case LINK_MESSAGE:
         m.topic = link_str_c("room:42");
@@ -74,6 +102,7 @@ static struct link_msg full_msg(enum link_type t)
         m.from = link_str_c("e1.w0.c17");
         m.enc = 0;
         m.data = link_str_c("{\"x\":1}");
+        m.replay = 88;
         break;
     case LINK_DIRECT:
         m.to = link_str_c("e2.w1.c9");
@@ -137,8 +166,27 @@ static void assert_msg_eq(const struct link_msg *a, const struct link_msg *b)
         assert_str_eq(a->public_url, b->public_url);
         break;
     case LINK_INTEREST_ADD:
+    case LINK_HISTORY_READ:
         assert_str_eq(a->topic, b->topic);
         assert_true(a->id == b->id);
+        assert_true(a->since_seq == b->since_seq);
+        assert_str_eq(a->since_epoch, b->since_epoch);
+        break;
+    case LINK_HISTORY_RESULT:
+        assert_str_eq(a->topic, b->topic);
+        assert_true(a->id == b->id);
+        assert_int_equal(a->code, b->code);
+        assert_str_eq(a->reason, b->reason);
+        assert_true(a->seq == b->seq);
+        assert_str_eq(a->epoch, b->epoch);
+        assert_int_equal(a->recovered, b->recovered);
+        break;
+    case LINK_PUBLISH_RESULT:
+        assert_true(a->pub_id == b->pub_id);
+        assert_int_equal(a->code, b->code);
+        assert_str_eq(a->reason, b->reason);
+        assert_true(a->seq == b->seq);
+        assert_str_eq(a->epoch, b->epoch);
         break;
     case LINK_INTEREST_REMOVE:
         assert_str_eq(a->topic, b->topic);
@@ -148,6 +196,9 @@ static void assert_msg_eq(const struct link_msg *a, const struct link_msg *b)
         assert_true(a->id == b->id);
         assert_int_equal(a->code, b->code);
         assert_str_eq(a->reason, b->reason);
+        assert_true(a->seq == b->seq);
+        assert_str_eq(a->epoch, b->epoch);
+        assert_int_equal(a->recovered, b->recovered);
         break;
     case LINK_PUBLISH:
         assert_str_eq(a->topic, b->topic);
@@ -155,6 +206,7 @@ static void assert_msg_eq(const struct link_msg *a, const struct link_msg *b)
         assert_str_eq(a->user, b->user);
         assert_int_equal(a->enc, b->enc);
         assert_str_eq(a->data, b->data);
+        assert_true(a->pub_id == b->pub_id);
         break;
     case LINK_MESSAGE:
         assert_str_eq(a->topic, b->topic);
@@ -163,6 +215,7 @@ static void assert_msg_eq(const struct link_msg *a, const struct link_msg *b)
         assert_str_eq(a->user, b->user);
         assert_int_equal(a->enc, b->enc);
         assert_str_eq(a->data, b->data);
+        assert_true(a->replay == b->replay);
         break;
     case LINK_DIRECT:
         assert_str_eq(a->to, b->to);
@@ -222,7 +275,8 @@ static void roundtrip(const struct link_msg *m)
 static const enum link_type all_types[] = {
     LINK_HELLO, LINK_INTEREST_ADD, LINK_INTEREST_REMOVE, LINK_PUBLISH, LINK_MESSAGE,
     LINK_DIRECT, LINK_DIRECT_RESULT, LINK_ERROR, LINK_HEARTBEAT, LINK_POLICY, LINK_STATS,
-    LINK_KICK, LINK_DRAIN, LINK_INTEREST_RESULT,
+    LINK_KICK, LINK_DRAIN, LINK_INTEREST_RESULT, LINK_PUBLISH_RESULT, LINK_HISTORY_READ,
+    LINK_HISTORY_RESULT,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -515,7 +569,7 @@ static void test_link_decode_rejects_non_array_and_empty_array(void **state)
 
 static void test_link_decode_rejects_unknown_type(void **state)
 {
-    static const int64_t bad[] = {0, 15, 127, 255, 65536, -1, -100};
+    static const int64_t bad[] = {0, 18, 63, 127, 255, 65536, -1, -100};
     struct raw r;
     raw_begin(&r);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -575,10 +629,12 @@ static void test_link_decode_ignores_extra_trailing_elements(void **state)
     struct raw r;
     struct link_msg m;
     raw_begin(&r);
-    msgpack_pack_array(&r.pk, 5);
+    msgpack_pack_array(&r.pk, 7);
     msgpack_pack_uint8(&r.pk, LINK_INTEREST_ADD);
     pack_s(&r.pk, "room:1");
     msgpack_pack_uint64(&r.pk, 42);
+    msgpack_pack_uint64(&r.pk, 0);
+    pack_s(&r.pk, "");
     msgpack_pack_map(&r.pk, 1);
     pack_s(&r.pk, "future");
     msgpack_pack_array(&r.pk, 2);
@@ -598,10 +654,12 @@ static void test_link_decode_rejects_wrong_element_types(void **state)
     raw_begin(&r);
 
     /* topic as an integer */
-    msgpack_pack_array(&r.pk, 3);
+    msgpack_pack_array(&r.pk, 5);
     msgpack_pack_uint8(&r.pk, LINK_INTEREST_ADD);
     msgpack_pack_uint8(&r.pk, 7);
     msgpack_pack_uint8(&r.pk, 1);
+    msgpack_pack_uint8(&r.pk, 0);
+    pack_s(&r.pk, "");
     expect_reject(raw_end(&r), "interest_add: topic: expected str");
 
     /* topic as bin */
@@ -613,29 +671,31 @@ static void test_link_decode_rejects_wrong_element_types(void **state)
 
     /* data as str */
     msgpack_sbuffer_clear(&r.sb);
-    msgpack_pack_array(&r.pk, 6);
+    msgpack_pack_array(&r.pk, 7);
     msgpack_pack_uint8(&r.pk, LINK_PUBLISH);
     pack_s(&r.pk, "t");
     pack_s(&r.pk, "c");
     msgpack_pack_uint8(&r.pk, 0);
     pack_s(&r.pk, "{}");
     pack_s(&r.pk, "");
+    msgpack_pack_uint8(&r.pk, 0);
     expect_reject(raw_end(&r), "publish: data: expected bin");
 
     /* enc as str */
     msgpack_sbuffer_clear(&r.sb);
-    msgpack_pack_array(&r.pk, 6);
+    msgpack_pack_array(&r.pk, 7);
     msgpack_pack_uint8(&r.pk, LINK_PUBLISH);
     pack_s(&r.pk, "t");
     pack_s(&r.pk, "c");
     pack_s(&r.pk, "json");
     msgpack_pack_bin_with_body(&r.pk, "{}", 2);
     pack_s(&r.pk, "");
+    msgpack_pack_uint8(&r.pk, 0);
     expect_reject(raw_end(&r), "publish: enc: expected an unsigned integer");
 
     /* seq negative */
     msgpack_sbuffer_clear(&r.sb);
-    msgpack_pack_array(&r.pk, 7);
+    msgpack_pack_array(&r.pk, 8);
     msgpack_pack_uint8(&r.pk, LINK_MESSAGE);
     pack_s(&r.pk, "t");
     msgpack_pack_int64(&r.pk, -1);
@@ -643,11 +703,12 @@ static void test_link_decode_rejects_wrong_element_types(void **state)
     msgpack_pack_uint8(&r.pk, 0);
     msgpack_pack_bin_with_body(&r.pk, "{}", 2);
     pack_s(&r.pk, "");
+    msgpack_pack_uint8(&r.pk, 0);
     expect_reject(raw_end(&r), "message: seq: expected an unsigned integer");
 
     /* seq as float */
     msgpack_sbuffer_clear(&r.sb);
-    msgpack_pack_array(&r.pk, 7);
+    msgpack_pack_array(&r.pk, 8);
     msgpack_pack_uint8(&r.pk, LINK_MESSAGE);
     pack_s(&r.pk, "t");
     msgpack_pack_double(&r.pk, 1.0);
@@ -655,6 +716,7 @@ static void test_link_decode_rejects_wrong_element_types(void **state)
     msgpack_pack_uint8(&r.pk, 0);
     msgpack_pack_bin_with_body(&r.pk, "{}", 2);
     pack_s(&r.pk, "");
+    msgpack_pack_uint8(&r.pk, 0);
     expect_reject(raw_end(&r), "message: seq");
 
     /* version above uint32 */
@@ -726,13 +788,14 @@ static void test_link_decode_rejects_unknown_enc(void **state)
 {
     struct raw r;
     raw_begin(&r);
-    msgpack_pack_array(&r.pk, 6);
+    msgpack_pack_array(&r.pk, 7);
     msgpack_pack_uint8(&r.pk, LINK_PUBLISH);
     pack_s(&r.pk, "t");
     pack_s(&r.pk, "c");
     msgpack_pack_uint8(&r.pk, 2);
     msgpack_pack_bin_with_body(&r.pk, "{}", 2);
     pack_s(&r.pk, "");
+    msgpack_pack_uint8(&r.pk, 0);
     expect_reject(raw_end(&r), "unknown enc");
     raw_free(&r);
 }
@@ -798,10 +861,12 @@ static void test_link_decode_rejects_strings_over_their_limit(void **state)
     struct raw r;
     raw_begin(&r);
 
-    msgpack_pack_array(&r.pk, 3);
+    msgpack_pack_array(&r.pk, 5);
     msgpack_pack_uint8(&r.pk, LINK_INTEREST_ADD);
     msgpack_pack_str_with_body(&r.pk, big, LINK_MAX_TOPIC + 1);
     msgpack_pack_uint8(&r.pk, 1);
+    msgpack_pack_uint8(&r.pk, 0);
+    pack_s(&r.pk, "");
     expect_reject(raw_end(&r), "interest_add: topic: too long");
 
     msgpack_sbuffer_clear(&r.sb);
@@ -887,7 +952,7 @@ static void test_link_decode_rejects_trailing_garbage_inside_length(void **state
 
 static void test_link_decode_tolerates_null_err_and_tiny_errlen(void **state)
 {
-    static const uint8_t f[] = {0, 0, 0, 2, 0x91, 0x0f};
+    static const uint8_t f[] = {0, 0, 0, 2, 0x91, 0x3f};
     struct link_msg m;
     char err[4] = "zzz";
     assert_int_equal(link_decode(f, sizeof(f), &m, NULL, 0), -1);
@@ -916,7 +981,7 @@ static void test_link_encode_rejects_invalid_messages_and_leaves_out_unchanged(v
     memset(&m, 0, sizeof(m));
     m.type = (enum link_type)0;
     expect_encode_refused(&m);
-    m.type = (enum link_type)15;
+    m.type = (enum link_type)63;
     expect_encode_refused(&m);
 
     m = full_msg(LINK_PUBLISH);
@@ -966,11 +1031,12 @@ static void test_link_type_name_names_every_type(void **state)
 {
     static const char *names[] = {"hello", "interest_add", "interest_remove", "publish",
                                   "message", "direct", "direct_result", "error", "heartbeat",
-                                  "policy", "stats", "kick", "drain", "interest_result"};
+                                  "policy", "stats", "kick", "drain", "interest_result",
+                                  "publish_result", "history_read", "history_result"};
     for (size_t i = 0; i < NTYPES; i++)
         assert_string_equal(link_type_name(all_types[i]), names[i]);
     assert_string_equal(link_type_name((enum link_type)0), "unknown");
-    assert_string_equal(link_type_name((enum link_type)15), "unknown");
+    assert_string_equal(link_type_name((enum link_type)63), "unknown");
     assert_string_equal(link_type_name((enum link_type)-1), "unknown");
 }
 

@@ -384,10 +384,10 @@ static void test_linkio_reports_decode_error(void **state)
 {
     struct pair *p = *state;
     peer_hello(p);
-    static const uint8_t bad[] = {0, 0, 0, 3, 0x92, 0x0f, 0x00}; /* type 15 */
+    static const uint8_t bad[] = {0, 0, 0, 3, 0x92, 0x3f, 0x00}; /* type 63 */
     write_compressed_raw(p->fa, bad, sizeof(bad));
     assert_int_equal(linkio_read(&p->b, p->fb, 1u << 20, on_msg_unexpected, NULL), -1);
-    assert_string_equal(p->b.err, "decode: unknown type 15");
+    assert_string_equal(p->b.err, "decode: unknown type 63");
 }
 
 /* The first message travels uncompressed, and the zstd state appears only
