@@ -1,5 +1,5 @@
-/* libFuzzer driver for the admin server's request checks (common/httpd.h):
- * httpd_host_is_allowed and httpd_is_json_type read header values a client
+/* libFuzzer driver for the admin server's request checks (common/httpreq.h):
+ * httpreq_host_is_allowed and httpreq_is_json_type read header values a client
  * chose. Input: the Host value, then optionally "\n" and the allowed-hosts
  * list. Beyond not crashing or reading past the value, the answers must not
  * depend on the case of the value, on surrounding blanks, or shrink when
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "common/httpd.h"
+#include "common/httpreq.h"
 #include "tests/fuzz/fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -29,18 +29,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (memchr(allowed, '\0', alen)) /* settings cannot hold a NUL */
         goto out;
 
-    int ok = httpd_host_is_allowed(v, vlen, "hub.internal", allowed);
+    int ok = httpreq_host_is_allowed(v, vlen, "hub.internal", allowed);
     FUZZ_CHECK(ok == 0 || ok == 1);
     for (size_t i = 0; i < vlen; i++)
         lower[i + 1] = (char)tolower((unsigned char)v[i]);
-    FUZZ_CHECK(httpd_host_is_allowed(lower + 1, vlen, "hub.internal", allowed) == ok);
+    FUZZ_CHECK(httpreq_host_is_allowed(lower + 1, vlen, "hub.internal", allowed) == ok);
     lower[0] = ' ';
     lower[vlen + 1] = '\t';
-    FUZZ_CHECK(httpd_host_is_allowed(lower, vlen + 2, "hub.internal", allowed) == ok);
+    FUZZ_CHECK(httpreq_host_is_allowed(lower, vlen + 2, "hub.internal", allowed) == ok);
     memcpy(allowed + alen, ",*", 3);
-    FUZZ_CHECK(httpd_host_is_allowed(v, vlen, "hub.internal", allowed) >= ok);
+    FUZZ_CHECK(httpreq_host_is_allowed(v, vlen, "hub.internal", allowed) >= ok);
 
-    int json = httpd_is_json_type(v, vlen);
+    int json = httpreq_is_json_type(v, vlen);
     FUZZ_CHECK(json == 0 || json == 1);
     if (json) {
         size_t k = 0;

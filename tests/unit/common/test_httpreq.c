@@ -1,6 +1,6 @@
-/* Unit tests for common/httpd.c's request checks: which Host values name
- * this server (DNS rebinding defence) and which Content-Type values are
- * JSON. */
+/* Unit tests for common/httpreq.c: reading a request in pieces, the head
+ * checks, which Host values name this server (DNS rebinding defence) and
+ * which Content-Type values are JSON. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -8,14 +8,14 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "common/httpd.h"
+#include "common/httpreq.h"
 
 static int host_ok(const char *v, const char *listen, const char *allowed)
 {
-    return httpd_host_is_allowed(v, strlen(v), listen, allowed);
+    return httpreq_host_is_allowed(v, strlen(v), listen, allowed);
 }
 
-static void test_httpd_host_accepts_ip_literals_localhost_and_the_listen_host(void **state)
+static void test_httpreq_host_accepts_ip_literals_localhost_and_the_listen_host(void **state)
 {
     assert_true(host_ok("127.0.0.1", "127.0.0.1", ""));
     assert_true(host_ok("127.0.0.1:7480", "127.0.0.1", ""));
@@ -29,7 +29,7 @@ static void test_httpd_host_accepts_ip_literals_localhost_and_the_listen_host(vo
     assert_true(host_ok("HUB.internal", "hub.internal", ""));
 }
 
-static void test_httpd_host_accepts_listed_names(void **state)
+static void test_httpreq_host_accepts_listed_names(void **state)
 {
     const char *allowed = "api.example.com, Ops.Example.com ,x";
     assert_true(host_ok("api.example.com", "0.0.0.0", allowed));
@@ -40,7 +40,7 @@ static void test_httpd_host_accepts_listed_names(void **state)
     assert_true(host_ok("anything.example", "0.0.0.0", "a.b,*"));
 }
 
-static void test_httpd_host_refuses_other_names_and_garbage(void **state)
+static void test_httpreq_host_refuses_other_names_and_garbage(void **state)
 {
     assert_false(host_ok("evil.example", "127.0.0.1", ""));
     assert_false(host_ok("evil.example:7480", "127.0.0.1", "api.example.com"));
@@ -58,16 +58,16 @@ static void test_httpd_host_refuses_other_names_and_garbage(void **state)
     assert_false(host_ok("127.0.0.1/x", "127.0.0.1", ""));
     assert_false(host_ok("evil example", "127.0.0.1", "*x"));
     /* The value is not NUL-terminated in the request: only len counts. */
-    assert_false(httpd_host_is_allowed("localhostX", 10, "127.0.0.1", ""));
-    assert_true(httpd_host_is_allowed("localhostX", 9, "127.0.0.1", ""));
+    assert_false(httpreq_host_is_allowed("localhostX", 10, "127.0.0.1", ""));
+    assert_true(httpreq_host_is_allowed("localhostX", 9, "127.0.0.1", ""));
 }
 
 static int json_ok(const char *v)
 {
-    return httpd_is_json_type(v, strlen(v));
+    return httpreq_is_json_type(v, strlen(v));
 }
 
-static void test_httpd_is_json_type(void **state)
+static void test_httpreq_is_json_type(void **state)
 {
     assert_true(json_ok("application/json"));
     assert_true(json_ok("Application/JSON"));
@@ -85,10 +85,10 @@ static void test_httpd_is_json_type(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_httpd_host_accepts_ip_literals_localhost_and_the_listen_host),
-        cmocka_unit_test(test_httpd_host_accepts_listed_names),
-        cmocka_unit_test(test_httpd_host_refuses_other_names_and_garbage),
-        cmocka_unit_test(test_httpd_is_json_type),
+        cmocka_unit_test(test_httpreq_host_accepts_ip_literals_localhost_and_the_listen_host),
+        cmocka_unit_test(test_httpreq_host_accepts_listed_names),
+        cmocka_unit_test(test_httpreq_host_refuses_other_names_and_garbage),
+        cmocka_unit_test(test_httpreq_is_json_type),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
