@@ -41,6 +41,8 @@ static int on_body(http_parser *p, const char *at, size_t len)
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct httpreq *r = p->data;
+    if (r->head_done)
+        return 0; /* a trailer field: see on_header_value */
     if (!r->in_field) {
         r->in_field = 1;
         r->field_off = (size_t)(at - r->buf);
@@ -65,6 +67,10 @@ static const struct {
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct httpreq *r = p->data;
+    /* Fields after a chunked body are trailers: never merged into the head
+     * (RFC 9110 6.5.1), which was checked before them. */
+    if (r->head_done)
+        return 0;
     if (r->in_field) {
         r->in_field = 0;
         r->cur_hdr = -1;

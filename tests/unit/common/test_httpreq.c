@@ -195,6 +195,27 @@ static void test_httpreq_feed_marks_a_body_in_several_chunks_split(void **state)
     free(q);
 }
 
+/* Trailers come after the head was checked: a Host, Origin or Authorization
+ * among them must not count as one of the head's. */
+static void test_httpreq_feed_keeps_no_trailer_field_as_a_header(void **state)
+{
+    struct req *q = malloc(sizeof *q);
+    const char trailers[] = "PUT /api/policy HTTP/1.1\r\nHost: localhost\r\n"
+                            "Content-Type: application/json\r\n"
+                            "Transfer-Encoding: chunked\r\n\r\n"
+                            "2\r\n{}\r\n0\r\n"
+                            "Host: evil.example\r\nOrigin: https://evil.example\r\n"
+                            "Authorization: Bearer s3cret\r\n\r\n";
+    assert_int_equal(feed_str(q, &browser, trailers, 5), HTTPREQ_DONE);
+    assert_int_equal(q->refused, 0);
+    assert_int_equal(q->r.hdr[HTTPREQ_H_HOST].seen, 1);
+    assert_string_equal(header(q, HTTPREQ_H_HOST), "localhost");
+    assert_int_equal(q->r.hdr[HTTPREQ_H_ORIGIN].seen, 0);
+    assert_int_equal(q->r.hdr[HTTPREQ_H_AUTHORIZATION].seen, 0);
+    assert_string_equal(body(q), "{}");
+    free(q);
+}
+
 static void test_httpreq_feed_calls_a_bad_method_or_version_malformed_for_good(void **state)
 {
     struct req *q = malloc(sizeof *q);
@@ -420,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_httpreq_feed_parses_bytes_read_into_its_buffer_in_place),
         cmocka_unit_test(test_httpreq_feed_ignores_a_pipelined_second_request),
         cmocka_unit_test(test_httpreq_feed_marks_a_body_in_several_chunks_split),
+        cmocka_unit_test(test_httpreq_feed_keeps_no_trailer_field_as_a_header),
         cmocka_unit_test(test_httpreq_feed_calls_a_bad_method_or_version_malformed_for_good),
         cmocka_unit_test(test_httpreq_feed_says_too_large_when_the_buffer_fills),
         cmocka_unit_test(test_httpreq_check_refuses_two_host_headers_with_400),
