@@ -63,7 +63,8 @@ static const struct {
 };
 
 /* Names arrive in pieces (LIBRARIES.md §7): the name is whole once its
- * value starts, and the value's pieces are contiguous in r->buf. */
+ * value starts, and the value's pieces are contiguous in r->buf unless the
+ * line was folded. */
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct httpreq *r = p->data;
@@ -84,7 +85,12 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
                 break;
             }
         }
+    } else if (at != r->buf + r->value_end) {
+        /* The value goes on after a line break: obs-fold, refused (400) as
+         * RFC 9112 5.2 allows, rather than kept with the break inside. */
+        return -1;
     }
+    r->value_end = (size_t)(at - r->buf) + len;
     if (r->cur_hdr >= 0)
         r->hdr[r->cur_hdr].len += len;
     return 0;

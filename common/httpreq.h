@@ -49,7 +49,7 @@ struct httpreq {
     int body_split;
     struct httpreq_hdr hdr[HTTPREQ_NHEADERS];
     int url_seen, body_seen, paused_at_head;
-    size_t field_off, field_len;
+    size_t field_off, field_len, value_end;
     int in_field, cur_hdr; /* the header whose value is arriving, or -1 */
 };
 
@@ -60,7 +60,8 @@ enum httpreq_result {
                              * it (httpreq_check), then feed on, with no bytes
                              * if none came, for what is stored after it */
     HTTPREQ_DONE = 2,       /* the request is complete */
-    HTTPREQ_MALFORMED = -1, /* http-parser refused it (httpreq_error_name) */
+    HTTPREQ_MALFORMED = -1, /* http-parser refused it (httpreq_error_name), or a
+                             * header line was folded (RFC 9112 5.2) */
     HTTPREQ_TOO_LARGE = -2, /* cap bytes stored and the request not complete:
                              * in its head (431) unless head_done (413) */
 };

@@ -216,6 +216,26 @@ static void test_httpreq_feed_keeps_no_trailer_field_as_a_header(void **state)
     free(q);
 }
 
+/* A folded line would keep the line break inside the value (and so in the
+ * log line quoting a refused Host): refused instead, read whole or by byte. */
+static void test_httpreq_feed_calls_a_folded_header_line_malformed(void **state)
+{
+    struct req *q = malloc(sizeof *q);
+    const char folded[] = "GET / HTTP/1.1\r\nHost: evil\r\n FORGED LOG LINE\r\n\r\n";
+    const char tab[] = "GET / HTTP/1.1\r\nHost: localhost\r\nX-Other: a\r\n\tb\r\n\r\n";
+    for (size_t step = 0; step < 2; step++) {
+        assert_int_equal(feed_str(q, &loose, folded, step), HTTPREQ_MALFORMED);
+        assert_string_equal(httpreq_error_name(&q->r), "HPE_CB_header_value");
+        assert_int_equal(q->heads, 0);
+        assert_int_equal(feed_str(q, &loose, tab, step), HTTPREQ_MALFORMED);
+    }
+    /* An empty value and then a blank continuation line is one piece. */
+    assert_int_equal(feed_str(q, &loose, "GET / HTTP/1.1\r\nHost:\r\n localhost\r\n\r\n", 1),
+                     HTTPREQ_DONE);
+    assert_string_equal(header(q, HTTPREQ_H_HOST), "localhost");
+    free(q);
+}
+
 static void test_httpreq_feed_calls_a_bad_method_or_version_malformed_for_good(void **state)
 {
     struct req *q = malloc(sizeof *q);
@@ -442,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_httpreq_feed_ignores_a_pipelined_second_request),
         cmocka_unit_test(test_httpreq_feed_marks_a_body_in_several_chunks_split),
         cmocka_unit_test(test_httpreq_feed_keeps_no_trailer_field_as_a_header),
+        cmocka_unit_test(test_httpreq_feed_calls_a_folded_header_line_malformed),
         cmocka_unit_test(test_httpreq_feed_calls_a_bad_method_or_version_malformed_for_good),
         cmocka_unit_test(test_httpreq_feed_says_too_large_when_the_buffer_fills),
         cmocka_unit_test(test_httpreq_check_refuses_two_host_headers_with_400),
