@@ -61,7 +61,9 @@ enum httpreq_result {
                              * if none came, for what is stored after it */
     HTTPREQ_DONE = 2,       /* the request is complete */
     HTTPREQ_MALFORMED = -1, /* http-parser refused it (httpreq_error_name), or a
-                             * header line was folded (RFC 9112 5.2) */
+                             * header line was folded (RFC 9112 5.2); the URL
+                             * and kept headers may then lack their last
+                             * pieces, depending on how the bytes came */
     HTTPREQ_TOO_LARGE = -2, /* cap bytes stored and the request not complete:
                              * in its head (431) unless head_done (413) */
 };

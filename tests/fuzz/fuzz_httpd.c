@@ -12,7 +12,8 @@
  *     are the input's first bytes, and never more than the buffer holds;
  *     a kept header value holds no line break;
  *   - the outcome (complete or not, refusal and reason, method, URL, body,
- *     kept headers) does not depend on how the bytes were cut;
+ *     kept headers; for a malformed request, the error, but for a fold)
+ *     does not depend on how the bytes were cut;
  *   - a request the checks let through has one Host that
  *     httpreq_host_is_allowed accepts (or none, on HTTP/1.0) and, under
  *     browser_checks, no Origin and a JSON Content-Type unless GET or HEAD;
@@ -170,8 +171,14 @@ static void check_same(const struct httpreq *a, const struct outcome *oa,
         FUZZ_CHECK(oa->no.reason == ob->no.reason && oa->no.message == ob->no.message);
         FUZZ_CHECK(strcmp(oa->no.detail, ob->no.detail) == 0);
     }
-    FUZZ_CHECK(HTTP_PARSER_ERRNO(&a->parser) == HTTP_PARSER_ERRNO(&b->parser));
+    /* The same error, but for a folded line: httpreq sees the fold when
+     * the value's next piece is reported, which is at a cut or at the end
+     * of the line, so a bad byte after the fold may come first, or not. */
+    enum http_errno ea = HTTP_PARSER_ERRNO(&a->parser), eb = HTTP_PARSER_ERRNO(&b->parser);
+    FUZZ_CHECK(ea == eb || ea == HPE_CB_header_value || eb == HPE_CB_header_value);
     FUZZ_CHECK(a->head_done == b->head_done && a->done == b->done);
+    if (oa->res == HTTPREQ_MALFORMED)
+        return; /* the pieces hold what came before the error, as cut */
     if (a->head_done) {
         FUZZ_CHECK(a->parser.method == b->parser.method);
         FUZZ_CHECK(a->parser.http_major == b->parser.http_major &&
