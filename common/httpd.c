@@ -10,15 +10,12 @@
  * (LIBRARIES.md §6). */
 #include "common/httpd.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -202,264 +199,27 @@ static ssize_t conn_send(struct httpd_conn *c, const void *p, size_t n)
     return -1;
 }
 
-/* ---- request parsing ------------------------------------------------------ */
-
-static int on_url(http_parser *p, const char *at, size_t len)
-{
-    struct httpd_conn *c = p->data;
-    if (!c->url_seen) {
-        c->url_seen = 1;
-        c->url_off = (size_t)(at - c->req);
-    }
-    c->url_len += len;
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-    struct httpd_conn *c = p->data;
-    if (!c->body_seen) {
-        c->body_seen = 1;
-        c->body_off = (size_t)(at - c->req);
-    } else if (at != c->req + c->body_off + c->body_len) {
-        c->body_split = 1; /* chunked: pieces with chunk headers between them */
-    }
-    c->body_len += len;
-    return 0;
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t len)
-{
-    struct httpd_conn *c = p->data;
-    if (!c->in_field) {
-        c->in_field = 1;
-        c->field_off = (size_t)(at - c->req);
-        c->field_len = 0;
-    }
-    c->field_len += len;
-    return 0;
-}
-
-static const struct {
-    const char *name;
-    size_t len;
-} kept_headers[HTTPD_NHEADERS] = {
-    [HTTPD_H_AUTHORIZATION] = {"authorization", 13},
-    [HTTPD_H_HOST] = {"host", 4},
-    [HTTPD_H_ORIGIN] = {"origin", 6},
-    [HTTPD_H_CONTENT_TYPE] = {"content-type", 12},
-};
-
-/* Names arrive in pieces (LIBRARIES.md §7): the name is whole once its
- * value starts, and the value's pieces are contiguous in c->req. */
-static int on_header_value(http_parser *p, const char *at, size_t len)
-{
-    struct httpd_conn *c = p->data;
-    if (c->in_field) {
-        c->in_field = 0;
-        c->cur_hdr = -1;
-        for (int k = 0; k < HTTPD_NHEADERS; k++) {
-            if (c->field_len == kept_headers[k].len &&
-                strncasecmp(c->req + c->field_off, kept_headers[k].name, c->field_len) == 0) {
-                c->cur_hdr = k;
-                c->hdr[k].seen++;
-                c->hdr[k].off = (size_t)(at - c->req);
-                c->hdr[k].len = 0;
-                break;
-            }
-        }
-    }
-    if (c->cur_hdr >= 0)
-        c->hdr[c->cur_hdr].len += len;
-    return 0;
-}
-
-static int on_headers_complete(http_parser *p)
-{
-    struct httpd_conn *c = p->data;
-    c->headers_done = 1;
-    c->in_field = 0;
-    c->cur_hdr = -1;
-    return 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-    struct httpd_conn *c = p->data;
-    c->done = 1;
-    /* One request per connection: ignore anything pipelined after it. */
-    http_parser_pause(p, 1);
-    return 0;
-}
-
-static const http_parser_settings parser_settings = {
-    .on_url = on_url,
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
-
 /* ---- checks --------------------------------------------------------------- */
 
-/* v[0, len) without surrounding spaces and tabs. */
-static void trim(const char **v, size_t *len)
-{
-    while (*len && (**v == ' ' || **v == '\t')) {
-        (*v)++;
-        (*len)--;
-    }
-    while (*len && ((*v)[*len - 1] == ' ' || (*v)[*len - 1] == '\t'))
-        (*len)--;
-}
-
-static int name_eq(const char *a, size_t alen, const char *b, size_t blen)
-{
-    if (alen && a[alen - 1] == '.')
-        alen--;
-    if (blen && b[blen - 1] == '.')
-        blen--;
-    return alen == blen && alen > 0 && strncasecmp(a, b, alen) == 0;
-}
-
-int httpd_host_is_allowed(const char *v, size_t len, const char *listen_host,
-                          const char *allowed)
-{
-    char lit[64];
-    const char *name, *port;
-    size_t nlen;
-    trim(&v, &len);
-    if (len == 0)
-        return 0;
-    if (v[0] == '[') { /* [IPv6]:port (RFC 3986 3.2.2) */
-        const char *end = memchr(v, ']', len);
-        if (!end)
-            return 0;
-        name = v + 1;
-        nlen = (size_t)(end - name);
-        port = end + 1;
-        if (port < v + len && *port != ':')
-            return 0;
-        struct in6_addr a6;
-        if (nlen == 0 || nlen >= sizeof lit)
-            return 0;
-        memcpy(lit, name, nlen);
-        lit[nlen] = '\0';
-        if (inet_pton(AF_INET6, lit, &a6) != 1)
-            return 0;
-    } else {
-        const char *colon = memchr(v, ':', len);
-        name = v;
-        nlen = colon ? (size_t)(colon - v) : len;
-        port = colon ? colon : v + len;
-        if (colon && memchr(colon + 1, ':', len - nlen - 1))
-            return 0; /* a bare IPv6 literal or garbage */
-    }
-    if (port < v + len) { /* ":" then 1 to 5 digits */
-        size_t plen = (size_t)(v + len - port) - 1;
-        if (plen == 0 || plen > 5)
-            return 0;
-        for (size_t i = 1; i <= plen; i++)
-            if (port[i] < '0' || port[i] > '9')
-                return 0;
-    }
-    if (nlen == 0)
-        return 0;
-    if (v[0] == '[')
-        return 1;
-    for (size_t i = 0; i < nlen; i++) { /* a reg-name: no spaces, slashes, @, ... */
-        unsigned char ch = (unsigned char)name[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '.' || ch == '-' || ch == '_'))
-            return 0;
-    }
-    struct in_addr a4;
-    if (nlen < sizeof lit) {
-        memcpy(lit, name, nlen);
-        lit[nlen] = '\0';
-        if (inet_pton(AF_INET, lit, &a4) == 1)
-            return 1;
-    }
-    if (name_eq(name, nlen, "localhost", 9))
-        return 1;
-    if (listen_host && name_eq(name, nlen, listen_host, strlen(listen_host)))
-        return 1;
-    for (const char *p = allowed; p && *p;) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        const char *item = p;
-        trim(&item, &n);
-        if (n == 1 && item[0] == '*')
-            return 1;
-        if (name_eq(name, nlen, item, n))
-            return 1;
-        p = end ? end + 1 : p + strlen(p);
-    }
-    return 0;
-}
-
-int httpd_is_json_type(const char *v, size_t len)
-{
-    static const char want[] = "application/json";
-    size_t n = sizeof want - 1;
-    trim(&v, &len);
-    if (len < n || strncasecmp(v, want, n) != 0)
-        return 0;
-    v += n;
-    len -= n;
-    trim(&v, &len);
-    return len == 0 || v[0] == ';'; /* parameters (RFC 9110 8.3.1) */
-}
+/* The counter for each refusal of httpreq_check. */
+static const enum httpd_reason check_reasons[] = {
+    [HTTPREQ_REFUSED_HOST] = HTTPD_REFUSED_HOST,
+    [HTTPREQ_REFUSED_ORIGIN] = HTTPD_REFUSED_ORIGIN,
+    [HTTPREQ_REFUSED_CONTENT_TYPE] = HTTPD_REFUSED_CONTENT_TYPE,
+};
 
 /* Runs once the head is complete. Returns 1 if the request may go on, 0
  * after answering it. */
 static int conn_check(struct httpd_conn *c)
 {
     struct httpd *s = c->srv;
-    const struct httpd_hdr *host = &c->hdr[HTTPD_H_HOST];
-    char what[300];
-    c->checked = 1;
-    /* RFC 9112 3.2: a request with no Host (HTTP/1.1) or several is 400. */
-    if (host->seen > 1 ||
-        (!host->seen && (c->parser.http_major > 1 ||
-                         (c->parser.http_major == 1 && c->parser.http_minor >= 1)))) {
-        note(s, HTTPD_REFUSED_HOST, c->addr, host->seen ? "refused: several Host headers"
-                                                        : "refused: no Host header");
-        httpd_error(c, 400, host->seen ? "several Host headers" : "a Host header is required");
-        return 0;
-    }
-    if (host->seen && !httpd_host_is_allowed(c->req + host->off, host->len, s->listen_host,
-                                             s->allowed_hosts)) {
-        snprintf(what, sizeof what, "refused Host '%.*s' (not an allowed name)",
-                 (int)(host->len > 100 ? 100 : host->len), c->req + host->off);
-        note(s, HTTPD_REFUSED_HOST, c->addr, what);
-        httpd_error(c, 421, "this server does not answer for that Host name (add it to the "
-                            "allowed hosts setting)");
-        return 0;
-    }
-    if (!s->browser_checks)
+    const struct httpreq_rules rules = {s->listen_host, s->allowed_hosts, s->browser_checks};
+    struct httpreq_refusal no;
+    if (!httpreq_check(&c->req, &rules, &no))
         return 1;
-    const struct httpd_hdr *origin = &c->hdr[HTTPD_H_ORIGIN];
-    if (origin->seen) {
-        snprintf(what, sizeof what, "refused a request from a web page (Origin '%.*s')",
-                 (int)(origin->len > 100 ? 100 : origin->len), c->req + origin->off);
-        note(s, HTTPD_REFUSED_ORIGIN, c->addr, what);
-        httpd_error(c, 403, "requests from web pages (with an Origin header) are refused");
-        return 0;
-    }
-    const struct httpd_hdr *ct = &c->hdr[HTTPD_H_CONTENT_TYPE];
-    int method = c->parser.method;
-    if (method != HTTP_GET && method != HTTP_HEAD &&
-        (ct->seen != 1 || !httpd_is_json_type(c->req + ct->off, ct->len))) {
-        snprintf(what, sizeof what, "refused %s with Content-Type '%.*s'",
-                 http_method_str(method), ct->seen ? (int)(ct->len > 100 ? 100 : ct->len) : 1,
-                 ct->seen ? c->req + ct->off : "-");
-        note(s, HTTPD_REFUSED_CONTENT_TYPE, c->addr, what);
-        httpd_error(c, 415, "the body must be sent as Content-Type: application/json");
-        return 0;
-    }
-    return 1;
+    note(s, check_reasons[no.reason], c->addr, no.detail);
+    httpd_error(c, no.status, no.message);
+    return 0;
 }
 
 /* ---- responses -------------------------------------------------------------- */
@@ -524,8 +284,9 @@ void httpd_respond_type(struct httpd_conn *c, int status, const char *ctype, con
     buf_append_str(&c->out, body);
     buf_append_u8(&c->out, '\n');
     log_debug("admin %s: %s %.*s -> %d", c->addr,
-              c->headers_done ? http_method_str(c->parser.method) : "-",
-              (int)(c->url_len > 200 ? 200 : c->url_len), c->req + c->url_off, status);
+              c->req.head_done ? http_method_str(c->req.parser.method) : "-",
+              (int)(c->req.url_len > 200 ? 200 : c->req.url_len), c->req.buf + c->req.url_off,
+              status);
     c->responding = 1;
     httpd_conn_write(c);
 }
@@ -559,11 +320,12 @@ json_t *httpd_json_body(struct httpd_conn *c)
 {
     json_error_t jerr;
     char err[256];
-    if (c->body_split) {
+    if (c->req.body_split) {
         httpd_error(c, 400, "chunked bodies are not supported: send Content-Length");
         return NULL;
     }
-    json_t *body = json_loadb(c->req + c->body_off, c->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *body = json_loadb(c->req.buf + c->req.body_off, c->req.body_len,
+                              JSON_REJECT_DUPLICATES, &jerr);
     if (!body) {
         snprintf(err, sizeof err, "invalid JSON: %s", jerr.text);
         httpd_error(c, 400, err);
@@ -596,15 +358,10 @@ static void conn_head_done(struct httpd_conn *c)
 
 static void httpd_conn_read(struct httpd_conn *c)
 {
+    struct httpreq *r = &c->req;
     for (;;) {
-        if (c->len == HTTPD_MAX_REQUEST) {
-            if (c->headers_done)
-                httpd_respond(c, 413, NULL, "{\"error\":\"request too large\"}");
-            else
-                httpd_respond(c, 431, NULL, "{\"error\":\"request headers too large\"}");
-            return;
-        }
-        ssize_t n = conn_recv(c, c->req + c->len, HTTPD_MAX_REQUEST - c->len);
+        /* Straight into the request's buffer: httpreq_feed copies nothing. */
+        ssize_t n = conn_recv(c, r->buf + r->len, r->cap - r->len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -614,18 +371,26 @@ static void httpd_conn_read(struct httpd_conn *c)
             httpd_conn_close(c);
             return;
         }
-        http_parser_execute(&c->parser, &parser_settings, c->req + c->len, (size_t)n);
-        c->len += (size_t)n;
-        if (c->headers_done && !c->checked) {
+        int res = httpreq_feed(r, r->buf + r->len, (size_t)n);
+        if (res == HTTPREQ_HEAD) {
             if (!conn_check(c))
                 return;
             conn_head_done(c);
+            res = httpreq_feed(r, NULL, 0);
         }
-        if (c->done) {
+        switch (res) {
+        case HTTPREQ_MORE:
+            continue;
+        case HTTPREQ_DONE:
             c->srv->route(c, c->srv->ud);
             return;
-        }
-        if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) {
+        case HTTPREQ_TOO_LARGE:
+            if (r->head_done)
+                httpd_respond(c, 413, NULL, "{\"error\":\"request too large\"}");
+            else
+                httpd_respond(c, 431, NULL, "{\"error\":\"request headers too large\"}");
+            return;
+        default:
             httpd_respond(c, 400, NULL, "{\"error\":\"bad request\"}");
             return;
         }
@@ -647,7 +412,7 @@ static void on_conn_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct httpd_conn *c = w->data;
     char what[120];
-    if (!c->headers_done) {
+    if (!c->req.head_done) {
         snprintf(what, sizeof what, "closed: no complete request head within %.1f s%s",
                  c->srv->head_timeout, c->tls_handshaking ? " (TLS handshake unfinished)" : "");
         note(c->srv, HTTPD_CLOSED_HEAD_TIMEOUT, c->addr, what);
@@ -736,12 +501,10 @@ static void take_conn(int fd, const struct sockaddr_storage *ss, void *ud)
     c->ssl = ssl;
     c->tls_handshaking = ssl != NULL;
     c->accepted = ev_now(s->loop);
-    c->cur_hdr = -1;
     memcpy(c->ip, ip, sizeof ip);
     c->iplen = iplen;
     memcpy(c->addr, addr, sizeof addr);
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
+    httpreq_init(&c->req, c->bytes, sizeof c->bytes);
     ev_io_init(&c->io, on_conn_io, fd, EV_READ);
     c->io.data = c;
     ev_io_start(s->loop, &c->io);

@@ -9,28 +9,24 @@
  * and connections are capped in total and per client address, so a
  * misbehaving client costs at most HTTPD_MAX_CONNS * ~9 KiB (plus a TLS
  * session each with TLS) and cannot stall the loop or lock others out.
- * Requests are parsed with http-parser (LIBRARIES.md §7); the bytes are kept
- * in one contiguous buffer, so the pieces the parser reports are contiguous
- * there too.
+ * Requests are parsed by httpreq (common/httpreq.h) in one contiguous
+ * buffer per connection.
  *
- * Before a route sees a request, httpd checks what no admin endpoint may
- * accept (docs/security.md, "Admin API"): a Host header that names neither
- * an IP address, localhost, the listen host nor an allowed name (DNS
- * rebinding: 421), a missing Host on HTTP/1.1 (400), and, with
- * browser_checks, any Origin header (403) and any request other than GET or
- * HEAD whose Content-Type is not application/json (415): a page in an
- * operator's browser can send neither without the server's consent. Every
- * refusal and every connection closed unanswered is counted by reason. */
+ * Before a route sees a request, httpd refuses what no admin endpoint may
+ * accept (httpreq_check; docs/security.md, "Admin API"): a missing or
+ * unknown Host (400, 421: DNS rebinding) and, with browser_checks, any
+ * Origin header (403) and any body that is not JSON (415). Every refusal
+ * and every connection closed unanswered is counted by reason. */
 #ifndef SPOKE_HTTPD_H
 #define SPOKE_HTTPD_H
 #include <ev.h>
-#include <http_parser.h>
 #include <jansson.h>
 #include <openssl/ssl.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/httpreq.h"
 #include "common/net.h"
 
 #define HTTPD_MAX_REQUEST 8192
@@ -47,9 +43,9 @@ typedef void (*httpd_route_fn)(struct httpd_conn *c, void *ud);
 enum httpd_reason {
     HTTPD_REFUSED_CONNS,        /* HTTPD_MAX_CONNS open already: 503 */
     HTTPD_REFUSED_PER_IP,       /* the address holds max_conns_per_ip: 503 */
-    HTTPD_REFUSED_HOST,         /* Host missing (400) or not allowed (421) */
-    HTTPD_REFUSED_ORIGIN,       /* an Origin header under browser_checks: 403 */
-    HTTPD_REFUSED_CONTENT_TYPE, /* a body that is not JSON under browser_checks: 415 */
+    HTTPD_REFUSED_HOST,         /* httpreq_check: Host missing (400) or not allowed (421) */
+    HTTPD_REFUSED_ORIGIN,       /* httpreq_check: Origin under browser_checks (403) */
+    HTTPD_REFUSED_CONTENT_TYPE, /* httpreq_check: not JSON under browser_checks (415) */
     HTTPD_CLOSED_HEAD_TIMEOUT,  /* no complete request head (or TLS handshake) in time */
     HTTPD_CLOSED_TIMEOUT,       /* no complete request and answer within HTTPD_TIMEOUT_S */
     HTTPD_CLOSED_TLS,           /* TLS handshake or record error */
@@ -63,17 +59,6 @@ struct httpd_opts {
                                 * literals, localhost and the listen host; "*": any.
                                 * Copied. NULL: none. */
     int browser_checks;        /* refuse Origin (403) and non-JSON bodies (415) */
-};
-
-/* The headers httpd keeps for routes and checks. */
-enum httpd_header { HTTPD_H_AUTHORIZATION, HTTPD_H_HOST, HTTPD_H_ORIGIN, HTTPD_H_CONTENT_TYPE,
-                    HTTPD_NHEADERS };
-
-/* Where one header's value lies in the request bytes (the last one seen),
- * and how many times it came. */
-struct httpd_hdr {
-    size_t off, len;
-    int seen;
 };
 
 struct httpd {
@@ -96,10 +81,11 @@ struct httpd {
     uint64_t unlogged[HTTPD_NREASONS];
 };
 
-/* One request. Routes read: parser.method, the URL at req + url_off
- * (url_len bytes), the body at req + body_off (body_len; body_split if it
- * came in chunks), and the kept headers in hdr[] (e.g. the Authorization
- * value at req + hdr[HTTPD_H_AUTHORIZATION].off). */
+/* One connection. Routes read its request, req (httpreq.h):
+ * req.parser.method, the URL at req.buf + req.url_off (req.url_len bytes),
+ * the body at req.buf + req.body_off (req.body_len; req.body_split if it
+ * came in chunks), and the kept headers in req.hdr[] (e.g. the
+ * Authorization value at req.buf + req.hdr[HTTPREQ_H_AUTHORIZATION].off). */
 struct httpd_conn {
     struct httpd *srv;
     struct httpd_conn *prev, *next;
@@ -109,20 +95,13 @@ struct httpd_conn {
     ev_tstamp accepted;
     SSL *ssl;                  /* NULL on plain HTTP */
     int tls_handshaking, tls_failed;
-    http_parser parser;
-    int url_seen, headers_done, checked, done, responding;
-    size_t url_off, url_len;
-    size_t body_off, body_len;
-    int body_seen, body_split;
-    size_t field_off, field_len;
-    int in_field, cur_hdr;     /* the header whose value is arriving, or -1 */
-    struct httpd_hdr hdr[HTTPD_NHEADERS];
-    size_t len;      /* request bytes received */
+    int responding;
+    struct httpreq req;        /* the request, in bytes[] */
     struct buf out;  /* response bytes not yet written */
     unsigned char ip[16]; /* the client's address, for the per-address cap */
     unsigned char iplen;
     char addr[64];
-    char req[HTTPD_MAX_REQUEST];
+    char bytes[HTTPD_MAX_REQUEST];
 };
 
 /* Listens on addr. Returns the server, or NULL with err set. */
@@ -158,16 +137,5 @@ void httpd_error(struct httpd_conn *c, int status, const char *msg);
 json_t *httpd_json_body(struct httpd_conn *c);
 /* 1 if path[0, len) is exactly want. */
 int httpd_path_is(const char *path, size_t len, const char *want);
-
-/* 1 if a Host header value v[0, len) names this server: an IPv4 literal, a
- * bracketed IPv6 literal, localhost, listen_host, or a name in the
- * comma-separated allowed list ("*" in it allows any), each optionally
- * followed by :PORT; names compare case-insensitively, a final dot
- * ignored. 0 otherwise (also when malformed). */
-int httpd_host_is_allowed(const char *v, size_t len, const char *listen_host,
-                          const char *allowed);
-/* 1 if a Content-Type value v[0, len) is application/json, with or without
- * parameters ("application/json; charset=utf-8"), case-insensitively. */
-int httpd_is_json_type(const char *v, size_t len);
 
 #endif

@@ -154,9 +154,9 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
 static void route(struct httpd_conn *c, void *ud)
 {
     struct edge_admin *a = ud;
-    const char *path = c->req + c->url_off;
+    const char *path = c->req.buf + c->req.url_off;
     size_t len = 0;
-    while (len < c->url_len && path[len] != '?' && path[len] != '#')
+    while (len < c->req.url_len && path[len] != '?' && path[len] != '#')
         len++;
     int known = httpd_path_is(path, len, "/healthz") || httpd_path_is(path, len, "/readyz") ||
                 httpd_path_is(path, len, "/metrics");
@@ -164,7 +164,7 @@ static void route(struct httpd_conn *c, void *ud)
         httpd_error(c, 404, "not found");
         return;
     }
-    if (c->parser.method != HTTP_GET) {
+    if (c->req.parser.method != HTTP_GET) {
         httpd_respond(c, 405, "Allow: GET\r\n", "{\"error\":\"method not allowed\"}");
         return;
     }

@@ -294,7 +294,7 @@ static void http_drain(struct httpd_conn *c, const char *name, size_t nlen)
         httpd_error(c, 400, "invalid edge name");
         return;
     }
-    if (c->body_len) {
+    if (c->req.body_len) {
         json_t *body = httpd_json_body(c);
         if (!body)
             return;
@@ -326,11 +326,11 @@ static void http_drain(struct httpd_conn *c, const char *name, size_t nlen)
 static void serve_request(struct httpd_conn *c, void *ud)
 {
     struct hub *h = hub_of(c);
-    const char *path = c->req + c->url_off;
+    const char *path = c->req.buf + c->req.url_off;
     size_t len = 0;
-    while (len < c->url_len && path[len] != '?' && path[len] != '#')
+    while (len < c->req.url_len && path[len] != '?' && path[len] != '#')
         len++;
-    int get = c->parser.method == HTTP_GET;
+    int get = c->req.parser.method == HTTP_GET;
 
     /* Everything under /api/ is for administrators: with admin_token set it
      * takes "Authorization: Bearer TOKEN", compared in constant time. */
@@ -338,8 +338,8 @@ static void serve_request(struct httpd_conn *c, void *ud)
         h->cfg.admin_token[0]) {
         const char *tok = h->cfg.admin_token;
         size_t tlen = strlen(tok);
-        const struct httpd_hdr *auth = &c->hdr[HTTPD_H_AUTHORIZATION];
-        const char *v = c->req + auth->off;
+        const struct httpreq_hdr *auth = &c->req.hdr[HTTPREQ_H_AUTHORIZATION];
+        const char *v = c->req.buf + auth->off;
         int ok = auth->seen == 1 && auth->len == 7 + tlen &&
                  strncasecmp(v, "Bearer ", 7) == 0 && CRYPTO_memcmp(v + 7, tok, tlen) == 0;
         if (!ok) {
@@ -391,7 +391,7 @@ static void serve_request(struct httpd_conn *c, void *ud)
     }
     if (len > 17 && memcmp(path, "/api/edges/", 11) == 0 &&
         memcmp(path + len - 6, "/drain", 6) == 0) {
-        if (c->parser.method == HTTP_POST)
+        if (c->req.parser.method == HTTP_POST)
             http_drain(c, path + 11, len - 17);
         else
             httpd_respond(c, 405, "Allow: POST\r\n", "{\"error\":\"method not allowed\"}");
@@ -407,7 +407,7 @@ static void serve_request(struct httpd_conn *c, void *ud)
     for (size_t k = 0; k < sizeof post_routes / sizeof post_routes[0]; k++) {
         if (!httpd_path_is(path, len, post_routes[k].path))
             continue;
-        if (c->parser.method == HTTP_POST)
+        if (c->req.parser.method == HTTP_POST)
             post_routes[k].handle(c);
         else
             httpd_respond(c, 405, "Allow: POST\r\n", "{\"error\":\"method not allowed\"}");
@@ -415,8 +415,8 @@ static void serve_request(struct httpd_conn *c, void *ud)
     }
     if (httpd_path_is(path, len, "/api/policy")) {
         if (get) {
-            http_policy_get(c, path + len, c->url_len - len);
-        } else if (c->parser.method == HTTP_PUT) {
+            http_policy_get(c, path + len, c->req.url_len - len);
+        } else if (c->req.parser.method == HTTP_PUT) {
             http_policy_put(c);
         } else {
             httpd_respond(c, 405, "Allow: GET, PUT\r\n", "{\"error\":\"method not allowed\"}");

@@ -1,14 +1,16 @@
 #!/usr/bin/python3
 """Writes the fuzz seed corpora, tests/fuzz/corpus/<driver>/, from the
 message layout in docs/protocol.md ("Link protocol"): a few valid inputs
-per decoder and a few near misses. Rerun after a format change:
-    /usr/bin/python3 tests/fuzz/make_corpus.py
+per decoder and a few near misses. Rerun after a format change, for every
+set or only those named:
+    /usr/bin/python3 tests/fuzz/make_corpus.py [SET...]
 Needs python3-msgpack and the zstd command (Debian: zstd)."""
 import hashlib
 import os
 import shutil
 import struct
 import subprocess
+import sys
 
 import msgpack
 
@@ -194,32 +196,99 @@ HUB_LINK = [
     link([4, "t", VICTIM, 0, b"1", "admin"]),
     link([4, "t", ME, 0, b'1,"op":"ack","id":1', ""]),
 ]
-# Host values (then "\n" and an allowed-hosts list) and Content-Type values:
-# fuzz_httpd calls httpd_host_is_allowed (listen host "hub.internal") and
-# httpd_is_json_type on each, so these walk every branch of both.
-HTTPD = [b"127.0.0.1:7480", b"[::1]:7480", b"localhost", b"hub.internal:443",
-         b"evil.example\napi.example.com, ops.example.com", b"api.example.com\napi.example.com,*",
-         b"[2001:db8::1", b"application/json; charset=utf-8", b"Application/JSON", b"text/plain",
-         b" localhost. \nx", b"127.0.0.1:99999", b"a:b:c",
-         # IPv6 literals: no port, empty port, junk after "]", empty, mapped
-         # IPv4, a zone id (inet_pton refuses it), longer than any literal.
-         b"[::1]", b"[::1]:", b"[::1]x", b"[]:80", b"[::ffff:127.0.0.1]:80", b"[fe80::1%eth0]",
-         b"[" + b"1:" * 40 + b"]",
-         # Ports and names: empty, six digits, a letter, no name, a bare IPv6
-         # literal, not quite IPv4, trailing dots, case, the listen host.
-         b"127.0.0.1:", b"127.0.0.1:123456", b"127.0.0.1:8a", b":80", b"::1", b"1.2.3.4.5",
-         b"256.1.1.1", b"LOCALHOST.", b"localhost..", b"hub.internal.", b"HUB.INTERNAL:7480",
-         # Characters no reg-name holds, and blanks around a good name.
-         b"evil.example/", b"user@localhost", b"a b", b"\tlocalhost\t", b"local\x00host",
-         # Allowed lists: empty items and blanks, a trailing dot either side,
-         # "*" among blanks, an empty list, repeats, names longer than a literal.
-         b"api.example.com\n,, ,api.example.com ,", b"x.\nx", b"x\nx.", b"x\n *,", b"x\n",
-         b"api.example.com\nAPI.Example.Com.", b"d\na,b,c,d,a", b"a" * 80 + b"\n" + b"a" * 80,
-         # Content-Type: bare parameters, longer types, blanks, other case,
-         # a prefix only, nothing.
-         b"application/json;", b"application/jsonx", b" application/json \t",
-         b"application/json ; charset=utf-8", b"application/json5", b"APPLICATION/JSON",
-         b"application/", b""]
+# fuzz_httpd: a rules byte (bit 0 browser_checks, bits 1-2 the listen host,
+# bits 3-4 the allowed list, 3 taking it from the input up to "\n"; bit 7 a
+# 40-byte buffer), a byte saying how to cut the reads, then a whole request.
+LOOSE, BROWSER, LISTED, SMALL = 0x00, 0x01, 0x18, 0x80
+WHOLE, BYTES, CUTS = b"\xf0", b"\x00", b"\x35"
+
+
+def http(rules, cut, head, body=b"", listed=None):
+    """A request: head lines (Host and all), then body, after the two bytes
+    and, with LISTED, the allowed list."""
+    pre = bytes([rules]) + cut + (listed + b"\n" if listed is not None else b"")
+    return pre + b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
+GET = [b"GET /healthz HTTP/1.1", b"Host: 127.0.0.1:7480"]
+PUBLISH = b'{"topic":"t","data":{"a":1}}'
+JSON_POST = [b"POST /api/publish HTTP/1.1", b"Host: localhost", b"Authorization: Bearer s3cret",
+             b"Content-Type: application/json; charset=utf-8",
+             b"Content-Length: %d" % len(PUBLISH)]
+CHUNKED = [b"PUT /api/policy HTTP/1.1", b"Host: [::1]:7480", b"Content-Type: application/json",
+           b"Transfer-Encoding: chunked"]
+HTTPD_REQUESTS = [
+    http(LOOSE, WHOLE, GET),
+    http(BROWSER, BYTES, GET),
+    http(BROWSER, CUTS, JSON_POST, PUBLISH),
+    http(BROWSER, CUTS, [b"PUT /api/policy?x=1 HTTP/1.1", b"Host: hub.internal", b"Content-Type: "
+                         b"application/json", b"Content-Length: 2"], b"{}", listed=b"hub.internal"),
+    http(BROWSER, WHOLE, [b"HEAD /metrics HTTP/1.1", b"Host: [2001:db8::1]"]),
+    http(BROWSER, CUTS, [b"DELETE /x HTTP/1.1", b"Host: localhost"]),                # 415: no type
+    http(LOOSE, CUTS, GET + [b"host: localhost"]),                                   # 400: two Hosts
+    http(LOOSE, BYTES, [b"GET / HTTP/1.1"]),                                         # 400: no Host
+    http(BROWSER, CUTS, [b"GET /healthz HTTP/1.0"]),                                 # 1.0: fine
+    http(LOOSE, CUTS, [b"GET / HTTP/1.1", b"Host: evil.example:7480"]),             # 421
+    http(LOOSE, CUTS, [b"GET / HTTP/1.1", b"Host: api.example.com"], listed=b"api.example.com,x"),
+    http(BROWSER, CUTS, GET + [b"Origin: https://evil.example"]),                   # 403
+    http(BROWSER, CUTS, [b"POST /api/publish HTTP/1.1", b"Host: localhost", b"Content-Type: "
+                         b"text/plain", b"Content-Length: 2"], b"hi"),               # 415
+    http(BROWSER, CUTS, CHUNKED, b"3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n"),           # chunked
+    http(LOOSE, BYTES, CHUNKED, b"2\r\n{}\r\n0\r\nHost: evil.example\r\nOrigin: x\r\n\r\n"),
+    http(LOOSE, CUTS, GET, b"GET /second HTTP/1.1\r\nHost: evil.example\r\n\r\n"),   # pipelined
+    http(LOOSE, WHOLE, GET + [b"X-Pad: " + b"a" * 8200]),                           # 431
+    http(LOOSE, CUTS, JSON_POST[:4] + [b"Content-Length: 9000"], b"{" * 8100),        # 413
+    http(SMALL, CUTS, GET + [b"X-Pad: aaaaaaaa"]),                                   # 431, small
+    http(SMALL | 0x60, BYTES, [b"POST / HTTP/1.1", b"Host: localhost", b"Content-Length: 30"],
+         b"{" * 30),                                                              # 413, small
+    http(LOOSE, CUTS, [b"BREW /pot HTTP/1.1", b"Host: localhost"]),                  # bad method
+    http(LOOSE, CUTS, [b"GET / HTTP/1.x", b"Host: localhost"]),                      # bad version
+    http(LOOSE, CUTS, [b"GET / HTTP/2.0", b"Host: localhost"]),
+    http(LOOSE, CUTS, [b"GET /ws HTTP/1.1", b"Host: localhost", b"Upgrade: websocket",
+                       b"Connection: Upgrade"], b"\x81\x80"),                         # upgrade
+    http(LOOSE, CUTS, [b"CONNECT localhost:443 HTTP/1.1", b"Host: localhost"]),
+    http(BROWSER, CUTS, [b"GET / HTTP/1.1", b"Host: local", b" host", b"Origin:"]),  # folded
+    http(LOOSE, CUTS, [b"GET / HTTP/1.1", b"Host:", b"Content-Length: 1", b"Content-Length: 2"]),
+]
+# The Host values (then "\n" and an allowed-hosts list) that walk every
+# branch of httpreq_host_is_allowed, and Content-Type values for
+# httpreq_is_json_type: each in a request.
+HOST_VALUES = [b"127.0.0.1:7480", b"[::1]:7480", b"localhost", b"hub.internal:443",
+               b"evil.example\napi.example.com, ops.example.com",
+               b"api.example.com\napi.example.com,*", b"[2001:db8::1", b" localhost. \nx",
+               b"127.0.0.1:99999", b"a:b:c",
+               # IPv6 literals: no port, empty port, junk after "]", empty, mapped
+               # IPv4, a zone id (inet_pton refuses it), longer than any literal.
+               b"[::1]", b"[::1]:", b"[::1]x", b"[]:80", b"[::ffff:127.0.0.1]:80",
+               b"[fe80::1%eth0]", b"[" + b"1:" * 40 + b"]",
+               # Ports and names: empty, six digits, a letter, no name, a bare IPv6
+               # literal, not quite IPv4, trailing dots, case, the listen host.
+               b"127.0.0.1:", b"127.0.0.1:123456", b"127.0.0.1:8a", b":80", b"::1",
+               b"1.2.3.4.5", b"256.1.1.1", b"LOCALHOST.", b"localhost..", b"hub.internal.",
+               b"HUB.INTERNAL:7480",
+               # Characters no reg-name holds, and blanks around a good name.
+               b"evil.example/", b"user@localhost", b"a b", b"\tlocalhost\t", b"local\x00host",
+               # Allowed lists: empty items and blanks, a trailing dot either side,
+               # "*" among blanks, an empty list, repeats, names longer than a literal.
+               b"api.example.com\n,, ,api.example.com ,", b"x.\nx", b"x\nx.", b"x\n *,", b"x\n",
+               b"api.example.com\nAPI.Example.Com.", b"d\na,b,c,d,a",
+               b"a" * 80 + b"\n" + b"a" * 80]
+CONTENT_TYPES = [b"application/json; charset=utf-8", b"Application/JSON", b"text/plain",
+                 b"application/json;", b"application/jsonx", b" application/json \t",
+                 b"application/json ; charset=utf-8", b"application/json5",
+                 b"APPLICATION/JSON", b"application/", b""]
+
+
+def host_seed(v):
+    value, _, listed = v.partition(b"\n")
+    # Listen host "hub.internal" (bits 1-2: 1), the list from the input.
+    return http(LISTED | 0x02, CUTS, [b"GET / HTTP/1.1", b"Host: " + value], listed=listed)
+
+
+HTTPD = (HTTPD_REQUESTS + [host_seed(v) for v in HOST_VALUES] +
+         [http(BROWSER, CUTS, [b"POST /api/publish HTTP/1.1", b"Host: localhost",
+                               b"Content-Type: " + t, b"Content-Length: 2"], b"{}")
+          for t in CONTENT_TYPES])
 # Connection ids: valid ones and the near misses a lenient parser took.
 CONNID = [b"edge-a:1:18d84800:1", b"e:1023:ffffffff:18446744073709551615", b"edge-a:1:18D84800:1",
           b"edge-a:1:1234:1", b"edge-a:01:18d84800:1", b"edge-a:1:18d84800:0",
@@ -243,9 +312,10 @@ SETS = {
 }
 
 
-def main():
+def main(names):
     total = 0
-    for name, seeds in SETS.items():
+    for name in names or SETS:
+        seeds = SETS[name]
         d = os.path.join(CORPUS, name)
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)
@@ -259,4 +329,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
