@@ -44,7 +44,7 @@ CTL_OBJ    := $(call obj,$(CTL_SRC))
 
 BINS := $(BUILD)/spoke-hub $(BUILD)/spoke-edge $(BUILD)/spokectl
 
-.PHONY: all deps install run test unit integration asan clean bench bench-quick
+.PHONY: all deps install run test unit integration asan clean bench bench-quick format
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -139,6 +139,10 @@ bench-quick: deps all $(BUILD)/spoke-loadgen
 
 run: deps all
 	@bash deploy/local-cluster.sh $(BUILD)
+
+# Applies .clang-format to every C file git tracks.
+format:
+	git ls-files '*.c' '*.h' | xargs clang-format -i
 
 clean:
 	rm -rf build

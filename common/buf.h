@@ -16,7 +16,10 @@ struct buf {
     size_t off, len, cap;
 };
 
-#define BUF_INIT {NULL, 0, 0, 0}
+#define BUF_INIT      \
+    {                 \
+        NULL, 0, 0, 0 \
+    }
 
 void buf_init(struct buf *b);
 /* Frees the storage; the buffer is empty and reusable afterwards. */
@@ -49,9 +52,21 @@ static inline void buf_truncate(struct buf *b, size_t readable)
     b->len = b->off + readable;
 }
 
-static inline uint8_t *buf_head(const struct buf *b) { return b->data + b->off; }
-static inline size_t buf_readable(const struct buf *b) { return b->len - b->off; }
-static inline uint8_t *buf_tail(const struct buf *b) { return b->data + b->len; }
-static inline size_t buf_writable(const struct buf *b) { return b->cap - b->len; }
+static inline uint8_t *buf_head(const struct buf *b)
+{
+    return b->data + b->off;
+}
+static inline size_t buf_readable(const struct buf *b)
+{
+    return b->len - b->off;
+}
+static inline uint8_t *buf_tail(const struct buf *b)
+{
+    return b->data + b->len;
+}
+static inline size_t buf_writable(const struct buf *b)
+{
+    return b->cap - b->len;
+}
 
 #endif

@@ -11,7 +11,6 @@
 #include "common/net.h"
 #include "common/xalloc.h"
 
-
 static void flag_name(const char *key, char *out, size_t outlen)
 {
     size_t i = 0;
@@ -120,8 +119,7 @@ static int section_is_known(const struct conf_spec *spec, const char *section)
     return 0;
 }
 
-static const struct conf_opt *find_flag(const struct conf_spec *spec, const char *flag,
-                                        size_t len)
+static const struct conf_opt *find_flag(const struct conf_spec *spec, const char *flag, size_t len)
 {
     char name[128];
     for (size_t i = 0; i < spec->nopts; i++) {
@@ -136,8 +134,8 @@ struct ini_state {
     const struct conf_spec *spec;
     const char *path;
     char err[512];
-    unsigned char *seen;  /* one flag per option: duplicates are an error */
-    const char *only;     /* reload: apply only this section's options */
+    unsigned char *seen; /* one flag per option: duplicates are an error */
+    const char *only;    /* reload: apply only this section's options */
 };
 
 static int on_ini_line(void *user, const char *section, const char *key, const char *value)
@@ -187,7 +185,8 @@ static int on_ini_line(void *user, const char *section, const char *key, const c
 static void print_help(const struct conf_spec *spec)
 {
     printf("usage: %s [-c FILE] [--KEY VALUE ...]\n%s\n\n", spec->prog, spec->summary);
-    printf("  -c, --config FILE          read settings from an INI file (keys as below, '_' for '-')\n");
+    printf(
+        "  -c, --config FILE          read settings from an INI file (keys as below, '_' for '-')\n");
     printf("  -h, --help                 show this help and exit\n");
     printf("      --version              print the version and exit\n\n");
     for (size_t i = 0; i < spec->nopts; i++) {
@@ -195,11 +194,12 @@ static void print_help(const struct conf_spec *spec)
         char name[128], left[160];
         if (o->section && (i == 0 || !same_section(spec->opts[i - 1].section, o->section)))
             printf("\n  in the [%s] section of the file:\n", o->section);
-        const char *metavar = o->type == CONF_ADDR ? "HOST:PORT"
-                              : o->type == CONF_MS ? "SECONDS"
-                              : o->type == CONF_INT ? "N"
-                              : o->type == CONF_BOOL ? "BOOL"
-                              : o->type == CONF_LOGLEVEL ? "LEVEL" : "VALUE";
+        const char *metavar = o->type == CONF_ADDR       ? "HOST:PORT"
+                              : o->type == CONF_MS       ? "SECONDS"
+                              : o->type == CONF_INT      ? "N"
+                              : o->type == CONF_BOOL     ? "BOOL"
+                              : o->type == CONF_LOGLEVEL ? "LEVEL"
+                                                         : "VALUE";
         flag_name(o->key, name, sizeof name);
         snprintf(left, sizeof left, "--%s %s", name, metavar);
         if (o->def)
@@ -217,8 +217,8 @@ static void die(const char *prog, const char *msg)
 
 /* Parses an INI file into the options (all, or only section `only`).
  * Returns 0, or -1 with a message in err. */
-static int read_file(const struct conf_spec *spec, const char *path, const char *only,
-                     char *err, size_t errlen)
+static int read_file(const struct conf_spec *spec, const char *path, const char *only, char *err,
+                     size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (!f) {

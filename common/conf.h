@@ -18,31 +18,31 @@ enum conf_type {
 };
 
 struct conf_opt {
-    const char *key;      /* file key; the flag is "--" + key with '_' -> '-' */
+    const char *key; /* file key; the flag is "--" + key with '_' -> '-' */
     enum conf_type type;
     void *ptr;
-    const char *def;      /* default applied before the file; NULL: keep the caller's value */
-    long min, max;        /* CONF_INT bounds */
-    const char *help;     /* one line; for def == NULL it should say what the default is */
-    const char *section;  /* INI section holding the key (NULL: top level); the flag is
+    const char *def;     /* default applied before the file; NULL: keep the caller's value */
+    long min, max;       /* CONF_INT bounds */
+    const char *help;    /* one line; for def == NULL it should say what the default is */
+    const char *section; /* INI section holding the key (NULL: top level); the flag is
                            * the same either way */
 };
 
 /* Keys in sections that no option names (e.g. [edge.NAME]) go here; return
  * 0, or -1 with a message in err (which makes loading fail). NULL: such
  * sections are an error. */
-typedef int (*conf_section_fn)(void *ud, const char *section, const char *key,
-                               const char *value, char *err, size_t errlen);
+typedef int (*conf_section_fn)(void *ud, const char *section, const char *key, const char *value,
+                               char *err, size_t errlen);
 
 struct conf_spec {
-    const char *prog;     /* "spoke-edge" */
-    const char *summary;  /* one line for --help */
+    const char *prog;    /* "spoke-edge" */
+    const char *summary; /* one line for --help */
     const struct conf_opt *opts;
     size_t nopts;
     conf_section_fn on_section;
     void *ud;
-    unsigned char *from_flag;  /* if set: nopts flags, set to 1 for options given as flags */
-    const char **config_path;  /* if set: receives the -c FILE path (or NULL) */
+    unsigned char *from_flag; /* if set: nopts flags, set to 1 for options given as flags */
+    const char **config_path; /* if set: receives the -c FILE path (or NULL) */
 };
 
 /* Applies defaults, then the file named by -c/--config (if any), then the

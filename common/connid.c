@@ -115,21 +115,18 @@ int connid_same_worker(const struct connid *a, const struct connid *b)
 const char *connid_strerror(int rc)
 {
     switch (rc) {
-    case 0:
-        return "";
+    case 0: return "";
     case CONNID_E_NAME:
         return "the edge name of a connection id must be 1..64 bytes of A-Z a-z 0-9 . _ - "
                "not starting with '.'";
     case CONNID_E_WORKER:
         return "the worker of a connection id must be a decimal number below 1024 without "
                "leading zeros";
-    case CONNID_E_BOOT:
-        return "the boot of a connection id must be 8 lower-case hex digits";
+    case CONNID_E_BOOT: return "the boot of a connection id must be 8 lower-case hex digits";
     case CONNID_E_SEQ:
         return "the sequence number of a connection id must be a decimal number from 1 "
                "without leading zeros";
     case CONNID_E_PARTS:
-    default:
-        return "a connection id is NAME:WORKER:BOOT:SEQ (four parts, three ':')";
+    default: return "a connection id is NAME:WORKER:BOOT:SEQ (four parts, three ':')";
     }
 }

@@ -36,7 +36,7 @@ struct connid {
 
 /* Why connid_parse refused an id (negative; connid_strerror names it). */
 enum connid_error {
-    CONNID_E_PARTS = -1,  /* not four ':'-separated parts */
+    CONNID_E_PARTS = -1, /* not four ':'-separated parts */
     CONNID_E_NAME = -2,
     CONNID_E_WORKER = -3,
     CONNID_E_BOOT = -4,

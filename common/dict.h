@@ -17,7 +17,7 @@ struct dict_entry {
 
 struct dict {
     struct dict_entry **table;
-    size_t size;  /* buckets, a power of two (0 before the first insert) */
+    size_t size; /* buckets, a power of two (0 before the first insert) */
     size_t count;
     uint64_t k0, k1;
 };

@@ -121,10 +121,9 @@ static int tls_failure(struct httpd_conn *c, int r, const char *during)
     if (e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error()) == SSL_R_HTTP_REQUEST) {
         /* Plain HTTP on the TLS port: say so in plain HTTP (as nginx does),
          * best effort on a socket nothing was written to yet. */
-        static const char msg[] =
-            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
-            "Content-Length: 51\r\nConnection: close\r\n\r\n"
-            "{\"error\":\"this server speaks HTTPS: use https://\"}\n";
+        static const char msg[] = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+                                  "Content-Length: 51\r\nConnection: close\r\n\r\n"
+                                  "{\"error\":\"this server speaks HTTPS: use https://\"}\n";
         ssize_t w = send(c->fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)w;
     }
@@ -324,8 +323,8 @@ json_t *httpd_json_body(struct httpd_conn *c)
         httpd_error(c, 400, "chunked bodies are not supported: send Content-Length");
         return NULL;
     }
-    json_t *body = json_loadb(c->req.buf + c->req.body_off, c->req.body_len,
-                              JSON_REJECT_DUPLICATES, &jerr);
+    json_t *body =
+        json_loadb(c->req.buf + c->req.body_off, c->req.body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!body) {
         snprintf(err, sizeof err, "invalid JSON: %s", jerr.text);
         httpd_error(c, 400, err);
@@ -379,20 +378,15 @@ static void httpd_conn_read(struct httpd_conn *c)
             res = httpreq_feed(r, NULL, 0);
         }
         switch (res) {
-        case HTTPREQ_MORE:
-            continue;
-        case HTTPREQ_DONE:
-            c->srv->route(c, c->srv->ud);
-            return;
+        case HTTPREQ_MORE: continue;
+        case HTTPREQ_DONE: c->srv->route(c, c->srv->ud); return;
         case HTTPREQ_TOO_LARGE:
             if (r->head_done)
                 httpd_respond(c, 413, NULL, "{\"error\":\"request too large\"}");
             else
                 httpd_respond(c, 431, NULL, "{\"error\":\"request headers too large\"}");
             return;
-        default:
-            httpd_respond(c, 400, NULL, "{\"error\":\"bad request\"}");
-            return;
+        default: httpd_respond(c, 400, NULL, "{\"error\":\"bad request\"}"); return;
         }
     }
 }
@@ -590,8 +584,8 @@ void httpd_metrics(const struct httpd *s, struct buf *b, const char *prefix, con
          HTTPD_CLOSED_HEAD_TIMEOUT, HTTPD_CLOSED_TLS},
     };
     for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
-        buf_printf(b, "# HELP %s_%s_total %s\n# TYPE %s_%s_total counter\n", prefix,
-                   fam[f].family, fam[f].help, prefix, fam[f].family);
+        buf_printf(b, "# HELP %s_%s_total %s\n# TYPE %s_%s_total counter\n", prefix, fam[f].family,
+                   fam[f].help, prefix, fam[f].family);
         for (int r = fam[f].from; r <= fam[f].to; r++)
             buf_printf(b, "%s_%s_total{%sreason=\"%s\"} %llu\n", prefix, fam[f].family, labels,
                        reason_names[r], (unsigned long long)(s ? s->counts[r] : 0));

@@ -70,7 +70,7 @@ struct httpd {
     ev_io accept_w;
     struct httpd_conn *conns;
     size_t nconns;
-    SSL_CTX *tls;   /* NULL: plain HTTP; owned, replaced by httpd_set_tls */
+    SSL_CTX *tls; /* NULL: plain HTTP; owned, replaced by httpd_set_tls */
     long max_conns_per_ip;
     double head_timeout;
     int browser_checks;
@@ -93,11 +93,11 @@ struct httpd_conn {
     ev_io io;
     ev_timer timer;
     ev_tstamp accepted;
-    SSL *ssl;                  /* NULL on plain HTTP */
+    SSL *ssl; /* NULL on plain HTTP */
     int tls_handshaking, tls_failed;
     int responding;
-    struct httpreq req;        /* the request, in bytes[] */
-    struct buf out;  /* response bytes not yet written */
+    struct httpreq req;   /* the request, in bytes[] */
+    struct buf out;       /* response bytes not yet written */
     unsigned char ip[16]; /* the client's address, for the per-address cap */
     unsigned char iplen;
     char addr[64];

@@ -198,8 +198,7 @@ static int name_eq(const char *a, size_t alen, const char *b, size_t blen)
     return alen == blen && alen > 0 && strncasecmp(a, b, alen) == 0;
 }
 
-int httpreq_host_is_allowed(const char *v, size_t len, const char *listen_host,
-                            const char *allowed)
+int httpreq_host_is_allowed(const char *v, size_t len, const char *listen_host, const char *allowed)
 {
     char lit[64];
     const char *name, *port;
@@ -288,9 +287,9 @@ int httpreq_is_json_type(const char *v, size_t len)
 }
 
 /* Fills *out and returns the status. */
-__attribute__((format(printf, 5, 6))) static int
-refuse(struct httpreq_refusal *out, int status, enum httpreq_refused reason, const char *message,
-       const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int refuse(struct httpreq_refusal *out, int status,
+                                                        enum httpreq_refused reason,
+                                                        const char *message, const char *fmt, ...)
 {
     va_list ap;
     out->status = status;
@@ -332,8 +331,8 @@ int httpreq_check(const struct httpreq *r, const struct httpreq_rules *rules,
     if (origin->seen)
         return refuse(out, 403, HTTPREQ_REFUSED_ORIGIN,
                       "requests from web pages (with an Origin header) are refused",
-                      "refused a request from a web page (Origin '%.*s')",
-                      quoted_len(origin->len), r->buf + origin->off);
+                      "refused a request from a web page (Origin '%.*s')", quoted_len(origin->len),
+                      r->buf + origin->off);
     const struct httpreq_hdr *ct = &r->hdr[HTTPREQ_H_CONTENT_TYPE];
     int method = p->method;
     if (method != HTTP_GET && method != HTTP_HEAD &&

@@ -25,8 +25,13 @@
 #include <stddef.h>
 
 /* The headers kept for routes and checks. */
-enum httpreq_header { HTTPREQ_H_AUTHORIZATION, HTTPREQ_H_HOST, HTTPREQ_H_ORIGIN,
-                      HTTPREQ_H_CONTENT_TYPE, HTTPREQ_NHEADERS };
+enum httpreq_header {
+    HTTPREQ_H_AUTHORIZATION,
+    HTTPREQ_H_HOST,
+    HTTPREQ_H_ORIGIN,
+    HTTPREQ_H_CONTENT_TYPE,
+    HTTPREQ_NHEADERS
+};
 
 /* Where one header's value lies in the request bytes (the last one seen),
  * and how many times it came. */
@@ -90,14 +95,13 @@ struct httpreq_rules {
 };
 
 /* Which rule a refusal is for. */
-enum httpreq_refused { HTTPREQ_REFUSED_HOST, HTTPREQ_REFUSED_ORIGIN,
-                       HTTPREQ_REFUSED_CONTENT_TYPE };
+enum httpreq_refused { HTTPREQ_REFUSED_HOST, HTTPREQ_REFUSED_ORIGIN, HTTPREQ_REFUSED_CONTENT_TYPE };
 
 struct httpreq_refusal {
-    int status;                  /* 400, 421, 403 or 415 */
+    int status; /* 400, 421, 403 or 415 */
     enum httpreq_refused reason;
-    const char *message;         /* for the client, static: {"error": message} */
-    char detail[300];            /* for the log, quoting at most 100 bytes of a value */
+    const char *message; /* for the client, static: {"error": message} */
+    char detail[300];    /* for the log, quoting at most 100 bytes of a value */
 };
 
 /* Checks a complete head (after HTTPREQ_HEAD). Returns 0 if the request may

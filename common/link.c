@@ -26,14 +26,14 @@ _Static_assert(LINK_MAX_CONN_ID == CONN_ID_MAX_LEN, "link and client conn id lim
 _Static_assert(CONNID_MAX_LEN <= LINK_MAX_CONN_ID, "a connection id outgrows its link field");
 
 enum field_kind {
-    F_U32,        /* uint32_t */
-    F_U64,        /* uint64_t */
-    F_ENC,        /* uint8_t, < ENC_COUNT */
-    F_I64,        /* int64_t */
-    F_ID_OR_NIL,  /* has_id + id: nil when has_id == 0 */
-    F_STR,        /* struct link_str, msgpack str, at most `max` bytes */
-    F_BIN,        /* struct link_str, msgpack bin */
-    F_LONG,       /* long >= 0 */
+    F_U32,       /* uint32_t */
+    F_U64,       /* uint64_t */
+    F_ENC,       /* uint8_t, < ENC_COUNT */
+    F_I64,       /* int64_t */
+    F_ID_OR_NIL, /* has_id + id: nil when has_id == 0 */
+    F_STR,       /* struct link_str, msgpack str, at most `max` bytes */
+    F_BIN,       /* struct link_str, msgpack bin */
+    F_LONG,      /* long >= 0 */
 };
 
 struct field {
@@ -43,7 +43,10 @@ struct field {
     uint32_t max;
 };
 
-#define FLD(n, k, member, mx) {n, k, offsetof(struct link_msg, member), mx}
+#define FLD(n, k, member, mx)                       \
+    {                                               \
+        n, k, offsetof(struct link_msg, member), mx \
+    }
 
 static const struct field hello_fields[] = {
     FLD("version", F_U32, version, 0),
@@ -183,7 +186,10 @@ struct layout {
     unsigned nfields;
 };
 
-#define LAYOUT(n, f) {n, f, sizeof(f) / sizeof((f)[0])}
+#define LAYOUT(n, f)                     \
+    {                                    \
+        n, f, sizeof(f) / sizeof((f)[0]) \
+    }
 
 static const struct layout layouts[] = {
     [LINK_HELLO] = LAYOUT("hello", hello_fields),
@@ -280,21 +286,11 @@ int link_encode(struct buf *out, const struct link_msg *m)
         const struct field *f = &lay->fields[i];
         const struct link_str *s;
         switch (f->kind) {
-        case F_U32:
-            msgpack_pack_uint32(&pk, *FIELD_C(m, f, uint32_t));
-            break;
-        case F_U64:
-            msgpack_pack_uint64(&pk, *FIELD_C(m, f, uint64_t));
-            break;
-        case F_ENC:
-            msgpack_pack_uint8(&pk, *FIELD_C(m, f, uint8_t));
-            break;
-        case F_I64:
-            msgpack_pack_int64(&pk, *FIELD_C(m, f, int64_t));
-            break;
-        case F_LONG:
-            msgpack_pack_uint64(&pk, (uint64_t)*FIELD_C(m, f, long));
-            break;
+        case F_U32: msgpack_pack_uint32(&pk, *FIELD_C(m, f, uint32_t)); break;
+        case F_U64: msgpack_pack_uint64(&pk, *FIELD_C(m, f, uint64_t)); break;
+        case F_ENC: msgpack_pack_uint8(&pk, *FIELD_C(m, f, uint8_t)); break;
+        case F_I64: msgpack_pack_int64(&pk, *FIELD_C(m, f, int64_t)); break;
+        case F_LONG: msgpack_pack_uint64(&pk, (uint64_t)*FIELD_C(m, f, long)); break;
         case F_ID_OR_NIL:
             if (m->has_id)
                 msgpack_pack_int64(&pk, m->id);
@@ -484,8 +480,7 @@ static int decode_field(struct rd *r, const struct layout *lay, const struct fie
             *FIELD(m, f, uint32_t) = (uint32_t)u;
         } else {
             if (u >= ENC_COUNT)
-                return fail(err, errlen, "%s: unknown enc %llu", lay->name,
-                            (unsigned long long)u);
+                return fail(err, errlen, "%s: unknown enc %llu", lay->name, (unsigned long long)u);
             *FIELD(m, f, uint8_t) = (uint8_t)u;
         }
         return 0;

@@ -33,26 +33,26 @@
  * connection ids match the client protocol (TOPIC_MAX_LEN, CONN_ID_MAX_LEN in
  * msg.h; link.c checks that they agree). */
 #define LINK_MAX_TOPIC 255
-#define LINK_MAX_NAME 64      /* HELLO name, region, software */
-#define LINK_MAX_CONN_ID 128  /* from, to */
-#define LINK_MAX_USER 128     /* user: the authenticated user id of a sender ("" if none) */
-#define LINK_MAX_REASON 1024  /* DIRECT_RESULT and ERROR reason */
-#define LINK_MAX_EPOCH 16     /* a topic's epoch (the hub mints 8 characters) */
+#define LINK_MAX_NAME 64     /* HELLO name, region, software */
+#define LINK_MAX_CONN_ID 128 /* from, to */
+#define LINK_MAX_USER 128    /* user: the authenticated user id of a sender ("" if none) */
+#define LINK_MAX_REASON 1024 /* DIRECT_RESULT and ERROR reason */
+#define LINK_MAX_EPOCH 16    /* a topic's epoch (the hub mints 8 characters) */
 
 enum link_type {
-    LINK_HELLO = 1,           /* both ways, first message */
-    LINK_INTEREST_ADD = 2,    /* edge -> hub; answered by INTEREST_RESULT */
-    LINK_INTEREST_REMOVE = 3, /* edge -> hub */
-    LINK_PUBLISH = 4,         /* edge -> hub */
-    LINK_MESSAGE = 5,         /* hub -> edge, a publish with its seq */
-    LINK_DIRECT = 6,          /* both ways: edge -> hub -> edge */
-    LINK_DIRECT_RESULT = 7,   /* both ways: outcome of a DIRECT that carried an id */
-    LINK_ERROR = 8,           /* both ways: the sender is about to close the link */
-    LINK_HEARTBEAT = 9,       /* both ways */
-    LINK_POLICY = 10,         /* hub -> edge: the effective policy, after HELLO and on change */
-    LINK_STATS = 11,          /* edge -> hub: the worker's counters, about every second */
-    LINK_KICK = 12,           /* hub -> edge: close connection `to` with code and reason */
-    LINK_DRAIN = 13,          /* hub -> edge: drain the whole edge process */
+    LINK_HELLO = 1,            /* both ways, first message */
+    LINK_INTEREST_ADD = 2,     /* edge -> hub; answered by INTEREST_RESULT */
+    LINK_INTEREST_REMOVE = 3,  /* edge -> hub */
+    LINK_PUBLISH = 4,          /* edge -> hub */
+    LINK_MESSAGE = 5,          /* hub -> edge, a publish with its seq */
+    LINK_DIRECT = 6,           /* both ways: edge -> hub -> edge */
+    LINK_DIRECT_RESULT = 7,    /* both ways: outcome of a DIRECT that carried an id */
+    LINK_ERROR = 8,            /* both ways: the sender is about to close the link */
+    LINK_HEARTBEAT = 9,        /* both ways */
+    LINK_POLICY = 10,          /* hub -> edge: the effective policy, after HELLO and on change */
+    LINK_STATS = 11,           /* edge -> hub: the worker's counters, about every second */
+    LINK_KICK = 12,            /* hub -> edge: close connection `to` with code and reason */
+    LINK_DRAIN = 13,           /* hub -> edge: drain the whole edge process */
     LINK_INTEREST_RESULT = 14, /* hub -> edge: an INTEREST_ADD taken (code 0) or refused */
     LINK_PUBLISH_RESULT = 15,  /* hub -> edge: a PUBLISH ordered (its seq) or refused */
     LINK_HISTORY_READ = 16,    /* edge -> hub: the messages of a topic since a position */
@@ -88,10 +88,10 @@ struct link_msg {
     uint8_t has_id;
     int64_t id;
     uint64_t seq;
-    uint64_t since_seq;    /* INTEREST_ADD, HISTORY_READ: the position resumed from */
-    uint64_t pub_id;       /* PUBLISH, PUBLISH_RESULT: the edge worker's number of a publish */
-    uint64_t replay;       /* MESSAGE: the HISTORY_READ id it answers (0: live) */
-    uint32_t recovered;    /* INTEREST_RESULT, HISTORY_RESULT: 1 if the MESSAGEs follow */
+    uint64_t since_seq; /* INTEREST_ADD, HISTORY_READ: the position resumed from */
+    uint64_t pub_id;    /* PUBLISH, PUBLISH_RESULT: the edge worker's number of a publish */
+    uint64_t replay;    /* MESSAGE: the HISTORY_READ id it answers (0: live) */
+    uint32_t recovered; /* INTEREST_RESULT, HISTORY_RESULT: 1 if the MESSAGEs follow */
     uint64_t boot;
     uint64_t time_ms;
     uint32_t heartbeat_ms; /* HELLO: the sender's heartbeat period */

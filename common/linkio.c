@@ -334,8 +334,9 @@ static int take_first(struct linkio *l, const uint8_t *p, size_t n, size_t *used
     const uint8_t *h = buf_head(&l->in);
     if (want == 4) { /* the length just arrived: check it before buffering more */
         if (memcmp(h, zstd_magic, 4) == 0)
-            return linkio_fail(l, "", "the peer speaks an older link protocol (compressed "
-                                      "hello): upgrade it to this version");
+            return linkio_fail(l, "",
+                               "the peer speaks an older link protocol (compressed "
+                               "hello): upgrade it to this version");
         size_t n1 = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
         if (n1 == 0 || n1 > LINK_MAX_FIRST) {
             snprintf(l->err, sizeof(l->err), "decode: first message of %zu bytes (max %u)", n1,

@@ -39,24 +39,24 @@ typedef struct ssl_st SSL;
 struct linkio {
     struct zstream_out *zout; /* NULL until our first compressed message */
     struct zstream_in *zin;   /* NULL until the peer's first compressed byte */
-    struct buf out;     /* preamble + first message + compressed bytes not yet written */
-    struct buf in;      /* decompressed (or first-message) bytes not yet decoded */
-    struct buf scratch; /* messages encoded since the last compression call */
-    struct buf plain;   /* with TLS: bytes not yet encrypted */
-    struct buf pend;    /* backlog: link bytes read (and decrypted) but not yet
+    struct buf out;           /* preamble + first message + compressed bytes not yet written */
+    struct buf in;            /* decompressed (or first-message) bytes not yet decoded */
+    struct buf scratch;       /* messages encoded since the last compression call */
+    struct buf plain;         /* with TLS: bytes not yet encrypted */
+    struct buf pend;          /* backlog: link bytes read (and decrypted) but not yet
                          * decompressed because the work budget ran out */
-    SSL *ssl;           /* NULL: plain TCP */
-    int tls_up;         /* the TLS handshake has completed */
-    int preamble_seen;  /* bytes of the peer's preamble matched so far */
-    int first_out;      /* our uncompressed first message has been queued */
-    int first_in;       /* the peer's first message has been decoded */
-    int zin_more;       /* backlog: the decompressor may hold output without more input */
-    int tls_more;       /* backlog: TLS may hold records not yet read */
-    size_t work_left;   /* budget of the linkio_read in progress */
-    int unflushed;      /* messages compressed since the last flush */
+    SSL *ssl;                 /* NULL: plain TCP */
+    int tls_up;               /* the TLS handshake has completed */
+    int preamble_seen;        /* bytes of the peer's preamble matched so far */
+    int first_out;            /* our uncompressed first message has been queued */
+    int first_in;             /* the peer's first message has been decoded */
+    int zin_more;             /* backlog: the decompressor may hold output without more input */
+    int tls_more;             /* backlog: TLS may hold records not yet read */
+    size_t work_left;         /* budget of the linkio_read in progress */
+    int unflushed;            /* messages compressed since the last flush */
     uint64_t raw_out, wire_out, raw_in, wire_in; /* raw = decompressed; wire = on the socket */
     uint64_t msgs_out, msgs_in;
-    char err[160];      /* why the last call failed */
+    char err[160]; /* why the last call failed */
 };
 
 /* Queues our preamble; the zstd streams come later (see above). Returns 0,

@@ -14,9 +14,21 @@ int log_parse_level(const char *s, enum log_level *out);
 const char *log_level_name(enum log_level level);
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define log_debug(...) do { if (log_min_level <= LOG_DEBUG) log_write(LOG_DEBUG, __VA_ARGS__); } while (0)
-#define log_info(...)  do { if (log_min_level <= LOG_INFO)  log_write(LOG_INFO, __VA_ARGS__); } while (0)
-#define log_warn(...)  do { if (log_min_level <= LOG_WARN)  log_write(LOG_WARN, __VA_ARGS__); } while (0)
+#define log_debug(...)                         \
+    do {                                       \
+        if (log_min_level <= LOG_DEBUG)        \
+            log_write(LOG_DEBUG, __VA_ARGS__); \
+    } while (0)
+#define log_info(...)                         \
+    do {                                      \
+        if (log_min_level <= LOG_INFO)        \
+            log_write(LOG_INFO, __VA_ARGS__); \
+    } while (0)
+#define log_warn(...)                         \
+    do {                                      \
+        if (log_min_level <= LOG_WARN)        \
+            log_write(LOG_WARN, __VA_ARGS__); \
+    } while (0)
 #define log_error(...) log_write(LOG_ERROR, __VA_ARGS__)
 
 #endif

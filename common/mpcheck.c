@@ -10,7 +10,10 @@
  * the stack used to 2 KiB. */
 #define MP_DEPTH_CAP 256
 
-static uint32_t be16(const uint8_t *p) { return (uint32_t)p[0] << 8 | p[1]; }
+static uint32_t be16(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 8 | p[1];
+}
 static uint32_t be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -48,21 +51,23 @@ static int mp_header(const uint8_t *p, size_t avail, size_t *size, uint64_t *cou
         goto sized;
     }
     switch (b) {
-    case 0xc1: /* never used */
-        return -1;
-    case 0xc4: case 0xd9: /* bin8, str8 */
+    case 0xc1: /* never used */ return -1;
+    case 0xc4:
+    case 0xd9: /* bin8, str8 */
         if (avail < 2)
             return -1;
         hdr = 2;
         body = p[1];
         goto sized;
-    case 0xc5: case 0xda: /* bin16, str16 */
+    case 0xc5:
+    case 0xda: /* bin16, str16 */
         if (avail < 3)
             return -1;
         hdr = 3;
         body = be16(p + 1);
         goto sized;
-    case 0xc6: case 0xdb: /* bin32, str32 */
+    case 0xc6:
+    case 0xdb: /* bin32, str32 */
         if (avail < 5)
             return -1;
         hdr = 5;
@@ -86,18 +91,22 @@ static int mp_header(const uint8_t *p, size_t avail, size_t *size, uint64_t *cou
         hdr = 6;
         body = be32(p + 1);
         goto sized;
-    case 0xca: hdr = 5; goto sized;         /* float32 */
-    case 0xcb: hdr = 9; goto sized;         /* float64 */
-    case 0xcc: case 0xd0: hdr = 2; goto sized; /* uint8, int8 */
-    case 0xcd: case 0xd1: hdr = 3; goto sized; /* uint16, int16 */
-    case 0xce: case 0xd2: hdr = 5; goto sized; /* uint32, int32 */
-    case 0xcf: case 0xd3: hdr = 9; goto sized; /* uint64, int64 */
-    case 0xd4: hdr = 3; goto sized;         /* fixext1: type + 1 */
-    case 0xd5: hdr = 4; goto sized;         /* fixext2 */
-    case 0xd6: hdr = 6; goto sized;         /* fixext4 */
-    case 0xd7: hdr = 10; goto sized;        /* fixext8 */
-    case 0xd8: hdr = 18; goto sized;        /* fixext16 */
-    case 0xdc: /* array16 */
+    case 0xca: hdr = 5; goto sized; /* float32 */
+    case 0xcb: hdr = 9; goto sized; /* float64 */
+    case 0xcc:
+    case 0xd0: hdr = 2; goto sized; /* uint8, int8 */
+    case 0xcd:
+    case 0xd1: hdr = 3; goto sized; /* uint16, int16 */
+    case 0xce:
+    case 0xd2: hdr = 5; goto sized; /* uint32, int32 */
+    case 0xcf:
+    case 0xd3: hdr = 9; goto sized;  /* uint64, int64 */
+    case 0xd4: hdr = 3; goto sized;  /* fixext1: type + 1 */
+    case 0xd5: hdr = 4; goto sized;  /* fixext2 */
+    case 0xd6: hdr = 6; goto sized;  /* fixext4 */
+    case 0xd7: hdr = 10; goto sized; /* fixext8 */
+    case 0xd8: hdr = 18; goto sized; /* fixext16 */
+    case 0xdc:                       /* array16 */
         if (avail < 3)
             return -1;
         *size = 3;
@@ -121,8 +130,7 @@ static int mp_header(const uint8_t *p, size_t avail, size_t *size, uint64_t *cou
         *size = 5;
         *count = (uint64_t)be32(p + 1) * 2;
         return 0;
-    default:
-        return -1; /* unreachable: every byte value is handled above */
+    default: return -1; /* unreachable: every byte value is handled above */
     }
 sized:
     /* Written as two comparisons so a 4 GiB declared body cannot overflow. */

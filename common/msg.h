@@ -23,14 +23,14 @@ enum msg_op { OP_SUB = 1, OP_UNSUB, OP_PUB, OP_SEND, OP_PING };
 
 /* Error codes in error replies (HTTP-like; documented in docs/protocol.md). */
 enum msg_code {
-    CODE_BAD_REQUEST = 400,  /* malformed message, missing or invalid field, unknown op */
-    CODE_FORBIDDEN = 403,    /* the token does not allow this topic (sub or pub) */
-    CODE_NOT_FOUND = 404,    /* direct message to an unknown or gone connection */
-    CODE_CONFLICT = 409,     /* a send reuses the id of one still waiting for its answer */
-    CODE_TOO_LARGE = 413,    /* reserved: the frame limit closes with 1009 instead */
-    CODE_LIMIT = 429,        /* rate limit or subscription limit reached */
-    CODE_UNAVAILABLE = 503,  /* the hub link is down: publish/send not accepted */
-    CODE_TIMEOUT = 504,      /* a send got no answer from the target's edge in time */
+    CODE_BAD_REQUEST = 400, /* malformed message, missing or invalid field, unknown op */
+    CODE_FORBIDDEN = 403,   /* the token does not allow this topic (sub or pub) */
+    CODE_NOT_FOUND = 404,   /* direct message to an unknown or gone connection */
+    CODE_CONFLICT = 409,    /* a send reuses the id of one still waiting for its answer */
+    CODE_TOO_LARGE = 413,   /* reserved: the frame limit closes with 1009 instead */
+    CODE_LIMIT = 429,       /* rate limit or subscription limit reached */
+    CODE_UNAVAILABLE = 503, /* the hub link is down: publish/send not accepted */
+    CODE_TIMEOUT = 504,     /* a send got no answer from the target's edge in time */
 };
 
 /* A parsed client message. Pointers refer to the frame given to msg_parse or
@@ -42,7 +42,7 @@ struct client_msg {
     int64_t id;
     const char *topic; /* sub, unsub, pub: validated with topic_is_valid */
     size_t topic_len;
-    const char *to;    /* send: the target connection id (1..CONN_ID_MAX_LEN bytes) */
+    const char *to; /* send: the target connection id (1..CONN_ID_MAX_LEN bytes) */
     size_t to_len;
     const uint8_t *data; /* pub, send: the value of "data" in the message's own encoding: */
     size_t data_len;     /* compact JSON text (ENC_JSON) or one msgpack object (ENC_MSGPACK) */
@@ -147,10 +147,9 @@ int msg_data_render(struct buf *out, enum enc enc, enum enc data_enc, const uint
  * unchanged (the caller drops the message, counts and logs it). */
 /* `user` (user_len 0: none) is the sender's authenticated user id, shown
  * as "user" next to "from". */
-int msg_build_msg(struct buf *out, enum enc enc, const char *topic, size_t topic_len,
-                  uint64_t seq, const char *from, size_t from_len, const char *user,
-                  size_t user_len, enum enc data_enc, const uint8_t *data, size_t data_len,
-                  size_t budget);
+int msg_build_msg(struct buf *out, enum enc enc, const char *topic, size_t topic_len, uint64_t seq,
+                  const char *from, size_t from_len, const char *user, size_t user_len,
+                  enum enc data_enc, const uint8_t *data, size_t data_len, size_t budget);
 int msg_build_direct(struct buf *out, enum enc enc, const char *from, size_t from_len,
                      const char *user, size_t user_len, enum enc data_enc, const uint8_t *data,
                      size_t data_len, size_t budget);

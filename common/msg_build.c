@@ -16,7 +16,7 @@ int msg_data_check(enum enc enc, const uint8_t *data, size_t len)
         return MSG_DATA_INVALID;
     if (enc == ENC_MSGPACK)
         return mp_check_payload(data, len, MSG_DATA_MAX_DEPTH) == 0 ? MSG_DATA_OK
-                                                                     : MSG_DATA_INVALID;
+                                                                    : MSG_DATA_INVALID;
     /* A syntax check, not a parse: jansson agrees on every input (the
      * fuzz_jsoncheck driver holds it to that) but builds a document to do
      * it, ten times the CPU per message and worker. */
@@ -70,10 +70,9 @@ static const char *nz(const char *s)
  * literals are split after each \x escape because a following hex letter
  * would otherwise extend the escape. */
 
-int msg_build_msg(struct buf *out, enum enc enc, const char *topic, size_t topic_len,
-                  uint64_t seq, const char *from, size_t from_len, const char *user,
-                  size_t user_len, enum enc data_enc, const uint8_t *data, size_t data_len,
-                  size_t budget)
+int msg_build_msg(struct buf *out, enum enc enc, const char *topic, size_t topic_len, uint64_t seq,
+                  const char *from, size_t from_len, const char *user, size_t user_len,
+                  enum enc data_enc, const uint8_t *data, size_t data_len, size_t budget)
 {
     size_t mark = buf_readable(out);
     int rc;
@@ -104,15 +103,15 @@ int msg_build_msg(struct buf *out, enum enc enc, const char *topic, size_t topic
     BUF_APPEND_LIT(out, "\xa3seq");
     mp_write_uint(out, seq);
     BUF_APPEND_LIT(out, "\xa4"
-                         "data");
+                        "data");
     if ((rc = msg_data_render(out, enc, data_enc, data, data_len, budget)) < 0)
         goto fail;
     BUF_APPEND_LIT(out, "\xa4"
-                         "from");
+                        "from");
     mp_write_str(out, from, from_len);
     if (user_len) {
         BUF_APPEND_LIT(out, "\xa4"
-                             "user");
+                            "user");
         mp_write_str(out, user, user_len);
     }
     return 0;
@@ -146,16 +145,16 @@ int msg_build_direct(struct buf *out, enum enc enc, const char *from, size_t fro
     buf_reserve(out, 40 + from_len + user_len + reserve_hint(data_len, budget));
     buf_append_u8(out, user_len ? 0x84 : 0x83); /* fixmap of 4 or 3 */
     BUF_APPEND_LIT(out, "\xa2op\xa6"
-                         "direct\xa4"
-                         "from");
+                        "direct\xa4"
+                        "from");
     mp_write_str(out, from, from_len);
     if (user_len) {
         BUF_APPEND_LIT(out, "\xa4"
-                             "user");
+                            "user");
         mp_write_str(out, user, user_len);
     }
     BUF_APPEND_LIT(out, "\xa4"
-                         "data");
+                        "data");
     if ((rc = msg_data_render(out, enc, data_enc, data, data_len, budget)) < 0)
         goto fail;
     return 0;
@@ -199,16 +198,16 @@ void msg_build_welcome(struct buf *out, enum enc enc, const char *conn, const ch
 
     buf_append_u8(out, (uint8_t)(0x84 + !!policy + !!ul)); /* fixmap of 4 to 6 */
     BUF_APPEND_LIT(out, "\xa2op\xa7welcome\xa4"
-                         "conn");
+                        "conn");
     mp_write_str(out, conn, cl);
     BUF_APPEND_LIT(out, "\xa4"
-                         "edge");
+                        "edge");
     mp_write_str(out, edge, el);
     BUF_APPEND_LIT(out, "\xa6region");
     mp_write_str(out, region, rl);
     if (ul) {
         BUF_APPEND_LIT(out, "\xa4"
-                             "user");
+                            "user");
         mp_write_str(out, user, ul);
     }
     if (policy) {
@@ -250,7 +249,7 @@ void msg_build_ack(struct buf *out, enum enc enc, int64_t id)
     }
 
     BUF_APPEND_LIT(out, "\x82\xa2op\xa3"
-                         "ack\xa2id");
+                        "ack\xa2id");
     mp_write_int(out, id);
 }
 
@@ -276,14 +275,14 @@ void msg_build_error(struct buf *out, enum enc enc, int has_id, int64_t id, int 
 
     if (has_id) {
         BUF_APPEND_LIT(out, "\x84\xa2op\xa5"
-                             "error\xa2id");
+                            "error\xa2id");
         mp_write_int(out, id);
     } else {
         BUF_APPEND_LIT(out, "\x83\xa2op\xa5"
-                             "error");
+                            "error");
     }
     BUF_APPEND_LIT(out, "\xa4"
-                         "code");
+                        "code");
     mp_write_int(out, code);
     BUF_APPEND_LIT(out, "\xa6reason");
     mp_write_str(out, reason, rl);

@@ -20,10 +20,10 @@
 #define SCRATCH_KEEP_MAX (256 * 1024)
 
 struct msg_parser {
-    msgpack_zone zone;   /* msgpack-c objects of the current frame */
-    struct buf scratch;  /* JSON: "data" re-serialised */
-    struct buf render;   /* data rendered in the other encoding, to measure it */
-    size_t budget;       /* render budget of data (msg_render_budget) */
+    msgpack_zone zone;         /* msgpack-c objects of the current frame */
+    struct buf scratch;        /* JSON: "data" re-serialised */
+    struct buf render;         /* data rendered in the other encoding, to measure it */
+    size_t budget;             /* render budget of data (msg_render_budget) */
     char topic[TOPIC_MAX_LEN]; /* JSON: copies, so the DOM can be freed at once */
     char to[CONN_ID_MAX_LEN];
 };
@@ -64,17 +64,15 @@ int topic_is_valid(const char *t, size_t n)
 {
     /* [A-Za-z0-9._:/-] */
     static const uint8_t ok[256] = {
-        ['-'] = 1, ['.'] = 1, ['/'] = 1, [':'] = 1, ['_'] = 1,
-        ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
-        ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
-        ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
-        ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
-        ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
-        ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
-        ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
-        ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
-        ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
-        ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+        ['-'] = 1, ['.'] = 1, ['/'] = 1, [':'] = 1, ['_'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1,
+        ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1,
+        ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1,
+        ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1,
+        ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1,
+        ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+        ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1,
+        ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1,
+        ['x'] = 1, ['y'] = 1, ['z'] = 1,
     };
 
     if (!t || n == 0 || n > TOPIC_MAX_LEN)
@@ -94,7 +92,7 @@ struct field {
     enum field_kind kind;
     const char *s; /* F_STR */
     size_t len;
-    int64_t i;     /* F_INT */
+    int64_t i; /* F_INT */
 };
 
 struct fields {
@@ -142,11 +140,8 @@ static int op_lookup(const char *s, size_t n, enum msg_op *op)
         size_t len;
         enum msg_op op;
     } ops[] = {
-        {"pub", 3, OP_PUB},
-        {"sub", 3, OP_SUB},
-        {"unsub", 5, OP_UNSUB},
-        {"send", 4, OP_SEND},
-        {"ping", 4, OP_PING},
+        {"pub", 3, OP_PUB},   {"sub", 3, OP_SUB},   {"unsub", 5, OP_UNSUB},
+        {"send", 4, OP_SEND}, {"ping", 4, OP_PING},
     };
 
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
@@ -214,8 +209,8 @@ static int fields_check(const struct fields *f, struct client_msg *out, struct m
  * no longer than budget / ratio cannot pass it and is not rendered; longer
  * data is rendered into p->render once (work and memory bounded by len plus
  * the budget) and the rendering discarded. */
-static int data_within_budget(struct msg_parser *p, enum enc enc, const uint8_t *data,
-                              size_t len, struct msg_error *err)
+static int data_within_budget(struct msg_parser *p, enum enc enc, const uint8_t *data, size_t len,
+                              struct msg_error *err)
 {
     const char *other = enc == ENC_MSGPACK ? "JSON" : "msgpack";
     size_t ratio = enc == ENC_MSGPACK ? TRANSCODE_JSON_MAX_RATIO : TRANSCODE_MSGPACK_MAX_RATIO;
@@ -274,9 +269,7 @@ static int json_depth_ok(json_t *v, unsigned room)
         json_t *e;
         if (room == 0)
             return 0;
-        json_object_foreach(v, k, e)
-            if (!json_depth_ok(e, room - 1))
-                return 0;
+        json_object_foreach(v, k, e) if (!json_depth_ok(e, room - 1)) return 0;
     }
     return 1;
 }
@@ -288,10 +281,9 @@ static int json_depth_ok(json_t *v, unsigned room)
 static int json_overflow_reason(const uint8_t *frame, size_t len, struct msg_error *err)
 {
     json_error_t je;
-    json_t *root = json_loadb((const char *)frame, len,
-                              JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL |
-                                  JSON_DECODE_INT_AS_REAL,
-                              &je);
+    json_t *root = json_loadb(
+        (const char *)frame, len,
+        JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &je);
     json_t *id = root && json_is_object(root) ? json_object_get(root, "id") : NULL;
     /* 2^63 is exactly representable, and every double at or above it is
      * outside int64. Below, -2^63 - 1 rounds to -2^63 itself, so -2^63 is
@@ -318,14 +310,10 @@ static int parse_json(struct msg_parser *p, const uint8_t *frame, size_t len,
                               JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
     if (!root) {
         switch (json_error_code(&je)) {
-        case json_error_duplicate_key:
-            return fail(err, "duplicate key");
-        case json_error_numeric_overflow:
-            return json_overflow_reason(frame, len, err);
-        case json_error_stack_overflow:
-            return fail(err, "nesting too deep");
-        default:
-            return fail(err, "malformed JSON");
+        case json_error_duplicate_key: return fail(err, "duplicate key");
+        case json_error_numeric_overflow: return json_overflow_reason(frame, len, err);
+        case json_error_stack_overflow: return fail(err, "nesting too deep");
+        default: return fail(err, "malformed JSON");
         }
     }
     if (!json_is_object(root)) {
@@ -423,8 +411,7 @@ static void mp_field(const msgpack_object *o, struct field *f)
 static int mp_strs_valid(const msgpack_object *o)
 {
     switch (o->type) {
-    case MSGPACK_OBJECT_STR:
-        return utf8_is_valid((const uint8_t *)o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_STR: return utf8_is_valid((const uint8_t *)o->via.str.ptr, o->via.str.size);
     case MSGPACK_OBJECT_ARRAY:
         for (uint32_t i = 0; i < o->via.array.size; i++)
             if (!mp_strs_valid(&o->via.array.ptr[i]))
@@ -435,8 +422,7 @@ static int mp_strs_valid(const msgpack_object *o)
             if (!mp_strs_valid(&o->via.map.ptr[i].key) || !mp_strs_valid(&o->via.map.ptr[i].val))
                 return 0;
         return 1;
-    default:
-        return 1;
+    default: return 1;
     }
 }
 
@@ -458,8 +444,7 @@ static int mp_has_container_key(const msgpack_object *o)
                 return 1;
         }
         return 0;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
@@ -505,8 +490,7 @@ static int parse_msgpack(struct msg_parser *p, const uint8_t *frame, size_t len,
      * nothing reaches it before mp_check has proved every size fits. */
     if (!frame || mp_check(frame, len, MP_MAX_DEPTH) < 0)
         return fail(err, "malformed msgpack");
-    if (msgpack_unpack((const char *)frame, len, &off, &p->zone, &root) !=
-        MSGPACK_UNPACK_SUCCESS) {
+    if (msgpack_unpack((const char *)frame, len, &off, &p->zone, &root) != MSGPACK_UNPACK_SUCCESS) {
         fail(err, "malformed msgpack");
         goto done;
     }

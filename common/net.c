@@ -71,8 +71,8 @@ const char *net_format_addr(const struct net_addr *a, char *out, size_t outlen)
     return out;
 }
 
-int net_resolve(const struct net_addr *a, struct sockaddr_storage *ss, socklen_t *sslen,
-                char *err, size_t errlen)
+int net_resolve(const struct net_addr *a, struct sockaddr_storage *ss, socklen_t *sslen, char *err,
+                size_t errlen)
 {
     struct addrinfo hints, *res;
     char port[8];
@@ -190,7 +190,6 @@ static int shed_one(int lfd, int *spare_fd)
     return e == EAGAIN || e == EWOULDBLOCK ? 0 : -1;
 }
 
-
 void net_acceptor_init(struct net_acceptor *a, int lfd, unsigned burst, const char *what)
 {
     memset(a, 0, sizeof *a);
@@ -219,7 +218,8 @@ int net_acceptor_run(struct net_acceptor *a, net_accept_fn fn, void *ud)
         if (fd >= 0) {
             if (a->out_of_fds) {
                 log_info("accepting %s connections again; %llu shed while out of file "
-                         "descriptors", a->what, (unsigned long long)a->shedding);
+                         "descriptors",
+                         a->what, (unsigned long long)a->shedding);
                 a->out_of_fds = 0;
                 a->shedding = 0;
             }
@@ -235,7 +235,8 @@ int net_acceptor_run(struct net_acceptor *a, net_accept_fn fn, void *ud)
              * a shed that found one is counted, and EAGAIN ends the burst. */
             if (!a->out_of_fds)
                 log_warn("out of file descriptors (%s): shedding new %s connections until "
-                         "one can be accepted again", strerror(errno), a->what);
+                         "one can be accepted again",
+                         strerror(errno), a->what);
             a->out_of_fds = 1;
             if (shed_one(a->fd, &a->spare_fd) <= 0)
                 return taken; /* none pending, or no descriptor even for that */

@@ -21,8 +21,8 @@ int net_addr_is_loopback(const struct net_addr *a);
 const char *net_format_addr(const struct net_addr *a, char *out, size_t outlen);
 /* Resolves a to a socket address (blocking getaddrinfo: startup only).
  * Returns 0, or -1 with a message in err. */
-int net_resolve(const struct net_addr *a, struct sockaddr_storage *ss, socklen_t *sslen,
-                char *err, size_t errlen);
+int net_resolve(const struct net_addr *a, struct sockaddr_storage *ss, socklen_t *sslen, char *err,
+                size_t errlen);
 /* Like net_listen without the listen(): a socket bound to a that accepts
  * nothing yet (connections to it are refused until listen()). */
 int net_bind(const struct net_addr *a, int reuseport, char *err, size_t errlen);

@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEY(n, u, f, mn, mx, d, h) {n, u, offsetof(struct policy, f), mn, mx, d, h}
+#define KEY(n, u, f, mn, mx, d, h)                     \
+    {                                                  \
+        n, u, offsetof(struct policy, f), mn, mx, d, h \
+    }
 #define DAY_MS (24L * 3600 * 1000)
 
 const struct policy_key policy_keys[] = {
@@ -62,8 +65,7 @@ const struct policy_key *policy_key_find(const char *name)
     return NULL;
 }
 
-int policy_check_number(const struct policy_key *k, double v, long *out, char *err,
-                        size_t errlen)
+int policy_check_number(const struct policy_key *k, double v, long *out, char *err, size_t errlen)
 {
     if (!isfinite(v) || v < 0) {
         snprintf(err, errlen, "%s: must be a non-negative number", k->name);

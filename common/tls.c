@@ -205,7 +205,8 @@ int tls_link_mode(const char *ca, const char *cert, const char *key, const struc
     if (!allow_insecure) {
         snprintf(err, errlen,
                  "refusing plain TCP %s %s: set link_ca, link_cert and link_key "
-                 "(or allow_insecure_links = true on a trusted network)", where, a);
+                 "(or allow_insecure_links = true on a trusted network)",
+                 where, a);
         return -1;
     }
     log_warn("%s %s is NOT encrypted or authenticated (allow_insecure_links = true)", where, a);

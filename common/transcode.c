@@ -84,23 +84,12 @@ static int pack_json(const struct sink *k, json_t *v, unsigned depth)
             return MSG_DATA_OVER_BUDGET;
         mp_write_str(k->out, json_string_value(v), json_string_length(v));
         break;
-    case JSON_INTEGER:
-        mp_write_int(k->out, json_integer_value(v));
-        break;
-    case JSON_REAL:
-        mp_write_double(k->out, json_real_value(v));
-        break;
-    case JSON_TRUE:
-        mp_write_bool(k->out, 1);
-        break;
-    case JSON_FALSE:
-        mp_write_bool(k->out, 0);
-        break;
-    case JSON_NULL:
-        mp_write_nil(k->out);
-        break;
-    default:
-        return MSG_DATA_INVALID;
+    case JSON_INTEGER: mp_write_int(k->out, json_integer_value(v)); break;
+    case JSON_REAL: mp_write_double(k->out, json_real_value(v)); break;
+    case JSON_TRUE: mp_write_bool(k->out, 1); break;
+    case JSON_FALSE: mp_write_bool(k->out, 0); break;
+    case JSON_NULL: mp_write_nil(k->out); break;
+    default: return MSG_DATA_INVALID;
     }
     return sink_over(k) ? MSG_DATA_OVER_BUDGET : MSG_DATA_OK;
 }
@@ -158,8 +147,7 @@ static int rd_len(struct rd *r, size_t n, uint64_t *v)
 
 static void append_base64(struct buf *out, const uint8_t *s, size_t n)
 {
-    static const char tab[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t olen = (n + 2) / 3 * 4;
 
     buf_reserve(out, olen + 2);
@@ -343,25 +331,27 @@ static int emit_json(struct rd *r, const struct sink *k, unsigned depth)
         goto str;
     }
     switch (b) {
-    case 0xc0:
-        BUF_APPEND_LIT(out, "null");
-        goto scalar;
-    case 0xc2:
-        BUF_APPEND_LIT(out, "false");
-        goto scalar;
-    case 0xc3:
-        BUF_APPEND_LIT(out, "true");
-        goto scalar;
-    case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
+    case 0xc0: BUF_APPEND_LIT(out, "null"); goto scalar;
+    case 0xc2: BUF_APPEND_LIT(out, "false"); goto scalar;
+    case 0xc3: BUF_APPEND_LIT(out, "true"); goto scalar;
+    case 0xc4:
+    case 0xc5:
+    case 0xc6: /* bin 8/16/32 */
         if (rd_len(r, (size_t)1 << (b - 0xc4), &n) < 0)
             return MSG_DATA_INVALID;
         goto bytes;
-    case 0xc7: case 0xc8: case 0xc9: /* ext 8/16/32: length, type, data */
+    case 0xc7:
+    case 0xc8:
+    case 0xc9: /* ext 8/16/32: length, type, data */
         if (rd_len(r, (size_t)1 << (b - 0xc7), &n) < 0)
             return MSG_DATA_INVALID;
         skip = 1;
         goto bytes;
-    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: /* fixext 1..16 */
+    case 0xd4:
+    case 0xd5:
+    case 0xd6:
+    case 0xd7:
+    case 0xd8: /* fixext 1..16 */
         n = (uint64_t)1 << (b - 0xd4);
         skip = 1;
         goto bytes;
@@ -385,14 +375,20 @@ static int emit_json(struct rd *r, const struct sink *k, unsigned depth)
         append_real(out, d, 0);
         goto scalar;
     }
-    case 0xcc: case 0xcd: case 0xce: case 0xcf: { /* uint 8/16/32/64 */
+    case 0xcc:
+    case 0xcd:
+    case 0xce:
+    case 0xcf: { /* uint 8/16/32/64 */
         size_t w = (size_t)1 << (b - 0xcc);
         if (rd_len(r, w, &n) < 0)
             return MSG_DATA_INVALID;
         json_write_u64(out, n);
         goto scalar;
     }
-    case 0xd0: case 0xd1: case 0xd2: case 0xd3: { /* int 8/16/32/64 */
+    case 0xd0:
+    case 0xd1:
+    case 0xd2:
+    case 0xd3: { /* int 8/16/32/64 */
         size_t w = (size_t)1 << (b - 0xd0);
         if (rd_len(r, w, &n) < 0)
             return MSG_DATA_INVALID;
@@ -403,20 +399,23 @@ static int emit_json(struct rd *r, const struct sink *k, unsigned depth)
         json_write_i64(out, v);
         goto scalar;
     }
-    case 0xd9: case 0xda: case 0xdb: /* str 8/16/32 */
+    case 0xd9:
+    case 0xda:
+    case 0xdb: /* str 8/16/32 */
         if (rd_len(r, (size_t)1 << (b - 0xd9), &n) < 0)
             return MSG_DATA_INVALID;
         goto str;
-    case 0xdc: case 0xdd: /* array 16/32 */
+    case 0xdc:
+    case 0xdd: /* array 16/32 */
         if (rd_len(r, (size_t)2 << (b - 0xdc), &n) < 0)
             return MSG_DATA_INVALID;
         goto array;
-    case 0xde: case 0xdf: /* map 16/32 */
+    case 0xde:
+    case 0xdf: /* map 16/32 */
         if (rd_len(r, (size_t)2 << (b - 0xde), &n) < 0)
             return MSG_DATA_INVALID;
         goto map;
-    default: /* 0xc1 is never used */
-        return MSG_DATA_INVALID;
+    default: /* 0xc1 is never used */ return MSG_DATA_INVALID;
     }
 
 scalar:

@@ -3,8 +3,7 @@
 
 #include "common/utf8.h"
 
-long ws_frame_scan(const uint8_t *p, size_t len, uint64_t max_payload,
-                   struct ws_frame_info *info)
+long ws_frame_scan(const uint8_t *p, size_t len, uint64_t max_payload, struct ws_frame_info *info)
 {
     info->header_len = 0;
     if (len < 2)

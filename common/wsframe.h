@@ -33,7 +33,7 @@
 struct ws_frame_info {
     uint8_t opcode;
     uint8_t fin;
-    uint8_t rsv;        /* the RSV1..RSV3 bits, in place (first byte & 0x70) */
+    uint8_t rsv; /* the RSV1..RSV3 bits, in place (first byte & 0x70) */
     uint8_t masked;
     uint8_t header_len; /* 0 until the length field is complete; mask included */
     uint64_t payload_len;
@@ -46,8 +46,7 @@ struct ws_frame_info {
  * info->header_len is 0 while the length field is incomplete; once it is
  * complete, every field of *info is set (also when -1 is returned), so the
  * header can be judged before the payload arrives. */
-long ws_frame_scan(const uint8_t *p, size_t len, uint64_t max_payload,
-                   struct ws_frame_info *info);
+long ws_frame_scan(const uint8_t *p, size_t len, uint64_t max_payload, struct ws_frame_info *info);
 
 /* Judges a client frame by its header (info->header_len != 0) against RFC
  * 6455: the length's top bit clear and the length in its shortest form

@@ -77,34 +77,47 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
         const char *name, *type, *help;
         uint64_t v;
     } m[] = {
-        {"spoke_edge_workers_ready", "gauge", "Workers with a policy and a hub link, not draining.", ready},
+        {"spoke_edge_workers_ready", "gauge", "Workers with a policy and a hub link, not draining.",
+         ready},
         {"spoke_edge_clients", "gauge", "Client WebSocket connections.", sum.clients},
         {"spoke_edge_subscriptions", "gauge", "Client subscriptions.", sum.subscriptions},
         {"spoke_edge_topics", "gauge", "Local topics, summed over workers.", sum.topics},
         {"spoke_edge_accepted_total", "counter", "TCP connections accepted.", sum.stats.accepted},
         {"spoke_edge_messages_in_total", "counter", "Client messages received.", sum.stats.msgs_in},
-        {"spoke_edge_messages_out_total", "counter", "Messages sent to clients.", sum.stats.msgs_out},
-        {"spoke_edge_client_bytes_in_total", "counter", "Bytes read from clients.", sum.stats.bytes_in},
-        {"spoke_edge_client_bytes_out_total", "counter", "Bytes written to clients.", sum.stats.bytes_out},
-        {"spoke_edge_rate_limited_total", "counter", "Client messages refused by the rate limit.", sum.stats.rate_limited},
-        {"spoke_edge_forbidden_total", "counter", "Subscribes and publishes refused by token permissions (403).", sum.stats.forbidden},
-        {"spoke_edge_sends_timed_out_total", "counter", "Sends answered 504: no answer from the target's edge within send_timeout, or the hub link went down.", sum.stats.sends_timed_out},
-        {"spoke_edge_results_dropped_total", "counter", "Direct results that answered no waiting send (late or made up): dropped.", sum.stats.results_unsolicited},
+        {"spoke_edge_messages_out_total", "counter", "Messages sent to clients.",
+         sum.stats.msgs_out},
+        {"spoke_edge_client_bytes_in_total", "counter", "Bytes read from clients.",
+         sum.stats.bytes_in},
+        {"spoke_edge_client_bytes_out_total", "counter", "Bytes written to clients.",
+         sum.stats.bytes_out},
+        {"spoke_edge_rate_limited_total", "counter", "Client messages refused by the rate limit.",
+         sum.stats.rate_limited},
+        {"spoke_edge_forbidden_total", "counter",
+         "Subscribes and publishes refused by token permissions (403).", sum.stats.forbidden},
+        {"spoke_edge_sends_timed_out_total", "counter",
+         "Sends answered 504: no answer from the target's edge within send_timeout, or the hub link went down.",
+         sum.stats.sends_timed_out},
+        {"spoke_edge_results_dropped_total", "counter",
+         "Direct results that answered no waiting send (late or made up): dropped.",
+         sum.stats.results_unsolicited},
     };
     struct buf b = BUF_INIT;
     for (size_t k = 0; k < sizeof m / sizeof m[0]; k++)
         buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n%s{edge=\"%s\"} %" PRIu64 "\n", m[k].name,
                    m[k].help, m[k].name, m[k].type, m[k].name, e, m[k].v);
     uint64_t known = sum.stats.closed_idle + sum.stats.closed_dead + sum.stats.closed_slow +
-                     sum.stats.closed_protocol + sum.stats.closed_rate + sum.stats.closed_handshake +
-                     sum.stats.closed_tls;
+                     sum.stats.closed_protocol + sum.stats.closed_rate +
+                     sum.stats.closed_handshake + sum.stats.closed_tls;
     const struct {
         const char *reason;
         uint64_t v;
     } closes[] = {
-        {"idle", sum.stats.closed_idle}, {"dead_peer", sum.stats.closed_dead},
-        {"slow_consumer", sum.stats.closed_slow}, {"protocol", sum.stats.closed_protocol},
-        {"rate_limit", sum.stats.closed_rate}, {"handshake_timeout", sum.stats.closed_handshake},
+        {"idle", sum.stats.closed_idle},
+        {"dead_peer", sum.stats.closed_dead},
+        {"slow_consumer", sum.stats.closed_slow},
+        {"protocol", sum.stats.closed_protocol},
+        {"rate_limit", sum.stats.closed_rate},
+        {"handshake_timeout", sum.stats.closed_handshake},
         {"tls_error", sum.stats.closed_tls},
         {"other", sum.stats.closed > known ? sum.stats.closed - known : 0},
     };
@@ -112,7 +125,8 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
                    "# TYPE spoke_edge_closes_total counter\n");
     for (size_t k = 0; k < sizeof closes / sizeof closes[0]; k++)
         buf_printf(&b, "spoke_edge_closes_total{edge=\"%s\",reason=\"%s\"} %" PRIu64 "%s", e,
-                   closes[k].reason, closes[k].v, k + 1 < sizeof closes / sizeof closes[0] ? "\n" : "");
+                   closes[k].reason, closes[k].v,
+                   k + 1 < sizeof closes / sizeof closes[0] ? "\n" : "");
     const struct {
         const char *reason;
         uint64_t v;
@@ -121,25 +135,29 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
         {"origin", sum.stats.refused_origin},
         {"ip_limit", sum.stats.refused_ip_limit},
     };
-    buf_printf(&b, "\n# HELP spoke_edge_refused_total Upgrades refused: bad or missing token (401), "
-                   "Origin not allowed (403), address over max_conns_per_ip (429).\n"
-                   "# TYPE spoke_edge_refused_total counter\n");
+    buf_printf(&b,
+               "\n# HELP spoke_edge_refused_total Upgrades refused: bad or missing token (401), "
+               "Origin not allowed (403), address over max_conns_per_ip (429).\n"
+               "# TYPE spoke_edge_refused_total counter\n");
     for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++)
         buf_printf(&b, "spoke_edge_refused_total{edge=\"%s\",reason=\"%s\"} %" PRIu64 "%s", e,
                    refused[k].reason, refused[k].v,
                    k + 1 < sizeof refused / sizeof refused[0] ? "\n" : "");
-    buf_printf(&b, "\n# HELP spoke_edge_topics_refused_total Subscriptions to a new topic refused "
-                   "(429): the worker held the policy's worker_max_topics, or the hub refused the topic "
-                   "(link_max_topics, max_topics).\n"
-                   "# TYPE spoke_edge_topics_refused_total counter\n"
-                   "spoke_edge_topics_refused_total{edge=\"%s\",reason=\"worker_max_topics\"} %" PRIu64 "\n"
-                   "spoke_edge_topics_refused_total{edge=\"%s\",reason=\"hub\"} %" PRIu64,
-               e, sum.stats.topics_refused_worker, e, sum.stats.topics_refused_hub);
-    buf_printf(&b, "\n# HELP spoke_edge_payloads_dropped_total Payloads from the hub not delivered "
-                   "to the clients of one encoding: not one valid value, or rendered over the "
-                   "budget.\n# TYPE spoke_edge_payloads_dropped_total counter\n"
-                   "spoke_edge_payloads_dropped_total{edge=\"%s\",reason=\"invalid\"} %" PRIu64 "\n"
-                   "spoke_edge_payloads_dropped_total{edge=\"%s\",reason=\"over_budget\"} %" PRIu64,
+    buf_printf(
+        &b,
+        "\n# HELP spoke_edge_topics_refused_total Subscriptions to a new topic refused "
+        "(429): the worker held the policy's worker_max_topics, or the hub refused the topic "
+        "(link_max_topics, max_topics).\n"
+        "# TYPE spoke_edge_topics_refused_total counter\n"
+        "spoke_edge_topics_refused_total{edge=\"%s\",reason=\"worker_max_topics\"} %" PRIu64 "\n"
+        "spoke_edge_topics_refused_total{edge=\"%s\",reason=\"hub\"} %" PRIu64,
+        e, sum.stats.topics_refused_worker, e, sum.stats.topics_refused_hub);
+    buf_printf(&b,
+               "\n# HELP spoke_edge_payloads_dropped_total Payloads from the hub not delivered "
+               "to the clients of one encoding: not one valid value, or rendered over the "
+               "budget.\n# TYPE spoke_edge_payloads_dropped_total counter\n"
+               "spoke_edge_payloads_dropped_total{edge=\"%s\",reason=\"invalid\"} %" PRIu64 "\n"
+               "spoke_edge_payloads_dropped_total{edge=\"%s\",reason=\"over_budget\"} %" PRIu64,
                e, sum.stats.dropped_invalid, e, sum.stats.dropped_over_budget);
     char labels[96];
     snprintf(labels, sizeof labels, "edge=\"%s\",", e);

@@ -67,7 +67,10 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-static int nonempty(const char *s) { return s && *s; }
+static int nonempty(const char *s)
+{
+    return s && *s;
+}
 
 /* ---- configuration ---- */
 
@@ -292,8 +295,14 @@ void auth_free(struct auth *a)
     free(a);
 }
 
-int auth_enabled(const struct auth *a) { return a->alg != JWT_ALG_NONE; }
-int auth_required(const struct auth *a) { return a->required; }
+int auth_enabled(const struct auth *a)
+{
+    return a->alg != JWT_ALG_NONE;
+}
+int auth_required(const struct auth *a)
+{
+    return a->required;
+}
 
 /* ---- verification ---- */
 
@@ -561,14 +570,20 @@ int auth_verify(const struct auth *a, const char *token, size_t len, time_t now,
     return *out ? 0 : -1;
 }
 
-void auth_identity_free(struct auth_identity *id) { free(id); }
+void auth_identity_free(struct auth_identity *id)
+{
+    free(id);
+}
 
 const char *auth_identity_user(const struct auth_identity *id)
 {
     return id && (id->flags & ID_HAS_USER) ? id->data : NULL;
 }
 
-time_t auth_identity_expires(const struct auth_identity *id) { return (time_t)id->exp; }
+time_t auth_identity_expires(const struct auth_identity *id)
+{
+    return (time_t)id->exp;
+}
 
 /* ---- permissions ---- */
 

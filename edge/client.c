@@ -196,8 +196,8 @@ void client_close(struct client *c, uint16_t code, const char *reason)
         code = 1011;
     }
     struct frame *f = frame_close(code, reason);
-    log_debug("conn %s: closing with %u %.*s", client_id(c, id, sizeof id), code,
-              (int)(f->len - 4), (const char *)f->data + 4);
+    log_debug("conn %s: closing with %u %.*s", client_id(c, id, sizeof id), code, (int)(f->len - 4),
+              (const char *)f->data + 4);
     queue_frame(c, f);
     enter_closing(c);
 }
@@ -254,7 +254,8 @@ void client_idle_expired(struct deadline_list *l, struct deadline_node *n)
     struct client *c = client_of_idle(n);
     char id[CONN_ID_MAX_LEN];
     c->w->stats.closed_idle++;
-    log_debug("conn %s: idle for %ld ms", client_id(c, id, sizeof id), c->w->policy.idle_timeout_ms);
+    log_debug("conn %s: idle for %ld ms", client_id(c, id, sizeof id),
+              c->w->policy.idle_timeout_ms);
     client_close(c, 4000, "idle timeout");
 }
 
@@ -513,7 +514,8 @@ static void on_readable(struct client *c)
             return;
         }
         if (r == 0) {
-            client_terminate(c, c->state == CLIENT_CLOSING ? "closed" : "peer went away without a close frame");
+            client_terminate(
+                c, c->state == CLIENT_CLOSING ? "closed" : "peer went away without a close frame");
             return;
         }
         w->stats.bytes_in += (uint64_t)r;

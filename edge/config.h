@@ -18,25 +18,25 @@ struct iplimit;
 /* What workers may ask of the main thread; the ev_async calls are the only
  * cross-thread calls, as libev requires. */
 struct edge_ctl {
-    struct ev_loop *loop;     /* the main thread's loop */
-    ev_async drain_request;   /* a worker got DRAIN from the hub */
-    ev_async worker_drained;  /* a worker has closed all its clients */
-    atomic_uint drained;      /* workers done draining */
-    atomic_long drain_ms;     /* the period of the drain in progress */
+    struct ev_loop *loop;      /* the main thread's loop */
+    ev_async drain_request;    /* a worker got DRAIN from the hub */
+    ev_async worker_drained;   /* a worker has closed all its clients */
+    atomic_uint drained;       /* workers done draining */
+    atomic_long drain_ms;      /* the period of the drain in progress */
     ev_async worker_listening; /* a worker listens on all its sockets (the ready file) */
-    atomic_uint listening;    /* workers that do */
+    atomic_uint listening;     /* workers that do */
 };
 
 struct edge_config {
     char *name;
     char *region;
-    char *public_url;         /* where clients reach this edge (for operators); may be empty */
-    struct net_addr listen;   /* port 0 until the first worker's bind picks one */
+    char *public_url;       /* where clients reach this edge (for operators); may be empty */
+    struct net_addr listen; /* port 0 until the first worker's bind picks one */
     struct net_addr hub;
-    struct net_addr admin;    /* /healthz, /readyz, /metrics for this edge process */
-    long admin_max_conns_per_ip; /* admin connections one address may hold (0: no cap) */
-    long admin_head_timeout_ms;  /* deadline for an admin request's head */
-    char *admin_allowed_hosts;   /* Host names answered besides IPs, localhost, the admin host */
+    struct net_addr admin;          /* /healthz, /readyz, /metrics for this edge process */
+    long admin_max_conns_per_ip;    /* admin connections one address may hold (0: no cap) */
+    long admin_head_timeout_ms;     /* deadline for an admin request's head */
+    char *admin_allowed_hosts;      /* Host names answered besides IPs, localhost, the admin host */
     struct sockaddr_storage hub_sa; /* resolved once at startup */
     socklen_t hub_salen;
     long workers;
@@ -46,46 +46,46 @@ struct edge_config {
     long reconnect_min_ms;
     long reconnect_max_ms;
     long close_timeout_ms;
-    long drain_ms;            /* default period over which a drain closes clients */
-    struct edge_ctl *ctl;     /* set by main before the workers start */
+    long drain_ms;        /* default period over which a drain closes clients */
+    struct edge_ctl *ctl; /* set by main before the workers start */
     long link_max_pending;
     uint32_t boot; /* random per process start: part of every connection id */
 
     /* wss: a second listener (same workers) terminating TLS. */
-    char *tls_listen_str;     /* "" : no wss listener */
+    char *tls_listen_str; /* "" : no wss listener */
     struct net_addr tls_listen;
     char *tls_cert, *tls_key;
     struct tls_slot *client_tls; /* NULL without tls_listen; replaced on SIGHUP */
 
     /* The link: TLS with a certificate from link_ca, or plain TCP. */
     char *link_ca, *link_cert, *link_key;
-    char *link_server_name;   /* name the hub's certificate must carry ("": the hub's host) */
+    char *link_server_name; /* name the hub's certificate must carry ("": the hub's host) */
     int allow_insecure_links;
     struct tls_slot *link_tls; /* NULL: plain TCP */
 
     /* Who may connect, and to what. */
     char *jwt_secret, *jwt_public_key;
     int auth_required;
-    char *topic_default;      /* "allow" or "deny": topics for tokens without a spoke claim */
+    char *topic_default; /* "allow" or "deny": topics for tokens without a spoke claim */
     long jwt_leeway_s;
-    char *jwt_audience;       /* "": aud not checked */
-    char *jwt_issuer;         /* "": iss not checked */
+    char *jwt_audience; /* "": aud not checked */
+    char *jwt_issuer;   /* "": iss not checked */
     /* Immutable once built and shared by the workers; replaced whole when
      * SIGHUP re-reads jwt_public_key (edge_auth() reads it). Replaced ones
      * are kept until exit: a worker may still be using one. */
     struct auth *_Atomic auth;
     struct auth **auth_retired;
     size_t nauth_retired;
-    char *allowed_origins;    /* comma-separated; "" allows any */
-    long max_conns_per_ip;    /* 0: no limit */
-    struct iplimit *iplimit;  /* shared by the workers; NULL without a limit */
-    char *ready_file;         /* JSON with the bound ports and whether clients get in ("": none) */
+    char *allowed_origins;   /* comma-separated; "" allows any */
+    long max_conns_per_ip;   /* 0: no limit */
+    struct iplimit *iplimit; /* shared by the workers; NULL without a limit */
+    char *ready_file;        /* JSON with the bound ports and whether clients get in ("": none) */
 };
 
 /* The current token verifier. */
 static inline struct auth *edge_auth(const struct edge_config *cfg)
 {
-    return atomic_load_explicit((struct auth *_Atomic *)&cfg->auth, memory_order_acquire);
+    return atomic_load_explicit((struct auth * _Atomic *)&cfg->auth, memory_order_acquire);
 }
 
 #endif

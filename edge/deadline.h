@@ -35,6 +35,9 @@ void deadline_list_set_timeout(struct deadline_list *l, ev_tstamp timeout);
 void deadline_add(struct deadline_list *l, struct deadline_node *node);
 /* Unlinks node from whatever list holds it (no-op if none). */
 void deadline_remove(struct deadline_node *node);
-static inline int deadline_is_linked(const struct deadline_node *n) { return n->next != 0; }
+static inline int deadline_is_linked(const struct deadline_node *n)
+{
+    return n->next != 0;
+}
 
 #endif

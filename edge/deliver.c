@@ -50,8 +50,9 @@ static void note_dropped(struct worker *w, int rc, int enc, const char *fmt, ...
                  (unsigned long long)w->drop_unlogged);
     if (rc == MSG_DATA_OVER_BUDGET)
         log_warn("dropping %s: its data is over the render budget of %zu bytes "
-                 "(%d x max_message_bytes)%s", what,
-                 msg_render_budget(w->policy.max_message_bytes), MSG_RENDER_BUDGET_FACTOR, more);
+                 "(%d x max_message_bytes)%s",
+                 what, msg_render_budget(w->policy.max_message_bytes), MSG_RENDER_BUDGET_FACTOR,
+                 more);
     else
         log_warn("dropping %s: its data is not one valid value, or has no %s form%s", what,
                  enc_name[enc], more);
@@ -81,13 +82,12 @@ void deliver_message(struct worker *w, const struct link_msg *m)
                                (const uint8_t *)m->data.ptr, m->data.len, budget);
         if (rc < 0) {
             note_dropped(w, rc, enc, "the %s copy of message %.*s#%llu from %.*s (%u bytes of %s)",
-                         enc_name[enc], (int)m->topic.len, m->topic.ptr,
-                         (unsigned long long)m->seq, (int)m->from.len, m->from.ptr,
-                         (unsigned)m->data.len, enc_name[m->enc]);
+                         enc_name[enc], (int)m->topic.len, m->topic.ptr, (unsigned long long)m->seq,
+                         (int)m->from.len, m->from.ptr, (unsigned)m->data.len, enc_name[m->enc]);
             continue;
         }
-        frames[enc] = frame_build(enc == ENC_JSON ? WS_OP_TEXT : WS_OP_BINARY, buf_head(b),
-                                  buf_readable(b));
+        frames[enc] =
+            frame_build(enc == ENC_JSON ? WS_OP_TEXT : WS_OP_BINARY, buf_head(b), buf_readable(b));
     }
     /* The one loop per delivery: contiguous members, one frame reference
      * and one ring slot per subscriber, no allocation, no copy. */
@@ -148,7 +148,8 @@ void deliver_kick(struct worker *w, const struct link_msg *m)
     uint16_t code = ws_close_code_may_send(m->code) ? (uint16_t)m->code : KICK_FALLBACK_CODE;
     if (code != m->code)
         log_warn("conn %.*s: the hub asked for close code %u, which is not valid on the wire: "
-                 "using %u", (int)m->to.len, m->to.ptr, m->code, code);
+                 "using %u",
+                 (int)m->to.len, m->to.ptr, m->code, code);
     log_info("conn %.*s: disconnected by the hub with %u: %s", (int)m->to.len, m->to.ptr, code,
              reason);
     client_close(c, code, reason);

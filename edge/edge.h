@@ -167,11 +167,11 @@ struct client {
     struct handshake *hs;          /* only in CLIENT_HANDSHAKE */
     struct wsconn *ws;             /* only while a frame or message is in flight */
     struct topic_subs subs;
-    float rl_tokens;     /* rate limit: messages allowed now (token bucket) */
-    uint32_t rl_stamp;   /* ms since the worker started, at the last refill */
-    uint32_t rl_window;  /* ms: start of the current 10 s window of refusals */
-    uint32_t rl_strikes; /* messages refused in that window */
-    SSL *ssl;            /* wss only */
+    float rl_tokens;              /* rate limit: messages allowed now (token bucket) */
+    uint32_t rl_stamp;            /* ms since the worker started, at the last refill */
+    uint32_t rl_window;           /* ms: start of the current 10 s window of refusals */
+    uint32_t rl_strikes;          /* messages refused in that window */
+    SSL *ssl;                     /* wss only */
     struct client_access *access; /* only with a token or a per-address limit */
 };
 

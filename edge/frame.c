@@ -24,8 +24,8 @@ struct frame *frame_build(uint8_t opcode, const uint8_t *payload, size_t len)
 struct frame *frame_close(uint16_t code, const char *reason)
 {
     uint8_t payload[2 + WS_MAX_CLOSE_REASON + 1];
-    size_t rlen = utf8_cut((char *)payload + 2, WS_MAX_CLOSE_REASON, (const uint8_t *)reason,
-                           strlen(reason));
+    size_t rlen =
+        utf8_cut((char *)payload + 2, WS_MAX_CLOSE_REASON, (const uint8_t *)reason, strlen(reason));
     payload[0] = (uint8_t)(code >> 8);
     payload[1] = (uint8_t)code;
     return frame_build(WS_OP_CLOSE, payload, 2 + rlen);

@@ -42,7 +42,7 @@ struct handshake {
     int want_json, want_msgpack, offered_protocols;
     int json_first;
     int bad_header;
-    char *origin;        /* heap copies, only when sent */
+    char *origin; /* heap copies, only when sent */
     char *bearer;
     char *query_token;
     int origin_count, auth_count;
@@ -217,8 +217,7 @@ static void finish_header(struct handshake *h)
             h->bearer = xstrdup(t);
         }
         break;
-    case H_OTHER:
-        break;
+    case H_OTHER: break;
     }
     h->in_value = 0;
     h->field_len = 0;
@@ -349,7 +348,7 @@ enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size
         if (h->total >= HANDSHAKE_MAX_BYTES) {
             *why = "request headers too large";
             handshake_refuse(response, 431, "Request Header Fields Too Large", "",
-                       "request headers too large\n");
+                             "request headers too large\n");
             return HANDSHAKE_FAILED;
         }
         return HANDSHAKE_NEED_MORE;
@@ -357,12 +356,14 @@ enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size
 
     if (h->bad_header) {
         *why = "WebSocket header value too long";
-        handshake_refuse(response, 400, "Bad Request", "", "a WebSocket header value is too long\n");
+        handshake_refuse(response, 400, "Bad Request", "",
+                         "a WebSocket header value is too long\n");
         return HANDSHAKE_FAILED;
     }
     if (!parse_target(h)) {
         *why = "not found (only /ws serves WebSockets)";
-        handshake_refuse(response, 404, "Not Found", "", "not found: WebSockets are served on /ws\n");
+        handshake_refuse(response, 404, "Not Found", "",
+                         "not found: WebSockets are served on /ws\n");
         return HANDSHAKE_FAILED;
     }
     if (h->parser.method != HTTP_GET) {
@@ -373,8 +374,8 @@ enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size
     if (!h->upgrade_requested || !h->upgrade_websocket) {
         *why = "not a WebSocket upgrade";
         handshake_refuse(response, 426, "Upgrade Required",
-                   "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
-                   "this endpoint needs a WebSocket upgrade\n");
+                         "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
+                         "this endpoint needs a WebSocket upgrade\n");
         return HANDSHAKE_FAILED;
     }
     if (h->parser.http_major != 1 || h->parser.http_minor < 1) {
@@ -385,12 +386,13 @@ enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size
     if (!h->have_version || strcmp(h->version, "13") != 0) {
         *why = "unsupported Sec-WebSocket-Version";
         handshake_refuse(response, 426, "Upgrade Required", "Sec-WebSocket-Version: 13\r\n",
-                   "unsupported WebSocket version: use 13\n");
+                         "unsupported WebSocket version: use 13\n");
         return HANDSHAKE_FAILED;
     }
     if (h->key_count != 1 || !key_is_valid(h->key, h->key_len)) {
         *why = "bad Sec-WebSocket-Key";
-        handshake_refuse(response, 400, "Bad Request", "", "missing or invalid Sec-WebSocket-Key\n");
+        handshake_refuse(response, 400, "Bad Request", "",
+                         "missing or invalid Sec-WebSocket-Key\n");
         return HANDSHAKE_FAILED;
     }
     const char *proto = NULL;
@@ -402,7 +404,7 @@ enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size
         if (!proto) {
             *why = "no supported subprotocol offered";
             handshake_refuse(response, 400, "Bad Request", "",
-                       "unsupported subprotocol: offer spoke.json or spoke.msgpack\n");
+                             "unsupported subprotocol: offer spoke.json or spoke.msgpack\n");
             return HANDSHAKE_FAILED;
         }
     }

@@ -37,8 +37,8 @@ static const struct conf_opt options[] = {
     {"hub", CONF_ADDR, &cfg.hub, "127.0.0.1:7400", 0, 0, "the hub's link address"},
     {"admin", CONF_ADDR, &cfg.admin, "127.0.0.1:9080", 0, 0,
      "this edge's /healthz, /readyz and /metrics (port 0: any free port, logged)"},
-    {"admin_max_conns_per_ip", CONF_INT, &cfg.admin_max_conns_per_ip, "16", 0,
-     HTTPD_MAX_CONNS, "admin connections one client address may hold (0: no limit besides "
+    {"admin_max_conns_per_ip", CONF_INT, &cfg.admin_max_conns_per_ip, "16", 0, HTTPD_MAX_CONNS,
+     "admin connections one client address may hold (0: no limit besides "
      "the 256 in total)"},
     {"admin_head_timeout", CONF_MS, &cfg.admin_head_timeout_ms, "3", 100,
      (long)(HTTPD_TIMEOUT_S * 1000), "seconds a client has to send an admin request's head"},
@@ -224,8 +224,8 @@ static void reload_certs(void)
         }
     }
     if (cfg.link_tls) {
-        SSL_CTX *ctx = tls_link_client_ctx(cfg.link_ca, cfg.link_cert, cfg.link_key, err,
-                                           sizeof err);
+        SSL_CTX *ctx =
+            tls_link_client_ctx(cfg.link_ca, cfg.link_cert, cfg.link_key, err, sizeof err);
         if (ctx) {
             tls_slot_set(cfg.link_tls, ctx);
             log_info("link certificate reloaded from %s (used from the next reconnection)",
@@ -247,7 +247,8 @@ static void reload_jwt_key(void)
         return;
     }
     struct auth *old = atomic_exchange_explicit(&cfg.auth, a, memory_order_acq_rel);
-    cfg.auth_retired = xrealloc(cfg.auth_retired, (cfg.nauth_retired + 1) * sizeof *cfg.auth_retired);
+    cfg.auth_retired =
+        xrealloc(cfg.auth_retired, (cfg.nauth_retired + 1) * sizeof *cfg.auth_retired);
     cfg.auth_retired[cfg.nauth_retired++] = old;
     log_info("jwt_public_key reloaded from %s", cfg.jwt_public_key);
 }
@@ -293,10 +294,9 @@ static int update_ready_file(char *err, size_t errlen)
     int accepting = !draining && atomic_load(&ctl.listening) == nworkers;
     if (!cfg.ready_file[0] || accepting == ready_accepting)
         return 0;
-    json_t *doc = json_pack("{sI ss sI sI so sI sb}", "pid", (json_int_t)getpid(), "name",
-                            cfg.name, "workers", (json_int_t)nworkers, "ws",
-                            (json_int_t)cfg.listen.port, "wss",
-                            cfg.client_tls ? json_integer(cfg.tls_listen.port) : json_null(),
+    json_t *doc = json_pack("{sI ss sI sI so sI sb}", "pid", (json_int_t)getpid(), "name", cfg.name,
+                            "workers", (json_int_t)nworkers, "ws", (json_int_t)cfg.listen.port,
+                            "wss", cfg.client_tls ? json_integer(cfg.tls_listen.port) : json_null(),
                             "admin", (json_int_t)admin_port, "accepting", accepting);
     int rc = readyfile_write(cfg.ready_file, doc, err, errlen);
     json_decref(doc);
@@ -365,8 +365,8 @@ int main(int argc, char **argv)
     cfg.workers = ncpu > 0 ? ncpu : 1;
 
     const struct conf_spec spec = {
-        "spoke-edge", "Terminates client WebSockets and relays them through a spoke hub.",
-        options, sizeof options / sizeof options[0]};
+        "spoke-edge", "Terminates client WebSockets and relays them through a spoke hub.", options,
+        sizeof options / sizeof options[0]};
     conf_load(&spec, argc, argv, SPOKE_VERSION);
     log_min_level = cfg.log_level;
 
@@ -443,17 +443,17 @@ int main(int argc, char **argv)
     }
     if (rc == 0) {
         char tlsaddr[300];
-        log_info("spoke-edge %s: %s (region %s) serving ws://%s/ws%s%s%s with %u worker%s; "
-                 "hub %s (%s); client auth: %s",
-                 SPOKE_VERSION, cfg.name, cfg.region[0] ? cfg.region : "-",
-                 net_format_addr(&cfg.listen, addr, sizeof addr),
-                 cfg.client_tls ? " and wss://" : "",
-                 cfg.client_tls ? net_format_addr(&cfg.tls_listen, tlsaddr, sizeof tlsaddr) : "",
-                 cfg.client_tls ? "/ws" : "", n, n == 1 ? "" : "s",
-                 net_format_addr(&cfg.hub, hubaddr, sizeof hubaddr),
-                 cfg.link_tls ? "TLS" : "plain TCP",
-                 !auth_enabled(edge_auth(&cfg)) ? "none"
-                 : auth_required(edge_auth(&cfg)) ? "JWT required" : "JWT optional");
+        log_info(
+            "spoke-edge %s: %s (region %s) serving ws://%s/ws%s%s%s with %u worker%s; "
+            "hub %s (%s); client auth: %s",
+            SPOKE_VERSION, cfg.name, cfg.region[0] ? cfg.region : "-",
+            net_format_addr(&cfg.listen, addr, sizeof addr), cfg.client_tls ? " and wss://" : "",
+            cfg.client_tls ? net_format_addr(&cfg.tls_listen, tlsaddr, sizeof tlsaddr) : "",
+            cfg.client_tls ? "/ws" : "", n, n == 1 ? "" : "s",
+            net_format_addr(&cfg.hub, hubaddr, sizeof hubaddr), cfg.link_tls ? "TLS" : "plain TCP",
+            !auth_enabled(edge_auth(&cfg))   ? "none"
+            : auth_required(edge_auth(&cfg)) ? "JWT required"
+                                             : "JWT optional");
         struct ev_loop *loop = ctl.loop;
         ev_signal sigint, sigterm, sighup;
         ev_signal_init(&sigint, on_signal, SIGINT);
@@ -491,10 +491,13 @@ int main(int argc, char **argv)
         auth_free(cfg.auth_retired[i]);
     free(cfg.auth_retired);
     iplimit_free(cfg.iplimit);
-    char **strs[] = {&cfg.tls_listen_str, &cfg.tls_cert, &cfg.tls_key, &cfg.link_ca,
-                     &cfg.link_cert, &cfg.link_key, &cfg.link_server_name, &cfg.jwt_secret,
-                     &cfg.jwt_public_key, &cfg.topic_default, &cfg.allowed_origins,
-                     &cfg.jwt_audience, &cfg.jwt_issuer, &cfg.admin_allowed_hosts,
+    char **strs[] = {&cfg.tls_listen_str,   &cfg.tls_cert,
+                     &cfg.tls_key,          &cfg.link_ca,
+                     &cfg.link_cert,        &cfg.link_key,
+                     &cfg.link_server_name, &cfg.jwt_secret,
+                     &cfg.jwt_public_key,   &cfg.topic_default,
+                     &cfg.allowed_origins,  &cfg.jwt_audience,
+                     &cfg.jwt_issuer,       &cfg.admin_allowed_hosts,
                      &cfg.ready_file};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);

@@ -172,8 +172,8 @@ static void handle_send(struct client *c, const struct client_msg *m)
         sends_add(&w->sends, c->seq, m->id);
         c->nsends++;
     }
-    uplink_direct(w->up, m->to, m->to_len, from, user, m->has_id, m->id, (enum enc)c->enc,
-                  m->data, m->data_len);
+    uplink_direct(w->up, m->to, m->to_len, from, user, m->has_id, m->id, (enum enc)c->enc, m->data,
+                  m->data_len);
 }
 
 /* Token bucket: rate_limit messages per second, rate_burst at once. Returns
@@ -238,17 +238,9 @@ void request_handle(struct client *c, uint8_t opcode, const uint8_t *p, size_t n
         msg_build_pong(&w->scratch, (enum enc)c->enc, m.has_id, m.id);
         client_send_payload(c, buf_head(&w->scratch), buf_readable(&w->scratch));
         return;
-    case OP_SUB:
-        handle_sub(c, &m);
-        return;
-    case OP_UNSUB:
-        handle_unsub(c, &m);
-        return;
-    case OP_PUB:
-        handle_pub(c, &m);
-        return;
-    case OP_SEND:
-        handle_send(c, &m);
-        return;
+    case OP_SUB: handle_sub(c, &m); return;
+    case OP_UNSUB: handle_unsub(c, &m); return;
+    case OP_PUB: handle_pub(c, &m); return;
+    case OP_SEND: handle_send(c, &m); return;
     }
 }

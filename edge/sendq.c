@@ -7,8 +7,8 @@
 
 #include "common/xalloc.h"
 
-#define SENDQ_IOV 256      /* frames per writev (IOV_MAX is 1024) */
-#define SENDQ_BASE_CAP 16  /* ring entries allocated first, and recycled */
+#define SENDQ_IOV 256       /* frames per writev (IOV_MAX is 1024) */
+#define SENDQ_BASE_CAP 16   /* ring entries allocated first, and recycled */
 #define SENDQ_POOL_MAX 4096 /* free rings kept per worker */
 
 /* Free rings are chained through their first slot. */

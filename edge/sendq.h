@@ -45,7 +45,10 @@ int sendq_flush(struct sendq *q, struct sendq_pool *pool, sendq_writev_fn writev
  * byte stream remains a valid sequence of frames. */
 void sendq_drop_unstarted(struct sendq *q, struct sendq_pool *pool);
 void sendq_clear(struct sendq *q, struct sendq_pool *pool);
-static inline int sendq_is_empty(const struct sendq *q) { return q->count == 0; }
+static inline int sendq_is_empty(const struct sendq *q)
+{
+    return q->count == 0;
+}
 /* Memory the queue holds for its connection: unwritten bytes plus
  * SENDQ_FRAME_COST per queued frame. */
 static inline uint64_t sendq_cost(const struct sendq *q)

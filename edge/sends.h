@@ -23,8 +23,7 @@
 
 /* A waiting send ended without its answer: reply `code` with reason to
  * request id of connection seq (if it is still there). */
-typedef void (*sends_ended_fn)(void *ud, uint64_t seq, int64_t id, int code,
-                               const char *reason);
+typedef void (*sends_ended_fn)(void *ud, uint64_t seq, int64_t id, int code, const char *reason);
 
 struct sends {
     struct dict waiting;        /* (seq, id) -> struct pending_send */

@@ -177,8 +177,7 @@ int topic_unsubscribe(struct topics *ts, struct client *c, struct topic_subs *mi
     return TOPIC_LAST;
 }
 
-void topic_unsubscribe_all(struct topics *ts, struct topic_subs *mine, topic_last_fn last,
-                           void *ud)
+void topic_unsubscribe_all(struct topics *ts, struct topic_subs *mine, topic_last_fn last, void *ud)
 {
     while (mine->head) {
         struct sub *s = mine->head;
@@ -200,8 +199,8 @@ void topic_foreach(struct topics *ts, void (*fn)(void *ud, struct topic *t), voi
         fn(ud, e->value);
 }
 
-void topic_interest_result(struct topics *ts, const char *name, size_t len, int64_t id,
-                           int code, const char *reason)
+void topic_interest_result(struct topics *ts, const char *name, size_t len, int64_t id, int code,
+                           const char *reason)
 {
     struct topic *t = topic_find(ts, name, len);
     if (!t || t->add_id != id || !id)

@@ -59,8 +59,8 @@ struct topic_waiter {
 struct topic {
     struct topic_member *members;
     uint32_t n, cap;
-    uint32_t count[ENC_COUNT];    /* subscribers per encoding */
-    const char *name;             /* the dict key (NUL-terminated) */
+    uint32_t count[ENC_COUNT]; /* subscribers per encoding */
+    const char *name;          /* the dict key (NUL-terminated) */
     uint32_t name_len;
     int64_t add_id;               /* the INTEREST_ADD the hub has yet to answer; 0: none */
     struct topic_waiter *waiters; /* acks held until that answer */
@@ -130,8 +130,8 @@ void topic_foreach(struct topics *ts, void (*fn)(void *ud, struct topic *t), voi
  * error `code` with reason (the waiting ones with their request id) and
  * loses the subscription, and the topic goes (the hub holds nothing for
  * it). An answer to an older request is ignored. */
-void topic_interest_result(struct topics *ts, const char *name, size_t len, int64_t id,
-                           int code, const char *reason);
+void topic_interest_result(struct topics *ts, const char *name, size_t len, int64_t id, int code,
+                           const char *reason);
 /* The link is down: held acks are sent (the subscriptions stand locally)
  * and nothing waits for the hub any more. */
 void topic_link_down(struct topics *ts);

@@ -157,11 +157,8 @@ static ssize_t tls_result(SSL *ssl, int r, int reading)
     int e = SSL_get_error(ssl, r);
     switch (e) {
     case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE: /* not expected: the stage never blocks */
-        errno = EAGAIN;
-        return -1;
-    case SSL_ERROR_ZERO_RETURN:
-        return 0; /* close_notify, or FIN (SSL_OP_IGNORE_UNEXPECTED_EOF) */
+    case SSL_ERROR_WANT_WRITE: /* not expected: the stage never blocks */ errno = EAGAIN; return -1;
+    case SSL_ERROR_ZERO_RETURN: return 0; /* close_notify, or FIN (SSL_OP_IGNORE_UNEXPECTED_EOF) */
     case SSL_ERROR_SYSCALL:
         /* No close_notify may follow a broken session. */
         SSL_set_quiet_shutdown(ssl, 1);

@@ -43,14 +43,14 @@ struct uplink {
     ev_io io;
     ev_timer retry;
     ev_timer heartbeat;
-    ev_timer stats;      /* STATS to the hub about every second */
-    ev_idle backlog;     /* keeps the loop from sleeping while input waits in lio */
+    ev_timer stats;  /* STATS to the hub about every second */
+    ev_idle backlog; /* keeps the loop from sleeping while input waits in lio */
     int64_t next_interest_id;
     struct linkio lio;
     int lio_ready;
-    double backoff;      /* seconds: next retry delay before jitter */
-    ev_tstamp last_rx;   /* last time bytes arrived (or the attempt started) */
-    int was_up;          /* log the first failure after being up as a warning */
+    double backoff;    /* seconds: next retry delay before jitter */
+    ev_tstamp last_rx; /* last time bytes arrived (or the attempt started) */
+    int was_up;        /* log the first failure after being up as a warning */
     uint64_t attempts;
     uint32_t hub_heartbeat_ms; /* from the hub's HELLO: silence is judged by the slower side */
     uint64_t rtt_us;           /* from the last heartbeat the hub echoed */
@@ -118,8 +118,7 @@ static void disconnect(struct uplink *u, const char *why)
     if (was_linked) {
         /* Nothing the hub owed us will come now. */
         topic_link_down(&u->w->topics);
-        sends_fail_all(&u->w->sends, CODE_TIMEOUT,
-                       "the hub link went down before the answer came");
+        sends_fail_all(&u->w->sends, CODE_TIMEOUT, "the hub link went down before the answer came");
     }
 }
 
@@ -183,8 +182,10 @@ static void on_connected(struct uplink *u)
             return;
         }
     }
-    struct link_msg m = {.type = LINK_HELLO, .version = LINK_PROTOCOL_VERSION,
-                         .worker = u->w->index, .boot = cfg->boot,
+    struct link_msg m = {.type = LINK_HELLO,
+                         .version = LINK_PROTOCOL_VERSION,
+                         .worker = u->w->index,
+                         .boot = cfg->boot,
                          .heartbeat_ms = (uint32_t)cfg->heartbeat_ms};
     m.name = link_str_c(cfg->name);
     m.region = link_str_c(cfg->region);
@@ -225,8 +226,9 @@ static int on_msg(void *ud, const struct link_msg *m)
             return LINK_GONE;
         }
         char addr[300];
-        log_info("linked to hub %s (software %.*s)", net_format_addr(&w->cfg->hub, addr, sizeof addr),
-                 (int)m->software.len, m->software.ptr);
+        log_info("linked to hub %s (software %.*s)",
+                 net_format_addr(&w->cfg->hub, addr, sizeof addr), (int)m->software.len,
+                 m->software.ptr);
         u->state = UPLINK_UP;
         u->was_up = 1;
         u->hub_heartbeat_ms = m->heartbeat_ms;
@@ -240,9 +242,7 @@ static int on_msg(void *ud, const struct link_msg *m)
         return 0;
     }
     switch (m->type) {
-    case LINK_MESSAGE:
-        deliver_message(w, m);
-        break;
+    case LINK_MESSAGE: deliver_message(w, m); break;
     case LINK_DIRECT: {
         const char *why;
         int rc = deliver_direct(w, m, &why);
@@ -250,9 +250,7 @@ static int on_msg(void *ud, const struct link_msg *m)
             uplink_direct_result(u, m->from.ptr, m->from.len, m->id, rc, why);
         break;
     }
-    case LINK_DIRECT_RESULT:
-        deliver_direct_result(w, m);
-        break;
+    case LINK_DIRECT_RESULT: deliver_direct_result(w, m); break;
     case LINK_INTEREST_RESULT: {
         char reason[LINK_MAX_REASON + 1];
         size_t n = m->reason.len < LINK_MAX_REASON ? m->reason.len : LINK_MAX_REASON;
@@ -269,12 +267,8 @@ static int on_msg(void *ud, const struct link_msg *m)
             u->rtt_us = now > m->echo_us ? now - m->echo_us : 0;
         }
         break;
-    case LINK_POLICY:
-        u->on_policy(w, &m->policy);
-        break;
-    case LINK_KICK:
-        deliver_kick(w, m);
-        break;
+    case LINK_POLICY: u->on_policy(w, &m->policy); break;
+    case LINK_KICK: deliver_kick(w, m); break;
     case LINK_DRAIN: {
         /* The whole edge drains, not just this worker: the main thread
          * coordinates (the other workers get the same message anyway). */
@@ -369,8 +363,8 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     }
     if (u->state == UPLINK_UP || u->state == UPLINK_HELLO) {
         /* echo_us: the hub sends it straight back, which gives the RTT. */
-        struct link_msg m = {.type = LINK_HEARTBEAT, .time_ms = clock_wall_ms(),
-                             .echo_us = clock_mono_us()};
+        struct link_msg m = {
+            .type = LINK_HEARTBEAT, .time_ms = clock_wall_ms(), .echo_us = clock_mono_us()};
         send_msg(u, &m);
     }
 }
@@ -398,8 +392,8 @@ static void on_stats(struct ev_loop *loop, ev_timer *t, int revents)
     m.stats.closed_slow = s->closed_slow;
     m.stats.closed_protocol = s->closed_protocol;
     m.stats.closed_rate = s->closed_rate;
-    uint64_t known = s->closed_idle + s->closed_dead + s->closed_slow + s->closed_protocol +
-                     s->closed_rate;
+    uint64_t known =
+        s->closed_idle + s->closed_dead + s->closed_slow + s->closed_protocol + s->closed_rate;
     m.stats.closed_other = s->closed > known ? s->closed - known : 0;
     m.stats.rtt_us = u->rtt_us;
     send_msg(u, &m);
@@ -501,8 +495,8 @@ int uplink_direct(struct uplink *u, const char *to, size_t to_len, const char *f
 {
     if (u->state != UPLINK_UP)
         return -1;
-    struct link_msg m = {.type = LINK_DIRECT, .has_id = (uint8_t)has_id, .id = id,
-                         .enc = (uint8_t)enc};
+    struct link_msg m = {
+        .type = LINK_DIRECT, .has_id = (uint8_t)has_id, .id = id, .enc = (uint8_t)enc};
     m.to.ptr = to;
     m.to.len = (uint32_t)to_len;
     m.from = link_str_c(from);
@@ -518,8 +512,7 @@ int uplink_direct_result(struct uplink *u, const char *to, size_t to_len, int64_
 {
     if (u->state != UPLINK_UP)
         return -1;
-    struct link_msg m = {.type = LINK_DIRECT_RESULT, .has_id = 1, .id = id,
-                         .code = (uint32_t)code};
+    struct link_msg m = {.type = LINK_DIRECT_RESULT, .has_id = 1, .id = id, .code = (uint32_t)code};
     m.to.ptr = to;
     m.to.len = (uint32_t)to_len;
     m.reason = link_str_c(reason);

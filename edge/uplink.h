@@ -35,8 +35,8 @@ int uplink_publish(struct uplink *u, const char *topic, size_t topic_len, const 
 int uplink_direct(struct uplink *u, const char *to, size_t to_len, const char *from,
                   const char *user, int has_id, int64_t id, enum enc enc, const uint8_t *data,
                   size_t len);
-int uplink_direct_result(struct uplink *u, const char *to, size_t to_len, int64_t id,
-                         int code, const char *reason);
+int uplink_direct_result(struct uplink *u, const char *to, size_t to_len, int64_t id, int code,
+                         const char *reason);
 /* End of loop iteration: compress-flush and write. */
 void uplink_flush(struct uplink *u);
 /* Start of the end-of-iteration work: handles one more budget of input

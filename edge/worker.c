@@ -186,8 +186,8 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
     deadline_list_init(&w->idle, w->loop, 0, client_idle_expired, w);
     deadline_list_init(&w->ping, w->loop, 0, client_ping_expired, w);
     deadline_list_init(&w->pong, w->loop, 0, client_pong_expired, w);
-    deadline_list_init(&w->closing, w->loop, cfg->close_timeout_ms / 1000.0,
-                       client_close_expired, w);
+    deadline_list_init(&w->closing, w->loop, cfg->close_timeout_ms / 1000.0, client_close_expired,
+                       w);
     sends_init(&w->sends, w->loop, request_send_done, w);
     w->parser = msg_parser_new();
     buf_init(&w->scratch);
@@ -249,7 +249,8 @@ static void apply_policy(struct worker *w, const struct policy *p)
         ev_async_send(w->cfg->ctl->loop, &w->cfg->ctl->worker_listening);
     }
     log_info("policy received (idle_timeout %ld ms, ping_interval %ld ms, max_message_bytes %ld): "
-             "accepting clients", p->idle_timeout_ms, p->ping_interval_ms, p->max_message_bytes);
+             "accepting clients",
+             p->idle_timeout_ms, p->ping_interval_ms, p->max_message_bytes);
 }
 
 static void *worker_main(void *arg)

@@ -17,7 +17,7 @@ struct wsconn {
     struct buf partial;          /* bytes of an incomplete frame */
     const uint8_t *feed;         /* complete frames wslay may take now */
     size_t feed_len;
-    uint8_t in_fragmented;       /* wslay holds the first parts of a message */
+    uint8_t in_fragmented; /* wslay holds the first parts of a message */
     const struct wsconn_events *ev;
 };
 
@@ -48,8 +48,8 @@ static struct frame *wslay_error_close(const uint8_t *f, size_t len)
      * payload starts at f[2]. */
     uint16_t code = len >= 4 ? (uint16_t)(f[2] << 8 | f[3]) : WS_CLOSE_PROTOCOL_ERROR;
     const char *why = code == WS_CLOSE_INVALID_DATA ? "invalid UTF-8 in a text message"
-                      : code == 1009               ? "message too big"
-                                                   : "protocol error";
+                      : code == 1009                ? "message too big"
+                                                    : "protocol error";
     if (!ws_close_code_may_send(code))
         code = WS_CLOSE_PROTOCOL_ERROR;
     return frame_close(code, why);
@@ -58,8 +58,8 @@ static struct frame *wslay_error_close(const uint8_t *f, size_t len)
 /* wslay's own frames (pongs, close replies) join the connection's queue,
  * so frames never interleave; wslay hands a frame over in pieces (header
  * with WSLAY_MSG_MORE, then payload), gathered in w->wsout. */
-static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
-                          int flags, void *user_data)
+static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                          void *user_data)
 {
     struct client *c = user_data;
     struct buf *out = &c->w->wsout;
@@ -190,9 +190,9 @@ static void release_at_boundary(struct client *c)
     struct wsconn *ws = c->ws;
     if (!ws)
         return;
-    if (ws->ctx && (c->state != CLIENT_OPEN ||
-                    (!ws->in_fragmented && buf_readable(&ws->partial) == 0 &&
-                     wslay_event_get_queued_msg_count(ws->ctx) == 0))) {
+    if (ws->ctx &&
+        (c->state != CLIENT_OPEN || (!ws->in_fragmented && buf_readable(&ws->partial) == 0 &&
+                                     wslay_event_get_queued_msg_count(ws->ctx) == 0))) {
         wslay_event_context_free(ws->ctx);
         ws->ctx = NULL;
         ws->in_fragmented = 0;

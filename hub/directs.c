@@ -32,8 +32,7 @@ struct directs {
     struct record *oldest, *newest;
 };
 
-static size_t make_key(char *out, uint64_t target, const char *from, size_t from_len,
-                       int64_t id)
+static size_t make_key(char *out, uint64_t target, const char *from, size_t from_len, int64_t id)
 {
     if (from_len > LINK_MAX_CONN_ID)
         return 0;
@@ -60,8 +59,8 @@ void directs_free(struct directs *d)
     free(d);
 }
 
-int directs_add(struct directs *d, uint64_t target, const char *from, size_t from_len,
-                int64_t id, double now, size_t max)
+int directs_add(struct directs *d, uint64_t target, const char *from, size_t from_len, int64_t id,
+                double now, size_t max)
 {
     char key[KEY_MAX];
     size_t klen = make_key(key, target, from, from_len, id);

@@ -21,8 +21,8 @@ void directs_free(struct directs *d); /* NULL ok */
  * link `target`, at time `now` (seconds). Returns 0, or -1 when the target
  * already awaits `max` results, or holds this very (from, id) already:
  * nothing is recorded and the caller answers the sender itself. */
-int directs_add(struct directs *d, uint64_t target, const char *from, size_t from_len,
-                int64_t id, double now, size_t max);
+int directs_add(struct directs *d, uint64_t target, const char *from, size_t from_len, int64_t id,
+                double now, size_t max);
 
 /* Takes the record a result from `target` for (to, id) answers. Returns 1 if
  * it was awaited (the record is gone), 0 if not. */

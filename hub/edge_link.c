@@ -159,7 +159,10 @@ static void answer_gone(const char *from, size_t from_len, int64_t id, void *ud)
     struct edge_link *src = edge_link__find_conn_str(h, &to);
     if (!src)
         return;
-    struct link_msg r = {.type = LINK_DIRECT_RESULT, .to = to, .has_id = 1, .id = id,
+    struct link_msg r = {.type = LINK_DIRECT_RESULT,
+                         .to = to,
+                         .has_id = 1,
+                         .id = id,
                          .code = 503,
                          .reason = link_str_c("the target's edge went away before answering")};
     if (edge_link__send(src, &r) == 0)

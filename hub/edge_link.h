@@ -28,7 +28,7 @@ struct edge_link_info {
     uint64_t raw_in, wire_in, raw_out, wire_out;
     struct link_stats stats; /* the worker's last STATS (zero before the first) */
     char public_url[256];
-    int tls;            /* the link runs over TLS */
+    int tls;             /* the link runs over TLS */
     char peer_cert[160]; /* its certificate's names ("CN=edge-a, DNS:edge-a"), or "-" */
 };
 
@@ -55,8 +55,7 @@ uint64_t edge_link_publish(struct hub *h, struct link_str topic, struct link_str
 
 /* Asks the edge worker holding connection conn to close it with code and
  * reason. Returns 0 when sent, -1 if no open link holds that connection. */
-int edge_link_kick(struct hub *h, const struct connid *conn, uint32_t code,
-                   struct link_str reason);
+int edge_link_kick(struct hub *h, const struct connid *conn, uint32_t code, struct link_str reason);
 
 /* Asks every worker of edge `name` to drain (period_ms 0: the edge's own
  * setting). Returns the number of links told, 0 if the edge is unknown. */

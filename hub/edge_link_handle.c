@@ -38,7 +38,9 @@
 static int owns_conn(const struct edge_link *l, const struct link_str *id)
 {
     struct connid c;
-    struct connid mine = {.name = l->name, .name_len = strlen(l->name), .worker = l->worker,
+    struct connid mine = {.name = l->name,
+                          .name_len = strlen(l->name),
+                          .worker = l->worker,
                           .boot = (uint32_t)l->boot};
     return connid_parse(id->ptr, id->len, &c) == 0 && connid_same_worker(&c, &mine);
 }
@@ -52,8 +54,7 @@ static int refuse_forged(struct edge_link *l, const char *what, const struct lin
     return edge_link__refuse(l, 403,
                              "%s from connection '%s', which is not one of this link's "
                              "(%s/%u): refused",
-                             what, edge_link__printable(from, who, sizeof who), l->name,
-                             l->worker);
+                             what, edge_link__printable(from, who, sizeof who), l->name, l->worker);
 }
 
 /* ---- interest ------------------------------------------------------------ */
@@ -61,8 +62,11 @@ static int refuse_forged(struct edge_link *l, const char *what, const struct lin
 static int interest_result(struct edge_link *l, const struct link_msg *m, uint32_t code,
                            const char *reason)
 {
-    struct link_msg r = {.type = LINK_INTEREST_RESULT, .topic = m->topic, .id = m->id,
-                         .code = code, .reason = link_str_c(reason)};
+    struct link_msg r = {.type = LINK_INTEREST_RESULT,
+                         .topic = m->topic,
+                         .id = m->id,
+                         .code = code,
+                         .reason = link_str_c(reason)};
     edge_link__send(l, &r);
     return 0;
 }
@@ -91,8 +95,7 @@ static int on_interest(struct edge_link *l, const struct link_msg *m)
                  h->cfg.link_max_topics);
     } else {
         h->stats.interest_refused_hub++;
-        snprintf(reason, sizeof reason, "the hub holds max_topics (%ld) topics",
-                 h->cfg.max_topics);
+        snprintf(reason, sizeof reason, "the hub holds max_topics (%ld) topics", h->cfg.max_topics);
     }
     return interest_result(l, m, 429, reason);
 }
@@ -116,8 +119,7 @@ static void queue_message_to_link(void *owner, uint64_t seq, void *ud)
         f->msg.seq = seq;
         buf_reset(f->encoded);
         if (link_encode(f->encoded, &f->msg) < 0) {
-            log_error("cannot encode a message on %.*s", (int)f->msg.topic.len,
-                      f->msg.topic.ptr);
+            log_error("cannot encode a message on %.*s", (int)f->msg.topic.len, f->msg.topic.ptr);
             return;
         }
         f->ready = 1;
@@ -135,14 +137,15 @@ uint64_t edge_link_publish(struct hub *h, struct link_str topic, struct link_str
                            struct link_str user, uint8_t enc, struct link_str data)
 {
     struct fanout out = {
-        .msg = {
-            .type = LINK_MESSAGE,
-            .topic = topic,
-            .from = from,
-            .user = user,
-            .enc = enc,
-            .data = data,
-        },
+        .msg =
+            {
+                .type = LINK_MESSAGE,
+                .topic = topic,
+                .from = from,
+                .user = user,
+                .enc = enc,
+                .data = data,
+            },
         .encoded = &h->encoded,
     };
     uint64_t t0 = clock_mono_ns();
@@ -246,31 +249,25 @@ int edge_link__handle(struct edge_link *l, const struct link_msg *m)
 {
     switch (m->type) {
     case LINK_INTEREST_ADD:
-    case LINK_INTEREST_REMOVE:
-        return on_interest(l, m);
-    case LINK_PUBLISH:
-        return on_publish(l, m);
-    case LINK_DIRECT:
-        return on_direct(l, m);
-    case LINK_DIRECT_RESULT:
-        return on_direct_result(l, m);
-    default:
-        return edge_link__refuse(l, 400, "unexpected %s", link_type_name(m->type));
+    case LINK_INTEREST_REMOVE: return on_interest(l, m);
+    case LINK_PUBLISH: return on_publish(l, m);
+    case LINK_DIRECT: return on_direct(l, m);
+    case LINK_DIRECT_RESULT: return on_direct_result(l, m);
+    default: return edge_link__refuse(l, 400, "unexpected %s", link_type_name(m->type));
     }
 }
 
 /* ---- the admin API's kick and drain --------------------------------------- */
 
-int edge_link_kick(struct hub *h, const struct connid *conn, uint32_t code,
-                   struct link_str reason)
+int edge_link_kick(struct hub *h, const struct connid *conn, uint32_t code, struct link_str reason)
 {
     struct edge_link *t = edge_link__find_conn(h, conn);
     char to[CONNID_MAX_LEN + 1];
     int n = connid_format(to, sizeof to, conn);
     if (!t || n < 0)
         return -1;
-    struct link_msg m = {.type = LINK_KICK, .to = {to, (uint32_t)n}, .code = code,
-                         .reason = reason};
+    struct link_msg m = {
+        .type = LINK_KICK, .to = {to, (uint32_t)n}, .code = code, .reason = reason};
     return edge_link__send(t, &m);
 }
 

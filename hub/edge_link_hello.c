@@ -153,7 +153,7 @@ int edge_link__on_hello(struct edge_link *l, const struct link_msg *m)
         return edge_link__refuse(l, 500, "cannot send policy: %s", l->io.err);
     l->policy_sent = pol.policy;
     edge_link__mark_dirty(l);
-    log_info("%s (region %s, version %s) linked from %s", l->label,
-             l->region[0] ? l->region : "-", l->software[0] ? l->software : "-", l->addr);
+    log_info("%s (region %s, version %s) linked from %s", l->label, l->region[0] ? l->region : "-",
+             l->software[0] ? l->software : "-", l->addr);
     return 0;
 }

@@ -41,32 +41,32 @@ struct edge_link {
     struct edge_link *aprev, *anext; /* hub->awaiting while AWAIT_HELLO */
     struct edge_link *backlog_next;  /* hub->backlogged while backlogged is set */
     int backlogged;
-    ev_timer hello_timer;     /* AWAIT_HELLO: link_hello_timeout_ms */
-    uint8_t src[16];          /* source address for the per-address cap: the IPv4 */
-    uint8_t srclen;           /* address, or the /64 of an IPv6 one */
+    ev_timer hello_timer; /* AWAIT_HELLO: link_hello_timeout_ms */
+    uint8_t src[16];      /* source address for the per-address cap: the IPv4 */
+    uint8_t srclen;       /* address, or the /64 of an IPv6 one */
     enum edge_link_state state;
     int dirty;
-    int writing;              /* EV_WRITE is part of the watched events */
+    int writing; /* EV_WRITE is part of the watched events */
     int fd;
     ev_io w;
     struct linkio io;
-    struct route_peer *peer;  /* while OPEN */
+    struct route_peer *peer; /* while OPEN */
 
     uint64_t id;
     char addr[64];
-    char label[80];           /* "edge-a/1" after HELLO, the peer address before */
+    char label[80]; /* "edge-a/1" after HELLO, the peer address before */
     char name[LINK_MAX_NAME + 1];
     char region[LINK_MAX_NAME + 1];
     char software[LINK_MAX_NAME + 1];
     uint32_t worker;
-    uint64_t boot;            /* from its HELLO: at most 32 bits (common/connid.h) */
+    uint64_t boot;              /* from its HELLO: at most 32 bits (common/connid.h) */
     uint32_t peer_heartbeat_ms; /* from its HELLO: silence is judged by the slower side */
     struct policy policy_sent;  /* the last POLICY sent on this link */
     struct link_stats stats;    /* the edge worker's last STATS */
     char public_url[256];       /* from its HELLO */
     ev_tstamp accepted_at;
-    ev_tstamp last_rx;        /* last time any byte arrived */
-    char fail[160];           /* set by edge_link__fail_later: dropped at the end of the turn */
+    ev_tstamp last_rx; /* last time any byte arrived */
+    char fail[160];    /* set by edge_link__fail_later: dropped at the end of the turn */
 
     uint64_t publishes_in, messages_out, directs_in, directs_out;
     uint64_t results_in, results_out, interest_adds, interest_removes;

@@ -153,22 +153,19 @@ static int on_msg(void *ud, const struct link_msg *m)
          * once so the edge can measure the link's round trip. */
         if (!m->echo_us)
             return 0;
-        struct link_msg echo = {.type = LINK_HEARTBEAT, .time_ms = clock_wall_ms(),
-                                .echo_us = m->echo_us};
+        struct link_msg echo = {
+            .type = LINK_HEARTBEAT, .time_ms = clock_wall_ms(), .echo_us = m->echo_us};
         edge_link__send(l, &echo);
         return 0;
     }
-    case LINK_STATS:
-        l->stats = m->stats;
-        return 0;
+    case LINK_STATS: l->stats = m->stats; return 0;
     case LINK_ERROR: {
         char reason[LINK_MAX_REASON + 1];
         edge_link__close(l, LOG_WARN, "closed by peer with error %u: %s", m->code,
                          edge_link__printable(&m->reason, reason, sizeof reason));
         return LINK_GONE;
     }
-    default:
-        return edge_link__handle(l, m);
+    default: return edge_link__handle(l, m);
     }
 }
 

@@ -185,7 +185,7 @@ static void http_metrics(struct httpd_conn *c)
     metrics_family(&b, "spoke_hub_directs_total", "counter", "Direct messages received.");
     buf_printf(&b, "spoke_hub_directs_total %llu\n", (unsigned long long)h->stats.directs);
     metrics_family(&b, "spoke_hub_route_seconds", "histogram",
-           "Time from a publish decoded to its messages queued on every interested link.");
+                   "Time from a publish decoded to its messages queued on every interested link.");
     uint64_t cum = 0;
     for (size_t k = 0; k <= HUB_ROUTE_BUCKETS; k++) {
         cum += h->stats.route_hist[k];
@@ -202,16 +202,18 @@ static void http_metrics(struct httpd_conn *c)
     metrics_family(&b, "spoke_hub_max_topics", "gauge", "The hub-wide topic limit (max_topics).");
     buf_printf(&b, "spoke_hub_max_topics %ld\n", h->cfg.max_topics);
     metrics_family(&b, "spoke_hub_interest_refused_total", "counter",
-           "Interest in a topic refused (the edge answers the sub with 429), by limit.");
+                   "Interest in a topic refused (the edge answers the sub with 429), by limit.");
     buf_printf(&b, "spoke_hub_interest_refused_total{limit=\"link_max_topics\"} %llu\n",
                (unsigned long long)h->stats.interest_refused_link);
     buf_printf(&b, "spoke_hub_interest_refused_total{limit=\"max_topics\"} %llu\n",
                (unsigned long long)h->stats.interest_refused_hub);
-    metrics_family(&b, "spoke_hub_links_awaiting_hello", "gauge", "Accepted links that have not sent hello.");
+    metrics_family(&b, "spoke_hub_links_awaiting_hello", "gauge",
+                   "Accepted links that have not sent hello.");
     buf_printf(&b, "spoke_hub_links_awaiting_hello %zu\n", h->nlinks_pending);
-    metrics_family(&b, "spoke_hub_links_dropped_total", "counter",
-           "Links dropped before or instead of serving, by reason: no hello in time, evicted "
-           "by a newer link waiting for hello, or a sender that is not the link's own.");
+    metrics_family(
+        &b, "spoke_hub_links_dropped_total", "counter",
+        "Links dropped before or instead of serving, by reason: no hello in time, evicted "
+        "by a newer link waiting for hello, or a sender that is not the link's own.");
     buf_printf(&b, "spoke_hub_links_dropped_total{reason=\"hello_timeout\"} %llu\n",
                (unsigned long long)h->stats.links_hello_timeout);
     buf_printf(&b, "spoke_hub_links_dropped_total{reason=\"evicted\"} %llu\n",
@@ -219,10 +221,10 @@ static void http_metrics(struct httpd_conn *c)
     buf_printf(&b, "spoke_hub_links_dropped_total{reason=\"forged_sender\"} %llu\n",
                (unsigned long long)h->stats.links_refused_hostile);
     metrics_family(&b, "spoke_hub_directs_awaiting_result", "gauge",
-           "Directs with an id forwarded and not yet answered.");
+                   "Directs with an id forwarded and not yet answered.");
     buf_printf(&b, "spoke_hub_directs_awaiting_result %zu\n", directs_count(h->directs));
     metrics_family(&b, "spoke_hub_direct_results_dropped_total", "counter",
-           "Direct results that answered nothing the hub forwarded to that link: dropped.");
+                   "Direct results that answered nothing the hub forwarded to that link: dropped.");
     buf_printf(&b, "spoke_hub_direct_results_dropped_total %llu\n",
                (unsigned long long)h->stats.results_unsolicited);
 
@@ -299,8 +301,7 @@ static void http_drain(struct httpd_conn *c, const char *name, size_t nlen)
         if (!body)
             return;
         json_t *p = json_object_get(body, "period");
-        if (p && (!json_is_number(p) || json_number_value(p) < 0 ||
-                  json_number_value(p) > 3600)) {
+        if (p && (!json_is_number(p) || json_number_value(p) < 0 || json_number_value(p) > 3600)) {
             json_decref(body);
             httpd_error(c, 400, "period must be a number of seconds from 0 to 3600");
             return;
@@ -334,14 +335,13 @@ static void serve_request(struct httpd_conn *c, void *ud)
 
     /* Everything under /api/ is for administrators: with admin_token set it
      * takes "Authorization: Bearer TOKEN", compared in constant time. */
-    if (len >= 5 && memcmp(path, "/api/", 5) == 0 && h->cfg.admin_token &&
-        h->cfg.admin_token[0]) {
+    if (len >= 5 && memcmp(path, "/api/", 5) == 0 && h->cfg.admin_token && h->cfg.admin_token[0]) {
         const char *tok = h->cfg.admin_token;
         size_t tlen = strlen(tok);
         const struct httpreq_hdr *auth = &c->req.hdr[HTTPREQ_H_AUTHORIZATION];
         const char *v = c->req.buf + auth->off;
-        int ok = auth->seen == 1 && auth->len == 7 + tlen &&
-                 strncasecmp(v, "Bearer ", 7) == 0 && CRYPTO_memcmp(v + 7, tok, tlen) == 0;
+        int ok = auth->seen == 1 && auth->len == 7 + tlen && strncasecmp(v, "Bearer ", 7) == 0 &&
+                 CRYPTO_memcmp(v + 7, tok, tlen) == 0;
         if (!ok) {
             httpd_respond(c, 401, "WWW-Authenticate: Bearer\r\n",
                           auth->seen ? "{\"error\":\"invalid admin token\"}"
@@ -429,9 +429,7 @@ not_allowed:
     httpd_respond(c, 405, "Allow: GET\r\n", "{\"error\":\"method not allowed\"}");
 }
 
-
-struct httpd *http_server_new(struct hub *h, const struct net_addr *addr, char *err,
-                                    size_t errlen)
+struct httpd *http_server_new(struct hub *h, const struct net_addr *addr, char *err, size_t errlen)
 {
     /* With a token a page cannot drive the API: a browser sends no
      * Authorization header cross-origin without a CORS preflight, which

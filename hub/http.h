@@ -16,8 +16,7 @@ struct httpd;
 
 /* Listens on addr with the cfg's http_* limits and serves on h->loop.
  * Returns the server, or NULL with a one-line reason in err. */
-struct httpd *http_server_new(struct hub *h, const struct net_addr *addr, char *err,
-                                    size_t errlen);
+struct httpd *http_server_new(struct hub *h, const struct net_addr *addr, char *err, size_t errlen);
 /* Closes the listener and every admin connection. No-op on NULL. */
 void http_server_free(struct httpd *s);
 /* The port the listener is bound to (for port 0), or 0. */

@@ -11,7 +11,8 @@ static const struct {
     const char *key, *metric, *type, *help;
 } edge_counters[HTTP_EDGE_NCOUNTERS] = {
     [HTTP_EDGE_WORKERS] = {"workers", "spoke_edge_workers", "gauge", "Linked workers of the edge."},
-    [HTTP_EDGE_CLIENTS] = {"clients", "spoke_edge_clients", "gauge", "Client WebSocket connections."},
+    [HTTP_EDGE_CLIENTS] = {"clients", "spoke_edge_clients", "gauge",
+                           "Client WebSocket connections."},
     [HTTP_EDGE_SUBSCRIPTIONS] = {"subscriptions", "spoke_edge_subscriptions", "gauge",
                                  "Client subscriptions."},
     [HTTP_EDGE_TOPICS] = {"topics", NULL, NULL, NULL},
@@ -33,9 +34,9 @@ static const struct {
                                  "Link bytes to the edge, on the wire."},
 };
 static const char *const close_reasons[HTTP_EDGE_NCLOSES] = {
-    [HTTP_CLOSE_IDLE] = "idle",         [HTTP_CLOSE_DEAD] = "dead_peer",
+    [HTTP_CLOSE_IDLE] = "idle",          [HTTP_CLOSE_DEAD] = "dead_peer",
     [HTTP_CLOSE_SLOW] = "slow_consumer", [HTTP_CLOSE_PROTOCOL] = "protocol",
-    [HTTP_CLOSE_RATE] = "rate_limit",   [HTTP_CLOSE_OTHER] = "other",
+    [HTTP_CLOSE_RATE] = "rate_limit",    [HTTP_CLOSE_OTHER] = "other",
 };
 
 _Static_assert(sizeof(json_int_t) == sizeof(int64_t), "json_int_t is 64 bits");
@@ -100,9 +101,9 @@ void http_edges_add(struct http_edges *es, const struct edge_link_info *i)
     for (size_t k = 0; k < HTTP_EDGE_NCOUNTERS; k++)
         e->counters[k] = http_add_sat(e->counters[k], add[k]);
     const uint64_t closes[HTTP_EDGE_NCLOSES] = {
-        [HTTP_CLOSE_IDLE] = s->closed_idle,     [HTTP_CLOSE_DEAD] = s->closed_dead,
-        [HTTP_CLOSE_SLOW] = s->closed_slow,     [HTTP_CLOSE_PROTOCOL] = s->closed_protocol,
-        [HTTP_CLOSE_RATE] = s->closed_rate,     [HTTP_CLOSE_OTHER] = s->closed_other,
+        [HTTP_CLOSE_IDLE] = s->closed_idle, [HTTP_CLOSE_DEAD] = s->closed_dead,
+        [HTTP_CLOSE_SLOW] = s->closed_slow, [HTTP_CLOSE_PROTOCOL] = s->closed_protocol,
+        [HTTP_CLOSE_RATE] = s->closed_rate, [HTTP_CLOSE_OTHER] = s->closed_other,
     };
     for (size_t k = 0; k < HTTP_EDGE_NCLOSES; k++)
         e->closes[k] = http_add_sat(e->closes[k], closes[k]);
@@ -116,10 +117,10 @@ void http_edges_add(struct http_edges *es, const struct edge_link_info *i)
 /* Raw over wire link bytes, both directions. */
 static double edge_ratio(const struct http_edge *e)
 {
-    uint64_t raw = http_add_sat(e->counters[HTTP_EDGE_LINK_RAW_IN],
-                                e->counters[HTTP_EDGE_LINK_RAW_OUT]);
-    uint64_t wire = http_add_sat(e->counters[HTTP_EDGE_LINK_WIRE_IN],
-                                 e->counters[HTTP_EDGE_LINK_WIRE_OUT]);
+    uint64_t raw =
+        http_add_sat(e->counters[HTTP_EDGE_LINK_RAW_IN], e->counters[HTTP_EDGE_LINK_RAW_OUT]);
+    uint64_t wire =
+        http_add_sat(e->counters[HTTP_EDGE_LINK_WIRE_IN], e->counters[HTTP_EDGE_LINK_WIRE_OUT]);
     return wire ? (double)raw / (double)wire : 0.0;
 }
 
@@ -164,10 +165,10 @@ void http_edges_metrics(const struct http_edges *es, struct buf *b)
     for (size_t n = 0; n < es->n; n++)
         buf_printf(b, "spoke_link_compression_ratio{edge=\"%s\"} %.3f\n", es->v[n].name,
                    edge_ratio(&es->v[n]));
-    metrics_family(b, "spoke_edge_closes_total", "counter", "Client connections closed by the edge, by reason.");
+    metrics_family(b, "spoke_edge_closes_total", "counter",
+                   "Client connections closed by the edge, by reason.");
     for (size_t n = 0; n < es->n; n++)
         for (size_t k = 0; k < HTTP_EDGE_NCLOSES; k++)
             buf_printf(b, "spoke_edge_closes_total{edge=\"%s\",reason=\"%s\"} %llu\n",
                        es->v[n].name, close_reasons[k], (unsigned long long)es->v[n].closes[k]);
 }
-

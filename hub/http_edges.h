@@ -14,14 +14,28 @@
 #include "hub/edge_link.h"
 
 enum http_edge_counter {
-    HTTP_EDGE_WORKERS, HTTP_EDGE_CLIENTS, HTTP_EDGE_SUBSCRIPTIONS, HTTP_EDGE_TOPICS,
-    HTTP_EDGE_MSGS_IN, HTTP_EDGE_MSGS_OUT, HTTP_EDGE_BYTES_IN, HTTP_EDGE_BYTES_OUT,
-    HTTP_EDGE_LINK_RAW_IN, HTTP_EDGE_LINK_WIRE_IN, HTTP_EDGE_LINK_RAW_OUT,
-    HTTP_EDGE_LINK_WIRE_OUT, HTTP_EDGE_NCOUNTERS
+    HTTP_EDGE_WORKERS,
+    HTTP_EDGE_CLIENTS,
+    HTTP_EDGE_SUBSCRIPTIONS,
+    HTTP_EDGE_TOPICS,
+    HTTP_EDGE_MSGS_IN,
+    HTTP_EDGE_MSGS_OUT,
+    HTTP_EDGE_BYTES_IN,
+    HTTP_EDGE_BYTES_OUT,
+    HTTP_EDGE_LINK_RAW_IN,
+    HTTP_EDGE_LINK_WIRE_IN,
+    HTTP_EDGE_LINK_RAW_OUT,
+    HTTP_EDGE_LINK_WIRE_OUT,
+    HTTP_EDGE_NCOUNTERS
 };
 enum http_edge_close {
-    HTTP_CLOSE_IDLE, HTTP_CLOSE_DEAD, HTTP_CLOSE_SLOW, HTTP_CLOSE_PROTOCOL, HTTP_CLOSE_RATE,
-    HTTP_CLOSE_OTHER, HTTP_EDGE_NCLOSES
+    HTTP_CLOSE_IDLE,
+    HTTP_CLOSE_DEAD,
+    HTTP_CLOSE_SLOW,
+    HTTP_CLOSE_PROTOCOL,
+    HTTP_CLOSE_RATE,
+    HTTP_CLOSE_OTHER,
+    HTTP_EDGE_NCLOSES
 };
 
 struct http_edge {
@@ -29,9 +43,9 @@ struct http_edge {
     int tls;
     uint64_t counters[HTTP_EDGE_NCOUNTERS];
     uint64_t closes[HTTP_EDGE_NCLOSES];
-    uint64_t uptime_s;  /* the longest-running worker's */
-    double rtt_ms;      /* the slowest worker link's */
-    json_t *addresses;  /* each worker link's ip:port (owned) */
+    uint64_t uptime_s; /* the longest-running worker's */
+    double rtt_ms;     /* the slowest worker link's */
+    json_t *addresses; /* each worker link's ip:port (owned) */
 };
 
 /* Edges in the order their first link was seen. */

@@ -22,21 +22,21 @@ struct directs;
 
 /* Settings, filled by conf_load in main.c (see the option table there). */
 struct hub_config {
-    struct net_addr listen;   /* edge links */
-    struct net_addr http;     /* admin API */
+    struct net_addr listen; /* edge links */
+    struct net_addr http;   /* admin API */
     enum log_level log_level;
-    long heartbeat_ms;        /* heartbeat period; 3 silent periods drop a link */
-    long link_max_pending;    /* unwritten bytes after which a link is congested */
-    long link_max_topics;     /* interest entries one link may hold */
-    long max_topics;          /* topics the hub holds in all */
+    long heartbeat_ms;               /* heartbeat period; 3 silent periods drop a link */
+    long link_max_pending;           /* unwritten bytes after which a link is congested */
+    long link_max_topics;            /* interest entries one link may hold */
+    long max_topics;                 /* topics the hub holds in all */
     long link_hello_timeout_ms;      /* a new link must say HELLO within this */
     long link_max_awaiting_hello;    /* links waiting for HELLO at once */
     long link_max_awaiting_per_addr; /* ... of them from one source address (/64 for IPv6) */
     long link_max_pending_directs;   /* directs one link has not yet answered */
-    char *name;               /* our HELLO name */
-    char *admin_token;        /* if set, /api/ requires "Authorization: Bearer" it */
-    char *link_ca;            /* TLS on links: CA that issues edge certificates ("": plain TCP) */
-    char *link_cert;          /* the hub's link certificate and key */
+    char *name;                      /* our HELLO name */
+    char *admin_token;               /* if set, /api/ requires "Authorization: Bearer" it */
+    char *link_ca;   /* TLS on links: CA that issues edge certificates ("": plain TCP) */
+    char *link_cert; /* the hub's link certificate and key */
     char *link_key;
     int allow_insecure_links; /* plain TCP links on a non-loopback address */
     /* The admin API (common/httpd limits, hub/http.c). */
@@ -45,8 +45,8 @@ struct hub_config {
     char *http_allowed_hosts;   /* Host names answered besides IPs, localhost, the listen host */
     char *http_tls_cert;        /* HTTPS on the API with this PEM chain and key ("": HTTP) */
     char *http_tls_key;
-    int allow_insecure_http;    /* admin_token over plain HTTP on a non-loopback address */
-    char *ready_file;           /* JSON with the bound ports, once listening ("": none) */
+    int allow_insecure_http; /* admin_token over plain HTTP on a non-loopback address */
+    char *ready_file;        /* JSON with the bound ports, once listening ("": none) */
 };
 
 /* Totals since start (per-link counts live in struct edge_link). */
@@ -58,13 +58,13 @@ static const double hub_route_bounds_us[HUB_ROUTE_BUCKETS] = {1, 2, 5, 10, 20, 5
 struct hub_stats {
     uint64_t links_accepted;
     uint64_t links_closed;
-    uint64_t publishes;      /* PUBLISH messages received */
-    uint64_t messages_out;   /* MESSAGE copies queued to links */
-    uint64_t directs;        /* DIRECT messages received */
-    uint64_t directs_unknown; /* ... whose target was not found */
-    uint64_t results_unsolicited; /* DIRECT_RESULTs answering nothing we forwarded: dropped */
-    uint64_t links_evicted;  /* links waiting for HELLO dropped for a newer one */
-    uint64_t links_hello_timeout; /* links dropped for no HELLO in time */
+    uint64_t publishes;             /* PUBLISH messages received */
+    uint64_t messages_out;          /* MESSAGE copies queued to links */
+    uint64_t directs;               /* DIRECT messages received */
+    uint64_t directs_unknown;       /* ... whose target was not found */
+    uint64_t results_unsolicited;   /* DIRECT_RESULTs answering nothing we forwarded: dropped */
+    uint64_t links_evicted;         /* links waiting for HELLO dropped for a newer one */
+    uint64_t links_hello_timeout;   /* links dropped for no HELLO in time */
     uint64_t links_refused_hostile; /* links dropped for a forged sender */
     uint64_t interest_refused_link; /* INTEREST_ADDs refused: link_max_topics */
     uint64_t interest_refused_hub;  /* INTEREST_ADDs refused: max_topics */
@@ -76,28 +76,28 @@ struct hub_stats {
 struct hub {
     struct ev_loop *loop;
     struct hub_config cfg;
-    uint64_t boot;          /* random per start; edges see it in our HELLO */
+    uint64_t boot; /* random per start; edges see it in our HELLO */
     struct route *route;
     struct httpd *http;
 
     /* Edge links (hub/edge_link*.c). */
-    int link_fd;            /* listening socket, -1 when closed */
-    SSL_CTX *link_tls;      /* NULL: plain TCP links; replaced on SIGHUP */
+    int link_fd;       /* listening socket, -1 when closed */
+    SSL_CTX *link_tls; /* NULL: plain TCP links; replaced on SIGHUP */
     ev_io link_accept;
     struct net_acceptor link_acceptor; /* takes links off link_fd, sheds them on EMFILE */
-    struct edge_link *links;     /* accepted, not yet closed, oldest first (doubly linked) */
+    struct edge_link *links;           /* accepted, not yet closed, oldest first (doubly linked) */
     struct edge_link *links_tail;
-    struct edge_link *awaiting;  /* of those, the ones still waiting for HELLO, oldest first */
+    struct edge_link *awaiting; /* of those, the ones still waiting for HELLO, oldest first */
     struct edge_link *awaiting_tail;
-    size_t nlinks_pending;  /* of those, still waiting for HELLO */
-    size_t nlinks_open;     /* of those, past HELLO */
-    struct edge_link *dirty;     /* links with output to flush this loop turn */
-    struct edge_link *closing;   /* closed links, freed at the end of the turn */
+    size_t nlinks_pending;        /* of those, still waiting for HELLO */
+    size_t nlinks_open;           /* of those, past HELLO */
+    struct edge_link *dirty;      /* links with output to flush this loop turn */
+    struct edge_link *closing;    /* closed links, freed at the end of the turn */
     struct edge_link *backlogged; /* links with input read but not yet worked off */
-    ev_idle backlog_idle;   /* keeps the loop from sleeping while there are some */
-    struct directs *directs; /* forwarded directs awaiting their result */
+    ev_idle backlog_idle;         /* keeps the loop from sleeping while there are some */
+    struct directs *directs;      /* forwarded directs awaiting their result */
     uint64_t next_link_id;
-    ev_prepare flush;       /* end of the loop turn: flush, write, free */
+    ev_prepare flush; /* end of the loop turn: flush, write, free */
     ev_timer heartbeat;
 
     /* Policy (hub/policy.c): the base policy, the values flags gave it, and
@@ -110,7 +110,7 @@ struct hub {
     unsigned char *from_flag;
     const char *config_path;
 
-    struct buf encoded;             /* a MESSAGE encoded once for all its links */
+    struct buf encoded; /* a MESSAGE encoded once for all its links */
 
     ev_signal sigint, sigterm, sighup;
     struct hub_stats stats;

@@ -93,8 +93,8 @@ static int load_link_tls(struct hub *h, char *err, size_t errlen)
                              h->cfg.allow_insecure_links, "edge links on", err, errlen);
     if (mode <= 0)
         return mode;
-    h->link_tls = tls_link_server_ctx(h->cfg.link_ca, h->cfg.link_cert, h->cfg.link_key, err,
-                                      errlen);
+    h->link_tls =
+        tls_link_server_ctx(h->cfg.link_ca, h->cfg.link_cert, h->cfg.link_key, err, errlen);
     return h->link_tls ? 0 : -1;
 }
 
@@ -122,11 +122,13 @@ static int load_http_tls(struct hub *h, SSL_CTX **ctx, char *err, size_t errlen)
         snprintf(err, errlen,
                  "refusing to take the admin token over plain HTTP on %s: set http_tls_cert "
                  "and http_tls_key (or allow_insecure_http = true behind a TLS proxy or on a "
-                 "trusted network)", a);
+                 "trusted network)",
+                 a);
         return -1;
     }
     log_warn("the admin API on %s is NOT encrypted: the admin token crosses the network in "
-             "clear (allow_insecure_http = true)", a);
+             "clear (allow_insecure_http = true)",
+             a);
     return 0;
 }
 
@@ -156,21 +158,20 @@ static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
     if (h->link_tls) {
         /* Certificate rotation: new links get the files' current contents;
          * links already up keep theirs. */
-        SSL_CTX *ctx = tls_link_server_ctx(h->cfg.link_ca, h->cfg.link_cert, h->cfg.link_key,
-                                           err, sizeof err);
+        SSL_CTX *ctx =
+            tls_link_server_ctx(h->cfg.link_ca, h->cfg.link_cert, h->cfg.link_key, err, sizeof err);
         if (!ctx) {
             log_error("link certificate reload failed, the old ones stay: %s", err);
         } else {
             SSL_CTX_free(h->link_tls);
             h->link_tls = ctx;
-            log_info("link certificates reloaded from %s and %s", h->cfg.link_cert,
-                     h->cfg.link_ca);
+            log_info("link certificates reloaded from %s and %s", h->cfg.link_cert, h->cfg.link_ca);
         }
     }
     if (h->http && h->http->tls) {
         /* New API connections get the files' current contents. */
-        SSL_CTX *ctx = tls_http_server_ctx(h->cfg.http_tls_cert, h->cfg.http_tls_key, err,
-                                           sizeof err);
+        SSL_CTX *ctx =
+            tls_http_server_ctx(h->cfg.http_tls_cert, h->cfg.http_tls_key, err, sizeof err);
         if (!ctx) {
             log_error("API certificate reload failed, the old one stays: %s", err);
         } else {
@@ -188,18 +189,15 @@ int main(int argc, char **argv)
     h->link_fd = -1;
 
     const struct conf_opt base_opts[] = {
-        {"listen", CONF_ADDR, &h->cfg.listen, "127.0.0.1:7400", 0, 0,
-         "address for edge links"},
-        {"http", CONF_ADDR, &h->cfg.http, "127.0.0.1:7480", 0, 0,
-         "address for the admin HTTP API"},
+        {"listen", CONF_ADDR, &h->cfg.listen, "127.0.0.1:7400", 0, 0, "address for edge links"},
+        {"http", CONF_ADDR, &h->cfg.http, "127.0.0.1:7480", 0, 0, "address for the admin HTTP API"},
         {"name", CONF_STR, &h->cfg.name, "hub", 0, 0,
          "name this hub gives in its hello (1..64 of A-Z a-z 0-9 . _ -)"},
-        {"log_level", CONF_LOGLEVEL, &h->cfg.log_level, "info", 0, 0,
-         "debug, info, warn or error"},
+        {"log_level", CONF_LOGLEVEL, &h->cfg.log_level, "info", 0, 0, "debug, info, warn or error"},
         {"heartbeat_ms", CONF_INT, &h->cfg.heartbeat_ms, "5000", 50, 600000,
          "heartbeat period; a link silent for 3 periods is dropped"},
-        {"link_max_pending", CONF_INT, &h->cfg.link_max_pending, "67108864", 65536,
-         1L << 40, "bytes of unwritten output after which a link is dropped as congested"},
+        {"link_max_pending", CONF_INT, &h->cfg.link_max_pending, "67108864", 65536, 1L << 40,
+         "bytes of unwritten output after which a link is dropped as congested"},
         {"admin_token", CONF_STR, &h->cfg.admin_token, "", 0, 0,
          "token the admin API (/api/...) requires as 'Authorization: Bearer TOKEN' "
          "(required when --http is not a loopback address)"},
@@ -220,17 +218,19 @@ int main(int argc, char **argv)
          "a new link that has not sent its hello within this is dropped"},
         {"link_max_awaiting_hello", CONF_INT, &h->cfg.link_max_awaiting_hello, "64", 1, 65536,
          "links waiting for their hello at once; one more drops the oldest of them"},
-        {"link_max_awaiting_per_addr", CONF_INT, &h->cfg.link_max_awaiting_per_addr, "16", 1,
-         65536, "links waiting for their hello from one source address (an IPv6 /64) at once; "
+        {"link_max_awaiting_per_addr", CONF_INT, &h->cfg.link_max_awaiting_per_addr, "16", 1, 65536,
+         "links waiting for their hello from one source address (an IPv6 /64) at once; "
          "one more drops that address's oldest (set it to at least the workers of an edge)"},
         {"link_max_pending_directs", CONF_INT, &h->cfg.link_max_pending_directs, "65536", 1,
-         1L << 24, "sends with an id the hub has forwarded to one link and not yet had "
+         1L << 24,
+         "sends with an id the hub has forwarded to one link and not yet had "
          "answered; more are answered 503 at once"},
-        {"http_max_conns_per_ip", CONF_INT, &h->cfg.http_max_conns_per_ip, "16", 0,
-         HTTPD_MAX_CONNS, "admin API connections one client address may hold (0: no limit "
+        {"http_max_conns_per_ip", CONF_INT, &h->cfg.http_max_conns_per_ip, "16", 0, HTTPD_MAX_CONNS,
+         "admin API connections one client address may hold (0: no limit "
          "besides the 256 in total)"},
         {"http_head_timeout", CONF_MS, &h->cfg.http_head_timeout_ms, "3", 100,
-         (long)(HTTPD_TIMEOUT_S * 1000), "seconds a client has for the TLS handshake and the "
+         (long)(HTTPD_TIMEOUT_S * 1000),
+         "seconds a client has for the TLS handshake and the "
          "request head on the admin API"},
         {"http_allowed_hosts", CONF_STR, &h->cfg.http_allowed_hosts, "", 0, 0,
          "comma-separated Host names the admin API answers to besides IP addresses, localhost "

@@ -130,8 +130,8 @@ static int overrides_equal(const struct dict *a, const struct dict *b)
         if (!y || x->mask != y->mask)
             return 0;
         for (size_t i = 0; i < policy_nkeys; i++)
-            if ((x->mask & POLICY_BIT(i)) && policy_get(&x->values, &policy_keys[i]) !=
-                                                 policy_get(&y->values, &policy_keys[i]))
+            if ((x->mask & POLICY_BIT(i)) &&
+                policy_get(&x->values, &policy_keys[i]) != policy_get(&y->values, &policy_keys[i]))
                 return 0;
     }
     return 1;
@@ -179,8 +179,8 @@ int hub_policy_reload(struct hub *h, char *err, size_t errlen)
         h->policy = saved;
         return -1;
     }
-    int changed = !policy_equal(&saved, &h->policy) || !overrides_equal(saved_overrides,
-                                                                          h->overrides);
+    int changed =
+        !policy_equal(&saved, &h->policy) || !overrides_equal(saved_overrides, h->overrides);
     free_overrides(saved_overrides);
     log_changes(&saved, &h->policy, "reloaded");
     return changed;
@@ -195,7 +195,8 @@ int hub_policy_update(struct hub *h, const json_t *changes, char *err, size_t er
     struct policy next = h->policy;
     const char *key;
     json_t *value;
-    json_object_foreach((json_t *)changes, key, value) {
+    json_object_foreach((json_t *)changes, key, value)
+    {
         const struct policy_key *k = policy_key_find(key);
         if (!k) {
             snprintf(err, errlen, "unknown policy key '%s'", key);
@@ -229,8 +230,7 @@ json_t *hub_policy_to_json(const struct policy *p)
         if (k->unit == POLICY_SECONDS && v % 1000)
             json_object_set_new(o, k->name, json_real(v / 1000.0));
         else
-            json_object_set_new(o, k->name,
-                                json_integer(k->unit == POLICY_SECONDS ? v / 1000 : v));
+            json_object_set_new(o, k->name, json_integer(k->unit == POLICY_SECONDS ? v / 1000 : v));
     }
     return o;
 }

@@ -26,10 +26,10 @@ struct member {
 };
 
 struct route_topic {
-    uint64_t seq;              /* last seq assigned; 0 before the first publish */
-    struct member *members;    /* unordered; removal swaps the last one in */
+    uint64_t seq;           /* last seq assigned; 0 before the first publish */
+    struct member *members; /* unordered; removal swaps the last one in */
     uint32_t n, cap;
-    const char *name;          /* the key inside the route's topic dict entry */
+    const char *name; /* the key inside the route's topic dict entry */
     uint32_t len;
     /* Message rate, sampled when listed: seq counts the topic's publishes. */
     uint64_t sample_seq, sample_ms;
@@ -39,7 +39,7 @@ struct route_peer {
     void *owner;
     struct dict topics; /* topic -> struct interest * */
     uint32_t keylen;
-    char key[];         /* registry key, see reg_key() */
+    char key[]; /* registry key, see reg_key() */
 };
 
 struct route {
@@ -209,8 +209,7 @@ size_t route_peer_topics(const struct route_peer *p)
     return p ? p->topics.count : 0;
 }
 
-uint64_t route_publish(struct route *r, const char *name, size_t len, route_deliver_cb cb,
-                       void *ud)
+uint64_t route_publish(struct route *r, const char *name, size_t len, route_deliver_cb cb, void *ud)
 {
     struct route_topic *t = dict_get(&r->topics, name, len);
     if (!t)

@@ -26,14 +26,14 @@
 enum { EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 struct ctl {
-    const char *url;      /* as the user gave it, for messages */
-    char *base;           /* scheme://host[:port][/prefix], no trailing slash (owned) */
+    const char *url; /* as the user gave it, for messages */
+    char *base;      /* scheme://host[:port][/prefix], no trailing slash (owned) */
     int https;
-    char host[256];       /* without the brackets of an IPv6 literal */
+    char host[256]; /* without the brackets of an IPv6 literal */
     const char *token;
-    const char *cacert;   /* PEM CA certificates to trust besides the system's, or NULL */
+    const char *cacert; /* PEM CA certificates to trust besides the system's, or NULL */
     double timeout_s;
-    CURL *curl;           /* one handle for every request: its TLS session cache
+    CURL *curl; /* one handle for every request: its TLS session cache
                            * makes --watch resume sessions */
 };
 
@@ -140,7 +140,8 @@ static int parse_url(struct ctl *ctl, const char *url, int allow_insecure)
     snprintf(a.host, sizeof a.host, "%s", ctl->host);
     if (ctl->token && !ctl->https && !net_addr_is_loopback(&a) && !allow_insecure) {
         fail("refusing to send the admin token in clear to %s: use https:// (or "
-             "--allow-insecure-http on a network you trust)", url);
+             "--allow-insecure-http on a network you trust)",
+             url);
         goto out;
     }
     rc = 0;
@@ -199,15 +200,15 @@ static void explain(const struct ctl *ctl, CURLcode res, const char *errbuf, int
         fail("cannot reach the hub at %s: cannot resolve %s", ctl->url, ctl->host);
         break;
     case CURLE_COULDNT_CONNECT:
-        fail("cannot reach the hub at %s: %s", ctl->url,
-             os_errno ? strerror((int)os_errno) : why);
+        fail("cannot reach the hub at %s: %s", ctl->url, os_errno ? strerror((int)os_errno) : why);
         break;
     case CURLE_OPERATION_TIMEDOUT:
         fail("the hub at %s did not answer within %gs", ctl->url, ctl->timeout_s);
         break;
     case CURLE_PEER_FAILED_VERIFICATION:
         fail("cannot verify the hub's TLS certificate at %s: %s (trust its CA with --cacert "
-             "FILE or SPOKE_CACERT)", ctl->url, why);
+             "FILE or SPOKE_CACERT)",
+             ctl->url, why);
         break;
     case CURLE_SSL_CACERT_BADFILE:
         fail("--cacert %s: cannot load CA certificates from it (%s)",
@@ -226,9 +227,7 @@ static void explain(const struct ctl *ctl, CURLcode res, const char *errbuf, int
             break;
         }
         /* fall through */
-    default:
-        fail("talking to the hub at %s: %s", ctl->url, why);
-        break;
+    default: fail("talking to the hub at %s: %s", ctl->url, why); break;
     }
 }
 
@@ -477,7 +476,8 @@ static int edges_fetch(const struct ctl *ctl, struct edge_list *l)
     if (j) {
         size_t i;
         json_t *e;
-        json_array_foreach(json_object_get(j, "edges"), i, e) {
+        json_array_foreach(json_object_get(j, "edges"), i, e)
+        {
             const char *name = json_string_value(json_object_get(e, "name"));
             struct edge_row *r = edge_find(l, name ? name : "?", 1);
             snprintf(r->region, sizeof r->region, "%s",
@@ -508,7 +508,8 @@ static int edges_fetch(const struct ctl *ctl, struct edge_list *l)
         return code;
     size_t i;
     json_t *lk;
-    json_array_foreach(json_object_get(j, "links"), i, lk) {
+    json_array_foreach(json_object_get(j, "links"), i, lk)
+    {
         const char *name = json_string_value(json_object_get(lk, "edge"));
         struct edge_row *r = edge_find(l, name ? name : "?", 1);
         snprintf(r->region, sizeof r->region, "%s",
@@ -534,9 +535,9 @@ static int edges_fetch(const struct ctl *ctl, struct edge_list *l)
             arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "name", r->name,
                            "region", r->region, "state", r->state, "workers",
                            (json_int_t)r->workers, "topics", (json_int_t)r->topics, "msgs_in",
-                           (json_int_t)r->msgs_in, "msgs_out", (json_int_t)r->msgs_out,
-                           "link_raw", (json_int_t)r->raw, "link_wire", (json_int_t)r->wire,
-                           "link_ratio", r->wire ? (double)r->raw / (double)r->wire : 0.0));
+                           (json_int_t)r->msgs_in, "msgs_out", (json_int_t)r->msgs_out, "link_raw",
+                           (json_int_t)r->raw, "link_wire", (json_int_t)r->wire, "link_ratio",
+                           r->wire ? (double)r->raw / (double)r->wire : 0.0));
     }
     l->json = json_pack("{s:o, s:s}", "edges", arr, "source", "/api/links");
     return 0;
@@ -694,13 +695,15 @@ static int cmd_topics(struct ctl *ctl, int argc, char **argv)
         json_t *topics = json_object_get(j, "topics"), *t;
         int w = 5;
         size_t i;
-        json_array_foreach(topics, i, t) {
+        json_array_foreach(topics, i, t)
+        {
             const char *s = json_string_value(json_object_get(t, "topic"));
             if (s && (int)strlen(s) > w)
                 w = (int)strlen(s);
         }
         printf("%-*s  %12s  %5s\n", w, "TOPIC", "SEQ", "LINKS");
-        json_array_foreach(topics, i, t) {
+        json_array_foreach(topics, i, t)
+        {
             const char *s = json_string_value(json_object_get(t, "topic"));
             json_t *links = json_object_get(t, "links");
             long long nl = json_is_array(links) ? (long long)json_array_size(links)
@@ -730,11 +733,13 @@ static void policy_print(const json_t *p)
     const char *k;
     json_t *v;
     int w = 0;
-    json_object_foreach((json_t *)p, k, v) {
+    json_object_foreach((json_t *)p, k, v)
+    {
         if ((int)strlen(k) > w)
             w = (int)strlen(k);
     }
-    json_object_foreach((json_t *)p, k, v) {
+    json_object_foreach((json_t *)p, k, v)
+    {
         printf("%-*s = ", w, k);
         print_value(v);
         putchar('\n');
@@ -777,8 +782,7 @@ static int cmd_policy_set(struct ctl *ctl, int argc, char **argv)
         double d = strtod(val, &end);
         if (*val == '\0' || *end != '\0' || errno == ERANGE || !isfinite(d)) {
             json_decref(changes);
-            return usage_error(HELP_POLICY, "policy set: %s: '%s' is not a number", argv[i],
-                               val);
+            return usage_error(HELP_POLICY, "policy set: %s: '%s' is not a number", argv[i], val);
         }
         if (d == floor(d) && fabs(d) < 9e15)
             json_object_set_new(changes, argv[i], json_integer((json_int_t)d));
@@ -915,8 +919,8 @@ static int cmd_kick(struct ctl *ctl, int argc, char **argv)
         return usage_error(HELP_KICK, "kick: which connection?");
     if (strlen(reason) > 123) /* RFC 6455 5.5: a close payload holds 125 bytes */
         return usage_error(HELP_KICK, "kick: the reason is over 123 bytes");
-    json_t *body = json_pack("{s:s, s:I, s:s}", "conn", conn, "code", (json_int_t)code,
-                             "reason", reason);
+    json_t *body =
+        json_pack("{s:s, s:I, s:s}", "conn", conn, "code", (json_int_t)code, "reason", reason);
     char done[160];
     snprintf(done, sizeof done, "closed %s with %ld", conn, code);
     int rc = send_action(ctl, "/api/disconnect", body, done);
@@ -941,9 +945,9 @@ static int cmd_drain(struct ctl *ctl, int argc, char **argv)
 /* ---- main --------------------------------------------------------------------- */
 
 static const struct cmd CMDS[] = {
-    {"edges", cmd_edges, HELP_EDGES},     {"topics", cmd_topics, HELP_TOPICS},
-    {"policy", cmd_policy, HELP_POLICY},  {"publish", cmd_publish, HELP_PUBLISH},
-    {"kick", cmd_kick, HELP_KICK},        {"drain", cmd_drain, HELP_DRAIN},
+    {"edges", cmd_edges, HELP_EDGES},    {"topics", cmd_topics, HELP_TOPICS},
+    {"policy", cmd_policy, HELP_POLICY}, {"publish", cmd_publish, HELP_PUBLISH},
+    {"kick", cmd_kick, HELP_KICK},       {"drain", cmd_drain, HELP_DRAIN},
 };
 
 /* Matches --name VALUE and --name=VALUE; advances *i past what it used. */

@@ -28,7 +28,7 @@ static void run(const uint8_t *p, size_t n, const size_t *cuts, size_t ncuts, st
     buf_init(&o->response);
     o->r = HANDSHAKE_NEED_MORE;
     o->consumed = 0;
-    o->enc = (enum enc)-1;
+    o->enc = (enum enc) - 1;
     for (size_t i = 0; i <= ncuts && o->r == HANDSHAKE_NEED_MORE; i++) {
         size_t end = i < ncuts ? cuts[i] : n;
         /* A read of 0 bytes is EOF, and the edge closes instead of feeding
@@ -37,7 +37,7 @@ static void run(const uint8_t *p, size_t n, const size_t *cuts, size_t ncuts, st
             continue;
         size_t used = (size_t)-1;
         const char *why = NULL;
-        enum enc enc = (enum enc)-1;
+        enum enc enc = (enum enc) - 1;
         o->r = handshake_feed(h, p + start, end - start, &used, &o->response, &enc, &why);
         FUZZ_CHECK(o->r == HANDSHAKE_NEED_MORE || o->r == HANDSHAKE_DONE ||
                    o->r == HANDSHAKE_FAILED);

@@ -122,17 +122,10 @@ static void check_refusal(const struct outcome *o)
     FUZZ_CHECK(memchr(no->detail, '\0', sizeof no->detail) && no->detail[0]);
     switch (no->status) {
     case 400:
-    case 421:
-        FUZZ_CHECK(no->reason == HTTPREQ_REFUSED_HOST);
-        break;
-    case 403:
-        FUZZ_CHECK(no->reason == HTTPREQ_REFUSED_ORIGIN);
-        break;
-    case 415:
-        FUZZ_CHECK(no->reason == HTTPREQ_REFUSED_CONTENT_TYPE);
-        break;
-    default:
-        FUZZ_CHECK(!"a refusal status httpreq_check does not give");
+    case 421: FUZZ_CHECK(no->reason == HTTPREQ_REFUSED_HOST); break;
+    case 403: FUZZ_CHECK(no->reason == HTTPREQ_REFUSED_ORIGIN); break;
+    case 415: FUZZ_CHECK(no->reason == HTTPREQ_REFUSED_CONTENT_TYPE); break;
+    default: FUZZ_CHECK(!"a refusal status httpreq_check does not give");
     }
 }
 
@@ -162,8 +155,8 @@ static void check_same_piece(const struct httpreq *a, const struct httpreq *b, s
 }
 
 /* The reading in one piece and the reading in cuts agree. */
-static void check_same(const struct httpreq *a, const struct outcome *oa,
-                       const struct httpreq *b, const struct outcome *ob)
+static void check_same(const struct httpreq *a, const struct outcome *oa, const struct httpreq *b,
+                       const struct outcome *ob)
 {
     FUZZ_CHECK(oa->res == ob->res);
     FUZZ_CHECK(oa->heads == ob->heads && oa->refused == ob->refused);

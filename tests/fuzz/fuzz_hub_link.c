@@ -127,8 +127,11 @@ static void peer_open(struct peer *p, const char *name)
     FUZZ_CHECK(p->z != NULL);
     struct buf b = BUF_INIT;
     buf_append(&b, LINK_PREAMBLE, LINK_PREAMBLE_LEN);
-    struct link_msg hello = {.type = LINK_HELLO, .version = LINK_PROTOCOL_VERSION,
-                             .worker = 0, .boot = 1, .heartbeat_ms = 5000};
+    struct link_msg hello = {.type = LINK_HELLO,
+                             .version = LINK_PROTOCOL_VERSION,
+                             .worker = 0,
+                             .boot = 1,
+                             .heartbeat_ms = 5000};
     hello.name = link_str_c(name);
     hello.region = link_str_c("fuzz");
     hello.software = link_str_c("fuzz");

@@ -36,9 +36,9 @@ static int same_msg(const struct link_msg *a, const struct link_msg *b)
            a->seq == b->seq && a->boot == b->boot && a->time_ms == b->time_ms &&
            a->heartbeat_ms == b->heartbeat_ms && str_eq(&a->name, &b->name) &&
            str_eq(&a->region, &b->region) && str_eq(&a->software, &b->software) &&
-           str_eq(&a->topic, &b->topic) && str_eq(&a->from, &b->from) &&
-           str_eq(&a->to, &b->to) && str_eq(&a->data, &b->data) &&
-           str_eq(&a->reason, &b->reason) && policy_equal(&a->policy, &b->policy);
+           str_eq(&a->topic, &b->topic) && str_eq(&a->from, &b->from) && str_eq(&a->to, &b->to) &&
+           str_eq(&a->data, &b->data) && str_eq(&a->reason, &b->reason) &&
+           policy_equal(&a->policy, &b->policy);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -67,8 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* Strings point into the message body, within its limits. */
     const uint8_t *lo = data + 4, *hi = data + n;
-    const struct link_str *strs[] = {&m.name,  &m.region, &m.software, &m.topic,
-                                     &m.from,  &m.to,     &m.data,     &m.reason};
+    const struct link_str *strs[] = {&m.name, &m.region, &m.software, &m.topic,
+                                     &m.from, &m.to,     &m.data,     &m.reason};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         FUZZ_CHECK(str_inside(strs[i], lo, hi));
     FUZZ_CHECK(m.topic.len <= LINK_MAX_TOPIC && m.from.len <= LINK_MAX_CONN_ID &&

@@ -34,8 +34,7 @@ static void check_accepted(enum enc enc, const uint8_t *frame, size_t len,
 {
     FUZZ_CHECK(m->op >= OP_SUB && m->op <= OP_PING);
     switch (m->op) {
-    case OP_PING:
-        return;
+    case OP_PING: return;
     case OP_SEND:
         FUZZ_CHECK(m->to != NULL && m->to_len >= 1 && m->to_len <= CONN_ID_MAX_LEN);
         FUZZ_CHECK(m->topic == NULL);
@@ -67,8 +66,8 @@ static void check_accepted(enum enc enc, const uint8_t *frame, size_t len,
         /* data is jansson's compact dump: valid JSON that reads back, within
          * the nesting that keeps its msgpack form acceptable. */
         json_error_t je;
-        json_t *v = json_loadb((const char *)m->data, m->data_len,
-                               JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+        json_t *v =
+            json_loadb((const char *)m->data, m->data_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
         FUZZ_CHECK(v != NULL);
         json_decref(v);
         FUZZ_CHECK(transcode_json_to_msgpack(m->data, m->data_len, BUDGET, &other) == 0);

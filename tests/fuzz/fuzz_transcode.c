@@ -38,8 +38,7 @@ static int run(transcode_fn fn, const uint8_t *data, size_t size, size_t budget,
 {
     buf_with_prefix(out);
     int rc = fn(data, size, budget, out);
-    FUZZ_CHECK(buf_readable(out) >= PREFIX_LEN &&
-               memcmp(buf_head(out), prefix, PREFIX_LEN) == 0);
+    FUZZ_CHECK(buf_readable(out) >= PREFIX_LEN && memcmp(buf_head(out), prefix, PREFIX_LEN) == 0);
     FUZZ_CHECK(rc == MSG_DATA_OK || rc == MSG_DATA_INVALID || rc == MSG_DATA_OVER_BUDGET);
     if (rc < 0)
         FUZZ_CHECK(buf_readable(out) == PREFIX_LEN);
@@ -167,7 +166,10 @@ static void splice(const uint8_t *data, size_t size)
     if (msg_data_check(ENC_MSGPACK, data, size) == MSG_DATA_OK) {
         FUZZ_CHECK(mp_check(data, size, MSG_DATA_MAX_DEPTH) == 0);
         struct buf m = BUF_INIT;
-        buf_append(&m, "\x81\xa4" "data", 6);
+        buf_append(&m,
+                   "\x81\xa4"
+                   "data",
+                   6);
         buf_append(&m, data, size);
         /* A message holding it is within msgpack-c's depth (32). */
         FUZZ_CHECK(mp_check(buf_head(&m), buf_readable(&m), MP_MAX_DEPTH) == 0);

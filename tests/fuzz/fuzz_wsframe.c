@@ -47,9 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < ext; i++)
             plen = plen << 8 | p[2 + i];
     }
-    FUZZ_CHECK(info.opcode == (p[0] & 0x0f) && info.fin == p[0] >> 7 &&
-               info.rsv == (p[0] & 0x70) && info.masked == p[1] >> 7 &&
-               info.header_len == hlen && info.payload_len == plen);
+    FUZZ_CHECK(info.opcode == (p[0] & 0x0f) && info.fin == p[0] >> 7 && info.rsv == (p[0] & 0x70) &&
+               info.masked == p[1] >> 7 && info.header_len == hlen && info.payload_len == plen);
 
     /* The header's verdict: a protocol error with a reason, or fine. */
     const char *why = NULL;
@@ -57,8 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(code == 0 || (code == WS_CLOSE_PROTOCOL_ERROR && why && *why));
     int control = (p[0] & 0x08) != 0;
     if (code == 0)
-        FUZZ_CHECK(info.masked && !info.rsv && !(plen >> 63) &&
-                   (ext != 2 || plen >= 126) && (ext != 8 || plen > 0xffff) &&
+        FUZZ_CHECK(info.masked && !info.rsv && !(plen >> 63) && (ext != 2 || plen >= 126) &&
+                   (ext != 8 || plen > 0xffff) &&
                    (!control || (info.fin && plen <= WS_MAX_CONTROL_PAYLOAD)));
     if (ext == 8 && plen >> 63) {
         FUZZ_CHECK(r == -1 && code == WS_CLOSE_PROTOCOL_ERROR);
@@ -76,8 +75,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (code == 0 && info.opcode == WS_OP_CLOSE) {
         why = NULL;
         int cc = ws_close_check(p, &info, &why);
-        FUZZ_CHECK(cc == 0 || ((cc == WS_CLOSE_PROTOCOL_ERROR || cc == WS_CLOSE_INVALID_DATA) &&
-                               why && *why));
+        FUZZ_CHECK(cc == 0 ||
+                   ((cc == WS_CLOSE_PROTOCOL_ERROR || cc == WS_CLOSE_INVALID_DATA) && why && *why));
         if (cc == 0 && plen >= 2) {
             const uint8_t *m = p + hlen - 4;
             uint32_t cl = (uint32_t)(p[hlen] ^ m[0]) << 8 | (p[hlen + 1] ^ m[1]);

@@ -9,13 +9,14 @@
 #include "common/xalloc.h"
 
 static const char *const words[] = {
-    "the", "a", "to", "and", "of", "you", "i", "it", "is", "in", "that", "for", "on",
-    "we", "this", "be", "are", "have", "with", "not", "just", "so", "can", "what", "do",
-    "at", "was", "but", "get", "like", "if", "all", "me", "my", "your", "they", "know",
-    "will", "one", "up", "go", "out", "about", "meeting", "tomorrow", "deploy", "build",
-    "lunch", "coffee", "release", "bug", "fix", "thanks", "ok", "sure", "great", "maybe",
-    "later", "today", "please", "review", "merge", "ticket", "call", "now", "done", "yes",
-    "no",
+    "the",    "a",     "to",    "and",    "of",      "you",    "i",      "it",      "is",
+    "in",     "that",  "for",   "on",     "we",      "this",   "be",     "are",     "have",
+    "with",   "not",   "just",  "so",     "can",     "what",   "do",     "at",      "was",
+    "but",    "get",   "like",  "if",     "all",     "me",     "my",     "your",    "they",
+    "know",   "will",  "one",   "up",     "go",      "out",    "about",  "meeting", "tomorrow",
+    "deploy", "build", "lunch", "coffee", "release", "bug",    "fix",    "thanks",  "ok",
+    "sure",   "great", "maybe", "later",  "today",   "please", "review", "merge",   "ticket",
+    "call",   "now",   "done",  "yes",    "no",
 };
 #define NWORDS (sizeof words / sizeof words[0])
 

@@ -14,10 +14,10 @@ struct chat_msg {
 };
 
 struct corpus {
-    char *text;              /* all texts, back to back */
+    char *text; /* all texts, back to back */
     struct chat_msg *msgs;
     unsigned n;
-    char users[500][10];     /* "user01234" */
+    char users[500][10]; /* "user01234" */
 };
 
 #define CORPUS_USER_LEN 9

@@ -39,7 +39,8 @@ void hist_append_json(const struct hist *h, struct buf *out)
     for (unsigned i = 0; i < HIST_BUCKETS; i++) {
         if (!h->b[i])
             continue;
-        buf_printf(out, "%s[%" PRIu64 ",%" PRIu64 "]", first ? "" : ",", hist_bucket_ub(i), h->b[i]);
+        buf_printf(out, "%s[%" PRIu64 ",%" PRIu64 "]", first ? "" : ",", hist_bucket_ub(i),
+                   h->b[i]);
         first = 0;
     }
     buf_append_u8(out, ']');

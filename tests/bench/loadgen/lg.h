@@ -83,14 +83,14 @@ struct conn {
     struct buf out;
     struct conn *dirty_next;
     struct ssl_st *ssl; /* wss: from the end of the TCP connect to the close; else NULL */
-    uint32_t gen;     /* bumped by every close: callers detect a close under them */
-    uint32_t idx;     /* position in the role's array */
-    uint8_t state;    /* enum conn_state */
-    uint8_t dirty;    /* on lg->dirty (stays set across a close until the flush pass) */
-    uint8_t writing;  /* EV_WRITE armed: the socket refused part of out */
-    uint8_t keep_out; /* keep out's storage when empty (busy connections) */
-    uint8_t counted;  /* counted in lg->inflight (connect..hello) */
-    uint8_t rst;      /* close with SO_LINGER 0 (no TIME_WAIT: handshake, churn) */
+    uint32_t gen;       /* bumped by every close: callers detect a close under them */
+    uint32_t idx;       /* position in the role's array */
+    uint8_t state;      /* enum conn_state */
+    uint8_t dirty;      /* on lg->dirty (stays set across a close until the flush pass) */
+    uint8_t writing;    /* EV_WRITE armed: the socket refused part of out */
+    uint8_t keep_out;   /* keep out's storage when empty (busy connections) */
+    uint8_t counted;    /* counted in lg->inflight (connect..hello) */
+    uint8_t rst;        /* close with SO_LINGER 0 (no TIME_WAIT: handshake, churn) */
     uint16_t url_idx;
     /* TLS (tlsclient.c): what the last call waits for (EV_READ or EV_WRITE);
      * a read that waits for EV_WRITE, a write that waits for EV_READ; a fatal
@@ -102,8 +102,8 @@ struct conn {
     uint32_t acks_wanted;
     uint32_t topic;
     uint64_t received, expected, last_seq;
-    uint64_t t0;      /* handshake/churn: start of this attempt (ns) */
-    char *conn_id;    /* pub: our id from the spoke welcome, to recognise echoes */
+    uint64_t t0;   /* handshake/churn: start of this attempt (ns) */
+    char *conn_id; /* pub: our id from the spoke welcome, to recognise echoes */
     size_t conn_id_len;
 };
 
@@ -112,13 +112,13 @@ struct conn {
 enum lg_ev_kind { LE_HELLO, LE_ACK, LE_MSG, LE_ERROR };
 struct lg_event {
     enum lg_ev_kind kind;
-    int64_t id;         /* LE_ACK: spoke ack id (NATS PONG: 0) */
+    int64_t id; /* LE_ACK: spoke ack id (NATS PONG: 0) */
     int has_seq, has_t;
-    uint64_t seq;       /* LE_MSG, spoke */
-    uint64_t t;         /* LE_MSG: send time, CLOCK_MONOTONIC ns */
-    int w;              /* LE_MSG: warm-up flag */
-    uint64_t tag;       /* LE_MSG, NATS: publisher process tag (0: none) */
-    const char *str;    /* LE_HELLO: spoke conn id; LE_MSG: spoke "from"; LE_ERROR: text */
+    uint64_t seq;    /* LE_MSG, spoke */
+    uint64_t t;      /* LE_MSG: send time, CLOCK_MONOTONIC ns */
+    int w;           /* LE_MSG: warm-up flag */
+    uint64_t tag;    /* LE_MSG, NATS: publisher process tag (0: none) */
+    const char *str; /* LE_HELLO: spoke conn id; LE_MSG: spoke "from"; LE_ERROR: text */
     size_t str_len;
 };
 
@@ -142,32 +142,32 @@ struct lg {
     struct lg_opts o;
     const struct role_ops *ops;
     void *role;
-    uint64_t tag;            /* this process's publisher tag (NATS echo recognition) */
-    uint8_t *rbuf;           /* shared read buffer, LG_READ_BUF bytes */
-    struct conn *dirty;      /* connections with output to flush this iteration */
-    struct pend *pend_free;  /* pool of small partial-input blocks */
+    uint64_t tag;           /* this process's publisher tag (NATS echo recognition) */
+    uint8_t *rbuf;          /* shared read buffer, LG_READ_BUF bytes */
+    struct conn *dirty;     /* connections with output to flush this iteration */
+    struct pend *pend_free; /* pool of small partial-input blocks */
     unsigned pend_nfree;
     /* connection launcher: conns [launch_next, launch_total) still to start */
     struct conn *launch;
     unsigned launch_next, launch_total;
-    unsigned inflight;       /* connects and upgrades not yet greeted */
-    uint64_t attempts;       /* conn_start calls: spreads URLs and source IPs */
+    unsigned inflight; /* connects and upgrades not yet greeted */
+    uint64_t attempts; /* conn_start calls: spreads URLs and source IPs */
     uint64_t proto_errors, server_closes, spoke_errors;
-    int rx_timestamps;       /* latency to the kernel's receive timestamp (SO_TIMESTAMPING) */
-    uint64_t read_ns;        /* CLOCK_MONOTONIC time of the current read */
+    int rx_timestamps;          /* latency to the kernel's receive timestamp (SO_TIMESTAMPING) */
+    uint64_t read_ns;           /* CLOCK_MONOTONIC time of the current read */
     uint64_t reads, read_bytes; /* socket reads that returned data, and their bytes */
     struct {
         uint16_t code; /* 0: a close frame without a status code */
         uint64_t n;
-    } close_codes[8];  /* server close frames by status code (RFC 6455 §7.4) */
+    } close_codes[8]; /* server close frames by status code (RFC 6455 §7.4) */
     /* TLS (tlsclient.c) */
-    struct ssl_ctx_st *tls_ctx;      /* one per process; NULL without TLS */
+    struct ssl_ctx_st *tls_ctx;                   /* one per process; NULL without TLS */
     struct ssl_session_st *tls_sess[LG_MAX_URLS]; /* --tls-resume: the newest session per URL */
-    uint64_t tls_rx_real;            /* last socket read's kernel stamp (REALTIME ns; 0: none) */
+    uint64_t tls_rx_real; /* last socket read's kernel stamp (REALTIME ns; 0: none) */
     uint64_t tls_done, tls_resumed, tls_failed;
-    int tls_said_error;              /* the first handshake failure was described on stderr */
+    int tls_said_error;                   /* the first handshake failure was described on stderr */
     const char *tls_version, *tls_cipher; /* of the first completed handshake */
-    struct hist tls_hist;            /* TCP connected -> TLS handshake done */
+    struct hist tls_hist;                 /* TCP connected -> TLS handshake done */
     ev_prepare prep;
     ev_io ctl;
     char ctl_line[256];
@@ -270,7 +270,7 @@ void lg_result(struct buf *b) __attribute__((noreturn));
 void lg_append_latency(struct buf *b, const char *prefix, const struct hist *h, int with_hist);
 
 /* ---- roles */
-void role_sub_init(struct lg *lg);  /* sub and idle */
+void role_sub_init(struct lg *lg); /* sub and idle */
 void role_pub_init(struct lg *lg);
 void role_handshake_init(struct lg *lg); /* handshake and churn */
 

@@ -231,9 +231,18 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
     int conns_set = 0, role_set = 0, enc_set = 0;
 
     *o = (struct lg_opts){
-        .proto = PROTO_SPOKE, .enc = ENC_JSON, .conns = 1, .topic = "bench", .topics = 1,
-        .size = 100, .window = 64, .timeout = 60, .duration = 10, .setup_timeout = 120,
-        .inflight = 200, .rx_timestamps = 1,
+        .proto = PROTO_SPOKE,
+        .enc = ENC_JSON,
+        .conns = 1,
+        .topic = "bench",
+        .topics = 1,
+        .size = 100,
+        .window = 64,
+        .timeout = 60,
+        .duration = 10,
+        .setup_timeout = 120,
+        .inflight = 200,
+        .rx_timestamps = 1,
     };
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i];
@@ -403,16 +412,10 @@ int main(int argc, char **argv)
 
     switch (lg->o.role) {
     case ROLE_SUB:
-    case ROLE_IDLE:
-        role_sub_init(lg);
-        break;
-    case ROLE_PUB:
-        role_pub_init(lg);
-        break;
+    case ROLE_IDLE: role_sub_init(lg); break;
+    case ROLE_PUB: role_pub_init(lg); break;
     case ROLE_HANDSHAKE:
-    case ROLE_CHURN:
-        role_handshake_init(lg);
-        break;
+    case ROLE_CHURN: role_handshake_init(lg); break;
     }
     ev_run(lg->loop, 0);
     return 0;

@@ -39,7 +39,8 @@ static inline uint64_t load8(const uint8_t *p)
  * carry, but only the lowest flagged byte matters. */
 static inline unsigned lead_digits8(uint64_t v)
 {
-    uint64_t nd = ((v + 0x4646464646464646ull) | (v - 0x3030303030303030ull)) & 0x8080808080808080ull;
+    uint64_t nd =
+        ((v + 0x4646464646464646ull) | (v - 0x3030303030303030ull)) & 0x8080808080808080ull;
     return nd ? (unsigned)__builtin_ctzll(nd) >> 3 : 8;
 }
 
@@ -58,8 +59,8 @@ static inline uint64_t digits_n(uint64_t v, unsigned n)
     return v;
 }
 
-static const uint64_t pow10_tab[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
-                                      100000000};
+static const uint64_t pow10_tab[9] = {1,      10,      100,      1000,     10000,
+                                      100000, 1000000, 10000000, 100000000};
 
 /* Reads a non-negative decimal integer at *pp (after optional spaces). */
 static int jread_u64(const uint8_t **pp, const uint8_t *e, uint64_t *v)
@@ -312,10 +313,14 @@ static int mp_uint(struct mpr *r, uint64_t *v)
         return 0;
     }
     switch (b) {
-    case 0xcc: case 0xd0: w = 1; break;
-    case 0xcd: case 0xd1: w = 2; break;
-    case 0xce: case 0xd2: w = 4; break;
-    case 0xcf: case 0xd3: w = 8; break;
+    case 0xcc:
+    case 0xd0: w = 1; break;
+    case 0xcd:
+    case 0xd1: w = 2; break;
+    case 0xce:
+    case 0xd2: w = 4; break;
+    case 0xcf:
+    case 0xd3: w = 8; break;
     default: return -1;
     }
     if ((size_t)(r->e - r->p) < 1 + w)
@@ -361,17 +366,45 @@ static int mp_skip(struct mpr *r, unsigned depth)
         items = 2u * (b & 0x0f);
     else {
         static const uint8_t fixed[] = {
-            /* 0xc4.. */ 0, 0, 0, 0, 0, 0,
-            /* 0xca float32, 0xcb float64, 0xcc..0xcf uint, 0xd0..0xd3 int */ 4, 8, 1, 2, 4, 8, 1, 2, 4, 8,
-            /* 0xd4..0xd8 fixext 1, 2, 4, 8, 16 (+1 type byte) */ 2, 3, 5, 9, 17};
+            /* 0xc4.. */ 0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            /* 0xca float32, 0xcb float64, 0xcc..0xcf uint, 0xd0..0xd3 int */ 4,
+            8,
+            1,
+            2,
+            4,
+            8,
+            1,
+            2,
+            4,
+            8,
+            /* 0xd4..0xd8 fixext 1, 2, 4, 8, 16 (+1 type byte) */ 2,
+            3,
+            5,
+            9,
+            17};
         if (b >= 0xca && b <= 0xd8) {
             len = fixed[b - 0xc4];
         } else {
             unsigned w;
             switch (b) {
-            case 0xc4: case 0xc7: case 0xd9: w = 1; break;
-            case 0xc5: case 0xc8: case 0xda: case 0xdc: case 0xde: w = 2; break;
-            case 0xc6: case 0xc9: case 0xdb: case 0xdd: case 0xdf: w = 4; break;
+            case 0xc4:
+            case 0xc7:
+            case 0xd9: w = 1; break;
+            case 0xc5:
+            case 0xc8:
+            case 0xda:
+            case 0xdc:
+            case 0xde: w = 2; break;
+            case 0xc6:
+            case 0xc9:
+            case 0xdb:
+            case 0xdd:
+            case 0xdf: w = 4; break;
             default: return -1;
             }
             if (avail < w)
@@ -491,8 +524,8 @@ static int msgpack_message(struct conn *c, const uint8_t *p, size_t n, struct lg
 void spoke_on_message(struct conn *c, const uint8_t *p, size_t n, uint64_t now)
 {
     struct lg_event ev = {0};
-    int rc = c->lg->o.enc == ENC_MSGPACK ? msgpack_message(c, p, n, &ev)
-                                         : json_message(c, p, n, &ev);
+    int rc =
+        c->lg->o.enc == ENC_MSGPACK ? msgpack_message(c, p, n, &ev) : json_message(c, p, n, &ev);
     if (rc < 0) {
         c->lg->proto_errors++;
         conn_close(c, "unreadable spoke message");
@@ -539,12 +572,13 @@ static uint8_t *put_be64(uint8_t *o, uint64_t v)
 
 /* The lengths above are computed before writing (the frame header needs
  * them); a mismatch is a bug in this file, caught on the first message. */
-#define CHECK_LEN(o, b, len)                                                             \
-    do {                                                                                 \
-        if ((size_t)((o) - buf_tail(b)) != (len))                                        \
-            lg_fatal("internal error: pub message length %zu != %zu",                    \
-                     (size_t)((o) - buf_tail(b)), (size_t)(len));                        \
-    } while (0)
+#define CHECK_LEN(o, b, len) check_len((size_t)(o - buf_tail(b)), (size_t)(len))
+
+static void check_len(size_t got, size_t want)
+{
+    if (got != want)
+        lg_fatal("internal error: pub message length %zu != %zu", got, want);
+}
 
 #define PUT(o, s) (memcpy((o), (s), sizeof(s) - 1), (o) + sizeof(s) - 1)
 
@@ -689,7 +723,8 @@ static void pub_msgpack(struct conn *c, unsigned topic, uint64_t i, uint64_t t, 
     o += mp_strhdr(o, tl);
     memcpy(o, lg->topic_names[topic], tl);
     o += tl;
-    o = PUT(o, "\xa4" "data");
+    o = PUT(o, "\xa4"
+               "data");
     if (m) {
         o = PUT(o, "\x85\xa4user");
         o += mp_strhdr(o, CORPUS_USER_LEN);

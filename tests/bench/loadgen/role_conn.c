@@ -73,12 +73,8 @@ static void on_event(struct conn *c, const struct lg_event *e, uint64_t now)
             proto_send_pub(c, c->topic, c->received, now_ns(), 0);
         }
         break;
-    case LE_MSG:
-        complete(c, now);
-        break;
-    case LE_ERROR:
-        conn_close(c, "error reply");
-        break;
+    case LE_MSG: complete(c, now); break;
+    case LE_ERROR: conn_close(c, "error reply"); break;
     }
 }
 

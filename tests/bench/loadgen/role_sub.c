@@ -36,8 +36,7 @@ static void finish(struct sub_role *r, int timed_out)
     struct buf b = BUF_INIT;
 
     if (r->idle) {
-        buf_printf(&b,
-                   "{\"role\":\"idle\",\"conns\":%u,\"alive\":%u,\"messages\":%" PRIu64 ",",
+        buf_printf(&b, "{\"role\":\"idle\",\"conns\":%u,\"alive\":%u,\"messages\":%" PRIu64 ",",
                    r->n, r->n - r->closed, r->warm_msgs + r->received);
         lg_append_close_codes(&b, lg);
         buf_printf(&b, ",\"cpu_s\":%.3f", lg_cpu_s());
@@ -70,8 +69,8 @@ static void phase_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void setup_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct sub_role *r = w->data;
-    lg_fatal("setup timed out after %.0f s: %u of %u connections subscribed", r->lg->o.setup_timeout,
-             r->ready, r->n);
+    lg_fatal("setup timed out after %.0f s: %u of %u connections subscribed",
+             r->lg->o.setup_timeout, r->ready, r->n);
 }
 
 static void start_measuring(struct sub_role *r)
@@ -155,9 +154,7 @@ static void on_event(struct conn *c, const struct lg_event *e, uint64_t now)
     struct sub_role *r = c->lg->role;
 
     switch (e->kind) {
-    case LE_MSG:
-        on_msg(r, c, e, now);
-        break;
+    case LE_MSG: on_msg(r, c, e, now); break;
     case LE_HELLO:
         proto_on_hello(c);
         proto_send_sub(c, c->topic, 1);

@@ -87,12 +87,9 @@ static int bio_write(BIO *b, const char *in, int len)
 static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
     switch (cmd) {
-    case BIO_CTRL_FLUSH: /* writes go straight to the socket */
-        return 1;
-    case BIO_CTRL_EOF:
-        return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
-    default:
-        return 0;
+    case BIO_CTRL_FLUSH: /* writes go straight to the socket */ return 1;
+    case BIO_CTRL_EOF: return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
+    default: return 0;
     }
 }
 
@@ -215,17 +212,10 @@ fail:
 static int failed(struct conn *c, int r)
 {
     switch (SSL_get_error(c->ssl, r)) {
-    case SSL_ERROR_WANT_READ:
-        c->tls_want = EV_READ;
-        return 0;
-    case SSL_ERROR_WANT_WRITE:
-        c->tls_want = EV_WRITE;
-        return 0;
-    case SSL_ERROR_ZERO_RETURN:
-        return -2;
-    default:
-        c->tls_dead = 1;
-        return -1;
+    case SSL_ERROR_WANT_READ: c->tls_want = EV_READ; return 0;
+    case SSL_ERROR_WANT_WRITE: c->tls_want = EV_WRITE; return 0;
+    case SSL_ERROR_ZERO_RETURN: return -2;
+    default: c->tls_dead = 1; return -1;
     }
 }
 

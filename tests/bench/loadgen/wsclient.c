@@ -241,7 +241,8 @@ int conn_start(struct conn *c)
         struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr = lg->o.src_ips[k % lg->o.nsrc]};
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
         if (bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
-            fprintf(stderr, "spoke-loadgen: bind %s: %s\n", inet_ntoa(sin.sin_addr), strerror(errno));
+            fprintf(stderr, "spoke-loadgen: bind %s: %s\n", inet_ntoa(sin.sin_addr),
+                    strerror(errno));
             close(fd);
             c->state = CS_CLOSED;
             return -1;
@@ -342,8 +343,7 @@ static void process_frames(struct conn *c, uint8_t *rb, size_t stream, size_t p,
             buf_append(b, payload, plen);
             break;
         }
-        case WS_OP_PONG:
-            break;
+        case WS_OP_PONG: break;
         case WS_OP_CLOSE: {
             uint16_t code = plen >= 2 ? (uint16_t)(payload[0] << 8 | payload[1]) : 0;
             for (unsigned i = 0; i < sizeof lg->close_codes / sizeof lg->close_codes[0]; i++) {
@@ -396,7 +396,8 @@ static long parse_upgrade(struct conn *c, const uint8_t *rb, size_t have)
     }
     if (have < 12 || memcmp(rb, "HTTP/1.1 101", 12) != 0) {
         const uint8_t *eol = memchr(rb, '\r', have);
-        fprintf(stderr, "spoke-loadgen: upgrade refused: %.*s\n", (int)(eol - rb), (const char *)rb);
+        fprintf(stderr, "spoke-loadgen: upgrade refused: %.*s\n", (int)(eol - rb),
+                (const char *)rb);
         c->lg->proto_errors++;
         conn_close(c, "upgrade refused");
         return -1;

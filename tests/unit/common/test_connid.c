@@ -86,8 +86,9 @@ static void test_connid_parse_rejects_invalid_names(void **state)
 static void test_connid_parse_rejects_wrong_part_counts(void **state)
 {
     struct connid c;
-    const char *bad[] = {"", "nonsense", "a:1:00000001", "a:b:c:0:1:2", "a:1:00000001:1:",
-                         "a:1:00000001:1:2", "::::"};
+    const char *bad[] = {
+        "",    "nonsense", "a:1:00000001", "a:b:c:0:1:2", "a:1:00000001:1:", "a:1:00000001:1:2",
+        "::::"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(parse(bad[i], &c), CONNID_E_PARTS);
 }
@@ -113,8 +114,11 @@ static void test_connid_format_writes_the_one_spelling(void **state)
     char name[CONNID_MAX_NAME + 1];
     memset(name, 'n', CONNID_MAX_NAME);
     name[CONNID_MAX_NAME] = '\0';
-    struct connid big = {.name = name, .name_len = CONNID_MAX_NAME,
-                         .worker = CONNID_WORKER_LIMIT - 1, .boot = UINT32_MAX, .seq = UINT64_MAX};
+    struct connid big = {.name = name,
+                         .name_len = CONNID_MAX_NAME,
+                         .worker = CONNID_WORKER_LIMIT - 1,
+                         .boot = UINT32_MAX,
+                         .seq = UINT64_MAX};
     assert_int_equal(connid_format(out, sizeof out, &big), CONNID_MAX_LEN);
     assert_int_equal(connid_format(out, CONNID_MAX_LEN, &big), -1);
     assert_string_equal(out, "");

@@ -76,7 +76,7 @@ static void test_dict_shrink_gives_back_the_table_of_a_flood(void **state)
     }
     dict_shrink(&d);
     assert_int_equal(d.count, 10);
-    assert_true(d.size <= 32); /* at most twice the entries, 16 minimum */
+    assert_true(d.size <= 32);     /* at most twice the entries, 16 minimum */
     for (int i = 0; i < 10; i++) { /* still all there after the rehash */
         key(k, sizeof k, i);
         assert_non_null(dict_find(&d, k, strlen(k)));
@@ -145,9 +145,9 @@ static void test_dict_keys_are_copied_bytes_of_their_own_length(void **state)
     dict_init(&d);
     char k[8] = "ab\0cd";
     struct dict_entry *e = dict_add(&d, k, 5, (void *)1);
-    dict_add(&d, "ab", 2, (void *)2);    /* a prefix up to the NUL: another key */
-    dict_add(&d, "", 0, (void *)3);      /* the empty key is a key */
-    memset(k, 'z', sizeof k);           /* the dict holds its own copy */
+    dict_add(&d, "ab", 2, (void *)2); /* a prefix up to the NUL: another key */
+    dict_add(&d, "", 0, (void *)3);   /* the empty key is a key */
+    memset(k, 'z', sizeof k);         /* the dict holds its own copy */
     assert_int_equal((intptr_t)dict_get(&d, "ab\0cd", 5), 1);
     assert_int_equal((intptr_t)dict_get(&d, "ab", 2), 2);
     assert_int_equal((intptr_t)dict_get(&d, "", 0), 3);

@@ -51,8 +51,7 @@ static int feed(struct req *q, size_t cap, const struct httpreq_rules *rules, co
     return res;
 }
 
-static int feed_str(struct req *q, const struct httpreq_rules *rules, const char *text,
-                    size_t step)
+static int feed_str(struct req *q, const struct httpreq_rules *rules, const char *text, size_t step)
 {
     return feed(q, CAP, rules, text, strlen(text), step);
 }
@@ -420,7 +419,7 @@ static void test_httpreq_host_refuses_other_names_and_garbage(void **state)
     assert_false(host_ok("127.0.0.1:", "127.0.0.1", ""));
     assert_false(host_ok("127.0.0.1:80x", "127.0.0.1", ""));
     assert_false(host_ok("127.0.0.1:123456", "127.0.0.1", ""));
-    assert_false(host_ok("::1", "::1", ""));            /* IPv6 needs brackets */
+    assert_false(host_ok("::1", "::1", "")); /* IPv6 needs brackets */
     assert_false(host_ok("[::1", "::1", ""));
     assert_false(host_ok("[::1]x", "::1", ""));
     assert_false(host_ok("[evil.example]", "::1", ""));

@@ -63,7 +63,8 @@ static void test_json_write_str_escapes_every_control_char(void **state)
         assert_out_n(want, strlen(want));
     }
     /* Between other bytes, each escape stands alone in the run. */
-    STR("a\x01" "b\nc\x1f");
+    STR("a\x01"
+        "b\nc\x1f");
     assert_out("\"a\\u0001b\\nc\\u001f\"");
 }
 
@@ -137,19 +138,19 @@ static void test_json_write_str_replaces_each_ill_formed_subpart(void **state)
     (void)state;
     STR("\xff");
     assert_out("\"" FFFD "\"");
-    STR("a\x80z");            /* a lone continuation byte */
+    STR("a\x80z"); /* a lone continuation byte */
     assert_out("\"a" FFFD "z\"");
-    STR("\xc0\xaf");           /* overlong '/': two subparts (0xc0 never starts one) */
+    STR("\xc0\xaf"); /* overlong '/': two subparts (0xc0 never starts one) */
     assert_out("\"" FFFD FFFD "\"");
-    STR("\xe2\x82");           /* truncated euro sign: one subpart */
+    STR("\xe2\x82"); /* truncated euro sign: one subpart */
     assert_out("\"" FFFD "\"");
     STR("\xe2\x82z");
     assert_out("\"" FFFD "z\"");
-    STR("\xed\xa0\x80");       /* a surrogate: 0xed cannot take 0xa0 */
+    STR("\xed\xa0\x80"); /* a surrogate: 0xed cannot take 0xa0 */
     assert_out("\"" FFFD FFFD FFFD "\"");
-    STR("\xf4\x90\x80\x80");   /* above U+10FFFF */
+    STR("\xf4\x90\x80\x80"); /* above U+10FFFF */
     assert_out("\"" FFFD FFFD FFFD FFFD "\"");
-    STR("\xf0\x9f\x98\"");     /* truncated emoji, then a quote to escape */
+    STR("\xf0\x9f\x98\""); /* truncated emoji, then a quote to escape */
     assert_out("\"" FFFD "\\\"\"");
 }
 
@@ -249,15 +250,24 @@ static void test_json_write_i64_covers_both_extremes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_json_write_str_escapes_every_control_char, reset, release),
-        cmocka_unit_test_setup_teardown(test_json_write_str_escapes_quote_and_backslash, reset, release),
-        cmocka_unit_test_setup_teardown(test_json_write_str_copies_printable_ascii_and_del, reset, release),
-        cmocka_unit_test_setup_teardown(test_json_write_str_of_nothing_is_two_quotes, reset, release),
-        cmocka_unit_test_setup_teardown(test_json_write_str_passes_valid_utf8_through, reset, release),
-        cmocka_unit_test_setup_teardown(test_json_write_str_replaces_each_ill_formed_subpart, reset, release),
-        cmocka_unit_test_setup_teardown(test_json_write_str_output_is_one_json_value_for_every_byte, reset, release),
-        cmocka_unit_test_setup_teardown(test_json_write_str_appends_after_what_the_buffer_holds, reset, release),
-        cmocka_unit_test_setup_teardown(test_json_write_u64_is_exact_to_the_last_digit, reset, release),
+        cmocka_unit_test_setup_teardown(test_json_write_str_escapes_every_control_char, reset,
+                                        release),
+        cmocka_unit_test_setup_teardown(test_json_write_str_escapes_quote_and_backslash, reset,
+                                        release),
+        cmocka_unit_test_setup_teardown(test_json_write_str_copies_printable_ascii_and_del, reset,
+                                        release),
+        cmocka_unit_test_setup_teardown(test_json_write_str_of_nothing_is_two_quotes, reset,
+                                        release),
+        cmocka_unit_test_setup_teardown(test_json_write_str_passes_valid_utf8_through, reset,
+                                        release),
+        cmocka_unit_test_setup_teardown(test_json_write_str_replaces_each_ill_formed_subpart, reset,
+                                        release),
+        cmocka_unit_test_setup_teardown(test_json_write_str_output_is_one_json_value_for_every_byte,
+                                        reset, release),
+        cmocka_unit_test_setup_teardown(test_json_write_str_appends_after_what_the_buffer_holds,
+                                        reset, release),
+        cmocka_unit_test_setup_teardown(test_json_write_u64_is_exact_to_the_last_digit, reset,
+                                        release),
         cmocka_unit_test_setup_teardown(test_json_write_i64_covers_both_extremes, reset, release),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

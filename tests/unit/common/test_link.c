@@ -75,9 +75,7 @@ static struct link_msg full_msg(enum link_type t)
         m.seq = 1ull << 40;
         m.epoch = link_str_c("p0q1r2s3");
         break;
-    case LINK_INTEREST_REMOVE:
-        m.topic = link_str_c("room:42");
-        break;
+    case LINK_INTEREST_REMOVE: m.topic = link_str_c("room:42"); break;
     case LINK_INTEREST_RESULT:
         m.topic = link_str_c("room:42");
         m.id = 77;
@@ -127,9 +125,7 @@ static struct link_msg full_msg(enum link_type t)
         m.time_ms = 1700000000999ull;
         m.echo_us = 123456789;
         break;
-    case LINK_DRAIN:
-        m.time_ms = 2500;
-        break;
+    case LINK_DRAIN: m.time_ms = 2500; break;
     case LINK_KICK:
         m.to = link_str_c("edge-a:1:0badcafe:7");
         m.code = 4001;
@@ -188,9 +184,7 @@ static void assert_msg_eq(const struct link_msg *a, const struct link_msg *b)
         assert_true(a->seq == b->seq);
         assert_str_eq(a->epoch, b->epoch);
         break;
-    case LINK_INTEREST_REMOVE:
-        assert_str_eq(a->topic, b->topic);
-        break;
+    case LINK_INTEREST_REMOVE: assert_str_eq(a->topic, b->topic); break;
     case LINK_INTEREST_RESULT:
         assert_str_eq(a->topic, b->topic);
         assert_true(a->id == b->id);
@@ -240,15 +234,9 @@ static void assert_msg_eq(const struct link_msg *a, const struct link_msg *b)
         assert_true(a->time_ms == b->time_ms);
         assert_true(a->echo_us == b->echo_us);
         break;
-    case LINK_POLICY:
-        assert_true(policy_equal(&a->policy, &b->policy));
-        break;
-    case LINK_STATS:
-        assert_memory_equal(&a->stats, &b->stats, sizeof a->stats);
-        break;
-    case LINK_DRAIN:
-        assert_true(a->time_ms == b->time_ms);
-        break;
+    case LINK_POLICY: assert_true(policy_equal(&a->policy, &b->policy)); break;
+    case LINK_STATS: assert_memory_equal(&a->stats, &b->stats, sizeof a->stats); break;
+    case LINK_DRAIN: assert_true(a->time_ms == b->time_ms); break;
     case LINK_KICK:
         assert_str_eq(a->to, b->to);
         assert_int_equal(a->code, b->code);
@@ -273,9 +261,10 @@ static void roundtrip(const struct link_msg *m)
 }
 
 static const enum link_type all_types[] = {
-    LINK_HELLO, LINK_INTEREST_ADD, LINK_INTEREST_REMOVE, LINK_PUBLISH, LINK_MESSAGE,
-    LINK_DIRECT, LINK_DIRECT_RESULT, LINK_ERROR, LINK_HEARTBEAT, LINK_POLICY, LINK_STATS,
-    LINK_KICK, LINK_DRAIN, LINK_INTEREST_RESULT, LINK_PUBLISH_RESULT, LINK_HISTORY_READ,
+    LINK_HELLO,          LINK_INTEREST_ADD,    LINK_INTEREST_REMOVE, LINK_PUBLISH,
+    LINK_MESSAGE,        LINK_DIRECT,          LINK_DIRECT_RESULT,   LINK_ERROR,
+    LINK_HEARTBEAT,      LINK_POLICY,          LINK_STATS,           LINK_KICK,
+    LINK_DRAIN,          LINK_INTEREST_RESULT, LINK_PUBLISH_RESULT,  LINK_HISTORY_READ,
     LINK_HISTORY_RESULT,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
@@ -805,14 +794,12 @@ static void test_link_decode_rejects_unknown_enc(void **state)
 static void test_link_decode_accepts_any_integer_encoding_in_range(void **state)
 {
     static const uint8_t body[] = {
-        0x99, 0xd0, 0x01,                        /* type 1 as int8 */
-        0xd1, 0x00, 0x01,                        /* version 1 as int16 */
-        0xa1, 'n', 0xa1, 'r',
-        0xce, 0x00, 0x00, 0x00, 0x05,            /* worker 5 as uint32 */
-        0xa1, 's',
-        0xd3, 0x00, 0, 0, 0, 0, 0, 0, 0x07,      /* boot 7 as int64 */
-        0xcd, 0x13, 0x88,                        /* heartbeat_ms 5000 as uint16 */
-        0xa0,                                    /* public_url "" */
+        0x99, 0xd0, 0x01,                                              /* type 1 as int8 */
+        0xd1, 0x00, 0x01,                                              /* version 1 as int16 */
+        0xa1, 'n',  0xa1, 'r',  0xce, 0x00, 0x00, 0x00, 0x05,          /* worker 5 as uint32 */
+        0xa1, 's',  0xd3, 0x00, 0,    0,    0,    0,    0,    0, 0x07, /* boot 7 as int64 */
+        0xcd, 0x13, 0x88, /* heartbeat_ms 5000 as uint16 */
+        0xa0,             /* public_url "" */
     };
     struct buf f = BUF_INIT;
     uint8_t hdr[4] = {0, 0, 0, sizeof(body)};
@@ -827,11 +814,11 @@ static void test_link_decode_accepts_any_integer_encoding_in_range(void **state)
     assert_int_equal(m.heartbeat_ms, 5000);
 
     static const uint8_t ids[][10] = {
-        {1, 0xff},                                     /* -1 fixint */
-        {2, 0xd0, 0x80},                               /* -128 */
-        {3, 0xd1, 0x80, 0x00},                         /* -32768 */
-        {5, 0xd2, 0x80, 0, 0, 0},                      /* INT32_MIN */
-        {9, 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0},          /* INT64_MIN */
+        {1, 0xff},                                                 /* -1 fixint */
+        {2, 0xd0, 0x80},                                           /* -128 */
+        {3, 0xd1, 0x80, 0x00},                                     /* -32768 */
+        {5, 0xd2, 0x80, 0, 0, 0},                                  /* INT32_MIN */
+        {9, 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0},                      /* INT64_MIN */
         {9, 0xcf, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, /* INT64_MAX */
     };
     static const int64_t want[] = {-1, -128, -32768, INT32_MIN, INT64_MIN, INT64_MAX};
@@ -1029,15 +1016,16 @@ static void test_link_encode_rejects_message_over_max(void **state)
 
 static void test_link_type_name_names_every_type(void **state)
 {
-    static const char *names[] = {"hello", "interest_add", "interest_remove", "publish",
-                                  "message", "direct", "direct_result", "error", "heartbeat",
-                                  "policy", "stats", "kick", "drain", "interest_result",
-                                  "publish_result", "history_read", "history_result"};
+    static const char *names[] = {
+        "hello",        "interest_add",  "interest_remove", "publish",         "message",
+        "direct",       "direct_result", "error",           "heartbeat",       "policy",
+        "stats",        "kick",          "drain",           "interest_result", "publish_result",
+        "history_read", "history_result"};
     for (size_t i = 0; i < NTYPES; i++)
         assert_string_equal(link_type_name(all_types[i]), names[i]);
     assert_string_equal(link_type_name((enum link_type)0), "unknown");
     assert_string_equal(link_type_name((enum link_type)63), "unknown");
-    assert_string_equal(link_type_name((enum link_type)-1), "unknown");
+    assert_string_equal(link_type_name((enum link_type) - 1), "unknown");
 }
 
 static void test_link_str_c_wraps_a_c_string(void **state)

@@ -58,7 +58,7 @@ struct rx {
     const struct link_msg *want;
     size_t nwant;
     size_t got;
-    size_t stop_at;   /* return stop_rc on this message (1-based); 0 = never */
+    size_t stop_at; /* return stop_rc on this message (1-based); 0 = never */
     int stop_rc;
 };
 

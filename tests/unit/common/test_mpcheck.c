@@ -21,7 +21,10 @@ struct sample {
     size_t len;
 };
 
-#define S(name, ...) {name, (const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__})}
+#define S(name, ...)                                                                 \
+    {                                                                                \
+        name, (const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__}) \
+    }
 
 static const struct sample samples[] = {
     S("positive fixint", 0x00),
@@ -179,8 +182,8 @@ static void test_mpcheck_rejects_nested_counts_that_cannot_fit_together(void **s
      * outer array's remaining elements: rejected at the inner header. */
     uint8_t b[40];
     memset(b, 0x01, sizeof(b));
-    b[0] = 0x9f;                       /* 15 elements */
-    b[1] = 0xdc, b[2] = 0, b[3] = 30;  /* first is an array of 30 */
+    b[0] = 0x9f;                      /* 15 elements */
+    b[1] = 0xdc, b[2] = 0, b[3] = 30; /* first is an array of 30 */
     assert_int_equal(mp_object_len(b, sizeof(b), MP_MAX_DEPTH), -1);
 }
 
@@ -198,8 +201,8 @@ static void test_mpcheck_rejects_oversized_count_without_reading_past_header(voi
     };
     static const size_t head_len[] = {3, 3, 5, 5, 4};
     long page = sysconf(_SC_PAGESIZE);
-    uint8_t *mem = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint8_t *mem =
+        mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     assert_true(mem != MAP_FAILED);
     assert_int_equal(mprotect(mem + page, (size_t)page, PROT_NONE), 0);
     for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
@@ -278,7 +281,8 @@ static void pack_random(msgpack_packer *pk, int depth)
     case 8: msgpack_pack_ext_with_body(pk, text, rnd() % 20, 3); break;
     case 9: msgpack_pack_int8(pk, -3); break;
     case 10: msgpack_pack_false(pk); break;
-    case 11: case 12: {
+    case 11:
+    case 12: {
         size_t n = rnd() % (rnd() % 4 == 0 ? 40 : 5);
         msgpack_pack_array(pk, n);
         for (size_t i = 0; i < n; i++)

@@ -125,9 +125,8 @@ static void test_mp_write_int_uses_the_smallest_format(void **state)
 static void test_mp_write_integers_match_msgpack_c_around_every_boundary(void **state)
 {
     (void)state;
-    static const int64_t edges[] = {0,         -32,       128,       256,       -128,
-                                    65536,     -32768,    INT32_MAX, INT32_MIN, UINT32_MAX,
-                                    INT64_MAX, INT64_MIN};
+    static const int64_t edges[] = {0,      -32,       128,       256,        -128,      65536,
+                                    -32768, INT32_MAX, INT32_MIN, UINT32_MAX, INT64_MAX, INT64_MIN};
     for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
         for (int64_t d = -2; d <= 2; d++) {
             int64_t v;
@@ -314,14 +313,20 @@ static void test_mp_write_builds_one_valid_object_after_existing_bytes(void **st
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_mp_write_uint_uses_the_smallest_format, reset, release),
+        cmocka_unit_test_setup_teardown(test_mp_write_uint_uses_the_smallest_format, reset,
+                                        release),
         cmocka_unit_test_setup_teardown(test_mp_write_int_uses_the_smallest_format, reset, release),
-        cmocka_unit_test_setup_teardown(test_mp_write_integers_match_msgpack_c_around_every_boundary, reset, release),
+        cmocka_unit_test_setup_teardown(
+            test_mp_write_integers_match_msgpack_c_around_every_boundary, reset, release),
         cmocka_unit_test_setup_teardown(test_mp_write_nil_bool_and_double, reset, release),
-        cmocka_unit_test_setup_teardown(test_mp_write_str_header_grows_at_32_256_and_65536, reset, release),
-        cmocka_unit_test_setup_teardown(test_mp_write_bin_header_grows_at_256_and_65536, reset, release),
-        cmocka_unit_test_setup_teardown(test_mp_write_array_and_map_headers_grow_at_16_and_65536, reset, release),
-        cmocka_unit_test_setup_teardown(test_mp_write_builds_one_valid_object_after_existing_bytes, reset, release),
+        cmocka_unit_test_setup_teardown(test_mp_write_str_header_grows_at_32_256_and_65536, reset,
+                                        release),
+        cmocka_unit_test_setup_teardown(test_mp_write_bin_header_grows_at_256_and_65536, reset,
+                                        release),
+        cmocka_unit_test_setup_teardown(test_mp_write_array_and_map_headers_grow_at_16_and_65536,
+                                        reset, release),
+        cmocka_unit_test_setup_teardown(test_mp_write_builds_one_valid_object_after_existing_bytes,
+                                        reset, release),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

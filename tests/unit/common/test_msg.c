@@ -43,17 +43,17 @@ static int pm(const void *bytes, size_t len)
 }
 
 /* Asserts that the last parse failed with 400 and this reason. */
-#define assert_refused(rc, why)                                                          \
-    do {                                                                                 \
-        assert_int_equal((rc), -1);                                                      \
-        assert_int_equal(E.code, CODE_BAD_REQUEST);                                      \
-        assert_string_equal(E.reason, (why));                                            \
+#define assert_refused(rc, why)                     \
+    do {                                            \
+        assert_int_equal((rc), -1);                 \
+        assert_int_equal(E.code, CODE_BAD_REQUEST); \
+        assert_string_equal(E.reason, (why));       \
     } while (0)
 
-#define assert_bytes(p, n, lit)                                                          \
-    do {                                                                                 \
-        assert_int_equal((n), sizeof(lit) - 1);                                          \
-        assert_memory_equal((p), (lit), sizeof(lit) - 1);                                \
+#define assert_bytes(p, n, lit)                           \
+    do {                                                  \
+        assert_int_equal((n), sizeof(lit) - 1);           \
+        assert_memory_equal((p), (lit), sizeof(lit) - 1); \
     } while (0)
 
 /* ---- msgpack frame construction: a small packer over an sbuffer. */
@@ -126,9 +126,15 @@ static void test_msg_parse_json_pub_accepts_any_data_value(void **state)
     static const struct {
         const char *in, *data;
     } cases[] = {
-        {"null", "null"},       {"0", "0"},         {"-12", "-12"},
-        {"true", "true"},       {"false", "false"}, {"\"hi\"", "\"hi\""},
-        {"[]", "[]"},           {"{}", "{}"},       {"1.5", "1.5"},
+        {"null", "null"},
+        {"0", "0"},
+        {"-12", "-12"},
+        {"true", "true"},
+        {"false", "false"},
+        {"\"hi\"", "\"hi\""},
+        {"[]", "[]"},
+        {"{}", "{}"},
+        {"1.5", "1.5"},
         {"\"a\\u0000b\"", "\"a\\u0000b\""}, /* NUL is valid JSON in a string */
         {"9007199254740993", "9007199254740993"},
     };
@@ -261,8 +267,8 @@ static void test_msg_parse_msgpack_send(void **state)
 static void test_msg_parse_keeps_ids_exact(void **state)
 {
     (void)state;
-    static const int64_t ids[] = {0, -1, 1, 9007199254740993LL /* 2^53+1 */,
-                                  -9007199254740993LL, INT64_MAX, INT64_MIN};
+    static const int64_t ids[] = {
+        0, -1, 1, 9007199254740993LL /* 2^53+1 */, -9007199254740993LL, INT64_MAX, INT64_MIN};
     char frame[128];
 
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
@@ -337,8 +343,15 @@ static void test_msg_parse_rejects_malformed_json(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "", "{", "{\"op\":\"sub\",", "{\"op\":\"sub\",\"topic\":\"t\"} trailing", "{op:1}",
-        "{\"op\":'sub'}", "{\"op\":\"s\xff\"}", "nul", "{\"a\":1,}",
+        "",
+        "{",
+        "{\"op\":\"sub\",",
+        "{\"op\":\"sub\",\"topic\":\"t\"} trailing",
+        "{op:1}",
+        "{\"op\":'sub'}",
+        "{\"op\":\"s\xff\"}",
+        "nul",
+        "{\"a\":1,}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_refused(pj(bad[i]), "malformed JSON");
@@ -509,13 +522,17 @@ static void test_msg_parse_rejects_malformed_msgpack(void **state)
         size_t n;
     } bad[] = {
         {"", 0},
-        {"\x81\xa2op", 4},                   /* value missing */
-        {"\x81\xa2op\xa3sub\xc0", 9},        /* trailing byte */
-        {"\xc1", 1},                         /* reserved byte */
-        {"\x81\xa2op\xa5sub", 8},            /* str runs past the end */
-        {"\xdf\x40\x00\x00\x00" "\x00\x00\x00\x00\x00", 10}, /* map32: 2^30 entries */
-        {"\xdd\xff\xff\xff\xff", 5},         /* array32: 2^32-1 entries */
-        {"\xdb\xff\xff\xff\xff" "abc", 8},   /* str32: 4 GiB */
+        {"\x81\xa2op", 4},            /* value missing */
+        {"\x81\xa2op\xa3sub\xc0", 9}, /* trailing byte */
+        {"\xc1", 1},                  /* reserved byte */
+        {"\x81\xa2op\xa5sub", 8},     /* str runs past the end */
+        {"\xdf\x40\x00\x00\x00"
+         "\x00\x00\x00\x00\x00",
+         10},                        /* map32: 2^30 entries */
+        {"\xdd\xff\xff\xff\xff", 5}, /* array32: 2^32-1 entries */
+        {"\xdb\xff\xff\xff\xff"
+         "abc",
+         8}, /* str32: 4 GiB */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_refused(pm(bad[i].b, bad[i].n), "malformed msgpack");

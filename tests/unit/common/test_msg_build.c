@@ -34,10 +34,10 @@ static int release(void **state)
     return 0;
 }
 
-#define assert_out(lit)                                                                  \
-    do {                                                                                 \
-        assert_int_equal(buf_readable(&B), sizeof(lit) - 1);                            \
-        assert_memory_equal(buf_head(&B), (lit), sizeof(lit) - 1);                       \
+#define assert_out(lit)                                            \
+    do {                                                           \
+        assert_int_equal(buf_readable(&B), sizeof(lit) - 1);       \
+        assert_memory_equal(buf_head(&B), (lit), sizeof(lit) - 1); \
     } while (0)
 
 #define U8(lit) ((const uint8_t *)(lit))
@@ -99,12 +99,15 @@ static void test_msg_build_msg_json_exact_bytes(void **state)
 static void test_msg_build_msg_json_formats_full_seq_range(void **state)
 {
     (void)state;
-    assert_int_equal(
-        msg_build_msg(&B, ENC_JSON, "t", 1, UINT64_MAX, "c", 1, NULL, 0, ENC_JSON, U8("0"), 1, BUDGET), 0);
+    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, UINT64_MAX, "c", 1, NULL, 0, ENC_JSON,
+                                   U8("0"), 1, BUDGET),
+                     0);
     assert_out("{\"op\":\"msg\",\"topic\":\"t\",\"seq\":18446744073709551615,\"data\":0,"
                "\"from\":\"c\"}");
     buf_reset(&B);
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 0, "c", 1, NULL, 0, ENC_JSON, U8("null"), 4, BUDGET), 0);
+    assert_int_equal(
+        msg_build_msg(&B, ENC_JSON, "t", 1, 0, "c", 1, NULL, 0, ENC_JSON, U8("null"), 4, BUDGET),
+        0);
     assert_out("{\"op\":\"msg\",\"topic\":\"t\",\"seq\":0,\"data\":null,\"from\":\"c\"}");
 }
 
@@ -115,24 +118,29 @@ static void test_msg_build_json_escapes_strings(void **state)
      * valid multi-byte text, and invalid UTF-8 (replaced by U+FFFD). */
     const char from[] = "q\"b\\\b\f\n\r\t\x01\x1f\x7f"
                         "\xc3\xa9\xf0\x9f\x98\x80|\xff|\xed\xa0\x80|\xe2\x82";
-    assert_int_equal(
-        msg_build_direct(&B, ENC_JSON, from, sizeof from - 1, NULL, 0, ENC_JSON, U8("1"), 1, BUDGET), 0);
+    assert_int_equal(msg_build_direct(&B, ENC_JSON, from, sizeof from - 1, NULL, 0, ENC_JSON,
+                                      U8("1"), 1, BUDGET),
+                     0);
     assert_out("{\"op\":\"direct\",\"from\":\"q\\\"b\\\\\\b\\f\\n\\r\\t\\u0001\\u001f\x7f"
                "\xc3\xa9\xf0\x9f\x98\x80|\xef\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|"
-               "\xef\xbf\xbd\"," "\"data\":1}");
+               "\xef\xbf\xbd\","
+               "\"data\":1}");
 }
 
 static void test_msg_build_json_escapes_nul_inside_string(void **state)
 {
     (void)state;
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "a\0b", 3, NULL, 0, ENC_JSON, U8("1"), 1, BUDGET), 0);
+    assert_int_equal(
+        msg_build_msg(&B, ENC_JSON, "t", 1, 1, "a\0b", 3, NULL, 0, ENC_JSON, U8("1"), 1, BUDGET),
+        0);
     assert_out("{\"op\":\"msg\",\"topic\":\"t\",\"seq\":1,\"data\":1,\"from\":\"a\\u0000b\"}");
 }
 
 static void test_msg_build_direct_json_exact_bytes(void **state)
 {
     (void)state;
-    assert_int_equal(msg_build_direct(&B, ENC_JSON, "c9", 2, NULL, 0, ENC_JSON, U8("\"hi\""), 4, BUDGET), 0);
+    assert_int_equal(
+        msg_build_direct(&B, ENC_JSON, "c9", 2, NULL, 0, ENC_JSON, U8("\"hi\""), 4, BUDGET), 0);
     assert_out("{\"op\":\"direct\",\"from\":\"c9\",\"data\":\"hi\"}");
 }
 
@@ -188,8 +196,8 @@ static void test_msg_build_msg_msgpack_decodes_to_map(void **state)
     (void)state;
     static const char *const keys[] = {"op", "topic", "seq", "data", "from", NULL};
     /* data: msgpack [1, "x"] appended verbatim */
-    assert_int_equal(msg_build_msg(&B, ENC_MSGPACK, "a.b", 3, UINT64_MAX, "e1-7", 4, NULL, 0, ENC_MSGPACK,
-                                   U8("\x92\x01\xa1x"), 4, BUDGET),
+    assert_int_equal(msg_build_msg(&B, ENC_MSGPACK, "a.b", 3, UINT64_MAX, "e1-7", 4, NULL, 0,
+                                   ENC_MSGPACK, U8("\x92\x01\xa1x"), 4, BUDGET),
                      0);
     const msgpack_object *m = decode_map(keys);
     assert_mp_str(val(m, 0), "msg", 3);
@@ -200,14 +208,18 @@ static void test_msg_build_msg_msgpack_decodes_to_map(void **state)
     assert_int_equal(val(m, 3)->via.array.size, 2);
     assert_mp_str(val(m, 4), "e1-7", 4);
     /* The data bytes are copied as they are. */
-    assert_non_null(memmem(buf_head(&B), buf_readable(&B), "\xa4" "data\x92\x01\xa1x", 9));
+    assert_non_null(memmem(buf_head(&B), buf_readable(&B),
+                           "\xa4"
+                           "data\x92\x01\xa1x",
+                           9));
 }
 
 static void test_msg_build_direct_msgpack_decodes_to_map(void **state)
 {
     (void)state;
     static const char *const keys[] = {"op", "from", "data", NULL};
-    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c9", 2, NULL, 0, ENC_MSGPACK, U8("\xc0"), 1, BUDGET), 0);
+    assert_int_equal(
+        msg_build_direct(&B, ENC_MSGPACK, "c9", 2, NULL, 0, ENC_MSGPACK, U8("\xc0"), 1, BUDGET), 0);
     const msgpack_object *m = decode_map(keys);
     assert_mp_str(val(m, 0), "direct", 6);
     assert_mp_str(val(m, 1), "c9", 2);
@@ -231,7 +243,8 @@ static void test_msg_build_ack_msgpack_exact_bytes(void **state)
     (void)state;
     static const char *const keys[] = {"op", "id", NULL};
     msg_build_ack(&B, ENC_MSGPACK, 7);
-    assert_out("\x82\xa2op\xa3" "ack\xa2id\x07");
+    assert_out("\x82\xa2op\xa3"
+               "ack\xa2id\x07");
     buf_reset(&B);
     msg_build_ack(&B, ENC_MSGPACK, INT64_MIN);
     const msgpack_object *m = decode_map(keys);
@@ -266,9 +279,10 @@ static void test_msg_build_msg_transcodes_msgpack_data_to_json(void **state)
 {
     (void)state;
     /* {"b": bin[00 ff], "f": 1.5, 1: nil} */
-    static const uint8_t data[] = {0x83, 0xa1, 'b', 0xc4, 0x02, 0x00, 0xff, 0xa1, 'f',
-                                   0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0, 0x01, 0xc0};
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 5, "c", 1, NULL, 0, ENC_MSGPACK, data, sizeof data, BUDGET),
+    static const uint8_t data[] = {0x83, 0xa1, 'b', 0xc4, 0x02, 0x00, 0xff, 0xa1, 'f',  0xcb,
+                                   0x3f, 0xf8, 0,   0,    0,    0,    0,    0,    0x01, 0xc0};
+    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 5, "c", 1, NULL, 0, ENC_MSGPACK, data,
+                                   sizeof data, BUDGET),
                      0);
     assert_out("{\"op\":\"msg\",\"topic\":\"t\",\"seq\":5,"
                "\"data\":{\"b\":\"AP8=\",\"f\":1.5,\"1\":null},\"from\":\"c\"}");
@@ -297,13 +311,19 @@ static void test_msg_build_msg_transcodes_json_data_to_msgpack(void **state)
 static void test_msg_build_direct_transcodes_both_ways(void **state)
 {
     (void)state;
-    assert_int_equal(
-        msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK, U8("\x92\xc3\xa1z"), 4, BUDGET), 0);
+    assert_int_equal(msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK,
+                                      U8("\x92\xc3\xa1z"), 4, BUDGET),
+                     0);
     assert_out("{\"op\":\"direct\",\"from\":\"c\",\"data\":[true,\"z\"]}");
     buf_reset(&B);
-    assert_int_equal(
-        msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_JSON, U8("[true,\"z\"]"), 10, BUDGET), 0);
-    assert_out("\x83\xa2op\xa6" "direct\xa4" "from\xa1" "c\xa4" "data\x92\xc3\xa1z");
+    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_JSON,
+                                      U8("[true,\"z\"]"), 10, BUDGET),
+                     0);
+    assert_out("\x83\xa2op\xa6"
+               "direct\xa4"
+               "from\xa1"
+               "c\xa4"
+               "data\x92\xc3\xa1z");
 }
 
 static void test_msg_build_refuses_corrupt_data_and_leaves_buffer_unchanged(void **state)
@@ -311,19 +331,25 @@ static void test_msg_build_refuses_corrupt_data_and_leaves_buffer_unchanged(void
     (void)state;
     buf_append_str(&B, "--keep");
     buf_consume(&B, 2);
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, NULL, 0, ENC_MSGPACK, U8("\x92\x01"), 2, BUDGET),
+    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, NULL, 0, ENC_MSGPACK,
+                                   U8("\x92\x01"), 2, BUDGET),
                      -1);
     assert_out("keep");
-    assert_int_equal(msg_build_msg(&B, ENC_MSGPACK, "t", 1, 1, "c", 1, NULL, 0, ENC_JSON, U8("{\"a\":"), 5, BUDGET),
+    assert_int_equal(msg_build_msg(&B, ENC_MSGPACK, "t", 1, 1, "c", 1, NULL, 0, ENC_JSON,
+                                   U8("{\"a\":"), 5, BUDGET),
                      -1);
     assert_out("keep");
-    assert_int_equal(msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK, U8("\xc1"), 1, BUDGET), -1);
+    assert_int_equal(
+        msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK, U8("\xc1"), 1, BUDGET), -1);
     assert_out("keep");
-    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_JSON, U8("[1] x"), 5, BUDGET), -1);
+    assert_int_equal(
+        msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_JSON, U8("[1] x"), 5, BUDGET), -1);
     assert_out("keep");
     /* No data at all is not a value in either encoding. */
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, NULL, 0, ENC_JSON, U8(""), 0, BUDGET), -1);
-    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_MSGPACK, NULL, 0, BUDGET), -1);
+    assert_int_equal(
+        msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, NULL, 0, ENC_JSON, U8(""), 0, BUDGET), -1);
+    assert_int_equal(
+        msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_MSGPACK, NULL, 0, BUDGET), -1);
     assert_out("keep");
 }
 
@@ -347,25 +373,25 @@ static void test_msg_build_splice_refuses_json_that_is_not_one_value(void **stat
 {
     (void)state;
     static const char *const bad[] = {
-        "1,\"op\":\"ack\",\"id\":1",        /* the issue's injection */
+        "1,\"op\":\"ack\",\"id\":1", /* the issue's injection */
         "1}, {\"op\":\"msg\"",
-        "1 2",                             /* trailing value */
-        "[1] x",                           /* trailing bytes */
+        "1 2",   /* trailing value */
+        "[1] x", /* trailing bytes */
         "{}{}",
         "\"a\"\"b\"",
-        "[1",                              /* truncated */
+        "[1", /* truncated */
         "{\"a\":",
         "\"unterminated",
-        "",                                /* nothing */
-        "  ",                              /* whitespace only */
+        "",   /* nothing */
+        "  ", /* whitespace only */
         "nul",
-        "\"\xff\"",                        /* invalid UTF-8 */
-        "\"\xc0\xaf\"",                    /* overlong */
-        "\"\xed\xa0\x80\"",                /* surrogate */
-        "\"a\x01z\"",                      /* raw control character */
+        "\"\xff\"",         /* invalid UTF-8 */
+        "\"\xc0\xaf\"",     /* overlong */
+        "\"\xed\xa0\x80\"", /* surrogate */
+        "\"a\x01z\"",       /* raw control character */
         "'single'",
         "[1,]",
-        "{\"a\\u0000\":1}",                /* valid JSON, but a NUL in a key is refused */
+        "{\"a\\u0000\":1}", /* valid JSON, but a NUL in a key is refused */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_msg_refuses(ENC_JSON, bad[i], strlen(bad[i]), MSG_DATA_INVALID);
@@ -384,15 +410,25 @@ static void test_msg_build_splice_keeps_valid_json_verbatim(void **state)
 {
     (void)state;
     static const char *const good[] = {
-        "0", "-1.5e+300", "null", "true", "\"\"", "\"a\\u0000b\\\"\"", "\"\xe2\x82\xac\"",
-        "[]", "{}", "{\"a\":[1,{\"b\":null}],\"c\":\"d\"}", " [1 , 2] ", "\n\"x\"\t",
+        "0",
+        "-1.5e+300",
+        "null",
+        "true",
+        "\"\"",
+        "\"a\\u0000b\\\"\"",
+        "\"\xe2\x82\xac\"",
+        "[]",
+        "{}",
+        "{\"a\":[1,{\"b\":null}],\"c\":\"d\"}",
+        " [1 , 2] ",
+        "\n\"x\"\t",
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         size_t n = strlen(good[i]);
         buf_reset(&B);
-        assert_int_equal(msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_JSON, U8(good[i]), n,
-                                          BUDGET),
-                         MSG_DATA_OK);
+        assert_int_equal(
+            msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_JSON, U8(good[i]), n, BUDGET),
+            MSG_DATA_OK);
         /* {"op":"direct","from":"c","data": + data + } */
         assert_int_equal(buf_readable(&B), 33 + n + 1);
         assert_memory_equal(buf_head(&B) + 33, good[i], n);
@@ -406,15 +442,17 @@ static void test_msg_build_splice_refuses_msgpack_that_is_not_one_object(void **
         const char *b;
         size_t n;
     } bad[] = {
-        {"\x01\xa2op", 4},                 /* trailing bytes: a second object */
+        {"\x01\xa2op", 4}, /* trailing bytes: a second object */
         {"\x01\x02", 2},
-        {"\x92\x01", 2},                   /* truncated */
-        {"\xa3" "ab", 3},
-        {"\xc1", 1},                       /* reserved */
-        {"\xdd\xff\xff\xff\xff", 5},       /* hostile count */
-        {"\xa1\xff", 2},                   /* invalid UTF-8 str */
-        {"\x81\xa2\xc3\x28\x01", 5},       /* ... as a key */
-        {"\x91\xd9\x02\xed\xa0", 5},       /* surrogate in a str8 */
+        {"\x92\x01", 2}, /* truncated */
+        {"\xa3"
+         "ab",
+         3},
+        {"\xc1", 1},                 /* reserved */
+        {"\xdd\xff\xff\xff\xff", 5}, /* hostile count */
+        {"\xa1\xff", 2},             /* invalid UTF-8 str */
+        {"\x81\xa2\xc3\x28\x01", 5}, /* ... as a key */
+        {"\x91\xd9\x02\xed\xa0", 5}, /* surrogate in a str8 */
         {"", 0},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -436,18 +474,18 @@ static void test_msg_build_refuses_data_over_the_budget(void **state)
     (void)state;
     /* Spliced: the data itself is the rendering. */
     buf_append_str(&B, "keep");
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, NULL, 0, ENC_JSON,
-                                   U8("[1,2]"), 5, 4),
-                     MSG_DATA_OVER_BUDGET);
+    assert_int_equal(
+        msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, NULL, 0, ENC_JSON, U8("[1,2]"), 5, 4),
+        MSG_DATA_OVER_BUDGET);
     assert_out("keep");
     assert_int_equal(msg_build_msg(&B, ENC_MSGPACK, "t", 1, 1, "c", 1, NULL, 0, ENC_MSGPACK,
                                    U8("\x92\x01\x02"), 3, 2),
                      MSG_DATA_OVER_BUDGET);
     assert_out("keep");
     /* Transcoded: what counts is the rendering, not the input. */
-    assert_int_equal(msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK,
-                                      U8("\x92\xc2\xc2"), 3, 11),
-                     MSG_DATA_OVER_BUDGET); /* [false,false] */
+    assert_int_equal(
+        msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK, U8("\x92\xc2\xc2"), 3, 11),
+        MSG_DATA_OVER_BUDGET); /* [false,false] */
     assert_out("keep");
     assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_JSON, U8("1.5"), 3, 8),
                      MSG_DATA_OVER_BUDGET);
@@ -455,24 +493,24 @@ static void test_msg_build_refuses_data_over_the_budget(void **state)
     /* Data longer than the budget is refused unparsed, even where its
      * rendering would be shorter (whitespace, escapes): no honest edge
      * sends it, and parsing it would cost a multiple of its length. */
-    assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_JSON,
-                                      U8("[1,          2]"), 15, 8),
-                     MSG_DATA_OVER_BUDGET);
+    assert_int_equal(
+        msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_JSON, U8("[1,          2]"), 15, 8),
+        MSG_DATA_OVER_BUDGET);
     assert_out("keep");
-    assert_int_equal(msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK,
-                                      U8("£"), 4, 3),
-                     MSG_DATA_OVER_BUDGET);
+    assert_int_equal(
+        msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK, U8("£"), 4, 3),
+        MSG_DATA_OVER_BUDGET);
     assert_out("keep");
     /* At the budget exactly, it is built. */
     buf_reset(&B);
-    assert_int_equal(msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK,
-                                      U8("\x92\xc2\xc2"), 3, 13),
-                     MSG_DATA_OK);
+    assert_int_equal(
+        msg_build_direct(&B, ENC_JSON, "c", 1, NULL, 0, ENC_MSGPACK, U8("\x92\xc2\xc2"), 3, 13),
+        MSG_DATA_OK);
     assert_out("{\"op\":\"direct\",\"from\":\"c\",\"data\":[false,false]}");
     buf_reset(&B);
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, NULL, 0, ENC_JSON,
-                                   U8("[1,2]"), 5, 5),
-                     MSG_DATA_OK);
+    assert_int_equal(
+        msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, NULL, 0, ENC_JSON, U8("[1,2]"), 5, 5),
+        MSG_DATA_OK);
     buf_reset(&B);
     assert_int_equal(msg_build_direct(&B, ENC_MSGPACK, "c", 1, NULL, 0, ENC_JSON, U8("1.5"), 3, 9),
                      MSG_DATA_OK);
@@ -490,13 +528,13 @@ static void test_msg_build_nested_key_payload_reaches_msgpack_clients_only(void 
     mp[n++] = 0xc0;
     for (int i = 0; i < 28; i++)
         mp[n++] = 0xc0;
-    assert_int_equal(msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, NULL, 0, ENC_MSGPACK, mp, n,
-                                   SIZE_MAX),
-                     MSG_DATA_INVALID);
+    assert_int_equal(
+        msg_build_msg(&B, ENC_JSON, "t", 1, 1, "c", 1, NULL, 0, ENC_MSGPACK, mp, n, SIZE_MAX),
+        MSG_DATA_INVALID);
     assert_int_equal(buf_readable(&B), 0);
-    assert_int_equal(msg_build_msg(&B, ENC_MSGPACK, "t", 1, 1, "c", 1, NULL, 0, ENC_MSGPACK, mp, n,
-                                   BUDGET),
-                     MSG_DATA_OK);
+    assert_int_equal(
+        msg_build_msg(&B, ENC_MSGPACK, "t", 1, 1, "c", 1, NULL, 0, ENC_MSGPACK, mp, n, BUDGET),
+        MSG_DATA_OK);
 }
 
 static void test_msg_build_splices_what_the_hub_api_publishes(void **state)
@@ -546,16 +584,17 @@ static void test_msg_build_output_parses_back(void **state)
     struct msg_parser *p = msg_parser_new();
     struct client_msg m;
     struct msg_error e;
-    assert_int_equal(
-        msg_build_msg(&B, ENC_MSGPACK, "x", 1, 3, "c", 1, NULL, 0, ENC_JSON, U8("{\"k\":[1,2]}"), 11, BUDGET), 0);
+    assert_int_equal(msg_build_msg(&B, ENC_MSGPACK, "x", 1, 3, "c", 1, NULL, 0, ENC_JSON,
+                                   U8("{\"k\":[1,2]}"), 11, BUDGET),
+                     0);
     /* Not a client message (op "msg"), but it must pass every structural
      * check and fail only on the op. */
     assert_int_equal(msg_parse(p, ENC_MSGPACK, buf_head(&B), buf_readable(&B), &m, &e), -1);
     assert_string_equal(e.reason, "unknown op 'msg'");
     buf_reset(&B);
-    assert_int_equal(
-        msg_build_msg(&B, ENC_JSON, "x", 1, 3, "c", 1, NULL, 0, ENC_MSGPACK, U8("\x81\xa1k\x92\x01\x02"), 6, BUDGET),
-        0);
+    assert_int_equal(msg_build_msg(&B, ENC_JSON, "x", 1, 3, "c", 1, NULL, 0, ENC_MSGPACK,
+                                   U8("\x81\xa1k\x92\x01\x02"), 6, BUDGET),
+                     0);
     assert_int_equal(msg_parse(p, ENC_JSON, buf_head(&B), buf_readable(&B), &m, &e), -1);
     assert_string_equal(e.reason, "unknown op 'msg'");
     msg_parser_free(p);

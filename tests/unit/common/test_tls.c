@@ -29,21 +29,21 @@
 /* ---- certificates: made once for the whole group, in a private directory */
 
 enum file {
-    CA1,          /* CA "spoke test CA1" */
-    CA2,          /* CA "spoke test CA2", independent of CA1 */
-    HUB_CRT,      /* CN=hub, DNS:localhost, IP:127.0.0.1, serverAuth, from CA1 */
+    CA1,     /* CA "spoke test CA1" */
+    CA2,     /* CA "spoke test CA2", independent of CA1 */
+    HUB_CRT, /* CN=hub, DNS:localhost, IP:127.0.0.1, serverAuth, from CA1 */
     HUB_KEY,
-    HUB_CHAIN,    /* HUB_CRT followed by CA1 */
-    EDGE_A_CRT,   /* CN=edge-a, DNS:edge-a, clientAuth, from CA1 */
+    HUB_CHAIN,  /* HUB_CRT followed by CA1 */
+    EDGE_A_CRT, /* CN=edge-a, DNS:edge-a, clientAuth, from CA1 */
     EDGE_A_KEY,
-    EDGE_B_CRT,   /* CN=edge-b, no subjectAltName, clientAuth, from CA1 */
+    EDGE_B_CRT, /* CN=edge-b, no subjectAltName, clientAuth, from CA1 */
     EDGE_B_KEY,
-    EDGE_A2_CRT,  /* CN=edge-a, DNS:edge-a, clientAuth, from CA2 */
+    EDGE_A2_CRT, /* CN=edge-a, DNS:edge-a, clientAuth, from CA2 */
     EDGE_A2_KEY,
-    STRAY_KEY,    /* a P-256 key no certificate belongs to */
-    STRAY_RSA,    /* an RSA key, a type no certificate here uses */
-    GARBAGE,      /* a text file that is not PEM */
-    MISSING,      /* never created */
+    STRAY_KEY, /* a P-256 key no certificate belongs to */
+    STRAY_RSA, /* an RSA key, a type no certificate here uses */
+    GARBAGE,   /* a text file that is not PEM */
+    MISSING,   /* never created */
     NFILES
 };
 
@@ -216,8 +216,7 @@ static void test_tls_ctx_constructors_succeed_with_valid_files(void **state)
     c = tls_link_server_ctx(path(CA1), path(HUB_CRT), path(HUB_KEY), err, sizeof err);
     assert_non_null(c);
     assert_int_equal(SSL_CTX_get_min_proto_version(c), TLS1_3_VERSION);
-    assert_int_equal(SSL_CTX_get_verify_mode(c),
-                     SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
+    assert_int_equal(SSL_CTX_get_verify_mode(c), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
     SSL_CTX_free(c);
     c = tls_link_client_ctx(path(CA1), path(EDGE_A_CRT), path(EDGE_A_KEY), err, sizeof err);
     assert_non_null(c);
@@ -270,8 +269,7 @@ static void test_tls_ctx_constructors_reject_key_of_other_type(void **state)
     assert_err_has(err, "tls_key", path(STRAY_RSA), "does not match", path(HUB_CRT), NULL);
     assert_null(tls_link_server_ctx(path(CA1), path(HUB_CRT), path(STRAY_RSA), err, sizeof err));
     assert_err_has(err, "link_key", path(STRAY_RSA), "does not match", NULL);
-    assert_null(
-        tls_link_client_ctx(path(CA1), path(EDGE_A_CRT), path(STRAY_RSA), err, sizeof err));
+    assert_null(tls_link_client_ctx(path(CA1), path(EDGE_A_CRT), path(STRAY_RSA), err, sizeof err));
     assert_err_has(err, "link_key", path(STRAY_RSA), "does not match", NULL);
     assert_int_equal(ERR_peek_error(), 0);
 }
@@ -579,8 +577,8 @@ static void converse(struct tpair *p, struct rx *to_srv, struct rx *to_cli)
             p->cli.tls_up == 1)
             return;
     }
-    fail_msg("no progress after 1000 turns (got %zu/%zu and %zu/%zu)", to_srv->got,
-             to_srv->nwant, to_cli->got, to_cli->nwant);
+    fail_msg("no progress after 1000 turns (got %zu/%zu and %zu/%zu)", to_srv->got, to_srv->nwant,
+             to_cli->got, to_cli->nwant);
 }
 
 /* Turns both ends until both have stopped; a stopped end closes its socket,
@@ -818,8 +816,7 @@ static void test_tls_link_rejects_edge_cert_without_client_purpose(void **state)
     int rs, rc;
     run_until_both_stop(p, &rs, &rc);
     assert_int_equal(rs, -1);
-    assert_err_has(p->srv.err, "certificate verify failed", "unsuitable certificate purpose",
-                   NULL);
+    assert_err_has(p->srv.err, "certificate verify failed", "unsuitable certificate purpose", NULL);
     assert_int_equal(rc, -1);
     assert_err_has(p->cli.err, "tls read", "alert", NULL);
 }
@@ -938,8 +935,8 @@ static void test_tls_link_read_budget_leaves_nothing_inside_openssl(void **state
     /* Budget 1: each read does one step. While input waits inside linkio
      * (TLS records not yet read, bytes not yet decompressed) it says so,
      * because no socket event would come for it. */
-    for (int i = 0; i < 1000 && (w != 0 || p->srv.wire_in < p->cli.wire_out ||
-                                 linkio_has_backlog(&p->srv));
+    for (int i = 0;
+         i < 1000 && (w != 0 || p->srv.wire_in < p->cli.wire_out || linkio_has_backlog(&p->srv));
          i++) {
         assert_int_equal(linkio_flush(&p->cli), 0);
         w = linkio_write(&p->cli, p->fc);
@@ -1039,8 +1036,8 @@ static void test_tls_link_use_tls_refuses_ssl_without_role(void **state)
 {
     struct tpair *p = *state;
     char err[256];
-    SSL_CTX *ctx = tls_link_client_ctx(path(CA1), path(EDGE_A_CRT), path(EDGE_A_KEY), err,
-                                       sizeof err);
+    SSL_CTX *ctx =
+        tls_link_client_ctx(path(CA1), path(EDGE_A_CRT), path(EDGE_A_KEY), err, sizeof err);
     assert_non_null(ctx);
     SSL *ssl = SSL_new(ctx);
     SSL_CTX_free(ctx);

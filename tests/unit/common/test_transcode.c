@@ -109,7 +109,7 @@ static void test_transcode_to_json_formats_floats_shortest_exact(void **state)
         {1e21, "1e+21"},
         {123456789012345680.0, "1.2345678901234568e+17"},
         {5e-324, "4.94065645841247e-324"}, /* 15 digits suffice to read back */
-        {2.5e-8, "2.5e-8"},                 /* no zero padding in the exponent */
+        {2.5e-8, "2.5e-8"},                /* no zero padding in the exponent */
         {0.30000000000000004, "0.30000000000000004"},
         {3.141592653589793, "3.141592653589793"},
     };
@@ -172,7 +172,9 @@ static void test_transcode_to_json_replaces_invalid_utf8(void **state)
     (void)state;
     /* One U+FFFD per maximal ill-formed subpart. */
     check_to_json("\xa1\xff", 2, "\"\xef\xbf\xbd\"");
-    check_to_json("\xa3" "a\xc3z", 4, "\"a\xef\xbf\xbdz\"");
+    check_to_json("\xa3"
+                  "a\xc3z",
+                  4, "\"a\xef\xbf\xbdz\"");
     check_to_json("\xa3\xe2\x82z", 4, "\"\xef\xbf\xbdz\"");
     check_to_json("\xa2\xc0\xaf", 3, "\"\xef\xbf\xbd\xef\xbf\xbd\"");
     check_to_json("\xa3\xed\xa0\x80", 4, "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
@@ -185,19 +187,37 @@ static void test_transcode_to_json_bin_and_ext_become_base64(void **state)
 {
     (void)state;
     check_to_json("\xc4\x00", 2, "\"\"");
-    check_to_json("\xc4\x01" "f", 3, "\"Zg==\"");
-    check_to_json("\xc4\x02" "fo", 4, "\"Zm8=\"");
-    check_to_json("\xc4\x03" "foo", 5, "\"Zm9v\"");
-    check_to_json("\xc4\x06" "foobar", 8, "\"Zm9vYmFy\"");
+    check_to_json("\xc4\x01"
+                  "f",
+                  3, "\"Zg==\"");
+    check_to_json("\xc4\x02"
+                  "fo",
+                  4, "\"Zm8=\"");
+    check_to_json("\xc4\x03"
+                  "foo",
+                  5, "\"Zm9v\"");
+    check_to_json("\xc4\x06"
+                  "foobar",
+                  8, "\"Zm9vYmFy\"");
     check_to_json("\xc5\x00\x03\xfb\xff\xbf", 6, "\"+/+/\"");
     check_to_json("\xc6\x00\x00\x00\x01\x00", 6, "\"AA==\"");
     /* ext: the payload, without the type byte */
-    check_to_json("\xd4\x05" "f", 3, "\"Zg==\"");
-    check_to_json("\xd5\x05" "fo", 4, "\"Zm8=\"");
-    check_to_json("\xd6\x05" "foob", 6, "\"Zm9vYg==\"");
-    check_to_json("\xc7\x03\x05" "foo", 6, "\"Zm9v\"");
+    check_to_json("\xd4\x05"
+                  "f",
+                  3, "\"Zg==\"");
+    check_to_json("\xd5\x05"
+                  "fo",
+                  4, "\"Zm8=\"");
+    check_to_json("\xd6\x05"
+                  "foob",
+                  6, "\"Zm9vYg==\"");
+    check_to_json("\xc7\x03\x05"
+                  "foo",
+                  6, "\"Zm9v\"");
     check_to_json("\xc8\x00\x00\x05", 4, "\"\"");
-    check_to_json("\xc9\x00\x00\x00\x01\xff" "f", 7, "\"Zg==\"");
+    check_to_json("\xc9\x00\x00\x00\x01\xff"
+                  "f",
+                  7, "\"Zg==\"");
 }
 
 static void test_transcode_to_json_containers(void **state)
@@ -206,7 +226,11 @@ static void test_transcode_to_json_containers(void **state)
     check_to_json("\x90", 1, "[]");
     check_to_json("\x80", 1, "{}");
     check_to_json("\x93\x01\xa1x\x90", 5, "[1,\"x\",[]]");
-    check_to_json("\x82\xa1" "a\x01\xa1" "b\x81\xa1" "c\xc0", 10, "{\"a\":1,\"b\":{\"c\":null}}");
+    check_to_json("\x82\xa1"
+                  "a\x01\xa1"
+                  "b\x81\xa1"
+                  "c\xc0",
+                  10, "{\"a\":1,\"b\":{\"c\":null}}");
     check_to_json("\xdc\x00\x02\xc2\xc3", 5, "[false,true]");
     check_to_json("\xdd\x00\x00\x00\x01\x05", 6, "[5]");
     check_to_json("\xde\x00\x01\xa1k\x05", 6, "{\"k\":5}");
@@ -260,11 +284,13 @@ static void test_transcode_to_json_refuses_map_and_array_keys(void **state)
         const char *b;
         size_t n;
     } bad[] = {
-        {"\x81\x90\x01", 3},                     /* {[]: 1} */
-        {"\x81\x80\x01", 3},                     /* {{}: 1} */
-        {"\x81\x92\x01\xa1" "a\x01", 6},         /* {[1,"a"]: 1} */
-        {"\x81\xdc\x00\x00\x01", 5},             /* array16 key */
-        {"\x81\xde\x00\x00\x01", 5},             /* map16 key */
+        {"\x81\x90\x01", 3}, /* {[]: 1} */
+        {"\x81\x80\x01", 3}, /* {{}: 1} */
+        {"\x81\x92\x01\xa1"
+         "a\x01",
+         6},                                           /* {[1,"a"]: 1} */
+        {"\x81\xdc\x00\x00\x01", 5},                   /* array16 key */
+        {"\x81\xde\x00\x00\x01", 5},                   /* map16 key */
         {"\x92\x01\x81\xa1k\x81\x81\xc0\xc0\xc0", 10}, /* deeper: [1, {"k": {{nil: nil}: nil}}] */
     };
     buf_append_str(&B, "prefix");
@@ -349,9 +375,17 @@ static void test_transcode_to_json_worst_case_ratio_is_7(void **state)
     /* The other expanding shapes stay below it: keys nil / true / -32 /
      * 127 / float32, control characters (6 bytes each), small values. */
     static const char *const shapes[] = {
-        "\xc0\xc2", "\xc3\xc3", "\xe0\xc2", "\x7f\xc0", "\xca\xff\x7f\xff\xff\xc2",
-        "\xca\x80\x80\x00\x00\xc2", "\xa1\x01\xa1\x01", "\xc2\x90", "\xc2\x80",
-        "\xd0\x80\xc2", "\xcb\x80\x10\x00\x00\x00\x00\x00\x00\xc2",
+        "\xc0\xc2",
+        "\xc3\xc3",
+        "\xe0\xc2",
+        "\x7f\xc0",
+        "\xca\xff\x7f\xff\xff\xc2",
+        "\xca\x80\x80\x00\x00\xc2",
+        "\xa1\x01\xa1\x01",
+        "\xc2\x90",
+        "\xc2\x80",
+        "\xd0\x80\xc2",
+        "\xcb\x80\x10\x00\x00\x00\x00\x00\x00\xc2",
     };
     static const size_t shape_len[] = {2, 2, 2, 2, 6, 6, 4, 2, 2, 3, 10};
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
@@ -382,9 +416,14 @@ static void test_transcode_to_json_stops_at_the_budget(void **state)
     (void)state;
     /* ["abc"] renders as 7 bytes: a budget of 7 passes, 6 does not. */
     buf_append_str(&B, "prefix"); /* the budget counts only what is appended */
-    assert_int_equal(transcode_msgpack_to_json(U8("\x91\xa3" "abc"), 5, 7, &B), MSG_DATA_OK);
+    assert_int_equal(transcode_msgpack_to_json(U8("\x91\xa3"
+                                                  "abc"),
+                                               5, 7, &B),
+                     MSG_DATA_OK);
     assert_int_equal(buf_readable(&B), 6 + 7);
-    assert_int_equal(transcode_msgpack_to_json(U8("\x91\xa3" "abc"), 5, 6, &B),
+    assert_int_equal(transcode_msgpack_to_json(U8("\x91\xa3"
+                                                  "abc"),
+                                               5, 6, &B),
                      MSG_DATA_OVER_BUDGET);
     assert_int_equal(buf_readable(&B), 6 + 7); /* unchanged */
     buf_reset(&B);
@@ -451,11 +490,13 @@ static void test_transcode_to_json_rejects_invalid_msgpack(void **state)
     } bad[] = {
         {"", 0},
         {"\xc1", 1},
-        {"\x01\x02", 2},                 /* trailing bytes */
-        {"\x92\x01", 2},                 /* truncated array */
-        {"\xa3" "ab", 3},                /* truncated str */
-        {"\xcb\x00\x00", 3},             /* truncated float */
-        {"\xdd\xff\xff\xff\xff", 5},     /* hostile count */
+        {"\x01\x02", 2}, /* trailing bytes */
+        {"\x92\x01", 2}, /* truncated array */
+        {"\xa3"
+         "ab",
+         3},                         /* truncated str */
+        {"\xcb\x00\x00", 3},         /* truncated float */
+        {"\xdd\xff\xff\xff\xff", 5}, /* hostile count */
         {"\xdf\x40\x00\x00\x00\x00\x00\x00\x00\x00", 10},
         {"\xc6\xff\xff\xff\xff\x00", 6}, /* hostile bin length */
     };
@@ -518,7 +559,11 @@ static void test_transcode_to_msgpack_scalars(void **state)
     check_to_mp("1.5", "\xcb\x3f\xf8\x00\x00\x00\x00\x00\x00", 9);
     check_to_mp("1.0", "\xcb\x3f\xf0\x00\x00\x00\x00\x00\x00", 9); /* a real stays a real */
     check_to_mp("\"h\xc3\xa9\"", "\xa3h\xc3\xa9", 4);
-    check_to_mp("\"a\\u0000b\"", "\xa3" "a\x00" "b", 4);
+    check_to_mp("\"a\\u0000b\"",
+                "\xa3"
+                "a\x00"
+                "b",
+                4);
     check_to_mp(" [ ] ", "\x90", 1);
 }
 
@@ -526,14 +571,16 @@ static void test_transcode_to_msgpack_containers_keep_order(void **state)
 {
     (void)state;
     check_to_mp("{\"z\":1,\"a\":[true,null,\"s\"],\"m\":{}}",
-                "\x83\xa1z\x01\xa1" "a\x93\xc3\xc0\xa1s\xa1m\x80", 14);
+                "\x83\xa1z\x01\xa1"
+                "a\x93\xc3\xc0\xa1s\xa1m\x80",
+                14);
 }
 
 static void test_transcode_to_msgpack_rejects_invalid_json(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"", "{", "[1,]", "nul", "1 2", "\"\xff\"", "{\"a\" 1}",
-                                      "18446744073709551616"};
+    static const char *const bad[] = {"",    "{",        "[1,]",      "nul",
+                                      "1 2", "\"\xff\"", "{\"a\" 1}", "18446744073709551616"};
     buf_append_str(&B, "prefix");
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(transcode_json_to_msgpack(U8(bad[i]), strlen(bad[i]), BUDGET, &B), -1);
@@ -570,11 +617,9 @@ static void test_transcode_to_msgpack_stops_at_the_budget(void **state)
         const char *json;
         size_t mp_len;
     } cases[] = {
-        {"0e0", 9},                 /* the worst ratio: 3 bytes -> a float64 */
-        {"\"abc\"", 4},
-        {"{\"k\":[1,2.5,null]}", 15},
-        {"[\"\",{}]", 3},
-        {"18446744073709551615", 0}, /* not read by jansson: invalid, not over */
+        {"0e0", 9}, /* the worst ratio: 3 bytes -> a float64 */
+        {"\"abc\"", 4},   {"{\"k\":[1,2.5,null]}", 15},
+        {"[\"\",{}]", 3}, {"18446744073709551615", 0}, /* not read by jansson: invalid, not over */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *j = cases[i].json;
@@ -609,8 +654,19 @@ static void test_transcode_round_trips_json_through_msgpack(void **state)
 {
     (void)state;
     static const char *const docs[] = {
-        "null", "true", "0", "-5", "9223372036854775807", "-9223372036854775808", "0.1",
-        "1.0", "-2.5e-8", "\"\"", "\"tab\\tquote\\\"nul\\u0000\xe2\x82\xac\"", "[]", "{}",
+        "null",
+        "true",
+        "0",
+        "-5",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "0.1",
+        "1.0",
+        "-2.5e-8",
+        "\"\"",
+        "\"tab\\tquote\\\"nul\\u0000\xe2\x82\xac\"",
+        "[]",
+        "{}",
         "{\"a\":[1,2,{\"b\":null}],\"c\":\"d\",\"e\":[[[]]],\"f\":1e+300}",
     };
     struct buf mp = BUF_INIT;
@@ -618,7 +674,8 @@ static void test_transcode_round_trips_json_through_msgpack(void **state)
         buf_reset(&mp);
         assert_int_equal(transcode_json_to_msgpack(U8(docs[i]), strlen(docs[i]), BUDGET, &mp), 0);
         assert_int_equal(mp_check(buf_head(&mp), buf_readable(&mp), MP_MAX_DEPTH), 0);
-        assert_int_equal(transcode_msgpack_to_json(buf_head(&mp), buf_readable(&mp), BUDGET, &B), 0);
+        assert_int_equal(transcode_msgpack_to_json(buf_head(&mp), buf_readable(&mp), BUDGET, &B),
+                         0);
         buf_append_u8(&B, 0);
         assert_string_equal((const char *)buf_head(&B), docs[i]);
         buf_reset(&B);

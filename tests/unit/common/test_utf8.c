@@ -29,34 +29,34 @@ static void test_utf8_accepts_empty_and_ascii(void **state)
 static void test_utf8_accepts_multibyte_at_range_bounds(void **state)
 {
     (void)state;
-    assert_int_equal(VALID("\xc2\x80"), 1);             /* U+0080 */
-    assert_int_equal(VALID("\xdf\xbf"), 1);             /* U+07FF */
-    assert_int_equal(VALID("\xe0\xa0\x80"), 1);         /* U+0800 */
-    assert_int_equal(VALID("\xed\x9f\xbf"), 1);         /* U+D7FF */
-    assert_int_equal(VALID("\xee\x80\x80"), 1);         /* U+E000 */
-    assert_int_equal(VALID("\xef\xbf\xbf"), 1);         /* U+FFFF */
-    assert_int_equal(VALID("\xf0\x90\x80\x80"), 1);     /* U+10000 */
-    assert_int_equal(VALID("\xf0\x9f\x98\x80"), 1);     /* U+1F600 emoji */
-    assert_int_equal(VALID("\xf4\x8f\xbf\xbf"), 1);     /* U+10FFFF */
+    assert_int_equal(VALID("\xc2\x80"), 1);         /* U+0080 */
+    assert_int_equal(VALID("\xdf\xbf"), 1);         /* U+07FF */
+    assert_int_equal(VALID("\xe0\xa0\x80"), 1);     /* U+0800 */
+    assert_int_equal(VALID("\xed\x9f\xbf"), 1);     /* U+D7FF */
+    assert_int_equal(VALID("\xee\x80\x80"), 1);     /* U+E000 */
+    assert_int_equal(VALID("\xef\xbf\xbf"), 1);     /* U+FFFF */
+    assert_int_equal(VALID("\xf0\x90\x80\x80"), 1); /* U+10000 */
+    assert_int_equal(VALID("\xf0\x9f\x98\x80"), 1); /* U+1F600 emoji */
+    assert_int_equal(VALID("\xf4\x8f\xbf\xbf"), 1); /* U+10FFFF */
     assert_int_equal(VALID("caf\xc3\xa9 \xe2\x82\xac 12345678 \xf0\x9f\x98\x80!"), 1);
 }
 
 static void test_utf8_rejects_overlongs(void **state)
 {
     (void)state;
-    assert_int_equal(VALID("\xc0\x80"), 0);             /* U+0000 in 2 bytes */
-    assert_int_equal(VALID("\xc1\xbf"), 0);             /* U+007F in 2 bytes */
-    assert_int_equal(VALID("\xe0\x80\x80"), 0);         /* U+0000 in 3 bytes */
-    assert_int_equal(VALID("\xe0\x9f\xbf"), 0);         /* U+07FF in 3 bytes */
-    assert_int_equal(VALID("\xf0\x80\x80\x80"), 0);     /* U+0000 in 4 bytes */
-    assert_int_equal(VALID("\xf0\x8f\xbf\xbf"), 0);     /* U+FFFF in 4 bytes */
+    assert_int_equal(VALID("\xc0\x80"), 0);         /* U+0000 in 2 bytes */
+    assert_int_equal(VALID("\xc1\xbf"), 0);         /* U+007F in 2 bytes */
+    assert_int_equal(VALID("\xe0\x80\x80"), 0);     /* U+0000 in 3 bytes */
+    assert_int_equal(VALID("\xe0\x9f\xbf"), 0);     /* U+07FF in 3 bytes */
+    assert_int_equal(VALID("\xf0\x80\x80\x80"), 0); /* U+0000 in 4 bytes */
+    assert_int_equal(VALID("\xf0\x8f\xbf\xbf"), 0); /* U+FFFF in 4 bytes */
 }
 
 static void test_utf8_rejects_surrogates(void **state)
 {
     (void)state;
-    assert_int_equal(VALID("\xed\xa0\x80"), 0); /* U+D800 */
-    assert_int_equal(VALID("\xed\xbf\xbf"), 0); /* U+DFFF */
+    assert_int_equal(VALID("\xed\xa0\x80"), 0);             /* U+D800 */
+    assert_int_equal(VALID("\xed\xbf\xbf"), 0);             /* U+DFFF */
     assert_int_equal(VALID("\xed\xa0\xbd\xed\xb8\x80"), 0); /* CESU-8 pair */
 }
 
@@ -78,13 +78,15 @@ static void test_utf8_rejects_stray_and_bad_continuations(void **state)
     assert_int_equal(VALID("\x80"), 0);
     assert_int_equal(VALID("\xbf"), 0);
     assert_int_equal(VALID("abc\x80"), 0);
-    assert_int_equal(VALID("\xc3\xa9\xa9"), 0);     /* one continuation too many */
-    assert_int_equal(VALID("\xc3\x41"), 0);         /* ASCII where continuation expected */
+    assert_int_equal(VALID("\xc3\xa9\xa9"), 0); /* one continuation too many */
+    assert_int_equal(VALID("\xc3\x41"), 0);     /* ASCII where continuation expected */
     assert_int_equal(VALID("\xe2\x82\x41"), 0);
     assert_int_equal(VALID("\xf0\x9f\x98\xc3\xa9"), 0);
     /* An invalid byte after a long ASCII run (fast path then slow path). */
     assert_int_equal(VALID("0123456789abcdef0123456789abcdef\xff"), 0);
-    assert_int_equal(VALID("0123456789abcdef\xc3\xa9" "0123456789abcdef\xc0\xaf"), 0);
+    assert_int_equal(VALID("0123456789abcdef\xc3\xa9"
+                           "0123456789abcdef\xc0\xaf"),
+                     0);
 }
 
 static void test_utf8_rejects_truncation_at_every_position(void **state)
@@ -174,20 +176,27 @@ static void test_utf8_cut_replaces_ill_formed_subparts_and_nul(void **state)
     char out[130];
     /* One U+FFFD per maximal ill-formed subpart (Unicode §3.9, U+FFFD
      * substitution of maximal subparts). */
-    CUT(out, 123, "a\xff" "b");
-    assert_string_equal(out, "a\xef\xbf\xbd" "b");
-    CUT(out, 123, "\xe2\x82" "x");                 /* truncated 3-byte sequence */
-    assert_string_equal(out, "\xef\xbf\xbd" "x");
-    CUT(out, 123, "caf\xc3");                        /* truncated at the end */
+    CUT(out, 123,
+        "a\xff"
+        "b");
+    assert_string_equal(out, "a\xef\xbf\xbd"
+                             "b");
+    CUT(out, 123,
+        "\xe2\x82"
+        "x"); /* truncated 3-byte sequence */
+    assert_string_equal(out, "\xef\xbf\xbd"
+                             "x");
+    CUT(out, 123, "caf\xc3"); /* truncated at the end */
     assert_string_equal(out, "caf\xef\xbf\xbd");
-    CUT(out, 123, "\xed\xa0\x80");                   /* a surrogate: 3 subparts */
+    CUT(out, 123, "\xed\xa0\x80"); /* a surrogate: 3 subparts */
     assert_string_equal(out, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
-    CUT(out, 123, "\xc0\xaf");                        /* an overlong: 2 subparts */
+    CUT(out, 123, "\xc0\xaf"); /* an overlong: 2 subparts */
     assert_string_equal(out, "\xef\xbf\xbd\xef\xbf\xbd");
-    CUT(out, 123, "\xf4\x90\x80\x80");               /* above U+10FFFF */
+    CUT(out, 123, "\xf4\x90\x80\x80"); /* above U+10FFFF */
     assert_int_equal(strlen(out), 12);
-    CUT(out, 123, "a\0b");                            /* NUL: the rest is kept */
-    assert_string_equal(out, "a\xef\xbf\xbd" "b");
+    CUT(out, 123, "a\0b"); /* NUL: the rest is kept */
+    assert_string_equal(out, "a\xef\xbf\xbd"
+                             "b");
 }
 
 static void test_utf8_cut_counts_replacements_against_the_limit(void **state)

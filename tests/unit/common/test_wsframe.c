@@ -135,11 +135,11 @@ static void test_wsframe_check_accepts_valid_client_frames(void **state)
 {
     assert_null(check(0x80 | WS_OP_TEXT, 1, 0, 0));
     assert_null(check(0x80 | WS_OP_BINARY, 1, 70000, 0));
-    assert_null(check(WS_OP_TEXT, 1, 10, 0));           /* first fragment */
-    assert_null(check(WS_OP_CONT, 1, 10, 1));           /* middle fragment */
-    assert_null(check(0x80 | WS_OP_CONT, 1, 10, 1));    /* last fragment */
+    assert_null(check(WS_OP_TEXT, 1, 10, 0));        /* first fragment */
+    assert_null(check(WS_OP_CONT, 1, 10, 1));        /* middle fragment */
+    assert_null(check(0x80 | WS_OP_CONT, 1, 10, 1)); /* last fragment */
     assert_null(check(0x80 | WS_OP_PING, 1, 125, 0));
-    assert_null(check(0x80 | WS_OP_PONG, 1, 0, 1));     /* control inside a message */
+    assert_null(check(0x80 | WS_OP_PONG, 1, 0, 1)); /* control inside a message */
     assert_null(check(0x80 | WS_OP_CLOSE, 1, 125, 1));
 }
 
@@ -216,11 +216,11 @@ static void test_wsframe_close_check_accepts_valid_payloads(void **state)
 {
     const char *why;
     assert_int_equal(CLOSE_CHECK("", &why), 0);
-    assert_int_equal(CLOSE_CHECK("\x03\xe8", &why), 0);                 /* 1000 */
-    assert_int_equal(CLOSE_CHECK("\x03\xe9going", &why), 0);            /* 1001 */
+    assert_int_equal(CLOSE_CHECK("\x03\xe8", &why), 0);                  /* 1000 */
+    assert_int_equal(CLOSE_CHECK("\x03\xe9going", &why), 0);             /* 1001 */
     assert_int_equal(CLOSE_CHECK("\x0f\x9f\xc3\xa9t\xc3\xa9", &why), 0); /* 3999 "été" */
-    assert_int_equal(CLOSE_CHECK("\x13\x87\xf0\x9f\x98\x80", &why), 0); /* 4999 emoji */
-    char full[125] = {0x03, (char)0xf0}; /* 1008 + 123 bytes */
+    assert_int_equal(CLOSE_CHECK("\x13\x87\xf0\x9f\x98\x80", &why), 0);  /* 4999 emoji */
+    char full[125] = {0x03, (char)0xf0};                                 /* 1008 + 123 bytes */
     memset(full + 2, 'r', sizeof full - 2);
     assert_int_equal(close_check(full, sizeof full, &why), 0);
 }
@@ -236,7 +236,10 @@ static void test_wsframe_close_check_refuses_bad_payloads(void **state)
     assert_int_equal(CLOSE_CHECK("\x03\xf7", &why), WS_CLOSE_PROTOCOL_ERROR); /* 1015 */
     assert_int_equal(CLOSE_CHECK("\x00\x00reason", &why), WS_CLOSE_PROTOCOL_ERROR);
     assert_int_equal(CLOSE_CHECK("\xff\xffreason", &why), WS_CLOSE_PROTOCOL_ERROR);
-    assert_int_equal(CLOSE_CHECK("\x03\xe8" "bad \xff", &why), WS_CLOSE_INVALID_DATA);
+    assert_int_equal(CLOSE_CHECK("\x03\xe8"
+                                 "bad \xff",
+                                 &why),
+                     WS_CLOSE_INVALID_DATA);
     assert_string_equal(why, "close reason is not UTF-8");
     assert_int_equal(CLOSE_CHECK("\x03\xe8\xe2\x82", &why), WS_CLOSE_INVALID_DATA);
     assert_int_equal(CLOSE_CHECK("\x03\xe8\xed\xa0\x80", &why), WS_CLOSE_INVALID_DATA);
@@ -253,8 +256,8 @@ static void test_wsframe_close_codes_valid_to_receive_and_to_send(void **state)
     /* What we may send: never 1004-1006, 1010 or 1015. */
     static const uint32_t yes[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1011,
                                    1012, 1013, 1014, 3000, 4000, 4001, 4999};
-    static const uint32_t no[] = {0,    999,  1004, 1005, 1006, 1010, 1015, 1016,
-                                  2000, 2999, 5000, 65535, 65536 + 1000, UINT32_MAX};
+    static const uint32_t no[] = {0,    999,  1004, 1005, 1006,  1010,         1015,
+                                  1016, 2000, 2999, 5000, 65535, 65536 + 1000, UINT32_MAX};
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
         assert_true(ws_close_code_may_send(yes[i]));
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)

@@ -16,8 +16,8 @@
 /* A chat-like message, different for every i, ~60-130 bytes. */
 static size_t make_msg(unsigned i, char *out, size_t cap)
 {
-    static const char *words[] = {"hello", "world", "spoke", "relay", "topic", "the", "a",
-                                  "message", "fan", "out"};
+    static const char *words[] = {"hello", "world", "spoke",   "relay", "topic",
+                                  "the",   "a",     "message", "fan",   "out"};
     int n = snprintf(out, cap, "{\"room\":\"room:%u\",\"user\":\"u%08x\",\"ts\":%u,\"text\":\"",
                      i % 17, i * 2654435761u, 1700000000u + i * 13);
     for (unsigned w = 0; w < 2 + i % 8; w++)
@@ -248,8 +248,8 @@ static void test_zstream_bomb_output_is_bounded_per_call(void **state)
     uint8_t dst[4096];
     size_t used = 0, in_off = 0, produced = 0;
     for (int i = 0; i < 100; i++) {
-        ssize_t r = zin_read(zi, buf_head(&comp) + in_off, buf_readable(&comp) - in_off, &used,
-                             dst, sizeof(dst));
+        ssize_t r = zin_read(zi, buf_head(&comp) + in_off, buf_readable(&comp) - in_off, &used, dst,
+                             sizeof(dst));
         assert_true(r >= 0 && (size_t)r <= sizeof(dst));
         in_off += used;
         produced += (size_t)r;

@@ -891,10 +891,8 @@ static void test_auth_issuer_must_match_exactly(void **state)
     assert_null(claims_refusal(a, "\"iss\":\"" ISS "\""));
     assert_null(claims_refusal(a, "\"iss\":\"" ISS "\",\"aud\":7")); /* aud not checked */
     assert_string_equal(claims_refusal(a, ""), "missing iss claim");
-    assert_string_equal(claims_refusal(a, "\"iss\":\"https://auth.example.com\""),
-                        "wrong issuer");
-    assert_string_equal(claims_refusal(a, "\"iss\":\"https://evil.example.com/\""),
-                        "wrong issuer");
+    assert_string_equal(claims_refusal(a, "\"iss\":\"https://auth.example.com\""), "wrong issuer");
+    assert_string_equal(claims_refusal(a, "\"iss\":\"https://evil.example.com/\""), "wrong issuer");
     assert_string_equal(claims_refusal(a, "\"iss\":[\"" ISS "\"]"), "bad iss claim");
     assert_string_equal(claims_refusal(a, "\"iss\":null"), "bad iss claim");
     auth_free(a);

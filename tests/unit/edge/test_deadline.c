@@ -21,8 +21,8 @@ struct fixture {
     struct deadline_node nodes[N];
     int order[N];
     int expired;
-    int want;   /* expirations after which the loop stops (N by default) */
-    int readd;  /* on_expire adds the node back this many times in all */
+    int want;  /* expirations after which the loop stops (N by default) */
+    int readd; /* on_expire adds the node back this many times in all */
     ev_tstamp at[N];
 };
 
@@ -104,7 +104,8 @@ static void test_deadline_removed_nodes_never_expire(void **state)
     teardown_fixture(&f);
 }
 
-static void test_deadline_zero_timeout_never_fires_and_shortening_applies_to_waiting_nodes(void **state)
+static void
+test_deadline_zero_timeout_never_fires_and_shortening_applies_to_waiting_nodes(void **state)
 {
     struct fixture f;
     setup_fixture(&f, 0); /* off */
@@ -227,7 +228,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deadline_expires_in_order_of_last_touch),
         cmocka_unit_test(test_deadline_removed_nodes_never_expire),
-        cmocka_unit_test(test_deadline_zero_timeout_never_fires_and_shortening_applies_to_waiting_nodes),
+        cmocka_unit_test(
+            test_deadline_zero_timeout_never_fires_and_shortening_applies_to_waiting_nodes),
         cmocka_unit_test(test_deadline_touching_postpones_expiry),
         cmocka_unit_test(test_deadline_expired_node_can_be_added_again),
         cmocka_unit_test(test_deadline_expiry_may_add_its_node_back),

@@ -56,7 +56,8 @@ static void test_handshake_succeeds_split_at_every_byte(void **state)
         assert_int_equal(enc, ENC_MSGPACK); /* the client's first supported choice */
         buf_append_u8(&resp, 0);
         assert_non_null(strstr((char *)resp.data, "101 Switching Protocols"));
-        assert_non_null(strstr((char *)resp.data, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+        assert_non_null(
+            strstr((char *)resp.data, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
         assert_non_null(strstr((char *)resp.data, "Sec-WebSocket-Protocol: spoke.msgpack\r\n"));
         buf_deinit(&resp);
     }
@@ -210,7 +211,7 @@ static struct handshake *feed_keep(const char *req, size_t step, enum handshake_
     return h;
 }
 
-#define UPGRADE_HEADERS \
+#define UPGRADE_HEADERS                                                               \
     "Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " KEY \
     "\r\nSec-WebSocket-Version: 13\r\n"
 
@@ -231,8 +232,8 @@ static void test_handshake_takes_token_from_bearer_header_before_query(void **st
 static void test_handshake_takes_percent_decoded_token_from_query(void **state)
 {
     enum handshake_result r;
-    struct handshake *h = feed_keep("GET /ws?x=1&token=a%2Eb.c%5f&y=2 HTTP/1.1\r\n" UPGRADE_HEADERS
-                                    "\r\n", 5, &r);
+    struct handshake *h =
+        feed_keep("GET /ws?x=1&token=a%2Eb.c%5f&y=2 HTTP/1.1\r\n" UPGRADE_HEADERS "\r\n", 5, &r);
     assert_int_equal(r, HANDSHAKE_DONE);
     assert_string_equal(handshake_token(h), "a.b.c_");
     assert_null(handshake_origin(h));
@@ -244,8 +245,8 @@ static void test_handshake_takes_percent_decoded_token_from_query(void **state)
     handshake_free(h);
 
     /* Authorization with another scheme is not a token. */
-    h = feed_keep("GET /ws HTTP/1.1\r\n" UPGRADE_HEADERS "Authorization: Basic dXNlcg==\r\n\r\n", 64,
-                  &r);
+    h = feed_keep("GET /ws HTTP/1.1\r\n" UPGRADE_HEADERS "Authorization: Basic dXNlcg==\r\n\r\n",
+                  64, &r);
     assert_int_equal(r, HANDSHAKE_DONE);
     assert_null(handshake_token(h));
     handshake_free(h);
@@ -257,8 +258,8 @@ static void test_handshake_accepts_a_token_of_several_kilobytes(void **state)
     memset(tok, 'a', sizeof tok - 1);
     tok[sizeof tok - 1] = '\0';
     tok[1000] = tok[2000] = '.';
-    snprintf(req, sizeof req, "GET /ws HTTP/1.1\r\n" UPGRADE_HEADERS "Authorization: Bearer %s\r\n\r\n",
-             tok);
+    snprintf(req, sizeof req,
+             "GET /ws HTTP/1.1\r\n" UPGRADE_HEADERS "Authorization: Bearer %s\r\n\r\n", tok);
     enum handshake_result r;
     struct handshake *h = feed_keep(req, 100, &r);
     assert_int_equal(r, HANDSHAKE_DONE);
@@ -272,14 +273,15 @@ static void test_handshake_refuses_repeated_origin_or_authorization(void **state
     enum enc enc;
     size_t used;
     assert_int_equal(feed("GET /ws HTTP/1.1\r\n" UPGRADE_HEADERS
-                          "Origin: https://a\r\nOrigin: https://b\r\n\r\n", 9, &resp, &enc, &used),
+                          "Origin: https://a\r\nOrigin: https://b\r\n\r\n",
+                          9, &resp, &enc, &used),
                      HANDSHAKE_FAILED);
     buf_append_u8(&resp, 0);
     assert_non_null(strstr((char *)resp.data, "400 Bad Request"));
     buf_reset(&resp);
     assert_int_equal(feed("GET /ws HTTP/1.1\r\n" UPGRADE_HEADERS
-                          "Authorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n", 9, &resp,
-                          &enc, &used),
+                          "Authorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n",
+                          9, &resp, &enc, &used),
                      HANDSHAKE_FAILED);
     buf_deinit(&resp);
 }
@@ -289,9 +291,10 @@ static void test_handshake_refuse_writes_status_headers_and_body(void **state)
     struct buf resp = BUF_INIT;
     handshake_refuse(&resp, 401, "Unauthorized", "WWW-Authenticate: Bearer\r\n", "token expired\n");
     buf_append_u8(&resp, 0);
-    assert_string_equal((char *)resp.data,
-                        "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n"
-                        "Connection: close\r\nWWW-Authenticate: Bearer\r\n\r\ntoken expired\n");
+    assert_string_equal(
+        (char *)resp.data,
+        "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n"
+        "Connection: close\r\nWWW-Authenticate: Bearer\r\n\r\ntoken expired\n");
     buf_deinit(&resp);
 }
 

@@ -368,9 +368,9 @@ static void test_sendq_drop_unstarted_with_nothing_started_empties_the_queue(voi
     sendq_drop_unstarted(&q, &pool);
     assert_true(sendq_is_empty(&q));
     assert_int_equal(q.bytes, 0);
-    assert_null(q.ring);           /* given back */
+    assert_null(q.ring); /* given back */
     assert_int_equal(pool.nfree, 1);
-    assert_int_equal(f->refs, 1);  /* dropped frames are unreferenced */
+    assert_int_equal(f->refs, 1); /* dropped frames are unreferenced */
     frame_unref(f);
     assert_invariants(&q);
 }

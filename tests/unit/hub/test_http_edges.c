@@ -52,7 +52,8 @@ static void test_http_edges_sum_the_workers_of_one_edge(void **state)
 {
     struct http_edges es;
     http_edges_init(&es);
-    struct edge_link_info w0 = worker("edge-a", "127.0.0.1:1"), w1 = worker("edge-a", "127.0.0.1:2");
+    struct edge_link_info w0 = worker("edge-a", "127.0.0.1:1"),
+                          w1 = worker("edge-a", "127.0.0.1:2");
     struct edge_link_info other = worker("edge-b", "127.0.0.1:3");
     w0.stats.clients = 3;
     w1.stats.clients = 4;
@@ -120,7 +121,8 @@ static void test_http_edges_saturate_hostile_stats(void **state)
     http_edges_metrics(&es, &b);
     const char *t = text(&b);
     assert_non_null(strstr(t, "spoke_edge_messages_in_total{edge=\"evil\"} 9223372036854775808\n"));
-    assert_non_null(strstr(t, "spoke_edge_messages_out_total{edge=\"evil\"} 18446744073709551615\n"));
+    assert_non_null(
+        strstr(t, "spoke_edge_messages_out_total{edge=\"evil\"} 18446744073709551615\n"));
     assert_non_null(strstr(t, "spoke_edge_closes_total{edge=\"evil\",reason=\"rate_limit\"} "
                               "18446744073709551615\n"));
     assert_null(strstr(t, "} -"));
