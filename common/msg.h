@@ -18,6 +18,8 @@
 
 #define TOPIC_MAX_LEN 255
 #define CONN_ID_MAX_LEN 128
+/* A topic's epoch: 1..EPOCH_MAX_LEN bytes of [0-9a-z] (the hub mints 8). */
+#define EPOCH_MAX_LEN 16
 
 enum msg_op { OP_SUB = 1, OP_UNSUB, OP_PUB, OP_SEND, OP_PING };
 
@@ -46,6 +48,10 @@ struct client_msg {
     size_t to_len;
     const uint8_t *data; /* pub, send: the value of "data" in the message's own encoding: */
     size_t data_len;     /* compact JSON text (ENC_JSON) or one msgpack object (ENC_MSGPACK) */
+    /* sub: the position to resume from ({"since":{"seq":S,"epoch":"E"}}). */
+    int has_since;
+    uint64_t since_seq;
+    char since_epoch[EPOCH_MAX_LEN + 1]; /* NUL-terminated */
 };
 
 /* Why a message was refused; has_id/id are filled whenever the message had a
@@ -78,6 +84,8 @@ int msg_parse(struct msg_parser *p, enum enc enc, const uint8_t *frame, size_t l
 
 /* 1 if t[0, n) is a valid topic: 1..255 bytes of [A-Za-z0-9._:/-]. */
 int topic_is_valid(const char *t, size_t n);
+/* 1 if e[0, n) is a valid epoch: 1..EPOCH_MAX_LEN bytes of [0-9a-z]. */
+int epoch_is_valid(const char *e, size_t n);
 
 /* ---- payloads ("data")
  *
@@ -160,6 +168,16 @@ void msg_build_welcome(struct buf *out, enum enc enc, const char *conn, const ch
 /* The answer to an application-level {"op":"ping"}: {"op":"pong"[,"id":N]}. */
 void msg_build_pong(struct buf *out, enum enc enc, int has_id, int64_t id);
 void msg_build_ack(struct buf *out, enum enc enc, int64_t id);
+/* An ack with a topic's position: {"op":"ack","id":N,"seq":S,"epoch":"E"}
+ * (epoch NULL: no position, neither key), plus "recovered" when
+ * recovered >= 0 (a sub with since), and "reason" when not recovered and
+ * reason is non-NULL. */
+void msg_build_ack_at(struct buf *out, enum enc enc, int64_t id, uint64_t seq, const char *epoch,
+                      int recovered, const char *reason);
+/* {"op":"reset","topic":T,"seq":S,"epoch":"E","reason":R}: a subscription
+ * that could not continue from where it was. */
+void msg_build_reset(struct buf *out, enum enc enc, const char *topic, size_t topic_len,
+                     uint64_t seq, const char *epoch, const char *reason);
 /* has_id = 0 omits "id". */
 void msg_build_error(struct buf *out, enum enc enc, int has_id, int64_t id, int code,
                      const char *reason);

@@ -253,6 +253,89 @@ void msg_build_ack(struct buf *out, enum enc enc, int64_t id)
     mp_write_int(out, id);
 }
 
+void msg_build_ack_at(struct buf *out, enum enc enc, int64_t id, uint64_t seq, const char *epoch,
+                      int recovered, const char *reason)
+{
+    size_t el = epoch ? strlen(epoch) : 0;
+    int with_reason = recovered == 0 && reason;
+    size_t rl = with_reason ? strlen(reason) : 0;
+
+    if (enc == ENC_JSON) {
+        BUF_APPEND_LIT(out, "{\"op\":\"ack\",\"id\":");
+        json_write_i64(out, id);
+        if (epoch) {
+            BUF_APPEND_LIT(out, ",\"seq\":");
+            json_write_u64(out, seq);
+            BUF_APPEND_LIT(out, ",\"epoch\":");
+            json_write_str(out, epoch, el);
+        }
+        if (recovered >= 0) {
+            if (recovered)
+                BUF_APPEND_LIT(out, ",\"recovered\":true");
+            else
+                BUF_APPEND_LIT(out, ",\"recovered\":false");
+        }
+        if (with_reason) {
+            BUF_APPEND_LIT(out, ",\"reason\":");
+            json_write_str(out, reason, rl);
+        }
+        buf_append_u8(out, '}');
+        return;
+    }
+
+    mp_write_map(out, 2 + (epoch ? 2 : 0) + (recovered >= 0) + with_reason);
+    BUF_APPEND_LIT(out, "\xa2op\xa3"
+                        "ack\xa2id");
+    mp_write_int(out, id);
+    if (epoch) {
+        BUF_APPEND_LIT(out, "\xa3seq");
+        mp_write_uint(out, seq);
+        BUF_APPEND_LIT(out, "\xa5"
+                            "epoch");
+        mp_write_str(out, epoch, el);
+    }
+    if (recovered >= 0) {
+        BUF_APPEND_LIT(out, "\xa9recovered");
+        mp_write_bool(out, recovered != 0);
+    }
+    if (with_reason) {
+        BUF_APPEND_LIT(out, "\xa6reason");
+        mp_write_str(out, reason, rl);
+    }
+}
+
+void msg_build_reset(struct buf *out, enum enc enc, const char *topic, size_t topic_len,
+                     uint64_t seq, const char *epoch, const char *reason)
+{
+    epoch = nz(epoch);
+    reason = nz(reason);
+    size_t el = strlen(epoch), rl = strlen(reason);
+
+    if (enc == ENC_JSON) {
+        BUF_APPEND_LIT(out, "{\"op\":\"reset\",\"topic\":");
+        json_write_str(out, topic, topic_len);
+        BUF_APPEND_LIT(out, ",\"seq\":");
+        json_write_u64(out, seq);
+        BUF_APPEND_LIT(out, ",\"epoch\":");
+        json_write_str(out, epoch, el);
+        BUF_APPEND_LIT(out, ",\"reason\":");
+        json_write_str(out, reason, rl);
+        buf_append_u8(out, '}');
+        return;
+    }
+
+    BUF_APPEND_LIT(out, "\x85\xa2op\xa5"
+                        "reset\xa5topic");
+    mp_write_str(out, topic, topic_len);
+    BUF_APPEND_LIT(out, "\xa3seq");
+    mp_write_uint(out, seq);
+    BUF_APPEND_LIT(out, "\xa5"
+                        "epoch");
+    mp_write_str(out, epoch, el);
+    BUF_APPEND_LIT(out, "\xa6reason");
+    mp_write_str(out, reason, rl);
+}
+
 void msg_build_error(struct buf *out, enum enc enc, int has_id, int64_t id, int code,
                      const char *reason)
 {

@@ -60,6 +60,16 @@ void msg_parser_set_render_budget(struct msg_parser *p, size_t budget)
     p->budget = budget;
 }
 
+int epoch_is_valid(const char *e, size_t n)
+{
+    if (!e || n == 0 || n > EPOCH_MAX_LEN)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((e[i] >= '0' && e[i] <= '9') || (e[i] >= 'a' && e[i] <= 'z')))
+            return 0;
+    return 1;
+}
+
 int topic_is_valid(const char *t, size_t n)
 {
     /* [A-Za-z0-9._:/-] */
@@ -98,6 +108,10 @@ struct field {
 struct fields {
     struct field op, topic, to, id;
     int has_data;
+    /* "since": 0 absent, 1 an object (a msgpack map: its seq and epoch
+     * below), -1 anything else */
+    int since;
+    struct field since_seq, since_epoch;
 };
 
 static int fail(struct msg_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -200,6 +214,15 @@ static int fields_check(const struct fields *f, struct client_msg *out, struct m
     }
     if ((out->op == OP_PUB || out->op == OP_SEND) && !f->has_data)
         return fail(err, "missing data");
+    if (out->op == OP_SUB && f->since) {
+        if (f->since < 0 || f->since_seq.kind != F_INT || f->since_seq.i < 0 ||
+            f->since_epoch.kind != F_STR || !epoch_is_valid(f->since_epoch.s, f->since_epoch.len))
+            return fail(err, "invalid since: expected {\"seq\":N,\"epoch\":\"...\"}");
+        out->has_since = 1;
+        out->since_seq = (uint64_t)f->since_seq.i;
+        memcpy(out->since_epoch, f->since_epoch.s, f->since_epoch.len);
+        out->since_epoch[f->since_epoch.len] = '\0';
+    }
     return 0;
 }
 
@@ -328,6 +351,14 @@ static int parse_json(struct msg_parser *p, const uint8_t *frame, size_t len,
     json_field(root, "id", 2, &f.id);
     json_t *data = json_object_getn(root, "data", 4);
     f.has_data = data != NULL;
+    json_t *since = json_object_getn(root, "since", 5);
+    if (since) {
+        f.since = json_is_object(since) ? 1 : -1;
+        if (f.since > 0) {
+            json_field(since, "seq", 3, &f.since_seq);
+            json_field(since, "epoch", 5, &f.since_epoch);
+        }
+    }
     if (fields_check(&f, out, err) < 0)
         goto done;
 
@@ -376,8 +407,22 @@ done:
 
 /* ---- msgpack */
 
-enum { K_OP, K_TOPIC, K_TO, K_ID, K_DATA, K_COUNT };
-static const char *const key_names[K_COUNT] = {"op", "topic", "to", "id", "data"};
+enum { K_OP, K_TOPIC, K_TO, K_ID, K_DATA, K_SINCE, K_COUNT };
+static const char *const key_names[K_COUNT] = {"op", "topic", "to", "id", "data", "since"};
+
+/* The value of str key `name` in map o, or NULL (the first one: a
+ * position's own keys are not checked for repeats). */
+static const msgpack_object *mp_map_get(const msgpack_object *o, const char *name)
+{
+    size_t n = strlen(name);
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+        const msgpack_object *k = &o->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+            memcmp(k->via.str.ptr, name, n) == 0)
+            return &o->via.map.ptr[i].val;
+    }
+    return NULL;
+}
 
 static int mp_key_index(const msgpack_object_str *k)
 {
@@ -527,6 +572,13 @@ static int parse_msgpack(struct msg_parser *p, const uint8_t *frame, size_t len,
     mp_field(val[K_TO], &f.to);
     mp_field(val[K_ID], &f.id);
     f.has_data = val[K_DATA] != NULL;
+    if (val[K_SINCE]) {
+        f.since = val[K_SINCE]->type == MSGPACK_OBJECT_MAP ? 1 : -1;
+        if (f.since > 0) {
+            mp_field(mp_map_get(val[K_SINCE], "seq"), &f.since_seq);
+            mp_field(mp_map_get(val[K_SINCE], "epoch"), &f.since_epoch);
+        }
+    }
     if (dup != K_ID)
         note_id(&f.id, err);
 

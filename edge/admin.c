@@ -71,6 +71,16 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
         sum.stats.results_unsolicited += s.stats.results_unsolicited;
         sum.stats.dropped_invalid += s.stats.dropped_invalid;
         sum.stats.dropped_over_budget += s.stats.dropped_over_budget;
+        sum.stats.resets += s.stats.resets;
+        sum.stats.duplicates += s.stats.duplicates;
+        sum.stats.resumes_recovered += s.stats.resumes_recovered;
+        sum.stats.resumes_not_recovered += s.stats.resumes_not_recovered;
+        sum.stats.resumes_cached += s.stats.resumes_cached;
+        sum.stats.history_reads += s.stats.history_reads;
+        sum.stats.publishes_pending += s.stats.publishes_pending;
+        sum.stats.publishes_resent += s.stats.publishes_resent;
+        sum.stats.publishes_expired += s.stats.publishes_expired;
+        sum.stats.publishes_refused += s.stats.publishes_refused;
     }
     const char *e = a->cfg->name;
     const struct {
@@ -100,6 +110,37 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
         {"spoke_edge_results_dropped_total", "counter",
          "Direct results that answered no waiting send (late or made up): dropped.",
          sum.stats.results_unsolicited},
+        {"spoke_edge_resumes_recovered_total", "counter",
+         "Subscriptions with since that got every message they missed.",
+         sum.stats.resumes_recovered},
+        {"spoke_edge_resumes_not_recovered_total", "counter",
+         "Subscriptions with since answered recovered:false (other epoch, too old, ahead, hub "
+         "unavailable).",
+         sum.stats.resumes_not_recovered},
+        {"spoke_edge_resumes_from_cache_total", "counter",
+         "Resumes served from the edge's own copy of recent messages, without a hub read.",
+         sum.stats.resumes_cached},
+        {"spoke_edge_history_reads_total", "counter",
+         "History reads sent to the hub (each shared by the resumes of one topic).",
+         sum.stats.history_reads},
+        {"spoke_edge_resets_total", "counter",
+         "Topics the hub could not go on from the edge's position (reset notices sent).",
+         sum.stats.resets},
+        {"spoke_edge_duplicates_dropped_total", "counter",
+         "Messages from the hub the edge had delivered already: dropped.", sum.stats.duplicates},
+        {"spoke_edge_publishes_pending", "gauge",
+         "Publishes the hub has not ordered yet (held while the link is down).",
+         sum.stats.publishes_pending},
+        {"spoke_edge_publishes_resent_total", "counter",
+         "Publishes sent again after a link broke (the hub orders each once).",
+         sum.stats.publishes_resent},
+        {"spoke_edge_publishes_expired_total", "counter",
+         "Publishes not ordered within publish_timeout: the publisher got 503 or 504.",
+         sum.stats.publishes_expired},
+        {"spoke_edge_publishes_refused_total", "counter",
+         "Publishes refused (503) because max_pending_publishes or publish_buffer_bytes was "
+         "full.",
+         sum.stats.publishes_refused},
     };
     struct buf b = BUF_INIT;
     for (size_t k = 0; k < sizeof m / sizeof m[0]; k++)

@@ -163,6 +163,15 @@ void client_send_ack(struct client *c, int64_t id)
     client_send_payload(c, buf_head(b), buf_readable(b));
 }
 
+void client_send_ack_at(struct client *c, int64_t id, uint64_t seq, const char *epoch,
+                        int recovered, const char *reason)
+{
+    struct buf *b = &c->w->scratch;
+    buf_reset(b);
+    msg_build_ack_at(b, (enum enc)c->enc, id, seq, epoch, recovered, reason);
+    client_send_payload(c, buf_head(b), buf_readable(b));
+}
+
 void client_send_error(struct client *c, int has_id, int64_t id, int code, const char *reason)
 {
     struct buf *b = &c->w->scratch;

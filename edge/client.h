@@ -23,6 +23,9 @@ void client_push_frame(struct client *c, struct frame *f);
 /* Frames and queues a payload built in this client's encoding. */
 void client_send_payload(struct client *c, const uint8_t *payload, size_t len);
 void client_send_ack(struct client *c, int64_t id);
+/* An ack with a position (msg_build_ack_at: epoch NULL for none). */
+void client_send_ack_at(struct client *c, int64_t id, uint64_t seq, const char *epoch,
+                        int recovered, const char *reason);
 void client_send_error(struct client *c, int has_id, int64_t id, int code, const char *reason);
 
 /* Starts the closing handshake with code and reason (OPEN only; a

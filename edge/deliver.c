@@ -60,20 +60,16 @@ static void note_dropped(struct worker *w, int rc, int enc, const char *fmt, ...
     w->drop_unlogged = 0;
 }
 
-void deliver_message(struct worker *w, const struct link_msg *m)
+/* Builds m's frame for each encoding in `want` (a bit per enc) into
+ * frames: transcoded once per message, never per subscriber. A rendering
+ * that fails is dropped, counted and logged (frames[enc] stays NULL). */
+static void build_frames(struct worker *w, const struct link_msg *m, unsigned want,
+                         struct frame *frames[ENC_COUNT])
 {
-    struct topic *t = topic_find(&w->topics, m->topic.ptr, m->topic.len);
-    if (!t) {
-        /* Interest was withdrawn while the message was in flight. */
-        w->stats.unwanted++;
-        return;
-    }
-    /* One frame per encoding with subscribers: transcoded once per message,
-     * never per subscriber. */
-    struct frame *frames[ENC_COUNT] = {NULL, NULL};
     size_t budget = msg_render_budget(w->policy.max_message_bytes);
     for (int enc = 0; enc < ENC_COUNT; enc++) {
-        if (!t->count[enc])
+        frames[enc] = NULL;
+        if (!(want & (1u << enc)))
             continue;
         struct buf *b = &w->scratch;
         buf_reset(b);
@@ -89,6 +85,37 @@ void deliver_message(struct worker *w, const struct link_msg *m)
         frames[enc] =
             frame_build(enc == ENC_JSON ? WS_OP_TEXT : WS_OP_BINARY, buf_head(b), buf_readable(b));
     }
+}
+
+#define BOTH_ENCODINGS ((1u << ENC_COUNT) - 1)
+
+void deliver_message(struct worker *w, const struct link_msg *m)
+{
+    struct topic *t = topic_find(&w->topics, m->topic.ptr, m->topic.len);
+    struct frame *frames[ENC_COUNT];
+    if (!t) {
+        /* Interest was withdrawn while the message was in flight. */
+        w->stats.unwanted++;
+        return;
+    }
+    if (m->replay) {
+        /* For the connections catching up in that read only. */
+        build_frames(w, m, BOTH_ENCODINGS, frames);
+        resume_replayed(&w->resumes, t, (int64_t)m->replay, m->seq, frames, ev_now(w->loop));
+        for (int enc = 0; enc < ENC_COUNT; enc++)
+            frame_unref(frames[enc]);
+        return;
+    }
+    if (topic_has_position(t) && m->seq <= t->seq) {
+        w->stats.duplicates++; /* delivered already (a resumed link re-sent it) */
+        return;
+    }
+    unsigned want = resume_wants_both(t) ? BOTH_ENCODINGS : 0;
+    for (int enc = 0; enc < ENC_COUNT; enc++)
+        if (t->count[enc])
+            want |= 1u << enc;
+    build_frames(w, m, want, frames);
+    t->seq = m->seq;
     /* The one loop per delivery: contiguous members, one frame reference
      * and one ring slot per subscriber, no allocation, no copy. */
     struct topic_member *m_end = t->members + t->n;
@@ -97,8 +124,83 @@ void deliver_message(struct worker *w, const struct link_msg *m)
         if (f)
             client_push_frame(mb->c, f);
     }
+    resume_delivered(&w->resumes, t, m->seq, frames);
     for (int enc = 0; enc < ENC_COUNT; enc++)
         frame_unref(frames[enc]);
+}
+
+/* Copies a link string into a NUL-terminated buffer of cap bytes. */
+static const char *cstr(char *out, size_t cap, struct link_str s)
+{
+    size_t n = s.len < cap - 1 ? s.len : cap - 1;
+    memcpy(out, s.ptr, n);
+    out[n] = '\0';
+    return out;
+}
+
+/* Tells t's members that the hub could not go on from their position. */
+static void tell_reset(struct worker *w, struct topic *t, const char *reason)
+{
+    struct frame *frames[ENC_COUNT] = {NULL, NULL};
+    for (int enc = 0; enc < ENC_COUNT; enc++) {
+        if (!t->count[enc])
+            continue;
+        struct buf *b = &w->scratch;
+        buf_reset(b);
+        msg_build_reset(b, (enum enc)enc, t->name, t->name_len, t->seq, t->epoch, reason);
+        frames[enc] =
+            frame_build(enc == ENC_JSON ? WS_OP_TEXT : WS_OP_BINARY, buf_head(b), buf_readable(b));
+    }
+    for (uint32_t i = 0; i < t->n; i++)
+        if (frames[t->members[i].c->enc])
+            client_push_frame(t->members[i].c, frames[t->members[i].c->enc]);
+    for (int enc = 0; enc < ENC_COUNT; enc++)
+        frame_unref(frames[enc]);
+    w->stats.resets++;
+    log_info("topic %s: the hub could not go on from seq %llu (%s): %u subscribers told", t->name,
+             (unsigned long long)t->seq, reason, t->n);
+}
+
+void deliver_interest_result(struct worker *w, const struct link_msg *m)
+{
+    char reason[LINK_MAX_REASON + 1];
+    cstr(reason, sizeof reason, m->reason);
+    /* A hub that gives no valid epoch gives no position: acks go without
+     * one, and resumes are answered "recovered": false. */
+    size_t elen = epoch_is_valid(m->epoch.ptr, m->epoch.len) ? m->epoch.len : 0;
+    struct topic *t;
+    enum topic_result r =
+        topic_interest_result(&w->topics, m->topic.ptr, m->topic.len, m->id, (int)m->code, reason,
+                              m->seq, m->epoch.ptr, elen, (int)m->recovered && elen, &t);
+    switch (r) {
+    case TOPIC_RESULT_STALE: return;
+    case TOPIC_RESULT_REFUSED: w->stats.topics_refused_hub++; return;
+    case TOPIC_RESULT_MOVED:
+        resume_topic_moved(&w->resumes, t);
+        tell_reset(w, t,
+                   *reason ? reason : "the hub could not go on from here: messages were lost");
+        break;
+    case TOPIC_RESULT_POSITIONED:
+    case TOPIC_RESULT_RESUMED: break;
+    }
+    resume_positioned(&w->resumes, t, ev_now(w->loop));
+}
+
+void deliver_history_result(struct worker *w, const struct link_msg *m)
+{
+    char reason[LINK_MAX_REASON + 1];
+    struct topic *t = topic_find(&w->topics, m->topic.ptr, m->topic.len);
+    if (!t)
+        return; /* everyone left meanwhile */
+    resume_read_result(&w->resumes, t, m->id, (int)m->code, (int)m->recovered, m->seq,
+                       cstr(reason, sizeof reason, m->reason), ev_now(w->loop));
+}
+
+void deliver_publish_result(struct worker *w, const struct link_msg *m)
+{
+    char reason[LINK_MAX_REASON + 1], epoch[EPOCH_MAX_LEN + 1];
+    request_pub_result(w, m->pub_id, (int)m->code, cstr(reason, sizeof reason, m->reason), m->seq,
+                       cstr(epoch, sizeof epoch, m->epoch));
 }
 
 int deliver_direct(struct worker *w, const struct link_msg *m, const char **why)

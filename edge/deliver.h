@@ -7,7 +7,17 @@
 struct worker;
 struct link_msg;
 
+/* A MESSAGE: live ones go to the topic's members (one the topic has
+ * delivered already is dropped), replayed ones to the connections
+ * catching up in that read (edge/resume.h). */
 void deliver_message(struct worker *w, const struct link_msg *m);
+/* INTEREST_RESULT: held acks, the topic's position, and a reset notice to
+ * the members when the hub could not go on from where they were. */
+void deliver_interest_result(struct worker *w, const struct link_msg *m);
+/* HISTORY_RESULT: answers the read's resuming connections. */
+void deliver_history_result(struct worker *w, const struct link_msg *m);
+/* PUBLISH_RESULT: the publisher's ack (with the seq) or error. */
+void deliver_publish_result(struct worker *w, const struct link_msg *m);
 /* Returns 0 if delivered, or the error code for the sender with *why its
  * reason: CODE_NOT_FOUND if the target is unknown or gone, CODE_BAD_REQUEST
  * if the data cannot be rendered for it (dropped, counted and logged). */

@@ -10,7 +10,9 @@
  *   wsconn.c     WebSocket frames in (wslay glue, partial frames)
  *   request.c    what a client asks for: sub, unsub, pub, send, ping
  *   uplink.c     the link to the hub; deliver.c what comes down it
- *   topic.c      local subscriptions; sends.c sends waiting for an answer
+ *   topic.c      local subscriptions; resume.c subscriptions resuming from a
+ *                position; sends.c sends waiting for an answer; pubs.c
+ *                publishes waiting to be ordered
  *   sendq.c, transport.c   output queue, plain TCP or TLS underneath */
 #ifndef SPOKE_EDGE_EDGE_H
 #define SPOKE_EDGE_EDGE_H
@@ -27,6 +29,8 @@
 #include "common/policy.h"
 #include "edge/config.h"
 #include "edge/deadline.h"
+#include "edge/pubs.h"
+#include "edge/resume.h"
 #include "edge/sendq.h"
 #include "edge/sends.h"
 #include "edge/topic.h"
@@ -54,6 +58,11 @@ struct worker_stats {
     /* Payloads from the link not delivered to one encoding's clients
      * (edge/deliver.c): not valid, or their rendering over the budget. */
     uint64_t dropped_invalid, dropped_over_budget;
+    uint64_t resets;     /* reset notices: a topic moved on the hub */
+    uint64_t duplicates; /* live MESSAGEs at or below the topic's seq: dropped */
+    /* Filled in by the snapshot from the modules that count them. */
+    uint64_t resumes_recovered, resumes_not_recovered, resumes_cached, history_reads;
+    uint64_t publishes_pending, publishes_resent, publishes_expired, publishes_refused;
 };
 
 /* What the main thread may read of a worker (under snap_lock): published by
@@ -115,6 +124,9 @@ struct worker {
     struct deadline_list pong;       /* pinged, waiting for any bytes: pong_timeout */
     struct deadline_list closing;    /* waiting for the peer's close frame */
     struct sends sends;              /* sends with an id waiting for their answer */
+    struct pubs pubs;                /* publishes the hub has not ordered yet */
+    struct resumes resumes;          /* subscriptions resuming from a position */
+    ev_timer sweep_timer;            /* drops idle resume caches */
 
     pthread_mutex_t snap_lock;
     struct worker_snapshot snap;

@@ -14,13 +14,22 @@
 /* Refusals within this window beyond rate_burst close the connection. */
 #define RATE_WINDOW_MS 10000
 
-void request_answer(void *ud, struct client *c, int has_id, int64_t id, int code,
-                    const char *reason)
+void request_answer(void *ud, struct client *c, const struct topic *t, int has_id, int64_t id,
+                    int code, int recovered, const char *reason)
 {
-    if (code == 0)
-        client_send_ack(c, id);
-    else
+    if (code) {
         client_send_error(c, has_id, id, code, reason);
+        return;
+    }
+    if (!has_id)
+        return;
+    int pos = t && topic_has_position(t);
+    client_send_ack_at(c, id, pos ? t->seq : 0, pos ? t->epoch : NULL, recovered, reason);
+}
+
+void request_push(void *ud, struct client *c, struct frame *f)
+{
+    client_push_frame(c, f);
 }
 
 void request_send_done(void *ud, uint64_t seq, int64_t id, int code, const char *reason)
@@ -31,7 +40,32 @@ void request_send_done(void *ud, uint64_t seq, int64_t id, int code, const char 
     if (c->nsends)
         c->nsends--;
     if (c->state == CLIENT_OPEN)
-        request_answer(ud, c, 1, id, code, reason);
+        request_answer(ud, c, NULL, 1, id, code, -1, reason);
+}
+
+void request_pub_ended(void *ud, uint64_t conn, int has_id, int64_t id, int code,
+                       const char *reason)
+{
+    struct client *c = worker_find_client(ud, conn);
+    if (c && c->state == CLIENT_OPEN)
+        client_send_error(c, has_id, id, code, reason);
+}
+
+void request_pub_result(struct worker *w, uint64_t pub_id, int code, const char *reason,
+                        uint64_t seq, const char *epoch)
+{
+    uint64_t conn;
+    int has_id;
+    int64_t id;
+    if (!pubs_take(&w->pubs, pub_id, &conn, &has_id, &id))
+        return; /* answered already (a retransmission's second result), or made up */
+    struct client *c = worker_find_client(w, conn);
+    if (!c || c->state != CLIENT_OPEN)
+        return; /* the publisher left meanwhile */
+    if (code)
+        client_send_error(c, has_id, id, code, reason);
+    else if (has_id)
+        client_send_ack_at(c, id, seq, epoch, -1, NULL);
 }
 
 static void tell_hub_topic_went(void *ud, const char *name, size_t len)
@@ -43,6 +77,20 @@ static void tell_hub_topic_went(void *ud, const char *name, size_t len)
 void request_release(struct client *c)
 {
     topic_unsubscribe_all(&c->w->topics, &c->subs, tell_hub_topic_went, c->w);
+}
+
+/* A sub to a topic c holds already: its position, and for `since`
+ * whether that is where the client is. */
+static void answer_already(struct client *c, const struct client_msg *m, struct topic *t)
+{
+    int recovered = -1;
+    const char *why = NULL;
+    if (m->has_since) {
+        recovered = topic_has_position(t) && m->since_seq == t->seq &&
+                    strcmp(m->since_epoch, t->epoch) == 0;
+        why = "already subscribed";
+    }
+    request_answer(c->w, c, t, m->has_id, m->id, 0, recovered, why);
 }
 
 static void handle_sub(struct client *c, const struct client_msg *m)
@@ -58,7 +106,7 @@ static void handle_sub(struct client *c, const struct client_msg *m)
     }
     int r = topic_subscribe(&w->topics, c, &c->subs, (enum enc)c->enc, m->topic, m->topic_len,
                             (uint32_t)w->policy.max_subscriptions,
-                            (uint32_t)w->policy.worker_max_topics, &s);
+                            (uint32_t)w->policy.worker_max_topics, m->has_since, &s);
     if (r == TOPIC_LIMIT_SUBS || r == TOPIC_LIMIT_TOPICS) {
         if (r == TOPIC_LIMIT_SUBS) {
             snprintf(reason, sizeof reason, "subscription limit reached (%ld)",
@@ -72,15 +120,26 @@ static void handle_sub(struct client *c, const struct client_msg *m)
         return;
     }
     struct topic *t = s->t;
+    if (r == TOPIC_ALREADY) {
+        answer_already(c, m, t);
+        return;
+    }
     if (r == TOPIC_FIRST) /* the hub answers with INTEREST_RESULT; 0 while the link is down */
-        t->add_id = uplink_interest_add(w->up, t->name, t->name_len);
+        t->add_id = uplink_interest_add(w->up, t->name, t->name_len, 0, NULL);
+    if (m->has_since) {
+        /* Not a member until it has what it missed (edge/resume.c). */
+        struct topic_resumer *rr =
+            topic_resume(s, c, m->since_seq, m->since_epoch, m->has_id, m->id);
+        resume_request(&w->resumes, rr, uplink_is_up(w->up), ev_now(w->loop));
+        return;
+    }
     if (!m->has_id)
         return;
     /* Acked once the hub holds the topic for us (or refused with 429). */
     if (t->add_id)
         topic_wait(s, m->id);
     else
-        client_send_ack(c, m->id);
+        request_answer(w, c, t, 1, m->id, 0, -1, NULL);
 }
 
 static void handle_unsub(struct client *c, const struct client_msg *m)
@@ -102,15 +161,18 @@ static void handle_pub(struct client *c, const struct client_msg *m)
                           "not allowed to publish to this topic");
         return;
     }
-    if (uplink_publish(w->up, m->topic, m->topic_len, client_id(c, from, sizeof from),
-                       auth_identity_user(client_identity(c)), (enum enc)c->enc, m->data,
-                       m->data_len) < 0) {
+    /* Kept until the hub has ordered it (edge/pubs.h): the ack comes with
+     * its seq, or an error says it was not. */
+    struct pub *p = pubs_add(
+        &w->pubs, c->seq, m->has_id, m->id, m->topic, m->topic_len, client_id(c, from, sizeof from),
+        auth_identity_user(client_identity(c)), (uint8_t)c->enc, m->data, m->data_len);
+    if (!p) {
         client_send_error(c, m->has_id, m->id, CODE_UNAVAILABLE,
-                          "hub unavailable: message not published");
+                          "too many publishes waiting for the hub: message not published");
         return;
     }
-    if (m->has_id)
-        client_send_ack(c, m->id);
+    if (uplink_publish_pending(w->up, p) == 0)
+        p->sent = 1;
 }
 
 /* A send to a connection of this very worker never leaves it. */

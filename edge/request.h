@@ -10,6 +10,9 @@
 #include <stdint.h>
 
 struct client;
+struct frame;
+struct topic;
+struct worker;
 
 /* One complete client message (opcode 1 text, 2 binary) of connection c. */
 void request_handle(struct client *c, uint8_t opcode, const uint8_t *p, size_t n);
@@ -18,12 +21,22 @@ void request_handle(struct client *c, uint8_t opcode, const uint8_t *p, size_t n
 void request_release(struct client *c);
 
 /* A topic_answer_fn (edge/topic.h) for the worker's topic table (ud: the
- * worker): code 0 acks request id; else error `code`. */
-void request_answer(void *ud, struct client *c, int has_id, int64_t id, int code,
-                    const char *reason);
+ * worker): code 0 acks request id with t's position (if t has one);
+ * else error `code`. */
+void request_answer(void *ud, struct client *c, const struct topic *t, int has_id, int64_t id,
+                    int code, int recovered, const char *reason);
+/* A resume_push_fn (edge/resume.h): queues a frame for c. */
+void request_push(void *ud, struct client *c, struct frame *f);
 /* A sends_ended_fn (edge/sends.h), ud the worker; also the way an answer
  * that came from the target's edge (code 0: ack) reaches the sender: the
  * connection, if still there, gets its slot back and the reply. */
 void request_send_done(void *ud, uint64_t seq, int64_t id, int code, const char *reason);
+/* A pubs_ended_fn (edge/pubs.h), ud the worker: the publisher gets the error. */
+void request_pub_ended(void *ud, uint64_t conn, int has_id, int64_t id, int code,
+                       const char *reason);
+/* The hub's PUBLISH_RESULT for pub_id: the publisher gets its ack (with
+ * seq and epoch) or the error. */
+void request_pub_result(struct worker *w, uint64_t pub_id, int code, const char *reason,
+                        uint64_t seq, const char *epoch);
 
 #endif

@@ -10,8 +10,8 @@
 
 void topics_init(struct topics *ts, topic_answer_fn answer, void *ud)
 {
+    memset(ts, 0, sizeof *ts);
     dict_init(&ts->by_name);
-    ts->nsubs = 0;
     ts->answer = answer;
     ts->ud = ud;
 }
@@ -24,9 +24,30 @@ static struct sub *find_sub(const struct topic_subs *mine, const char *name, siz
     return NULL;
 }
 
+void topic_set_position(struct topic *t, uint64_t seq, const char *epoch, size_t len)
+{
+    t->seq = seq;
+    memcpy(t->epoch, epoch, len);
+    t->epoch[len] = '\0';
+}
+
+/* Puts s (of connection c) among t's members. */
+static void add_member(struct topic *t, struct client *c, struct sub *s)
+{
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 4;
+        t->members = xrealloc(t->members, t->cap * sizeof *t->members);
+    }
+    s->slot = t->n;
+    t->members[t->n].c = c;
+    t->members[t->n].sub = s;
+    t->n++;
+    t->count[s->enc]++;
+}
+
 int topic_subscribe(struct topics *ts, struct client *c, struct topic_subs *mine, enum enc enc,
                     const char *name, size_t len, uint32_t max_subs, uint32_t max_topics,
-                    struct sub **out)
+                    int resuming, struct sub **out)
 {
     struct sub *s = find_sub(mine, name, len);
     if (s) {
@@ -46,23 +67,17 @@ int topic_subscribe(struct topics *ts, struct client *c, struct topic_subs *mine
         t->name_len = (uint32_t)len;
         first = 1;
     }
-    if (t->n == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 4;
-        t->members = xrealloc(t->members, t->cap * sizeof *t->members);
-    }
     s = xcalloc(1, sizeof *s);
     s->t = t;
     s->owner = mine;
-    s->slot = t->n;
+    s->slot = TOPIC_NOT_MEMBER;
     s->enc = (uint8_t)enc;
     s->cnext = mine->head;
     mine->head = s;
-    t->members[t->n].c = c;
-    t->members[t->n].sub = s;
-    t->n++;
+    if (!resuming)
+        add_member(t, c, s);
     mine->n++;
     ts->nsubs++;
-    t->count[enc]++;
     *out = s;
     return first ? TOPIC_FIRST : TOPIC_JOINED;
 }
@@ -76,6 +91,55 @@ void topic_wait(struct sub *s, int64_t id)
     s->t->waiters = wt;
 }
 
+struct topic_resumer *topic_resume(struct sub *s, struct client *c, uint64_t since,
+                                   const char *epoch, int has_id, int64_t id)
+{
+    struct topic_resumer *r = xcalloc(1, sizeof *r);
+    r->sub = s;
+    r->c = c;
+    r->since = since;
+    r->has_id = (uint8_t)has_id;
+    r->id = id;
+    r->state = TOPIC_RESUME_WAIT_POSITION;
+    snprintf(r->epoch, sizeof r->epoch, "%s", epoch);
+    r->next = s->t->resumers;
+    s->t->resumers = r;
+    s->t->nresumers++;
+    return r;
+}
+
+/* Takes r off its topic's list (not freed). */
+static void unlink_resumer(struct topic *t, struct topic_resumer *r)
+{
+    for (struct topic_resumer **pp = &t->resumers; *pp; pp = &(*pp)->next) {
+        if (*pp == r) {
+            *pp = r->next;
+            t->nresumers--;
+            return;
+        }
+    }
+}
+
+void topic_join(struct topic_resumer *r)
+{
+    struct topic *t = r->sub->t;
+    unlink_resumer(t, r);
+    add_member(t, r->c, r->sub);
+    free(r);
+}
+
+/* Frees the resume record of s, a subscription that is not a member. */
+static void drop_resumer_of(struct topic *t, struct sub *s)
+{
+    for (struct topic_resumer *r = t->resumers; r; r = r->next) {
+        if (r->sub == s) {
+            unlink_resumer(t, r);
+            free(r);
+            return;
+        }
+    }
+}
+
 /* Takes s's waiting acks out of its topic; sends them when `ack` is set. */
 static void release_waiters_of(struct topics *ts, struct client *c, struct sub *s, int ack)
 {
@@ -87,7 +151,7 @@ static void release_waiters_of(struct topics *ts, struct client *c, struct sub *
         }
         *pp = wt->next;
         if (ack)
-            ts->answer(ts->ud, c, 1, wt->id, 0, NULL);
+            ts->answer(ts->ud, c, s->t, 1, wt->id, 0, -1, NULL);
         free(wt);
     }
 }
@@ -99,7 +163,7 @@ static void answer_waiters(struct topics *ts, struct topic *t, int code, const c
     t->waiters = NULL;
     while (wt) {
         struct topic_waiter *next = wt->next;
-        ts->answer(ts->ud, t->members[wt->sub->slot].c, 1, wt->id, code, reason);
+        ts->answer(ts->ud, t->members[wt->sub->slot].c, t, 1, wt->id, code, -1, reason);
         free(wt);
         wt = next;
     }
@@ -114,6 +178,12 @@ static void free_topic(void *p)
         free(wt);
         wt = next;
     }
+    struct topic_resumer *r = t->resumers;
+    while (r) {
+        struct topic_resumer *next = r->next;
+        free(r);
+        r = next;
+    }
     free(t->members);
     free(t);
 }
@@ -121,6 +191,8 @@ static void free_topic(void *p)
 /* Forgets t (its name too). */
 static void drop_topic(struct topics *ts, struct topic *t)
 {
+    if ((t->cache || t->due) && ts->release)
+        ts->release(ts->release_ud, t);
     dict_delete(&ts->by_name, t->name, t->name_len);
     free_topic(t);
     dict_shrink(&ts->by_name); /* never iterated while subscriptions change */
@@ -143,16 +215,20 @@ static void unlink_sub(struct sub *s)
 static int leave_topic(struct topics *ts, struct sub *s)
 {
     struct topic *t = s->t;
-    uint32_t last = --t->n;
-    if (s->slot != last) {
-        t->members[s->slot] = t->members[last];
-        t->members[s->slot].sub->slot = s->slot;
+    if (s->slot == TOPIC_NOT_MEMBER) {
+        drop_resumer_of(t, s);
+    } else {
+        uint32_t last = --t->n;
+        if (s->slot != last) {
+            t->members[s->slot] = t->members[last];
+            t->members[s->slot].sub->slot = s->slot;
+        }
+        t->count[s->enc]--;
     }
-    t->count[s->enc]--;
     s->owner->n--;
     ts->nsubs--;
     free(s);
-    if (!t->n)
+    if (!t->n && !t->nresumers)
         return 1;
     if (t->cap > 16 && t->n < t->cap / 4) {
         t->cap /= 2; /* give memory back after a crowd leaves */
@@ -199,33 +275,52 @@ void topic_foreach(struct topics *ts, void (*fn)(void *ud, struct topic *t), voi
         fn(ud, e->value);
 }
 
-void topic_interest_result(struct topics *ts, const char *name, size_t len, int64_t id, int code,
-                           const char *reason)
+enum topic_result topic_interest_result(struct topics *ts, const char *name, size_t len, int64_t id,
+                                        int code, const char *reason, uint64_t seq,
+                                        const char *epoch, size_t epoch_len, int recovered,
+                                        struct topic **out)
 {
     struct topic *t = topic_find(ts, name, len);
+    *out = NULL;
     if (!t || t->add_id != id || !id)
-        return; /* gone meanwhile, or answers a request made before a newer one */
+        return TOPIC_RESULT_STALE; /* gone meanwhile, or answers an older request */
     t->add_id = 0;
     if (code == 0) {
+        enum topic_result r = TOPIC_RESULT_POSITIONED;
+        if (topic_has_position(t))
+            r = recovered ? TOPIC_RESULT_RESUMED : TOPIC_RESULT_MOVED;
+        if (r != TOPIC_RESULT_RESUMED)
+            topic_set_position(t, seq, epoch, epoch_len);
+        /* A resumed topic keeps its own position: the MESSAGEs from it on
+         * follow, and each moves it. */
         answer_waiters(ts, t, 0, NULL);
-        return;
+        *out = t;
+        return r;
     }
-    /* Waiting subs get the error with their id; subscribers acked earlier
-     * (while the link was down) are told too: nothing will arrive here. */
+    /* Waiting and resuming subs get the error with their id; subscribers
+     * acked earlier (while the link was down) are told too: nothing will
+     * arrive here. */
     for (struct topic_waiter *wt = t->waiters; wt; wt = wt->next)
         wt->sub->answered = 1;
     answer_waiters(ts, t, code, reason);
+    while (t->resumers) {
+        struct topic_resumer *r = t->resumers;
+        ts->answer(ts->ud, r->c, t, r->has_id, r->id, code, -1, reason);
+        unlink_sub(r->sub);
+        leave_topic(ts, r->sub); /* frees r */
+    }
     char why[TOPIC_MAX_LEN + 200];
     snprintf(why, sizeof why, "subscription to %.*s ended: %s", (int)len, name, reason);
     for (uint32_t i = 0; i < t->n; i++)
         if (!t->members[i].sub->answered)
-            ts->answer(ts->ud, t->members[i].c, 0, 0, code, why);
+            ts->answer(ts->ud, t->members[i].c, t, 0, 0, code, -1, why);
     while (t->n) {
         struct sub *s = t->members[t->n - 1].sub;
         unlink_sub(s);
         leave_topic(ts, s);
     }
     drop_topic(ts, t);
+    return TOPIC_RESULT_REFUSED;
 }
 
 static void link_down_one(void *ud, struct topic *t)

@@ -1,6 +1,7 @@
 /* A worker's local subscriptions: topic -> subscribed connections, and each
- * connection's list of its subscriptions. Pure bookkeeping: it calls nobody
- * above it. Subscribing says whether the topic is new ("first") and
+ * connection's list of its subscriptions, with each topic's position (the
+ * last seq delivered here, in the hub's epoch). Pure bookkeeping: it calls
+ * nobody above it. Subscribing says whether the topic is new ("first") and
  * unsubscribing whether it went ("last"), and the caller tells the hub.
  * Acks and refusals for requests that wait on the hub's answer go out
  * through the answer callback given to topics_init.
@@ -11,7 +12,13 @@
  * topic here. While the link is down, subscriptions are local and acked at
  * once; the registration is sent when it is back.
  *
- * A topic keeps its subscribers in an array, so fan-out walks contiguous
+ * A subscription that resumes from a position (`since`, edge/resume.c) is
+ * on its connection's list but not among the topic's members until it has
+ * caught up: live messages reach members only, so they never overtake the
+ * missed ones. Its record (struct topic_resumer) lives here, so leaving
+ * frees it like any subscription.
+ *
+ * A topic keeps its members in an array, so fan-out walks contiguous
  * memory; each connection keeps a list of its subscriptions, each recording
  * its slot in the topic's array so leaving is O(1) (swap with the last).
  * Connections are opaque here: `struct client *` is only compared and
@@ -23,17 +30,21 @@
 
 #include "common/dict.h"
 #include "common/enc.h"
+#include "common/msg.h"
 
 struct client;
 struct topic;
 struct topic_subs;
+struct topic_cache;
+
+#define TOPIC_NOT_MEMBER UINT32_MAX
 
 /* One (connection, topic) pair, on the connection's list. */
 struct sub {
     struct sub *cnext;
     struct topic *t;
     struct topic_subs *owner; /* the connection's list this is on */
-    uint32_t slot;            /* index in t->members */
+    uint32_t slot;            /* index in t->members; TOPIC_NOT_MEMBER while resuming */
     uint8_t enc;              /* the connection's encoding */
     uint8_t answered;         /* scratch mark while a refusal is answered */
 };
@@ -56,20 +67,54 @@ struct topic_waiter {
     int64_t id;
 };
 
+/* A subscription catching up from a position (see the top). */
+enum topic_resume_state {
+    TOPIC_RESUME_WAIT_POSITION, /* the topic's own position is not known yet */
+    TOPIC_RESUME_WAIT_READ,     /* it needs messages the hub holds: a read is due */
+    TOPIC_RESUME_IN_READ,       /* the topic's history read is on its way */
+};
+struct topic_resumer {
+    struct topic_resumer *next;
+    struct sub *sub;
+    struct client *c;
+    uint64_t since; /* the last seq it has */
+    int64_t id;
+    uint8_t has_id;
+    uint8_t state;
+    char epoch[EPOCH_MAX_LEN + 1]; /* of since */
+};
+
 struct topic {
     struct topic_member *members;
     uint32_t n, cap;
-    uint32_t count[ENC_COUNT]; /* subscribers per encoding */
+    uint32_t count[ENC_COUNT]; /* members per encoding */
     const char *name;          /* the dict key (NUL-terminated) */
     uint32_t name_len;
     int64_t add_id;               /* the INTEREST_ADD the hub has yet to answer; 0: none */
     struct topic_waiter *waiters; /* acks held until that answer */
+    /* The position: the last seq delivered to the members, in the epoch
+     * the hub gave ("": not known yet). */
+    uint64_t seq;
+    char epoch[EPOCH_MAX_LEN + 1];
+    struct topic_resumer *resumers; /* subs catching up, not members yet */
+    uint32_t nresumers;
+    /* Kept by edge/resume.c: a copy of recent messages (NULL unless
+     * connections resumed lately), and the topic's history read. */
+    struct topic_cache *cache;
+    struct topic *due_next; /* on the list of topics due for a history read */
+    uint8_t due;
+    uint8_t reading;     /* the read's result came, its MESSAGEs are arriving */
+    int64_t read_id;     /* the HISTORY_READ on its way; 0: none */
+    uint64_t read_since; /* its position */
+    uint64_t read_end;   /* its result's seq, once the result came */
 };
 
-/* Replies to connection c: code 0 acks request id; else error `code` with
- * reason, for request id if has_id, as a notice otherwise. */
-typedef void (*topic_answer_fn)(void *ud, struct client *c, int has_id, int64_t id, int code,
-                                const char *reason);
+/* Replies to connection c about topic t: code 0 acks request id (with t's
+ * position when it has one; recovered: -1 for a sub without since, else 0
+ * or 1, with reason when 0); else error `code` with reason, for request id
+ * if has_id, as a notice otherwise. */
+typedef void (*topic_answer_fn)(void *ud, struct client *c, const struct topic *t, int has_id,
+                                int64_t id, int code, int recovered, const char *reason);
 /* Told the name of each topic that lost its last subscriber. */
 typedef void (*topic_last_fn)(void *ud, const char *name, size_t len);
 
@@ -78,15 +123,26 @@ struct topics {
     size_t nsubs;        /* (connection, topic) pairs */
     topic_answer_fn answer;
     void *ud;
+    /* Called as a topic with a cache or a due read goes, to forget them
+     * (edge/resume.c sets it). */
+    void (*release)(void *release_ud, struct topic *t);
+    void *release_ud;
 };
 
 void topics_init(struct topics *ts, topic_answer_fn answer, void *ud);
-/* Frees every topic; the connections' lists must be gone already. */
+/* Frees every topic; the connections' lists must be gone already, and
+ * the caches (resumes_deinit). */
 void topics_deinit(struct topics *ts);
 static inline size_t topics_count(const struct topics *ts)
 {
     return ts->by_name.count;
 }
+static inline int topic_has_position(const struct topic *t)
+{
+    return t->epoch[0] != '\0';
+}
+/* Sets t's position; epoch[0, len) is valid (epoch_is_valid). */
+void topic_set_position(struct topic *t, uint64_t seq, const char *epoch, size_t len);
 
 enum {
     TOPIC_LIMIT_TOPICS = -2, /* a new topic, and the worker holds max_topics */
@@ -96,14 +152,22 @@ enum {
     TOPIC_FIRST = 2,         /* subscribed, and the topic is new: tell the hub */
 };
 
-/* Subscribes connection c (its list `mine`, encoding enc) to the topic.
- * Returns one of the values above; *out is the subscription unless a limit
- * was hit. */
+/* Subscribes connection c (its list `mine`, encoding enc) to the topic;
+ * with `resuming`, the subscription does not join the members (see
+ * topic_resume and topic_join). Returns one of the values above; *out is
+ * the subscription unless a limit was hit. */
 int topic_subscribe(struct topics *ts, struct client *c, struct topic_subs *mine, enum enc enc,
                     const char *name, size_t len, uint32_t max_subs, uint32_t max_topics,
-                    struct sub **out);
+                    int resuming, struct sub **out);
 /* Holds s's ack for request id until the hub answers s->t->add_id. */
 void topic_wait(struct sub *s, int64_t id);
+/* Records that s (of connection c, not a member) resumes after position
+ * (since, epoch), for request id if has_id. Returns the record, in state
+ * TOPIC_RESUME_WAIT_POSITION, first on its topic's list. */
+struct topic_resumer *topic_resume(struct sub *s, struct client *c, uint64_t since,
+                                   const char *epoch, int has_id, int64_t id);
+/* The subscription of resumer r joins the members; r is freed. */
+void topic_join(struct topic_resumer *r);
 
 enum {
     TOPIC_NOT_SUBSCRIBED = 0,
@@ -111,7 +175,7 @@ enum {
     TOPIC_LAST = 2, /* unsubscribed, and the topic went with its last subscriber */
 };
 /* Unsubscribes c. A sub ack of c still waiting in that topic is sent
- * first. Returns one of the values above. */
+ * first; a resume in progress just ends. Returns one of the values above. */
 int topic_unsubscribe(struct topics *ts, struct client *c, struct topic_subs *mine,
                       const char *name, size_t len);
 /* Drops every subscription of a connection that is going (held acks are
@@ -125,13 +189,27 @@ static inline struct topic *topic_find(struct topics *ts, const char *name, size
 /* Calls fn for every topic (fn must not subscribe or unsubscribe). */
 void topic_foreach(struct topics *ts, void (*fn)(void *ud, struct topic *t), void *ud);
 
-/* The hub answered INTEREST_ADD `id` for topic name: code 0 sends the acks
- * held for it; any other code refuses the topic: every subscriber gets
- * error `code` with reason (the waiting ones with their request id) and
- * loses the subscription, and the topic goes (the hub holds nothing for
- * it). An answer to an older request is ignored. */
-void topic_interest_result(struct topics *ts, const char *name, size_t len, int64_t id, int code,
-                           const char *reason);
+/* What topic_interest_result did. */
+enum topic_result {
+    TOPIC_RESULT_STALE = 0,  /* no such topic, or an answer to an older request */
+    TOPIC_RESULT_REFUSED,    /* the topic went; its subscribers were told */
+    TOPIC_RESULT_POSITIONED, /* the topic had no position and now has one */
+    TOPIC_RESULT_RESUMED,    /* it had one, and the hub goes on from it */
+    TOPIC_RESULT_MOVED,      /* it had one, the hub could not go on from it, and the
+                              * position is the hub's now: messages were lost */
+};
+/* The hub answered INTEREST_ADD `id` for topic name: code, reason, and for
+ * code 0 the topic's position on the hub (seq, epoch) and whether the hub
+ * goes on from the position the edge sent (recovered). Code 0 sends the
+ * acks held for the topic (with its position); any other code refuses the
+ * topic: every subscriber gets error `code` with reason (waiting and
+ * resuming ones with their request id) and loses the subscription, and the
+ * topic goes (the hub holds nothing for it). Returns what it did; *out is
+ * the topic unless it went or the answer was stale. */
+enum topic_result topic_interest_result(struct topics *ts, const char *name, size_t len, int64_t id,
+                                        int code, const char *reason, uint64_t seq,
+                                        const char *epoch, size_t epoch_len, int recovered,
+                                        struct topic **out);
 /* The link is down: held acks are sent (the subscriptions stand locally)
  * and nothing waits for the hub any more. */
 void topic_link_down(struct topics *ts);

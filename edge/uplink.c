@@ -118,6 +118,7 @@ static void disconnect(struct uplink *u, const char *why)
     if (was_linked) {
         /* Nothing the hub owed us will come now. */
         topic_link_down(&u->w->topics);
+        resume_link_down(&u->w->resumes);
         sends_fail_all(&u->w->sends, CODE_TIMEOUT, "the hub link went down before the answer came");
     }
 }
@@ -202,7 +203,26 @@ static void on_connected(struct uplink *u)
 static void register_interest(void *ud, struct topic *t)
 {
     struct uplink *u = ud;
-    t->add_id = uplink_interest_add(u, t->name, t->name_len);
+    /* From the last seq delivered here: the hub sends what was missed. */
+    int pos = topic_has_position(t);
+    t->add_id =
+        uplink_interest_add(u, t->name, t->name_len, pos ? t->seq : 0, pos ? t->epoch : NULL);
+}
+
+/* Every publish the hub has not ordered goes (again): those sent before
+ * keep their pub_id, so the hub orders none twice. */
+static void resend_publishes(struct uplink *u)
+{
+    struct pubs *ps = &u->w->pubs;
+    size_t n = 0;
+    for (struct pub *p = pubs_first(ps); p; p = p->next, n++) {
+        if (p->sent)
+            ps->resent++;
+        if (uplink_publish_pending(u, p) == 0)
+            p->sent = 1;
+    }
+    if (n)
+        log_info("hub link: sent %zu publishes held while it was down", n);
 }
 
 static int on_msg(void *ud, const struct link_msg *m)
@@ -238,6 +258,7 @@ static int on_msg(void *ud, const struct link_msg *m)
         topic_foreach(&w->topics, register_interest, u);
         if (topics_count(&w->topics))
             log_info("hub link: re-sent interest in %zu topics", topics_count(&w->topics));
+        resend_publishes(u);
         on_stats(w->loop, &u->stats, 0); /* the hub knows our figures at once */
         return 0;
     }
@@ -251,16 +272,9 @@ static int on_msg(void *ud, const struct link_msg *m)
         break;
     }
     case LINK_DIRECT_RESULT: deliver_direct_result(w, m); break;
-    case LINK_INTEREST_RESULT: {
-        char reason[LINK_MAX_REASON + 1];
-        size_t n = m->reason.len < LINK_MAX_REASON ? m->reason.len : LINK_MAX_REASON;
-        memcpy(reason, m->reason.ptr, n);
-        reason[n] = '\0';
-        if (m->code)
-            w->stats.topics_refused_hub++;
-        topic_interest_result(&w->topics, m->topic.ptr, m->topic.len, m->id, (int)m->code, reason);
-        break;
-    }
+    case LINK_INTEREST_RESULT: deliver_interest_result(w, m); break;
+    case LINK_HISTORY_RESULT: deliver_history_result(w, m); break;
+    case LINK_PUBLISH_RESULT: deliver_publish_result(w, m); break;
     case LINK_HEARTBEAT:
         if (m->echo_us) {
             uint64_t now = clock_mono_us();
@@ -451,15 +465,33 @@ int uplink_is_up(const struct uplink *u)
     return u->state == UPLINK_UP;
 }
 
-int64_t uplink_interest_add(struct uplink *u, const char *topic, size_t len)
+int64_t uplink_interest_add(struct uplink *u, const char *topic, size_t len, uint64_t since_seq,
+                            const char *since_epoch)
 {
     if (u->state != UPLINK_UP)
         return 0;
     struct link_msg m = {.type = LINK_INTEREST_ADD, .id = ++u->next_interest_id};
     m.topic.ptr = topic;
     m.topic.len = (uint32_t)len;
+    if (since_epoch) {
+        m.since_seq = since_seq;
+        m.since_epoch = link_str_c(since_epoch);
+    }
     send_msg(u, &m);
     return m.id;
+}
+
+int uplink_history_read(struct uplink *u, const char *topic, size_t len, int64_t id,
+                        uint64_t since_seq, const char *since_epoch)
+{
+    if (u->state != UPLINK_UP)
+        return -1;
+    struct link_msg m = {.type = LINK_HISTORY_READ, .id = id, .since_seq = since_seq};
+    m.topic.ptr = topic;
+    m.topic.len = (uint32_t)len;
+    m.since_epoch = link_str_c(since_epoch);
+    send_msg(u, &m);
+    return 0;
 }
 
 int uplink_interest_remove(struct uplink *u, const char *topic, size_t len)
@@ -473,18 +505,19 @@ int uplink_interest_remove(struct uplink *u, const char *topic, size_t len)
     return 0;
 }
 
-int uplink_publish(struct uplink *u, const char *topic, size_t topic_len, const char *from,
-                   const char *user, enum enc enc, const uint8_t *data, size_t len)
+int uplink_publish_pending(struct uplink *u, const struct pub *p)
 {
     if (u->state != UPLINK_UP)
         return -1;
-    struct link_msg m = {.type = LINK_PUBLISH, .enc = (uint8_t)enc};
-    m.topic.ptr = topic;
-    m.topic.len = (uint32_t)topic_len;
-    m.from = link_str_c(from);
-    m.user = link_str_c(user);
-    m.data.ptr = (const char *)data;
-    m.data.len = (uint32_t)len;
+    struct link_msg m = {.type = LINK_PUBLISH, .enc = p->enc, .pub_id = p->pub_id};
+    m.topic.ptr = pub_topic(p);
+    m.topic.len = p->topic_len;
+    m.from.ptr = pub_from(p);
+    m.from.len = p->from_len;
+    m.user.ptr = pub_user(p);
+    m.user.len = p->user_len;
+    m.data.ptr = (const char *)pub_data(p);
+    m.data.len = p->data_len;
     send_msg(u, &m);
     return 0;
 }

@@ -12,6 +12,7 @@
 struct worker;
 struct uplink;
 struct policy;
+struct pub;
 
 /* Called with each POLICY the hub sends (the worker applies it). */
 typedef void (*uplink_policy_fn)(struct worker *w, const struct policy *p);
@@ -23,15 +24,21 @@ void uplink_start(struct uplink *u);
 /* 1 when the hub has answered our HELLO and the link is usable. */
 int uplink_is_up(const struct uplink *u);
 
-/* Registers interest in a topic with the hub. Returns the request's id
- * (> 0), which the hub's INTEREST_RESULT carries back, or 0 when the link
- * is not up (interest is re-sent in full on reconnect). */
-int64_t uplink_interest_add(struct uplink *u, const char *topic, size_t len);
+/* Registers interest in a topic with the hub, resuming from position
+ * (since_seq, since_epoch) unless since_epoch is NULL. Returns the
+ * request's id (> 0), which the hub's INTEREST_RESULT carries back, or 0
+ * when the link is not up (interest is re-sent in full on reconnect). */
+int64_t uplink_interest_add(struct uplink *u, const char *topic, size_t len, uint64_t since_seq,
+                            const char *since_epoch);
+/* Asks the hub for topic's messages after (since_seq, since_epoch):
+ * HISTORY_RESULT and the replay come back with read id `id`. Returns 0, or
+ * -1 when the link is not up. */
+int uplink_history_read(struct uplink *u, const char *topic, size_t len, int64_t id,
+                        uint64_t since_seq, const char *since_epoch);
 /* These return 0 when queued on the link, -1 when the link is not up. */
 int uplink_interest_remove(struct uplink *u, const char *topic, size_t len);
-/* user: the sender's authenticated user id, or NULL. */
-int uplink_publish(struct uplink *u, const char *topic, size_t topic_len, const char *from,
-                   const char *user, enum enc enc, const uint8_t *data, size_t len);
+/* Sends publish p (edge/pubs.h) with its pub_id. */
+int uplink_publish_pending(struct uplink *u, const struct pub *p);
 int uplink_direct(struct uplink *u, const char *to, size_t to_len, const char *from,
                   const char *user, int has_id, int64_t id, enum enc enc, const uint8_t *data,
                   size_t len);

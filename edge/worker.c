@@ -23,11 +23,25 @@
 /* End of every loop iteration (LIBRARIES.md §3: prepare runs before the
  * poll): one writev per connection with output, one compressed flush for the
  * hub link, and connections torn down this turn freed. */
+/* History reads due this turn (edge/resume.h): one per topic, for every
+ * connection that resumed it meanwhile. */
+static void send_due_reads(struct worker *w)
+{
+    if (!uplink_is_up(w->up))
+        return;
+    struct topic *t;
+    uint64_t since;
+    int64_t id;
+    while ((t = resume_next_read(&w->resumes, &since, &id)))
+        uplink_history_read(w->up, t->name, t->name_len, id, since, t->epoch);
+}
+
 static void flush_all(struct worker *w)
 {
     /* Hub input left over from earlier in the turn goes first, so what it
      * queues leaves in this very flush. */
     uplink_work_backlog(w->up);
+    send_due_reads(w);
     while (w->dirty) {
         struct client *list = w->dirty;
         w->dirty = NULL;
@@ -126,6 +140,14 @@ static void publish_snapshot(struct worker *w)
     };
     s.stats.sends_timed_out = w->sends.timed_out;
     s.stats.results_unsolicited = w->sends.unsolicited;
+    s.stats.resumes_recovered = w->resumes.recovered;
+    s.stats.resumes_not_recovered = w->resumes.not_recovered;
+    s.stats.resumes_cached = w->resumes.served_cached;
+    s.stats.history_reads = w->resumes.reads;
+    s.stats.publishes_pending = w->pubs.count;
+    s.stats.publishes_resent = w->pubs.resent;
+    s.stats.publishes_expired = w->pubs.expired;
+    s.stats.publishes_refused = w->pubs.refused_full;
     pthread_mutex_lock(&w->snap_lock);
     w->snap = s;
     pthread_mutex_unlock(&w->snap_lock);
@@ -162,6 +184,16 @@ static void on_drain(struct ev_loop *loop, ev_async *a, int revents)
 
 static void apply_policy(struct worker *w, const struct policy *p);
 
+/* Resume caches (edge/resume.h): this much per worker, swept this often. */
+#define RESUME_CACHE_BUDGET (16u << 20)
+#define SWEEP_PERIOD 5.0
+
+static void on_sweep(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct worker *w = t->data;
+    resume_sweep(&w->resumes, ev_now(loop));
+}
+
 int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index, char *err,
                 size_t errlen)
 {
@@ -181,6 +213,9 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
     }
     dict_init(&w->conns);
     topics_init(&w->topics, request_answer, w);
+    resumes_init(&w->resumes, &w->topics, request_push, w, RESUME_CACHE_BUDGET);
+    ev_timer_init(&w->sweep_timer, on_sweep, SWEEP_PERIOD, SWEEP_PERIOD);
+    w->sweep_timer.data = w;
     /* Timeouts stay 0 (never expire) until the hub's policy sets them. */
     deadline_list_init(&w->handshakes, w->loop, 0, client_handshake_expired, w);
     deadline_list_init(&w->idle, w->loop, 0, client_idle_expired, w);
@@ -189,6 +224,7 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
     deadline_list_init(&w->closing, w->loop, cfg->close_timeout_ms / 1000.0, client_close_expired,
                        w);
     sends_init(&w->sends, w->loop, request_send_done, w);
+    pubs_init(&w->pubs, w->loop, request_pub_ended, w);
     w->parser = msg_parser_new();
     buf_init(&w->scratch);
     buf_init(&w->wsout);
@@ -239,6 +275,8 @@ static void apply_policy(struct worker *w, const struct policy *p)
     deadline_list_set_timeout(&w->ping, p->ping_interval_ms / 1000.0);
     deadline_list_set_timeout(&w->pong, p->pong_timeout_ms / 1000.0);
     sends_set_timeout(&w->sends, p->send_timeout_ms);
+    pubs_set_limits(&w->pubs, p->publish_timeout_ms, p->max_pending_publishes,
+                    p->publish_buffer_bytes);
     if (w->have_policy)
         return;
     w->have_policy = 1;
@@ -262,6 +300,7 @@ static void *worker_main(void *arg)
      * hub's policy has arrived (apply_policy). */
     ev_prepare_start(w->loop, &w->flush_prepare);
     ev_timer_start(w->loop, &w->snap_timer);
+    ev_timer_start(w->loop, &w->sweep_timer);
     uplink_start(w->up);
     log_debug("worker started");
     ev_run(w->loop, 0);
@@ -313,7 +352,9 @@ void worker_deinit(struct worker *w)
         client_free(c);
     }
     uplink_free(w->up);
+    resumes_deinit(&w->resumes);
     topics_deinit(&w->topics);
+    pubs_deinit(&w->pubs);
     dict_deinit(&w->conns, NULL);
     deadline_list_deinit(&w->handshakes);
     deadline_list_deinit(&w->idle);
@@ -330,6 +371,7 @@ void worker_deinit(struct worker *w)
     ev_async_stop(w->loop, &w->drain_async);
     ev_timer_stop(w->loop, &w->drain_timer);
     ev_timer_stop(w->loop, &w->snap_timer);
+    ev_timer_stop(w->loop, &w->sweep_timer);
     pthread_mutex_destroy(&w->snap_lock);
     ev_prepare_stop(w->loop, &w->flush_prepare);
     listener_close_all(w);

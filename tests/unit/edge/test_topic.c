@@ -33,8 +33,8 @@ struct recorder {
     int nlast;
 };
 
-static void record_answer(void *ud, struct client *c, int has_id, int64_t id, int code,
-                          const char *reason)
+static void record_answer(void *ud, struct client *c, const struct topic *t, int has_id, int64_t id,
+                          int code, int recovered, const char *reason)
 {
     struct recorder *r = ud;
     assert_true(r->nanswers < 64);
@@ -52,6 +52,8 @@ static void record_last(void *ud, const char *name, size_t len)
     assert_true(r->nlast < 8);
     snprintf(r->last[r->nlast++], sizeof r->last[0], "%.*s", (int)len, name);
 }
+
+static struct topic *got; /* what topic_interest_result hands back */
 
 struct fixture {
     struct topics ts;
@@ -83,7 +85,7 @@ static int sub(struct fixture *f, int conn, const char *name, struct sub **out)
 {
     struct sub *s = NULL;
     int r = topic_subscribe(&f->ts, CONN(&f->conns[conn]), &f->conns[conn].subs,
-                            conn % 2 ? ENC_MSGPACK : ENC_JSON, name, strlen(name), 3, 4, &s);
+                            conn % 2 ? ENC_MSGPACK : ENC_JSON, name, strlen(name), 3, 4, 0, &s);
     if (out)
         *out = s;
     return r;
@@ -178,7 +180,7 @@ static void test_topic_members_array_shrinks_after_a_crowd_leaves(void **state)
     memset(crowd, 0, sizeof crowd);
     struct sub *s;
     for (int i = 0; i < 64; i++)
-        topic_subscribe(&f->ts, CONN(&crowd[i]), &crowd[i].subs, ENC_JSON, "big", 3, 10, 10, &s);
+        topic_subscribe(&f->ts, CONN(&crowd[i]), &crowd[i].subs, ENC_JSON, "big", 3, 10, 10, 0, &s);
     struct topic *t = topic_find(&f->ts, "big", 3);
     assert_int_equal(t->cap, 64);
     for (int i = 0; i < 60; i++)
@@ -201,15 +203,16 @@ static void test_topic_held_ack_goes_out_on_the_hubs_answer_only(void **state)
     sub(f, 0, "a", &s);
     s->t->add_id = 7;
     topic_wait(s, 100);
-    topic_interest_result(&f->ts, "a", 1, 6, 0, NULL); /* an older request */
+    topic_interest_result(&f->ts, "a", 1, 6, 0, NULL, 0, "e1", 2, 0, &got); /* an older request */
     assert_int_equal(f->rec.nanswers, 0);
-    topic_interest_result(&f->ts, "a", 1, 7, 0, NULL);
+    topic_interest_result(&f->ts, "a", 1, 7, 0, NULL, 0, "e1", 2, 0, &got);
     assert_int_equal(f->rec.nanswers, 1);
     assert_ptr_equal(f->rec.answers[0].c, CONN(&f->conns[0]));
     assert_int_equal(f->rec.answers[0].id, 100);
     assert_int_equal(f->rec.answers[0].code, 0);
     assert_int_equal(s->t->add_id, 0);
-    topic_interest_result(&f->ts, "a", 1, 7, 0, NULL); /* a repeat answers nothing */
+    topic_interest_result(&f->ts, "a", 1, 7, 0, NULL, 0, "e1", 2, 0,
+                          &got); /* a repeat answers nothing */
     assert_int_equal(f->rec.nanswers, 1);
 }
 
@@ -224,7 +227,7 @@ static void test_topic_refusal_answers_everyone_once_and_drops_the_topic(void **
     sub(f, 1, "b", NULL);
     s0->t->add_id = 9;
     topic_wait(s1, 5);
-    topic_interest_result(&f->ts, "a", 1, 9, 429, "too many topics");
+    topic_interest_result(&f->ts, "a", 1, 9, 429, "too many topics", 0, "e1", 2, 0, &got);
     assert_int_equal(f->rec.nanswers, 2);
     int waiter = f->rec.answers[0].has_id ? 0 : 1;
     assert_ptr_equal(f->rec.answers[waiter].c, CONN(&f->conns[1]));
@@ -271,7 +274,8 @@ static void test_topic_link_down_acks_every_held_sub(void **state)
     assert_int_equal(f->rec.answers[0].id + f->rec.answers[1].id, 30);
     assert_int_equal(a->t->add_id, 0);
     assert_int_equal(b->t->add_id, 0);
-    topic_interest_result(&f->ts, "a", 1, 1, 0, NULL); /* late: nothing left to answer */
+    topic_interest_result(&f->ts, "a", 1, 1, 0, NULL, 0, "e1", 2, 0,
+                          &got); /* late: nothing left to answer */
     assert_int_equal(f->rec.nanswers, 2);
 }
 
