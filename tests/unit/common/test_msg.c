@@ -109,6 +109,52 @@ static void test_msg_parse_json_sub_unsub(void **state)
     assert_bytes(M.topic, M.topic_len, "a/b:c_d");
 }
 
+/* A sub's since: a position to resume from, checked strictly. */
+static void test_msg_parse_sub_since_in_both_encodings(void **state)
+{
+    (void)state;
+    assert_int_equal(pj("{\"op\":\"sub\",\"topic\":\"t\",\"id\":1,"
+                        "\"since\":{\"seq\":41,\"epoch\":\"k3x9a0qz\"}}"),
+                     0);
+    assert_int_equal(M.has_since, 1);
+    assert_int_equal(M.since_seq, 41);
+    assert_string_equal(M.since_epoch, "k3x9a0qz");
+    assert_int_equal(pj("{\"op\":\"sub\",\"topic\":\"t\"}"), 0);
+    assert_int_equal(M.has_since, 0);
+    /* since means nothing to the other ops: ignored like any unknown key */
+    assert_int_equal(pj("{\"op\":\"unsub\",\"topic\":\"t\",\"since\":7}"), 0);
+    assert_int_equal(M.has_since, 0);
+
+    static const uint8_t mp[] = "\x84\xa2op\xa3sub\xa5topic\xa1t\xa2id\x05\xa5since"
+                                "\x82\xa3seq\xcf\x00\x00\x00\x01\x00\x00\x00\x00\xa5"
+                                "epoch\xa2z9";
+    assert_int_equal(pm(mp, sizeof mp - 1), 0);
+    assert_int_equal(M.has_since, 1);
+    assert_true(M.since_seq == 1ull << 32);
+    assert_string_equal(M.since_epoch, "z9");
+}
+
+static void test_msg_parse_sub_refuses_a_malformed_since(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "{\"op\":\"sub\",\"topic\":\"t\",\"since\":41}",
+        "{\"op\":\"sub\",\"topic\":\"t\",\"since\":{\"seq\":41}}",
+        "{\"op\":\"sub\",\"topic\":\"t\",\"since\":{\"epoch\":\"ab\"}}",
+        "{\"op\":\"sub\",\"topic\":\"t\",\"since\":{\"seq\":-1,\"epoch\":\"ab\"}}",
+        "{\"op\":\"sub\",\"topic\":\"t\",\"since\":{\"seq\":1.5,\"epoch\":\"ab\"}}",
+        "{\"op\":\"sub\",\"topic\":\"t\",\"since\":{\"seq\":1,\"epoch\":\"\"}}",
+        "{\"op\":\"sub\",\"topic\":\"t\",\"since\":{\"seq\":1,\"epoch\":\"AB\"}}",
+        "{\"op\":\"sub\",\"topic\":\"t\",\"since\":{\"seq\":1,\"epoch\":\"0123456789abcdefg\"}}",
+        "{\"op\":\"sub\",\"topic\":\"t\",\"since\":{\"seq\":1,\"epoch\":7}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = pj(bad[i]);
+        if (rc != -1 || strncmp(E.reason, "invalid since", 13) != 0)
+            fail_msg("accepted or misjudged %s (%s)", bad[i], E.reason);
+    }
+}
+
 static void test_msg_parse_json_pub_reserialises_data_compactly(void **state)
 {
     (void)state;
@@ -935,6 +981,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_msg_parse_json_sub_unsub),
+        cmocka_unit_test(test_msg_parse_sub_since_in_both_encodings),
+        cmocka_unit_test(test_msg_parse_sub_refuses_a_malformed_since),
         cmocka_unit_test(test_msg_parse_json_pub_reserialises_data_compactly),
         cmocka_unit_test(test_msg_parse_json_pub_accepts_any_data_value),
         cmocka_unit_test(test_msg_parse_json_send),

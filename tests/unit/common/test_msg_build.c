@@ -170,6 +170,45 @@ static void test_msg_build_ack_json_exact_bytes(void **state)
     assert_out("{\"op\":\"ack\",\"id\":9223372036854775807}");
 }
 
+static void test_msg_build_ack_at_carries_the_position(void **state)
+{
+    (void)state;
+    msg_build_ack_at(&B, ENC_JSON, 1, 57, "k3x9a0qz", -1, NULL);
+    assert_out("{\"op\":\"ack\",\"id\":1,\"seq\":57,\"epoch\":\"k3x9a0qz\"}");
+    buf_reset(&B);
+    msg_build_ack_at(&B, ENC_JSON, 2, 57, "k3x9a0qz", 1, "ignored when recovered");
+    assert_out("{\"op\":\"ack\",\"id\":2,\"seq\":57,\"epoch\":\"k3x9a0qz\",\"recovered\":true}");
+    buf_reset(&B);
+    msg_build_ack_at(&B, ENC_JSON, 3, 0, NULL, 0, "hub unavailable");
+    assert_out("{\"op\":\"ack\",\"id\":3,\"recovered\":false,\"reason\":\"hub unavailable\"}");
+    buf_reset(&B);
+    /* msgpack: the same keys, one map */
+    msg_build_ack_at(&B, ENC_MSGPACK, 4, UINT64_MAX, "e", 0, "too old");
+    static const uint8_t want[] = "\x86\xa2op\xa3"
+                                  "ack\xa2id\x04\xa3seq\xcf\xff\xff\xff\xff\xff\xff\xff"
+                                  "\xff\xa5"
+                                  "epoch\xa1"
+                                  "e\xa9recovered\xc2\xa6reason\xa7too old";
+    assert_int_equal(buf_readable(&B), sizeof want - 1);
+    assert_memory_equal(buf_head(&B), want, sizeof want - 1);
+}
+
+static void test_msg_build_reset_names_the_new_position(void **state)
+{
+    (void)state;
+    msg_build_reset(&B, ENC_JSON, "chat", 4, 0, "p0q1r2s3", "the hub restarted");
+    assert_out("{\"op\":\"reset\",\"topic\":\"chat\",\"seq\":0,\"epoch\":\"p0q1r2s3\","
+               "\"reason\":\"the hub restarted\"}");
+    buf_reset(&B);
+    msg_build_reset(&B, ENC_MSGPACK, "c", 1, 5, "e", "r");
+    static const uint8_t want[] = "\x85\xa2op\xa5reset\xa5topic\xa1"
+                                  "c\xa3seq\x05\xa5"
+                                  "epoch\xa1"
+                                  "e\xa6reason\xa1r";
+    assert_int_equal(buf_readable(&B), sizeof want - 1);
+    assert_memory_equal(buf_head(&B), want, sizeof want - 1);
+}
+
 static void test_msg_build_error_json_with_and_without_id(void **state)
 {
     (void)state;
@@ -614,6 +653,8 @@ int main(void)
         T(test_msg_build_ack_json_exact_bytes),
         T(test_msg_build_error_json_with_and_without_id),
         T(test_msg_build_appends_after_existing_bytes),
+        T(test_msg_build_ack_at_carries_the_position),
+        T(test_msg_build_reset_names_the_new_position),
         T(test_msg_build_msg_msgpack_decodes_to_map),
         T(test_msg_build_direct_msgpack_decodes_to_map),
         T(test_msg_build_welcome_msgpack_decodes_to_map),
