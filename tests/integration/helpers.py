@@ -273,6 +273,14 @@ async def request_until_503(ws, make_request, timeout=5.0):
         await asyncio.sleep(0.05)
 
 
+async def until_link_down(ws, timeout=5.0):
+    """Waits (with sends to a connection of no worker here) until ws's edge
+    worker has noticed that its hub link is down: its sends then get 503.
+    (Publishes would not tell: the edge holds them while the link is down.)"""
+    return await request_until_503(
+        ws, lambda: {"op": "send", "to": "elsewhere:0:00000001:1", "data": 0}, timeout)
+
+
 def assert_elapsed(what, start, end, expected, slack=1.0):
     """Asserts an event at end came expected seconds after start, give or take:
     no earlier than 0.8 x expected, no later than expected + scaled(slack) (a
