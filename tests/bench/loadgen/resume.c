@@ -297,7 +297,7 @@ int resume_on_close(struct resume *rs, struct conn *c)
         return 0;
     uint64_t t = lg->close_now ? lg->close_now : now_ns();
     rc->closed_at = t;
-    if (rc->phase != RP_LIVE)
+    if (rc->phase == RP_REPLAY)
         rs->away--; /* closed again before it was back: still one away */
     rc->phase = RP_AWAY;
     if (rc->closes++ == 0)
