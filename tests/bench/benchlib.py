@@ -133,6 +133,26 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def sched_cpu_seconds(pid):
+    """CPU time of a process's live threads from the scheduler's own clock
+    (the first field of /proc/PID/task/*/schedstat, nanoseconds), or None.
+    Unlike cpu_seconds it is not sampled by the 10 ms tick, so it holds for
+    windows well under a second; threads that exited are not counted."""
+    total, seen = 0, False
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+                total += int(f.read().split()[0])
+                seen = True
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / 1e9 if seen else None
+
+
 def machine_cpu_seconds():
     """CPU time of the whole machine since boot, all CPUs, from the first line
     of /proc/stat: {"tasks": user + nice + system, "irq": irq + softirq,
