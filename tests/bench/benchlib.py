@@ -71,9 +71,52 @@ def read_json_file(path):
         return None
 
 
-def http_json(port, path, timeout=5.0):
-    with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=timeout) as r:
+def http_json(port, path, timeout=5.0, body=None):
+    """GET path (or POST body as JSON) on HOST:port; the decoded answer."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://{HOST}:{port}{path}", data=data,
+                                 headers={"Content-Type": "application/json"} if data else {})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
         return json.load(r)
+
+
+def prometheus(port, path="/metrics", timeout=5.0):
+    """The samples of a Prometheus text page: {"name{labels}": value}."""
+    with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=timeout) as r:
+        text = r.read().decode(errors="replace")
+    out = {}
+    for line in text.splitlines():
+        if not line or line[0] == "#":
+            continue
+        key, _, value = line.rpartition(" ")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            continue
+    return out
+
+
+def metric_name(key):
+    return key.split("{", 1)[0]
+
+
+def metric_total(samples, names):
+    """The sum over the series of the first metric in names that samples
+    has (a name or a predicate on names), and that metric's name; (None,
+    None) if none. Names not final yet are looked up by predicate."""
+    present = {metric_name(k) for k in samples}
+    for n in names:
+        found = sorted(m for m in present if (n(m) if callable(n) else m == n))
+        if found:
+            m = found[0]
+            return sum(v for k, v in samples.items() if metric_name(k) == m), m
+    return None, None
+
+
+def metrics_delta(before, after, pred):
+    """after - before for the series whose name satisfies pred."""
+    return {k: round(v - before.get(k, 0.0), 3) for k, v in sorted(after.items())
+            if pred(metric_name(k))}
 
 
 # ---- /proc
@@ -88,6 +131,26 @@ def cpu_seconds(pid):
         return None
     fields = stat[stat.rindex(")") + 2:].split()  # the command name may hold spaces
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def sched_cpu_seconds(pid):
+    """CPU time of a process's live threads from the scheduler's own clock
+    (the first field of /proc/PID/task/*/schedstat, nanoseconds), or None.
+    Unlike cpu_seconds it is not sampled by the 10 ms tick, so it holds for
+    windows well under a second; threads that exited are not counted."""
+    total, seen = 0, False
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+                total += int(f.read().split()[0])
+                seen = True
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / 1e9 if seen else None
 
 
 def machine_cpu_seconds():
@@ -237,7 +300,7 @@ class Proc:
 
 class Loadgen:
     """One spoke-loadgen process. A reader thread turns its stdout lines into
-    events (READY, WARM, RESULT) stamped with time.monotonic_ns(); on RESULT it
+    events (READY, WARM, RECOVERED, RESULT) stamped with time.monotonic_ns(); on RESULT it
     also reads the process's CPU time at once, while the process still exists."""
 
     def __init__(self, name, argv, log_path, cond):
@@ -272,7 +335,7 @@ class Loadgen:
                         self.other.append(line)
                         continue
                     self.events["RESULT"] = now
-                elif word in ("READY", "WARM"):
+                elif word in ("READY", "WARM", "RECOVERED"):
                     self.events[word] = now
                 else:
                     self.other.append(line)
@@ -326,8 +389,8 @@ class Fleet:
         self.count = 0
 
     def start(self, label, role, urls, proto="spoke", encoding="json", **opts):
-        """Starts one generator. opts become flags (conns=10 → --conns 10);
-        None values are left out."""
+        """Starts one generator. opts become flags (conns=10 → --conns 10), a
+        list or tuple one flag per item; None values are left out."""
         self.count += 1
         name = f"{label}-{role}{self.count}"
         argv = [self.bin, "--role", role, "--proto", proto, "--encoding", encoding]
@@ -336,30 +399,36 @@ class Fleet:
         if self.src_ips:
             argv += ["--src-ips", self.src_ips]
         for key, value in opts.items():
-            if value is not None:
-                argv += ["--" + key.replace("_", "-"), str(value)]
+            for v in value if isinstance(value, (list, tuple)) else [value]:
+                if v is not None:
+                    argv += ["--" + key.replace("_", "-"), str(v)]
         lg = Loadgen(name, argv, self.logdir / f"{name}.log", self.cond)
         self.procs.append(lg)
         return lg
 
-    def wait(self, procs, event, timeout, what=None, servers=()):
-        """Waits until every process in procs has reported event. Raises
-        BenchError if one exits first, a server dies, or timeout passes.
-        Returns the monotonic_ns at which the last one reported it."""
+    def wait(self, procs, event, timeout, what=None, servers=(), or_event=None):
+        """Waits until every process in procs has reported event (or
+        or_event instead). Raises BenchError if one exits first, a server
+        dies, or timeout passes. Returns the monotonic_ns at which the last
+        one reported it."""
         deadline = time.monotonic() + timeout
+        evs = (event, or_event) if or_event else (event,)
+
+        def seen(p):
+            return min((p.events[e] for e in evs if e in p.events), default=None)
         with self.cond:
             while True:
-                if all(event in p.events for p in procs):
-                    return max(p.events[event] for p in procs)
+                if all(seen(p) is not None for p in procs):
+                    return max(seen(p) for p in procs)
                 for p in procs:
-                    why = p.failure(event)
+                    why = None if seen(p) is not None else p.failure(event)
                     if why:
                         raise BenchError(why)
                 for s in servers:
                     s.check_alive()
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    missing = [p.name for p in procs if event not in p.events]
+                    missing = [p.name for p in procs if seen(p) is None]
                     raise BenchError(f"timed out after {timeout}s waiting for {event} from "
                                      f"{', '.join(missing)} ({what or 'load generators'})")
                 self.cond.wait(min(left, 0.5))
@@ -769,8 +838,10 @@ class SpokeCluster:
     ready file says it accepts clients."""
 
     def __init__(self, bin_dir, workdir, workers=1, edge_args=(), edges=("edge-a", "edge-b"),
-                 tag="spoke", certs=None):
+                 tag="spoke", certs=None, hub_config=None):
         self.bin_dir, self.workdir = Path(bin_dir), Path(workdir)
+        # hub_config: the text of an INI file for the hub (-c), or None.
+        self.hub_config = hub_config
         self.workers, self.edge_args, self.tag = workers, list(edge_args), tag
         self.edge_names = list(edges)
         # certs: a deploy/gen-certs.sh directory; the edges then also serve
@@ -780,6 +851,7 @@ class SpokeCluster:
         self.hub = None
         self.edges = {}
         self.edge_ports = {}
+        self.admin_ports = {}
         self.hub_port = self.http_port = None
 
     def start(self):
@@ -801,6 +873,10 @@ class SpokeCluster:
         ready = self.workdir / f"{self.tag}-hub.ready.json"
         argv = [str(self.bin_dir / "spoke-hub"), "--listen", f"{HOST}:0", "--http", f"{HOST}:0",
                 "--ready-file", str(ready), "--log-level", "warn"]
+        if self.hub_config is not None:
+            conf = self.workdir / f"{self.tag}-hub.ini"
+            conf.write_text(self.hub_config)
+            argv += ["-c", str(conf)]
         self.hub = Proc("hub", argv, self.workdir / f"{self.tag}-hub.log")
         doc = wait_for(lambda: read_json_file(ready), START_TIMEOUT_S, "the hub's ready file",
                        procs=[self.hub])
@@ -828,6 +904,7 @@ class SpokeCluster:
                        read_json_file(proc.ready_path), START_TIMEOUT_S,
                        f"{name} to accept connections", procs=[proc])
         self.edge_ports[name] = doc["ws"]
+        self.admin_ports[name] = doc.get("admin")
         if self.certs:
             self.tls_ports[name] = doc["wss"]
 
@@ -851,6 +928,18 @@ class SpokeCluster:
 
     def links(self):
         return http_json(self.http_port, "/api/links")["links"]
+
+    def drain(self, edge, period_s):
+        """Drains edge through the hub's API (POST /api/edges/NAME/drain):
+        it stops accepting, closes its clients with 1001 over period_s
+        (0: the edge's own drain_period, 0 here) and exits 0."""
+        return http_json(self.http_port, f"/api/edges/{edge}/drain", body={"period": period_s})
+
+    def hub_metrics(self):
+        return prometheus(self.http_port)
+
+    def edge_metrics(self, name):
+        return prometheus(self.admin_ports[name])
 
     def link_totals(self):
         """Sums of the hub's per-link counters over all links."""

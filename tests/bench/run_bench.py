@@ -5,10 +5,12 @@ workload's figures as one JSON object and one readable line, then a summary
 table, and writes every figure with its conditions to
 tests/bench/results/<date>-<commit>.json.
 
-Workloads: idle, fanout, broadcast, topics, link, handshake, churn (see
-docs/performance.md for what each figure means and how it is measured).
+Workloads: idle, fanout, broadcast, topics, link, recovery, history,
+handshake, churn, wss (see docs/performance.md for what each figure means
+and how it is measured).
 
 Usage: tests/bench/run_bench.py [--bin-dir build] [--quick] [--only WORKLOAD[,…]]
+                               [--hub-config FILE]
 """
 import argparse
 import datetime
@@ -26,7 +28,17 @@ import benchlib as bl  # noqa: E402
 from benchlib import fmt_us as us  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-WORKLOADS = ("idle", "fanout", "broadcast", "topics", "link", "handshake", "churn", "wss")
+WORKLOADS = ("idle", "fanout", "broadcast", "topics", "link", "recovery", "history", "handshake",
+             "churn", "wss")
+
+# The hub's history for the `history` workload, in one place so that it is
+# easy to follow the hub's syntax: every topic keeps up to COUNT messages for
+# AGE, within history_bytes for the whole hub; room enough that nothing the
+# workload publishes is evicted.
+HISTORY_INI = """[history]
+default = 100000 3600s
+history_bytes = 268435456
+"""
 
 # Counts per profile. The standard suite must finish in under 10 minutes on
 # the 2-core benchmark machine, the quick one in about a minute.
@@ -48,6 +60,17 @@ PROFILES = {
                    "window": 64},
         "link": {"rooms": 10, "subs_per_room": 10, "pubs": 2, "messages": 60000,
                  "window": 64},
+        # clients on edge-a over `topics`, a publisher on edge-b at `rate`
+        # for `publish_s`; edge-a drained (period 0: every client at once)
+        # `steady_s` after go. cold: the publisher holds no subscription, so
+        # edge-b has no interest in the topics before the clients come; warm:
+        # it is subscribed to them (its echoes).
+        "recovery": {"clients": 10000, "per_proc": 5000, "topics": 4, "rate": 200,
+                     "size": 100, "publish_s": 4, "steady_s": 1, "drain_period_s": 0,
+                     "inflight": 500, "margin_s": 5, "variants": ("cold", "warm")},
+        # `messages` of `size` bytes over `topics`, in two halves, with the hub
+        # running HISTORY_INI.
+        "history": {"messages": 200000, "topics": 100, "size": 100, "pubs": 2, "window": 64},
         "handshake": {"conns": 64, "seconds": 5},
         "churn": {"conns": 64, "seconds": 5},
         "wss": {"idle": {"conns": 10000, "per_proc": 5000, "hold_s": 5},
@@ -67,6 +90,10 @@ PROFILES = {
         "topics": {"topics": 1000, "per_proc": 1000, "pubs": 2, "messages": 100000,
                    "window": 64},
         "link": {"rooms": 10, "subs_per_room": 4, "pubs": 2, "messages": 10000, "window": 64},
+        "recovery": {"clients": 2000, "per_proc": 2000, "topics": 4, "rate": 200,
+                     "size": 100, "publish_s": 2.5, "steady_s": 0.5, "drain_period_s": 0,
+                     "inflight": 500, "margin_s": 2, "variants": ("cold",)},
+        "history": {"messages": 50000, "topics": 20, "size": 100, "pubs": 2, "window": 64},
         "handshake": {"conns": 32, "seconds": 3},
         "churn": {"conns": 32, "seconds": 3},
         "wss": {"idle": {"conns": 2000, "per_proc": 2000, "hold_s": 2},
@@ -91,6 +118,9 @@ class Bench:
         self.clusters = []
         self.seq = 0
         self.certs_dir = None
+        # --hub-config: the INI text every hub gets (the history workload
+        # excepted); None: the hub's defaults.
+        self.hub_config = Path(args.hub_config).read_text() if args.hub_config else None
 
     # ---- plumbing
     def certs(self):
@@ -101,9 +131,10 @@ class Bench:
                            check=True, stdout=subprocess.DEVNULL)
         return self.certs_dir
 
-    def cluster(self, workers=1, tls=False):
+    def cluster(self, workers=1, tls=False, hub_config=None):
         c = bl.SpokeCluster(self.bin_dir, self.workdir, workers=workers,
-                            tag=f"c{len(self.clusters) + 1}", certs=self.certs() if tls else None)
+                            tag=f"c{len(self.clusters) + 1}", certs=self.certs() if tls else None,
+                            hub_config=hub_config if hub_config is not None else self.hub_config)
         self.clusters.append(c)
         return c.start()
 
@@ -126,11 +157,12 @@ class Bench:
         print(json.dumps(printable, separators=(",", ":")), flush=True)
         print(f"{workload}: {text}", flush=True)
 
-    def measure(self, run, workers=1, tls=False):
-        """run(cluster) on a fresh cluster (clients over wss with tls),
-        repeated when disturbed (see benchlib.measure). Returns (result, cluster)."""
-        return bl.measure(lambda: self.cluster(workers, tls), run, self.args.noisy_retries,
-                          stop=self.stop_cluster)
+    def measure(self, run, workers=1, tls=False, hub_config=None):
+        """run(cluster) on a fresh cluster (clients over wss with tls, the hub
+        with the INI text hub_config), repeated when disturbed (see
+        benchlib.measure). Returns (result, cluster)."""
+        return bl.measure(lambda: self.cluster(workers, tls, hub_config), run,
+                          self.args.noisy_retries, stop=self.stop_cluster)
 
     def stop_all(self):
         self.fleet.stop()
@@ -334,6 +366,372 @@ class Bench:
                           f"(up {pct(r['link_up_wire_vs_json_sent'])})", "",
                           ("goal ≤ 25%" + bl.flags(r))))
 
+    # ---- recovery and history (issue 12)
+    def recovery(self):
+        p = self.profile["recovery"]
+        for variant in p["variants"]:
+            r, _ = self.measure(lambda c: self.recovery_run(c, p, variant))
+            self.recovery_report(r, p)
+
+    @staticmethod
+    def positions_metrics(c, edge):
+        """The hub's /metrics and edge's own, for the history counters
+        (empty where a page cannot be read)."""
+        out = {}
+        for key, get in (("hub", c.hub_metrics), ("edge", lambda: c.edge_metrics(edge))):
+            try:
+                out[key] = get()
+            except (OSError, ValueError, KeyError, TypeError):
+                out[key] = {}
+        return out
+
+    def recovery_run(self, c, p, variant):
+        """Clients subscribed on edge-a, a publisher on edge-b at a steady
+        rate; after steady_s edge-a is drained through the hub's API and the
+        clients move to edge-b, subscribing with since. Windows: `steady`
+        from go to the drain (the cost of the publish rate alone), `win` from
+        the drain until every client is back (RECOVERED)."""
+        a, b = c.edge_names
+        urls = c.edge_urls
+        fleet = self.fleet
+        label = self.label("recovery")
+        n, k = p["clients"], p["topics"]
+        messages = int(p["rate"] * p["publish_s"])
+        timeout = p["publish_s"] + p["margin_s"]
+        after = {name: proc for name, proc in c.servers.items() if name != a}
+        subs, base = [], 0
+        for cnt in bl.split(n, bl.procs_for(n, p["per_proc"])):
+            subs.append(fleet.start(label, "sub", [urls[a]], conns=cnt, topic="bench.recovery",
+                                    topics=k, topic_base=base, messages=messages, timeout=timeout,
+                                    reconnect="since", reconnect_url=urls[b],
+                                    inflight=p["inflight"]))
+            base += cnt
+        try:
+            fleet.wait(subs, "READY", 120, f"clients subscribed on {a}", servers=c.procs())
+            pub = fleet.start(label, "pub", [urls[b]], conns=1, topic="bench.recovery", topics=k,
+                              messages=messages, rate=p["rate"], size=p["size"],
+                              echo=0 if variant == "cold" else 1)
+            fleet.wait([pub], "READY", 30, "publisher connected", servers=c.procs())
+            fleet.wait(subs, "WARM", 30, "warm-up reached every client", servers=c.procs())
+            gens = subs + [pub]
+            watched = {name: c.servers[name].pid for name in ("hub", b)}
+
+            def sched():
+                return {name: bl.sched_cpu_seconds(pid) for name, pid in watched.items()}
+            s0 = sched()
+            steady = bl.Window(c.servers, gens)
+            for g in gens:
+                g.send("go")
+            # The steady window is part of the measurement (the hub's CPU at
+            # this publish rate without a recovery), not a readiness wait.
+            end = time.monotonic() + p["steady_s"]
+            while time.monotonic() < end:
+                for s in c.procs():
+                    s.check_alive()
+                time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+            steady.close()
+            s1 = sched()
+            m0 = self.positions_metrics(c, b)
+            win = bl.Window(after, gens)
+            drain_ns = win.t0
+            c.drain(a, p["drain_period_s"])
+            # edge-a exits once drained: from here on only the others count.
+            fleet.wait(subs, "RECOVERED", p["drain_period_s"] + 60, f"every client back on {b}",
+                       servers=after.values(), or_event="RESULT")
+            win.close()
+            s2 = sched()
+            m1 = self.positions_metrics(c, b)
+            fleet.wait(gens, "RESULT", timeout + 40, "results", servers=after.values())
+        finally:
+            fleet.stop([x for x in fleet.procs if x.name.startswith(label + "-")])
+
+        sub_res = [g.result for g in subs]
+        res = [x.get("resume") or {} for x in sub_res]
+
+        def tot(key):
+            return sum(x.get(key) or 0 for x in res)
+
+        def merged(prefix):
+            return bl.merge_latency([{"hist": x.get(prefix + "hist"),
+                                      "max_ns": x.get(prefix + "max_ns")} for x in res])
+
+        def reads(side, names):
+            v0, name = bl.metric_total(m0[side], names)
+            v1, _ = bl.metric_total(m1[side], names)
+            return (None, None) if v0 is None or v1 is None else (round(v1 - v0), name)
+
+        def about_history(name):
+            return any(w in name for w in ("history", "replay", "recover", "resum", "since"))
+
+        expected = sum(x.get("expected", 0) for x in sub_res)
+        received = sum(x.get("received", 0) for x in sub_res)
+        # Positions are there once a sub ack carries an epoch.
+        supported = tot("acks_with_position") > 0
+        # Every client closed and back (else the figure would be of a part).
+        all_back = tot("conns_closed") == n and tot("away") == 0
+        back_ns = max((x.get("last_back_ns") or 0 for x in res), default=0) if all_back else 0
+        closes = [x.get("first_close_ns") for x in res if x.get("first_close_ns")]
+        last_closes = [x.get("last_close_ns") for x in res if x.get("last_close_ns")]
+        hub_reads, hub_name = reads("hub", ["spoke_hub_history_reads_total",
+                                            lambda m: m.startswith("spoke_hub_") and
+                                            "history" in m and "read" in m])
+        edge_reads, edge_name = reads("edge", ["spoke_edge_history_reads_total",
+                                               lambda m: m.startswith("spoke_edge_") and
+                                               "history" in m and "read" in m])
+        replayed = tot("replayed")
+        hub_cpu, edge_cpu = win.cpu("hub"), win.cpu(b)
+        per_s = (lambda x, w: round(x / w.wall_s, 3) if w.wall_s else None)
+        hub_steady = per_s(steady.cpu("hub"), steady)
+        edge_steady = per_s(steady.cpu(b), steady)
+        lost = expected - received
+
+        def sched_delta(x, y):
+            return {name: None if x[name] is None or y[name] is None
+                    else round(y[name] - x[name], 4) for name in x}
+        sched_steady, sched_win = sched_delta(s0, s1), sched_delta(s1, s2)
+
+        def above(name):
+            if sched_steady[name] is None or sched_win[name] is None or not steady.wall_s:
+                return None
+            return round(sched_win[name] - sched_steady[name] / steady.wall_s * win.wall_s, 4)
+        return {
+            "name": f"recovery-{variant}",
+            "conditions": {"clients": n, "sub_procs": len(subs), "topics": k, "rate": p["rate"],
+                           "payload_bytes": p["size"], "messages": messages,
+                           "publish_s": p["publish_s"], "steady_s": p["steady_s"],
+                           "drain_period_s": p["drain_period_s"],
+                           "reconnect_inflight_per_proc": p["inflight"], "variant": variant,
+                           "publisher_subscribed_on_b": variant != "cold", "workers": 1,
+                           "hub_config": self.hub_config},
+            "supported": supported,
+            "expected": expected, "received": received,
+            # Without positions in the binaries the clients resubscribe
+            # without since and lose what was published meanwhile: that is
+            # reported, not counted as a failure of the run.
+            "lost": lost if supported else None,
+            "lost_without_positions": None if supported else lost,
+            "seq_missing": tot("seq_missing"), "seq_dups": tot("seq_dups"),
+            "seq_missing_before_close": tot("seq_missing_before_close"),
+            "seq_dups_before_close": tot("seq_dups_before_close"),
+            "resets": sum(x.get("resets") or 0 for x in sub_res),
+            "closed_for_good": sum(x.get("closed") or 0 for x in sub_res),
+            "timed_out": any(x.get("timed_out") for x in sub_res),
+            "errors": sum((x.get("errors") or 0) + (x.get("proto_errors") or 0)
+                          for x in sub_res + [pub.result]),
+            "published": pub.result.get("sent"),
+            **{key: tot(key) for key in (
+                "conns_closed", "away", "reconnects", "connect_failures", "acks_with_position",
+                "recovered", "not_recovered", "unanswered", "without_position",
+                "resubscribe_errors", "replayed", "missed_told", "epoch_changes",
+                "msgs_before_ack")},
+            "first_not_recovered_reason": next((x["first_not_recovered_reason"] for x in res
+                                                if x.get("first_not_recovered_reason")), None),
+            # Wall time from the drain request to the last client caught up
+            # (harness and generators share CLOCK_MONOTONIC).
+            "all_back_after_drain_s": round((back_ns - drain_ns) / 1e9, 3)
+            if back_ns > drain_ns else None,
+            "first_close_after_drain_ms": round((min(closes) - drain_ns) / 1e6, 1)
+            if closes else None,
+            "closes_spread_ms": round((max(last_closes) - min(closes)) / 1e6, 1)
+            if closes else None,
+            "to_ack": merged("ack_"), "to_caught_up": merged("caught_up_"),
+            "to_first_live": merged("live_"),
+            "window_s": round(win.wall_s, 3),
+            "cpu_s": {"hub": round(hub_cpu, 3), b: round(edge_cpu, 3),
+                      "generators": round(win.gens_cpu(), 3),
+                      "per_process": {**win.server_cpu, **win.gen_cpu}},
+            # The same from the scheduler's clock (schedstat): precise where
+            # the tick-sampled figures above are coarse.
+            "sched_cpu_s": {"steady": sched_steady, "recovery": sched_win,
+                            "recovery_above_steady": {name: above(name) for name in sched_win}},
+            "hub_cpu_steady_per_s": hub_steady, "edge_b_cpu_steady_per_s": edge_steady,
+            # The recovery's own share: the window's CPU less what the steady
+            # publish rate costs over the same time (coarse: 10 ms ticks).
+            "hub_cpu_above_steady_s": round(hub_cpu - hub_steady * win.wall_s, 3)
+            if hub_steady is not None else None,
+            "edge_b_cpu_above_steady_s": round(edge_cpu - edge_steady * win.wall_s, 3)
+            if edge_steady is not None else None,
+            "history_reads": {"hub": hub_reads, "hub_metric": hub_name,
+                              "edge": edge_reads, "edge_metric": edge_name},
+            "replayed_per_hub_read": round(replayed / hub_reads, 1) if hub_reads else None,
+            "metrics_delta": {"hub": bl.metrics_delta(m0["hub"], m1["hub"], about_history),
+                              b: bl.metrics_delta(m0["edge"], m1["edge"], about_history)},
+            "irq_cpu_s": win.irq_cpu, "steal_s": win.steal,
+            "foreign_cpu_s": win.foreign_cpu, "noisy": win.noisy(),
+            "sub_results": [{key: v for key, v in x.items() if key != "hist" and key != "resume"}
+                            | {"resume": {key: v for key, v in (x.get("resume") or {}).items()
+                                          if not key.endswith("hist")}} for x in sub_res],
+            "pub_results": [pub.result],
+        }
+
+    def recovery_report(self, r, p):
+        cond = r["conditions"]
+        where = ("publisher on edge-b not subscribed (edge-b cold)" if cond["variant"] == "cold"
+                 else "publisher on edge-b subscribed to the topics (edge-b warm)")
+        head = (f"{r['name']}: {cond['clients']} clients on edge-a over {cond['topics']} topics, "
+                f"{cond['rate']} msg/s × {cond['payload_bytes']} B, {where}; edge-a drained "
+                f"(period {cond['drain_period_s']} s) {cond['steady_s']} s after go")
+        back, ack, live = r["to_caught_up"], r["to_ack"], r["to_first_live"]
+        hr = r["history_reads"]
+        reads = (f"history reads hub {'n/a' if hr['hub'] is None else hr['hub']}, edge-b "
+                 f"{'n/a' if hr['edge'] is None else hr['edge']}")
+        sc = r["sched_cpu_s"]
+        cpu = (f"CPU over the {r['window_s']} s recovery window (scheduler clock; ticks in "
+               f"brackets): hub {sc['recovery']['hub']} s ({r['cpu_s']['hub']}), "
+               f"{sc['recovery_above_steady']['hub']} s above the steady rate; edge-b "
+               f"{sc['recovery']['edge-b']} s ({r['cpu_s']['edge-b']}), "
+               f"{sc['recovery_above_steady']['edge-b']} s above steady; generators "
+               f"{r['cpu_s']['generators']} s, softirq {r['irq_cpu_s']} s{bl.flags(r)}")
+        times = (f"close → caught up p50 {us(back['p50_us'])} p99 {us(back['p99_us'])} max "
+                 f"{us(back['max_us'])}; → ack p50 {us(ack['p50_us'])} p99 {us(ack['p99_us'])}; "
+                 f"→ first live p50 {us(live['p50_us'])} p99 {us(live['p99_us'])}")
+        every = (f"{r['all_back_after_drain_s']} s" if r["all_back_after_drain_s"] is not None else
+                 f"NEVER ({cond['clients'] - r['conns_closed'] + r['away']} of {cond['clients']} "
+                 f"not back at the end)")
+        if not r["supported"]:
+            self.record("recovery", r,
+                        f"{head}: UNSUPPORTED by these binaries (no sub ack carried an epoch): "
+                        f"the clients resubscribed without since and lost "
+                        f"{r['lost_without_positions']} of {r['expected']} "
+                        f"({r['seq_missing']} seqs missing across the move, {r['seq_dups']} at "
+                        f"or below the last seq: a restarted numbering); all back "
+                        f"{every} after the drain; {times}; {reads}; {cpu}")
+            self.rows.append((r["name"], f"{cond['clients']} clients", "", "", "",
+                              "UNSUPPORTED: no positions in the acks"))
+            return
+        bad = r["lost"] or r["seq_missing"] or r["seq_dups"] or r["resets"]
+        loss = (f"lost {r['lost']}, missing {r['seq_missing']}, duplicated {r['seq_dups']}, "
+                f"resets {r['resets']}")
+        self.record("recovery", r,
+                    f"{head}: {r['received']}/{r['expected']} delivered ({loss}"
+                    f"{'' if not bad else ' — MUST BE 0'}); recovered {r['recovered']}/"
+                    f"{r['reconnects']} (not {r['not_recovered']}, unanswered {r['unanswered']}), "
+                    f"{r['replayed']} replayed; all back {every} after the drain; {times}; "
+                    f"{reads}; {cpu}")
+        self.rows.append((r["name"], f"{cond['clients']} clients, {r['received']}/{r['expected']}",
+                          f"hub {sc['recovery']['hub']} CPU-s, edge-b {sc['recovery']['edge-b']} s",
+                          f"all back {every}",
+                          f"p50 {us(back['p50_us'])} p99 {us(back['p99_us'])} "
+                          f"max {us(back['max_us'])}",
+                          (f"recovered {r['recovered']}/{r['reconnects']}, {reads}"
+                           + (" LOSS" if bad else "") + bl.flags(r))))
+
+    def history(self):
+        p = self.profile["history"]
+        try:
+            r, _ = self.measure(lambda c: self.history_run(c, p), hub_config=HISTORY_INI)
+        except bl.BenchError as e:
+            if "[history]" not in str(e):
+                raise
+            # A hub without history refuses the section: say so, do not fail.
+            said = next((line.strip() for line in str(e).splitlines() if "[history]" in line),
+                        "")
+            r = {"name": "history", "supported": False, "hub_said": said,
+                 "conditions": {"hub_config": HISTORY_INI, **p}}
+            self.record("history", r, f"UNSUPPORTED: the hub refused run_bench.py's HISTORY_INI "
+                                      f"({said})")
+            self.rows.append(("history", "", "", "", "", "UNSUPPORTED: hub refused [history]"))
+            return
+        self.history_report(r, p)
+
+    def history_run(self, c, p):
+        """Publishes p["messages"] (in two halves, one publisher process each)
+        to p["topics"] topics through edge-a with the hub running
+        HISTORY_INI, and reads the hub's RssAnon and /metrics before, between
+        and after."""
+        a = c.edge_names[0]
+        label = self.label("history")
+        half = p["messages"] // 2
+
+        def sample(held):
+            try:
+                metrics = c.hub_metrics()
+            except (OSError, ValueError):
+                metrics = {}
+            return {"held": held, "rss": {n: s.rss() for n, s in c.servers.items()},
+                    "metrics": metrics}
+        marks = [sample(0)]
+        pubs, cpu, held, foreign, noisy = [], {}, 0, 0.0, False
+        try:
+            for _ in range(2):
+                g = self.fleet.start(label, "pub", [c.edge_urls[a]], conns=p["pubs"],
+                                     topic="bench.history", topics=p["topics"], messages=half,
+                                     size=p["size"], window=p["window"])
+                self.fleet.wait([g], "READY", 30, "publisher connected", servers=c.procs())
+                win = bl.Window(c.servers, [g])
+                g.send("go")
+                self.fleet.wait([g], "RESULT", 120, "publisher result", servers=c.procs())
+                win.close()
+                foreign += win.foreign_cpu
+                noisy = noisy or win.noisy()
+                pubs.append(g.result)
+                for n, v in win.server_cpu.items():
+                    cpu[n] = round(cpu.get(n, 0.0) + (v or 0.0), 3)
+                # Warm-ups are published to the topics too, and held.
+                held += g.result.get("sent", 0) + g.result.get("warm_sent", 0)
+                self.fleet.stop([g])
+                marks.append(sample(held))
+        finally:
+            self.fleet.stop([x for x in self.fleet.procs if x.name.startswith(label + "-")])
+        return {"marks": marks, "pubs": pubs, "cpu_s": cpu, "edge": a,
+                "foreign_cpu_s": round(foreign, 3), "noisy": noisy}
+
+    def history_report(self, raw, p):
+        m0, m1, m2 = raw["marks"]
+        held1, held2 = m1["held"], m2["held"]
+
+        def grow(name, x, y):
+            if x["rss"].get(name) is None or y["rss"].get(name) is None:
+                return None
+            return y["rss"][name] - x["rss"][name]
+
+        def per(v, n):
+            return round(v / n, 1) if v is not None and n else None
+        not_limits = (lambda m: not any(w in m for w in ("limit", "max", "budget", "config")))
+        hb, hb_name = bl.metric_total(m2["metrics"], [
+            "spoke_hub_history_bytes",
+            lambda m: m.startswith("spoke_hub_") and "history" in m and "bytes" in m
+            and not_limits(m)])
+        hm, hm_name = bl.metric_total(m2["metrics"], [
+            "spoke_hub_history_messages",
+            lambda m: m.startswith("spoke_hub_") and "history" in m and
+            ("messages" in m or "entries" in m) and not_limits(m)])
+        a = raw["edge"]
+        lost = sum(x.get("sent", 0) - x.get("echoed", 0) for x in raw["pubs"])
+        r = {"name": "history", "supported": True,
+             "conditions": {"hub_config": HISTORY_INI, "messages": p["messages"],
+                            "topics": p["topics"], "payload_bytes": p["size"],
+                            "pub_conns": p["pubs"], "window": p["window"], "phases": 2,
+                            "publisher_edge": a, "workers": 1},
+             "held": held2, "held_first_half": held1,
+             "hub_rss": [m["rss"].get("hub") for m in raw["marks"]],
+             "hub_bytes_per_message": per(grow("hub", m0, m2), held2),
+             # The second half alone: fixed per-topic costs taken out.
+             "hub_bytes_per_message_marginal": per(grow("hub", m1, m2), held2 - held1),
+             "hub_history_bytes_metric": hb, "hub_history_bytes_metric_name": hb_name,
+             "hub_metric_bytes_per_message": per(hb, held2),
+             "hub_history_messages_metric": hm, "hub_history_messages_metric_name": hm_name,
+             f"{a}_bytes_per_message": per(grow(a, m0, m2), held2),
+             "lost": lost, "cpu_s": raw["cpu_s"],
+             "metrics": {k: v for k, v in m2["metrics"].items() if "history" in k},
+             "foreign_cpu_s": raw["foreign_cpu_s"], "noisy": raw["noisy"],
+             "pub_results": raw["pubs"]}
+        metric = ("hub metric n/a" if hb is None else
+                  f"hub's {hb_name} {bl.fmt_bytes(hb)} = {r['hub_metric_bytes_per_message']} B/msg")
+        held_note = ("" if hm is None or hm == held2 else
+                     f"; WARNING: the hub says it holds {hm:.0f} ({hm_name}), not {held2}")
+        self.record("history", r,
+                    f"{held2} messages × {p['size']} B on {p['topics']} topics held by the hub "
+                    f"(HISTORY_INI; {lost} not echoed): hub RssAnon "
+                    f"+{bl.fmt_bytes(grow('hub', m0, m2))} = {r['hub_bytes_per_message']} B per "
+                    f"message held (second half alone {r['hub_bytes_per_message_marginal']} B); "
+                    f"{metric}; {a} +{r[a + '_bytes_per_message']} B/msg; CPU hub "
+                    f"{raw['cpu_s'].get('hub')} s{held_note}{bl.flags(r)}")
+        self.rows.append(("history", f"{held2} msgs × {p['size']} B, {p['topics']} topics",
+                          f"{r['hub_bytes_per_message']} B/msg (RssAnon)",
+                          f"marginal {r['hub_bytes_per_message_marginal']} B/msg", "",
+                          metric + held_note + bl.flags(r)))
+
     def connect_loop(self, role, p=None, tls=False):
         p = p or self.profile[role]
         name = f"{role}-wss" if tls else role
@@ -441,7 +839,8 @@ class Bench:
                "only": self.args.only, "elapsed_s": round(elapsed, 1),
                "machine": bl.machine(), "conditions": {"profile": self.profile,
                                                        "edge_workers": 1,
-                                                       "src_ips": bl.SRC_IPS},
+                                                       "src_ips": bl.SRC_IPS,
+                                                       "hub_config": self.hub_config},
                "workloads": self.results, "errors": errors, "summary": self.rows}
         out.write_text(json.dumps(doc, indent=1) + "\n")
         return out
@@ -454,6 +853,9 @@ def main():
     ap.add_argument("--only", type=lambda s: [w for w in s.split(",") if w], default=None,
                     help=f"comma-separated workloads out of {', '.join(WORKLOADS)}")
     ap.add_argument("--out", help="results file (default tests/bench/results/DATE-COMMIT.json)")
+    ap.add_argument("--hub-config", metavar="FILE",
+                    help="an INI file for every hub (default: none, the hub's defaults, "
+                         "history included); the history workload always uses HISTORY_INI")
     ap.add_argument("--noisy-retries", type=int, default=1,
                     help="repeat a run disturbed by other processes up to N times (default 1)")
     args = ap.parse_args()
@@ -492,7 +894,10 @@ def main():
     out = bench.write(started, elapsed, errors)
     shown = out.relative_to(REPO) if out.is_relative_to(REPO) else out
     print(f"\n{elapsed:.0f} s; results in {shown}")
-    lost = sum(r.get("lost", 0) or 0 for runs in bench.results.values() for r in runs)
+    # recovery: a duplicated message is as bad as a lost one (where the
+    # binaries have positions: without, a topic's numbering may restart).
+    lost = sum((r.get("lost") or 0) + (r.get("seq_dups") or 0 if r.get("supported", True) else 0)
+               for runs in bench.results.values() for r in runs)
     return 1 if errors or lost else 0
 
 

@@ -8,6 +8,7 @@
  *   proto_spoke.c spoke client protocol v1 (JSON or msgpack) over those frames
  *   proto_nats.c  the NATS text protocol as a byte stream over those frames
  *   role_*.c      what the process does with its connections
+ *   resume.c      positions and recovery for the sub role (--reconnect)
  *   main.c        options, the control channel (stdin/stdout), results */
 #ifndef LOADGEN_LG_H
 #define LOADGEN_LG_H
@@ -26,7 +27,7 @@
 enum lg_role { ROLE_SUB, ROLE_PUB, ROLE_HANDSHAKE, ROLE_CHURN, ROLE_IDLE };
 enum lg_proto { PROTO_SPOKE, PROTO_NATS };
 
-#define LG_MAX_URLS 16
+#define LG_MAX_URLS 16         /* per list: --url, and --reconnect-url after them in urls[] */
 #define LG_READ_BUF (1u << 20) /* shared read buffer: also the largest frame we accept */
 
 struct lg_url {
@@ -39,12 +40,17 @@ struct lg_url {
     uint8_t host_is_ip; /* an address literal: no SNI (RFC 6066 §3) */
 };
 
+/* sub: what a connection does when the server closes it with 1001 or it is
+ * lost (resume.c). */
+enum lg_reconnect { RC_OFF, RC_SINCE, RC_PLAIN };
+
 struct lg_opts {
     enum lg_role role;
     enum lg_proto proto;
     enum enc enc;
-    struct lg_url urls[LG_MAX_URLS];
-    unsigned nurls;
+    /* [0, nurls): --url; [nurls, nurls + nrurls): --reconnect-url */
+    struct lg_url urls[2 * LG_MAX_URLS];
+    unsigned nurls, nrurls;
     struct in_addr *src_ips; /* NULL: let the kernel pick */
     unsigned nsrc;
     unsigned conns;
@@ -61,6 +67,8 @@ struct lg_opts {
     int tls;            /* --tls: every URL over TLS (wss:// URLs are anyway) */
     const char *tls_ca; /* --tls-ca: verify the server against this CA; NULL: no verification */
     int tls_resume;     /* --tls-resume: resume sessions (default: full handshakes) */
+    enum lg_reconnect reconnect; /* sub: --reconnect since|plain|off */
+    int echo;                    /* pub: subscribe to the topics and wait for the echoes */
 };
 
 /* ---- connections (wsclient.c) */
@@ -92,6 +100,7 @@ struct conn {
     uint8_t counted;    /* counted in lg->inflight (connect..hello) */
     uint8_t rst;        /* close with SO_LINGER 0 (no TIME_WAIT: handshake, churn) */
     uint16_t url_idx;
+    uint8_t alt_urls; /* the next conn_start picks from the --reconnect-url list */
     /* TLS (tlsclient.c): what the last call waits for (EV_READ or EV_WRITE);
      * a read that waits for EV_WRITE, a write that waits for EV_READ; a fatal
      * error (no close_notify may follow). */
@@ -109,17 +118,22 @@ struct conn {
 
 /* What the protocol layer tells the role. Pointers are into the read buffer:
  * valid during the callback only. */
-enum lg_ev_kind { LE_HELLO, LE_ACK, LE_MSG, LE_ERROR };
+enum lg_ev_kind { LE_HELLO, LE_ACK, LE_MSG, LE_ERROR, LE_RESET };
 struct lg_event {
     enum lg_ev_kind kind;
     int64_t id; /* LE_ACK: spoke ack id (NATS PONG: 0) */
     int has_seq, has_t;
-    uint64_t seq;    /* LE_MSG, spoke */
-    uint64_t t;      /* LE_MSG: send time, CLOCK_MONOTONIC ns */
-    int w;           /* LE_MSG: warm-up flag */
-    uint64_t tag;    /* LE_MSG, NATS: publisher process tag (0: none) */
-    const char *str; /* LE_HELLO: spoke conn id; LE_MSG: spoke "from"; LE_ERROR: text */
+    uint64_t seq; /* LE_MSG; LE_ACK, LE_RESET: the topic's position (spoke) */
+    uint64_t t;   /* LE_MSG: send time, CLOCK_MONOTONIC ns */
+    int w;        /* LE_MSG: warm-up flag */
+    uint64_t tag; /* LE_MSG, NATS: publisher process tag (0: none) */
+    /* LE_HELLO: spoke conn id; LE_MSG: spoke "from"; LE_ERROR: text;
+     * LE_ACK, LE_RESET: "reason" (NULL: none) */
+    const char *str;
     size_t str_len;
+    const char *epoch; /* LE_ACK, LE_RESET: the topic's epoch (NULL: none) */
+    size_t epoch_len;
+    int has_recovered, recovered; /* LE_ACK of a sub with since */
 };
 
 struct role_ops {
@@ -153,6 +167,10 @@ struct lg {
     unsigned inflight; /* connects and upgrades not yet greeted */
     uint64_t attempts; /* conn_start calls: spreads URLs and source IPs */
     uint64_t proto_errors, server_closes, spoke_errors;
+    /* During on_close for a server close frame: its status code and the
+     * time it reached our socket (kernel stamp); 0 and 0 otherwise. */
+    uint16_t close_code;
+    uint64_t close_now;
     int rx_timestamps;          /* latency to the kernel's receive timestamp (SO_TIMESTAMPING) */
     uint64_t read_ns;           /* CLOCK_MONOTONIC time of the current read */
     uint64_t reads, read_bytes; /* socket reads that returned data, and their bytes */
@@ -161,8 +179,8 @@ struct lg {
         uint64_t n;
     } close_codes[8]; /* server close frames by status code (RFC 6455 §7.4) */
     /* TLS (tlsclient.c) */
-    struct ssl_ctx_st *tls_ctx;                   /* one per process; NULL without TLS */
-    struct ssl_session_st *tls_sess[LG_MAX_URLS]; /* --tls-resume: the newest session per URL */
+    struct ssl_ctx_st *tls_ctx;                       /* one per process; NULL without TLS */
+    struct ssl_session_st *tls_sess[2 * LG_MAX_URLS]; /* --tls-resume: the newest per URL */
     uint64_t tls_rx_real; /* last socket read's kernel stamp (REALTIME ns; 0: none) */
     uint64_t tls_done, tls_resumed, tls_failed;
     int tls_said_error;                   /* the first handshake failure was described on stderr */
@@ -180,7 +198,8 @@ struct lg {
 
 /* ---- wsclient.c */
 void ws_init(struct lg *lg);
-/* Starts connecting c (state CONNECTING) to the next URL and source address in
+/* Starts connecting c (state CONNECTING) to the next URL (of the --url list,
+ * or of the --reconnect-url list when c->alt_urls) and source address in
  * round-robin order. Returns 0, or -1 when no socket could be created (the
  * error is printed; c stays CS_CLOSED and on_close is not called). */
 int conn_start(struct conn *c);
@@ -234,6 +253,9 @@ const char *tlsc_error(char *out, size_t outlen);
 /* Handles one complete spoke message (a text or binary frame payload). */
 void spoke_on_message(struct conn *c, const uint8_t *p, size_t n, uint64_t now);
 void spoke_send_sub(struct conn *c, unsigned topic, int64_t id);
+/* A sub with "since":{"seq":seq,"epoch":epoch}: resume after that position. */
+void spoke_send_sub_since(struct conn *c, unsigned topic, int64_t id, uint64_t seq,
+                          const char *epoch, size_t epoch_len);
 /* Publishes message number i (corpus index) to topic with send time t. */
 void spoke_send_pub(struct conn *c, unsigned topic, uint64_t i, uint64_t t, int warm);
 
@@ -268,6 +290,32 @@ double lg_cpu_s(void);
 void lg_result(struct buf *b) __attribute__((noreturn));
 /* Appends `"p50_ns":…,…,"max_ns":…` and `"hist":[…]` for h. */
 void lg_append_latency(struct buf *b, const char *prefix, const struct hist *h, int with_hist);
+
+/* ---- resume.c: positions and recovery for the sub role (--reconnect).
+ * The sub role hands it every event of a connection whose initial
+ * subscription was acknowledged; resume.c owns c->last_seq then. */
+struct resume;
+struct resume *resume_new(struct lg *lg, struct conn *conns, unsigned n);
+/* The initial sub ack of c: remembers the position it carries. */
+void resume_on_first_ack(struct resume *rs, struct conn *c, const struct lg_event *e);
+/* A welcome on a reconnected c: sends the sub, with since when c has a position. */
+void resume_on_hello(struct resume *rs, struct conn *c);
+void resume_on_ack(struct resume *rs, struct conn *c, const struct lg_event *e, uint64_t now);
+void resume_on_error(struct resume *rs, struct conn *c, const struct lg_event *e, uint64_t now);
+void resume_on_reset(struct resume *rs, struct conn *c, const struct lg_event *e);
+/* Checks seq continuity. Returns 0, or -1 for a duplicate (not to be counted). */
+int resume_on_msg(struct resume *rs, struct conn *c, const struct lg_event *e, uint64_t now);
+/* c was closed after setup. Returns 1 if it will reconnect (it is not done),
+ * 0 if the close ends it (a close code other than 1001). */
+int resume_on_close(struct resume *rs, struct conn *c);
+/* Starts queued reconnects within --inflight (from the prepare hook). */
+void resume_prepare(struct resume *rs);
+/* 1 once every connection was closed at least once and is back (caught up). */
+int resume_all_back(const struct resume *rs);
+/* Appends ,"resume":{...}. */
+void resume_append_result(const struct resume *rs, struct buf *b);
+/* Missing seqs plus duplicates, before and after closes (the sub's seq_gaps). */
+uint64_t resume_seq_gaps(const struct resume *rs);
 
 /* ---- roles */
 void role_sub_init(struct lg *lg); /* sub and idle */

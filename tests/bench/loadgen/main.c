@@ -42,6 +42,11 @@ static const char usage[] =
     "  --tls-ca FILE            verify the server's certificate and name against this CA (PEM).\n"
     "                           Without it the certificate is NOT verified (any server is accepted)\n"
     "  --tls-resume             resume TLS sessions (one per URL); default: every handshake is full\n"
+    "  --reconnect since|plain|off  sub: after a close with 1001 or a lost connection, reconnect\n"
+    "                           and subscribe again, with since (the last seq and the ack's epoch)\n"
+    "                           or without it (plain); off: a close ends the connection (default)\n"
+    "  --reconnect-url URL      repeatable; where reconnects go, round-robin (default: the --urls)\n"
+    "  --echo 0|1               pub with --rate: 0 = do not subscribe to the topics (no echoes)\n"
     "  (--tls and --tls-resume take no value, or 0|1)\n";
 
 static struct lg g_lg;
@@ -171,15 +176,12 @@ static double num(const char *key, const char *v, double min, double max)
     return d;
 }
 
-static void add_url(struct lg_opts *o, const char *s)
+/* Parses s into *u (--url and --reconnect-url). */
+static void parse_url(struct lg_url *u, const char *s)
 {
-    struct lg_url *u;
     struct net_addr a;
     char hostport[300], err[256];
 
-    if (o->nurls == LG_MAX_URLS)
-        usage_error("--url: at most %d", LG_MAX_URLS);
-    u = &o->urls[o->nurls];
     memset(u, 0, sizeof *u);
     if (strncmp(s, "ws://", 5) == 0) {
         s += 5;
@@ -204,7 +206,6 @@ static void add_url(struct lg_opts *o, const char *s)
     snprintf(u->host, sizeof u->host, "%s", a.host);
     struct in6_addr ip;
     u->host_is_ip = inet_pton(AF_INET, a.host, &ip) == 1 || inet_pton(AF_INET6, a.host, &ip) == 1;
-    o->nurls++;
 }
 
 static void parse_src_ips(struct lg_opts *o, const char *s)
@@ -229,6 +230,7 @@ static void parse_src_ips(struct lg_opts *o, const char *s)
 static void parse_args(struct lg_opts *o, int argc, char **argv)
 {
     int conns_set = 0, role_set = 0, enc_set = 0;
+    static struct lg_url rurls[LG_MAX_URLS]; /* --reconnect-url, moved behind the --urls */
 
     *o = (struct lg_opts){
         .proto = PROTO_SPOKE,
@@ -243,6 +245,7 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
         .setup_timeout = 120,
         .inflight = 200,
         .rx_timestamps = 1,
+        .echo = 1,
     };
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i];
@@ -290,7 +293,24 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
                 usage_error("--encoding: json or msgpack, got '%s'", v);
             enc_set = 1;
         } else if (!strcmp(k, "url")) {
-            add_url(o, v);
+            if (o->nurls == LG_MAX_URLS)
+                usage_error("--url: at most %d", LG_MAX_URLS);
+            parse_url(&o->urls[o->nurls++], v);
+        } else if (!strcmp(k, "reconnect-url")) {
+            if (o->nrurls == LG_MAX_URLS)
+                usage_error("--reconnect-url: at most %d", LG_MAX_URLS);
+            parse_url(&rurls[o->nrurls++], v);
+        } else if (!strcmp(k, "reconnect")) {
+            if (!strcmp(v, "off"))
+                o->reconnect = RC_OFF;
+            else if (!strcmp(v, "since"))
+                o->reconnect = RC_SINCE;
+            else if (!strcmp(v, "plain"))
+                o->reconnect = RC_PLAIN;
+            else
+                usage_error("--reconnect: since, plain or off, got '%s'", v);
+        } else if (!strcmp(k, "echo")) {
+            o->echo = (int)num(k, v, 0, 1);
         } else if (!strcmp(k, "src-ips")) {
             parse_src_ips(o, v);
         } else if (!strcmp(k, "conns")) {
@@ -340,8 +360,15 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
         usage_error("--encoding applies to --proto spoke only");
     if (!conns_set && (o->role == ROLE_HANDSHAKE || o->role == ROLE_CHURN))
         o->conns = 50;
+    if (o->reconnect != RC_OFF && (o->role != ROLE_SUB || o->proto != PROTO_SPOKE))
+        usage_error("--reconnect applies to --role sub with --proto spoke only");
+    if (o->nrurls && o->reconnect == RC_OFF)
+        usage_error("--reconnect-url needs --reconnect since or plain");
+    if (!o->echo && (o->role != ROLE_PUB || o->rate <= 0))
+        usage_error("--echo 0 applies to --role pub with a --rate only");
+    memcpy(&o->urls[o->nurls], rurls, o->nrurls * sizeof rurls[0]);
     int any_tls = 0;
-    for (unsigned j = 0; j < o->nurls; j++) {
+    for (unsigned j = 0; j < o->nurls + o->nrurls; j++) {
         o->urls[j].tls |= (uint8_t)(o->tls != 0);
         any_tls |= o->urls[j].tls;
     }
@@ -400,7 +427,7 @@ int main(int argc, char **argv)
     if (lg->o.corpus_chat)
         corpus_init(&lg->corpus, 4096, 42);
     ws_init(lg);
-    for (unsigned j = 0; j < lg->o.nurls; j++)
+    for (unsigned j = 0; j < lg->o.nurls + lg->o.nrurls; j++)
         if (lg->o.urls[j].tls) {
             tlsc_init(lg);
             break;

@@ -4,7 +4,8 @@
  *
  * The receive path is the hot one (one call per delivery): JSON messages are
  * scanned for the few keys we need ("op", "seq", "t", "w", and "from" for
- * publishers), msgpack maps are walked in place. Keys are looked up by name,
+ * publishers; "epoch", "recovered" and "reason" in acks and resets), msgpack
+ * maps are walked in place. Keys are looked up by name,
  * never by position, since the protocol does not fix key order. */
 #define _GNU_SOURCE /* memmem */
 #include <stdio.h>
@@ -129,8 +130,8 @@ static int key_eq(const uint8_t *k, size_t kl, const char *lit, size_t ll)
 
 /* What a message carries, whatever its op. */
 struct jfields {
-    const uint8_t *op, *conn, *from;
-    size_t op_len, conn_len, from_len;
+    const uint8_t *op, *conn, *from, *epoch, *reason;
+    size_t op_len, conn_len, from_len, epoch_len, reason_len;
     int has_id;
     uint64_t id;
 };
@@ -174,6 +175,15 @@ static int json_scan(const uint8_t *p, const uint8_t *e, struct lg_event *ev, st
             sp = &f->conn, sl = &f->conn_len;
         } else if (key_eq(k, kl, LIT("from"))) {
             sp = &f->from, sl = &f->from_len;
+        } else if (key_eq(k, kl, LIT("epoch"))) {
+            sp = &f->epoch, sl = &f->epoch_len;
+        } else if (key_eq(k, kl, LIT("reason"))) {
+            sp = &f->reason, sl = &f->reason_len;
+        } else if (key_eq(k, kl, LIT("recovered"))) {
+            if (e - q >= 4 && memcmp(q, "true", 4) == 0)
+                ev->has_recovered = ev->recovered = 1;
+            else if (e - q >= 5 && memcmp(q, "false", 5) == 0)
+                ev->has_recovered = 1;
         }
         if (sp && q < e && *q == '"') {
             const uint8_t *ve = jstr_end(q + 1, e);
@@ -239,11 +249,19 @@ static int json_message(struct conn *c, const uint8_t *p, size_t n, struct lg_ev
         ev->kind = LE_MSG;
         ev->str = (const char *)f.from;
         ev->str_len = f.from_len;
-    } else if (key_eq(f.op, f.op_len, LIT("ack"))) {
-        if (!f.has_id)
-            return -1;
-        ev->kind = LE_ACK;
-        ev->id = (int64_t)f.id;
+    } else if (key_eq(f.op, f.op_len, LIT("ack")) || key_eq(f.op, f.op_len, LIT("reset"))) {
+        if (f.op_len == 3) {
+            if (!f.has_id)
+                return -1;
+            ev->kind = LE_ACK;
+            ev->id = (int64_t)f.id;
+        } else {
+            ev->kind = LE_RESET;
+        }
+        ev->epoch = (const char *)f.epoch;
+        ev->epoch_len = f.epoch_len;
+        ev->str = (const char *)f.reason;
+        ev->str_len = f.reason_len;
     } else if (key_eq(f.op, f.op_len, LIT("welcome"))) {
         ev->kind = LE_HELLO;
         ev->str = (const char *)f.conn;
@@ -494,11 +512,18 @@ static int msgpack_message(struct conn *c, const uint8_t *p, size_t n, struct lg
             if (mp_uint(&r, &id) < 0)
                 return -1;
             has_id = 1;
-        } else if ((key_is(k, kl, LIT("from")) && c->conn_id) || key_is(k, kl, LIT("conn"))) {
+        } else if ((key_is(k, kl, LIT("from")) && c->conn_id) || key_is(k, kl, LIT("conn")) ||
+                   key_is(k, kl, LIT("reason"))) {
             if (mp_str(&r, &s, &sl) < 0)
                 return -1;
             ev->str = s;
             ev->str_len = sl;
+        } else if (key_is(k, kl, LIT("epoch"))) {
+            if (mp_str(&r, &ev->epoch, &ev->epoch_len) < 0)
+                return -1;
+        } else if (key_is(k, kl, LIT("recovered")) && r.p < r.e && (*r.p == 0xc2 || *r.p == 0xc3)) {
+            ev->has_recovered = 1;
+            ev->recovered = *r.p++ == 0xc3;
         } else if (mp_skip(&r, 1) < 0) {
             return -1;
         }
@@ -510,7 +535,9 @@ static int msgpack_message(struct conn *c, const uint8_t *p, size_t n, struct lg
     else if (key_is(op, opl, LIT("ack")) && has_id) {
         ev->kind = LE_ACK;
         ev->id = (int64_t)id;
-    } else if (key_is(op, opl, LIT("welcome")))
+    } else if (key_is(op, opl, LIT("reset")))
+        ev->kind = LE_RESET;
+    else if (key_is(op, opl, LIT("welcome")))
         ev->kind = LE_HELLO;
     else if (key_is(op, opl, LIT("error"))) {
         ev->kind = LE_ERROR;
@@ -605,7 +632,10 @@ static size_t mp_strhdr_len(size_t n)
     return n < 32 ? 1 : n < 256 ? 2 : 3;
 }
 
-void spoke_send_sub(struct conn *c, unsigned topic, int64_t id)
+/* {"op":"sub","topic":T,"id":N} and, with an epoch, "since":{"seq":S,"epoch":E}.
+ * Topics have at most 255 bytes and epochs at most 16 (the callers' limits). */
+static void send_sub(struct conn *c, unsigned topic, int64_t id, uint64_t seq, const char *epoch,
+                     size_t epoch_len)
 {
     struct lg *lg = c->lg;
     const char *t = lg->topic_names[topic];
@@ -613,12 +643,18 @@ void spoke_send_sub(struct conn *c, unsigned topic, int64_t id)
     uint8_t tmp[512], *o = tmp;
 
     if (lg->o.enc == ENC_JSON) {
-        o += snprintf((char *)o, sizeof tmp, "{\"op\":\"sub\",\"topic\":\"%s\",\"id\":%lld}", t,
+        o += snprintf((char *)o, sizeof tmp, "{\"op\":\"sub\",\"topic\":\"%s\",\"id\":%lld", t,
                       (long long)id);
+        if (epoch)
+            o += snprintf((char *)o, sizeof tmp - (size_t)(o - tmp),
+                          ",\"since\":{\"seq\":%llu,\"epoch\":\"%.*s\"}", (unsigned long long)seq,
+                          (int)epoch_len, epoch);
+        *o++ = '}';
         buf_append(conn_frame(c, WS_OP_TEXT, (size_t)(o - tmp)), tmp, (size_t)(o - tmp));
         return;
     }
-    o = PUT(o, "\x83\xa2op\xa3sub\xa5topic");
+    *o++ = epoch ? 0x84 : 0x83;
+    o = PUT(o, "\xa2op\xa3sub\xa5topic");
     o += mp_strhdr(o, tl);
     memcpy(o, t, tl);
     o += tl;
@@ -629,7 +665,27 @@ void spoke_send_sub(struct conn *c, unsigned topic, int64_t id)
         *o++ = 0xd3; /* int64 */
         o = put_be64(o, (uint64_t)id);
     }
+    if (epoch) {
+        o = PUT(o, "\xa5since\x82\xa3seq\xcf");
+        o = put_be64(o, seq);
+        o = PUT(o, "\xa5"
+                   "epoch");
+        o += mp_strhdr(o, epoch_len);
+        memcpy(o, epoch, epoch_len);
+        o += epoch_len;
+    }
     buf_append(conn_frame(c, WS_OP_BINARY, (size_t)(o - tmp)), tmp, (size_t)(o - tmp));
+}
+
+void spoke_send_sub(struct conn *c, unsigned topic, int64_t id)
+{
+    send_sub(c, topic, id, 0, NULL, 0);
+}
+
+void spoke_send_sub_since(struct conn *c, unsigned topic, int64_t id, uint64_t seq,
+                          const char *epoch, size_t epoch_len)
+{
+    send_sub(c, topic, id, seq, epoch, epoch_len);
 }
 
 /* Padding so that the data value is about --size bytes. */

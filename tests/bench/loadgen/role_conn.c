@@ -75,6 +75,7 @@ static void on_event(struct conn *c, const struct lg_event *e, uint64_t now)
         break;
     case LE_MSG: complete(c, now); break;
     case LE_ERROR: conn_close(c, "error reply"); break;
+    case LE_RESET: break;
     }
 }
 

@@ -7,7 +7,9 @@
  * Message i goes to topic i mod K on connection i mod P. Topic t is
  * subscribed by connection t mod P only, so each message echoes back to this
  * process exactly once; echoes are recognised as ours by the spoke "from"
- * field (one of our connection ids) or the NATS payload tag. */
+ * field (one of our connection ids) or the NATS payload tag. With --echo 0
+ * (rate mode only) the publisher subscribes to nothing, so its edge holds no
+ * interest in the topics, and it ends after its last send. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -66,7 +68,9 @@ static void send_one(struct pub_role *r)
     if (r->sent == r->lg->o.messages) {
         r->all_sent = 1;
         ev_timer_stop(r->lg->loop, &r->rate_timer);
-        ev_timer_init(&r->end_timer, end_timeout_cb, ECHO_WAIT, 0);
+        /* Without echoes, end once the last message has been written (the
+         * flush comes at the end of this loop iteration). */
+        ev_timer_init(&r->end_timer, end_timeout_cb, r->lg->o.echo ? ECHO_WAIT : 0.1, 0);
         r->end_timer.data = r;
         ev_timer_start(r->lg->loop, &r->end_timer);
     }
@@ -196,12 +200,12 @@ static void on_event(struct conn *c, const struct lg_event *e, uint64_t now)
             lg_fatal("connection %u: welcome without a connection id", c->idx);
         }
         proto_on_hello(c);
-        for (unsigned t = c->idx; t < lg->o.topics; t += r->n) {
+        for (unsigned t = c->idx; lg->o.echo && t < lg->o.topics; t += r->n) {
             proto_send_sub(c, t, (int64_t)t + 1);
             if (lg->o.proto == PROTO_SPOKE)
                 c->acks_wanted++;
         }
-        if (lg->o.proto == PROTO_NATS) {
+        if (lg->o.proto == PROTO_NATS && lg->o.echo) {
             proto_send_sync(c);
             c->acks_wanted = 1;
         }
@@ -212,6 +216,7 @@ static void on_event(struct conn *c, const struct lg_event *e, uint64_t now)
         if (!c->ready && c->acks_wanted && --c->acks_wanted == 0)
             conn_ready(r, c);
         break;
+    case LE_RESET: break;
     case LE_ERROR:
         if (!c->ready)
             lg_fatal("publisher %u: subscribe refused: %.*s", c->idx, (int)e->str_len, e->str);

@@ -6,7 +6,12 @@
  * every connection has seen a message (the publisher's warm-ups), then the
  * measured phase, which ends when every connection has its expected count,
  * is closed, or --timeout seconds have passed since the phase began (at WARM,
- * at the first measured message or at a "go" line, whichever comes first). */
+ * at the first measured message or at a "go" line, whichever comes first).
+ *
+ * With --reconnect (resume.c), a connection closed with 1001 or lost comes
+ * back and subscribes again, with since; it is then not done until it has
+ * its count, and RECOVERED is printed once every connection has been closed
+ * and is back (caught up). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,8 +25,9 @@ struct sub_role {
     unsigned n;
     int idle;
     unsigned ready, warm, done, closed;
-    int said_ready, said_warm, measuring;
-    uint64_t received, expected, gaps, warm_msgs;
+    int said_ready, said_warm, said_recovered, measuring;
+    uint64_t received, expected, gaps, warm_msgs, resets;
+    struct resume *res; /* --reconnect; NULL otherwise */
     uint64_t first_ns, last_ns;
     uint64_t measure_start_ns;
     double cpu_at_measure;
@@ -46,9 +52,10 @@ static void finish(struct sub_role *r, int timed_out)
                "{\"role\":\"sub\",\"conns\":%u,\"received\":%" PRIu64 ",\"expected\":%" PRIu64
                ",\"seq_gaps\":%" PRIu64 ",\"first_ns\":%" PRIu64 ",\"last_ns\":%" PRIu64
                ",\"closed\":%u,\"timed_out\":%s,\"warm_msgs\":%" PRIu64 ",\"errors\":%" PRIu64
-               ",\"proto_errors\":%" PRIu64 ",",
-               r->n, r->received, r->expected, r->gaps, r->first_ns, r->last_ns, r->closed,
-               timed_out ? "true" : "false", r->warm_msgs, lg->spoke_errors, lg->proto_errors);
+               ",\"proto_errors\":%" PRIu64 ",\"resets\":%" PRIu64 ",",
+               r->n, r->received, r->expected, r->res ? resume_seq_gaps(r->res) : r->gaps,
+               r->first_ns, r->last_ns, r->closed, timed_out ? "true" : "false", r->warm_msgs,
+               lg->spoke_errors, lg->proto_errors, r->resets);
     lg_append_latency(&b, "", &r->hist, 1);
     buf_printf(&b, ",\"latency_at\":\"%s\",", lg->rx_timestamps ? "kernel_rx" : "read");
     lg_append_latency(&b, "read_", &r->read_hist, 0);
@@ -57,6 +64,8 @@ static void finish(struct sub_role *r, int timed_out)
     buf_printf(&b, ",\"reads\":%" PRIu64 ",\"read_bytes\":%" PRIu64, lg->reads, lg->read_bytes);
     buf_printf(&b, ",\"cpu_s\":%.3f,\"cpu_measured_s\":%.3f", lg_cpu_s(),
                r->measuring ? lg_cpu_s() - r->cpu_at_measure : 0.0);
+    if (r->res)
+        resume_append_result(r->res, &b);
     lg_result(&b);
 }
 
@@ -92,6 +101,10 @@ static void check_progress(struct sub_role *r)
         lg_say("WARM");
         start_measuring(r);
     }
+    if (r->res && !r->said_recovered && resume_all_back(r->res)) {
+        r->said_recovered = 1;
+        lg_say("RECOVERED");
+    }
     if (r->said_warm && r->done >= r->n)
         finish(r, 0);
 }
@@ -120,16 +133,20 @@ static void on_msg(struct sub_role *r, struct conn *c, const struct lg_event *e,
         c->warm = 1;
         r->warm++;
     }
+    /* With --reconnect every message is checked there, and a duplicate is
+     * not counted again. */
+    if (r->res && resume_on_msg(r->res, c, e, now) < 0)
+        return;
     if (e->w) {
         r->warm_msgs++;
-        if (e->has_seq)
+        if (e->has_seq && !r->res)
             c->last_seq = e->seq;
     } else {
         if (!r->measuring)
             start_measuring(r);
         /* seq numbers every message on the topic: a measured message must
          * follow the previous one (warm-up or measured) by exactly 1. */
-        if (e->has_seq) {
+        if (e->has_seq && !r->res) {
             if (c->last_seq && e->seq != c->last_seq + 1)
                 r->gaps += e->seq > c->last_seq ? e->seq - c->last_seq - 1 : 1;
             c->last_seq = e->seq;
@@ -154,24 +171,40 @@ static void on_event(struct conn *c, const struct lg_event *e, uint64_t now)
     struct sub_role *r = c->lg->role;
 
     switch (e->kind) {
-    case LE_MSG: on_msg(r, c, e, now); break;
+    case LE_MSG: on_msg(r, c, e, now); return; /* checks progress itself */
     case LE_HELLO:
+        if (c->ready && r->res) { /* reconnected */
+            resume_on_hello(r->res, c);
+            break;
+        }
         proto_on_hello(c);
         proto_send_sub(c, c->topic, 1);
         proto_send_sync(c);
         break;
     case LE_ACK:
         if (!c->ready) {
+            if (r->res)
+                resume_on_first_ack(r->res, c, e);
             c->ready = 1;
             if (++r->ready == r->n)
                 on_ready(r);
+        } else if (r->res) {
+            resume_on_ack(r->res, c, e, now);
         }
         break;
     case LE_ERROR:
         if (!c->ready)
             lg_fatal("connection %u: subscribe refused: %.*s", c->idx, (int)e->str_len, e->str);
+        if (r->res)
+            resume_on_error(r->res, c, e, now);
+        break;
+    case LE_RESET:
+        r->resets++;
+        if (r->res)
+            resume_on_reset(r->res, c, e);
         break;
     }
+    check_progress(r);
 }
 
 static void on_close(struct conn *c, const char *why)
@@ -179,6 +212,10 @@ static void on_close(struct conn *c, const char *why)
     struct sub_role *r = c->lg->role;
     if (!r->said_ready)
         lg_fatal("connection %u failed during setup: %s", c->idx, why);
+    if (r->res && resume_on_close(r->res, c)) { /* it comes back */
+        check_progress(r);
+        return;
+    }
     r->closed++;
     if (!c->warm) { /* a closed connection no longer holds up WARM */
         c->warm = 1;
@@ -198,9 +235,17 @@ static void on_go(struct lg *lg)
     start_measuring(lg->role);
 }
 
+static void prepare(struct lg *lg)
+{
+    struct sub_role *r = lg->role;
+    if (r->res)
+        resume_prepare(r->res);
+}
+
 static const struct role_ops sub_ops = {
     .on_event = on_event,
     .on_close = on_close,
+    .prepare = prepare,
     .on_go = on_go,
 };
 
@@ -224,6 +269,8 @@ void role_sub_init(struct lg *lg)
         c->expected = k > 1 ? m / k + (c->topic < m % k) : m;
         r->expected += c->expected;
     }
+    if (lg->o.reconnect != RC_OFF)
+        r->res = resume_new(lg, r->conns, r->n);
     lg->role = r;
     lg->ops = &sub_ops;
     ev_timer_init(&r->setup_timer, setup_timeout_cb, lg->o.setup_timeout, 0);

@@ -220,7 +220,13 @@ int conn_start(struct conn *c)
 {
     struct lg *lg = c->lg;
     uint64_t k = lg->attempts++;
-    const struct lg_url *u = &lg->o.urls[k % lg->o.nurls];
+    unsigned base = 0, nu = lg->o.nurls;
+    if (c->alt_urls && lg->o.nrurls) {
+        base = lg->o.nurls;
+        nu = lg->o.nrurls;
+    }
+    unsigned ui = base + (unsigned)(k % nu);
+    const struct lg_url *u = &lg->o.urls[ui];
     int one = 1;
 
     int fd = socket(u->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -249,7 +255,7 @@ int conn_start(struct conn *c)
         }
     }
     c->state = CS_CONNECTING;
-    c->url_idx = (uint16_t)(k % lg->o.nurls);
+    c->url_idx = (uint16_t)ui;
     c->writing = 0;
     c->counted = 1;
     lg->inflight++;
@@ -354,10 +360,15 @@ static void process_frames(struct conn *c, uint8_t *rb, size_t stream, size_t p,
                 }
             }
             lg->server_closes++;
+            /* on_close may want the code and when the close arrived (resume.c) */
+            lg->close_code = code;
+            lg->close_now = now;
             conn_close(c, code == 1008   ? "closed by the server: 1008 (slow consumer)"
                           : code == 1009 ? "closed by the server: 1009 (message too big)"
                           : code == 1001 ? "closed by the server: 1001 (going away)"
                                          : "closed by the server (close frame)");
+            lg->close_code = 0;
+            lg->close_now = 0;
             return;
         }
         default:
