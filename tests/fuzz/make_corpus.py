@@ -75,6 +75,8 @@ MSG_JSON = [
     b'{"op":"publish","topic":"t"}',
     b'[{"op":"sub"}]',
     b'{"op":"pub","topic":"t","data":' + b"[" * 33 + b"]" * 33 + b"}",
+    b'{"op":"sub","topic":"t","id":3,"since":{"seq":41,"epoch":"k3x9a0qz"}}',
+    b'{"op":"sub","topic":"t","since":{"seq":-1,"epoch":"K"}}',
 ]
 MSG_MSGPACK = [
     pack({"op": "sub", "topic": "chat.lobby", "id": 1}),
@@ -88,6 +90,7 @@ MSG_MSGPACK = [
     b"\x84" + pack({"op": "pub", "topic": "hk", "id": 1})[1:]
     + pack("data") + NESTED_KEYS,                           # issue 10: maps as keys
     pack({"op": "send", "to": "c", "data": "\x01" * 90}),   # over fuzz_msg's budget as JSON
+    pack({"op": "sub", "topic": "t", "id": 4, "since": {"seq": 2**63, "epoch": "e"}}),
 ]
 
 TRANSCODE = [
