@@ -8,19 +8,33 @@
 #include "common/msg.h"
 #include "common/xalloc.h"
 
-void topics_init(struct topics *ts, topic_answer_fn answer, void *ud)
+void topics_init(struct topics *ts, topic_answer_fn answer, void *ud, size_t subs_offset)
 {
     memset(ts, 0, sizeof *ts);
     dict_init(&ts->by_name);
     ts->answer = answer;
     ts->ud = ud;
+    ts->subs_offset = subs_offset;
 }
 
-static struct sub *find_sub(const struct topic_subs *mine, const char *name, size_t len)
+/* The list of subscriptions of connection c. */
+static struct topic_subs *subs_of(const struct topics *ts, struct client *c)
 {
-    for (struct sub *s = mine->head; s; s = s->cnext)
+    return (struct topic_subs *)((char *)c + ts->subs_offset);
+}
+
+/* c's subscription to the topic, or NULL; *n: how many c has (when it has
+ * none to that topic). The walk costs what the list holds, which
+ * max_subscriptions bounds, so no count is kept per connection. */
+static struct sub *find_sub(const struct topic_subs *mine, const char *name, size_t len,
+                            uint32_t *n)
+{
+    uint32_t k = 0;
+    for (struct sub *s = mine->head; s; s = s->cnext, k++)
         if (s->t->name_len == len && memcmp(s->t->name, name, len) == 0)
             return s;
+    if (n)
+        *n = k;
     return NULL;
 }
 
@@ -49,12 +63,13 @@ int topic_subscribe(struct topics *ts, struct client *c, struct topic_subs *mine
                     const char *name, size_t len, uint32_t max_subs, uint32_t max_topics,
                     int resuming, struct sub **out)
 {
-    struct sub *s = find_sub(mine, name, len);
+    uint32_t n;
+    struct sub *s = find_sub(mine, name, len, &n);
     if (s) {
         *out = s;
         return TOPIC_ALREADY;
     }
-    if (mine->n >= max_subs)
+    if (n >= max_subs)
         return TOPIC_LIMIT_SUBS;
     struct topic *t = topic_find(ts, name, len);
     int first = 0;
@@ -69,14 +84,12 @@ int topic_subscribe(struct topics *ts, struct client *c, struct topic_subs *mine
     }
     s = xcalloc(1, sizeof *s);
     s->t = t;
-    s->owner = mine;
     s->slot = TOPIC_NOT_MEMBER;
     s->enc = (uint8_t)enc;
     s->cnext = mine->head;
     mine->head = s;
     if (!resuming)
         add_member(t, c, s);
-    mine->n++;
     ts->nsubs++;
     *out = s;
     return first ? TOPIC_FIRST : TOPIC_JOINED;
@@ -199,9 +212,9 @@ static void drop_topic(struct topics *ts, struct topic *t)
 }
 
 /* Unlinks s from its connection's list. */
-static void unlink_sub(struct sub *s)
+static void unlink_sub(struct topic_subs *mine, struct sub *s)
 {
-    for (struct sub **pp = &s->owner->head; *pp; pp = &(*pp)->cnext) {
+    for (struct sub **pp = &mine->head; *pp; pp = &(*pp)->cnext) {
         if (*pp == s) {
             *pp = s->cnext;
             break;
@@ -225,7 +238,6 @@ static int leave_topic(struct topics *ts, struct sub *s)
         }
         t->count[s->enc]--;
     }
-    s->owner->n--;
     ts->nsubs--;
     free(s);
     if (!t->n && !t->nresumers)
@@ -240,12 +252,12 @@ static int leave_topic(struct topics *ts, struct sub *s)
 int topic_unsubscribe(struct topics *ts, struct client *c, struct topic_subs *mine,
                       const char *name, size_t len)
 {
-    struct sub *s = find_sub(mine, name, len);
+    struct sub *s = find_sub(mine, name, len, NULL);
     if (!s)
         return TOPIC_NOT_SUBSCRIBED;
     /* The sub did take effect here: its ack goes before the unsub's. */
     release_waiters_of(ts, c, s, 1);
-    unlink_sub(s);
+    unlink_sub(mine, s);
     struct topic *t = s->t;
     if (!leave_topic(ts, s))
         return TOPIC_LEFT;
@@ -306,7 +318,7 @@ enum topic_result topic_interest_result(struct topics *ts, const char *name, siz
     while (t->resumers) {
         struct topic_resumer *r = t->resumers;
         ts->answer(ts->ud, r->c, t, r->has_id, r->id, code, -1, reason);
-        unlink_sub(r->sub);
+        unlink_sub(subs_of(ts, r->c), r->sub);
         leave_topic(ts, r->sub); /* frees r */
     }
     char why[TOPIC_MAX_LEN + 200];
@@ -315,9 +327,9 @@ enum topic_result topic_interest_result(struct topics *ts, const char *name, siz
         if (!t->members[i].sub->answered)
             ts->answer(ts->ud, t->members[i].c, t, 0, 0, code, -1, why);
     while (t->n) {
-        struct sub *s = t->members[t->n - 1].sub;
-        unlink_sub(s);
-        leave_topic(ts, s);
+        struct topic_member *m = &t->members[t->n - 1];
+        unlink_sub(subs_of(ts, m->c), m->sub);
+        leave_topic(ts, m->sub);
     }
     drop_topic(ts, t);
     return TOPIC_RESULT_REFUSED;

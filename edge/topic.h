@@ -43,16 +43,15 @@ struct topic_cache;
 struct sub {
     struct sub *cnext;
     struct topic *t;
-    struct topic_subs *owner; /* the connection's list this is on */
-    uint32_t slot;            /* index in t->members; TOPIC_NOT_MEMBER while resuming */
-    uint8_t enc;              /* the connection's encoding */
-    uint8_t answered;         /* scratch mark while a refusal is answered */
+    uint32_t slot;    /* index in t->members; TOPIC_NOT_MEMBER while resuming */
+    uint8_t enc;      /* the connection's encoding */
+    uint8_t answered; /* scratch mark while a refusal is answered */
 };
 
-/* A connection's subscriptions (embedded in struct client). */
+/* A connection's subscriptions (embedded in struct client, at the offset
+ * given to topics_init). */
 struct topic_subs {
     struct sub *head;
-    uint32_t n;
 };
 
 struct topic_member {
@@ -127,9 +126,12 @@ struct topics {
      * (edge/resume.c sets it). */
     void (*release)(void *release_ud, struct topic *t);
     void *release_ud;
+    size_t subs_offset; /* of a connection's struct topic_subs in it */
 };
 
-void topics_init(struct topics *ts, topic_answer_fn answer, void *ud);
+/* subs_offset: where a connection keeps its struct topic_subs
+ * (offsetof(struct client, subs)). */
+void topics_init(struct topics *ts, topic_answer_fn answer, void *ud, size_t subs_offset);
 /* Frees every topic; the connections' lists must be gone already, and
  * the caches (resumes_deinit). */
 void topics_deinit(struct topics *ts);

@@ -3,6 +3,7 @@
 #include "edge/worker.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -212,7 +213,7 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
         return -1;
     }
     dict_init(&w->conns);
-    topics_init(&w->topics, request_answer, w);
+    topics_init(&w->topics, request_answer, w, offsetof(struct client, subs));
     resumes_init(&w->resumes, &w->topics, request_push, w, RESUME_CACHE_BUDGET);
     ev_timer_init(&w->sweep_timer, on_sweep, SWEEP_PERIOD, SWEEP_PERIOD);
     w->sweep_timer.data = w;

@@ -78,7 +78,7 @@ static int setup(void **state)
 {
     memset(&rec, 0, sizeof rec);
     memset(conns, 0, sizeof conns);
-    topics_init(&ts, on_answer, NULL);
+    topics_init(&ts, on_answer, NULL, offsetof(struct fake_conn, subs));
     resumes_init(&rs, &ts, on_push, NULL, 1u << 20);
     /* A topic with one member (conn 3), at position e1/10. */
     struct sub *s;
