@@ -127,7 +127,9 @@ def freeze_hub(cluster, seconds):
 
 
 def test_a_link_flap_loses_nothing_while_a_publisher_runs(make_cluster):
-    cluster = make_cluster(workers=1)
+    # The history must hold what a flap misses: the publisher's edge may
+    # relink first and send all it held before the subscribers' edge asks.
+    cluster = make_cluster(workers=1, hub_config="[history]\ndefault = 1000 300s\n")
 
     async def body():
         readers = [Reader(cluster.url_a), Reader(cluster.url_b, proto="spoke.msgpack")]
