@@ -1,12 +1,14 @@
 /* Unit tests for the engine interface (hub/engine.h): the memory engine
  * orders, stores, reads back and forgets topic states (with a clock moved
  * by hand), mints a new epoch when a state is made again, keeps to
- * max_topics. */
+ * max_topics; the memory-deferred engine completes every call on a later
+ * loop turn, in call order, with live messages apart from the answers. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <ev.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -276,6 +278,65 @@ static void test_memory_engine_lists_topic_states(void **state)
     engine_free(e);
 }
 
+/* ---- memory-deferred ----------------------------------------------------------- */
+
+static struct engine *deferred(struct ev_loop *loop)
+{
+    char err[256];
+    struct engine_opts o = {
+        .loop = loop, .max_topics = 16, .history_bytes = 1 << 20, .on_message = on_message};
+    nlive = 0;
+    struct engine *e = engine_new("memory-deferred", &o, err, sizeof err);
+    assert_non_null(e);
+    return e;
+}
+
+static void test_deferred_engine_answers_on_later_turns_in_call_order(void **state)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct engine *e = deferred(loop);
+    struct pos_seen in = {0}, p1 = {0}, p2 = {0};
+    struct read_seen r = {0};
+    struct engine_pub pub = {.topic = S("t"), .from = S("f"), .data = S("1")};
+    engine_interest_add(e, S("t"), on_pos, &in);
+    engine_publish(e, &pub, on_pos, &p1);
+    struct engine_pos since = {.seq = 0};
+    engine_history_read(e, S("t"), NULL, on_read, &r);
+    engine_publish(e, &pub, on_pos, &p2);
+    assert_int_equal(in.calls + p1.calls + p2.calls + r.calls, 0); /* nothing during the calls */
+    ev_run(loop, EVRUN_NOWAIT);                                    /* carried out */
+    assert_int_equal(in.calls + p1.calls + r.calls, 0);
+    for (int i = 0; i < 3; i++)
+        ev_run(loop, EVRUN_NOWAIT);
+    assert_int_equal(in.calls, 1);
+    assert_int_equal(in.pos.seq, 0);
+    assert_int_equal(p1.pos.seq, 1);
+    assert_int_equal(p2.pos.seq, 2);
+    assert_int_equal(r.pos.seq, 1); /* read after the first publish, before the second */
+    assert_string_equal(r.pos.epoch, p1.pos.epoch);
+    assert_int_equal(nlive, 2);
+    assert_int_equal(live[0], 1);
+    assert_int_equal(live[1], 2);
+
+    /* A read since a position returns copies of what the memory engine held. */
+    snprintf(since.epoch, sizeof since.epoch, "%s", p1.pos.epoch);
+    struct read_seen r2 = {0};
+    engine_history_read(e, S("t"), &since, on_read, &r2);
+    for (int i = 0; i < 3; i++)
+        ev_run(loop, EVRUN_NOWAIT);
+    assert_int_equal(r2.why, ENGINE_RECOVERED);
+    assert_int_equal(r2.n, 2);
+    assert_int_equal(r2.seqs[1], 2);
+
+    /* Freed with calls pending: each callback hears ENGINE_GONE. */
+    struct pos_seen gone = {0};
+    engine_publish(e, &pub, on_pos, &gone);
+    engine_free(e);
+    assert_int_equal(gone.calls, 1);
+    assert_int_equal(gone.status, ENGINE_GONE);
+    ev_loop_destroy(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_memory_engine_without_history_forgets_at_once),
         cmocka_unit_test(test_memory_engine_keeps_to_max_topics),
         cmocka_unit_test(test_memory_engine_lists_topic_states),
+        cmocka_unit_test(test_deferred_engine_answers_on_later_turns_in_call_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
