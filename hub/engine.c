@@ -1,33 +1,8 @@
-/* The engine interface's entry points: creation by name and dispatch to
- * the implementation (see engine.h). */
+/* The engine interface's calls, dispatched to the implementation (see
+ * engine.h; engines.c makes them by name). */
 #include "hub/engine.h"
 
-#include <stdio.h>
 #include <string.h>
-
-#include "hub/history_rules.h"
-
-int engine_known(const char *name)
-{
-    return strcmp(name, "memory") == 0 || strcmp(name, "memory-deferred") == 0;
-}
-
-struct engine *engine_new(const char *name, const struct engine_opts *o, char *err, size_t errlen)
-{
-    if (strcmp(name, "memory") == 0)
-        return engine_memory_new(o);
-    if (strcmp(name, "memory-deferred") == 0) {
-        if (!o->loop) {
-            snprintf(err, errlen, "the memory-deferred engine needs a loop");
-            history_rules_free(o->rules);
-            return NULL;
-        }
-        return engine_deferred_new(o);
-    }
-    snprintf(err, errlen, "unknown engine '%s' (memory, or memory-deferred for tests)", name);
-    history_rules_free(o->rules);
-    return NULL;
-}
 
 void engine_free(struct engine *e)
 {
