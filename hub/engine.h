@@ -134,9 +134,13 @@ struct engine_opts {
     struct history_rules *rules; /* taken over by the engine */
     engine_message_cb on_message;
     void *ud;
-    /* The clock, in ms (NULL: the monotonic clock): tests move it by hand. */
-    uint64_t (*now_ms)(void *clock_ud);
-    void *clock_ud;
+    /* For tests: the clock, in ms (NULL: the monotonic clock), moved by
+     * hand; the bytes epochs are made of (NULL: getrandom), made
+     * predictable. Both get test_ud. */
+    uint64_t (*now_ms)(void *test_ud);
+    void (*random)(void *buf, size_t n, void *test_ud);
+    void *test_ud;
+    unsigned defer_ms; /* memory-deferred: each step waits a turn and this long */
 };
 
 struct engine;

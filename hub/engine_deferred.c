@@ -3,11 +3,13 @@
  * calls complete later, as one over the network would (engine.h, "The
  * rules of the asynchronous interface").
  *
- * A call made in loop turn T is carried out on the memory engine in a
- * later turn; its callback, and the live messages it caused, come in the
- * turn after that. In that turn live messages go first on odd turns and
- * callbacks first on even ones, so that a history read sometimes completes
- * after the live copies of the messages it returns arrived and sometimes
+ * Each step waits a loop turn and defer_ms (engine_opts; the hub uses 5
+ * ms, so that calls from different links meet as they would at a remote
+ * store): a call made in turn T is carried out on the memory engine a step
+ * later, in turn M; its callback comes one step after M, and the live
+ * messages it caused one or two steps after M, alternately from one
+ * publish to the next, so that a history read sometimes completes after
+ * the live copies of the messages it returns arrived and sometimes
  * before. Calls are carried out, and their callbacks delivered, in the
  * order they were made (rule 2), live messages in the order the memory
  * engine made them (rule 3). Everything is copied: the caller's pointers
@@ -23,12 +25,13 @@
 
 enum op_kind { OP_PUBLISH, OP_INTEREST_ADD, OP_INTEREST_REMOVE, OP_READ, OP_TOPICS };
 
-/* A call, or its outcome, or a live message, waiting for a later turn. Its
+/* A call, or its outcome, or a live message, waiting for later. Its
  * strings live in `copy`: a call's topic, from, user, data; a read's
  * messages; a listing's topic names. */
 struct item {
     struct item *next;
-    unsigned turn; /* ev_iteration when queued */
+    unsigned turn; /* the loop turn from which it is due... */
+    double due;    /* ... and the time (ev_now) */
     enum op_kind kind;
     engine_pos_cb pos_cb;
     engine_read_cb read_cb;
@@ -58,11 +61,13 @@ struct deferred {
     struct engine *inner;
     struct ev_loop *loop;
     ev_check check;
-    ev_idle idle; /* keeps the loop from sleeping while anything waits */
+    ev_idle idle;   /* defer_ms 0: keeps the loop from sleeping while anything waits */
+    ev_timer timer; /* defer_ms > 0: wakes the loop when something is due */
+    double step;    /* defer_ms, in seconds */
     engine_message_cb on_message;
     void *ud;
     struct queue calls, done, live;
-    int freeing;
+    unsigned live_steps; /* steps the next publish's live messages wait: 1 or 2 */
 };
 
 static struct deferred *def_of(struct engine *e)
@@ -70,27 +75,43 @@ static struct deferred *def_of(struct engine *e)
     return container_of(e, struct deferred, base);
 }
 
-static void push(struct deferred *d, struct queue *q, struct item *it)
+/* Queues it, due `steps` steps from now. Dues never decrease along a
+ * queue (a live message due sooner than the one before it waits for it),
+ * so popping from the head keeps the order. */
+static void push(struct deferred *d, struct queue *q, struct item *it, unsigned steps)
 {
-    it->turn = ev_iteration(d->loop);
+    it->turn = ev_iteration(d->loop) + steps;
+    it->due = ev_now(d->loop) + steps * d->step;
     it->next = NULL;
     if (q->tail)
         q->tail->next = it;
     else
         q->head = it;
     q->tail = it;
-    if (!ev_is_active(&d->idle))
+    if (!d->step && !ev_is_active(&d->idle))
         ev_idle_start(d->loop, &d->idle);
+    if (d->step && !ev_is_active(&d->timer)) {
+        ev_timer_set(&d->timer, d->step, 0.);
+        ev_timer_start(d->loop, &d->timer);
+    }
 }
 
-/* The first item queued before turn `before`, taken off q; NULL if none. */
-static struct item *pop_before(struct queue *q, unsigned before)
+/* The head of q if it is due, taken off q; NULL if none. */
+static struct item *pop_due(struct deferred *d, struct queue *q)
 {
     struct item *it = q->head;
-    if (!it || it->turn == before)
+    if (!it || (int)(ev_iteration(d->loop) - it->turn) < 0 || ev_now(d->loop) < it->due)
         return NULL;
     q->head = it->next;
     if (!q->head)
+        q->tail = NULL;
+    return it;
+}
+
+static struct item *pop_any(struct queue *q)
+{
+    struct item *it = q->head;
+    if (it && !(q->head = it->next))
         q->tail = NULL;
     return it;
 }
@@ -152,7 +173,7 @@ static void on_inner_message(void *ud, const struct engine_msg *m)
     struct item *it = item_new(OP_PUBLISH, NULL);
     stash_msg(it, &it->msg, m);
     fix_msg(it, &it->msg);
-    push(d, &d->live, it);
+    push(d, &d->live, it, d->live_steps);
 }
 
 static void on_inner_pos(void *ctx, int status, const struct engine_pos *pos)
@@ -213,6 +234,7 @@ static void execute(struct deferred *d, struct item *it)
     case OP_PUBLISH: {
         struct engine_pub p = {m->topic, m->from, m->user, m->data, m->enc};
         engine_publish(d->inner, &p, on_inner_pos, it);
+        d->live_steps = d->live_steps == 1 ? 2 : 1;
         break;
     }
     case OP_INTEREST_ADD: engine_interest_add(d->inner, m->topic, on_inner_pos, it); break;
@@ -226,7 +248,7 @@ static void execute(struct deferred *d, struct item *it)
         item_free(it); /* nobody waits for these */
         return;
     }
-    push(d, &d->done, it);
+    push(d, &d->done, it, 1);
 }
 
 static int read_next(struct engine_read *r, struct engine_msg *m)
@@ -284,45 +306,35 @@ static void complete(struct item *it, int gone)
     item_free(it);
 }
 
-static void deliver_live(struct deferred *d, unsigned now)
+/* Every loop turn, after the poll: delivers and carries out what is due
+ * (live messages first, then callbacks, then calls). */
+static void on_check(struct ev_loop *loop, ev_check *w, int revents)
 {
+    struct deferred *d = w->data;
     struct item *it;
-    while ((it = pop_before(&d->live, now))) {
+    while ((it = pop_due(d, &d->live))) {
         if (d->on_message)
             d->on_message(d->ud, &it->msg);
         item_free(it);
     }
-}
-
-static void deliver_done(struct deferred *d, unsigned now)
-{
-    struct item *it;
-    while ((it = pop_before(&d->done, now)))
+    while ((it = pop_due(d, &d->done)))
         complete(it, 0);
-}
-
-static void on_check(struct ev_loop *loop, ev_check *w, int revents)
-{
-    struct deferred *d = w->data;
-    unsigned now = ev_iteration(loop);
-    if (now & 1) {
-        deliver_live(d, now);
-        deliver_done(d, now);
-    } else {
-        deliver_done(d, now);
-        deliver_live(d, now);
-    }
-    struct item *it;
-    while ((it = pop_before(&d->calls, now)))
+    while ((it = pop_due(d, &d->calls)))
         execute(d, it);
-    if (!d->calls.head && !d->done.head && !d->live.head)
+    int waiting = d->calls.head || d->done.head || d->live.head;
+    if (!waiting)
         ev_idle_stop(loop, &d->idle);
+    if (waiting && d->step && !ev_is_active(&d->timer)) {
+        ev_timer_set(&d->timer, d->step, 0.);
+        ev_timer_start(loop, &d->timer);
+    }
 }
 
-static void on_idle(struct ev_loop *loop, ev_idle *w, int revents)
-{
-    /* Nothing: its being active keeps the loop turning for on_check. */
-}
+/* Nothing to do in these two: the loop turned, and on_check looks at what
+ * is due. */
+static void on_idle(struct ev_loop *loop, ev_idle *w, int revents) {}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents) {}
 
 /* ---- the interface: queue the call -------------------------------------------------- */
 
@@ -336,7 +348,7 @@ static struct item *call(struct deferred *d, enum op_kind kind, struct link_str 
 static void queue_call(struct deferred *d, struct item *it)
 {
     fix_msg(it, &it->msg);
-    push(d, &d->calls, it);
+    push(d, &d->calls, it, 1);
 }
 
 static void def_publish(struct engine *e, const struct engine_pub *p, engine_pos_cb cb, void *ctx)
@@ -403,16 +415,17 @@ static void def_free(struct engine *e)
     struct item *it;
     ev_check_stop(d->loop, &d->check);
     ev_idle_stop(d->loop, &d->idle);
+    ev_timer_stop(d->loop, &d->timer);
     /* Rule 6: every pending callback hears ENGINE_GONE. */
-    while ((it = pop_before(&d->done, ev_iteration(d->loop) + 1)))
+    while ((it = pop_any(&d->done)))
         complete(it, 1);
-    while ((it = pop_before(&d->calls, ev_iteration(d->loop) + 1))) {
+    while ((it = pop_any(&d->calls))) {
         if (it->kind == OP_INTEREST_REMOVE || (it->kind == OP_PUBLISH && !it->pos_cb))
             item_free(it);
         else
             complete(it, 1);
     }
-    while ((it = pop_before(&d->live, ev_iteration(d->loop) + 1)))
+    while ((it = pop_any(&d->live)))
         item_free(it);
     engine_free(d->inner);
     free(d);
@@ -444,6 +457,8 @@ struct engine *engine_deferred_new(const struct engine_opts *o)
     d->check.data = d;
     ev_check_start(d->loop, &d->check);
     ev_idle_init(&d->idle, on_idle);
-    d->idle.data = d;
+    ev_init(&d->timer, on_timer);
+    d->step = o->defer_ms / 1000.0;
+    d->live_steps = 1;
     return &d->base;
 }

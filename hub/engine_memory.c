@@ -48,7 +48,8 @@ struct memory {
     engine_message_cb on_message;
     void *ud;
     uint64_t (*now_ms)(void *);
-    void *clock_ud;
+    void (*random)(void *, size_t, void *);
+    void *test_ud;
     struct ev_loop *loop;
     ev_timer expiry;
     uint64_t refused;
@@ -63,14 +64,16 @@ static struct memory *mem_of(struct engine *e)
 
 static uint64_t now(struct memory *me)
 {
-    return me->now_ms ? me->now_ms(me->clock_ud) : clock_mono_ms();
+    return me->now_ms ? me->now_ms(me->test_ud) : clock_mono_ms();
 }
 
 /* ---- epochs ------------------------------------------------------------------- */
 
 static void refill_random(struct memory *me)
 {
-    if (getrandom(me->rnd, sizeof me->rnd, 0) != (ssize_t)sizeof me->rnd) {
+    if (me->random) {
+        me->random(me->rnd, sizeof me->rnd, me->test_ud);
+    } else if (getrandom(me->rnd, sizeof me->rnd, 0) != (ssize_t)sizeof me->rnd) {
         /* Not expected after boot. An epoch only has to differ from the
          * topic's earlier ones, which time and a hash give well enough. */
         uint64_t k = clock_mono_ns() ^ ((uint64_t)getpid() << 32);
@@ -421,7 +424,8 @@ struct engine *engine_memory_new(const struct engine_opts *o)
     me->on_message = o->on_message;
     me->ud = o->ud;
     me->now_ms = o->now_ms;
-    me->clock_ud = o->clock_ud;
+    me->random = o->random;
+    me->test_ud = o->test_ud;
     me->loop = o->loop;
     if (me->loop) {
         ev_timer_init(&me->expiry, on_expiry, 1.0, 1.0);
