@@ -88,9 +88,11 @@ static void on_engine_interest(void *ctx, int status, const struct engine_pos *p
     if (t && t->gen == a->gen && t->state == INTEREST_PENDING) {
         if (status == ENGINE_OK) {
             /* Every message after pos comes live from now on; those before
-             * it that came already are the members' replays' business. */
+             * it that came already are the members' replays' business, and
+             * copies of another epoch (in flight from an earlier interest)
+             * are stale from now on. */
             t->state = INTEREST_READY;
-            if (pos->seq > t->seq)
+            if (strcmp(t->epoch, pos->epoch) != 0 || pos->seq > t->seq)
                 t->seq = pos->seq;
             snprintf(t->epoch, sizeof t->epoch, "%s", pos->epoch);
         } else {

@@ -164,8 +164,8 @@ void edge_link_on_message(void *ud, const struct engine_msg *em)
 {
     struct hub *h = ud;
     struct interest_topic *t = interest_find(h->interest, em->topic);
-    if (!t || em->seq <= t->seq)
-        return; /* no link wants it (any more), or a copy already fanned out */
+    if (!t || !interest_is_new(t, em->seq, em->epoch))
+        return; /* no link wants it (any more), a copy already fanned out, or stale */
     struct link_msg m = {.type = LINK_MESSAGE,
                          .topic = em->topic,
                          .seq = em->seq,
@@ -181,6 +181,6 @@ void edge_link_on_message(void *ud, const struct engine_msg *em)
         return;
     }
     struct interest_out out = edge_link__out(h);
-    interest_deliver(h->interest, t, em->seq, buf_head(&h->encoded), buf_readable(&h->encoded),
-                     &out);
+    interest_deliver(h->interest, t, em->seq, em->epoch, buf_head(&h->encoded),
+                     buf_readable(&h->encoded), &out);
 }

@@ -231,7 +231,7 @@ static void on_read(void *ctx, struct engine_read *er)
                              .recovered = (uint32_t)recovered};
         if (r->kind == REPLAY_READ) {
             h->stats.history_reads++;
-            interest_send_held(mb, pos.seq, out);
+            interest_send_held(mb, pos.seq, link_str_c(pos.epoch), out);
         } else {
             h->stats.resumes++;
         }
@@ -239,7 +239,7 @@ static void on_read(void *ctx, struct engine_read *er)
             send_replayed(l, er, r->kind == REPLAY_READ ? (uint64_t)r->id : 0);
         /* A resume covers the topic up to P for this link; a read covers
          * nothing of the link's live stream. */
-        interest_release(mb, r->kind == REPLAY_RESUME ? pos.seq : 0, out);
+        interest_release(mb, r->kind == REPLAY_RESUME ? pos.seq : 0, link_str_c(pos.epoch), out);
     }
     replay_free(r);
     edge_link__pump(l); /* no-op when this answer came inside the pump */

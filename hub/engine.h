@@ -23,7 +23,9 @@
  *  3. Live messages come through the on_message callback given at creation,
  *     for every topic the hub holds interest in: each once, in seq order
  *     within an epoch, and every message ordered after the position that
- *     engine_interest_add answered. They are not ordered with respect to
+ *     engine_interest_add answered. Each carries its epoch: copies still
+ *     in flight from an earlier interest may be of an epoch since ended,
+ *     and the caller drops them. They are not ordered with respect to
  *     callbacks: a history read may complete before or after the live
  *     copies of messages it returns arrive, and the caller sorts that out
  *     (hub/edge_link_replay.c holds a link's live messages back meanwhile).
@@ -62,9 +64,10 @@ struct engine_pos {
     char epoch[ENGINE_EPOCH_MAX + 1]; /* "" when the topic has no state */
 };
 
-/* A message as the engine hands it out (strings valid during the call). */
+/* A message as the engine hands it out (strings valid during the call),
+ * with the epoch its seq belongs to. */
 struct engine_msg {
-    struct link_str topic, from, user, data;
+    struct link_str topic, epoch, from, user, data;
     uint64_t seq;
     uint8_t enc;
 };

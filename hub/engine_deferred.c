@@ -143,6 +143,7 @@ static void stash_msg(struct item *it, struct engine_msg *dst, const struct engi
 {
     *dst = *m;
     dst->topic = stash(it, m->topic);
+    dst->epoch = stash(it, m->epoch);
     dst->from = stash(it, m->from);
     dst->user = stash(it, m->user);
     dst->data = stash(it, m->data);
@@ -151,6 +152,7 @@ static void stash_msg(struct item *it, struct engine_msg *dst, const struct engi
 static void fix_msg(const struct item *it, struct engine_msg *m)
 {
     m->topic = unstash(it, m->topic);
+    m->epoch = unstash(it, m->epoch);
     m->from = unstash(it, m->from);
     m->user = unstash(it, m->user);
     m->data = unstash(it, m->data);

@@ -190,6 +190,7 @@ static void mem_publish(struct engine *e, const struct engine_pub *p, engine_pos
     collect(me); /* other topics the budget emptied; t is pinned */
     if (t->interested && me->on_message) {
         struct engine_msg m = {.topic = {t->name, t->len},
+                               .epoch = link_str_c(t->epoch),
                                .from = p->from,
                                .user = p->user,
                                .data = p->data,
@@ -247,6 +248,7 @@ static int read_next(struct engine_read *r, struct engine_msg *m)
     if (!he)
         return 0; /* cannot happen: the ring is pinned and holds next..last */
     *m = (struct engine_msg){.topic = {c->t->name, c->t->len},
+                             .epoch = link_str_c(c->t->epoch),
                              .from = history_from(he),
                              .user = history_user(he),
                              .data = history_data(he),

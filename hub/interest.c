@@ -6,13 +6,21 @@
 
 #include "common/xalloc.h"
 
-/* A live message held back for one membership: the encoded MESSAGE. */
+/* A live message held back for one membership: the encoded MESSAGE, and
+ * the epoch of its seq. */
 struct held {
     struct held *next;
     uint64_t seq;
     uint32_t len;
+    uint8_t epoch_len;
+    char epoch[LINK_MAX_EPOCH];
     uint8_t bytes[];
 };
+
+static int same_epoch(struct link_str a, const char *b, size_t blen)
+{
+    return a.len == blen && (!blen || memcmp(a.ptr, b, blen) == 0);
+}
 
 struct interest_hold {
     uint64_t id;
@@ -94,29 +102,37 @@ int interest_holds(const struct interest_member *m, uint64_t hold_id)
     return m->hold && m->hold->id == hold_id && m->hold->pending;
 }
 
-/* Sends (or drops, at or below skip_to) the held messages up to upto. */
-static void send_held(struct interest_member *m, uint64_t upto, const struct interest_out *out)
+/* Sends the held messages of epoch up to upto (or drops them, at or below
+ * skip_to), and drops those of other epochs: stale copies. Stops at the
+ * first of epoch above upto. */
+static void send_held(struct interest_member *m, uint64_t upto, struct link_str epoch,
+                      const struct interest_out *out)
 {
     struct interest_hold *h = m->hold;
     struct held *x;
-    while ((x = h->head) && x->seq <= upto) {
+    while ((x = h->head)) {
+        int mine = same_epoch(epoch, x->epoch, x->epoch_len);
+        if (mine && x->seq > upto)
+            break;
         h->head = x->next;
         if (!h->head)
             h->tail = NULL;
         m->peer->held_bytes -= x->len;
-        if (x->seq > h->skip_to)
+        if (mine && x->seq > h->skip_to)
             out->send(m->peer->owner, x->bytes, x->len, out->ud);
         free(x);
     }
 }
 
-void interest_send_held(struct interest_member *m, uint64_t upto, const struct interest_out *out)
+void interest_send_held(struct interest_member *m, uint64_t upto, struct link_str epoch,
+                        const struct interest_out *out)
 {
     if (m->hold)
-        send_held(m, upto, out);
+        send_held(m, upto, epoch, out);
 }
 
-void interest_release(struct interest_member *m, uint64_t skip_to, const struct interest_out *out)
+void interest_release(struct interest_member *m, uint64_t skip_to, struct link_str epoch,
+                      const struct interest_out *out)
 {
     struct interest_hold *h = m->hold;
     if (!h || !h->pending)
@@ -125,7 +141,7 @@ void interest_release(struct interest_member *m, uint64_t skip_to, const struct 
         h->skip_to = skip_to;
     if (--h->pending)
         return;
-    send_held(m, UINT64_MAX, out);
+    send_held(m, UINT64_MAX, epoch, out);
     /* Kept only to skip live copies of what the replay covered that have
      * not arrived yet (an engine that answered the read first). */
     if (h->skip_to <= m->topic->seq)
@@ -230,8 +246,8 @@ struct interest_topic *interest_find(const struct interest *t, struct link_str t
 
 /* ---- fan-out ------------------------------------------------------------------- */
 
-static void hold_push(struct interest_member *m, uint64_t seq, const uint8_t *msg, size_t len,
-                      const struct interest_out *out)
+static void hold_push(struct interest_member *m, uint64_t seq, struct link_str epoch,
+                      const uint8_t *msg, size_t len, const struct interest_out *out)
 {
     if (m->peer->held_bytes + len > out->max_held) {
         out->overflow(m->peer->owner, out->ud);
@@ -241,6 +257,9 @@ static void hold_push(struct interest_member *m, uint64_t seq, const uint8_t *ms
     x->next = NULL;
     x->seq = seq;
     x->len = (uint32_t)len;
+    x->epoch_len = (uint8_t)epoch.len;
+    if (epoch.len)
+        memcpy(x->epoch, epoch.ptr, epoch.len);
     memcpy(x->bytes, msg, len);
     if (m->hold->tail)
         m->hold->tail->next = x;
@@ -250,11 +269,25 @@ static void hold_push(struct interest_member *m, uint64_t seq, const uint8_t *ms
     m->peer->held_bytes += len;
 }
 
-void interest_deliver(struct interest *t, struct interest_topic *tp, uint64_t seq,
-                      const uint8_t *msg, size_t len, const struct interest_out *out)
+int interest_is_new(const struct interest_topic *tp, uint64_t seq, struct link_str epoch)
 {
-    if (seq <= tp->seq)
+    if (epoch.len > LINK_MAX_EPOCH)
+        return 0;
+    if (!same_epoch(epoch, tp->epoch, strlen(tp->epoch)))
+        return tp->state != INTEREST_READY; /* PENDING: the epoch it follows changes */
+    return seq > tp->seq;
+}
+
+void interest_deliver(struct interest *t, struct interest_topic *tp, uint64_t seq,
+                      struct link_str epoch, const uint8_t *msg, size_t len,
+                      const struct interest_out *out)
+{
+    if (!interest_is_new(tp, seq, epoch))
         return;
+    if (!same_epoch(epoch, tp->epoch, strlen(tp->epoch))) {
+        memcpy(tp->epoch, epoch.ptr, epoch.len);
+        tp->epoch[epoch.len] = '\0';
+    }
     tp->seq = seq;
     /* The callbacks only queue output: they change no interest, so tp and
      * its members stay put for the whole walk. */
@@ -266,7 +299,7 @@ void interest_deliver(struct interest *t, struct interest_topic *tp, uint64_t se
         } else if (seq <= h->skip_to) {
             /* covered by the replay it had */
         } else if (h->pending) {
-            hold_push(m, seq, msg, len, out);
+            hold_push(m, seq, epoch, msg, len, out);
         } else {
             out->send(tp->members[k].owner, msg, len, out->ud);
         }

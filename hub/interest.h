@@ -7,9 +7,12 @@
  * back to the fan-out callbacks.
  *
  * A topic entry exists while at least one link is interested. Its `seq` is
- * the last live seq fanned out: a live message at or below it is a
- * duplicate and dropped, so every link gets a topic's live messages in
- * increasing seq order, each once.
+ * the last live seq fanned out in its `epoch`: a live message at or below
+ * it is a duplicate and dropped, so every link gets a topic's live messages
+ * in increasing seq order, each once. Once the engine has answered the
+ * hub's interest (READY), a live message of another epoch is a stale copy
+ * and dropped too; before (PENDING) the entry follows the epoch of what
+ * comes, and each replay keeps only held messages of its own epoch.
  *
  * Holds. A membership waiting for a replay (INTEREST_RESULT or
  * HISTORY_RESULT, then the replayed MESSAGEs) must get no live message of
@@ -23,8 +26,9 @@
  * Invariants, whenever no call runs:
  *   topic:  members[0, n) are its memberships, members[k].m->slot == k, n >= 1.
  *   hold:   exists iff pending > 0 or skip_to > topic->seq; its held
- *           messages have increasing seqs, all above skip_to; a peer's
- *           held_bytes is the sum of the held sizes over its holds.
+ *           messages are in the order they came (increasing seqs within an
+ *           epoch); a peer's held_bytes is the sum of the held sizes over
+ *           its holds.
  *   peer:   its dict holds exactly its memberships, at most max_peer_topics. */
 #ifndef SPOKE_HUB_INTEREST_H
 #define SPOKE_HUB_INTEREST_H
@@ -57,11 +61,11 @@ struct interest_slot {
 };
 
 struct interest_topic {
-    enum interest_state state; /* the caller's */
-    uint64_t gen;              /* the caller's: which engine call the entry waits for */
-    uint64_t seq;              /* last live seq fanned out (or the engine's position) */
-    char epoch[LINK_MAX_EPOCH + 1];
-    struct interest_slot *members; /* unordered; removal swaps the last one in */
+    enum interest_state state;      /* the caller's */
+    uint64_t gen;                   /* the caller's: which engine call the entry waits for */
+    uint64_t seq;                   /* last live seq fanned out (or the engine's position)... */
+    char epoch[LINK_MAX_EPOCH + 1]; /* ... in this epoch (see above) */
+    struct interest_slot *members;  /* unordered; removal swaps the last one in */
     uint32_t n, cap;
     const char *name; /* the key inside the table's dict entry */
     uint32_t len;
@@ -119,11 +123,15 @@ static inline size_t interest_peer_topics(const struct interest_peer *p)
 /* Topics with at least one interested link. */
 size_t interest_topic_count(const struct interest *t);
 
-/* Fans a live message of tp out: drops it if seq <= tp->seq, else records
- * seq and, per member, sends the encoded msg, holds a copy, or skips it
- * (see Holds). */
+/* 1 if a live message (seq, epoch) of tp is not one to drop (a duplicate,
+ * or a stale copy of another epoch). */
+int interest_is_new(const struct interest_topic *tp, uint64_t seq, struct link_str epoch);
+/* Fans a live message of tp out: drops it unless interest_is_new, else
+ * records seq (and, while PENDING, epoch) and, per member, sends the
+ * encoded msg, holds a copy, or skips it (see Holds). */
 void interest_deliver(struct interest *t, struct interest_topic *tp, uint64_t seq,
-                      const uint8_t *msg, size_t len, const struct interest_out *out);
+                      struct link_str epoch, const uint8_t *msg, size_t len,
+                      const struct interest_out *out);
 
 /* m waits for one more replay: from now live messages are held back.
  * Returns the hold's id, unique in the table, which interest_holds checks
@@ -131,12 +139,14 @@ void interest_deliver(struct interest *t, struct interest_topic *tp, uint64_t se
 uint64_t interest_hold(struct interest *t, struct interest_member *m);
 /* 1 if m's hold is the one hold_id names. */
 int interest_holds(const struct interest_member *m, uint64_t hold_id);
-/* Sends now what m holds at or below seq (live messages that come before a
- * result placed after seq). */
-void interest_send_held(struct interest_member *m, uint64_t upto, const struct interest_out *out);
-/* One of m's replays ended, having covered the topic up to skip_to (0:
- * none). When none is pending any more, what is held above the highest
- * skip_to goes out, in order. */
-void interest_release(struct interest_member *m, uint64_t skip_to, const struct interest_out *out);
+/* Sends now what m holds of epoch at or below seq (live messages that come
+ * before a result placed after seq); held messages of another epoch go. */
+void interest_send_held(struct interest_member *m, uint64_t upto, struct link_str epoch,
+                        const struct interest_out *out);
+/* One of m's replays ended, having covered the topic up to skip_to in
+ * epoch (0: nothing). When none is pending any more, what is held of that
+ * epoch above the highest skip_to goes out, in order, and the rest goes. */
+void interest_release(struct interest_member *m, uint64_t skip_to, struct link_str epoch,
+                      const struct interest_out *out);
 
 #endif

@@ -1,7 +1,8 @@
 /* Unit tests for hub/interest.c: the hub's own interest table (per-link
  * limit, topics forgotten with their last link), fan-out once per link in
- * seq order, and holds: live messages kept back while a replay is pending,
- * released in order, with what the replay covered skipped. */
+ * seq order, stale copies of another epoch dropped, and holds: live
+ * messages kept back while a replay is pending, released in order, with
+ * what the replay covered skipped. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,11 +35,27 @@ static void on_overflow(void *owner, void *ud)
 static const struct interest_out OUT = {
     .send = on_send, .overflow = on_overflow, .max_held = 4 * sizeof(uint64_t)};
 
-static void deliver(struct interest *t, const char *topic, uint64_t seq)
+#define E1 link_str_c("epoch001")
+#define E2 link_str_c("epoch002")
+
+static void deliver_in(struct interest *t, const char *topic, uint64_t seq, struct link_str epoch)
 {
     struct interest_topic *tp = interest_find(t, link_str_c(topic));
     assert_non_null(tp);
-    interest_deliver(t, tp, seq, (const uint8_t *)&seq, sizeof seq, &OUT);
+    interest_deliver(t, tp, seq, epoch, (const uint8_t *)&seq, sizeof seq, &OUT);
+}
+
+static void deliver(struct interest *t, const char *topic, uint64_t seq)
+{
+    deliver_in(t, topic, seq, E1);
+}
+
+/* The engine answered the hub's interest in topic at (seq, epoch). */
+static void ready(struct interest_topic *tp, uint64_t seq, const char *epoch)
+{
+    tp->state = INTEREST_READY;
+    tp->seq = seq;
+    snprintf(tp->epoch, sizeof tp->epoch, "%s", epoch);
 }
 
 static void reset(void)
@@ -63,7 +80,7 @@ static void test_interest_fans_out_once_per_link_in_seq_order(void **state)
     struct interest_member *m;
     assert_int_equal(interest_add(t, p1, link_str_c("t"), &m), 2); /* new to the hub */
     assert_int_equal(m->topic->state, INTEREST_PENDING);
-    m->topic->state = INTEREST_READY;
+    ready(m->topic, 0, "epoch001");
     assert_int_equal(interest_add(t, p1, link_str_c("t"), &m), 0); /* idempotent */
     assert_int_equal(interest_add(t, p2, link_str_c("t"), &m), 1);
     deliver(t, "t", 1);
@@ -125,7 +142,7 @@ static void test_interest_holds_live_messages_behind_a_resume(void **state)
     assert_int_equal(ngot[1], 3); /* the other link is not held */
     assert_int_equal(ngot[2], 0);
     /* The replay went up to 6: 5 and 6 were in it, 7 comes after. */
-    interest_release(m2, 6, &OUT);
+    interest_release(m2, 6, E1, &OUT);
     assert_int_equal(ngot[2], 1);
     assert_int_equal(got[2][0], 7);
     assert_false(interest_holds(m2, id));
@@ -146,7 +163,7 @@ static void test_interest_skips_live_copies_a_replay_covered_that_come_late(void
     interest_hold(t, m);
     deliver(t, "t", 3);
     /* The engine's read said 5: 4 and 5 have not come live yet. */
-    interest_release(m, 5, &OUT);
+    interest_release(m, 5, E1, &OUT);
     assert_int_equal(ngot[1], 0);
     assert_non_null(m->hold); /* kept to skip them */
     deliver(t, "t", 4);
@@ -171,9 +188,9 @@ static void test_interest_sends_what_comes_before_a_history_read_first(void **st
     deliver(t, "t", 1);
     deliver(t, "t", 2);
     deliver(t, "t", 3);
-    interest_send_held(m, 2, &OUT); /* the read's result sits after 2 */
+    interest_send_held(m, 2, E1, &OUT); /* the read's result sits after 2 */
     assert_int_equal(ngot[1], 2);
-    interest_release(m, 0, &OUT); /* a read covers nothing of the live stream */
+    interest_release(m, 0, E1, &OUT); /* a read covers nothing of the live stream */
     assert_int_equal(ngot[1], 3);
     assert_int_equal(got[1][2], 3);
     interest_peer_free(t, p, NULL, NULL);
@@ -203,6 +220,31 @@ static void test_interest_holding_more_than_the_bound_overflows(void **state)
     interest_free(t);
 }
 
+static void test_interest_drops_stale_copies_of_another_epoch(void **state)
+{
+    reset();
+    struct interest *t = interest_new(SIZE_MAX);
+    struct interest_peer *p = interest_peer_new(t, (void *)1);
+    struct interest_member *m;
+    interest_add(t, p, link_str_c("t"), &m);
+    interest_hold(t, m);
+    /* While the engine has not answered, copies of an earlier interest (a
+     * state since forgotten, epoch 1) and of the new one (epoch 2) come. */
+    deliver_in(t, "t", 57, E1);
+    deliver_in(t, "t", 1, E2);
+    deliver_in(t, "t", 2, E2);
+    ready(m->topic, 0, "epoch002");
+    deliver_in(t, "t", 58, E1); /* stale: dropped for good */
+    /* The resume read says epoch 2 up to 1: 2 goes out, 57 (epoch 1) not. */
+    interest_release(m, 1, E2, &OUT);
+    assert_int_equal(ngot[1], 1);
+    assert_int_equal(got[1][0], 2);
+    deliver_in(t, "t", 3, E2);
+    assert_int_equal(ngot[1], 2);
+    interest_peer_free(t, p, NULL, NULL);
+    interest_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_interest_skips_live_copies_a_replay_covered_that_come_late),
         cmocka_unit_test(test_interest_sends_what_comes_before_a_history_read_first),
         cmocka_unit_test(test_interest_holding_more_than_the_bound_overflows),
+        cmocka_unit_test(test_interest_drops_stale_copies_of_another_epoch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
