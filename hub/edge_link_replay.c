@@ -215,7 +215,9 @@ static void on_read(void *ctx, struct engine_read *er)
     } else {
         struct interest_topic *t = mb->topic;
         struct engine_pos pos = er->pos;
-        if (er->status != ENGINE_OK) {
+        if (er->status != ENGINE_OK || er->why == ENGINE_NO_TOPIC) {
+            /* No position from the engine: the one the hub's live stream
+             * is at, the next live message being the one after it. */
             pos.seq = t->seq;
             memcpy(pos.epoch, t->epoch, sizeof pos.epoch);
         }
