@@ -134,6 +134,10 @@ struct engine_opts {
     struct ev_loop *loop; /* timers and later turns; NULL: none (unit tests) */
     size_t max_topics;    /* topic states in all (ENGINE_FULL beyond) */
     uint64_t history_bytes;
+    /* A state nobody is interested in whose history is empty is kept this
+     * long (0: forgotten at once), so that a link that comes back finds
+     * its epoch. */
+    uint64_t linger_ms;
     struct history_rules *rules; /* taken over by the engine */
     engine_message_cb on_message;
     void *ud;

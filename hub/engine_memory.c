@@ -5,8 +5,13 @@
  * whether the hub is interested, its history bounds (matched from the
  * rules when the state is made and again at each SIGHUP) and its ring. It
  * is created by a publish or an interest, within max_topics, and lives
- * while the hub is interested or its history holds a message; then it is
- * forgotten, and the next one of that name starts a new epoch at seq 1.
+ * while the hub is interested or its history holds a message, and then
+ * for linger_ms more (on the linger list, oldest first: one duration for
+ * all, so the head is the first due); then it is forgotten, and the next
+ * one of that name starts a new epoch at seq 1. The linger is what lets an
+ * edge whose link broke find the epoch of a topic nobody had published on
+ * yet: without it, the topic would be gone, with no message lost, but the
+ * edge could not know that.
  * Everything completes before the call returns. Age expiry runs at the
  * start of every call and once a second from a timer, so that idle topics
  * still go. */
@@ -32,7 +37,10 @@ struct mtopic {
     uint64_t seq; /* last seq ordered in this epoch (0: none yet) */
     char epoch[EPOCH_LEN + 1];
     int interested;
-    int pins; /* calls and callbacks in progress that use it: it stays until they end */
+    int pins;      /* calls and callbacks in progress that use it: it stays until they end */
+    int lingering; /* on the linger list */
+    uint64_t linger_until;        /* ... until then */
+    struct mtopic *lprev, *lnext; /* the linger list */
     struct history_bounds bounds;
     uint64_t sample_seq, sample_ms; /* for the listing's rate */
     const char *name;               /* the key inside the topics dict's entry */
@@ -52,6 +60,8 @@ struct memory {
     void *test_ud;
     struct ev_loop *loop;
     ev_timer expiry;
+    uint64_t linger_ms;
+    struct mtopic *linger, *linger_tail; /* oldest first */
     uint64_t refused;
     uint8_t rnd[64]; /* getrandom's bytes not yet used for epochs */
     size_t rnd_left;
@@ -107,13 +117,46 @@ static struct mtopic *find(struct memory *me, struct link_str name)
     return dict_get(&me->topics, name.ptr, name.len);
 }
 
+static void linger_unlink(struct memory *me, struct mtopic *t)
+{
+    if (!t->lingering)
+        return;
+    if (t->lprev)
+        t->lprev->lnext = t->lnext;
+    else
+        me->linger = t->lnext;
+    if (t->lnext)
+        t->lnext->lprev = t->lprev;
+    else
+        me->linger_tail = t->lprev;
+    t->lprev = t->lnext = NULL;
+    t->lingering = 0;
+}
+
+static void linger_start(struct memory *me, struct mtopic *t)
+{
+    t->lingering = 1;
+    t->linger_until = now(me) + me->linger_ms;
+    t->lnext = NULL;
+    t->lprev = me->linger_tail;
+    if (me->linger_tail)
+        me->linger_tail->lnext = t;
+    else
+        me->linger = t;
+    me->linger_tail = t;
+}
+
 /* The topic's state, created if needed; NULL when it is new and the engine
  * holds max_topics. */
 static struct mtopic *get_or_create(struct memory *me, struct link_str name)
 {
     struct mtopic *t = find(me, name);
-    if (t || me->topics.count >= me->max_topics)
+    if (t) {
+        linger_unlink(me, t); /* wanted again */
         return t;
+    }
+    if (me->topics.count >= me->max_topics)
+        return NULL;
     t = xcalloc(1, sizeof *t);
     history_ring_init(&t->ring);
     mint_epoch(me, t->epoch);
@@ -130,16 +173,31 @@ static void topic_free(void *v)
     free(v);
 }
 
-/* Forgets t if nothing keeps it: no interest, no history, nobody using it. */
-static void maybe_drop(struct memory *me, struct mtopic *t)
+static int unwanted(const struct mtopic *t)
 {
-    if (t->interested || t->ring.n || t->pins)
-        return;
+    return !t->interested && !t->ring.n && !t->pins;
+}
+
+static void drop(struct memory *me, struct mtopic *t)
+{
+    linger_unlink(me, t);
     history_ring_clear(me->hist, &t->ring);
     /* The name lives in the entry: dict_delete compares before it frees. */
     dict_delete(&me->topics, t->name, t->len);
     topic_free(t);
     dict_shrink(&me->topics);
+}
+
+/* Once nothing keeps t (no interest, no history, nobody using it), it
+ * lingers, or is forgotten at once without a linger. */
+static void maybe_drop(struct memory *me, struct mtopic *t)
+{
+    if (!unwanted(t) || t->lingering)
+        return;
+    if (me->linger_ms)
+        linger_start(me, t);
+    else
+        drop(me, t);
 }
 
 /* Drops the states whose rings eviction or expiry emptied. */
@@ -155,8 +213,15 @@ static void collect(struct memory *me)
 
 static void expire(struct memory *me)
 {
-    history_expire(me->hist, now(me));
+    uint64_t t_now = now(me);
+    history_expire(me->hist, t_now);
     collect(me);
+    struct mtopic *t;
+    while ((t = me->linger) && t->linger_until <= t_now) {
+        linger_unlink(me, t);
+        if (unwanted(t))
+            drop(me, t);
+    }
 }
 
 static void on_expiry(struct ev_loop *loop, ev_timer *w, int revents)
@@ -423,6 +488,7 @@ struct engine *engine_memory_new(const struct engine_opts *o)
     me->hist = history_new(o->history_bytes);
     me->rules = o->rules ? o->rules : history_rules_new();
     me->max_topics = o->max_topics;
+    me->linger_ms = o->linger_ms;
     me->on_message = o->on_message;
     me->ud = o->ud;
     me->now_ms = o->now_ms;

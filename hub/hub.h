@@ -39,6 +39,7 @@ struct hub_config {
     long link_max_pending_directs;   /* directs one link has not yet answered */
     long link_max_history_reads;     /* HISTORY_READs one link may have waiting */
     long history_bytes;              /* the engine's history budget, all topics */
+    long topic_linger_ms;            /* an unwanted topic state without history is kept this long */
     char *engine;                    /* "memory" or "memory-deferred" (tests) */
     char *name;                      /* our HELLO name */
     char *admin_token;               /* if set, /api/ requires "Authorization: Bearer" it */

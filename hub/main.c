@@ -260,6 +260,9 @@ int main(int argc, char **argv)
         {"history_bytes", CONF_BYTES, &h->cfg.history_bytes, "64MiB", 0, 1L << 40,
          "memory all topics' history may hold (64MiB, 1GiB, or bytes); the oldest message "
          "of the hub goes first ([history] bounds each topic)"},
+        {"topic_linger", CONF_MS, &h->cfg.topic_linger_ms, "60", 0, 86400L * 1000,
+         "seconds a topic state nobody is interested in and without history is kept, so "
+         "that an edge that relinks finds its epoch (0: forgotten at once)"},
         {"engine", CONF_STR, &h->cfg.engine, "memory", 0, 0,
          "where topics are ordered and their history kept: memory (memory-deferred: the same, "
          "every engine call completed on a later loop turn, for tests only)"},
@@ -378,6 +381,7 @@ int main(int argc, char **argv)
         .loop = h->loop,
         .max_topics = (size_t)h->cfg.max_topics,
         .history_bytes = (uint64_t)h->cfg.history_bytes,
+        .linger_ms = (uint64_t)h->cfg.topic_linger_ms,
         .rules = h->loading_rules,
         .on_message = edge_link_on_message,
         .ud = h,

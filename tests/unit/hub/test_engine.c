@@ -69,7 +69,8 @@ static struct link_str S(const char *s) {
 }
 
 static struct engine *
-memory(size_t max_topics, const char *rules_key, const char *rules_value)
+memory_lingering(size_t max_topics, const char *rules_key, const char *rules_value,
+                 uint64_t linger_ms)
 {
     char err[256];
     struct history_rules *rules = history_rules_new();
@@ -77,6 +78,7 @@ memory(size_t max_topics, const char *rules_key, const char *rules_value)
         assert_int_equal(history_rules_set(rules, rules_key, rules_value, err, sizeof err), 0);
     struct engine_opts o = {.max_topics = max_topics,
                             .history_bytes = 1 << 20,
+                            .linger_ms = linger_ms,
                             .rules = rules,
                             .on_message = on_message,
                             .now_ms = fake_clock};
@@ -85,6 +87,11 @@ memory(size_t max_topics, const char *rules_key, const char *rules_value)
     struct engine *e = engine_new("memory", &o, err, sizeof err);
     assert_non_null(e);
     return e;
+}
+
+static struct engine *memory(size_t max_topics, const char *rules_key, const char *rules_value)
+{
+    return memory_lingering(max_topics, rules_key, rules_value, 0);
 }
 
 static struct pos_seen publish(struct engine *e, const char *topic)
@@ -225,6 +232,31 @@ static void test_memory_engine_without_history_forgets_at_once(void **state)
     engine_free(e);
 }
 
+static void test_memory_engine_keeps_an_unwanted_empty_state_for_its_linger(void **state)
+{
+    struct engine *e = memory_lingering(16, "t", "0", 60000);
+    struct pos_seen in = {0};
+    engine_interest_add(e, S("t"), on_pos, &in); /* subscribers, nothing published yet */
+    engine_interest_remove(e, S("t"));           /* the edge's link broke */
+    fake_ms += 59000;
+    struct pos_seen back = {0};
+    engine_interest_add(e, S("t"), on_pos, &back); /* it relinked: the same epoch */
+    assert_string_equal(back.pos.epoch, in.pos.epoch);
+    engine_interest_remove(e, S("t"));
+    struct pos_seen a = publish(e, "t"); /* no history, but the state lingers on */
+    struct pos_seen b = publish(e, "t");
+    assert_int_equal(b.pos.seq, a.pos.seq + 1);
+    assert_string_equal(b.pos.epoch, in.pos.epoch);
+    fake_ms += 60000;
+    struct engine_stats st;
+    engine_stats(e, &st);
+    assert_int_equal(st.topics, 0); /* then it is forgotten */
+    struct pos_seen c = publish(e, "t");
+    assert_int_equal(c.pos.seq, 1);
+    assert_string_not_equal(c.pos.epoch, in.pos.epoch);
+    engine_free(e);
+}
+
 static void test_memory_engine_keeps_to_max_topics(void **state)
 {
     struct engine *e = memory(2, NULL, NULL);
@@ -345,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_memory_engine_reads_since_a_position),
         cmocka_unit_test(test_memory_engine_forgets_a_state_and_mints_a_new_epoch),
         cmocka_unit_test(test_memory_engine_without_history_forgets_at_once),
+        cmocka_unit_test(test_memory_engine_keeps_an_unwanted_empty_state_for_its_linger),
         cmocka_unit_test(test_memory_engine_keeps_to_max_topics),
         cmocka_unit_test(test_memory_engine_lists_topic_states),
         cmocka_unit_test(test_deferred_engine_answers_on_later_turns_in_call_order),
