@@ -1,6 +1,7 @@
 """The hub keeps each topic's history within the [history] bounds of its
 pattern (count and age) and all topics within history_bytes, evicting the
-hub's oldest message first; GET /api/topics shows each topic's epoch, seq and
+hub's oldest message first; a topic nobody wants is forgotten topic_linger
+after its history empties; GET /api/topics shows each topic's epoch, seq and
 history, /metrics the totals and evictions by reason, and SIGHUP applies new
 rules to what is stored from then on."""
 import json
@@ -36,7 +37,7 @@ def hub_only(make_cluster, **kw):
 
 
 def test_history_keeps_each_pattern_s_count_seen_in_api_topics(make_cluster):
-    cluster = hub_only(make_cluster, hub_config=(
+    cluster = hub_only(make_cluster, hub_args=["--topic-linger", "0"], hub_config=(
         "[history]\ndefault = 5\nchat.* = 3 300s\nchat.vip = 8\nticker.* = 0\n"))
     answers = [publish(cluster, "chat.room") for _ in range(10)]
     assert [a["seq"] for a in answers] == list(range(1, 11))
@@ -64,17 +65,21 @@ def test_history_keeps_each_pattern_s_count_seen_in_api_topics(make_cluster):
 
 
 def test_history_ages_out_and_the_state_goes_with_it(make_cluster):
-    cluster = hub_only(make_cluster, hub_config="[history]\nshort.* = 100 300ms\n")
+    cluster = hub_only(make_cluster, hub_args=["--topic-linger", "0.2"],
+                       hub_config="[history]\nshort.* = 100 300ms\n")
     first = publish(cluster, "short.t")
     publish(cluster, "short.t")
-    wait_for(lambda: "short.t" not in topics(cluster), 5, "short.t to age out")
+    wait_for(lambda: topics(cluster)["short.t"]["history_messages"] == 0, 5, "short.t to age out")
     assert metric(cluster, "spoke_hub_history_evictions_total", '{reason="age"}') == 2
+    shown = topics(cluster)["short.t"]  # its state lingers a while, position and all
+    assert (shown["seq"], shown["epoch"]) == (2, first["epoch"])
+    wait_for(lambda: "short.t" not in topics(cluster), 5, "short.t to be forgotten")
     again = publish(cluster, "short.t")  # a new state: a new epoch, from 1
     assert again["seq"] == 1 and again["epoch"] != first["epoch"]
 
 
 def test_the_byte_budget_evicts_the_hub_s_oldest_message_first(make_cluster):
-    cluster = hub_only(make_cluster, hub_args=["--history-bytes", "16KiB"])
+    cluster = hub_only(make_cluster, hub_args=["--history-bytes", "16KiB", "--topic-linger", "0"])
     assert metric(cluster, "spoke_hub_history_budget_bytes") == 16384
     big = "x" * 500
     for _ in range(40):  # 40 of 500 bytes and more: over the budget by itself

@@ -143,7 +143,8 @@ def test_live_copies_of_an_ended_epoch_never_follow_a_new_position(make_cluster,
     """A topic without history is forgotten when its last link withdraws;
     copies of its messages still on their way from the engine belong to
     that ended epoch and must not reach the link that wants it again."""
-    cluster = hub_only(make_cluster, engine, hub_config="[history]\ngone.* = 0\n")
+    cluster = hub_only(make_cluster, engine, hub_args=["--topic-linger", "0"],
+                       hub_config="[history]\ngone.* = 0\n")
     pub, sub = peer(cluster, "pub"), peer(cluster, "sub")
     interest(sub, "gone.t", 0)
     pub_id = 1
@@ -161,6 +162,26 @@ def test_live_copies_of_an_ended_epoch_never_follow_a_new_position(make_cluster,
             continue  # the burst outlived the state: a newer epoch than the answer's
         got = messages(sub, "gone.t", tail[-1][4])
         assert [s for s, _ in got] == list(range(r[5] + 1, tail[-1][4] + 1)), (rnd, r, got)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_topic_nothing_was_published_on_keeps_its_epoch_over_a_relink(make_cluster, engine):
+    """While an edge worker's link is down, the topic it alone wanted has no
+    interest and no history: it lingers, so the worker resumes in the same
+    epoch and gets what was published meanwhile."""
+    cluster = hub_only(make_cluster, engine)
+    sub = peer(cluster, "sub")
+    r = interest(sub, "quiet.t", 1)
+    assert r[3:6] == [0, "", 0] and EPOCH_RE.match(r[6]), r
+    epoch = r[6]
+    sub.close()
+    wait_for(lambda: len(cluster.hub_links()) == 0, 5, "the hub to see the link go")
+    pub = peer(cluster, "pub")
+    assert [p[4] for p in publish_many(pub, "quiet.t", 3, 1)] == [1, 2, 3]
+    back = peer(cluster, "sub")
+    r = interest(back, "quiet.t", 2, since=(0, epoch))
+    assert r[3:] == [0, "", 3, epoch, 1], r
+    assert messages(back, "quiet.t", 3) == [(1, 0), (2, 0), (3, 0)]
 
 
 @pytest.mark.parametrize("engine", ENGINES)
