@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <ini.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,34 @@ int conf_set(const struct conf_opt *opt, const char *value, char *err, size_t er
             return -1;
         }
         *(long *)opt->ptr = (long)ms;
+        return 0;
+    }
+    case CONF_BYTES: {
+        static const struct {
+            const char *unit;
+            int shift;
+        } units[] = {{"", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}};
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        size_t u = 0;
+        while (u < sizeof units / sizeof units[0] && strcmp(end, units[u].unit) != 0)
+            u++;
+        if (errno || end == value || *value == '-' || *value == '+' ||
+            u == sizeof units / sizeof units[0] || v > (LONG_MAX >> units[u].shift)) {
+            snprintf(err, errlen,
+                     "%s: '%s' is not a size in bytes (an integer, or with KiB, MiB, GiB or "
+                     "TiB, as in 64MiB)",
+                     opt->key, value);
+            return -1;
+        }
+        v <<= units[u].shift;
+        if (v < opt->min || v > opt->max) {
+            snprintf(err, errlen, "%s: %s (%ld bytes) is out of range [%ld, %ld] bytes", opt->key,
+                     value, v, opt->min, opt->max);
+            return -1;
+        }
+        *(long *)opt->ptr = v;
         return 0;
     }
     case CONF_LOGLEVEL:
@@ -196,6 +225,7 @@ static void print_help(const struct conf_spec *spec)
             printf("\n  in the [%s] section of the file:\n", o->section);
         const char *metavar = o->type == CONF_ADDR       ? "HOST:PORT"
                               : o->type == CONF_MS       ? "SECONDS"
+                              : o->type == CONF_BYTES    ? "BYTES"
                               : o->type == CONF_INT      ? "N"
                               : o->type == CONF_BOOL     ? "BOOL"
                               : o->type == CONF_LOGLEVEL ? "LEVEL"

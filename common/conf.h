@@ -15,6 +15,8 @@ enum conf_type {
     CONF_LOGLEVEL, /* ptr: enum log_level *; debug|info|warn|error */
     CONF_MS,       /* ptr: long * milliseconds; written as seconds ("30", "0.25"),
                     * checked against [min, max] milliseconds */
+    CONF_BYTES,    /* ptr: long * bytes; an integer, or one followed by KiB, MiB,
+                    * GiB or TiB ("64MiB"), checked against [min, max] */
 };
 
 struct conf_opt {

@@ -236,6 +236,7 @@ static const char *status_text(int status)
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
     case 421: return "Misdirected Request";
+    case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
@@ -305,6 +306,25 @@ void httpd_respond_json(struct httpd_conn *c, int status, json_t *j)
     }
     httpd_respond(c, status, NULL, text);
     free(text);
+}
+
+uint64_t httpd_hold(struct httpd_conn *c)
+{
+    /* Nothing more is read: a request is one per connection. */
+    ev_io_stop(c->srv->loop, &c->io);
+    c->ticket = ++c->srv->next_ticket;
+    return c->ticket;
+}
+
+struct httpd_conn *httpd_held(struct httpd *s, uint64_t ticket)
+{
+    if (!s || !ticket)
+        return NULL;
+    /* O(connections), at most HTTPD_MAX_CONNS. */
+    for (struct httpd_conn *c = s->conns; c; c = c->next)
+        if (c->ticket == ticket && !c->responding)
+            return c;
+    return NULL;
 }
 
 void httpd_error(struct httpd_conn *c, int status, const char *msg)

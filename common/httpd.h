@@ -35,7 +35,7 @@
 
 struct httpd_conn;
 /* Called once per complete request that passed the checks; must answer it
- * (httpd_respond*). */
+ * (httpd_respond*), or hold it (httpd_hold) and answer later. */
 typedef void (*httpd_route_fn)(struct httpd_conn *c, void *ud);
 
 /* Why a connection got no route: refused with an error answer (or closed
@@ -76,6 +76,7 @@ struct httpd {
     int browser_checks;
     char *listen_host;
     char *allowed_hosts;
+    uint64_t next_ticket;
     uint64_t counts[HTTPD_NREASONS];
     double logged_at[HTTPD_NREASONS]; /* warnings are rate-limited per reason */
     uint64_t unlogged[HTTPD_NREASONS];
@@ -96,6 +97,7 @@ struct httpd_conn {
     SSL *ssl; /* NULL on plain HTTP */
     int tls_handshaking, tls_failed;
     int responding;
+    uint64_t ticket;      /* held for a later answer (httpd_hold); 0: not held */
     struct httpreq req;   /* the request, in bytes[] */
     struct buf out;       /* response bytes not yet written */
     unsigned char ip[16]; /* the client's address, for the per-address cap */
@@ -131,6 +133,13 @@ void httpd_respond_type(struct httpd_conn *c, int status, const char *ctype, con
 void httpd_respond(struct httpd_conn *c, int status, const char *extra, const char *json);
 /* Takes ownership of j. */
 void httpd_respond_json(struct httpd_conn *c, int status, json_t *j);
+/* The route answers later (when an engine call it made completes): the
+ * connection stops reading and keeps its overall deadline, after which it
+ * is closed unanswered. Returns a ticket for httpd_held. */
+uint64_t httpd_hold(struct httpd_conn *c);
+/* The connection a ticket names, if it is still open and unanswered; else
+ * NULL (the client went, or the deadline passed). NULL s: NULL. */
+struct httpd_conn *httpd_held(struct httpd *s, uint64_t ticket);
 /* {"error": msg} with status. */
 void httpd_error(struct httpd_conn *c, int status, const char *msg);
 /* The body as a JSON object, or NULL after answering 400. Caller decrefs. */

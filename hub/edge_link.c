@@ -1,12 +1,14 @@
 /* One edge link on the hub, the calls every part of the module makes on
  * it: queueing output (the end-of-turn flush in edge_link_loop.c writes
- * it), refusing, all teardown in one place, and finding the open link that
- * holds a connection id. Nothing here calls into the module's other files:
- * they build on this (see edge_link_internal.h for the states and lists). */
+ * it), the fan-out's way onto a link, refusing, all teardown in one place,
+ * and finding the open link that holds a connection id. Nothing here calls
+ * into the module's other files: they build on this (see
+ * edge_link_internal.h for the states and lists). */
 #include "hub/edge_link.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,7 +17,10 @@
 #include "common/linkio.h"
 #include "hub/directs.h"
 #include "hub/edge_link_internal.h"
-#include "hub/route.h"
+#include "hub/engine.h"
+#include "hub/interest.h"
+#include "hub/publog.h"
+#include "hub/registry.h"
 
 const char *edge_link__printable(const struct link_str *s, char *out, size_t cap)
 {
@@ -85,6 +90,32 @@ void edge_link__stop_awaiting(struct edge_link *l)
 
 /* ---- output ---------------------------------------------------------------- */
 
+static void out_send(void *owner, const uint8_t *msg, size_t len, void *ud)
+{
+    struct edge_link *dst = owner;
+    if (linkio_send_encoded(&dst->io, msg, len) < 0) {
+        edge_link__fail_later(dst, dst->io.err);
+        return;
+    }
+    edge_link__mark_dirty(dst);
+    dst->messages_out++;
+    dst->hub->stats.messages_out++;
+}
+
+static void out_overflow(void *owner, void *ud)
+{
+    edge_link__fail_later(owner, "congested: more than link_max_pending bytes of live messages "
+                                 "held back behind its replays");
+}
+
+struct interest_out edge_link__out(struct hub *h)
+{
+    return (struct interest_out){.send = out_send,
+                                 .overflow = out_overflow,
+                                 .ud = h,
+                                 .max_held = (size_t)h->cfg.link_max_pending};
+}
+
 void edge_link__mark_dirty(struct edge_link *l)
 {
     if (l->dirty || l->state == EDGE_LINK_CLOSED)
@@ -139,8 +170,36 @@ int edge_link__refuse(struct edge_link *l, uint32_t code, const char *fmt, ...)
  * worker do not reach its successor's connections. */
 struct edge_link *edge_link__find_conn(struct hub *h, const struct connid *id)
 {
-    struct edge_link *t = route_link_find(h->route, id->name, id->name_len, id->worker);
-    return t && t->boot == id->boot ? t : NULL;
+    return edge_link__find_worker(h, id->name, id->name_len, id->worker, id->boot);
+}
+
+struct edge_link *edge_link__find_worker(struct hub *h, const char *name, size_t len,
+                                         uint32_t worker, uint64_t boot)
+{
+    struct edge_link *t = registry_find(h->registry, name, len, worker);
+    return t && t->boot == boot && t->state == EDGE_LINK_OPEN ? t : NULL;
+}
+
+int edge_link__owns_conn(const struct edge_link *l, const struct link_str *id)
+{
+    struct connid c;
+    struct connid mine = {.name = l->name,
+                          .name_len = strlen(l->name),
+                          .worker = l->worker,
+                          .boot = (uint32_t)l->boot};
+    return connid_parse(id->ptr, id->len, &c) == 0 && connid_same_worker(&c, &mine);
+}
+
+/* An honest edge never speaks for another's connection: this one is
+ * compromised or broken. */
+int edge_link__refuse_forged(struct edge_link *l, const char *what, const struct link_str *from)
+{
+    char who[LINK_MAX_CONN_ID + 1];
+    l->hub->stats.links_refused_hostile++;
+    return edge_link__refuse(l, 403,
+                             "%s from connection '%s', which is not one of this link's "
+                             "(%s/%u): refused",
+                             what, edge_link__printable(from, who, sizeof who), l->name, l->worker);
 }
 
 /* The same for an id as it came in a message: NULL if it does not parse. */
@@ -169,8 +228,44 @@ static void answer_gone(const char *from, size_t from_len, int64_t id, void *ud)
         src->results_out++;
 }
 
-/* Stops the watcher, closes the fd, forgets routing state, and queues the
- * memory for the end of the turn. */
+/* A topic lost its last interested link with l: the engine hears it, unless
+ * it refused the topic in the first place. */
+static void interest_gone(struct link_str topic, void *ud)
+{
+    struct hub *h = ud;
+    struct interest_topic *t = interest_find(h->interest, topic);
+    if (t && t->state != INTEREST_REFUSED)
+        engine_interest_remove(h->engine, topic);
+}
+
+/* Replays of l: those still queued go; those the engine was asked for stay
+ * until it answers, without their link. */
+static void drop_replays(struct edge_link *l)
+{
+    struct replay *r;
+    while ((r = l->rq_head)) {
+        l->rq_head = r->next;
+        free(r);
+    }
+    l->rq_tail = NULL;
+    for (r = l->asked; r; r = r->next)
+        r->link = NULL;
+    l->asked = NULL;
+    l->nasked = l->nreads = l->nresumes = 0;
+    if (l->replay_listed) {
+        for (struct edge_link **pp = &l->hub->replaying; *pp; pp = &(*pp)->replay_next) {
+            if (*pp == l) {
+                *pp = l->replay_next;
+                break;
+            }
+        }
+        l->replay_listed = 0;
+    }
+}
+
+/* Stops the watcher, closes the fd, forgets the link's interest, registry
+ * entry and replays, retires its publish record, and queues the memory for
+ * the end of the turn. */
 void edge_link__close(struct edge_link *l, enum log_level level, const char *fmt, ...)
 {
     struct hub *h = l->hub;
@@ -186,12 +281,20 @@ void edge_link__close(struct edge_link *l, enum log_level level, const char *fmt
     ev_io_stop(h->loop, &l->w);
     close(l->fd);
     l->fd = -1;
-    route_link_gone(h->route, l->peer);
+    drop_replays(l);
+    interest_peer_free(h->interest, l->peer, interest_gone, h);
     l->peer = NULL;
+    if (l->pubs) {
+        /* By then the edge has given up on every publish of this link. */
+        publog_detach(h->publog, l->pubs, ev_now(h->loop),
+                      2.0 * (double)l->policy_sent.publish_timeout_ms / 1000.0);
+        l->pubs = NULL;
+    }
     if (l->state == EDGE_LINK_AWAIT_HELLO) {
         edge_link__stop_awaiting(l);
     } else {
         h->nlinks_open--;
+        registry_remove(h->registry, l->name, strlen(l->name), l->worker, l);
         /* Directs this edge will never answer now: tell their senders. */
         directs_drop_target(h->directs, l->id, answer_gone, h);
     }

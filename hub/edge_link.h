@@ -1,9 +1,11 @@
 /* The hub's links from edge workers, as the rest of the hub sees them:
- * starting and stopping the link listener, and what the admin API and the
- * policy ask of the links (publish, kick, drain, push the policy, list
- * them). Inside (edge_link_internal.h), edge_link_loop.c runs the links on
- * the hub's loop, edge_link_hello.c takes their HELLO, edge_link_handle.c
- * their messages, and edge_link.c is what all three do to one link. */
+ * starting and stopping the link listener, the engine's live messages
+ * fanned out to them, and what the admin API and the policy ask of the
+ * links (publish, kick, drain, push the policy, list them). Inside
+ * (edge_link_internal.h), edge_link_loop.c runs the links on the hub's
+ * loop, edge_link_hello.c takes their HELLO, edge_link_handle.c their
+ * messages, edge_link_publish.c their publishes, edge_link_replay.c their
+ * replays, and edge_link.c is what all of them do to one link. */
 #ifndef SPOKE_HUB_EDGE_LINK_H
 #define SPOKE_HUB_EDGE_LINK_H
 #include <stddef.h>
@@ -12,6 +14,7 @@
 
 #include "common/connid.h"
 #include "common/link.h"
+#include "hub/engine.h"
 #include "hub/hub.h"
 
 /* A snapshot of one open link for the admin API. Strings are copies. */
@@ -32,13 +35,19 @@ struct edge_link_info {
     char peer_cert[160]; /* its certificate's names ("CN=edge-a, DNS:edge-a"), or "-" */
 };
 
-/* Listens on h->cfg.listen and starts the accept, flush and heartbeat
- * watchers. Returns 0, or -1 with a one-line reason in err. */
+/* Listens on h->cfg.listen, makes the link module's tables (interest,
+ * registry, publish results, directs) and starts the accept, flush and
+ * heartbeat watchers. h->engine is made by the caller, with
+ * edge_link_on_message as its on_message and h as its ud. Returns 0, or -1
+ * with a one-line reason in err. */
 int edge_link_server_start(struct hub *h, char *err, size_t errlen);
 /* Says goodbye to every link (LINK_ERROR 503 "hub shutting down", written
  * best effort), closes them and the listener, stops the watchers and frees
- * every link. Safe to call twice and after a failed start. */
+ * every link. Safe to call twice and after a failed start. The tables go
+ * with edge_link_server_free, after the engine (whose last callbacks may
+ * still look at them). */
 void edge_link_server_stop(struct hub *h);
+void edge_link_server_free(struct hub *h);
 
 /* Takes an accepted, non-blocking socket from peer ss as if the listener
  * had accepted it (the fuzz driver's way in; on_accept's too). */
@@ -47,11 +56,14 @@ void edge_link_adopt(struct hub *h, int fd, const struct sockaddr_storage *ss);
 /* The port the link listener is bound to (for port 0), or 0. */
 uint16_t edge_link_server_port(const struct hub *h);
 
-/* Publishes on topic: assigns the next seq and queues one MESSAGE to every
- * interested link. Returns the seq, or 0 if no link is interested (nothing
- * is sent). The caller has validated topic, enc and the size. */
-uint64_t edge_link_publish(struct hub *h, struct link_str topic, struct link_str from,
-                           struct link_str user, uint8_t enc, struct link_str data);
+/* Hands a publish to the engine (engine_publish, timed for
+ * spoke_hub_route_seconds); cb (may be NULL) gets its position. The caller
+ * has validated topic, enc and the size. */
+void edge_link_publish(struct hub *h, const struct engine_pub *p, engine_pos_cb cb, void *ctx);
+
+/* The engine's on_message (ud: the hub): a live message, fanned out to the
+ * links interested in its topic. */
+void edge_link_on_message(void *ud, const struct engine_msg *m);
 
 /* Asks the edge worker holding connection conn to close it with code and
  * reason. Returns 0 when sent, -1 if no open link holds that connection. */

@@ -1,17 +1,19 @@
 /* The messages of an open edge link, and the admin API's way to the same
- * places: interest, publish fan-out, direct messages and their results; the
- * API's publish, kick, drain, policy push and per-link figures. Each
- * handler checks what the edge may say (its own senders only), asks
- * hub/route.c where things go, and queues; no handler writes or closes
- * another link (docs/protocol.md, "After HELLO").
+ * places: interest, history reads, direct messages and their results; the
+ * API's kick, drain, policy push and per-link figures. Each handler checks
+ * what the edge may say (its own senders only, its own interest), and
+ * queues; no handler writes or closes another link (docs/protocol.md,
+ * "After HELLO"). Publishes go to edge_link_publish.c, and everything that
+ * waits for an engine read to edge_link_replay.c.
  *
- * The handlers ask hub/route.c four things, each one question or one
- * change with its answer in a return value or a per-link callback:
- * route_interest_add (its limits are route's own), route_interest_remove,
- * route_publish and route_link_find. Keeping it to these is what lets the
- * routing state move behind another store later without the handlers
- * learning how it works. */
+ * Interest is two tables: this hub's own (hub/interest.h: which link
+ * wants which topic, and the per-link limit) and the engine's (it learns
+ * that the hub needs a topic when the first link wants it, and that it no
+ * longer does when the last one goes). An INTEREST_ADD is answered at once
+ * when the hub already receives the topic and no position was given; any
+ * other goes through a replay, which the engine's read answers. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
@@ -22,164 +24,209 @@
 #include "common/linkio.h"
 #include "common/msg.h"
 #include "common/tls.h"
+#include "common/xalloc.h"
 #include "hub/directs.h"
 #include "hub/edge_link.h"
 #include "hub/edge_link_internal.h"
+#include "hub/engine.h"
+#include "hub/interest.h"
 #include "hub/policy.h"
-#include "hub/route.h"
-
-/* Room for a MESSAGE's fields beyond topic, from and data: msgpack headers
- * and the seq. A PUBLISH that leaves less than this below LINK_MAX_MESSAGE
- * could not be forwarded, because MESSAGE is a few bytes larger. */
-#define EDGE_LINK_MESSAGE_OVERHEAD 64
-
-/* 1 if connection id `id` belongs to this link's edge worker (its name,
- * worker and boot): the only senders an edge may speak for. */
-static int owns_conn(const struct edge_link *l, const struct link_str *id)
-{
-    struct connid c;
-    struct connid mine = {.name = l->name,
-                          .name_len = strlen(l->name),
-                          .worker = l->worker,
-                          .boot = (uint32_t)l->boot};
-    return connid_parse(id->ptr, id->len, &c) == 0 && connid_same_worker(&c, &mine);
-}
-
-/* Drops a link that spoke for a connection of another edge worker: an
- * honest edge never does, so this one is compromised or broken. */
-static int refuse_forged(struct edge_link *l, const char *what, const struct link_str *from)
-{
-    char who[LINK_MAX_CONN_ID + 1];
-    l->hub->stats.links_refused_hostile++;
-    return edge_link__refuse(l, 403,
-                             "%s from connection '%s', which is not one of this link's "
-                             "(%s/%u): refused",
-                             what, edge_link__printable(from, who, sizeof who), l->name, l->worker);
-}
+#include "hub/publog.h"
 
 /* ---- interest ------------------------------------------------------------ */
 
-static int interest_result(struct edge_link *l, const struct link_msg *m, uint32_t code,
-                           const char *reason)
+static void interest_result(struct edge_link *l, const struct link_msg *m, uint32_t code,
+                            const char *reason, const struct interest_topic *t, int recovered)
 {
     struct link_msg r = {.type = LINK_INTEREST_RESULT,
                          .topic = m->topic,
                          .id = m->id,
                          .code = code,
-                         .reason = link_str_c(reason)};
+                         .reason = link_str_c(reason),
+                         .epoch = link_str_c(""),
+                         .recovered = (uint32_t)recovered};
+    if (t && !code) {
+        r.seq = t->seq;
+        r.epoch = link_str_c(t->epoch);
+    }
     edge_link__send(l, &r);
+}
+
+/* A topic the hub holds no interest in for this link after all: the
+ * engine's limit, or the link's. */
+static void refuse_interest(struct edge_link *l, const struct link_msg *m, int hub_full)
+{
+    struct hub *h = l->hub;
+    char reason[96];
+    if (hub_full) {
+        h->stats.interest_refused_hub++;
+        snprintf(reason, sizeof reason, "the hub holds max_topics (%ld) topics", h->cfg.max_topics);
+    } else {
+        h->stats.interest_refused_link++;
+        snprintf(reason, sizeof reason, "this edge worker holds link_max_topics (%ld) topics",
+                 h->cfg.link_max_topics);
+    }
+    interest_result(l, m, 429, reason, NULL, 0);
+}
+
+/* The engine's answer to the interest of a topic new to the hub; gen tells
+ * a topic entry made again since from the one that asked. */
+struct interest_ask {
+    struct hub *h;
+    uint64_t gen;
+    uint32_t len;
+    char topic[];
+};
+
+static void on_engine_interest(void *ctx, int status, const struct engine_pos *pos)
+{
+    struct interest_ask *a = ctx;
+    struct hub *h = a->h;
+    struct interest_topic *t =
+        status == ENGINE_GONE ? NULL
+                              : interest_find(h->interest, (struct link_str){a->topic, a->len});
+    if (t && t->gen == a->gen && t->state == INTEREST_PENDING) {
+        if (status == ENGINE_OK) {
+            /* Every message after pos comes live from now on; those before
+             * it that came already are the members' replays' business, and
+             * copies of another epoch (in flight from an earlier interest)
+             * are stale from now on. */
+            t->state = INTEREST_READY;
+            if (strcmp(t->epoch, pos->epoch) != 0 || pos->seq > t->seq)
+                t->seq = pos->seq;
+            snprintf(t->epoch, sizeof t->epoch, "%s", pos->epoch);
+        } else {
+            /* Its members hear 429 when their replays come up. */
+            t->state = INTEREST_REFUSED;
+        }
+    }
+    free(a);
+}
+
+static void ask_engine_interest(struct hub *h, struct interest_topic *t)
+{
+    t->gen = ++h->interest_gen;
+    struct interest_ask *a = xmalloc(sizeof *a + t->len);
+    a->h = h;
+    a->gen = t->gen;
+    a->len = t->len;
+    memcpy(a->topic, t->name, t->len);
+    engine_interest_add(h->engine, (struct link_str){t->name, t->len}, on_engine_interest, a);
+}
+
+/* The position an INTEREST_ADD or HISTORY_READ resumes from (none: NULL). */
+static const struct engine_pos *since_of(const struct link_msg *m, struct engine_pos *pos)
+{
+    if (!m->since_epoch.len)
+        return NULL;
+    pos->seq = m->since_seq;
+    memcpy(pos->epoch, m->since_epoch.ptr, m->since_epoch.len);
+    pos->epoch[m->since_epoch.len] = '\0';
+    return pos;
+}
+
+static void remove_interest(struct hub *h, struct edge_link *l, struct link_str topic)
+{
+    struct interest_topic *t = interest_find(h->interest, topic);
+    int engine_knows = t && t->state != INTEREST_REFUSED;
+    if (interest_remove(h->interest, l->peer, topic) == 2 && engine_knows)
+        engine_interest_remove(h->engine, topic);
+}
+
+static int on_interest_add(struct edge_link *l, const struct link_msg *m)
+{
+    struct hub *h = l->hub;
+    l->interest_adds++;
+    struct interest_member *mb;
+    int rc = interest_add(h->interest, l->peer, m->topic, &mb);
+    /* One interest refused, never the link: dropping it would make the edge
+     * re-send everything on reconnect and be dropped again. */
+    if (rc == INTEREST_PEER_FULL) {
+        refuse_interest(l, m, 0);
+        return 0;
+    }
+    struct interest_topic *t = mb->topic;
+    struct engine_pos since;
+    const struct engine_pos *from = since_of(m, &since);
+    if (rc == 0) {
+        /* Already interested (idempotent): where the topic stands; resuming
+         * means nothing here, as the link has had the live messages. */
+        int same = from && t->state == INTEREST_READY && strcmp(from->epoch, t->epoch) == 0 &&
+                   from->seq == t->seq;
+        interest_result(l, m, 0, "", t, same);
+        return 0;
+    }
+    if (rc == 2)
+        ask_engine_interest(h, t); /* the memory engine answers before it returns */
+    if (t->state == INTEREST_REFUSED) {
+        remove_interest(h, l, m->topic);
+        refuse_interest(l, m, 1);
+        return 0;
+    }
+    if (t->state == INTEREST_READY && !from) {
+        interest_result(l, m, 0, "", t, 0);
+        return 0;
+    }
+    if (l->nresumes >= (uint32_t)h->cfg.link_max_topics) {
+        remove_interest(h, l, m->topic);
+        interest_result(l, m, 429, "too many interest requests of this link are waiting", NULL, 0);
+        return 0;
+    }
+    uint64_t hold = interest_hold(h->interest, mb);
+    edge_link__queue_replay(l, REPLAY_RESUME, m->topic, m->id, from, hold);
     return 0;
 }
 
 static int on_interest(struct edge_link *l, const struct link_msg *m)
 {
-    struct hub *h = l->hub;
-    int add = m->type == LINK_INTEREST_ADD;
     if (!topic_is_valid(m->topic.ptr, m->topic.len))
         return edge_link__refuse(l, 400, "invalid topic in %s", link_type_name(m->type));
-    if (!add) {
-        l->interest_removes++;
-        route_interest_remove(h->route, l->peer, m->topic.ptr, m->topic.len);
-        return 0;
-    }
-    l->interest_adds++;
-    /* One interest refused, never the link: dropping it would make the edge
-     * re-send everything on reconnect and be dropped again. */
-    int rc = route_interest_add(h->route, l->peer, m->topic.ptr, m->topic.len);
-    if (rc >= 0)
-        return interest_result(l, m, 0, "");
-    char reason[96];
-    if (rc == ROUTE_PEER_FULL) {
-        h->stats.interest_refused_link++;
-        snprintf(reason, sizeof reason, "this edge worker holds link_max_topics (%ld) topics",
-                 h->cfg.link_max_topics);
-    } else {
-        h->stats.interest_refused_hub++;
-        snprintf(reason, sizeof reason, "the hub holds max_topics (%ld) topics", h->cfg.max_topics);
-    }
-    return interest_result(l, m, 429, reason);
+    if (m->type == LINK_INTEREST_ADD)
+        return on_interest_add(l, m);
+    l->interest_removes++;
+    remove_interest(l->hub, l, m->topic);
+    return 0;
 }
 
-/* ---- publish ------------------------------------------------------------- */
+/* ---- history reads ------------------------------------------------------- */
 
-/* A publish on its way to the interested links: encoded once, on the first
- * link (the seq is known only then), and the same bytes appended to every
- * link's batch; each link still compresses them in its own stream. */
-struct fanout {
-    struct link_msg msg;
-    struct buf *encoded;
-    int ready;
-};
-
-static void queue_message_to_link(void *owner, uint64_t seq, void *ud)
+static void history_refused(struct edge_link *l, const struct link_msg *m, uint32_t code,
+                            const char *reason)
 {
-    struct edge_link *dst = owner;
-    struct fanout *f = ud;
-    if (!f->ready) {
-        f->msg.seq = seq;
-        buf_reset(f->encoded);
-        if (link_encode(f->encoded, &f->msg) < 0) {
-            log_error("cannot encode a message on %.*s", (int)f->msg.topic.len, f->msg.topic.ptr);
-            return;
-        }
-        f->ready = 1;
-    }
-    if (linkio_send_encoded(&dst->io, buf_head(f->encoded), buf_readable(f->encoded)) < 0) {
-        edge_link__fail_later(dst, dst->io.err);
-        return;
-    }
-    edge_link__mark_dirty(dst);
-    dst->messages_out++;
-    dst->hub->stats.messages_out++;
+    struct link_msg r = {.type = LINK_HISTORY_RESULT,
+                         .topic = m->topic,
+                         .id = m->id,
+                         .code = code,
+                         .reason = link_str_c(reason),
+                         .epoch = link_str_c("")};
+    edge_link__send(l, &r);
 }
 
-uint64_t edge_link_publish(struct hub *h, struct link_str topic, struct link_str from,
-                           struct link_str user, uint8_t enc, struct link_str data)
-{
-    struct fanout out = {
-        .msg =
-            {
-                .type = LINK_MESSAGE,
-                .topic = topic,
-                .from = from,
-                .user = user,
-                .enc = enc,
-                .data = data,
-            },
-        .encoded = &h->encoded,
-    };
-    uint64_t t0 = clock_mono_ns();
-    uint64_t seq = route_publish(h->route, topic.ptr, topic.len, queue_message_to_link, &out);
-    double us = (double)(clock_mono_ns() - t0) / 1000.0;
-    size_t b = 0;
-    while (b < HUB_ROUTE_BUCKETS && us > hub_route_bounds_us[b])
-        b++;
-    h->stats.route_hist[b]++;
-    h->stats.route_sum_us += us;
-    return seq;
-}
-
-static int on_publish(struct edge_link *l, const struct link_msg *m)
+static int on_history_read(struct edge_link *l, const struct link_msg *m)
 {
     struct hub *h = l->hub;
     if (!topic_is_valid(m->topic.ptr, m->topic.len))
-        return edge_link__refuse(l, 400, "invalid topic in publish");
-    if (!owns_conn(l, &m->from))
-        return refuse_forged(l, "publish", &m->from);
-    if (m->enc >= ENC_COUNT)
-        return edge_link__refuse(l, 400, "invalid encoding %u in publish", m->enc);
-    l->publishes_in++;
-    h->stats.publishes++;
-    if ((size_t)m->topic.len + m->from.len + m->data.len + EDGE_LINK_MESSAGE_OVERHEAD >
-        LINK_MAX_MESSAGE) {
-        char topic[TOPIC_MAX_LEN + 1];
-        log_warn("%s: publish on %s too large to forward (%u bytes of data), dropped", l->label,
-                 edge_link__printable(&m->topic, topic, sizeof topic), m->data.len);
+        return edge_link__refuse(l, 400, "invalid topic in history_read");
+    /* Its MESSAGEs carry the id as `replay`, where 0 means live. */
+    if (m->id <= 0)
+        return edge_link__refuse(l, 400, "history_read id %lld: must be above 0", (long long)m->id);
+    l->history_reads_in++;
+    struct interest_member *mb = interest_member_of(l->peer, m->topic);
+    if (!mb) {
+        history_refused(l, m, 404, "this link holds no interest in the topic");
         return 0;
     }
-    /* One copy per interested link, the publisher's own link included: its
-     * edge fans out to its local subscribers only when the seq comes back. */
-    edge_link_publish(h, m->topic, m->from, m->user, m->enc, m->data);
+    if (l->nreads >= (uint32_t)h->cfg.link_max_history_reads) {
+        h->stats.history_reads_refused++;
+        char reason[96];
+        snprintf(reason, sizeof reason, "this link has link_max_history_reads (%ld) reads waiting",
+                 h->cfg.link_max_history_reads);
+        history_refused(l, m, 429, reason);
+        return 0;
+    }
+    struct engine_pos since;
+    uint64_t hold = interest_hold(h->interest, mb);
+    edge_link__queue_replay(l, REPLAY_READ, m->topic, m->id, since_of(m, &since), hold);
     return 0;
 }
 
@@ -188,8 +235,8 @@ static int on_publish(struct edge_link *l, const struct link_msg *m)
 static int on_direct(struct edge_link *l, const struct link_msg *m)
 {
     struct hub *h = l->hub;
-    if (!owns_conn(l, &m->from))
-        return refuse_forged(l, "direct", &m->from);
+    if (!edge_link__owns_conn(l, &m->from))
+        return edge_link__refuse_forged(l, "direct", &m->from);
     l->directs_in++;
     h->stats.directs++;
     struct edge_link *t = edge_link__find_conn_str(h, &m->to);
@@ -250,7 +297,8 @@ int edge_link__handle(struct edge_link *l, const struct link_msg *m)
     switch (m->type) {
     case LINK_INTEREST_ADD:
     case LINK_INTEREST_REMOVE: return on_interest(l, m);
-    case LINK_PUBLISH: return on_publish(l, m);
+    case LINK_HISTORY_READ: return on_history_read(l, m);
+    case LINK_PUBLISH: return edge_link__on_publish(l, m);
     case LINK_DIRECT: return on_direct(l, m);
     case LINK_DIRECT_RESULT: return on_direct_result(l, m);
     default: return edge_link__refuse(l, 400, "unexpected %s", link_type_name(m->type));
@@ -296,6 +344,7 @@ void edge_link_push_policy(struct hub *h)
             continue;
         if (edge_link__send(l, &pol) == 0) {
             l->policy_sent = pol.policy;
+            publog_set_window(l->pubs, (size_t)pol.policy.max_pending_publishes);
             log_debug("%s: sent the new policy", l->label);
         }
     }
@@ -311,7 +360,7 @@ void edge_link_foreach_open(struct hub *h, void (*fn)(const struct edge_link_inf
             .id = l->id,
             .worker = l->worker,
             .boot = l->boot,
-            .topics = route_peer_topics(l->peer),
+            .topics = interest_peer_topics(l->peer),
             .publishes_in = l->publishes_in,
             .messages_out = l->messages_out,
             .directs_in = l->directs_in,

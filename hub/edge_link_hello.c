@@ -12,8 +12,10 @@
 #include "common/tls.h"
 #include "common/version.h"
 #include "hub/edge_link_internal.h"
+#include "hub/interest.h"
 #include "hub/policy.h"
-#include "hub/route.h"
+#include "hub/publog.h"
+#include "hub/registry.h"
 
 static int text_is_printable(const struct link_str *s)
 {
@@ -117,7 +119,7 @@ int edge_link__on_hello(struct edge_link *l, const struct link_msg *m)
 
     /* An edge worker reconnecting after network trouble may arrive before
      * we noticed its old link is dead: the newer link wins. */
-    struct edge_link *old = route_link_find(h->route, m->name.ptr, m->name.len, m->worker);
+    struct edge_link *old = registry_find(h->registry, m->name.ptr, m->name.len, m->worker);
     if (old)
         edge_link__close(old, LOG_INFO, "replaced by a new link from %s", l->addr);
 
@@ -128,7 +130,8 @@ int edge_link__on_hello(struct edge_link *l, const struct link_msg *m)
     l->boot = m->boot;
     l->peer_heartbeat_ms = m->heartbeat_ms;
     copy_str(l->public_url, sizeof l->public_url, &m->public_url);
-    l->peer = route_link_register(h->route, m->name.ptr, m->name.len, m->worker, l);
+    registry_add(h->registry, m->name.ptr, m->name.len, m->worker, l);
+    l->peer = interest_peer_new(h->interest, l);
     edge_link__stop_awaiting(l);
     l->state = EDGE_LINK_OPEN;
     h->nlinks_open++;
@@ -152,6 +155,10 @@ int edge_link__on_hello(struct edge_link *l, const struct link_msg *m)
     if (linkio_send(&l->io, &pol) < 0)
         return edge_link__refuse(l, 500, "cannot send policy: %s", l->io.err);
     l->policy_sent = pol.policy;
+    /* The results of its latest publishes, kept from an earlier link of
+     * this very run of the worker if it had one. */
+    l->pubs = publog_attach(h->publog, l->name, strlen(l->name), l->worker, l->boot,
+                            (size_t)pol.policy.max_pending_publishes);
     edge_link__mark_dirty(l);
     log_info("%s (region %s, version %s) linked from %s", l->label, l->region[0] ? l->region : "-",
              l->software[0] ? l->software : "-", l->addr);

@@ -1,17 +1,22 @@
-/* What the four files of the hub's edge-link module share and nothing else
- * sees: struct edge_link and the edge_link__ calls between them. They are
- * layered, each calling only the ones below it: edge_link_loop.c (the links
- * on the hub's loop: accept, read, dispatch, heartbeats, the end-of-turn
- * flush) over edge_link_hello.c (a link until its HELLO is taken) and
- * edge_link_handle.c (the messages of an open link), all over edge_link.c
- * (one link: output queue, refusal, teardown, lookup by connection id).
+/* What the files of the hub's edge-link module share and nothing else
+ * sees: struct edge_link, struct replay and the edge_link__ calls between
+ * them. They are layered, each calling only the ones below it:
+ * edge_link_loop.c (the links on the hub's loop: accept, read, dispatch,
+ * heartbeats, the end-of-turn flush) over edge_link_hello.c (a link until
+ * its HELLO is taken) and edge_link_handle.c (the messages of an open
+ * link: interest, history reads, directs), which hands publishes to
+ * edge_link_publish.c (ordering through the engine, results, live
+ * fan-out) and replays to edge_link_replay.c (the queue of replays a link
+ * waits for, paced, and their answers); all over edge_link.c (one link:
+ * output queue, refusal, teardown, lookup by connection id).
  *
  * Life of a link: accept -> AWAIT_HELLO -> (HELLO) -> OPEN -> edge_link__close
  * -> CLOSED, then freed in the next end-of-turn prepare callback.
- * edge_link__close is the one place that tears down (watcher, fd, routing
- * state) and the only place the state becomes CLOSED; the memory outlives it
- * until the end of the loop turn so no callback in flight touches freed
- * memory.
+ * edge_link__close is the one place that tears down (watcher, fd, interest,
+ * registry, replays, publish record) and the only place the state becomes
+ * CLOSED; the memory outlives it until the end of the loop turn so no
+ * callback in flight touches freed memory. Engine calls still in flight for
+ * the link hold a struct replay whose `link` it sets to NULL.
  *
  * Writing: message handlers only queue (edge_link__send compresses into the
  * link's output buffer) and put the link on the hub's dirty list; the
@@ -27,9 +32,34 @@
 #include "common/linkio.h"
 #include "common/log.h"
 #include "common/policy.h"
+#include "hub/engine.h"
 #include "hub/hub.h"
+#include "hub/interest.h"
 
-struct route_peer;
+struct interest_peer;
+struct publog_rec;
+
+/* A replay a link waits for: an INTEREST_ADD to answer with the topic's
+ * position (and the messages after `since`), or a HISTORY_READ. It is
+ * queued on its link (rq_head, oldest first) until the link has room, then
+ * asked of the engine (on the link's `asked` list) until the answer comes.
+ * While it exists, the link's interest in the topic holds live messages
+ * back (interest_hold: `hold`). */
+enum replay_kind { REPLAY_RESUME, REPLAY_READ };
+
+struct replay {
+    struct replay *prev, *next; /* rq (next only) or asked */
+    struct edge_link *link;     /* NULL once the link went: the answer is dropped */
+    struct hub *hub;
+    enum replay_kind kind;
+    int asked;
+    int has_since;
+    int64_t id;
+    uint64_t hold;
+    struct engine_pos since;
+    uint32_t topic_len;
+    char topic[LINK_MAX_TOPIC + 1];
+};
 
 enum edge_link_state { EDGE_LINK_AWAIT_HELLO, EDGE_LINK_OPEN, EDGE_LINK_CLOSED };
 
@@ -50,7 +80,20 @@ struct edge_link {
     int fd;
     ev_io w;
     struct linkio io;
-    struct route_peer *peer; /* while OPEN */
+    struct interest_peer *peer; /* while OPEN */
+    struct publog_rec *pubs;    /* while OPEN: this worker's publish results */
+
+    /* Replays (edge_link_replay.c). */
+    struct replay *rq_head, *rq_tail; /* waiting for room, oldest first */
+    struct replay *asked;             /* asked of the engine, not answered */
+    uint32_t nasked;
+    uint32_t nreads, nresumes; /* queued or asked, by kind */
+    uint64_t replay_turn;      /* the turn replay_bytes counts */
+    uint64_t replay_bytes;     /* replay output queued in that turn */
+    int pumping;               /* edge_link__pump is running */
+    int replay_listed;         /* on hub->replaying */
+    int replay_wait_write;     /* waits for its output to drain */
+    struct edge_link *replay_next;
 
     uint64_t id;
     char addr[64];
@@ -70,6 +113,7 @@ struct edge_link {
 
     uint64_t publishes_in, messages_out, directs_in, directs_out;
     uint64_t results_in, results_out, interest_adds, interest_removes;
+    uint64_t history_reads_in, replayed_out;
 };
 
 /* ---- edge_link.c: one link (calls nothing else of the module) ----------- */
@@ -93,7 +137,7 @@ int edge_link__send(struct edge_link *l, const struct link_msg *m);
 void edge_link__mark_dirty(struct edge_link *l);
 /* Drops l at the end of the turn with reason why: for failures found while
  * handling another link's message, where closing could disturb the caller
- * (the routing walk in route_publish). */
+ * (the fan-out walk in interest_deliver). */
 void edge_link__fail_later(struct edge_link *l, const char *why);
 /* Copies a peer-supplied string for a log line into out[0, cap): bytes
  * outside printable ASCII become '?', and it is cut to fit. Returns out. */
@@ -106,6 +150,19 @@ void edge_link__stop_awaiting(struct edge_link *l);
  * the id as it came in a message (NULL if it does not parse). */
 struct edge_link *edge_link__find_conn(struct hub *h, const struct connid *id);
 struct edge_link *edge_link__find_conn_str(struct hub *h, const struct link_str *id);
+/* The open link of edge worker (name, worker) if its boot is boot, or NULL. */
+struct edge_link *edge_link__find_worker(struct hub *h, const char *name, size_t len,
+                                         uint32_t worker, uint64_t boot);
+/* 1 if connection id `id` belongs to this link's edge worker (its name,
+ * worker and boot): the only senders an edge may speak for. */
+int edge_link__owns_conn(const struct edge_link *l, const struct link_str *id);
+/* Drops a link that spoke for a connection of another edge worker (403).
+ * Returns LINK_GONE. */
+int edge_link__refuse_forged(struct edge_link *l, const char *what, const struct link_str *from);
+/* How fan-out and replays put a MESSAGE on a link (interest.h): queued on
+ * the link; a link holding back more than link_max_pending bytes is
+ * dropped as congested. */
+struct interest_out edge_link__out(struct hub *h);
 
 /* ---- edge_link_hello.c: the stranger ------------------------------------- */
 
@@ -118,10 +175,33 @@ void edge_link__await_hello(struct edge_link *l);
  * the edge's policy. Returns 0, or LINK_GONE when it refused the link. */
 int edge_link__on_hello(struct edge_link *l, const struct link_msg *m);
 
+/* ---- edge_link_replay.c: replays ------------------------------------------ */
+
+/* Queues a replay for l's interest in topic, which holds hold_id (see
+ * struct replay); since NULL: the position only. The caller checked the
+ * caps. Serves it at once if l has room (the memory engine answers before
+ * this returns). */
+void edge_link__queue_replay(struct edge_link *l, enum replay_kind kind, struct link_str topic,
+                             int64_t id, const struct engine_pos *since, uint64_t hold_id);
+/* Serves l's queued replays while it has room: asked engine calls, a
+ * budget of replay output per turn, and output not piling up. */
+void edge_link__pump(struct edge_link *l);
+/* The end of a turn: serves the links left with room since. */
+void edge_link__pump_listed(struct hub *h);
+/* After a write: l may have room again. */
+void edge_link__replay_wrote(struct edge_link *l);
+
+/* ---- edge_link_publish.c: publishes ---------------------------------------- */
+
+/* A PUBLISH (checks, retransmission, ordering, its result). Returns 0, or
+ * LINK_GONE when it closed l. */
+int edge_link__on_publish(struct edge_link *l, const struct link_msg *m);
+
 /* ---- edge_link_handle.c: the messages of an open link -------------------- */
 
-/* Handles an interest, publish, direct or direct result message (anything
- * else is unexpected and refused). Returns 0, or LINK_GONE when it closed l. */
+/* Handles an interest, history read, publish, direct or direct result
+ * message (anything else is unexpected and refused). Returns 0, or
+ * LINK_GONE when it closed l. */
 int edge_link__handle(struct edge_link *l, const struct link_msg *m);
 
 #endif

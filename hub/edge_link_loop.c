@@ -26,7 +26,9 @@
 #include "common/xalloc.h"
 #include "hub/directs.h"
 #include "hub/edge_link_internal.h"
-#include "hub/route.h"
+#include "hub/interest.h"
+#include "hub/publog.h"
+#include "hub/registry.h"
 
 /* Bytes worked off per link per loop turn, counted after decompression
  * (and at most this many read from the socket), before the loop moves on to
@@ -91,6 +93,7 @@ static void flush_dirty(struct hub *h)
             continue;
         }
         want_write(l, rc == 1);
+        edge_link__replay_wrote(l);
     }
 }
 
@@ -118,20 +121,25 @@ static void work_backlog(struct hub *h)
 static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     struct hub *h = w->data;
+    h->turn++; /* a new budget of replay output for every link */
     work_backlog(h);
+    edge_link__pump_listed(h);
     flush_dirty(h);
     reap(h);
-    /* Input already read does not wake epoll: while some waits, the loop
-     * must not block (an active idle watcher makes the poll return at once). */
-    if (h->backlogged && !ev_is_active(&h->backlog_idle))
+    /* Input already read, and replays a link has room for, do not wake
+     * epoll: while some wait, the loop must not block (an active idle
+     * watcher makes the poll return at once). */
+    int more = h->backlogged || h->replaying;
+    if (more && !ev_is_active(&h->backlog_idle))
         ev_idle_start(loop, &h->backlog_idle);
-    else if (!h->backlogged && ev_is_active(&h->backlog_idle))
+    else if (!more && ev_is_active(&h->backlog_idle))
         ev_idle_stop(loop, &h->backlog_idle);
 }
 
 static void on_backlog_idle(struct ev_loop *loop, ev_idle *w, int revents)
 {
-    /* Nothing to do here: the prepare watcher works the backlog off. */
+    /* Nothing to do here: the prepare watcher works the backlog and the
+     * replays off. */
 }
 
 /* ---- input ---------------------------------------------------------------- */
@@ -285,6 +293,8 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
     struct link_msg hb = {.type = LINK_HEARTBEAT, .time_ms = clock_wall_ms()};
     /* Results nobody sent in time: the senders' edges have answered 504. */
     directs_expire(h->directs, now - 2.0 * (double)h->policy.send_timeout_ms / 1000.0 - limit);
+    /* Publish results of workers whose link went long enough ago. */
+    publog_expire(h->publog, now);
     for (struct edge_link *l = h->links, *next; l; l = next) {
         next = l->next; /* closing l unlinks only l */
         if (l->state == EDGE_LINK_AWAIT_HELLO)
@@ -321,6 +331,11 @@ int edge_link_server_start(struct hub *h, char *err, size_t errlen)
     ev_idle_init(&h->backlog_idle, on_backlog_idle);
     h->backlog_idle.data = h;
     h->directs = directs_new();
+    h->interest = interest_new((size_t)h->cfg.link_max_topics);
+    h->registry = registry_new();
+    /* Records of links gone, kept 2 * publish_timeout: enough for every
+     * worker of a large deployment to relink at once. */
+    h->publog = publog_new(1024);
 
     double period = (double)h->cfg.heartbeat_ms / 1000.0;
     ev_timer_init(&h->heartbeat, on_heartbeat, period, period);
@@ -351,10 +366,21 @@ void edge_link_server_stop(struct hub *h)
     /* Every link is closed now: nothing on the dirty list needs writing. */
     h->dirty = NULL;
     h->backlogged = NULL;
+    h->replaying = NULL;
     ev_prepare_stop(h->loop, &h->flush);
     ev_idle_stop(h->loop, &h->backlog_idle);
     ev_timer_stop(h->loop, &h->heartbeat);
     reap(h);
     directs_free(h->directs);
     h->directs = NULL;
+}
+
+void edge_link_server_free(struct hub *h)
+{
+    interest_free(h->interest);
+    h->interest = NULL;
+    registry_free(h->registry);
+    h->registry = NULL;
+    publog_free(h->publog);
+    h->publog = NULL;
 }

@@ -21,8 +21,9 @@
 #include "common/xalloc.h"
 #include "hub/directs.h"
 #include "hub/edge_link.h"
+#include "hub/engine.h"
+#include "hub/interest.h"
 #include "hub/policy.h"
-#include "hub/route.h"
 
 /* The hub behind a request (common/httpd passes it as the server's ud). */
 static struct hub *hub_of(const struct httpd_conn *c)
@@ -92,10 +93,58 @@ static void http_policy_put(struct httpd_conn *c)
     httpd_respond_json(c, 200, hub_policy_to_json(&h->policy));
 }
 
+/* A request held while the engine answers (httpd_hold), with the topic it
+ * names (if any) for the answer. */
+struct held_request {
+    struct hub *h;
+    uint64_t ticket;
+    uint32_t len;
+    char topic[];
+};
+
+static struct held_request *hold_request(struct httpd_conn *c, struct link_str topic)
+{
+    struct held_request *q = xmalloc(sizeof *q + topic.len);
+    q->h = hub_of(c);
+    q->ticket = httpd_hold(c);
+    q->len = topic.len;
+    if (topic.len)
+        memcpy(q->topic, topic.ptr, topic.len);
+    return q;
+}
+
+/* The held connection, if it still waits (and the engine is not going). */
+static struct httpd_conn *held_conn(struct held_request *q, int status)
+{
+    return status == ENGINE_GONE ? NULL : httpd_held(q->h->http, q->ticket);
+}
+
+static void on_api_published(void *ctx, int status, const struct engine_pos *pos)
+{
+    struct held_request *q = ctx;
+    struct httpd_conn *c = held_conn(q, status);
+    if (c && status == ENGINE_OK) {
+        json_t *j = json_object();
+        json_object_set_new(j, "topic", json_stringn(q->topic, q->len));
+        json_object_set_new(j, "seq", json_integer((json_int_t)pos->seq));
+        json_object_set_new(j, "epoch", json_string(pos->epoch));
+        httpd_respond_json(c, 200, j);
+    } else if (c && status == ENGINE_FULL) {
+        char why[96];
+        snprintf(why, sizeof why, "the topic is new and the hub holds max_topics (%ld) topics",
+                 q->h->cfg.max_topics);
+        httpd_error(c, 429, why);
+    } else if (c) {
+        httpd_error(c, 503, "the engine is unavailable: not published");
+    }
+    free(q);
+}
+
 /* POST /api/publish {"topic":T,"data":D}: the app backend's way to publish.
- * The message gets a seq like any other and reaches every subscriber, its
- * `from` being "hub:api". Answers {"topic":T,"seq":N}; seq 0 means no edge
- * had a subscriber, so nothing was sent. */
+ * The message is ordered like any other (its topic's state is made if need
+ * be) and reaches every subscriber, its `from` being "hub:api". Answers
+ * {"topic":T,"seq":N,"epoch":E} once the engine has ordered it; 429 when the topic is
+ * new and the hub holds max_topics. */
 static void http_publish(struct httpd_conn *c)
 {
     struct hub *h = hub_of(c);
@@ -123,15 +172,15 @@ static void http_publish(struct httpd_conn *c)
         httpd_error(c, 413 /* the same bound clients have */, "data larger than max_message_bytes");
         return;
     }
-    struct link_str ts = {t, (uint32_t)json_string_length(topic)};
-    struct link_str ds = {text, (uint32_t)tlen};
-    uint64_t seq = edge_link_publish(h, ts, link_str_c("hub:api"), link_str_c(""), ENC_JSON, ds);
-    json_t *j = json_object();
-    json_object_set_new(j, "topic", json_stringn(ts.ptr, ts.len));
-    json_object_set_new(j, "seq", json_integer((json_int_t)seq));
+    struct engine_pub p = {.topic = {t, (uint32_t)json_string_length(topic)},
+                           .from = link_str_c("hub:api"),
+                           .user = link_str_c(""),
+                           .data = {text, (uint32_t)tlen},
+                           .enc = ENC_JSON};
+    /* The engine copies what it keeps: the body can go once it returns. */
+    edge_link_publish(h, &p, on_api_published, hold_request(c, p.topic));
     free(text);
     json_decref(body);
-    httpd_respond_json(c, 200, j);
 }
 
 /* ---- edges, topics, metrics ---------------------------------------------- */
@@ -154,18 +203,84 @@ static json_t *edges_json(struct hub *h)
 
 #define TOPICS_LISTED_MAX 10000
 
-static void add_topic(const char *t, size_t len, uint64_t seq, uint32_t links, double rate,
-                      void *ud)
+/* GET /api/topics, once the engine lists its topic states: each with its
+ * position, history and the links of this hub interested in it. */
+static void on_topics_listed(void *ctx, struct engine_list *l)
 {
-    json_t *arr = ud;
-    if (json_array_size(arr) >= TOPICS_LISTED_MAX)
-        return;
-    json_t *o = json_object();
-    json_object_set_new(o, "topic", json_stringn(t, len));
-    json_object_set_new(o, "seq", json_integer((json_int_t)seq));
-    json_object_set_new(o, "links", json_integer(links));
-    json_object_set_new(o, "rate", json_real(rate));
-    json_array_append_new(arr, o);
+    struct held_request *q = ctx;
+    struct httpd_conn *c = held_conn(q, l->status);
+    if (c && l->status != ENGINE_OK) {
+        httpd_error(c, 503, "the engine is unavailable");
+    } else if (c) {
+        json_t *arr = json_array();
+        struct engine_topic t;
+        while (l->next(l, &t)) {
+            struct interest_topic *it = interest_find(q->h->interest, t.topic);
+            json_t *o = json_object();
+            json_object_set_new(o, "topic", json_stringn(t.topic.ptr, t.topic.len));
+            json_object_set_new(o, "epoch", json_string(t.pos.epoch));
+            json_object_set_new(o, "seq", json_integer((json_int_t)t.pos.seq));
+            json_object_set_new(o, "links", json_integer(it ? it->n : 0));
+            json_object_set_new(o, "rate", json_real(t.rate));
+            json_object_set_new(o, "history_messages",
+                                json_integer((json_int_t)t.history_messages));
+            json_object_set_new(o, "history_bytes", json_integer((json_int_t)t.history_bytes));
+            json_object_set_new(o, "history_first_seq", json_integer((json_int_t)t.first_seq));
+            json_array_append_new(arr, o);
+        }
+        json_t *j = json_object();
+        json_object_set_new(j, "total", json_integer((json_int_t)l->total));
+        json_object_set_new(j, "topics", arr);
+        httpd_respond_json(c, 200, j);
+    }
+    free(q);
+}
+
+/* The history's figures: the engine's store, and this hub's reads and
+ * replays (docs/operations.md). */
+static void http_history_metrics(struct hub *h, const struct engine_stats *es, struct buf *b)
+{
+    metrics_family(b, "spoke_hub_history_messages", "gauge", "Messages the history holds.");
+    buf_printf(b, "spoke_hub_history_messages %llu\n", (unsigned long long)es->history_messages);
+    metrics_family(b, "spoke_hub_history_bytes", "gauge",
+                   "Memory the history's messages hold, counted against the budget.");
+    buf_printf(b, "spoke_hub_history_bytes %llu\n", (unsigned long long)es->history_bytes);
+    metrics_family(b, "spoke_hub_history_budget_bytes", "gauge",
+                   "The history's byte budget (history_bytes).");
+    buf_printf(b, "spoke_hub_history_budget_bytes %llu\n", (unsigned long long)es->history_budget);
+    metrics_family(b, "spoke_hub_history_evictions_total", "counter",
+                   "Messages that left the history, by reason: the topic's count or age bound, "
+                   "or the hub-wide budget.");
+    buf_printf(b, "spoke_hub_history_evictions_total{reason=\"count\"} %llu\n",
+               (unsigned long long)es->evicted_count);
+    buf_printf(b, "spoke_hub_history_evictions_total{reason=\"age\"} %llu\n",
+               (unsigned long long)es->evicted_age);
+    buf_printf(b, "spoke_hub_history_evictions_total{reason=\"budget\"} %llu\n",
+               (unsigned long long)es->evicted_budget);
+    metrics_family(b, "spoke_hub_history_reads_total", "counter",
+                   "Reads of the history answered, by kind: HISTORY_READ, or an INTEREST_ADD "
+                   "answered through a read (a position to resume from, or a topic new to "
+                   "the hub).");
+    buf_printf(b, "spoke_hub_history_reads_total{kind=\"history_read\"} %llu\n",
+               (unsigned long long)h->stats.history_reads);
+    buf_printf(b, "spoke_hub_history_reads_total{kind=\"interest\"} %llu\n",
+               (unsigned long long)h->stats.resumes);
+    metrics_family(b, "spoke_hub_history_reads_refused_total", "counter",
+                   "HISTORY_READs refused: the link had link_max_history_reads waiting.");
+    buf_printf(b, "spoke_hub_history_reads_refused_total %llu\n",
+               (unsigned long long)h->stats.history_reads_refused);
+    metrics_family(b, "spoke_hub_messages_replayed_total", "counter",
+                   "MESSAGEs sent from the history by replays.");
+    buf_printf(b, "spoke_hub_messages_replayed_total %llu\n",
+               (unsigned long long)h->stats.replayed);
+    metrics_family(b, "spoke_hub_publishes_retransmitted_total", "counter",
+                   "PUBLISHes an edge sent again that the hub had ordered already (not ordered "
+                   "again), by outcome: answered with their first result, or forgotten (no "
+                   "answer: older than the results kept).");
+    buf_printf(b, "spoke_hub_publishes_retransmitted_total{outcome=\"answered\"} %llu\n",
+               (unsigned long long)h->stats.retransmits);
+    buf_printf(b, "spoke_hub_publishes_retransmitted_total{outcome=\"forgotten\"} %llu\n",
+               (unsigned long long)h->stats.retransmits_forgotten);
 }
 
 /* GET /metrics in the Prometheus text format (version 0.0.4). */
@@ -175,8 +290,14 @@ static void http_metrics(struct httpd_conn *c)
     struct buf b = BUF_INIT;
     metrics_family(&b, "spoke_hub_links", "gauge", "Edge worker links past HELLO.");
     buf_printf(&b, "spoke_hub_links %zu\n", h->nlinks_open);
-    metrics_family(&b, "spoke_hub_topics", "gauge", "Topics with at least one interested link.");
-    buf_printf(&b, "spoke_hub_topics %zu\n", route_topic_count(h->route));
+    struct engine_stats st;
+    engine_stats(h->engine, &st);
+    metrics_family(&b, "spoke_hub_topics", "gauge",
+                   "Topic states the engine holds (with interest or history).");
+    buf_printf(&b, "spoke_hub_topics %llu\n", (unsigned long long)st.topics);
+    metrics_family(&b, "spoke_hub_topics_interested", "gauge",
+                   "Topics at least one link of this hub is interested in.");
+    buf_printf(&b, "spoke_hub_topics_interested %zu\n", interest_topic_count(h->interest));
     metrics_family(&b, "spoke_hub_publishes_total", "counter", "Publishes received from edges.");
     buf_printf(&b, "spoke_hub_publishes_total %llu\n", (unsigned long long)h->stats.publishes);
     metrics_family(&b, "spoke_hub_messages_out_total", "counter", "Message copies sent to links.");
@@ -201,6 +322,11 @@ static void http_metrics(struct httpd_conn *c)
 
     metrics_family(&b, "spoke_hub_max_topics", "gauge", "The hub-wide topic limit (max_topics).");
     buf_printf(&b, "spoke_hub_max_topics %ld\n", h->cfg.max_topics);
+    metrics_family(&b, "spoke_hub_publishes_refused_total", "counter",
+                   "Publishes refused: their topic was new and the hub held max_topics.");
+    buf_printf(&b, "spoke_hub_publishes_refused_total %llu\n",
+               (unsigned long long)st.publishes_refused);
+    http_history_metrics(h, &st, &b);
     metrics_family(&b, "spoke_hub_interest_refused_total", "counter",
                    "Interest in a topic refused (the edge answers the sub with 429), by limit.");
     buf_printf(&b, "spoke_hub_interest_refused_total{limit=\"link_max_topics\"} %llu\n",
@@ -381,10 +507,10 @@ static void serve_request(struct httpd_conn *c, void *ud)
         if (httpd_path_is(path, len, "/api/edges")) {
             json_object_set_new(j, "edges", edges_json(h));
         } else {
-            json_t *arr = json_array();
-            route_foreach_topic(h->route, add_topic, arr);
-            json_object_set_new(j, "total", json_integer((json_int_t)route_topic_count(h->route)));
-            json_object_set_new(j, "topics", arr);
+            json_decref(j);
+            engine_topics(h->engine, TOPICS_LISTED_MAX, on_topics_listed,
+                          hold_request(c, link_str_c("")));
+            return;
         }
         httpd_respond_json(c, 200, j);
         return;

@@ -1,6 +1,6 @@
 /* The hub's root object: one per process, created in main.c and passed to
- * everything that needs the loop, the settings, the links or the routing
- * state. Nothing of this lives in a global. */
+ * everything that needs the loop, the settings, the links, the engine or
+ * the interest table. Nothing of this lives in a global. */
 #ifndef SPOKE_HUB_HUB_H
 #define SPOKE_HUB_HUB_H
 #include <ev.h>
@@ -16,7 +16,11 @@
 
 struct dict;
 struct edge_link;
-struct route;
+struct engine;
+struct history_rules;
+struct interest;
+struct registry;
+struct publog;
 struct httpd;
 struct directs;
 
@@ -33,6 +37,10 @@ struct hub_config {
     long link_max_awaiting_hello;    /* links waiting for HELLO at once */
     long link_max_awaiting_per_addr; /* ... of them from one source address (/64 for IPv6) */
     long link_max_pending_directs;   /* directs one link has not yet answered */
+    long link_max_history_reads;     /* HISTORY_READs one link may have waiting */
+    long history_bytes;              /* the engine's history budget, all topics */
+    long topic_linger_ms;            /* an unwanted topic state without history is kept this long */
+    char *engine;                    /* "memory" or "memory-deferred" (tests) */
     char *name;                      /* our HELLO name */
     char *admin_token;               /* if set, /api/ requires "Authorization: Bearer" it */
     char *link_ca;   /* TLS on links: CA that issues edge certificates ("": plain TCP) */
@@ -68,6 +76,12 @@ struct hub_stats {
     uint64_t links_refused_hostile; /* links dropped for a forged sender */
     uint64_t interest_refused_link; /* INTEREST_ADDs refused: link_max_topics */
     uint64_t interest_refused_hub;  /* INTEREST_ADDs refused: max_topics */
+    uint64_t history_reads;         /* HISTORY_READs answered */
+    uint64_t resumes;               /* INTEREST_ADDs answered through a replay */
+    uint64_t history_reads_refused; /* HISTORY_READs refused: link_max_history_reads */
+    uint64_t replayed;              /* MESSAGEs sent by replays */
+    uint64_t retransmits;           /* PUBLISHes recognised as sent again: not ordered */
+    uint64_t retransmits_forgotten; /* ... whose result was no longer remembered */
     /* Time from a PUBLISH decoded to its MESSAGEs queued on every link. */
     uint64_t route_hist[HUB_ROUTE_BUCKETS + 1];
     double route_sum_us;
@@ -76,8 +90,11 @@ struct hub_stats {
 struct hub {
     struct ev_loop *loop;
     struct hub_config cfg;
-    uint64_t boot; /* random per start; edges see it in our HELLO */
-    struct route *route;
+    uint64_t boot;             /* random per start; edges see it in our HELLO */
+    struct engine *engine;     /* topics' order, epochs and history (hub/engine.h) */
+    struct interest *interest; /* which of our links want which topic (hub/interest.h) */
+    struct registry *registry; /* open links by (edge name, worker) */
+    struct publog *publog;     /* edge workers' recent publish results */
     struct httpd *http;
 
     /* Edge links (hub/edge_link*.c). */
@@ -96,6 +113,9 @@ struct hub {
     struct edge_link *backlogged; /* links with input read but not yet worked off */
     ev_idle backlog_idle;         /* keeps the loop from sleeping while there are some */
     struct directs *directs;      /* forwarded directs awaiting their result */
+    struct edge_link *replaying;  /* links with replays to serve next turn */
+    uint64_t turn;                /* loop turns (end-of-turn flushes) so far */
+    uint64_t interest_gen;        /* numbers the engine interest calls */
     uint64_t next_link_id;
     ev_prepare flush; /* end of the loop turn: flush, write, free */
     ev_timer heartbeat;
@@ -105,8 +125,9 @@ struct hub {
     struct policy policy;
     struct policy flag_policy;
     struct dict *overrides;
-    struct dict *loading_overrides; /* being filled while the file is parsed */
-    struct conf_spec conf_spec;     /* kept for SIGHUP */
+    struct dict *loading_overrides;      /* being filled while the file is parsed */
+    struct history_rules *loading_rules; /* [history] being read (start, SIGHUP) */
+    struct conf_spec conf_spec;          /* kept for SIGHUP */
     unsigned char *from_flag;
     const char *config_path;
 

@@ -21,8 +21,9 @@
 #include "hub/http.h"
 #include "hub/hub.h"
 #include "hub/edge_link.h"
+#include "hub/engine.h"
+#include "hub/history_rules.h"
 #include "hub/policy.h"
-#include "hub/route.h"
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -55,11 +56,18 @@ static void hub_cleanup(struct hub *h)
         edge_link_server_stop(h);
         http_server_free(h->http);
         h->http = NULL;
+        /* Its last callbacks (ENGINE_GONE) free what links and requests
+         * left with it, and may look at the link module's tables. */
+        engine_free(h->engine);
+        h->engine = NULL;
+        edge_link_server_free(h);
         ev_loop_destroy(h->loop);
         h->loop = NULL;
     }
-    route_free(h->route);
-    h->route = NULL;
+    history_rules_free(h->loading_rules);
+    h->loading_rules = NULL;
+    free(h->cfg.engine);
+    h->cfg.engine = NULL;
     free(h->cfg.name);
     h->cfg.name = NULL;
     free(h->cfg.admin_token);
@@ -144,17 +152,39 @@ static int write_ready_file(const struct hub *h, char *err, size_t errlen)
     return rc;
 }
 
+/* Sections no option names: [history] (hub/history_rules.h) and
+ * [edge.NAME] (hub/policy.c). */
+static int on_section(void *ud, const char *section, const char *key, const char *value, char *err,
+                      size_t errlen)
+{
+    struct hub *h = ud;
+    if (strcmp(section, "history") == 0)
+        return history_rules_set(h->loading_rules, key, value, err, errlen);
+    return hub_policy_on_section(ud, section, key, value, err, errlen);
+}
+
 static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct hub *h = w->data;
     char err[512];
-    log_info("SIGHUP: re-reading the policy from %s",
+    log_info("SIGHUP: re-reading the policy and the history rules from %s",
              h->config_path ? h->config_path : "(no file)");
+    history_rules_free(h->loading_rules);
+    h->loading_rules = history_rules_new(); /* filled by on_section while reading */
     int changed = hub_policy_reload(h, err, sizeof err);
-    if (changed < 0)
-        log_error("policy reload failed, the old policy stays: %s", err);
-    else if (changed)
-        edge_link_push_policy(h);
+    if (changed < 0) {
+        log_error("policy reload failed, the old policy and history rules stay: %s", err);
+    } else {
+        /* New bounds apply to what is stored from now on. */
+        log_info("history rules reloaded (%zu patterns besides the default)",
+                 history_rules_count(h->loading_rules));
+        engine_set_rules(h->engine, h->loading_rules);
+        h->loading_rules = NULL;
+        if (changed)
+            edge_link_push_policy(h);
+    }
+    history_rules_free(h->loading_rules);
+    h->loading_rules = NULL;
     if (h->link_tls) {
         /* Certificate rotation: new links get the files' current contents;
          * links already up keep theirs. */
@@ -225,6 +255,17 @@ int main(int argc, char **argv)
          1L << 24,
          "sends with an id the hub has forwarded to one link and not yet had "
          "answered; more are answered 503 at once"},
+        {"link_max_history_reads", CONF_INT, &h->cfg.link_max_history_reads, "1024", 1, 1L << 20,
+         "history reads one link may have waiting to be served; more are answered 429"},
+        {"history_bytes", CONF_BYTES, &h->cfg.history_bytes, "64MiB", 0, 1L << 40,
+         "memory all topics' history may hold (64MiB, 1GiB, or bytes); the oldest message "
+         "of the hub goes first ([history] bounds each topic)"},
+        {"topic_linger", CONF_MS, &h->cfg.topic_linger_ms, "60", 0, 86400L * 1000,
+         "seconds a topic state nobody is interested in and without history is kept, so "
+         "that an edge that relinks finds its epoch (0: forgotten at once)"},
+        {"engine", CONF_STR, &h->cfg.engine, "memory", 0, 0,
+         "where topics are ordered and their history kept: memory (memory-deferred: the same, "
+         "every engine call completed on a later loop turn, for tests only)"},
         {"http_max_conns_per_ip", CONF_INT, &h->cfg.http_max_conns_per_ip, "16", 0, HTTPD_MAX_CONNS,
          "admin API connections one client address may hold (0: no limit "
          "besides the 256 in total)"},
@@ -267,13 +308,14 @@ int main(int argc, char **argv)
     h->from_flag = xcalloc(nopts, 1);
     h->loading_overrides = xmalloc(sizeof *h->loading_overrides);
     dict_init(h->loading_overrides);
+    h->loading_rules = history_rules_new();
     h->conf_spec = (struct conf_spec){
         .prog = "spoke-hub",
         .summary = "spoke hub: routes publishes and direct messages between edge workers, "
                    "and owns the policy edges enforce",
         .opts = opts,
         .nopts = nopts,
-        .on_section = hub_policy_on_section,
+        .on_section = on_section,
         .ud = h,
         .from_flag = h->from_flag,
         .config_path = &h->config_path,
@@ -287,6 +329,13 @@ int main(int argc, char **argv)
     }
     log_min_level = h->cfg.log_level;
     log_set_component("hub");
+
+    if (!engine_known(h->cfg.engine)) {
+        fprintf(stderr, "spoke-hub: engine: '%s' is not memory (or memory-deferred, for tests)\n",
+                h->cfg.engine);
+        hub_cleanup(h);
+        return 2;
+    }
 
     if (!connid_name_is_valid(h->cfg.name, strlen(h->cfg.name))) {
         fprintf(stderr, "spoke-hub: name: '%s' is not 1..64 bytes of A-Z a-z 0-9 . _ -\n",
@@ -326,9 +375,28 @@ int main(int argc, char **argv)
         return 1;
     }
     h->boot = random_u64();
-    h->route = route_new((size_t)h->cfg.max_topics, (size_t)h->cfg.link_max_topics);
 
     char err[512], addr[300];
+    struct engine_opts eo = {
+        .loop = h->loop,
+        .max_topics = (size_t)h->cfg.max_topics,
+        .history_bytes = (uint64_t)h->cfg.history_bytes,
+        .linger_ms = (uint64_t)h->cfg.topic_linger_ms,
+        .rules = h->loading_rules,
+        .on_message = edge_link_on_message,
+        .ud = h,
+        .defer_ms = 5, /* memory-deferred: as far as a store over the network */
+    };
+    h->loading_rules = NULL; /* the engine's now */
+    h->engine = engine_new(h->cfg.engine, &eo, err, sizeof err);
+    if (!h->engine) {
+        fprintf(stderr, "spoke-hub: %s\n", err);
+        SSL_CTX_free(http_tls);
+        hub_cleanup(h);
+        return 1;
+    }
+    if (strcmp(h->cfg.engine, "memory") != 0)
+        log_warn("engine %s: for tests only", h->cfg.engine);
     if (edge_link_server_start(h, err, sizeof err) < 0) {
         fprintf(stderr, "spoke-hub: %s\n", err);
         SSL_CTX_free(http_tls);
@@ -353,8 +421,9 @@ int main(int argc, char **argv)
     shown.port = http_server_port(h->http);
     log_info("admin HTTP on %s (%s)", net_format_addr(&shown, addr, sizeof addr),
              h->http->tls ? "HTTPS" : "plain HTTP");
-    log_info("spoke-hub %s started (boot %016llx, heartbeat %ld ms)", SPOKE_VERSION,
-             (unsigned long long)h->boot, h->cfg.heartbeat_ms);
+    log_info("spoke-hub %s started (boot %016llx, heartbeat %ld ms, engine %s, history %ld bytes)",
+             SPOKE_VERSION, (unsigned long long)h->boot, h->cfg.heartbeat_ms, h->cfg.engine,
+             h->cfg.history_bytes);
     if (h->cfg.ready_file[0] && write_ready_file(h, err, sizeof err) < 0) {
         fprintf(stderr, "spoke-hub: %s\n", err);
         hub_cleanup(h);

@@ -671,7 +671,9 @@ static int cmd_edges(struct ctl *ctl, int argc, char **argv)
 static const char *const HELP_TOPICS =
     "usage: spokectl topics [--json]\n"
     "\n"
-    "One line per topic the hub routes: its last seq and how many links want it.\n";
+    "One line per topic state the hub holds (interest or history): its epoch and\n"
+    "last seq, how many links want it, and what its history holds (messages, bytes,\n"
+    "the first seq).\n";
 
 static int cmd_topics(struct ctl *ctl, int argc, char **argv)
 {
@@ -701,17 +703,22 @@ static int cmd_topics(struct ctl *ctl, int argc, char **argv)
             if (s && (int)strlen(s) > w)
                 w = (int)strlen(s);
         }
-        printf("%-*s  %12s  %5s\n", w, "TOPIC", "SEQ", "LINKS");
+        printf("%-*s  %-8s  %12s  %5s  %8s  %10s  %12s\n", w, "TOPIC", "EPOCH", "SEQ", "LINKS",
+               "HISTORY", "BYTES", "FIRST");
         json_array_foreach(topics, i, t)
         {
             const char *s = json_string_value(json_object_get(t, "topic"));
+            const char *ep = json_string_value(json_object_get(t, "epoch"));
             json_t *links = json_object_get(t, "links");
             long long nl = json_is_array(links) ? (long long)json_array_size(links)
                                                 : (long long)jint(t, "links");
-            printf("%-*s  %12lld  %5lld\n", w, s ? s : "?", (long long)jint(t, "seq"), nl);
+            printf("%-*s  %-8s  %12lld  %5lld  %8lld  %10lld  %12lld\n", w, s ? s : "?",
+                   ep ? ep : "-", (long long)jint(t, "seq"), nl,
+                   (long long)jint(t, "history_messages"), (long long)jint(t, "history_bytes"),
+                   (long long)jint(t, "history_first_seq"));
         }
         if (json_array_size(topics) == 0)
-            printf("(no topic has a subscriber)\n");
+            printf("(no topic has a subscriber or a history)\n");
     }
     free(raw);
     json_decref(j);
@@ -838,8 +845,8 @@ static const char *const HELP_PUBLISH =
     "usage: spokectl publish TOPIC JSON\n"
     "\n"
     "Publishes JSON (any JSON value: quote strings, '\"hi\"') on TOPIC through the\n"
-    "hub, as an app backend would; it gets the topic's next seq and reaches every\n"
-    "subscriber on every edge with \"from\":\"hub:api\".\n";
+    "hub, as an app backend would; it gets the topic's next seq, is kept in its\n"
+    "history and reaches every subscriber on every edge with \"from\":\"hub:api\".\n";
 
 static int cmd_publish(struct ctl *ctl, int argc, char **argv)
 {
@@ -859,11 +866,9 @@ static int cmd_publish(struct ctl *ctl, int argc, char **argv)
     json_decref(req);
     if (!a)
         return code;
-    json_int_t seq = jint(a, "seq");
-    if (seq == 0)
-        printf("no subscriber anywhere: nothing sent\n");
-    else
-        printf("published on %s as seq %lld\n", argv[1], (long long)seq);
+    const char *epoch = json_string_value(json_object_get(a, "epoch"));
+    printf("published on %s as seq %lld in epoch %s\n", argv[1], (long long)jint(a, "seq"),
+           epoch ? epoch : "?");
     json_decref(a);
     return 0;
 }

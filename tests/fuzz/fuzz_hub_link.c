@@ -1,13 +1,19 @@
 /* libFuzzer driver for the hub's side of a link after HELLO (hub/edge_link*.c,
- * hub/route.c, hub/directs.c): the input is what a hostile edge sends once it
- * has linked, a stream of length-prefixed link messages (common/link.h),
- * which the driver compresses and writes into one end of a socketpair whose
- * other end the hub has adopted as an accepted link. A second, well-behaved
- * link ("victim", interested in "t" and "u") gives publishes, directs and
+ * hub/interest.c, hub/publog.c, hub/directs.c and the engine with its
+ * history): the input is what a hostile edge sends once it has linked, a
+ * stream of length-prefixed link messages (common/link.h), which the driver
+ * compresses and writes into one end of a socketpair whose other end the
+ * hub has adopted as an accepted link. A second, well-behaved link
+ * ("victim", interested in "t" and "u") gives publishes, directs and
  * results somewhere to go. The hub's loop runs until the input is worked
- * off. Properties: no crash or sanitizer report, the hub's topic count
- * stays within max_topics, every link's interest within link_max_topics,
- * forwarded directs within their cap, and the victim link survives. */
+ * off. Inputs of odd length run against the memory-deferred engine (every
+ * engine call answered on a later loop turn), even ones against memory;
+ * every topic's epoch is "00000000", so that an input can resume from it.
+ * Properties: no crash or sanitizer report; the engine's topic states stay
+ * within max_topics and its history within its byte budget; the hub's own
+ * interest within max_topics, forwarded directs within their cap, history
+ * reads waiting within link_max_history_reads; the victim link survives;
+ * and once both links are gone, nothing of them is left. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -24,14 +30,20 @@
 #include "common/policy.h"
 #include "common/zstream.h"
 #include "hub/directs.h"
-#include "hub/hub.h"
 #include "hub/edge_link.h"
-#include "hub/route.h"
+#include "hub/edge_link_internal.h"
+#include "hub/engine.h"
+#include "hub/hub.h"
+#include "hub/interest.h"
+#include "hub/publog.h"
+#include "hub/registry.h"
 #include "tests/fuzz/fuzz_check.h"
 
 #define MAX_TOPICS 64
 #define LINK_MAX_TOPICS 32
 #define MAX_DIRECTS 16
+#define MAX_HISTORY_READS 8
+#define HISTORY_BYTES (64 << 10)
 
 static struct hub hub;
 
@@ -48,11 +60,12 @@ static void hub_init(void)
     h->cfg.link_max_awaiting_hello = 4;
     h->cfg.link_max_awaiting_per_addr = 4;
     h->cfg.link_max_pending_directs = MAX_DIRECTS;
+    h->cfg.link_max_history_reads = MAX_HISTORY_READS;
+    h->cfg.history_bytes = HISTORY_BYTES;
     net_parse_addr("127.0.0.1:0", &h->cfg.listen, 1);
     policy_defaults(&h->policy);
     buf_init(&h->encoded);
     h->loop = ev_loop_new(EVFLAG_AUTO);
-    h->route = route_new(MAX_TOPICS, LINK_MAX_TOPICS);
     char err[256];
     FUZZ_CHECK(edge_link_server_start(h, err, sizeof err) == 0);
     log_min_level = LOG_ERROR + 1; /* quiet: every input makes the hub complain */
@@ -149,13 +162,50 @@ static void peer_close(struct peer *p)
 
 static int victim_linked(void)
 {
-    return route_link_find(hub.route, "victim", 6, 0) != NULL;
+    return registry_find(hub.registry, "victim", 6, 0) != NULL;
+}
+
+/* Epochs made of zero bytes: every topic's epoch is "00000000", so inputs
+ * can name it and reach the replays. */
+static void zero_random(void *buf, size_t n, void *ud)
+{
+    memset(buf, 0, n);
+}
+
+/* A fresh engine per input, so that one input's topic states do not fill
+ * max_topics for the next. */
+static void engine_start(int deferred)
+{
+    char err[256];
+    struct engine_opts o = {.loop = hub.loop,
+                            .max_topics = MAX_TOPICS,
+                            .history_bytes = HISTORY_BYTES,
+                            .on_message = edge_link_on_message,
+                            .ud = &hub,
+                            .random = zero_random};
+    hub.engine = engine_new(deferred ? "memory-deferred" : "memory", &o, err, sizeof err);
+    FUZZ_CHECK(hub.engine != NULL);
+}
+
+static void check_bounds(void)
+{
+    struct engine_stats st;
+    engine_stats(hub.engine, &st);
+    FUZZ_CHECK(st.topics <= MAX_TOPICS);
+    FUZZ_CHECK(st.history_bytes <= HISTORY_BYTES);
+    FUZZ_CHECK(interest_topic_count(hub.interest) <= MAX_TOPICS);
+    FUZZ_CHECK(directs_count(hub.directs) <= 2 * MAX_DIRECTS);
+    for (struct edge_link *l = hub.links; l; l = l->next) {
+        FUZZ_CHECK(l->nreads <= MAX_HISTORY_READS);
+        FUZZ_CHECK(interest_peer_topics(l->peer) <= LINK_MAX_TOPICS);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!hub.loop)
         hub_init();
+    engine_start(size & 1);
     struct peer victim, evil;
     peer_open(&victim, "victim");
     for (int i = 0; i < 4; i++)
@@ -177,11 +227,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * moves for a few turns. */
     for (int i = 0, quiet = 0; i < 1000 && quiet < 3; i++) {
         ev_run(hub.loop, EVRUN_NOWAIT);
+        check_bounds();
         size_t moved = drain(victim.fd) + drain(evil.fd);
-        quiet = moved || hub.backlogged ? 0 : quiet + 1;
+        quiet = moved || hub.backlogged || hub.replaying ? 0 : quiet + 1;
     }
-    FUZZ_CHECK(route_topic_count(hub.route) <= MAX_TOPICS);
-    FUZZ_CHECK(directs_count(hub.directs) <= 2 * MAX_DIRECTS);
     FUZZ_CHECK(victim_linked()); /* whatever the evil link did, the victim stays */
 
     peer_close(&evil);
@@ -189,7 +238,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < 8; i++)
         ev_run(hub.loop, EVRUN_NOWAIT);
     FUZZ_CHECK(!victim_linked());
-    FUZZ_CHECK(route_topic_count(hub.route) == 0);
+    FUZZ_CHECK(interest_topic_count(hub.interest) == 0);
     FUZZ_CHECK(directs_count(hub.directs) == 0);
+    FUZZ_CHECK(registry_count(hub.registry) == 0);
+    engine_free(hub.engine); /* its last answers find no link */
+    hub.engine = NULL;
+    publog_expire(hub.publog, 1e18); /* the next input starts without records */
+    FUZZ_CHECK(publog_count(hub.publog) == 0);
     return 0;
 }

@@ -32,29 +32,40 @@ def zstd(data):
                           stdout=subprocess.PIPE, check=True).stdout
 
 
-POLICY = [0, 25000, 10000, 5000, 65536, 1 << 20, 1000, 0, 0, 100000, 10000, 100]
+POLICY = [0, 25000, 10000, 5000, 65536, 1 << 20, 1000, 0, 0, 100000, 10000, 100,
+          10000, 10000, 8 << 20]
+EPOCH = "00000000"  # what fuzz_hub_link's engine mints for every topic
 LINK_MSGS = [
-    [1, 2, "edge-a", "local", 0, "spoke/0.1.0", 1700000000000, 5000, ""],
-    [2, "chat.lobby", 1],
+    [1, 3, "edge-a", "local", 0, "spoke/0.1.0", 0x18d84800, 5000, ""],
+    [2, "chat.lobby", 1, 0, ""],
     [3, "chat.lobby"],
-    [4, "chat.lobby", "edge-a:0:1:1", 0, b'{"text":"hi"}'],
-    [5, "chat.lobby", 42, "edge-a:0:1:1", 1, pack({"text": "hi"})],
-    [6, "edge-b:0:2:7", "edge-a:0:1:1", 9, 0, b'"hello"'],
-    [6, "edge-b:0:2:7", "edge-a:0:1:1", None, 1, b"\xa5hello"],
+    [4, "chat.lobby", "edge-a:0:1:1", 0, b'{"text":"hi"}', "", 0],
+    [5, "chat.lobby", 42, "edge-a:0:1:1", 1, pack({"text": "hi"}), "", 0],
+    [6, "edge-b:0:2:7", "edge-a:0:1:1", 9, 0, b'"hello"', ""],
+    [6, "edge-b:0:2:7", "edge-a:0:1:1", None, 1, b"\xa5hello", "alice"],
     [7, "edge-a:0:1:1", 9, 404, "no such connection"],
     [8, 1, "protocol error"],
-    [9, 1700000000123],
+    [9, 1700000000123, 0],
     [10] + POLICY,
-    [14, "chat.lobby", 1, 429, "the hub holds max_topics (10) topics"],
+    [14, "chat.lobby", 1, 429, "the hub holds max_topics (10) topics", 0, "", 0],
+    [2, "chat.lobby", 2, 41, "k3x9a0qz"],
+    [4, "chat.lobby", "edge-a:0:1:1", 1, b"\x01", "", 7],
+    [5, "chat.lobby", 43, "edge-a:0:1:1", 0, b"1", "", 9],
+    [14, "chat.lobby", 2, 0, "", 57, "k3x9a0qz", 1],
+    [15, 7, 0, "", 58, "k3x9a0qz"],
+    [16, "chat.lobby", 9, 41, "k3x9a0qz"],
+    [17, "chat.lobby", 9, 0, "too old: the history now starts after seq 50", 57, "k3x9a0qz", 0],
 ]
 LINK_BAD = [
     b"\x00\x00\x00\x00",                                   # zero length
     b"\x00\x80\x00\x01" + b"\x90",                         # over LINK_MAX_MESSAGE
     link([99, "x"]),                                       # unknown type
-    link([4, "t", "f", 2, b"x"]),                          # enc out of range
-    link([2, "t" * 256]),                                  # topic too long
+    link([4, "t", "f", 2, b"x", "", 0]),                   # enc out of range
+    link([2, "t" * 256, 1, 0, ""]),                        # topic too long
+    link([2, "t", 1]),                                     # a protocol-2 INTEREST_ADD
+    link([16, "t", 1, 0, "e" * 17]),                       # epoch too long
     link([9]),                                             # too few elements
-    link([9, 1, "newer peer field"]),                      # extra element: accepted
+    link([9, 1, 2, "newer peer field"]),                   # extra element: accepted
     b"\x00\x00\x00\x03\x92\x09",                           # truncated body
     b"\x00\x00\x00\x06\xdd\xff\xff\xff\xff\x09",           # huge array count
 ]
@@ -186,18 +197,36 @@ LINKIO = [
 # The hub's link handling after HELLO (fuzz_hub_link): raw message streams
 # from a hostile edge named "evil" (worker 0, boot 1) beside "victim".
 ME, VICTIM = "evil:0:00000001:5", "victim:0:00000001:1"
+
+
+def pub(topic, data=b"1", pub_id=0, enc=0, frm=ME, user=""):
+    return link([4, topic, frm, enc, data, user, pub_id])
+
+
 HUB_LINK = [
-    link([2, "t", 1]) + link([3, "t"]) + link([2, "new.topic", 2]),
-    link([2, "t", 1]) + link([4, "t", ME, 0, b'{"a":1}', ""]) +
-    link([4, "u", ME, 1, b"\x81\xa1a\x01", ""]),
+    link([2, "t", 1, 0, ""]) + link([3, "t"]) + link([2, "new.topic", 2, 0, ""]),
+    link([2, "t", 1, 0, ""]) + pub("t", b'{"a":1}') + pub("u", b"\x81\xa1a\x01", enc=1),
     link([6, VICTIM, ME, 7, 0, b'"hi"', ""]) + link([6, VICTIM, ME, None, 0, b"1", ""]) +
     link([6, "nobody:0:00000001:1", ME, 8, 0, b"1", ""]),
     link([6, ME, ME, 9, 0, b"1", ""]) + link([7, ME, 9, 0, ""]) + link([7, VICTIM, 4242, 0, ""]) +
     link([7, ME, 9, 0, ""]),
-    b"".join(link([2, f"f.{i}", i + 1]) for i in range(100)),
+    b"".join(link([2, f"f.{i}", i + 1, 0, ""]) for i in range(100)),
     link([11] + [2**64 - 1] * 15) + link([9, 0, 0]) + link([9, 1, 2]),
-    link([4, "t", VICTIM, 0, b"1", "admin"]),
-    link([4, "t", ME, 0, b'1,"op":"ack","id":1', ""]),
+    pub("t", frm=VICTIM, user="admin"),
+    pub("t", b'1,"op":"ack","id":1'),
+    # Positions: publish, resume from the start, read the history back.
+    b"".join(pub("t", b"%d" % i, pub_id=i + 1) for i in range(5)) +
+    link([2, "t", 1, 2, EPOCH]) + link([16, "t", 7, 0, EPOCH]) + pub("t", pub_id=6),
+    # Reads without interest, with id 0, ahead, of another epoch, beyond the cap.
+    link([16, "x", 1, 0, EPOCH]) + link([2, "x", 1, 9, EPOCH]) + link([16, "x", 2, 0, "zz"]) +
+    b"".join(link([16, "x", 10 + i, 0, EPOCH]) for i in range(12)) + link([16, "x", 0, 0, ""]),
+    # pub_ids: repeated, going back, a huge jump, then small again.
+    pub("t", pub_id=5) + pub("t", pub_id=5) + pub("t", pub_id=3) + pub("t", pub_id=2**64 - 1) +
+    pub("t", pub_id=6),
+    # Interest churn around a resume and reads while publishes keep coming.
+    b"".join(link([2, "t", i, i, EPOCH]) + pub("t", pub_id=100 + i) + link([3, "t"])
+             for i in range(1, 20)) + link([2, "t", 99, 0, EPOCH]) +
+    b"".join(link([16, "t", 50 + i, i, EPOCH]) + pub("t", pub_id=200 + i) for i in range(8)),
 ]
 # fuzz_httpd: a rules byte (bit 0 browser_checks, bits 1-2 the listen host,
 # bits 3-4 the allowed list, 3 taking it from the input up to "\n"; bit 7 a

@@ -1,6 +1,7 @@
-"""The hub's admin API publishes for an app backend (POST /api/publish, with a seq like any publish), and requires its admin token on /api/ when one is set, refusing to serve a non-loopback address without one."""
+"""The hub's admin API publishes for an app backend (POST /api/publish, answered with its seq and epoch like any publish, kept in the history even without subscribers), and requires its admin token on /api/ when one is set, refusing to serve a non-loopback address without one."""
 import json
 import os
+import re
 import subprocess
 import urllib.request
 
@@ -21,18 +22,23 @@ def test_api_publish_reaches_subscribers_on_every_edge_with_a_seq(cluster):
         await subscribe(b, "news.1")
         await cluster.await_interest(wa["conn"])
         await cluster.await_interest(wb["conn"])
+        epochs = set()
         for n in (1, 2):
             status, raw = post(cluster.http_port, "/api/publish",
                                {"topic": "news.1", "data": {"headline": "hi", "n": n}})
             assert status == 200, raw
-            assert json.loads(raw) == {"topic": "news.1", "seq": n}
+            answer = json.loads(raw)
+            assert (answer["topic"], answer["seq"]) == ("news.1", n), answer
+            assert re.fullmatch(r"[0-9a-z]{8}", answer["epoch"]), answer
+            epochs.add(answer["epoch"])
             for ws in (a, b):
                 m = await recv_json(ws)
                 assert m == {"op": "msg", "topic": "news.1", "seq": n,
                              "data": {"headline": "hi", "n": n}, "from": "hub:api"}
-        # Nobody anywhere on this topic: nothing is sent and no seq is used.
+        assert len(epochs) == 1
+        # Nobody anywhere on this topic: it is ordered all the same, and kept.
         status, raw = post(cluster.http_port, "/api/publish", {"topic": "nobody", "data": 1})
-        assert status == 200 and json.loads(raw) == {"topic": "nobody", "seq": 0}
+        assert status == 200 and json.loads(raw)["seq"] == 1, raw
     run(body())
 
 

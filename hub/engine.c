@@ -1,0 +1,48 @@
+/* The engine interface's calls, dispatched to the implementation (see
+ * engine.h; engines.c makes them by name). */
+#include "hub/engine.h"
+
+#include <string.h>
+
+void engine_free(struct engine *e)
+{
+    if (e)
+        e->ops->free(e);
+}
+
+void engine_publish(struct engine *e, const struct engine_pub *p, engine_pos_cb cb, void *ctx)
+{
+    e->ops->publish(e, p, cb, ctx);
+}
+
+void engine_interest_add(struct engine *e, struct link_str topic, engine_pos_cb cb, void *ctx)
+{
+    e->ops->interest_add(e, topic, cb, ctx);
+}
+
+void engine_interest_remove(struct engine *e, struct link_str topic)
+{
+    e->ops->interest_remove(e, topic);
+}
+
+void engine_history_read(struct engine *e, struct link_str topic, const struct engine_pos *since,
+                         engine_read_cb cb, void *ctx)
+{
+    e->ops->history_read(e, topic, since, cb, ctx);
+}
+
+void engine_topics(struct engine *e, size_t max, engine_list_cb cb, void *ctx)
+{
+    e->ops->topics(e, max, cb, ctx);
+}
+
+void engine_stats(struct engine *e, struct engine_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    e->ops->stats(e, out);
+}
+
+void engine_set_rules(struct engine *e, struct history_rules *rules)
+{
+    e->ops->set_rules(e, rules);
+}

@@ -1,0 +1,504 @@
+/* The memory engine: topic states in this process, for a single hub (see
+ * engine.h for the interface, history.h for how messages are kept).
+ *
+ * A topic state (struct mtopic) holds the topic's epoch, its last seq,
+ * whether the hub is interested, its history bounds (matched from the
+ * rules when the state is made and again at each SIGHUP) and its ring. It
+ * is created by a publish or an interest, within max_topics, and lives
+ * while the hub is interested or its history holds a message, and then
+ * for linger_ms more (on the linger list, oldest first: one duration for
+ * all, so the head is the first due); then it is forgotten, and the next
+ * one of that name starts a new epoch at seq 1. The linger is what lets an
+ * edge whose link broke find the epoch of a topic nobody had published on
+ * yet: without it, the topic would be gone, with no message lost, but the
+ * edge could not know that.
+ * Everything completes before the call returns. Age expiry runs at the
+ * start of every call and once a second from a timer, so that idle topics
+ * still go. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/container.h"
+#include "common/dict.h"
+#include "common/xalloc.h"
+#include "hub/engine.h"
+#include "hub/history.h"
+#include "hub/history_rules.h"
+
+#define EPOCH_LEN 8
+
+struct mtopic {
+    struct history_ring ring;
+    uint64_t seq; /* last seq ordered in this epoch (0: none yet) */
+    char epoch[EPOCH_LEN + 1];
+    int interested;
+    int pins;      /* calls and callbacks in progress that use it: it stays until they end */
+    int lingering; /* on the linger list */
+    uint64_t linger_until;        /* ... until then */
+    struct mtopic *lprev, *lnext; /* the linger list */
+    struct history_bounds bounds;
+    uint64_t sample_seq, sample_ms; /* for the listing's rate */
+    const char *name;               /* the key inside the topics dict's entry */
+    uint32_t len;
+};
+
+struct memory {
+    struct engine base;
+    struct dict topics; /* name -> struct mtopic */
+    struct history *hist;
+    struct history_rules *rules;
+    size_t max_topics;
+    engine_message_cb on_message;
+    void *ud;
+    uint64_t (*now_ms)(void *);
+    void (*random)(void *, size_t, void *);
+    void *test_ud;
+    struct ev_loop *loop;
+    ev_timer expiry;
+    uint64_t linger_ms;
+    struct mtopic *linger, *linger_tail; /* oldest first */
+    uint64_t refused;
+    uint8_t rnd[64]; /* getrandom's bytes not yet used for epochs */
+    size_t rnd_left;
+};
+
+static struct memory *mem_of(struct engine *e)
+{
+    return container_of(e, struct memory, base);
+}
+
+static uint64_t now(struct memory *me)
+{
+    return me->now_ms ? me->now_ms(me->test_ud) : clock_mono_ms();
+}
+
+/* ---- epochs ------------------------------------------------------------------- */
+
+static void refill_random(struct memory *me)
+{
+    if (me->random) {
+        me->random(me->rnd, sizeof me->rnd, me->test_ud);
+    } else if (getrandom(me->rnd, sizeof me->rnd, 0) != (ssize_t)sizeof me->rnd) {
+        /* Not expected after boot. An epoch only has to differ from the
+         * topic's earlier ones, which time and a hash give well enough. */
+        uint64_t k = clock_mono_ns() ^ ((uint64_t)getpid() << 32);
+        for (size_t i = 0; i < sizeof me->rnd; i += 8) {
+            uint64_t v = siphash13(k, i, &k, sizeof k);
+            memcpy(me->rnd + i, &v, 8);
+        }
+    }
+    me->rnd_left = sizeof me->rnd;
+}
+
+/* 8 characters of [0-9a-z], uniformly: bytes of 252 and above (36 * 7) are
+ * skipped so that the modulo favours no character. */
+static void mint_epoch(struct memory *me, char *out)
+{
+    static const char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    for (int i = 0; i < EPOCH_LEN;) {
+        if (!me->rnd_left)
+            refill_random(me);
+        uint8_t b = me->rnd[--me->rnd_left];
+        if (b < 252)
+            out[i++] = alphabet[b % 36];
+    }
+    out[EPOCH_LEN] = '\0';
+}
+
+/* ---- topic states ---------------------------------------------------------------- */
+
+static struct mtopic *find(struct memory *me, struct link_str name)
+{
+    return dict_get(&me->topics, name.ptr, name.len);
+}
+
+static void linger_unlink(struct memory *me, struct mtopic *t)
+{
+    if (!t->lingering)
+        return;
+    if (t->lprev)
+        t->lprev->lnext = t->lnext;
+    else
+        me->linger = t->lnext;
+    if (t->lnext)
+        t->lnext->lprev = t->lprev;
+    else
+        me->linger_tail = t->lprev;
+    t->lprev = t->lnext = NULL;
+    t->lingering = 0;
+}
+
+static void linger_start(struct memory *me, struct mtopic *t)
+{
+    t->lingering = 1;
+    t->linger_until = now(me) + me->linger_ms;
+    t->lnext = NULL;
+    t->lprev = me->linger_tail;
+    if (me->linger_tail)
+        me->linger_tail->lnext = t;
+    else
+        me->linger = t;
+    me->linger_tail = t;
+}
+
+/* The topic's state, created if needed; NULL when it is new and the engine
+ * holds max_topics. */
+static struct mtopic *get_or_create(struct memory *me, struct link_str name)
+{
+    struct mtopic *t = find(me, name);
+    if (t) {
+        linger_unlink(me, t); /* wanted again */
+        return t;
+    }
+    if (me->topics.count >= me->max_topics)
+        return NULL;
+    t = xcalloc(1, sizeof *t);
+    history_ring_init(&t->ring);
+    mint_epoch(me, t->epoch);
+    t->sample_ms = now(me);
+    struct dict_entry *de = dict_add(&me->topics, name.ptr, name.len, t);
+    t->name = de->key;
+    t->len = de->klen;
+    t->bounds = history_rules_match(me->rules, t->name, t->len);
+    return t;
+}
+
+static void topic_free(void *v)
+{
+    free(v);
+}
+
+static int unwanted(const struct mtopic *t)
+{
+    return !t->interested && !t->ring.n && !t->pins;
+}
+
+static void drop(struct memory *me, struct mtopic *t)
+{
+    linger_unlink(me, t);
+    history_ring_clear(me->hist, &t->ring);
+    /* The name lives in the entry: dict_delete compares before it frees. */
+    dict_delete(&me->topics, t->name, t->len);
+    topic_free(t);
+    dict_shrink(&me->topics);
+}
+
+/* Once nothing keeps t (no interest, no history, nobody using it), it
+ * lingers, or is forgotten at once without a linger. */
+static void maybe_drop(struct memory *me, struct mtopic *t)
+{
+    if (!unwanted(t) || t->lingering)
+        return;
+    if (me->linger_ms)
+        linger_start(me, t);
+    else
+        drop(me, t);
+}
+
+/* Drops the states whose rings eviction or expiry emptied. */
+static void collect(struct memory *me)
+{
+    struct history_ring *r = history_take_emptied(me->hist);
+    while (r) {
+        struct history_ring *next = r->emptied_next;
+        maybe_drop(me, container_of(r, struct mtopic, ring));
+        r = next;
+    }
+}
+
+static void expire(struct memory *me)
+{
+    uint64_t t_now = now(me);
+    history_expire(me->hist, t_now);
+    collect(me);
+    struct mtopic *t;
+    while ((t = me->linger) && t->linger_until <= t_now) {
+        linger_unlink(me, t);
+        if (unwanted(t))
+            drop(me, t);
+    }
+}
+
+static void on_expiry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    expire(w->data);
+}
+
+static void position(const struct mtopic *t, struct engine_pos *pos)
+{
+    pos->seq = t->seq;
+    memcpy(pos->epoch, t->epoch, sizeof t->epoch);
+}
+
+/* ---- the interface ------------------------------------------------------------------ */
+
+static void mem_publish(struct engine *e, const struct engine_pub *p, engine_pos_cb cb, void *ctx)
+{
+    struct memory *me = mem_of(e);
+    expire(me);
+    struct mtopic *t = get_or_create(me, p->topic);
+    if (!t) {
+        me->refused++;
+        if (cb)
+            cb(ctx, ENGINE_FULL, NULL);
+        return;
+    }
+    t->pins++;
+    uint64_t seq = ++t->seq;
+    struct history_msg hm = {.from = p->from, .user = p->user, .data = p->data, .enc = p->enc};
+    history_store(me->hist, &t->ring, seq, &hm, now(me), t->bounds.max_count, t->bounds.max_age_ms);
+    collect(me); /* other topics the budget emptied; t is pinned */
+    if (t->interested && me->on_message) {
+        struct engine_msg m = {.topic = {t->name, t->len},
+                               .epoch = link_str_c(t->epoch),
+                               .from = p->from,
+                               .user = p->user,
+                               .data = p->data,
+                               .seq = seq,
+                               .enc = p->enc};
+        me->on_message(me->ud, &m);
+    }
+    if (cb) {
+        struct engine_pos pos;
+        position(t, &pos);
+        pos.seq = seq;
+        cb(ctx, ENGINE_OK, &pos);
+    }
+    t->pins--;
+    maybe_drop(me, t); /* a topic without interest that keeps no history */
+}
+
+static void mem_interest_add(struct engine *e, struct link_str topic, engine_pos_cb cb, void *ctx)
+{
+    struct memory *me = mem_of(e);
+    expire(me);
+    struct mtopic *t = get_or_create(me, topic);
+    if (!t) {
+        cb(ctx, ENGINE_FULL, NULL);
+        return;
+    }
+    t->interested = 1;
+    struct engine_pos pos;
+    position(t, &pos);
+    cb(ctx, ENGINE_OK, &pos);
+}
+
+static void mem_interest_remove(struct engine *e, struct link_str topic)
+{
+    struct memory *me = mem_of(e);
+    struct mtopic *t = find(me, topic);
+    if (!t)
+        return;
+    t->interested = 0;
+    maybe_drop(me, t);
+}
+
+/* A read's cursor: the messages next..last of t's ring. */
+struct mem_cursor {
+    struct mtopic *t;
+    uint64_t next, last;
+};
+
+static int read_next(struct engine_read *r, struct engine_msg *m)
+{
+    struct mem_cursor *c = r->impl[0];
+    if (c->next > c->last)
+        return 0;
+    const struct history_entry *he = history_get(&c->t->ring, c->next);
+    if (!he)
+        return 0; /* cannot happen: the ring is pinned and holds next..last */
+    *m = (struct engine_msg){.topic = {c->t->name, c->t->len},
+                             .epoch = link_str_c(c->t->epoch),
+                             .from = history_from(he),
+                             .user = history_user(he),
+                             .data = history_data(he),
+                             .seq = he->seq,
+                             .enc = he->enc};
+    c->next++;
+    return 1;
+}
+
+static void mem_history_read(struct engine *e, struct link_str topic,
+                             const struct engine_pos *since, engine_read_cb cb, void *ctx)
+{
+    struct memory *me = mem_of(e);
+    expire(me);
+    struct engine_read r = {.status = ENGINE_OK, .next = read_next};
+    struct mem_cursor c = {.next = 1, .last = 0}; /* empty */
+    r.impl[0] = &c;
+    struct mtopic *t = find(me, topic);
+    if (!t) {
+        r.why = ENGINE_NO_TOPIC;
+        cb(ctx, &r);
+        return;
+    }
+    position(t, &r.pos);
+    c.t = t;
+    /* The ring always ends at t->seq when it holds anything (history.h). */
+    uint64_t first = t->ring.n ? t->ring.first_seq : t->seq + 1;
+    if (!since)
+        r.why = ENGINE_NO_SINCE;
+    else if (strcmp(since->epoch, t->epoch) != 0)
+        r.why = ENGINE_OTHER_EPOCH;
+    else if (since->seq > t->seq)
+        r.why = ENGINE_AHEAD;
+    else if (since->seq + 1 < first)
+        r.why = ENGINE_TOO_OLD;
+    else
+        r.why = ENGINE_RECOVERED;
+    r.first_seq = first;
+    if (r.why == ENGINE_RECOVERED) {
+        c.next = since->seq + 1;
+        c.last = t->seq;
+    }
+    t->pins++;
+    cb(ctx, &r);
+    t->pins--;
+    maybe_drop(me, t);
+}
+
+/* A listing's cursor: the states pinned when it was made. */
+struct mem_list {
+    struct mtopic **t;
+    size_t n, at;
+    uint64_t now;
+};
+
+static int list_next(struct engine_list *l, struct engine_topic *out)
+{
+    struct mem_list *ml = l->impl[0];
+    if (ml->at >= ml->n)
+        return 0;
+    struct mtopic *t = ml->t[ml->at++];
+    /* Messages per second over the window since the last sample (the first:
+     * since the state was made); a listing a second or more later starts a
+     * new window. */
+    uint64_t span = ml->now > t->sample_ms ? ml->now - t->sample_ms : 1;
+    double rate = (double)(t->seq - t->sample_seq) * 1000.0 / (double)span;
+    if (span >= 1000) {
+        t->sample_seq = t->seq;
+        t->sample_ms = ml->now;
+    }
+    *out = (struct engine_topic){.topic = {t->name, t->len},
+                                 .history_messages = t->ring.n,
+                                 .history_bytes = t->ring.bytes,
+                                 .first_seq = t->ring.n ? t->ring.first_seq : 0,
+                                 .rate = rate};
+    position(t, &out->pos);
+    return 1;
+}
+
+static void mem_topics(struct engine *e, size_t max, engine_list_cb cb, void *ctx)
+{
+    struct memory *me = mem_of(e);
+    expire(me);
+    struct mem_list ml = {.now = now(me)};
+    size_t cap = me->topics.count < max ? me->topics.count : max;
+    ml.t = xmalloc((cap ? cap : 1) * sizeof *ml.t);
+    struct dict_iter it;
+    dict_iter_init(&it, &me->topics);
+    for (struct dict_entry *de; ml.n < cap && (de = dict_next(&it));) {
+        struct mtopic *t = de->value;
+        t->pins++;
+        ml.t[ml.n++] = t;
+    }
+    struct engine_list l = {.status = ENGINE_OK, .total = me->topics.count, .next = list_next};
+    l.impl[0] = &ml;
+    cb(ctx, &l);
+    for (size_t i = 0; i < ml.n; i++) {
+        ml.t[i]->pins--;
+        maybe_drop(me, ml.t[i]);
+    }
+    free(ml.t);
+}
+
+static void mem_stats(struct engine *e, struct engine_stats *s)
+{
+    struct memory *me = mem_of(e);
+    expire(me);
+    s->topics = me->topics.count;
+    s->max_topics = me->max_topics;
+    s->history_messages = me->hist->messages;
+    s->history_bytes = me->hist->bytes;
+    s->history_budget = me->hist->budget;
+    s->evicted_count = me->hist->evicted[HISTORY_COUNT];
+    s->evicted_age = me->hist->evicted[HISTORY_AGE];
+    s->evicted_budget = me->hist->evicted[HISTORY_BUDGET];
+    s->publishes_refused = me->refused;
+}
+
+static void mem_set_rules(struct engine *e, struct history_rules *rules)
+{
+    struct memory *me = mem_of(e);
+    history_rules_free(me->rules);
+    me->rules = rules;
+    struct dict_iter it;
+    dict_iter_init(&it, &me->topics);
+    for (struct dict_entry *de; (de = dict_next(&it));) {
+        struct mtopic *t = de->value;
+        t->bounds = history_rules_match(rules, t->name, t->len);
+    }
+}
+
+static void drop_state(void *v)
+{
+    struct mtopic *t = v;
+    free(t->ring.slot);
+    free(t);
+}
+
+static void mem_free(struct engine *e)
+{
+    struct memory *me = mem_of(e);
+    if (me->loop)
+        ev_timer_stop(me->loop, &me->expiry);
+    struct dict_iter it;
+    dict_iter_init(&it, &me->topics);
+    for (struct dict_entry *de; (de = dict_next(&it));) {
+        struct mtopic *t = de->value;
+        history_ring_clear(me->hist, &t->ring);
+    }
+    dict_deinit(&me->topics, drop_state);
+    history_free(me->hist);
+    history_rules_free(me->rules);
+    free(me);
+}
+
+static const struct engine_ops memory_ops = {
+    .publish = mem_publish,
+    .interest_add = mem_interest_add,
+    .interest_remove = mem_interest_remove,
+    .history_read = mem_history_read,
+    .topics = mem_topics,
+    .stats = mem_stats,
+    .set_rules = mem_set_rules,
+    .free = mem_free,
+};
+
+struct engine *engine_memory_new(const struct engine_opts *o)
+{
+    struct memory *me = xcalloc(1, sizeof *me);
+    me->base.ops = &memory_ops;
+    dict_init(&me->topics);
+    me->hist = history_new(o->history_bytes);
+    me->rules = o->rules ? o->rules : history_rules_new();
+    me->max_topics = o->max_topics;
+    me->linger_ms = o->linger_ms;
+    me->on_message = o->on_message;
+    me->ud = o->ud;
+    me->now_ms = o->now_ms;
+    me->random = o->random;
+    me->test_ud = o->test_ud;
+    me->loop = o->loop;
+    if (me->loop) {
+        ev_timer_init(&me->expiry, on_expiry, 1.0, 1.0);
+        me->expiry.data = me;
+        ev_timer_start(me->loop, &me->expiry);
+    }
+    return &me->base;
+}
