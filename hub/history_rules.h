@@ -1,7 +1,7 @@
 /* How much history each topic keeps: the hub file's [history] section, one
  * rule per line, `PATTERN = COUNT [AGE]` (docs/configuration.md):
  *
- *   default = 100 300s     ; topics no pattern matches (built in: 100 300s)
+ *   default = 1000 300s    ; topics no pattern matches (built in: 1000 300s)
  *   chat.*  = 1000 1h      ; a prefix ending in *: every topic starting so
  *   ticker.* = 0           ; no history
  *   news.front = 50        ; an exact topic; no age bound
@@ -17,7 +17,7 @@
 
 #define HISTORY_MAX_COUNT 10000000u
 #define HISTORY_MAX_AGE_MS (30ull * 24 * 3600 * 1000)
-#define HISTORY_DEFAULT_COUNT 100u
+#define HISTORY_DEFAULT_COUNT 1000u
 #define HISTORY_DEFAULT_AGE_MS 300000u
 
 /* A topic's bounds: max_count 0 keeps nothing; max_age_ms 0 has no age

@@ -12,11 +12,11 @@
 
 #define MATCH(r, t) history_rules_match(r, t, strlen(t))
 
-static void test_history_rules_default_is_100_messages_for_300_seconds(void **state)
+static void test_history_rules_default_is_1000_messages_for_300_seconds(void **state)
 {
     struct history_rules *r = history_rules_new();
     struct history_bounds b = MATCH(r, "any.topic");
-    assert_int_equal(b.max_count, 100);
+    assert_int_equal(b.max_count, 1000);
     assert_int_equal(b.max_age_ms, 300000);
     history_rules_free(r);
 }
@@ -71,7 +71,7 @@ static void test_history_rules_refuse_bad_lines(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_history_rules_default_is_100_messages_for_300_seconds),
+        cmocka_unit_test(test_history_rules_default_is_1000_messages_for_300_seconds),
         cmocka_unit_test(test_history_rules_exact_name_beats_the_longest_prefix),
         cmocka_unit_test(test_history_rules_refuse_bad_lines),
     };
