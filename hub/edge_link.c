@@ -286,7 +286,7 @@ void edge_link__close(struct edge_link *l, enum log_level level, const char *fmt
     l->peer = NULL;
     if (l->pubs) {
         /* By then the edge has given up on every publish of this link. */
-        publog_detach(h->publog, l->pubs, ev_now(h->loop),
+        publog_detach(h->publog, l->pubs, l, ev_now(h->loop),
                       2.0 * (double)l->policy_sent.publish_timeout_ms / 1000.0);
         l->pubs = NULL;
     }

@@ -158,7 +158,7 @@ int edge_link__on_hello(struct edge_link *l, const struct link_msg *m)
     /* The results of its latest publishes, kept from an earlier link of
      * this very run of the worker if it had one. */
     l->pubs = publog_attach(h->publog, l->name, strlen(l->name), l->worker, l->boot,
-                            (size_t)pol.policy.max_pending_publishes);
+                            (size_t)pol.policy.max_pending_publishes, l);
     edge_link__mark_dirty(l);
     log_info("%s (region %s, version %s) linked from %s", l->label, l->region[0] ? l->region : "-",
              l->software[0] ? l->software : "-", l->addr);

@@ -68,8 +68,8 @@ static void on_published(void *ctx, int status, const struct engine_pos *pos)
             res.seq = pos->seq;
             memcpy(res.epoch, pos->epoch, sizeof res.epoch);
         }
-        struct publog_key k = publog_key_of(a->rec);
-        struct edge_link *l = edge_link__find_worker(h, k.name, k.len, k.worker, k.boot);
+        /* The worker's link now, a new one if it relinked meanwhile. */
+        struct edge_link *l = publog_owner(a->rec);
         if (l) {
             send_result(l, a->pub_id, &res);
             res.answered = l->id;

@@ -24,6 +24,7 @@ struct publog_rec {
     struct publog_rec *prev, *next; /* the retired list while REC_RETIRED */
     double deadline;                /* REC_RETIRED: forgotten at this time */
     uint32_t holds;                 /* publishes in flight */
+    void *owner;                    /* REC_ATTACHED: the caller's link holding it */
     uint64_t highest;
     struct entry *e;
     uint32_t head, n, cap;
@@ -77,6 +78,11 @@ static size_t make_key(char *out, const char *name, size_t len, uint32_t worker,
     return len + 13;
 }
 
+void *publog_owner(const struct publog_rec *r)
+{
+    return r->state == REC_ATTACHED ? r->owner : NULL;
+}
+
 struct publog_key publog_key_of(const struct publog_rec *r)
 {
     return (struct publog_key){r->key, strlen(r->key), r->worker, r->boot};
@@ -111,7 +117,7 @@ static void forget(struct publog *pl, struct publog_rec *r)
 }
 
 struct publog_rec *publog_attach(struct publog *pl, const char *name, size_t len, uint32_t worker,
-                                 uint64_t boot, size_t window)
+                                 uint64_t boot, size_t window, void *owner)
 {
     char key[LINK_MAX_NAME + 13];
     if (len > LINK_MAX_NAME)
@@ -122,11 +128,13 @@ struct publog_rec *publog_attach(struct publog *pl, const char *name, size_t len
         if (r->state == REC_RETIRED)
             retired_unlink(pl, r);
         r->state = REC_ATTACHED;
+        r->owner = owner;
         publog_set_window(r, window);
         return r;
     }
     r = xcalloc(1, sizeof *r + klen);
     r->state = REC_ATTACHED;
+    r->owner = owner;
     r->worker = worker;
     r->boot = boot;
     r->window = window ? window : 1;
@@ -136,11 +144,13 @@ struct publog_rec *publog_attach(struct publog *pl, const char *name, size_t len
     return r;
 }
 
-void publog_detach(struct publog *pl, struct publog_rec *r, double now, double keep_s)
+void publog_detach(struct publog *pl, struct publog_rec *r, const void *owner, double now,
+                   double keep_s)
 {
-    if (!r || r->state != REC_ATTACHED)
-        return;
+    if (!r || r->state != REC_ATTACHED || r->owner != owner)
+        return; /* another link of the same run holds it now */
     r->state = REC_RETIRED;
+    r->owner = NULL;
     r->deadline = now + keep_s;
     r->next = NULL;
     r->prev = pl->retired_tail;

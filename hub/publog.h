@@ -56,11 +56,17 @@ struct publog *publog_new(size_t max_retired);
 void publog_free(struct publog *pl);
 
 /* The record of (name, worker, boot) for a link that opened: the one it
- * had if it is still kept, else a new one. window: results remembered. */
+ * had if it is still kept, else a new one. window: results remembered;
+ * owner: the caller's link, which publog_owner gives back until it detaches. */
 struct publog_rec *publog_attach(struct publog *pl, const char *name, size_t len, uint32_t worker,
-                                 uint64_t boot, size_t window);
-/* The record's link went at now (seconds): keep it keep_s more. */
-void publog_detach(struct publog *pl, struct publog_rec *r, double now, double keep_s);
+                                 uint64_t boot, size_t window, void *owner);
+/* The owner attached to r, or NULL once its link went (retired or dead):
+ * where a publish's result goes, found without a lookup. */
+void *publog_owner(const struct publog_rec *r);
+/* The record's link `owner` went at now (seconds): keep it keep_s more.
+ * No-op if another owner attached it since. */
+void publog_detach(struct publog *pl, struct publog_rec *r, const void *owner, double now,
+                   double keep_s);
 /* Forgets retired records whose time is up at now. */
 void publog_expire(struct publog *pl, double now);
 /* A new window (the link's policy changed); the oldest results beyond it go. */

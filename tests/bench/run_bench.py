@@ -35,9 +35,10 @@ WORKLOADS = ("idle", "fanout", "broadcast", "topics", "link", "recovery", "histo
 # easy to follow the hub's syntax: every topic keeps up to COUNT messages for
 # AGE, within history_bytes for the whole hub; room enough that nothing the
 # workload publishes is evicted.
-HISTORY_INI = """[history]
+HISTORY_INI = """history_bytes = 268435456
+
+[history]
 default = 100000 3600s
-history_bytes = 268435456
 """
 
 # Counts per profile. The standard suite must finish in under 10 minutes on
