@@ -58,7 +58,9 @@ static const struct field hello_fields[] = {
     FLD("heartbeat_ms", F_U32, heartbeat_ms, 0),
     FLD("public_url", F_STR, public_url, LINK_MAX_REASON),
 };
-static const struct field interest_add_fields[] = {
+/* INTEREST_ADD and HISTORY_READ ask for a topic from a position; their
+ * answers, INTEREST_RESULT and HISTORY_RESULT, give one: one layout each. */
+static const struct field position_ask_fields[] = {
     FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
     FLD("id", F_I64, id, 0),
     FLD("since_seq", F_U64, since_seq, 0),
@@ -67,7 +69,7 @@ static const struct field interest_add_fields[] = {
 static const struct field interest_remove_fields[] = {
     FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
 };
-static const struct field interest_result_fields[] = {
+static const struct field position_answer_fields[] = {
     FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
     FLD("id", F_I64, id, 0),
     FLD("code", F_U32, code, 0),
@@ -82,21 +84,6 @@ static const struct field publish_result_fields[] = {
     FLD("reason", F_STR, reason, LINK_MAX_REASON),
     FLD("seq", F_U64, seq, 0),
     FLD("epoch", F_STR, epoch, LINK_MAX_EPOCH),
-};
-static const struct field history_read_fields[] = {
-    FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
-    FLD("id", F_I64, id, 0),
-    FLD("since_seq", F_U64, since_seq, 0),
-    FLD("since_epoch", F_STR, since_epoch, LINK_MAX_EPOCH),
-};
-static const struct field history_result_fields[] = {
-    FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
-    FLD("id", F_I64, id, 0),
-    FLD("code", F_U32, code, 0),
-    FLD("reason", F_STR, reason, LINK_MAX_REASON),
-    FLD("seq", F_U64, seq, 0),
-    FLD("epoch", F_STR, epoch, LINK_MAX_EPOCH),
-    FLD("recovered", F_U32, recovered, 0),
 };
 static const struct field publish_fields[] = {
     FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
@@ -193,7 +180,7 @@ struct layout {
 
 static const struct layout layouts[] = {
     [LINK_HELLO] = LAYOUT("hello", hello_fields),
-    [LINK_INTEREST_ADD] = LAYOUT("interest_add", interest_add_fields),
+    [LINK_INTEREST_ADD] = LAYOUT("interest_add", position_ask_fields),
     [LINK_INTEREST_REMOVE] = LAYOUT("interest_remove", interest_remove_fields),
     [LINK_PUBLISH] = LAYOUT("publish", publish_fields),
     [LINK_MESSAGE] = LAYOUT("message", message_fields),
@@ -205,10 +192,10 @@ static const struct layout layouts[] = {
     [LINK_STATS] = LAYOUT("stats", stats_fields),
     [LINK_KICK] = LAYOUT("kick", kick_fields),
     [LINK_DRAIN] = LAYOUT("drain", drain_fields),
-    [LINK_INTEREST_RESULT] = LAYOUT("interest_result", interest_result_fields),
+    [LINK_INTEREST_RESULT] = LAYOUT("interest_result", position_answer_fields),
     [LINK_PUBLISH_RESULT] = LAYOUT("publish_result", publish_result_fields),
-    [LINK_HISTORY_READ] = LAYOUT("history_read", history_read_fields),
-    [LINK_HISTORY_RESULT] = LAYOUT("history_result", history_result_fields),
+    [LINK_HISTORY_READ] = LAYOUT("history_read", position_ask_fields),
+    [LINK_HISTORY_RESULT] = LAYOUT("history_result", position_answer_fields),
 };
 
 static const struct layout *layout_of(uint64_t type)
