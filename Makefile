@@ -10,7 +10,7 @@ PYTHON   := /usr/bin/python3
 # its runtime libraries, a Recommends only, for the libFuzzer drivers).
 DEB_PKGS := build-essential pkg-config libev-dev libwslay-dev libzstd-dev libssl-dev \
             libmsgpack-dev libhttp-parser-dev libjansson-dev libinih-dev libcmocka-dev libjwt-dev \
-            libcurl4-openssl-dev \
+            libcurl4-openssl-dev libhiredis-dev redis-server \
             python3 python3-pytest python3-pytest-timeout python3-websockets python3-msgpack python3-zstandard python3-jwt python3-cryptography openssl nginx \
             clang libclang-rt-14-dev
 
@@ -20,6 +20,9 @@ LIBS_NOPC := -lev -lwslay -lhttp_parser
 
 PC_CFLAGS := $(shell pkg-config --cflags $(PC_PKGS) 2>/dev/null)
 PC_LIBS   := $(shell pkg-config --libs $(PC_PKGS) 2>/dev/null)
+# hiredis is the hub's only (its redis engine): the edge never links it.
+HIREDIS_CFLAGS := $(shell pkg-config --cflags hiredis 2>/dev/null)
+HIREDIS_LIBS   := $(shell pkg-config --libs hiredis 2>/dev/null)
 # libcurl is spokectl's HTTP client only: the servers never link it.
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null)
@@ -55,8 +58,9 @@ $(BUILD)/libspoke.a: $(COMMON_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+$(HUB_OBJ): CFLAGS_ALL += $(HIREDIS_CFLAGS)
 $(BUILD)/spoke-hub: $(HUB_OBJ) $(BUILD)/libspoke.a
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(HIREDIS_LIBS) $(LDLIBS_ALL)
 $(BUILD)/spoke-edge: $(EDGE_OBJ) $(BUILD)/libspoke.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 $(CTL_OBJ): CFLAGS_ALL += $(CURL_CFLAGS)
@@ -81,8 +85,9 @@ $(BUILD)/tests/edge/%: tests/unit/edge/%.c $(EDGE_LIB_OBJ) $(BUILD)/libspoke.a
 HUB_LIB_OBJ := $(filter-out $(BUILD)/obj/hub/main.o,$(HUB_OBJ))
 $(BUILD)/tests/hub/%: tests/unit/hub/%.c $(HUB_LIB_OBJ) $(BUILD)/libspoke.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags cmocka) -o $@ $< $(HUB_LIB_OBJ) \
-		$(BUILD)/libspoke.a $(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
+	$(CC) $(CFLAGS_ALL) $(HIREDIS_CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< \
+		$(HUB_LIB_OBJ) $(BUILD)/libspoke.a $(HIREDIS_LIBS) $(LDLIBS_ALL) \
+		$(shell pkg-config --libs cmocka)
 
 # ---- packages
 deps:
@@ -158,9 +163,9 @@ FUZZ_SECONDS ?= 20
 FUZZ_DIR     := build/fuzz
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                 -fno-omit-frame-pointer -O1 -g
-FUZZ_CFLAGS  := $(CSTD) $(WARN) -MMD -MP -pthread -I. $(PC_CFLAGS) $(FUZZ_FLAGS)
-FUZZ_LDLIBS  := $(shell pkg-config --libs libzstd msgpack jansson libjwt openssl inih 2>/dev/null) \
-                -lhttp_parser -lwslay -lev -lm -lpthread
+FUZZ_CFLAGS  := $(CSTD) $(WARN) -MMD -MP -pthread -I. $(PC_CFLAGS) $(HIREDIS_CFLAGS) $(FUZZ_FLAGS)
+FUZZ_LDLIBS  := $(shell pkg-config --libs libzstd msgpack jansson libjwt openssl inih hiredis \
+                  2>/dev/null) -lhttp_parser -lwslay -lev -lm -lpthread
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_NAMES))
 # What the drivers reach: common/, the edge's handshake, token check and

@@ -551,3 +551,96 @@ def launch(tmp_path):
         problems += proc.stop()
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
+
+
+# ---- Redis (the hub's redis engine): real redis-server processes on unix
+# sockets in the test's temp dir, no TCP port, nothing persisted.
+
+REDIS_SERVER = "/usr/bin/redis-server"
+
+
+class RedisServer:
+    """One redis-server on a unix socket (path: .sock); restart() brings it
+    back on the same socket, empty unless keep=True (then from its RDB)."""
+
+    def __init__(self, workdir, name):
+        self.dir = Path(workdir) / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.sock = str(self.dir / "redis.sock")
+        self.name, self.proc, self.n = name, None, 0
+
+    def start(self, keep=False):
+        if not keep:
+            for f in self.dir.glob("*.rdb"):
+                f.unlink()
+        self.n += 1
+        log = open(self.dir / f"redis-{self.n}.log", "wb")
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
+             "--dir", str(self.dir), "--dbfilename", "dump.rdb", "--save", "",
+             "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+            stdout=log, stderr=subprocess.STDOUT)
+        wait_for(self.ping, START_TIMEOUT_S, f"redis-server {self.name} on {self.sock}")
+        return self
+
+    def ping(self):
+        assert self.proc.poll() is None, f"redis-server {self.name} exited {self.proc.returncode}"
+        return self.command("PING") == "+PONG"
+
+    def command(self, *args):
+        """One command in RESP over the socket; the first reply line (tests
+        read simple answers only)."""
+        import socket
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.settimeout(scaled(2))
+            s.connect(self.sock)
+            req = f"*{len(args)}\r\n" + "".join(f"${len(str(a))}\r\n{a}\r\n" for a in args)
+            s.sendall(req.encode())
+            return s.recv(65536).split(b"\r\n", 1)[0].decode()
+        except OSError:
+            return None
+        finally:
+            s.close()
+
+    def save(self):
+        assert self.command("SAVE") == "+OK"
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(scaled(STOP_TIMEOUT_S))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def restart(self, keep=False):
+        if keep:
+            self.save()
+        self.kill()
+        return self.start(keep=keep)
+
+
+@pytest.fixture
+def redis(tmp_path):
+    """Factory: redis(name="r0") -> a started RedisServer (its .sock for the
+    hub's --redis). Every server is stopped after the test."""
+    if not os.path.exists(REDIS_SERVER):
+        if in_ci():
+            pytest.fail("redis-server is missing: `make deps` installs it")
+        pytest.skip("redis-server is not installed (make deps)")
+    servers = []
+
+    def make(name="r0"):
+        r = RedisServer(tmp_path / "redis", name)
+        servers.append(r)
+        return r.start()
+    yield make
+    for r in servers:
+        r.stop()
