@@ -40,6 +40,20 @@ static void readyz(struct httpd_conn *c, struct edge_admin *a)
     httpd_respond_json(c, ready ? 200 : 503, j);
 }
 
+/* Which hub each worker is on: the address it is linked to (1) or trying
+ * (0). One sample per worker; its hub label moves with the link. */
+static void hub_links(struct buf *b, struct edge_admin *a)
+{
+    buf_printf(b, "\n# HELP spoke_edge_hub_link Each worker's hub: 1 while linked to it, 0 "
+                  "while trying to link to it.\n# TYPE spoke_edge_hub_link gauge");
+    for (unsigned i = 0; i < a->nworkers; i++) {
+        struct worker_snapshot s;
+        worker_snapshot(&a->workers[i], &s);
+        buf_printf(b, "\nspoke_edge_hub_link{edge=\"%s\",worker=\"%u\",hub=\"%s\"} %d",
+                   a->cfg->name, i, a->cfg->hubs[s.hub].label, s.linked);
+    }
+}
+
 static void metrics(struct httpd_conn *c, struct edge_admin *a)
 {
     struct worker_snapshot sum = {0};
@@ -208,14 +222,7 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
                "spoke_edge_payloads_dropped_total{edge=\"%s\",reason=\"invalid\"} %" PRIu64 "\n"
                "spoke_edge_payloads_dropped_total{edge=\"%s\",reason=\"over_budget\"} %" PRIu64,
                e, sum.stats.dropped_invalid, e, sum.stats.dropped_over_budget);
-    buf_printf(&b, "\n# HELP spoke_edge_hub_link Each worker's hub: 1 while linked to it, 0 "
-                   "while trying to link to it.\n# TYPE spoke_edge_hub_link gauge");
-    for (unsigned i = 0; i < a->nworkers; i++) {
-        struct worker_snapshot s;
-        worker_snapshot(&a->workers[i], &s);
-        buf_printf(&b, "\nspoke_edge_hub_link{edge=\"%s\",worker=\"%u\",hub=\"%s\"} %d", e, i,
-                   a->cfg->hubs[s.hub].label, s.linked);
-    }
+    hub_links(&b, a);
     char labels[96];
     snprintf(labels, sizeof labels, "edge=\"%s\",", e);
     buf_append_u8(&b, '\n');
