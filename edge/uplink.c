@@ -96,8 +96,12 @@ static void schedule_retry(struct uplink *u)
     log_debug("hub link: next attempt in %.0f ms, to %s", delay * 1000, current_hub(u)->label);
 }
 
-static void disconnect(struct uplink *u, const char *why)
+static void disconnect(struct uplink *u, const char *reason)
 {
+    /* Logged below, once the next hub is known; reason may be u->lio.err,
+     * which linkio_deinit clears. */
+    char why[sizeof u->lio.err + 200];
+    snprintf(why, sizeof why, "%s", reason);
     const char *was = current_hub(u)->label;
     int was_linked = u->state == UPLINK_UP;
     if (u->fd >= 0) {
