@@ -68,22 +68,24 @@ uint64_t redis__meta_ttl(struct redis_engine *re, struct history_bounds b)
 
 /* ---- calls and their order ----------------------------------------------------- */
 
-/* Puts op on its shard's FIFO: its callback waits for those before it. */
+/* Puts op on its topic's FIFO: its callback waits for those before it. */
 static void fifo_push(struct rop *op)
 {
-    struct rshard *sh = op->sh;
+    struct rtopic *rt = op->rt;
     op->in_fifo = 1;
-    if (sh->fifo_tail)
-        sh->fifo_tail->next = op;
+    if (rt->fifo_tail)
+        rt->fifo_tail->next = op;
     else
-        sh->fifo = op;
-    sh->fifo_tail = op;
+        rt->fifo = op;
+    rt->fifo_tail = op;
 }
 
-struct rop *redis__op_new(struct rshard *sh, enum rop_kind kind, void *ctx, int has_cb)
+struct rop *redis__op_new(struct rshard *sh, struct rtopic *rt, enum rop_kind kind, void *ctx,
+                          int has_cb)
 {
     struct rop *op = xcalloc(1, sizeof *op);
     op->sh = sh;
+    op->rt = rt;
     op->kind = kind;
     op->ctx = ctx;
     buf_init(&op->args);
@@ -162,23 +164,37 @@ static void complete(struct redis_engine *re, struct rop *op)
     }
 }
 
-/* Callbacks from the FIFO's head while it is done. A callback may call
- * the engine again: its calls join the FIFO, and this loop (not a nested
- * one) completes them. */
-static void drain(struct rshard *sh)
+/* Callbacks from rt's FIFO head while it is done. A callback may call
+ * the engine again: calls on rt join the FIFO, and this loop (not a nested
+ * one) completes them. While callbacks are suspended, rt waits on the
+ * shard's due list instead. */
+static void drain(struct rtopic *rt)
 {
-    if (sh->draining || sh->suspended)
+    struct rshard *sh = rt->sh;
+    if (rt->draining)
         return;
-    sh->draining = 1;
+    if (sh->suspended) {
+        if (!rt->due) {
+            rt->due = 1;
+            rt->pins++;
+            rt->due_next = sh->due;
+            sh->due = rt;
+        }
+        return;
+    }
+    rt->draining = 1;
+    rt->pins++;
     struct rop *op;
-    while ((op = sh->fifo) && op->done) {
-        sh->fifo = op->next;
-        if (!sh->fifo)
-            sh->fifo_tail = NULL;
+    while ((op = rt->fifo) && op->done) {
+        rt->fifo = op->next;
+        if (!rt->fifo)
+            rt->fifo_tail = NULL;
         complete(sh->re, op);
         op_free(op);
     }
-    sh->draining = 0;
+    rt->draining = 0;
+    rt->pins--;
+    redis__topic_release(rt);
 }
 
 void redis__suspend(struct rshard *sh)
@@ -188,8 +204,16 @@ void redis__suspend(struct rshard *sh)
 
 void redis__resume(struct rshard *sh)
 {
-    if (--sh->suspended == 0)
-        drain(sh);
+    if (--sh->suspended)
+        return;
+    struct rtopic *rt;
+    while ((rt = sh->due)) {
+        sh->due = rt->due_next;
+        rt->due = 0;
+        rt->due_next = NULL;
+        rt->pins--;
+        drain(rt);
+    }
 }
 
 void redis__op_done(struct rop *op, int status)
@@ -200,7 +224,7 @@ void redis__op_done(struct rop *op, int status)
         op_free(op);
         return;
     }
-    drain(op->sh);
+    drain(op->rt);
 }
 
 /* ---- arguments ------------------------------------------------------------------ */
@@ -402,7 +426,9 @@ static void re_publish(struct engine *e, const struct engine_pub *p, engine_pos_
 {
     struct redis_engine *re = re_of(e);
     struct rshard *sh = redis__shard_of(re, p->topic);
-    struct rop *op = redis__op_new(sh, ROP_PUBLISH, ctx, cb != NULL);
+    struct rtopic *rt = redis__topic_make(sh, p->topic);
+    rt->pins++; /* a failure at once completes the call inside this one */
+    struct rop *op = redis__op_new(sh, rt, ROP_PUBLISH, ctx, cb != NULL);
     op->pos_cb = cb;
     op->script = REDIS_SCRIPT_PUBLISH;
     op->t0_ns = clock_mono_ns();
@@ -423,10 +449,13 @@ static void re_publish(struct engine *e, const struct engine_pub *p, engine_pos_
     redis__arg(op, p->user.ptr, p->user.len);
     redis__arg_u64(op, p->enc);
     redis__arg(op, p->data.ptr, p->data.len);
-    struct rtopic *rt = redis__topic(sh, p->topic);
-    if (rt && redis__topic_defers(rt, op))
-        return;
-    redis__send(op);
+    int deferred = redis__topic_defers(rt, op);
+    if (!cb)
+        op->rt = NULL; /* nothing of it waits on the topic: the record may go */
+    if (!deferred)
+        redis__send(op);
+    rt->pins--;
+    redis__topic_release(rt);
 }
 
 static void publish_reply(struct rop *op, const redisReply *r)
@@ -503,7 +532,9 @@ static void re_history_read(struct engine *e, struct link_str topic, const struc
 {
     struct redis_engine *re = re_of(e);
     struct rshard *sh = redis__shard_of(re, topic);
-    struct rop *op = redis__op_new(sh, ROP_READ, ctx, 1);
+    struct rtopic *rt = redis__topic_make(sh, topic);
+    rt->pins++;
+    struct rop *op = redis__op_new(sh, rt, ROP_READ, ctx, 1);
     op->read_cb = cb;
     op->script = REDIS_SCRIPT_READ;
     put_topic(op, topic);
@@ -511,15 +542,15 @@ static void re_history_read(struct engine *e, struct link_str topic, const struc
         op->has_since = 1;
         op->since = *since;
     }
-    if (!cmd_up(sh)) {
+    if (!cmd_up(sh))
         fail_now(op);
-        return;
+    else {
+        read_args(op);
+        if (!redis__topic_defers(rt, op))
+            redis__send(op);
     }
-    read_args(op);
-    struct rtopic *rt = redis__topic(sh, topic);
-    if (rt && redis__topic_defers(rt, op))
-        return;
-    redis__send(op);
+    rt->pins--;
+    redis__topic_release(rt);
 }
 
 /* Ends a read without messages: why, and first_seq. */
@@ -898,10 +929,7 @@ static void re_free(struct engine *e)
         redis_conn_free(sh->cmd); /* what was sent fails: ENGINE_GONE */
         sh->cmd = NULL;
         on_cmd_down(NULL, "shutting down", sh);
-        redis__topics_free(sh);
-        for (struct rop *op = sh->fifo; op; op = op->next)
-            op->done = 1;
-        drain(sh);
+        redis__topics_free(sh); /* every callback, ENGINE_GONE */
         dict_deinit(&sh->topics, NULL);
     }
     redis_ring_deinit(&re->ring);

@@ -4,23 +4,26 @@
  * live messages, recovery). See engine_redis.h for the design.
  *
  * Calls and their order (engine.h, rule 2). Every call that takes a
- * callback is a struct rop on its shard's FIFO, in call order; its outcome
- * marks it done, and callbacks are made from the FIFO's head while the head
- * is done, so they come in call order whatever order the replies take (a
- * read of several pages, a resend after NOSCRIPT, an interest that waits
- * for its subscription). Calls on a topic whose interest waits for Redis
- * to confirm its subscription wait behind it (the topic's wait list) and
- * are sent right after its position read, so they also take effect after
- * it. Internal commands (a topic's sync, a touch) are rops outside the
- * FIFO.
+ * callback is a struct rop on its topic's FIFO (struct rtopic, made for
+ * the call if the hub has no interest in the topic), in call order; its
+ * outcome marks it done, and callbacks are made from the FIFO's head while
+ * the head is done, so they come in call order whatever order the replies
+ * take (a read of several pages, a resend after NOSCRIPT, an interest that
+ * waits for its subscription), and a topic that waits holds up no other.
+ * Calls on a topic whose interest waits for Redis to confirm its
+ * subscription wait behind it (the topic's wait list) and are sent right
+ * after its position read, so they also take effect after it. Internal
+ * commands (a topic's sync, a touch) are rops outside any FIFO.
  *
  * Invariants, whenever no call runs:
- *   rop:    on its shard's FIFO iff it has a callback; on at most one wait
+ *   rop:    on its topic's FIFO iff it has a callback; on at most one wait
  *           list (a topic's adds or waits, or the shard's held list).
  *   rtopic: in its shard's dict while wanted, or while anything of it is in
- *           flight (a sync, adds, a SUBSCRIBE or UNSUBSCRIBE unconfirmed);
- *           subscribed only with no confirmation outstanding; held
- *           messages only while wanted, in the order they came. */
+ *           flight (calls on its FIFO, a sync, adds, a SUBSCRIBE or
+ *           UNSUBSCRIBE unconfirmed); subscribed only with no confirmation
+ *           outstanding; held messages only while wanted, in the order they
+ *           came; on the shard's due list (pinned) iff callbacks came due
+ *           while they were suspended. */
 #ifndef SPOKE_HUB_ENGINE_REDIS_INTERNAL_H
 #define SPOKE_HUB_ENGINE_REDIS_INTERNAL_H
 #include <ev.h>
@@ -53,7 +56,7 @@ struct rtopic;
 struct rshard;
 
 struct rop {
-    struct rop *next;  /* the shard's FIFO */
+    struct rop *next;  /* its topic's FIFO */
     struct rop *qnext; /* a wait list */
     struct rshard *sh;
     enum rop_kind kind;
@@ -65,7 +68,7 @@ struct rop {
     void *ctx;
     struct engine_pos pos; /* the outcome (publish, interest, read) */
     uint64_t t0_ns;        /* publish: when called */
-    struct rtopic *rt;     /* sync, touch */
+    struct rtopic *rt;     /* its topic (NULL: a touch) */
     uint64_t gen;          /* sync: the topic's interest it was sent for */
     /* The command after EVALSHA/EVAL and the script: numkeys, keys, args
      * (kept for a resend as EVAL), in args at offsets. */
@@ -107,6 +110,10 @@ struct rtopic {
     uint32_t subs_out, unsubs_out; /* confirmations still to come */
     uint64_t last;                 /* the last seq delivered live (or the position) ... */
     char epoch[LINK_MAX_EPOCH + 1]; /* ... in this epoch */
+    struct rop *fifo, *fifo_tail;   /* calls with a callback, in call order */
+    int draining;                   /* their callbacks are being made */
+    int due;                        /* on the shard's due list */
+    struct rtopic *due_next;
     struct rop *sync;               /* the sync in flight */
     struct rop *adds, *adds_tail;   /* interest adds waiting for a position */
     struct rop *waits, *waits_tail; /* calls behind them */
@@ -128,8 +135,8 @@ struct rshard {
     unsigned idx;
     struct redis_addr addr;
     struct redis_conn *cmd, *sub;
-    struct rop *fifo, *fifo_tail;
-    int draining, suspended;
+    int suspended;          /* callbacks wait (redis__suspend) ... */
+    struct rtopic *due;     /* ... these topics' */
     int eval_mode;          /* NOSCRIPT seen: EVAL until SCRIPT LOAD answers */
     unsigned loads_out;     /* SCRIPT LOADs not answered */
     int hold;               /* NOSCRIPT seen: new script calls wait ... */
@@ -174,8 +181,9 @@ struct redis_engine {
 
 struct rshard *redis__shard_of(struct redis_engine *re, struct link_str topic);
 uint64_t redis__now_ms(struct redis_engine *re);
-/* A new call or internal command; on the FIFO if it has a callback. */
-struct rop *redis__op_new(struct rshard *sh, enum rop_kind kind, void *ctx, int has_cb);
+/* A new call or internal command on rt; on rt's FIFO if it has a callback. */
+struct rop *redis__op_new(struct rshard *sh, struct rtopic *rt, enum rop_kind kind, void *ctx,
+                          int has_cb);
 /* Its outcome is in: callbacks due are made (in FIFO order); one outside
  * the FIFO is freed. */
 void redis__op_done(struct rop *op, int status);
@@ -204,8 +212,11 @@ void redis__warn(struct redis_engine *re, const char *fmt, ...)
 
 void redis__interest_add(struct engine *e, struct link_str topic, engine_pos_cb cb, void *ctx);
 void redis__interest_remove(struct engine *e, struct link_str topic);
-/* The wanted topic of that name (NULL: none). */
+/* The topic's record (NULL: none); the second makes one if need be. */
 struct rtopic *redis__topic(struct rshard *sh, struct link_str topic);
+struct rtopic *redis__topic_make(struct rshard *sh, struct link_str topic);
+/* Frees rt if nothing holds it any more. */
+void redis__topic_release(struct rtopic *rt);
 /* 1 if calls on rt must wait behind an interest add (then queued on it). */
 int redis__topic_defers(struct rtopic *rt, struct rop *op);
 /* A sync's or a touch's reply (r NULL: no reply). */

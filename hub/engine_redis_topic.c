@@ -158,10 +158,16 @@ static struct rtopic *rt_new(struct rshard *sh, struct link_str topic)
     return rt;
 }
 
+struct rtopic *redis__topic_make(struct rshard *sh, struct link_str topic)
+{
+    struct rtopic *rt = redis__topic(sh, topic);
+    return rt ? rt : rt_new(sh, topic);
+}
+
 /* Frees rt once nothing holds it (see the invariants). */
 static void rt_maybe_free(struct rtopic *rt)
 {
-    if (rt->wanted || rt->pins || rt->sync || rt->adds || rt->waits || rt->subs_out ||
+    if (rt->wanted || rt->pins || rt->fifo || rt->sync || rt->adds || rt->waits || rt->subs_out ||
         rt->unsubs_out)
         return;
     struct rshard *sh = rt->sh;
@@ -169,6 +175,11 @@ static void rt_maybe_free(struct rtopic *rt)
     /* The name lives in the entry: dict_delete compares before it frees. */
     dict_delete(&sh->topics, rt->name, rt->len);
     free(rt);
+}
+
+void redis__topic_release(struct rtopic *rt)
+{
+    rt_maybe_free(rt);
 }
 
 static void rotation_add(struct rtopic *rt)
@@ -293,10 +304,9 @@ static void send_sync(struct rtopic *rt)
     }
     struct link_str topic = name_of(rt);
     struct history_bounds b = redis__bounds(re, topic);
-    struct rop *op = redis__op_new(sh, ROP_SYNC, NULL, 0);
+    struct rop *op = redis__op_new(sh, rt, ROP_SYNC, NULL, 0);
     char epoch[HUB_EPOCH_LEN + 1];
     epoch_mint(&re->epochs, epoch);
-    op->rt = rt;
     op->gen = rt->gen;
     op->script = REDIS_SCRIPT_READ;
     redis__arg(op, "2", 1);
@@ -444,26 +454,23 @@ void redis__interest_add(struct engine *e, struct link_str topic, engine_pos_cb 
 {
     struct redis_engine *re = container_of(e, struct redis_engine, base);
     struct rshard *sh = redis__shard_of(re, topic);
-    struct rop *op = redis__op_new(sh, ROP_INTEREST, ctx, 1);
+    struct rtopic *rt = redis__topic_make(sh, topic);
+    struct rop *op = redis__op_new(sh, rt, ROP_INTEREST, ctx, 1);
     op->pos_cb = cb;
     if (!cmd_up(sh)) {
         sh->st.unavailable++;
         redis__op_done(op, ENGINE_UNAVAILABLE);
         return;
     }
-    struct rtopic *rt = redis__topic(sh, topic);
-    if (rt && rt->wanted && rt->positioned) {
+    if (rt->wanted && rt->positioned) {
         op->pos.seq = rt->last; /* idempotent: where it stands */
         memcpy(op->pos.epoch, rt->epoch, sizeof op->pos.epoch);
         redis__op_done(op, ENGINE_OK);
         return;
     }
-    if (!rt) {
-        if (re->nwanted >= re->max_topics) {
-            redis__op_done(op, ENGINE_FULL);
-            return;
-        }
-        rt = rt_new(sh, topic);
+    if (!rt->wanted && re->nwanted >= re->max_topics) {
+        redis__op_done(op, ENGINE_FULL);
+        return;
     }
     if (!rt->wanted)
         want(rt);
@@ -636,7 +643,7 @@ void redis__topics_tick(struct rshard *sh)
         rotation_add(rt);
         if (!redis__meta_ttl(re, redis__bounds(re, name_of(rt))))
             continue; /* a lasting state */
-        struct rop *op = redis__op_new(sh, ROP_TOUCH, NULL, 0);
+        struct rop *op = redis__op_new(sh, NULL, ROP_TOUCH, NULL, 0);
         op->script = REDIS_SCRIPT_TOUCH;
         redis__arg(op, "1", 1);
         redis__arg_key(op, 'm', name_of(rt));
@@ -660,6 +667,12 @@ static void gone(struct rtopic *rt)
         redis__op_done(op, ENGINE_GONE);
         op = next;
     }
+    /* Whatever else waits hears ENGINE_GONE too (the engine is freeing):
+     * done, and the head's completion puts rt on the due list. */
+    for (op = rt->fifo; op; op = op->next)
+        op->done = 1;
+    if (rt->fifo)
+        redis__op_done(rt->fifo, ENGINE_GONE);
     if (rt->wanted) {
         rt->wanted = 0;
         rotation_remove(rt);
