@@ -49,6 +49,9 @@ static void send_result(struct edge_link *l, uint64_t pub_id, const struct publo
     if (res->code == 429)
         snprintf(reason, sizeof reason,
                  "the topic is new and the hub holds max_topics (%ld) topics", h->cfg.max_topics);
+    else if (res->code == 504)
+        snprintf(reason, sizeof reason,
+                 "the engine's store went away with it: it may have been published");
     else if (res->code)
         snprintf(reason, sizeof reason, "the engine is unavailable: not ordered");
     struct link_msg m = {.type = LINK_PUBLISH_RESULT,
@@ -65,9 +68,10 @@ static void on_published(void *ctx, int status, const struct engine_pos *pos)
     struct pub_ask *a = ctx;
     struct hub *h = a->h;
     if (status != ENGINE_GONE) {
-        struct publog_result res = {.code = status == ENGINE_OK     ? 0
-                                            : status == ENGINE_FULL ? 429
-                                                                    : 503};
+        struct publog_result res = {.code = status == ENGINE_OK        ? 0
+                                            : status == ENGINE_FULL    ? 429
+                                            : status == ENGINE_UNKNOWN ? 504
+                                                                       : 503};
         if (status == ENGINE_OK) {
             res.seq = pos->seq;
             memcpy(res.epoch, pos->epoch, sizeof res.epoch);

@@ -71,6 +71,8 @@ enum engine_status {
                               * (redis: this hub holds interest in max_topics topics) */
     ENGINE_GONE = -2,        /* the engine is being freed: free ctx, nothing else */
     ENGINE_UNAVAILABLE = -3, /* the engine's store cannot be reached (not the memory engine) */
+    ENGINE_UNKNOWN = -4,     /* the store went away after the call was sent to it: it may
+                              * have taken effect (a publish may be ordered) */
 };
 
 struct engine_pos {

@@ -465,7 +465,11 @@ static void publish_reply(struct rop *op, const redisReply *r)
     struct link_str epoch;
     uint64_t seq;
     if (!r) {
-        fail_now(op);
+        /* Sent, and the connection went before the answer: Redis may have
+         * run it (a frozen Redis runs what it holds once thawed). */
+        if (!re->freeing)
+            sh->st.unavailable++;
+        redis__op_done(op, re->freeing ? ENGINE_GONE : ENGINE_UNKNOWN);
         return;
     }
     if (r->type == REDIS_REPLY_ERROR || redis_wire_publish_reply(r, &epoch, &seq) < 0) {

@@ -134,6 +134,8 @@ static void on_api_published(void *ctx, int status, const struct engine_pos *pos
         snprintf(why, sizeof why, "the topic is new and the hub holds max_topics (%ld) topics",
                  q->h->cfg.max_topics);
         httpd_error(c, 429, why);
+    } else if (c && status == ENGINE_UNKNOWN) {
+        httpd_error(c, 504, "the engine's store went away with it: it may have been published");
     } else if (c) {
         httpd_error(c, 503, "the engine is unavailable: not published");
     }

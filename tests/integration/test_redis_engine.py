@@ -9,6 +9,7 @@ shards, and one shard down refuses only its own topics; max_topics bounds a
 hub's interest, never publishes; settings are checked at startup."""
 import asyncio
 import json
+import signal
 import time
 
 import pytest
@@ -363,3 +364,28 @@ def test_a_shard_down_at_startup_is_retried_and_said_so(launch):
                              json.dumps({"topic": "t", "data": 1}).encode())
     assert status == 503
     assert "refused" in hub.output().lower() or "connection" in hub.output().lower()
+
+
+def test_a_frozen_redis_is_noticed_by_its_heartbeats(make_cluster, redis):
+    """hiredis 0.14 has no timeouts: a Redis that stops answering (SIGSTOP)
+    is found by the connections' own heartbeats (PING on the command
+    connection, a private channel on the pub/sub one), a publish waiting on
+    it is answered (504: it may have been published) instead of hanging,
+    and all comes back with SIGCONT."""
+    r = redis("r0")
+    a, _ = two_hubs(make_cluster, [r.sock], hub_args=["--redis-heartbeat-ms", "200"])
+    assert api_publish(a, TOPIC, 1)[0] == 200
+    r.proc.send_signal(signal.SIGSTOP)
+    try:
+        # Sent, then the connection is dropped: Redis holds it and may run
+        # it later, so the hub cannot say it was not published (504).
+        status, answer = api_publish(a, TOPIC, 2)
+        assert status == 504 and "may have been published" in answer["error"], answer
+        doc = wait_for(lambda: ready(a)[0] == 503 and ready(a)[1], 5, "/readyz 503")
+        assert "no answer to PING" in doc["reason"] or "heartbeat" in doc["reason"] or \
+            "not up within" in doc["reason"], doc
+    finally:
+        r.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: ready(a)[0] == 200, 15, "/readyz 200 again")
+    status, answer = api_publish(a, TOPIC, 3)
+    assert status == 200 and answer["seq"] == 3, answer  # 2 was published after all
