@@ -43,19 +43,16 @@
  * Topic states and max_topics. A topic's state lives in Redis: without an
  * age bound on its history, for as long as Redis keeps it; with one, for
  * the age plus topic_linger after its last publish. An interest keeps it
- * at least REDIS_KEEP_MS more, refreshed every few seconds while it
+ * at least 30 s more (REDIS_KEEP_MS), refreshed every 10 s while it
  * lasts. A hub cannot count the states of all hubs cheaply, so max_topics
  * bounds what this hub holds: the topics it is interested in (a
  * subscription each); interest in one more is ENGINE_FULL, and publishes
  * are never refused for it. */
 #ifndef SPOKE_HUB_ENGINE_REDIS_H
 #define SPOKE_HUB_ENGINE_REDIS_H
+#include "hub/engine.h"
 
-#define REDIS_MAX_SHARDS 64
-/* An interest keeps its topic's state at least this long after it goes
- * (and refreshes it every REDIS_KEEP_MS / 3). */
-#define REDIS_KEEP_MS 30000
-/* Stream entries per read command: a long replay is read in pages. */
-#define REDIS_READ_PAGE 128
+/* engine_redis_new is declared in engine.h (engines.c makes it by name);
+ * its limits and intervals are in engine_redis_call.h. */
 
 #endif

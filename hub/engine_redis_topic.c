@@ -1,7 +1,7 @@
 /* The redis engine's interest: this hub's topics on each shard, their
  * channel subscriptions, the positions engine_interest_add answers, live
  * messages in seq order, and recovery from the streams after a gap (see
- * engine_redis.h for the design, engine_redis_internal.h for the
+ * engine_redis.h for the design, engine_redis_call.h for the
  * structures).
  *
  * A topic's life here: engine_interest_add makes it wanted and SUBSCRIBEs
@@ -20,7 +20,7 @@
 
 #include "common/container.h"
 #include "common/xalloc.h"
-#include "hub/engine_redis_internal.h"
+#include "hub/engine_redis_topic.h"
 
 /* Live bytes a shard holds back for its topics' syncs; past it a topic's
  * held messages go (its sync reads them from the stream instead). */
@@ -29,11 +29,6 @@
 #define REDIS_TOUCH_ROUNDS (REDIS_KEEP_MS / 3000)
 
 static void rt_kick(struct rtopic *rt);
-
-struct rtopic *redis__topic(struct rshard *sh, struct link_str topic)
-{
-    return dict_get(&sh->topics, topic.ptr, topic.len);
-}
 
 static struct link_str name_of(const struct rtopic *rt)
 {
@@ -45,32 +40,16 @@ static int sub_up(const struct rshard *sh)
     return sh->sub && redis_conn_is_up(sh->sub);
 }
 
-static int cmd_up(const struct rshard *sh)
-{
-    return sh->cmd && redis_conn_is_up(sh->cmd);
-}
-
 /* ---- held live messages ------------------------------------------------------- */
 
-static void held_clear(struct rtopic *rt)
-{
-    for (struct rheld *h = rt->held, *next; h; h = next) {
-        next = h->next;
-        free(h);
-    }
-    rt->sh->held_bytes -= rt->held_bytes;
-    rt->held = rt->held_tail = NULL;
-    rt->held_bytes = 0;
-}
-
-static void hold(struct rtopic *rt, const struct redis_wire_msg *w)
+static void hold_back(struct rtopic *rt, const struct redis_wire_msg *w)
 {
     struct rshard *sh = rt->sh;
     size_t n = sizeof(struct rheld) + w->from.len + w->user.len + w->data.len;
     if (sh->held_bytes + n > REDIS_HELD_MAX) {
         /* The stream has them: the sync reads them back. */
         sh->st.held_dropped++;
-        held_clear(rt);
+        redis__held_clear(rt);
         rt->need_sync = rt->positioned;
         return;
     }
@@ -147,41 +126,6 @@ static void flush_held(struct rtopic *rt)
 
 /* ---- topics ------------------------------------------------------------------- */
 
-static struct rtopic *rt_new(struct rshard *sh, struct link_str topic)
-{
-    struct rtopic *rt = xcalloc(1, sizeof *rt);
-    struct dict_entry *de = dict_add(&sh->topics, topic.ptr, topic.len, rt);
-    rt->sh = sh;
-    rt->name = de->key;
-    rt->len = de->klen;
-    rt->sample_ms = redis__now_ms(sh->re);
-    return rt;
-}
-
-struct rtopic *redis__topic_make(struct rshard *sh, struct link_str topic)
-{
-    struct rtopic *rt = redis__topic(sh, topic);
-    return rt ? rt : rt_new(sh, topic);
-}
-
-/* Frees rt once nothing holds it (see the invariants). */
-static void rt_maybe_free(struct rtopic *rt)
-{
-    if (rt->wanted || rt->pins || rt->fifo || rt->sync || rt->adds || rt->waits || rt->subs_out ||
-        rt->unsubs_out)
-        return;
-    struct rshard *sh = rt->sh;
-    held_clear(rt);
-    /* The name lives in the entry: dict_delete compares before it frees. */
-    dict_delete(&sh->topics, rt->name, rt->len);
-    free(rt);
-}
-
-void redis__topic_release(struct rtopic *rt)
-{
-    rt_maybe_free(rt);
-}
-
 static void rotation_add(struct rtopic *rt)
 {
     struct rshard *sh = rt->sh;
@@ -229,7 +173,7 @@ static void want(struct rtopic *rt)
     rt->positioned = 0;
     rt->need_sync = 0;
     rt->subscribed = 0;
-    held_clear(rt);
+    redis__held_clear(rt);
     sh->nwanted++;
     sh->re->nwanted++;
     rotation_add(rt);
@@ -296,7 +240,7 @@ static void send_sync(struct rtopic *rt)
 {
     struct rshard *sh = rt->sh;
     struct redis_engine *re = sh->re;
-    if (!cmd_up(sh)) {
+    if (!redis__cmd_is_up(sh)) {
         rt->need_sync = rt->positioned; /* the command connection's return kicks it */
         if (rt->adds)
             answer_adds(rt, re->freeing ? ENGINE_GONE : ENGINE_UNAVAILABLE);
@@ -308,6 +252,7 @@ static void send_sync(struct rtopic *rt)
     char epoch[HUB_EPOCH_LEN + 1];
     epoch_mint(&re->epochs, epoch);
     op->gen = rt->gen;
+    op->on_reply = redis__sync_reply;
     op->script = REDIS_SCRIPT_READ;
     redis__arg(op, "2", 1);
     redis__arg_key(op, 'm', topic);
@@ -445,7 +390,7 @@ void redis__sync_reply(struct rop *op, const redisReply *r)
         flush_held(rt);
     rt_kick(rt);
     rt->pins--;
-    rt_maybe_free(rt);
+    redis__topic_release(rt);
 }
 
 /* ---- the interface --------------------------------------------------------------- */
@@ -457,7 +402,7 @@ void redis__interest_add(struct engine *e, struct link_str topic, engine_pos_cb 
     struct rtopic *rt = redis__topic_make(sh, topic);
     struct rop *op = redis__op_new(sh, rt, ROP_INTEREST, ctx, 1);
     op->pos_cb = cb;
-    if (!cmd_up(sh)) {
+    if (!redis__cmd_is_up(sh)) {
         sh->st.unavailable++;
         redis__op_done(op, ENGINE_UNAVAILABLE);
         return;
@@ -483,7 +428,7 @@ void redis__interest_add(struct engine *e, struct link_str topic, engine_pos_cb 
     rt->pins++;
     rt_kick(rt);
     rt->pins--;
-    rt_maybe_free(rt);
+    redis__topic_release(rt);
 }
 
 /* No more interest: the subscription goes (the topic once nothing of it
@@ -498,7 +443,7 @@ static void unwant(struct rtopic *rt)
     sh->nwanted--;
     re->nwanted--;
     rotation_remove(rt);
-    held_clear(rt);
+    redis__held_clear(rt);
     if (sub_up(sh) && (rt->subscribed || rt->subs_out))
         subscription(rt, 0);
     rt->subscribed = 0;
@@ -515,12 +460,12 @@ void redis__interest_remove(struct engine *e, struct link_str topic)
     rt->pins++;
     rt_kick(rt); /* adds still waiting are answered all the same */
     rt->pins--;
-    rt_maybe_free(rt);
+    redis__topic_release(rt);
 }
 
 /* ---- live messages ------------------------------------------------------------------- */
 
-static void on_message(struct rshard *sh, struct rtopic *rt, const struct redis_push *p)
+static void on_live(struct rshard *sh, struct rtopic *rt, const struct redis_push *p)
 {
     struct redis_wire_msg w;
     if (redis_wire_decode_live(p->payload, p->payload_len, &w) < 0) {
@@ -532,7 +477,7 @@ static void on_message(struct rshard *sh, struct rtopic *rt, const struct redis_
         return;
     }
     if (!rt->positioned || rt->sync || rt->held) {
-        hold(rt, &w);
+        hold_back(rt, &w);
         return;
     }
     if (same_epoch(rt, w.epoch)) {
@@ -544,7 +489,7 @@ static void on_message(struct rshard *sh, struct rtopic *rt, const struct redis_
         }
     }
     /* A gap, or another epoch: what it means is in the stream. */
-    hold(rt, &w);
+    hold_back(rt, &w);
     rt->need_sync = 1;
     rt_kick(rt);
 }
@@ -560,7 +505,7 @@ void redis__on_push(struct rshard *sh, const struct redis_push *p)
     rt->pins++;
     if (strcmp(p->kind, "message") == 0) {
         if (rt->wanted)
-            on_message(sh, rt, p);
+            on_live(sh, rt, p);
     } else {
         if (strcmp(p->kind, "subscribe") == 0 && rt->subs_out)
             rt->subs_out--;
@@ -571,7 +516,7 @@ void redis__on_push(struct rshard *sh, const struct redis_push *p)
         rt_kick(rt);
     }
     rt->pins--;
-    rt_maybe_free(rt);
+    redis__topic_release(rt);
 }
 
 /* ---- the connections ------------------------------------------------------------------- */
@@ -588,7 +533,7 @@ static void each_topic(struct rshard *sh, void (*fn)(struct rtopic *))
         rt->pins++;
         fn(rt);
         rt->pins--;
-        rt_maybe_free(rt); /* the current entry: safe while iterating */
+        redis__topic_release(rt); /* the current entry: safe while iterating */
     }
     redis__resume(sh);
 }
@@ -632,7 +577,7 @@ static void retry(struct rtopic *rt)
 void redis__topics_tick(struct rshard *sh)
 {
     struct redis_engine *re = sh->re;
-    if (!cmd_up(sh))
+    if (!redis__cmd_is_up(sh))
         return;
     /* Interest keeps the states alive: a share each second, each topic
      * every REDIS_TOUCH_ROUNDS seconds, rotating. */
@@ -644,6 +589,7 @@ void redis__topics_tick(struct rshard *sh)
         if (!redis__meta_ttl(re, redis__bounds(re, name_of(rt))))
             continue; /* a lasting state */
         struct rop *op = redis__op_new(sh, NULL, ROP_TOUCH, NULL, 0);
+        op->on_reply = redis__sync_reply;
         op->script = REDIS_SCRIPT_TOUCH;
         redis__arg(op, "1", 1);
         redis__arg_key(op, 'm', name_of(rt));

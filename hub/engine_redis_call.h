@@ -1,7 +1,10 @@
-/* What the redis engine's two files share: engine_redis.c (shards, calls
- * and their order, scripts, publishes, reads, figures) and
- * engine_redis_topic.c (this hub's interest: subscriptions, positions,
- * live messages, recovery). See engine_redis.h for the design.
+/* What the redis engine's files share (its structures), and its bottom
+ * layer, engine_redis_call.c. The files call only the ones below them: engine_redis.c (the engine as the hub sees it: connections,
+ * publishes, reads, listings, figures) over engine_redis_topic.c (this
+ * hub's interest: subscriptions, positions, live messages, recovery) over
+ * engine_redis_call.c (calls, their order, scripts, topic records). A
+ * reply goes to its call's own handler (rop.on_reply), set by the file
+ * that made the call. See engine_redis.h for the design.
  *
  * Calls and their order (engine.h, rule 2). Every call that takes a
  * callback is a struct rop on its topic's FIFO (struct rtopic, made for
@@ -24,20 +27,26 @@
  *           outstanding; held messages only while wanted, in the order they
  *           came; on the shard's due list (pinned) iff callbacks came due
  *           while they were suspended. */
-#ifndef SPOKE_HUB_ENGINE_REDIS_INTERNAL_H
-#define SPOKE_HUB_ENGINE_REDIS_INTERNAL_H
+#ifndef SPOKE_HUB_ENGINE_REDIS_CALL_H
+#define SPOKE_HUB_ENGINE_REDIS_CALL_H
 #include <ev.h>
 #include <stdint.h>
 
 #include "common/buf.h"
 #include "common/dict.h"
 #include "hub/engine.h"
-#include "hub/engine_redis.h"
 #include "hub/engine_redis_wire.h"
 #include "hub/epoch.h"
 #include "hub/history_rules.h"
 #include "hub/redis_conn.h"
 #include "hub/redis_ring.h"
+
+#define REDIS_MAX_SHARDS 64
+/* An interest keeps its topic's state at least this long after it goes
+ * (and refreshes it every REDIS_KEEP_MS / 3). */
+#define REDIS_KEEP_MS 30000
+/* Stream entries per read command: a long replay is read in pages. */
+#define REDIS_READ_PAGE 128
 
 /* Publish latency buckets (µs; +Inf implied). */
 #define REDIS_LAT_BUCKETS 10
@@ -63,6 +72,9 @@ struct rop {
     int in_fifo, done, status;
     int sent_sha; /* sent as EVALSHA, not answered yet */
     enum redis_script script;
+    /* Its reply (NULL: the connection went before it came, or it could
+     * not be sent). */
+    void (*on_reply)(struct rop *op, const redisReply *r);
     engine_pos_cb pos_cb;
     engine_read_cb read_cb;
     void *ctx;
@@ -177,60 +189,60 @@ struct redis_engine {
     uint64_t unwarned;
 };
 
-/* ---- engine_redis.c ---------------------------------------------------------- */
+/* ---- engine_redis_call.c ------------------------------------------------------ */
 
 struct rshard *redis__shard_of(struct redis_engine *re, struct link_str topic);
 uint64_t redis__now_ms(struct redis_engine *re);
+/* A warning, at most one every few seconds (a failing Redis must not
+ * flood the log). */
+void redis__warn(struct redis_engine *re, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The bounds and TTLs for topic under the rules now. */
+struct history_bounds redis__bounds(struct redis_engine *re, struct link_str topic);
+uint64_t redis__meta_ttl(struct redis_engine *re, struct history_bounds b);
+/* 1 if the shard's command connection takes commands. */
+int redis__cmd_is_up(const struct rshard *sh);
+
 /* A new call or internal command on rt; on rt's FIFO if it has a callback. */
 struct rop *redis__op_new(struct rshard *sh, struct rtopic *rt, enum rop_kind kind, void *ctx,
                           int has_cb);
 /* Its outcome is in: callbacks due are made (in FIFO order); one outside
  * the FIFO is freed. */
 void redis__op_done(struct rop *op, int status);
+/* op could not be sent, or its connection went: internal ones hear it
+ * through on_reply(NULL), calls complete with ENGINE_UNAVAILABLE
+ * (ENGINE_GONE while freeing). */
+void redis__fail(struct rop *op);
 /* No callback is made between these two (nested): what the engine walks
  * meanwhile (a shard's topics) cannot change under it. */
 void redis__suspend(struct rshard *sh);
 void redis__resume(struct rshard *sh);
-/* Sends op's script (EVALSHA, or EVAL after NOSCRIPT; held while a
- * NOSCRIPT resend is under way). A command connection down completes it
- * with ENGINE_UNAVAILABLE (ENGINE_GONE while freeing). */
-void redis__send(struct rop *op);
+
 /* Puts one argument of op's command (copied). */
 void redis__arg(struct rop *op, const void *p, size_t n);
 void redis__arg_u64(struct rop *op, uint64_t v);
 void redis__arg_key(struct rop *op, char kind, struct link_str topic);
+/* Keeps topic at the front of op->args (before any argument), for its keys
+ * and its callback; redis__op_topic gives it back. redis__args_reset drops
+ * the arguments after it, to build the next command. */
+void redis__put_topic(struct rop *op, struct link_str topic);
 struct link_str redis__op_topic(const struct rop *op);
-/* The bounds and TTLs for topic under the rules now. */
-struct history_bounds redis__bounds(struct redis_engine *re, struct link_str topic);
-uint64_t redis__meta_ttl(struct redis_engine *re, struct history_bounds b);
-/* A warning, at most one every few seconds (a failing Redis must not
- * flood the log). */
-void redis__warn(struct redis_engine *re, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void redis__args_reset(struct rop *op);
 
-/* ---- engine_redis_topic.c ------------------------------------------------------ */
+/* Sends op's script (EVALSHA, or EVAL after NOSCRIPT; held while a
+ * NOSCRIPT resend is under way). A command connection down fails it
+ * (redis__fail). */
+void redis__send(struct rop *op);
+/* SCRIPT LOAD of every script (on each connect, and after a NOSCRIPT). */
+void redis__load_scripts(struct rshard *sh);
+/* The command connection went: calls held behind a NOSCRIPT fail. */
+void redis__calls_down(struct rshard *sh);
 
-void redis__interest_add(struct engine *e, struct link_str topic, engine_pos_cb cb, void *ctx);
-void redis__interest_remove(struct engine *e, struct link_str topic);
 /* The topic's record (NULL: none); the second makes one if need be. */
 struct rtopic *redis__topic(struct rshard *sh, struct link_str topic);
 struct rtopic *redis__topic_make(struct rshard *sh, struct link_str topic);
-/* Frees rt if nothing holds it any more. */
+/* Frees rt if nothing holds it any more (see the invariants). */
 void redis__topic_release(struct rtopic *rt);
-/* 1 if calls on rt must wait behind an interest add (then queued on it). */
-int redis__topic_defers(struct rtopic *rt, struct rop *op);
-/* A sync's or a touch's reply (r NULL: no reply). */
-void redis__sync_reply(struct rop *op, const redisReply *r);
-/* The connections' events. */
-void redis__sub_up(struct rshard *sh);
-void redis__sub_down(struct rshard *sh);
-void redis__cmd_up(struct rshard *sh);
-void redis__on_push(struct rshard *sh, const struct redis_push *p);
-/* Every second: touches a share of the wanted topics' states, retries
- * failed syncs. */
-void redis__topics_tick(struct rshard *sh);
-/* engine_free: every call waiting on a topic completes with ENGINE_GONE,
- * and the topics go. */
-void redis__topics_free(struct rshard *sh);
+void redis__held_clear(struct rtopic *rt);
 
 #endif
