@@ -3,6 +3,7 @@
  * and figures (see engine_redis.h for the design). Over
  * engine_redis_topic.c (interest) and engine_redis_call.c (calls, their
  * order, scripts). */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,19 +365,6 @@ static int re_ready(struct engine *e, char *why, size_t len)
     return 1;
 }
 
-/* One line per shard (and connection) of a family. */
-static void per_conn(struct redis_engine *re, struct buf *b, const char *name,
-                     uint64_t (*get)(struct redis_conn *))
-{
-    for (size_t i = 0; i < re->nshards; i++) {
-        struct rshard *sh = &re->shards[i];
-        buf_printf(b, "%s{shard=\"%s\",conn=\"command\"} %llu\n", name, sh->addr.label,
-                   (unsigned long long)get(sh->cmd));
-        buf_printf(b, "%s{shard=\"%s\",conn=\"pubsub\"} %llu\n", name, sh->addr.label,
-                   (unsigned long long)get(sh->sub));
-    }
-}
-
 static uint64_t conn_up(struct redis_conn *c)
 {
     return (uint64_t)redis_conn_is_up(c);
@@ -403,52 +391,77 @@ static uint64_t conn_error_replies(struct redis_conn *c)
     return redis_conn_stats(c)->error_replies;
 }
 
-#define PER_SHARD(b, re, name, field)                                               \
-    for (size_t i_ = 0; i_ < (re)->nshards; i_++)                                   \
-    buf_printf((b), "%s{shard=\"%s\"} %llu\n", (name), (re)->shards[i_].addr.label, \
-               (unsigned long long)(re)->shards[i_].field)
+/* The families with a line per shard and connection ... */
+static const struct {
+    const char *name, *type, *help;
+    uint64_t (*get)(struct redis_conn *);
+} conn_families[] = {
+    {"spoke_hub_redis_up", "gauge", "1 while the connection to the Redis shard is up.", conn_up},
+    {"spoke_hub_redis_reconnects_total", "counter",
+     "Times the connection came up again after it was lost or could not be made.", conn_reconnects},
+    {"spoke_hub_redis_connection_failures_total", "counter",
+     "Connections lost, reset (no heartbeat, no answer) or that could not be made.", conn_failures},
+    {"spoke_hub_redis_commands_total", "counter",
+     "Commands sent to the shard (scripts, pings, heartbeats, subscriptions).", conn_commands},
+    {"spoke_hub_redis_errors_total", "counter",
+     "Error replies from the shard (a refused AUTH, NOSCRIPT, OOM, a script error).",
+     conn_error_replies},
+};
+
+/* ... and those with a line per shard (counters of struct rshard_stats). */
+static const struct {
+    const char *name, *type, *help;
+    size_t off;
+} shard_families[] = {
+    {"spoke_hub_redis_unavailable_total", "counter",
+     "Calls answered unavailable (publishes 503 or 504, reads and interest not served): the "
+     "shard was down or failed the command.",
+     offsetof(struct rshard_stats, unavailable)},
+    {"spoke_hub_redis_recovered_total", "counter",
+     "Messages read back from a topic's stream after its live stream had a gap (a pub/sub "
+     "connection lost), delivered as live.",
+     offsetof(struct rshard_stats, recovered)},
+    {"spoke_hub_redis_topic_moves_total", "counter",
+     "Topics whose numbering moved under this hub's interest: a new epoch (Redis lost the "
+     "state) or messages gone from the stream before they could be recovered.",
+     offsetof(struct rshard_stats, moved)},
+    {"spoke_hub_redis_noscript_total", "counter",
+     "Scripts Redis no longer had (SCRIPT FLUSH): sent again with EVAL.",
+     offsetof(struct rshard_stats, noscript)},
+    {"spoke_hub_redis_bad_messages_total", "counter",
+     "Messages on a topic's channel or stream that are not in the engine's format (something "
+     "else writes under redis_prefix).",
+     offsetof(struct rshard_stats, bad_messages)},
+};
 
 static void re_metrics(struct engine *e, struct buf *b)
 {
     struct redis_engine *re = re_of(e);
-    metrics_family(b, "spoke_hub_redis_up", "gauge",
-                   "1 while the connection to the Redis shard is up, by connection.");
-    per_conn(re, b, "spoke_hub_redis_up", conn_up);
-    metrics_family(b, "spoke_hub_redis_reconnects_total", "counter",
-                   "Times the connection came up again after it was lost or could not be made.");
-    per_conn(re, b, "spoke_hub_redis_reconnects_total", conn_reconnects);
-    metrics_family(b, "spoke_hub_redis_connection_failures_total", "counter",
-                   "Connections lost, reset (no heartbeat, no answer) or that could not be made.");
-    per_conn(re, b, "spoke_hub_redis_connection_failures_total", conn_failures);
-    metrics_family(b, "spoke_hub_redis_commands_total", "counter",
-                   "Commands sent to the shard (subscriptions included), by connection.");
-    per_conn(re, b, "spoke_hub_redis_commands_total", conn_commands);
-    metrics_family(b, "spoke_hub_redis_errors_total", "counter",
-                   "Error replies from the shard (NOSCRIPT included), by connection.");
-    per_conn(re, b, "spoke_hub_redis_errors_total", conn_error_replies);
-    metrics_family(b, "spoke_hub_redis_unavailable_total", "counter",
-                   "Calls answered ENGINE_UNAVAILABLE (publishes 503, reads and interest not "
-                   "served): the shard was down or failed the command.");
-    PER_SHARD(b, re, "spoke_hub_redis_unavailable_total", st.unavailable);
+    static const char *const conns[] = {"command", "pubsub"};
+    for (size_t f = 0; f < sizeof conn_families / sizeof conn_families[0]; f++) {
+        metrics_family(b, conn_families[f].name, conn_families[f].type, conn_families[f].help);
+        for (size_t i = 0; i < re->nshards; i++) {
+            struct redis_conn *c[] = {re->shards[i].cmd, re->shards[i].sub};
+            for (int k = 0; k < 2; k++)
+                buf_printf(b, "%s{shard=\"%s\",conn=\"%s\"} %llu\n", conn_families[f].name,
+                           re->shards[i].addr.label, conns[k],
+                           (unsigned long long)conn_families[f].get(c[k]));
+        }
+    }
+    for (size_t f = 0; f < sizeof shard_families / sizeof shard_families[0]; f++) {
+        metrics_family(b, shard_families[f].name, shard_families[f].type, shard_families[f].help);
+        for (size_t i = 0; i < re->nshards; i++) {
+            uint64_t v;
+            memcpy(&v, (const char *)&re->shards[i].st + shard_families[f].off, sizeof v);
+            buf_printf(b, "%s{shard=\"%s\"} %llu\n", shard_families[f].name,
+                       re->shards[i].addr.label, (unsigned long long)v);
+        }
+    }
     metrics_family(b, "spoke_hub_redis_subscriptions", "gauge",
                    "Topics this hub is interested in on the shard (a channel subscription each).");
-    PER_SHARD(b, re, "spoke_hub_redis_subscriptions", nwanted);
-    metrics_family(b, "spoke_hub_redis_recovered_total", "counter",
-                   "Messages read back from a topic's stream after its live stream had a gap "
-                   "(a pub/sub connection lost), delivered as live.");
-    PER_SHARD(b, re, "spoke_hub_redis_recovered_total", st.recovered);
-    metrics_family(b, "spoke_hub_redis_topic_moves_total", "counter",
-                   "Topics whose numbering moved under this hub's interest: a new epoch "
-                   "(Redis lost the state) or messages gone from the stream before they "
-                   "could be recovered. Their subscribers get a reset notice.");
-    PER_SHARD(b, re, "spoke_hub_redis_topic_moves_total", st.moved);
-    metrics_family(b, "spoke_hub_redis_noscript_total", "counter",
-                   "Scripts Redis no longer had (SCRIPT FLUSH): sent again with EVAL.");
-    PER_SHARD(b, re, "spoke_hub_redis_noscript_total", st.noscript);
-    metrics_family(b, "spoke_hub_redis_bad_messages_total", "counter",
-                   "Messages on a topic's channel or stream that are not in the engine's format "
-                   "(someone else writes there).");
-    PER_SHARD(b, re, "spoke_hub_redis_bad_messages_total", st.bad_messages);
+    for (size_t i = 0; i < re->nshards; i++)
+        buf_printf(b, "spoke_hub_redis_subscriptions{shard=\"%s\"} %zu\n", re->shards[i].addr.label,
+                   re->shards[i].nwanted);
     metrics_family(b, "spoke_hub_redis_publish_seconds", "histogram",
                    "Time from a publish handed to the engine to its position from Redis.");
     for (size_t i = 0; i < re->nshards; i++) {
