@@ -17,6 +17,8 @@ import pytest
 from conftest import HUB_STARTED_RE
 from helpers import (connect, expect, http_get, http_request, recv_json, run, scaled, send,
                      wait_for)
+from linkpeer import MESSAGE, TOPIC_RESET
+from test_hub_recovery import interest, peer, publish, publish_many
 from test_recovery import Reader, assert_every_seq_once, metric
 
 TOPIC = "room.redis"
@@ -389,3 +391,21 @@ def test_a_frozen_redis_is_noticed_by_its_heartbeats(make_cluster, redis):
     wait_for(lambda: ready(a)[0] == 200, 15, "/readyz 200 again")
     status, answer = api_publish(a, TOPIC, 3)
     assert status == 200 and answer["seq"] == 3, answer  # 2 was published after all
+
+
+def test_a_link_hears_topic_reset_with_the_topic_s_new_position(make_cluster, redis):
+    """The link message behind the reset notice: TOPIC_RESET carries the
+    topic, the new position (seq 0 of the new epoch) and why; live messages
+    then go on from it."""
+    r = redis("r0")
+    cluster = make_cluster(edges=(), workers=1, hub_args=["--engine", "redis", "--redis", r.sock])
+    p = peer(cluster, "peer")
+    old = interest(p, "lk.t", 1)[6]
+    assert [x[4] for x in publish_many(p, "lk.t", 2, 1)] == [1, 2]
+    r.restart()  # empty
+    m = p.recv_until(lambda m: m[0] == TOPIC_RESET, timeout=15)
+    assert m[1:3] == ["lk.t", 0] and m[3] != old and "epoch changed" in m[4], m
+    res = publish(p, "lk.t", b'"after"', 3)
+    assert (res[2], res[4], res[5]) == (0, 1, m[3]), res
+    got = p.recv_until(lambda x: x[0] == MESSAGE and x[2] == 1)
+    assert got[1] == "lk.t" and got[5] == b'"after"', got
