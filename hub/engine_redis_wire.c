@@ -26,9 +26,9 @@ static const char prelude[] =
     /* Entries older than age (ms) are at the stream's front, in seq order,
      * and seqs have no holes: a binary search over seqs finds the first
      * young one, and XTRIM MINID drops the rest. */
-    "local function trim_age(k, age)\n"
+    "local function trim_age(k, age, now)\n"
     "  if age <= 0 then return end\n"
-    "  local cut = now_ms() - age\n"
+    "  local cut = (now or now_ms()) - age\n"
     "  local head = redis.call('XRANGE', k, '-', '+', 'COUNT', 1)\n"
     "  if #head == 0 or tonumber(head[1][2][2]) >= cut then return end\n"
     "  local tail = redis.call('XREVRANGE', k, '+', '-', 'COUNT', 1)\n"
@@ -64,12 +64,13 @@ static const char publish_body[] =
     "local sid = string.format('%d', s)\n"
     "local count, age, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])\n"
     "if count > 0 then\n"
+    "  local now = now_ms()\n"
     "  redis.call('XADD', hist, 'MAXLEN', string.format('%d', count), sid .. '-0',\n"
-    "             't', string.format('%d', now_ms()), 'f', ARGV[6], 'u', ARGV[7],\n"
+    "             't', string.format('%d', now), 'f', ARGV[6], 'u', ARGV[7],\n"
     "             'n', ARGV[8], 'd', ARGV[9])\n"
     "  if age > 0 then\n"
     "    redis.call('PEXPIRE', hist, string.format('%d', age))\n"
-    "    trim_age(hist, age)\n"
+    "    trim_age(hist, age, now)\n"
     "  else\n"
     "    redis.call('PERSIST', hist)\n"
     "  end\n"
