@@ -133,8 +133,17 @@ static void complete(struct redis_engine *re, struct rop *op)
 {
     int status = re->freeing ? ENGINE_GONE : op->status;
     switch (op->kind) {
-    case ROP_PUBLISH:
     case ROP_INTEREST:
+        /* Where the topic stands now, not when the add was answered: a
+         * callback held behind an earlier call on the topic may come after
+         * live messages, or a move (on_moved, which the hub ignores until
+         * this answer), that the engine has delivered since. */
+        if (status == ENGINE_OK && op->rt->wanted && op->rt->positioned) {
+            op->pos.seq = op->rt->last;
+            memcpy(op->pos.epoch, op->rt->epoch, sizeof op->pos.epoch);
+        }
+        /* fall through */
+    case ROP_PUBLISH:
         if (op->pos_cb)
             op->pos_cb(op->ctx, status, status == ENGINE_OK ? &op->pos : NULL);
         break;
