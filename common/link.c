@@ -85,6 +85,12 @@ static const struct field publish_result_fields[] = {
     FLD("seq", F_U64, seq, 0),
     FLD("epoch", F_STR, epoch, LINK_MAX_EPOCH),
 };
+static const struct field topic_reset_fields[] = {
+    FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
+    FLD("seq", F_U64, seq, 0),
+    FLD("epoch", F_STR, epoch, LINK_MAX_EPOCH),
+    FLD("reason", F_STR, reason, LINK_MAX_REASON),
+};
 static const struct field publish_fields[] = {
     FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
     FLD("from", F_STR, from, LINK_MAX_CONN_ID),
@@ -196,6 +202,7 @@ static const struct layout layouts[] = {
     [LINK_PUBLISH_RESULT] = LAYOUT("publish_result", publish_result_fields),
     [LINK_HISTORY_READ] = LAYOUT("history_read", position_ask_fields),
     [LINK_HISTORY_RESULT] = LAYOUT("history_result", position_answer_fields),
+    [LINK_TOPIC_RESET] = LAYOUT("topic_reset", topic_reset_fields),
 };
 
 static const struct layout *layout_of(uint64_t type)

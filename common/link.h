@@ -18,8 +18,10 @@
  * 3: positions (seq, epoch) and recovery: INTEREST_ADD may resume from a
  * position, INTEREST_RESULT carries the topic's position, HISTORY_READ and
  * HISTORY_RESULT, MESSAGE's replay, PUBLISH's pub_id answered by
- * PUBLISH_RESULT, POLICY with the publish keys. */
-#define LINK_PROTOCOL_VERSION 3
+ * PUBLISH_RESULT, POLICY with the publish keys.
+ * 4: TOPIC_RESET (the hub's numbering of a topic moved under a live
+ * interest: an engine whose store lost state). */
+#define LINK_PROTOCOL_VERSION 4
 /* Sent raw (uncompressed) by both sides before their zstd stream. */
 #define LINK_PREAMBLE "SPOKELNK"
 #define LINK_PREAMBLE_LEN 8
@@ -57,6 +59,7 @@ enum link_type {
     LINK_PUBLISH_RESULT = 15,  /* hub -> edge: a PUBLISH ordered (its seq) or refused */
     LINK_HISTORY_READ = 16,    /* edge -> hub: the messages of a topic since a position */
     LINK_HISTORY_RESULT = 17,  /* hub -> edge: answers a HISTORY_READ; its MESSAGEs follow */
+    LINK_TOPIC_RESET = 18,     /* hub -> edge: a topic's live messages go on from a new position */
 };
 
 /* An edge worker's counters, as sent in STATS (totals since it started). */

@@ -186,6 +186,22 @@ void deliver_interest_result(struct worker *w, const struct link_msg *m)
     resume_positioned(&w->resumes, t, ev_now(w->loop));
 }
 
+void deliver_topic_reset(struct worker *w, const struct link_msg *m)
+{
+    char reason[LINK_MAX_REASON + 1];
+    struct topic *t = topic_find(&w->topics, m->topic.ptr, m->topic.len);
+    if (!t || t->add_id || !epoch_is_valid(m->epoch.ptr, m->epoch.len))
+        return; /* nobody here wants it, or the pending answer will say */
+    int same = topic_has_position(t) && strlen(t->epoch) == m->epoch.len &&
+               memcmp(t->epoch, m->epoch.ptr, m->epoch.len) == 0;
+    if (same && m->seq <= t->seq)
+        return; /* not news: the members are there already */
+    cstr(reason, sizeof reason, m->reason);
+    resume_topic_moved(&w->resumes, t);
+    topic_set_position(t, m->seq, m->epoch.ptr, m->epoch.len);
+    tell_reset(w, t, *reason ? reason : "the hub could not go on from here: messages were lost");
+}
+
 void deliver_history_result(struct worker *w, const struct link_msg *m)
 {
     char reason[LINK_MAX_REASON + 1];

@@ -14,6 +14,12 @@ void deliver_message(struct worker *w, const struct link_msg *m);
 /* INTEREST_RESULT: held acks, the topic's position, and a reset notice to
  * the members when the hub could not go on from where they were. */
 void deliver_interest_result(struct worker *w, const struct link_msg *m);
+/* TOPIC_RESET: the hub's numbering of a topic moved under its live
+ * interest (its engine's store lost state): the members get a reset notice
+ * and the topic takes the new position. Ignored while an INTEREST_ADD of
+ * the topic waits for its answer (that answer says where the topic
+ * stands), and when it is not ahead of the topic's position. */
+void deliver_topic_reset(struct worker *w, const struct link_msg *m);
 /* HISTORY_RESULT: answers the read's resuming connections. */
 void deliver_history_result(struct worker *w, const struct link_msg *m);
 /* PUBLISH_RESULT: the publisher's ack (with the seq) or error. */

@@ -314,6 +314,7 @@ static int on_msg(void *ud, const struct link_msg *m)
     case LINK_INTEREST_RESULT: deliver_interest_result(w, m); break;
     case LINK_HISTORY_RESULT: deliver_history_result(w, m); break;
     case LINK_PUBLISH_RESULT: deliver_publish_result(w, m); break;
+    case LINK_TOPIC_RESET: deliver_topic_reset(w, m); break;
     case LINK_HEARTBEAT:
         if (m->echo_us) {
             uint64_t now = clock_mono_us();

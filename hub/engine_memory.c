@@ -18,24 +18,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/container.h"
 #include "common/dict.h"
 #include "common/xalloc.h"
 #include "hub/engine.h"
+#include "hub/epoch.h"
 #include "hub/history.h"
 #include "hub/history_rules.h"
-
-#define EPOCH_LEN 8
 
 struct mtopic {
     struct history_ring ring;
     uint64_t seq; /* last seq ordered in this epoch (0: none yet) */
-    char epoch[EPOCH_LEN + 1];
+    char epoch[HUB_EPOCH_LEN + 1];
     int interested;
     int pins;      /* calls and callbacks in progress that use it: it stays until they end */
     int lingering; /* on the linger list */
@@ -56,15 +53,13 @@ struct memory {
     engine_message_cb on_message;
     void *ud;
     uint64_t (*now_ms)(void *);
-    void (*random)(void *, size_t, void *);
     void *test_ud;
     struct ev_loop *loop;
     ev_timer expiry;
     uint64_t linger_ms;
     struct mtopic *linger, *linger_tail; /* oldest first */
     uint64_t refused;
-    uint8_t rnd[64]; /* getrandom's bytes not yet used for epochs */
-    size_t rnd_left;
+    struct epoch_source epochs;
 };
 
 static struct memory *mem_of(struct engine *e)
@@ -75,39 +70,6 @@ static struct memory *mem_of(struct engine *e)
 static uint64_t now(struct memory *me)
 {
     return me->now_ms ? me->now_ms(me->test_ud) : clock_mono_ms();
-}
-
-/* ---- epochs ------------------------------------------------------------------- */
-
-static void refill_random(struct memory *me)
-{
-    if (me->random) {
-        me->random(me->rnd, sizeof me->rnd, me->test_ud);
-    } else if (getrandom(me->rnd, sizeof me->rnd, 0) != (ssize_t)sizeof me->rnd) {
-        /* Not expected after boot. An epoch only has to differ from the
-         * topic's earlier ones, which time and a hash give well enough. */
-        uint64_t k = clock_mono_ns() ^ ((uint64_t)getpid() << 32);
-        for (size_t i = 0; i < sizeof me->rnd; i += 8) {
-            uint64_t v = siphash13(k, i, &k, sizeof k);
-            memcpy(me->rnd + i, &v, 8);
-        }
-    }
-    me->rnd_left = sizeof me->rnd;
-}
-
-/* 8 characters of [0-9a-z], uniformly: bytes of 252 and above (36 * 7) are
- * skipped so that the modulo favours no character. */
-static void mint_epoch(struct memory *me, char *out)
-{
-    static const char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-    for (int i = 0; i < EPOCH_LEN;) {
-        if (!me->rnd_left)
-            refill_random(me);
-        uint8_t b = me->rnd[--me->rnd_left];
-        if (b < 252)
-            out[i++] = alphabet[b % 36];
-    }
-    out[EPOCH_LEN] = '\0';
 }
 
 /* ---- topic states ---------------------------------------------------------------- */
@@ -159,7 +121,7 @@ static struct mtopic *get_or_create(struct memory *me, struct link_str name)
         return NULL;
     t = xcalloc(1, sizeof *t);
     history_ring_init(&t->ring);
-    mint_epoch(me, t->epoch);
+    epoch_mint(&me->epochs, t->epoch);
     t->sample_ms = now(me);
     struct dict_entry *de = dict_add(&me->topics, name.ptr, name.len, t);
     t->name = de->key;
@@ -492,7 +454,8 @@ struct engine *engine_memory_new(const struct engine_opts *o)
     me->on_message = o->on_message;
     me->ud = o->ud;
     me->now_ms = o->now_ms;
-    me->random = o->random;
+    me->epochs.random = o->random;
+    me->epochs.ud = o->test_ud;
     me->test_ud = o->test_ud;
     me->loop = o->loop;
     if (me->loop) {

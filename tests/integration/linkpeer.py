@@ -3,7 +3,7 @@
 one that connects and says nothing, sends a decompression bomb, forges senders,
 makes up direct results, or never answers.
 
-The wire format (version 3) is docs/protocol.md's "Link protocol": the
+The wire format (version 4) is docs/protocol.md's "Link protocol": the
 preamble, one uncompressed first message, then a zstd stream of
 length-prefixed msgpack arrays laid out as its message table says."""
 import socket
@@ -16,16 +16,16 @@ import zstandard
 from helpers import scaled
 
 PREAMBLE = b"SPOKELNK"
-VERSION = 3
+VERSION = 4
 
 HELLO, INTEREST_ADD, INTEREST_REMOVE, PUBLISH, MESSAGE = 1, 2, 3, 4, 5
 DIRECT, DIRECT_RESULT, ERROR, HEARTBEAT, POLICY = 6, 7, 8, 9, 10
 STATS, KICK, DRAIN, INTEREST_RESULT = 11, 12, 13, 14
-PUBLISH_RESULT, HISTORY_READ, HISTORY_RESULT = 15, 16, 17
+PUBLISH_RESULT, HISTORY_READ, HISTORY_RESULT, TOPIC_RESET = 15, 16, 17, 18
 NAMES = {1: "hello", 2: "interest_add", 3: "interest_remove", 4: "publish", 5: "message",
          6: "direct", 7: "direct_result", 8: "error", 9: "heartbeat", 10: "policy",
          11: "stats", 12: "kick", 13: "drain", 14: "interest_result", 15: "publish_result",
-         16: "history_read", 17: "history_result"}
+         16: "history_read", 17: "history_result", 18: "topic_reset"}
 
 # Fields protocol 3 appended to a message, with the values that mean "none":
 # a message written with fewer is completed with them, so a test writes only

@@ -68,6 +68,12 @@ static struct link_msg full_msg(enum link_type t)
         m.epoch = link_str_c("k3x9a0qz");
         m.recovered = 1;
         break;
+    case LINK_TOPIC_RESET:
+        m.topic = link_str_c("room:42");
+        m.seq = 1ull << 33;
+        m.epoch = link_str_c("zz00zz00");
+        m.reason = link_str_c("epoch changed: the topic's numbering restarted");
+        break;
     case LINK_PUBLISH_RESULT:
         m.pub_id = UINT64_MAX;
         m.code = 429;
@@ -177,6 +183,12 @@ static void assert_msg_eq(const struct link_msg *a, const struct link_msg *b)
         assert_str_eq(a->epoch, b->epoch);
         assert_int_equal(a->recovered, b->recovered);
         break;
+    case LINK_TOPIC_RESET:
+        assert_str_eq(a->topic, b->topic);
+        assert_true(a->seq == b->seq);
+        assert_str_eq(a->epoch, b->epoch);
+        assert_str_eq(a->reason, b->reason);
+        break;
     case LINK_PUBLISH_RESULT:
         assert_true(a->pub_id == b->pub_id);
         assert_int_equal(a->code, b->code);
@@ -265,7 +277,7 @@ static const enum link_type all_types[] = {
     LINK_MESSAGE,        LINK_DIRECT,          LINK_DIRECT_RESULT,   LINK_ERROR,
     LINK_HEARTBEAT,      LINK_POLICY,          LINK_STATS,           LINK_KICK,
     LINK_DRAIN,          LINK_INTEREST_RESULT, LINK_PUBLISH_RESULT,  LINK_HISTORY_READ,
-    LINK_HISTORY_RESULT,
+    LINK_HISTORY_RESULT, LINK_TOPIC_RESET,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -558,7 +570,7 @@ static void test_link_decode_rejects_non_array_and_empty_array(void **state)
 
 static void test_link_decode_rejects_unknown_type(void **state)
 {
-    static const int64_t bad[] = {0, 18, 63, 127, 255, 65536, -1, -100};
+    static const int64_t bad[] = {0, 19, 63, 127, 255, 65536, -1, -100};
     struct raw r;
     raw_begin(&r);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -1017,10 +1029,10 @@ static void test_link_encode_rejects_message_over_max(void **state)
 static void test_link_type_name_names_every_type(void **state)
 {
     static const char *names[] = {
-        "hello",        "interest_add",  "interest_remove", "publish",         "message",
-        "direct",       "direct_result", "error",           "heartbeat",       "policy",
-        "stats",        "kick",          "drain",           "interest_result", "publish_result",
-        "history_read", "history_result"};
+        "hello",        "interest_add",   "interest_remove", "publish",         "message",
+        "direct",       "direct_result",  "error",           "heartbeat",       "policy",
+        "stats",        "kick",           "drain",           "interest_result", "publish_result",
+        "history_read", "history_result", "topic_reset"};
     for (size_t i = 0; i < NTYPES; i++)
         assert_string_equal(link_type_name(all_types[i]), names[i]);
     assert_string_equal(link_type_name((enum link_type)0), "unknown");
