@@ -46,3 +46,16 @@ void engine_set_rules(struct engine *e, struct history_rules *rules)
 {
     e->ops->set_rules(e, rules);
 }
+
+int engine_ready(struct engine *e, char *why, size_t len)
+{
+    if (len)
+        why[0] = '\0';
+    return e->ops->ready ? e->ops->ready(e, why, len) : 1;
+}
+
+void engine_metrics(struct engine *e, struct buf *out)
+{
+    if (e->ops->metrics)
+        e->ops->metrics(e, out);
+}

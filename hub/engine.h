@@ -23,7 +23,10 @@
  *  3. Live messages come through the on_message callback given at creation,
  *     for every topic the hub holds interest in: each once, in seq order
  *     within an epoch, and every message ordered after the position that
- *     engine_interest_add answered. Each carries its epoch: copies still
+ *     engine_interest_add answered, unless on_moved says otherwise first:
+ *     an engine whose store can lose state (Redis restarted empty, history
+ *     gone while its subscription was down) tells the hub where the live
+ *     messages go on from, and they go on from there. Each carries its epoch: copies still
  *     in flight from an earlier interest may be of an epoch since ended,
  *     and the caller drops them. They are not ordered with respect to
  *     callbacks: a history read may complete before or after the live
@@ -37,15 +40,25 @@
  *  6. engine_free first calls every pending callback with ENGINE_GONE. A
  *     callback given ENGINE_GONE only frees its ctx.
  *
- * Engines: "memory" (the default: hub/engine_memory.c) and, for tests only,
- * "memory-deferred" (hub/engine_deferred.c: the memory engine with every
- * call completed, and live messages delivered, on later loop turns). */
+ * Engines: "memory" (the default: hub/engine_memory.c), "redis" (topics
+ * ordered in Redis, shared by every hub that uses the same Redis shards:
+ * hub/engine_redis.h) and, for tests only, "memory-deferred"
+ * (hub/engine_deferred.c: the memory engine with every call completed, and
+ * live messages delivered, on later loop turns).
+ *
+ * Three things were added to the interface for the redis engine, because
+ * no caller could learn them otherwise: on_moved (above, rule 3), and
+ * engine_ready and engine_metrics (an engine over the network can be down,
+ * and has figures per store that engine_stats's fixed fields cannot
+ * carry). The memory engines never move a topic, are always ready and add
+ * no metrics. */
 #ifndef SPOKE_HUB_ENGINE_H
 #define SPOKE_HUB_ENGINE_H
 #include <ev.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/link.h"
 
 struct history_rules;
@@ -54,7 +67,8 @@ struct history_rules;
 
 enum engine_status {
     ENGINE_OK = 0,
-    ENGINE_FULL = -1,        /* the topic is new and the engine holds max_topics states */
+    ENGINE_FULL = -1,        /* the topic is new and the engine holds max_topics states
+                              * (redis: this hub holds interest in max_topics topics) */
     ENGINE_GONE = -2,        /* the engine is being freed: free ctx, nothing else */
     ENGINE_UNAVAILABLE = -3, /* the engine's store cannot be reached (not the memory engine) */
 };
@@ -129,6 +143,10 @@ typedef void (*engine_pos_cb)(void *ctx, int status, const struct engine_pos *po
 typedef void (*engine_read_cb)(void *ctx, struct engine_read *r);
 typedef void (*engine_list_cb)(void *ctx, struct engine_list *l);
 typedef void (*engine_message_cb)(void *ud, const struct engine_msg *m);
+/* The numbering of topic moved under the hub's interest (rule 3): live
+ * messages go on after pos (reason says why, for the links' notice). */
+typedef void (*engine_moved_cb)(void *ud, struct link_str topic, const struct engine_pos *pos,
+                                const char *reason);
 
 struct engine_opts {
     struct ev_loop *loop; /* timers and later turns; NULL: none (unit tests) */
@@ -140,6 +158,7 @@ struct engine_opts {
     uint64_t linger_ms;
     struct history_rules *rules; /* taken over by the engine */
     engine_message_cb on_message;
+    engine_moved_cb on_moved; /* NULL: nobody is told */
     void *ud;
     /* For tests: the clock, in ms (NULL: the monotonic clock), moved by
      * hand; the bytes epochs are made of (NULL: getrandom), made
@@ -148,12 +167,22 @@ struct engine_opts {
     void (*random)(void *buf, size_t n, void *test_ud);
     void *test_ud;
     unsigned defer_ms; /* memory-deferred: each step waits a turn and this long */
+    /* redis (hub/engine_redis.h). */
+    const char *redis;           /* the shards: ADDR[,ADDR...] */
+    const char *redis_user;      /* AUTH (NULL or "": none) */
+    const char *redis_password;  /* ... */
+    const char *redis_prefix;    /* of every key and channel (NULL: "spoke") */
+    unsigned redis_heartbeat_ms; /* liveness period (0: 1000) */
+    const char *instance;        /* unique to this hub process: its private channel, its name */
+    size_t max_read_bytes; /* a replay longer than this is answered as too old (0: no bound) */
 };
 
 struct engine;
 
-/* The engine called name ("memory", "memory-deferred"), or NULL with a
- * one-line reason in err. */
+/* The engine called name ("memory", "redis", "memory-deferred"), or NULL
+ * with a one-line reason in err (for redis: a bad address, or a host name
+ * that does not resolve; Redis being down is no reason: it connects
+ * later). */
 struct engine *engine_new(const char *name, const struct engine_opts *o, char *err, size_t errlen);
 /* Completes every pending call with ENGINE_GONE, then frees. No-op on NULL. */
 void engine_free(struct engine *e);
@@ -182,6 +211,11 @@ void engine_stats(struct engine *e, struct engine_stats *out);
 /* New history rules (SIGHUP), taken over; they bound what is stored from
  * now on. */
 void engine_set_rules(struct engine *e, struct history_rules *rules);
+/* 1 if the engine's store can be reached; else 0 with a one-line reason
+ * in why (for /readyz). */
+int engine_ready(struct engine *e, char *why, size_t len);
+/* Appends the engine's own Prometheus families to out (none: nothing). */
+void engine_metrics(struct engine *e, struct buf *out);
 
 /* ---- for implementations ------------------------------------------------- */
 
@@ -195,6 +229,8 @@ struct engine_ops {
     void (*stats)(struct engine *, struct engine_stats *);
     void (*set_rules)(struct engine *, struct history_rules *);
     void (*free)(struct engine *);
+    int (*ready)(struct engine *, char *, size_t);  /* NULL: always ready */
+    void (*metrics)(struct engine *, struct buf *); /* NULL: none */
 };
 
 /* Every implementation's struct starts with this. */
@@ -206,5 +242,7 @@ struct engine *engine_memory_new(const struct engine_opts *o);
 /* A memory engine whose every call completes, and every live message
  * arrives, on a later turn of o->loop (required). For tests only. */
 struct engine *engine_deferred_new(const struct engine_opts *o);
+/* The redis engine (hub/engine_redis.h); NULL with err set. */
+struct engine *engine_redis_new(const struct engine_opts *o, char *err, size_t errlen);
 
 #endif
