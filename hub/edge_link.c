@@ -229,12 +229,12 @@ static void answer_gone(const char *from, size_t from_len, int64_t id, void *ud)
 }
 
 /* A topic lost its last interested link with l: the engine hears it, unless
- * it refused the topic in the first place. */
+ * it refused the topic in the first place (it then holds no interest). */
 static void interest_gone(struct link_str topic, void *ud)
 {
     struct hub *h = ud;
     struct interest_topic *t = interest_find(h->interest, topic);
-    if (t && t->state != INTEREST_REFUSED)
+    if (t && t->state != INTEREST_REFUSED && t->state != INTEREST_UNAVAILABLE)
         engine_interest_remove(h->engine, topic);
 }
 

@@ -65,6 +65,11 @@ void edge_link_publish(struct hub *h, const struct engine_pub *p, engine_pos_cb 
  * links interested in its topic. */
 void edge_link_on_message(void *ud, const struct engine_msg *m);
 
+/* The engine's on_moved (ud: the hub): the topic's live messages go on
+ * after pos; every link interested in it hears TOPIC_RESET. */
+void edge_link_on_moved(void *ud, struct link_str topic, const struct engine_pos *pos,
+                        const char *reason);
+
 /* Asks the edge worker holding connection conn to close it with code and
  * reason. Returns 0 when sent, -1 if no open link holds that connection. */
 int edge_link_kick(struct hub *h, const struct connid *conn, uint32_t code, struct link_str reason);

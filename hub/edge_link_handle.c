@@ -53,11 +53,15 @@ static void interest_result(struct edge_link *l, const struct link_msg *m, uint3
 }
 
 /* A topic the hub holds no interest in for this link after all: the
- * engine's limit, or the link's. */
+ * engine's limit (hub_full 1), its store down (2), or the link's limit (0). */
 static void refuse_interest(struct edge_link *l, const struct link_msg *m, int hub_full)
 {
     struct hub *h = l->hub;
     char reason[96];
+    if (hub_full == 2) {
+        interest_result(l, m, 503, "the engine is unavailable: interest not taken", NULL, 0);
+        return;
+    }
     if (hub_full) {
         h->stats.interest_refused_hub++;
         snprintf(reason, sizeof reason, "the hub holds max_topics (%ld) topics", h->cfg.max_topics);
@@ -96,8 +100,8 @@ static void on_engine_interest(void *ctx, int status, const struct engine_pos *p
                 t->seq = pos->seq;
             snprintf(t->epoch, sizeof t->epoch, "%s", pos->epoch);
         } else {
-            /* Its members hear 429 when their replays come up. */
-            t->state = INTEREST_REFUSED;
+            /* Its members hear 429 (or 503) when their replays come up. */
+            t->state = status == ENGINE_FULL ? INTEREST_REFUSED : INTEREST_UNAVAILABLE;
         }
     }
     free(a);
@@ -128,7 +132,7 @@ static const struct engine_pos *since_of(const struct link_msg *m, struct engine
 static void remove_interest(struct hub *h, struct edge_link *l, struct link_str topic)
 {
     struct interest_topic *t = interest_find(h->interest, topic);
-    int engine_knows = t && t->state != INTEREST_REFUSED;
+    int engine_knows = t && t->state != INTEREST_REFUSED && t->state != INTEREST_UNAVAILABLE;
     if (interest_remove(h->interest, l->peer, topic) == 2 && engine_knows)
         engine_interest_remove(h->engine, topic);
 }
@@ -158,9 +162,10 @@ static int on_interest_add(struct edge_link *l, const struct link_msg *m)
     }
     if (rc == 2)
         ask_engine_interest(h, t); /* the memory engine answers before it returns */
-    if (t->state == INTEREST_REFUSED) {
+    if (t->state == INTEREST_REFUSED || t->state == INTEREST_UNAVAILABLE) {
+        int why = t->state == INTEREST_REFUSED ? 1 : 2;
         remove_interest(h, l, m->topic);
-        refuse_interest(l, m, 1);
+        refuse_interest(l, m, why);
         return 0;
     }
     if (t->state == INTEREST_READY && !from) {

@@ -5,6 +5,10 @@
  * (hub/interest.h). The admin API's publish comes in through
  * edge_link_publish too (docs/protocol.md, "After HELLO": Publish).
  *
+ * When the engine moves a topic's numbering under the hub's interest (its
+ * store lost state: edge_link_on_moved), every interested link hears
+ * TOPIC_RESET with the new position, and live messages go on from there.
+ *
  * A publish's result goes to the link its edge worker (name, worker, boot)
  * has when the engine answers, which after a relink is the new one: a
  * PUBLISH sent again while the first is still with the engine needs no
@@ -183,4 +187,30 @@ void edge_link_on_message(void *ud, const struct engine_msg *em)
     struct interest_out out = edge_link__out(h);
     interest_deliver(h->interest, t, em->seq, em->epoch, buf_head(&h->encoded),
                      buf_readable(&h->encoded), &out);
+}
+
+void edge_link_on_moved(void *ud, struct link_str topic, const struct engine_pos *pos,
+                        const char *reason)
+{
+    struct hub *h = ud;
+    struct interest_topic *t = interest_find(h->interest, topic);
+    if (!t || t->state != INTEREST_READY)
+        return; /* nobody here wants it, or the engine's answer is still to come */
+    interest_moved(t, pos->seq, link_str_c(pos->epoch));
+    h->stats.topic_resets++;
+    char name[TOPIC_MAX_LEN + 1];
+    log_info("topic %s: the engine moved it to seq %llu of epoch %s (%s): %u links told",
+             edge_link__printable(&topic, name, sizeof name), (unsigned long long)pos->seq,
+             pos->epoch, reason, t->n);
+    struct link_msg m = {.type = LINK_TOPIC_RESET,
+                         .topic = topic,
+                         .seq = pos->seq,
+                         .epoch = link_str_c(pos->epoch),
+                         .reason = link_str_c(reason)};
+    /* Queued only: nothing here changes the interest table. A link whose
+     * replay of the topic is pending gets it too; its edge ignores it
+     * while its INTEREST_ADD waits, and the answer tells it where the
+     * topic stands. */
+    for (uint32_t k = 0; k < t->n; k++)
+        edge_link__send(t->members[k].owner, &m);
 }

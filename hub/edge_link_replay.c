@@ -139,9 +139,10 @@ static void answer_withdrawn(struct edge_link *l, const struct replay *r)
     edge_link__send(l, &m);
 }
 
-/* The topic is one the engine refused (max_topics): the resume becomes the
- * INTEREST_ADD's refusal, and the link's interest goes. */
-static void answer_refused(struct edge_link *l, const struct replay *r)
+/* The topic is one the engine refused (max_topics, or its store down):
+ * the resume becomes the INTEREST_ADD's refusal, and the link's interest
+ * goes. */
+static void answer_refused(struct edge_link *l, const struct replay *r, enum interest_state why)
 {
     struct hub *h = l->hub;
     if (r->kind == REPLAY_READ) {
@@ -149,12 +150,18 @@ static void answer_refused(struct edge_link *l, const struct replay *r)
         return;
     }
     char reason[96];
-    h->stats.interest_refused_hub++;
-    snprintf(reason, sizeof reason, "the hub holds max_topics (%ld) topics", h->cfg.max_topics);
+    uint32_t code = 503;
+    if (why == INTEREST_REFUSED) {
+        h->stats.interest_refused_hub++;
+        snprintf(reason, sizeof reason, "the hub holds max_topics (%ld) topics", h->cfg.max_topics);
+        code = 429;
+    } else {
+        snprintf(reason, sizeof reason, "the engine is unavailable: interest not taken");
+    }
     struct link_msg m = {.type = LINK_INTEREST_RESULT,
                          .topic = topic_of(r),
                          .id = r->id,
-                         .code = 429,
+                         .code = code,
                          .reason = link_str_c(reason),
                          .epoch = link_str_c("")};
     edge_link__send(l, &m);
@@ -210,8 +217,8 @@ static void on_read(void *ctx, struct engine_read *er)
     struct interest_member *mb = interest_member_of(l->peer, topic_of(r));
     if (!mb || !interest_holds(mb, r->hold)) {
         answer_withdrawn(l, r);
-    } else if (mb->topic->state == INTEREST_REFUSED) {
-        answer_refused(l, r);
+    } else if (mb->topic->state == INTEREST_REFUSED || mb->topic->state == INTEREST_UNAVAILABLE) {
+        answer_refused(l, r, mb->topic->state);
     } else {
         struct interest_topic *t = mb->topic;
         struct engine_pos pos = er->pos;
@@ -289,8 +296,8 @@ static void ask(struct edge_link *l, struct replay *r)
         replay_free(r);
         return;
     }
-    if (mb->topic->state == INTEREST_REFUSED) {
-        answer_refused(l, r);
+    if (mb->topic->state == INTEREST_REFUSED || mb->topic->state == INTEREST_UNAVAILABLE) {
+        answer_refused(l, r, mb->topic->state);
         replay_free(r);
         return;
     }

@@ -135,9 +135,11 @@ void interest_release(struct interest_member *m, uint64_t skip_to, struct link_s
                       const struct interest_out *out)
 {
     struct interest_hold *h = m->hold;
+    struct interest_topic *tp = m->topic;
     if (!h || !h->pending)
         return;
-    if (skip_to > h->skip_to)
+    int covers = tp->state != INTEREST_READY || same_epoch(epoch, tp->epoch, strlen(tp->epoch));
+    if (covers && skip_to > h->skip_to)
         h->skip_to = skip_to;
     if (--h->pending)
         return;
@@ -304,6 +306,24 @@ void interest_deliver(struct interest *t, struct interest_topic *tp, uint64_t se
             out->send(tp->members[k].owner, msg, len, out->ud);
         }
         if (h && !h->pending && h->skip_to <= seq)
+            hold_free(m);
+    }
+}
+
+void interest_moved(struct interest_topic *tp, uint64_t seq, struct link_str epoch)
+{
+    if (epoch.len > LINK_MAX_EPOCH)
+        return;
+    memcpy(tp->epoch, epoch.ptr, epoch.len);
+    tp->epoch[epoch.len] = '\0';
+    tp->seq = seq;
+    for (uint32_t k = 0; k < tp->n; k++) {
+        struct interest_member *m = tp->members[k].m;
+        if (!m->hold)
+            continue;
+        if (m->hold->pending)
+            m->hold->skip_to = 0;
+        else
             hold_free(m);
     }
 }

@@ -43,9 +43,10 @@ struct interest_hold;
 
 /* Where the engine's interest in a topic stands (the caller sets it). */
 enum interest_state {
-    INTEREST_PENDING, /* engine_interest_add asked, not answered */
-    INTEREST_READY,   /* answered: live messages flow from `seq` on */
-    INTEREST_REFUSED, /* the engine refused (max_topics) */
+    INTEREST_PENDING,     /* engine_interest_add asked, not answered */
+    INTEREST_READY,       /* answered: live messages flow from `seq` on */
+    INTEREST_REFUSED,     /* the engine refused (max_topics) */
+    INTEREST_UNAVAILABLE, /* the engine's store could not be reached: refused too (503) */
 };
 
 struct interest_member {
@@ -144,9 +145,16 @@ int interest_holds(const struct interest_member *m, uint64_t hold_id);
 void interest_send_held(struct interest_member *m, uint64_t upto, struct link_str epoch,
                         const struct interest_out *out);
 /* One of m's replays ended, having covered the topic up to skip_to in
- * epoch (0: nothing). When none is pending any more, what is held of that
+ * epoch (0: nothing; an epoch other than that of a READY topic covers
+ * nothing of it). When none is pending any more, what is held of that
  * epoch above the highest skip_to goes out, in order, and the rest goes. */
 void interest_release(struct interest_member *m, uint64_t skip_to, struct link_str epoch,
                       const struct interest_out *out);
+
+/* The engine moved tp's numbering (engine.h, on_moved): its live messages
+ * go on after seq in epoch. What the holds were to skip was counted in the
+ * old numbering: holds kept only for that go, pending ones skip nothing
+ * yet. */
+void interest_moved(struct interest_topic *tp, uint64_t seq, struct link_str epoch);
 
 #endif
