@@ -281,6 +281,10 @@ static void http_history_metrics(struct hub *h, const struct engine_stats *es, s
                (unsigned long long)h->stats.retransmits);
     buf_printf(b, "spoke_hub_publishes_retransmitted_total{outcome=\"forgotten\"} %llu\n",
                (unsigned long long)h->stats.retransmits_forgotten);
+    metrics_family(b, "spoke_hub_topic_resets_total", "counter",
+                   "Topics whose numbering the engine moved under this hub's interest (its store "
+                   "lost state): their links got TOPIC_RESET, their subscribers a reset notice.");
+    buf_printf(b, "spoke_hub_topic_resets_total %llu\n", (unsigned long long)h->stats.topic_resets);
 }
 
 /* GET /metrics in the Prometheus text format (version 0.0.4). */
@@ -353,6 +357,12 @@ static void http_metrics(struct httpd_conn *c)
                    "Direct results that answered nothing the hub forwarded to that link: dropped.");
     buf_printf(&b, "spoke_hub_direct_results_dropped_total %llu\n",
                (unsigned long long)h->stats.results_unsolicited);
+
+    char why[300];
+    metrics_family(&b, "spoke_hub_engine_ready", "gauge",
+                   "1 while the engine's store can be reached (what /readyz answers).");
+    buf_printf(&b, "spoke_hub_engine_ready %d\n", engine_ready(h->engine, why, sizeof why));
+    engine_metrics(h->engine, &b);
 
     struct http_edges es;
     http_edges_init(&es);
@@ -476,6 +486,22 @@ static void serve_request(struct httpd_conn *c, void *ud)
         }
     }
 
+    if (httpd_path_is(path, len, "/readyz")) {
+        /* Ready to serve: the engine's store can be reached (always, for
+         * the memory engine). A balancer or an orchestrator keeps edges
+         * off a hub that is not. */
+        if (!get)
+            goto not_allowed;
+        char why[300];
+        int ready = engine_ready(h->engine, why, sizeof why);
+        json_t *j = json_object();
+        json_object_set_new(j, "status", json_string(ready ? "ok" : "unavailable"));
+        json_object_set_new(j, "engine", json_string(h->cfg.engine));
+        if (!ready)
+            json_object_set_new(j, "reason", json_string(why));
+        httpd_respond_json(c, ready ? 200 : 503, j);
+        return;
+    }
     if (httpd_path_is(path, len, "/healthz")) {
         if (!get)
             goto not_allowed;

@@ -40,7 +40,12 @@ struct hub_config {
     long link_max_history_reads;     /* HISTORY_READs one link may have waiting */
     long history_bytes;              /* the engine's history budget, all topics */
     long topic_linger_ms;            /* an unwanted topic state without history is kept this long */
-    char *engine;                    /* "memory" or "memory-deferred" (tests) */
+    char *engine;                    /* "memory", "redis" or "memory-deferred" (tests) */
+    char *redis;                     /* redis: the shards, ADDR[,ADDR...] */
+    char *redis_user;                /* redis: AUTH user ("": the default user) */
+    char *redis_password;            /* redis: AUTH password ("": no AUTH) */
+    char *redis_prefix;              /* redis: of every key and channel */
+    long redis_heartbeat_ms;         /* redis: liveness period; 3 silent ones reconnect */
     char *name;                      /* our HELLO name */
     char *admin_token;               /* if set, /api/ requires "Authorization: Bearer" it */
     char *link_ca;   /* TLS on links: CA that issues edge certificates ("": plain TCP) */
@@ -82,6 +87,7 @@ struct hub_stats {
     uint64_t replayed;              /* MESSAGEs sent by replays */
     uint64_t retransmits;           /* PUBLISHes recognised as sent again: not ordered */
     uint64_t retransmits_forgotten; /* ... whose result was no longer remembered */
+    uint64_t topic_resets;          /* topics the engine moved under our interest (TOPIC_RESET) */
     /* Time from a PUBLISH decoded to its MESSAGEs queued on every link. */
     uint64_t route_hist[HUB_ROUTE_BUCKETS + 1];
     double route_sum_us;

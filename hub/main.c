@@ -68,6 +68,11 @@ static void hub_cleanup(struct hub *h)
     h->loading_rules = NULL;
     free(h->cfg.engine);
     h->cfg.engine = NULL;
+    free(h->cfg.redis);
+    free(h->cfg.redis_user);
+    free(h->cfg.redis_password);
+    free(h->cfg.redis_prefix);
+    h->cfg.redis = h->cfg.redis_user = h->cfg.redis_password = h->cfg.redis_prefix = NULL;
     free(h->cfg.name);
     h->cfg.name = NULL;
     free(h->cfg.admin_token);
@@ -264,8 +269,22 @@ int main(int argc, char **argv)
          "seconds a topic state nobody is interested in and without history is kept, so "
          "that an edge that relinks finds its epoch (0: forgotten at once)"},
         {"engine", CONF_STR, &h->cfg.engine, "memory", 0, 0,
-         "where topics are ordered and their history kept: memory (memory-deferred: the same, "
-         "every engine call completed on a later loop turn, for tests only)"},
+         "where topics are ordered and their history kept: memory (this hub alone) or redis "
+         "(shared by every hub using the same redis shards); memory-deferred: memory with "
+         "every engine call completed on a later loop turn, for tests only"},
+        {"redis", CONF_STR, &h->cfg.redis, "", 0, 0,
+         "engine redis: the Redis shards, ADDR[,ADDR...] (HOST:PORT or a unix socket path); "
+         "a topic lives on one, by a consistent hash of its name"},
+        {"redis_user", CONF_STR, &h->cfg.redis_user, "", 0, 0,
+         "engine redis: the ACL user to AUTH as (with redis_password; empty: the default user)"},
+        {"redis_password", CONF_STR, &h->cfg.redis_password, "", 0, 0,
+         "engine redis: AUTH with this password (requirepass or the ACL user's); prefer the "
+         "file to the flag, which shows in ps"},
+        {"redis_prefix", CONF_STR, &h->cfg.redis_prefix, "spoke", 0, 0,
+         "engine redis: what every key and channel name starts with (hubs of one cluster "
+         "share it; another cluster on the same Redis takes another)"},
+        {"redis_heartbeat_ms", CONF_INT, &h->cfg.redis_heartbeat_ms, "1000", 50, 60000,
+         "engine redis: liveness period of the Redis connections; 3 silent periods reconnect"},
         {"http_max_conns_per_ip", CONF_INT, &h->cfg.http_max_conns_per_ip, "16", 0, HTTPD_MAX_CONNS,
          "admin API connections one client address may hold (0: no limit "
          "besides the 256 in total)"},
@@ -331,8 +350,14 @@ int main(int argc, char **argv)
     log_set_component("hub");
 
     if (!engine_known(h->cfg.engine)) {
-        fprintf(stderr, "spoke-hub: engine: '%s' is not memory (or memory-deferred, for tests)\n",
+        fprintf(stderr,
+                "spoke-hub: engine: '%s' is not memory or redis (or memory-deferred, for tests)\n",
                 h->cfg.engine);
+        hub_cleanup(h);
+        return 2;
+    }
+    if (strcmp(h->cfg.engine, "redis") == 0 && !h->cfg.redis[0]) {
+        fprintf(stderr, "spoke-hub: engine redis needs redis = ADDR[,ADDR...]\n");
         hub_cleanup(h);
         return 2;
     }
@@ -376,7 +401,9 @@ int main(int argc, char **argv)
     }
     h->boot = random_u64();
 
-    char err[512], addr[300];
+    char err[512], addr[300], instance[LINK_MAX_NAME + 24];
+    /* Unique to this process: its private Redis channel and its client name. */
+    snprintf(instance, sizeof instance, "%s:%016llx", h->cfg.name, (unsigned long long)h->boot);
     struct engine_opts eo = {
         .loop = h->loop,
         .max_topics = (size_t)h->cfg.max_topics,
@@ -384,18 +411,30 @@ int main(int argc, char **argv)
         .linger_ms = (uint64_t)h->cfg.topic_linger_ms,
         .rules = h->loading_rules,
         .on_message = edge_link_on_message,
+        .on_moved = edge_link_on_moved,
         .ud = h,
         .defer_ms = 5, /* memory-deferred: as far as a store over the network */
+        .redis = h->cfg.redis,
+        .redis_user = h->cfg.redis_user,
+        .redis_password = h->cfg.redis_password,
+        .redis_prefix = h->cfg.redis_prefix,
+        .redis_heartbeat_ms = (unsigned)h->cfg.redis_heartbeat_ms,
+        .instance = instance,
+        /* A longer replay would drop the link as congested anyway. */
+        .max_read_bytes = (size_t)h->cfg.link_max_pending,
     };
     h->loading_rules = NULL; /* the engine's now */
     h->engine = engine_new(h->cfg.engine, &eo, err, sizeof err);
     if (!h->engine) {
+        /* A setting that cannot be used: a bad address, or a name that
+         * does not resolve (Redis being down is no reason: it connects
+         * later, and /readyz says so meanwhile). */
         fprintf(stderr, "spoke-hub: %s\n", err);
         SSL_CTX_free(http_tls);
         hub_cleanup(h);
-        return 1;
+        return 2;
     }
-    if (strcmp(h->cfg.engine, "memory") != 0)
+    if (strcmp(h->cfg.engine, "memory-deferred") == 0)
         log_warn("engine %s: for tests only", h->cfg.engine);
     if (edge_link_server_start(h, err, sizeof err) < 0) {
         fprintf(stderr, "spoke-hub: %s\n", err);
