@@ -36,7 +36,7 @@ POLICY = [0, 25000, 10000, 5000, 65536, 1 << 20, 1000, 0, 0, 100000, 10000, 100,
           10000, 10000, 8 << 20]
 EPOCH = "00000000"  # what fuzz_hub_link's engine mints for every topic
 LINK_MSGS = [
-    [1, 3, "edge-a", "local", 0, "spoke/0.1.0", 0x18d84800, 5000, ""],
+    [1, 4, "edge-a", "local", 0, "spoke/0.1.0", 0x18d84800, 5000, ""],
     [2, "chat.lobby", 1, 0, ""],
     [3, "chat.lobby"],
     [4, "chat.lobby", "edge-a:0:1:1", 0, b'{"text":"hi"}', "", 0],
@@ -55,6 +55,7 @@ LINK_MSGS = [
     [15, 7, 0, "", 58, "k3x9a0qz"],
     [16, "chat.lobby", 9, 41, "k3x9a0qz"],
     [17, "chat.lobby", 9, 0, "too old: the history now starts after seq 50", 57, "k3x9a0qz", 0],
+    [18, "chat.lobby", 0, "p0q1r2s3", "epoch changed: the topic's numbering restarted"],
 ]
 LINK_BAD = [
     b"\x00\x00\x00\x00",                                   # zero length
@@ -327,6 +328,43 @@ CONNID = [b"edge-a:1:18d84800:1", b"e:1023:ffffffff:18446744073709551615", b"edg
           b"a:b:c:0:1:2", b".edge:0:00000000:1", b"edge-a:1024:18d84800:1", b"nonsense"]
 
 
+# What the redis engine reads from Redis (fuzz_redis_wire: a selector byte,
+# then the input): channel payloads, RESP replies, channel names.
+def resp(*items):
+    out = b""
+    for it in items:
+        out += it
+    return out
+
+
+def bulk(s):
+    s = s if isinstance(s, bytes) else s.encode()
+    return b"$%d\r\n%s\r\n" % (len(s), s)
+
+
+def entry(seq, data=b'"hi"'):
+    fields = [b"t", b"1700000000123", b"f", b"edge-a:0:1:1", b"u", b"", b"n", b"0", b"d", data]
+    return b"*2\r\n" + bulk(b"%d-0" % seq) + b"*10\r\n" + b"".join(bulk(f) for f in fields)
+
+
+REDIS_WIRE = [
+    b"\x00k3x9a0qz:57:0:12:0:edge-a:0:1:1{\"text\":\"hi\"}",
+    b"\x00e:1:1:0:5:alice\xa5hello",
+    b"\x00e:18446744073709551615:0:0:0:",
+    b"\x00e:1:0:200:0:x",
+    b"\x00E:1:0:0:0:",
+    b"\x01*2\r\n" + bulk("k3x9a0qz") + b":7\r\n",
+    b"\x01*5\r\n" + bulk("k3x9a0qz") + b":10\r\n:8\r\n:0\r\n*2\r\n" + entry(8) + entry(9),
+    b"\x01*5\r\n$-1\r\n:0\r\n:1\r\n:0\r\n*0\r\n",
+    b"\x01" + entry(42),
+    b"\x01-NOSCRIPT No matching script.\r\n+OK\r\n:1\r\n",
+    b"\x01*3\r\n$7\r\nmessage\r\n$15\r\nspoke:c:{a.b.c}\r\n$9\r\ne:1:0:0:0:\r\n",
+    b"\x02spoke:c:{chat.lobby}",
+    b"\x02spoke:hb:hub:0123456789abcdef",
+    b"\x02spoke:c:{",
+]
+
+
 SETS = {
     "link": [link(m) for m in LINK_MSGS] + LINK_BAD,
     "mpcheck": MPCHECK,
@@ -341,6 +379,7 @@ SETS = {
                              b'{"a":1e999}', b'-0.0E+1', b'"\\u0000"', b'{"\\u0000":1}'],
     "httpd": HTTPD,
     "connid": CONNID,
+    "redis_wire": REDIS_WIRE,
 }
 
 
