@@ -16,6 +16,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -296,6 +297,105 @@ class Proc:
                 self.p.kill()
                 self.p.wait()
         return self.p.returncode
+
+
+REDIS_SERVER = "/usr/bin/redis-server"
+
+
+class RedisServer(Proc):
+    """One redis-server for the hub's redis engine: a unix socket only (no
+    TCP port: --port 0), nothing persisted (no RDB snapshots, no AOF), its
+    files in directory (its own). Starts at once; wait_ready() waits, with a
+    deadline, until it answers PING on the socket."""
+
+    def __init__(self, name, directory, binary=REDIS_SERVER):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.sock = str(self.dir / "redis.sock")
+        if len(self.sock.encode()) > 107:  # sun_path
+            raise BenchError(f"{self.sock}: too long for a unix socket path")
+        if not os.access(binary, os.X_OK):
+            raise BenchError(f"{binary} is missing: `make deps` installs redis-server")
+        super().__init__(name, [binary, "--port", "0", "--unixsocket", self.sock,
+                                "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
+                                "--dir", str(self.dir), "--daemonize", "no",
+                                "--loglevel", "warning"], self.dir / "redis.log")
+
+    def wait_ready(self):
+        wait_for(lambda: self.command("PING") == "PONG", START_TIMEOUT_S,
+                 f"{self.name} to answer PING on {self.sock}", procs=[self])
+        return self
+
+    def command(self, *args, timeout=5.0):
+        """One command over the socket (RESP); its decoded reply: str, int,
+        bytes for bulk strings, lists; an error reply raises ValueError."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(self.sock)
+            parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+            s.sendall(b"*%d\r\n" % len(parts) +
+                      b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in parts))
+            with s.makefile("rb") as f:
+                return _resp_read(f)
+
+    def info(self, section):
+        """INFO section as {key: value} (values as text)."""
+        text = self.command("INFO", section).decode(errors="replace")
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#") and ":" in line:
+                k, _, v = line.partition(":")
+                out[k] = v
+        return out
+
+    def commandstats(self):
+        """{command: {"calls": N, "usec": U}} from INFO commandstats (Redis
+        counts the commands a script calls as well as the script's own
+        EVALSHA, whose time includes theirs)."""
+        out = {}
+        for k, v in self.info("commandstats").items():
+            if not k.startswith("cmdstat_"):
+                continue
+            d = dict(x.split("=", 1) for x in v.split(",") if "=" in x)
+            try:
+                out[k[len("cmdstat_"):]] = {"calls": int(d["calls"]), "usec": int(d["usec"])}
+            except (KeyError, ValueError):
+                continue
+        return out
+
+
+def _resp_read(f):
+    line = f.readline()
+    if not line.endswith(b"\r\n"):
+        raise ValueError(f"short RESP reply {line!r}")
+    kind, body = line[:1], line[1:-2]
+    if kind == b"+":
+        return body.decode()
+    if kind == b"-":
+        raise ValueError(f"redis error: {body.decode(errors='replace')}")
+    if kind == b":":
+        return int(body)
+    if kind == b"$":
+        n = int(body)
+        if n < 0:
+            return None
+        data = f.read(n + 2)
+        return data[:-2]
+    if kind == b"*":
+        n = int(body)
+        return None if n < 0 else [_resp_read(f) for _ in range(n)]
+    raise ValueError(f"unexpected RESP reply {line!r}")
+
+
+def commandstats_delta(before, after):
+    """after - before of commandstats(), the commands called in between."""
+    out = {}
+    for cmd, v in after.items():
+        b = before.get(cmd, {"calls": 0, "usec": 0})
+        calls, usec = v["calls"] - b["calls"], v["usec"] - b["usec"]
+        if calls:
+            out[cmd] = {"calls": calls, "usec": usec, "usec_per_call": round(usec / calls, 2)}
+    return out
 
 
 class Loadgen:
@@ -706,8 +806,9 @@ def run_fanout(fleet, servers, urls, *, label, subs, sub_per_proc, messages, siz
         "irq_cpu_s": win.irq_cpu, "steal_s": win.steal,
         "deliveries_per_edge_cpu_s_with_irq": per(received, edge_cpu + win.irq_cpu),
         "deliveries_per_server_cpu_s": per(received, server_cpu),
-        "machine_busy": round((server_cpu + gen_cpu) / (win.wall_s * (os.cpu_count() or 1)), 2)
-        if win.wall_s else None,
+        # Every server process counts here (Redis shards too, when there are).
+        "machine_busy": round((sum(v or 0.0 for v in win.server_cpu.values()) + gen_cpu) /
+                              (win.wall_s * (os.cpu_count() or 1)), 2) if win.wall_s else None,
         "generator_bound": gen_cpu > edge_cpu,
         "foreign_cpu_s": win.foreign_cpu, "noisy": win.noisy(),
         "latency": merge_latency(sub_res),
@@ -829,63 +930,105 @@ def _mean(xs):
     return round(sum(xs) / len(xs)) if xs else None
 
 
-# ---- a spoke cluster: one hub, two edges
+# ---- a spoke cluster: hubs (one by default), two edges, Redis shards if asked
 
 class SpokeCluster:
-    """spoke-hub and edges (edge-a, edge-b) on loopback port 0, each with
-    `workers` workers, their ports read from their ready files. Ready when
-    the hub's /healthz counts every edge worker's link and every edge's
-    ready file says it accepts clients."""
+    """spoke-hub(s) and edges (edge-a, edge-b) on loopback port 0, each edge
+    with `workers` workers, their ports read from their ready files. Ready
+    when every hub's /readyz says its engine can be reached, each hub's
+    /healthz counts the links of the edge workers that link to it, and every
+    edge's ready file says it accepts clients.
+
+    hubs: how many hubs; one is named "hub", several "hub0", "hub1", …
+    Edge i links to hub i mod hubs (edges here take one --hub address).
+    hub_args: extra arguments every hub gets (e.g. --engine memory).
+    redis_shards: with N > 0 the cluster first starts N redis-servers
+    ("redis0", …; RedisServer: a unix socket each, nothing persisted) and
+    every hub gets --engine redis --redis SOCK0[,SOCK1…], so that all the
+    hubs share them. They are servers like the others (CPU, liveness) and
+    are stopped last."""
 
     def __init__(self, bin_dir, workdir, workers=1, edge_args=(), edges=("edge-a", "edge-b"),
-                 tag="spoke", certs=None, hub_config=None):
+                 tag="spoke", certs=None, hub_config=None, hubs=1, hub_args=(), redis_shards=0):
         self.bin_dir, self.workdir = Path(bin_dir), Path(workdir)
         # hub_config: the text of an INI file for the hub (-c), or None.
         self.hub_config = hub_config
         self.workers, self.edge_args, self.tag = workers, list(edge_args), tag
         self.edge_names = list(edges)
+        self.hub_names = ["hub"] if hubs == 1 else [f"hub{i}" for i in range(hubs)]
+        self.hub_args = list(hub_args)
+        self.redis_names = [f"redis{i}" for i in range(redis_shards)]
+        # The hub each edge links to.
+        self.edge_hub = {e: self.hub_names[i % hubs] for i, e in enumerate(self.edge_names)}
         # certs: a deploy/gen-certs.sh directory; the edges then also serve
         # wss, and edge_urls are the wss ones.
         self.certs = Path(certs) if certs else None
         self.tls_ports = {}
+        self.redis = {}
+        self.hubs = {}
+        self.hub_link_ports, self.hub_http_ports = {}, {}
         self.hub = None
         self.edges = {}
         self.edge_ports = {}
         self.admin_ports = {}
-        self.hub_port = self.http_port = None
+        self.hub_port = self.http_port = None  # the first hub's
 
     def start(self):
         try:
-            self._start_hub()
+            for name in self.redis_names:
+                self.redis[name] = RedisServer(name, self.workdir / f"{self.tag}-{name}")
+            for r in self.redis.values():
+                r.wait_ready()
+            for name in self.hub_names:
+                self._start_hub(name)
+            for name in self.hub_names:
+                port = self.hub_http_ports[name]
+                wait_for(lambda: _readyz_ok(port), START_TIMEOUT_S,
+                         f"{name}'s engine to be ready (/readyz)", procs=self.procs())
             for name in self.edge_names:
                 self._start_edge(name)
             for name in self.edge_names:
                 self._wait_edge(name)
-            want = len(self.edge_names) * self.workers
-            wait_for(lambda: http_json(self.http_port, "/healthz").get("links") == want,
-                     START_TIMEOUT_S, f"{want} edge links on the hub", procs=self.procs())
+            for hub in self.hub_names:
+                want = self.workers * sum(1 for e in self.edge_names if self.edge_hub[e] == hub)
+                port = self.hub_http_ports[hub]
+                wait_for(lambda: http_json(port, "/healthz").get("links") == want,
+                         START_TIMEOUT_S, f"{want} edge links on {hub}", procs=self.procs())
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _start_hub(self):
-        ready = self.workdir / f"{self.tag}-hub.ready.json"
+    @property
+    def engine_args(self):
+        if not self.redis:
+            return []
+        return ["--engine", "redis", "--redis", ",".join(r.sock for r in self.redis.values())]
+
+    def _start_hub(self, name):
+        ready = self.workdir / f"{self.tag}-{name}.ready.json"
         argv = [str(self.bin_dir / "spoke-hub"), "--listen", f"{HOST}:0", "--http", f"{HOST}:0",
-                "--ready-file", str(ready), "--log-level", "warn"]
+                "--ready-file", str(ready), "--log-level", "warn", *self.hub_args,
+                *self.engine_args]
         if self.hub_config is not None:
             conf = self.workdir / f"{self.tag}-hub.ini"
             conf.write_text(self.hub_config)
             argv += ["-c", str(conf)]
-        self.hub = Proc("hub", argv, self.workdir / f"{self.tag}-hub.log")
-        doc = wait_for(lambda: read_json_file(ready), START_TIMEOUT_S, "the hub's ready file",
-                       procs=[self.hub])
-        self.hub_port, self.http_port = doc["link"], doc["http"]
+        proc = Proc(name, argv, self.workdir / f"{self.tag}-{name}.log")
+        self.hubs[name] = proc
+        if self.hub is None:
+            self.hub = proc
+        doc = wait_for(lambda: read_json_file(ready), START_TIMEOUT_S, f"{name}'s ready file",
+                       procs=[proc])
+        self.hub_link_ports[name], self.hub_http_ports[name] = doc["link"], doc["http"]
+        if self.hub_port is None:
+            self.hub_port, self.http_port = doc["link"], doc["http"]
 
     def _start_edge(self, name):
         ready = self.workdir / f"{self.tag}-{name}.ready.json"
+        hub_port = self.hub_link_ports[self.edge_hub[name]]
         argv = [str(self.bin_dir / "spoke-edge"), "--name", name, "--listen", f"{HOST}:0",
-                "--hub", f"{HOST}:{self.hub_port}", "--workers", str(self.workers),
+                "--hub", f"{HOST}:{hub_port}", "--workers", str(self.workers),
                 # The harness stops edges with SIGTERM: close any client at once.
                 "--drain-period", "0",
                 "--admin", f"{HOST}:0", "--ready-file", str(ready),
@@ -909,12 +1052,13 @@ class SpokeCluster:
             self.tls_ports[name] = doc["wss"]
 
     def procs(self):
-        return [p for p in [self.hub, *self.edges.values()] if p is not None]
+        return [p for p in [*self.redis.values(), *self.hubs.values(), *self.edges.values()]
+                if p is not None]
 
     @property
     def servers(self):
-        """name → Proc for every server process (the hub and the edges)."""
-        return {"hub": self.hub, **self.edges}
+        """name → Proc for every server process (Redis shards, hubs, edges)."""
+        return {**self.redis, **self.hubs, **self.edges}
 
     @property
     def edge_urls(self):
@@ -926,41 +1070,62 @@ class SpokeCluster:
     def urls(self):
         return list(self.edge_urls.values())
 
-    def links(self):
-        return http_json(self.http_port, "/api/links")["links"]
+    def links(self, hub=None):
+        """The open links of one hub (/api/links), or of every hub (each link
+        then says which in "hub")."""
+        out = []
+        for name in [hub] if hub else self.hub_names:
+            for link in http_json(self.hub_http_ports[name], "/api/links")["links"]:
+                out.append(dict(link, hub=name))
+        return out
 
     def drain(self, edge, period_s):
-        """Drains edge through the hub's API (POST /api/edges/NAME/drain):
+        """Drains edge through its hub's API (POST /api/edges/NAME/drain):
         it stops accepting, closes its clients with 1001 over period_s
         (0: the edge's own drain_period, 0 here) and exits 0."""
-        return http_json(self.http_port, f"/api/edges/{edge}/drain", body={"period": period_s})
+        return http_json(self.hub_http_ports[self.edge_hub[edge]], f"/api/edges/{edge}/drain",
+                         body={"period": period_s})
 
-    def hub_metrics(self):
-        return prometheus(self.http_port)
+    def hub_metrics(self, hub=None):
+        return prometheus(self.hub_http_ports[hub or self.hub_names[0]])
 
     def edge_metrics(self, name):
         return prometheus(self.admin_ports[name])
 
+    LINK_KEYS = ("publishes_in", "messages_out", "raw_in", "wire_in", "raw_out", "wire_out")
+
     def link_totals(self):
-        """Sums of the hub's per-link counters over all links."""
-        keys = ("publishes_in", "messages_out", "raw_in", "wire_in", "raw_out", "wire_out")
+        """Sums of the hubs' per-link counters over all links."""
         links = self.links()
-        return {k: sum(l.get(k, 0) for l in links) for k in keys}
+        return {k: sum(link.get(k, 0) for link in links) for k in self.LINK_KEYS}
 
     def link_counters(self):
-        """The hub's per-link counters summed per edge name, plus "all"."""
-        keys = ("publishes_in", "messages_out", "raw_in", "wire_in", "raw_out", "wire_out")
-        out = {n: dict.fromkeys(keys, 0) for n in self.edge_names + ["all"]}
-        for l in self.links():
-            for k in keys:
-                out[l["edge"]][k] += l.get(k, 0)
-                out["all"][k] += l.get(k, 0)
+        """The hubs' per-link counters summed per edge name, per hub name
+        (with several hubs), plus "all"."""
+        names = self.edge_names + (self.hub_names if len(self.hub_names) > 1 else []) + ["all"]
+        out = {n: dict.fromkeys(self.LINK_KEYS, 0) for n in names}
+        for link in self.links():
+            for k in self.LINK_KEYS:
+                out[link["edge"]][k] += link.get(k, 0)
+                if len(self.hub_names) > 1:
+                    out[link["hub"]][k] += link.get(k, 0)
+                out["all"][k] += link.get(k, 0)
         return out
 
     def stop(self):
-        """Stops the edges, then the hub. Returns {name: exit status}."""
+        """Stops the edges, then the hubs, then Redis. Returns {name: exit status}."""
         status = {}
-        for name, p in list(self.edges.items()) + [("hub", self.hub)]:
+        for name, p in [*self.edges.items(), *self.hubs.items(), *self.redis.items()]:
             if p is not None:
                 status[name] = p.stop()
         return status
+
+
+def _readyz_ok(port):
+    """True once a hub's /readyz answers 200 (its engine's store is reachable)."""
+    try:
+        return http_json(port, "/readyz").get("status") == "ok"
+    except urllib.error.HTTPError as e:
+        if e.code == 503:
+            return False
+        raise

@@ -6,8 +6,8 @@ table, and writes every figure with its conditions to
 tests/bench/results/<date>-<commit>.json.
 
 Workloads: idle, fanout, broadcast, topics, link, recovery, history,
-handshake, churn, wss (see docs/performance.md for what each figure means
-and how it is measured).
+handshake, churn, wss, redis (see docs/performance.md for what each figure
+means and how it is measured).
 
 Usage: tests/bench/run_bench.py [--bin-dir build] [--quick] [--only WORKLOAD[,…]]
                                [--hub-config FILE]
@@ -29,7 +29,7 @@ from benchlib import fmt_us as us  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 WORKLOADS = ("idle", "fanout", "broadcast", "topics", "link", "recovery", "history", "handshake",
-             "churn", "wss")
+             "churn", "wss", "redis")
 
 # The hub's history for the `history` workload, in one place so that it is
 # easy to follow the hub's syntax: every topic keeps up to COUNT messages for
@@ -78,6 +78,18 @@ PROFILES = {
                 "handshake": {"conns": 64, "seconds": 5},
                 "fanout": {"subs": 5000, "per_proc": 2500, "timeout": 90,
                            "runs": [("16B-w64", 16, 64, 1000), ("1KB-w16", 1024, 16, 300)]}},
+
+        # The redis engine against memory: a topics-style throughput run
+        # (`topics` topics, `pubs` publisher connections with `window` in
+        # flight, `messages` publishes; a window of 64 leaves the redis
+        # engine bound by its round trip, 256 by the machine) and a latency
+        # run (`latency`: subs on one topic, one publisher at `rate` for
+        # `seconds`), on one hub with each engine, then on two hubs sharing
+        # one Redis (and, with two_shards, two).
+        "redis": {"topics": 2000, "per_proc": 2000, "pubs": 8, "messages": 200000,
+                  "window": 256, "timeout": 90,
+                  "latency": {"subs": 100, "rate": 1000, "seconds": 3},
+                  "two_shards": True},
     },
     "quick": {
         "idle": {"conns": 6000, "per_proc": 6000, "hold_s": 2},
@@ -101,6 +113,11 @@ PROFILES = {
                 "handshake": {"conns": 32, "seconds": 3},
                 "fanout": {"subs": 1000, "per_proc": 1000, "timeout": 30,
                            "runs": [("16B-w64", 16, 64, 500)]}},
+
+        "redis": {"topics": 200, "per_proc": 200, "pubs": 4, "messages": 20000,
+                  "window": 256, "timeout": 30,
+                  "latency": {"subs": 20, "rate": 500, "seconds": 1},
+                  "two_shards": False},
     },
 }
 
@@ -132,10 +149,13 @@ class Bench:
                            check=True, stdout=subprocess.DEVNULL)
         return self.certs_dir
 
-    def cluster(self, workers=1, tls=False, hub_config=None):
+    def cluster(self, workers=1, tls=False, hub_config=None, **kw):
+        """A started cluster; kw go to bl.SpokeCluster (hubs, hub_args,
+        redis_shards)."""
         c = bl.SpokeCluster(self.bin_dir, self.workdir, workers=workers,
                             tag=f"c{len(self.clusters) + 1}", certs=self.certs() if tls else None,
-                            hub_config=hub_config if hub_config is not None else self.hub_config)
+                            hub_config=hub_config if hub_config is not None else self.hub_config,
+                            **kw)
         self.clusters.append(c)
         return c.start()
 
@@ -158,11 +178,11 @@ class Bench:
         print(json.dumps(printable, separators=(",", ":")), flush=True)
         print(f"{workload}: {text}", flush=True)
 
-    def measure(self, run, workers=1, tls=False, hub_config=None):
+    def measure(self, run, workers=1, tls=False, hub_config=None, **kw):
         """run(cluster) on a fresh cluster (clients over wss with tls, the hub
-        with the INI text hub_config), repeated when disturbed (see
-        benchlib.measure). Returns (result, cluster)."""
-        return bl.measure(lambda: self.cluster(workers, tls, hub_config), run,
+        with the INI text hub_config, kw as for cluster()), repeated when
+        disturbed (see benchlib.measure). Returns (result, cluster)."""
+        return bl.measure(lambda: self.cluster(workers, tls, hub_config, **kw), run,
                           self.args.noisy_retries, stop=self.stop_cluster)
 
     def stop_all(self):
@@ -812,6 +832,256 @@ class Bench:
                 self.rows.append((f"wss cost {name}", f"{f['subs']} subs",
                                   f"wss/ws {wss / ws:.2f}", "", "", ""))
 
+    # ---- the redis engine
+    def redis(self):
+        """The redis engine against the memory engine: the same topics-style
+        publish load and the same fixed-rate latency run on one hub with
+        each, then the throughput run on two hubs sharing one Redis (and two
+        shards), and a run where both hubs publish to one topic and every
+        subscriber must see one order."""
+        p = self.profile["redis"]
+        mem = {"hub_args": ["--engine", "memory"]}
+        red = {"redis_shards": 1}
+        runs = {
+            "topics-memory": self.engine_topics("topics-memory", p, **mem),
+            "topics-redis": self.engine_topics("topics-redis", p, **red),
+            "latency-memory": self.engine_latency("latency-memory", p, **mem),
+            "latency-redis": self.engine_latency("latency-redis", p, **red),
+            "topics-redis-2hubs": self.engine_topics("topics-redis-2hubs", p, hubs=2, **red),
+        }
+        if p["two_shards"]:
+            runs["topics-redis-2hubs-2shards"] = self.engine_topics(
+                "topics-redis-2hubs-2shards", p, hubs=2, redis_shards=2)
+        runs["order-redis-2hubs"] = self.engine_latency("order-redis-2hubs", p, hubs=2,
+                                                        pub_procs=2, **red)
+        self.engine_compare(runs)
+
+    @staticmethod
+    def engine_snapshot(c):
+        """What the engine figures are read from, at go and at the end: the
+        hubs' link counters, each Redis shard's INFO commandstats, and the
+        scheduler's CPU clock of the hubs and shards (a cross-check of the
+        tick-sampled figures)."""
+        return {"links": c.link_counters(),
+                "redis": {n: r.commandstats() for n, r in c.redis.items()},
+                "sched": {n: bl.sched_cpu_seconds(x.pid) for n, x in {**c.redis, **c.hubs}.items()}}
+
+    def engine_measure(self, name, run_fanout, hubs=1, hub_args=(), redis_shards=0):
+        """run_fanout(cluster, snapshot) on a fresh cluster of `hubs` hubs
+        (edge i on hub i mod hubs) with the engine given; the engine figures
+        added to its result."""
+        def run(c):
+            r = run_fanout(c, lambda: self.engine_snapshot(c))
+            r = self.engine_figures(r, c)
+            r["conditions"]["redis"] = {
+                "version": next(iter(c.redis.values())).info("server").get("redis_version"),
+                "argv": next(iter(c.redis.values())).argv[1:]} if c.redis else None
+            return r
+        r, _ = self.measure(run, hubs=hubs, hub_args=hub_args, redis_shards=redis_shards)
+        r["name"] = name
+        r["conditions"].update(workers=1, hubs=hubs, redis_shards=redis_shards,
+                               engine="redis" if redis_shards else "memory",
+                               edge_hub=r.pop("edge_hub"))
+        return r
+
+    @staticmethod
+    def engine_figures(r, c):
+        s0, s1 = r.pop("snapshots")
+        d = {k: {x: s1["links"][k][x] - s0["links"][k][x] for x in s0["links"][k]}
+             for k in s0["links"]}
+        cpu = r["cpu_s"]["per_process"]
+        multi = len(c.hub_names) > 1
+        publishes, routed = d["all"]["publishes_in"], d["all"]["messages_out"]
+
+        def us(seconds, n):
+            return round(1e6 * seconds / n, 2) if n and seconds is not None else None
+        hub_cpu = {h: cpu.get(h) or 0.0 for h in c.hub_names}
+        hub_routed = {h: d[h if multi else "all"]["messages_out"] for h in c.hub_names}
+        hub_pubs = {h: d[h if multi else "all"]["publishes_in"] for h in c.hub_names}
+        redis_cpu = {n: cpu.get(n) or 0.0 for n in c.redis_names}
+        cmds = {n: bl.commandstats_delta(s0["redis"][n], s1["redis"][n]) for n in c.redis_names}
+        # The publish script PUBLISHes every message on its topic's channel
+        # (the hubs' heartbeats add about one a second per hub).
+        shard_pubs = {n: cmds[n].get("publish", {}).get("calls", 0) for n in c.redis_names}
+        total_hub, total_redis = sum(hub_cpu.values()), sum(redis_cpu.values())
+        sched = {n: None if s0["sched"][n] is None or s1["sched"][n] is None
+                 else round(s1["sched"][n] - s0["sched"][n], 4) for n in s0["sched"]}
+        span = r["span_s"]
+        r.update(
+            edge_hub=dict(c.edge_hub), links_delta=d,
+            publishes=publishes, routed_message_links=routed,
+            publishes_per_s=round(publishes / span) if span else None,
+            routed_per_s=round(routed / span) if span else None,
+            hub_cpu_s={h: round(v, 3) for h, v in hub_cpu.items()},
+            hub_publishes=hub_pubs, hub_routed=hub_routed,
+            hub_cpu_us_per_publish=us(total_hub, publishes),
+            hub_cpu_us_per_routed={**{h: us(hub_cpu[h], hub_routed[h]) for h in c.hub_names},
+                                   "total": us(total_hub, routed)},
+            routed_per_hub_cpu_s=round(routed / total_hub) if total_hub else None,
+            redis_cpu_s={n: round(v, 3) for n, v in redis_cpu.items()},
+            redis_cpu_us_per_publish=us(total_redis, publishes) if c.redis_names else None,
+            redis_shard_publishes=shard_pubs,
+            redis_shard_cpu_share={n: round(v / total_redis, 3) if total_redis else None
+                                   for n, v in redis_cpu.items()},
+            redis_shard_cpu_us_per_publish={n: us(redis_cpu[n], shard_pubs[n])
+                                            for n in c.redis_names},
+            redis_commands=cmds,
+            # From the scheduler's clock (ns), not the 10 ms tick.
+            sched_cpu_s=sched,
+            sched_hub_cpu_us_per_publish=us(sum(sched[h] or 0 for h in c.hub_names), publishes),
+            sched_redis_cpu_us_per_publish=us(sum(sched[n] or 0 for n in c.redis_names),
+                                              publishes) if c.redis_names else None)
+        # Every subscriber connection of one topic must have seen one order
+        # (the loadgen's digests); those that saw another are counted.
+        orders = {}
+        for res in r["sub_results"]:
+            for topic, digest, n in res.get("orders") or []:
+                orders.setdefault(topic, {}).setdefault(digest, 0)
+                orders[topic][digest] += n
+        r["orders"] = {str(t): v for t, v in sorted(orders.items())} if orders else None
+        r["order_mismatch"] = sum(sum(v.values()) - max(v.values()) for v in orders.values())
+        r["check_failures"] = r["seq_gaps"] + r["order_mismatch"] + r["errors"] + r["closed"]
+        return r
+
+    def engine_topics(self, name, p, **kw):
+        """The `topics` load (publisher connection j on edge j mod 2 publishes
+        to and listens on the topics t with t mod pubs == j; subscriber t on
+        the other edge), with the engine and hubs of kw."""
+        r = self.engine_measure(name, lambda c, snap: bl.run_fanout(
+            self.fleet, c.servers, c.urls, label=self.label("redis"), subs=p["topics"],
+            sub_per_proc=p["per_proc"], pubs=p["pubs"], messages=p["messages"], size=16,
+            rate=0, window=p["window"], topic="bench.r", topics=p["topics"], sub_url_offset=1,
+            timeout=p["timeout"], edge_names=c.edge_names, hub_names=c.hub_names,
+            snapshot=snap), **kw)
+        self.engine_line(r, f"{p['topics']} topics, one subscriber each, {p['messages']} "
+                            f"messages from {p['pubs']} publisher connections, window "
+                            f"{p['window']}")
+        return r
+
+    def engine_latency(self, name, p, pub_procs=1, **kw):
+        """`subs` subscribers of one topic over both edges and pub_procs
+        publishers (process i on edge i mod 2) at `rate` in all."""
+        lat = p["latency"]
+        rate = lat["rate"] / pub_procs
+        r = self.engine_measure(name, lambda c, snap: bl.run_fanout(
+            self.fleet, c.servers, c.urls, label=self.label("redis"), subs=lat["subs"],
+            sub_per_proc=lat["subs"], pubs=1, pub_procs=pub_procs,
+            messages=int(rate * lat["seconds"]), size=16, rate=rate, window=None,
+            topic="bench.rlat", timeout=p["timeout"], edge_names=c.edge_names,
+            hub_names=c.hub_names, snapshot=snap), **kw)
+        self.engine_line(r, f"{lat['subs']} subscribers of one topic, {pub_procs} publisher(s) "
+                            f"at {lat['rate']} msg/s in all for {lat['seconds']} s")
+        return r
+
+    def engine_line(self, r, what):
+        cond = r["conditions"]
+        hubs = cond["hubs"]
+        where = (f"engine {cond['engine']}"
+                 + (f", {cond['redis_shards']} Redis shard(s)" if cond["redis_shards"] else "")
+                 + f", {hubs} hub(s)" + (" (edge-a → hub0, edge-b → hub1)" if hubs > 1 else ""))
+        lat = r["latency"]
+        checks = (f"{r['received']}/{r['expected']} delivered"
+                  + ("" if r["lost"] == 0 else f", LOST {r['lost']}")
+                  + f", {r['seq_gaps']} seq gaps")
+        if r["orders"] is not None:
+            n = sum(sum(v.values()) for v in r["orders"].values())
+            ds = sum(len(v) for v in r["orders"].values())
+            checks += (f", one order: {n} connections, {ds} digest(s) over {len(r['orders'])} "
+                       f"topic(s)" + (f" — {r['order_mismatch']} SAW ANOTHER ORDER"
+                                      if r["order_mismatch"] else ""))
+        if r["check_failures"]:
+            checks += f" — CHECKS FAILED ({r['check_failures']}: gaps, errors, closes, orders)"
+        hub_part = ", ".join(f"{h} {r['hub_cpu_s'][h]} s ({r['hub_routed'][h]} routed, "
+                             f"{r['hub_cpu_us_per_routed'][h]} µs each)" for h in r["hub_cpu_s"])
+        text = (f"{r['name']}: {what}; {where}: {checks}; {r['publishes']} publishes in "
+                f"{r['span_s']} s = {bl.fmt_rate(r['publishes_per_s'])} publishes/s, "
+                f"{bl.fmt_rate(r['routed_per_s'])} routed/s; hub CPU {hub_part}: "
+                f"{r['hub_cpu_us_per_publish']} µs per publish (scheduler clock "
+                f"{r['sched_hub_cpu_us_per_publish']}), "
+                f"{r['hub_cpu_us_per_routed']['total']} µs per routed message-link")
+        if cond["redis_shards"]:
+            shards = ", ".join(f"{n} {r['redis_cpu_s'][n]} s for {r['redis_shard_publishes'][n]} "
+                               f"PUBLISH ({r['redis_shard_cpu_us_per_publish'][n]} µs each, "
+                               f"{r['redis_shard_cpu_share'][n]:.0%} of Redis CPU)"
+                               if r["redis_shard_cpu_share"][n] is not None else f"{n} 0 s"
+                               for n in r["redis_cpu_s"])
+            text += (f"; Redis CPU {shards}: {r['redis_cpu_us_per_publish']} µs per publish "
+                     f"(scheduler clock {r['sched_redis_cpu_us_per_publish']})")
+        text += (f"; CPU edges {r['cpu_s']['edges']} s generators {r['cpu_s']['generators']} s "
+                 f"softirq {r['irq_cpu_s']} s, machine busy {r['machine_busy']}{bl.flags(r)}; "
+                 f"{bl.fmt_latency(r)}")
+        self.record("redis", r, text)
+
+    def engine_compare(self, runs):
+        """Ratios redis/memory, the summary rows."""
+        def ratio(a, b, nd=2):
+            return round(a / b, nd) if a is not None and b else None
+        tm, tr = runs["topics-memory"], runs["topics-redis"]
+        lm, lr = runs["latency-memory"], runs["latency-redis"]
+        cmp = {"name": "redis-vs-memory", "conditions": {
+            "throughput": "topics-redis / topics-memory", "latency": "latency-redis / "
+            "latency-memory"},
+            "publishes_per_s": ratio(tr["publishes_per_s"], tm["publishes_per_s"]),
+            "hub_cpu_us_per_publish": ratio(tr["hub_cpu_us_per_publish"],
+                                            tm["hub_cpu_us_per_publish"]),
+            "window_latency_p50": ratio(tr["latency"]["p50_us"], tm["latency"]["p50_us"]),
+            "window_latency_p99": ratio(tr["latency"]["p99_us"], tm["latency"]["p99_us"]),
+            "latency_p50": ratio(lr["latency"]["p50_us"], lm["latency"]["p50_us"]),
+            "latency_p99": ratio(lr["latency"]["p99_us"], lm["latency"]["p99_us"]),
+            "latency_max": ratio(lr["latency"]["max_us"], lm["latency"]["max_us"]),
+            "latency_p50_added_us": round(lr["latency"]["p50_us"] - lm["latency"]["p50_us"], 1)
+            if lr["latency"]["p50_us"] is not None and lm["latency"]["p50_us"] is not None
+            else None,
+            "latency_p99_added_us": round(lr["latency"]["p99_us"] - lm["latency"]["p99_us"], 1)
+            if lr["latency"]["p99_us"] is not None and lm["latency"]["p99_us"] is not None
+            else None}
+        two = runs["topics-redis-2hubs"]
+        cmp["two_hubs_publishes_per_s_vs_one"] = ratio(two["publishes_per_s"],
+                                                       tr["publishes_per_s"])
+        cmp["two_hubs_hub_cpu_per_routed_vs_one"] = ratio(
+            two["hub_cpu_us_per_routed"]["total"], tr["hub_cpu_us_per_routed"]["total"])
+        self.record("redis", cmp,
+                    f"redis/memory: throughput {cmp['publishes_per_s']}× "
+                    f"({bl.fmt_rate(tr['publishes_per_s'])} vs "
+                    f"{bl.fmt_rate(tm['publishes_per_s'])} publishes/s), hub CPU per publish "
+                    f"{cmp['hub_cpu_us_per_publish']}× ({tr['hub_cpu_us_per_publish']} vs "
+                    f"{tm['hub_cpu_us_per_publish']} µs); at "
+                    f"{lr['conditions']['rate_per_pub_proc']:.0f} msg/s latency p50 {cmp['latency_p50']}× ({us(lr['latency']['p50_us'])} vs "
+                    f"{us(lm['latency']['p50_us'])}, +{cmp['latency_p50_added_us']} µs), p99 "
+                    f"{cmp['latency_p99']}× ({us(lr['latency']['p99_us'])} vs "
+                    f"{us(lm['latency']['p99_us'])}), max {cmp['latency_max']}×; two hubs on one "
+                    f"Redis: throughput {cmp['two_hubs_publishes_per_s_vs_one']}× one hub's, hub "
+                    f"CPU per routed message {cmp['two_hubs_hub_cpu_per_routed_vs_one']}×")
+
+        for key, r in runs.items():
+            cond = r["conditions"]
+            lat = r["latency"]
+            per_cpu = f"hub {r['hub_cpu_us_per_routed']['total']} µs/routed"
+            if cond["hubs"] > 1:
+                per_cpu += " (" + ", ".join(f"{h} {r['hub_cpu_us_per_routed'][h]}"
+                                            for h in r["hub_cpu_s"]) + ")"
+            if cond["redis_shards"]:
+                per_cpu += f", Redis {r['redis_cpu_us_per_publish']} µs/publish"
+                if cond["redis_shards"] > 1:
+                    per_cpu += " (" + "/".join(f"{100 * (v or 0):.0f}%" for v in
+                                               r["redis_shard_cpu_share"].values()) + ")"
+            note = ""
+            if key == "topics-redis":
+                note = f"redis/memory throughput {cmp['publishes_per_s']}"
+            elif key == "latency-redis":
+                note = f"redis/memory p50 {cmp['latency_p50']}, p99 {cmp['latency_p99']}"
+            elif r["orders"] is not None and key.startswith("order"):
+                note = "one order" if not r["order_mismatch"] else \
+                    f"{r['order_mismatch']} conns SAW ANOTHER ORDER"
+            if r["check_failures"]:
+                note += " CHECKS FAILED"
+            self.rows.append((f"redis {key}",
+                              f"{cond['topics']} topic(s), {cond['hubs']} hub(s), "
+                              f"{r['received']}/{r['expected']}",
+                              per_cpu, f"{bl.fmt_rate(r['publishes_per_s'])} publishes/s",
+                              f"p50 {us(lat['p50_us'])} p99 {us(lat['p99_us'])} "
+                              f"max {us(lat['max_us'])}", (note + bl.flags(r)).strip()))
+
     # ---- output
     def summary(self):
         head = ("workload", "conditions", "per CPU-second", "throughput", "latency", "note")
@@ -897,7 +1167,9 @@ def main():
     print(f"\n{elapsed:.0f} s; results in {shown}")
     # recovery: a duplicated message is as bad as a lost one (where the
     # binaries have positions: without, a topic's numbering may restart).
+    # redis: a sequence gap, an error or a second order fails the run too.
     lost = sum((r.get("lost") or 0) + (r.get("seq_dups") or 0 if r.get("supported", True) else 0)
+               + (r.get("check_failures") or 0)
                for runs in bench.results.values() for r in runs)
     return 1 if errors or lost else 0
 

@@ -19,6 +19,13 @@
 #include "common/xalloc.h"
 #include "tests/bench/loadgen/lg.h"
 
+/* With at most this many topics the result carries "orders": the distinct
+ * order digests per topic (each connection's digest of the seq and send
+ * time of its measured messages, in arrival order), at most ORDER_MAX of
+ * them. Connections of one topic that saw one order have one digest. */
+#define ORDER_MAX_TOPICS 16
+#define ORDER_MAX 64
+
 struct sub_role {
     struct lg *lg;
     struct conn *conns;
@@ -28,6 +35,7 @@ struct sub_role {
     int said_ready, said_warm, said_recovered, measuring;
     uint64_t received, expected, gaps, warm_msgs, resets;
     struct resume *res; /* --reconnect; NULL otherwise */
+    uint64_t *order;    /* per connection, with <= ORDER_MAX_TOPICS topics; else NULL */
     uint64_t first_ns, last_ns;
     uint64_t measure_start_ns;
     double cpu_at_measure;
@@ -35,6 +43,44 @@ struct sub_role {
     struct hist read_hist; /* send -> our read of it */
     ev_timer setup_timer, phase_timer;
 };
+
+static uint64_t order_mix(uint64_t h, uint64_t v)
+{
+    uint64_t z = (h ^ v) + 0x9e3779b97f4a7c15ULL; /* splitmix64's finaliser */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Appends ,"orders":[[topic,"digest",conns],...] (and "orders_overflow"
+ * when there were more than ORDER_MAX distinct pairs). */
+static void append_orders(struct buf *b, const struct sub_role *r)
+{
+    struct {
+        uint32_t topic;
+        uint64_t digest, n;
+    } seen[ORDER_MAX];
+    unsigned ns = 0, overflow = 0;
+    for (unsigned j = 0; j < r->n; j++) {
+        unsigned k = 0;
+        while (k < ns && (seen[k].topic != r->conns[j].topic || seen[k].digest != r->order[j]))
+            k++;
+        if (k < ns) {
+            seen[k].n++;
+        } else if (ns < ORDER_MAX) {
+            seen[ns].topic = r->conns[j].topic;
+            seen[ns].digest = r->order[j];
+            seen[ns++].n = 1;
+        } else {
+            overflow = 1;
+        }
+    }
+    buf_printf(b, ",\"orders\":[");
+    for (unsigned k = 0; k < ns; k++)
+        buf_printf(b, "%s[%u,\"%016" PRIx64 "\",%" PRIu64 "]", k ? "," : "", seen[k].topic,
+                   seen[k].digest, seen[k].n);
+    buf_printf(b, "]%s", overflow ? ",\"orders_overflow\":true" : "");
+}
 
 static void finish(struct sub_role *r, int timed_out)
 {
@@ -64,6 +110,8 @@ static void finish(struct sub_role *r, int timed_out)
     buf_printf(&b, ",\"reads\":%" PRIu64 ",\"read_bytes\":%" PRIu64, lg->reads, lg->read_bytes);
     buf_printf(&b, ",\"cpu_s\":%.3f,\"cpu_measured_s\":%.3f", lg_cpu_s(),
                r->measuring ? lg_cpu_s() - r->cpu_at_measure : 0.0);
+    if (r->order)
+        append_orders(&b, r);
     if (r->res)
         resume_append_result(r->res, &b);
     lg_result(&b);
@@ -151,6 +199,8 @@ static void on_msg(struct sub_role *r, struct conn *c, const struct lg_event *e,
                 r->gaps += e->seq > c->last_seq ? e->seq - c->last_seq - 1 : 1;
             c->last_seq = e->seq;
         }
+        if (r->order)
+            r->order[c->idx] = order_mix(order_mix(r->order[c->idx], e->seq), e->t);
         c->received++;
         r->received++;
         if (!r->first_ns)
@@ -271,6 +321,8 @@ void role_sub_init(struct lg *lg)
     }
     if (lg->o.reconnect != RC_OFF)
         r->res = resume_new(lg, r->conns, r->n);
+    if (!r->idle && k <= ORDER_MAX_TOPICS)
+        r->order = xcalloc(r->n, sizeof *r->order);
     lg->role = r;
     lg->ops = &sub_ops;
     ev_timer_init(&r->setup_timer, setup_timeout_cb, lg->o.setup_timeout, 0);
