@@ -615,11 +615,14 @@ class RedisServer:
     """One redis-server on a unix socket (path: .sock); restart() brings it
     back on the same socket, empty unless keep=True (then from its RDB)."""
 
-    def __init__(self, workdir, name):
+    def __init__(self, workdir, name, args=(), auth=None):
         self.dir = Path(workdir) / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.sock = str(self.dir / "redis.sock")
         self.name, self.proc, self.n = name, None, 0
+        # args: more redis-server flags (e.g. --aclfile); auth: (user,
+        # password) that command() authenticates with first.
+        self.args, self.auth = list(args), auth
 
     def start(self, keep=False):
         if not keep:
@@ -630,7 +633,7 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
              "--dir", str(self.dir), "--dbfilename", "dump.rdb", "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+             "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning", *self.args],
             stdout=log, stderr=subprocess.STDOUT)
         wait_for(self.ping, START_TIMEOUT_S, f"redis-server {self.name} on {self.sock}")
         return self
@@ -639,17 +642,29 @@ class RedisServer:
         assert self.proc.poll() is None, f"redis-server {self.name} exited {self.proc.returncode}"
         return self.command("PING") == "+PONG"
 
-    def command(self, *args):
-        """One command in RESP over the socket; the first reply line (tests
-        read simple answers only)."""
+    def command(self, *args, auth=True):
+        """One command in RESP over the socket (after AUTH with self.auth,
+        unless auth=False); the first line of its reply (tests read simple
+        answers only)."""
         import socket
+
+        def resp(cmd):
+            return f"*{len(cmd)}\r\n" + "".join(f"${len(str(a))}\r\n{a}\r\n" for a in cmd)
+        cmds = [("AUTH", *self.auth)] if auth and self.auth else []
+        cmds.append(args)
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             s.settimeout(scaled(2))
             s.connect(self.sock)
-            req = f"*{len(args)}\r\n" + "".join(f"${len(str(a))}\r\n{a}\r\n" for a in args)
-            s.sendall(req.encode())
-            return s.recv(65536).split(b"\r\n", 1)[0].decode()
+            s.sendall("".join(resp(c) for c in cmds).encode())
+            data = b""
+            while data.count(b"\r\n") < len(cmds):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            lines = data.split(b"\r\n")
+            return lines[len(cmds) - 1].decode() if len(lines) >= len(cmds) else None
         except OSError:
             return None
         finally:
@@ -681,16 +696,18 @@ class RedisServer:
 
 @pytest.fixture
 def redis(tmp_path):
-    """Factory: redis(name="r0") -> a started RedisServer (its .sock for the
-    hub's --redis). Every server is stopped after the test."""
+    """Factory: redis(name="r0", args=(), auth=None) -> a started RedisServer
+    (its .sock for the hub's --redis; args: more redis-server flags; auth:
+    (user, password) for its own commands). Every server is stopped after
+    the test."""
     if not os.path.exists(REDIS_SERVER):
         if in_ci():
             pytest.fail("redis-server is missing: `make deps` installs it")
         pytest.skip("redis-server is not installed (make deps)")
     servers = []
 
-    def make(name="r0"):
-        r = RedisServer(tmp_path / "redis", name)
+    def make(name="r0", args=(), auth=None):
+        r = RedisServer(tmp_path / "redis", name, args, auth)
         servers.append(r)
         return r.start()
     yield make
