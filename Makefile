@@ -47,7 +47,7 @@ CTL_OBJ    := $(call obj,$(CTL_SRC))
 
 BINS := $(BUILD)/spoke-hub $(BUILD)/spoke-edge $(BUILD)/spokectl
 
-.PHONY: all deps install run test unit integration asan clean bench bench-quick format
+.PHONY: all deps install run run-redis test unit integration asan clean bench bench-quick format
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -144,6 +144,10 @@ bench-quick: deps all $(BUILD)/spoke-loadgen
 
 run: deps all
 	@bash deploy/local-cluster.sh $(BUILD)
+
+# Two hubs sharing one redis-server (the redis engine) and two edges.
+run-redis: deps all
+	@bash deploy/local-cluster.sh --redis $(BUILD)
 
 # Applies .clang-format to every C file git tracks.
 format:

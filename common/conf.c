@@ -67,6 +67,14 @@ int conf_set(const struct conf_opt *opt, const char *value, char *err, size_t er
             return -1;
         }
         return 0;
+    case CONF_ADDRS: {
+        char why[300];
+        if (net_parse_addr_list(value, opt->ptr, why, sizeof why) < 0) {
+            snprintf(err, errlen, "%s: %s", opt->key, why);
+            return -1;
+        }
+        return 0;
+    }
     case CONF_MS: {
         char *end;
         errno = 0;
@@ -224,6 +232,7 @@ static void print_help(const struct conf_spec *spec)
         if (o->section && (i == 0 || !same_section(spec->opts[i - 1].section, o->section)))
             printf("\n  in the [%s] section of the file:\n", o->section);
         const char *metavar = o->type == CONF_ADDR       ? "HOST:PORT"
+                              : o->type == CONF_ADDRS    ? "HOST:PORT[,...]"
                               : o->type == CONF_MS       ? "SECONDS"
                               : o->type == CONF_BYTES    ? "BYTES"
                               : o->type == CONF_INT      ? "N"

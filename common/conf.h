@@ -12,6 +12,7 @@ enum conf_type {
     CONF_INT,      /* ptr: long *, checked against [min, max] */
     CONF_BOOL,     /* ptr: int *; true/false/yes/no/on/off/1/0 */
     CONF_ADDR,     /* ptr: struct net_addr *; "HOST:PORT" */
+    CONF_ADDRS,    /* ptr: struct net_addr_list *; "HOST:PORT[,HOST:PORT...]" */
     CONF_LOGLEVEL, /* ptr: enum log_level *; debug|info|warn|error */
     CONF_MS,       /* ptr: long * milliseconds; written as seconds ("30", "0.25"),
                     * checked against [min, max] milliseconds */

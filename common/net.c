@@ -49,6 +49,46 @@ int net_parse_addr(const char *s, struct net_addr *out, int allow_port0)
     return 0;
 }
 
+int net_parse_addr_list(const char *s, struct net_addr_list *out, char *err, size_t errlen)
+{
+    struct net_addr_list l = {0};
+    for (const char *p = s;; p++) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        while (len && (*p == ' ' || *p == '\t'))
+            p++, len--;
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        char one[sizeof l.a[0].host + 8];
+        if (len >= sizeof one) {
+            snprintf(err, errlen, "'%.40s...' is not HOST:PORT", p);
+            return -1;
+        }
+        memcpy(one, p, len);
+        one[len] = '\0';
+        if (l.n == NET_ADDR_LIST_MAX) {
+            snprintf(err, errlen, "more than %d addresses", NET_ADDR_LIST_MAX);
+            return -1;
+        }
+        if (net_parse_addr(one, &l.a[l.n], 0) < 0) {
+            snprintf(err, errlen, "'%s' is not HOST:PORT", one);
+            return -1;
+        }
+        for (size_t i = 0; i < l.n; i++) {
+            if (l.a[i].port == l.a[l.n].port && strcmp(l.a[i].host, l.a[l.n].host) == 0) {
+                snprintf(err, errlen, "'%s' is listed twice", one);
+                return -1;
+            }
+        }
+        l.n++;
+        if (!end)
+            break;
+        p = end;
+    }
+    *out = l;
+    return 0;
+}
+
 int net_addr_is_loopback(const struct net_addr *a)
 {
     struct in_addr v4;

@@ -15,6 +15,19 @@ struct net_addr {
 /* Parses "HOST:PORT". Returns 0, or -1 if malformed (port 0 is allowed only
  * when allow_port0 is set: "pick a free port"). */
 int net_parse_addr(const char *s, struct net_addr *out, int allow_port0);
+
+/* A list of addresses in the order given, such as the hubs an edge may link
+ * to: "HOST:PORT,HOST:PORT" (blanks around each one are ignored). */
+#define NET_ADDR_LIST_MAX 16
+struct net_addr_list {
+    size_t n; /* 1 to NET_ADDR_LIST_MAX once parsed */
+    struct net_addr a[NET_ADDR_LIST_MAX];
+};
+/* Parses a comma-separated list of "HOST:PORT" (port 0 refused). Returns 0,
+ * or -1 with the culprit in err: an element that is not HOST:PORT (an empty
+ * one included), more than NET_ADDR_LIST_MAX elements, or one written twice.
+ * out is unchanged on error. */
+int net_parse_addr_list(const char *s, struct net_addr_list *out, char *err, size_t errlen);
 /* 1 if a's host is a loopback address (127.0.0.0/8, ::1, "localhost"). */
 int net_addr_is_loopback(const struct net_addr *a);
 /* Formats as "HOST:PORT" into out (at least 300 bytes). */

@@ -8,14 +8,29 @@
 # below, removed at the end). Ctrl-C (or SIGTERM) stops everything. `make run`
 # uses it with N = 2.
 #
-#   deploy/local-cluster.sh [BIN_DIR [EDGES]]      (defaults: build 2)
+# With --redis it starts two hubs instead (hub-1 on 7400/7480, hub-2 on
+# 7401/7481) sharing one order and one history through a redis-server it
+# runs on a unix socket in the temporary directory (nothing persisted); every
+# edge lists both hubs and fails over between them. `make run-redis` uses it.
+#
+#   deploy/local-cluster.sh [--redis] [BIN_DIR [EDGES]]      (defaults: build 2)
 set -u
+redis=0
+if [ "${1:-}" = "--redis" ]; then
+  redis=1
+  shift
+fi
 bin=${1:-build}
 nedges=${2:-2}
 here=$(cd "$(dirname "$0")" && pwd)
 for b in spoke-hub spoke-edge; do
   [ -x "$bin/$b" ] || { echo "local-cluster: $bin/$b not found (run make first)" >&2; exit 1; }
 done
+redis_bin=$(command -v redis-server || echo /usr/bin/redis-server)
+if [ "$redis" = 1 ] && [ ! -x "$redis_bin" ]; then
+  echo "local-cluster: --redis needs redis-server (apt-get install redis-server, or make deps)" >&2
+  exit 1
+fi
 case "$nedges" in ''|*[!0-9]*|0) echo "local-cluster: EDGES must be 1 to 26" >&2; exit 2;; esac
 [ "$nedges" -le 26 ] || { echo "local-cluster: EDGES must be 1 to 26" >&2; exit 2; }
 
@@ -46,14 +61,38 @@ if ! "$here/gen-certs.sh" "$certs" "${edge_names[@]}" >"$workdir/gen-certs.log" 
   stop 1
 fi
 
-"$bin/spoke-hub" --listen 127.0.0.1:7400 --http 127.0.0.1:7480 \
-  --link-ca "$certs/ca.pem" --link-cert "$certs/hub.pem" --link-key "$certs/hub.key" &
-pids+=($!)
-# Wait (bounded) for the hub's HTTP port before starting the edges.
-for _ in $(seq 1 50); do
-  if (exec 3<>/dev/tcp/127.0.0.1/7480) 2>/dev/null; then break; fi
-  sleep 0.1
-done
+# Waits (bounded, 5 s) until something accepts on 127.0.0.1:PORT.
+wait_port() {
+  for _ in $(seq 1 50); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+hub_args=(--link-ca "$certs/ca.pem" --link-cert "$certs/hub.pem" --link-key "$certs/hub.key")
+if [ "$redis" = 0 ]; then
+  nhubs=1
+  "$bin/spoke-hub" --listen 127.0.0.1:7400 --http 127.0.0.1:7480 "${hub_args[@]}" &
+  pids+=($!)
+else
+  nhubs=2
+  sock="$workdir/redis.sock"
+  # Nothing saved: no RDB snapshots, no append-only file, no TCP port.
+  "$redis_bin" --port 0 --unixsocket "$sock" --unixsocketperm 700 --save "" \
+    --appendonly no --dir "$workdir" --logfile "$workdir/redis.log" &
+  pids+=($!)
+  for _ in $(seq 1 50); do [ -S "$sock" ] && break; sleep 0.1; done
+  [ -S "$sock" ] || { echo "local-cluster: redis-server did not start (see $workdir/redis.log)" >&2; stop 1; }
+  for i in 1 2; do
+    "$bin/spoke-hub" --name "hub-$i" --listen "127.0.0.1:$((7399 + i))" \
+      --http "127.0.0.1:$((7479 + i))" --engine redis --redis "$sock" "${hub_args[@]}" &
+    pids+=($!)
+  done
+fi
+hub_list=$(seq -s, -f "127.0.0.1:%g" 7400 $((7399 + nhubs)))
+# Wait for the hubs' HTTP ports before starting the edges.
+for i in $(seq 0 $((nhubs - 1))); do wait_port $((7480 + i)) || true; done
 
 ports=()
 names=()
@@ -63,7 +102,7 @@ for i in $(seq 0 $((nedges - 1))); do
   "$bin/spoke-edge" --name "$name" --region local --listen "127.0.0.1:$port" \
     --tls-listen "127.0.0.1:$((8443 + 2 * i))" \
     --tls-cert "$certs/client-facing.pem" --tls-key "$certs/client-facing.key" \
-    --hub 127.0.0.1:7400 --admin "127.0.0.1:$((9080 + 2 * i))" \
+    --hub "$hub_list" --admin "127.0.0.1:$((9080 + 2 * i))" \
     --link-ca "$certs/ca.pem" --link-cert "$certs/edge-$name.pem" \
     --link-key "$certs/edge-$name.key" \
     --public-url "wss://127.0.0.1:$((8443 + 2 * i))/ws" &
@@ -85,7 +124,12 @@ fi
 sleep 0.5
 
 echo
-echo "spoke is running: hub on 127.0.0.1:7400 (mTLS links) and 127.0.0.1:7480 (HTTP API),"
+if [ "$redis" = 0 ]; then
+  echo "spoke is running: hub on 127.0.0.1:7400 (mTLS links) and 127.0.0.1:7480 (HTTP API),"
+else
+  echo "spoke is running: hub-1 on 127.0.0.1:7400 (mTLS links) and 127.0.0.1:7480 (HTTP API),"
+  echo "  hub-2 on 127.0.0.1:7401 and 127.0.0.1:7481, both on redis-server at $sock,"
+fi
 for i in "${!names[@]}"; do
   echo "  ${names[$i]} on ws://127.0.0.1:${ports[$i]}/ws and wss://127.0.0.1:$((8443 + 2 * i))/ws" \
        "(health: http://127.0.0.1:$((9080 + 2 * i))/readyz)"
@@ -103,6 +147,14 @@ Try it with two terminals (python3-websockets' interactive client):
       > {"op":"pub","topic":"chat.lobby","data":{"text":"hello"},"id":1}
 The first terminal prints {"op":"msg","topic":"chat.lobby","seq":1,...}.
 Operators: $bin/spokectl edges   (or curl -s http://127.0.0.1:7480/api/edges)
+MSG
+if [ "$redis" = 1 ]; then
+  cat <<MSG
+Each edge's worker links to one hub and fails over to the other: stop a hub
+(kill -INT <pid>) and the clients stay connected and lose nothing.
+MSG
+fi
+cat <<MSG
 
 Press Ctrl-C to stop.
 MSG

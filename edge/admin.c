@@ -10,30 +10,48 @@
 #include "edge/worker.h"
 
 /* Ready = every worker has a policy, a live hub link, and is not draining:
- * what a load balancer's health check should use. */
+ * what a load balancer's health check should use. A reason about the link
+ * names the hub concerned (the one being tried while the link is down). */
 static void readyz(struct httpd_conn *c, struct edge_admin *a)
 {
     json_t *reasons = json_array();
     for (unsigned i = 0; i < a->nworkers; i++) {
         struct worker_snapshot s;
-        char why[96];
+        char why[400];
         worker_snapshot(&a->workers[i], &s);
-        if (s.draining) {
+        const char *hub = a->cfg->hubs[s.hub].label;
+        if (s.draining)
             snprintf(why, sizeof why, "w%u: draining", i);
-            json_array_append_new(reasons, json_string(why));
-        } else if (!s.have_policy) {
-            snprintf(why, sizeof why, "w%u: no policy from the hub yet", i);
-            json_array_append_new(reasons, json_string(why));
-        } else if (!s.linked) {
-            snprintf(why, sizeof why, "w%u: hub link down", i);
-            json_array_append_new(reasons, json_string(why));
-        }
+        else if (!s.have_policy && s.linked)
+            snprintf(why, sizeof why, "w%u: no policy from hub %s yet", i, hub);
+        else if (!s.have_policy)
+            snprintf(why, sizeof why, "w%u: no policy from the hub yet; hub link down, trying %s",
+                     i, hub);
+        else if (!s.linked)
+            snprintf(why, sizeof why, "w%u: hub link down, trying %s", i, hub);
+        else
+            continue;
+        json_array_append_new(reasons, json_string(why));
     }
     json_t *j = json_object();
     int ready = json_array_size(reasons) == 0;
     json_object_set_new(j, "ready", json_boolean(ready));
     json_object_set_new(j, "reasons", reasons);
     httpd_respond_json(c, ready ? 200 : 503, j);
+}
+
+/* Which hub each worker is on: the address it is linked to (1) or trying
+ * (0). One sample per worker; its hub label moves with the link. */
+static void hub_links(struct buf *b, struct edge_admin *a)
+{
+    buf_printf(b, "\n# HELP spoke_edge_hub_link Each worker's hub: 1 while linked to it, 0 "
+                  "while trying to link to it.\n# TYPE spoke_edge_hub_link gauge");
+    for (unsigned i = 0; i < a->nworkers; i++) {
+        struct worker_snapshot s;
+        worker_snapshot(&a->workers[i], &s);
+        buf_printf(b, "\nspoke_edge_hub_link{edge=\"%s\",worker=\"%u\",hub=\"%s\"} %d",
+                   a->cfg->name, i, a->cfg->hubs[s.hub].label, s.linked);
+    }
 }
 
 static void metrics(struct httpd_conn *c, struct edge_admin *a)
@@ -73,6 +91,7 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
         sum.stats.dropped_over_budget += s.stats.dropped_over_budget;
         sum.stats.resets += s.stats.resets;
         sum.stats.duplicates += s.stats.duplicates;
+        sum.stats.hub_failovers += s.stats.hub_failovers;
         sum.stats.resumes_recovered += s.stats.resumes_recovered;
         sum.stats.resumes_not_recovered += s.stats.resumes_not_recovered;
         sum.stats.resumes_cached += s.stats.resumes_cached;
@@ -128,6 +147,9 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
          sum.stats.resets},
         {"spoke_edge_duplicates_dropped_total", "counter",
          "Messages from the hub the edge had delivered already: dropped.", sum.stats.duplicates},
+        {"spoke_edge_hub_failovers_total", "counter",
+         "Hub links made to another hub than the worker's previous link (failovers).",
+         sum.stats.hub_failovers},
         {"spoke_edge_publishes_pending", "gauge",
          "Publishes the hub has not ordered yet (held while the link is down).",
          sum.stats.publishes_pending},
@@ -200,6 +222,7 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
                "spoke_edge_payloads_dropped_total{edge=\"%s\",reason=\"invalid\"} %" PRIu64 "\n"
                "spoke_edge_payloads_dropped_total{edge=\"%s\",reason=\"over_budget\"} %" PRIu64,
                e, sum.stats.dropped_invalid, e, sum.stats.dropped_over_budget);
+    hub_links(&b, a);
     char labels[96];
     snprintf(labels, sizeof labels, "edge=\"%s\",", e);
     buf_append_u8(&b, '\n');

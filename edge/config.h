@@ -27,18 +27,26 @@ struct edge_ctl {
     atomic_uint listening;     /* workers that do */
 };
 
+/* One address of the `hub` list, resolved once at startup. */
+struct edge_hub {
+    const struct net_addr *addr; /* in edge_config.hub */
+    char label[300];             /* "HOST:PORT" as logs, /readyz and /metrics show it */
+    struct sockaddr_storage sa;
+    socklen_t salen;
+};
+
 struct edge_config {
     char *name;
     char *region;
-    char *public_url;       /* where clients reach this edge (for operators); may be empty */
-    struct net_addr listen; /* port 0 until the first worker's bind picks one */
-    struct net_addr hub;
-    struct net_addr admin;          /* /healthz, /readyz, /metrics for this edge process */
-    long admin_max_conns_per_ip;    /* admin connections one address may hold (0: no cap) */
-    long admin_head_timeout_ms;     /* deadline for an admin request's head */
-    char *admin_allowed_hosts;      /* Host names answered besides IPs, localhost, the admin host */
-    struct sockaddr_storage hub_sa; /* resolved once at startup */
-    socklen_t hub_salen;
+    char *public_url;            /* where clients reach this edge (for operators); may be empty */
+    struct net_addr listen;      /* port 0 until the first worker's bind picks one */
+    struct net_addr_list hub;    /* the `hub` setting: the hubs, in the order tried */
+    struct net_addr admin;       /* /healthz, /readyz, /metrics for this edge process */
+    long admin_max_conns_per_ip; /* admin connections one address may hold (0: no cap) */
+    long admin_head_timeout_ms;  /* deadline for an admin request's head */
+    char *admin_allowed_hosts;   /* Host names answered besides IPs, localhost, the admin host */
+    struct edge_hub hubs[NET_ADDR_LIST_MAX]; /* hubs[i] is hub.a[i], resolved */
+    size_t nhubs;                            /* = hub.n */
     long workers;
     enum log_level log_level;
     long client_sndbuf;
@@ -59,7 +67,7 @@ struct edge_config {
 
     /* The link: TLS with a certificate from link_ca, or plain TCP. */
     char *link_ca, *link_cert, *link_key;
-    char *link_server_name; /* name the hub's certificate must carry ("": the hub's host) */
+    char *link_server_name; /* name every hub's certificate must carry ("": the host dialled) */
     int allow_insecure_links;
     struct tls_slot *link_tls; /* NULL: plain TCP */
 

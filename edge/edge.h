@@ -58,8 +58,9 @@ struct worker_stats {
     /* Payloads from the link not delivered to one encoding's clients
      * (edge/deliver.c): not valid, or their rendering over the budget. */
     uint64_t dropped_invalid, dropped_over_budget;
-    uint64_t resets;     /* reset notices: a topic moved on the hub */
-    uint64_t duplicates; /* live MESSAGEs at or below the topic's seq: dropped */
+    uint64_t resets;        /* reset notices: a topic moved on the hub */
+    uint64_t duplicates;    /* live MESSAGEs at or below the topic's seq: dropped */
+    uint64_t hub_failovers; /* links made to another hub than the previous link's */
     /* Filled in by the snapshot from the modules that count them. */
     uint64_t resumes_recovered, resumes_not_recovered, resumes_cached, history_reads;
     uint64_t publishes_pending, publishes_resent, publishes_expired, publishes_refused;
@@ -69,6 +70,7 @@ struct worker_stats {
  * the worker a few times a second, off the hot path. */
 struct worker_snapshot {
     int have_policy, linked, draining;
+    size_t hub; /* in cfg->hubs: linked to (linked), else being tried */
     uint64_t clients, subscriptions, topics;
     struct worker_stats stats;
 };

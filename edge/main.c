@@ -34,7 +34,9 @@ static const struct conf_opt options[] = {
      "the URL clients use to reach this edge, shown to operators (e.g. wss://fra-1.example.com/ws)"},
     {"listen", CONF_ADDR, &cfg.listen, "127.0.0.1:8080", 0, 0,
      "client WebSocket address (path /ws; port 0: any free port, logged)"},
-    {"hub", CONF_ADDR, &cfg.hub, "127.0.0.1:7400", 0, 0, "the hub's link address"},
+    {"hub", CONF_ADDRS, &cfg.hub, "127.0.0.1:7400", 0, 0,
+     "the hubs' link addresses, comma-separated: each worker links to one (worker index modulo "
+     "the list's length first) and moves to the next when its link is lost"},
     {"admin", CONF_ADDR, &cfg.admin, "127.0.0.1:9080", 0, 0,
      "this edge's /healthz, /readyz and /metrics (port 0: any free port, logged)"},
     {"admin_max_conns_per_ip", CONF_INT, &cfg.admin_max_conns_per_ip, "16", 0, HTTPD_MAX_CONNS,
@@ -74,7 +76,8 @@ static const struct conf_opt options[] = {
      "PEM certificate this edge presents to the hub (its name must be in it)"},
     {"link_key", CONF_STR, &cfg.link_key, "", 0, 0, "PEM private key of link_cert"},
     {"link_server_name", CONF_STR, &cfg.link_server_name, "", 0, 0,
-     "name (or IP) the hub's certificate must carry (default: the host in --hub)"},
+     "name (or IP) every hub's certificate must carry (default: the host of the --hub address "
+     "dialled)"},
     {"allow_insecure_links", CONF_BOOL, &cfg.allow_insecure_links, "false", 0, 0,
      "link to a non-loopback hub over plain TCP (not for production)"},
     {"jwt_secret", CONF_STR, &cfg.jwt_secret, "", 0, 0,
@@ -116,6 +119,34 @@ static int region_is_valid(const char *s)
     return 1;
 }
 
+/* Resolves every hub address once (blocking: startup only). Returns 0, or
+ * -1 with err set. */
+static int resolve_hubs(char *err, size_t errlen)
+{
+    char why[400];
+    for (size_t i = 0; i < cfg.hub.n; i++) {
+        struct edge_hub *h = &cfg.hubs[i];
+        h->addr = &cfg.hub.a[i];
+        net_format_addr(h->addr, h->label, sizeof h->label);
+        if (net_resolve(h->addr, &h->sa, &h->salen, why, sizeof why) < 0) {
+            snprintf(err, errlen, "hub: %s", why);
+            return -1;
+        }
+    }
+    cfg.nhubs = cfg.hub.n;
+    return 0;
+}
+
+/* "a:1, b:2" for the startup line. */
+static const char *hub_list(char *out, size_t outlen)
+{
+    size_t off = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < cfg.nhubs && off < outlen; i++)
+        off += (size_t)snprintf(out + off, outlen - off, "%s%s", i ? ", " : "", cfg.hubs[i].label);
+    return out;
+}
+
 static void usage_error(const char *msg)
 {
     fprintf(stderr, "spoke-edge: %s\n", msg);
@@ -153,17 +184,22 @@ static int setup_tls(char *err, size_t errlen)
         return -1;
     }
 
-    int mode = tls_link_mode(cfg.link_ca, cfg.link_cert, cfg.link_key, &cfg.hub,
+    /* Plain TCP only if every hub is on loopback (or insecure links are
+     * allowed: each such hub is named in a warning). */
+    int mode = 0;
+    for (size_t i = 0; i < cfg.hub.n && mode == 0; i++) {
+        mode = tls_link_mode(cfg.link_ca, cfg.link_cert, cfg.link_key, &cfg.hub.a[i],
                              cfg.allow_insecure_links, "link to the hub at", err, errlen);
-    if (mode <= 0)
-        return mode;
+        if (mode < 0)
+            return -1;
+    }
+    if (mode == 0)
+        return 0;
     SSL_CTX *ctx = tls_link_client_ctx(cfg.link_ca, cfg.link_cert, cfg.link_key, err, errlen);
     if (!ctx)
         return -1;
-    if (!cfg.link_server_name[0]) {
-        free(cfg.link_server_name);
-        cfg.link_server_name = xstrdup(cfg.hub.host);
-    }
+    /* An empty link_server_name stays empty: each attempt then expects the
+     * host of the address it dials (edge/uplink.c). */
     cfg.link_tls = slot_new(ctx);
     return 0;
 }
@@ -377,8 +413,8 @@ int main(int argc, char **argv)
     if (cfg.reconnect_max_ms < cfg.reconnect_min_ms)
         usage_error("reconnect_max_ms must not be below reconnect_min_ms");
 
-    char err[512], addr[300], hubaddr[300];
-    if (net_resolve(&cfg.hub, &cfg.hub_sa, &cfg.hub_salen, err, sizeof err) < 0)
+    char err[512], addr[300];
+    if (resolve_hubs(err, sizeof err) < 0)
         usage_error(err);
     if (setup_tls(err, sizeof err) < 0 || setup_access(err, sizeof err) < 0)
         usage_error(err);
@@ -442,18 +478,18 @@ int main(int argc, char **argv)
         }
     }
     if (rc == 0) {
-        char tlsaddr[300];
-        log_info(
-            "spoke-edge %s: %s (region %s) serving ws://%s/ws%s%s%s with %u worker%s; "
-            "hub %s (%s); client auth: %s",
-            SPOKE_VERSION, cfg.name, cfg.region[0] ? cfg.region : "-",
-            net_format_addr(&cfg.listen, addr, sizeof addr), cfg.client_tls ? " and wss://" : "",
-            cfg.client_tls ? net_format_addr(&cfg.tls_listen, tlsaddr, sizeof tlsaddr) : "",
-            cfg.client_tls ? "/ws" : "", n, n == 1 ? "" : "s",
-            net_format_addr(&cfg.hub, hubaddr, sizeof hubaddr), cfg.link_tls ? "TLS" : "plain TCP",
-            !auth_enabled(edge_auth(&cfg))   ? "none"
-            : auth_required(edge_auth(&cfg)) ? "JWT required"
-                                             : "JWT optional");
+        char tlsaddr[300], hubs[NET_ADDR_LIST_MAX * 300];
+        log_info("spoke-edge %s: %s (region %s) serving ws://%s/ws%s%s%s with %u worker%s; "
+                 "hub%s %s (%s); client auth: %s",
+                 SPOKE_VERSION, cfg.name, cfg.region[0] ? cfg.region : "-",
+                 net_format_addr(&cfg.listen, addr, sizeof addr),
+                 cfg.client_tls ? " and wss://" : "",
+                 cfg.client_tls ? net_format_addr(&cfg.tls_listen, tlsaddr, sizeof tlsaddr) : "",
+                 cfg.client_tls ? "/ws" : "", n, n == 1 ? "" : "s", cfg.nhubs == 1 ? "" : "s",
+                 hub_list(hubs, sizeof hubs), cfg.link_tls ? "TLS" : "plain TCP",
+                 !auth_enabled(edge_auth(&cfg))   ? "none"
+                 : auth_required(edge_auth(&cfg)) ? "JWT required"
+                                                  : "JWT optional");
         struct ev_loop *loop = ctl.loop;
         ev_signal sigint, sigterm, sighup;
         ev_signal_init(&sigint, on_signal, SIGINT);

@@ -19,6 +19,7 @@
 #include "common/xalloc.h"
 #include "edge/deliver.h"
 #include "edge/edge.h"
+#include "edge/hubring.h"
 
 enum uplink_state {
     UPLINK_WAITING,    /* backing off before the next attempt */
@@ -48,9 +49,10 @@ struct uplink {
     int64_t next_interest_id;
     struct linkio lio;
     int lio_ready;
-    double backoff;    /* seconds: next retry delay before jitter */
-    ev_tstamp last_rx; /* last time bytes arrived (or the attempt started) */
-    int was_up;        /* log the first failure after being up as a warning */
+    struct hubring ring; /* the hub linked to or tried next (ring.cur), and the delay */
+    size_t linked_hub;   /* the hub of the last link made (SIZE_MAX: none yet) */
+    ev_tstamp last_rx;   /* last time bytes arrived (or the attempt started) */
+    int was_up;          /* log the first failure after being up as a warning */
     uint64_t attempts;
     uint32_t hub_heartbeat_ms; /* from the hub's HELLO: silence is judged by the slower side */
     uint64_t rtt_us;           /* from the last heartbeat the hub echoed */
@@ -76,33 +78,32 @@ static double jitter(double d)
     return d * (0.5 + 0.5 * ((double)r / 4294967295.0));
 }
 
+/* The hub linked to, or the one the next attempt dials. */
+static const struct edge_hub *current_hub(const struct uplink *u)
+{
+    return &u->w->cfg->hubs[u->ring.cur];
+}
+
+/* Whatever went wrong with the current hub, the next attempt is at the next
+ * one of the list (edge/hubring.h), after the ring's delay with jitter. */
 static void schedule_retry(struct uplink *u)
 {
-    const struct edge_config *cfg = u->w->cfg;
-    double delay = jitter(u->backoff);
-    u->backoff *= 2;
-    if (u->backoff > cfg->reconnect_max_ms / 1000.0)
-        u->backoff = cfg->reconnect_max_ms / 1000.0;
+    double delay = jitter(hubring_failed(&u->ring));
     u->state = UPLINK_WAITING;
     ev_timer_stop(u->w->loop, &u->retry);
     ev_timer_set(&u->retry, delay, 0.);
     ev_timer_start(u->w->loop, &u->retry);
-    log_debug("hub link: next attempt in %.0f ms", delay * 1000);
+    log_debug("hub link: next attempt in %.0f ms, to %s", delay * 1000, current_hub(u)->label);
 }
 
-static void disconnect(struct uplink *u, const char *why)
+static void disconnect(struct uplink *u, const char *reason)
 {
-    char addr[300];
-    net_format_addr(&u->w->cfg->hub, addr, sizeof addr);
-    if (u->state == UPLINK_UP || u->was_up) {
-        log_warn("hub link to %s down: %s; clients stay connected, reconnecting", addr, why);
-        u->was_up = 0;
-    } else if (u->attempts == 1 || u->attempts % 20 == 0) {
-        log_info("hub link to %s: %s (attempt %llu); retrying", addr, why,
-                 (unsigned long long)u->attempts);
-    } else {
-        log_debug("hub link to %s: %s", addr, why);
-    }
+    /* Logged below, once the next hub is known; reason may be u->lio.err,
+     * which linkio_deinit clears. */
+    char why[sizeof u->lio.err + 200];
+    snprintf(why, sizeof why, "%s", reason);
+    const char *was = current_hub(u)->label;
+    int was_linked = u->state == UPLINK_UP;
     if (u->fd >= 0) {
         ev_io_stop(u->w->loop, &u->io);
         close(u->fd);
@@ -113,8 +114,17 @@ static void disconnect(struct uplink *u, const char *why)
         u->lio_ready = 0;
     }
     ev_idle_stop(u->w->loop, &u->backlog);
-    int was_linked = u->state == UPLINK_UP;
     schedule_retry(u);
+    const char *next = current_hub(u)->label;
+    if (was_linked || u->was_up) {
+        log_warn("hub %s lost: %s; clients stay connected, trying %s", was, why, next);
+        u->was_up = 0;
+    } else if (u->attempts == 1 || u->attempts % 20 == 0) {
+        log_info("hub link to %s: %s (attempt %llu); retrying with %s", was, why,
+                 (unsigned long long)u->attempts, next);
+    } else {
+        log_debug("hub link to %s: %s", was, why);
+    }
     if (was_linked) {
         /* Nothing the hub owed us will come now. */
         topic_link_down(&u->w->topics);
@@ -131,9 +141,9 @@ static void send_msg(struct uplink *u, const struct link_msg *m)
 
 static void connect_now(struct uplink *u)
 {
-    const struct edge_config *cfg = u->w->cfg;
+    const struct edge_hub *hub = current_hub(u);
     u->attempts++;
-    u->fd = net_connect(&cfg->hub_sa, cfg->hub_salen);
+    u->fd = net_connect(&hub->sa, hub->salen);
     if (u->fd < 0) {
         disconnect(u, strerror(errno));
         return;
@@ -163,17 +173,22 @@ static void on_connected(struct uplink *u)
     }
     u->lio_ready = 1;
     if (cfg->link_tls) {
-        /* The hub must show a certificate from link_ca naming
-         * link_server_name; ours, from the same CA, names this edge. */
+        /* The hub must show a certificate from link_ca naming the host this
+         * attempt dialled (SNI too), or link_server_name for every hub;
+         * ours, from the same CA, names this edge. */
+        const char *host =
+            cfg->link_server_name[0] ? cfg->link_server_name : current_hub(u)->addr->host;
         SSL *ssl = tls_slot_new_ssl(cfg->link_tls);
         if (!ssl) {
             disconnect(u, "tls: cannot create a session");
             return;
         }
         SSL_set_connect_state(ssl);
-        if (tls_expect_host(ssl, cfg->link_server_name) < 0) {
+        if (tls_expect_host(ssl, host) < 0) {
             SSL_free(ssl);
-            disconnect(u, "tls: invalid link_server_name");
+            char why[320];
+            snprintf(why, sizeof why, "tls: cannot expect the name '%s'", host);
+            disconnect(u, why);
             return;
         }
         if (linkio_use_tls(&u->lio, ssl) < 0) {
@@ -196,6 +211,38 @@ static void on_connected(struct uplink *u)
     u->state = UPLINK_HELLO;
     set_events(u, EV_READ);
     uplink_flush(u);
+}
+
+/* For logs: what the hub sent, non-printable bytes shown as '?'. */
+static const char *printable(char *out, size_t outlen, struct link_str s)
+{
+    size_t n = s.len < outlen - 1 ? s.len : outlen - 1;
+    for (size_t i = 0; i < n; i++)
+        out[i] = s.ptr[i] >= 0x20 && s.ptr[i] < 0x7f ? s.ptr[i] : '?';
+    out[n] = '\0';
+    return out;
+}
+
+/* The hub answered HELLO: the link is up. A link to another hub than the
+ * last one is a failover. */
+static void linked(struct uplink *u, const struct link_msg *m)
+{
+    const struct edge_hub *hub = current_hub(u);
+    char name[LINK_MAX_NAME + 1], software[LINK_MAX_NAME + 1], from[360] = "";
+    size_t last = u->linked_hub;
+    if (last != SIZE_MAX && last != u->ring.cur) {
+        u->w->stats.hub_failovers++;
+        snprintf(from, sizeof from, "; failed over from %s", u->w->cfg->hubs[last].label);
+    }
+    log_info("linked to hub %s (name %s, software %s)%s", hub->label,
+             printable(name, sizeof name, m->name),
+             printable(software, sizeof software, m->software), from);
+    u->linked_hub = u->ring.cur;
+    u->state = UPLINK_UP;
+    u->was_up = 1;
+    u->hub_heartbeat_ms = m->heartbeat_ms;
+    u->attempts = 0;
+    hubring_linked(&u->ring);
 }
 
 /* After (re)linking the hub knows nothing of us: each topic is registered
@@ -245,15 +292,7 @@ static int on_msg(void *ud, const struct link_msg *m)
             disconnect(u, "link protocol version mismatch");
             return LINK_GONE;
         }
-        char addr[300];
-        log_info("linked to hub %s (software %.*s)",
-                 net_format_addr(&w->cfg->hub, addr, sizeof addr), (int)m->software.len,
-                 m->software.ptr);
-        u->state = UPLINK_UP;
-        u->was_up = 1;
-        u->hub_heartbeat_ms = m->heartbeat_ms;
-        u->attempts = 0;
-        u->backoff = w->cfg->reconnect_min_ms / 1000.0;
+        linked(u, m);
         /* After (re)linking the hub knows nothing of us. */
         topic_foreach(&w->topics, register_interest, u);
         if (topics_count(&w->topics))
@@ -421,7 +460,9 @@ struct uplink *uplink_new(struct worker *w, uplink_policy_fn on_policy)
     u->on_policy = on_policy;
     u->fd = -1;
     u->state = UPLINK_WAITING;
-    u->backoff = w->cfg->reconnect_min_ms / 1000.0;
+    hubring_init(&u->ring, w->cfg->nhubs, w->index, w->cfg->reconnect_min_ms / 1000.0,
+                 w->cfg->reconnect_max_ms / 1000.0);
+    u->linked_hub = SIZE_MAX;
     ev_init(&u->io, on_io);
     u->io.data = u;
     ev_init(&u->retry, on_retry);
@@ -464,6 +505,11 @@ void uplink_free(struct uplink *u)
 int uplink_is_up(const struct uplink *u)
 {
     return u->state == UPLINK_UP;
+}
+
+size_t uplink_hub(const struct uplink *u)
+{
+    return u->ring.cur;
 }
 
 int64_t uplink_interest_add(struct uplink *u, const char *topic, size_t len, uint64_t since_seq,

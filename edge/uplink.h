@@ -1,7 +1,8 @@
 /* A worker's link to the hub: connect, HELLO, interest, publish and direct
  * messages up; topic messages, directs and results down. While the link is
- * down the worker keeps its clients, reconnects with capped exponential
- * backoff and jitter, and re-sends its whole interest once linked again. */
+ * down the worker keeps its clients and tries the hubs of its `hub` list in
+ * turn (edge/hubring.h: capped exponential backoff, jitter), and re-sends
+ * its whole interest and its held publishes once linked again. */
 #ifndef SPOKE_EDGE_UPLINK_H
 #define SPOKE_EDGE_UPLINK_H
 #include <stddef.h>
@@ -23,6 +24,9 @@ void uplink_free(struct uplink *u);
 void uplink_start(struct uplink *u);
 /* 1 when the hub has answered our HELLO and the link is usable. */
 int uplink_is_up(const struct uplink *u);
+/* The index in cfg->hubs of the hub the link is with (up), or the one being
+ * tried or tried next (down). */
+size_t uplink_hub(const struct uplink *u);
 
 /* Registers interest in a topic with the hub, resuming from position
  * (since_seq, since_epoch) unless since_epoch is NULL. Returns the

@@ -133,6 +133,7 @@ static void publish_snapshot(struct worker *w)
     struct worker_snapshot s = {
         .have_policy = w->have_policy,
         .linked = uplink_is_up(w->up),
+        .hub = uplink_hub(w->up),
         .draining = w->draining,
         .clients = w->nclients,
         .subscriptions = w->topics.nsubs,

@@ -159,10 +159,10 @@ class Proc:
 
 
 class Cluster:
-    """One hub and a set of edges (edge-a, edge-b by default), every listener
-    on port 0: each process reports the ports it got in its ready file
-    (--ready-file, docs/operations.md), which is where hub_port, http_port,
-    edge_ports, wss_ports and edge_admin_port() come from.
+    """One hub (or several) and a set of edges (edge-a, edge-b by default),
+    every listener on port 0: each process reports the ports it got in its
+    ready file (--ready-file, docs/operations.md), which is where hub_port,
+    http_port, edge_ports, wss_ports and edge_admin_port() come from.
 
     The hub owns the policy: hub_args are extra hub flags (--idle-timeout 1),
     and hub_config, if given, is the text of an INI file passed with -c (its
@@ -171,6 +171,19 @@ class Cluster:
     started after the edges) listens on the ports the edges know: they are
     held by a PortHold while no hub has them.
 
+    Several hubs (hubs=N, for failover): hub i (0 to N-1) is a spoke-hub of
+    its own named hub-i (own engine, own policy), its link address
+    hub_addr(i) on hub_hosts[i] (default HOST; another IPv4 loopback address
+    such as 127.0.0.2 works too) and its ports in hub_ports[i] and
+    http_ports[i]; hub_port and http_port are hub 0's. start_hub(i),
+    kill_hub(i) and reload_hub(i) act on one hub (0 by default), hub_proc(i)
+    is its current process, and hub_args may be a function of i. Every edge
+    gets --hub with every hub's address in order (start_edge(name,
+    hubs=[...]) gives another list). hub_links(), links_of(), link_of() and
+    wait_links() look at every hub that runs (hub_links(i): hub i only);
+    policy() and put_policy() at hub 0. With one hub all of this is the
+    single hub, as before.
+
     Edge flags: edge_args go to every edge, or, if callable, edge_args(name)
     gives each edge's list; edge_extra = {name: [...]} adds flags for one
     edge (e.g. its own link certificate). With wss=True every edge also gets
@@ -178,7 +191,8 @@ class Cluster:
     --tls-key."""
 
     def __init__(self, workdir, edge_args=(), workers=2, edges=("edge-a", "edge-b"),
-                 hub_args=(), hub_config=None, edge_extra=None, wss=False):
+                 hub_args=(), hub_config=None, edge_extra=None, wss=False, hubs=1,
+                 hub_hosts=None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.edge_args = edge_args if callable(edge_args) else list(edge_args)
@@ -187,33 +201,57 @@ class Cluster:
         assert not unknown, f"edge_extra names edges that are not started: {unknown}"
         self.workers = workers
         self.wss = wss
-        self.hub_args = list(hub_args)
+        self.hub_args = hub_args if callable(hub_args) else list(hub_args)
+        assert hubs >= 1 and (hub_hosts is None or len(hub_hosts) == hubs), (hubs, hub_hosts)
+        self.hub_hosts = list(hub_hosts) if hub_hosts else [HOST] * hubs
         self.hub_config_path = None
         if hub_config is not None:
             self.hub_config_path = self.workdir / "hub.ini"
             self.write_hub_config(hub_config)
         self.names = list(edges)  # every edge this cluster runs, in start order
-        self.hub_port = self.http_port = None  # known once the first hub has reported them
+        # Per hub: its ports, known once its first process has reported them,
+        # and its current process.
+        self.hub_ports, self.http_ports = [None] * hubs, [None] * hubs
+        self.hub_procs = [None] * hubs
         self.edge_ports, self.wss_ports, self.admin_ports = {}, {}, {}  # name -> port
-        self.holds = []   # PortHolds keeping the hub's ports while no hub listens
-        self.hubs = []    # every hub process started, the current one last
+        self.holds = {}   # hub index -> PortHolds keeping its ports while it does not run
+        self.hubs = []    # every hub process started, the latest one last
         self.edges = {}   # name -> Proc
         self.retired = []  # edge processes replaced by a start_edge of the same name
 
+    # hub 0's ports, as with a single hub
+    @property
+    def hub_port(self):
+        return self.hub_ports[0]
+
+    @property
+    def http_port(self):
+        return self.http_ports[0]
+
+    def hub_addr(self, i=0):
+        """hub i's link address as the edges' --hub takes it."""
+        host = self.hub_hosts[i]
+        return f"[{host}]:{self.hub_ports[i]}" if ":" in host else f"{host}:{self.hub_ports[i]}"
+
+    def hub_proc(self, i=0):
+        """hub i's current process (None before its first start)."""
+        return self.hub_procs[i]
+
     # ---- lifecycle
     def start(self, hub=True, wait=True):
-        """Starts the hub, then the edges, and waits until all serve clients.
+        """Starts the hubs, then the edges, and waits until all serve clients.
 
-        With hub=False only the edges start, linking to a port held for the
-        hub (they have no policy yet, so they refuse clients); start_hub()
+        With hub=False only the edges start, linking to ports held for the
+        hubs (they have no policy yet, so they refuse clients); start_hub()
         later, then wait_ready(). With wait=False nothing waits for the edges
         (for edges that must not link: the test waits with wait_edge_ready for
         those that should)."""
-        if hub:
-            self.start_hub()
-        else:
-            self.holds.append(PortHold())
-            self.hub_port = self.holds[-1].port
+        for i in range(len(self.hub_ports)):
+            if hub:
+                self.start_hub(i)
+            else:
+                self.holds[i] = [PortHold(host=self.hub_hosts[i])]
+                self.hub_ports[i] = self.holds[i][0].port
         for name in list(self.names):
             self.start_edge(name)
         if hub and wait:
@@ -225,60 +263,69 @@ class Cluster:
             self.wait_edge_ready(name)
         self.wait_links(len(self.names) * self.workers)
 
-    def start_hub(self):
-        """Starts a hub and waits for its ready file. The first hub gets any
-        free ports; later ones (and a hub started after its edges) the ports
-        the edges were given."""
+    def start_hub(self, i=0):
+        """Starts hub i and waits for its ready file. Its first process gets
+        any free ports; later ones (and a hub started after its edges) the
+        ports the edges were given."""
         n = len(self.hubs) + 1
-        ready = self.workdir / f"hub-{n}.ready.json"
-        argv = [binary("spoke-hub"), "--listen", f"{HOST}:{self.hub_port or 0}",
-                "--http", f"{HOST}:{self.http_port or 0}", "--ready-file", str(ready),
-                "--heartbeat-ms", "500", "--log-level", "debug", *self.hub_args]
+        stem = f"hub-{n}" if len(self.hub_ports) == 1 else f"hub{i}-{n}"
+        ready = self.workdir / f"{stem}.ready.json"
+        args = self.hub_args(i) if callable(self.hub_args) else self.hub_args
+        name = [] if len(self.hub_ports) == 1 else ["--name", f"hub-{i}"]
+        argv = [binary("spoke-hub"), "--listen", f"{self.hub_hosts[i]}:{self.hub_ports[i] or 0}",
+                "--http", f"{HOST}:{self.http_ports[i] or 0}", "--ready-file", str(ready),
+                "--heartbeat-ms", "500", "--log-level", "debug", *name, *args]
         if self.hub_config_path:
             argv += ["-c", str(self.hub_config_path)]
-        hub = Proc(f"hub#{n}", argv, self.workdir / f"hub-{n}.log", ready)
+        label = f"hub#{n}" if len(self.hub_ports) == 1 else f"hub{i}#{n}"
+        hub = Proc(label, argv, self.workdir / f"{stem}.log", ready)
         self.hubs.append(hub)
+        self.hub_procs[i] = hub
         doc = hub.wait_ready_file()
-        self.hub_port, self.http_port = doc["link"], doc["http"]
-        self._release_holds()  # the hub holds its ports itself now
+        self.hub_ports[i], self.http_ports[i] = doc["link"], doc["http"]
+        self._release_holds(i)  # the hub holds its ports itself now
         return hub
 
-    def kill_hub(self):
-        """SIGKILL the current hub (no clean shutdown, as in a crash); its
-        ports stay held for the next start_hub."""
-        self.hubs[-1].kill()
-        self.holds += [PortHold(self.hub_port), PortHold(self.http_port)]
+    def kill_hub(self, i=0):
+        """SIGKILL hub i (no clean shutdown, as in a crash); its ports stay
+        held for the next start_hub(i)."""
+        self.hub_procs[i].kill()
+        self.holds[i] = [PortHold(self.hub_ports[i], self.hub_hosts[i]),
+                         PortHold(self.http_ports[i])]
 
-    def _release_holds(self):
-        while self.holds:
-            self.holds.pop().release()
+    def _release_holds(self, i=None):
+        for j in list(self.holds) if i is None else [i]:
+            for hold in self.holds.pop(j, []):
+                hold.release()
 
     def write_hub_config(self, text):
         """Rewrites the hub's INI file (takes effect on reload_hub or a restart)."""
         assert self.hub_config_path, "this cluster's hub was started without hub_config"
         self.hub_config_path.write_text(text)
 
-    def reload_hub(self):
-        """SIGHUP: the hub re-reads [policy] and [edge.*] from its file."""
-        self.hubs[-1].signal(signal.SIGHUP)
+    def reload_hub(self, i=0):
+        """SIGHUP: hub i re-reads [policy] and [edge.*] from its file."""
+        self.hub_procs[i].signal(signal.SIGHUP)
 
     def args_for(self, name):
         """The test's extra flags for edge `name` (edge_args, then edge_extra)."""
         common = self.edge_args(name) if callable(self.edge_args) else self.edge_args
         return [*common, *self.edge_extra.get(name, [])]
 
-    def start_edge(self, name):
+    def start_edge(self, name, hubs=None):
         """Starts edge `name` (one more edge if the cluster has none of that
         name) and waits until it has bound its ports (see wait_edge_ready for
-        serving)."""
-        assert self.hub_port, "the hub's link port is not known yet"
+        serving). hubs: the HOST:PORT list for its --hub (default: every
+        hub's hub_addr, in order)."""
+        assert all(self.hub_ports), "the hubs' link ports are not known yet"
+        hub_list = ",".join(hubs or [self.hub_addr(i) for i in range(len(self.hub_ports))])
         if name not in self.names:
             self.names.append(name)
         n = len([p for p in self.retired if p.name == name]) + (name in self.edges)
         stem = name if n == 0 else f"{name}-{n}"
         ready = self.workdir / f"{stem}.ready.json"
         argv = [binary("spoke-edge"), "--name", name, "--region", "test",
-                "--listen", f"{HOST}:0", "--hub", f"{HOST}:{self.hub_port}",
+                "--listen", f"{HOST}:0", "--hub", hub_list,
                 "--admin", f"{HOST}:0", "--ready-file", str(ready),
                 "--workers", str(self.workers), "--heartbeat-ms", "500",
                 "--reconnect-min-ms", "50", "--reconnect-max-ms", "500",
@@ -346,13 +393,18 @@ class Cluster:
         return self.admin_ports[name]
 
     # ---- hub admin API
-    def hub_links(self):
-        status, body = http_get(self.http_port, "/api/links")
+    def hub_links(self, i=None):
+        """/api/links of hub i, or of every hub that runs (hub 0 if none does)."""
+        if i is None:
+            running = [j for j, p in enumerate(self.hub_procs) if p is not None and p.alive()]
+            return [lk for j in running or [0] for lk in self.hub_links(j)]
+        status, body = http_get(self.http_ports[i], "/api/links")
         assert status == 200, f"/api/links answered {status}: {body[:200]!r}"
         return json.loads(body)["links"]
 
-    def links_of(self, edge):
-        return [link for link in self.hub_links() if link["edge"] == edge]
+    def links_of(self, edge, i=None):
+        """edge's links at hub i, or at every hub that runs."""
+        return [link for link in self.hub_links(i) if link["edge"] == edge]
 
     def wait_links(self, n, timeout=START_TIMEOUT_S):
         def linked():
@@ -406,15 +458,15 @@ class Cluster:
 
 @pytest.fixture
 def make_cluster(tmp_path):
-    """Factory: make_cluster(edge_args=[...] or name -> [...], hub_args=[...], hub_config="...",
-    workers=2, edges=(...), start_hub=True, edge_extra={name: [...]}, wss=False, wait=True)
-    -> a started Cluster (see Cluster)."""
+    """Factory: make_cluster(edge_args=[...] or name -> [...], hub_args=[...] or i -> [...],
+    hub_config="...", workers=2, edges=(...), start_hub=True, edge_extra={name: [...]},
+    wss=False, wait=True, hubs=1, hub_hosts=None) -> a started Cluster (see Cluster)."""
     clusters = []
 
     def make(edge_args=(), workers=2, edges=("edge-a", "edge-b"), hub_args=(), hub_config=None,
-             start_hub=True, edge_extra=None, wss=False, wait=True):
+             start_hub=True, edge_extra=None, wss=False, wait=True, hubs=1, hub_hosts=None):
         c = Cluster(tmp_path / f"cluster{len(clusters)}", edge_args, workers, edges, hub_args,
-                    hub_config, edge_extra, wss)
+                    hub_config, edge_extra, wss, hubs, hub_hosts)
         clusters.append(c)  # before start(): a half-started cluster is still stopped
         return c.start(hub=start_hub, wait=wait)
     yield make

@@ -65,13 +65,14 @@ class PortHold:
     connection's source port) can take it. A spoke process started on the
     port binds beside it (spoke sets SO_REUSEADDR too), so a hub can come
     back on the port its previous instance had. port=0: a port of the
-    kernel's choosing (see .port)."""
+    kernel's choosing (see .port); host: another loopback address than
+    HOST (127.0.0.2, for a second hub)."""
 
-    def __init__(self, port=0):
+    def __init__(self, port=0, host=HOST):
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            self.sock.bind((HOST, port))
+            self.sock.bind((host, port))
         except BaseException:
             self.sock.close()
             raise
