@@ -211,7 +211,7 @@ struct edge_link *edge_link__find_conn_str(struct hub *h, const struct link_str 
 
 /* A direct's target link went away before answering: its sender gets 503
  * now rather than waiting for its edge's deadline. */
-static void answer_gone(const char *from, size_t from_len, int64_t id, void *ud)
+static void answer_gone(const char *from, size_t from_len, int64_t id, uint64_t origin, void *ud)
 {
     struct hub *h = ud;
     struct link_str to = {from, (uint32_t)from_len};

@@ -251,7 +251,7 @@ static int on_direct(struct edge_link *l, const struct link_msg *m)
         /* The result of a direct with an id is let through only from the
          * link it went to, for this sender and id, and only once. */
         if (!m->has_id ||
-            directs_add(h->directs, t->id, m->from.ptr, m->from.len, m->id, ev_now(h->loop),
+            directs_add(h->directs, t->id, m->from.ptr, m->from.len, m->id, 0, ev_now(h->loop),
                         (size_t)h->cfg.link_max_pending_directs) == 0) {
             if (edge_link__send(t, m) == 0)
                 t->directs_out++;
@@ -281,7 +281,7 @@ static int on_direct_result(struct edge_link *l, const struct link_msg *m)
 {
     struct hub *h = l->hub;
     l->results_in++;
-    if (!directs_take(h->directs, l->id, m->to.ptr, m->to.len, m->id)) {
+    if (!directs_take(h->directs, l->id, m->to.ptr, m->to.len, m->id, NULL)) {
         /* Not an answer to anything we sent this link: made up, duplicated,
          * or too late (the sender's edge has answered 504 meanwhile). */
         h->stats.results_unsolicited++;
