@@ -71,7 +71,7 @@ static void http_policy_get(struct httpd_conn *c, const char *query, size_t qlen
         }
         hub_policy_effective(h, name, n, &p);
     }
-    httpd_respond_json(c, 200, hub_policy_to_json(&p));
+    httpd_respond_json(c, 200, policy_to_json(&p));
 }
 
 /* PUT /api/policy: a JSON object of policy keys; answers the new policy. */
@@ -90,7 +90,7 @@ static void http_policy_put(struct httpd_conn *c)
     }
     if (rc > 0)
         edge_link_push_policy(h);
-    httpd_respond_json(c, 200, hub_policy_to_json(&h->policy));
+    httpd_respond_json(c, 200, policy_to_json(&h->policy));
 }
 
 /* A request held while the engine answers (httpd_hold), with the topic it

@@ -131,6 +131,8 @@ struct hub {
     struct policy policy;
     struct policy flag_policy;
     struct dict *overrides;
+    struct policy file_policy;           /* what the file (and flags) said when last read ... */
+    struct dict *file_overrides;         /* ... (the cluster's policy may be another) */
     struct dict *loading_overrides;      /* being filled while the file is parsed */
     struct history_rules *loading_rules; /* [history] being read (start, SIGHUP) */
     struct conf_spec conf_spec;          /* kept for SIGHUP */

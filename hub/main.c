@@ -325,8 +325,7 @@ int main(int argc, char **argv)
         o->section = "policy";
     }
     h->from_flag = xcalloc(nopts, 1);
-    h->loading_overrides = xmalloc(sizeof *h->loading_overrides);
-    dict_init(h->loading_overrides);
+    h->loading_overrides = policy_overrides_new();
     h->loading_rules = history_rules_new();
     h->conf_spec = (struct conf_spec){
         .prog = "spoke-hub",
