@@ -282,7 +282,8 @@ int cluster_env_encode(struct buf *out, const struct cluster_env *e)
     mp_write_uint(out, e->from_boot);
     mp_write_uint(out, e->to_boot);
     mp_write_str(out, e->edge.ptr ? e->edge.ptr : "", e->edge.len);
-    mp_write_bin(out, buf_head(&body), buf_readable(&body));
+    mp_write_bin(out, buf_readable(&body) ? buf_head(&body) : (const uint8_t *)"",
+                 buf_readable(&body));
     buf_deinit(&body);
     size_t n = buf_readable(out) - start;
     if (n > CLUSTER_MAX_ENVELOPE) {

@@ -72,6 +72,11 @@ static void test_cluster_env_drain_needs_an_edge_and_encoding_checks_the_kind(vo
     assert_int_equal(got.edge.len, 6);
     assert_true(got.msg.time_ms == 500);
     buf_reset(&b);
+    struct cluster_env notice = {.kind = CLUSTER_NAME_TAKEN, .from = link_str_c("hub-a")};
+    assert_true(cluster_env_encode(&b, &notice) > 0); /* no body at all */
+    assert_int_equal(cluster_env_decode(buf_head(&b), buf_readable(&b), &got, err, sizeof err), 0);
+    assert_int_equal(got.kind, CLUSTER_NAME_TAKEN);
+    buf_reset(&b);
     e.kind = CLUSTER_KICK; /* a DRAIN in a KICK envelope: refused when encoding */
     assert_int_equal(cluster_env_encode(&b, &e), -1);
     assert_int_equal(buf_readable(&b), 0);
