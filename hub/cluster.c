@@ -14,6 +14,7 @@
 #include "hub/cluster_internal.h"
 #include "hub/edge_link.h"
 #include "hub/engine_redis.h"
+#include "hub/engine_redis_wire.h"
 #include "hub/http.h"
 #include "hub/http_edges.h"
 
@@ -443,7 +444,7 @@ static void on_push(struct redis_conn *rc, const struct redis_push *p, void *ud)
         cluster__on_envelope(c, (const uint8_t *)p->payload, p->payload_len);
     } else if (is(p, c->k_policy)) {
         uint64_t v;
-        if (cluster_u64_parse(p->payload, p->payload_len, &v) == 0)
+        if (redis_wire_u64(p->payload, p->payload_len, &v) == 0)
             cluster__policy_seen(c, v);
     }
 }

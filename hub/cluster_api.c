@@ -154,98 +154,115 @@ int cluster_ready(const struct cluster *c, char *why, size_t len)
     return 0;
 }
 
-#define FAMILY(b, name, type, help) metrics_family(b, name, type, help)
+/* The families, in the order they are written. */
+enum {
+    M_UP,
+    M_CONFLICT,
+    M_HUBS,
+    M_AGE,
+    M_REMOTE,
+    M_DIRECTS,
+    M_RESULTS,
+    M_REFUSED,
+    M_COMMANDS,
+    M_DROPPED,
+    M_REFRESHES,
+    M_POLICY,
+    M_POLICIES,
+    M_NFAMILIES
+};
+
+static const struct {
+    const char *name, *type, *help;
+} families[M_NFAMILIES] = {
+    [M_UP] = {"spoke_hub_cluster_up", "gauge",
+              "1 while this hub takes part in the cluster: Redis reachable, its name "
+              "registered, its channel listened to."},
+    [M_CONFLICT] = {"spoke_hub_cluster_name_conflict", "gauge",
+                    "1 while another process holds this hub's name in Redis (this hub stays "
+                    "out)."},
+    [M_HUBS] = {"spoke_hub_cluster_hubs", "gauge",
+                "Hubs the last registry read listed, this one included (1 while the cache is "
+                "older than cluster_ttl)."},
+    [M_AGE] = {"spoke_hub_cluster_view_age_seconds", "gauge",
+               "Time since the other hubs' views were last read (-1: never)."},
+    [M_REMOTE] = {"spoke_hub_cluster_remote_workers", "gauge",
+                  "Edge worker links other hubs hold, as their views say."},
+    [M_DIRECTS] = {"spoke_hub_cluster_directs_total", "counter",
+                   "Directs relayed through Redis: sent to another hub, or received from one "
+                   "for a link of this hub."},
+    [M_RESULTS] = {"spoke_hub_cluster_direct_results_total", "counter",
+                   "Direct results relayed through Redis, by direction."},
+    [M_REFUSED] = {"spoke_hub_cluster_directs_refused_total", "counter",
+                   "Directs for another hub answered 503 at once, by reason: Redis down, this "
+                   "hub out of the cluster (name taken), link_max_pending_directs waiting for "
+                   "that hub, or nobody listening on its channel."},
+    [M_COMMANDS] = {"spoke_hub_cluster_commands_total", "counter",
+                    "Kicks and drains relayed through Redis, by kind and direction."},
+    [M_DROPPED] = {"spoke_hub_cluster_dropped_total", "counter",
+                   "What was read from Redis and dropped, by what: a message on this hub's "
+                   "channel that is not an envelope, one for another process of this name, a "
+                   "result answering nothing sent, a registration or view that is not usable, a "
+                   "process beyond the peers this hub keeps."},
+    [M_REFRESHES] = {"spoke_hub_cluster_refreshes_total", "counter",
+                     "Registry refreshes sent (this hub's registration and view written, the "
+                     "others' read), and those Redis failed."},
+    [M_POLICY] = {"spoke_hub_cluster_policy_version", "gauge",
+                  "The version of the cluster's policy in force here (0: none read yet)."},
+    [M_POLICIES] = {"spoke_hub_cluster_policy_versions_total", "counter",
+                    "Policy versions installed here from Redis or written there by this hub, "
+                    "and those found unusable (the policy in force stayed)."},
+};
 
 void cluster_metrics(const struct cluster *c, struct buf *b)
 {
     const struct cluster_stats *s = &c->st;
     char why[8];
-    size_t routes = c->routes.count;
-    FAMILY(b, "spoke_hub_cluster_up", "gauge",
-           "1 while this hub takes part in the cluster: Redis reachable, its name registered, "
-           "its channel listened to.");
-    buf_printf(b, "spoke_hub_cluster_up %d\n", cluster_can_send(c, why, sizeof why));
-    FAMILY(b, "spoke_hub_cluster_name_conflict", "gauge",
-           "1 while another process holds this hub's name in Redis (this hub stays out).");
-    buf_printf(b, "spoke_hub_cluster_name_conflict %d\n", c->state == CLUSTER_OUT);
-    FAMILY(b, "spoke_hub_cluster_hubs", "gauge",
-           "Hubs the last registry read listed, this one included (1 while the cache is older "
-           "than cluster_ttl).");
-    buf_printf(b, "spoke_hub_cluster_hubs %zu\n", cache_fresh(c) ? c->nlisted : (size_t)1);
-    FAMILY(b, "spoke_hub_cluster_view_age_seconds", "gauge",
-           "Time since the other hubs' views were last read (-1: never).");
-    buf_printf(b, "spoke_hub_cluster_view_age_seconds %.3f\n",
-               c->read_at > 0 ? ev_now(c->loop) - c->read_at : -1.0);
-    FAMILY(b, "spoke_hub_cluster_remote_workers", "gauge",
-           "Edge worker links other hubs hold, as their views say.");
-    buf_printf(b, "spoke_hub_cluster_remote_workers %zu\n", cache_fresh(c) ? routes : (size_t)0);
-    FAMILY(b, "spoke_hub_cluster_directs_total", "counter",
-           "Directs relayed through Redis: sent to another hub, or received from one for a link "
-           "of this hub.");
-    buf_printf(b, "spoke_hub_cluster_directs_total{direction=\"sent\"} %llu\n",
-               (unsigned long long)s->directs_sent);
-    buf_printf(b, "spoke_hub_cluster_directs_total{direction=\"received\"} %llu\n",
-               (unsigned long long)s->directs_received);
-    FAMILY(b, "spoke_hub_cluster_direct_results_total", "counter",
-           "Direct results relayed through Redis, by direction.");
-    buf_printf(b, "spoke_hub_cluster_direct_results_total{direction=\"sent\"} %llu\n",
-               (unsigned long long)s->results_sent);
-    buf_printf(b, "spoke_hub_cluster_direct_results_total{direction=\"received\"} %llu\n",
-               (unsigned long long)s->results_received);
-    FAMILY(b, "spoke_hub_cluster_directs_refused_total", "counter",
-           "Directs for another hub answered 503 at once, by reason: Redis down, this hub out "
-           "of the cluster (name taken), link_max_pending_directs waiting for that hub, or "
-           "nobody listening on its channel.");
-    buf_printf(b, "spoke_hub_cluster_directs_refused_total{reason=\"redis_down\"} %llu\n",
-               (unsigned long long)s->refused_down);
-    buf_printf(b, "spoke_hub_cluster_directs_refused_total{reason=\"out_of_cluster\"} %llu\n",
-               (unsigned long long)s->refused_out);
-    buf_printf(b, "spoke_hub_cluster_directs_refused_total{reason=\"pending_limit\"} %llu\n",
-               (unsigned long long)s->refused_full);
-    buf_printf(b, "spoke_hub_cluster_directs_refused_total{reason=\"not_received\"} %llu\n",
-               (unsigned long long)s->refused_unheard);
-    FAMILY(b, "spoke_hub_cluster_commands_total", "counter",
-           "Kicks and drains relayed through Redis, by kind and direction.");
-    buf_printf(b, "spoke_hub_cluster_commands_total{kind=\"kick\",direction=\"sent\"} %llu\n",
-               (unsigned long long)s->kicks_sent);
-    buf_printf(b, "spoke_hub_cluster_commands_total{kind=\"kick\",direction=\"received\"} %llu\n",
-               (unsigned long long)s->kicks_received);
-    buf_printf(b, "spoke_hub_cluster_commands_total{kind=\"drain\",direction=\"sent\"} %llu\n",
-               (unsigned long long)s->drains_sent);
-    buf_printf(b, "spoke_hub_cluster_commands_total{kind=\"drain\",direction=\"received\"} %llu\n",
-               (unsigned long long)s->drains_received);
-    FAMILY(b, "spoke_hub_cluster_dropped_total", "counter",
-           "What was read from Redis and dropped, by what: a message on this hub's channel that "
-           "is not an envelope, one for another process of this name, a result answering "
-           "nothing sent, a registration or view that is not usable, a process beyond the "
-           "peers this hub keeps.");
-    buf_printf(b, "spoke_hub_cluster_dropped_total{what=\"envelope\"} %llu\n",
-               (unsigned long long)s->bad_envelopes);
-    buf_printf(b, "spoke_hub_cluster_dropped_total{what=\"misaddressed\"} %llu\n",
-               (unsigned long long)s->misaddressed);
-    buf_printf(b, "spoke_hub_cluster_dropped_total{what=\"result\"} %llu\n",
-               (unsigned long long)s->unsolicited);
-    buf_printf(b, "spoke_hub_cluster_dropped_total{what=\"document\"} %llu\n",
-               (unsigned long long)s->bad_docs);
-    buf_printf(b, "spoke_hub_cluster_dropped_total{what=\"peer\"} %llu\n",
-               (unsigned long long)s->peers_full);
-    FAMILY(b, "spoke_hub_cluster_refreshes_total", "counter",
-           "Registry refreshes sent (this hub's registration and view written, the others' "
-           "read), and those Redis failed.");
-    buf_printf(b, "spoke_hub_cluster_refreshes_total{outcome=\"sent\"} %llu\n",
-               (unsigned long long)s->refreshes);
-    buf_printf(b, "spoke_hub_cluster_refreshes_total{outcome=\"failed\"} %llu\n",
-               (unsigned long long)s->refresh_failures);
-    FAMILY(b, "spoke_hub_cluster_policy_version", "gauge",
-           "The version of the cluster's policy in force here (0: none read yet).");
-    buf_printf(b, "spoke_hub_cluster_policy_version %llu\n", (unsigned long long)c->policy_version);
-    FAMILY(b, "spoke_hub_cluster_policy_versions_total", "counter",
-           "Policy versions installed here from Redis or written there by this hub, and those "
-           "found unusable (the policy in force stayed).");
-    buf_printf(b, "spoke_hub_cluster_policy_versions_total{outcome=\"applied\"} %llu\n",
-               (unsigned long long)s->policy_applied);
-    buf_printf(b, "spoke_hub_cluster_policy_versions_total{outcome=\"written\"} %llu\n",
-               (unsigned long long)s->policy_written);
-    buf_printf(b, "spoke_hub_cluster_policy_versions_total{outcome=\"rejected\"} %llu\n",
-               (unsigned long long)s->policy_rejected);
+    int fresh = cache_fresh(c);
+    const struct {
+        int family;
+        const char *labels; /* NULL: none */
+        double value;
+    } rows[] = {
+        {M_UP, NULL, cluster_can_send(c, why, sizeof why)},
+        {M_CONFLICT, NULL, c->state == CLUSTER_OUT},
+        {M_HUBS, NULL, fresh ? (double)c->nlisted : 1},
+        {M_AGE, NULL, c->read_at > 0 ? ev_now(c->loop) - c->read_at : -1.0},
+        {M_REMOTE, NULL, fresh ? (double)c->routes.count : 0},
+        {M_DIRECTS, "direction=\"sent\"", (double)s->directs_sent},
+        {M_DIRECTS, "direction=\"received\"", (double)s->directs_received},
+        {M_RESULTS, "direction=\"sent\"", (double)s->results_sent},
+        {M_RESULTS, "direction=\"received\"", (double)s->results_received},
+        {M_REFUSED, "reason=\"redis_down\"", (double)s->refused_down},
+        {M_REFUSED, "reason=\"out_of_cluster\"", (double)s->refused_out},
+        {M_REFUSED, "reason=\"pending_limit\"", (double)s->refused_full},
+        {M_REFUSED, "reason=\"not_received\"", (double)s->refused_unheard},
+        {M_COMMANDS, "kind=\"kick\",direction=\"sent\"", (double)s->kicks_sent},
+        {M_COMMANDS, "kind=\"kick\",direction=\"received\"", (double)s->kicks_received},
+        {M_COMMANDS, "kind=\"drain\",direction=\"sent\"", (double)s->drains_sent},
+        {M_COMMANDS, "kind=\"drain\",direction=\"received\"", (double)s->drains_received},
+        {M_DROPPED, "what=\"envelope\"", (double)s->bad_envelopes},
+        {M_DROPPED, "what=\"misaddressed\"", (double)s->misaddressed},
+        {M_DROPPED, "what=\"result\"", (double)s->unsolicited},
+        {M_DROPPED, "what=\"document\"", (double)s->bad_docs},
+        {M_DROPPED, "what=\"peer\"", (double)s->peers_full},
+        {M_REFRESHES, "outcome=\"sent\"", (double)s->refreshes},
+        {M_REFRESHES, "outcome=\"failed\"", (double)s->refresh_failures},
+        {M_POLICY, NULL, (double)c->policy_version},
+        {M_POLICIES, "outcome=\"applied\"", (double)s->policy_applied},
+        {M_POLICIES, "outcome=\"written\"", (double)s->policy_written},
+        {M_POLICIES, "outcome=\"rejected\"", (double)s->policy_rejected},
+    };
+    int last = -1;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const char *name = families[rows[i].family].name;
+        if (rows[i].family != last)
+            metrics_family(b, name, families[rows[i].family].type, families[rows[i].family].help);
+        last = rows[i].family;
+        /* Counters are exact as doubles up to 2^53: far beyond these. */
+        if (rows[i].labels)
+            buf_printf(b, "%s{%s} %.15g\n", name, rows[i].labels, rows[i].value);
+        else
+            buf_printf(b, "%s %.15g\n", name, rows[i].value);
+    }
 }

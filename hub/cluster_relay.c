@@ -134,12 +134,7 @@ void cluster_result(struct cluster *c, uint64_t origin, const struct link_msg *m
 void cluster_answer(struct cluster *c, uint64_t origin, struct link_str to, int64_t id,
                     uint32_t code, const char *reason)
 {
-    struct link_msg r = {.type = LINK_DIRECT_RESULT,
-                         .to = to,
-                         .has_id = 1,
-                         .id = id,
-                         .code = code,
-                         .reason = link_str_c(reason)};
+    struct link_msg r = link_direct_result(to, id, code, reason);
     cluster_result(c, origin, &r);
 }
 

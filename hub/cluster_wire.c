@@ -3,26 +3,17 @@
 
 #include <jansson.h>
 #include <msgpack.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/connid.h"
+#include "common/errbuf.h"
 #include "common/mpcheck.h"
 #include "common/mpwrite.h"
+#include "common/printable.h"
 #include "common/xalloc.h"
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
+#include "hub/engine_redis_wire.h"
 
 /* ---- keys and channels --------------------------------------------------- */
 
@@ -120,23 +111,6 @@ const char *cluster_script_text(enum cluster_script s)
 
 /* ---- replies ------------------------------------------------------------- */
 
-int cluster_u64_parse(const char *s, size_t n, uint64_t *v)
-{
-    if (!n || n > 20 || (n > 1 && s[0] == '0'))
-        return -1;
-    uint64_t x = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        uint64_t d = (uint64_t)(s[i] - '0');
-        if (x > (UINT64_MAX - d) / 10)
-            return -1;
-        x = x * 10 + d;
-    }
-    *v = x;
-    return 0;
-}
-
 int cluster_boot_parse(const char *s, size_t n, uint64_t *boot)
 {
     if (n != 16)
@@ -180,7 +154,7 @@ static int int_of(const redisReply *r, long long *v)
         *v = r->integer;
         return 0;
     }
-    if (is_str(r) && cluster_u64_parse(r->str, r->len, &u) == 0 && u <= INT64_MAX) {
+    if (is_str(r) && redis_wire_u64(r->str, r->len, &u) == 0 && u <= INT64_MAX) {
         *v = (long long)u;
         return 0;
     }
@@ -327,37 +301,37 @@ static int decode_env(const msgpack_object *top, const uint8_t *p, size_t n, str
                       char *err, size_t errlen)
 {
     if (top->type != MSGPACK_OBJECT_ARRAY || top->via.array.size < 7)
-        return fail(err, errlen, "not an array of 7");
+        return errbuf_set(err, errlen, "not an array of 7");
     const msgpack_object *a = top->via.array.ptr;
     uint64_t version, kind;
     struct link_str body;
     if (get_uint(&a[0], &version) < 0 || version != 1)
-        return fail(err, errlen, "version: not 1");
+        return errbuf_set(err, errlen, "version: not 1");
     if (get_uint(&a[1], &kind) < 0 || kind < CLUSTER_DIRECT || kind > CLUSTER_NAME_TAKEN)
-        return fail(err, errlen, "unknown kind");
+        return errbuf_set(err, errlen, "unknown kind");
     e->kind = (enum cluster_kind)kind;
     if (get_bytes(&a[2], 0, p, n, &e->from) < 0 || !connid_name_is_valid(e->from.ptr, e->from.len))
-        return fail(err, errlen, "from: not a hub name");
+        return errbuf_set(err, errlen, "from: not a hub name");
     if (get_uint(&a[3], &e->from_boot) < 0 || get_uint(&a[4], &e->to_boot) < 0)
-        return fail(err, errlen, "boots: not unsigned integers");
+        return errbuf_set(err, errlen, "boots: not unsigned integers");
     if (get_bytes(&a[5], 0, p, n, &e->edge) < 0 ||
         (e->edge.len && !connid_name_is_valid(e->edge.ptr, e->edge.len)) ||
         (e->kind == CLUSTER_DRAIN && !e->edge.len))
-        return fail(err, errlen, "edge: not an edge name");
+        return errbuf_set(err, errlen, "edge: not an edge name");
     if (get_bytes(&a[6], 1, p, n, &body) < 0)
-        return fail(err, errlen, "body: not bin");
+        return errbuf_set(err, errlen, "body: not bin");
     memset(&e->msg, 0, sizeof e->msg);
     if (e->kind == CLUSTER_NAME_TAKEN)
         return 0;
     char why[128];
     int used = link_decode((const uint8_t *)body.ptr, body.len, &e->msg, why, sizeof why);
     if (used < 0)
-        return fail(err, errlen, "body: %s", why);
+        return errbuf_set(err, errlen, "body: %s", why);
     if ((uint32_t)used != body.len)
-        return fail(err, errlen, "body: not exactly one link message");
+        return errbuf_set(err, errlen, "body: not exactly one link message");
     if (e->msg.type != type_of(e->kind))
-        return fail(err, errlen, "body: a %s in a kind %u envelope", link_type_name(e->msg.type),
-                    (unsigned)kind);
+        return errbuf_set(err, errlen, "body: a %s in a kind %u envelope",
+                          link_type_name(e->msg.type), (unsigned)kind);
     return 0;
 }
 
@@ -365,16 +339,16 @@ int cluster_env_decode(const uint8_t *p, size_t n, struct cluster_env *e, char *
 {
     memset(e, 0, sizeof *e);
     if (n > CLUSTER_MAX_ENVELOPE)
-        return fail(err, errlen, "%zu bytes (at most %u)", n, (unsigned)CLUSTER_MAX_ENVELOPE);
+        return errbuf_set(err, errlen, "%zu bytes (at most %u)", n, (unsigned)CLUSTER_MAX_ENVELOPE);
     /* Every size it declares fits in n: msgpack-c allocates little. */
     if (mp_check(p, n, 2) < 0)
-        return fail(err, errlen, "not one msgpack value of depth 2");
+        return errbuf_set(err, errlen, "not one msgpack value of depth 2");
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     size_t off = 0;
     int rc = -1;
     if (msgpack_unpack_next(&u, (const char *)p, n, &off) != MSGPACK_UNPACK_SUCCESS || off != n)
-        fail(err, errlen, "not msgpack");
+        errbuf_set(err, errlen, "not msgpack");
     else
         rc = decode_env(&u.data, p, n, e, err, errlen);
     msgpack_unpacked_destroy(&u);
@@ -395,11 +369,7 @@ static char *dump(json_t *doc)
 /* A string member into out[cap]: printable ASCII, cut to fit. */
 static void text(char *out, size_t cap, const json_t *s)
 {
-    const char *v = json_is_string(s) ? json_string_value(s) : "";
-    size_t n = 0;
-    for (; v[n] && n + 1 < cap; n++)
-        out[n] = v[n] >= 0x20 && v[n] <= 0x7e ? v[n] : '?';
-    out[n] = '\0';
+    printable_copy(out, cap, json_string_value(s));
 }
 
 /* A non-negative integer member (absent: 0). */
@@ -410,7 +380,7 @@ static int count(const json_t *o, const char *key, uint64_t *v, char *err, size_
     if (!x)
         return 0;
     if (!json_is_integer(x) || json_integer_value(x) < 0)
-        return fail(err, errlen, "%s: not a non-negative integer", key);
+        return errbuf_set(err, errlen, "%s: not a non-negative integer", key);
     *v = (uint64_t)json_integer_value(x);
     return 0;
 }
@@ -418,19 +388,19 @@ static int count(const json_t *o, const char *key, uint64_t *v, char *err, size_
 static json_t *load(const char *p, size_t n, size_t max, const char *what, char *err, size_t errlen)
 {
     if (n > max) {
-        fail(err, errlen, "%s of %zu bytes (at most %zu)", what, n, max);
+        errbuf_set(err, errlen, "%s of %zu bytes (at most %zu)", what, n, max);
         return NULL;
     }
     json_error_t je;
     json_t *doc = json_loadb(p, n, JSON_REJECT_DUPLICATES, &je);
     if (!doc) {
-        fail(err, errlen, "%s: not JSON: %s", what, je.text);
+        errbuf_set(err, errlen, "%s: not JSON: %s", what, je.text);
         return NULL;
     }
     const json_t *v = json_object_get(doc, "v");
     if (!json_is_object(doc) || !json_is_integer(v) || json_integer_value(v) != 1) {
         json_decref(doc);
-        fail(err, errlen, "%s: not a version 1 object", what);
+        errbuf_set(err, errlen, "%s: not a version 1 object", what);
         return NULL;
     }
     return doc;
@@ -459,10 +429,10 @@ int cluster_reg_decode(const char *p, size_t n, struct cluster_reg *r, char *err
     int rc = -1;
     if (!json_is_string(name) ||
         !connid_name_is_valid(json_string_value(name), json_string_length(name)))
-        fail(err, errlen, "registration: name: not a hub name");
+        errbuf_set(err, errlen, "registration: name: not a hub name");
     else if (!json_is_string(boot) ||
              cluster_boot_parse(json_string_value(boot), json_string_length(boot), &r->boot) < 0)
-        fail(err, errlen, "registration: boot: not 16 hex digits");
+        errbuf_set(err, errlen, "registration: boot: not 16 hex digits");
     else if (count(doc, "uptime_s", &r->uptime_s, err, errlen) == 0 &&
              count(doc, "ttl_ms", &r->ttl_ms, err, errlen) == 0 &&
              count(doc, "refresh_ms", &r->refresh_ms, err, errlen) == 0 &&
@@ -528,12 +498,12 @@ static int decode_link(const json_t *l, struct cluster_route *out, char *err, si
     const json_t *w = json_array_get(l, 1), *b = json_array_get(l, 2), *a = json_array_get(l, 3);
     if (!json_is_array(l) || !json_is_string(edge) ||
         !connid_name_is_valid(json_string_value(edge), json_string_length(edge)))
-        return fail(err, errlen, "links: an entry without an edge name");
+        return errbuf_set(err, errlen, "links: an entry without an edge name");
     if (!json_is_integer(w) || json_integer_value(w) < 0 ||
         json_integer_value(w) >= CONNID_WORKER_LIMIT || !json_is_integer(b) ||
         json_integer_value(b) < 0 || json_integer_value(b) > UINT32_MAX || !json_is_integer(a) ||
         json_integer_value(a) < 0)
-        return fail(err, errlen, "links: a worker, boot or age out of range");
+        return errbuf_set(err, errlen, "links: a worker, boot or age out of range");
     snprintf(out->edge, sizeof out->edge, "%s", json_string_value(edge));
     out->worker = (uint32_t)json_integer_value(w);
     out->boot = (uint32_t)json_integer_value(b);
@@ -545,9 +515,9 @@ static int decode_view(const json_t *doc, struct cluster_view *v, char *err, siz
 {
     const json_t *edges = json_object_get(doc, "edges"), *links = json_object_get(doc, "links");
     if (!json_is_array(edges) || json_array_size(edges) > CLUSTER_MAX_VIEW_EDGES)
-        return fail(err, errlen, "edges: not an array of at most %d", CLUSTER_MAX_VIEW_EDGES);
+        return errbuf_set(err, errlen, "edges: not an array of at most %d", CLUSTER_MAX_VIEW_EDGES);
     if (!json_is_array(links) || json_array_size(links) > CLUSTER_MAX_VIEW_LINKS)
-        return fail(err, errlen, "links: not an array of at most %d", CLUSTER_MAX_VIEW_LINKS);
+        return errbuf_set(err, errlen, "links: not an array of at most %d", CLUSTER_MAX_VIEW_LINKS);
     v->truncated = json_is_true(json_object_get(doc, "truncated"));
     v->edges = xcalloc(json_array_size(edges) + 1, sizeof *v->edges);
     size_t i;

@@ -112,8 +112,6 @@ int cluster_policy_get_reply(const redisReply *r, uint64_t *version, struct link
 int cluster_boot_parse(const char *s, size_t n, uint64_t *boot);
 /* Writes a boot as 16 lower-case hex digits and a NUL into out[17]. */
 char *cluster_boot_format(char *out, uint64_t boot);
-/* A decimal u64 of exactly n bytes. Returns 0, or -1. */
-int cluster_u64_parse(const char *s, size_t n, uint64_t *v);
 
 /* ---- envelopes ----------------------------------------------------------- */
 

@@ -47,12 +47,7 @@ void edge_link_answer_direct(struct hub *h, struct link_str to, int64_t id, uint
                              const char *reason)
 {
     struct edge_link *t = edge_link__find_conn_str(h, &to);
-    struct link_msg r = {.type = LINK_DIRECT_RESULT,
-                         .to = to,
-                         .has_id = 1,
-                         .id = id,
-                         .code = code,
-                         .reason = link_str_c(reason)};
+    struct link_msg r = link_direct_result(to, id, code, reason);
     if (t && edge_link__send(t, &r) == 0)
         t->results_out++;
 }

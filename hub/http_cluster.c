@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/textlist.h"
 #include "common/version.h"
 #include "common/xalloc.h"
 #include "hub/cluster.h"
@@ -133,22 +134,17 @@ static void on_drained(void *ctx, int status, const char *hubs, long workers, co
 {
     struct held *q = ctx;
     struct httpd_conn *c = held_conn(q);
-    if (c) {
+    if (c && status != 202 && !q->local) {
+        httpd_error(c, 503, why);
+    } else if (c) {
         json_t *names = json_array();
         if (q->local)
             json_array_append_new(names, json_string(q->h->cfg.name));
-        for (const char *p = hubs; *p;) {
-            const char *end = strchr(p, ',');
-            size_t n = end ? (size_t)(end - p) : strlen(p);
-            json_array_append_new(names, json_stringn(p, n));
-            p += n + (end != NULL);
-        }
-        if (status != 202 && !q->local)
-            httpd_error(c, 503, why);
-        else
-            respond_drain(c, q->what, q->local + workers, names, why);
-        if (status != 202 && !q->local)
-            json_decref(names);
+        const char *cursor = hubs, *item;
+        size_t n;
+        while (textlist_next(&cursor, &item, &n))
+            json_array_append_new(names, json_stringn(item, n));
+        respond_drain(c, q->what, q->local + workers, names, why);
     }
     free(q);
 }

@@ -6,6 +6,7 @@
 
 #include "common/connid.h"
 #include "common/metrics.h"
+#include "common/printable.h"
 #include "common/xalloc.h"
 
 /* JSON keys and metric names of the per-edge figures, in enum order. */
@@ -193,13 +194,10 @@ static int figure(const json_t *o, const char *key, uint64_t *out, char *err, si
     return 0;
 }
 
+/* A string member of another hub's entry: printable ASCII, cut to fit. */
 static void text(char *out, size_t cap, const json_t *s)
 {
-    const char *v = json_is_string(s) ? json_string_value(s) : "";
-    size_t n = 0;
-    for (; v[n] && n + 1 < cap; n++)
-        out[n] = v[n] >= 0x20 && v[n] <= 0x7e ? v[n] : '?';
-    out[n] = '\0';
+    printable_copy(out, cap, json_string_value(s));
 }
 
 int http_edge_from_json(const json_t *o, struct http_edge *out, char *err, size_t errlen)

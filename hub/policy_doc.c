@@ -1,13 +1,14 @@
 /* The policy as one document (see policy_doc.h). */
 #include "hub/policy_doc.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/connid.h"
 #include "common/dict.h"
+#include "common/errbuf.h"
+#include "common/printable.h"
 #include "common/xalloc.h"
 
 struct dict *policy_overrides_new(void)
@@ -137,24 +138,13 @@ char *policy_doc_encode(const struct policy *base, const struct dict *ov,
     return text;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* Sets the keys of obj in *dst (and their bits in *mask if not NULL),
  * checked as the API checks them; keys not known are counted. */
 static int read_keys(const json_t *obj, const char *where, struct policy *dst, unsigned *mask,
                      size_t *unknown, char *err, size_t errlen)
 {
     if (!json_is_object(obj))
-        return fail(err, errlen, "%s: not an object", where);
+        return errbuf_set(err, errlen, "%s: not an object", where);
     const char *key;
     json_t *value;
     json_object_foreach((json_t *)obj, key, value)
@@ -165,11 +155,11 @@ static int read_keys(const json_t *obj, const char *where, struct policy *dst, u
             continue;
         }
         if (!json_is_number(value))
-            return fail(err, errlen, "%s: %s: not a number", where, key);
+            return errbuf_set(err, errlen, "%s: %s: not a number", where, key);
         long v;
         char why[160];
         if (policy_check_number(k, json_number_value(value), &v, why, sizeof why) < 0)
-            return fail(err, errlen, "%s: %s", where, why);
+            return errbuf_set(err, errlen, "%s: %s", where, why);
         *policy_field(dst, k) = v;
         if (mask)
             *mask |= POLICY_BIT(k - policy_keys);
@@ -177,41 +167,31 @@ static int read_keys(const json_t *obj, const char *where, struct policy *dst, u
     return 0;
 }
 
-/* A string of the document for the logs: printable ASCII only, cut to fit. */
-static void copy_text(char *out, size_t cap, const json_t *s)
-{
-    const char *v = json_is_string(s) ? json_string_value(s) : "";
-    size_t n = 0;
-    for (; v[n] && n + 1 < cap; n++)
-        out[n] = v[n] >= 0x20 && v[n] <= 0x7e ? v[n] : '?';
-    out[n] = '\0';
-}
-
 static int decode(const json_t *doc, struct policy *base, struct dict *ov,
                   struct policy_doc_meta *meta, char *err, size_t errlen)
 {
     if (!json_is_object(doc))
-        return fail(err, errlen, "not a JSON object");
+        return errbuf_set(err, errlen, "not a JSON object");
     const json_t *v = json_object_get(doc, "v");
     if (!json_is_integer(v) || json_integer_value(v) != 1)
-        return fail(err, errlen, "v: not 1 (a document of another version)");
+        return errbuf_set(err, errlen, "v: not 1 (a document of another version)");
     policy_defaults(base);
     if (read_keys(json_object_get(doc, "base"), "base", base, NULL, &meta->unknown_keys, err,
                   errlen) < 0)
         return -1;
     const json_t *edges = json_object_get(doc, "edges");
     if (edges && !json_is_object(edges))
-        return fail(err, errlen, "edges: not an object");
+        return errbuf_set(err, errlen, "edges: not an object");
     if (edges && json_object_size(edges) > POLICY_DOC_MAX_EDGES)
-        return fail(err, errlen, "edges: %zu overrides (at most %d)", json_object_size(edges),
-                    POLICY_DOC_MAX_EDGES);
+        return errbuf_set(err, errlen, "edges: %zu overrides (at most %d)", json_object_size(edges),
+                          POLICY_DOC_MAX_EDGES);
     const char *name;
     json_t *keys;
     json_object_foreach((json_t *)edges, name, keys)
     {
         size_t len = strlen(name);
         if (!connid_name_is_valid(name, len))
-            return fail(err, errlen, "edges: '%.64s' is not an edge name", name);
+            return errbuf_set(err, errlen, "edges: '%.64s' is not an edge name", name);
         struct edge_override *o = xcalloc(1, sizeof *o);
         dict_add(ov, name, len, o);
         char where[80];
@@ -219,8 +199,9 @@ static int decode(const json_t *doc, struct policy *base, struct dict *ov,
         if (read_keys(keys, where, &o->values, &o->mask, &meta->unknown_keys, err, errlen) < 0)
             return -1;
     }
-    copy_text(meta->by, sizeof meta->by, json_object_get(doc, "by"));
-    copy_text(meta->how, sizeof meta->how, json_object_get(doc, "how"));
+    /* For the logs only: cleaned. */
+    printable_copy(meta->by, sizeof meta->by, json_string_value(json_object_get(doc, "by")));
+    printable_copy(meta->how, sizeof meta->how, json_string_value(json_object_get(doc, "how")));
     return policy_doc_validate(base, ov, err, errlen);
 }
 
@@ -230,11 +211,11 @@ int policy_doc_decode(const char *p, size_t n, struct policy *base, struct dict 
     memset(meta, 0, sizeof *meta);
     *ov = NULL;
     if (n > POLICY_DOC_MAX_BYTES)
-        return fail(err, errlen, "%zu bytes (at most %d)", n, POLICY_DOC_MAX_BYTES);
+        return errbuf_set(err, errlen, "%zu bytes (at most %d)", n, POLICY_DOC_MAX_BYTES);
     json_error_t je;
     json_t *doc = json_loadb(p, n, JSON_REJECT_DUPLICATES, &je);
     if (!doc)
-        return fail(err, errlen, "not JSON: %s", je.text);
+        return errbuf_set(err, errlen, "not JSON: %s", je.text);
     struct dict *d = policy_overrides_new();
     int rc = decode(doc, base, d, meta, err, errlen);
     json_decref(doc);

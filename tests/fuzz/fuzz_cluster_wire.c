@@ -18,6 +18,7 @@
 #include "hub/cluster_wire.h"
 #include "hub/policy_doc.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/fuzz_resp.h"
 
 static const char *lo, *hi;
 
@@ -50,52 +51,23 @@ static void envelope(const uint8_t *p, size_t n)
     buf_deinit(&b);
 }
 
-/* 1 if some '*' or '$' count in p declares more than 4096. */
-static int declares_too_much(const uint8_t *p, size_t n)
+static void reply(const redisReply *r)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != '*' && p[i] != '$')
-            continue;
-        size_t j = i + 1, digits = 0;
-        unsigned long v = 0;
-        while (j < n && p[j] >= '0' && p[j] <= '9' && digits < 12) {
-            v = v * 10 + (unsigned long)(p[j] - '0');
-            j++;
-            digits++;
+    struct cluster_refresh rf;
+    if (cluster_refresh_reply(r, &rf) == 0) {
+        FUZZ_CHECK(rf.nhubs <= CLUSTER_MAX_HUBS);
+        for (size_t i = 0; i < rf.nhubs; i++) {
+            struct cluster_listed l;
+            uint64_t boot;
+            if (cluster_refresh_hub(&rf, i, &l) == 0)
+                (void)cluster_boot_parse(l.boot.ptr, l.boot.len, &boot);
         }
-        if (digits >= 12 || v > 4096)
-            return 1;
     }
-    return 0;
-}
-
-static void replies(const uint8_t *p, size_t n)
-{
-    if (declares_too_much(p, n))
-        return;
-    redisReader *rd = redisReaderCreate();
-    redisReaderFeed(rd, (const char *)p, n);
-    void *reply;
-    while (redisReaderGetReply(rd, &reply) == REDIS_OK && reply) {
-        redisReply *r = reply;
-        struct cluster_refresh rf;
-        if (cluster_refresh_reply(r, &rf) == 0) {
-            FUZZ_CHECK(rf.nhubs <= CLUSTER_MAX_HUBS);
-            for (size_t i = 0; i < rf.nhubs; i++) {
-                struct cluster_listed l;
-                uint64_t boot;
-                if (cluster_refresh_hub(&rf, i, &l) == 0)
-                    (void)cluster_boot_parse(l.boot.ptr, l.boot.len, &boot);
-            }
-        }
-        int set;
-        uint64_t v;
-        struct link_str doc;
-        (void)cluster_policy_set_reply(r, &set, &v, &doc);
-        (void)cluster_policy_get_reply(r, &v, &doc);
-        freeReplyObject(r);
-    }
-    redisReaderFree(rd);
+    int set;
+    uint64_t v;
+    struct link_str doc;
+    (void)cluster_policy_set_reply(r, &set, &v, &doc);
+    (void)cluster_policy_get_reply(r, &v, &doc);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -136,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         break;
     }
-    case 4: replies(data + 1, n); break;
+    case 4: fuzz_resp_each(data + 1, n, reply); break;
     }
     return 0;
 }
