@@ -110,6 +110,20 @@ struct link_msg {
 /* Convenience: a link_str over a NUL-terminated string. */
 struct link_str link_str_c(const char *s);
 
+/* A DIRECT_RESULT answering the direct with request id `id` of sender
+ * `to` (code 0: delivered). */
+static inline struct link_msg link_direct_result(struct link_str to, int64_t id, uint32_t code,
+                                                 const char *reason)
+{
+    struct link_msg m = {.type = LINK_DIRECT_RESULT,
+                         .to = to,
+                         .has_id = 1,
+                         .id = id,
+                         .code = code,
+                         .reason = link_str_c(reason)};
+    return m;
+}
+
 /* Appends the length prefix and msgpack encoding of m to out.
  * Returns the number of bytes appended (prefix included), or -1 if m is
  * invalid (unknown type, enc >= ENC_COUNT, a string longer than its limit

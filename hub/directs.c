@@ -17,6 +17,7 @@ struct record {
     struct target *t;
     double made;
     int64_t id;
+    uint64_t origin;
     uint32_t klen;
     char key[]; /* klen bytes */
 };
@@ -60,7 +61,7 @@ void directs_free(struct directs *d)
 }
 
 int directs_add(struct directs *d, uint64_t target, const char *from, size_t from_len, int64_t id,
-                double now, size_t max)
+                uint64_t origin, double now, size_t max)
 {
     char key[KEY_MAX];
     size_t klen = make_key(key, target, from, from_len, id);
@@ -79,6 +80,7 @@ int directs_add(struct directs *d, uint64_t target, const char *from, size_t fro
     r->t = t;
     r->made = now;
     r->id = id;
+    r->origin = origin;
     r->klen = (uint32_t)klen;
     memcpy(r->key, key, klen);
     r->tnext = t->first;
@@ -124,31 +126,60 @@ static void forget(struct directs *d, struct record *r)
     free(r);
 }
 
-int directs_take(struct directs *d, uint64_t target, const char *to, size_t to_len, int64_t id)
+int directs_take(struct directs *d, uint64_t target, const char *to, size_t to_len, int64_t id,
+                 uint64_t *origin)
 {
     char key[KEY_MAX];
     size_t klen = make_key(key, target, to, to_len, id);
     struct record *r = klen ? dict_get(&d->records, key, klen) : NULL;
     if (!r)
         return 0;
+    if (origin)
+        *origin = r->origin;
     forget(d, r);
     dict_shrink(&d->records);
     return 1;
 }
 
 void directs_drop_target(struct directs *d, uint64_t target,
-                         void (*fn)(const char *from, size_t from_len, int64_t id, void *ud),
+                         void (*fn)(const char *from, size_t from_len, int64_t id, uint64_t origin,
+                                    void *ud),
                          void *ud)
 {
     struct target *t;
     while ((t = dict_get(&d->targets, &target, 8))) {
         struct record *r = t->first;
         if (fn)
-            fn(r->key + 16, r->klen - 16, r->id, ud);
+            fn(r->key + 16, r->klen - 16, r->id, r->origin, ud);
         forget(d, r); /* frees t with its last record */
     }
     dict_shrink(&d->records);
     dict_shrink(&d->targets);
+}
+
+void directs_foreach_target(struct directs *d, uint64_t min, void (*fn)(uint64_t target, void *ud),
+                            void *ud)
+{
+    /* Collected first: fn may drop the target it is given, which shrinks
+     * the table being walked. */
+    size_t n = 0, cap = 0;
+    uint64_t *ids = NULL;
+    struct dict_iter it;
+    dict_iter_init(&it, &d->targets);
+    for (struct dict_entry *e; (e = dict_next(&it));) {
+        uint64_t id;
+        memcpy(&id, e->key, 8);
+        if (id <= min)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            ids = xrealloc(ids, cap * sizeof *ids);
+        }
+        ids[n++] = id;
+    }
+    for (size_t i = 0; i < n; i++)
+        fn(ids[i], ud);
+    free(ids);
 }
 
 size_t directs_expire(struct directs *d, double before)

@@ -15,6 +15,7 @@
 #include "common/connid.h"
 #include "common/link.h"
 #include "common/linkio.h"
+#include "hub/cluster.h"
 #include "hub/directs.h"
 #include "hub/edge_link_internal.h"
 #include "hub/engine.h"
@@ -211,10 +212,17 @@ struct edge_link *edge_link__find_conn_str(struct hub *h, const struct link_str 
 
 /* A direct's target link went away before answering: its sender gets 503
  * now rather than waiting for its edge's deadline. */
-static void answer_gone(const char *from, size_t from_len, int64_t id, void *ud)
+static void answer_gone(const char *from, size_t from_len, int64_t id, uint64_t origin, void *ud)
 {
     struct hub *h = ud;
     struct link_str to = {from, (uint32_t)from_len};
+    if (origin) {
+        /* Relayed here by another hub: the answer goes back there. */
+        if (h->cluster)
+            cluster_answer(h->cluster, origin, to, id, 503,
+                           "the target's edge went away before answering");
+        return;
+    }
     struct edge_link *src = edge_link__find_conn_str(h, &to);
     if (!src)
         return;
@@ -297,6 +305,7 @@ void edge_link__close(struct edge_link *l, enum log_level level, const char *fmt
         registry_remove(h->registry, l->name, strlen(l->name), l->worker, l);
         /* Directs this edge will never answer now: tell their senders. */
         directs_drop_target(h->directs, l->id, answer_gone, h);
+        cluster_links_changed(h->cluster);
     }
     if (l->backlogged)
         backlog_remove(h, l);

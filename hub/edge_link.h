@@ -33,6 +33,7 @@ struct edge_link_info {
     char public_url[256];
     int tls;             /* the link runs over TLS */
     char peer_cert[160]; /* its certificate's names ("CN=edge-a, DNS:edge-a"), or "-" */
+    uint64_t age_ms;     /* since it was accepted */
 };
 
 /* Listens on h->cfg.listen, makes the link module's tables (interest,
@@ -80,6 +81,28 @@ int edge_link_drain(struct hub *h, const char *name, size_t len, uint64_t period
 
 /* Sends every open link whose effective policy changed its new policy. */
 void edge_link_push_policy(struct hub *h);
+
+/* ---- the cluster's way to the links (edge_link_cluster.c) ------------------
+ * Directs another hub relayed here, their results, and the answers the
+ * cluster gives senders of ours itself (hub/cluster.h). A target or origin
+ * is another hub's id there (CLUSTER_VID_BIT). */
+
+/* A DIRECT another hub (origin) relayed here: forwarded to the link
+ * holding m->to, its result to go back to origin. Returns 0, or 404
+ * (unknown connection) or 503 (too many sends waiting for that link) with
+ * why; the caller answers. */
+int edge_link_deliver_direct(struct hub *h, const struct link_msg *m, uint64_t origin, char *why,
+                             size_t len);
+/* A DIRECT_RESULT from hub target for a direct one of our links sent
+ * there: passed to the sender's link if it answers such a direct. Returns
+ * 1 if it did, 0 if it answered nothing (dropped). */
+int edge_link_deliver_result(struct hub *h, uint64_t target, const struct link_msg *m);
+/* Sends a DIRECT_RESULT {code, reason} to the link of sender `to`, if it
+ * is still open. */
+void edge_link_answer_direct(struct hub *h, struct link_str to, int64_t id, uint32_t code,
+                             const char *reason);
+/* Every direct still waiting for target gets 503 reason. */
+void edge_link_forget_target(struct hub *h, uint64_t target, const char *reason);
 
 /* Calls fn for every link past HELLO, oldest first. fn must not close links. */
 void edge_link_foreach_open(struct hub *h, void (*fn)(const struct edge_link_info *, void *),

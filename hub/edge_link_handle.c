@@ -25,6 +25,7 @@
 #include "common/msg.h"
 #include "common/tls.h"
 #include "common/xalloc.h"
+#include "hub/cluster.h"
 #include "hub/directs.h"
 #include "hub/edge_link.h"
 #include "hub/edge_link_internal.h"
@@ -247,11 +248,18 @@ static int on_direct(struct edge_link *l, const struct link_msg *m)
     struct edge_link *t = edge_link__find_conn_str(h, &m->to);
     const char *why = "unknown connection";
     uint32_t code = 404;
-    if (t) {
+    char cwhy[256];
+    int rc = !t && h->cluster ? cluster_direct(h->cluster, m, cwhy, sizeof cwhy) : 404;
+    if (rc == 0) {
+        return 0; /* on its way to the hub that holds the target */
+    } else if (rc == 503) {
+        code = 503;
+        why = cwhy;
+    } else if (t) {
         /* The result of a direct with an id is let through only from the
          * link it went to, for this sender and id, and only once. */
         if (!m->has_id ||
-            directs_add(h->directs, t->id, m->from.ptr, m->from.len, m->id, ev_now(h->loop),
+            directs_add(h->directs, t->id, m->from.ptr, m->from.len, m->id, 0, ev_now(h->loop),
                         (size_t)h->cfg.link_max_pending_directs) == 0) {
             if (edge_link__send(t, m) == 0)
                 t->directs_out++;
@@ -281,13 +289,20 @@ static int on_direct_result(struct edge_link *l, const struct link_msg *m)
 {
     struct hub *h = l->hub;
     l->results_in++;
-    if (!directs_take(h->directs, l->id, m->to.ptr, m->to.len, m->id)) {
+    uint64_t origin = 0;
+    if (!directs_take(h->directs, l->id, m->to.ptr, m->to.len, m->id, &origin)) {
         /* Not an answer to anything we sent this link: made up, duplicated,
          * or too late (the sender's edge has answered 504 meanwhile). */
         h->stats.results_unsolicited++;
         char who[LINK_MAX_CONN_ID + 1];
         log_debug("%s: dropped a direct result for %s id %lld that nothing awaits", l->label,
                   edge_link__printable(&m->to, who, sizeof who), (long long)m->id);
+        return 0;
+    }
+    if (origin) {
+        /* Relayed here by another hub: the answer goes back there. */
+        if (h->cluster)
+            cluster_result(h->cluster, origin, m);
         return 0;
     }
     struct edge_link *t = edge_link__find_conn_str(h, &m->to);
@@ -375,6 +390,7 @@ void edge_link_foreach_open(struct hub *h, void (*fn)(const struct edge_link_inf
             .raw_out = l->io.raw_out,
             .wire_out = l->io.wire_out,
             .stats = l->stats,
+            .age_ms = (uint64_t)((ev_now(h->loop) - l->accepted_at) * 1000.0),
         };
         snprintf(info.public_url, sizeof info.public_url, "%s", l->public_url);
         info.tls = l->io.ssl != NULL;

@@ -11,6 +11,7 @@
 #include "common/linkio.h"
 #include "common/tls.h"
 #include "common/version.h"
+#include "hub/cluster.h"
 #include "hub/edge_link_internal.h"
 #include "hub/interest.h"
 #include "hub/policy.h"
@@ -160,6 +161,7 @@ int edge_link__on_hello(struct edge_link *l, const struct link_msg *m)
     l->pubs = publog_attach(h->publog, l->name, strlen(l->name), l->worker, l->boot,
                             (size_t)pol.policy.max_pending_publishes, l);
     edge_link__mark_dirty(l);
+    cluster_links_changed(h->cluster); /* other hubs learn where this worker is */
     log_info("%s (region %s, version %s) linked from %s", l->label, l->region[0] ? l->region : "-",
              l->software[0] ? l->software : "-", l->addr);
     return 0;

@@ -2,6 +2,7 @@
  * disconnect and drain (docs/configuration.md, "Hub HTTP endpoints"), served
  * by common/httpd in the hub's loop. */
 #include "hub/http.h"
+#include "hub/http_cluster.h"
 #include "hub/http_edges.h"
 
 #include <jansson.h>
@@ -19,6 +20,7 @@
 #include "common/metrics.h"
 #include "common/msg.h"
 #include "common/xalloc.h"
+#include "hub/cluster.h"
 #include "hub/directs.h"
 #include "hub/edge_link.h"
 #include "hub/engine.h"
@@ -71,7 +73,7 @@ static void http_policy_get(struct httpd_conn *c, const char *query, size_t qlen
         }
         hub_policy_effective(h, name, n, &p);
     }
-    httpd_respond_json(c, 200, hub_policy_to_json(&p));
+    httpd_respond_json(c, 200, policy_to_json(&p));
 }
 
 /* PUT /api/policy: a JSON object of policy keys; answers the new policy. */
@@ -82,6 +84,12 @@ static void http_policy_put(struct httpd_conn *c)
     json_t *body = httpd_json_body(c);
     if (!body)
         return;
+    if (h->cluster) {
+        /* The cluster's policy lives in Redis: answered once it is there. */
+        http_cluster_policy_put(c, body);
+        json_decref(body);
+        return;
+    }
     int rc = hub_policy_update(h, body, err, sizeof err);
     json_decref(body);
     if (rc < 0) {
@@ -90,7 +98,7 @@ static void http_policy_put(struct httpd_conn *c)
     }
     if (rc > 0)
         edge_link_push_policy(h);
-    httpd_respond_json(c, 200, hub_policy_to_json(&h->policy));
+    httpd_respond_json(c, 200, policy_to_json(&h->policy));
 }
 
 /* A request held while the engine answers (httpd_hold), with the topic it
@@ -192,12 +200,15 @@ static void add_edge_link(const struct edge_link_info *i, void *ud)
     http_edges_add(ud, i);
 }
 
-/* The per-edge view: one entry per edge name, its workers' figures summed. */
+/* The per-edge view: one entry per edge name, its workers' figures summed;
+ * in a cluster, with the other hubs' workers, each entry naming its hubs. */
 static json_t *edges_json(struct hub *h)
 {
     struct http_edges es;
     http_edges_init(&es);
     edge_link_foreach_open(h, add_edge_link, &es);
+    if (h->cluster)
+        cluster_merge_edges(h->cluster, &es);
     json_t *arr = http_edges_json(&es);
     http_edges_deinit(&es);
     return arr;
@@ -365,6 +376,8 @@ static void http_metrics(struct httpd_conn *c)
                    "1 while the engine's store can be reached (what /readyz answers).");
     buf_printf(&b, "spoke_hub_engine_ready %d\n", engine_ready(h->engine, why, sizeof why));
     engine_metrics(h->engine, &b);
+    if (h->cluster)
+        cluster_metrics(h->cluster, &b);
 
     struct http_edges es;
     http_edges_init(&es);
@@ -413,8 +426,11 @@ static void http_disconnect(struct httpd_conn *c)
     }
     struct link_str cs = {json_string_value(conn), (uint32_t)json_string_length(conn)};
     if (edge_link_kick(h, &id, (uint32_t)v, link_str_c(r)) < 0) {
+        if (h->cluster)
+            http_cluster_kick(c, &id, (uint32_t)v, r); /* through the hub that holds it */
+        else
+            httpd_error(c, 404, "unknown connection (no linked edge worker holds it)");
         json_decref(body);
-        httpd_error(c, 404, "unknown connection (no linked edge worker holds it)");
         return;
     }
     json_t *j = json_object();
@@ -449,6 +465,10 @@ static void http_drain(struct httpd_conn *c, const char *name, size_t nlen)
         json_decref(body);
     }
     int n = edge_link_drain(h, name, nlen, period_ms);
+    if (h->cluster) {
+        http_cluster_drain(c, name, nlen, period_ms, n); /* and the other hubs' workers */
+        return;
+    }
     if (!n) {
         httpd_error(c, 404, "unknown edge (no linked worker has that name)");
         return;
@@ -494,13 +514,22 @@ static void serve_request(struct httpd_conn *c, void *ud)
          * off a hub that is not. */
         if (!get)
             goto not_allowed;
-        char why[300];
+        char why[900], cwhy[600];
         int ready = engine_ready(h->engine, why, sizeof why);
+        /* In a cluster, also taking part in it (the reason then says what
+         * is degraded). */
+        if (h->cluster && !cluster_ready(h->cluster, cwhy, sizeof cwhy)) {
+            size_t n = ready ? 0 : strlen(why);
+            snprintf(why + n, sizeof why - n, "%s%s", n ? "; " : "", cwhy);
+            ready = 0;
+        }
         json_t *j = json_object();
         json_object_set_new(j, "status", json_string(ready ? "ok" : "unavailable"));
         json_object_set_new(j, "engine", json_string(h->cfg.engine));
         if (!ready)
             json_object_set_new(j, "reason", json_string(why));
+        if (h->cluster)
+            json_object_set_new(j, "cluster", cluster_view_json(h->cluster));
         httpd_respond_json(c, ready ? 200 : 503, j);
         return;
     }
@@ -511,6 +540,12 @@ static void serve_request(struct httpd_conn *c, void *ud)
         json_object_set_new(j, "status", json_string("ok"));
         json_object_set_new(j, "links", json_integer((json_int_t)h->nlinks_open));
         httpd_respond_json(c, 200, j);
+        return;
+    }
+    if (httpd_path_is(path, len, "/api/hubs")) {
+        if (!get)
+            goto not_allowed;
+        http_cluster_hubs(c);
         return;
     }
     if (httpd_path_is(path, len, "/api/links")) {
@@ -534,6 +569,8 @@ static void serve_request(struct httpd_conn *c, void *ud)
         json_t *j = json_object();
         if (httpd_path_is(path, len, "/api/edges")) {
             json_object_set_new(j, "edges", edges_json(h));
+            if (h->cluster) /* how complete and fresh the other hubs' part is */
+                json_object_set_new(j, "cluster", cluster_view_json(h->cluster));
         } else {
             json_decref(j);
             engine_topics(h->engine, TOPICS_LISTED_MAX, on_topics_listed,

@@ -1,9 +1,12 @@
 /* The per-edge view: see http_edges.h. */
 #include "hub/http_edges.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "common/connid.h"
 #include "common/metrics.h"
+#include "common/printable.h"
 #include "common/xalloc.h"
 
 /* JSON keys and metric names of the per-edge figures, in enum order. */
@@ -53,35 +56,51 @@ void http_edges_init(struct http_edges *es)
     es->index = json_object();
 }
 
+void http_edge_deinit(struct http_edge *e)
+{
+    json_decref(e->addresses);
+    json_decref(e->hubs);
+    e->addresses = e->hubs = NULL;
+}
+
 void http_edges_deinit(struct http_edges *es)
 {
     for (size_t k = 0; k < es->n; k++)
-        json_decref(es->v[k].addresses);
+        http_edge_deinit(&es->v[k]);
     free(es->v);
     json_decref(es->index);
     memset(es, 0, sizeof *es);
 }
 
+/* The entry of edge `name`, made with the rest of its first part if new
+ * (*made says which). */
+static struct http_edge *entry(struct http_edges *es, const char *name, int *made)
+{
+    json_t *pos = json_object_get(es->index, name);
+    *made = !pos;
+    if (pos)
+        return &es->v[json_integer_value(pos)];
+    if (es->n == es->cap) {
+        es->cap = es->cap ? es->cap * 2 : 8;
+        es->v = xrealloc(es->v, es->cap * sizeof *es->v);
+    }
+    struct http_edge *e = memset(&es->v[es->n], 0, sizeof *es->v);
+    json_object_set_new(es->index, name, json_integer((json_int_t)es->n));
+    es->n++;
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->addresses = json_array();
+    return e;
+}
+
 void http_edges_add(struct http_edges *es, const struct edge_link_info *i)
 {
-    json_t *pos = json_object_get(es->index, i->edge);
-    struct http_edge *e;
-    if (pos) {
-        e = &es->v[json_integer_value(pos)];
-    } else {
-        if (es->n == es->cap) {
-            es->cap = es->cap ? es->cap * 2 : 8;
-            es->v = xrealloc(es->v, es->cap * sizeof *es->v);
-        }
-        e = memset(&es->v[es->n], 0, sizeof *e);
-        json_object_set_new(es->index, i->edge, json_integer((json_int_t)es->n));
-        es->n++;
-        snprintf(e->name, sizeof e->name, "%s", i->edge);
+    int made;
+    struct http_edge *e = entry(es, i->edge, &made);
+    if (made) {
         snprintf(e->region, sizeof e->region, "%s", i->region);
         snprintf(e->version, sizeof e->version, "%s", i->software);
         snprintf(e->public_url, sizeof e->public_url, "%s", i->public_url);
         e->tls = i->tls;
-        e->addresses = json_array();
     }
     const struct link_stats *s = &i->stats;
     const uint64_t add[HTTP_EDGE_NCOUNTERS] = {
@@ -112,6 +131,117 @@ void http_edges_add(struct http_edges *es, const struct edge_link_info *i)
         e->rtt_ms = s->rtt_us / 1000.0; /* the slowest worker's link */
     if (s->uptime_s > e->uptime_s)
         e->uptime_s = s->uptime_s;
+}
+
+void http_edges_tag(struct http_edges *es, const char *hub)
+{
+    for (size_t n = 0; n < es->n; n++) {
+        if (es->v[n].hubs)
+            continue;
+        es->v[n].hubs = json_array();
+        json_array_append_new(es->v[n].hubs, json_string(hub));
+    }
+}
+
+static int names(const json_t *arr, const char *s)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i,
+                       v) if (json_is_string(v) && strcmp(json_string_value(v), s) == 0) return 1;
+    return 0;
+}
+
+void http_edges_merge(struct http_edges *es, const struct http_edge *part, const char *hub)
+{
+    int made;
+    struct http_edge *e = entry(es, part->name, &made);
+    if (made) {
+        memcpy(e->region, part->region, sizeof e->region);
+        memcpy(e->version, part->version, sizeof e->version);
+        memcpy(e->public_url, part->public_url, sizeof e->public_url);
+        e->tls = part->tls;
+    }
+    for (size_t k = 0; k < HTTP_EDGE_NCOUNTERS; k++)
+        e->counters[k] = http_add_sat(e->counters[k], part->counters[k]);
+    for (size_t k = 0; k < HTTP_EDGE_NCLOSES; k++)
+        e->closes[k] = http_add_sat(e->closes[k], part->closes[k]);
+    size_t i;
+    json_t *a;
+    json_array_foreach(part->addresses, i, a) json_array_append(e->addresses, a);
+    if (part->rtt_ms > e->rtt_ms)
+        e->rtt_ms = part->rtt_ms;
+    if (part->uptime_s > e->uptime_s)
+        e->uptime_s = part->uptime_s;
+    if (!e->hubs)
+        e->hubs = json_array();
+    if (!names(e->hubs, hub))
+        json_array_append_new(e->hubs, json_string(hub));
+}
+
+/* A figure of another hub's entry: a non-negative JSON integer (absent: 0). */
+static int figure(const json_t *o, const char *key, uint64_t *out, char *err, size_t errlen)
+{
+    const json_t *v = json_object_get(o, key);
+    *out = 0;
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        snprintf(err, errlen, "%s: not a non-negative integer", key);
+        return -1;
+    }
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+/* A string member of another hub's entry: printable ASCII, cut to fit. */
+static void text(char *out, size_t cap, const json_t *s)
+{
+    printable_copy(out, cap, json_string_value(s));
+}
+
+int http_edge_from_json(const json_t *o, struct http_edge *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    const json_t *name = json_object_get(o, "name");
+    if (!json_is_object(o) || !json_is_string(name) ||
+        !connid_name_is_valid(json_string_value(name), json_string_length(name))) {
+        snprintf(err, errlen, "an entry without a valid edge name");
+        return -1;
+    }
+    snprintf(out->name, sizeof out->name, "%s", json_string_value(name));
+    text(out->region, sizeof out->region, json_object_get(o, "region"));
+    text(out->version, sizeof out->version, json_object_get(o, "version"));
+    text(out->public_url, sizeof out->public_url, json_object_get(o, "public_url"));
+    out->tls = json_is_true(json_object_get(o, "tls"));
+    for (size_t k = 0; k < HTTP_EDGE_NCOUNTERS; k++)
+        if (figure(o, edge_counters[k].key, &out->counters[k], err, errlen) < 0)
+            return -1;
+    const json_t *closes = json_object_get(o, "closes");
+    for (size_t k = 0; k < HTTP_EDGE_NCLOSES; k++)
+        if (figure(json_is_object(closes) ? closes : NULL, close_reasons[k], &out->closes[k], err,
+                   errlen) < 0)
+            return -1;
+    if (figure(o, "uptime_s", &out->uptime_s, err, errlen) < 0)
+        return -1;
+    const json_t *rtt = json_object_get(o, "rtt_ms");
+    double ms = json_is_number(rtt) ? json_number_value(rtt) : 0;
+    out->rtt_ms = ms > 0 && ms < 1e9 ? ms : 0;
+    const json_t *addrs = json_object_get(o, "addresses");
+    if (addrs && (!json_is_array(addrs) || json_array_size(addrs) > HTTP_EDGE_MAX_ADDRESSES)) {
+        snprintf(err, errlen, "addresses: not an array of at most %d", HTTP_EDGE_MAX_ADDRESSES);
+        return -1;
+    }
+    out->addresses = json_array();
+    size_t i;
+    json_t *a;
+    json_array_foreach(addrs, i, a)
+    {
+        char addr[64];
+        text(addr, sizeof addr, a);
+        json_array_append_new(out->addresses, json_string(addr));
+    }
+    return 0;
 }
 
 /* Raw over wire link bytes, both directions. */
@@ -146,6 +276,8 @@ json_t *http_edges_json(const struct http_edges *es)
         json_object_set(o, "addresses", e->addresses);
         json_object_set_new(o, "rtt_ms", json_real(e->rtt_ms));
         json_object_set_new(o, "link_ratio", json_real(edge_ratio(e)));
+        if (e->hubs)
+            json_object_set(o, "hubs", e->hubs);
         json_array_append_new(arr, o);
     }
     return arr;

@@ -23,6 +23,7 @@ struct registry;
 struct publog;
 struct httpd;
 struct directs;
+struct cluster;
 
 /* Settings, filled by conf_load in main.c (see the option table there). */
 struct hub_config {
@@ -46,6 +47,8 @@ struct hub_config {
     char *redis_password;            /* redis: AUTH password ("": no AUTH) */
     char *redis_prefix;              /* redis: of every key and channel */
     long redis_heartbeat_ms;         /* redis: liveness period; 3 silent ones reconnect */
+    long cluster_refresh_ms;         /* redis: registration and view written, others read */
+    long cluster_ttl_ms;             /* redis: a registration not refreshed lapses after this */
     char *name;                      /* our HELLO name */
     char *admin_token;               /* if set, /api/ requires "Authorization: Bearer" it */
     char *link_ca;   /* TLS on links: CA that issues edge certificates ("": plain TCP) */
@@ -119,6 +122,7 @@ struct hub {
     struct edge_link *backlogged; /* links with input read but not yet worked off */
     ev_idle backlog_idle;         /* keeps the loop from sleeping while there are some */
     struct directs *directs;      /* forwarded directs awaiting their result */
+    struct cluster *cluster;      /* the other hubs on Redis (hub/cluster.h); NULL: none */
     struct edge_link *replaying;  /* links with replays to serve next turn */
     uint64_t turn;                /* loop turns (end-of-turn flushes) so far */
     uint64_t interest_gen;        /* numbers the engine interest calls */
@@ -131,6 +135,8 @@ struct hub {
     struct policy policy;
     struct policy flag_policy;
     struct dict *overrides;
+    struct policy file_policy;           /* what the file (and flags) said when last read ... */
+    struct dict *file_overrides;         /* ... (the cluster's policy may be another) */
     struct dict *loading_overrides;      /* being filled while the file is parsed */
     struct history_rules *loading_rules; /* [history] being read (start, SIGHUP) */
     struct conf_spec conf_spec;          /* kept for SIGHUP */

@@ -18,12 +18,19 @@
 #include "common/xalloc.h"
 #include "common/dict.h"
 #include "common/httpd.h"
+#include "hub/cluster.h"
 #include "hub/http.h"
 #include "hub/hub.h"
 #include "hub/edge_link.h"
 #include "hub/engine.h"
 #include "hub/history_rules.h"
 #include "hub/policy.h"
+
+static void stop_loop(void *ud)
+{
+    struct hub *h = ud;
+    ev_break(h->loop, EVBREAK_ALL);
+}
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -35,7 +42,11 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     ev_signal_stop(loop, &h->sigint);
     ev_signal_stop(loop, &h->sigterm);
     ev_signal_stop(loop, &h->sighup);
-    ev_break(loop, EVBREAK_ALL);
+    /* Other hubs forget this one at once rather than after cluster_ttl. */
+    if (h->cluster)
+        cluster_leave(h->cluster, 0.5, stop_loop, h);
+    else
+        stop_loop(h);
 }
 
 static uint64_t random_u64(void)
@@ -56,6 +67,8 @@ static void hub_cleanup(struct hub *h)
         edge_link_server_stop(h);
         http_server_free(h->http);
         h->http = NULL;
+        cluster_free(h->cluster);
+        h->cluster = NULL;
         /* Its last callbacks (ENGINE_GONE) free what links and requests
          * left with it, and may look at the link module's tables. */
         engine_free(h->engine);
@@ -176,7 +189,18 @@ static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
              h->config_path ? h->config_path : "(no file)");
     history_rules_free(h->loading_rules);
     h->loading_rules = history_rules_new(); /* filled by on_section while reading */
-    int changed = hub_policy_reload(h, err, sizeof err);
+    int changed;
+    if (h->cluster) {
+        /* In a cluster the policy is Redis's: the file's goes there if it
+         * changed (hub/cluster_policy.c), and comes back to every hub. */
+        struct policy base;
+        struct dict *ov;
+        changed = hub_policy_read_file(h, &base, &ov, err, sizeof err);
+        if (changed == 0)
+            cluster_policy_file(h->cluster, &base, ov);
+    } else {
+        changed = hub_policy_reload(h, err, sizeof err);
+    }
     if (changed < 0) {
         log_error("policy reload failed, the old policy and history rules stay: %s", err);
     } else {
@@ -285,6 +309,12 @@ int main(int argc, char **argv)
          "share it; another cluster on the same Redis takes another)"},
         {"redis_heartbeat_ms", CONF_INT, &h->cfg.redis_heartbeat_ms, "1000", 50, 60000,
          "engine redis: liveness period of the Redis connections; 3 silent periods reconnect"},
+        {"cluster_refresh", CONF_MS, &h->cfg.cluster_refresh_ms, "1", 100, 60000,
+         "engine redis: seconds between two writes of this hub's registration and view (its "
+         "links) to Redis, and reads of the other hubs'"},
+        {"cluster_ttl", CONF_MS, &h->cfg.cluster_ttl_ms, "5", 300, 600000,
+         "engine redis: seconds after which a hub that stopped refreshing its registration "
+         "(crashed, cut off) leaves the cluster; at least twice cluster_refresh"},
         {"http_max_conns_per_ip", CONF_INT, &h->cfg.http_max_conns_per_ip, "16", 0, HTTPD_MAX_CONNS,
          "admin API connections one client address may hold (0: no limit "
          "besides the 256 in total)"},
@@ -325,8 +355,7 @@ int main(int argc, char **argv)
         o->section = "policy";
     }
     h->from_flag = xcalloc(nopts, 1);
-    h->loading_overrides = xmalloc(sizeof *h->loading_overrides);
-    dict_init(h->loading_overrides);
+    h->loading_overrides = policy_overrides_new();
     h->loading_rules = history_rules_new();
     h->conf_spec = (struct conf_spec){
         .prog = "spoke-hub",
@@ -353,6 +382,11 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "spoke-hub: engine: '%s' is not memory or redis (or memory-deferred, for tests)\n",
                 h->cfg.engine);
+        hub_cleanup(h);
+        return 2;
+    }
+    if (h->cfg.cluster_ttl_ms < 2 * h->cfg.cluster_refresh_ms) {
+        fprintf(stderr, "spoke-hub: cluster_ttl must be at least twice cluster_refresh\n");
         hub_cleanup(h);
         return 2;
     }
@@ -450,6 +484,15 @@ int main(int argc, char **argv)
         return 1;
     }
     httpd_set_tls(h->http, http_tls);
+    if (strcmp(h->cfg.engine, "redis") == 0) {
+        /* The other hubs on the same Redis (hub/cluster.h). */
+        h->cluster = cluster_new(h, err, sizeof err);
+        if (!h->cluster) {
+            fprintf(stderr, "spoke-hub: %s\n", err);
+            hub_cleanup(h);
+            return 2;
+        }
+    }
 
     /* Report the bound ports, which differ from the settings for port 0. */
     struct net_addr shown = h->cfg.listen;

@@ -12,12 +12,6 @@
 #include "common/xalloc.h"
 #include "hub/hub.h"
 
-/* One [edge.NAME] section: the keys it sets and their values. */
-struct edge_override {
-    struct policy values;
-    unsigned mask; /* POLICY_BIT(i) for each key set */
-};
-
 int hub_policy_on_section(void *ud, const char *section, const char *key, const char *value,
                           char *err, size_t errlen)
 {
@@ -54,49 +48,9 @@ int hub_policy_on_section(void *ud, const char *section, const char *key, const 
     return 0;
 }
 
-static void free_overrides(struct dict *d)
-{
-    if (!d)
-        return;
-    dict_deinit(d, free);
-    free(d);
-}
-
-static struct dict *new_overrides(void)
-{
-    struct dict *d = xmalloc(sizeof *d);
-    dict_init(d);
-    return d;
-}
-
 void hub_policy_effective(const struct hub *h, const char *edge, size_t len, struct policy *out)
 {
-    *out = h->policy;
-    const struct edge_override *o = h->overrides ? dict_get(h->overrides, edge, len) : NULL;
-    if (!o)
-        return;
-    for (size_t i = 0; i < policy_nkeys; i++)
-        if (o->mask & POLICY_BIT(i))
-            *policy_field(out, &policy_keys[i]) = policy_get(&o->values, &policy_keys[i]);
-}
-
-/* Every edge's effective policy must pass the cross-key checks. */
-static int validate_all(const struct hub *h, char *err, size_t errlen)
-{
-    if (policy_validate(&h->policy, err, errlen) < 0)
-        return -1;
-    struct dict_iter it;
-    dict_iter_init(&it, h->overrides);
-    for (struct dict_entry *e; (e = dict_next(&it));) {
-        struct policy p;
-        char why[200];
-        hub_policy_effective(h, e->key, e->klen, &p);
-        if (policy_validate(&p, why, sizeof why) < 0) {
-            snprintf(err, errlen, "[edge.%s]: %s", e->key, why);
-            return -1;
-        }
-    }
-    return 0;
+    policy_effective(&h->policy, h->overrides, edge, len, out);
 }
 
 int hub_policy_loaded(struct hub *h, char *err, size_t errlen)
@@ -104,63 +58,31 @@ int hub_policy_loaded(struct hub *h, char *err, size_t errlen)
     h->overrides = h->loading_overrides;
     h->loading_overrides = NULL;
     h->flag_policy = h->policy;
-    return validate_all(h, err, errlen);
+    hub_policy_remember_file(h, &h->policy, h->overrides);
+    return policy_doc_validate(&h->policy, h->overrides, err, errlen);
 }
 
 void hub_policy_free(struct hub *h)
 {
-    free_overrides(h->overrides);
-    free_overrides(h->loading_overrides);
-    h->overrides = h->loading_overrides = NULL;
+    policy_overrides_free(h->overrides);
+    policy_overrides_free(h->loading_overrides);
+    policy_overrides_free(h->file_overrides);
+    h->overrides = h->loading_overrides = h->file_overrides = NULL;
 }
 
-/* 1 if two sets of [edge.NAME] overrides set the same keys to the same
- * values for the same edges (NULL: none). */
-static int overrides_equal(const struct dict *a, const struct dict *b)
+int hub_policy_read_file(struct hub *h, struct policy *base, struct dict **ov, char *err,
+                         size_t errlen)
 {
-    size_t na = a ? a->count : 0, nb = b ? b->count : 0;
-    if (na != nb)
-        return 0;
-    if (!na)
-        return 1;
-    struct dict_iter it;
-    dict_iter_init(&it, a);
-    for (struct dict_entry *e; (e = dict_next(&it));) {
-        const struct edge_override *x = e->value, *y = dict_get(b, e->key, e->klen);
-        if (!y || x->mask != y->mask)
-            return 0;
-        for (size_t i = 0; i < policy_nkeys; i++)
-            if ((x->mask & POLICY_BIT(i)) &&
-                policy_get(&x->values, &policy_keys[i]) != policy_get(&y->values, &policy_keys[i]))
-                return 0;
-    }
-    return 1;
-}
-
-/* One info line per changed key of the base policy. */
-static void log_changes(const struct policy *before, const struct policy *after, const char *how)
-{
-    for (size_t i = 0; i < policy_nkeys; i++) {
-        const struct policy_key *k = &policy_keys[i];
-        if (policy_get(before, k) == policy_get(after, k))
-            continue;
-        char a[32], b[32];
-        policy_format_value(k, policy_get(before, k), a, sizeof a);
-        policy_format_value(k, policy_get(after, k), b, sizeof b);
-        log_info("policy (%s): %s %s -> %s", how, k->name, a, b);
-    }
-}
-
-int hub_policy_reload(struct hub *h, char *err, size_t errlen)
-{
+    *ov = NULL;
     if (!h->config_path) {
         snprintf(err, errlen, "no config file to re-read (started without -c)");
         return -1;
     }
+    /* conf_reload writes into h->policy (the options point there): let it,
+     * take the result, and put the policy in force back. */
     struct policy saved = h->policy;
-    struct dict *saved_overrides = h->overrides;
     policy_defaults(&h->policy);
-    h->loading_overrides = new_overrides();
+    h->loading_overrides = policy_overrides_new();
     int rc = conf_reload(&h->conf_spec, h->config_path, "policy", err, errlen);
     /* Flags given at startup keep winning over the file. */
     for (size_t i = 0; i < h->conf_spec.nopts; i++) {
@@ -169,30 +91,110 @@ int hub_policy_reload(struct hub *h, char *err, size_t errlen)
         if (h->from_flag[i] && o->section && (k = policy_key_find(o->key)))
             *policy_field(&h->policy, k) = policy_get(&h->flag_policy, k);
     }
-    h->overrides = h->loading_overrides;
+    *base = h->policy;
+    h->policy = saved;
+    struct dict *read = h->loading_overrides;
     h->loading_overrides = NULL;
     if (rc == 0)
-        rc = validate_all(h, err, errlen);
+        rc = policy_doc_validate(base, read, err, errlen);
     if (rc < 0) {
-        free_overrides(h->overrides);
-        h->overrides = saved_overrides;
-        h->policy = saved;
+        policy_overrides_free(read);
         return -1;
     }
-    int changed =
-        !policy_equal(&saved, &h->policy) || !overrides_equal(saved_overrides, h->overrides);
-    free_overrides(saved_overrides);
-    log_changes(&saved, &h->policy, "reloaded");
+    *ov = read;
+    return 0;
+}
+
+int hub_policy_file_differs(const struct hub *h, const struct policy *base, const struct dict *ov)
+{
+    return !policy_equal(&h->file_policy, base) || !policy_overrides_equal(h->file_overrides, ov);
+}
+
+void hub_policy_remember_file(struct hub *h, const struct policy *base, const struct dict *ov)
+{
+    h->file_policy = *base;
+    policy_overrides_free(h->file_overrides);
+    h->file_overrides = policy_overrides_copy(ov);
+}
+
+/* One info line per changed key of a policy (of those in mask); prefix
+ * names an edge's. */
+static void log_changes(const struct policy *before, const struct policy *after, unsigned mask,
+                        const char *how, const char *prefix)
+{
+    for (size_t i = 0; i < policy_nkeys; i++) {
+        const struct policy_key *k = &policy_keys[i];
+        if (!(mask & POLICY_BIT(i)) || policy_get(before, k) == policy_get(after, k))
+            continue;
+        char a[32], b[32];
+        policy_format_value(k, policy_get(before, k), a, sizeof a);
+        policy_format_value(k, policy_get(after, k), b, sizeof b);
+        log_info("policy (%s): %s%s %s -> %s", how, prefix, k->name, a, b);
+    }
+}
+
+static unsigned mask_of(const struct dict *ov, const char *edge, size_t len)
+{
+    const struct edge_override *o = ov ? dict_get(ov, edge, len) : NULL;
+    return o ? o->mask : 0;
+}
+
+/* The same for the keys an edge overrides, before or after (the others
+ * follow the base, whose lines say it once). */
+static void log_override_changes(const struct policy *b0, const struct dict *o0,
+                                 const struct policy *b1, const struct dict *o1, const char *how)
+{
+    const struct dict *sides[2] = {o0, o1};
+    for (int s = 0; s < 2; s++) {
+        if (!sides[s])
+            continue;
+        struct dict_iter it;
+        dict_iter_init(&it, sides[s]);
+        for (struct dict_entry *e; (e = dict_next(&it));) {
+            if (s == 1 && mask_of(o0, e->key, e->klen))
+                continue; /* seen from the other side */
+            struct policy before, after;
+            policy_effective(b0, o0, e->key, e->klen, &before);
+            policy_effective(b1, o1, e->key, e->klen, &after);
+            char prefix[80];
+            snprintf(prefix, sizeof prefix, "[edge.%s] ", e->key);
+            log_changes(&before, &after,
+                        mask_of(o0, e->key, e->klen) | mask_of(o1, e->key, e->klen), how, prefix);
+        }
+    }
+}
+
+int hub_policy_install(struct hub *h, const struct policy *base, struct dict *ov, const char *how)
+{
+    struct policy saved = h->policy;
+    struct dict *saved_ov = h->overrides;
+    int changed = !policy_equal(&saved, base) || !policy_overrides_equal(saved_ov, ov);
+    log_changes(&saved, base, ~0u, how, "");
+    log_override_changes(&saved, saved_ov, base, ov, how);
+    h->policy = *base;
+    h->overrides = ov;
+    policy_overrides_free(saved_ov);
     return changed;
 }
 
-int hub_policy_update(struct hub *h, const json_t *changes, char *err, size_t errlen)
+int hub_policy_reload(struct hub *h, char *err, size_t errlen)
+{
+    struct policy base;
+    struct dict *ov;
+    if (hub_policy_read_file(h, &base, &ov, err, errlen) < 0)
+        return -1;
+    hub_policy_remember_file(h, &base, ov);
+    return hub_policy_install(h, &base, ov, "reloaded");
+}
+
+int hub_policy_with_changes(const struct hub *h, const json_t *changes, struct policy *next,
+                            char *err, size_t errlen)
 {
     if (!json_is_object(changes)) {
         snprintf(err, errlen, "the body must be a JSON object of policy keys");
         return -1;
     }
-    struct policy next = h->policy;
+    *next = h->policy;
     const char *key;
     json_t *value;
     json_object_foreach((json_t *)changes, key, value)
@@ -209,28 +211,15 @@ int hub_policy_update(struct hub *h, const json_t *changes, char *err, size_t er
         long v;
         if (policy_check_number(k, json_number_value(value), &v, err, errlen) < 0)
             return -1;
-        *policy_field(&next, k) = v;
+        *policy_field(next, k) = v;
     }
-    struct policy saved = h->policy;
-    h->policy = next;
-    if (validate_all(h, err, errlen) < 0) {
-        h->policy = saved;
-        return -1;
-    }
-    log_changes(&saved, &h->policy, "API");
-    return !policy_equal(&saved, &h->policy);
+    return policy_doc_validate(next, h->overrides, err, errlen);
 }
 
-json_t *hub_policy_to_json(const struct policy *p)
+int hub_policy_update(struct hub *h, const json_t *changes, char *err, size_t errlen)
 {
-    json_t *o = json_object();
-    for (size_t i = 0; i < policy_nkeys; i++) {
-        const struct policy_key *k = &policy_keys[i];
-        long v = policy_get(p, k);
-        if (k->unit == POLICY_SECONDS && v % 1000)
-            json_object_set_new(o, k->name, json_real(v / 1000.0));
-        else
-            json_object_set_new(o, k->name, json_integer(k->unit == POLICY_SECONDS ? v / 1000 : v));
-    }
-    return o;
+    struct policy next;
+    if (hub_policy_with_changes(h, changes, &next, err, errlen) < 0)
+        return -1;
+    return hub_policy_install(h, &next, policy_overrides_copy(h->overrides), "API");
 }

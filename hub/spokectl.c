@@ -74,7 +74,9 @@ static const char *const HELP_MAIN =
     "  --version      print the version\n"
     "\n"
     "commands:\n"
-    "  edges [--json] [--watch]        list the edges connected to the hub\n"
+    "  edges [--json] [--watch]        list the edges connected to the hub (in a\n"
+    "                                  cluster: to every hub, and which)\n"
+    "  hubs [--json]                   list the hubs of the hub's cluster\n"
     "  topics [--json]                 list topics with their seq and links\n"
     "  policy [--edge NAME] [--json]   show the policy\n"
     "  policy set KEY=VALUE...         change the base policy\n"
@@ -425,7 +427,8 @@ static const char *const HELP_EDGES =
     "\n"
     "One line per edge: name, region, workers, clients, topics, messages in and\n"
     "out (totals; per second with --watch), link compression ratio, link round trip\n"
-    "(ms, from heartbeats), uptime, state.\n"
+    "(ms, from heartbeats), uptime, state, and the hubs its workers are linked to\n"
+    "(HUB: in a cluster of hubs on Redis, every hub's edges are listed; - otherwise).\n"
     "Against a hub without /api/edges the list is built from /api/links (clients\n"
     "and uptime then show as -).\n"
     "  --json    print the hub's JSON instead of the table\n"
@@ -434,6 +437,7 @@ static const char *const HELP_EDGES =
 /* One edge normalized from either /api/edges or /api/links. Unknown counts are -1. */
 struct edge_row {
     char name[64], region[64], state[24], link[8]; /* link: "tls", "plain" or "-" */
+    char hubs[160];                                /* "hub-a,hub-b", or "-" */
     long long workers, clients, topics, msgs_in, msgs_out, raw, wire, uptime_s;
     double rtt_ms; /* -1: unknown */
 };
@@ -464,6 +468,7 @@ static struct edge_row *edge_find(struct edge_list *l, const char *name, int add
     r->clients = r->uptime_s = -1;
     r->rtt_ms = -1;
     snprintf(r->link, sizeof r->link, "-");
+    snprintf(r->hubs, sizeof r->hubs, "-");
     return r;
 }
 
@@ -497,6 +502,14 @@ static int edges_fetch(const struct ctl *ctl, struct edge_list *l)
             json_t *tls = json_object_get(e, "tls");
             if (json_is_boolean(tls))
                 snprintf(r->link, sizeof r->link, "%s", json_is_true(tls) ? "tls" : "plain");
+            size_t k;
+            json_t *hub;
+            json_array_foreach(json_object_get(e, "hubs"), k, hub)
+            {
+                size_t n = k ? strlen(r->hubs) : 0;
+                snprintf(r->hubs + n, sizeof r->hubs - n, "%s%s", k ? "," : "",
+                         json_string_value(hub) ?: "?");
+            }
         }
         l->json = j;
         return 0;
@@ -560,16 +573,17 @@ static void fmt_uptime(long long s, char *out, size_t n)
 /* Prints the table; with prev and dt > 0 the message columns are rates. */
 static void edges_print(const struct edge_list *l, const struct edge_list *prev, double dt)
 {
-    int nw = 4, rw = 6;
+    int nw = 4, rw = 6, clustered = 0;
     for (size_t i = 0; i < l->n; i++) {
+        clustered |= strcmp(l->rows[i].hubs, "-") != 0;
         int a = (int)strlen(l->rows[i].name), b = (int)strlen(l->rows[i].region);
         nw = a > nw ? a : nw;
         rw = b > rw ? b : rw;
     }
     int rates = prev && dt > 0;
-    printf("%-*s  %-*s  %7s  %7s  %6s  %10s  %10s  %5s  %7s  %8s  %-5s  %s\n", nw, "NAME", rw,
+    printf("%-*s  %-*s  %7s  %7s  %6s  %10s  %10s  %5s  %7s  %8s  %-5s  %-5s  %s\n", nw, "NAME", rw,
            "REGION", "WORKERS", "CLIENTS", "TOPICS", rates ? "IN/S" : "MSGS_IN",
-           rates ? "OUT/S" : "MSGS_OUT", "RATIO", "RTT_MS", "UPTIME", "LINK", "STATE");
+           rates ? "OUT/S" : "MSGS_OUT", "RATIO", "RTT_MS", "UPTIME", "LINK", "STATE", "HUB");
     for (size_t i = 0; i < l->n; i++) {
         const struct edge_row *r = &l->rows[i];
         char clients[24], in[24], out[24], ratio[16], up[24], rtt[24];
@@ -594,12 +608,19 @@ static void edges_print(const struct edge_list *l, const struct edge_list *prev,
             snprintf(rtt, sizeof rtt, "-");
         else
             snprintf(rtt, sizeof rtt, "%.2f", r->rtt_ms);
-        printf("%-*s  %-*s  %7lld  %7s  %6lld  %10s  %10s  %5s  %7s  %8s  %-5s  %s\n", nw, r->name,
-               rw, r->region, r->workers, clients, r->topics, in, out, ratio, rtt, up, r->link,
-               r->state);
+        printf("%-*s  %-*s  %7lld  %7s  %6lld  %10s  %10s  %5s  %7s  %8s  %-5s  %-5s  %s\n", nw,
+               r->name, rw, r->region, r->workers, clients, r->topics, in, out, ratio, rtt, up,
+               r->link, r->state, r->hubs);
     }
     if (l->n == 0)
         printf("(no edge is linked to this hub)\n");
+    if (clustered && l->json) {
+        json_t *cl = json_object_get(l->json, "cluster");
+        if (json_is_true(json_object_get(cl, "local_only")))
+            printf("(this hub's edges only: %s)\n",
+                   json_string_value(json_object_get(cl, "reason"))
+                       ?: "the other hubs have not been read from Redis recently");
+    }
 }
 
 static volatile sig_atomic_t interrupted;
@@ -664,6 +685,80 @@ static int cmd_edges(struct ctl *ctl, int argc, char **argv)
     edge_list_free(&prev);
     edge_list_free(&cur);
     return rc;
+}
+
+/* ---- hubs --------------------------------------------------------------------- */
+
+static const char *const HELP_HUBS =
+    "usage: spokectl hubs [--json]\n"
+    "\n"
+    "One line per hub of the cluster the hub belongs to (hubs sharing its Redis):\n"
+    "name, version, link and admin addresses, uptime, links, edges, the policy\n"
+    "version it enforces, how long ago it last refreshed its registration, and its\n"
+    "state (up, stale: not refreshed for three of its periods; the hub asked is\n"
+    "marked with *). A hub of its own lists itself.\n"
+    "  --json    print the hub's JSON instead of the table\n";
+
+static int cmd_hubs(struct ctl *ctl, int argc, char **argv)
+{
+    int as_json = 0, code;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            as_json = 1;
+        else
+            return usage_error(HELP_HUBS, "hubs: unexpected argument '%s'", argv[i]);
+    }
+    char *raw = NULL;
+    json_t *j = hub_json(ctl, "GET", "/api/hubs", NULL, 1, &code, &raw);
+    if (!j) {
+        if (code == 404)
+            fail("this hub has no /api/hubs (it is older than this spokectl)");
+        return code == 404 ? EXIT_FAIL : code;
+    }
+    if (as_json) {
+        print_json(raw);
+        free(raw);
+        json_decref(j);
+        return 0;
+    }
+    json_t *hubs = json_object_get(j, "hubs"), *h;
+    size_t i;
+    int nw = 4;
+    json_array_foreach(hubs, i, h)
+    {
+        const char *s = json_string_value(json_object_get(h, "name"));
+        if (s && (int)strlen(s) + 1 > nw)
+            nw = (int)strlen(s) + 1;
+    }
+    printf("%-*s  %-8s  %-21s  %-21s  %8s  %5s  %5s  %6s  %7s  %s\n", nw, "NAME", "VERSION", "LINK",
+           "HTTP", "UPTIME", "LINKS", "EDGES", "POLICY", "SEEN", "STATE");
+    json_array_foreach(hubs, i, h)
+    {
+        char name[80], up[24], seen[24];
+        const char *s = json_string_value(json_object_get(h, "name"));
+        snprintf(name, sizeof name, "%s%s", s ? s : "?",
+                 json_is_true(json_object_get(h, "self")) ? "*" : "");
+        json_t *uptime = json_object_get(h, "uptime_s");
+        fmt_uptime(json_is_integer(uptime) ? jint(h, "uptime_s") : -1, up, sizeof up);
+        snprintf(seen, sizeof seen, "%.1fs", (double)jint(h, "age_ms") / 1000.0);
+        printf("%-*s  %-8s  %-21s  %-21s  %8s  %5lld  %5lld  %6lld  %7s  %s\n", nw, name,
+               json_string_value(json_object_get(h, "version")) ?: "-",
+               json_string_value(json_object_get(h, "link")) ?: "-",
+               json_string_value(json_object_get(h, "http")) ?: "-", up,
+               (long long)jint(h, "links"), (long long)jint(h, "edges"),
+               (long long)jint(h, "policy_version"), seen,
+               json_string_value(json_object_get(h, "state")) ?: "-");
+    }
+    json_t *cl = json_object_get(j, "cluster");
+    if (json_is_null(cl) || !cl)
+        printf("(a hub of its own: engine memory, no cluster)\n");
+    else if (json_is_true(json_object_get(cl, "local_only")))
+        printf("(only this hub is shown: %s)\n",
+               json_string_value(json_object_get(cl, "reason"))
+                   ?: "the other hubs have not been read from Redis recently");
+    free(raw);
+    json_decref(j);
+    return 0;
 }
 
 /* ---- topics ------------------------------------------------------------------- */
@@ -950,9 +1045,10 @@ static int cmd_drain(struct ctl *ctl, int argc, char **argv)
 /* ---- main --------------------------------------------------------------------- */
 
 static const struct cmd CMDS[] = {
-    {"edges", cmd_edges, HELP_EDGES},    {"topics", cmd_topics, HELP_TOPICS},
-    {"policy", cmd_policy, HELP_POLICY}, {"publish", cmd_publish, HELP_PUBLISH},
-    {"kick", cmd_kick, HELP_KICK},       {"drain", cmd_drain, HELP_DRAIN},
+    {"edges", cmd_edges, HELP_EDGES},       {"hubs", cmd_hubs, HELP_HUBS},
+    {"topics", cmd_topics, HELP_TOPICS},    {"policy", cmd_policy, HELP_POLICY},
+    {"publish", cmd_publish, HELP_PUBLISH}, {"kick", cmd_kick, HELP_KICK},
+    {"drain", cmd_drain, HELP_DRAIN},
 };
 
 /* Matches --name VALUE and --name=VALUE; advances *i past what it used. */

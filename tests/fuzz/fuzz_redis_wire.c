@@ -16,6 +16,7 @@
 
 #include "hub/engine_redis_wire.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/fuzz_resp.h"
 
 static const char *lo, *hi; /* the input */
 
@@ -33,52 +34,23 @@ static void check_msg(const struct redis_wire_msg *m)
     inside(m->user, LINK_MAX_USER);
 }
 
-/* 1 if some '*' or '$' count in p declares more than 4096. */
-static int declares_too_much(const uint8_t *p, size_t n)
+static void reply(const redisReply *r)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != '*' && p[i] != '$')
-            continue;
-        size_t j = i + 1, digits = 0;
-        unsigned long v = 0;
-        while (j < n && p[j] >= '0' && p[j] <= '9' && digits < 12) {
-            v = v * 10 + (p[j] - '0');
-            j++;
-            digits++;
-        }
-        if (digits >= 12 || v > 4096)
-            return 1;
+    struct redis_wire_msg m;
+    if (redis_wire_decode_entry(r, &m) == 0)
+        FUZZ_CHECK(m.seq >= 1 && m.enc < 2 && m.from.len <= LINK_MAX_CONN_ID);
+    struct link_str epoch;
+    uint64_t seq;
+    if (redis_wire_publish_reply(r, &epoch, &seq) == 0)
+        FUZZ_CHECK(seq >= 1 && redis_wire_epoch_ok(epoch.ptr, epoch.len));
+    struct redis_wire_read out;
+    if (redis_wire_read_reply(r, &out) == 0) {
+        FUZZ_CHECK(out.entries && out.entries->type == REDIS_REPLY_ARRAY);
+        FUZZ_CHECK(!out.epoch.len || out.first <= out.seq + 1);
+        for (size_t i = 0; i < out.entries->elements; i++)
+            if (redis_wire_decode_entry(out.entries->element[i], &m) == 0)
+                FUZZ_CHECK(m.seq >= 1 && m.user.len <= LINK_MAX_USER);
     }
-    return 0;
-}
-
-static void replies(const uint8_t *p, size_t n)
-{
-    if (declares_too_much(p, n))
-        return;
-    redisReader *rd = redisReaderCreate();
-    redisReaderFeed(rd, (const char *)p, n);
-    void *reply;
-    while (redisReaderGetReply(rd, &reply) == REDIS_OK && reply) {
-        redisReply *r = reply;
-        struct redis_wire_msg m;
-        if (redis_wire_decode_entry(r, &m) == 0)
-            FUZZ_CHECK(m.seq >= 1 && m.enc < 2 && m.from.len <= LINK_MAX_CONN_ID);
-        struct link_str epoch;
-        uint64_t seq;
-        if (redis_wire_publish_reply(r, &epoch, &seq) == 0)
-            FUZZ_CHECK(seq >= 1 && redis_wire_epoch_ok(epoch.ptr, epoch.len));
-        struct redis_wire_read out;
-        if (redis_wire_read_reply(r, &out) == 0) {
-            FUZZ_CHECK(out.entries && out.entries->type == REDIS_REPLY_ARRAY);
-            FUZZ_CHECK(!out.epoch.len || out.first <= out.seq + 1);
-            for (size_t i = 0; i < out.entries->elements; i++)
-                if (redis_wire_decode_entry(out.entries->element[i], &m) == 0)
-                    FUZZ_CHECK(m.seq >= 1 && m.user.len <= LINK_MAX_USER);
-        }
-        freeReplyObject(r);
-    }
-    redisReaderFree(rd);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -100,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             inside(m.data, LINK_MAX_MESSAGE);
         }
         break;
-    case 1: replies(data + 1, n); break;
+    case 1: fuzz_resp_each(data + 1, n, reply); break;
     case 2:
         if (redis_wire_channel_topic("spoke", p, n, &t) == 0)
             inside(t, (uint32_t)n);

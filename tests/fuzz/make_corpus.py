@@ -365,6 +365,41 @@ REDIS_WIRE = [
 ]
 
 
+# What a hub of a cluster reads from Redis (fuzz_cluster_wire: a selector
+# byte, then the input): envelopes, registrations, views, policy documents,
+# RESP answers of its scripts.
+def envelope(kind, body, edge="", frm="hub-a"):
+    return pack([1, kind, frm, 0x1122334455667788, 0x99, edge, body])
+
+
+CLUSTER_WIRE = [
+    b"\x00" + envelope(1, link([6, "edge-b:0:2:7", "edge-a:0:1:1", 9, 0, b'"hello"', ""])),
+    b"\x00" + envelope(2, link([7, "edge-a:0:1:1", 9, 404, "unknown connection"])),
+    b"\x00" + envelope(3, link([12, "edge-b:0:2:7", 4001, "kicked"])),
+    b"\x00" + envelope(4, link([13, 500]), "edge-b"),
+    b"\x00" + envelope(5, b""),
+    b"\x00" + envelope(3, link([6, "edge-b:0:2:7", "edge-a:0:1:1", 9, 0, b'"x"', ""])),
+    b"\x00" + envelope(1, link([6, "e:0:2:7", "e:0:1:1", 9, 0, b"1", ""]) * 2),
+    b"\x00\x97\x01\x01\xa5hub-a\x00\x00\xa0\xc6\x7f\xff\xff\xff",
+    b'\x01{"v":1,"name":"hub-a","boot":"00000000000000ff","version":"0.1.0","link":'
+    b'"127.0.0.1:7400","http":"127.0.0.1:7480","https":false,"uptime_s":3,"ttl_ms":5000,'
+    b'"refresh_ms":1000,"links":2,"edges":1,"policy_version":4}',
+    b'\x01{"v":1,"name":"hub a","boot":"00000000000000ff"}',
+    b'\x02{"v":1,"edges":[{"name":"edge-a","region":"r","workers":2,"clients":5,'
+    b'"closes":{"idle":1},"addresses":["127.0.0.1:1"],"rtt_ms":0.5}],'
+    b'"links":[["edge-a",0,4660,120],["edge-a",1,4660,80]]}',
+    b'\x02{"v":1,"edges":[],"links":[["edge-a",1024,1,1]],"truncated":true}',
+    b'\x03{"v":1,"base":{"idle_timeout":30,"rate_limit":5},"edges":{"fra-1":'
+    b'{"ping_interval":60}},"by":"hub-a","how":"API"}',
+    b'\x03{"v":1,"base":{"idle_timeout":-1}}',
+    b"\x04*9\r\n:1\r\n$0\r\n\r\n:0\r\n$1\r\n3\r\n" + bulk("hub-a") + b":4200\r\n" +
+    bulk("00000000000000ff") + bulk("{}") + bulk(""),
+    b"\x04*4\r\n:0\r\n" + bulk("0123456789abcdef") + b":2999\r\n" + bulk("0"),
+    b"\x04*3\r\n:0\r\n:6\r\n" + bulk("{}") + b"*2\r\n:1\r\n:7\r\n",
+    b"\x04*2\r\n$-1\r\n$-1\r\n*2\r\n" + bulk("12") + bulk("{}"),
+]
+
+
 SETS = {
     "link": [link(m) for m in LINK_MSGS] + LINK_BAD,
     "mpcheck": MPCHECK,
@@ -380,6 +415,7 @@ SETS = {
     "httpd": HTTPD,
     "connid": CONNID,
     "redis_wire": REDIS_WIRE,
+    "cluster_wire": CLUSTER_WIRE,
 }
 
 

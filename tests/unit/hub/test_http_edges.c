@@ -130,12 +130,104 @@ static void test_http_edges_saturate_hostile_stats(void **state)
     http_edges_deinit(&es);
 }
 
+/* An edge whose workers are split over two hubs: this hub's part, then the
+ * other's as its view says, make one entry naming both hubs. */
+static void test_http_edges_merge_an_edge_split_over_two_hubs(void **state)
+{
+    struct http_edges mine, theirs;
+    http_edges_init(&mine);
+    http_edges_init(&theirs);
+    struct edge_link_info w0 = worker("edge-a", "127.0.0.1:1"),
+                          w1 = worker("edge-a", "127.0.0.1:2");
+    struct edge_link_info b0 = worker("edge-b", "127.0.0.1:3");
+    w0.stats.clients = 3;
+    w0.stats.uptime_s = 5;
+    w1.stats.clients = 4;
+    w1.stats.uptime_s = 9;
+    w1.stats.rtt_us = 2500;
+    w1.stats.msgs_in = UINT64_MAX;
+    w0.stats.msgs_in = 1;
+    http_edges_add(&mine, &w0);
+    http_edges_tag(&mine, "hub-a");
+    http_edges_add(&theirs, &w1);
+    http_edges_add(&theirs, &b0);
+
+    /* The other hub's entries as it writes them, read back. */
+    json_t *arr = http_edges_json(&theirs);
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        struct http_edge part;
+        char err[128];
+        assert_int_equal(http_edge_from_json(json_array_get(arr, i), &part, err, sizeof err), 0);
+        http_edges_merge(&mine, &part, "hub-b");
+        http_edge_deinit(&part);
+    }
+    json_decref(arr);
+
+    assert_int_equal(mine.n, 2);
+    const struct http_edge *a = &mine.v[0];
+    assert_string_equal(a->name, "edge-a");
+    assert_int_equal(a->counters[HTTP_EDGE_WORKERS], 2);
+    assert_int_equal(a->counters[HTTP_EDGE_CLIENTS], 7);
+    /* The other's figure came through JSON, as INT64_MAX: the sum saturates
+     * nowhere near wrapping. */
+    assert_true(a->counters[HTTP_EDGE_MSGS_IN] == (uint64_t)INT64_MAX + 1);
+    assert_int_equal(a->uptime_s, 9);
+    assert_true(a->rtt_ms == 2.5);
+    assert_int_equal(json_array_size(a->addresses), 2);
+    assert_int_equal(json_array_size(a->hubs), 2);
+    assert_string_equal(json_string_value(json_array_get(a->hubs, 0)), "hub-a");
+    assert_string_equal(json_string_value(json_array_get(a->hubs, 1)), "hub-b");
+    const struct http_edge *b = &mine.v[1];
+    assert_string_equal(b->name, "edge-b");
+    assert_int_equal(json_array_size(b->hubs), 1);
+    assert_string_equal(json_string_value(json_array_get(b->hubs, 0)), "hub-b");
+
+    json_t *out = http_edges_json(&mine);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(out, 0), "hubs")), 2);
+    json_decref(out);
+    http_edges_deinit(&mine);
+    http_edges_deinit(&theirs);
+}
+
+static void test_http_edge_from_json_refuses_what_no_hub_writes(void **state)
+{
+    static const char *const bad[] = {
+        "[]",
+        "{}",
+        "{\"name\":\".x\"}",
+        "{\"name\":\"e\",\"clients\":-1}",
+        "{\"name\":\"e\",\"clients\":\"3\"}",
+        "{\"name\":\"e\",\"closes\":{\"idle\":1.5}}",
+        "{\"name\":\"e\",\"addresses\":\"127.0.0.1:1\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *o = json_loads(bad[i], JSON_DECODE_ANY, NULL);
+        struct http_edge e;
+        char err[128];
+        if (http_edge_from_json(o, &e, err, sizeof err) != -1)
+            fail_msg("accepted %s", bad[i]);
+        json_decref(o);
+    }
+    /* Strings are cut and cleaned, not trusted. */
+    json_t *o =
+        json_loads("{\"name\":\"e\",\"region\":\"r\\u001b[0m\",\"addresses\":[1]}", 0, NULL);
+    struct http_edge e;
+    char err[128];
+    assert_int_equal(http_edge_from_json(o, &e, err, sizeof err), 0);
+    assert_string_equal(e.region, "r?[0m");
+    assert_string_equal(json_string_value(json_array_get(e.addresses, 0)), "");
+    http_edge_deinit(&e);
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_add_sat_saturates_at_uint64_max),
         cmocka_unit_test(test_http_edges_sum_the_workers_of_one_edge),
         cmocka_unit_test(test_http_edges_saturate_hostile_stats),
+        cmocka_unit_test(test_http_edges_merge_an_edge_split_over_two_hubs),
+        cmocka_unit_test(test_http_edge_from_json_refuses_what_no_hub_writes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
