@@ -41,7 +41,6 @@
 #include "hub/redis_conn.h"
 #include "hub/redis_ring.h"
 
-#define REDIS_MAX_SHARDS 64
 /* An interest keeps its topic's state at least this long after it goes
  * (and refreshes it every REDIS_KEEP_MS / 3). */
 #define REDIS_KEEP_MS 30000

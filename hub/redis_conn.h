@@ -52,6 +52,8 @@ struct redis_addr {
  * 6379), "[v6]:port" or "[v6]". Pure. Returns 0, or -1 with a one-line
  * reason in err. */
 int redis_addr_parse(const char *s, size_t len, struct redis_addr *out, char *err, size_t errlen);
+/* The most shards a hub may be given (`redis`). */
+#define REDIS_MAX_SHARDS 64
 /* Parses a comma-separated list of at most max addresses (spaces around
  * commas allowed, none twice) into out[]. Returns how many (at least 1), or
  * -1 with err set. */
