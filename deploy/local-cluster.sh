@@ -152,6 +152,9 @@ if [ "$redis" = 1 ]; then
   cat <<MSG
 Each edge's worker links to one hub and fails over to the other: stop a hub
 (kill -INT <pid>) and the clients stay connected and lose nothing.
+The two hubs are one cluster: $bin/spokectl hubs lists both, and
+$bin/spokectl edges (on either, --hub http://127.0.0.1:7481) every edge
+with the hubs its workers are linked to.
 MSG
 fi
 cat <<MSG
