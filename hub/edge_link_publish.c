@@ -12,7 +12,10 @@
  * A publish's result goes to the link its edge worker (name, worker, boot)
  * has when the engine answers, which after a relink is the new one: a
  * PUBLISH sent again while the first is still with the engine needs no
- * answer of its own. */
+ * answer of its own. One this hub never saw goes to the engine with its
+ * origin (name, worker, boot, pub_id): an engine shared with other hubs
+ * (redis) recognises one that another hub ordered before the edge moved
+ * here, and answers its first position (ENGINE_REPEATED). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +70,12 @@ static void on_published(void *ctx, int status, const struct engine_pos *pos)
 {
     struct pub_ask *a = ctx;
     struct hub *h = a->h;
+    if (status == ENGINE_REPEATED) {
+        /* Ordered before through another hub (or this one before a
+         * restart), whose answer the edge never got: its first result. */
+        h->stats.retransmits++;
+        status = ENGINE_OK;
+    }
     if (status != ENGINE_GONE) {
         struct publog_result res = {.code = status == ENGINE_OK        ? 0
                                             : status == ENGINE_FULL    ? 429
@@ -164,6 +173,17 @@ int edge_link__on_publish(struct edge_link *l, const struct link_msg *m)
     /* One copy per interested link, the publisher's own link included: its
      * edge fans out to its local subscribers only when the seq comes back. */
     struct engine_pub p = {m->topic, m->from, m->user, m->data, m->enc};
+    if (a) {
+        /* So that an engine shared with other hubs recognises it if the
+         * edge sent it to one of them before (engine.h, engine_origin). */
+        p.origin = (struct engine_origin){
+            .name = link_str_c(l->name),
+            .worker = l->worker,
+            .boot = l->boot,
+            .pub_id = m->pub_id,
+            .keep_ms = 2 * (uint64_t)l->policy_sent.publish_timeout_ms,
+        };
+    }
     edge_link_publish(h, &p, a ? on_published : NULL, a);
     return 0;
 }

@@ -73,6 +73,8 @@ enum engine_status {
     ENGINE_UNAVAILABLE = -3, /* the engine's store cannot be reached (not the memory engine) */
     ENGINE_UNKNOWN = -4,     /* the store went away after the call was sent to it: it may
                               * have taken effect (a publish may be ordered) */
+    ENGINE_REPEATED = 1,     /* a publish whose origin and pub_id the engine ordered before
+                              * (through any hub): not ordered again, pos is its first */
 };
 
 struct engine_pos {
@@ -88,10 +90,26 @@ struct engine_msg {
     uint8_t enc;
 };
 
+/* Where a publish comes from, so that an engine shared by several hubs
+ * can recognise one an edge worker sent again through another hub after
+ * its link broke: one run of an edge worker (name, worker, boot) and its
+ * number for the publish. pub_id 0 (an admin API publish, or a PUBLISH
+ * that wants no answer): nothing to recognise. The redis engine remembers
+ * each such publish's position for keep_ms; the memory engines ignore the
+ * origin (one hub: hub/publog.h does it before the engine is asked). */
+struct engine_origin {
+    struct link_str name;
+    uint32_t worker;
+    uint64_t boot;
+    uint64_t pub_id;
+    uint64_t keep_ms; /* twice the link's publish_timeout: the edge gave up by then */
+};
+
 /* A publish to order (copied by the engine before the call returns). */
 struct engine_pub {
     struct link_str topic, from, user, data;
     uint8_t enc;
+    struct engine_origin origin;
 };
 
 /* Why a read returns no messages (ENGINE_RECOVERED: it returns them). */
@@ -194,7 +212,9 @@ int engine_known(const char *name);
 /* Orders a publish: the topic's next seq (creating its state, within
  * max_topics), stored in its history and delivered live if the hub is
  * interested. cb (may be NULL) gets ENGINE_OK and the message's position,
- * or ENGINE_FULL. */
+ * or ENGINE_FULL; or ENGINE_REPEATED and the position it was given before
+ * if the engine recognises its origin and pub_id (then nothing is stored
+ * or delivered). */
 void engine_publish(struct engine *e, const struct engine_pub *p, engine_pos_cb cb, void *ctx);
 /* This hub needs topic's live messages (creating its state, within
  * max_topics). cb gets ENGINE_OK and the position after which every

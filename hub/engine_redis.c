@@ -42,10 +42,16 @@ static void re_publish(struct engine *e, const struct engine_pub *p, engine_pos_
     struct history_bounds b = redis__bounds(re, p->topic);
     char epoch[HUB_EPOCH_LEN + 1];
     epoch_mint(&re->epochs, epoch);
+    /* A publish with an origin is recognised if it was ordered before,
+     * by any hub, on this shard (the only one its topic lives on). */
+    const struct engine_origin *o = &p->origin;
+    int dedup = o->pub_id != 0 && o->name.len != 0;
     redis__put_topic(op, p->topic);
-    redis__arg(op, "2", 1);
+    redis__arg(op, dedup ? "3" : "2", 1);
     redis__arg_key(op, 'm', p->topic);
     redis__arg_key(op, 'h', p->topic);
+    if (dedup)
+        redis__arg_pub_key(op, p->topic, o);
     redis__arg_key(op, 'c', p->topic);
     redis__arg(op, epoch, HUB_EPOCH_LEN);
     redis__arg_u64(op, b.max_count);
@@ -55,6 +61,8 @@ static void re_publish(struct engine *e, const struct engine_pub *p, engine_pos_
     redis__arg(op, p->user.ptr, p->user.len);
     redis__arg_u64(op, p->enc);
     redis__arg(op, p->data.ptr, p->data.len);
+    if (dedup)
+        redis__arg_u64(op, o->keep_ms ? o->keep_ms : 1);
     int deferred = redis__topic_defers(rt, op);
     if (!cb)
         op->rt = NULL; /* nothing of it waits on the topic: the record may go */
@@ -70,6 +78,7 @@ static void publish_reply(struct rop *op, const redisReply *r)
     struct redis_engine *re = sh->re;
     struct link_str epoch;
     uint64_t seq;
+    int repeated = 0;
     if (!r) {
         /* Sent, and the connection went before the answer: Redis may have
          * run it (a frozen Redis runs what it holds once thawed). */
@@ -78,7 +87,7 @@ static void publish_reply(struct rop *op, const redisReply *r)
         redis__op_done(op, re->freeing ? ENGINE_GONE : ENGINE_UNKNOWN);
         return;
     }
-    if (r->type == REDIS_REPLY_ERROR || redis_wire_publish_reply(r, &epoch, &seq) < 0) {
+    if (r->type == REDIS_REPLY_ERROR || redis_wire_publish_reply(r, &epoch, &seq, &repeated) < 0) {
         struct link_str t = redis__op_topic(op);
         sh->st.publish_errors++;
         redis__warn(re, "redis %s: a publish on %.*s failed: %.*s", sh->addr.label, (int)t.len,
@@ -97,7 +106,9 @@ static void publish_reply(struct rop *op, const redisReply *r)
         k++;
     sh->st.lat_hist[k]++;
     sh->st.lat_sum_us += us;
-    redis__op_done(op, ENGINE_OK);
+    if (repeated)
+        sh->st.repeated++;
+    redis__op_done(op, repeated ? ENGINE_REPEATED : ENGINE_OK);
 }
 
 /* ---- history reads ------------------------------------------------------------------ */
@@ -425,6 +436,11 @@ static const struct {
      "Topics whose numbering moved under this hub's interest: a new epoch (Redis lost the "
      "state) or messages gone from the stream before they could be recovered.",
      offsetof(struct rshard_stats, moved)},
+    {"spoke_hub_redis_publishes_repeated_total", "counter",
+     "Publishes the shard recognised by their origin and pub_id as ordered before (an edge "
+     "worker sent one again after its link broke, to this hub or another): answered with "
+     "their first position, not ordered again.",
+     offsetof(struct rshard_stats, repeated)},
     {"spoke_hub_redis_noscript_total", "counter",
      "Scripts Redis no longer had (SCRIPT FLUSH): sent again with EVAL.",
      offsetof(struct rshard_stats, noscript)},

@@ -15,7 +15,12 @@
  * next seq, appends the message to the topic's stream (ID "<seq>-0",
  * capped at the topic's [history] count, its key expiring the topic's age
  * after the last publish, older entries trimmed), PUBLISHes it with its
- * position on the topic's channel, and answers the position. Scripts go
+ * position on the topic's channel, and answers the position. A publish
+ * with an origin (an edge worker's pub_id) leaves a record of its position
+ * for twice publish_timeout, and the script answers one it finds recorded
+ * with that position, ordering nothing: an edge that failed over from a
+ * hub that died before answering gets its first result from another hub
+ * (ENGINE_REPEATED). Scripts go
  * as EVALSHA (loaded with SCRIPT LOAD on every connect); on NOSCRIPT the
  * call is sent again as EVAL, and later calls wait until every EVALSHA
  * sent before is answered, so that none overtakes one made before it.

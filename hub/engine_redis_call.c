@@ -4,6 +4,7 @@
  * (or EVAL after NOSCRIPT, holding later ones back until those before are
  * answered). The bottom of the engine: it calls nothing above it, and
  * hands each reply to its call's own handler (engine_redis_call.h). */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,7 +146,7 @@ static void complete(struct redis_engine *re, struct rop *op)
         /* fall through */
     case ROP_PUBLISH:
         if (op->pos_cb)
-            op->pos_cb(op->ctx, status, status == ENGINE_OK ? &op->pos : NULL);
+            op->pos_cb(op->ctx, status, status >= ENGINE_OK ? &op->pos : NULL);
         break;
     case ROP_READ: {
         if (status != ENGINE_OK) {
@@ -235,6 +236,7 @@ void redis__op_done(struct rop *op, int status)
 
 void redis__arg(struct rop *op, const void *p, size_t n)
 {
+    assert(op->argn < REDIS_MAX_ARGS);
     op->arg_off[op->argn] = (uint32_t)buf_readable(&op->args);
     op->arg_len[op->argn] = (uint32_t)n;
     op->argn++;
@@ -249,13 +251,28 @@ void redis__arg_u64(struct rop *op, uint64_t v)
     redis__arg(op, num, (size_t)n);
 }
 
+/* The bytes appended to op->args since at are its next argument. */
+static void arg_since(struct rop *op, size_t at)
+{
+    assert(op->argn < REDIS_MAX_ARGS);
+    op->arg_off[op->argn] = (uint32_t)at;
+    op->arg_len[op->argn] = (uint32_t)(buf_readable(&op->args) - at);
+    op->argn++;
+}
+
 void redis__arg_key(struct rop *op, char kind, struct link_str topic)
 {
     size_t at = buf_readable(&op->args);
     redis_wire_key(&op->args, op->sh->re->prefix, kind, topic);
-    op->arg_off[op->argn] = (uint32_t)at;
-    op->arg_len[op->argn] = (uint32_t)(buf_readable(&op->args) - at);
-    op->argn++;
+    arg_since(op, at);
+}
+
+void redis__arg_pub_key(struct rop *op, struct link_str topic, const struct engine_origin *o)
+{
+    size_t at = buf_readable(&op->args);
+    redis_wire_pub_key(&op->args, op->sh->re->prefix, topic, o->name, o->worker, o->boot,
+                       o->pub_id);
+    arg_since(op, at);
 }
 
 void redis__put_topic(struct rop *op, struct link_str topic)
@@ -319,8 +336,8 @@ static void on_script_reply(struct redis_conn *c, redisReply *r, void *privdata)
 static void send_now(struct rop *op, int eval)
 {
     struct rshard *sh = op->sh;
-    const char *argv[2 + 12];
-    size_t lens[2 + 12];
+    const char *argv[2 + REDIS_MAX_ARGS];
+    size_t lens[2 + REDIS_MAX_ARGS];
     argv[0] = eval ? "EVAL" : "EVALSHA";
     argv[1] = eval ? redis_script_text(op->script) : redis_script_sha(op->script);
     lens[0] = strlen(argv[0]);

@@ -47,6 +47,10 @@
 /* Stream entries per read command: a long replay is read in pages. */
 #define REDIS_READ_PAGE 128
 
+/* Arguments of one script call after EVALSHA and the script: numkeys,
+ * keys, ARGV (the most: a publish with an origin, 14). */
+#define REDIS_MAX_ARGS 14
+
 /* Publish latency buckets (µs; +Inf implied). */
 #define REDIS_LAT_BUCKETS 10
 static const double redis_lat_bounds_us[REDIS_LAT_BUCKETS] = {100,  250,   500,   1000,   2500,
@@ -85,7 +89,7 @@ struct rop {
      * (kept for a resend as EVAL), in args at offsets. */
     struct buf args;
     uint32_t argn;
-    uint32_t arg_off[12], arg_len[12];
+    uint32_t arg_off[REDIS_MAX_ARGS], arg_len[REDIS_MAX_ARGS];
     uint32_t topic_off, topic_len; /* where the topic is in args */
     /* A read: what was asked, how far it got, what it holds. */
     int has_since;
@@ -136,6 +140,7 @@ struct rtopic {
 
 struct rshard_stats {
     uint64_t publishes, publish_errors, unavailable, noscript, bad_messages;
+    uint64_t repeated; /* publishes recognised as ordered before (by any hub) */
     uint64_t recovered, moved, held_dropped, syncs;
     uint64_t lat_hist[REDIS_LAT_BUCKETS + 1];
     double lat_sum_us;
@@ -221,6 +226,8 @@ void redis__resume(struct rshard *sh);
 void redis__arg(struct rop *op, const void *p, size_t n);
 void redis__arg_u64(struct rop *op, uint64_t v);
 void redis__arg_key(struct rop *op, char kind, struct link_str topic);
+/* PREFIX:p:{T}:NAME:WORKER:BOOT:PUB_ID, the record of one publish. */
+void redis__arg_pub_key(struct rop *op, struct link_str topic, const struct engine_origin *o);
 /* Keeps topic at the front of op->args (before any argument), for its keys
  * and its callback; redis__op_topic gives it back. redis__args_reset drops
  * the arguments after it, to build the next command. */

@@ -52,8 +52,19 @@ static const char prelude[] =
     "  if p >= 0 and p < ttl then redis.call('PEXPIRE', k, ttl) end\n"
     "end\n";
 
+/* With a third key (the publish's own record, PREFIX:p:ORIGIN:PUB_ID),
+ * a publish recorded there is answered with the position it was ordered
+ * at, plus a third element 1, and nothing else is done; a new one is
+ * ordered and its position recorded there for keep ms. */
 static const char publish_body[] =
-    "local meta, hist = KEYS[1], KEYS[2]\n"
+    "local meta, hist, pubk = KEYS[1], KEYS[2], KEYS[3]\n"
+    "if pubk then\n"
+    "  local had = redis.call('GET', pubk)\n"
+    "  if had then\n"
+    "    local e0, s0 = string.match(had, '^([0-9a-z]+):(%d+)$')\n"
+    "    if e0 then return {e0, tonumber(s0), 1} end\n"
+    "  end\n"
+    "end\n"
     "local e = redis.call('HGET', meta, 'e')\n"
     "if not e then\n"
     "  e = ARGV[2]\n"
@@ -86,6 +97,7 @@ static const char publish_body[] =
     "end\n"
     "redis.call('PUBLISH', ARGV[1], e .. ':' .. sid .. ':' .. ARGV[8] .. ':' ..\n"
     "           string.format('%d:%d:', #ARGV[6], #ARGV[7]) .. ARGV[6] .. ARGV[7] .. ARGV[9])\n"
+    "if pubk then redis.call('SET', pubk, e .. ':' .. sid, 'PX', ARGV[10]) end\n"
     "return {e, s}\n";
 
 static const char read_body[] =
@@ -159,6 +171,16 @@ void redis_wire_key(struct buf *out, const char *prefix, char kind, struct link_
     buf_printf(out, "%s:%c:{", prefix, kind);
     buf_append(out, topic.ptr, topic.len);
     buf_append(out, "}", 1);
+}
+
+void redis_wire_pub_key(struct buf *out, const char *prefix, struct link_str topic,
+                        struct link_str name, uint32_t worker, uint64_t boot, uint64_t pub_id)
+{
+    redis_wire_key(out, prefix, 'p', topic);
+    buf_append(out, ":", 1);
+    buf_append(out, name.ptr, name.len);
+    buf_printf(out, ":%u:%08llx:%llu", worker, (unsigned long long)boot,
+               (unsigned long long)pub_id);
 }
 
 int redis_wire_channel_topic(const char *prefix, const char *ch, size_t len, struct link_str *topic)
@@ -309,12 +331,16 @@ static int to_u64(const redisReply *r, uint64_t *v)
     return -1;
 }
 
-int redis_wire_publish_reply(const redisReply *r, struct link_str *epoch, uint64_t *seq)
+int redis_wire_publish_reply(const redisReply *r, struct link_str *epoch, uint64_t *seq,
+                             int *repeated)
 {
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !is_str(r->element[0]) ||
-        !redis_wire_epoch_ok(r->element[0]->str, r->element[0]->len) ||
-        to_u64(r->element[1], seq) < 0 || !*seq)
+    uint64_t flag = 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->elements > 3 ||
+        !is_str(r->element[0]) || !redis_wire_epoch_ok(r->element[0]->str, r->element[0]->len) ||
+        to_u64(r->element[1], seq) < 0 || !*seq ||
+        (r->elements == 3 && (to_u64(r->element[2], &flag) < 0 || flag != 1)))
         return -1;
+    *repeated = r->elements == 3;
     *epoch = (struct link_str){r->element[0]->str, (uint32_t)r->element[0]->len};
     return 0;
 }

@@ -6,7 +6,7 @@
  * same layout for operators.
  *
  * Per topic T, on T's shard, with PREFIX the hub's `redis_prefix` (the
- * braces make both keys of a topic one Redis Cluster slot; topics never
+ * braces make every key of a topic one Redis Cluster slot; topics never
  * hold braces):
  *   PREFIX:m:{T}  hash   e: the epoch, s: the last seq
  *   PREFIX:h:{T}  stream the history: entry ID "<seq>-0", fields t (the
@@ -15,6 +15,10 @@
  *   PREFIX:c:{T}  channel every message, as "E:S:N:FL:UL:" then from,
  *                        user and data (E epoch, S seq, N enc, FL and UL
  *                        the lengths of from and user, in decimal)
+ *   PREFIX:p:{T}:NAME:WORKER:BOOT:PUB_ID  string  "E:S", the position
+ *                        of a publish on T that edge worker run (NAME,
+ *                        WORKER, BOOT in 8 hex digits) numbered PUB_ID,
+ *                        expiring twice publish_timeout after it
  * and per hub process, PREFIX:hb:INSTANCE, the channel its pub/sub
  * connections hear their heartbeats on. */
 #ifndef SPOKE_HUB_ENGINE_REDIS_WIRE_H
@@ -28,12 +32,15 @@
 
 /* The scripts (each the shared prelude and its body), in this order. */
 enum redis_script {
-    /* KEYS meta, stream; ARGV channel, epoch (if the state is new), count,
-     * age ms, meta ttl ms (0: no expiry), from, user, enc, data. Makes the
-     * state if missing, takes the next seq, appends to the stream (MAXLEN
-     * count; none kept with count 0), sets the stream's TTL to age and
-     * trims what is older, keeps the state at least ttl, PUBLISHes, and
-     * answers {epoch, seq}. */
+    /* KEYS meta, stream[, publish record]; ARGV channel, epoch (if the
+     * state is new), count, age ms, meta ttl ms (0: no expiry), from, user,
+     * enc, data[, keep ms]. With a publish record that exists: answers
+     * {epoch, seq, 1}, the position it holds, and does nothing else.
+     * Otherwise makes the state if missing, takes the next seq, appends to
+     * the stream (MAXLEN count; none kept with count 0), sets the stream's
+     * TTL to age and trims what is older, keeps the state at least ttl,
+     * PUBLISHes, writes the publish record (if given) to expire keep ms
+     * from now, and answers {epoch, seq}. */
     REDIS_SCRIPT_PUBLISH,
     /* KEYS meta, stream; ARGV epoch to make the state with ('': do not),
      * ttl an interest keeps the state for, since epoch ('': position
@@ -58,6 +65,12 @@ const char *redis_script_sha(enum redis_script s);
 /* Appends PREFIX:m:{T} (kind 'm'), PREFIX:h:{T} ('h'), PREFIX:c:{T} ('c')
  * to out. */
 void redis_wire_key(struct buf *out, const char *prefix, char kind, struct link_str topic);
+/* Appends PREFIX:p:{T}:NAME:WORKER:BOOT:PUB_ID (BOOT in 8 lowercase hex
+ * digits, as in connection ids; PUB_ID in decimal) to out: the record of
+ * one publish of one run of an edge worker. Edge names hold no ':'
+ * (docs/protocol.md, HELLO), so it is unambiguous. */
+void redis_wire_pub_key(struct buf *out, const char *prefix, struct link_str topic,
+                        struct link_str name, uint32_t worker, uint64_t boot, uint64_t pub_id);
 /* The topic inside a channel name PREFIX:c:{T}; 0, or -1 if it is not one. */
 int redis_wire_channel_topic(const char *prefix, const char *ch, size_t len,
                              struct link_str *topic);
@@ -77,8 +90,11 @@ int redis_wire_decode_live(const char *p, size_t n, struct redis_wire_msg *m);
 /* Decodes a stream entry [id, [field, value, ...]]. Returns 0, or -1. */
 int redis_wire_decode_entry(const redisReply *r, struct redis_wire_msg *m);
 
-/* A PUBLISH script's answer. Returns 0, or -1 if r is not {epoch, seq}. */
-int redis_wire_publish_reply(const redisReply *r, struct link_str *epoch, uint64_t *seq);
+/* A PUBLISH script's answer: *repeated is 1 if it is {epoch, seq, 1} (the
+ * pub_id was ordered before), 0 if {epoch, seq}. Returns 0, or -1 if r is
+ * neither. */
+int redis_wire_publish_reply(const redisReply *r, struct link_str *epoch, uint64_t *seq,
+                             int *repeated);
 
 /* A READ script's answer. */
 struct redis_wire_read {

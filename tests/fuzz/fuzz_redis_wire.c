@@ -41,8 +41,10 @@ static void reply(const redisReply *r)
         FUZZ_CHECK(m.seq >= 1 && m.enc < 2 && m.from.len <= LINK_MAX_CONN_ID);
     struct link_str epoch;
     uint64_t seq;
-    if (redis_wire_publish_reply(r, &epoch, &seq) == 0)
-        FUZZ_CHECK(seq >= 1 && redis_wire_epoch_ok(epoch.ptr, epoch.len));
+    int repeated;
+    if (redis_wire_publish_reply(r, &epoch, &seq, &repeated) == 0)
+        FUZZ_CHECK(seq >= 1 && redis_wire_epoch_ok(epoch.ptr, epoch.len) &&
+                   (repeated == 0 || repeated == 1));
     struct redis_wire_read out;
     if (redis_wire_read_reply(r, &out) == 0) {
         FUZZ_CHECK(out.entries && out.entries->type == REDIS_REPLY_ARRAY);

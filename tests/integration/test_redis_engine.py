@@ -6,7 +6,8 @@ restarted empty refuses publishes meanwhile (503, /readyz 503) and then
 starts new epochs, which subscribers learn from a reset notice; a lost
 pub/sub connection is made good from the streams; topics spread over two
 shards, and one shard down refuses only its own topics; max_topics bounds a
-hub's interest, never publishes; settings are checked at startup."""
+hub's interest, never publishes; settings are checked at startup; a publish
+an edge worker sends again through another hub is not ordered twice."""
 import asyncio
 import json
 import signal
@@ -18,7 +19,8 @@ from conftest import HUB_STARTED_RE
 from helpers import (connect, expect, http_get, http_request, recv_json, run, scaled, send,
                      wait_for)
 from linkpeer import MESSAGE, PUBLISH, PUBLISH_RESULT, TOPIC_RESET
-from test_hub_recovery import interest, peer, publish_many
+from test_hub_recovery import interest, peer, publish, publish_many
+from test_hub_recovery import metric as hub_metric
 from test_recovery import Reader, assert_every_seq_once, metric
 
 TOPIC = "room.redis"
@@ -424,3 +426,42 @@ def test_a_link_hears_topic_reset_with_the_topic_s_new_position(make_cluster, re
     res, msg = got[PUBLISH_RESULT], got[MESSAGE]
     assert (res[1], res[2], res[4], res[5]) == (3, 0, 1, m[3]), res
     assert (msg[1], msg[2], msg[5]) == ("lk.t", 1, b'"after"'), msg
+
+
+def test_a_publish_sent_again_through_another_hub_is_not_ordered_twice(make_cluster, redis):
+    """An edge worker's PUBLISH that hub-a ordered, sent again with the same
+    pub_id by the same run of that worker (name, worker, boot) through
+    hub-b, which never saw it (its link to hub-a broke before the result
+    came): hub-b answers the first position from Redis and orders nothing,
+    so a subscriber sees the message once."""
+    r = redis("r0")
+    store = ["--engine", "redis", "--redis", r.sock]
+    a = make_cluster(edges=(), workers=1, hub_args=[*store, "--name", "hub-a"])
+    b = make_cluster(edges=(), workers=1, hub_args=[*store, "--name", "hub-b"])
+    watcher = peer(b, "watcher")
+    epoch = interest(watcher, "dd.t", 1)[6]
+    on_a = peer(a, "edge-x", 0, 0x5151)
+    first = publish(on_a, "dd.t", b'"five"', 5)
+    assert (first[2], first[4]) == (0, 1), first
+    on_a.close()
+    on_b = peer(b, "edge-x", 0, 0x5151)
+    again = publish(on_b, "dd.t", b'"five"', 5)
+    assert (again[2], again[4], again[5]) == (0, 1, first[5]), again
+    assert again[5] == epoch
+    # The next ones go on from it.
+    assert [x[4] for x in publish_many(on_b, "dd.t", 2, 6)] == [2, 3]
+    got = []
+    while len(got) < 3:
+        m = watcher.recv_until(lambda m: m[0] == MESSAGE and m[1] == "dd.t")
+        got.append((m[2], m[5]))
+    assert got == [(1, b'"five"'), (2, b'"0"'), (3, b'"1"')], got
+    assert hub_metric(b, "spoke_hub_publishes_retransmitted_total", '{outcome="answered"}') == 1
+    assert hub_metric(b, "spoke_hub_redis_publishes_repeated_total",
+                      f'{{shard="{r.sock}"}}') == 1
+    # A publish of another run of the worker (a new boot) is its own.
+    other = peer(b, "edge-x", 0, 0x5152)
+    assert publish(other, "dd.t", b'"new boot"', 5)[4] == 4
+    # The record is the topic's, under the prefix, and expires.
+    key = "spoke:p:{dd.t}:edge-x:0:00005151:5"
+    assert r.command("GET", key) == f"${len(epoch) + 2}"
+    assert 0 < int(r.command("PTTL", key)[1:]) <= 2 * 10000

@@ -126,12 +126,13 @@ static void test_wire_reads_the_scripts_replies(void **state)
 {
     struct link_str epoch;
     uint64_t seq;
+    int repeated = -1;
     redisReply *r = resp("*2\r\n$8\r\nk3x9a0qz\r\n:7\r\n");
-    assert_int_equal(redis_wire_publish_reply(r, &epoch, &seq), 0);
-    assert_true(str_is(epoch, "k3x9a0qz") && seq == 7);
+    assert_int_equal(redis_wire_publish_reply(r, &epoch, &seq, &repeated), 0);
+    assert_true(str_is(epoch, "k3x9a0qz") && seq == 7 && repeated == 0);
     freeReplyObject(r);
     r = resp("*2\r\n$8\r\nk3x9a0qz\r\n:0\r\n"); /* a publish always takes a seq */
-    assert_int_equal(redis_wire_publish_reply(r, &epoch, &seq), -1);
+    assert_int_equal(redis_wire_publish_reply(r, &epoch, &seq, &repeated), -1);
     freeReplyObject(r);
 
     struct redis_wire_read rd;
@@ -153,6 +154,47 @@ static void test_wire_reads_the_scripts_replies(void **state)
     r = resp("-ERR boom\r\n");
     assert_int_equal(redis_wire_read_reply(r, &rd), -1);
     freeReplyObject(r);
+}
+
+static void test_wire_reads_a_repeated_publish_s_first_position(void **state)
+{
+    struct link_str epoch;
+    uint64_t seq;
+    int repeated = 0;
+    redisReply *r = resp("*3\r\n$8\r\nk3x9a0qz\r\n:7\r\n:1\r\n");
+    assert_int_equal(redis_wire_publish_reply(r, &epoch, &seq, &repeated), 0);
+    assert_true(str_is(epoch, "k3x9a0qz") && seq == 7 && repeated == 1);
+    freeReplyObject(r);
+    static const char *bad[] = {
+        "*3\r\n$8\r\nk3x9a0qz\r\n:7\r\n:2\r\n",       /* a flag that is not 1 */
+        "*3\r\n$8\r\nk3x9a0qz\r\n:7\r\n$1\r\n1\r\n",  /* a string flag */
+        "*4\r\n$8\r\nk3x9a0qz\r\n:7\r\n:1\r\n:1\r\n", /* one element too many */
+        "*3\r\n$8\r\nk3x9a0qZ\r\n:7\r\n:1\r\n",       /* not an epoch */
+        "*3\r\n$8\r\nk3x9a0qz\r\n:-7\r\n:1\r\n",      /* no seq */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = resp(bad[i]);
+        if (redis_wire_publish_reply(r, &epoch, &seq, &repeated) != -1)
+            fail_msg("accepted publish reply %zu", i);
+        freeReplyObject(r);
+    }
+}
+
+static void test_wire_names_a_publish_s_record_in_its_topic_s_slot(void **state)
+{
+    struct buf b = BUF_INIT;
+    redis_wire_pub_key(&b, "spoke", link_str_c("chat.lobby"), link_str_c("edge-a.eu_1"), 3,
+                       0xabcdull, 42);
+    buf_append_u8(&b, 0);
+    assert_string_equal((const char *)buf_head(&b),
+                        "spoke:p:{chat.lobby}:edge-a.eu_1:3:0000abcd:42");
+    buf_reset(&b);
+    redis_wire_pub_key(&b, "app1", link_str_c("t"), link_str_c("e"), 1023, 0xffffffffull,
+                       UINT64_MAX);
+    buf_append_u8(&b, 0);
+    assert_string_equal((const char *)buf_head(&b),
+                        "app1:p:{t}:e:1023:ffffffff:18446744073709551615");
+    buf_deinit(&b);
 }
 
 static void test_wire_scripts_have_their_sha1(void **state)
@@ -190,6 +232,8 @@ int main(void)
         cmocka_unit_test(test_wire_refuses_hostile_live_messages),
         cmocka_unit_test(test_wire_decodes_stream_entries_and_refuses_others),
         cmocka_unit_test(test_wire_reads_the_scripts_replies),
+        cmocka_unit_test(test_wire_reads_a_repeated_publish_s_first_position),
+        cmocka_unit_test(test_wire_names_a_publish_s_record_in_its_topic_s_slot),
         cmocka_unit_test(test_wire_scripts_have_their_sha1),
         cmocka_unit_test(test_wire_numbers_are_strict_decimals),
     };
