@@ -244,6 +244,11 @@ def test_a_lost_pubsub_connection_is_made_good_from_the_stream(make_cluster, red
             # hub-b's subscription goes under a burst of publishes via hub-a
             # (each hub has two pub/sub connections: the engine's and the
             # cluster's, hub/cluster.h).
+            # The cluster's connections come back on their own backoff.
+            for c in (a, b):
+                await asyncio.to_thread(
+                    wait_for, lambda c=c: metric(c.http_port, "spoke_hub_cluster_up") == 1, 10,
+                    "the cluster's pub/sub connection back")
             assert r.command("CLIENT", "KILL", "TYPE", "pubsub") == ":4"
             for _ in range(20):
                 n += 1
