@@ -12,10 +12,8 @@
 #include "common/version.h"
 #include "common/xalloc.h"
 #include "hub/cluster_internal.h"
-#include "hub/edge_link.h"
 #include "hub/engine_redis.h"
 #include "hub/engine_redis_wire.h"
-#include "hub/http.h"
 #include "hub/http_edges.h"
 
 void cluster__warn(struct cluster *c, unsigned k, const char *fmt, ...)
@@ -186,7 +184,7 @@ static void refresh(struct cluster *c)
         return;
     struct view_build vb = {0};
     http_edges_init(&vb.es);
-    edge_link_foreach_open(h, add_link, &vb);
+    c->host.foreach_link(h, add_link, &vb);
     char *view = cluster_view_encode(&vb.es, vb.links, vb.n, CLUSTER_MAX_VIEW);
     struct cluster_reg reg = {
         .boot = h->boot,
@@ -458,7 +456,8 @@ static void addr_of(char *out, size_t n, const struct net_addr *a, uint16_t port
     net_format_addr(&shown, out, n);
 }
 
-struct cluster *cluster_new(struct hub *h, char *err, size_t errlen)
+struct cluster *cluster_new(struct hub *h, const struct cluster_host *host, char *err,
+                            size_t errlen)
 {
     struct redis_addr addrs[REDIS_MAX_SHARDS];
     int n = redis_addr_list_parse(h->cfg.redis, addrs, REDIS_MAX_SHARDS, err, errlen);
@@ -468,6 +467,7 @@ struct cluster *cluster_new(struct hub *h, char *err, size_t errlen)
         h->cfg.redis_prefix && *h->cfg.redis_prefix ? h->cfg.redis_prefix : "spoke";
     struct cluster *c = xcalloc(1, sizeof *c);
     c->h = h;
+    c->host = *host;
     c->loop = h->loop;
     c->prefix = xstrdup(prefix);
     cluster_key_hubs(c->k_hubs, prefix);
@@ -490,8 +490,8 @@ struct cluster *cluster_new(struct hub *h, char *err, size_t errlen)
     c->refresh_s = (double)h->cfg.cluster_refresh_ms / 1000.0;
     c->ttl_s = (double)h->cfg.cluster_ttl_ms / 1000.0;
     c->started = ev_now(c->loop);
-    addr_of(c->link_addr, sizeof c->link_addr, &h->cfg.listen, edge_link_server_port(h));
-    addr_of(c->http_addr, sizeof c->http_addr, &h->cfg.http, http_server_port(h->http));
+    addr_of(c->link_addr, sizeof c->link_addr, &h->cfg.listen, host->link_port);
+    addr_of(c->http_addr, sizeof c->http_addr, &h->cfg.http, host->http_port);
     dict_init(&c->routes);
 
     char boot[17], name[CLUSTER_KEY_MAX + 40];

@@ -68,6 +68,7 @@ struct cluster_stats {
 
 struct cluster {
     struct hub *h;
+    struct cluster_host host; /* the links and the admin server above */
     struct ev_loop *loop;
     char *prefix;
     struct redis_addr addr; /* the cluster's shard */
