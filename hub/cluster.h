@@ -20,11 +20,11 @@
  * Failures. While Redis cannot be reached, or the hub is not registered,
  * traffic to other hubs is refused at once (503), the views show this
  * hub's links only once the cache is older than cluster_ttl, policy
- * changes are refused, and nothing blocks. Files: cluster.c (connections,
- * registration, the cache), cluster_relay.c (envelopes out and in),
+ * changes are refused, and nothing blocks. Files: cluster_member.c
+ * (connections, registration), cluster_relay.c (envelopes out and in),
  * cluster_policy.c (the policy in Redis), cluster_api.c (what the admin
- * API shows). Nothing here runs with the memory engines (h->cluster is
- * NULL). */
+ * API shows), cluster.c (commands, the cache of the other hubs).
+ * Nothing here runs with the memory engines (h->cluster is NULL). */
 #ifndef SPOKE_HUB_CLUSTER_H
 #define SPOKE_HUB_CLUSTER_H
 #include <jansson.h>

@@ -41,7 +41,7 @@ static struct cluster_env env_for(const struct cluster *c, const struct cpeer *t
 }
 
 /* 1 if PUBLISH's answer says somebody heard it. */
-static int heard(const redisReply *r)
+static int someone_heard(const redisReply *r)
 {
     return r && r->type == REDIS_REPLY_INTEGER && r->integer > 0;
 }
@@ -64,7 +64,8 @@ static void on_direct_published(struct redis_conn *rc, redisReply *r, void *priv
     struct cluster *c = s->c;
     /* Nobody heard it (that hub is gone, or not listening): its sender
      * hears so now, unless something answered it meanwhile. */
-    if (!heard(r) && directs_take(c->h->directs, s->vid, s->from, s->from_len, s->id, NULL)) {
+    if (!someone_heard(r) &&
+        directs_take(c->h->directs, s->vid, s->from, s->from_len, s->id, NULL)) {
         char why[160];
         snprintf(why, sizeof why, "the target's hub (%s) did not receive it%s", s->name,
                  r ? " (it is not listening)" : " (Redis went away)");
@@ -189,7 +190,7 @@ static void on_asked(struct redis_conn *rc, redisReply *r, void *privdata)
 {
     struct asked_one *o = privdata;
     struct asked *a = o->a;
-    if (heard(r)) {
+    if (someone_heard(r)) {
         a->heard++;
         a->workers += o->workers;
         append_name(a->hubs, sizeof a->hubs, o->name);
