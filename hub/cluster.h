@@ -20,11 +20,11 @@
  * Failures. While Redis cannot be reached, or the hub is not registered,
  * traffic to other hubs is refused at once (503), the views show this
  * hub's links only once the cache is older than cluster_ttl, policy
- * changes are refused, and nothing blocks. Files: cluster.c (connections,
- * registration, the cache), cluster_relay.c (envelopes out and in),
+ * changes are refused, and nothing blocks. Files: cluster_member.c
+ * (connections, registration), cluster_relay.c (envelopes out and in),
  * cluster_policy.c (the policy in Redis), cluster_api.c (what the admin
- * API shows). Nothing here runs with the memory engines (h->cluster is
- * NULL). */
+ * API shows), cluster.c (commands, the cache of the other hubs).
+ * Nothing here runs with the memory engines (h->cluster is NULL). */
 #ifndef SPOKE_HUB_CLUSTER_H
 #define SPOKE_HUB_CLUSTER_H
 #include <jansson.h>
@@ -34,20 +34,42 @@
 #include "common/buf.h"
 #include "common/connid.h"
 #include "common/link.h"
+#include "hub/edge_link_info.h"
 #include "hub/hub.h"
 
 struct cluster;
 struct http_edges;
+
+/* What the cluster needs of the layers above it (the links, the admin
+ * server), given by the caller of cluster_new: the cluster sits below
+ * hub/edge_link.h and hub/http.h, which call it, so it reaches them only
+ * through these. Each call has the contract of its hub/edge_link.h
+ * namesake (edge_link_foreach_open, edge_link_push_policy, ...). */
+struct cluster_host {
+    uint16_t link_port, http_port; /* the bound listeners' (for port 0) */
+    void (*foreach_link)(struct hub *h, void (*fn)(const struct edge_link_info *, void *),
+                         void *ud);
+    void (*push_policy)(struct hub *h);
+    int (*deliver_direct)(struct hub *h, const struct link_msg *m, uint64_t origin, char *why,
+                          size_t len);
+    int (*deliver_result)(struct hub *h, uint64_t target, const struct link_msg *m);
+    void (*answer_direct)(struct hub *h, struct link_str to, int64_t id, uint32_t code,
+                          const char *reason);
+    void (*forget_target)(struct hub *h, uint64_t target, const char *reason);
+    int (*kick)(struct hub *h, const struct connid *conn, uint32_t code, struct link_str reason);
+    int (*drain)(struct hub *h, const char *name, size_t len, uint64_t period_ms);
+};
 
 /* The ids another hub goes by in h->directs (as a target, and as the
  * origin of a relayed direct) have this bit set; link ids never do. */
 #define CLUSTER_VID_BIT (1ull << 63)
 
 /* Connects to the cluster's shard of h->cfg.redis (addresses resolved
- * now) and starts registering once it is up. h's listeners are bound
- * (their ports go in the registration). Returns NULL with err set for
- * settings it cannot use. */
-struct cluster *cluster_new(struct hub *h, char *err, size_t errlen);
+ * now) and starts registering once it is up; host is copied, its ports
+ * go in the registration. Returns NULL with err set for settings it
+ * cannot use. */
+struct cluster *cluster_new(struct hub *h, const struct cluster_host *host, char *err,
+                            size_t errlen);
 /* Drops the connections and the cache. No-op on NULL. */
 void cluster_free(struct cluster *c);
 /* Clean shutdown: drops this hub's registration (if it holds it) and

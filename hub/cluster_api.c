@@ -9,7 +9,6 @@
 #include "common/metrics.h"
 #include "common/version.h"
 #include "hub/cluster_internal.h"
-#include "hub/edge_link.h"
 #include "hub/http_edges.h"
 
 /* The cache is shown while younger than cluster_ttl: after that the hubs
@@ -69,7 +68,7 @@ static json_t *self_json(const struct cluster *c)
     char boot[17];
     struct http_edges es;
     http_edges_init(&es);
-    edge_link_foreach_open(h, add_link, &es);
+    c->host.foreach_link(h, add_link, &es);
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(h->cfg.name));
     json_object_set_new(o, "boot", json_string(cluster_boot_format(boot, h->boot)));

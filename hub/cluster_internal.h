@@ -1,7 +1,10 @@
 /* What the cluster's files share (see cluster.h): struct cluster, the
  * cache of the other hubs (peers) and of which of them holds which edge
- * worker (routes), and the calls between cluster.c, cluster_relay.c,
- * cluster_policy.c and cluster_api.c.
+ * worker (routes), and the calls between the cluster's files. They are
+ * layered, each calling only those below it: cluster_member.c (the
+ * connections and registration) on top, then cluster_relay.c,
+ * cluster_policy.c and cluster_api.c, then cluster.c (commands, the
+ * cache), which all of them use.
  *
  * Peers. A peer is one process of another hub: (name, boot). It is made
  * when a registry read lists it, or when an envelope comes from it first,
@@ -68,6 +71,7 @@ struct cluster_stats {
 
 struct cluster {
     struct hub *h;
+    struct cluster_host host; /* the links and the admin server above */
     struct ev_loop *loop;
     char *prefix;
     struct redis_addr addr; /* the cluster's shard */
@@ -121,9 +125,13 @@ struct cpeer *cluster__peer(struct cluster *c, const char *name, size_t len, uin
 /* ... made if missing (NULL: CLUSTER_MAX_PEERS reached). */
 struct cpeer *cluster__peer_make(struct cluster *c, const char *name, size_t len, uint64_t boot);
 struct cpeer *cluster__peer_by_vid(struct cluster *c, uint64_t vid);
+/* Frees a peer already unlinked from c->peers. */
+void cluster__peer_free(struct cpeer *p);
 /* The peer holding edge worker (name, worker), with that worker's boot. */
 const struct croute *cluster__route(const struct cluster *c, const char *name, size_t len,
                                     uint32_t worker);
+/* Makes the routes again from the listed peers' views. O(links). */
+void cluster__routes_rebuild(struct cluster *c);
 /* Sends a command on the cluster's command connection. Returns 0 (cb, if
  * any, gets the reply or NULL), or -1 when it is not up. */
 int cluster__command(struct cluster *c, redis_reply_fn cb, void *privdata, int argc,

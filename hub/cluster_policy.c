@@ -21,7 +21,6 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "hub/cluster_internal.h"
-#include "hub/edge_link.h"
 #include "hub/policy.h"
 
 #define PUT_TRIES 3
@@ -43,7 +42,7 @@ static void install(struct cluster *c, const struct policy *base, struct dict *o
     c->policy_version = version;
     c->st.policy_applied++;
     if (hub_policy_install(c->h, base, ov, label))
-        edge_link_push_policy(c->h);
+        c->host.push_policy(c->h);
 }
 
 /* Installs the document Redis holds as version v. Returns 0, or -1 if it

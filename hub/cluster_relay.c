@@ -12,7 +12,6 @@
 #include "common/xalloc.h"
 #include "hub/cluster_internal.h"
 #include "hub/directs.h"
-#include "hub/edge_link.h"
 
 /* Publishes e on p's channel. cb (may be NULL) gets PUBLISH's answer (how
  * many subscribers heard it) or NULL. Returns 0, or -1 if it could not go. */
@@ -42,7 +41,7 @@ static struct cluster_env env_for(const struct cluster *c, const struct cpeer *t
 }
 
 /* 1 if PUBLISH's answer says somebody heard it. */
-static int heard(const redisReply *r)
+static int someone_heard(const redisReply *r)
 {
     return r && r->type == REDIS_REPLY_INTEGER && r->integer > 0;
 }
@@ -65,12 +64,13 @@ static void on_direct_published(struct redis_conn *rc, redisReply *r, void *priv
     struct cluster *c = s->c;
     /* Nobody heard it (that hub is gone, or not listening): its sender
      * hears so now, unless something answered it meanwhile. */
-    if (!heard(r) && directs_take(c->h->directs, s->vid, s->from, s->from_len, s->id, NULL)) {
+    if (!someone_heard(r) &&
+        directs_take(c->h->directs, s->vid, s->from, s->from_len, s->id, NULL)) {
         char why[160];
         snprintf(why, sizeof why, "the target's hub (%s) did not receive it%s", s->name,
                  r ? " (it is not listening)" : " (Redis went away)");
         c->st.refused_unheard++;
-        edge_link_answer_direct(c->h, (struct link_str){s->from, s->from_len}, s->id, 503, why);
+        c->host.answer_direct(c->h, (struct link_str){s->from, s->from_len}, s->id, 503, why);
     }
     free(s);
 }
@@ -146,7 +146,7 @@ struct fail_ctx {
 static void fail_target(uint64_t target, void *ud)
 {
     struct fail_ctx *f = ud;
-    edge_link_forget_target(f->c->h, target, f->why);
+    f->c->host.forget_target(f->c->h, target, f->why);
 }
 
 void cluster__fail_directs(struct cluster *c, struct cpeer *p, const char *why)
@@ -154,7 +154,7 @@ void cluster__fail_directs(struct cluster *c, struct cpeer *p, const char *why)
     if (!c->h->directs)
         return;
     if (p) {
-        edge_link_forget_target(c->h, p->vid, why);
+        c->host.forget_target(c->h, p->vid, why);
         return;
     }
     struct fail_ctx f = {c, why};
@@ -190,7 +190,7 @@ static void on_asked(struct redis_conn *rc, redisReply *r, void *privdata)
 {
     struct asked_one *o = privdata;
     struct asked *a = o->a;
-    if (heard(r)) {
+    if (someone_heard(r)) {
         a->heard++;
         a->workers += o->workers;
         append_name(a->hubs, sizeof a->hubs, o->name);
@@ -289,7 +289,7 @@ static void on_direct_in(struct cluster *c, const struct cluster_env *e)
     p->heard = ev_now(c->loop);
     c->st.directs_received++;
     char why[200];
-    int code = edge_link_deliver_direct(c->h, &e->msg, p->vid, why, sizeof why);
+    int code = c->host.deliver_direct(c->h, &e->msg, p->vid, why, sizeof why);
     if (code && e->msg.has_id)
         cluster_answer(c, p->vid, e->msg.from, e->msg.id, (uint32_t)code, why);
 }
@@ -298,7 +298,7 @@ static void on_result_in(struct cluster *c, const struct cluster_env *e)
 {
     struct cpeer *p = cluster__peer(c, e->from.ptr, e->from.len, e->from_boot);
     c->st.results_received++;
-    if (!p || !edge_link_deliver_result(c->h, p->vid, &e->msg)) {
+    if (!p || !c->host.deliver_result(c->h, p->vid, &e->msg)) {
         /* Not an answer to anything we sent that hub: made up, repeated,
          * or later than the sender's deadline. */
         c->st.unsolicited++;
@@ -312,7 +312,7 @@ static void on_kick_in(struct cluster *c, const struct cluster_env *e)
     struct connid id;
     c->st.kicks_received++;
     if (connid_parse(e->msg.to.ptr, e->msg.to.len, &id) < 0 ||
-        edge_link_kick(c->h, &id, e->msg.code, e->msg.reason) < 0)
+        c->host.kick(c->h, &id, e->msg.code, e->msg.reason) < 0)
         log_debug("cluster: a kick from %.*s found no link here", (int)e->from.len, e->from.ptr);
     else
         log_info("cluster: hub %.*s asked to disconnect %.*s", (int)e->from.len, e->from.ptr,
@@ -322,7 +322,7 @@ static void on_kick_in(struct cluster *c, const struct cluster_env *e)
 static void on_drain_in(struct cluster *c, const struct cluster_env *e)
 {
     c->st.drains_received++;
-    int n = edge_link_drain(c->h, e->edge.ptr, e->edge.len, e->msg.time_ms);
+    int n = c->host.drain(c->h, e->edge.ptr, e->edge.len, e->msg.time_ms);
     log_info("cluster: hub %.*s asked to drain edge %.*s: %d worker%s told", (int)e->from.len,
              e->from.ptr, (int)e->edge.len, e->edge.ptr, n, n == 1 ? "" : "s");
 }

@@ -14,27 +14,9 @@
 
 #include "common/connid.h"
 #include "common/link.h"
+#include "hub/edge_link_info.h"
 #include "hub/engine.h"
 #include "hub/hub.h"
-
-/* A snapshot of one open link for the admin API. Strings are copies. */
-struct edge_link_info {
-    uint64_t id;
-    char edge[65];
-    char region[65];
-    char software[65];
-    uint32_t worker;
-    uint64_t boot;
-    char addr[64];
-    size_t topics;
-    uint64_t publishes_in, messages_out, directs_in, directs_out;
-    uint64_t raw_in, wire_in, raw_out, wire_out;
-    struct link_stats stats; /* the worker's last STATS (zero before the first) */
-    char public_url[256];
-    int tls;             /* the link runs over TLS */
-    char peer_cert[160]; /* its certificate's names ("CN=edge-a, DNS:edge-a"), or "-" */
-    uint64_t age_ms;     /* since it was accepted */
-};
 
 /* Listens on h->cfg.listen, makes the link module's tables (interest,
  * registry, publish results, directs) and starts the accept, flush and

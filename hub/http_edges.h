@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
-#include "hub/edge_link.h"
+#include "hub/edge_link_info.h"
 
 enum http_edge_counter {
     HTTP_EDGE_WORKERS,

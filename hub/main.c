@@ -486,7 +486,19 @@ int main(int argc, char **argv)
     httpd_set_tls(h->http, http_tls);
     if (strcmp(h->cfg.engine, "redis") == 0) {
         /* The other hubs on the same Redis (hub/cluster.h). */
-        h->cluster = cluster_new(h, err, sizeof err);
+        struct cluster_host host = {
+            .link_port = edge_link_server_port(h),
+            .http_port = http_server_port(h->http),
+            .foreach_link = edge_link_foreach_open,
+            .push_policy = edge_link_push_policy,
+            .deliver_direct = edge_link_deliver_direct,
+            .deliver_result = edge_link_deliver_result,
+            .answer_direct = edge_link_answer_direct,
+            .forget_target = edge_link_forget_target,
+            .kick = edge_link_kick,
+            .drain = edge_link_drain,
+        };
+        h->cluster = cluster_new(h, &host, err, sizeof err);
         if (!h->cluster) {
             fprintf(stderr, "spoke-hub: %s\n", err);
             hub_cleanup(h);
