@@ -16,6 +16,7 @@
 #include "common/buf.h"
 #include "common/mpwrite.h"
 #include "hub/cluster_wire.h"
+#include "tests/unit/hub/resp_reply.h"
 
 static const char DATA[] = "{\"hello\":1}";
 
@@ -150,18 +151,6 @@ static void test_cluster_env_refuses_what_no_hub_sends(void **state)
     buf_deinit(&two);
     buf_deinit(&body);
     buf_deinit(&b);
-}
-
-/* A reply as Redis would send it, in RESP. */
-static redisReply *resp(const char *bytes)
-{
-    redisReader *rd = redisReaderCreate();
-    void *reply = NULL;
-    redisReaderFeed(rd, bytes, strlen(bytes));
-    assert_int_equal(redisReaderGetReply(rd, &reply), REDIS_OK);
-    assert_non_null(reply);
-    redisReaderFree(rd);
-    return reply;
 }
 
 static void test_cluster_refresh_reply_lists_the_hubs(void **state)

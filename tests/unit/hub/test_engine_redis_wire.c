@@ -12,18 +12,7 @@
 #include <string.h>
 
 #include "hub/engine_redis_wire.h"
-
-/* One reply parsed from RESP by hiredis (freed by the caller). */
-static redisReply *resp(const char *bytes)
-{
-    redisReader *rd = redisReaderCreate();
-    void *reply = NULL;
-    redisReaderFeed(rd, bytes, strlen(bytes));
-    assert_int_equal(redisReaderGetReply(rd, &reply), REDIS_OK);
-    assert_non_null(reply);
-    redisReaderFree(rd);
-    return reply;
-}
+#include "tests/unit/hub/resp_reply.h"
 
 static int str_is(struct link_str s, const char *want)
 {
