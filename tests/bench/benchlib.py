@@ -1008,7 +1008,7 @@ class SpokeCluster:
     def _start_hub(self, name):
         ready = self.workdir / f"{self.tag}-{name}.ready.json"
         argv = [str(self.bin_dir / "spoke-hub"), "--listen", f"{HOST}:0", "--http", f"{HOST}:0",
-                "--ready-file", str(ready), "--log-level", "warn", *self.hub_args,
+                "--name", name, "--ready-file", str(ready), "--log-level", "warn", *self.hub_args,
                 *self.engine_args]
         if self.hub_config is not None:
             conf = self.workdir / f"{self.tag}-hub.ini"
