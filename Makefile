@@ -12,6 +12,7 @@ DEB_PKGS := build-essential pkg-config libev-dev libwslay-dev libzstd-dev libssl
             libmsgpack-dev libhttp-parser-dev libjansson-dev libinih-dev libcmocka-dev libjwt-dev \
             libcurl4-openssl-dev libhiredis-dev redis-server \
             python3 python3-pytest python3-pytest-timeout python3-websockets python3-msgpack python3-zstandard python3-jwt python3-cryptography openssl nginx \
+            chromium chromium-driver python3-selenium \
             clang libclang-rt-14-dev
 
 PC_PKGS   := libzstd msgpack jansson inih openssl libjwt
