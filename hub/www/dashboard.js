@@ -1,6 +1,9 @@
 // The operators' dashboard: polls the hub's JSON API every second and shows
 // its edges (grouped by region, with rates computed between polls), a chart
 // of messages per second and the hubs; Drain and Kick once a token is typed.
+// A classic script, not a module: browsers send Origin with every module
+// fetch, and a hub without an admin_token refuses requests that carry one.
+"use strict";
 
 const POLL_MS = 1000;
 const CHART_S = 300;         // the chart's span: 5 minutes of 1 s points
@@ -255,7 +258,11 @@ function renderChart(now) {
   const x = (t) => (w * (t - (now - CHART_S * 1000))) / (CHART_S * 1000);
   const y = (v) => h - 4 - ((h - 8) * v) / max;
   const path = (key) => series.map((p, i) => `${i ? "L" : "M"}${x(p.t).toFixed(1)},${y(p[key]).toFixed(1)}`).join("");
-  $("line-in").setAttribute("d", path("in"));
+  const lineIn = path("in");
+  $("line-in").setAttribute("d", lineIn);
+  // The in line's area, so that it shows where out runs on top of it.
+  $("area-in").setAttribute("d", series.length < 2 ? "" :
+    `${lineIn}L${x(series.at(-1).t).toFixed(1)},${h}L${x(series[0].t).toFixed(1)},${h}Z`);
   $("line-out").setAttribute("d", path("out"));
   svg.dataset.points = String(series.length);
   $("chart-max").textContent = `${fmtInt.format(max)} / s`;
