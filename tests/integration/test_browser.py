@@ -160,7 +160,8 @@ def lose_edge(cluster, nginx, pages, how):
 
 
 def test_page_moves_to_the_other_edge_when_its_edge_is_killed(cluster, nginx, pages):
-    lose_edge(cluster, nginx, pages, lambda x: cluster.edges[x].kill())
+    a = lose_edge(cluster, nginx, pages, lambda x: cluster.edges[x].kill())
+    assert a.page.data("#last-close", "code") == "1006"  # lost, no close frame
 
 
 def test_page_moves_to_the_other_edge_when_its_edge_drains(cluster, nginx, pages):
