@@ -114,7 +114,86 @@ function rates(edge, now) {
   return { in: delta(first.msgs_in, edge.msgs_in) / dt, out: delta(first.msgs_out, edge.msgs_out) / dt };
 }
 
-// ---- the edges table
+// ---- the edges table. Rows are kept per edge (and per region) and updated
+// in place, so a button or a hover survives the next poll; the body is
+// reordered only when the order changes.
+const COLUMNS = ["name", "state", "workers", "clients", "rate-in", "rate-out", "ratio", "rtt", "hubs", "uptime", "admin"];
+const NUMERIC = new Set(["workers", "clients", "rate-in", "rate-out", "ratio", "rtt", "uptime"]);
+const edgeRows = new Map();   // edge name -> {tr, cells}
+const regionRows = new Map(); // region -> th's row
+let emptyRow = null;
+
+function edgeRow(name) {
+  let row = edgeRows.get(name);
+  if (row) return row;
+  const tr = document.createElement("tr");
+  tr.dataset.edge = name;
+  const cells = {};
+  for (const key of COLUMNS) {
+    cells[key] = tr.appendChild(document.createElement("td"));
+    cells[key].className = NUMERIC.has(key) ? `n ${key}` : key;
+  }
+  const label = document.createElement("div");
+  const url = document.createElement("div");
+  url.className = "sub";
+  cells.name.append(label, url);
+  cells.state.append(pill("", ""));
+  const drain = document.createElement("button");
+  drain.type = "button";
+  drain.className = "danger small drain";
+  drain.textContent = "Drain";
+  drain.dataset.edge = name;
+  cells.admin.append(drain);
+  row = { tr, cells, label, url, drain };
+  edgeRows.set(name, row);
+  return row;
+}
+
+function regionRow(region) {
+  let tr = regionRows.get(region);
+  if (!tr) {
+    tr = document.createElement("tr");
+    tr.className = "region";
+    tr.dataset.region = region;
+    const th = tr.appendChild(document.createElement("th"));
+    th.colSpan = COLUMNS.length;
+    th.scope = "rowgroup";
+    regionRows.set(region, tr);
+  }
+  return tr;
+}
+
+function setCell(td, text) {
+  if (td.textContent !== text) td.textContent = text;
+}
+
+function updateEdgeRow(e, r, admin) {
+  const row = edgeRow(e.name);
+  const { cells } = row;
+  const state = draining.has(e.name) ? "draining" : e.state || "?";
+  row.tr.dataset.state = state;
+  setCell(row.label, e.name);
+  setCell(row.url, e.public_url || "");
+  row.url.hidden = !e.public_url;
+  cells.name.title = `version ${e.version || "?"}${e.tls ? ", TLS links" : ""}` +
+    (e.addresses ? `\n${[].concat(e.addresses).join("\n")}` : "");
+  const p = cells.state.firstChild;
+  p.dataset.state = state;
+  setCell(p, state);
+  const ratio = Number(e.link_ratio);
+  setCell(cells.workers, fmtInt.format(e.workers ?? 0));
+  setCell(cells.clients, fmtInt.format(e.clients ?? 0));
+  setCell(cells["rate-in"], fmtRate(r.in));
+  setCell(cells["rate-out"], fmtRate(r.out));
+  setCell(cells.ratio, Number.isFinite(ratio) && ratio > 0 ? `${ratio.toFixed(1)}×` : "–");
+  setCell(cells.rtt, Number.isFinite(e.rtt_ms) ? String(Math.round(e.rtt_ms * 10) / 10) : "–");
+  setCell(cells.hubs, Array.isArray(e.hubs) ? e.hubs.join(", ") : "this hub");
+  setCell(cells.uptime, fmtUptime(e.uptime_s));
+  cells.admin.hidden = !admin;
+  row.drain.disabled = draining.has(e.name);
+  return row.tr;
+}
+
 function renderEdges(edges, now) {
   const body = $("edges-body");
   const admin = Boolean(token);
@@ -127,74 +206,35 @@ function renderEdges(edges, now) {
     regions.get(key).push(e);
   }
   for (const [region, list] of [...regions].sort((a, b) => a[0].localeCompare(b[0]))) {
-    const head = document.createElement("tr");
-    head.className = "region";
-    head.dataset.region = region;
-    const th = document.createElement("th");
-    th.colSpan = 11;
-    th.scope = "rowgroup";
+    const head = regionRow(region);
     const sum = list.reduce((n, e) => n + (e.clients || 0), 0);
-    th.textContent = `${region} · ${plural(list.length, "edge")} · ${plural(sum, "client")}`;
-    head.append(th);
+    setCell(head.firstChild, `${region} · ${plural(list.length, "edge")} · ${plural(sum, "client")}`);
     rows.push(head);
     for (const e of list) {
       const r = rates(e, now);
       clients += e.clients || 0;
       rin += Number.isFinite(r.in) ? r.in : 0;
       rout += Number.isFinite(r.out) ? r.out : 0;
-      const state = draining.has(e.name) ? "draining" : e.state || "?";
-      const tr = document.createElement("tr");
-      tr.dataset.edge = e.name;
-      tr.dataset.state = state;
-      const name = cell(e.name, "name");
-      if (e.public_url) {
-        const url = document.createElement("div");
-        url.className = "sub";
-        url.textContent = e.public_url;
-        name.append(url);
-      }
-      name.title = `version ${e.version || "?"}${e.tls ? ", TLS links" : ""}` +
-        (e.addresses ? `\n${[].concat(e.addresses).join("\n")}` : "");
-      const stateCell = cell("", "state");
-      stateCell.append(pill(state, state));
-      const ratio = Number(e.link_ratio);
-      tr.append(
-        name, stateCell,
-        cell(fmtInt.format(e.workers ?? 0), "n"),
-        cell(fmtInt.format(e.clients ?? 0), "n clients"),
-        cell(fmtRate(r.in), "n rate-in"),
-        cell(fmtRate(r.out), "n rate-out"),
-        cell(Number.isFinite(ratio) && ratio > 0 ? `${ratio.toFixed(1)}×` : "–", "n ratio"),
-        cell(Number.isFinite(e.rtt_ms) ? String(Math.round(e.rtt_ms * 10) / 10) : "–", "n rtt"),
-        cell(Array.isArray(e.hubs) ? e.hubs.join(", ") : "this hub", "hubs"),
-        cell(fmtUptime(e.uptime_s), "n"),
-      );
-      const act = cell("", "admin");
-      act.hidden = !admin;
-      if (admin) {
-        const b = document.createElement("button");
-        b.type = "button";
-        b.className = "danger small drain";
-        b.textContent = "Drain";
-        b.dataset.edge = e.name;
-        b.disabled = draining.has(e.name);
-        act.append(b);
-      }
-      tr.append(act);
-      rows.push(tr);
+      rows.push(updateEdgeRow(e, r, admin));
     }
   }
   if (!rows.length) {
-    const tr = document.createElement("tr");
-    tr.className = "empty";
-    const td = cell("No edges linked. Edges appear here once their workers link to a hub.");
-    td.colSpan = 11;
-    tr.append(td);
-    rows.push(tr);
+    if (!emptyRow) {
+      emptyRow = document.createElement("tr");
+      emptyRow.className = "empty";
+      const td = cell("No edges linked. Edges appear here once their workers link to a hub.");
+      td.colSpan = COLUMNS.length;
+      emptyRow.append(td);
+    }
+    rows.push(emptyRow);
   }
-  body.replaceChildren(...rows);
-  for (const name of samples.keys()) if (!edges.some((e) => e.name === name)) samples.delete(name);
-  for (const name of draining) if (!edges.some((e) => e.name === name)) draining.delete(name);
+  const shown = [...body.children];
+  if (shown.length !== rows.length || shown.some((tr, i) => tr !== rows[i])) body.replaceChildren(...rows);
+  const names = new Set(edges.map((e) => e.name));
+  for (const name of [...samples.keys()]) if (!names.has(name)) samples.delete(name);
+  for (const name of [...edgeRows.keys()]) if (!names.has(name)) edgeRows.delete(name);
+  for (const name of [...draining]) if (!names.has(name)) draining.delete(name);
+  for (const region of [...regionRows.keys()]) if (!regions.has(region)) regionRows.delete(region);
 
   $("total-edges").textContent = fmtInt.format(edges.length);
   $("total-clients").textContent = fmtInt.format(clients);
