@@ -185,7 +185,11 @@ client.on("closed", ({ code, reason }) => {
   $("last-close").title = reason || "";
   notice(`Closed (${code}${reason ? ": " + reason : ""}). Reload the page to connect again.`, "closed");
 });
+// While a first visit asks for its backlog, a resume that fails (the
+// history is gone) is no news: the page had nothing to lose.
+let backlog = false;
 client.on("reset", ({ topic, seq, epoch, reason }) => {
+  if (topic === CHAT && backlog) return;
   if (topic === CHAT) forgetChat(reason, { seq, epoch });
   if (topic === COUNTER) {
     showCounter({ seq, epoch });
@@ -213,8 +217,13 @@ async function startChat() {
   }
   if (isPosition(pos) && pos.seq > 0) {
     sub.unsubscribe();
+    backlog = true;
     sub = client.subscribe(CHAT, onChat, { since: { seq: Math.max(0, pos.seq - BACKLOG), epoch: pos.epoch } });
-    await sub.ready;
+    try {
+      await sub.ready;
+    } finally {
+      backlog = false;
+    }
   } else {
     probing = false;
   }
