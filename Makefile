@@ -7,12 +7,14 @@ BUILD    ?= build
 PYTHON   := /usr/bin/python3
 
 # Debian 12 packages the build, the tests and `make run` need (clang 14 and
-# its runtime libraries, a Recommends only, for the libFuzzer drivers).
+# its runtime libraries, a Recommends only, for the libFuzzer drivers;
+# node-typescript checks spoke.d.ts). Debian's nodejs is installed only when
+# no `node` is on PATH, since a node from elsewhere serves the tests as well.
 DEB_PKGS := build-essential pkg-config libev-dev libwslay-dev libzstd-dev libssl-dev \
             libmsgpack-dev libhttp-parser-dev libjansson-dev libinih-dev libcmocka-dev libjwt-dev \
             libcurl4-openssl-dev libhiredis-dev redis-server \
             python3 python3-pytest python3-pytest-timeout python3-websockets python3-msgpack python3-zstandard python3-jwt python3-cryptography openssl nginx \
-            clang libclang-rt-14-dev
+            clang libclang-rt-14-dev node-typescript
 
 PC_PKGS   := libzstd msgpack jansson inih openssl libjwt
 # libev, wslay and http-parser ship no pkg-config file: the one fallback, here.
@@ -47,7 +49,7 @@ CTL_OBJ    := $(call obj,$(CTL_SRC))
 
 BINS := $(BUILD)/spoke-hub $(BUILD)/spoke-edge $(BUILD)/spokectl
 
-.PHONY: all deps install run run-redis test unit integration asan clean bench bench-quick format
+.PHONY: all deps install run run-redis test unit js integration asan clean bench bench-quick format
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -94,6 +96,7 @@ deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
 	if [ -n "$$missing" ]; then \
 		echo "make deps: installing$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -118,6 +121,10 @@ asan-unit-bins: $(UNIT_BINS)
 
 unit: asan
 	@$(PYTHON) tests/run_unit.py $(ASAN_DIR)/tests
+
+# spoke.js's unit tests (Node's built-in runner; no build needed).
+js: deps
+	node --test tests/js/
 
 integration: asan
 	SPOKE_BIN_DIR=$(CURDIR)/$(ASAN_DIR) $(PYTHON) -m pytest -q tests/integration
