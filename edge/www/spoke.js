@@ -1,0 +1,1 @@
+// spoke.js: placeholder; the client library replaces this file.
