@@ -229,6 +229,7 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
     pubs_init(&w->pubs, w->loop, request_pub_ended, w);
     w->parser = msg_parser_new();
     buf_init(&w->scratch);
+    buf_init(&w->edges);
     buf_init(&w->wsout);
     w->rbuf = xmalloc(WORKER_READ_BUF);
     w->up = uplink_new(w, apply_policy);
@@ -366,6 +367,7 @@ void worker_deinit(struct worker *w)
     sends_deinit(&w->sends);
     msg_parser_free(w->parser);
     buf_deinit(&w->scratch);
+    buf_deinit(&w->edges);
     buf_deinit(&w->wsout);
     sendq_pool_deinit(&w->qpool);
     free(w->rbuf);
