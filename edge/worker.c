@@ -180,6 +180,7 @@ static void on_drain(struct ev_loop *loop, ev_async *a, int revents)
     w->drain_total = w->nclients;
     log_info("draining: closing %zu clients with 1001 over %.1f s", w->drain_total,
              atomic_load(&w->cfg->ctl->drain_ms) / 1000.0);
+    uplink_send_stats(w->up); /* the hub's /edges.json drops this edge at once */
     ev_timer_set(&w->drain_timer, 0., 0.05);
     ev_timer_start(loop, &w->drain_timer);
 }
