@@ -576,7 +576,7 @@ static void test_link_decode_rejects_non_array_and_empty_array(void **state)
 
 static void test_link_decode_rejects_unknown_type(void **state)
 {
-    static const int64_t bad[] = {0, 19, 63, 127, 255, 65536, -1, -100};
+    static const int64_t bad[] = {0, 20, 63, 127, 255, 65536, -1, -100};
     struct raw r;
     raw_begin(&r);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -1044,11 +1044,13 @@ static void test_link_encode_rejects_message_over_max(void **state)
 
 static void test_link_type_name_names_every_type(void **state)
 {
-    static const char *names[] = {
-        "hello",        "interest_add",   "interest_remove", "publish",         "message",
-        "direct",       "direct_result",  "error",           "heartbeat",       "policy",
-        "stats",        "kick",           "drain",           "interest_result", "publish_result",
-        "history_read", "history_result", "topic_reset"};
+    static const char *names[] = {"hello",         "interest_add",    "interest_remove",
+                                  "publish",       "message",         "direct",
+                                  "direct_result", "error",           "heartbeat",
+                                  "policy",        "stats",           "kick",
+                                  "drain",         "interest_result", "publish_result",
+                                  "history_read",  "history_result",  "topic_reset",
+                                  "edges"};
     for (size_t i = 0; i < NTYPES; i++)
         assert_string_equal(link_type_name(all_types[i]), names[i]);
     assert_string_equal(link_type_name((enum link_type)0), "unknown");

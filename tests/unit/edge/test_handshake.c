@@ -104,9 +104,15 @@ static void expect_status(const char *req, const char *status)
     buf_deinit(&resp);
 }
 
-static void test_handshake_refuses_unparsable_target_with_404(void **state)
+/* A target over the URL limit names nothing: no file is looked up. */
+static void test_handshake_refuses_overlong_target_with_404(void **state)
 {
-    expect_status("GET %zz HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 404");
+    char req[HANDSHAKE_MAX_TOKEN + 64];
+    int n = snprintf(req, sizeof req, "GET /");
+    memset(req + n, 'a', HANDSHAKE_MAX_TOKEN);
+    snprintf(req + n + HANDSHAKE_MAX_TOKEN, sizeof req - (size_t)n - HANDSHAKE_MAX_TOKEN,
+             " HTTP/1.1\r\n\r\n");
+    expect_status(req, "HTTP/1.1 404");
 }
 
 /* Another path is a plain HTTP request the caller answers (files,
@@ -327,7 +333,7 @@ int main(void)
         cmocka_unit_test(test_handshake_succeeds_split_at_every_byte),
         cmocka_unit_test(test_handshake_leaves_websocket_bytes_after_the_request),
         cmocka_unit_test(test_handshake_defaults_to_json_without_subprotocol_header),
-        cmocka_unit_test(test_handshake_refuses_unparsable_target_with_404),
+        cmocka_unit_test(test_handshake_refuses_overlong_target_with_404),
         cmocka_unit_test(test_handshake_hands_other_paths_to_the_caller),
         cmocka_unit_test(test_handshake_refuses_bad_key_with_400),
         cmocka_unit_test(test_handshake_refuses_wrong_version_with_426),
