@@ -215,7 +215,7 @@ HUB_LINK = [
     link([6, ME, ME, 9, 0, b"1", ""]) + link([7, ME, 9, 0, ""]) + link([7, VICTIM, 4242, 0, ""]) +
     link([7, ME, 9, 0, ""]),
     b"".join(link([2, f"f.{i}", i + 1, 0, ""]) for i in range(100)),
-    link([11] + [2**64 - 1] * 15) + link([9, 0, 0]) + link([9, 1, 2]),
+    link([11] + [2**64 - 1] * 15 + [1]) + link([9, 0, 0]) + link([9, 1, 2]),
     pub("t", frm=VICTIM, user="admin"),
     pub("t", b'1,"op":"ack","id":1'),
     # Positions: publish, resume from the start, read the history back.
