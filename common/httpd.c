@@ -291,6 +291,17 @@ void httpd_respond_type(struct httpd_conn *c, int status, const char *ctype, con
     httpd_conn_write(c);
 }
 
+void httpd_respond_raw(struct httpd_conn *c, int status, const void *bytes, size_t len)
+{
+    buf_append(&c->out, bytes, len);
+    log_debug("admin %s: %s %.*s -> %d", c->addr,
+              c->req.head_done ? http_method_str(c->req.parser.method) : "-",
+              (int)(c->req.url_len > 200 ? 200 : c->req.url_len), c->req.buf + c->req.url_off,
+              status);
+    c->responding = 1;
+    httpd_conn_write(c);
+}
+
 void httpd_respond(struct httpd_conn *c, int status, const char *extra, const char *body)
 {
     httpd_respond_type(c, status, "application/json", extra, body);

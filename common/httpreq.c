@@ -60,6 +60,7 @@ static const struct {
     [HTTPREQ_H_HOST] = {"host", 4},
     [HTTPREQ_H_ORIGIN] = {"origin", 6},
     [HTTPREQ_H_CONTENT_TYPE] = {"content-type", 12},
+    [HTTPREQ_H_IF_NONE_MATCH] = {"if-none-match", 13},
 };
 
 /* Names arrive in pieces (LIBRARIES.md §7): the name is whole once its

@@ -30,6 +30,7 @@ enum httpreq_header {
     HTTPREQ_H_HOST,
     HTTPREQ_H_ORIGIN,
     HTTPREQ_H_CONTENT_TYPE,
+    HTTPREQ_H_IF_NONE_MATCH,
     HTTPREQ_NHEADERS
 };
 
