@@ -212,7 +212,8 @@ static const enum httpd_reason check_reasons[] = {
 static int conn_check(struct httpd_conn *c)
 {
     struct httpd *s = c->srv;
-    const struct httpreq_rules rules = {s->listen_host, s->allowed_hosts, s->browser_checks};
+    const struct httpreq_rules rules = {s->listen_host, s->allowed_hosts, s->browser_checks,
+                                        s->tls != NULL};
     struct httpreq_refusal no;
     if (!httpreq_check(&c->req, &rules, &no))
         return 1;
