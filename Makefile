@@ -7,13 +7,15 @@ BUILD    ?= build
 PYTHON   := /usr/bin/python3
 
 # Debian 12 packages the build, the tests and `make run` need (clang 14 and
-# its runtime libraries, a Recommends only, for the libFuzzer drivers).
+# its runtime libraries, a Recommends only, for the libFuzzer drivers;
+# node-typescript checks spoke.d.ts). Debian's nodejs is installed only when
+# no `node` is on PATH, since a node from elsewhere serves the tests as well.
 DEB_PKGS := build-essential pkg-config libev-dev libwslay-dev libzstd-dev libssl-dev \
             libmsgpack-dev libhttp-parser-dev libjansson-dev libinih-dev libcmocka-dev libjwt-dev \
             libcurl4-openssl-dev libhiredis-dev redis-server \
             python3 python3-pytest python3-pytest-timeout python3-websockets python3-msgpack python3-zstandard python3-jwt python3-cryptography openssl nginx \
             chromium chromium-driver python3-selenium \
-            clang libclang-rt-14-dev
+            clang libclang-rt-14-dev node-typescript
 
 PC_PKGS   := libzstd msgpack jansson inih openssl libjwt
 # libev, wslay and http-parser ship no pkg-config file: the one fallback, here.
@@ -41,6 +43,15 @@ CTL_SRC    := hub/spokectl.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
+# ---- files compiled in: every file of edge/www/ into spoke-edge, of hub/www/
+# into spoke-hub (common/assets.h), through one generated .S per directory
+# whose .incbin pulls the bytes in. The .S is rewritten when a file changes;
+# the list stamp changes when a file is added or removed.
+EDGE_WWW := $(sort $(wildcard edge/www/*))
+HUB_WWW  := $(sort $(wildcard hub/www/*))
+EDGE_WWW_OBJ = $(BUILD)/obj/gen/edge_www.o
+HUB_WWW_OBJ  = $(BUILD)/obj/gen/hub_www.o
+
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
 EDGE_OBJ   := $(call obj,$(EDGE_SRC))
 HUB_OBJ    := $(call obj,$(HUB_SRC))
@@ -48,21 +59,36 @@ CTL_OBJ    := $(call obj,$(CTL_SRC))
 
 BINS := $(BUILD)/spoke-hub $(BUILD)/spoke-edge $(BUILD)/spokectl
 
-.PHONY: all deps install run run-redis test unit integration asan clean bench bench-quick format
+.PHONY: all deps install run run-redis test unit js integration asan clean bench bench-quick format
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
+$(BUILD)/gen/%_www.list: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(WWW_$*)' | cmp -s - $@ 2>/dev/null || echo '$(WWW_$*)' > $@
+WWW_edge = $(EDGE_WWW)
+WWW_hub  = $(HUB_WWW)
+$(BUILD)/gen/edge_www.S: $(EDGE_WWW) $(BUILD)/gen/edge_www.list common/assets_gen.sh
+	sh common/assets_gen.sh edge_www_files $(EDGE_WWW) > $@.tmp && mv $@.tmp $@
+$(BUILD)/gen/hub_www.S: $(HUB_WWW) $(BUILD)/gen/hub_www.list common/assets_gen.sh
+	sh common/assets_gen.sh hub_www_files $(HUB_WWW) > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.S
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
+.PHONY: FORCE
+FORCE:
+
 $(BUILD)/libspoke.a: $(COMMON_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
 $(HUB_OBJ): CFLAGS_ALL += $(HIREDIS_CFLAGS)
-$(BUILD)/spoke-hub: $(HUB_OBJ) $(BUILD)/libspoke.a
+$(BUILD)/spoke-hub: $(HUB_OBJ) $(HUB_WWW_OBJ) $(BUILD)/libspoke.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(HIREDIS_LIBS) $(LDLIBS_ALL)
-$(BUILD)/spoke-edge: $(EDGE_OBJ) $(BUILD)/libspoke.a
+$(BUILD)/spoke-edge: $(EDGE_OBJ) $(EDGE_WWW_OBJ) $(BUILD)/libspoke.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 $(CTL_OBJ): CFLAGS_ALL += $(CURL_CFLAGS)
 $(BUILD)/spokectl: $(CTL_OBJ) $(BUILD)/libspoke.a
@@ -77,13 +103,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libspoke.a
 		$(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
 
 # Edge unit tests link the edge's objects too (all but main.o).
-EDGE_LIB_OBJ := $(filter-out $(BUILD)/obj/edge/main.o,$(EDGE_OBJ))
+EDGE_LIB_OBJ := $(filter-out $(BUILD)/obj/edge/main.o,$(EDGE_OBJ)) $(EDGE_WWW_OBJ)
 $(BUILD)/tests/edge/%: tests/unit/edge/%.c $(EDGE_LIB_OBJ) $(BUILD)/libspoke.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags cmocka) -o $@ $< $(EDGE_LIB_OBJ) \
 		$(BUILD)/libspoke.a $(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
 
-HUB_LIB_OBJ := $(filter-out $(BUILD)/obj/hub/main.o,$(HUB_OBJ))
+HUB_LIB_OBJ := $(filter-out $(BUILD)/obj/hub/main.o,$(HUB_OBJ)) $(HUB_WWW_OBJ)
 $(BUILD)/tests/hub/%: tests/unit/hub/%.c $(HUB_LIB_OBJ) $(BUILD)/libspoke.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(HIREDIS_CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< \
@@ -95,6 +121,7 @@ deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
 	if [ -n "$$missing" ]; then \
 		echo "make deps: installing$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -119,6 +146,10 @@ asan-unit-bins: $(UNIT_BINS)
 
 unit: asan
 	@$(PYTHON) tests/run_unit.py $(ASAN_DIR)/tests
+
+# spoke.js's unit tests (Node's built-in runner; no build needed).
+js: deps
+	node --test tests/js/
 
 integration: asan
 	SPOKE_BIN_DIR=$(CURDIR)/$(ASAN_DIR) $(PYTHON) -m pytest -q tests/integration
@@ -188,6 +219,12 @@ fuzz: $(FUZZ_BINS)
 $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+# The hub's files, for drivers that reach hub/http_www.c.
+FUZZ_LIB_OBJ += $(FUZZ_DIR)/obj/gen/hub_www.o
+$(FUZZ_DIR)/obj/gen/hub_www.o: $(BUILD)/gen/hub_www.S
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -c $< -o $@
 
 $(FUZZ_DIR)/libspoke-fuzz.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@

@@ -350,6 +350,9 @@ void conf_load(const struct conf_spec *spec, int argc, char **argv, const char *
         const char *value;
         if (eq) {
             value = eq + 1;
+        } else if (opt->type == CONF_BOOL &&
+                   (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) {
+            value = "true"; /* a bare switch: --demo */
         } else {
             if (i + 1 >= argc) {
                 snprintf(err, sizeof err, "option '--%.*s' needs a value", (int)len, name);

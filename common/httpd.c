@@ -212,7 +212,8 @@ static const enum httpd_reason check_reasons[] = {
 static int conn_check(struct httpd_conn *c)
 {
     struct httpd *s = c->srv;
-    const struct httpreq_rules rules = {s->listen_host, s->allowed_hosts, s->browser_checks};
+    const struct httpreq_rules rules = {s->listen_host, s->allowed_hosts, s->browser_checks,
+                                        s->tls != NULL};
     struct httpreq_refusal no;
     if (!httpreq_check(&c->req, &rules, &no))
         return 1;
@@ -283,6 +284,17 @@ void httpd_respond_type(struct httpd_conn *c, int status, const char *ctype, con
                status, status_text(status), ctype, blen, extra ? extra : "");
     buf_append_str(&c->out, body);
     buf_append_u8(&c->out, '\n');
+    log_debug("admin %s: %s %.*s -> %d", c->addr,
+              c->req.head_done ? http_method_str(c->req.parser.method) : "-",
+              (int)(c->req.url_len > 200 ? 200 : c->req.url_len), c->req.buf + c->req.url_off,
+              status);
+    c->responding = 1;
+    httpd_conn_write(c);
+}
+
+void httpd_respond_raw(struct httpd_conn *c, int status, const void *bytes, size_t len)
+{
+    buf_append(&c->out, bytes, len);
     log_debug("admin %s: %s %.*s -> %d", c->addr,
               c->req.head_done ? http_method_str(c->req.parser.method) : "-",
               (int)(c->req.url_len > 200 ? 200 : c->req.url_len), c->req.buf + c->req.url_off,

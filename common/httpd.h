@@ -133,6 +133,10 @@ void httpd_respond_type(struct httpd_conn *c, int status, const char *ctype, con
 void httpd_respond(struct httpd_conn *c, int status, const char *extra, const char *json);
 /* Takes ownership of j. */
 void httpd_respond_json(struct httpd_conn *c, int status, json_t *j);
+/* Answers with a whole prebuilt HTTP response (status line, headers with
+ * Connection: close, body) copied from bytes; status is for the log. The
+ * connection may be gone on return. */
+void httpd_respond_raw(struct httpd_conn *c, int status, const void *bytes, size_t len);
 /* The route answers later (when an engine call it made completes): the
  * connection stops reading and keeps its overall deadline, after which it
  * is closed unanswered. Returns a ticket for httpd_held. */

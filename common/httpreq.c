@@ -60,6 +60,7 @@ static const struct {
     [HTTPREQ_H_HOST] = {"host", 4},
     [HTTPREQ_H_ORIGIN] = {"origin", 6},
     [HTTPREQ_H_CONTENT_TYPE] = {"content-type", 12},
+    [HTTPREQ_H_IF_NONE_MATCH] = {"if-none-match", 13},
 };
 
 /* Names arrive in pieces (LIBRARIES.md §7): the name is whole once its
@@ -307,6 +308,51 @@ static int quoted_len(size_t len)
     return (int)(len > 100 ? 100 : len);
 }
 
+/* The allowed list without its "*" entries, in out (NULL when it does not
+ * fit: only addresses, localhost and the listen host then). */
+static const char *named_hosts(const char *allowed, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = allowed; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *a = p, *b = p + len;
+        while (a < b && *a == ' ')
+            a++;
+        while (b > a && b[-1] == ' ')
+            b--;
+        if (!(b - a == 1 && *a == '*') && b > a) {
+            if (n + (size_t)(b - a) + 2 > cap)
+                return NULL;
+            if (n)
+                out[n++] = ',';
+            memcpy(out + n, a, (size_t)(b - a));
+            n += (size_t)(b - a);
+        }
+        p = end ? end + 1 : b;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* 1 if Origin o[0, len) is this server's own: its scheme and the request's
+ * Host, a name the server answers to by itself or by name (not only by
+ * "*", or a page of any name, DNS rebinding, would count). Such a request
+ * comes from a page this server served (the hub's dashboard). */
+static int is_own_origin(const struct httpreq *r, const struct httpreq_rules *rules, const char *o,
+                         size_t len)
+{
+    const struct httpreq_hdr *host = &r->hdr[HTTPREQ_H_HOST];
+    const char *scheme = rules->tls ? "https://" : "http://";
+    size_t sl = strlen(scheme);
+    if (host->seen != 1 || len != sl + host->len || strncasecmp(o, scheme, sl) != 0 ||
+        strncasecmp(o + sl, r->buf + host->off, host->len) != 0)
+        return 0;
+    char names[1024];
+    return httpreq_host_is_allowed(r->buf + host->off, host->len, rules->listen_host,
+                                   named_hosts(rules->allowed_hosts, names, sizeof names));
+}
+
 int httpreq_check(const struct httpreq *r, const struct httpreq_rules *rules,
                   struct httpreq_refusal *out)
 {
@@ -328,7 +374,8 @@ int httpreq_check(const struct httpreq *r, const struct httpreq_rules *rules,
     if (!rules->browser_checks)
         return 0;
     const struct httpreq_hdr *origin = &r->hdr[HTTPREQ_H_ORIGIN];
-    if (origin->seen)
+    if (origin->seen &&
+        !(origin->seen == 1 && is_own_origin(r, rules, r->buf + origin->off, origin->len)))
         return refuse(out, 403, HTTPREQ_REFUSED_ORIGIN,
                       "requests from web pages (with an Origin header) are refused",
                       "refused a request from a web page (Origin '%.*s')", quoted_len(origin->len),

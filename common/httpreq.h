@@ -30,6 +30,7 @@ enum httpreq_header {
     HTTPREQ_H_HOST,
     HTTPREQ_H_ORIGIN,
     HTTPREQ_H_CONTENT_TYPE,
+    HTTPREQ_H_IF_NONE_MATCH,
     HTTPREQ_NHEADERS
 };
 
@@ -92,6 +93,7 @@ struct httpreq_rules {
     const char *listen_host;   /* the host the server listens on, or NULL */
     const char *allowed_hosts; /* comma-separated Host names; "*": any. NULL: none */
     int browser_checks;        /* refuse Origin (403) and non-JSON bodies (415) */
+    int tls;                   /* the server speaks HTTPS (its own pages' scheme) */
 };
 
 /* Which rule a refusal is for. */

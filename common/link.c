@@ -146,11 +146,15 @@ static const struct field stats_fields[] = {
     FLD("closed_rate", F_U64, stats.closed_rate, 0),
     FLD("closed_other", F_U64, stats.closed_other, 0),
     FLD("rtt_us", F_U64, stats.rtt_us, 0),
+    FLD("draining", F_U64, stats.draining, 0),
 };
 static const struct field kick_fields[] = {
     FLD("to", F_STR, to, LINK_MAX_CONN_ID),
     FLD("code", F_U32, code, 0),
     FLD("reason", F_STR, reason, LINK_MAX_REASON),
+};
+static const struct field edges_fields[] = {
+    FLD("edges", F_STR, data, LINK_MAX_EDGES_JSON),
 };
 static const struct field drain_fields[] = {
     FLD("period_ms", F_U64, time_ms, 0),
@@ -203,6 +207,7 @@ static const struct layout layouts[] = {
     [LINK_HISTORY_READ] = LAYOUT("history_read", position_ask_fields),
     [LINK_HISTORY_RESULT] = LAYOUT("history_result", position_answer_fields),
     [LINK_TOPIC_RESET] = LAYOUT("topic_reset", topic_reset_fields),
+    [LINK_EDGES] = LAYOUT("edges", edges_fields),
 };
 
 static const struct layout *layout_of(uint64_t type)

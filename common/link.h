@@ -20,8 +20,9 @@
  * HISTORY_RESULT, MESSAGE's replay, PUBLISH's pub_id answered by
  * PUBLISH_RESULT, POLICY with the publish keys.
  * 4: TOPIC_RESET (the hub's numbering of a topic moved under a live
- * interest: an engine whose store lost state). */
-#define LINK_PROTOCOL_VERSION 4
+ * interest: an engine whose store lost state).
+ * 5: EDGES (the ready edges, which each edge serves as /edges.json). */
+#define LINK_PROTOCOL_VERSION 5
 /* Sent raw (uncompressed) by both sides before their zstd stream. */
 #define LINK_PREAMBLE "SPOKELNK"
 #define LINK_PREAMBLE_LEN 8
@@ -35,11 +36,12 @@
  * connection ids match the client protocol (TOPIC_MAX_LEN, CONN_ID_MAX_LEN in
  * msg.h; link.c checks that they agree). */
 #define LINK_MAX_TOPIC 255
-#define LINK_MAX_NAME 64     /* HELLO name, region, software */
-#define LINK_MAX_CONN_ID 128 /* from, to */
-#define LINK_MAX_USER 128    /* user: the authenticated user id of a sender ("" if none) */
-#define LINK_MAX_REASON 1024 /* DIRECT_RESULT and ERROR reason */
-#define LINK_MAX_EPOCH 16    /* a topic's epoch (the hub mints 8 characters) */
+#define LINK_MAX_NAME 64          /* HELLO name, region, software */
+#define LINK_MAX_CONN_ID 128      /* from, to */
+#define LINK_MAX_USER 128         /* user: the authenticated user id of a sender ("" if none) */
+#define LINK_MAX_REASON 1024      /* DIRECT_RESULT and ERROR reason */
+#define LINK_MAX_EPOCH 16         /* a topic's epoch (the hub mints 8 characters) */
+#define LINK_MAX_EDGES_JSON 65536 /* EDGES: the /edges.json document */
 
 enum link_type {
     LINK_HELLO = 1,            /* both ways, first message */
@@ -60,6 +62,7 @@ enum link_type {
     LINK_HISTORY_READ = 16,    /* edge -> hub: the messages of a topic since a position */
     LINK_HISTORY_RESULT = 17,  /* hub -> edge: answers a HISTORY_READ; its MESSAGEs follow */
     LINK_TOPIC_RESET = 18,     /* hub -> edge: a topic's live messages go on from a new position */
+    LINK_EDGES = 19,           /* hub -> edge: the ready edges (/edges.json), on change */
 };
 
 /* An edge worker's counters, as sent in STATS (totals since it started). */
@@ -67,7 +70,8 @@ struct link_stats {
     uint64_t uptime_s, clients, subscriptions, topics;
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
     uint64_t closed_idle, closed_dead, closed_slow, closed_protocol, closed_rate, closed_other;
-    uint64_t rtt_us; /* link round trip from the last heartbeat echo (0: none yet) */
+    uint64_t rtt_us;   /* link round trip from the last heartbeat echo (0: none yet) */
+    uint64_t draining; /* 1 once the edge drains (it takes no new clients) */
 };
 
 /* A byte string inside a decoded message: points into the caller's bytes,
@@ -79,9 +83,9 @@ struct link_str {
 
 /* One decoded (or to-be-encoded) message. The members meaningful for a type
  * are the fields of its row in docs/protocol.md's message table, under the
- * same names, with three mappings: DIRECT's id (int or nil) is has_id + id,
- * DRAIN's period_ms is time_ms, and POLICY's and STATS's fields are the
- * members of policy and stats. enc is an enum enc (common/enc.h). */
+ * same names, with four mappings: DIRECT's id (int or nil) is has_id + id,
+ * DRAIN's period_ms is time_ms, EDGES's edges is data, and POLICY's and
+ * STATS's fields are the members of policy and stats. enc is an enum enc (common/enc.h). */
 struct link_msg {
     enum link_type type;
     uint32_t version;

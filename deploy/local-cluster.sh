@@ -6,7 +6,8 @@
 # them. Links between edges and hub use mutual TLS with a development CA
 # made by deploy/gen-certs.sh for this run (in a temporary directory, printed
 # below, removed at the end). Ctrl-C (or SIGTERM) stops everything. `make run`
-# uses it with N = 2.
+# uses it with N = 2. Edges run with --demo: the demo page is at
+# http://127.0.0.1:8000/ (through nginx), the dashboard at http://127.0.0.1:7480/.
 #
 # With --redis it starts two hubs instead (hub-1 on 7400/7480, hub-2 on
 # 7401/7481) sharing one order and one history through a redis-server it
@@ -105,7 +106,7 @@ for i in $(seq 0 $((nedges - 1))); do
     --hub "$hub_list" --admin "127.0.0.1:$((9080 + 2 * i))" \
     --link-ca "$certs/ca.pem" --link-cert "$certs/edge-$name.pem" \
     --link-key "$certs/edge-$name.key" \
-    --public-url "wss://127.0.0.1:$((8443 + 2 * i))/ws" &
+    --public-url "wss://127.0.0.1:$((8443 + 2 * i))/ws" --demo &
   pids+=($!)
   ports+=("$port")
   names+=("$name")
@@ -138,6 +139,14 @@ echo "  development CA (trust it for wss): $certs/ca.pem"
 if [ -n "$balancer" ]; then
   echo "  nginx balancing them on $balancer"
 fi
+echo
+if [ -n "$balancer" ]; then
+  echo "Demo page (through nginx): http://127.0.0.1:8000/   (or any edge: http://127.0.0.1:${ports[0]}/)"
+else
+  echo "Demo page: http://127.0.0.1:${ports[0]}/"
+fi
+echo "Dashboard: http://127.0.0.1:7480/"
+
 cat <<MSG
 
 Try it with two terminals (python3-websockets' interactive client):

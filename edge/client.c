@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <openssl/ssl.h>
+#include <http_parser.h>
 
 #include "common/container.h"
 #include "common/log.h"
@@ -23,6 +24,7 @@
 #include "edge/request.h"
 #include "edge/transport.h"
 #include "edge/wsconn.h"
+#include "edge/www.h"
 
 /* Bytes read per wake-up before yielding to other connections. */
 #define READ_BUDGET (256 * 1024)
@@ -432,6 +434,24 @@ static void finish_handshake(struct client *c, const uint8_t *rest, size_t n, en
         process(c, rest, n, 0);
 }
 
+/* A plain HTTP request (a file, /edges.json): answered, then closed once
+ * written, as a refused upgrade is. */
+static void answer_http(struct client *c, struct buf *resp)
+{
+    struct handshake_request r;
+    const char *why = "";
+    char id[CONN_ID_MAX_LEN];
+    handshake_http(c->hs, &r);
+    www_answer(c->w, &r, resp, &why);
+    log_debug("conn %s: HTTP %s %.*s: %s", client_id(c, id, sizeof id), http_method_str(r.method),
+              (int)(r.path_len > 200 ? 200 : r.path_len), r.path, why);
+    queue_frame(c, frame_raw(buf_head(resp), buf_readable(resp)));
+    handshake_free(c->hs);
+    c->hs = NULL;
+    enter_closing(c);
+    c->flags |= CLIENT_F_FLUSH_CLOSE;
+}
+
 static void process(struct client *c, const uint8_t *p, size_t n, int from_partial)
 {
     if (c->state == CLIENT_HANDSHAKE) {
@@ -444,6 +464,10 @@ static void process(struct client *c, const uint8_t *p, size_t n, int from_parti
         enum handshake_result r = handshake_feed(c->hs, p, n, &used, resp, &enc, &why);
         if (r == HANDSHAKE_NEED_MORE)
             return;
+        if (r == HANDSHAKE_HTTP) {
+            answer_http(c, resp);
+            return;
+        }
         struct auth_identity *who = NULL;
         if (r == HANDSHAKE_DONE && admission_check(w, c->hs, resp, &who, &why) < 0)
             r = HANDSHAKE_FAILED;

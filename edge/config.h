@@ -12,6 +12,7 @@
 #include "common/net.h"
 #include "common/tls.h"
 
+struct assets;
 struct auth;
 struct iplimit;
 
@@ -88,6 +89,10 @@ struct edge_config {
     long max_conns_per_ip;   /* 0: no limit */
     struct iplimit *iplimit; /* shared by the workers; NULL without a limit */
     char *ready_file;        /* JSON with the bound ports and whether clients get in ("": none) */
+
+    /* Plain HTTP on the client port (edge/www.h). */
+    int demo;                   /* serve the demo* files and / */
+    const struct assets *files; /* edge/www/, compiled in; built by main */
 };
 
 /* The current token verifier. */

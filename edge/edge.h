@@ -137,6 +137,7 @@ struct worker {
     struct sendq_pool qpool;
     struct msg_parser *parser;
     struct buf scratch; /* payload being built */
+    struct buf edges;   /* the hub's last /edges.json (LINK_EDGES); empty: none yet */
     struct buf wsout;   /* bytes wslay is handing to its send callback */
     uint8_t *rbuf;      /* WORKER_READ_BUF bytes: all reads land here first */
     struct worker_stats stats;

@@ -15,7 +15,16 @@
 #define VALUE_MAX HANDSHAKE_MAX_TOKEN /* room for a bearer token */
 #define URL_MAX HANDSHAKE_MAX_TOKEN   /* room for ?token=... */
 
-enum header_id { H_OTHER, H_KEY, H_VERSION, H_PROTOCOL, H_UPGRADE, H_ORIGIN, H_AUTHORIZATION };
+enum header_id {
+    H_OTHER,
+    H_KEY,
+    H_VERSION,
+    H_PROTOCOL,
+    H_UPGRADE,
+    H_ORIGIN,
+    H_AUTHORIZATION,
+    H_IF_NONE_MATCH
+};
 
 struct handshake {
     http_parser parser;
@@ -45,7 +54,9 @@ struct handshake {
     char *origin; /* heap copies, only when sent */
     char *bearer;
     char *query_token;
+    char *if_none_match;
     int origin_count, auth_count;
+    size_t path_off, path_len; /* the target's path in url, once parsed */
 };
 
 struct handshake *handshake_new(void)
@@ -67,6 +78,7 @@ void handshake_free(struct handshake *h)
     free(h->origin);
     free(h->bearer);
     free(h->query_token);
+    free(h->if_none_match);
     free(h);
 }
 
@@ -116,21 +128,24 @@ static char *query_token(const char *q, size_t len)
     return NULL;
 }
 
-/* Parses the request target once: returns 1 if its path is /ws, and keeps
- * the `token` query parameter (if any) for handshake_token. */
+/* Parses the request target once: returns 1 if its path is /ws, 0 for
+ * another path (kept for handshake_http), -1 if there is no usable path;
+ * keeps the `token` query parameter (if any) for handshake_token. */
 static int parse_target(struct handshake *h)
 {
     struct http_parser_url u;
     const char *url = (const char *)buf_head(&h->url);
     size_t len = buf_readable(&h->url);
     if (h->url_overflow || len == 0)
-        return 0;
+        return -1;
     http_parser_url_init(&u);
     if (http_parser_parse_url(url, len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH)))
-        return 0;
+        return -1;
     if (u.field_set & (1 << UF_QUERY))
         h->query_token = query_token(url + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len);
-    return u.field_data[UF_PATH].len == 3 && memcmp(url + u.field_data[UF_PATH].off, "/ws", 3) == 0;
+    h->path_off = u.field_data[UF_PATH].off;
+    h->path_len = u.field_data[UF_PATH].len;
+    return h->path_len == 3 && memcmp(url + h->path_off, "/ws", 3) == 0;
 }
 
 static int token_in_list(const char *list, const char *token)
@@ -217,6 +232,10 @@ static void finish_header(struct handshake *h)
             h->bearer = xstrdup(t);
         }
         break;
+    case H_IF_NONE_MATCH:
+        if (!h->if_none_match)
+            h->if_none_match = xstrdup(value);
+        break;
     case H_OTHER: break;
     }
     h->in_value = 0;
@@ -250,6 +269,7 @@ static enum header_id classify(const char *name, size_t len)
         {"upgrade", H_UPGRADE},
         {"origin", H_ORIGIN},
         {"authorization", H_AUTHORIZATION},
+        {"if-none-match", H_IF_NONE_MATCH},
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strlen(known[i].name) == len && strncasecmp(known[i].name, name, len) == 0)
@@ -360,11 +380,16 @@ enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size
                          "a WebSocket header value is too long\n");
         return HANDSHAKE_FAILED;
     }
-    if (!parse_target(h)) {
-        *why = "not found (only /ws serves WebSockets)";
+    int target = parse_target(h);
+    if (target < 0) {
+        *why = "not found (no usable request target)";
         handshake_refuse(response, 404, "Not Found", "",
                          "not found: WebSockets are served on /ws\n");
         return HANDSHAKE_FAILED;
+    }
+    if (target == 0) {
+        *why = "plain HTTP request";
+        return HANDSHAKE_HTTP; /* the caller answers it: handshake_http */
     }
     if (h->parser.method != HTTP_GET) {
         *why = "method not allowed";
@@ -434,4 +459,12 @@ const char *handshake_origin(const struct handshake *h)
 const char *handshake_token(const struct handshake *h)
 {
     return h->bearer ? h->bearer : h->query_token;
+}
+
+void handshake_http(const struct handshake *h, struct handshake_request *r)
+{
+    r->method = (int)h->parser.method;
+    r->path = (const char *)buf_head(&h->url) + h->path_off;
+    r->path_len = h->path_len;
+    r->if_none_match = h->if_none_match;
 }

@@ -16,8 +16,10 @@
 
 enum handshake_result {
     HANDSHAKE_NEED_MORE = 0,
-    HANDSHAKE_DONE = 1,  /* response holds the 101 answer */
-    HANDSHAKE_FAILED = 2 /* response holds an HTTP error answer; close after it */
+    HANDSHAKE_DONE = 1,   /* response holds the 101 answer */
+    HANDSHAKE_FAILED = 2, /* response holds an HTTP error answer; close after it */
+    HANDSHAKE_HTTP = 3    /* a complete request for a path other than /ws, response
+                           * empty: the caller answers it (handshake_http), then closes */
 };
 
 struct handshake;
@@ -39,6 +41,16 @@ enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size
  * neither). Valid until handshake_free. */
 const char *handshake_origin(const struct handshake *h);
 const char *handshake_token(const struct handshake *h);
+
+/* After HTTP: the request the caller answers. Strings valid until
+ * handshake_free; path is not NUL-terminated and has no query. */
+struct handshake_request {
+    int method; /* enum http_method (HTTP_GET, HTTP_HEAD, ...) */
+    const char *path;
+    size_t path_len;
+    const char *if_none_match; /* the first If-None-Match value, or NULL */
+};
+void handshake_http(const struct handshake *h, struct handshake_request *r);
 
 /* Writes an HTTP error answer (status, reason phrase, extra header lines
  * ending in CRLF or "", and a short plain-text body). */

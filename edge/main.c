@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
+#include "common/assets.h"
 #include "common/conf.h"
 #include "common/connid.h"
 #include "common/log.h"
@@ -23,6 +24,7 @@
 #include "edge/iplimit.h"
 #include "edge/config.h"
 #include "edge/worker.h"
+#include "edge/www.h"
 
 static struct edge_config cfg;
 
@@ -98,6 +100,9 @@ static const struct conf_opt options[] = {
      "comma-separated Origin values browsers may connect from (403 otherwise; empty: any)"},
     {"max_conns_per_ip", CONF_INT, &cfg.max_conns_per_ip, "0", 0, 1L << 30,
      "connections one client address may hold on this edge (0: no limit)"},
+    {"demo", CONF_BOOL, &cfg.demo, "false", 0, 0,
+     "serve the demo page at / (and the other demo* files) on the client port(s); spoke.js, "
+     "spoke.d.ts and /edges.json are served either way"},
     {"ready_file", CONF_STR, &cfg.ready_file, "", 0, 0,
      "once bound, write the ports here as JSON, rewritten when clients are accepted (see "
      "docs/operations.md); removed at a clean exit"},
@@ -241,6 +246,7 @@ static int setup_access(char *err, size_t errlen)
     atomic_init(&cfg.auth, a);
     if (cfg.max_conns_per_ip > 0)
         cfg.iplimit = iplimit_new((uint32_t)cfg.max_conns_per_ip);
+    cfg.files = www_files_new();
     return 0;
 }
 
@@ -527,6 +533,7 @@ int main(int argc, char **argv)
         auth_free(cfg.auth_retired[i]);
     free(cfg.auth_retired);
     iplimit_free(cfg.iplimit);
+    assets_free((struct assets *)cfg.files);
     char **strs[] = {&cfg.tls_listen_str,   &cfg.tls_cert,
                      &cfg.tls_key,          &cfg.link_ca,
                      &cfg.link_cert,        &cfg.link_key,

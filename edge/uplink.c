@@ -323,6 +323,11 @@ static int on_msg(void *ud, const struct link_msg *m)
         break;
     case LINK_POLICY: u->on_policy(w, &m->policy); break;
     case LINK_KICK: deliver_kick(w, m); break;
+    case LINK_EDGES:
+        /* Served as /edges.json until the next one (edge/www.h). */
+        buf_reset(&w->edges);
+        buf_append(&w->edges, m->data.ptr, m->data.len);
+        break;
     case LINK_DRAIN: {
         /* The whole edge drains, not just this worker: the main thread
          * coordinates (the other workers get the same message anyway). */
@@ -450,7 +455,13 @@ static void on_stats(struct ev_loop *loop, ev_timer *t, int revents)
         s->closed_idle + s->closed_dead + s->closed_slow + s->closed_protocol + s->closed_rate;
     m.stats.closed_other = s->closed > known ? s->closed - known : 0;
     m.stats.rtt_us = u->rtt_us;
+    m.stats.draining = w->draining != 0;
     send_msg(u, &m);
+}
+
+void uplink_send_stats(struct uplink *u)
+{
+    on_stats(u->w->loop, &u->stats, 0);
 }
 
 struct uplink *uplink_new(struct worker *w, uplink_policy_fn on_policy)

@@ -50,6 +50,8 @@ int uplink_direct_result(struct uplink *u, const char *to, size_t to_len, int64_
                          const char *reason);
 /* End of loop iteration: compress-flush and write. */
 void uplink_flush(struct uplink *u);
+/* Sends STATS now (e.g. the drain began: the hub stops listing the edge). */
+void uplink_send_stats(struct uplink *u);
 /* Start of the end-of-iteration work: handles one more budget of input
  * already read from the hub but not yet worked off (linkio_has_backlog). */
 void uplink_work_backlog(struct uplink *u);

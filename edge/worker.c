@@ -180,6 +180,7 @@ static void on_drain(struct ev_loop *loop, ev_async *a, int revents)
     w->drain_total = w->nclients;
     log_info("draining: closing %zu clients with 1001 over %.1f s", w->drain_total,
              atomic_load(&w->cfg->ctl->drain_ms) / 1000.0);
+    uplink_send_stats(w->up); /* the hub's /edges.json drops this edge at once */
     ev_timer_set(&w->drain_timer, 0., 0.05);
     ev_timer_start(loop, &w->drain_timer);
 }
@@ -229,6 +230,7 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
     pubs_init(&w->pubs, w->loop, request_pub_ended, w);
     w->parser = msg_parser_new();
     buf_init(&w->scratch);
+    buf_init(&w->edges);
     buf_init(&w->wsout);
     w->rbuf = xmalloc(WORKER_READ_BUF);
     w->up = uplink_new(w, apply_policy);
@@ -366,6 +368,7 @@ void worker_deinit(struct worker *w)
     sends_deinit(&w->sends);
     msg_parser_free(w->parser);
     buf_deinit(&w->scratch);
+    buf_deinit(&w->edges);
     buf_deinit(&w->wsout);
     sendq_pool_deinit(&w->qpool);
     free(w->rbuf);

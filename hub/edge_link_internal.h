@@ -105,6 +105,7 @@ struct edge_link {
     uint64_t boot;              /* from its HELLO: at most 32 bits (common/connid.h) */
     uint32_t peer_heartbeat_ms; /* from its HELLO: silence is judged by the slower side */
     struct policy policy_sent;  /* the last POLICY sent on this link */
+    uint64_t edges_gen_sent;    /* the generation of /edges.json last sent (hub/edges_doc.h) */
     struct link_stats stats;    /* the edge worker's last STATS */
     char public_url[256];       /* from its HELLO */
     ev_tstamp accepted_at;

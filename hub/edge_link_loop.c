@@ -27,6 +27,7 @@
 #include "hub/directs.h"
 #include "hub/edge_link_internal.h"
 #include "hub/interest.h"
+#include "hub/edges_doc.h"
 #include "hub/publog.h"
 #include "hub/registry.h"
 
@@ -341,6 +342,7 @@ int edge_link_server_start(struct hub *h, char *err, size_t errlen)
     ev_timer_init(&h->heartbeat, on_heartbeat, period, period);
     h->heartbeat.data = h;
     ev_timer_start(h->loop, &h->heartbeat);
+    edges_doc_start(h);
     return 0;
 }
 
@@ -370,6 +372,7 @@ void edge_link_server_stop(struct hub *h)
     ev_prepare_stop(h->loop, &h->flush);
     ev_idle_stop(h->loop, &h->backlog_idle);
     ev_timer_stop(h->loop, &h->heartbeat);
+    edges_doc_stop(h);
     reap(h);
     directs_free(h->directs);
     h->directs = NULL;

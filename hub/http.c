@@ -4,6 +4,7 @@
 #include "hub/http.h"
 #include "hub/http_cluster.h"
 #include "hub/http_edges.h"
+#include "hub/http_www.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -508,6 +509,9 @@ static void serve_request(struct httpd_conn *c, void *ud)
         }
     }
 
+    /* The dashboard's files and /edges.json: public, no token. */
+    if (http_www_serve(h, c, path, len))
+        return;
     if (httpd_path_is(path, len, "/readyz")) {
         /* Ready to serve: the engine's store can be reached (always, for
          * the memory engine). A balancer or an orchestrator keeps edges

@@ -131,6 +131,8 @@ void http_edges_add(struct http_edges *es, const struct edge_link_info *i)
         e->rtt_ms = s->rtt_us / 1000.0; /* the slowest worker's link */
     if (s->uptime_s > e->uptime_s)
         e->uptime_s = s->uptime_s;
+    if (s->draining)
+        e->draining = 1;
 }
 
 void http_edges_tag(struct http_edges *es, const char *hub)
@@ -173,6 +175,8 @@ void http_edges_merge(struct http_edges *es, const struct http_edge *part, const
         e->rtt_ms = part->rtt_ms;
     if (part->uptime_s > e->uptime_s)
         e->uptime_s = part->uptime_s;
+    if (part->draining)
+        e->draining = 1;
     if (!e->hubs)
         e->hubs = json_array();
     if (!names(e->hubs, hub))
@@ -214,6 +218,8 @@ int http_edge_from_json(const json_t *o, struct http_edge *out, char *err, size_
     text(out->version, sizeof out->version, json_object_get(o, "version"));
     text(out->public_url, sizeof out->public_url, json_object_get(o, "public_url"));
     out->tls = json_is_true(json_object_get(o, "tls"));
+    const json_t *state = json_object_get(o, "state");
+    out->draining = json_is_string(state) && strcmp(json_string_value(state), "draining") == 0;
     for (size_t k = 0; k < HTTP_EDGE_NCOUNTERS; k++)
         if (figure(o, edge_counters[k].key, &out->counters[k], err, errlen) < 0)
             return -1;
@@ -263,7 +269,7 @@ json_t *http_edges_json(const struct http_edges *es)
         json_object_set_new(o, "name", json_string(e->name));
         json_object_set_new(o, "region", json_string(e->region));
         json_object_set_new(o, "version", json_string(e->version));
-        json_object_set_new(o, "state", json_string("up"));
+        json_object_set_new(o, "state", json_string(e->draining ? "draining" : "up"));
         for (size_t k = 0; k < HTTP_EDGE_NCOUNTERS; k++)
             json_object_set_new(o, edge_counters[k].key, json_u64(e->counters[k]));
         json_t *closes = json_object();

@@ -48,6 +48,7 @@ enum http_edge_close {
 struct http_edge {
     char name[65], region[65], version[65], public_url[256];
     int tls;
+    int draining; /* a worker said it drains (STATS): "state": "draining" */
     uint64_t counters[HTTP_EDGE_NCOUNTERS];
     uint64_t closes[HTTP_EDGE_NCLOSES];
     uint64_t uptime_s; /* the longest-running worker's */

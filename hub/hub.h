@@ -130,6 +130,12 @@ struct hub {
     ev_prepare flush; /* end of the loop turn: flush, write, free */
     ev_timer heartbeat;
 
+    /* /edges.json (hub/edges_doc.h): the last list pushed, as the array's
+     * text and as the whole document, and its generation (0: none yet). */
+    ev_timer edges_push;
+    struct buf edges_list, edges_doc;
+    uint64_t edges_gen;
+
     /* Policy (hub/policy.c): the base policy, the values flags gave it, and
      * per-edge overrides by edge name (struct edge_override). */
     struct policy policy;

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Runs the unit test binaries and the integration suite against one build dir.
+"""Runs the unit test binaries, the JavaScript client's unit tests and the
+integration suite against one build dir.
 
 Usage: tests/run_all.py --bin-dir DIR
 
@@ -10,6 +11,8 @@ needs, so there a skip means an install step is missing.
 """
 import argparse
 import os
+import re
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -69,6 +72,37 @@ def run_integration(bin_dir):
     return passed, failed, skipped
 
 
+def count_tap(text):
+    """Returns (passed, failed, skipped) from the summary of `node --test`'s
+    TAP output (`# pass N`, `# fail N`, `# cancelled N`, `# skipped N`, `# todo N`);
+    a cancelled test (a file that did not load, a timeout) counts as failed."""
+    def total(key):
+        found = re.findall(rf"^# {key} (\d+)$", text, re.MULTILINE)
+        return int(found[-1]) if found else 0
+    return (total("pass"), total("fail") + total("cancelled"),
+            total("skipped") + total("todo"))
+
+
+def run_js():
+    """spoke.js's unit tests: `node --test tests/js/` (Node's own runner)."""
+    node = shutil.which("node")
+    if node is None:
+        print("js: node is missing (`make deps` installs nodejs)")
+        return 0, 1, 0
+    proc = subprocess.run([node, "--test", "--test-reporter=tap", str(HERE / "js") + "/"],
+                          cwd=HERE.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=120)
+    passed, failed, skipped = count_tap(proc.stdout)
+    if failed or proc.returncode != 0:
+        print(proc.stdout)  # the whole TAP: the failures' diagnostics are in it
+    if passed + failed + skipped == 0:
+        print("js: node --test ran no test")
+        failed = 1
+    elif proc.returncode != 0 and failed == 0:  # the runner itself broke
+        failed = 1
+    return passed, failed, skipped
+
+
 def run_fuzz_smoke():
     """Replays each libFuzzer driver's corpus, then fuzzes it a few seconds:
     binaries in $SPOKE_FUZZ_DIR (unset: no smoke), $SPOKE_FUZZ_SECONDS each
@@ -110,12 +144,18 @@ def main():
     u_pass, u_fail = run_unit.run_all_binaries(bin_dir)
     print(f"unit: {u_pass} passed, {u_fail} failed")
 
+    print("== js tests (node --test tests/js/)", flush=True)
+    j_pass, j_fail, j_skip = run_js()
+    print(f"js: {j_pass} passed, {j_fail} failed, {j_skip} skipped")
+
     print("== integration tests")
     i_pass, i_fail, i_skip = run_integration(bin_dir)
     print(f"integration: {i_pass} passed, {i_fail} failed, {i_skip} skipped")
 
     f_pass, f_fail = run_fuzz_smoke()
-    passed, failed, skipped = u_pass + i_pass + f_pass, u_fail + i_fail + f_fail, i_skip
+    passed = u_pass + j_pass + i_pass + f_pass
+    failed = u_fail + j_fail + i_fail + f_fail
+    skipped = j_skip + i_skip
     status = exit_status(passed, failed, skipped)
     print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
     return status

@@ -1,8 +1,8 @@
 // The operators' dashboard: polls the hub's JSON API every second and shows
 // its edges (grouped by region, with rates computed between polls), a chart
 // of messages per second and the hubs; Drain and Kick once a token is typed.
-// A classic script, not a module: browsers send Origin with every module
-// fetch, and a hub without an admin_token refuses requests that carry one.
+// A classic script, not a module: it imports nothing, and a module fetch
+// would carry an Origin header, which older hubs refused without a token.
 "use strict";
 
 const POLL_MS = 1000;

@@ -40,7 +40,7 @@ static void run(const uint8_t *p, size_t n, const size_t *cuts, size_t ncuts, st
         enum enc enc = (enum enc) - 1;
         o->r = handshake_feed(h, p + start, end - start, &used, &o->response, &enc, &why);
         FUZZ_CHECK(o->r == HANDSHAKE_NEED_MORE || o->r == HANDSHAKE_DONE ||
-                   o->r == HANDSHAKE_FAILED);
+                   o->r == HANDSHAKE_FAILED || o->r == HANDSHAKE_HTTP);
         FUZZ_CHECK(used <= end - start);
         o->consumed += used;
         if (o->r == HANDSHAKE_NEED_MORE) {
@@ -52,6 +52,13 @@ static void run(const uint8_t *p, size_t n, const size_t *cuts, size_t ncuts, st
         if (o->r == HANDSHAKE_DONE) {
             FUZZ_CHECK(enc == ENC_JSON || enc == ENC_MSGPACK);
             o->enc = enc;
+        }
+        if (o->r == HANDSHAKE_HTTP) {
+            /* The request the caller answers, its path within the URL limit. */
+            struct handshake_request hr;
+            handshake_http(h, &hr);
+            FUZZ_CHECK(buf_readable(&o->response) == 0);
+            FUZZ_CHECK(hr.path_len >= 1 && hr.path_len <= HANDSHAKE_MAX_TOKEN);
         }
         start = end;
     }

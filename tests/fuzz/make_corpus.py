@@ -36,7 +36,7 @@ POLICY = [0, 25000, 10000, 5000, 65536, 1 << 20, 1000, 0, 0, 100000, 10000, 100,
           10000, 10000, 8 << 20]
 EPOCH = "00000000"  # what fuzz_hub_link's engine mints for every topic
 LINK_MSGS = [
-    [1, 4, "edge-a", "local", 0, "spoke/0.1.0", 0x18d84800, 5000, ""],
+    [1, 5, "edge-a", "local", 0, "spoke/0.1.0", 0x18d84800, 5000, ""],
     [2, "chat.lobby", 1, 0, ""],
     [3, "chat.lobby"],
     [4, "chat.lobby", "edge-a:0:1:1", 0, b'{"text":"hi"}', "", 0],
@@ -56,6 +56,8 @@ LINK_MSGS = [
     [16, "chat.lobby", 9, 41, "k3x9a0qz"],
     [17, "chat.lobby", 9, 0, "too old: the history now starts after seq 50", 57, "k3x9a0qz", 0],
     [18, "chat.lobby", 0, "p0q1r2s3", "epoch changed: the topic's numbering restarted"],
+    [19, '{"edges":[{"name":"edge-a","region":"local","url":"ws://127.0.0.1:8080/ws",'
+         '"clients":3}],"generated_ms":1765000000000}'],
 ]
 LINK_BAD = [
     b"\x00\x00\x00\x00",                                   # zero length
@@ -65,6 +67,7 @@ LINK_BAD = [
     link([2, "t" * 256, 1, 0, ""]),                        # topic too long
     link([2, "t", 1]),                                     # a protocol-2 INTEREST_ADD
     link([16, "t", 1, 0, "e" * 17]),                       # epoch too long
+    link([19, "x" * 65537]),                               # EDGES over LINK_MAX_EDGES_JSON
     link([9]),                                             # too few elements
     link([9, 1, 2, "newer peer field"]),                   # extra element: accepted
     b"\x00\x00\x00\x03\x92\x09",                           # truncated body
@@ -212,7 +215,7 @@ HUB_LINK = [
     link([6, ME, ME, 9, 0, b"1", ""]) + link([7, ME, 9, 0, ""]) + link([7, VICTIM, 4242, 0, ""]) +
     link([7, ME, 9, 0, ""]),
     b"".join(link([2, f"f.{i}", i + 1, 0, ""]) for i in range(100)),
-    link([11] + [2**64 - 1] * 15) + link([9, 0, 0]) + link([9, 1, 2]),
+    link([11] + [2**64 - 1] * 15 + [1]) + link([9, 0, 0]) + link([9, 1, 2]),
     pub("t", frm=VICTIM, user="admin"),
     pub("t", b'1,"op":"ack","id":1'),
     # Positions: publish, resume from the start, read the history back.

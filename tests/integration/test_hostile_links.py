@@ -386,7 +386,7 @@ def test_payloads_that_would_break_the_client_message_are_dropped(make_cluster):
 def test_stats_near_2_64_from_edges_are_summed_without_overflow(make_cluster):
     cluster = make_cluster(edges=("edge-a",), workers=1)
     peers = [evil_peer(cluster, "stats-edge", worker=w) for w in range(2)]
-    huge = [2**64 - 1] * 15
+    huge = [2**64 - 1] * 15 + [0]  # the 15 figures, then draining: no
     for peer in peers:
         peer.send([STATS, *huge])
     wait_for(lambda: "stats-edge" in http_get(cluster.http_port, "/api/edges")[1].decode(), 5,

@@ -70,4 +70,6 @@ def test_nginx_balances_websockets_over_both_edges(cluster, balancer):
         for ws, _ in clients:
             await ws.close()
     run(body())
-    assert http_get(balancer, "/other")[0] == 404
+    assert http_get(balancer, "/other")[0] == 404  # the edges' answer, passed on
+    status, body = http_get(balancer, "/spoke.js")
+    assert status == 200 and body == (REPO / "edge/www/spoke.js").read_bytes()

@@ -353,6 +353,35 @@ static void test_httpreq_check_refuses_origin_with_403_under_browser_checks(void
     free(q);
 }
 
+/* The hub's own pages (its dashboard) send Origin on POST: the server's own
+ * scheme and Host pass; another scheme, a Host allowed only by "*" (DNS
+ * rebinding) or two Origins do not. */
+static void test_httpreq_check_lets_the_server_s_own_origin_through(void **state)
+{
+    struct req *q = malloc(sizeof *q);
+    const char own[] = "POST /api/disconnect HTTP/1.1\r\nHost: 127.0.0.1:7480\r\n"
+                       "Origin: http://127.0.0.1:7480\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 2\r\n\r\n{}";
+    assert_int_equal(check(q, &browser, own), 0);
+    const char named[] = "GET /api/edges HTTP/1.1\r\nHost: API.example.com\r\n"
+                         "Origin: http://api.example.com\r\n\r\n";
+    assert_int_equal(check(q, &browser, named), 0);
+    const struct httpreq_rules https = {"127.0.0.1", "", 1, 1};
+    assert_int_equal(check(q, &https, own), 403);
+    const char other_port[] = "GET /api/edges HTTP/1.1\r\nHost: 127.0.0.1:7480\r\n"
+                              "Origin: http://127.0.0.1:8000\r\n\r\n";
+    assert_int_equal(check(q, &browser, other_port), 403);
+    const char two[] = "GET /api/edges HTTP/1.1\r\nHost: 127.0.0.1:7480\r\n"
+                       "Origin: http://127.0.0.1:7480\r\nOrigin: http://evil.example\r\n\r\n";
+    assert_int_equal(check(q, &browser, two), 403);
+    const struct httpreq_rules star = {"127.0.0.1", "*, api.example.com", 1, 0};
+    const char rebound[] = "GET /api/edges HTTP/1.1\r\nHost: evil.example\r\n"
+                           "Origin: http://evil.example\r\n\r\n";
+    assert_int_equal(check(q, &star, rebound), 403);
+    assert_int_equal(check(q, &star, named), 0);
+    free(q);
+}
+
 static void test_httpreq_check_refuses_a_body_that_is_not_json_with_415(void **state)
 {
     struct req *q = malloc(sizeof *q);
@@ -469,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_httpreq_check_refuses_a_host_it_does_not_serve_with_421),
         cmocka_unit_test(test_httpreq_check_quotes_at_most_100_bytes_of_a_value),
         cmocka_unit_test(test_httpreq_check_refuses_origin_with_403_under_browser_checks),
+        cmocka_unit_test(test_httpreq_check_lets_the_server_s_own_origin_through),
         cmocka_unit_test(test_httpreq_check_refuses_a_body_that_is_not_json_with_415),
         cmocka_unit_test(test_httpreq_host_accepts_ip_literals_localhost_and_the_listen_host),
         cmocka_unit_test(test_httpreq_host_accepts_listed_names),

@@ -14,7 +14,7 @@
 
 /* ---- helpers */
 
-static char big[LINK_MAX_REASON + 2]; /* 'a' * n, for limit tests */
+static char big[LINK_MAX_EDGES_JSON + 2]; /* 'a' * n, for limit tests */
 
 static struct link_str str_n(size_t n)
 {
@@ -132,6 +132,11 @@ static struct link_msg full_msg(enum link_type t)
         m.echo_us = 123456789;
         break;
     case LINK_DRAIN: m.time_ms = 2500; break;
+    case LINK_EDGES:
+        m.data = link_str_c("{\"edges\":[{\"name\":\"edge-a\",\"region\":\"local\","
+                            "\"url\":\"ws://127.0.0.1:8080/ws\",\"clients\":1}],"
+                            "\"generated_ms\":1765000000000}");
+        break;
     case LINK_KICK:
         m.to = link_str_c("edge-a:1:0badcafe:7");
         m.code = 4001;
@@ -249,6 +254,7 @@ static void assert_msg_eq(const struct link_msg *a, const struct link_msg *b)
     case LINK_POLICY: assert_true(policy_equal(&a->policy, &b->policy)); break;
     case LINK_STATS: assert_memory_equal(&a->stats, &b->stats, sizeof a->stats); break;
     case LINK_DRAIN: assert_true(a->time_ms == b->time_ms); break;
+    case LINK_EDGES: assert_str_eq(a->data, b->data); break;
     case LINK_KICK:
         assert_str_eq(a->to, b->to);
         assert_int_equal(a->code, b->code);
@@ -277,7 +283,7 @@ static const enum link_type all_types[] = {
     LINK_MESSAGE,        LINK_DIRECT,          LINK_DIRECT_RESULT,   LINK_ERROR,
     LINK_HEARTBEAT,      LINK_POLICY,          LINK_STATS,           LINK_KICK,
     LINK_DRAIN,          LINK_INTEREST_RESULT, LINK_PUBLISH_RESULT,  LINK_HISTORY_READ,
-    LINK_HISTORY_RESULT, LINK_TOPIC_RESET,
+    LINK_HISTORY_RESULT, LINK_TOPIC_RESET,     LINK_EDGES,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -570,7 +576,7 @@ static void test_link_decode_rejects_non_array_and_empty_array(void **state)
 
 static void test_link_decode_rejects_unknown_type(void **state)
 {
-    static const int64_t bad[] = {0, 19, 63, 127, 255, 65536, -1, -100};
+    static const int64_t bad[] = {0, 20, 63, 127, 255, 65536, -1, -100};
     struct raw r;
     raw_begin(&r);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -898,6 +904,12 @@ static void test_link_decode_rejects_strings_over_their_limit(void **state)
     msgpack_pack_uint8(&r.pk, 1);
     msgpack_pack_str_with_body(&r.pk, big, LINK_MAX_REASON + 1);
     expect_reject(raw_end(&r), "error: reason: too long");
+
+    msgpack_sbuffer_clear(&r.sb);
+    msgpack_pack_array(&r.pk, 2);
+    msgpack_pack_uint8(&r.pk, LINK_EDGES);
+    msgpack_pack_str_with_body(&r.pk, big, LINK_MAX_EDGES_JSON + 1);
+    expect_reject(raw_end(&r), "edges: edges: too long");
     raw_free(&r);
 }
 
@@ -1003,6 +1015,10 @@ static void test_link_encode_rejects_invalid_messages_and_leaves_out_unchanged(v
     m.reason = str_n(LINK_MAX_REASON + 1);
     expect_encode_refused(&m);
 
+    m = full_msg(LINK_EDGES);
+    m.data = str_n(LINK_MAX_EDGES_JSON + 1);
+    expect_encode_refused(&m);
+
     m = full_msg(LINK_PUBLISH);
     m.data.ptr = NULL;
     m.data.len = 3;
@@ -1028,11 +1044,13 @@ static void test_link_encode_rejects_message_over_max(void **state)
 
 static void test_link_type_name_names_every_type(void **state)
 {
-    static const char *names[] = {
-        "hello",        "interest_add",   "interest_remove", "publish",         "message",
-        "direct",       "direct_result",  "error",           "heartbeat",       "policy",
-        "stats",        "kick",           "drain",           "interest_result", "publish_result",
-        "history_read", "history_result", "topic_reset"};
+    static const char *names[] = {"hello",         "interest_add",    "interest_remove",
+                                  "publish",       "message",         "direct",
+                                  "direct_result", "error",           "heartbeat",
+                                  "policy",        "stats",           "kick",
+                                  "drain",         "interest_result", "publish_result",
+                                  "history_read",  "history_result",  "topic_reset",
+                                  "edges"};
     for (size_t i = 0; i < NTYPES; i++)
         assert_string_equal(link_type_name(all_types[i]), names[i]);
     assert_string_equal(link_type_name((enum link_type)0), "unknown");

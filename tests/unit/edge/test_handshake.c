@@ -8,9 +8,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <http_parser.h>
+
 #include "edge/handshake.h"
 
 #define KEY "dGhlIHNhbXBsZSBub25jZQ=="
+
+static struct handshake *feed_keep(const char *req, size_t step, enum handshake_result *r);
 
 static const char *good_request =
     "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"
@@ -100,11 +104,35 @@ static void expect_status(const char *req, const char *status)
     buf_deinit(&resp);
 }
 
-static void test_handshake_refuses_other_paths_with_404(void **state)
+/* A target over the URL limit names nothing: no file is looked up. */
+static void test_handshake_refuses_overlong_target_with_404(void **state)
 {
-    expect_status("GET /other HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  "Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                  "HTTP/1.1 404");
+    char req[HANDSHAKE_MAX_TOKEN + 64];
+    int n = snprintf(req, sizeof req, "GET /");
+    memset(req + n, 'a', HANDSHAKE_MAX_TOKEN);
+    snprintf(req + n + HANDSHAKE_MAX_TOKEN, sizeof req - (size_t)n - HANDSHAKE_MAX_TOKEN,
+             " HTTP/1.1\r\n\r\n");
+    expect_status(req, "HTTP/1.1 404");
+}
+
+/* Another path is a plain HTTP request the caller answers (files,
+ * /edges.json): its method, path without the query and If-None-Match come
+ * out whole at any split. */
+static void test_handshake_hands_other_paths_to_the_caller(void **state)
+{
+    const char *req = "HEAD /spoke.js?v=2 HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"abc\"\r\n\r\n";
+    for (size_t step = 1; step <= strlen(req); step++) {
+        enum handshake_result r;
+        struct handshake *h = feed_keep(req, step, &r);
+        assert_int_equal(r, HANDSHAKE_HTTP);
+        struct handshake_request hr;
+        handshake_http(h, &hr);
+        assert_int_equal(hr.method, HTTP_HEAD);
+        assert_int_equal(hr.path_len, strlen("/spoke.js"));
+        assert_memory_equal(hr.path, "/spoke.js", hr.path_len);
+        assert_string_equal(hr.if_none_match, "\"abc\"");
+        handshake_free(h);
+    }
 }
 
 static void test_handshake_refuses_bad_key_with_400(void **state)
@@ -305,7 +333,8 @@ int main(void)
         cmocka_unit_test(test_handshake_succeeds_split_at_every_byte),
         cmocka_unit_test(test_handshake_leaves_websocket_bytes_after_the_request),
         cmocka_unit_test(test_handshake_defaults_to_json_without_subprotocol_header),
-        cmocka_unit_test(test_handshake_refuses_other_paths_with_404),
+        cmocka_unit_test(test_handshake_refuses_overlong_target_with_404),
+        cmocka_unit_test(test_handshake_hands_other_paths_to_the_caller),
         cmocka_unit_test(test_handshake_refuses_bad_key_with_400),
         cmocka_unit_test(test_handshake_refuses_wrong_version_with_426),
         cmocka_unit_test(test_handshake_refuses_unknown_subprotocols_and_garbage),
