@@ -284,17 +284,13 @@ void httpd_respond_type(struct httpd_conn *c, int status, const char *ctype, con
                status, status_text(status), ctype, blen, extra ? extra : "");
     buf_append_str(&c->out, body);
     buf_append_u8(&c->out, '\n');
-    log_debug("admin %s: %s %.*s -> %d", c->addr,
-              c->req.head_done ? http_method_str(c->req.parser.method) : "-",
-              (int)(c->req.url_len > 200 ? 200 : c->req.url_len), c->req.buf + c->req.url_off,
-              status);
-    c->responding = 1;
-    httpd_conn_write(c);
+    httpd_respond_raw(c, status, NULL, 0);
 }
 
 void httpd_respond_raw(struct httpd_conn *c, int status, const void *bytes, size_t len)
 {
-    buf_append(&c->out, bytes, len);
+    if (len)
+        buf_append(&c->out, bytes, len);
     log_debug("admin %s: %s %.*s -> %d", c->addr,
               c->req.head_done ? http_method_str(c->req.parser.method) : "-",
               (int)(c->req.url_len > 200 ? 200 : c->req.url_len), c->req.buf + c->req.url_off,
