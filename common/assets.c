@@ -144,6 +144,8 @@ void assets_respond_json(struct buf *out, const char *json, size_t len, int head
 {
     buf_printf(out,
                "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
+               /* Public by design: a page of any site may read it to pick an edge. */
+               "Access-Control-Allow-Origin: *\r\n"
                "Content-Length: %zu\r\n" COMMON_HEADERS "\r\n",
                len);
     if (!head)

@@ -150,6 +150,7 @@ def edges_json(port):
     status, h, body = get(port, "/edges.json")
     assert status == 200 and h["content-type"].startswith("application/json"), (status, h)
     assert h["cache-control"] == "no-cache"
+    assert h["access-control-allow-origin"] == "*", "any site's page may read it"
     doc = json.loads(body)
     assert set(doc) == {"edges", "generated_ms"}, doc
     for e in doc["edges"]:
