@@ -45,16 +45,17 @@ int conf_set(const struct conf_opt *opt, const char *value, char *err, size_t er
         *(long *)opt->ptr = v;
         return 0;
     }
-    case CONF_BOOL: {
+    case CONF_BOOL:
+    case CONF_LBOOL: {
         static const char *const yes[] = {"true", "yes", "on", "1"};
         static const char *const no[] = {"false", "no", "off", "0"};
         for (int i = 0; i < 4; i++) {
-            if (strcmp(value, yes[i]) == 0) {
-                *(int *)opt->ptr = 1;
-                return 0;
-            }
-            if (strcmp(value, no[i]) == 0) {
-                *(int *)opt->ptr = 0;
+            if (strcmp(value, yes[i]) == 0 || strcmp(value, no[i]) == 0) {
+                int v = strcmp(value, yes[i]) == 0;
+                if (opt->type == CONF_LBOOL)
+                    *(long *)opt->ptr = v;
+                else
+                    *(int *)opt->ptr = v;
                 return 0;
             }
         }
@@ -231,14 +232,14 @@ static void print_help(const struct conf_spec *spec)
         char name[128], left[160];
         if (o->section && (i == 0 || !same_section(spec->opts[i - 1].section, o->section)))
             printf("\n  in the [%s] section of the file:\n", o->section);
-        const char *metavar = o->type == CONF_ADDR       ? "HOST:PORT"
-                              : o->type == CONF_ADDRS    ? "HOST:PORT[,...]"
-                              : o->type == CONF_MS       ? "SECONDS"
-                              : o->type == CONF_BYTES    ? "BYTES"
-                              : o->type == CONF_INT      ? "N"
-                              : o->type == CONF_BOOL     ? "BOOL"
-                              : o->type == CONF_LOGLEVEL ? "LEVEL"
-                                                         : "VALUE";
+        const char *metavar = o->type == CONF_ADDR                            ? "HOST:PORT"
+                              : o->type == CONF_ADDRS                         ? "HOST:PORT[,...]"
+                              : o->type == CONF_MS                            ? "SECONDS"
+                              : o->type == CONF_BYTES                         ? "BYTES"
+                              : o->type == CONF_INT                           ? "N"
+                              : o->type == CONF_BOOL || o->type == CONF_LBOOL ? "BOOL"
+                              : o->type == CONF_LOGLEVEL                      ? "LEVEL"
+                                                                              : "VALUE";
         flag_name(o->key, name, sizeof name);
         snprintf(left, sizeof left, "--%s %s", name, metavar);
         if (o->def)
@@ -350,7 +351,7 @@ void conf_load(const struct conf_spec *spec, int argc, char **argv, const char *
         const char *value;
         if (eq) {
             value = eq + 1;
-        } else if (opt->type == CONF_BOOL &&
+        } else if ((opt->type == CONF_BOOL || opt->type == CONF_LBOOL) &&
                    (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) {
             value = "true"; /* a bare switch: --demo */
         } else {

@@ -11,6 +11,7 @@ enum conf_type {
     CONF_STR,      /* ptr: char ** (heap copy, replaced on each set) */
     CONF_INT,      /* ptr: long *, checked against [min, max] */
     CONF_BOOL,     /* ptr: int *; true/false/yes/no/on/off/1/0; a bare --flag is true */
+    CONF_LBOOL,    /* as CONF_BOOL, ptr: long * (a policy key) */
     CONF_ADDR,     /* ptr: struct net_addr *; "HOST:PORT" */
     CONF_ADDRS,    /* ptr: struct net_addr_list *; "HOST:PORT[,HOST:PORT...]" */
     CONF_LOGLEVEL, /* ptr: enum log_level *; debug|info|warn|error */

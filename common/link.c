@@ -175,6 +175,8 @@ static const struct field policy_fields[] = {
     FLD("publish_timeout_ms", F_LONG, policy.publish_timeout_ms, 0),
     FLD("max_pending_publishes", F_LONG, policy.max_pending_publishes, 0),
     FLD("publish_buffer_bytes", F_LONG, policy.publish_buffer_bytes, 0),
+    FLD("deflate", F_LONG, policy.deflate, 0),
+    FLD("deflate_threshold", F_LONG, policy.deflate_threshold, 0),
 };
 
 struct layout {

@@ -21,8 +21,9 @@
  * PUBLISH_RESULT, POLICY with the publish keys.
  * 4: TOPIC_RESET (the hub's numbering of a topic moved under a live
  * interest: an engine whose store lost state).
- * 5: EDGES (the ready edges, which each edge serves as /edges.json). */
-#define LINK_PROTOCOL_VERSION 5
+ * 5: EDGES (the ready edges, which each edge serves as /edges.json).
+ * 6: POLICY with deflate and deflate_threshold. */
+#define LINK_PROTOCOL_VERSION 6
 /* Sent raw (uncompressed) by both sides before their zstd stream. */
 #define LINK_PREAMBLE "SPOKELNK"
 #define LINK_PREAMBLE_LEN 8

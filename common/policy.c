@@ -45,6 +45,10 @@ const struct policy_key policy_keys[] = {
         "publishes one edge worker holds that the hub has not yet ordered; more get 503"),
     KEY("publish_buffer_bytes", POLICY_BYTES, publish_buffer_bytes, 65536, 1L << 30, "8388608",
         "bytes of such publishes one edge worker holds; more get 503"),
+    KEY("deflate", POLICY_BOOL, deflate, 0, 1, "on",
+        "negotiate permessage-deflate (RFC 7692, no context takeover) when a client offers it"),
+    KEY("deflate_threshold", POLICY_BYTES, deflate_threshold, 0, 1L << 30, "256",
+        "messages to deflate clients shorter than this many bytes are sent uncompressed"),
 };
 const size_t policy_nkeys = sizeof policy_keys / sizeof policy_keys[0];
 
@@ -94,6 +98,18 @@ int policy_check_number(const struct policy_key *k, double v, long *out, char *e
 int policy_parse_value(const struct policy_key *k, const char *text, long *out, char *err,
                        size_t errlen)
 {
+    if (k->unit == POLICY_BOOL) {
+        static const char *const yes[] = {"on", "true", "yes", "1"}, *const no[] = {"off", "false",
+                                                                                    "no", "0"};
+        for (int i = 0; i < 4; i++) {
+            if (strcmp(text, yes[i]) == 0 || strcmp(text, no[i]) == 0) {
+                *out = strcmp(text, yes[i]) == 0;
+                return 0;
+            }
+        }
+        snprintf(err, errlen, "%s: '%s' is not on or off", k->name, text);
+        return -1;
+    }
     char *end;
     errno = 0;
     double v = strtod(text, &end);
@@ -123,6 +139,8 @@ void policy_format_value(const struct policy_key *k, long v, char *out, size_t o
             out[--n] = '\0';
         if (n > 0 && (size_t)n < outlen && out[n - 1] == '.')
             out[--n] = '\0';
+    } else if (k->unit == POLICY_BOOL) {
+        snprintf(out, outlen, "%s", v ? "on" : "off");
     } else {
         snprintf(out, outlen, "%ld", v);
     }

@@ -26,9 +26,16 @@ struct policy {
     long publish_timeout_ms;    /* a publish the hub has not ordered in this time gets an error */
     long max_pending_publishes; /* publishes one edge worker holds unordered (link down) */
     long publish_buffer_bytes;  /* ... and their bytes */
+    long deflate;               /* 1: negotiate permessage-deflate (RFC 7692) */
+    long deflate_threshold;     /* messages shorter than this go uncompressed */
 };
 
-enum policy_unit { POLICY_SECONDS, POLICY_BYTES, POLICY_COUNT };
+enum policy_unit {
+    POLICY_SECONDS,
+    POLICY_BYTES,
+    POLICY_COUNT,
+    POLICY_BOOL /* on|off, held as 1|0 */
+};
 
 struct policy_key {
     const char *name; /* config key, flag (with '-') and JSON name */

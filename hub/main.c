@@ -346,7 +346,9 @@ int main(int argc, char **argv)
         const struct policy_key *k = &policy_keys[i];
         struct conf_opt *o = &opts[nbase + i];
         o->key = k->name;
-        o->type = k->unit == POLICY_SECONDS ? CONF_MS : CONF_INT;
+        o->type = k->unit == POLICY_SECONDS ? CONF_MS
+                  : k->unit == POLICY_BOOL  ? CONF_LBOOL
+                                            : CONF_INT;
         o->ptr = policy_field(&h->policy, k);
         o->def = k->def;
         o->min = k->min;

@@ -17,13 +17,14 @@ from helpers import HOST
 from linkpeer import INTEREST_ADD, INTEREST_RESULT, LinkReader
 
 PREAMBLE = b"SPOKELNK"
-LINK_PROTOCOL_VERSION = 5
+LINK_PROTOCOL_VERSION = 6
 HELLO, POLICY, KICK = 1, 10, 12
 # idle_timeout_ms, ping_interval_ms, pong_timeout_ms, handshake_timeout_ms,
 # max_message_bytes, send_queue_bytes, max_subscriptions, rate_limit, rate_burst,
-# worker_max_topics, send_timeout_ms, max_pending_sends
+# worker_max_topics, send_timeout_ms, max_pending_sends, publish_timeout_ms,
+# max_pending_publishes, publish_buffer_bytes, deflate, deflate_threshold
 DEFAULT_POLICY = [0, 25000, 10000, 10000, 65536, 1 << 20, 1000, 0, 100, 100000, 10000, 100,
-                  10000, 10000, 8 << 20]
+                  10000, 10000, 8 << 20, 1, 256]
 
 
 
