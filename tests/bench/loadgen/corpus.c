@@ -76,48 +76,59 @@ void corpus_init(struct corpus *c, unsigned n, uint64_t seed)
  * should be that of real chat JSON, not of filler. */
 
 static const char *const vocab[] = {
-    "about", "after", "again", "agree", "already", "also", "always", "another", "anyone",
-    "around", "ask", "back", "because", "before", "believe", "better", "between", "both",
-    "bring", "budget", "calendar", "cannot", "change", "check", "client", "close", "could",
-    "customer", "dashboard", "data", "day", "deadline", "decide", "design", "different",
-    "doing", "draft", "during", "each", "early", "easy", "email", "enough", "error", "even",
-    "every", "example", "expect", "feature", "feedback", "figure", "file", "final", "find",
-    "first", "follow", "found", "friday", "from", "give", "going", "good", "graph", "group",
-    "happen", "hard", "help", "here", "honestly", "hour", "idea", "important", "instead",
-    "issue", "keep", "kind", "last", "latency", "later", "least", "leave", "less", "let",
-    "little", "look", "lot", "make", "many", "metrics", "might", "minute", "monday", "more",
-    "morning", "most", "move", "much", "must", "need", "never", "next", "nice", "night",
-    "note", "nothing", "number", "office", "often", "only", "open", "other", "over", "page",
-    "part", "people", "perhaps", "plan", "point", "possible", "pretty", "probably",
-    "problem", "product", "question", "quick", "quite", "rather", "really", "reason",
-    "remember", "report", "right", "rollout", "same", "schedule", "second", "see", "seems",
-    "send", "server", "should", "show", "since", "slack", "slide", "small", "some",
-    "something", "soon", "sorry", "spend", "start", "still", "such", "suggest", "support",
-    "sure", "take", "team", "tell", "test", "than", "that", "their", "them", "then", "there",
-    "these", "thing", "think", "those", "though", "through", "thursday", "time", "together",
-    "took", "traffic", "try", "tuesday", "turn", "under", "until", "update", "upgrade",
-    "useful", "usually", "version", "wait", "want", "week", "weekend", "well", "were",
-    "what", "when", "where", "which", "while", "whole", "why", "with", "without", "wonder",
-    "work", "would", "write", "wrong", "year", "yesterday", "yet", "you", "your", "the",
-    "the", "the", "a", "a", "to", "to", "and", "and", "of", "of", "in", "is", "it", "we",
-    "i", "that", "for", "on", "this", "be", "are", "have", "not", "but", "so", "if", "can",
+    "about",     "after",     "again",   "agree",    "already",  "also",     "always",
+    "another",   "anyone",    "around",  "ask",      "back",     "because",  "before",
+    "believe",   "better",    "between", "both",     "bring",    "budget",   "calendar",
+    "cannot",    "change",    "check",   "client",   "close",    "could",    "customer",
+    "dashboard", "data",      "day",     "deadline", "decide",   "design",   "different",
+    "doing",     "draft",     "during",  "each",     "early",    "easy",     "email",
+    "enough",    "error",     "even",    "every",    "example",  "expect",   "feature",
+    "feedback",  "figure",    "file",    "final",    "find",     "first",    "follow",
+    "found",     "friday",    "from",    "give",     "going",    "good",     "graph",
+    "group",     "happen",    "hard",    "help",     "here",     "honestly", "hour",
+    "idea",      "important", "instead", "issue",    "keep",     "kind",     "last",
+    "latency",   "later",     "least",   "leave",    "less",     "let",      "little",
+    "look",      "lot",       "make",    "many",     "metrics",  "might",    "minute",
+    "monday",    "more",      "morning", "most",     "move",     "much",     "must",
+    "need",      "never",     "next",    "nice",     "night",    "note",     "nothing",
+    "number",    "office",    "often",   "only",     "open",     "other",    "over",
+    "page",      "part",      "people",  "perhaps",  "plan",     "point",    "possible",
+    "pretty",    "probably",  "problem", "product",  "question", "quick",    "quite",
+    "rather",    "really",    "reason",  "remember", "report",   "right",    "rollout",
+    "same",      "schedule",  "second",  "see",      "seems",    "send",     "server",
+    "should",    "show",      "since",   "slack",    "slide",    "small",    "some",
+    "something", "soon",      "sorry",   "spend",    "start",    "still",    "such",
+    "suggest",   "support",   "sure",    "take",     "team",     "tell",     "test",
+    "than",      "that",      "their",   "them",     "then",     "there",    "these",
+    "thing",     "think",     "those",   "though",   "through",  "thursday", "time",
+    "together",  "took",      "traffic", "try",      "tuesday",  "turn",     "under",
+    "until",     "update",    "upgrade", "useful",   "usually",  "version",  "wait",
+    "want",      "week",      "weekend", "well",     "were",     "what",     "when",
+    "where",     "which",     "while",   "whole",    "why",      "with",     "without",
+    "wonder",    "work",      "would",   "write",    "wrong",    "year",     "yesterday",
+    "yet",       "you",       "your",    "the",      "the",      "the",      "a",
+    "a",         "to",        "to",      "and",      "and",      "of",       "of",
+    "in",        "is",        "it",      "we",       "i",        "that",     "for",
+    "on",        "this",      "be",      "are",      "have",     "not",      "but",
+    "so",        "if",        "can",
 };
 static const char *const firsts[] = {
-    "Maria", "Sam", "Priya", "Jonas", "Aiko", "Lucas", "Fatima", "Noah", "Elena", "Omar",
-    "Chloe", "Mateo", "Ingrid", "Kwame", "Sofia", "Liam", "Hana", "Diego", "Amara", "Felix",
-    "Yuki", "Nadia", "Oscar", "Leila", "Tomasz", "Grace", "Ravi", "Zoe", "Erik", "Mei",
+    "Maria", "Sam",   "Priya",  "Jonas", "Aiko",   "Lucas", "Fatima", "Noah",  "Elena", "Omar",
+    "Chloe", "Mateo", "Ingrid", "Kwame", "Sofia",  "Liam",  "Hana",   "Diego", "Amara", "Felix",
+    "Yuki",  "Nadia", "Oscar",  "Leila", "Tomasz", "Grace", "Ravi",   "Zoe",   "Erik",  "Mei",
 };
 static const char *const lasts[] = {
-    "Kowalski", "Okafor", "Nguyen", "Schmidt", "Tanaka", "Silva", "Haddad", "Johnson",
-    "Rossi", "Khan", "Dubois", "Garcia", "Larsen", "Mensah", "Costa", "Murphy", "Sato",
-    "Herrera", "Adeyemi", "Weber", "Ito", "Petrova", "Lindqvist", "Hassan", "Nowak",
+    "Kowalski", "Okafor",    "Nguyen", "Schmidt", "Tanaka",  "Silva",  "Haddad",
+    "Johnson",  "Rossi",     "Khan",   "Dubois",  "Garcia",  "Larsen", "Mensah",
+    "Costa",    "Murphy",    "Sato",   "Herrera", "Adeyemi", "Weber",  "Ito",
+    "Petrova",  "Lindqvist", "Hassan", "Nowak",
 };
 static const char *const rooms[] = {
-    "eng-backend", "eng-frontend", "general", "random", "incidents", "design-review",
-    "release-train", "support-tier2", "sales-emea", "product-roadmap", "oncall", "data-infra",
+    "eng-backend",   "eng-frontend",  "general",    "random",          "incidents", "design-review",
+    "release-train", "support-tier2", "sales-emea", "product-roadmap", "oncall",    "data-infra",
 };
-static const char *const reactions[] = {"thumbsup", "heart", "eyes", "tada", "laughing",
-                                        "rocket", "white_check_mark", "thinking_face"};
+static const char *const reactions[] = {
+    "thumbsup", "heart", "eyes", "tada", "laughing", "rocket", "white_check_mark", "thinking_face"};
 #define COUNT(a) (sizeof a / sizeof a[0])
 
 static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -185,18 +196,18 @@ void corpus_init_chat1k(struct corpus *c, unsigned n, uint64_t seed)
 
         l += (size_t)sprintf(o + l, "\"id\":\"");
         l += put_id(o + l, ms, &s);
-        l += (size_t)sprintf(o + l, "\",\"room\":\"%s\",\"sent_at\":%llu,\"user\":{\"id\":\"%s\","
-                                    "\"name\":\"%c%s\",\"display\":\"%s %s\","
-                                    "\"avatar\":\"https://cdn.example.com/avatars/%s.png\"},"
-                                    "\"text\":\"",
-                             rooms[next(&s) % COUNT(rooms)], (unsigned long long)ms,
-                             c->users[uid], first[0] + 32, last, first, last, c->users[uid]);
+        l += (size_t)sprintf(o + l,
+                             "\",\"room\":\"%s\",\"sent_at\":%llu,\"user\":{\"id\":\"%s\","
+                             "\"name\":\"%c%s\",\"display\":\"%s %s\","
+                             "\"avatar\":\"https://cdn.example.com/avatars/%s.png\"},"
+                             "\"text\":\"",
+                             rooms[next(&s) % COUNT(rooms)], (unsigned long long)ms, c->users[uid],
+                             first[0] + 32, last, first, last, c->users[uid]);
         l += put_text(o + l, 420 + (size_t)(next(&s) % 420), &s);
         l += (size_t)sprintf(o + l, "\",\"mentions\":[");
         unsigned nm = (unsigned)(next(&s) % 3);
         for (unsigned k = 0; k < nm; k++)
-            l += (size_t)sprintf(o + l, "%s\"%s\"", k ? "," : "",
-                                 c->users[next(&s) % 500]);
+            l += (size_t)sprintf(o + l, "%s\"%s\"", k ? "," : "", c->users[next(&s) % 500]);
         l += (size_t)sprintf(o + l, "],\"reply_to\":");
         if (next(&s) % 3 == 0) {
             o[l++] = '"';

@@ -382,8 +382,7 @@ static void process_frames(struct conn *c, uint8_t *rb, size_t stream, size_t p,
         }
         /* RFC 7692 §6: RSV1 only on the first frame of a data message, and
          * only once negotiated; RSV2/RSV3 never. */
-        if ((fi.rsv & 0x40 && (!c->deflate || fi.opcode >= WS_OP_CLOSE || nats)) ||
-            fi.rsv & 0x30) {
+        if ((fi.rsv & 0x40 && (!c->deflate || fi.opcode >= WS_OP_CLOSE || nats)) || fi.rsv & 0x30) {
             lg->proto_errors++;
             conn_close(c, "unexpected RSV bits");
             return;
