@@ -483,6 +483,11 @@ static long parse_upgrade(struct conn *c, const uint8_t *rb, size_t have)
         }
         return 0;
     }
+    if ((size_t)(end - rb) > HTTP_MAX) { /* also bounds the copy for --deflate below */
+        c->lg->proto_errors++;
+        conn_close(c, "upgrade response too long");
+        return -1;
+    }
     if (have < 12 || memcmp(rb, "HTTP/1.1 101", 12) != 0) {
         const uint8_t *eol = memchr(rb, '\r', have);
         fprintf(stderr, "spoke-loadgen: upgrade refused: %.*s\n", (int)(eol - rb),
