@@ -3,7 +3,8 @@
  * method: raw deflate (windowBits -15), deflateReset + deflate(Z_SYNC_FLUSH)
  * per message, the trailing 00 00 ff ff dropped (RFC 7692 §7.2.1).
  *
- * usage: deflate-cost [--level L] [--mem-level M] [--iterations N]
+ * usage: deflate-cost [--level L] [--mem-level M] [--iterations N] [--dump 1]
+ * (--dump 1: print the rendered deliveries, one a line, and stop.)
  * Prints one JSON line: the level, mean ns per message, mean bytes in and
  * out, and the ratio. The messages are the data frames a subscriber gets,
  * so each is wrapped as the edge wraps a delivery ({"op":"msg",...}). */
@@ -26,11 +27,14 @@ int main(int argc, char **argv)
 {
     int level = 1, mem_level = 8;
     long iters = 200000;
+    int dump = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--level"))
             level = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--mem-level"))
             mem_level = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--dump"))
+            dump = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--iterations"))
             iters = atol(argv[i + 1]);
         else {
@@ -51,6 +55,11 @@ int main(int argc, char **argv)
                                  "\"e1-0-%u\",\"data\":{%.*s,\"t\":%llu,\"w\":0}}",
                                  100000 + i, 42 + i % 9, (int)m->text_len, c.text + m->text_off,
                                  123456789012345ull + i * 977ull);
+    }
+    if (dump) {
+        for (unsigned i = 0; i < c.n; i++)
+            printf("%.*s\n", (int)len[i], msg[i]);
+        return 0;
     }
     z_stream zs = {0};
     if (deflateInit2(&zs, level, Z_DEFLATED, -15, mem_level, Z_DEFAULT_STRATEGY) != Z_OK)

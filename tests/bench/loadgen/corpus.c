@@ -218,10 +218,11 @@ void corpus_init_chat1k(struct corpus *c, unsigned n, uint64_t seed)
         }
         l += (size_t)sprintf(o + l, ",\"edited\":%s,\"reactions\":{",
                              next(&s) % 8 == 0 ? "true" : "false");
-        unsigned nr = (unsigned)(next(&s) % 4);
+        /* distinct names: a JSON object with a repeated key is refused */
+        unsigned nr = (unsigned)(next(&s) % 4), r0 = (unsigned)(next(&s) % COUNT(reactions));
         for (unsigned k = 0; k < nr; k++)
             l += (size_t)sprintf(o + l, "%s\"%s\":%u", k ? "," : "",
-                                 reactions[(k * 3 + next(&s)) % COUNT(reactions)],
+                                 reactions[(r0 + k) % COUNT(reactions)],
                                  1 + (unsigned)(next(&s) % 12));
         o[l++] = '}';
         c->msgs[i].text_off = (uint32_t)len;
