@@ -12,7 +12,7 @@ PYTHON   := /usr/bin/python3
 # no `node` is on PATH, since a node from elsewhere serves the tests as well.
 DEB_PKGS := build-essential pkg-config libev-dev libwslay-dev libzstd-dev libssl-dev \
             libmsgpack-dev libhttp-parser-dev libjansson-dev libinih-dev libcmocka-dev libjwt-dev \
-            libcurl4-openssl-dev libhiredis-dev redis-server \
+            libcurl4-openssl-dev libhiredis-dev redis-server zlib1g-dev \
             python3 python3-pytest python3-pytest-timeout python3-websockets python3-msgpack python3-zstandard python3-jwt python3-cryptography openssl nginx \
             chromium chromium-driver python3-selenium \
             clang libclang-rt-14-dev node-typescript
@@ -165,13 +165,17 @@ test: deps
 # ---- benchmarks: optimised build (no sanitizers), the load generator, the suite.
 LOADGEN_SRC := $(wildcard tests/bench/loadgen/*.c)
 LOADGEN_OBJ := $(call obj,$(LOADGEN_SRC))
+# zlib: the load generator's --deflate and the per-message cost microbench.
+ZLIB_LIBS := $(shell pkg-config --libs zlib 2>/dev/null)
 $(BUILD)/spoke-loadgen: $(LOADGEN_OBJ) $(BUILD)/libspoke.a
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) $(ZLIB_LIBS)
+$(BUILD)/deflate-cost: $(BUILD)/obj/tests/bench/deflate_cost.o $(BUILD)/obj/tests/bench/loadgen/corpus.o $(BUILD)/libspoke.a
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) $(ZLIB_LIBS)
 
-bench: deps all $(BUILD)/spoke-loadgen
+bench: deps all $(BUILD)/spoke-loadgen $(BUILD)/deflate-cost
 	$(PYTHON) tests/bench/run_bench.py --bin-dir $(BUILD)
 
-bench-quick: deps all $(BUILD)/spoke-loadgen
+bench-quick: deps all $(BUILD)/spoke-loadgen $(BUILD)/deflate-cost
 	$(PYTHON) tests/bench/run_bench.py --bin-dir $(BUILD) --quick
 
 run: deps all

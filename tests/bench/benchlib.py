@@ -716,7 +716,7 @@ def measure(start_cluster, run, retries=1, stop=None):
 def run_fanout(fleet, servers, urls, *, label, subs, sub_per_proc, messages, size, rate,
                window, topic, pubs=1, pub_procs=1, proto="spoke", encoding="json",
                timeout=60, edge_names=(), hub_names=(), corpus=None, topics=None,
-               snapshot=None, sub_url_offset=0):
+               snapshot=None, sub_url_offset=0, sub_opts=None):
     """One message workload, in the loadgen's sequence: subscribers READY,
     publishers READY, subscribers WARM, go, every RESULT.
 
@@ -728,7 +728,8 @@ def run_fanout(fleet, servers, urls, *, label, subs, sub_per_proc, messages, siz
     its connections round-robin over its urls; process i gets urls rotated by
     i (subscribers by i + sub_url_offset), so publishers alternate between
     the edges. snapshot, if given, is called at go and at the end and its two
-    values are returned as "snapshots". Returns the conditions and figures."""
+    values are returned as "snapshots". sub_opts: more flags for the
+    subscribers only (e.g. {"deflate": 1}). Returns the conditions and figures."""
     servers = dict(servers)
     deadline = timeout + 30
     sub_counts = split(subs, procs_for(subs, sub_per_proc))
@@ -741,7 +742,8 @@ def run_fanout(fleet, servers, urls, *, label, subs, sub_per_proc, messages, siz
     for i, n in enumerate(sub_counts):
         sub_procs.append(fleet.start(label, "sub", _rotate(urls, i + sub_url_offset), proto,
                                      encoding, conns=n, messages=messages * pub_procs,
-                                     topic_base=base if topics else None, **common))
+                                     topic_base=base if topics else None, **common,
+                                     **(sub_opts or {})))
         base += n
     try:
         fleet.wait(sub_procs, "READY", deadline, "subscribers connected",
@@ -830,10 +832,10 @@ def run_fanout(fleet, servers, urls, *, label, subs, sub_per_proc, messages, siz
 
 
 def run_idle(fleet, servers, edge_urls, *, label, conns, per_proc, hold_s, proto="spoke",
-             topic="idle", timeout=120):
+             topic="idle", timeout=120, opts=None):
     """Opens conns subscribed connections, holds them hold_s seconds, and reads
     each edge's RSS before the connections and once they are all up, and the
-    edges' CPU while they sit idle."""
+    edges' CPU while they sit idle. opts: more flags for the generators."""
     servers = dict(servers)
     edge_names = list(edge_urls)
     urls = list(edge_urls.values())
@@ -844,7 +846,7 @@ def run_idle(fleet, servers, edge_urls, *, label, conns, per_proc, hold_s, proto
     # harness measures its window of hold_s after the last READY.
     duration = hold_s + IDLE_MARGIN_S
     procs = [fleet.start(label, "idle", urls, proto, "json", conns=n, topic=topic,
-                         duration=duration, timeout=timeout) for n in counts]
+                         duration=duration, timeout=timeout, **(opts or {})) for n in counts]
     try:
         t_ready = fleet.wait(procs, "READY", timeout, "idle connections open",
                              servers=servers.values())

@@ -6,7 +6,7 @@ table, and writes every figure with its conditions to
 tests/bench/results/<date>-<commit>.json.
 
 Workloads: idle, fanout, broadcast, topics, link, recovery, history,
-handshake, churn, wss, redis (see docs/performance.md for what each figure
+handshake, churn, wss, deflate, redis (see docs/performance.md for what each figure
 means and how it is measured).
 
 Usage: tests/bench/run_bench.py [--bin-dir build] [--quick] [--only WORKLOAD[,…]]
@@ -29,7 +29,7 @@ from benchlib import fmt_us as us  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 WORKLOADS = ("idle", "fanout", "broadcast", "topics", "link", "recovery", "history", "handshake",
-             "churn", "wss", "redis")
+             "churn", "wss", "deflate", "redis")
 
 # The hub's history for the `history` workload, in one place so that it is
 # easy to follow the hub's syntax: every topic keeps up to COUNT messages for
@@ -40,6 +40,12 @@ HISTORY_INI = """history_bytes = 268435456
 [history]
 default = 100000 3600s
 """
+
+# What the edge's permessage-deflate does per message, for the deflate
+# workload's cost microbench (tests/bench/deflate_cost.c): zlib raw deflate,
+# deflateReset + deflate(Z_SYNC_FLUSH). Change here if the edge changes.
+DEFLATE_LEVEL = 1
+DEFLATE_MEM_LEVEL = 8
 
 # Counts per profile. The standard suite must finish in under 10 minutes on
 # the 2-core benchmark machine, the quick one in about a minute.
@@ -57,6 +63,11 @@ PROFILES = {
                    "half_load_s": 5,
                    "latency": {"subs": 100, "rates": (1000, 10000), "seconds": 3}},
         "broadcast": {"subs": 10000, "per_proc": 5000, "messages": 5, "rate": 5},
+        # permessage-deflate: the chat1k corpus to `subs` subscribers, plain
+        # and with --deflate; idle memory with and without it; the per-message
+        # compression cost with the edge's library and level (DEFLATE_LEVEL).
+        "deflate": {"subs": 5000, "per_proc": 5000, "messages": 300, "window": 16,
+                    "timeout": 90, "idle_conns": 5000, "hold_s": 3},
         "topics": {"topics": 5000, "per_proc": 5000, "pubs": 8, "messages": 1000000,
                    "window": 64},
         "link": {"rooms": 10, "subs_per_room": 10, "pubs": 2, "messages": 60000,
@@ -100,6 +111,8 @@ PROFILES = {
                    "half_load_s": 3,
                    "latency": {"subs": 100, "rates": (1000,), "seconds": 2}},
         "broadcast": {"subs": 2000, "per_proc": 2000, "messages": 3, "rate": 5},
+        "deflate": {"subs": 1000, "per_proc": 1000, "messages": 150, "window": 16,
+                    "timeout": 30, "idle_conns": 1000, "hold_s": 2},
         "topics": {"topics": 1000, "per_proc": 1000, "pubs": 2, "messages": 100000,
                    "window": 64},
         "link": {"rooms": 10, "subs_per_room": 4, "pubs": 2, "messages": 10000, "window": 64},
@@ -833,6 +846,113 @@ class Bench:
                                   f"wss/ws {wss / ws:.2f}", "", "", ""))
 
     # ---- the redis engine
+    def deflate_cost(self):
+        """The per-message compression cost, measured by deflate-cost on the
+        same corpus with the edge's library and level."""
+        exe = self.bin_dir / "deflate-cost"
+        if not exe.exists():
+            raise bl.BenchError(f"{exe} missing: build it with make bench")
+        out = subprocess.run([str(exe), "--level", str(DEFLATE_LEVEL),
+                              "--mem-level", str(DEFLATE_MEM_LEVEL),
+                              "--iterations", "20000" if self.args.quick else "200000"],
+                             capture_output=True, text=True, timeout=120, check=True)
+        return json.loads(out.stdout)
+
+    @staticmethod
+    def deflate_totals(results):
+        """Sums the subscribers' "deflate" objects."""
+        t = {"accepted": 0, "declined": 0, "wire_payload_bytes": 0, "inflated_bytes": 0,
+             "compressed_msgs": 0}
+        for r in results:
+            d = r.get("deflate") or {}
+            for k in t:
+                t[k] += d.get(k, 0)
+        return t
+
+    def deflate(self):
+        p = self.profile["deflate"]
+        cost = self.deflate_cost()
+        runs = {}
+        for mode in ("plain", "deflate"):
+            opts = {"deflate": 1} if mode == "deflate" else None
+            r, _ = self.measure(lambda c: bl.run_fanout(
+                self.fleet, c.servers, c.urls, label=self.label("deflate"), subs=p["subs"],
+                sub_per_proc=p["per_proc"], messages=p["messages"], size=0, rate=0,
+                window=p["window"], topic="bench.chat", timeout=p["timeout"],
+                corpus="chat1k", edge_names=c.edge_names, hub_names=["hub"], sub_opts=opts))
+            t = self.deflate_totals(r["sub_results"])
+            deliveries = r["received"] + sum(x.get("warm_msgs", 0) for x in r["sub_results"])
+            t["deliveries"] = deliveries
+            t["wire_bytes_per_delivery"] = round(t["wire_payload_bytes"] / deliveries, 1) \
+                if deliveries else None
+            t["inflated_bytes_per_delivery"] = round(t["inflated_bytes"] / deliveries, 1) \
+                if deliveries else None
+            r["deflate"] = t
+            r["edge_cpu_ns_per_delivery"] = round(1e9 * r["cpu_s"]["edges"] / r["received"], 1) \
+                if r["received"] else None
+            r["name"] = f"deflate-{mode}"
+            runs[mode] = r
+        idle = {}
+        for mode in ("plain", "deflate"):
+            ir, _ = self.measure(lambda c: bl.run_idle(
+                self.fleet, c.servers, c.edge_urls, label=self.label("deflate-idle"),
+                conns=p["idle_conns"], per_proc=p["idle_conns"], hold_s=p["hold_s"],
+                opts={"deflate": 1} if mode == "deflate" else None))
+            ir["deflate"] = self.deflate_totals(ir["results"])
+            idle[mode] = ir
+        plain, comp = runs["plain"], runs["deflate"]
+        negotiated = comp["deflate"]["accepted"] > 0 and comp["deflate"]["declined"] == 0
+        pw, cw = plain["deflate"]["wire_bytes_per_delivery"], \
+            comp["deflate"]["wire_bytes_per_delivery"]
+        pc, cc = plain["edge_cpu_ns_per_delivery"], comp["edge_cpu_ns_per_delivery"]
+        out = {
+            "name": "deflate",
+            "conditions": {"subscribers": p["subs"], "messages": p["messages"],
+                           "window": p["window"], "corpus": "chat1k", "encoding": "json",
+                           "extension": "permessage-deflate; client_no_context_takeover; "
+                                        "server_no_context_takeover",
+                           "idle_conns": p["idle_conns"]},
+            "negotiated": negotiated,
+            "compression_cost": cost,
+            "wire_bytes_per_delivery": {"plain": pw, "deflate": cw},
+            "wire_ratio": round(pw / cw, 2) if pw and cw else None,
+            "edge_cpu_ns_per_delivery": {"plain": pc, "deflate": cc},
+            "edge_cpu_ratio": round(cc / pc, 3) if pc and cc else None,
+            # What compressing each subscriber's copy would cost instead of
+            # once per message: the plain path plus one compression.
+            "per_connection_compression_ns_per_delivery":
+                round(pc + cost["ns_per_msg"], 1) if pc else None,
+            "idle_bytes_per_conn": {m: idle[m]["bytes_per_conn"] for m in idle},
+            "idle_deflate_accepted": idle["deflate"]["deflate"]["accepted"],
+            "lost": plain["lost"] + comp["lost"],
+            "runs": {m: {k: v for k, v in r.items() if k not in ("sub_results", "pub_results")}
+                     for m, r in runs.items()},
+            "idle": {m: {k: v for k, v in r.items() if k != "results"} for m, r in idle.items()},
+        }
+        if not negotiated:
+            note = "deflate not negotiated by the edge"
+        else:
+            note = (f"wire {pw} → {cw} B/delivery ({out['wire_ratio']}×, goal ≥ 3×), edge CPU "
+                    f"{pc} → {cc} ns/delivery ({out['edge_cpu_ratio']}×, goal < 1.10×)")
+        self.record("deflate", out,
+                    f"deflate: {p['subs']} subs, {p['messages']} chat1k messages "
+                    f"({plain['deflate']['inflated_bytes_per_delivery']} B), {note}; "
+                    f"compression {cost['ns_per_msg']} ns/msg (zlib level {cost['level']}, "
+                    f"{cost['bytes_in']} → {cost['bytes_out']} B, {cost['ratio']}×), "
+                    f"per-connection compression would be "
+                    f"{out['per_connection_compression_ns_per_delivery']} ns/delivery; idle "
+                    f"{out['idle_bytes_per_conn']['plain']} B/conn plain, "
+                    f"{out['idle_bytes_per_conn']['deflate']} B/conn with --deflate "
+                    f"({out['idle_deflate_accepted']} accepted)")
+        self.rows.append(("deflate chat1k", f"{p['subs']} subs",
+                          f"{pw} → {cw} B/delivery" if negotiated else f"{pw} B/delivery",
+                          f"edge {pc} → {cc} ns/delivery" if negotiated else f"edge {pc} ns",
+                          f"idle {out['idle_bytes_per_conn']['plain']} / "
+                          f"{out['idle_bytes_per_conn']['deflate']} B/conn",
+                          "goal ≥ 3× fewer bytes, < +10% CPU" if negotiated
+                          else "deflate not negotiated by the edge"))
+        return out
+
     def redis(self):
         """The redis engine against the memory engine: the same topics-style
         publish load and the same fixed-rate latency run on one hub with

@@ -24,6 +24,11 @@ struct corpus {
 
 /* Generates n messages from seed (the same seed gives the same corpus). */
 void corpus_init(struct corpus *c, unsigned n, uint64_t seed);
+/* --corpus chat1k: n chat messages of about 1 KB each. Each message's
+ * text_off/text_len is a ready JSON fragment (the members of the data
+ * object, without braces: id, room, sent_at, user, text, mentions,
+ * reply_to, edited, reactions); `user` indexes users[] as above. */
+void corpus_init_chat1k(struct corpus *c, unsigned n, uint64_t seed);
 /* Message number i (cycles through the corpus) and its chat timestamp in ms. */
 static inline const struct chat_msg *corpus_msg(const struct corpus *c, uint64_t i, uint64_t *ts)
 {

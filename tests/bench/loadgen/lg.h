@@ -69,6 +69,7 @@ struct lg_opts {
     int tls_resume;     /* --tls-resume: resume sessions (default: full handshakes) */
     enum lg_reconnect reconnect; /* sub: --reconnect since|plain|off */
     int echo;                    /* pub: subscribe to the topics and wait for the echoes */
+    int deflate; /* --deflate: offer permessage-deflate without context takeover (RFC 7692) */
 };
 
 /* ---- connections (wsclient.c) */
@@ -101,6 +102,7 @@ struct conn {
     uint8_t rst;        /* close with SO_LINGER 0 (no TIME_WAIT: handshake, churn) */
     uint16_t url_idx;
     uint8_t alt_urls; /* the next conn_start picks from the --reconnect-url list */
+    uint8_t deflate;  /* the server accepted permessage-deflate for this connection */
     /* TLS (tlsclient.c): what the last call waits for (EV_READ or EV_WRITE);
      * a read that waits for EV_WRITE, a write that waits for EV_READ; a fatal
      * error (no close_notify may follow). */
@@ -194,6 +196,13 @@ struct lg {
     char **topic_names;
     uint16_t *topic_lens;
     struct corpus corpus;
+    /* --deflate (wsclient.c): one raw inflate stream for all connections
+     * (no context takeover: reset per message) and its output buffer. */
+    void *zs;
+    uint8_t *zbuf;
+    uint64_t deflate_accepted, deflate_declined; /* upgrade answers */
+    uint64_t wire_payload_bytes;                 /* data frame payloads as received */
+    uint64_t inflated_bytes, compressed_msgs;    /* after inflate; RSV1 messages */
 };
 
 /* ---- wsclient.c */
@@ -220,6 +229,8 @@ void ws_launch(struct lg *lg, struct conn *conns, unsigned n);
 void ws_flush_all(struct lg *lg);
 uint64_t now_ns(void);
 uint64_t now_real_ns(void);
+/* Appends ,"deflate":{offered, negotiated, wire/inflated bytes} (--deflate or not). */
+void ws_append_deflate(struct buf *b, const struct lg *lg);
 
 /* ---- tlsclient.c */
 /* Creates lg->tls_ctx from the options (exits on an unreadable --tls-ca). */

@@ -46,8 +46,9 @@ static const char usage[] =
     "                           and subscribe again, with since (the last seq and the ack's epoch)\n"
     "                           or without it (plain); off: a close ends the connection (default)\n"
     "  --reconnect-url URL      repeatable; where reconnects go, round-robin (default: the --urls)\n"
+    "  --deflate                offer permessage-deflate (no context takeover) and inflate\n"
     "  --echo 0|1               pub with --rate: 0 = do not subscribe to the topics (no echoes)\n"
-    "  (--tls and --tls-resume take no value, or 0|1)\n";
+    "  (--tls, --tls-resume and --deflate take no value, or 0|1)\n";
 
 static struct lg g_lg;
 
@@ -254,12 +255,14 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
             exit(0);
         }
         /* Switches without a value; "--tls 1" (the orchestrator's pairs) works too. */
-        if (!strcmp(k, "--tls") || !strcmp(k, "--tls-resume")) {
+        if (!strcmp(k, "--tls") || !strcmp(k, "--tls-resume") || !strcmp(k, "--deflate")) {
             int on = 1;
             if (i + 1 < argc && (!strcmp(argv[i + 1], "0") || !strcmp(argv[i + 1], "1")))
                 on = argv[++i][0] == '1';
             if (!strcmp(k, "--tls"))
                 o->tls = on;
+            else if (!strcmp(k, "--deflate"))
+                o->deflate = on;
             else
                 o->tls_resume = on;
             continue;
@@ -345,9 +348,12 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
         } else if (!strcmp(k, "tls-ca")) {
             o->tls_ca = v;
         } else if (!strcmp(k, "corpus")) {
-            if (strcmp(v, "chat") != 0)
-                usage_error("--corpus: only 'chat' is known, got '%s'", v);
-            o->corpus_chat = 1;
+            if (!strcmp(v, "chat"))
+                o->corpus_chat = 1;
+            else if (!strcmp(v, "chat1k"))
+                o->corpus_chat = 2;
+            else
+                usage_error("--corpus: 'chat' or 'chat1k', got '%s'", v);
         } else {
             usage_error("unknown option --%s", k);
         }
@@ -358,6 +364,8 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
         usage_error("at least one --url is required");
     if (o->proto == PROTO_NATS && enc_set && o->enc != ENC_JSON)
         usage_error("--encoding applies to --proto spoke only");
+    if (o->corpus_chat == 2 && (o->proto != PROTO_SPOKE || o->enc != ENC_JSON))
+        usage_error("--corpus chat1k applies to --proto spoke with json only");
     if (!conns_set && (o->role == ROLE_HANDSHAKE || o->role == ROLE_CHURN))
         o->conns = 50;
     if (o->reconnect != RC_OFF && (o->role != ROLE_SUB || o->proto != PROTO_SPOKE))
@@ -424,8 +432,10 @@ int main(int argc, char **argv)
     lg->tag = (uint64_t)getpid();
     lg->rx_timestamps = lg->o.rx_timestamps;
     build_topics(lg);
-    if (lg->o.corpus_chat)
+    if (lg->o.corpus_chat == 1)
         corpus_init(&lg->corpus, 4096, 42);
+    else if (lg->o.corpus_chat == 2)
+        corpus_init_chat1k(&lg->corpus, 4096, 42);
     ws_init(lg);
     for (unsigned j = 0; j < lg->o.nurls + lg->o.nrurls; j++)
         if (lg->o.urls[j].tls) {

@@ -704,7 +704,11 @@ static void pub_json(struct conn *c, unsigned topic, uint64_t i, uint64_t t, int
     uint64_t ts = 0;
 
     /* {"t":T,"w":W,"p":"xx…"} or {"user":"u","text":"…","ts":N,"t":T,"w":W} */
-    if (lg->o.corpus_chat) {
+    if (lg->o.corpus_chat == 2) { /* {FRAGMENT,"t":T,"w":W} */
+        m = corpus_msg(&lg->corpus, i, &ts);
+        text_len = m->text_len;
+        data_len = 1 + text_len + 5 + td + 5 + 1 + 1;
+    } else if (lg->o.corpus_chat) {
         m = corpus_msg(&lg->corpus, i, &ts);
         text_len = m->text_len;
         data_len = 9 + CORPUS_USER_LEN + 10 + text_len + 7 + digits(ts) + 5 + td + 7;
@@ -720,7 +724,16 @@ static void pub_json(struct conn *c, unsigned topic, uint64_t i, uint64_t t, int
     memcpy(o, lg->topic_names[topic], tl);
     o += tl;
     o = PUT(o, "\",\"data\":");
-    if (m) {
+    if (m && lg->o.corpus_chat == 2) {
+        *o++ = '{';
+        memcpy(o, lg->corpus.text + m->text_off, text_len);
+        o += text_len;
+        o = PUT(o, ",\"t\":");
+        o = put_u64(o, t, td);
+        o = PUT(o, ",\"w\":");
+        *o++ = warm ? '1' : '0';
+        *o++ = '}';
+    } else if (m) {
         o = PUT(o, "{\"user\":\"");
         memcpy(o, lg->corpus.users[m->user], CORPUS_USER_LEN);
         o += CORPUS_USER_LEN;

@@ -92,6 +92,7 @@ static void finish(struct sub_role *r, int timed_out)
                    r->n, r->n - r->closed, r->warm_msgs + r->received);
         lg_append_close_codes(&b, lg);
         buf_printf(&b, ",\"cpu_s\":%.3f", lg_cpu_s());
+        ws_append_deflate(&b, lg);
         lg_result(&b);
     }
     buf_printf(&b,
@@ -114,6 +115,7 @@ static void finish(struct sub_role *r, int timed_out)
         append_orders(&b, r);
     if (r->res)
         resume_append_result(r->res, &b);
+    ws_append_deflate(&b, lg);
     lg_result(&b);
 }
 

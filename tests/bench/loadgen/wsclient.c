@@ -16,10 +16,18 @@
  * buffer and SSL_write encrypts from `out`. Two differences: a TLS read may
  * need the socket writable and a TLS write may need it readable (tls_rww,
  * tls_wwr), and OpenSSL may hold input that epoll will not report, so a TLS
- * read goes on while OpenSSL has bytes pending. */
-#define _GNU_SOURCE /* memmem */
+ * read goes on while OpenSSL has bytes pending.
+ *
+ * --deflate offers permessage-deflate with no context takeover either way
+ * (RFC 7692 §7.1.1). Where the server's answer accepts it, RSV1 messages are
+ * inflated (raw inflate of the payload plus the 00 00 ff ff the sender
+ * dropped, §7.2.2) into one process-wide buffer bounded like the read
+ * buffer, and the roles see the plain message. One z_stream serves every
+ * connection, reset per message, so idle connections hold no zlib state. */
+#define _GNU_SOURCE /* memmem, strcasestr */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <linux/net_tstamp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -29,6 +37,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "common/net.h"
 #include "common/wsframe.h"
@@ -277,6 +286,9 @@ static void send_upgrade(struct conn *c)
                "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                "Sec-WebSocket-Key: " WS_KEY "\r\nSec-WebSocket-Version: 13\r\n",
                u->path, u->hostport);
+    if (c->lg->o.deflate) /* RFC 7692 §7.1 */
+        buf_append_str(b, "Sec-WebSocket-Extensions: permessage-deflate; "
+                          "client_no_context_takeover; server_no_context_takeover\r\n");
     if (c->lg->o.proto == PROTO_SPOKE)
         buf_printf(b, "Sec-WebSocket-Protocol: %s\r\n",
                    c->lg->o.enc == ENC_MSGPACK ? "spoke.msgpack" : "spoke.json");
@@ -303,6 +315,50 @@ static void keep_pending(struct conn *c, const uint8_t *stream, size_t slen, con
     c->pend = p;
 }
 
+/* Inflates one RSV1 message (RFC 7692 §7.2.2). Returns its length in
+ * lg->zbuf, or -1 if it is corrupt or larger than the bound. */
+static long inflate_msg(struct lg *lg, const uint8_t *p, size_t n)
+{
+    static const uint8_t tail[4] = {0x00, 0x00, 0xff, 0xff};
+    z_stream *zs = lg->zs;
+    size_t cap = LG_READ_BUF - 65536;
+
+    if (!zs) {
+        zs = xcalloc(1, sizeof *zs);
+        if (inflateInit2(zs, -15) != Z_OK)
+            lg_fatal("inflateInit2 failed");
+        lg->zs = zs;
+        lg->zbuf = xmalloc(LG_READ_BUF);
+    } else {
+        inflateReset(zs);
+    }
+    zs->next_out = lg->zbuf;
+    zs->avail_out = (uInt)cap;
+    for (int pass = 0; pass < 2; pass++) {
+        zs->next_in = pass ? (Bytef *)tail : (Bytef *)p;
+        zs->avail_in = pass ? 4 : (uInt)n;
+        while (zs->avail_in) {
+            int r = inflate(zs, Z_SYNC_FLUSH);
+            if (r == Z_STREAM_END)
+                break;
+            if (r != Z_OK || zs->avail_out == 0)
+                return -1;
+        }
+    }
+    return (long)(cap - zs->avail_out);
+}
+
+void ws_append_deflate(struct buf *b, const struct lg *lg)
+{
+    buf_printf(b,
+               ",\"deflate\":{\"offered\":%s,\"negotiated\":%s,\"accepted\":%" PRIu64
+               ",\"declined\":%" PRIu64 ",\"wire_payload_bytes\":%" PRIu64
+               ",\"inflated_bytes\":%" PRIu64 ",\"compressed_msgs\":%" PRIu64 "}",
+               lg->o.deflate ? "true" : "false", lg->deflate_accepted ? "true" : "false",
+               lg->deflate_accepted, lg->deflate_declined, lg->wire_payload_bytes,
+               lg->inflated_bytes, lg->compressed_msgs);
+}
+
 /* Walks the frames in rb[p, have). Spoke messages are handled frame by frame;
  * NATS payloads are unwrapped in place into one stream after the `stream`
  * bytes already pending, then parsed as a whole. */
@@ -324,6 +380,13 @@ static void process_frames(struct conn *c, uint8_t *rb, size_t stream, size_t p,
             conn_close(c, fl < 0 ? "frame too large" : "masked server frame");
             return;
         }
+        /* RFC 7692 §6: RSV1 only on the first frame of a data message, and
+         * only once negotiated; RSV2/RSV3 never. */
+        if ((fi.rsv & 0x40 && (!c->deflate || fi.opcode >= WS_OP_CLOSE || nats)) || fi.rsv & 0x30) {
+            lg->proto_errors++;
+            conn_close(c, "unexpected RSV bits");
+            return;
+        }
         uint8_t *payload = rb + p + fi.header_len;
         size_t plen = (size_t)fi.payload_len;
         p += (size_t)fl;
@@ -338,7 +401,22 @@ static void process_frames(struct conn *c, uint8_t *rb, size_t stream, size_t p,
                 lg->proto_errors++;
                 conn_close(c, "fragmented spoke message (not supported)");
                 return;
+            } else if (fi.rsv & 0x40) {
+                long zl = inflate_msg(lg, payload, plen);
+                if (zl < 0) {
+                    lg->proto_errors++;
+                    conn_close(c, "bad or oversized compressed message");
+                    return;
+                }
+                lg->wire_payload_bytes += plen;
+                lg->inflated_bytes += (uint64_t)zl;
+                lg->compressed_msgs++;
+                spoke_on_message(c, lg->zbuf, (size_t)zl, now);
+                if (c->gen != gen)
+                    return;
             } else {
+                lg->wire_payload_bytes += plen;
+                lg->inflated_bytes += plen;
                 spoke_on_message(c, payload, plen, now);
                 if (c->gen != gen)
                     return;
@@ -405,6 +483,11 @@ static long parse_upgrade(struct conn *c, const uint8_t *rb, size_t have)
         }
         return 0;
     }
+    if ((size_t)(end - rb) > HTTP_MAX) { /* also bounds the copy for --deflate below */
+        c->lg->proto_errors++;
+        conn_close(c, "upgrade response too long");
+        return -1;
+    }
     if (have < 12 || memcmp(rb, "HTTP/1.1 101", 12) != 0) {
         const uint8_t *eol = memchr(rb, '\r', have);
         fprintf(stderr, "spoke-loadgen: upgrade refused: %.*s\n", (int)(eol - rb),
@@ -414,6 +497,22 @@ static long parse_upgrade(struct conn *c, const uint8_t *rb, size_t have)
         return -1;
     }
     c->state = CS_OPEN;
+    c->deflate = 0;
+    if (c->lg->o.deflate) {
+        /* The answer names the extension only if it was accepted (RFC 7692 §5). */
+        char hdr[HTTP_MAX + 1];
+        size_t hl = (size_t)(end - rb);
+        memcpy(hdr, rb, hl);
+        hdr[hl] = 0;
+        const char *x = strcasestr(hdr, "\r\nSec-WebSocket-Extensions:");
+        const char *eol = x ? strstr(x + 2, "\r\n") : NULL;
+        if (x && (!eol || memmem(x, (size_t)(eol - x), "permessage-deflate", 18)))
+            c->deflate = 1;
+        if (c->deflate)
+            c->lg->deflate_accepted++;
+        else
+            c->lg->deflate_declined++;
+    }
     return (long)(end + 4 - rb);
 }
 
