@@ -34,16 +34,23 @@ static double uniform(uint64_t *s)
     return (double)(next(s) >> 11) / 9007199254740992.0; /* [0, 1) */
 }
 
+/* n messages of at most per_msg bytes each, and the 500 user names both
+ * corpora draw from (the first draws of s). */
+static void corpus_alloc(struct corpus *c, unsigned n, size_t per_msg, uint64_t *s)
+{
+    c->n = n;
+    c->msgs = xmalloc(sizeof *c->msgs * n);
+    c->text = xmalloc((size_t)n * per_msg);
+    for (unsigned u = 0; u < 500; u++)
+        snprintf(c->users[u], sizeof c->users[u], "user%05u", (unsigned)(next(s) % 100000));
+}
+
 void corpus_init(struct corpus *c, unsigned n, uint64_t seed)
 {
     uint64_t s = seed;
     size_t cap = (size_t)n * 64, len = 0;
 
-    c->n = n;
-    c->msgs = xmalloc(sizeof *c->msgs * n);
-    c->text = xmalloc(cap);
-    for (unsigned u = 0; u < 500; u++)
-        snprintf(c->users[u], sizeof c->users[u], "user%05u", (unsigned)(next(&s) % 100000));
+    corpus_alloc(c, n, 64, &s);
     for (unsigned i = 0; i < n; i++) {
         /* Pareto(alpha 1.3, scale 1) by inversion, times 3 words, capped at 40. */
         double pareto = pow(1.0 - uniform(&s), -1.0 / 1.3);
@@ -182,11 +189,7 @@ void corpus_init_chat1k(struct corpus *c, unsigned n, uint64_t seed)
     uint64_t s = seed;
     size_t cap = (size_t)n * 1400, len = 0;
 
-    c->n = n;
-    c->msgs = xmalloc(sizeof *c->msgs * n);
-    c->text = xmalloc(cap);
-    for (unsigned u = 0; u < 500; u++)
-        snprintf(c->users[u], sizeof c->users[u], "user%05u", (unsigned)(next(&s) % 100000));
+    corpus_alloc(c, n, 1400, &s);
     for (unsigned i = 0; i < n; i++) {
         char *o = c->text + len;
         size_t l = 0;
