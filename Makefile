@@ -12,12 +12,12 @@ PYTHON   := /usr/bin/python3
 # no `node` is on PATH, since a node from elsewhere serves the tests as well.
 DEB_PKGS := build-essential pkg-config libev-dev libwslay-dev libzstd-dev libssl-dev \
             libmsgpack-dev libhttp-parser-dev libjansson-dev libinih-dev libcmocka-dev libjwt-dev \
-            libcurl4-openssl-dev libhiredis-dev redis-server zlib1g-dev \
+            libcurl4-openssl-dev libhiredis-dev redis-server zlib1g-dev libdeflate-dev \
             python3 python3-pytest python3-pytest-timeout python3-websockets python3-msgpack python3-zstandard python3-jwt python3-cryptography openssl nginx \
             chromium chromium-driver python3-selenium \
             clang libclang-rt-14-dev node-typescript
 
-PC_PKGS   := libzstd msgpack jansson inih openssl libjwt
+PC_PKGS   := libzstd msgpack jansson inih openssl libjwt libdeflate
 # libev, wslay and http-parser ship no pkg-config file: the one fallback, here.
 LIBS_NOPC := -lev -lwslay -lhttp_parser
 
@@ -204,7 +204,7 @@ FUZZ_DIR     := build/fuzz
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                 -fno-omit-frame-pointer -O1 -g
 FUZZ_CFLAGS  := $(CSTD) $(WARN) -MMD -MP -pthread -I. $(PC_CFLAGS) $(HIREDIS_CFLAGS) $(FUZZ_FLAGS)
-FUZZ_LDLIBS  := $(shell pkg-config --libs libzstd msgpack jansson libjwt openssl inih hiredis \
+FUZZ_LDLIBS  := $(shell pkg-config --libs libzstd msgpack jansson libjwt openssl inih hiredis libdeflate \
                   2>/dev/null) -lhttp_parser -lwslay -lev -lm -lpthread
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_NAMES))

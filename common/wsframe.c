@@ -40,7 +40,8 @@ long ws_frame_scan(const uint8_t *p, size_t len, uint64_t max_payload, struct ws
     return (long)(hlen + plen);
 }
 
-int ws_frame_check(const struct ws_frame_info *info, int in_fragmented, const char **why)
+int ws_frame_check(const struct ws_frame_info *info, int in_fragmented, int rsv1_allowed,
+                   const char **why)
 {
     uint8_t op = info->opcode;
     size_t len_field = info->header_len - (info->masked ? 4u : 0u); /* 2, 4 or 10 */
@@ -49,8 +50,14 @@ int ws_frame_check(const struct ws_frame_info *info, int in_fragmented, const ch
     else if ((len_field == 4 && info->payload_len < 126) ||
              (len_field == 10 && info->payload_len <= 0xffff))
         *why = "payload length not in its shortest form"; /* §5.2 */
-    else if (info->rsv)
-        *why = "reserved bits set"; /* §5.2: no extension is negotiated */
+    else if (info->rsv & (WS_RSV2 | WS_RSV3))
+        *why = "reserved bits set"; /* §5.2: no extension defines them */
+    else if (info->rsv && !rsv1_allowed)
+        *why = "RSV1 set without permessage-deflate"; /* §5.2: not negotiated */
+    else if (info->rsv && op == WS_OP_CONT)
+        *why = "RSV1 on a continuation frame"; /* RFC 7692 §6.1: first frame only */
+    else if (info->rsv && op >= WS_OP_CLOSE)
+        *why = "RSV1 on a control frame"; /* RFC 7692 §6.1 */
     else if (op != WS_OP_CONT && op != WS_OP_TEXT && op != WS_OP_BINARY && op != WS_OP_CLOSE &&
              op != WS_OP_PING && op != WS_OP_PONG)
         *why = "reserved opcode";

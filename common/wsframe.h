@@ -26,6 +26,12 @@
 #define WS_MAX_CONTROL_PAYLOAD 125
 #define WS_MAX_CLOSE_REASON 123
 
+/* The RSV bits as ws_frame_info.rsv holds them (first byte & 0x70). RSV1
+ * marks a compressed message under permessage-deflate (RFC 7692 §6). */
+#define WS_RSV1 0x40
+#define WS_RSV2 0x20
+#define WS_RSV3 0x10
+
 /* Close codes (RFC 6455 §7.4.1). */
 #define WS_CLOSE_PROTOCOL_ERROR 1002
 #define WS_CLOSE_INVALID_DATA 1007
@@ -50,15 +56,17 @@ long ws_frame_scan(const uint8_t *p, size_t len, uint64_t max_payload, struct ws
 
 /* Judges a client frame by its header (info->header_len != 0) against RFC
  * 6455: the length's top bit clear and the length in its shortest form
- * (§5.2), no RSV bits since no extension is
- * negotiated (§5.2), a defined opcode (§5.2), masked (§5.1), control frames
+ * (§5.2), no RSV2 or RSV3, RSV1 only when rsv1_allowed (permessage-deflate
+ * negotiated) and then only on the first frame of a data message (RFC 7692
+ * §6.1), a defined opcode (§5.2), masked (§5.1), control frames
  * unfragmented and at most 125 bytes (§5.5), continuation frames only inside
  * a fragmented message and no new data message inside one (§5.4).
  * in_fragmented: a fragmented data message is in progress.
  * Returns 0 if the header is fine, else WS_CLOSE_PROTOCOL_ERROR with *why set
  * to a short static reason for the close frame ("control frame too long",
  * "fragmented control frame", ...). */
-int ws_frame_check(const struct ws_frame_info *info, int in_fragmented, const char **why);
+int ws_frame_check(const struct ws_frame_info *info, int in_fragmented, int rsv1_allowed,
+                   const char **why);
 
 /* Copies the unmasked payload of a complete, masked client control frame
  * whose header passed ws_frame_check (so at most 125 bytes) into out.

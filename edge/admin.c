@@ -100,6 +100,16 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
         sum.stats.publishes_resent += s.stats.publishes_resent;
         sum.stats.publishes_expired += s.stats.publishes_expired;
         sum.stats.publishes_refused += s.stats.publishes_refused;
+        sum.deflate_clients += s.deflate_clients;
+        sum.pmd.compressed += s.pmd.compressed;
+        sum.pmd.not_smaller += s.pmd.not_smaller;
+        sum.pmd.compress_in += s.pmd.compress_in;
+        sum.pmd.compress_out += s.pmd.compress_out;
+        sum.pmd.inflated += s.pmd.inflated;
+        sum.pmd.inflate_in += s.pmd.inflate_in;
+        sum.pmd.inflate_out += s.pmd.inflate_out;
+        sum.pmd.inflate_big += s.pmd.inflate_big;
+        sum.pmd.inflate_bad += s.pmd.inflate_bad;
     }
     const char *e = a->cfg->name;
     const struct {
@@ -163,6 +173,30 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
          "Publishes refused (503) because max_pending_publishes or publish_buffer_bytes was "
          "full.",
          sum.stats.publishes_refused},
+        {"spoke_edge_deflate_clients", "gauge",
+         "Client connections that negotiated permessage-deflate.", sum.deflate_clients},
+        {"spoke_edge_deflate_compressed_total", "counter",
+         "Messages compressed for permessage-deflate clients (once per worker, shared by all "
+         "of them).",
+         sum.pmd.compressed},
+        {"spoke_edge_deflate_not_smaller_total", "counter",
+         "Messages compression did not make smaller: sent uncompressed.", sum.pmd.not_smaller},
+        {"spoke_edge_deflate_bytes_in_total", "counter",
+         "Bytes of the messages given to compression.", sum.pmd.compress_in},
+        {"spoke_edge_deflate_bytes_out_total", "counter",
+         "Compressed bytes of the messages that were sent compressed.", sum.pmd.compress_out},
+        {"spoke_edge_inflated_total", "counter", "Compressed client messages inflated.",
+         sum.pmd.inflated},
+        {"spoke_edge_inflate_bytes_in_total", "counter",
+         "Compressed bytes of the client messages inflated.", sum.pmd.inflate_in},
+        {"spoke_edge_inflate_bytes_out_total", "counter",
+         "Inflated bytes of the client messages inflated.", sum.pmd.inflate_out},
+        {"spoke_edge_inflate_too_big_total", "counter",
+         "Compressed client messages that inflated past max_message_bytes (closed 1009).",
+         sum.pmd.inflate_big},
+        {"spoke_edge_inflate_bad_data_total", "counter",
+         "Compressed client messages that were not valid on their own (closed 1002).",
+         sum.pmd.inflate_bad},
     };
     struct buf b = BUF_INIT;
     for (size_t k = 0; k < sizeof m / sizeof m[0]; k++)

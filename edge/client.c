@@ -81,6 +81,7 @@ void client_accept(struct worker *w, int fd, const struct sockaddr_storage *ss, 
     c->seq = ++w->next_seq;
     c->state = CLIENT_HANDSHAKE;
     c->hs = handshake_new();
+    handshake_allow_deflate(c->hs, (int)w->policy.deflate);
     if (cfg->client_sndbuf > 0)
         net_set_sndbuf(fd, (int)cfg->client_sndbuf);
     net_set_nodelay(fd);
@@ -140,11 +141,23 @@ static void queue_frame(struct client *c, struct frame *f)
     }
 }
 
+/* The frame c gets for data frame f: f, or for a permessage-deflate
+ * connection f's compressed twin (built once, shared by every such
+ * subscriber). With the policy's deflate off, negotiated connections get
+ * plain frames (always allowed, RFC 7692 §6): the CPU is saved at once. */
+static struct frame *frame_for(struct client *c, struct frame *f)
+{
+    struct worker *w = c->w;
+    if (!(c->flags & CLIENT_F_DEFLATE) || !w->policy.deflate)
+        return f;
+    return frame_for_deflate(f, w->pmd, (size_t)w->policy.deflate_threshold);
+}
+
 void client_push_frame(struct client *c, struct frame *f)
 {
     if (c->state != CLIENT_OPEN || (c->flags & CLIENT_F_SLOW))
         return;
-    queue_frame(c, frame_ref(f));
+    queue_frame(c, frame_ref(frame_for(c, f)));
     c->w->stats.msgs_out++;
 }
 
@@ -153,7 +166,12 @@ void client_send_payload(struct client *c, const uint8_t *payload, size_t len)
     if (c->state != CLIENT_OPEN)
         return;
     uint8_t op = c->enc == ENC_JSON ? WS_OP_TEXT : WS_OP_BINARY;
-    queue_frame(c, frame_build(op, payload, len));
+    struct frame *f = frame_build(op, payload, len), *out = frame_for(c, f);
+    if (out != f) {
+        frame_ref(out);
+        frame_unref(f);
+    }
+    queue_frame(c, out);
     c->w->stats.msgs_out++;
 }
 
@@ -240,6 +258,8 @@ void client_terminate(struct client *c, const char *why)
     handshake_free(c->hs);
     c->hs = NULL;
     wsconn_free(c);
+    if (c->flags & CLIENT_F_DEFLATE)
+        w->deflate_clients--;
     w->nclients--;
     w->stats.closed++;
     worker_mark_dirty(w, c); /* freed by the worker at the end of the turn */
@@ -416,6 +436,12 @@ static void finish_handshake(struct client *c, const uint8_t *rest, size_t n, en
 {
     struct worker *w = c->w;
     char id[CONN_ID_MAX_LEN];
+    if (handshake_deflate(c->hs)) {
+        if (!w->pmd)
+            w->pmd = pmd_codec_new();
+        c->flags |= CLIENT_F_DEFLATE;
+        w->deflate_clients++;
+    }
     handshake_free(c->hs);
     c->hs = NULL;
     c->enc = (uint8_t)enc;
@@ -429,7 +455,8 @@ static void finish_handshake(struct client *c, const uint8_t *rest, size_t n, en
     msg_build_welcome(&w->scratch, enc, id, w->cfg->name, w->cfg->region, &w->policy,
                       auth_identity_user(client_identity(c)));
     client_send_payload(c, buf_head(&w->scratch), buf_readable(&w->scratch));
-    log_debug("conn %s: open (%s)", id, enc == ENC_JSON ? "spoke.json" : "spoke.msgpack");
+    log_debug("conn %s: open (%s%s)", id, enc == ENC_JSON ? "spoke.json" : "spoke.msgpack",
+              c->flags & CLIENT_F_DEFLATE ? ", permessage-deflate" : "");
     if (n)
         process(c, rest, n, 0);
 }

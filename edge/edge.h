@@ -26,6 +26,7 @@
 #include "common/connid.h"
 #include "common/dict.h"
 #include "common/net.h"
+#include "common/pmdcodec.h"
 #include "common/policy.h"
 #include "edge/config.h"
 #include "edge/deadline.h"
@@ -72,7 +73,9 @@ struct worker_snapshot {
     int have_policy, linked, draining;
     size_t hub; /* in cfg->hubs: linked to (linked), else being tried */
     uint64_t clients, subscriptions, topics;
+    uint64_t deflate_clients; /* connections that negotiated permessage-deflate */
     struct worker_stats stats;
+    struct pmd_stats pmd;
 };
 
 /* A listening socket of a worker: ws, or wss (TLS terminated here). */
@@ -139,7 +142,12 @@ struct worker {
     struct buf scratch; /* payload being built */
     struct buf edges;   /* the hub's last /edges.json (LINK_EDGES); empty: none yet */
     struct buf wsout;   /* bytes wslay is handing to its send callback */
-    uint8_t *rbuf;      /* WORKER_READ_BUF bytes: all reads land here first */
+    /* permessage-deflate for every connection of the worker (no state per
+     * connection: common/pmdcodec.h); made at the first connection that
+     * negotiates it. */
+    struct pmd_codec *pmd;
+    size_t deflate_clients;
+    uint8_t *rbuf; /* WORKER_READ_BUF bytes: all reads land here first */
     struct worker_stats stats;
     ev_tstamp drop_logged_at; /* last payload drop logged (deliver.c) */
     uint64_t drop_unlogged;   /* drops since then that were not logged */
@@ -160,6 +168,7 @@ enum {
     CLIENT_F_SLOW = 4,        /* cut as a slow consumer: queue nothing more */
     CLIENT_F_FLUSH_CLOSE = 8, /* tear down once the queue is written */
     CLIENT_F_PONG_WAIT = 16,  /* pinged; `deadline` is in the pong list */
+    CLIENT_F_DEFLATE = 32,    /* permessage-deflate negotiated (RFC 7692) */
 };
 
 /* Everything an idle connection holds: no wslay context, no buffers.

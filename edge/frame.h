@@ -7,9 +7,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct pmd_codec;
+
 struct frame {
     uint32_t refs;
     uint32_t len;
+    /* For permessage-deflate connections: the same message compressed
+     * (RSV1 set), built at the first such subscriber and shared like f;
+     * NULL: not tried yet (see frame_for_deflate). Owned by this frame. */
+    struct frame *deflated;
     uint8_t data[];
 };
 
@@ -27,5 +33,15 @@ static inline struct frame *frame_ref(struct frame *f)
     return f;
 }
 void frame_unref(struct frame *f);
+
+/* The frame a connection that negotiated permessage-deflate gets for the
+ * data frame f (text or binary, RSV clear): f's compressed twin, built with
+ * codec z the first time and kept with f, so a message is compressed once
+ * per worker however many subscribers get it; or f itself when its payload
+ * is shorter than threshold or would not get smaller. Borrowed: f owns the
+ * twin (take a reference to keep it). */
+struct frame *frame_for_deflate(struct frame *f, struct pmd_codec *z, size_t threshold);
+/* The payload of a server frame (after its 2-, 4- or 10-byte header). */
+const uint8_t *frame_payload(const struct frame *f, size_t *len);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/pmdeflate.h"
 #include "common/textlist.h"
 #include "common/xalloc.h"
 
@@ -23,7 +24,8 @@ enum header_id {
     H_UPGRADE,
     H_ORIGIN,
     H_AUTHORIZATION,
-    H_IF_NONE_MATCH
+    H_IF_NONE_MATCH,
+    H_EXTENSIONS
 };
 
 struct handshake {
@@ -56,6 +58,12 @@ struct handshake {
     char *query_token;
     char *if_none_match;
     int origin_count, auth_count;
+    /* Sec-WebSocket-Extensions, its values joined with ", " (RFC 7230 §3.2.2)
+     * up to VALUE_MAX; past it nothing is negotiated. */
+    struct buf extensions;
+    int extensions_overflow;
+    int deflate_allowed;       /* the policy's deflate (handshake_allow_deflate) */
+    int deflate;               /* permessage-deflate accepted in the answer */
     size_t path_off, path_len; /* the target's path in url, once parsed */
 };
 
@@ -66,6 +74,7 @@ struct handshake *handshake_new(void)
     h->parser.data = h;
     buf_init(&h->value);
     buf_init(&h->url);
+    buf_init(&h->extensions);
     return h;
 }
 
@@ -75,6 +84,7 @@ void handshake_free(struct handshake *h)
         return;
     buf_deinit(&h->url);
     buf_deinit(&h->value);
+    buf_deinit(&h->extensions);
     free(h->origin);
     free(h->bearer);
     free(h->query_token);
@@ -236,6 +246,15 @@ static void finish_header(struct handshake *h)
         if (!h->if_none_match)
             h->if_none_match = xstrdup(value);
         break;
+    case H_EXTENSIONS:
+        if (buf_readable(&h->extensions) + value_len + 2 > VALUE_MAX) {
+            h->extensions_overflow = 1;
+            break;
+        }
+        if (buf_readable(&h->extensions))
+            buf_append(&h->extensions, ", ", 2);
+        buf_append(&h->extensions, value, value_len);
+        break;
     case H_OTHER: break;
     }
     h->in_value = 0;
@@ -270,6 +289,7 @@ static enum header_id classify(const char *name, size_t len)
         {"origin", H_ORIGIN},
         {"authorization", H_AUTHORIZATION},
         {"if-none-match", H_IF_NONE_MATCH},
+        {"sec-websocket-extensions", H_EXTENSIONS},
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strlen(known[i].name) == len && strncasecmp(known[i].name, name, len) == 0)
@@ -441,14 +461,34 @@ enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size
     }
     *enc = proto && strcmp(proto, "spoke.msgpack") == 0 ? ENC_MSGPACK : ENC_JSON;
 
+    /* permessage-deflate only when the policy allows it and an offer can be
+     * honoured whole (common/pmdeflate.h); otherwise the extension is simply
+     * not in the answer and the connection runs uncompressed (RFC 6455
+     * §9.1: a server declines by leaving it out). */
+    char ext[PMD_ANSWER_MAX] = "";
+    h->deflate =
+        h->deflate_allowed && !h->extensions_overflow &&
+        pmd_negotiate((const char *)buf_head(&h->extensions), buf_readable(&h->extensions), ext);
+
     char accept[32];
     handshake_accept_key(h->key, h->key_len, accept);
     buf_printf(response,
                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-               "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s\r\n",
+               "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s%s%s%s\r\n",
                accept, proto ? "Sec-WebSocket-Protocol: " : "", proto ? proto : "",
-               proto ? "\r\n" : "");
+               proto ? "\r\n" : "", h->deflate ? "Sec-WebSocket-Extensions: " : "",
+               h->deflate ? ext : "", h->deflate ? "\r\n" : "");
     return HANDSHAKE_DONE;
+}
+
+void handshake_allow_deflate(struct handshake *h, int on)
+{
+    h->deflate_allowed = on;
+}
+
+int handshake_deflate(const struct handshake *h)
+{
+    return h->deflate;
 }
 
 const char *handshake_origin(const struct handshake *h)

@@ -36,6 +36,13 @@ enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size
                                      size_t *consumed, struct buf *response, enum enc *enc,
                                      const char **why);
 
+/* Whether permessage-deflate may be negotiated (the policy's deflate);
+ * off until called. Call before the request completes. */
+void handshake_allow_deflate(struct handshake *h, int on);
+/* After DONE: 1 if the answer accepted permessage-deflate (RFC 7692, no
+ * context takeover either way), else 0. */
+int handshake_deflate(const struct handshake *h);
+
 /* After DONE: the Origin header (NULL if none), and the client's token from
  * "Authorization: Bearer T" or else the `token` query parameter (NULL if
  * neither). Valid until handshake_free. */

@@ -30,6 +30,9 @@ struct topic_cache {
 
 #define ENTRY_COST (sizeof(struct cache_entry) + 16)
 
+/* What an entry holds, fixed when it is added. A frame's deflate twin
+ * (frame.h), built later at the first deflate subscriber, is not counted:
+ * it is smaller than its frame, so a cache holds at most twice its count. */
 static size_t entry_bytes(const struct cache_entry *e)
 {
     size_t n = ENTRY_COST;

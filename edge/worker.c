@@ -138,8 +138,11 @@ static void publish_snapshot(struct worker *w)
         .clients = w->nclients,
         .subscriptions = w->topics.nsubs,
         .topics = topics_count(&w->topics),
+        .deflate_clients = w->deflate_clients,
         .stats = w->stats,
     };
+    if (w->pmd)
+        s.pmd = *pmd_codec_stats(w->pmd);
     s.stats.sends_timed_out = w->sends.timed_out;
     s.stats.results_unsolicited = w->sends.unsolicited;
     s.stats.resumes_recovered = w->resumes.recovered;
@@ -370,6 +373,7 @@ void worker_deinit(struct worker *w)
     buf_deinit(&w->scratch);
     buf_deinit(&w->edges);
     buf_deinit(&w->wsout);
+    pmd_codec_free(w->pmd);
     sendq_pool_deinit(&w->qpool);
     free(w->rbuf);
     ev_async_stop(w->loop, &w->stop_async);

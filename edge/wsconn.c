@@ -6,6 +6,8 @@
 #include <string.h>
 #include <wslay/wslay.h>
 
+#include "common/pmdcodec.h"
+#include "common/utf8.h"
 #include "common/wsframe.h"
 #include "common/xalloc.h"
 #include "edge/edge.h"
@@ -75,13 +77,39 @@ static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size
     return (ssize_t)len;
 }
 
+/* A compressed message (RSV1 on its first frame, permessage-deflate
+ * negotiated: wsconn_input let nothing else through) is inflated with the
+ * worker's codec into at most max_message_bytes, the limit counting
+ * inflated bytes; a text message is checked for UTF-8 once inflated, since
+ * wslay does not look inside compressed ones (LIBRARIES.md §2). */
+static void inflate_message(struct client *c, uint8_t opcode, const uint8_t *p, size_t n)
+{
+    const struct wsconn_events *ev = c->ws->ev;
+    const uint8_t *msg = NULL;
+    size_t len = 0;
+    int r = pmd_inflate(c->w->pmd, p, n, (size_t)c->w->policy.max_message_bytes, &msg, &len);
+    if (r == PMD_TOO_BIG)
+        ev->failed(c, 1009, "message too big once inflated", 0, 0);
+    else if (r != PMD_INFLATED)
+        ev->failed(c, WS_CLOSE_PROTOCOL_ERROR,
+                   "invalid compressed message (each must stand alone: no context takeover)", 0, 0);
+    else if (opcode == WSLAY_TEXT_FRAME && !utf8_is_valid(msg, len))
+        ev->failed(c, WS_CLOSE_INVALID_DATA, "invalid UTF-8 in a text message", 0, 0);
+    else
+        ev->message(c, opcode, msg, len);
+}
+
 static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
                       void *user_data)
 {
     struct client *c = user_data;
     if (c->state != CLIENT_OPEN)
         return;
-    if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME)
+    if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
+        return;
+    if (wslay_get_rsv1(arg->rsv))
+        inflate_message(c, arg->opcode, arg->msg, arg->msg_length);
+    else
         c->ws->ev->message(c, arg->opcode, arg->msg, arg->msg_length);
 }
 
@@ -113,6 +141,10 @@ static wslay_event_context_ptr ensure_ctx(struct client *c)
          * before it sees a single byte (LIBRARIES.md §2). */
         wslay_event_config_set_max_recv_msg_length(ws->ctx,
                                                    (uint64_t)c->w->policy.max_message_bytes);
+        /* RSV1 marks a compressed message (RFC 7692 §6); wsconn_input has
+         * judged where it may appear before wslay sees it. */
+        if (c->flags & CLIENT_F_DEFLATE)
+            wslay_event_config_set_allowed_rsv_bits(ws->ctx, WSLAY_RSV1_BIT);
     }
     return ws->ctx;
 }
@@ -219,7 +251,7 @@ void wsconn_input(struct client *c, const uint8_t *p, size_t n, int from_partial
          * limit are handed over at once so wslay closes with 1009. */
         long flen = ws_frame_scan(p + off, n - off, max < 125 ? 125 : max, &fi);
         if (is_open && fi.header_len) {
-            fail = ws_frame_check(&fi, in_frag, &why);
+            fail = ws_frame_check(&fi, in_frag, c->flags & CLIENT_F_DEFLATE, &why);
             if (!fail && flen > 0 && fi.opcode == WS_OP_CLOSE)
                 fail = ws_close_check(p + off, &fi, &why);
             if (fail)

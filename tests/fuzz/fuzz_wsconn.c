@@ -3,7 +3,9 @@
  * get them, through frame judging, partial-frame buffering, wslay and the
  * close handshake, with the connection's owner played by stubs that do what
  * edge/client.c does to the state. The first input byte picks the message
- * limit, the second how the rest is cut into reads.
+ * limit (its low bits) and whether permessage-deflate was negotiated (its top
+ * bit: RSV1 allowed, compressed messages inflated), the second how the rest
+ * is cut into reads.
  *
  * Properties: no crash or leak; an incomplete frame held between reads is
  * never longer than one frame header plus the limit; every message handed up
@@ -13,6 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/pmdcodec.h"
 #include "edge/edge.h"
 #include "edge/wsconn.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -74,8 +77,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct client c;
     memset(&w, 0, sizeof w);
     memset(&c, 0, sizeof c);
-    limit = limits[data[0] % (sizeof limits / sizeof limits[0])];
+    static struct pmd_codec *pmd;
+    if (!pmd)
+        pmd = pmd_codec_new();
+    limit = limits[(data[0] & 0x7f) % (sizeof limits / sizeof limits[0])];
     w.policy.max_message_bytes = limit;
+    if (data[0] & 0x80) {
+        c.flags |= CLIENT_F_DEFLATE;
+        w.pmd = pmd;
+    }
     buf_init(&w.wsout);
     c.w = &w;
     c.state = CLIENT_OPEN;

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import helpers  # noqa: E402
 from helpers import (HOST, Abort, PortHold, close_all, http_get, http_request,  # noqa: E402
                      parse_conn, scaled, wait_for)
 from linkpeer import close_all_peers  # noqa: E402
@@ -53,6 +54,26 @@ def require_tool(found, what):
 def pytest_configure(config):
     if not config.pluginmanager.hasplugin("timeout"):
         raise pytest.UsageError("python3-pytest-timeout is missing: run `make deps`")
+
+
+# Modules whose every test runs twice: with python3-websockets' default
+# permessage-deflate offer (negotiated: the edge compresses what it sends,
+# websockets what it sends) and with compression=None (plain frames).
+BOTH_COMPRESSIONS = {"test_pubsub", "test_limits", "test_hostile_payloads", "test_direct"}
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.module.__name__ in BOTH_COMPRESSIONS:
+        metafunc.parametrize("client_compression", ["deflate", "plain"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def client_compression(request):
+    """For BOTH_COMPRESSIONS: "deflate" or "plain", what helpers.connect then
+    offers and checks the edge answered (helpers.CLIENT_COMPRESSION)."""
+    helpers.CLIENT_COMPRESSION = getattr(request, "param", None)
+    yield helpers.CLIENT_COMPRESSION
+    helpers.CLIENT_COMPRESSION = None
 
 
 def pytest_collection_modifyitems(items):

@@ -184,12 +184,25 @@ def encode_for(ws, obj):
     return json.dumps(obj)
 
 
+# Set per test by conftest's client_compression fixture: None (websockets'
+# default, which offers permessage-deflate), or "deflate" / "plain", which
+# open_ws offers and checks the edge's answer for.
+CLIENT_COMPRESSION = None
+DEFLATE_ANSWER = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+
+
 async def open_ws(url, proto="spoke.json", **kw):
     """Opens a client offering subprotocol proto (none if None); the welcome is left unread."""
     kw.setdefault("open_timeout", scaled(5))
     kw.setdefault("close_timeout", scaled(2))
+    mode = CLIENT_COMPRESSION if "compression" not in kw else None
+    if mode == "plain":
+        kw["compression"] = None
     ws = await websockets.connect(url, subprotocols=[proto] if proto else None, **kw)
     _open.append(ws)
+    if mode:
+        answer = ws.response_headers.get("Sec-WebSocket-Extensions")
+        assert answer == (DEFLATE_ANSWER if mode == "deflate" else None), answer
     return ws
 
 
@@ -315,11 +328,12 @@ def parse_conn(conn):
 OP_CONT, OP_TEXT, OP_BIN, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
 
 
-def client_frame(opcode, payload, fin=True):
-    """One masked client frame (RFC 6455 section 5.2) as bytes."""
+def client_frame(opcode, payload, fin=True, rsv=0):
+    """One masked client frame (RFC 6455 section 5.2) as bytes; rsv: the
+    RSV bits in place (0x40 is RSV1, a compressed message under RFC 7692)."""
     payload = payload.encode() if isinstance(payload, str) else payload
     n = len(payload)
-    head = bytes([(0x80 if fin else 0) | opcode])
+    head = bytes([(0x80 if fin else 0) | rsv | opcode])
     if n < 126:
         head += bytes([0x80 | n])
     elif n < 65536:
@@ -386,13 +400,14 @@ def raw_http(port, request, timeout=5.0, source=None):
         return status, headers, body
 
 
-def upgrade_request(path="/ws", key=None, version="13", protocol=None, host=HOST):
+def upgrade_request(path="/ws", key=None, version="13", protocol=None, host=HOST, headers=()):
     key = key if key is not None else base64.b64encode(os.urandom(16)).decode()
     lines = [f"GET {path} HTTP/1.1", f"Host: {host}", "Upgrade: websocket",
              "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
              f"Sec-WebSocket-Version: {version}"]
     if protocol:
         lines.append(f"Sec-WebSocket-Protocol: {protocol}")
+    lines += [f"{k}: {v}" for k, v in headers]
     return "\r\n".join(lines) + "\r\n\r\n", key
 
 
@@ -449,20 +464,23 @@ def raw_upgrade(port, path="/ws", headers=(), ssl_context=None, server_hostname=
 
 
 class RawWS:
-    """A minimal blocking WebSocket client over a plain socket."""
+    """A minimal blocking WebSocket client over a plain socket. headers:
+    extra (name, value) upgrade headers; the answer's headers are kept in
+    self.headers, and the first byte of the last frame read (FIN, RSV bits,
+    opcode) in self.last_b0."""
 
-    def __init__(self, port, path="/ws", protocol=None, rcvbuf=None, timeout=5.0):
+    def __init__(self, port, path="/ws", protocol=None, rcvbuf=None, timeout=5.0, headers=()):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:  # before connect, so the advertised window starts small
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(scaled(timeout))
         try:
             self.sock.connect((HOST, port))
-            req, key = upgrade_request(path, protocol=protocol)
+            req, key = upgrade_request(path, protocol=protocol, headers=headers)
             self.sock.sendall(req.encode())
-            status, headers, self.buf = read_http_head(self.sock)
+            status, self.headers, self.buf = read_http_head(self.sock)
             assert status == 101, f"handshake answered {status}"
-            assert headers.get("sec-websocket-accept") == ws_accept(key), headers
+            assert self.headers.get("sec-websocket-accept") == ws_accept(key), self.headers
         except BaseException:
             self.sock.close()
             raise
@@ -474,8 +492,8 @@ class RawWS:
         assert self.welcome.get("op") == "welcome", self.welcome
         return self.welcome
 
-    def send_frame(self, opcode, payload, fin=True):
-        self.sock.sendall(client_frame(opcode, payload, fin))
+    def send_frame(self, opcode, payload, fin=True, rsv=0):
+        self.sock.sendall(client_frame(opcode, payload, fin, rsv))
 
     def send_json_batch(self, objs):
         """Sends one text frame per object, all in a single write (one read at the edge)."""
@@ -516,6 +534,7 @@ class RawWS:
             self._need(10, deadline)
             n, off = struct.unpack("!Q", self.buf[2:10])[0], 10
         self._need(off + n, deadline)
+        self.last_b0 = b0
         payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
         return bool(b0 & 0x80), b0 & 0x0F, payload
 
@@ -579,6 +598,26 @@ class RawWS:
             self.sock.close()
         except OSError:
             pass
+
+
+def metric(port, name, labels=""):
+    """The sum of the samples of /metrics family `name` (on an edge's admin
+    port or the hub's HTTP port) whose labels contain `labels`."""
+    status, body = http_get(port, "/metrics")
+    assert status == 200, body
+    total, seen = 0, False
+    for line in body.decode().splitlines():
+        if line.startswith(name) and line[len(name)] in " {" and labels in line:
+            total += int(float(line.rsplit(" ", 1)[1]))
+            seen = True
+    assert seen, f"no {name}{labels} in /metrics"
+    return total
+
+
+def rss_anon_kb(pid):
+    """A process's anonymous resident memory (RssAnon), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"RssAnon:\s+(\d+) kB", f.read()).group(1))
 
 
 def probe_welcome(port, timeout=2.0):

@@ -300,3 +300,32 @@ def test_dashboard_asks_for_the_token_then_drains_an_edge(make_cluster, pages):
     wait_for(lambda: dash.js("return [...document.querySelectorAll('#edges-body tr[data-edge]')]"
                              ".map(tr => tr.dataset.edge);") == ["edge-a"],
              10, "the dashboard to drop edge-b")
+
+
+def test_chromium_negotiates_permessage_deflate_and_reads_compressed_frames(cluster, pages):
+    """Chromium offers permessage-deflate; the edge accepts it and sends a
+    large message compressed (RSV1), which the page's spoke.js gets intact."""
+    from helpers import metric
+    port = cluster.edge_admin_port("edge-a")
+    page = pages("deflate").open(f"http://{HOST}:{cluster.edge_ports['edge-a']}/")
+    page.js("""window.got = []; window.subReady = false;
+        import('/spoke.js').then(m => {
+          const s = new m.Spoke(`ws://${location.host}/ws`);
+          s.subscribe('deflate.check', d => window.got.push(d)).ready
+            .then(() => { window.subReady = true; });
+        });""")
+    wait_for(lambda: page.js("return window.subReady;"), 10, "the page's subscription")
+    # The demo page's own client and this one: both negotiated it.
+    wait_for(lambda: metric(port, "spoke_edge_deflate_clients") == 2, 5,
+             "two deflate clients on edge-a")
+    before = metric(port, "spoke_edge_deflate_compressed_total")
+    text = " ".join(f"line {i} of a long chat message, with words that repeat" for i in range(60))
+    status, answer = http_request(cluster.http_port, "POST", "/api/publish",
+                                  json.dumps({"topic": "deflate.check",
+                                              "data": {"text": text}}).encode())
+    assert status == 200, answer
+    wait_for(lambda: page.js("return window.got.length;") == 1, 10, "the message in the page")
+    assert page.js("return window.got[0].data.text;") == text
+    # It went compressed: the edge compressed it for its one subscriber here.
+    wait_for(lambda: metric(port, "spoke_edge_deflate_compressed_total") == before + 1, 5,
+             "the message compressed once")

@@ -41,7 +41,7 @@ VIOLATIONS = [
     ("unmasked", bytes([0x80 | OP_TEXT, 2]) + b"{}", 1002, "client frame not masked"),
     ("reserved-opcode-3", masked(0x80 | 0x3, b"x"), 1002, "reserved opcode"),
     ("reserved-opcode-b", masked(0x80 | 0xB, b"x"), 1002, "reserved opcode"),
-    ("rsv1", masked(0x80 | 0x40 | OP_TEXT, b"{}"), 1002, "reserved bits set"),
+    ("rsv1", masked(0x80 | 0x40 | OP_TEXT, b"{}"), 1002, "RSV1 set without permessage-deflate"),
     ("rsv3-on-ping", masked(0x80 | 0x10 | OP_PING, b""), 1002, "reserved bits set"),
     ("stray-continuation", client_frame(OP_CONT, b"x"), 1002, "continuation without a message"),
     ("text-inside-fragmented", client_frame(OP_TEXT, b"{", fin=False) + client_frame(OP_TEXT, b"}"),

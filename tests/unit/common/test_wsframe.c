@@ -73,7 +73,7 @@ static void test_wsframe_scan_rejects_64bit_length_with_top_bit(void **state)
     /* The header is described anyway, so the check can name the problem. */
     assert_int_equal(fi.header_len, 14);
     const char *why = NULL;
-    assert_int_equal(ws_frame_check(&fi, 0, &why), WS_CLOSE_PROTOCOL_ERROR);
+    assert_int_equal(ws_frame_check(&fi, 0, 0, &why), WS_CLOSE_PROTOCOL_ERROR);
     assert_string_equal(why, "invalid frame length");
 }
 
@@ -116,19 +116,25 @@ static long header(uint8_t *out, uint8_t b0, int masked, uint64_t n, struct ws_f
     return ws_frame_scan(out, h, 1u << 20, fi);
 }
 
-static const char *check(uint8_t b0, int masked, uint64_t n, int in_fragmented)
+static const char *check_rsv1(uint8_t b0, int masked, uint64_t n, int in_fragmented,
+                              int rsv1_allowed)
 {
     uint8_t buf[WS_MAX_HEADER];
     struct ws_frame_info fi;
     header(buf, b0, masked, n, &fi);
     assert_int_not_equal(fi.header_len, 0);
     const char *why = NULL;
-    int code = ws_frame_check(&fi, in_fragmented, &why);
+    int code = ws_frame_check(&fi, in_fragmented, rsv1_allowed, &why);
     if (!code)
         return NULL;
     assert_int_equal(code, WS_CLOSE_PROTOCOL_ERROR);
     assert_non_null(why);
     return why;
+}
+
+static const char *check(uint8_t b0, int masked, uint64_t n, int in_fragmented)
+{
+    return check_rsv1(b0, masked, n, in_fragmented, 0);
 }
 
 static void test_wsframe_check_accepts_valid_client_frames(void **state)
@@ -158,10 +164,31 @@ static void test_wsframe_check_names_each_violation(void **state)
     }
     for (uint8_t rsv = 0x10; rsv <= 0x70; rsv += 0x10)
         assert_string_equal(check((uint8_t)(0x80 | rsv | WS_OP_TEXT), 1, 0, 0),
-                            "reserved bits set");
+                            rsv == WS_RSV1 ? "RSV1 set without permessage-deflate"
+                                           : "reserved bits set");
     assert_string_equal(check(0x80 | WS_OP_CONT, 1, 1, 0), "continuation without a message");
     assert_string_equal(check(0x80 | WS_OP_TEXT, 1, 1, 1), "new message inside a fragmented one");
     assert_string_equal(check(WS_OP_BINARY, 1, 1, 1), "new message inside a fragmented one");
+}
+
+/* RFC 7692 §6.1: with permessage-deflate, RSV1 marks the first frame of a
+ * compressed data message and nothing else; RSV2 and RSV3 stay refused. */
+static void test_wsframe_check_allows_rsv1_on_a_first_data_frame_only(void **state)
+{
+    assert_null(check_rsv1(0x80 | WS_RSV1 | WS_OP_TEXT, 1, 10, 0, 1));
+    assert_null(check_rsv1(0x80 | WS_RSV1 | WS_OP_BINARY, 1, 10, 0, 1));
+    assert_null(check_rsv1(WS_RSV1 | WS_OP_TEXT, 1, 10, 0, 1)); /* first fragment */
+    assert_null(check_rsv1(0x80 | WS_OP_CONT, 1, 10, 1, 1));
+    assert_null(check_rsv1(0x80 | WS_OP_TEXT, 1, 10, 0, 1)); /* uncompressed is fine too */
+    assert_string_equal(check_rsv1(0x80 | WS_RSV1 | WS_OP_CONT, 1, 10, 1, 1),
+                        "RSV1 on a continuation frame");
+    assert_string_equal(check_rsv1(0x80 | WS_RSV1 | WS_OP_PING, 1, 0, 0, 1),
+                        "RSV1 on a control frame");
+    assert_string_equal(check_rsv1(0x80 | WS_RSV1 | WS_OP_CLOSE, 1, 2, 0, 1),
+                        "RSV1 on a control frame");
+    assert_string_equal(check_rsv1(0x80 | WS_RSV2 | WS_OP_TEXT, 1, 1, 0, 1), "reserved bits set");
+    assert_string_equal(check_rsv1(0x80 | WS_RSV1 | WS_RSV3 | WS_OP_TEXT, 1, 1, 0, 1),
+                        "reserved bits set");
 }
 
 /* RFC 6455 §5.2: "the minimal number of bytes MUST be used to encode the
@@ -178,13 +205,13 @@ static void test_wsframe_check_refuses_lengths_not_in_shortest_form(void **state
         struct ws_frame_info fi;
         ws_frame_scan(frames[i], lens[i], UINT64_MAX >> 1, &fi);
         const char *why = NULL;
-        assert_int_equal(ws_frame_check(&fi, 0, &why), WS_CLOSE_PROTOCOL_ERROR);
+        assert_int_equal(ws_frame_check(&fi, 0, 0, &why), WS_CLOSE_PROTOCOL_ERROR);
         assert_string_equal(why, "payload length not in its shortest form");
     }
     struct ws_frame_info fi;
     ws_frame_scan(ok64, sizeof ok64, UINT64_MAX >> 1, &fi);
     const char *why = NULL;
-    assert_int_equal(ws_frame_check(&fi, 0, &why), 0);
+    assert_int_equal(ws_frame_check(&fi, 0, 0, &why), 0);
 }
 
 /* A whole masked close frame with payload p[0, n), masked with a key that
@@ -291,6 +318,7 @@ int main(void)
         cmocka_unit_test(test_wsframe_scan_marks_an_incomplete_length_field),
         cmocka_unit_test(test_wsframe_check_accepts_valid_client_frames),
         cmocka_unit_test(test_wsframe_check_names_each_violation),
+        cmocka_unit_test(test_wsframe_check_allows_rsv1_on_a_first_data_frame_only),
         cmocka_unit_test(test_wsframe_check_refuses_lengths_not_in_shortest_form),
         cmocka_unit_test(test_wsframe_close_check_accepts_valid_payloads),
         cmocka_unit_test(test_wsframe_close_check_refuses_bad_payloads),
