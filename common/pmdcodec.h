@@ -24,15 +24,15 @@ enum pmd_inflate_result {
 
 /* What a codec did, for /metrics. */
 struct pmd_stats {
-    uint64_t compressed;    /* bodies compressed and smaller than the input */
-    uint64_t not_smaller;   /* compressed, but no smaller: sent plain */
-    uint64_t compress_in;   /* bytes given to compression (both outcomes) */
-    uint64_t compress_out;  /* compressed bytes of the `compressed` bodies */
-    uint64_t inflated;      /* bodies inflated */
-    uint64_t inflate_in;    /* their compressed bytes */
-    uint64_t inflate_out;   /* their inflated bytes */
-    uint64_t inflate_big;   /* refused: over the limit */
-    uint64_t inflate_bad;   /* refused: bad data */
+    uint64_t compressed;   /* bodies compressed and smaller than the input */
+    uint64_t not_smaller;  /* compressed, but no smaller: sent plain */
+    uint64_t compress_in;  /* bytes given to compression (both outcomes) */
+    uint64_t compress_out; /* compressed bytes of the `compressed` bodies */
+    uint64_t inflated;     /* bodies inflated */
+    uint64_t inflate_in;   /* their compressed bytes */
+    uint64_t inflate_out;  /* their inflated bytes */
+    uint64_t inflate_big;  /* refused: over the limit */
+    uint64_t inflate_bad;  /* refused: bad data */
 };
 
 struct pmd_codec;

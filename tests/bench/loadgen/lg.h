@@ -200,6 +200,18 @@ struct lg {
      * (no context takeover: reset per message) and its output buffer. */
     void *zs;
     uint8_t *zbuf;
+    /* Compressed messages seen and what they inflated to, direct-mapped by
+     * a hash of their bytes: every subscriber of a process gets the same
+     * compressed bytes for a message, and inflating each copy would make
+     * the generator, not the edge, the bottleneck. A hit is an exact byte
+     * match, so the roles see what they would have. Sized for a backlog of
+     * hundreds of messages per connection read at once. */
+#define LG_ZCACHE 4096
+    struct lg_zcache {
+        uint8_t *z, *plain;
+        uint32_t zlen, plen;
+    } * zcache;
+    uint64_t zcache_hits;
     uint64_t deflate_accepted, deflate_declined; /* upgrade answers */
     uint64_t wire_payload_bytes;                 /* data frame payloads as received */
     uint64_t inflated_bytes, compressed_msgs;    /* after inflate; RSV1 messages */

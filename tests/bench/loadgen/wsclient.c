@@ -23,7 +23,11 @@
  * inflated (raw inflate of the payload plus the 00 00 ff ff the sender
  * dropped, §7.2.2) into one process-wide buffer bounded like the read
  * buffer, and the roles see the plain message. One z_stream serves every
- * connection, reset per message, so idle connections hold no zlib state. */
+ * connection, reset per message, so idle connections hold no zlib state.
+ * Compressed messages are kept with their inflated form (lg->zcache): the
+ * same bytes reaching another subscriber of the process are not inflated
+ * again, so one generator can keep up with an edge that compresses once for
+ * all of them. */
 #define _GNU_SOURCE /* memmem, strcasestr */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -348,15 +352,52 @@ static long inflate_msg(struct lg *lg, const uint8_t *p, size_t n)
     return (long)(cap - zs->avail_out);
 }
 
+/* inflate_msg through lg->zcache: returns the message's length and points
+ * *out at it, or -1 as inflate_msg. */
+static long inflate_cached(struct lg *lg, const uint8_t *p, size_t n, const uint8_t **out)
+{
+    uint64_t h = 1469598103934665603ull ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        h = (h ^ v) * 0x9e3779b97f4a7c15ull;
+    }
+    for (; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    if (!lg->zcache)
+        lg->zcache = xcalloc(LG_ZCACHE, sizeof *lg->zcache);
+    struct lg_zcache *e = &lg->zcache[(h ^ h >> 29) % LG_ZCACHE];
+    if (e->z && e->zlen == n && memcmp(e->z, p, n) == 0) {
+        lg->zcache_hits++;
+        *out = e->plain;
+        return (long)e->plen;
+    }
+    long zl = inflate_msg(lg, p, n);
+    if (zl < 0)
+        return -1;
+    free(e->z);
+    free(e->plain);
+    e->z = xmalloc(n ? n : 1);
+    memcpy(e->z, p, n);
+    e->zlen = (uint32_t)n;
+    e->plain = xmalloc(zl ? (size_t)zl : 1);
+    memcpy(e->plain, lg->zbuf, (size_t)zl);
+    e->plen = (uint32_t)zl;
+    *out = e->plain;
+    return zl;
+}
+
 void ws_append_deflate(struct buf *b, const struct lg *lg)
 {
     buf_printf(b,
                ",\"deflate\":{\"offered\":%s,\"negotiated\":%s,\"accepted\":%" PRIu64
                ",\"declined\":%" PRIu64 ",\"wire_payload_bytes\":%" PRIu64
-               ",\"inflated_bytes\":%" PRIu64 ",\"compressed_msgs\":%" PRIu64 "}",
+               ",\"inflated_bytes\":%" PRIu64 ",\"compressed_msgs\":%" PRIu64
+               ",\"inflate_cache_hits\":%" PRIu64 "}",
                lg->o.deflate ? "true" : "false", lg->deflate_accepted ? "true" : "false",
                lg->deflate_accepted, lg->deflate_declined, lg->wire_payload_bytes,
-               lg->inflated_bytes, lg->compressed_msgs);
+               lg->inflated_bytes, lg->compressed_msgs, lg->zcache_hits);
 }
 
 /* Walks the frames in rb[p, have). Spoke messages are handled frame by frame;
@@ -402,7 +443,8 @@ static void process_frames(struct conn *c, uint8_t *rb, size_t stream, size_t p,
                 conn_close(c, "fragmented spoke message (not supported)");
                 return;
             } else if (fi.rsv & 0x40) {
-                long zl = inflate_msg(lg, payload, plen);
+                const uint8_t *msg;
+                long zl = inflate_cached(lg, payload, plen, &msg);
                 if (zl < 0) {
                     lg->proto_errors++;
                     conn_close(c, "bad or oversized compressed message");
@@ -411,7 +453,7 @@ static void process_frames(struct conn *c, uint8_t *rb, size_t stream, size_t p,
                 lg->wire_payload_bytes += plen;
                 lg->inflated_bytes += (uint64_t)zl;
                 lg->compressed_msgs++;
-                spoke_on_message(c, lg->zbuf, (size_t)zl, now);
+                spoke_on_message(c, msg, (size_t)zl, now);
                 if (c->gen != gen)
                     return;
             } else {

@@ -37,8 +37,8 @@ static void test_pmdcodec_inflates_the_rfc_7692_examples(void **state)
     static const uint8_t two[] = {0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff,
                                   0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00};
     /* §7.2.3.5: no compression (a stored block). */
-    static const uint8_t stored[] = {0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f,
-                                     0x00};
+    static const uint8_t stored[] = {0x00, 0x05, 0x00, 0xfa, 0xff, 0x48,
+                                     0x65, 0x6c, 0x6c, 0x6f, 0x00};
     struct pmd_codec *z = pmd_codec_new();
     char out[64];
     assert_int_equal(inflate_str(z, hello, sizeof hello, 64, out), PMD_INFLATED);
