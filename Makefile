@@ -26,7 +26,8 @@ PC_LIBS   := $(shell pkg-config --libs $(PC_PKGS) 2>/dev/null)
 # hiredis is the hub's only (its redis engine): the edge never links it.
 HIREDIS_CFLAGS := $(shell pkg-config --cflags hiredis 2>/dev/null)
 HIREDIS_LIBS   := $(shell pkg-config --libs hiredis 2>/dev/null)
-# libcurl is spokectl's HTTP client only: the servers never link it.
+# libcurl: spokectl's HTTP client, and common/httpcall.c (backend hooks on
+# the loop), which puts it in libspoke.a and so in everything linking that.
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null)
 
@@ -34,7 +35,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-missing-fi
 CSTD     := -std=gnu11
 OPT      ?= -O2 -g
 CFLAGS_ALL = $(CSTD) $(OPT) $(WARN) -MMD -MP -pthread -I. $(PC_CFLAGS) $(EXTRA_CFLAGS)
-LDLIBS_ALL = $(PC_LIBS) $(LIBS_NOPC) -pthread -lm $(EXTRA_LDFLAGS)
+LDLIBS_ALL = $(PC_LIBS) $(CURL_LIBS) $(LIBS_NOPC) -pthread -lm $(EXTRA_LDFLAGS)
 
 COMMON_SRC := $(wildcard common/*.c)
 EDGE_SRC   := $(wildcard edge/*.c)
@@ -90,9 +91,14 @@ $(BUILD)/spoke-hub: $(HUB_OBJ) $(HUB_WWW_OBJ) $(BUILD)/libspoke.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(HIREDIS_LIBS) $(LDLIBS_ALL)
 $(BUILD)/spoke-edge: $(EDGE_OBJ) $(EDGE_WWW_OBJ) $(BUILD)/libspoke.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
-$(CTL_OBJ): CFLAGS_ALL += $(CURL_CFLAGS)
+$(CTL_OBJ) $(BUILD)/obj/common/httpcall.o: CFLAGS_ALL += $(CURL_CFLAGS)
 $(BUILD)/spokectl: $(CTL_OBJ) $(BUILD)/libspoke.a
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(CURL_LIBS) $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+# ---- test tools: programs the integration tests drive (not installed).
+TOOL_BINS := $(BUILD)/httpcall-probe
+$(BUILD)/httpcall-probe: $(BUILD)/obj/tests/tools/httpcall_probe.o $(BUILD)/libspoke.a
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 # ---- unit tests: tests/unit/<dir>/test_<name>.c, one binary each, linked with cmocka.
 UNIT_SRC  := $(wildcard tests/unit/*/test_*.c)
@@ -140,9 +146,10 @@ ASAN_FLAGS := OPT="-O1 -g -fno-omit-frame-pointer" \
 	EXTRA_LDFLAGS="-fsanitize=address,undefined" BUILD=$(ASAN_DIR)
 
 asan: deps
-	$(MAKE) --no-print-directory $(ASAN_FLAGS) all asan-unit-bins
+	$(MAKE) --no-print-directory $(ASAN_FLAGS) all asan-unit-bins asan-tool-bins
 
 asan-unit-bins: $(UNIT_BINS)
+asan-tool-bins: $(TOOL_BINS)
 
 unit: asan
 	@$(PYTHON) tests/run_unit.py $(ASAN_DIR)/tests
@@ -203,9 +210,10 @@ FUZZ_SECONDS ?= 20
 FUZZ_DIR     := build/fuzz
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                 -fno-omit-frame-pointer -O1 -g
-FUZZ_CFLAGS  := $(CSTD) $(WARN) -MMD -MP -pthread -I. $(PC_CFLAGS) $(HIREDIS_CFLAGS) $(FUZZ_FLAGS)
-FUZZ_LDLIBS  := $(shell pkg-config --libs libzstd msgpack jansson libjwt openssl inih hiredis libdeflate \
-                  2>/dev/null) -lhttp_parser -lwslay -lev -lm -lpthread
+FUZZ_CFLAGS  := $(CSTD) $(WARN) -MMD -MP -pthread -I. $(PC_CFLAGS) $(HIREDIS_CFLAGS) $(CURL_CFLAGS) \
+                $(FUZZ_FLAGS)
+FUZZ_LDLIBS  := $(shell pkg-config --libs libzstd msgpack jansson libjwt openssl inih hiredis libcurl \
+                  libdeflate 2>/dev/null) -lhttp_parser -lwslay -lev -lm -lpthread
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_NAMES))
 # What the drivers reach: common/, the edge's handshake, token check and
