@@ -21,7 +21,10 @@
 /* A topic's epoch: 1..EPOCH_MAX_LEN bytes of [0-9a-z] (the hub mints 8). */
 #define EPOCH_MAX_LEN 16
 
-enum msg_op { OP_SUB = 1, OP_UNSUB, OP_PUB, OP_SEND, OP_PING };
+enum msg_op { OP_SUB = 1, OP_UNSUB, OP_PUB, OP_SEND, OP_PING, OP_RPC };
+
+/* Longest rpc method name (1..RPC_METHOD_MAX bytes, the topic alphabet). */
+#define RPC_METHOD_MAX 128
 
 /* Error codes in error replies (HTTP-like; documented in docs/protocol.md). */
 enum msg_code {
@@ -46,8 +49,13 @@ struct client_msg {
     size_t topic_len;
     const char *to; /* send: the target connection id (1..CONN_ID_MAX_LEN bytes) */
     size_t to_len;
-    const uint8_t *data; /* pub, send: the value of "data" in the message's own encoding: */
-    size_t data_len;     /* compact JSON text (ENC_JSON) or one msgpack object (ENC_MSGPACK) */
+    const char *method; /* rpc: the method (1..RPC_METHOD_MAX bytes of the topic alphabet) */
+    size_t method_len;
+    /* pub, send, rpc: the value of "data" in the message's own encoding,
+     * compact JSON text (ENC_JSON) or one msgpack object (ENC_MSGPACK); an
+     * rpc without data gets null. */
+    const uint8_t *data;
+    size_t data_len;
     /* sub: the position to resume from ({"since":{"seq":S,"epoch":"E"}}). */
     int has_since;
     uint64_t since_seq;
@@ -165,6 +173,16 @@ int msg_build_direct(struct buf *out, enum enc enc, const char *from, size_t fro
  * "max_message_bytes"} so clients can adapt. */
 void msg_build_welcome(struct buf *out, enum enc enc, const char *conn, const char *edge,
                        const char *region, const struct policy *policy, const char *user);
+/* The backend's answer to an rpc (docs/hooks.md): {"op":"rpc","id":N,
+ * "data":D}, D rendered from data (in data_enc) as msg_data_render does.
+ * Returns 0 or a msg_data_result (out unchanged). */
+int msg_build_rpc_result(struct buf *out, enum enc enc, int64_t id, enum enc data_enc,
+                         const uint8_t *data, size_t data_len, size_t budget);
+/* Adds "data":D to the welcome msg_build_welcome wrote at out[mark, end)
+ * (the connect hook's data for the client). Returns 0 or a
+ * msg_data_result (the welcome left as it was). */
+int msg_welcome_add_data(struct buf *out, size_t mark, enum enc enc, enum enc data_enc,
+                         const uint8_t *data, size_t data_len, size_t budget);
 /* The answer to an application-level {"op":"ping"}: {"op":"pong"[,"id":N]}. */
 void msg_build_pong(struct buf *out, enum enc enc, int has_id, int64_t id);
 void msg_build_ack(struct buf *out, enum enc enc, int64_t id);

@@ -370,3 +370,63 @@ void msg_build_error(struct buf *out, enum enc enc, int has_id, int64_t id, int 
     BUF_APPEND_LIT(out, "\xa6reason");
     mp_write_str(out, reason, rl);
 }
+
+int msg_build_rpc_result(struct buf *out, enum enc enc, int64_t id, enum enc data_enc,
+                         const uint8_t *data, size_t data_len, size_t budget)
+{
+    size_t mark = buf_readable(out);
+    int rc;
+    if (enc == ENC_JSON) {
+        buf_reserve(out, 40 + reserve_hint(data_len, budget));
+        BUF_APPEND_LIT(out, "{\"op\":\"rpc\",\"id\":");
+        json_write_i64(out, id);
+        BUF_APPEND_LIT(out, ",\"data\":");
+        if ((rc = msg_data_render(out, enc, data_enc, data, data_len, budget)) < 0)
+            goto fail;
+        buf_append_u8(out, '}');
+        return 0;
+    }
+    buf_reserve(out, 40 + reserve_hint(data_len, budget));
+    BUF_APPEND_LIT(out, "\x83\xa2op\xa3rpc\xa2id");
+    mp_write_int(out, id);
+    BUF_APPEND_LIT(out, "\xa4"
+                        "data");
+    if ((rc = msg_data_render(out, enc, data_enc, data, data_len, budget)) < 0)
+        goto fail;
+    return 0;
+fail:
+    buf_truncate(out, mark);
+    return rc;
+}
+
+int msg_welcome_add_data(struct buf *out, size_t mark, enum enc enc, enum enc data_enc,
+                         const uint8_t *data, size_t data_len, size_t budget)
+{
+    size_t end = buf_readable(out);
+    uint8_t *w = buf_head(out) + mark;
+    int rc;
+    if (enc == ENC_JSON) {
+        buf_truncate(out, end - 1); /* the closing brace */
+        BUF_APPEND_LIT(out, ",\"data\":");
+        if ((rc = msg_data_render(out, enc, data_enc, data, data_len, budget)) < 0)
+            goto fail;
+        buf_append_u8(out, '}');
+        return 0;
+    }
+    if (w[0] < 0x80 || w[0] >= 0x8f)
+        return MSG_DATA_INVALID; /* not a fixmap with room for one more key */
+    BUF_APPEND_LIT(out, "\xa4"
+                        "data");
+    if ((rc = msg_data_render(out, enc, data_enc, data, data_len, budget)) < 0)
+        goto fail;
+    buf_head(out)[mark]++; /* one more key in the fixmap */
+    return 0;
+fail:
+    if (enc == ENC_JSON) {
+        buf_truncate(out, end - 1);
+        buf_append_u8(out, '}');
+    } else {
+        buf_truncate(out, end);
+    }
+    return rc;
+}

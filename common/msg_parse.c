@@ -26,6 +26,7 @@ struct msg_parser {
     size_t budget;             /* render budget of data (msg_render_budget) */
     char topic[TOPIC_MAX_LEN]; /* JSON: copies, so the DOM can be freed at once */
     char to[CONN_ID_MAX_LEN];
+    char method[RPC_METHOD_MAX];
 };
 
 struct msg_parser *msg_parser_new(void)
@@ -106,7 +107,7 @@ struct field {
 };
 
 struct fields {
-    struct field op, topic, to, id;
+    struct field op, topic, to, id, method;
     int has_data;
     /* "since": 0 absent, 1 an object (a msgpack map: its seq and epoch
      * below), -1 anything else */
@@ -155,7 +156,7 @@ static int op_lookup(const char *s, size_t n, enum msg_op *op)
         enum msg_op op;
     } ops[] = {
         {"pub", 3, OP_PUB},   {"sub", 3, OP_SUB},   {"unsub", 5, OP_UNSUB},
-        {"send", 4, OP_SEND}, {"ping", 4, OP_PING},
+        {"send", 4, OP_SEND}, {"ping", 4, OP_PING}, {"rpc", 3, OP_RPC},
     };
 
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
@@ -197,6 +198,20 @@ static int fields_check(const struct fields *f, struct client_msg *out, struct m
 
     if (out->op == OP_PING)
         return 0; /* an application-level keepalive: no other field */
+    if (out->op == OP_RPC) {
+        /* Answered by the app's backend (docs/hooks.md): the reply needs
+         * the id to find its request. */
+        if (!out->has_id)
+            return fail(err, "rpc needs an id");
+        if (f->method.kind == F_ABSENT)
+            return fail(err, "missing method");
+        if (f->method.kind != F_STR || f->method.len > RPC_METHOD_MAX ||
+            !topic_is_valid(f->method.s, f->method.len))
+            return fail(err, "invalid method");
+        out->method = f->method.s;
+        out->method_len = f->method.len;
+        return 0;
+    }
     if (out->op == OP_SEND) {
         if (f->to.kind == F_ABSENT)
             return fail(err, "missing to");
@@ -348,6 +363,7 @@ static int parse_json(struct msg_parser *p, const uint8_t *frame, size_t len,
     json_field(root, "op", 2, &f.op);
     json_field(root, "topic", 5, &f.topic);
     json_field(root, "to", 2, &f.to);
+    json_field(root, "method", 6, &f.method);
     json_field(root, "id", 2, &f.id);
     json_t *data = json_object_getn(root, "data", 4);
     f.has_data = data != NULL;
@@ -372,8 +388,17 @@ static int parse_json(struct msg_parser *p, const uint8_t *frame, size_t len,
         memcpy(p->to, out->to, out->to_len);
         out->to = p->to;
     }
+    if (out->method) {
+        memcpy(p->method, out->method, out->method_len);
+        out->method = p->method;
+    }
+    if (out->op == OP_RPC && !data) {
+        static const uint8_t null_json[] = "null";
+        out->data = null_json;
+        out->data_len = 4;
+    }
 
-    if (out->op == OP_PUB || out->op == OP_SEND) {
+    if (out->op == OP_PUB || out->op == OP_SEND || (out->op == OP_RPC && data)) {
         /* The envelope is one level: data gets the rest of MP_MAX_DEPTH. */
         if (!json_depth_ok(data, MSG_DATA_MAX_DEPTH)) {
             fail(err, "nesting too deep");
@@ -407,8 +432,9 @@ done:
 
 /* ---- msgpack */
 
-enum { K_OP, K_TOPIC, K_TO, K_ID, K_DATA, K_SINCE, K_COUNT };
-static const char *const key_names[K_COUNT] = {"op", "topic", "to", "id", "data", "since"};
+enum { K_OP, K_TOPIC, K_TO, K_ID, K_DATA, K_SINCE, K_METHOD, K_COUNT };
+static const char *const key_names[K_COUNT] = {"op",   "topic", "to",    "id",
+                                               "data", "since", "method"};
 
 /* The value of str key `name` in map o, or NULL (the first one: a
  * position's own keys are not checked for repeats). */
@@ -570,6 +596,7 @@ static int parse_msgpack(struct msg_parser *p, const uint8_t *frame, size_t len,
     mp_field(val[K_OP], &f.op);
     mp_field(val[K_TOPIC], &f.topic);
     mp_field(val[K_TO], &f.to);
+    mp_field(val[K_METHOD], &f.method);
     mp_field(val[K_ID], &f.id);
     f.has_data = val[K_DATA] != NULL;
     if (val[K_SINCE]) {
@@ -597,7 +624,12 @@ static int parse_msgpack(struct msg_parser *p, const uint8_t *frame, size_t len,
     if (fields_check(&f, out, err) < 0)
         goto done;
     /* topic and to point into frame (msgpack-c does not copy str bodies). */
-    if (out->op == OP_PUB || out->op == OP_SEND) {
+    if (out->op == OP_RPC && !val[K_DATA]) {
+        static const uint8_t nil[] = {0xc0};
+        out->data = nil;
+        out->data_len = 1;
+    }
+    if (out->op == OP_PUB || out->op == OP_SEND || (out->op == OP_RPC && val[K_DATA])) {
         if (mp_value_span(frame, len, data_idx, &out->data, &out->data_len) < 0) {
             fail(err, "malformed msgpack");
             goto done;

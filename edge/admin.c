@@ -101,6 +101,7 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
         sum.stats.publishes_expired += s.stats.publishes_expired;
         sum.stats.publishes_refused += s.stats.publishes_refused;
         sum.deflate_clients += s.deflate_clients;
+        hooks_stats_add(&sum.hooks, &s.hooks);
         sum.pmd.compressed += s.pmd.compressed;
         sum.pmd.not_smaller += s.pmd.not_smaller;
         sum.pmd.compress_in += s.pmd.compress_in;
@@ -256,6 +257,7 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
                "spoke_edge_payloads_dropped_total{edge=\"%s\",reason=\"invalid\"} %" PRIu64 "\n"
                "spoke_edge_payloads_dropped_total{edge=\"%s\",reason=\"over_budget\"} %" PRIu64,
                e, sum.stats.dropped_invalid, e, sum.stats.dropped_over_budget);
+    hooks_metrics(&sum.hooks, e, &b);
     hub_links(&b, a);
     char labels[96];
     snprintf(labels, sizeof labels, "edge=\"%s\",", e);

@@ -625,3 +625,22 @@ int auth_pattern_match(const char *pattern, size_t plen, const char *topic, size
     }
     return plen == tlen && memcmp(pattern, topic, plen) == 0;
 }
+
+struct auth_identity *auth_identity_with_user(const struct auth_identity *base, const char *user,
+                                              size_t len)
+{
+    if (!user_ok(user, len))
+        return NULL;
+    size_t pats = base ? (size_t)(base->end - base->sub_off) : 0;
+    struct auth_identity *id = xmalloc(sizeof *id + len + 1 + pats);
+    id->exp = base ? base->exp : 0;
+    id->flags = (uint8_t)(ID_HAS_USER | (base ? base->flags & ID_HAS_CLAIM : 0));
+    memcpy(id->data, user, len);
+    id->data[len] = '\0';
+    id->sub_off = (uint16_t)(len + 1);
+    id->pub_off = (uint16_t)(id->sub_off + (base ? base->pub_off - base->sub_off : 0));
+    id->end = (uint16_t)(id->sub_off + pats);
+    if (pats)
+        memcpy(id->data + id->sub_off, base->data + base->sub_off, pats);
+    return id;
+}

@@ -82,6 +82,12 @@ struct auth_identity;
 int auth_verify(const struct auth *a, const char *token, size_t len, time_t now,
                 struct auth_identity **out, const char **why);
 void auth_identity_free(struct auth_identity *id); /* NULL ok */
+/* A copy of base (NULL: anonymous, no claim) with user[0, len) as its user:
+ * what a connect hook's answer names (docs/hooks.md). The token's
+ * permissions, if any, stay. Returns NULL if user is not a valid sub
+ * (1..AUTH_USER_MAX printable ASCII bytes without '"' or '\'). */
+struct auth_identity *auth_identity_with_user(const struct auth_identity *base, const char *user,
+                                              size_t len);
 /* The sub claim (NUL-terminated, safe to embed in JSON) or NULL. */
 const char *auth_identity_user(const struct auth_identity *id);
 /* The token's exp claim (id not NULL): when the caller may want to close

@@ -12,6 +12,7 @@
 #include <http_parser.h>
 
 #include "common/container.h"
+#include "common/jsonwrite.h"
 #include "common/log.h"
 #include "common/msg.h"
 #include "common/net.h"
@@ -20,6 +21,7 @@
 #include "edge/admission.h"
 #include "edge/auth.h"
 #include "edge/handshake.h"
+#include "edge/hooks.h"
 #include "edge/iplimit.h"
 #include "edge/request.h"
 #include "edge/transport.h"
@@ -82,6 +84,10 @@ void client_accept(struct worker *w, int fd, const struct sockaddr_storage *ss, 
     c->state = CLIENT_HANDSHAKE;
     c->hs = handshake_new();
     handshake_allow_deflate(c->hs, (int)w->policy.deflate);
+    const char(*keep)[HOOKS_HEADER_NAME_MAX + 1];
+    unsigned nkeep = hooks_connect_headers(w, &keep);
+    if (nkeep)
+        handshake_keep_headers(c->hs, keep, nkeep);
     if (cfg->client_sndbuf > 0)
         net_set_sndbuf(fd, (int)cfg->client_sndbuf);
     net_set_nodelay(fd);
@@ -239,7 +245,11 @@ void client_terminate(struct client *c, const char *why)
         return;
     if (why)
         log_debug("conn %s: closed: %s", client_id(c, id, sizeof id), why);
+    int was_open = c->state == CLIENT_OPEN || c->state == CLIENT_CLOSING;
     c->state = CLIENT_CLOSED;
+    if (was_open && hooks_on(w, HOOK_DISCONNECT))
+        hooks_disconnected(w, client_id(c, id, sizeof id), auth_identity_user(client_identity(c)),
+                           why ? why : "closed");
     ev_io_stop(w->loop, &c->io);
     transport_end(c->ssl, c->io.fd);
     c->ssl = NULL;
@@ -432,7 +442,10 @@ static const struct wsconn_events ws_events = {
     .failed = ws_failed,
 };
 
-static void finish_handshake(struct client *c, const uint8_t *rest, size_t n, enum enc enc)
+/* doc: a connect hook's answer (NULL: none): its "data" goes into the
+ * welcome, its "subscribe" topics are subscribed to after it. */
+static void finish_handshake(struct client *c, const uint8_t *rest, size_t n, enum enc enc,
+                             json_t *doc)
 {
     struct worker *w = c->w;
     char id[CONN_ID_MAX_LEN];
@@ -454,7 +467,25 @@ static void finish_handshake(struct client *c, const uint8_t *rest, size_t n, en
     buf_reset(&w->scratch);
     msg_build_welcome(&w->scratch, enc, id, w->cfg->name, w->cfg->region, &w->policy,
                       auth_identity_user(client_identity(c)));
+    json_t *data = doc ? json_object_get(doc, "data") : NULL;
+    if (data) {
+        char *s = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!s || msg_welcome_add_data(&w->scratch, 0, enc, ENC_JSON, (const uint8_t *)s, strlen(s),
+                                       msg_render_budget(w->policy.max_message_bytes)) < 0)
+            log_warn("conn %s: the connect hook's data has no form for this client: left out", id);
+        free(s);
+    }
     client_send_payload(c, buf_head(&w->scratch), buf_readable(&w->scratch));
+    json_t *subs = doc ? json_object_get(doc, "subscribe") : NULL;
+    size_t i;
+    json_t *t;
+    json_array_foreach(subs, i, t)
+    {
+        if (json_is_string(t) && topic_is_valid(json_string_value(t), json_string_length(t)))
+            request_sub_auto(c, json_string_value(t), json_string_length(t));
+        else
+            log_warn("conn %s: the connect hook named an invalid topic to subscribe to", id);
+    }
     log_debug("conn %s: open (%s%s)", id, enc == ENC_JSON ? "spoke.json" : "spoke.msgpack",
               c->flags & CLIENT_F_DEFLATE ? ", permessage-deflate" : "");
     if (n)
@@ -477,6 +508,112 @@ static void answer_http(struct client *c, struct buf *resp)
     c->hs = NULL;
     enter_closing(c);
     c->flags |= CLIENT_F_FLUSH_CLOSE;
+}
+
+/* ---- the connect hook: the backend decides before the 101 goes out */
+
+struct connect_ctx {
+    uint64_t seq;
+    enum enc enc;
+    struct buf answer; /* the 101 */
+    size_t nrest;
+    uint8_t rest[]; /* WebSocket bytes that came behind the request */
+};
+
+static void connect_done(struct worker *w, const struct hook_answer *a, void *ud)
+{
+    struct connect_ctx *x = ud;
+    struct client *c = worker_find_client(w, x->seq);
+    char id[CONN_ID_MAX_LEN];
+    if (!c || c->state != CLIENT_HANDSHAKE || !(c->flags & CLIENT_F_HOOK_WAIT))
+        goto out; /* gone meanwhile (handshake timeout) */
+    c->flags &= (uint8_t)~CLIENT_F_HOOK_WAIT;
+    client_id(c, id, sizeof id);
+    if (!a->allow) {
+        struct buf *resp = &w->scratch;
+        int status = a->code >= 400 && a->code <= 599 ? a->code : 403;
+        char body[160];
+        snprintf(body, sizeof body, "%s\n", a->reason ? a->reason : "denied by the application");
+        buf_reset(resp);
+        handshake_refuse(resp, status,
+                         status == 401   ? "Unauthorized"
+                         : status == 403 ? "Forbidden"
+                         : status >= 500 ? "Service Unavailable"
+                                         : "Refused",
+                         "", body);
+        log_info("conn %s: upgrade refused by the connect hook: %d %s", id, status, body);
+        queue_frame(c, frame_raw(buf_head(resp), buf_readable(resp)));
+        handshake_free(c->hs);
+        c->hs = NULL;
+        enter_closing(c);
+        c->flags |= CLIENT_F_FLUSH_CLOSE;
+        goto out;
+    }
+    json_t *user = a->doc ? json_object_get(a->doc, "user") : NULL;
+    if (json_is_string(user)) {
+        struct auth_identity *now = auth_identity_with_user(
+            client_identity(c), json_string_value(user), json_string_length(user));
+        if (!now) {
+            log_warn("conn %s: the connect hook's user is not a valid user id: ignored", id);
+        } else {
+            if (!c->access)
+                c->access = xcalloc(1, sizeof *c->access);
+            auth_identity_free(c->access->id);
+            c->access->id = now;
+        }
+    }
+    queue_frame(c, frame_raw(buf_head(&x->answer), buf_readable(&x->answer)));
+    ev_io_start(w->loop, &c->io);
+    finish_handshake(c, x->rest, x->nrest, x->enc, a->doc);
+out:
+    buf_deinit(&x->answer);
+    free(x);
+}
+
+/* Asks the backend whether c may open (docs/hooks.md): reading stops, the
+ * 101 answer and the bytes behind the request wait in the call's context. */
+static void connect_hook(struct client *c, const struct buf *answer, const uint8_t *rest, size_t n,
+                         enum enc enc)
+{
+    struct worker *w = c->w;
+    struct connect_ctx *x = xmalloc(sizeof *x + n);
+    x->seq = c->seq;
+    x->enc = enc;
+    buf_init(&x->answer);
+    buf_append(&x->answer, buf_head(answer), buf_readable(answer));
+    x->nrest = n;
+    if (n)
+        memcpy(x->rest, rest, n);
+    ev_io_stop(w->loop, &c->io);
+    c->flags |= CLIENT_F_HOOK_WAIT;
+
+    char addr[80] = "";
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getpeername(c->io.fd, (struct sockaddr *)&ss, &sl) == 0)
+        net_format_sockaddr(&ss, addr, sizeof addr);
+    size_t tlen;
+    const char *target = handshake_target(c->hs, &tlen);
+    struct buf *b = &w->scratch;
+    buf_reset(b);
+    request_hook_who(b, c);
+    BUF_APPEND_LIT(b, ",\"remote\":");
+    json_write_str(b, addr, strlen(addr));
+    BUF_APPEND_LIT(b, ",\"target\":");
+    json_write_str(b, target, tlen);
+    BUF_APPEND_LIT(b, ",\"protocol\":");
+    if (enc == ENC_JSON)
+        BUF_APPEND_LIT(b, "\"spoke.json\"");
+    else
+        BUF_APPEND_LIT(b, "\"spoke.msgpack\"");
+    BUF_APPEND_LIT(b, ",\"tls\":");
+    if (c->ssl)
+        BUF_APPEND_LIT(b, "true");
+    else
+        BUF_APPEND_LIT(b, "false");
+    BUF_APPEND_LIT(b, ",\"headers\":");
+    handshake_kept_headers(c->hs, b);
+    hooks_call(w, HOOK_CONNECT, b, connect_done, x);
 }
 
 static void process(struct client *c, const uint8_t *p, size_t n, int from_partial)
@@ -503,8 +640,8 @@ static void process(struct client *c, const uint8_t *p, size_t n, int from_parti
                 c->access = xcalloc(1, sizeof *c->access);
             c->access->id = who;
         }
-        queue_frame(c, frame_raw(buf_head(resp), buf_readable(resp)));
         if (r == HANDSHAKE_FAILED) {
+            queue_frame(c, frame_raw(buf_head(resp), buf_readable(resp)));
             char id[CONN_ID_MAX_LEN];
             log_info("conn %s: upgrade refused: %s", client_id(c, id, sizeof id), why);
             handshake_free(c->hs);
@@ -513,7 +650,12 @@ static void process(struct client *c, const uint8_t *p, size_t n, int from_parti
             c->flags |= CLIENT_F_FLUSH_CLOSE;
             return;
         }
-        finish_handshake(c, p + used, n - used, enc);
+        if (hooks_on(w, HOOK_CONNECT)) {
+            connect_hook(c, resp, p + used, n - used, enc);
+            return;
+        }
+        queue_frame(c, frame_raw(buf_head(resp), buf_readable(resp)));
+        finish_handshake(c, p + used, n - used, enc, NULL);
         return;
     }
     if (c->state == CLIENT_OPEN || c->state == CLIENT_CLOSING)
@@ -542,7 +684,7 @@ static void on_readable(struct client *c)
         refuse_plain_http(c);
         return;
     }
-    while (budget && c->state != CLIENT_CLOSED) {
+    while (budget && c->state != CLIENT_CLOSED && !(c->flags & CLIENT_F_HOOK_WAIT)) {
         struct buf *partial = wsconn_partial(c);
         uint8_t *dst;
         size_t cap;
@@ -596,7 +738,8 @@ static void on_readable(struct client *c)
     }
     /* Out of budget: the socket wakes us again, but bytes TLS already
      * decrypted would not. */
-    if (c->state != CLIENT_CLOSED && transport_has_pending(c->ssl))
+    if (c->state != CLIENT_CLOSED && !(c->flags & CLIENT_F_HOOK_WAIT) &&
+        transport_has_pending(c->ssl))
         ev_feed_event(w->loop, &c->io, EV_READ);
 }
 

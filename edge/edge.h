@@ -30,6 +30,7 @@
 #include "common/policy.h"
 #include "edge/config.h"
 #include "edge/deadline.h"
+#include "edge/hooks.h"
 #include "edge/pubs.h"
 #include "edge/resume.h"
 #include "edge/sendq.h"
@@ -41,6 +42,8 @@ struct msg_parser;
 struct handshake;
 struct wsconn;
 struct auth_identity;
+struct hooks_conf;
+struct hook_engine;
 typedef struct ssl_st SSL;
 
 /* ---- the worker ---------------------------------------------------------- */
@@ -76,6 +79,7 @@ struct worker_snapshot {
     uint64_t deflate_clients; /* connections that negotiated permessage-deflate */
     struct worker_stats stats;
     struct pmd_stats pmd;
+    struct hook_stats hooks;
 };
 
 /* A listening socket of a worker: ws, or wss (TLS terminated here). */
@@ -147,6 +151,10 @@ struct worker {
      * negotiates it. */
     struct pmd_codec *pmd;
     size_t deflate_clients;
+    /* Backend hooks (docs/hooks.md): the hub's configuration (NULL: off)
+     * and the calls in flight (edge/hooks.h; NULL while off). */
+    struct hooks_conf *hooks;
+    struct hook_engine *hk;
     uint8_t *rbuf; /* WORKER_READ_BUF bytes: all reads land here first */
     struct worker_stats stats;
     ev_tstamp drop_logged_at; /* last payload drop logged (deliver.c) */
@@ -169,6 +177,7 @@ enum {
     CLIENT_F_FLUSH_CLOSE = 8, /* tear down once the queue is written */
     CLIENT_F_PONG_WAIT = 16,  /* pinged; `deadline` is in the pong list */
     CLIENT_F_DEFLATE = 32,    /* permessage-deflate negotiated (RFC 7692) */
+    CLIENT_F_HOOK_WAIT = 64,  /* upgrade waiting for the connect hook (reading stopped) */
 };
 
 /* Everything an idle connection holds: no wslay context, no buffers.

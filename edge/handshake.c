@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jsonwrite.h"
 #include "common/pmdeflate.h"
 #include "common/textlist.h"
 #include "common/xalloc.h"
@@ -62,8 +63,14 @@ struct handshake {
      * up to VALUE_MAX; past it nothing is negotiated. */
     struct buf extensions;
     int extensions_overflow;
-    int deflate_allowed;       /* the policy's deflate (handshake_allow_deflate) */
-    int deflate;               /* permessage-deflate accepted in the answer */
+    int deflate_allowed; /* the policy's deflate (handshake_allow_deflate) */
+    int deflate;         /* permessage-deflate accepted in the answer */
+    /* Headers a connect hook forwards (handshake_keep_headers): their names,
+     * and what came as a JSON object's members ("Name":"value",...). */
+    char (*keep)[HANDSHAKE_KEEP_NAME_MAX + 1];
+    unsigned nkeep;
+    int current_kept;
+    struct buf kept;
     size_t path_off, path_len; /* the target's path in url, once parsed */
 };
 
@@ -75,6 +82,7 @@ struct handshake *handshake_new(void)
     buf_init(&h->value);
     buf_init(&h->url);
     buf_init(&h->extensions);
+    buf_init(&h->kept);
     return h;
 }
 
@@ -85,6 +93,8 @@ void handshake_free(struct handshake *h)
     buf_deinit(&h->url);
     buf_deinit(&h->value);
     buf_deinit(&h->extensions);
+    buf_deinit(&h->kept);
+    free(h->keep);
     free(h->origin);
     free(h->bearer);
     free(h->query_token);
@@ -179,8 +189,10 @@ static void finish_header(struct handshake *h)
     size_t value_len = buf_readable(&h->value);
     /* A header we interpret but could not hold whole is refused: judging a
      * truncated value would make the answer depend on how TCP split it. */
-    if (h->value_overflow && h->current != H_OTHER)
+    if (h->value_overflow && (h->current != H_OTHER || h->current_kept))
         h->bad_header = 1;
+    if (h->value_overflow)
+        h->current_kept = 0;
     switch (h->current) {
     case H_KEY:
         h->key_count++;
@@ -257,6 +269,15 @@ static void finish_header(struct handshake *h)
         break;
     case H_OTHER: break;
     }
+    if (h->current_kept) {
+        /* A repeated header is sent as its values joined (RFC 7230 §3.2.2). */
+        buf_append_u8(&h->kept, buf_readable(&h->kept) ? ',' : '{');
+        json_write_str(&h->kept, h->keep[h->current_kept - 1],
+                       strlen(h->keep[h->current_kept - 1]));
+        buf_append_u8(&h->kept, ':');
+        json_write_str(&h->kept, value, value_len);
+    }
+    h->current_kept = 0;
     h->in_value = 0;
     h->field_len = 0;
     buf_reset(&h->value);
@@ -303,9 +324,14 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     if (!h->in_value) {
         h->in_value = 1;
         h->current = h->field_len <= FIELD_MAX ? classify(h->field, h->field_len) : H_OTHER;
+        h->current_kept = 0;
+        for (unsigned i = 0; i < h->nkeep && h->field_len <= FIELD_MAX; i++)
+            if (strlen(h->keep[i]) == h->field_len &&
+                strncasecmp(h->keep[i], h->field, h->field_len) == 0)
+                h->current_kept = (int)i + 1;
         buf_reset(&h->value);
     }
-    if (h->current == H_OTHER)
+    if (h->current == H_OTHER && !h->current_kept)
         return 0;
     if (h->value_overflow || buf_readable(&h->value) + len > VALUE_MAX) {
         h->value_overflow = 1;
@@ -479,6 +505,32 @@ enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size
                proto ? "\r\n" : "", h->deflate ? "Sec-WebSocket-Extensions: " : "",
                h->deflate ? ext : "", h->deflate ? "\r\n" : "");
     return HANDSHAKE_DONE;
+}
+
+void handshake_keep_headers(struct handshake *h, const char (*names)[HANDSHAKE_KEEP_NAME_MAX + 1],
+                            unsigned n)
+{
+    free(h->keep);
+    h->keep = n ? xmalloc(n * sizeof *h->keep) : NULL;
+    if (n)
+        memcpy(h->keep, names, n * sizeof *h->keep);
+    h->nkeep = n;
+}
+
+void handshake_kept_headers(const struct handshake *h, struct buf *out)
+{
+    if (!buf_readable(&h->kept)) {
+        BUF_APPEND_LIT(out, "{}");
+        return;
+    }
+    buf_append(out, buf_head(&h->kept), buf_readable(&h->kept));
+    buf_append_u8(out, '}');
+}
+
+const char *handshake_target(const struct handshake *h, size_t *len)
+{
+    *len = buf_readable(&h->url);
+    return (const char *)buf_head(&h->url);
 }
 
 void handshake_allow_deflate(struct handshake *h, int on)

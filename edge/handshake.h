@@ -36,6 +36,18 @@ enum handshake_result handshake_feed(struct handshake *h, const uint8_t *p, size
                                      size_t *consumed, struct buf *response, enum enc *enc,
                                      const char **why);
 
+/* Request headers a connect hook forwards to the backend (docs/hooks.md):
+ * names (matched case-insensitively) are copied. Call before feeding. */
+#define HANDSHAKE_KEEP_NAME_MAX 64
+void handshake_keep_headers(struct handshake *h, const char (*names)[HANDSHAKE_KEEP_NAME_MAX + 1],
+                            unsigned n);
+/* After DONE: the kept headers as one JSON object appended to out
+ * ({"Name":"value",...}, names as configured, repeated headers one member
+ * each). */
+void handshake_kept_headers(const struct handshake *h, struct buf *out);
+/* After DONE: the request target (path and query) as received. */
+const char *handshake_target(const struct handshake *h, size_t *len);
+
 /* Whether permessage-deflate may be negotiated (the policy's deflate);
  * off until called. Call before the request completes. */
 void handshake_allow_deflate(struct handshake *h, int on);

@@ -9,6 +9,7 @@
 #include "edge/auth.h"
 #include "edge/client.h"
 #include "edge/edge.h"
+#include "edge/hooks.h"
 #include "edge/uplink.h"
 
 /* Refusals within this window beyond rate_burst close the connection. */
@@ -96,14 +97,24 @@ static void answer_already(struct client *c, const struct client_msg *m, struct 
 static void handle_sub(struct client *c, const struct client_msg *m)
 {
     struct worker *w = c->w;
-    struct sub *s = NULL;
-    char reason[120];
     if (!auth_may_subscribe(edge_auth(w->cfg), client_identity(c), m->topic, m->topic_len)) {
         w->stats.forbidden++;
         client_send_error(c, m->has_id, m->id, CODE_FORBIDDEN,
                           "not allowed to subscribe to this topic");
         return;
     }
+    if (hooks_on_topic(w, HOOK_SUBSCRIBE, m->topic, m->topic_len)) {
+        request_hook_sub(c, m); /* the backend decides first */
+        return;
+    }
+    request_sub_go(c, m);
+}
+
+void request_sub_go(struct client *c, const struct client_msg *m)
+{
+    struct worker *w = c->w;
+    struct sub *s = NULL;
+    char reason[120];
     int r = topic_subscribe(&w->topics, c, &c->subs, (enum enc)c->enc, m->topic, m->topic_len,
                             (uint32_t)w->policy.max_subscriptions,
                             (uint32_t)w->policy.worker_max_topics, m->has_since, &s);
@@ -154,20 +165,32 @@ static void handle_unsub(struct client *c, const struct client_msg *m)
 static void handle_pub(struct client *c, const struct client_msg *m)
 {
     struct worker *w = c->w;
-    char from[CONN_ID_MAX_LEN];
     if (!auth_may_publish(edge_auth(w->cfg), client_identity(c), m->topic, m->topic_len)) {
         w->stats.forbidden++;
         client_send_error(c, m->has_id, m->id, CODE_FORBIDDEN,
                           "not allowed to publish to this topic");
         return;
     }
+    if (hooks_on_topic(w, HOOK_PUBLISH, m->topic, m->topic_len)) {
+        request_hook_pub(c, m);
+        return;
+    }
+    request_pub_go(c, m->has_id, m->id, m->topic, m->topic_len, (enum enc)c->enc, m->data,
+                   m->data_len);
+}
+
+void request_pub_go(struct client *c, int has_id, int64_t id, const char *topic, size_t topic_len,
+                    enum enc enc, const uint8_t *data, size_t data_len)
+{
+    struct worker *w = c->w;
+    char from[CONN_ID_MAX_LEN];
     /* Kept until the hub has ordered it (edge/pubs.h): the ack comes with
      * its seq, or an error says it was not. */
-    struct pub *p = pubs_add(
-        &w->pubs, c->seq, m->has_id, m->id, m->topic, m->topic_len, client_id(c, from, sizeof from),
-        auth_identity_user(client_identity(c)), (uint8_t)c->enc, m->data, m->data_len);
+    struct pub *p =
+        pubs_add(&w->pubs, c->seq, has_id, id, topic, topic_len, client_id(c, from, sizeof from),
+                 auth_identity_user(client_identity(c)), (uint8_t)enc, data, data_len);
     if (!p) {
-        client_send_error(c, m->has_id, m->id, CODE_UNAVAILABLE,
+        client_send_error(c, has_id, id, CODE_UNAVAILABLE,
                           "too many publishes waiting for the hub: message not published");
         return;
     }
@@ -304,5 +327,6 @@ void request_handle(struct client *c, uint8_t opcode, const uint8_t *p, size_t n
     case OP_UNSUB: handle_unsub(c, &m); return;
     case OP_PUB: handle_pub(c, &m); return;
     case OP_SEND: handle_send(c, &m); return;
+    case OP_RPC: request_hook_rpc(c, &m); return;
     }
 }

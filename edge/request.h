@@ -9,7 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/enc.h"
+
 struct client;
+struct client_msg;
 struct frame;
 struct topic;
 struct worker;
@@ -38,5 +41,25 @@ void request_pub_ended(void *ud, uint64_t conn, int has_id, int64_t id, int code
  * seq and epoch) or the error. */
 void request_pub_result(struct worker *w, uint64_t pub_id, int code, const char *reason,
                         uint64_t seq, const char *epoch);
+
+/* A sub or pub that may go ahead (permissions checked, the backend asked
+ * where a hook applies): carried out and answered as usual. */
+void request_sub_go(struct client *c, const struct client_msg *m);
+void request_pub_go(struct client *c, int has_id, int64_t id, const char *topic, size_t topic_len,
+                    enum enc enc, const uint8_t *data, size_t data_len);
+
+/* edge/request_hooks.c: the requests a backend hook decides (docs/hooks.md).
+ * Each asks the backend, then carries the request out, refuses it or
+ * answers it once the backend has; a connection gone meanwhile is dropped. */
+void request_hook_sub(struct client *c, const struct client_msg *m);
+void request_hook_pub(struct client *c, const struct client_msg *m);
+void request_hook_rpc(struct client *c, const struct client_msg *m);
+/* Appends "conn":ID,"user":USER|null, the members every hook call about
+ * connection c starts with. */
+struct buf;
+void request_hook_who(struct buf *b, struct client *c);
+/* The topics a connect hook's answer subscribes the connection to: as a
+ * sub without an id, past the token's permissions (the backend decided). */
+void request_sub_auto(struct client *c, const char *topic, size_t len);
 
 #endif

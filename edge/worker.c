@@ -143,6 +143,7 @@ static void publish_snapshot(struct worker *w)
     };
     if (w->pmd)
         s.pmd = *pmd_codec_stats(w->pmd);
+    hooks_stats(w, &s.hooks);
     s.stats.sends_timed_out = w->sends.timed_out;
     s.stats.results_unsolicited = w->sends.unsolicited;
     s.stats.resumes_recovered = w->resumes.recovered;
@@ -358,6 +359,7 @@ void worker_deinit(struct worker *w)
         w->dirty = c->dirty_next;
         client_free(c);
     }
+    hooks_free(w); /* before the connections' table goes: answers look them up */
     uplink_free(w->up);
     resumes_deinit(&w->resumes);
     topics_deinit(&w->topics);

@@ -21,8 +21,10 @@ export interface Welcome {
   edge: string;
   region: string;
   policy: Policy;
-  /** The token's `sub`, when it had one. */
+  /** The token's `sub` (or the connect hook's user), when it had one. */
   user?: string;
+  /** What the application's connect hook gave this connection. */
+  data?: unknown;
 }
 
 /** A message on a subscribed topic. `epoch` is null only before the first
@@ -156,6 +158,9 @@ export class Spoke {
   publish(topic: string, data: unknown): Promise<Position>;
   /** Resolves once the target connection's edge has queued it. */
   send(conn: string, data: unknown): Promise<void>;
+  /** Calls method on the application's backend (the edge's rpc hook): its
+   * answer's data, or a SpokeError with its code (503 when it failed). */
+  rpc(method: string, data?: unknown): Promise<unknown>;
   close(): void;
 }
 

@@ -273,6 +273,12 @@ export class Spoke {
     return this._request({ op: "send", to: conn, data }, () => undefined);
   }
 
+  /** Asks the application's backend (the rpc hook, docs/hooks.md): resolves
+   * with its answer's data, or rejects with its error code. */
+  rpc(method, data = null) {
+    return this._request({ op: "rpc", method, data }, (reply) => reply.data);
+  }
+
   close() {
     if (this.state === "closed") return;
     this._gen++;
@@ -391,7 +397,7 @@ export class Spoke {
     if (!m || typeof m !== "object") return;
     switch (m.op) {
       case "msg": return this._onMsg(m);
-      case "ack": case "pong": return this._onAck(m);
+      case "ack": case "pong": case "rpc": return this._onAck(m);
       case "error": return this._onError(m);
       case "reset": return this._onReset(m);
       case "direct": return this._emit("direct", { from: m.from, data: m.data, user: m.user });

@@ -29,7 +29,7 @@ from benchlib import fmt_us as us  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 WORKLOADS = ("idle", "fanout", "broadcast", "topics", "link", "recovery", "history", "handshake",
-             "churn", "wss", "deflate", "redis")
+             "churn", "wss", "deflate", "redis", "hooks")
 
 # The hub's history for the `history` workload, in one place so that it is
 # easy to follow the hub's syntax: every topic keeps up to COUNT messages for
@@ -766,9 +766,9 @@ class Bench:
                           f"marginal {r['hub_bytes_per_message_marginal']} B/msg", "",
                           metric + held_note + bl.flags(r)))
 
-    def connect_loop(self, role, p=None, tls=False):
+    def connect_loop(self, role, p=None, tls=False, hub_config=None, name=None):
         p = p or self.profile[role]
-        name = f"{role}-wss" if tls else role
+        name = name or (f"{role}-wss" if tls else role)
 
         def run(c):
             label = self.label(role)
@@ -799,7 +799,7 @@ class Bench:
                     "irq_cpu_s": win.irq_cpu,
                     "per_edge_cpu_s_with_irq": round(done / (edges_cpu + win.irq_cpu))
                     if edges_cpu + win.irq_cpu else None, "result": res}
-        r, _ = self.measure(run, tls=tls)
+        r, _ = self.measure(run, tls=tls, hub_config=hub_config)
         done = r["completed"]
         flag = bl.flags(r)
         what = "upgrades" if role == "handshake" else "loops"
@@ -822,6 +822,40 @@ class Bench:
 
     def churn(self):
         self.connect_loop("churn")
+
+    def hooks(self):
+        """Upgrades per edge CPU-second with a connect hook (a local Python
+        backend answering at once) against none, and the time the hook adds
+        per upgrade (concurrency / rate, both runs at the same concurrency)."""
+        sys.path.insert(0, str(REPO / "tests" / "integration"))
+        from hookbackend import Backend
+        backend = Backend()
+        try:
+            ini = f"[hooks]\nurl = {backend.url}\nconnect = closed\ntimeout = 2s\n"
+            p = self.profile["handshake"]
+            off = self.connect_loop("handshake", p, name="hooks-connect-off")
+            on = self.connect_loop("handshake", p, hub_config=ini, name="hooks-connect-on")
+        finally:
+            backend.stop()
+        calls = len(backend.of("connect"))
+        a, b = off.get("per_edge_cpu_s"), on.get("per_edge_cpu_s")
+        lat = {k: round(1e6 * p["conns"] / r["rate"], 1) if r.get("rate") else None
+               for k, r in (("off", off), ("on", on))}
+        out = {"name": "hooks-connect", "conditions": {"concurrency": p["conns"],
+                                                        "seconds": p["seconds"],
+                                                        "backend": "Python ThreadingHTTPServer"},
+               "per_edge_cpu_s": {"off": a, "on": b},
+               "ratio": round(b / a, 3) if a and b else None,
+               "us_per_upgrade": lat, "backend_calls": calls,
+               "added_us_per_upgrade": round(lat["on"] - lat["off"], 1)
+               if lat["on"] and lat["off"] else None}
+        self.record("hooks", out,
+                    f"connect hook: {bl.fmt_rate(a)} → {bl.fmt_rate(b)} upgrades per edge CPU-s "
+                    f"({out['ratio']}×); {lat['off']} → {lat['on']} µs per upgrade at "
+                    f"{p['conns']} in flight; {calls} backend calls")
+        self.rows.append(("hooks connect", f"{p['conns']} in flight",
+                          f"{bl.fmt_rate(a)} → {bl.fmt_rate(b)}/edge-CPU-s",
+                          f"{lat['off']} → {lat['on']} µs/upgrade", "", ""))
 
     def wss(self):
         """The cost of TLS: idle memory, full handshakes, and fan-out over wss

@@ -93,3 +93,19 @@ test("direct messages are direct events", async () => {
   assert.deepEqual(got, [{ from: "edge-b:0:1:2", data: { x: 1 }, user: "bob" }]);
   client.close();
 });
+
+test("rpc sends method and data with an id and resolves with the backend's data", async () => {
+  const { client, net } = await makeClient();
+  const ws = await open(client, net);
+  const p = client.rpc("orders.list", { page: 1 });
+  const q = client.rpc("nope");
+  const [a, b] = ws.ops("rpc");
+  assert.equal(a.method, "orders.list");
+  assert.deepEqual(a.data, { page: 1 });
+  assert.equal(b.data, null);
+  ws.deliver({ op: "rpc", id: a.id, data: [1, 2] });
+  ws.deliver({ op: "error", id: b.id, code: 404, reason: "no such method" });
+  assert.deepEqual(await p, [1, 2]);
+  await assert.rejects(q, (e) => e instanceof SpokeError && e.code === 404);
+  client.close();
+});

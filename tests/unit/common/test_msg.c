@@ -308,6 +308,37 @@ static void test_msg_parse_msgpack_send(void **state)
     assert_bytes(M.data, M.data_len, "\xc4\x02\x00\xff");
 }
 
+/* rpc (docs/hooks.md): a method and an id are required, data defaults to
+ * null in either encoding. */
+static void test_msg_parse_rpc(void **state)
+{
+    (void)state;
+    assert_int_equal(pj("{\"op\":\"rpc\",\"method\":\"orders.list\",\"data\":{\"p\":1},"
+                        "\"id\":5}"),
+                     0);
+    assert_int_equal(M.op, OP_RPC);
+    assert_bytes(M.method, M.method_len, "orders.list");
+    assert_bytes(M.data, M.data_len, "{\"p\":1}");
+    assert_int_equal(pj("{\"op\":\"rpc\",\"method\":\"ping\",\"id\":1}"), 0);
+    assert_bytes(M.data, M.data_len, "null");
+    assert_refused(pj("{\"op\":\"rpc\",\"method\":\"x\"}"), "rpc needs an id");
+    assert_refused(pj("{\"op\":\"rpc\",\"id\":1}"), "missing method");
+    assert_refused(pj("{\"op\":\"rpc\",\"method\":\"a b\",\"id\":1}"), "invalid method");
+    assert_refused(pj("{\"op\":\"rpc\",\"method\":7,\"id\":1}"), "invalid method");
+    char big[300];
+    snprintf(big, sizeof big, "{\"op\":\"rpc\",\"method\":\"%0129d\",\"id\":1}", 0);
+    assert_refused(pj(big), "invalid method");
+    mp_begin(3);
+    mp_kv("op", "rpc");
+    mp_kv("method", "add");
+    mp_s("id");
+    msgpack_pack_int(&PK, 9);
+    assert_int_equal(mp_parse(), 0);
+    assert_int_equal(M.op, OP_RPC);
+    assert_bytes(M.method, M.method_len, "add");
+    assert_bytes(M.data, M.data_len, "\xc0");
+}
+
 /* ---- ids */
 
 static void test_msg_parse_keeps_ids_exact(void **state)
@@ -992,6 +1023,7 @@ int main(void)
         cmocka_unit_test(test_msg_parse_msgpack_pub_points_data_at_its_bytes),
         cmocka_unit_test(test_msg_parse_msgpack_pub_accepts_scalar_data_last),
         cmocka_unit_test(test_msg_parse_msgpack_send),
+        cmocka_unit_test(test_msg_parse_rpc),
         cmocka_unit_test(test_msg_parse_keeps_ids_exact),
         cmocka_unit_test(test_msg_parse_rejects_non_integer_id),
         cmocka_unit_test(test_msg_parse_rejects_id_outside_int64),

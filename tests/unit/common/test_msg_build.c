@@ -277,6 +277,46 @@ static void test_msg_build_welcome_msgpack_decodes_to_map(void **state)
     assert_mp_str(val(m, 3), "eu-west", 7);
 }
 
+/* The backend hooks' messages (docs/hooks.md): an rpc's answer, and the
+ * connect hook's data added to a welcome, in both encodings. */
+static void test_msg_build_rpc_result_and_welcome_data(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        msg_build_rpc_result(&B, ENC_JSON, 5, ENC_JSON, (const uint8_t *)"{\"a\":1}", 7, 1024), 0);
+    assert_out("{\"op\":\"rpc\",\"id\":5,\"data\":{\"a\":1}}");
+    buf_reset(&B);
+    assert_int_equal(
+        msg_build_rpc_result(&B, ENC_MSGPACK, 5, ENC_JSON, (const uint8_t *)"[1]", 3, 1024), 0);
+    static const char *const rk[] = {"op", "id", "data", NULL};
+    const msgpack_object *m = decode_map(rk);
+    assert_mp_str(val(m, 0), "rpc", 3);
+    assert_int_equal(val(m, 2)->type, MSGPACK_OBJECT_ARRAY);
+    buf_reset(&B);
+    assert_int_equal(msg_build_rpc_result(&B, ENC_JSON, 5, ENC_JSON, (const uint8_t *)"{", 1, 1024),
+                     MSG_DATA_INVALID);
+    assert_int_equal(buf_readable(&B), 0);
+
+    msg_build_welcome(&B, ENC_JSON, "c", "e", "r", NULL, NULL);
+    assert_int_equal(
+        msg_welcome_add_data(&B, 0, ENC_JSON, ENC_JSON, (const uint8_t *)"\"x\"", 3, 1024), 0);
+    assert_out(
+        "{\"op\":\"welcome\",\"conn\":\"c\",\"edge\":\"e\",\"region\":\"r\",\"data\":\"x\"}");
+    buf_reset(&B);
+    msg_build_welcome(&B, ENC_MSGPACK, "c", "e", "r", NULL, NULL);
+    assert_int_equal(
+        msg_welcome_add_data(&B, 0, ENC_MSGPACK, ENC_JSON, (const uint8_t *)"7", 1, 1024), 0);
+    static const char *const wk[] = {"op", "conn", "edge", "region", "data", NULL};
+    m = decode_map(wk);
+    assert_int_equal(val(m, 4)->via.u64, 7);
+    buf_reset(&B);
+    msg_build_welcome(&B, ENC_JSON, "c", "e", "r", NULL, NULL);
+    size_t before = buf_readable(&B);
+    assert_int_equal(msg_welcome_add_data(&B, 0, ENC_JSON, ENC_JSON, (const uint8_t *)"[", 1, 1024),
+                     MSG_DATA_INVALID);
+    assert_int_equal(buf_readable(&B), before); /* the welcome as it was */
+}
+
 static void test_msg_build_ack_msgpack_exact_bytes(void **state)
 {
     (void)state;
@@ -658,6 +698,7 @@ int main(void)
         T(test_msg_build_msg_msgpack_decodes_to_map),
         T(test_msg_build_direct_msgpack_decodes_to_map),
         T(test_msg_build_welcome_msgpack_decodes_to_map),
+        T(test_msg_build_rpc_result_and_welcome_data),
         T(test_msg_build_ack_msgpack_exact_bytes),
         T(test_msg_build_error_msgpack_with_and_without_id),
         T(test_msg_build_msg_transcodes_msgpack_data_to_json),
