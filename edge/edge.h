@@ -71,6 +71,7 @@ struct worker_stats {
  * the worker a few times a second, off the hot path. */
 struct worker_snapshot {
     int have_policy, linked, draining;
+    uint64_t hooks_version; /* of the hooks the worker has (0: none yet) */
     size_t hub; /* in cfg->hubs: linked to (linked), else being tried */
     uint64_t clients, subscriptions, topics;
     uint64_t deflate_clients; /* connections that negotiated permessage-deflate */
@@ -87,6 +88,8 @@ struct listener {
     struct net_acceptor acc; /* accepts, and sheds when out of descriptors */
 };
 #define WORKER_MAX_LISTENERS 2
+
+struct hooks_conf;
 
 struct worker {
     struct ev_loop *loop;
@@ -141,6 +144,7 @@ struct worker {
     struct msg_parser *parser;
     struct buf scratch; /* payload being built */
     struct buf edges;   /* the hub's last /edges.json (LINK_EDGES); empty: none yet */
+    struct hooks_conf *hooks; /* the hub's last hooks (LINK_HOOKS; heap); NULL: all off */
     struct buf wsout;   /* bytes wslay is handing to its send callback */
     /* permessage-deflate for every connection of the worker (no state per
      * connection: common/pmdcodec.h); made at the first connection that
