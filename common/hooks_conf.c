@@ -39,7 +39,10 @@ struct num_key {
     size_t off;
     long min, max, def;
 };
-#define NUM(i, j, w, u, f, mn, mx, d) {i, j, w, u, offsetof(struct hooks_conf, f), mn, mx, d}
+#define NUM(i, j, w, u, f, mn, mx, d)                         \
+    {                                                         \
+        i, j, w, u, offsetof(struct hooks_conf, f), mn, mx, d \
+    }
 static const struct num_key num_keys[] = {
     NUM("timeout", "timeout_ms", NULL, POLICY_SECONDS, timeout_ms, 1, 60000, 2000),
     NUM("max_in_flight", "max_in_flight", NULL, POLICY_COUNT, max_in_flight, 1, 4096, 64),
@@ -132,8 +135,7 @@ static int add_header(struct hooks_conf *c, const char *s, size_t n, char *err, 
     return 0;
 }
 
-static int add_topic(struct hooks_conf *c, int e, const char *s, size_t n, char *err,
-                     size_t errlen)
+static int add_topic(struct hooks_conf *c, int e, const char *s, size_t n, char *err, size_t errlen)
 {
     struct hook_event_conf *ev = &c->ev[e];
     if (!topic_pattern_is_valid(s, n))
@@ -292,14 +294,14 @@ static int derive_url(struct hooks_conf *c, int e, char *err, size_t errlen)
         return 0;
     size_t n = strlen(c->base_url);
     if (!n)
-        return errbuf_set(err, errlen, "%s is on but neither url nor %s_url is set",
-                          event_names[e], event_names[e]);
+        return errbuf_set(err, errlen, "%s is on but neither url nor %s_url is set", event_names[e],
+                          event_names[e]);
     const char *slash = c->base_url[n - 1] == '/' ? "" : "/";
     int w = snprintf(ev->url, sizeof ev->url, "%s%s%s", c->base_url, slash, event_names[e]);
     if (w < 0 || (size_t)w > HOOKS_URL_MAX) {
         ev->url[0] = '\0';
-        return errbuf_set(err, errlen, "%s: url + \"/%s\" is longer than %d bytes",
-                          event_names[e], event_names[e], HOOKS_URL_MAX);
+        return errbuf_set(err, errlen, "%s: url + \"/%s\" is longer than %d bytes", event_names[e],
+                          event_names[e], HOOKS_URL_MAX);
     }
     return 0;
 }
@@ -425,8 +427,8 @@ static int read_num(struct hooks_conf *c, const char *where, const char *key, co
             return errbuf_set(err, errlen, "%s%s%s: must be an integer", pre, dot, key);
         json_int_t n = json_integer_value(v);
         if (n < k->min || n > k->max)
-            return errbuf_set(err, errlen, "%s%s%s: out of range [%ld, %ld]", pre, dot, key,
-                              k->min, k->max);
+            return errbuf_set(err, errlen, "%s%s%s: out of range [%ld, %ld]", pre, dot, key, k->min,
+                              k->max);
         *num_field(c, k) = (long)n;
         return 1;
     }

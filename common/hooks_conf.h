@@ -29,7 +29,14 @@
 
 #include "common/buf.h"
 
-enum hook_event { HOOK_CONNECT, HOOK_SUBSCRIBE, HOOK_PUBLISH, HOOK_RPC, HOOK_DISCONNECT, HOOK_EVENTS };
+enum hook_event {
+    HOOK_CONNECT,
+    HOOK_SUBSCRIBE,
+    HOOK_PUBLISH,
+    HOOK_RPC,
+    HOOK_DISCONNECT,
+    HOOK_EVENTS
+};
 
 /* An event's mode: off, or on and what a failed call (timeout, transport
  * error, HTTP 5xx, bad answer, breaker open) means: deny or allow. For

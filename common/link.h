@@ -66,7 +66,7 @@ enum link_type {
     LINK_HISTORY_RESULT = 17,  /* hub -> edge: answers a HISTORY_READ; its MESSAGEs follow */
     LINK_TOPIC_RESET = 18,     /* hub -> edge: a topic's live messages go on from a new position */
     LINK_EDGES = 19,           /* hub -> edge: the ready edges (/edges.json), on change */
-    LINK_HOOKS = 20,           /* hub -> edge: the hooks configuration, after POLICY and on change */
+    LINK_HOOKS = 20,           /* hub -> edge: the hooks (JSON), after POLICY and on change */
 };
 
 /* An edge worker's counters, as sent in STATS (totals since it started). */

@@ -97,5 +97,4 @@ int auth_may_subscribe(const struct auth *a, const struct auth_identity *id, con
 int auth_may_publish(const struct auth *a, const struct auth_identity *id, const char *topic,
                      size_t len);
 
-
 #endif

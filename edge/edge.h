@@ -72,7 +72,7 @@ struct worker_stats {
 struct worker_snapshot {
     int have_policy, linked, draining;
     uint64_t hooks_version; /* of the hooks the worker has (0: none yet) */
-    size_t hub; /* in cfg->hubs: linked to (linked), else being tried */
+    size_t hub;             /* in cfg->hubs: linked to (linked), else being tried */
     uint64_t clients, subscriptions, topics;
     uint64_t deflate_clients; /* connections that negotiated permessage-deflate */
     struct worker_stats stats;
@@ -142,10 +142,10 @@ struct worker {
 
     struct sendq_pool qpool;
     struct msg_parser *parser;
-    struct buf scratch; /* payload being built */
-    struct buf edges;   /* the hub's last /edges.json (LINK_EDGES); empty: none yet */
+    struct buf scratch;       /* payload being built */
+    struct buf edges;         /* the hub's last /edges.json (LINK_EDGES); empty: none yet */
     struct hooks_conf *hooks; /* the hub's last hooks (LINK_HOOKS; heap); NULL: all off */
-    struct buf wsout;   /* bytes wslay is handing to its send callback */
+    struct buf wsout;         /* bytes wslay is handing to its send callback */
     /* permessage-deflate for every connection of the worker (no state per
      * connection: common/pmdcodec.h); made at the first connection that
      * negotiates it. */

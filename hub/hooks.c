@@ -109,8 +109,7 @@ int hub_hooks_update(struct hub *h, json_t *doc, char *err, size_t errlen)
         return errbuf_set(err, errlen, "the body must be a JSON object (a hooks document)");
     const json_t *s = json_object_get(doc, "secret");
     if (!s || (json_is_string(s) && strcmp(json_string_value(s), "(set)") == 0))
-        json_object_set_new(doc, "secret",
-                            json_stringn(h->hooks->secret, h->hooks->secret_len));
+        json_object_set_new(doc, "secret", json_stringn(h->hooks->secret, h->hooks->secret_len));
     if (!json_object_get(doc, "version"))
         json_object_set_new(doc, "version", json_integer((json_int_t)h->hooks->version));
     char *text = json_dumps(doc, JSON_COMPACT);

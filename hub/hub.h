@@ -152,7 +152,7 @@ struct hub {
     char hooks_err[256];
     int hooks_ever_on; /* an event has been on since start: links get HOOKS even when off */
     struct buf hooks_doc;
-    struct conf_spec conf_spec;          /* kept for SIGHUP */
+    struct conf_spec conf_spec; /* kept for SIGHUP */
     unsigned char *from_flag;
     const char *config_path;
 

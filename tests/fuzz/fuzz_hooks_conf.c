@@ -25,8 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf_init(&b);
     hooks_conf_to_json(&c, &a, 1);
     FUZZ_CHECK(buf_readable(&a) <= HOOKS_DOC_MAX);
-    int rc = hooks_conf_from_json(&back, (const char *)buf_head(&a), buf_readable(&a), err,
-                                  sizeof err);
+    int rc =
+        hooks_conf_from_json(&back, (const char *)buf_head(&a), buf_readable(&a), err, sizeof err);
     FUZZ_CHECK(rc == 0);
     FUZZ_CHECK(hooks_conf_equal(&c, &back) && c.version == back.version);
     hooks_conf_to_json(&back, &b, 1);

@@ -117,14 +117,43 @@ static void test_hooks_conf_defaults_are_all_off(void **state)
 
 static void test_hooks_conf_ini_keys_to_json_and_back(void **state)
 {
-    static const char *const kv[] = {
-        "url", "http://backend:8000/hooks", "secret", "s3cr3t \"q\\", "timeout", "0.5",
-        "max_in_flight", "10", "breaker_failures", "7", "breaker_cooldown", "2.5",
-        "forward_headers", " Cookie  User-Agent X-Forwarded-For ", "connect", "closed",
-        "subscribe", "open", "subscribe_topics", "private.* chat", "publish", "on",
-        "publish_url", "https://other/pub", "publish_topics", "*", "rpc", "off",
-        "disconnect", "on", "disconnect_batch", "50", "disconnect_interval", "0.25",
-        "disconnect_retries", "0", NULL};
+    static const char *const kv[] = {"url",
+                                     "http://backend:8000/hooks",
+                                     "secret",
+                                     "s3cr3t \"q\\",
+                                     "timeout",
+                                     "0.5",
+                                     "max_in_flight",
+                                     "10",
+                                     "breaker_failures",
+                                     "7",
+                                     "breaker_cooldown",
+                                     "2.5",
+                                     "forward_headers",
+                                     " Cookie  User-Agent X-Forwarded-For ",
+                                     "connect",
+                                     "closed",
+                                     "subscribe",
+                                     "open",
+                                     "subscribe_topics",
+                                     "private.* chat",
+                                     "publish",
+                                     "on",
+                                     "publish_url",
+                                     "https://other/pub",
+                                     "publish_topics",
+                                     "*",
+                                     "rpc",
+                                     "off",
+                                     "disconnect",
+                                     "on",
+                                     "disconnect_batch",
+                                     "50",
+                                     "disconnect_interval",
+                                     "0.25",
+                                     "disconnect_retries",
+                                     "0",
+                                     NULL};
     struct hooks_conf *c = from_ini(kv);
     assert_true(hooks_conf_any(c));
     assert_string_equal(c->base_url, "http://backend:8000/hooks");
@@ -158,10 +187,14 @@ static void test_hooks_conf_ini_keys_to_json_and_back(void **state)
 
 static void test_hooks_conf_derives_event_urls(void **state)
 {
-    static const char *const kv[] = {"url",         "http://b/hooks",  "connect", "on",
-                                     "subscribe",   "on",              "rpc",     "open",
-                                     "rpc_url",     "http://r/call",   "disconnect", "on",
-                                     "publish_url", "http://ignored/", NULL};
+    static const char *const kv[] = {"url",         "http://b/hooks",
+                                     "connect",     "on",
+                                     "subscribe",   "on",
+                                     "rpc",         "open",
+                                     "rpc_url",     "http://r/call",
+                                     "disconnect",  "on",
+                                     "publish_url", "http://ignored/",
+                                     NULL};
     struct hooks_conf *c = from_ini(kv);
     assert_string_equal(c->ev[HOOK_CONNECT].url, "http://b/hooks/connect");
     assert_string_equal(c->ev[HOOK_SUBSCRIBE].url, "http://b/hooks/subscribe");
@@ -194,8 +227,8 @@ static void test_hooks_conf_derives_event_urls(void **state)
     free(c);
 
     /* An event URL given that equals the derived one round-trips too. */
-    static const char *const same[] = {"url", "http://b", "connect", "on", "connect_url",
-                                       "http://b/connect", NULL};
+    static const char *const same[] = {"url",         "http://b",         "connect", "on",
+                                       "connect_url", "http://b/connect", NULL};
     c = from_ini(same);
     assert_round_trip(c);
     free(c);
@@ -283,9 +316,9 @@ static void test_hooks_conf_reads_the_secret_file(void **state)
 
 static void test_hooks_conf_later_lists_replace_earlier_ones(void **state)
 {
-    static const char *const kv[] = {"forward_headers", "A B", "forward_headers", "C",
-                                     "subscribe",       "on",  "url", "http://h",
-                                     "subscribe_topics", "x y", "subscribe_topics", "z", NULL};
+    static const char *const kv[] = {
+        "forward_headers",  "A B", "forward_headers",  "C", "subscribe", "on", "url", "http://h",
+        "subscribe_topics", "x y", "subscribe_topics", "z", NULL};
     struct hooks_conf *c = from_ini(kv);
     assert_int_equal(c->nheaders, 1);
     assert_string_equal(c->headers[0], "C");
@@ -420,8 +453,7 @@ static void test_hooks_conf_topic_matches_patterns(void **state)
 {
     struct hooks_conf *c = conf_new();
     char err[256];
-    assert_int_equal(hooks_conf_set(c, "subscribe_topics", "private.* exact", err, sizeof err),
-                     0);
+    assert_int_equal(hooks_conf_set(c, "subscribe_topics", "private.* exact", err, sizeof err), 0);
     const struct hook_event_conf *e = &c->ev[HOOK_SUBSCRIBE];
     assert_true(hooks_conf_topic_matches(e, "private.a", 9));
     assert_true(hooks_conf_topic_matches(e, "exact", 5));

@@ -1053,13 +1053,11 @@ static void test_link_encode_rejects_message_over_max(void **state)
 
 static void test_link_type_name_names_every_type(void **state)
 {
-    static const char *names[] = {"hello",         "interest_add",    "interest_remove",
-                                  "publish",       "message",         "direct",
-                                  "direct_result", "error",           "heartbeat",
-                                  "policy",        "stats",           "kick",
-                                  "drain",         "interest_result", "publish_result",
-                                  "history_read",  "history_result",  "topic_reset",
-                                  "edges",         "hooks"};
+    static const char *names[] = {
+        "hello",        "interest_add",   "interest_remove", "publish",         "message",
+        "direct",       "direct_result",  "error",           "heartbeat",       "policy",
+        "stats",        "kick",           "drain",           "interest_result", "publish_result",
+        "history_read", "history_result", "topic_reset",     "edges",           "hooks"};
     for (size_t i = 0; i < NTYPES; i++)
         assert_string_equal(link_type_name(all_types[i]), names[i]);
     assert_string_equal(link_type_name((enum link_type)0), "unknown");

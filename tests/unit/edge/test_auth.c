@@ -821,7 +821,7 @@ static void test_topic_pattern_match_table(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int got = topic_pattern_match(cases[i].pattern, strlen(cases[i].pattern), cases[i].topic,
-                                     strlen(cases[i].topic));
+                                      strlen(cases[i].topic));
         if (got != cases[i].match)
             fail_msg("pattern \"%s\" topic \"%s\": got %d", cases[i].pattern, cases[i].topic, got);
     }
