@@ -385,6 +385,8 @@ int edge_link__send_hooks(struct edge_link *l)
 
 void edge_link_push_hooks(struct hub *h)
 {
+    if (!h->hooks)
+        return; /* none loaded (a harness without main): all off */
     for (struct edge_link *l = h->links; l; l = l->next)
         if (l->state == EDGE_LINK_OPEN && l->hooks_sent != h->hooks->version &&
             edge_link__send_hooks(l) == 0)

@@ -147,7 +147,8 @@ struct hub {
     struct history_rules *loading_rules; /* [history] being read (start, SIGHUP) */
     /* Backend hooks (hub/hooks.h): the configuration in force, the one the
      * file's [hooks] fills while it is read, the first error met there, and
-     * the document pushed to links (LINK_HOOKS, secret included). */
+     * the document pushed to links (LINK_HOOKS, secret included). hooks
+     * is NULL only before hub_hooks_loaded (links then get none). */
     struct hooks_conf *hooks, *loading_hooks;
     char hooks_err[256];
     int hooks_ever_on; /* an event has been on since start: links get HOOKS even when off */
