@@ -33,7 +33,8 @@ int hub_hooks_on_key(struct hub *h, const char *key, const char *value)
     return 0;
 }
 
-/* Takes next (heap) as the hooks in force; the document for links follows. */
+/* Takes next (heap) as the hooks in force; the document for links follows.
+ * how: for the log line (NULL: none). */
 static void install(struct hub *h, struct hooks_conf *next, const char *how)
 {
     free(h->hooks);
@@ -42,6 +43,8 @@ static void install(struct hub *h, struct hooks_conf *next, const char *how)
         h->hooks_ever_on = 1;
     buf_reset(&h->hooks_doc);
     hooks_conf_to_json(next, &h->hooks_doc, 1);
+    if (!how)
+        return; /* at start, before logging is set up: GET /api/hooks tells */
     char on[80] = "";
     size_t n = 0;
     for (int e = 0; e < HOOK_EVENTS; e++)
@@ -74,7 +77,7 @@ int hub_hooks_loaded(struct hub *h, char *err, size_t errlen)
     if (!c)
         return -1;
     c->version = 1;
-    install(h, c, "startup");
+    install(h, c, NULL);
     return 0;
 }
 
