@@ -95,15 +95,27 @@ def test_a_bad_put_is_400_and_changes_nothing(make_cluster):
                for n in cluster.edge_ports)
 
 
+def reload_and_wait(cluster):
+    """SIGHUP, then waits until the hub has read the whole file (its policy
+    line comes after the hooks are read), so that the next write of the
+    file cannot race this reload."""
+    def done():
+        log = cluster.hub_proc().log()
+        return log.count("history rules reloaded") + log.count("policy reload failed")
+    before = done()
+    cluster.reload_hub()
+    wait_for(lambda: done() > before, scaled(5), "the hub's reload")
+
+
 def test_sighup_bumps_the_version_and_a_broken_section_keeps_the_old_hooks(make_cluster):
     cluster = make_cluster(hub_config=HOOKS)
     wait_edges_version(cluster, 1)
 
     # Unchanged file: no new version.
-    cluster.reload_hub()
-    wait_for(lambda: "SIGHUP: re-reading" in cluster.hub_proc().log(), scaled(5), "the reload")
+    reload_and_wait(cluster)
+    assert get_hooks(cluster)["version"] == 1
     cluster.write_hub_config(HOOKS.replace("timeout = 0.5", "timeout = 1.5"))
-    cluster.reload_hub()
+    reload_and_wait(cluster)
     wait_edges_version(cluster, 2)
     assert get_hooks(cluster)["timeout_ms"] == 1500
 
@@ -111,9 +123,8 @@ def test_sighup_bumps_the_version_and_a_broken_section_keeps_the_old_hooks(make_
     # the same file still reloads.
     cluster.write_hub_config(HOOKS.replace("connect = open", "connect = sometimes")
                              + "[policy]\nmax_subscriptions = 77\n")
-    cluster.reload_hub()
-    wait_for(lambda: "hooks reload failed" in cluster.hub_proc().log(), scaled(5),
-             "the failed hooks reload in the hub's log")
+    reload_and_wait(cluster)
+    assert "hooks reload failed" in cluster.hub_proc().log()
     assert "connect: 'sometimes' is not off, on, closed or open" in cluster.hub_proc().log()
     wait_for(lambda: cluster.policy()["max_subscriptions"] == 77, scaled(5), "the new policy")
     doc = get_hooks(cluster)
@@ -123,7 +134,7 @@ def test_sighup_bumps_the_version_and_a_broken_section_keeps_the_old_hooks(make_
 
     # The section removed: every hook off, pushed as a new version.
     cluster.write_hub_config("[policy]\nmax_subscriptions = 77\n")
-    cluster.reload_hub()
+    reload_and_wait(cluster)
     wait_edges_version(cluster, 3)
     assert get_hooks(cluster)["events"] == {}
 
