@@ -87,8 +87,10 @@ int hooks_conf_any(const struct hooks_conf *c);
  * connect, subscribe, publish, rpc, disconnect: E = off|closed|open (on =
  * closed), E_url, and E_topics (space-separated patterns; subscribe and
  * publish). Also disconnect_batch, disconnect_interval, disconnect_retries.
- * Durations take the policy's forms (2s, 500ms). Event URLs are derived
- * from url at hooks_conf_finish. Returns 0, or -1 with err set. */
+ * Durations take the policy's form, seconds with fractions allowed ("2",
+ * "0.5"; common/policy.h parses them); the JSON document holds them in ms.
+ * Event URLs are derived from url at hooks_conf_finish. Returns 0, or -1
+ * with err set. */
 int hooks_conf_set(struct hooks_conf *c, const char *key, const char *value, char *err,
                    size_t errlen);
 /* After the last hooks_conf_set: derives event URLs, checks that every
@@ -108,6 +110,12 @@ int hooks_conf_from_json(struct hooks_conf *c, const char *doc, size_t len, char
 /* 1 if topic[0, len) is one the event's hook applies to (ntopics == 0, or
  * a pattern matches), else 0. */
 int hooks_conf_topic_matches(const struct hook_event_conf *e, const char *topic, size_t len);
+
+/* 1 if a and b configure the same hooks (every member but version), else
+ * 0. Both must be finished (hooks_conf_finish or hooks_conf_from_json),
+ * which gives every configuration one form: an event that is off keeps no
+ * URL or topics, nor disconnect its batch, interval and retries. */
+int hooks_conf_equal(const struct hooks_conf *a, const struct hooks_conf *b);
 
 /* "connect", "subscribe", ... */
 const char *hooks_event_name(enum hook_event e);

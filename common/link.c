@@ -10,6 +10,7 @@
 
 #include "common/connid.h"
 #include "common/enc.h"
+#include "common/hooks_conf.h"
 #include "common/mpcheck.h"
 #include "common/msg.h"
 
@@ -23,6 +24,7 @@
 
 _Static_assert(LINK_MAX_TOPIC == TOPIC_MAX_LEN, "link and client topic limits differ");
 _Static_assert(LINK_MAX_CONN_ID == CONN_ID_MAX_LEN, "link and client conn id limits differ");
+_Static_assert(HOOKS_DOC_MAX <= LINK_MAX_HOOKS_JSON, "a hooks document outgrows its link field");
 _Static_assert(CONNID_MAX_LEN <= LINK_MAX_CONN_ID, "a connection id outgrows its link field");
 
 enum field_kind {
@@ -156,6 +158,9 @@ static const struct field kick_fields[] = {
 static const struct field edges_fields[] = {
     FLD("edges", F_STR, data, LINK_MAX_EDGES_JSON),
 };
+static const struct field hooks_fields[] = {
+    FLD("hooks", F_STR, data, LINK_MAX_HOOKS_JSON),
+};
 static const struct field drain_fields[] = {
     FLD("period_ms", F_U64, time_ms, 0),
 };
@@ -210,6 +215,7 @@ static const struct layout layouts[] = {
     [LINK_HISTORY_RESULT] = LAYOUT("history_result", position_answer_fields),
     [LINK_TOPIC_RESET] = LAYOUT("topic_reset", topic_reset_fields),
     [LINK_EDGES] = LAYOUT("edges", edges_fields),
+    [LINK_HOOKS] = LAYOUT("hooks", hooks_fields),
 };
 
 static const struct layout *layout_of(uint64_t type)

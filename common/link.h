@@ -22,8 +22,9 @@
  * 4: TOPIC_RESET (the hub's numbering of a topic moved under a live
  * interest: an engine whose store lost state).
  * 5: EDGES (the ready edges, which each edge serves as /edges.json).
- * 6: POLICY with deflate and deflate_threshold. */
-#define LINK_PROTOCOL_VERSION 6
+ * 6: POLICY with deflate and deflate_threshold.
+ * 7: HOOKS (the backend hooks configuration, common/hooks_conf.h). */
+#define LINK_PROTOCOL_VERSION 7
 /* Sent raw (uncompressed) by both sides before their zstd stream. */
 #define LINK_PREAMBLE "SPOKELNK"
 #define LINK_PREAMBLE_LEN 8
@@ -43,6 +44,7 @@
 #define LINK_MAX_REASON 1024      /* DIRECT_RESULT and ERROR reason */
 #define LINK_MAX_EPOCH 16         /* a topic's epoch (the hub mints 8 characters) */
 #define LINK_MAX_EDGES_JSON 65536 /* EDGES: the /edges.json document */
+#define LINK_MAX_HOOKS_JSON 65536 /* HOOKS: the hooks document (HOOKS_DOC_MAX) */
 
 enum link_type {
     LINK_HELLO = 1,            /* both ways, first message */
@@ -64,6 +66,7 @@ enum link_type {
     LINK_HISTORY_RESULT = 17,  /* hub -> edge: answers a HISTORY_READ; its MESSAGEs follow */
     LINK_TOPIC_RESET = 18,     /* hub -> edge: a topic's live messages go on from a new position */
     LINK_EDGES = 19,           /* hub -> edge: the ready edges (/edges.json), on change */
+    LINK_HOOKS = 20,           /* hub -> edge: the hooks (JSON), after POLICY and on change */
 };
 
 /* An edge worker's counters, as sent in STATS (totals since it started). */
@@ -85,7 +88,7 @@ struct link_str {
 /* One decoded (or to-be-encoded) message. The members meaningful for a type
  * are the fields of its row in docs/protocol.md's message table, under the
  * same names, with four mappings: DIRECT's id (int or nil) is has_id + id,
- * DRAIN's period_ms is time_ms, EDGES's edges is data, and POLICY's and
+ * DRAIN's period_ms is time_ms, EDGES's edges and HOOKS's hooks are data, and POLICY's and
  * STATS's fields are the members of policy and stats. enc is an enum enc (common/enc.h). */
 struct link_msg {
     enum link_type type;

@@ -62,6 +62,8 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
         struct worker_snapshot s;
         worker_snapshot(&a->workers[i], &s);
         ready += s.have_policy && s.linked && !s.draining;
+        if (s.hooks_version > sum.hooks_version)
+            sum.hooks_version = s.hooks_version;
         sum.clients += s.clients;
         sum.subscriptions += s.subscriptions;
         sum.topics += s.topics;
@@ -119,6 +121,9 @@ static void metrics(struct httpd_conn *c, struct edge_admin *a)
     } m[] = {
         {"spoke_edge_workers_ready", "gauge", "Workers with a policy and a hub link, not draining.",
          ready},
+        {"spoke_edge_hooks_version", "gauge",
+         "Version of the hub's hooks configuration, the highest a worker has (0: none yet).",
+         sum.hooks_version},
         {"spoke_edge_clients", "gauge", "Client WebSocket connections.", sum.clients},
         {"spoke_edge_subscriptions", "gauge", "Client subscriptions.", sum.subscriptions},
         {"spoke_edge_topics", "gauge", "Local topics, summed over workers.", sum.topics},

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/topic_pattern.h"
 #include "common/xalloc.h"
 
 #define KEY_FILE_MAX (64 * 1024)
@@ -591,7 +592,7 @@ static int list_matches(const char *p, const char *end, const char *topic, size_
 {
     while (p < end) {
         size_t n = (uint8_t)*p++;
-        if (auth_pattern_match(p, n, topic, len))
+        if (topic_pattern_match(p, n, topic, len))
             return 1;
         p += n;
     }
@@ -613,19 +614,6 @@ int auth_may_publish(const struct auth *a, const struct auth_identity *id, const
         return a->default_allow;
     return list_matches(id->data + id->pub_off, id->data + id->end, topic, len);
 }
-
-int auth_pattern_match(const char *pattern, size_t plen, const char *topic, size_t tlen)
-{
-    if (plen == 0)
-        return 0;
-    if (pattern[plen - 1] == '*') {
-        size_t prefix = plen - 1;
-        if (tlen > prefix && memcmp(pattern, topic, prefix) == 0)
-            return 1;
-    }
-    return plen == tlen && memcmp(pattern, topic, plen) == 0;
-}
-
 struct auth_identity *auth_identity_with_user(const struct auth_identity *base, const char *user,
                                               size_t len)
 {

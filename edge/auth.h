@@ -103,12 +103,4 @@ int auth_may_subscribe(const struct auth *a, const struct auth_identity *id, con
 int auth_may_publish(const struct auth *a, const struct auth_identity *id, const char *topic,
                      size_t len);
 
-/* Returns 1 if topic matches pattern, else 0. A pattern matches a topic
- * equal to it; a pattern ending in '*' also matches any topic that starts
- * with the prefix before the '*' and has at least one more character
- * ("chat.*" matches "chat.a" and "chat.a.b", not "chat." nor "chat"); a lone
- * "*" matches any non-empty topic; a '*' anywhere else is literal. An empty
- * pattern matches nothing. */
-int auth_pattern_match(const char *pattern, size_t plen, const char *topic, size_t tlen);
-
 #endif

@@ -74,7 +74,8 @@ struct worker_stats {
  * the worker a few times a second, off the hot path. */
 struct worker_snapshot {
     int have_policy, linked, draining;
-    size_t hub; /* in cfg->hubs: linked to (linked), else being tried */
+    uint64_t hooks_version; /* of the hooks the worker has (0: none yet) */
+    size_t hub;             /* in cfg->hubs: linked to (linked), else being tried */
     uint64_t clients, subscriptions, topics;
     uint64_t deflate_clients; /* connections that negotiated permessage-deflate */
     struct worker_stats stats;
@@ -91,6 +92,8 @@ struct listener {
     struct net_acceptor acc; /* accepts, and sheds when out of descriptors */
 };
 #define WORKER_MAX_LISTENERS 2
+
+struct hooks_conf;
 
 struct worker {
     struct ev_loop *loop;
@@ -143,17 +146,15 @@ struct worker {
 
     struct sendq_pool qpool;
     struct msg_parser *parser;
-    struct buf scratch; /* payload being built */
-    struct buf edges;   /* the hub's last /edges.json (LINK_EDGES); empty: none yet */
-    struct buf wsout;   /* bytes wslay is handing to its send callback */
+    struct buf scratch;       /* payload being built */
+    struct buf edges;         /* the hub's last /edges.json (LINK_EDGES); empty: none yet */
+    struct hooks_conf *hooks; /* the hub's last hooks (LINK_HOOKS; heap); NULL: all off */
+    struct buf wsout;         /* bytes wslay is handing to its send callback */
     /* permessage-deflate for every connection of the worker (no state per
      * connection: common/pmdcodec.h); made at the first connection that
      * negotiates it. */
     struct pmd_codec *pmd;
     size_t deflate_clients;
-    /* Backend hooks (docs/hooks.md): the hub's configuration (NULL: off)
-     * and the calls in flight (edge/hooks.h; NULL while off). */
-    struct hooks_conf *hooks;
     struct hook_engine *hk;
     uint8_t *rbuf; /* WORKER_READ_BUF bytes: all reads land here first */
     struct worker_stats stats;

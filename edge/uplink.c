@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/hooks_conf.h"
 #include "common/link.h"
 #include "common/linkio.h"
 #include "common/tls.h"
@@ -39,6 +40,7 @@ enum uplink_state {
 struct uplink {
     struct worker *w;
     uplink_policy_fn on_policy;
+    uplink_hooks_fn on_hooks;
     enum uplink_state state;
     int fd;
     ev_io io;
@@ -272,6 +274,20 @@ static void resend_publishes(struct uplink *u)
         log_info("hub link: sent %zu publishes held while it was down", n);
 }
 
+/* The hub's hooks document: parsed here, handed to the worker if valid. A
+ * bad one is the hub's bug, not a reason to drop the link. */
+static void receive_hooks(struct uplink *u, const struct link_msg *m)
+{
+    struct hooks_conf *c = xmalloc(sizeof *c);
+    char err[200];
+    if (hooks_conf_from_json(c, m->data.ptr, m->data.len, err, sizeof err) < 0) {
+        log_warn("hub sent invalid hooks, the old ones stay: %s", err);
+        free(c);
+        return;
+    }
+    u->on_hooks(u->w, c);
+}
+
 static int on_msg(void *ud, const struct link_msg *m)
 {
     struct uplink *u = ud;
@@ -328,6 +344,7 @@ static int on_msg(void *ud, const struct link_msg *m)
         buf_reset(&w->edges);
         buf_append(&w->edges, m->data.ptr, m->data.len);
         break;
+    case LINK_HOOKS: receive_hooks(u, m); break;
     case LINK_DRAIN: {
         /* The whole edge drains, not just this worker: the main thread
          * coordinates (the other workers get the same message anyway). */
@@ -464,11 +481,12 @@ void uplink_send_stats(struct uplink *u)
     on_stats(u->w->loop, &u->stats, 0);
 }
 
-struct uplink *uplink_new(struct worker *w, uplink_policy_fn on_policy)
+struct uplink *uplink_new(struct worker *w, uplink_policy_fn on_policy, uplink_hooks_fn on_hooks)
 {
     struct uplink *u = xcalloc(1, sizeof *u);
     u->w = w;
     u->on_policy = on_policy;
+    u->on_hooks = on_hooks;
     u->fd = -1;
     u->state = UPLINK_WAITING;
     hubring_init(&u->ring, w->cfg->nhubs, w->index, w->cfg->reconnect_min_ms / 1000.0,

@@ -18,7 +18,13 @@ struct pub;
 /* Called with each POLICY the hub sends (the worker applies it). */
 typedef void (*uplink_policy_fn)(struct worker *w, const struct policy *p);
 
-struct uplink *uplink_new(struct worker *w, uplink_policy_fn on_policy);
+struct hooks_conf;
+/* Called with each valid HOOKS document the hub sends, parsed (a bad one
+ * is logged and dropped: the worker keeps what it has). Takes ownership of
+ * c (heap). */
+typedef void (*uplink_hooks_fn)(struct worker *w, struct hooks_conf *c);
+
+struct uplink *uplink_new(struct worker *w, uplink_policy_fn on_policy, uplink_hooks_fn on_hooks);
 void uplink_free(struct uplink *u);
 /* Starts connecting (call once the loop exists). */
 void uplink_start(struct uplink *u);

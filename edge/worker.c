@@ -11,11 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/hooks_conf.h"
 #include "common/log.h"
 #include "common/msg.h"
 #include "common/net.h"
 #include "common/xalloc.h"
 #include "edge/client.h"
+#include "edge/hooks.h"
 #include "edge/listener.h"
 #include "edge/request.h"
 #include "edge/transport.h"
@@ -132,6 +134,7 @@ static void publish_snapshot(struct worker *w)
 {
     struct worker_snapshot s = {
         .have_policy = w->have_policy,
+        .hooks_version = w->hooks ? w->hooks->version : 0,
         .linked = uplink_is_up(w->up),
         .hub = uplink_hub(w->up),
         .draining = w->draining,
@@ -190,6 +193,7 @@ static void on_drain(struct ev_loop *loop, ev_async *a, int revents)
 }
 
 static void apply_policy(struct worker *w, const struct policy *p);
+static void apply_hooks(struct worker *w, struct hooks_conf *c);
 
 /* Resume caches (edge/resume.h): this much per worker, swept this often. */
 #define RESUME_CACHE_BUDGET (16u << 20)
@@ -237,7 +241,7 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
     buf_init(&w->edges);
     buf_init(&w->wsout);
     w->rbuf = xmalloc(WORKER_READ_BUF);
-    w->up = uplink_new(w, apply_policy);
+    w->up = uplink_new(w, apply_policy, apply_hooks);
     ev_async_init(&w->stop_async, on_stop);
     w->stop_async.data = w;
     ev_async_init(&w->drain_async, on_drain);
@@ -252,6 +256,22 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
     ev_async_start(w->loop, &w->stop_async);
     ev_async_start(w->loop, &w->drain_async);
     return 0;
+}
+
+/* Takes the hooks the hub sent (ownership of c): the hook engine takes
+ * them from w->hooks. */
+static void apply_hooks(struct worker *w, struct hooks_conf *c)
+{
+    struct hooks_conf *old = w->hooks;
+    uint64_t before = old ? old->version : 0;
+    w->hooks = c;
+    if (before != c->version)
+        log_info("hooks: version %llu -> %llu", (unsigned long long)before,
+                 (unsigned long long)c->version);
+    /* The old one goes only after the engine has moved to the new one, so
+     * that it may still look at it while it does. */
+    hooks_reconfigure(w);
+    free(old);
 }
 
 /* Takes the policy the hub sent: applies it to every list and limit, and
@@ -361,6 +381,8 @@ void worker_deinit(struct worker *w)
     }
     hooks_free(w); /* before the connections' table goes: answers look them up */
     uplink_free(w->up);
+    free(w->hooks);
+    w->hooks = NULL;
     resumes_deinit(&w->resumes);
     topics_deinit(&w->topics);
     pubs_deinit(&w->pubs);

@@ -63,6 +63,9 @@ int edge_link_drain(struct hub *h, const char *name, size_t len, uint64_t period
 
 /* Sends every open link whose effective policy changed its new policy. */
 void edge_link_push_policy(struct hub *h);
+/* Sends every open link that has not had them the hooks in force
+ * (hub/hooks.h; LINK_HOOKS, secret included). */
+void edge_link_push_hooks(struct hub *h);
 
 /* ---- the cluster's way to the links (edge_link_cluster.c) ------------------
  * Directs another hub relayed here, their results, and the answers the

@@ -19,6 +19,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/connid.h"
+#include "common/hooks_conf.h"
 #include "common/enc.h"
 #include "common/link.h"
 #include "common/linkio.h"
@@ -368,6 +369,29 @@ void edge_link_push_policy(struct hub *h)
             log_debug("%s: sent the new policy", l->label);
         }
     }
+}
+
+int edge_link__send_hooks(struct edge_link *l)
+{
+    struct hub *h = l->hub;
+    struct link_msg m = {.type = LINK_HOOKS};
+    m.data.ptr = (const char *)buf_head(&h->hooks_doc);
+    m.data.len = (uint32_t)buf_readable(&h->hooks_doc);
+    if (edge_link__send(l, &m) < 0)
+        return -1;
+    l->hooks_sent = h->hooks->version;
+    return 0;
+}
+
+void edge_link_push_hooks(struct hub *h)
+{
+    if (!h->hooks)
+        return; /* none loaded (a harness without main): all off */
+    for (struct edge_link *l = h->links; l; l = l->next)
+        if (l->state == EDGE_LINK_OPEN && l->hooks_sent != h->hooks->version &&
+            edge_link__send_hooks(l) == 0)
+            log_debug("%s: sent hooks version %llu", l->label,
+                      (unsigned long long)h->hooks->version);
 }
 
 void edge_link_foreach_open(struct hub *h, void (*fn)(const struct edge_link_info *, void *),

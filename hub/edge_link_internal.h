@@ -106,6 +106,7 @@ struct edge_link {
     uint32_t peer_heartbeat_ms; /* from its HELLO: silence is judged by the slower side */
     struct policy policy_sent;  /* the last POLICY sent on this link */
     uint64_t edges_gen_sent;    /* the generation of /edges.json last sent (hub/edges_doc.h) */
+    uint64_t hooks_sent;        /* the hooks version last sent (0: none) */
     struct link_stats stats;    /* the edge worker's last STATS */
     char public_url[256];       /* from its HELLO */
     ev_tstamp accepted_at;
@@ -134,6 +135,9 @@ int edge_link__refuse(struct edge_link *l, uint32_t code, const char *fmt, ...)
 /* Queues m on l. Returns 0, or -1 (the link will be dropped at the end of
  * the turn: safe to call while another link's message is handled). */
 int edge_link__send(struct edge_link *l, const struct link_msg *m);
+/* Sends the hub's hooks document (LINK_HOOKS) and notes its version in
+ * l->hooks_sent. Returns edge_link__send's result. */
+int edge_link__send_hooks(struct edge_link *l);
 /* Puts l on the dirty list for the end-of-turn flush (idempotent). */
 void edge_link__mark_dirty(struct edge_link *l);
 /* Drops l at the end of the turn with reason why: for failures found while

@@ -25,6 +25,7 @@
 #include "hub/directs.h"
 #include "hub/edge_link.h"
 #include "hub/engine.h"
+#include "hub/hooks.h"
 #include "hub/interest.h"
 #include "hub/policy.h"
 
@@ -100,6 +101,34 @@ static void http_policy_put(struct httpd_conn *c)
     if (rc > 0)
         edge_link_push_policy(h);
     httpd_respond_json(c, 200, policy_to_json(&h->policy));
+}
+
+/* GET /api/hooks: the hooks in force, the secret hidden. */
+static void http_hooks_get(struct httpd_conn *c)
+{
+    char *text = hub_hooks_public_json(hub_of(c));
+    httpd_respond(c, 200, NULL, text);
+    free(text);
+}
+
+/* PUT /api/hooks: a whole hooks document (hub/hooks.h); answers the hooks
+ * now in force. This hub's only, in a cluster too. */
+static void http_hooks_put(struct httpd_conn *c)
+{
+    struct hub *h = hub_of(c);
+    char err[256];
+    json_t *body = httpd_json_body(c);
+    if (!body)
+        return;
+    int rc = hub_hooks_update(h, body, err, sizeof err);
+    json_decref(body);
+    if (rc < 0) {
+        httpd_error(c, 400, err);
+        return;
+    }
+    if (rc > 0)
+        edge_link_push_hooks(h);
+    http_hooks_get(c);
 }
 
 /* A request held while the engine answers (httpd_hold), with the topic it
@@ -613,6 +642,16 @@ static void serve_request(struct httpd_conn *c, void *ud)
             http_policy_get(c, path + len, c->req.url_len - len);
         } else if (c->req.parser.method == HTTP_PUT) {
             http_policy_put(c);
+        } else {
+            httpd_respond(c, 405, "Allow: GET, PUT\r\n", "{\"error\":\"method not allowed\"}");
+        }
+        return;
+    }
+    if (httpd_path_is(path, len, "/api/hooks")) {
+        if (get) {
+            http_hooks_get(c);
+        } else if (c->req.parser.method == HTTP_PUT) {
+            http_hooks_put(c);
         } else {
             httpd_respond(c, 405, "Allow: GET, PUT\r\n", "{\"error\":\"method not allowed\"}");
         }

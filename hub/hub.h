@@ -145,7 +145,15 @@ struct hub {
     struct dict *file_overrides;         /* ... (the cluster's policy may be another) */
     struct dict *loading_overrides;      /* being filled while the file is parsed */
     struct history_rules *loading_rules; /* [history] being read (start, SIGHUP) */
-    struct conf_spec conf_spec;          /* kept for SIGHUP */
+    /* Backend hooks (hub/hooks.h): the configuration in force, the one the
+     * file's [hooks] fills while it is read, the first error met there, and
+     * the document pushed to links (LINK_HOOKS, secret included). hooks
+     * is NULL only before hub_hooks_loaded (links then get none). */
+    struct hooks_conf *hooks, *loading_hooks;
+    char hooks_err[256];
+    int hooks_ever_on; /* an event has been on since start: links get HOOKS even when off */
+    struct buf hooks_doc;
+    struct conf_spec conf_spec; /* kept for SIGHUP */
     unsigned char *from_flag;
     const char *config_path;
 

@@ -24,6 +24,7 @@
 #include "hub/edge_link.h"
 #include "hub/engine.h"
 #include "hub/history_rules.h"
+#include "hub/hooks.h"
 #include "hub/policy.h"
 
 static void stop_loop(void *ud)
@@ -103,6 +104,7 @@ static void hub_cleanup(struct hub *h)
     SSL_CTX_free(h->link_tls);
     h->link_tls = NULL;
     hub_policy_free(h);
+    hub_hooks_free(h);
     buf_deinit(&h->encoded);
     free((void *)h->conf_spec.opts);
     h->conf_spec.opts = NULL;
@@ -170,14 +172,16 @@ static int write_ready_file(const struct hub *h, char *err, size_t errlen)
     return rc;
 }
 
-/* Sections no option names: [history] (hub/history_rules.h) and
- * [edge.NAME] (hub/policy.c). */
+/* Sections no option names: [history] (hub/history_rules.h), [hooks]
+ * (hub/hooks.h) and [edge.NAME] (hub/policy.c). */
 static int on_section(void *ud, const char *section, const char *key, const char *value, char *err,
                       size_t errlen)
 {
     struct hub *h = ud;
     if (strcmp(section, "history") == 0)
         return history_rules_set(h->loading_rules, key, value, err, errlen);
+    if (strcmp(section, "hooks") == 0)
+        return hub_hooks_on_key(h, key, value);
     return hub_policy_on_section(ud, section, key, value, err, errlen);
 }
 
@@ -185,10 +189,11 @@ static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct hub *h = w->data;
     char err[512];
-    log_info("SIGHUP: re-reading the policy and the history rules from %s",
+    log_info("SIGHUP: re-reading the policy, the history rules and the hooks from %s",
              h->config_path ? h->config_path : "(no file)");
     history_rules_free(h->loading_rules);
     h->loading_rules = history_rules_new(); /* filled by on_section while reading */
+    hub_hooks_begin(h);                     /* likewise */
     int changed;
     if (h->cluster) {
         /* In a cluster the policy is Redis's: the file's goes there if it
@@ -201,6 +206,9 @@ static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
     } else {
         changed = hub_policy_reload(h, err, sizeof err);
     }
+    /* The hooks are their own: a broken [hooks] does not stop the policy. */
+    if (hub_hooks_reload(h, changed < 0 ? err : NULL))
+        edge_link_push_hooks(h);
     if (changed < 0) {
         log_error("policy reload failed, the old policy and history rules stay: %s", err);
     } else {
@@ -359,6 +367,8 @@ int main(int argc, char **argv)
     h->from_flag = xcalloc(nopts, 1);
     h->loading_overrides = policy_overrides_new();
     h->loading_rules = history_rules_new();
+    buf_init(&h->hooks_doc);
+    hub_hooks_begin(h);
     h->conf_spec = (struct conf_spec){
         .prog = "spoke-hub",
         .summary = "spoke hub: routes publishes and direct messages between edge workers, "
@@ -374,6 +384,11 @@ int main(int argc, char **argv)
     char perr[512];
     if (hub_policy_loaded(h, perr, sizeof perr) < 0) {
         fprintf(stderr, "spoke-hub: policy: %s\n", perr);
+        hub_cleanup(h);
+        return 2;
+    }
+    if (hub_hooks_loaded(h, perr, sizeof perr) < 0) {
+        fprintf(stderr, "spoke-hub: %s: %s\n", h->config_path ? h->config_path : "hooks", perr);
         hub_cleanup(h);
         return 2;
     }

@@ -17,7 +17,8 @@ int hub_policy_on_section(void *ud, const char *section, const char *key, const 
 {
     struct hub *h = ud;
     if (strncmp(section, "edge.", 5) != 0) {
-        snprintf(err, errlen, "unknown section (expected [policy], [history] or [edge.NAME])");
+        snprintf(err, errlen,
+                 "unknown section (expected [policy], [history], [hooks] or [edge.NAME])");
         return -1;
     }
     const char *name = section + 5;

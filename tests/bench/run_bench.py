@@ -831,7 +831,7 @@ class Bench:
         from hookbackend import Backend
         backend = Backend()
         try:
-            ini = f"[hooks]\nurl = {backend.url}\nconnect = closed\ntimeout = 2s\n"
+            ini = f"[hooks]\nurl = {backend.url}\nconnect = closed\ntimeout = 2\n"
             p = self.profile["handshake"]
             off = self.connect_loop("handshake", p, name="hooks-connect-off")
             on = self.connect_loop("handshake", p, hub_config=ini, name="hooks-connect-on")

@@ -17,7 +17,7 @@ from helpers import HOST
 from linkpeer import INTEREST_ADD, INTEREST_RESULT, LinkReader
 
 PREAMBLE = b"SPOKELNK"
-LINK_PROTOCOL_VERSION = 6
+LINK_PROTOCOL_VERSION = 7
 HELLO, POLICY, KICK = 1, 10, 12
 # idle_timeout_ms, ping_interval_ms, pong_timeout_ms, handshake_timeout_ms,
 # max_message_bytes, send_queue_bytes, max_subscriptions, rate_limit, rate_burst,

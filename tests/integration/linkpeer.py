@@ -3,7 +3,7 @@
 one that connects and says nothing, sends a decompression bomb, forges senders,
 makes up direct results, or never answers.
 
-The wire format (version 6) is docs/protocol.md's "Link protocol": the
+The wire format (version 7) is docs/protocol.md's "Link protocol": the
 preamble, one uncompressed first message, then a zstd stream of
 length-prefixed msgpack arrays laid out as its message table says."""
 import socket
@@ -16,7 +16,7 @@ import zstandard
 from helpers import scaled
 
 PREAMBLE = b"SPOKELNK"
-VERSION = 6
+VERSION = 7
 
 HELLO, INTEREST_ADD, INTEREST_REMOVE, PUBLISH, MESSAGE = 1, 2, 3, 4, 5
 DIRECT, DIRECT_RESULT, ERROR, HEARTBEAT, POLICY = 6, 7, 8, 9, 10

@@ -25,12 +25,12 @@ def backend():
 
 
 def hooks_ini(url, **extra):
-    keys = {"url": url, "secret": "s3cret", "timeout": "1s", "connect": "closed",
+    keys = {"url": url, "secret": "s3cret", "timeout": "1", "connect": "closed",
             "subscribe": "closed", "subscribe_topics": "private.*", "publish": "closed",
             "publish_topics": "moderated.*", "rpc": "closed", "disconnect": "on",
-            "disconnect_interval": "100ms", "disconnect_batch": "3",
+            "disconnect_interval": "0.1", "disconnect_batch": "3",
             "forward_headers": "X-Session", "breaker_failures": "3",
-            "breaker_cooldown": "1s"}
+            "breaker_cooldown": "1"}
     keys.update(extra)
     return "[hooks]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items() if v is not None)
 
@@ -156,7 +156,7 @@ def test_rpc_round_trip_in_both_encodings(make_cluster, backend):
 
 def test_a_hanging_backend_times_out_and_others_go_on(make_cluster, backend):
     backend.answer["subscribe"] = "hang"
-    cluster = started(make_cluster, hooks_ini(backend.url, timeout="700ms"))
+    cluster = started(make_cluster, hooks_ini(backend.url, timeout="0.7"))
 
     async def body():
         slow, _ = await connect(cluster.url_a)
@@ -196,7 +196,7 @@ def test_a_backend_that_is_down_fails_open_or_closed_as_configured(make_cluster,
 def test_the_breaker_opens_on_a_dead_backend_and_closes_when_it_is_back(make_cluster, backend):
     backend.answer["subscribe"] = lambda b: (500, {})
     cluster = started(make_cluster, hooks_ini(backend.url, breaker_failures="3",
-                                              breaker_cooldown="1s"))
+                                              breaker_cooldown="1"))
     port = cluster.edge_admin_port("edge-a")
 
     async def body():

@@ -132,6 +132,10 @@ static struct link_msg full_msg(enum link_type t)
         m.echo_us = 123456789;
         break;
     case LINK_DRAIN: m.time_ms = 2500; break;
+    case LINK_HOOKS:
+        m.data = link_str_c("{\"version\":3,\"url\":\"http://127.0.0.1:9/hooks\","
+                            "\"events\":{\"connect\":{\"fail\":\"open\"}}}");
+        break;
     case LINK_EDGES:
         m.data = link_str_c("{\"edges\":[{\"name\":\"edge-a\",\"region\":\"local\","
                             "\"url\":\"ws://127.0.0.1:8080/ws\",\"clients\":1}],"
@@ -254,7 +258,8 @@ static void assert_msg_eq(const struct link_msg *a, const struct link_msg *b)
     case LINK_POLICY: assert_true(policy_equal(&a->policy, &b->policy)); break;
     case LINK_STATS: assert_memory_equal(&a->stats, &b->stats, sizeof a->stats); break;
     case LINK_DRAIN: assert_true(a->time_ms == b->time_ms); break;
-    case LINK_EDGES: assert_str_eq(a->data, b->data); break;
+    case LINK_EDGES:
+    case LINK_HOOKS: assert_str_eq(a->data, b->data); break;
     case LINK_KICK:
         assert_str_eq(a->to, b->to);
         assert_int_equal(a->code, b->code);
@@ -283,7 +288,7 @@ static const enum link_type all_types[] = {
     LINK_MESSAGE,        LINK_DIRECT,          LINK_DIRECT_RESULT,   LINK_ERROR,
     LINK_HEARTBEAT,      LINK_POLICY,          LINK_STATS,           LINK_KICK,
     LINK_DRAIN,          LINK_INTEREST_RESULT, LINK_PUBLISH_RESULT,  LINK_HISTORY_READ,
-    LINK_HISTORY_RESULT, LINK_TOPIC_RESET,     LINK_EDGES,
+    LINK_HISTORY_RESULT, LINK_TOPIC_RESET,     LINK_EDGES,           LINK_HOOKS,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -576,7 +581,7 @@ static void test_link_decode_rejects_non_array_and_empty_array(void **state)
 
 static void test_link_decode_rejects_unknown_type(void **state)
 {
-    static const int64_t bad[] = {0, 20, 63, 127, 255, 65536, -1, -100};
+    static const int64_t bad[] = {0, 21, 63, 127, 255, 65536, -1, -100};
     struct raw r;
     raw_begin(&r);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -1019,6 +1024,10 @@ static void test_link_encode_rejects_invalid_messages_and_leaves_out_unchanged(v
     m.data = str_n(LINK_MAX_EDGES_JSON + 1);
     expect_encode_refused(&m);
 
+    m = full_msg(LINK_HOOKS);
+    m.data = str_n(LINK_MAX_HOOKS_JSON + 1);
+    expect_encode_refused(&m);
+
     m = full_msg(LINK_PUBLISH);
     m.data.ptr = NULL;
     m.data.len = 3;
@@ -1044,13 +1053,11 @@ static void test_link_encode_rejects_message_over_max(void **state)
 
 static void test_link_type_name_names_every_type(void **state)
 {
-    static const char *names[] = {"hello",         "interest_add",    "interest_remove",
-                                  "publish",       "message",         "direct",
-                                  "direct_result", "error",           "heartbeat",
-                                  "policy",        "stats",           "kick",
-                                  "drain",         "interest_result", "publish_result",
-                                  "history_read",  "history_result",  "topic_reset",
-                                  "edges"};
+    static const char *names[] = {
+        "hello",        "interest_add",   "interest_remove", "publish",         "message",
+        "direct",       "direct_result",  "error",           "heartbeat",       "policy",
+        "stats",        "kick",           "drain",           "interest_result", "publish_result",
+        "history_read", "history_result", "topic_reset",     "edges",           "hooks"};
     for (size_t i = 0; i < NTYPES; i++)
         assert_string_equal(link_type_name(all_types[i]), names[i]);
     assert_string_equal(link_type_name((enum link_type)0), "unknown");

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/topic_pattern.h"
 #include "edge/auth.h"
 
 #define NOW ((time_t)1700000000)
@@ -784,7 +785,7 @@ static void test_auth_anonymous_default_allow_decides(void **state)
     auth_free(deny);
 }
 
-static void test_auth_pattern_match_table(void **state)
+static void test_topic_pattern_match_table(void **state)
 {
     static const struct {
         const char *pattern, *topic;
@@ -819,8 +820,8 @@ static void test_auth_pattern_match_table(void **state)
         {"Chat", "chat", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        int got = auth_pattern_match(cases[i].pattern, strlen(cases[i].pattern), cases[i].topic,
-                                     strlen(cases[i].topic));
+        int got = topic_pattern_match(cases[i].pattern, strlen(cases[i].pattern), cases[i].topic,
+                                      strlen(cases[i].topic));
         if (got != cases[i].match)
             fail_msg("pattern \"%s\" topic \"%s\": got %d", cases[i].pattern, cases[i].topic, got);
     }
@@ -1126,7 +1127,7 @@ int main(void)
         cmocka_unit_test(test_auth_missing_list_in_spoke_claim_allows_nothing),
         cmocka_unit_test(test_auth_without_spoke_claim_default_allow_decides),
         cmocka_unit_test(test_auth_anonymous_default_allow_decides),
-        cmocka_unit_test(test_auth_pattern_match_table),
+        cmocka_unit_test(test_topic_pattern_match_table),
         cmocka_unit_test(test_auth_audience_accepts_string_or_array_holding_it),
         cmocka_unit_test(test_auth_audience_refuses_missing_bad_or_wrong_aud),
         cmocka_unit_test(test_auth_issuer_must_match_exactly),
