@@ -24,7 +24,7 @@
 /* Longest reason taken from a backend's refusal. */
 #define HOOK_REASON_MAX 120
 
-const double hook_latency_bounds_ms[HOOK_LATENCY_BUCKETS] = {1,   2,   5,    10,   25,  50,
+const double hook_latency_bounds_ms[HOOK_LATENCY_BUCKETS] = {1,   2,   5,    10,   25,   50,
                                                              100, 250, 1000, 2500, 10000};
 
 struct hook_call {
@@ -72,7 +72,7 @@ unsigned hooks_connect_headers(const struct worker *w,
 {
     if (!hooks_on(w, HOOK_CONNECT))
         return 0;
-    *names = (const char(*)[HOOKS_HEADER_NAME_MAX + 1])w->hooks->headers;
+    *names = (const char(*)[HOOKS_HEADER_NAME_MAX + 1]) w->hooks->headers;
     return w->hooks->nheaders;
 }
 
@@ -245,13 +245,14 @@ void hooks_call(struct worker *w, enum hook_event ev, const struct buf *fields, 
                             buf_readable(b), sig + n, sizeof sig - (size_t)n) > 0)
             headers[3] = sig;
     }
-    if (httpcall_post(e->http, c->ev[ev].url, headers, buf_head(b), buf_readable(b),
-                      c->timeout_ms, on_result, call) < 0) {
+    if (httpcall_post(e->http, c->ev[ev].url, headers, buf_head(b), buf_readable(b), c->timeout_ms,
+                      on_result, call) < 0) {
         log_info("backend hooks: %s call refused: %u calls waiting already", event_names[ev],
                  e->lim.max_queued);
         /* Refused whatever the fail mode: an overload must not let a flood
          * of requests past a backend that would have been asked. */
-        struct hook_answer a = {.failed = 1, .code = 503, .reason = "too many backend calls waiting"};
+        struct hook_answer a = {
+            .failed = 1, .code = 503, .reason = "too many backend calls waiting"};
         finish(call, &a);
     }
 }
@@ -471,17 +472,18 @@ void hooks_metrics(const struct hook_stats *s, const char *edge, struct buf *b)
         const struct hook_event_stats *x = &s->ev[i];
         const uint64_t v[] = {x->allowed, x->denied, x->failed, x->breaker_refused};
         for (int k = 0; k < 4; k++)
-            buf_printf(b, "\nspoke_edge_hook_calls_total{edge=\"%s\",event=\"%s\",outcome=\"%s\"} %llu",
-                       edge, event_names[i], outcome[k], (unsigned long long)v[k]);
+            buf_printf(
+                b, "\nspoke_edge_hook_calls_total{edge=\"%s\",event=\"%s\",outcome=\"%s\"} %llu",
+                edge, event_names[i], outcome[k], (unsigned long long)v[k]);
     }
     buf_printf(b, "\n# HELP spoke_edge_hook_latency_ms Backend hook call latency, queueing "
                   "included.\n# TYPE spoke_edge_hook_latency_ms histogram");
     for (int i = 0; i < HOOK_EVENTS; i++) {
         const struct hook_event_stats *x = &s->ev[i];
         for (int k = 0; k < HOOK_LATENCY_BUCKETS; k++)
-            buf_printf(b, "\nspoke_edge_hook_latency_ms_bucket{edge=\"%s\",event=\"%s\",le=\"%g\"} %llu",
-                       edge, event_names[i], hook_latency_bounds_ms[k],
-                       (unsigned long long)x->latency[k]);
+            buf_printf(
+                b, "\nspoke_edge_hook_latency_ms_bucket{edge=\"%s\",event=\"%s\",le=\"%g\"} %llu",
+                edge, event_names[i], hook_latency_bounds_ms[k], (unsigned long long)x->latency[k]);
         buf_printf(b,
                    "\nspoke_edge_hook_latency_ms_bucket{edge=\"%s\",event=\"%s\",le=\"+Inf\"} %llu"
                    "\nspoke_edge_hook_latency_ms_sum{edge=\"%s\",event=\"%s\"} %.3f"
@@ -502,7 +504,6 @@ void hooks_metrics(const struct hook_stats *s, const char *edge, struct buf *b)
                "\nspoke_edge_hook_disconnects_total{edge=\"%s\",outcome=\"sent\"} %llu"
                "\nspoke_edge_hook_disconnects_total{edge=\"%s\",outcome=\"dropped\"} %llu",
                edge, (unsigned long long)s->breaker_open, edge,
-               (unsigned long long)s->breaker_opened, edge,
-               (unsigned long long)s->disconnects_sent, edge,
-               (unsigned long long)s->disconnects_dropped);
+               (unsigned long long)s->breaker_opened, edge, (unsigned long long)s->disconnects_sent,
+               edge, (unsigned long long)s->disconnects_dropped);
 }

@@ -42,10 +42,10 @@ struct hook_event_stats {
 };
 struct hook_stats {
     struct hook_event_stats ev[HOOK_EVENTS];
-    uint64_t breaker_opened;          /* times the breaker opened */
-    uint64_t breaker_open;            /* 1 while it is open */
-    uint64_t disconnects_dropped;     /* disconnect events not delivered (queue full, retries spent) */
-    uint64_t disconnects_sent;        /* disconnect events the backend took */
+    uint64_t breaker_opened;      /* times the breaker opened */
+    uint64_t breaker_open;        /* 1 while it is open */
+    uint64_t disconnects_dropped; /* disconnect events not delivered (queue full, retries spent) */
+    uint64_t disconnects_sent;    /* disconnect events the backend took */
 };
 
 /* The configuration changed (w->hooks replaced; NULL: all off). */
@@ -56,7 +56,8 @@ void hooks_free(struct worker *w);
 int hooks_on(const struct worker *w, enum hook_event e);
 int hooks_on_topic(const struct worker *w, enum hook_event e, const char *topic, size_t len);
 /* The configured connect headers (handshake_keep_headers) and their count. */
-unsigned hooks_connect_headers(const struct worker *w, const char (**names)[HOOKS_HEADER_NAME_MAX + 1]);
+unsigned hooks_connect_headers(const struct worker *w,
+                               const char (**names)[HOOKS_HEADER_NAME_MAX + 1]);
 
 /* Calls event e's hook. fields: the members of the request's JSON object
  * (without braces), to which the event, edge and worker are added. */

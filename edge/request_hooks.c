@@ -205,8 +205,9 @@ static void rpc_done(struct worker *w, const struct hook_answer *a, void *ud)
         if (msg_build_rpc_result(b, (enum enc)c->enc, x->id, ENC_JSON, buf_head(&data),
                                  buf_readable(&data),
                                  msg_render_budget(w->policy.max_message_bytes)) < 0)
-            client_send_error(c, 1, x->id, 502, "the backend's answer is too large or has no "
-                                                "form in this encoding");
+            client_send_error(c, 1, x->id, 502,
+                              "the backend's answer is too large or has no "
+                              "form in this encoding");
         else
             client_send_payload(c, buf_head(b), buf_readable(b));
         buf_deinit(&data);
