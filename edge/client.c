@@ -477,15 +477,18 @@ static void finish_handshake(struct client *c, const uint8_t *rest, size_t n, en
     }
     client_send_payload(c, buf_head(&w->scratch), buf_readable(&w->scratch));
     json_t *subs = doc ? json_object_get(doc, "subscribe") : NULL;
-    size_t i;
+    size_t i, bad = 0;
     json_t *t;
     json_array_foreach(subs, i, t)
     {
         if (json_is_string(t) && topic_is_valid(json_string_value(t), json_string_length(t)))
             request_sub_auto(c, json_string_value(t), json_string_length(t));
         else
-            log_warn("conn %s: the connect hook named an invalid topic to subscribe to", id);
+            bad++;
     }
+    if (bad) /* one line per connection, however many the answer named */
+        log_warn("conn %s: the connect hook named %zu invalid topics to subscribe to: skipped", id,
+                 bad);
     log_debug("conn %s: open (%s%s)", id, enc == ENC_JSON ? "spoke.json" : "spoke.msgpack",
               c->flags & CLIENT_F_DEFLATE ? ", permessage-deflate" : "");
     if (n)

@@ -343,7 +343,8 @@ void hooks_disconnected(struct worker *w, const char *conn, const char *user, co
     BUF_APPEND_LIT(&b, ",\"time\":");
     json_write_i64(&b, (int64_t)time(NULL));
     buf_append(&b, "}", 2); /* NUL included */
-    e->dq[(e->dq_head + e->dq_n++) % e->dq_cap] = (char *)buf_head(&b);
+    /* The block is the event's: freed with free() once sent (off is 0: only appended). */
+    e->dq[(e->dq_head + e->dq_n++) % e->dq_cap] = (char *)b.data;
     if (e->dq_n >= (unsigned)w->hooks->disconnect_batch)
         send_batch(e);
 }
