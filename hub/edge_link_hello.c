@@ -157,10 +157,11 @@ int edge_link__on_hello(struct edge_link *l, const struct link_msg *m)
     if (linkio_send(&l->io, &pol) < 0)
         return edge_link__refuse(l, 500, "cannot send policy: %s", l->io.err);
     l->policy_sent = pol.policy;
-    /* The hooks after the policy, in the same flush. An edge starts with
-     * every hook off: it needs them only if some are on, or were, which it
-     * may still hold from an earlier link of this hub's. */
-    if (h->hooks && (hooks_conf_any(h->hooks) || h->hooks_ever_on) && edge_link__send_hooks(l) < 0)
+    /* The hooks after the policy, in the same flush, on every link even
+     * when all are off: the edge may hold another hub's, or this hub's from
+     * before a restart, and must not keep calling a backend no longer
+     * configured. */
+    if (h->hooks && edge_link__send_hooks(l) < 0)
         return edge_link__refuse(l, 500, "cannot send hooks: %s", l->io.err);
     /* The results of its latest publishes, kept from an earlier link of
      * this very run of the worker if it had one. */

@@ -39,8 +39,6 @@ static void install(struct hub *h, struct hooks_conf *next, const char *how)
 {
     free(h->hooks);
     h->hooks = next;
-    if (hooks_conf_any(next))
-        h->hooks_ever_on = 1;
     buf_reset(&h->hooks_doc);
     hooks_conf_to_json(next, &h->hooks_doc, 1);
     if (!how)

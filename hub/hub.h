@@ -151,7 +151,6 @@ struct hub {
      * is NULL only before hub_hooks_loaded (links then get none). */
     struct hooks_conf *hooks, *loading_hooks;
     char hooks_err[256];
-    int hooks_ever_on; /* an event has been on since start: links get HOOKS even when off */
     struct buf hooks_doc;
     struct conf_spec conf_spec; /* kept for SIGHUP */
     unsigned char *from_flag;

@@ -6,6 +6,7 @@ makes up direct results, or never answers.
 The wire format (version 7) is docs/protocol.md's "Link protocol": the
 preamble, one uncompressed first message, then a zstd stream of
 length-prefixed msgpack arrays laid out as its message table says."""
+import json
 import socket
 import struct
 import time
@@ -22,10 +23,12 @@ HELLO, INTEREST_ADD, INTEREST_REMOVE, PUBLISH, MESSAGE = 1, 2, 3, 4, 5
 DIRECT, DIRECT_RESULT, ERROR, HEARTBEAT, POLICY = 6, 7, 8, 9, 10
 STATS, KICK, DRAIN, INTEREST_RESULT = 11, 12, 13, 14
 PUBLISH_RESULT, HISTORY_READ, HISTORY_RESULT, TOPIC_RESET = 15, 16, 17, 18
+EDGES, HOOKS = 19, 20
 NAMES = {1: "hello", 2: "interest_add", 3: "interest_remove", 4: "publish", 5: "message",
          6: "direct", 7: "direct_result", 8: "error", 9: "heartbeat", 10: "policy",
          11: "stats", 12: "kick", 13: "drain", 14: "interest_result", 15: "publish_result",
-         16: "history_read", 17: "history_result", 18: "topic_reset"}
+         16: "history_read", 17: "history_result", 18: "topic_reset", 19: "edges",
+         20: "hooks"}
 
 # Fields protocol 3 appended to a message, with the values that mean "none":
 # a message written with fewer is completed with them, so a test writes only
@@ -151,12 +154,18 @@ class LinkPeer:
         return self.cobj.compress(raw) + self.cobj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
 
     def hello(self, name, worker=0, boot=0x1234, **kw):
-        """Says hello and returns the hub's answer messages up to its POLICY."""
+        """Says hello and returns the hub's answer messages up to its POLICY.
+        The HOOKS document that follows the POLICY on every link is kept in
+        self.hooks (a dict), not returned."""
         self.name, self.worker, self.boot = name, worker, boot
         self.send_first(hello_msg(name, worker, boot, **kw))
         got = []
         while not got or got[-1][0] not in (POLICY, ERROR):
             got.append(self.recv())
+        if got[-1][0] == POLICY:
+            hooks = self.recv()
+            assert hooks[0] == HOOKS, f"expected HOOKS after POLICY, got {hooks!r}"
+            self.hooks = json.loads(hooks[1])
         return got
 
     def own_conn(self, seq):

@@ -4,7 +4,8 @@ import os
 import subprocess
 
 from conftest import CHILD_ENV, binary
-from helpers import HOST, http_get, http_request, metric, scaled, wait_for
+from helpers import (HOST, connect, http_get, http_request, metric, recv_json, run, scaled, send,
+                     wait_for)
 
 HOOKS = """[hooks]
 url = http://127.0.0.1:9/hooks
@@ -149,12 +150,41 @@ def test_an_edge_linking_later_gets_the_hooks(make_cluster):
              "hooks on the late edge")
 
 
-def test_without_a_section_every_hook_is_off_and_edges_are_not_told(make_cluster):
+def test_without_a_section_every_hook_is_off_and_edges_are_told_so(make_cluster):
     cluster = make_cluster()
     doc = get_hooks(cluster)
     assert doc["events"] == {} and doc["secret"] == "" and doc["version"] == 1
-    for name in cluster.edge_ports:
-        assert metric(cluster.edge_admin_port(name), "spoke_edge_hooks_version") == 0
+    wait_edges_version(cluster, 1)
+
+
+def test_a_hub_restarted_without_hooks_turns_them_off_on_the_edges(make_cluster):
+    """The edges keep their clients across the restart and relink: the new
+    hub's empty [hooks] must replace what they held, or they would go on
+    refusing subscriptions to a backend that is no longer configured."""
+    cluster = make_cluster(hub_config=HOOKS.replace("subscribe = on", "subscribe = closed"))
+    wait_edges_version(cluster, 1)
+
+    async def subscribe_answer(topic, id_):
+        ws, _ = await connect(cluster.url_a)
+        await send(ws, {"op": "sub", "topic": topic, "id": id_})
+        msg = await recv_json(ws)
+        await ws.close()
+        return msg
+
+    # The backend (port 9) is down and subscribe fails closed: refused.
+    refused = run(subscribe_answer("private.x", 1))
+    assert refused["op"] == "error" and refused["id"] == 1, refused
+
+    cluster.write_hub_config("[policy]\nmax_subscriptions = 77\n")
+    cluster.kill_hub()
+    cluster.start_hub()
+    cluster.wait_links(len(cluster.names) * cluster.workers)
+    wait_for(lambda: cluster.policy()["max_subscriptions"] == 77, scaled(5), "the new hub's policy")
+    # The link is up, but the edge may not have read the new hooks yet.
+    answers = []
+    wait_for(lambda: answers.append(run(subscribe_answer("private.x", 2))) or
+             answers[-1]["op"] == "ack", scaled(5), "a subscription allowed without hooks")
+    assert answers[-1]["id"] == 2, answers
 
 
 def test_a_hub_with_a_broken_hooks_section_refuses_to_start(tmp_path):
