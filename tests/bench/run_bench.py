@@ -85,6 +85,9 @@ PROFILES = {
         "history": {"messages": 200000, "topics": 100, "size": 100, "pubs": 2, "window": 64},
         "handshake": {"conns": 64, "seconds": 5},
         "churn": {"conns": 64, "seconds": 5},
+        # Publishes through a publish hook: `pubs` connections, `window` in
+        # flight, `messages` of 100 B.
+        "hooks": {"pubs": 8, "window": 64, "messages": 30000},
         "wss": {"idle": {"conns": 10000, "per_proc": 5000, "hold_s": 5},
                 "handshake": {"conns": 64, "seconds": 5},
                 "fanout": {"subs": 5000, "per_proc": 2500, "timeout": 90,
@@ -122,6 +125,7 @@ PROFILES = {
         "history": {"messages": 50000, "topics": 20, "size": 100, "pubs": 2, "window": 64},
         "handshake": {"conns": 32, "seconds": 3},
         "churn": {"conns": 32, "seconds": 3},
+        "hooks": {"pubs": 4, "window": 32, "messages": 5000},
         "wss": {"idle": {"conns": 2000, "per_proc": 2000, "hold_s": 2},
                 "handshake": {"conns": 32, "seconds": 3},
                 "fanout": {"subs": 1000, "per_proc": 1000, "timeout": 30,
@@ -835,8 +839,13 @@ class Bench:
             p = self.profile["handshake"]
             off = self.connect_loop("handshake", p, name="hooks-connect-off")
             on = self.connect_loop("handshake", p, hub_config=ini, name="hooks-connect-on")
+            pini = (f"[hooks]\nurl = {backend.url}\npublish = closed\n"
+                    f"publish_topics = bench.*\ntimeout = 2\n")
+            pub_off = self.hook_publish_run(None)
+            pub_on = self.hook_publish_run(pini)
         finally:
             backend.stop()
+        self.hook_publish_report(pub_off, pub_on, len(backend.of("publish")))
         calls = len(backend.of("connect"))
         a, b = off.get("per_edge_cpu_s"), on.get("per_edge_cpu_s")
         lat = {k: round(1e6 * p["conns"] / r["rate"], 1) if r.get("rate") else None
@@ -856,6 +865,63 @@ class Bench:
         self.rows.append(("hooks connect", f"{p['conns']} in flight",
                           f"{bl.fmt_rate(a)} → {bl.fmt_rate(b)}/edge-CPU-s",
                           f"{lat['off']} → {lat['on']} µs/upgrade", "", ""))
+
+    def hook_publish_run(self, hub_config):
+        """Publishes through edge-a as fast as a window allows, with the hub
+        running hub_config (a publish hook on bench.*, or None), and measures
+        publishes per second and per edge CPU-second."""
+        p = self.profile["hooks"]
+
+        def run(c):
+            label = self.label("hookpub")
+            try:
+                g = self.fleet.start(label, "pub", [c.edge_urls[c.edge_names[0]]],
+                                     conns=p["pubs"], topic="bench.hook", topics=p["pubs"],
+                                     messages=p["messages"], size=100, window=p["window"])
+                self.fleet.wait([g], "READY", 30, "publisher connected", servers=c.procs())
+                win = bl.Window(c.servers, [g])
+                g.send("go")
+                self.fleet.wait([g], "RESULT", 120, "publisher result", servers=c.procs())
+                win.close()
+            finally:
+                self.fleet.stop([x for x in self.fleet.procs if x.name.startswith(label + "-")])
+            res = g.result
+            edges_cpu = win.cpu(*c.edge_names)
+            sent = res.get("sent", 0)
+
+            def us(ns):
+                return round(ns / 1000, 1) if ns else None
+            return {"sent": sent, "echoed": res.get("echoed"), "errors": res.get("errors"),
+                    "rate": res.get("rate"), "elapsed_s": res.get("elapsed_s"),
+                    "echo_p50_us": us(res.get("echo_p50_ns")), "echo_p99_us": us(res.get("echo_p99_ns")),
+                    "cpu_s": {"edges": round(edges_cpu, 3), "hub": round(win.cpu("hub"), 3),
+                              "generator": round(win.gens_cpu(), 3)},
+                    "per_edge_cpu_s": round(sent / edges_cpu) if edges_cpu else None,
+                    "foreign_cpu_s": win.foreign_cpu, "noisy": win.noisy()}
+        r, _ = self.measure(run, hub_config=hub_config)
+        return r
+
+    def hook_publish_report(self, off, on, calls):
+        p = self.profile["hooks"]
+        out = {"name": "hooks-publish",
+               "conditions": {"publishers": p["pubs"], "window": p["window"],
+                              "messages": p["messages"], "size": 100,
+                              "backend": "Python ThreadingHTTPServer"},
+               "off": off, "on": on, "backend_calls": calls,
+               "rate_ratio": round(on["rate"] / off["rate"], 3)
+               if on.get("rate") and off.get("rate") else None}
+        self.record("hooks", out,
+                    f"publish hook: {bl.fmt_rate(off['rate'])}/s → {bl.fmt_rate(on['rate'])}/s "
+                    f"publishes ({out['rate_ratio']}×), {bl.fmt_rate(off['per_edge_cpu_s'])} → "
+                    f"{bl.fmt_rate(on['per_edge_cpu_s'])} per edge CPU-s; echo p50 "
+                    f"{off.get('echo_p50_us')} → {on.get('echo_p50_us')} µs, p99 "
+                    f"{off.get('echo_p99_us')} → {on.get('echo_p99_us')} µs at {p['window']} in "
+                    f"flight; {calls} backend calls, {on.get('errors')} errors"
+                    f"{bl.flags(on)}")
+        self.rows.append(("hooks publish", f"{p['pubs']} pubs, window {p['window']}",
+                          f"{bl.fmt_rate(off['rate'])} → {bl.fmt_rate(on['rate'])}/s",
+                          f"{bl.fmt_rate(off['per_edge_cpu_s'])} → "
+                          f"{bl.fmt_rate(on['per_edge_cpu_s'])}/edge-CPU-s", "", bl.flags(on)))
 
     def wss(self):
         """The cost of TLS: idle memory, full handshakes, and fan-out over wss
