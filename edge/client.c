@@ -95,7 +95,7 @@ void client_accept(struct worker *w, int fd, const struct sockaddr_storage *ss, 
     c->io.data = c;
     ev_io_start(w->loop, &c->io);
     deadline_add(&w->handshakes, &c->deadline);
-    dict_add(&w->conns, &c->seq, sizeof c->seq, c);
+    idtab_add(&w->conns, c);
     w->nclients++;
     w->stats.accepted++;
 }
@@ -263,7 +263,7 @@ void client_terminate(struct client *c, const char *why)
     deadline_remove(&c->deadline);
     deadline_remove(&c->idle);
     request_release(c);
-    dict_delete(&w->conns, &c->seq, sizeof c->seq);
+    idtab_delete(&w->conns, c);
     sendq_clear(&c->q, &w->qpool);
     handshake_free(c->hs);
     c->hs = NULL;

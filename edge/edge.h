@@ -25,6 +25,7 @@
 #include "common/buf.h"
 #include "common/connid.h"
 #include "common/dict.h"
+#include "common/idtab.h"
 #include "common/net.h"
 #include "common/pmdcodec.h"
 #include "common/policy.h"
@@ -116,7 +117,7 @@ struct worker {
     int stopping;
 
     struct uplink *up;
-    struct dict conns;    /* connection seq (8 bytes) -> struct client */
+    struct idtab conns;   /* struct client by its seq */
     struct topics topics; /* local subscriptions (edge/topic.h) */
     uint64_t next_seq;
     size_t nclients;
@@ -230,7 +231,7 @@ static inline void worker_mark_dirty(struct worker *w, struct client *c)
 
 static inline struct client *worker_find_client(struct worker *w, uint64_t seq)
 {
-    return dict_get(&w->conns, &seq, sizeof seq);
+    return idtab_get(&w->conns, seq);
 }
 
 /* The id of this worker's connections but for their SEQ. */

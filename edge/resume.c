@@ -97,7 +97,7 @@ static void drop_oldest(struct resumes *rs, struct topic_cache *c)
 
 static void cache_free(struct resumes *rs, struct topic *t)
 {
-    struct topic_cache *c = t->cache;
+    struct topic_cache *c = t->cu->cache;
     if (!c)
         return;
     while (c->count)
@@ -105,7 +105,7 @@ static void cache_free(struct resumes *rs, struct topic *t)
     lru_unlink(rs, c);
     free(c->ring);
     free(c);
-    t->cache = NULL;
+    topic_catchup(t)->cache = NULL;
 }
 
 /* A new, empty cache for t whose first entry will be first_seq. */
@@ -118,7 +118,7 @@ static struct topic_cache *cache_new(struct resumes *rs, struct topic *t, uint64
     c->first_seq = first_seq;
     c->used = now;
     lru_push(rs, c);
-    t->cache = c;
+    topic_catchup(t)->cache = c;
     return c;
 }
 
@@ -127,7 +127,7 @@ static struct topic_cache *cache_new(struct resumes *rs, struct topic *t, uint64
 static void cache_append(struct resumes *rs, struct topic *t, uint64_t seq,
                          struct frame *const frames[ENC_COUNT])
 {
-    struct topic_cache *c = t->cache;
+    struct topic_cache *c = t->cu->cache;
     if (seq != c->first_seq + c->count) {
         cache_free(rs, t); /* a hole: it could not serve what it lacks */
         return;
@@ -165,8 +165,8 @@ static void cache_append(struct resumes *rs, struct topic *t, uint64_t seq,
 /* 1 if t's cache can serve position since now. */
 static int cache_serves(const struct topic *t, uint64_t since)
 {
-    const struct topic_cache *c = t->cache;
-    if (!c || t->read_id || since > t->seq)
+    const struct topic_cache *c = t->cu->cache;
+    if (!c || t->cu->read_id || since > t->seq)
         return 0;
     if (c->count == 0)
         return since == t->seq && c->first_seq == t->seq + 1;
@@ -191,7 +191,7 @@ static void finish(struct resumes *rs, struct topic_resumer *r, int recovered, c
 static void serve_cached(struct resumes *rs, struct topic_resumer *r, ev_tstamp now)
 {
     struct topic *t = r->sub->t;
-    struct topic_cache *c = t->cache;
+    struct topic_cache *c = t->cu->cache;
     uint8_t enc = r->sub->enc;
     struct client *cl = r->c;
     uint64_t since = r->since;
@@ -209,10 +209,10 @@ static void serve_cached(struct resumes *rs, struct topic_resumer *r, ev_tstamp 
 
 static void mark_due(struct resumes *rs, struct topic *t)
 {
-    if (t->due)
+    if (t->cu->due)
         return;
-    t->due = 1;
-    t->due_next = rs->due;
+    topic_catchup(t)->due = 1;
+    topic_catchup(t)->due_next = rs->due;
     rs->due = t;
 }
 
@@ -240,7 +240,7 @@ static void evaluate(struct resumes *rs, struct topic_resumer *r, int linked, ev
         finish(rs, r, 0, "hub unavailable");
     } else {
         r->state = TOPIC_RESUME_WAIT_READ;
-        if (!t->read_id)
+        if (!t->cu->read_id)
             mark_due(rs, t);
     }
 }
@@ -249,7 +249,7 @@ static void evaluate(struct resumes *rs, struct topic_resumer *r, int linked, ev
  * records, and moves none to an earlier state). */
 static void evaluate_all(struct resumes *rs, struct topic *t, int state, int linked, ev_tstamp now)
 {
-    struct topic_resumer *r = t->resumers;
+    struct topic_resumer *r = t->cu->resumers;
     while (r) {
         struct topic_resumer *next = r->next;
         if (r->state == state)
@@ -272,14 +272,14 @@ struct topic *resume_next_read(struct resumes *rs, uint64_t *since, int64_t *id)
 {
     while (rs->due) {
         struct topic *t = rs->due;
-        rs->due = t->due_next;
-        t->due = 0;
-        t->due_next = NULL;
-        if (t->read_id)
+        rs->due = t->cu->due_next;
+        topic_catchup(t)->due = 0;
+        topic_catchup(t)->due_next = NULL;
+        if (t->cu->read_id)
             continue; /* one read at a time; the rest wait for its end */
         int any = 0;
         uint64_t min = 0;
-        for (struct topic_resumer *r = t->resumers; r; r = r->next) {
+        for (struct topic_resumer *r = t->cu->resumers; r; r = r->next) {
             if (r->state != TOPIC_RESUME_WAIT_READ)
                 continue;
             if (!any || r->since < min)
@@ -288,16 +288,16 @@ struct topic *resume_next_read(struct resumes *rs, uint64_t *since, int64_t *id)
         }
         if (!any)
             continue;
-        for (struct topic_resumer *r = t->resumers; r; r = r->next)
+        for (struct topic_resumer *r = t->cu->resumers; r; r = r->next)
             if (r->state == TOPIC_RESUME_WAIT_READ)
                 r->state = TOPIC_RESUME_IN_READ;
-        t->read_id = ++rs->next_read_id;
-        t->read_since = min;
-        t->read_end = 0;
-        t->reading = 0;
+        topic_catchup(t)->read_id = ++rs->next_read_id;
+        topic_catchup(t)->read_since = min;
+        topic_catchup(t)->read_end = 0;
+        topic_catchup(t)->reading = 0;
         rs->reads++;
         *since = min;
-        *id = t->read_id;
+        *id = t->cu->read_id;
         return t;
     }
     return NULL;
@@ -308,7 +308,7 @@ struct topic *resume_next_read(struct resumes *rs, uint64_t *since, int64_t *id)
 static void read_done(struct resumes *rs, struct topic *t, int joined, const char *reason,
                       ev_tstamp now)
 {
-    struct topic_resumer *r = t->resumers;
+    struct topic_resumer *r = t->cu->resumers;
     while (r) {
         struct topic_resumer *next = r->next;
         if (r->state == TOPIC_RESUME_IN_READ) {
@@ -319,15 +319,15 @@ static void read_done(struct resumes *rs, struct topic *t, int joined, const cha
         }
         r = next;
     }
-    t->read_id = 0;
-    t->reading = 0;
+    topic_catchup(t)->read_id = 0;
+    topic_catchup(t)->reading = 0;
     evaluate_all(rs, t, TOPIC_RESUME_WAIT_READ, 1, now);
 }
 
 void resume_read_result(struct resumes *rs, struct topic *t, int64_t id, int code, int recovered,
                         uint64_t seq, const char *reason, ev_tstamp now)
 {
-    if (!id || id != t->read_id || t->reading)
+    if (!id || id != t->cu->read_id || t->cu->reading)
         return; /* not the read in progress */
     if (code || !recovered) {
         read_done(rs, t, 0, reason && *reason ? reason : "not recovered", now);
@@ -335,34 +335,34 @@ void resume_read_result(struct resumes *rs, struct topic *t, int64_t id, int cod
     }
     /* Acked now; the replay follows, then live messages (the hub sends them
      * in that order). The replay becomes the topic's cache. */
-    for (struct topic_resumer *r = t->resumers; r; r = r->next) {
+    for (struct topic_resumer *r = t->cu->resumers; r; r = r->next) {
         if (r->state == TOPIC_RESUME_IN_READ) {
             rs->recovered++;
             rs->ts->answer(rs->ts->ud, r->c, t, r->has_id, r->id, 0, 1, NULL);
         }
     }
-    cache_new(rs, t, t->read_since + 1, now);
-    t->read_end = seq;
-    t->reading = 1;
-    if (seq <= t->read_since)
+    cache_new(rs, t, t->cu->read_since + 1, now);
+    topic_catchup(t)->read_end = seq;
+    topic_catchup(t)->reading = 1;
+    if (seq <= t->cu->read_since)
         read_done(rs, t, 1, NULL, now);
 }
 
 void resume_replayed(struct resumes *rs, struct topic *t, int64_t id, uint64_t seq,
                      struct frame *const frames[ENC_COUNT], ev_tstamp now)
 {
-    if (!id || id != t->read_id || !t->reading)
+    if (!id || id != t->cu->read_id || !t->cu->reading)
         return;
-    if (t->cache)
+    if (t->cu->cache)
         cache_append(rs, t, seq, frames);
-    for (struct topic_resumer *r = t->resumers; r; r = r->next)
+    for (struct topic_resumer *r = t->cu->resumers; r; r = r->next)
         if (r->state == TOPIC_RESUME_IN_READ && r->since < seq && frames[r->sub->enc])
             rs->push(rs->ud, r->c, frames[r->sub->enc]);
-    if (seq < t->read_end)
+    if (seq < t->cu->read_end)
         return;
     /* The members are at read_end: the hub sent the live messages up to it
      * before the result. If they are not, the cache has a hole. */
-    if (t->seq != t->read_end)
+    if (t->seq != t->cu->read_end)
         cache_free(rs, t);
     read_done(rs, t, 1, NULL, now);
 }
@@ -370,7 +370,7 @@ void resume_replayed(struct resumes *rs, struct topic *t, int64_t id, uint64_t s
 void resume_delivered(struct resumes *rs, struct topic *t, uint64_t seq,
                       struct frame *const frames[ENC_COUNT])
 {
-    if (t->cache && !t->reading)
+    if (t->cu->cache && !t->cu->reading)
         cache_append(rs, t, seq, frames);
 }
 
@@ -382,13 +382,15 @@ void resume_topic_moved(struct resumes *rs, struct topic *t)
 static void link_down_one(void *ud, struct topic *t)
 {
     struct resumes *rs = ud;
-    if (t->reading)
+    if (!topic_has_catchup(t))
+        return; /* nothing was ever resumed here */
+    if (t->cu->reading)
         cache_free(rs, t); /* half filled */
-    t->read_id = 0;
-    t->reading = 0;
-    t->due = 0;
-    t->due_next = NULL;
-    struct topic_resumer *r = t->resumers;
+    topic_catchup(t)->read_id = 0;
+    topic_catchup(t)->reading = 0;
+    topic_catchup(t)->due = 0;
+    topic_catchup(t)->due_next = NULL;
+    struct topic_resumer *r = t->cu->resumers;
     while (r) {
         struct topic_resumer *next = r->next;
         finish(rs, r, 0, "hub unavailable");
@@ -404,7 +406,7 @@ void resume_link_down(struct resumes *rs)
 
 void resume_sweep(struct resumes *rs, ev_tstamp now)
 {
-    while (rs->lru && now - rs->lru->used > RESUME_CACHE_IDLE_S && !rs->lru->t->reading)
+    while (rs->lru && now - rs->lru->used > RESUME_CACHE_IDLE_S && !rs->lru->t->cu->reading)
         cache_free(rs, rs->lru->t);
 }
 
@@ -413,14 +415,14 @@ static void release(void *ud, struct topic *t)
 {
     struct resumes *rs = ud;
     cache_free(rs, t);
-    if (t->due) {
-        for (struct topic **pp = &rs->due; *pp; pp = &(*pp)->due_next) {
+    if (t->cu->due) {
+        for (struct topic **pp = &rs->due; *pp; pp = &(*pp)->cu->due_next) {
             if (*pp == t) {
-                *pp = t->due_next;
+                *pp = t->cu->due_next;
                 break;
             }
         }
-        t->due = 0;
+        topic_catchup(t)->due = 0;
     }
 }
 

@@ -82,7 +82,7 @@ void resume_delivered(struct resumes *rs, struct topic *t, uint64_t seq,
  * replay in progress keeps both), 0 otherwise. */
 static inline int resume_wants_both(const struct topic *t)
 {
-    return t->cache != NULL || t->read_id != 0;
+    return t->cu->cache != NULL || t->cu->read_id != 0;
 }
 
 /* t's numbering moved (the hub could not resume it): its cache is of no

@@ -8,6 +8,15 @@
 #include "common/msg.h"
 #include "common/xalloc.h"
 
+const struct topic_catchup topic_catchup_none;
+
+struct topic_catchup *topic_catchup(struct topic *t)
+{
+    if (!topic_has_catchup(t))
+        t->cu = xcalloc(1, sizeof *t->cu);
+    return t->cu;
+}
+
 void topics_init(struct topics *ts, topic_answer_fn answer, void *ud, size_t subs_offset)
 {
     memset(ts, 0, sizeof *ts);
@@ -49,8 +58,15 @@ void topic_set_position(struct topic *t, uint64_t seq, const char *epoch, size_t
 static void add_member(struct topic *t, struct client *c, struct sub *s)
 {
     if (t->n == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 4;
-        t->members = xrealloc(t->members, t->cap * sizeof *t->members);
+        /* From the inline one to an array of 4, then doubling. */
+        uint32_t cap = t->cap == 1 ? 4 : t->cap * 2;
+        if (t->members == &t->one) {
+            t->members = xmalloc(cap * sizeof *t->members);
+            t->members[0] = t->one;
+        } else {
+            t->members = xrealloc(t->members, cap * sizeof *t->members);
+        }
+        t->cap = cap;
     }
     s->slot = t->n;
     t->members[t->n].c = c;
@@ -77,6 +93,9 @@ int topic_subscribe(struct topics *ts, struct client *c, struct topic_subs *mine
         if (topics_count(ts) >= max_topics)
             return TOPIC_LIMIT_TOPICS;
         t = xcalloc(1, sizeof *t);
+        t->members = &t->one;
+        t->cap = 1;
+        t->cu = (struct topic_catchup *)&topic_catchup_none;
         struct dict_entry *e = dict_add(&ts->by_name, name, len, t);
         t->name = e->key;
         t->name_len = (uint32_t)len;
@@ -115,19 +134,19 @@ struct topic_resumer *topic_resume(struct sub *s, struct client *c, uint64_t sin
     r->id = id;
     r->state = TOPIC_RESUME_WAIT_POSITION;
     snprintf(r->epoch, sizeof r->epoch, "%s", epoch);
-    r->next = s->t->resumers;
-    s->t->resumers = r;
-    s->t->nresumers++;
+    r->next = s->t->cu->resumers;
+    topic_catchup(s->t)->resumers = r;
+    topic_catchup(s->t)->nresumers++;
     return r;
 }
 
 /* Takes r off its topic's list (not freed). */
 static void unlink_resumer(struct topic *t, struct topic_resumer *r)
 {
-    for (struct topic_resumer **pp = &t->resumers; *pp; pp = &(*pp)->next) {
+    for (struct topic_resumer **pp = &t->cu->resumers; *pp; pp = &(*pp)->next) {
         if (*pp == r) {
             *pp = r->next;
-            t->nresumers--;
+            topic_catchup(t)->nresumers--;
             return;
         }
     }
@@ -144,7 +163,7 @@ void topic_join(struct topic_resumer *r)
 /* Frees the resume record of s, a subscription that is not a member. */
 static void drop_resumer_of(struct topic *t, struct sub *s)
 {
-    for (struct topic_resumer *r = t->resumers; r; r = r->next) {
+    for (struct topic_resumer *r = t->cu->resumers; r; r = r->next) {
         if (r->sub == s) {
             unlink_resumer(t, r);
             free(r);
@@ -191,20 +210,23 @@ static void free_topic(void *p)
         free(wt);
         wt = next;
     }
-    struct topic_resumer *r = t->resumers;
+    struct topic_resumer *r = t->cu->resumers;
     while (r) {
         struct topic_resumer *next = r->next;
         free(r);
         r = next;
     }
-    free(t->members);
+    if (t->members != &t->one)
+        free(t->members);
+    if (topic_has_catchup(t))
+        free(t->cu);
     free(t);
 }
 
 /* Forgets t (its name too). */
 static void drop_topic(struct topics *ts, struct topic *t)
 {
-    if ((t->cache || t->due) && ts->release)
+    if ((t->cu->cache || t->cu->due) && ts->release)
         ts->release(ts->release_ud, t);
     dict_delete(&ts->by_name, t->name, t->name_len);
     free_topic(t);
@@ -240,7 +262,7 @@ static int leave_topic(struct topics *ts, struct sub *s)
     }
     ts->nsubs--;
     free(s);
-    if (!t->n && !t->nresumers)
+    if (!t->n && !t->cu->nresumers)
         return 1;
     if (t->cap > 16 && t->n < t->cap / 4) {
         t->cap /= 2; /* give memory back after a crowd leaves */
@@ -315,8 +337,8 @@ enum topic_result topic_interest_result(struct topics *ts, const char *name, siz
     for (struct topic_waiter *wt = t->waiters; wt; wt = wt->next)
         wt->sub->answered = 1;
     answer_waiters(ts, t, code, reason);
-    while (t->resumers) {
-        struct topic_resumer *r = t->resumers;
+    while (t->cu->resumers) {
+        struct topic_resumer *r = t->cu->resumers;
         ts->answer(ts->ud, r->c, t, r->has_id, r->id, code, -1, reason);
         unlink_sub(subs_of(ts, r->c), r->sub);
         leave_topic(ts, r->sub); /* frees r */

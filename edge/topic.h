@@ -83,30 +83,52 @@ struct topic_resumer {
     char epoch[EPOCH_MAX_LEN + 1]; /* of since */
 };
 
+/* What only a topic that connections resumed on needs (made by the first
+ * resume, freed with the topic), kept out of struct topic so that the
+ * others do not pay for it. */
+struct topic_catchup {
+    struct topic_resumer *resumers; /* subs catching up, not members yet */
+    uint32_t nresumers;
+    uint8_t due;
+    uint8_t reading; /* the read's result came, its MESSAGEs are arriving */
+    /* Kept by edge/resume.c: a copy of recent messages (NULL unless
+     * connections resumed lately), and the topic's history read. */
+    struct topic_cache *cache;
+    struct topic *due_next; /* on the list of topics due for a history read */
+    int64_t read_id;        /* the HISTORY_READ on its way; 0: none */
+    uint64_t read_since;    /* its position */
+    uint64_t read_end;      /* its result's seq, once the result came */
+};
+
+/* Every topic's `cu` until it needs one of its own: all zero, read-only,
+ * so that reads need no test and a stray write faults. */
+extern const struct topic_catchup topic_catchup_none;
+
+/* 104 bytes (a 112-byte allocation): a topic of one's own (user.<id>) is
+ * the common case, so a single member lives inline and the rest is out of
+ * line (see docs/performance.md, "Memory per topic"). */
 struct topic {
-    struct topic_member *members;
+    struct topic_member *members; /* &one while cap is 1 */
+    struct topic_member one;
     uint32_t n, cap;
-    uint32_t count[ENC_COUNT]; /* members per encoding */
-    const char *name;          /* the dict key (NUL-terminated) */
-    uint32_t name_len;
+    uint32_t count[ENC_COUNT];    /* members per encoding */
+    const char *name;             /* the dict key (NUL-terminated) */
     int64_t add_id;               /* the INTEREST_ADD the hub has yet to answer; 0: none */
     struct topic_waiter *waiters; /* acks held until that answer */
     /* The position: the last seq delivered to the members, in the epoch
      * the hub gave ("": not known yet). */
     uint64_t seq;
     char epoch[EPOCH_MAX_LEN + 1];
-    struct topic_resumer *resumers; /* subs catching up, not members yet */
-    uint32_t nresumers;
-    /* Kept by edge/resume.c: a copy of recent messages (NULL unless
-     * connections resumed lately), and the topic's history read. */
-    struct topic_cache *cache;
-    struct topic *due_next; /* on the list of topics due for a history read */
-    uint8_t due;
-    uint8_t reading;     /* the read's result came, its MESSAGEs are arriving */
-    int64_t read_id;     /* the HISTORY_READ on its way; 0: none */
-    uint64_t read_since; /* its position */
-    uint64_t read_end;   /* its result's seq, once the result came */
+    uint32_t name_len;
+    struct topic_catchup *cu; /* &topic_catchup_none, or its own (topic_catchup) */
 };
+
+/* t's catch-up state, made on first use: every write goes through here. */
+struct topic_catchup *topic_catchup(struct topic *t);
+static inline int topic_has_catchup(const struct topic *t)
+{
+    return t->cu != &topic_catchup_none;
+}
 
 /* Replies to connection c about topic t: code 0 acks request id (with t's
  * position when it has one; recovered: -1 for a sub without since, else 0

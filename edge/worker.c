@@ -74,19 +74,16 @@ static void shutdown_worker(struct worker *w)
     listener_close_all(w);
     ev_timer_stop(w->loop, &w->drain_timer);
     /* Tell every client why it goes (1001), write what we can, then leave. */
-    struct dict_iter it;
-    dict_iter_init(&it, &w->conns);
-    for (struct dict_entry *e; (e = dict_next(&it));) {
-        struct client *c = e->value;
+    struct client *c;
+    for (size_t i = 0; (c = idtab_next(&w->conns, &i));) {
         if (c->state == CLIENT_OPEN)
             client_close(c, 1001, "going away");
         c->flags |= CLIENT_F_FLUSH_CLOSE;
         worker_mark_dirty(w, c);
     }
     flush_all(w);
-    dict_iter_init(&it, &w->conns);
-    for (struct dict_entry *e; (e = dict_next(&it));)
-        client_terminate(e->value, "edge shutting down");
+    for (size_t i = 0; (c = idtab_next(&w->conns, &i));)
+        client_terminate(c, "edge shutting down");
     flush_all(w);
     ev_break(w->loop, EVBREAK_ALL);
 }
@@ -107,10 +104,8 @@ static void on_drain_tick(struct ev_loop *loop, ev_timer *t, int revents)
     if (share > 1.0)
         share = 1.0;
     size_t want = (size_t)((double)w->drain_total * share + 0.999999);
-    struct dict_iter it;
-    dict_iter_init(&it, &w->conns);
-    for (struct dict_entry *e; w->drain_closed < want && (e = dict_next(&it));) {
-        struct client *c = e->value;
+    struct client *c;
+    for (size_t i = 0; w->drain_closed < want && (c = idtab_next(&w->conns, &i));) {
         if (c->state == CLIENT_OPEN) {
             client_close(c, 1001, "going away");
             w->drain_closed++;
@@ -222,7 +217,7 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
         w->loop = NULL;
         return -1;
     }
-    dict_init(&w->conns);
+    idtab_init(&w->conns, offsetof(struct client, seq));
     topics_init(&w->topics, request_answer, w, offsetof(struct client, subs));
     resumes_init(&w->resumes, &w->topics, request_push, w, RESUME_CACHE_BUDGET);
     ev_timer_init(&w->sweep_timer, on_sweep, SWEEP_PERIOD, SWEEP_PERIOD);
@@ -370,12 +365,10 @@ void worker_deinit(struct worker *w)
     if (!w->loop)
         return;
     /* Connections that never got a shutdown (thread not started). */
-    struct dict_iter it;
-    dict_iter_init(&it, &w->conns);
-    for (struct dict_entry *e; (e = dict_next(&it));)
-        client_terminate(e->value, NULL);
-    while (w->dirty) {
-        struct client *c = w->dirty;
+    struct client *c;
+    for (size_t i = 0; (c = idtab_next(&w->conns, &i));)
+        client_terminate(c, NULL);
+    while ((c = w->dirty)) {
         w->dirty = c->dirty_next;
         client_free(c);
     }
@@ -386,7 +379,7 @@ void worker_deinit(struct worker *w)
     resumes_deinit(&w->resumes);
     topics_deinit(&w->topics);
     pubs_deinit(&w->pubs);
-    dict_deinit(&w->conns, NULL);
+    idtab_deinit(&w->conns);
     deadline_list_deinit(&w->handshakes);
     deadline_list_deinit(&w->idle);
     deadline_list_deinit(&w->ping);

@@ -29,19 +29,20 @@
 #include "hub/history.h"
 #include "hub/history_rules.h"
 
+/* 152 bytes (a 160-byte allocation): no holes, for one per topic. */
 struct mtopic {
     struct history_ring ring;
-    uint64_t seq; /* last seq ordered in this epoch (0: none yet) */
-    char epoch[HUB_EPOCH_LEN + 1];
-    int interested;
-    int pins;      /* calls and callbacks in progress that use it: it stays until they end */
-    int lingering; /* on the linger list */
-    uint64_t linger_until;        /* ... until then */
+    uint64_t seq;                 /* last seq ordered in this epoch (0: none yet) */
+    uint64_t linger_until;        /* on the linger list until then */
     struct mtopic *lprev, *lnext; /* the linger list */
     struct history_bounds bounds;
     uint64_t sample_seq, sample_ms; /* for the listing's rate */
     const char *name;               /* the key inside the topics dict's entry */
     uint32_t len;
+    uint32_t pins; /* calls and callbacks in progress that use it: it stays until they end */
+    uint8_t interested;
+    uint8_t lingering; /* on the linger list */
+    char epoch[HUB_EPOCH_LEN + 1];
 };
 
 struct memory {

@@ -57,11 +57,11 @@ struct history_entry {
 /* A topic's history, embedded in its owner's topic state. */
 struct history_ring {
     struct history_entry **slot;
-    uint32_t head, n, cap;
     uint64_t first_seq; /* seq of the oldest entry (meaningful while n > 0) */
     uint64_t bytes;     /* cost of its entries */
     struct history_ring *emptied_next;
-    int emptied; /* on the store's emptied list */
+    uint32_t head, n, cap;
+    uint32_t emptied; /* on the store's emptied list */
 };
 
 /* What is stored of a message (strings are copied). */

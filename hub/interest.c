@@ -46,7 +46,8 @@ struct interest *interest_new(size_t max_peer_topics)
 static void topic_free(void *v)
 {
     struct interest_topic *tp = v;
-    free(tp->members);
+    if (tp->members != &tp->one)
+        free(tp->members);
     free(tp);
 }
 
@@ -206,14 +207,23 @@ int interest_add(struct interest *t, struct interest_peer *p, struct link_str to
     if (!tp) {
         tp = xcalloc(1, sizeof *tp);
         tp->state = INTEREST_PENDING;
+        tp->members = &tp->one;
+        tp->cap = 1;
         struct dict_entry *e = dict_add(&t->topics, topic.ptr, topic.len, tp);
         tp->name = e->key;
         tp->len = e->klen;
         rc = 2;
     }
     if (tp->n == tp->cap) {
-        tp->cap = tp->cap ? tp->cap * 2 : 4;
-        tp->members = xrealloc(tp->members, tp->cap * sizeof *tp->members);
+        /* From the inline one to an array of 4, then doubling. */
+        uint32_t cap = tp->cap == 1 ? 4 : tp->cap * 2;
+        if (tp->members == &tp->one) {
+            tp->members = xmalloc(cap * sizeof *tp->members);
+            tp->members[0] = tp->one;
+        } else {
+            tp->members = xrealloc(tp->members, cap * sizeof *tp->members);
+        }
+        tp->cap = cap;
     }
     m = xcalloc(1, sizeof *m);
     m->peer = p;

@@ -61,15 +61,19 @@ struct interest_slot {
     struct interest_member *m;
 };
 
+/* 88 bytes (a 96-byte allocation), with the first member inline: most
+ * topics have one interested link (a topic of one's own). */
 struct interest_topic {
-    enum interest_state state;      /* the caller's */
-    uint64_t gen;                   /* the caller's: which engine call the entry waits for */
-    uint64_t seq;                   /* last live seq fanned out (or the engine's position)... */
-    char epoch[LINK_MAX_EPOCH + 1]; /* ... in this epoch (see above) */
-    struct interest_slot *members;  /* unordered; removal swaps the last one in */
-    uint32_t n, cap;
+    uint64_t gen; /* the caller's: which engine call the entry waits for */
+    uint64_t seq; /* last live seq fanned out (or the engine's position)... */
+    struct interest_slot
+        *members; /* unordered; removal swaps the last one in; &one while cap is 1 */
+    struct interest_slot one;
     const char *name; /* the key inside the table's dict entry */
+    uint32_t n, cap;
     uint32_t len;
+    uint8_t state;                  /* the caller's enum interest_state */
+    char epoch[LINK_MAX_EPOCH + 1]; /* ... in this epoch (see above) */
 };
 
 struct interest_peer {

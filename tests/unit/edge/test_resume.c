@@ -249,7 +249,7 @@ static void test_a_read_the_hub_cannot_serve_answers_not_recovered_with_its_reas
     assert_int_equal(rec.answers[0].recovered, 0);
     assert_non_null(strstr(rec.answers[0].reason, "too old"));
     assert_true(is_member(0));
-    assert_null(t->cache);
+    assert_null(t->cu->cache);
 }
 
 static void test_link_down_answers_every_waiting_resume(void **state)
@@ -267,7 +267,7 @@ static void test_link_down_answers_every_waiting_resume(void **state)
         assert_string_equal(rec.answers[i].reason, "hub unavailable");
     }
     assert_true(is_member(0) && is_member(1) && is_member(2));
-    assert_int_equal(t->read_id, 0);
+    assert_int_equal(t->cu->read_id, 0);
     /* A late result for the lost read answers nobody again. */
     resume_read_result(&rs, t, id, 0, 1, 10, "", 0);
     assert_int_equal(rec.nanswers, 3);
@@ -281,9 +281,9 @@ static void test_a_hole_in_live_messages_drops_the_cache(void **state)
     resume_next_read(&rs, &since, &id);
     resume_read_result(&rs, t, id, 0, 1, 10, "", 0);
     replay(id, 10);
-    assert_non_null(t->cache);
+    assert_non_null(t->cu->cache);
     live(12); /* 11 never came */
-    assert_null(t->cache);
+    assert_null(t->cu->cache);
     assert_int_equal(rs.cache_bytes, 0);
 }
 
@@ -327,9 +327,9 @@ static void test_idle_caches_are_swept(void **state)
     resume_read_result(&rs, t, id, 0, 1, 10, "", 0);
     replay(id, 10);
     resume_sweep(&rs, RESUME_CACHE_IDLE_S / 2);
-    assert_non_null(t->cache);
+    assert_non_null(t->cu->cache);
     resume_sweep(&rs, RESUME_CACHE_IDLE_S + 1);
-    assert_null(t->cache);
+    assert_null(t->cu->cache);
 }
 
 int main(void)

@@ -170,6 +170,30 @@ static void test_topic_swap_removal_keeps_every_slot_pointing_at_its_member(void
     }
 }
 
+/* A topic of one's own holds its member inline and no catch-up state; a
+ * second member moves both into an array, in their slots. */
+static void test_topic_single_member_is_inline_until_a_second_joins(void **state)
+{
+    struct fixture *f = *state;
+    struct sub *s0, *s1;
+    sub(f, 0, "own", &s0);
+    struct topic *t = topic_find(&f->ts, "own", 3);
+    assert_ptr_equal(t->members, &t->one);
+    assert_ptr_equal(t->members[0].sub, s0);
+    assert_false(topic_has_catchup(t));
+    assert_int_equal(t->cu->nresumers, 0);
+    sub(f, 1, "own", &s1);
+    assert_ptr_not_equal(t->members, &t->one);
+    assert_int_equal(t->cap, 4);
+    assert_ptr_equal(t->members[0].sub, s0);
+    assert_ptr_equal(t->members[1].sub, s1);
+    assert_int_equal(s1->slot, 1);
+    topic_unsubscribe(&f->ts, CONN(&f->conns[0]), &f->conns[0].subs, "own", 3);
+    assert_int_equal(t->n, 1);
+    assert_ptr_equal(t->members[0].sub, s1);
+    assert_int_equal(s1->slot, 0);
+}
+
 static void test_topic_unsubscribe_all_names_each_topic_that_goes(void **state)
 {
     struct fixture *f = *state;
@@ -314,6 +338,7 @@ int main(void)
         T(test_topic_limits_refuse_without_changing_anything),
         T(test_topic_unsubscribe_says_left_then_last),
         T(test_topic_swap_removal_keeps_every_slot_pointing_at_its_member),
+        T(test_topic_single_member_is_inline_until_a_second_joins),
         T(test_topic_unsubscribe_all_names_each_topic_that_goes),
         T(test_topic_members_array_shrinks_after_a_crowd_leaves),
         T(test_topic_held_ack_goes_out_on_the_hubs_answer_only),

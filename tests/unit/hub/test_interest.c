@@ -80,9 +80,14 @@ static void test_interest_fans_out_once_per_link_in_seq_order(void **state)
     struct interest_member *m;
     assert_int_equal(interest_add(t, p1, link_str_c("t"), &m), 2); /* new to the hub */
     assert_int_equal(m->topic->state, INTEREST_PENDING);
+    struct interest_topic *tp = m->topic;
+    assert_ptr_equal(tp->members, &tp->one); /* one link: inline, no array */
     ready(m->topic, 0, "epoch001");
     assert_int_equal(interest_add(t, p1, link_str_c("t"), &m), 0); /* idempotent */
     assert_int_equal(interest_add(t, p2, link_str_c("t"), &m), 1);
+    assert_ptr_not_equal(tp->members, &tp->one); /* two: both moved to an array */
+    assert_ptr_equal(tp->members[0].owner, (void *)1);
+    assert_ptr_equal(tp->members[1].owner, (void *)2);
     deliver(t, "t", 1);
     deliver(t, "t", 2);
     deliver(t, "t", 2); /* a duplicate: dropped */
