@@ -832,9 +832,11 @@ def run_fanout(fleet, servers, urls, *, label, subs, sub_per_proc, messages, siz
 
 
 def run_idle(fleet, servers, edge_urls, *, label, conns, per_proc, hold_s, proto="spoke",
-             topic="idle", timeout=120, opts=None):
-    """Opens conns subscribed connections, holds them hold_s seconds, and reads
-    each edge's RSS before the connections and once they are all up, and the
+             topic="idle", timeout=120, opts=None, subs=1, topics=1, own_topics=False):
+    """Opens conns connections, each subscribed to `subs` of `topics` topics
+    named topic.<t> (one: topic itself), or with own_topics to a topic of its
+    own (topic.<generator>.<j>), holds them hold_s seconds, and reads each
+    server's RSS before the connections and once they are all up, and the
     edges' CPU while they sit idle. opts: more flags for the generators."""
     servers = dict(servers)
     edge_names = list(edge_urls)
@@ -845,8 +847,13 @@ def run_idle(fleet, servers, edge_urls, *, label, conns, per_proc, hold_s, proto
     # READY, which leaves IDLE_MARGIN_S for the others to get ready; the
     # harness measures its window of hold_s after the last READY.
     duration = hold_s + IDLE_MARGIN_S
-    procs = [fleet.start(label, "idle", urls, proto, "json", conns=n, topic=topic,
-                         duration=duration, timeout=timeout, **(opts or {})) for n in counts]
+    def shape(i, n):
+        if own_topics:
+            return {"topic": f"{topic}.{i}", "topics": n}
+        return {"topic": topic, "topics": topics if topics > 1 else None}
+    procs = [fleet.start(label, "idle", urls, proto, "json", conns=n, duration=duration,
+                         timeout=timeout, subs=None if subs == 1 else subs, **shape(i, n),
+                         **(opts or {})) for i, n in enumerate(counts)]
     try:
         t_ready = fleet.wait(procs, "READY", timeout, "idle connections open",
                              servers=servers.values())
@@ -889,7 +896,8 @@ def run_idle(fleet, servers, edge_urls, *, label, conns, per_proc, hold_s, proto
     deltas = [rss1[n] - rss0[n] for n in servers if rss1[n] is not None and rss0[n] is not None]
     return {
         "conditions": {"conns": conns, "gen_procs": len(procs), "hold_s": hold_s,
-                       "proto": proto},
+                       "proto": proto, "subs": subs,
+                       "topics": "own" if own_topics else topics},
         "alive": alive, "setup_s": round(setup_s, 2),
         # Generators that ended inside the window (it then saw closes too).
         "ended_early": early,

@@ -47,11 +47,19 @@ default = 100000 3600s
 DEFLATE_LEVEL = 1
 DEFLATE_MEM_LEVEL = 8
 
+# What each idle connection holds, as run_idle's (subs, topics, own_topics):
+# nothing, one topic all share, five topics all share, a topic of its own
+# (user.<id>: per-user notifications). The first is what `idle-wss` runs.
+IDLE_SHAPES = (("1 shared topic", 1, 1, False), ("no subscription", 0, 1, False),
+               ("5 shared topics", 5, 5, False), ("own topic", 1, 1, True))
+
 # Counts per profile. The standard suite must finish in under 10 minutes on
 # the 2-core benchmark machine, the quick one in about a minute.
 PROFILES = {
     "standard": {
-        "idle": {"conns": 20000, "per_proc": 10000, "hold_s": 10},
+        # `conns` idle connections in each shape of IDLE_SHAPES, on fresh
+        # servers each; the wss suite runs the first shape alone.
+        "idle": {"conns": 10000, "per_proc": 10000, "hold_s": 5},
         "fanout": {"subs": 10000, "per_proc": 5000, "timeout": 90,
                    "runs": [  # (label, payload bytes, window, messages, workers, encoding)
                        ("16B-w1", 16, 1, 300, 1, "json"),
@@ -209,26 +217,50 @@ class Bench:
 
     # ---- workloads
     def idle(self, p=None, tls=False):
+        """Idle memory per connection in each of IDLE_SHAPES (wss: the first),
+        from the RssAnon of the hub and the edges."""
         p = p or self.profile["idle"]
-        name = "idle-wss" if tls else "idle"
-        r, _ = self.measure(lambda c: bl.run_idle(
-            self.fleet, c.servers, c.edge_urls, label=self.label("idle"), conns=p["conns"],
-            per_proc=p["per_proc"], hold_s=p["hold_s"]), tls=tls)
-        r["name"] = name
-        r["conditions"]["workers"] = 1
-        r["conditions"]["tls"] = tls
-        per_edge = "; ".join(f"{n} {e['conns']} conns {bl.fmt_bytes(e['rss_delta'])} RSS "
-                             f"→ {e['bytes_per_conn']} B/conn, {e['cpu_pct']}% CPU"
-                             for n, e in r["edges"].items())
-        early = f"; WARNING: {', '.join(r['ended_early'])} ended inside the window" \
-            if r["ended_early"] else ""
-        early += bl.flags(r)
-        self.record("idle", r, f"{name}: {p['conns']} connections ({r['alive']} alive at the "
-                               f"end, opened in {r['setup_s']} s): {per_edge}{early}")
-        self.rows.append((name, f"{p['conns']} conns", f"{r['bytes_per_conn']} B/conn",
-                          f"edge CPU {r['edge_cpu_pct']}%", "",
-                          ("" if tls else "goal ≤ 512 B/conn") + bl.flags(r)))
-        return r
+        shapes = IDLE_SHAPES[:1] if tls else IDLE_SHAPES
+        by_shape = {}
+        for shape, subs, topics, own in shapes:
+            name = "idle-wss" if tls else f"idle, {shape}"
+            r, _ = self.measure(lambda c: bl.run_idle(
+                self.fleet, c.servers, c.edge_urls, label=self.label("idle"), conns=p["conns"],
+                per_proc=p["per_proc"], hold_s=p["hold_s"], topic="user" if own else "idle",
+                subs=subs, topics=topics, own_topics=own), tls=tls)
+            r["name"] = name
+            r["conditions"]["workers"] = 1
+            r["conditions"]["tls"] = tls
+            r["conditions"]["shape"] = shape
+            hub = {n: v for n, v in r["rss"].items() if n not in r["edges"]}
+            hub_bytes = sum((v["after"] or 0) - (v["before"] or 0) for v in hub.values())
+            r["hub_bytes_per_conn"] = round(hub_bytes / p["conns"])
+            per_edge = "; ".join(f"{n} {e['conns']} conns {bl.fmt_bytes(e['rss_delta'])} RSS "
+                                 f"→ {e['bytes_per_conn']} B/conn, {e['cpu_pct']}% CPU"
+                                 for n, e in r["edges"].items())
+            early = f"; WARNING: {', '.join(r['ended_early'])} ended inside the window" \
+                if r["ended_early"] else ""
+            early += bl.flags(r)
+            self.record("idle", r, f"{name}: {p['conns']} connections ({r['alive']} alive at "
+                                   f"the end, opened in {r['setup_s']} s): {per_edge}; hub "
+                                   f"{r['hub_bytes_per_conn']} B/conn; hub and edges "
+                                   f"{r['server_bytes_per_conn']} B/conn{early}")
+            goal = {"1 shared topic": "goal ≤ 350 B/conn (hub and edges)",
+                    "own topic": "goal ≤ 200 B over no subscription"}.get(shape, "")
+            self.rows.append((name, f"{p['conns']} conns",
+                              f"{r['server_bytes_per_conn']} B/conn hub+edges "
+                              f"(edge {r['bytes_per_conn']}, hub {r['hub_bytes_per_conn']})",
+                              f"edge CPU {r['edge_cpu_pct']}%", "",
+                              ("" if tls else goal) + bl.flags(r)))
+            by_shape[shape] = r
+        if "own topic" in by_shape and "no subscription" in by_shape:
+            own = (by_shape["own topic"]["server_bytes_per_conn"]
+                   - by_shape["no subscription"]["server_bytes_per_conn"])
+            shared = (by_shape["1 shared topic"]["server_bytes_per_conn"]
+                      - by_shape["no subscription"]["server_bytes_per_conn"])
+            print(f"idle: a topic of its own costs {own} B per connection over none (hub and "
+                  f"edges), one more subscriber of a shared topic {shared} B", flush=True)
+        return by_shape[shapes[0][0]]
 
     def fanout_run(self, name, *, subs, per_proc, size, window, messages, workers=1,
                    rate=0, pubs=1, timeout=90, goal="", encoding="json", tls=False):

@@ -56,6 +56,7 @@ struct lg_opts {
     unsigned conns;
     const char *topic;
     unsigned topics, topic_base;
+    unsigned subs; /* idle: subscriptions per connection */
     uint64_t messages;
     unsigned size;
     double rate;

@@ -28,6 +28,8 @@ static const char usage[] =
     "  --topic NAME             topic (default bench)\n"
     "  --topics K               sub/idle: conn j on NAME.((B+j) mod K); pub: message i to NAME.(i mod K)\n"
     "  --topic-base B           see --topics (default 0)\n"
+    "  --subs S                 idle: subscriptions per connection, conn j on NAME.((B+j*S+s) mod K)\n"
+    "                           for s < S; 0: none, the welcome is enough (default 1)\n"
     "  --messages M             pub: measured messages; sub: messages per connection (split over K topics)\n"
     "  --size BYTES             payload size (default 100)\n"
     "  --rate R                 pub: messages/s, 0 = as fast as the window allows (default 0)\n"
@@ -239,6 +241,7 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
         .conns = 1,
         .topic = "bench",
         .topics = 1,
+        .subs = 1,
         .size = 100,
         .window = 64,
         .timeout = 60,
@@ -325,6 +328,8 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
             o->topic = v;
         } else if (!strcmp(k, "topics")) {
             o->topics = (unsigned)num(k, v, 1, 10000000);
+        } else if (!strcmp(k, "subs")) {
+            o->subs = (unsigned)num(k, v, 0, 1000);
         } else if (!strcmp(k, "topic-base")) {
             o->topic_base = (unsigned)num(k, v, 0, 4e9);
         } else if (!strcmp(k, "messages")) {
@@ -372,6 +377,10 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
         usage_error("--reconnect applies to --role sub with --proto spoke only");
     if (o->nrurls && o->reconnect == RC_OFF)
         usage_error("--reconnect-url needs --reconnect since or plain");
+    if (o->subs != 1 && o->role != ROLE_IDLE)
+        usage_error("--subs applies to --role idle only");
+    if (o->subs > o->topics)
+        usage_error("--subs %u needs --topics %u or more", o->subs, o->subs);
     if (!o->echo && (o->role != ROLE_PUB || o->rate <= 0))
         usage_error("--echo 0 applies to --role pub with a --rate only");
     memcpy(&o->urls[o->nurls], rurls, o->nrurls * sizeof rurls[0]);

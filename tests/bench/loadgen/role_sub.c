@@ -218,6 +218,13 @@ static void on_msg(struct sub_role *r, struct conn *c, const struct lg_event *e,
     check_progress(r);
 }
 
+static void mark_ready(struct sub_role *r, struct conn *c)
+{
+    c->ready = 1;
+    if (++r->ready == r->n)
+        on_ready(r);
+}
+
 static void on_event(struct conn *c, const struct lg_event *e, uint64_t now)
 {
     struct sub_role *r = c->lg->role;
@@ -230,16 +237,21 @@ static void on_event(struct conn *c, const struct lg_event *e, uint64_t now)
             break;
         }
         proto_on_hello(c);
-        proto_send_sub(c, c->topic, 1);
+        if (!c->acks_wanted) { /* idle --subs 0 */
+            mark_ready(r, c);
+            break;
+        }
+        for (unsigned s = 0; s < r->lg->o.subs; s++)
+            proto_send_sub(c, (c->topic + s) % r->lg->o.topics, 1);
         proto_send_sync(c);
         break;
     case LE_ACK:
-        if (!c->ready) {
+        if (!c->ready && c->acks_wanted > 1) {
+            c->acks_wanted--;
+        } else if (!c->ready) {
             if (r->res)
                 resume_on_first_ack(r->res, c, e);
-            c->ready = 1;
-            if (++r->ready == r->n)
-                on_ready(r);
+            mark_ready(r, c);
         } else if (r->res) {
             resume_on_ack(r->res, c, e, now);
         }
@@ -315,9 +327,13 @@ void role_sub_init(struct lg *lg)
         struct conn *c = &r->conns[j];
         c->lg = lg;
         c->idx = j;
-        /* Connection j of this process listens on topic (base + j) mod K;
-         * topic t receives the messages i < M with i mod K == t. */
-        c->topic = k > 1 ? (unsigned)(((uint64_t)lg->o.topic_base + j) % k) : 0;
+        /* Connection j of this process listens on topic (base + j) mod K
+         * (idle: and the --subs - 1 after it); topic t receives the
+         * messages i < M with i mod K == t. */
+        c->topic =
+            k > 1 ? (unsigned)(((uint64_t)lg->o.topic_base + (uint64_t)j * lg->o.subs) % k) : 0;
+        /* spoke acks every sub, NATS's PONG all of them at once */
+        c->acks_wanted = lg->o.proto == PROTO_SPOKE ? lg->o.subs : lg->o.subs > 0;
         c->expected = k > 1 ? m / k + (c->topic < m % k) : m;
         r->expected += c->expected;
     }
