@@ -68,7 +68,7 @@ struct interest_peer *interest_peer_new(struct interest *t, void *owner)
 {
     struct interest_peer *p = xcalloc(1, sizeof *p);
     p->owner = owner;
-    dict_init(&p->topics);
+    p->table = t;
     return p;
 }
 
@@ -153,9 +153,30 @@ void interest_release(struct interest_member *m, uint64_t skip_to, struct link_s
 
 /* ---- membership --------------------------------------------------------------- */
 
+/* A topic's first member lives in the topic itself (most topics have one
+ * link); the others are allocated. */
+static struct interest_member *member_new(struct interest_topic *tp)
+{
+    struct interest_member *m = tp->one_m.topic ? xcalloc(1, sizeof *m) : &tp->one_m;
+    memset(m, 0, sizeof *m);
+    m->topic = tp;
+    return m;
+}
+
+/* The membership of p in tp, or NULL: a walk of tp's members, which the
+ * number of links bounds. */
+static struct interest_member *member_find(const struct interest_topic *tp,
+                                           const struct interest_peer *p)
+{
+    for (uint32_t k = 0; k < tp->n; k++)
+        if (tp->members[k].m->peer == p)
+            return tp->members[k].m;
+    return NULL;
+}
+
 /* Takes m out of its topic's member array (swap with the last: O(1)) and
- * forgets the topic when that was its last member. Returns 1 if the topic
- * went. Does not touch the peer's dict. */
+ * its peer's list, and forgets the topic when that was its last member.
+ * Returns 1 if the topic went. */
 static int member_unlink(struct interest *t, struct interest_member *m)
 {
     struct interest_topic *tp = m->topic;
@@ -163,7 +184,14 @@ static int member_unlink(struct interest *t, struct interest_member *m)
     struct interest_slot last = tp->members[--tp->n];
     tp->members[m->slot] = last;
     last.m->slot = m->slot;
-    free(m);
+    *m->pprev = m->pnext;
+    if (m->pnext)
+        m->pnext->pprev = m->pprev;
+    m->peer->ntopics--;
+    if (m == &tp->one_m)
+        m->topic = NULL; /* free for the next one */
+    else
+        free(m);
     if (tp->n)
         return 0;
     /* The name points into the dict entry; dict_delete compares before it
@@ -178,15 +206,12 @@ void interest_peer_free(struct interest *t, struct interest_peer *p,
 {
     if (!p)
         return;
-    struct dict_iter it;
-    dict_iter_init(&it, &p->topics);
-    for (struct dict_entry *e; (e = dict_next(&it));) {
-        struct interest_member *m = e->value;
+    while (p->members) {
+        struct interest_member *m = p->members;
         if (m->topic->n == 1 && gone)
             gone((struct link_str){m->topic->name, m->topic->len}, ud);
         member_unlink(t, m);
     }
-    dict_deinit(&p->topics, NULL);
     free(p);
     /* A flood of topics leaves no oversized table behind. */
     dict_shrink(&t->topics);
@@ -195,15 +220,15 @@ void interest_peer_free(struct interest *t, struct interest_peer *p,
 int interest_add(struct interest *t, struct interest_peer *p, struct link_str topic,
                  struct interest_member **out)
 {
-    struct interest_member *m = dict_get(&p->topics, topic.ptr, topic.len);
+    int rc = 1;
+    struct interest_topic *tp = dict_get(&t->topics, topic.ptr, topic.len);
+    struct interest_member *m = tp ? member_find(tp, p) : NULL;
     if (m) {
         *out = m;
         return 0;
     }
-    if (p->topics.count >= t->max_peer_topics)
+    if (p->ntopics >= t->max_peer_topics)
         return INTEREST_PEER_FULL;
-    int rc = 1;
-    struct interest_topic *tp = dict_get(&t->topics, topic.ptr, topic.len);
     if (!tp) {
         tp = xcalloc(1, sizeof *tp);
         tp->state = INTEREST_PENDING;
@@ -225,30 +250,36 @@ int interest_add(struct interest *t, struct interest_peer *p, struct link_str to
         }
         tp->cap = cap;
     }
-    m = xcalloc(1, sizeof *m);
+    m = member_new(tp);
     m->peer = p;
-    m->topic = tp;
     m->slot = tp->n;
     tp->members[tp->n++] = (struct interest_slot){p->owner, m};
-    dict_add(&p->topics, topic.ptr, topic.len, m);
+    m->pnext = p->members;
+    if (m->pnext)
+        m->pnext->pprev = &m->pnext;
+    m->pprev = &p->members;
+    p->members = m;
+    p->ntopics++;
     *out = m;
     return rc;
 }
 
 int interest_remove(struct interest *t, struct interest_peer *p, struct link_str topic)
 {
-    struct interest_member *m = dict_delete(&p->topics, topic.ptr, topic.len);
+    struct interest_member *m = interest_member_of(p, topic);
     if (!m)
         return 0;
     int gone = member_unlink(t, m);
-    dict_shrink(&p->topics);
     dict_shrink(&t->topics);
     return gone ? 2 : 1;
 }
 
 struct interest_member *interest_member_of(const struct interest_peer *p, struct link_str topic)
 {
-    return p ? dict_get(&p->topics, topic.ptr, topic.len) : NULL;
+    if (!p)
+        return NULL;
+    struct interest_topic *tp = dict_get(&p->table->topics, topic.ptr, topic.len);
+    return tp ? member_find(tp, p) : NULL;
 }
 
 struct interest_topic *interest_find(const struct interest *t, struct link_str topic)

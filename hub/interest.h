@@ -29,7 +29,8 @@
  *           messages are in the order they came (increasing seqs within an
  *           epoch); a peer's held_bytes is the sum of the held sizes over
  *           its holds.
- *   peer:   its dict holds exactly its memberships, at most max_peer_topics. */
+ *   peer:   its list holds exactly its memberships, ntopics of them, at most
+ *           max_peer_topics; a topic has at most one membership per peer. */
 #ifndef SPOKE_HUB_INTEREST_H
 #define SPOKE_HUB_INTEREST_H
 #include <stddef.h>
@@ -51,9 +52,10 @@ enum interest_state {
 
 struct interest_member {
     struct interest_peer *peer;
-    struct interest_topic *topic;
+    struct interest_topic *topic;           /* NULL: a topic's unused one_m */
+    struct interest_member *pnext, **pprev; /* the peer's memberships */
+    struct interest_hold *hold;             /* NULL unless holding (see above) */
     uint32_t slot;
-    struct interest_hold *hold; /* NULL unless holding (see above) */
 };
 
 struct interest_slot {
@@ -61,8 +63,9 @@ struct interest_slot {
     struct interest_member *m;
 };
 
-/* 88 bytes (a 96-byte allocation), with the first member inline: most
- * topics have one interested link (a topic of one's own). */
+/* 128 bytes (a 144-byte allocation) with the first member inline, slot
+ * and membership: most topics have one interested link (a topic of one's
+ * own). */
 struct interest_topic {
     uint64_t gen; /* the caller's: which engine call the entry waits for */
     uint64_t seq; /* last live seq fanned out (or the engine's position)... */
@@ -74,11 +77,17 @@ struct interest_topic {
     uint32_t len;
     uint8_t state;                  /* the caller's enum interest_state */
     char epoch[LINK_MAX_EPOCH + 1]; /* ... in this epoch (see above) */
+    struct interest_member one_m;   /* the first membership (one_m.topic NULL: unused) */
 };
 
+/* A link's memberships are a list through them: finding one walks the
+ * topic's members instead (interest_member_of), so a membership costs no
+ * table entry of its own. */
 struct interest_peer {
     void *owner;
-    struct dict topics; /* topic -> struct interest_member */
+    struct interest *table;
+    struct interest_member *members; /* its memberships */
+    size_t ntopics;
     size_t held_bytes;
 };
 
@@ -123,7 +132,7 @@ struct interest_member *interest_member_of(const struct interest_peer *p, struct
 struct interest_topic *interest_find(const struct interest *t, struct link_str topic);
 static inline size_t interest_peer_topics(const struct interest_peer *p)
 {
-    return p ? p->topics.count : 0;
+    return p ? p->ntopics : 0;
 }
 /* Topics with at least one interested link. */
 size_t interest_topic_count(const struct interest *t);

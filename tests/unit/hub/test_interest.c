@@ -130,6 +130,52 @@ static void test_interest_keeps_the_per_link_limit_and_forgets_with_the_last_lin
     interest_free(t);
 }
 
+/* Memberships without a per-link table: found by walking the topic's
+ * members, listed per link for interest_peer_free, the first one inline in
+ * the topic and reused once it is free. */
+static void test_interest_memberships_are_found_listed_and_reused(void **state)
+{
+    reset();
+    gone_calls = 0;
+    struct interest *t = interest_new(SIZE_MAX);
+    struct interest_peer *p[4];
+    struct interest_member *m[4];
+    for (int i = 0; i < 4; i++)
+        p[i] = interest_peer_new(t, (void *)(intptr_t)(i + 1));
+    for (int i = 0; i < 3; i++)
+        interest_add(t, p[i], link_str_c("t"), &m[i]);
+    struct interest_topic *tp = interest_find(t, link_str_c("t"));
+    assert_ptr_equal(m[0], &tp->one_m);
+    for (int i = 0; i < 3; i++)
+        assert_ptr_equal(interest_member_of(p[i], link_str_c("t")), m[i]);
+    assert_null(interest_member_of(p[3], link_str_c("t")));
+    assert_null(interest_member_of(p[0], link_str_c("other")));
+    assert_null(interest_member_of(NULL, link_str_c("t")));
+    assert_int_equal(interest_remove(t, p[0], link_str_c("t")), 1);
+    assert_null(tp->one_m.topic); /* free again */
+    assert_int_equal(interest_add(t, p[3], link_str_c("t"), &m[3]), 1);
+    assert_ptr_equal(m[3], &tp->one_m);
+    assert_int_equal(tp->n, 3);
+    for (uint32_t k = 0; k < tp->n; k++)
+        assert_int_equal(tp->members[k].m->slot, k);
+    /* p[1] on three topics, alone on two of them. */
+    interest_add(t, p[1], link_str_c("a"), &m[0]);
+    interest_add(t, p[1], link_str_c("b"), &m[0]);
+    assert_int_equal(interest_peer_topics(p[1]), 3);
+    interest_peer_free(t, p[1], on_gone, NULL);
+    assert_int_equal(gone_calls, 2);
+    assert_null(interest_find(t, link_str_c("a")));
+    assert_int_equal(tp->n, 2);
+    assert_ptr_equal(interest_member_of(p[2], link_str_c("t")), m[2]);
+    assert_int_equal(interest_topic_count(t), 1);
+    interest_peer_free(t, p[0], on_gone, NULL);
+    interest_peer_free(t, p[2], on_gone, NULL);
+    interest_peer_free(t, p[3], on_gone, NULL);
+    assert_int_equal(gone_calls, 3);
+    assert_int_equal(interest_topic_count(t), 0);
+    interest_free(t);
+}
+
 static void test_interest_holds_live_messages_behind_a_resume(void **state)
 {
     reset();
@@ -255,6 +301,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_interest_fans_out_once_per_link_in_seq_order),
         cmocka_unit_test(test_interest_keeps_the_per_link_limit_and_forgets_with_the_last_link),
+        cmocka_unit_test(test_interest_memberships_are_found_listed_and_reused),
         cmocka_unit_test(test_interest_holds_live_messages_behind_a_resume),
         cmocka_unit_test(test_interest_skips_live_copies_a_replay_covered_that_come_late),
         cmocka_unit_test(test_interest_sends_what_comes_before_a_history_read_first),
