@@ -50,6 +50,13 @@ static void refuse_at_accept(int fd, int tls)
     close(fd);
 }
 
+struct client_extra *client_extra(struct client *c)
+{
+    if (!c->extra)
+        c->extra = xcalloc(1, sizeof *c->extra);
+    return c->extra;
+}
+
 void client_accept(struct worker *w, int fd, const struct sockaddr_storage *ss, int tls)
 {
     const struct edge_config *cfg = w->cfg;
@@ -75,11 +82,10 @@ void client_accept(struct worker *w, int fd, const struct sockaddr_storage *ss, 
     }
     struct client *c = xcalloc(1, sizeof *c);
     c->w = w;
-    c->ssl = ssl;
-    if (ip) {
-        c->access = xcalloc(1, sizeof *c->access);
-        c->access->ip = ip;
-    }
+    if (ssl)
+        client_extra(c)->ssl = ssl;
+    if (ip)
+        client_extra(c)->ip = ip;
     c->seq = ++w->next_seq;
     c->state = CLIENT_HANDSHAKE;
     c->hs = handshake_new();
@@ -118,7 +124,7 @@ static void cut_slow_consumer(struct client *c);
  * and, with TLS, encrypted records waiting for the socket. */
 static uint64_t output_held(const struct client *c)
 {
-    return sendq_cost(&c->q) + transport_backlog_bytes(c->ssl);
+    return sendq_cost(&c->q) + transport_backlog_bytes(client_ssl(c));
 }
 
 /* Queues a frame whatever the state short of CLOSED (close frames and HTTP
@@ -251,14 +257,13 @@ void client_terminate(struct client *c, const char *why)
         hooks_disconnected(w, client_id(c, id, sizeof id), auth_identity_user(client_identity(c)),
                            why ? why : "closed");
     ev_io_stop(w->loop, &c->io);
-    transport_end(c->ssl, c->io.fd);
-    c->ssl = NULL;
+    transport_end(client_ssl(c), c->io.fd);
     close(c->io.fd);
-    if (c->access) {
-        iplimit_release(w->cfg->iplimit, c->access->ip);
-        auth_identity_free(c->access->id);
-        free(c->access);
-        c->access = NULL;
+    if (c->extra) {
+        iplimit_release(w->cfg->iplimit, c->extra->ip);
+        auth_identity_free(c->extra->id);
+        free(c->extra);
+        c->extra = NULL;
     }
     deadline_remove(&c->deadline);
     deadline_remove(&c->idle);
@@ -327,7 +332,7 @@ void client_close_expired(struct deadline_list *l, struct deadline_node *n)
 static ssize_t writev_to_client(void *ctx, const struct iovec *iov, int iovcnt)
 {
     struct client *c = ctx;
-    return transport_writev(c->ssl, c->io.fd, iov, iovcnt);
+    return transport_writev(client_ssl(c), c->io.fd, iov, iovcnt);
 }
 
 /* Writes what the socket takes. Returns 1 if the socket is full, 0 if the
@@ -338,12 +343,12 @@ static int write_out(struct client *c)
     struct worker *w = c->w;
     int r;
     if (sendq_is_empty(&c->q)) {
-        r = transport_flush_backlog(c->ssl, c->io.fd);
+        r = transport_flush_backlog(client_ssl(c), c->io.fd);
     } else {
         size_t before = c->q.bytes;
         r = sendq_flush(&c->q, &w->qpool, writev_to_client, c);
         w->stats.bytes_out += before - c->q.bytes;
-        if (r == 0 && transport_has_backlog(c->ssl))
+        if (r == 0 && transport_has_backlog(client_ssl(c)))
             r = 1;
     }
     return r;
@@ -559,10 +564,8 @@ static void connect_done(struct worker *w, const struct hook_answer *a, void *ud
         if (!now) {
             log_warn("conn %s: the connect hook's user is not a valid user id: ignored", id);
         } else {
-            if (!c->access)
-                c->access = xcalloc(1, sizeof *c->access);
-            auth_identity_free(c->access->id);
-            c->access->id = now;
+            auth_identity_free(client_extra(c)->id);
+            c->extra->id = now;
         }
     }
     queue_frame(c, frame_raw(buf_head(&x->answer), buf_readable(&x->answer)));
@@ -610,7 +613,7 @@ static void connect_hook(struct client *c, const struct buf *answer, const uint8
     else
         BUF_APPEND_LIT(b, "\"spoke.msgpack\"");
     BUF_APPEND_LIT(b, ",\"tls\":");
-    if (c->ssl)
+    if (client_ssl(c))
         BUF_APPEND_LIT(b, "true");
     else
         BUF_APPEND_LIT(b, "false");
@@ -638,11 +641,8 @@ static void process(struct client *c, const uint8_t *p, size_t n, int from_parti
         struct auth_identity *who = NULL;
         if (r == HANDSHAKE_DONE && admission_check(w, c->hs, resp, &who, &why) < 0)
             r = HANDSHAKE_FAILED;
-        if (who) {
-            if (!c->access)
-                c->access = xcalloc(1, sizeof *c->access);
-            c->access->id = who;
-        }
+        if (who)
+            client_extra(c)->id = who;
         if (r == HANDSHAKE_FAILED) {
             queue_frame(c, frame_raw(buf_head(resp), buf_readable(resp)));
             char id[CONN_ID_MAX_LEN];
@@ -683,7 +683,7 @@ static void on_readable(struct client *c)
 {
     struct worker *w = c->w;
     size_t budget = READ_BUDGET;
-    if (transport_is_plain_http(c->ssl, c->io.fd)) {
+    if (transport_is_plain_http(client_ssl(c), c->io.fd)) {
         refuse_plain_http(c);
         return;
     }
@@ -700,7 +700,7 @@ static void on_readable(struct client *c)
             cap = WORKER_READ_BUF;
         }
         int want_flush = 0;
-        ssize_t r = transport_read(c->ssl, c->io.fd, dst, cap, &want_flush);
+        ssize_t r = transport_read(client_ssl(c), c->io.fd, dst, cap, &want_flush);
         if (want_flush)
             worker_mark_dirty(w, c); /* TLS output waits for EV_WRITE */
         if (r < 0) {
@@ -708,7 +708,7 @@ static void on_readable(struct client *c)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return;
-            if (errno == EPROTO && c->ssl) {
+            if (errno == EPROTO && client_ssl(c)) {
                 char why[240];
                 snprintf(why, sizeof why, "TLS: %s", transport_error());
                 w->stats.closed_tls++;
@@ -736,13 +736,13 @@ static void on_readable(struct client *c)
         } else {
             process(c, dst, (size_t)r, 0);
         }
-        if ((size_t)r < cap && !transport_has_pending(c->ssl))
+        if ((size_t)r < cap && !transport_has_pending(client_ssl(c)))
             return; /* drained; level-triggered epoll wakes us for more */
     }
     /* Out of budget: the socket wakes us again, but bytes TLS already
      * decrypted would not. */
     if (c->state != CLIENT_CLOSED && !(c->flags & CLIENT_F_HOOK_WAIT) &&
-        transport_has_pending(c->ssl))
+        transport_has_pending(client_ssl(c)))
         ev_feed_event(w->loop, &c->io, EV_READ);
 }
 

@@ -182,16 +182,18 @@ enum {
     CLIENT_F_HOOK_WAIT = 64,  /* upgrade waiting for the connect hook (reading stopped) */
 };
 
-/* Everything an idle connection holds: no wslay context, no buffers.
- * The first 64 bytes are what fan-out touches for each delivery (state,
- * encoding, flags, the queue, the dirty link and the worker), so a delivery
- * costs one cache line of the connection. */
+/* Everything an idle connection holds: no wslay context, no buffers, in
+ * 200 bytes (a 208-byte allocation; docs/performance.md, "Memory per
+ * connection"). The first 64 bytes are what fan-out touches for each
+ * delivery (state, encoding, flags, the queue, the dirty link and the
+ * worker), so a delivery costs one cache line of the connection. */
 struct client {
     struct sendq q;
     uint8_t state;
     uint8_t enc;
     uint8_t flags;
-    uint8_t nsends; /* sends with an id waiting for an answer (edge/sends.h) */
+    uint8_t nsends;  /* sends with an id waiting for an answer (edge/sends.h) */
+    float rl_tokens; /* rate limit: messages allowed now (token bucket) */
     struct client *dirty_next;
     struct worker *w;
     /* The rest is touched when the connection itself reads, closes or times out. */
@@ -202,19 +204,18 @@ struct client {
     struct handshake *hs;          /* only in CLIENT_HANDSHAKE */
     struct wsconn *ws;             /* only while a frame or message is in flight */
     struct topic_subs subs;
-    float rl_tokens;              /* rate limit: messages allowed now (token bucket) */
-    uint32_t rl_stamp;            /* ms since the worker started, at the last refill */
-    uint32_t rl_window;           /* ms: start of the current 10 s window of refusals */
-    uint32_t rl_strikes;          /* messages refused in that window */
-    SSL *ssl;                     /* wss only */
-    struct client_access *access; /* only with a token or a per-address limit */
+    struct client_extra *extra; /* NULL unless one of its fields is needed */
+    uint32_t rl_stamp;          /* ms since the worker started, at the last refill */
 };
 
 /* What only some connections have, kept out of struct client so that the
- * others do not pay for it. */
-struct client_access {
+ * others do not pay for it (made by client_extra). */
+struct client_extra {
     struct auth_identity *id; /* from a verified token; NULL: anonymous */
     struct dict_entry *ip;    /* this connection's count in cfg->iplimit */
+    SSL *ssl;                 /* wss only */
+    uint32_t rl_window;       /* ms: start of the current 10 s window of refusals */
+    uint32_t rl_strikes;      /* messages refused in that window */
 };
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -264,7 +265,16 @@ static inline int worker_conn_is_local(const struct worker *w, const char *id, s
 /* The connection's verified identity, or NULL. */
 static inline struct auth_identity *client_identity(const struct client *c)
 {
-    return c->access ? c->access->id : NULL;
+    return c->extra ? c->extra->id : NULL;
+}
+
+/* c's extra fields, made at the first need (edge/client.c). */
+struct client_extra *client_extra(struct client *c);
+
+/* The connection's TLS session (wss), or NULL. */
+static inline SSL *client_ssl(const struct client *c)
+{
+    return c->extra ? c->extra->ssl : NULL;
 }
 
 /* c's connection id, for log lines. */

@@ -279,15 +279,16 @@ static int rate_allows(struct client *c, int has_id, int64_t id)
         return 1;
     }
     w->stats.rate_limited++;
-    if (now - c->rl_window > RATE_WINDOW_MS) {
-        c->rl_window = now;
-        c->rl_strikes = 0;
+    struct client_extra *x = client_extra(c); /* a refusal: rare */
+    if (now - x->rl_window > RATE_WINDOW_MS) {
+        x->rl_window = now;
+        x->rl_strikes = 0;
     }
-    if (++c->rl_strikes > (uint32_t)p->rate_burst) {
+    if (++x->rl_strikes > (uint32_t)p->rate_burst) {
         char cid[CONN_ID_MAX_LEN];
         w->stats.closed_rate++;
         log_info("conn %s: closed: over the rate limit of %ld/s for %u messages",
-                 client_id(c, cid, sizeof cid), p->rate_limit, c->rl_strikes);
+                 client_id(c, cid, sizeof cid), p->rate_limit, x->rl_strikes);
         client_close(c, 1008, "rate limit exceeded");
         return 0;
     }
