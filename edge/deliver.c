@@ -147,7 +147,7 @@ static void tell_reset(struct worker *w, struct topic *t, const char *reason)
             continue;
         struct buf *b = &w->scratch;
         buf_reset(b);
-        msg_build_reset(b, (enum enc)enc, t->name, t->name_len, t->seq, t->epoch, reason);
+        msg_build_reset(b, (enum enc)enc, t->node.name, t->node.len, t->seq, t->epoch, reason);
         frames[enc] =
             frame_build(enc == ENC_JSON ? WS_OP_TEXT : WS_OP_BINARY, buf_head(b), buf_readable(b));
     }
@@ -157,8 +157,8 @@ static void tell_reset(struct worker *w, struct topic *t, const char *reason)
     for (int enc = 0; enc < ENC_COUNT; enc++)
         frame_unref(frames[enc]);
     w->stats.resets++;
-    log_info("topic %s: the hub could not go on from seq %llu (%s): %u subscribers told", t->name,
-             (unsigned long long)t->seq, reason, t->n);
+    log_info("topic %s: the hub could not go on from seq %llu (%s): %u subscribers told",
+             t->node.name, (unsigned long long)t->seq, reason, t->n);
 }
 
 void deliver_interest_result(struct worker *w, const struct link_msg *m)

@@ -136,7 +136,7 @@ void request_sub_go(struct client *c, const struct client_msg *m)
         return;
     }
     if (r == TOPIC_FIRST) /* the hub answers with INTEREST_RESULT; 0 while the link is down */
-        t->add_id = uplink_interest_add(w->up, t->name, t->name_len, 0, NULL);
+        t->add_id = uplink_interest_add(w->up, t->node.name, t->node.len, 0, NULL);
     if (m->has_since) {
         /* Not a member until it has what it missed (edge/resume.c). */
         struct topic_resumer *rr =

@@ -20,7 +20,7 @@ struct topic_catchup *topic_catchup(struct topic *t)
 void topics_init(struct topics *ts, topic_answer_fn answer, void *ud, size_t subs_offset)
 {
     memset(ts, 0, sizeof *ts);
-    dict_init(&ts->by_name);
+    strtab_init(&ts->by_name);
     ts->answer = answer;
     ts->ud = ud;
     ts->subs_offset = subs_offset;
@@ -40,7 +40,7 @@ static struct sub *find_sub(const struct topic_subs *mine, const char *name, siz
 {
     uint32_t k = 0;
     for (struct sub *s = mine->head; s; s = s->cnext, k++)
-        if (s->t->name_len == len && memcmp(s->t->name, name, len) == 0)
+        if (s->t->node.len == len && memcmp(s->t->node.name, name, len) == 0)
             return s;
     if (n)
         *n = k;
@@ -92,13 +92,11 @@ int topic_subscribe(struct topics *ts, struct client *c, struct topic_subs *mine
     if (!t) {
         if (topics_count(ts) >= max_topics)
             return TOPIC_LIMIT_TOPICS;
-        t = xcalloc(1, sizeof *t);
+        t = xcalloc(1, sizeof *t + strtab_name_room(len));
         t->members = &t->one;
         t->cap = 1;
         t->cu = (struct topic_catchup *)&topic_catchup_none;
-        struct dict_entry *e = dict_add(&ts->by_name, name, len, t);
-        t->name = e->key;
-        t->name_len = (uint32_t)len;
+        strtab_add(&ts->by_name, &t->node, name, len);
         first = 1;
     }
     s = xcalloc(1, sizeof *s);
@@ -228,9 +226,9 @@ static void drop_topic(struct topics *ts, struct topic *t)
 {
     if ((t->cu->cache || t->cu->due) && ts->release)
         ts->release(ts->release_ud, t);
-    dict_delete(&ts->by_name, t->name, t->name_len);
+    strtab_remove(&ts->by_name, &t->node);
     free_topic(t);
-    dict_shrink(&ts->by_name); /* never iterated while subscriptions change */
+    strtab_shrink(&ts->by_name); /* never iterated while subscriptions change */
 }
 
 /* Unlinks s from its connection's list. */
@@ -295,7 +293,7 @@ void topic_unsubscribe_all(struct topics *ts, struct topic_subs *mine, topic_las
         struct topic *t = s->t;
         release_waiters_of(ts, NULL, s, 0);
         if (leave_topic(ts, s)) {
-            last(ud, t->name, t->name_len);
+            last(ud, t->node.name, t->node.len);
             drop_topic(ts, t);
         }
     }
@@ -303,10 +301,10 @@ void topic_unsubscribe_all(struct topics *ts, struct topic_subs *mine, topic_las
 
 void topic_foreach(struct topics *ts, void (*fn)(void *ud, struct topic *t), void *ud)
 {
-    struct dict_iter it;
-    dict_iter_init(&it, &ts->by_name);
-    for (struct dict_entry *e; (e = dict_next(&it));)
-        fn(ud, e->value);
+    struct strtab_iter it;
+    strtab_iter_init(&it, &ts->by_name);
+    for (struct strnode *n; (n = strtab_next(&it));)
+        fn(ud, container_of(n, struct topic, node));
 }
 
 enum topic_result topic_interest_result(struct topics *ts, const char *name, size_t len, int64_t id,
@@ -370,5 +368,9 @@ void topic_link_down(struct topics *ts)
 
 void topics_deinit(struct topics *ts)
 {
-    dict_deinit(&ts->by_name, free_topic);
+    struct strtab_iter it;
+    strtab_iter_init(&it, &ts->by_name);
+    for (struct strnode *n; (n = strtab_next(&it));)
+        free_topic(container_of(n, struct topic, node));
+    strtab_deinit(&ts->by_name);
 }

@@ -28,9 +28,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/dict.h"
 #include "common/enc.h"
 #include "common/msg.h"
+#include "common/strtab.h"
 
 struct client;
 struct topic;
@@ -104,23 +104,23 @@ struct topic_catchup {
  * so that reads need no test and a stray write faults. */
 extern const struct topic_catchup topic_catchup_none;
 
-/* 104 bytes (a 112-byte allocation): a topic of one's own (user.<id>) is
- * the common case, so a single member lives inline and the rest is out of
- * line (see docs/performance.md, "Memory per topic"). */
+/* 112 bytes and the name in one allocation (128 bytes for a name of up to
+ * 15): a topic of one's own (user.<id>) is the common case, so a single
+ * member lives inline and the rest is out of line (docs/performance.md,
+ * "Memory per connection and per topic"). */
 struct topic {
     struct topic_member *members; /* &one while cap is 1 */
     struct topic_member one;
     uint32_t n, cap;
     uint32_t count[ENC_COUNT];    /* members per encoding */
-    const char *name;             /* the dict key (NUL-terminated) */
     int64_t add_id;               /* the INTEREST_ADD the hub has yet to answer; 0: none */
     struct topic_waiter *waiters; /* acks held until that answer */
     /* The position: the last seq delivered to the members, in the epoch
      * the hub gave ("": not known yet). */
     uint64_t seq;
     char epoch[EPOCH_MAX_LEN + 1];
-    uint32_t name_len;
     struct topic_catchup *cu; /* &topic_catchup_none, or its own (topic_catchup) */
+    struct strnode node;      /* in struct topics, the name right behind it: last */
 };
 
 /* t's catch-up state, made on first use: every write goes through here. */
@@ -140,8 +140,8 @@ typedef void (*topic_answer_fn)(void *ud, struct client *c, const struct topic *
 typedef void (*topic_last_fn)(void *ud, const char *name, size_t len);
 
 struct topics {
-    struct dict by_name; /* topic name -> struct topic */
-    size_t nsubs;        /* (connection, topic) pairs */
+    struct strtab by_name; /* struct topic by name */
+    size_t nsubs;          /* (connection, topic) pairs */
     topic_answer_fn answer;
     void *ud;
     /* Called as a topic with a cache or a due read goes, to forget them
@@ -208,7 +208,7 @@ void topic_unsubscribe_all(struct topics *ts, struct topic_subs *mine, topic_las
                            void *ud);
 static inline struct topic *topic_find(struct topics *ts, const char *name, size_t len)
 {
-    return dict_get(&ts->by_name, name, len);
+    return strtab_get(&ts->by_name, name, len, struct topic, node);
 }
 /* Calls fn for every topic (fn must not subscribe or unsubscribe). */
 void topic_foreach(struct topics *ts, void (*fn)(void *ud, struct topic *t), void *ud);

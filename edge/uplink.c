@@ -255,7 +255,7 @@ static void register_interest(void *ud, struct topic *t)
     /* From the last seq delivered here: the hub sends what was missed. */
     int pos = topic_has_position(t);
     t->add_id =
-        uplink_interest_add(u, t->name, t->name_len, pos ? t->seq : 0, pos ? t->epoch : NULL);
+        uplink_interest_add(u, t->node.name, t->node.len, pos ? t->seq : 0, pos ? t->epoch : NULL);
 }
 
 /* Every publish the hub has not ordered goes (again): those sent before

@@ -36,7 +36,7 @@ static void send_due_reads(struct worker *w)
     uint64_t since;
     int64_t id;
     while ((t = resume_next_read(&w->resumes, &since, &id)))
-        uplink_history_read(w->up, t->name, t->name_len, id, since, t->epoch);
+        uplink_history_read(w->up, t->node.name, t->node.len, id, since, t->epoch);
 }
 
 static void flush_all(struct worker *w)

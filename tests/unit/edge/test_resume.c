@@ -98,7 +98,8 @@ static int teardown(void **state)
     for (int i = 0; i < 4; i++) {
         while (conns[i].subs.head) {
             struct sub *s = conns[i].subs.head;
-            topic_unsubscribe(&ts, CONN(&conns[i]), &conns[i].subs, s->t->name, s->t->name_len);
+            topic_unsubscribe(&ts, CONN(&conns[i]), &conns[i].subs, s->t->node.name,
+                              s->t->node.len);
         }
     }
     topics_deinit(&ts);

@@ -275,7 +275,7 @@ static void test_topic_refusal_answers_everyone_once_and_drops_the_topic(void **
     assert_null(topic_find(&f->ts, "a", 1));
     assert_int_equal(nsubs(&f->conns[0]), 0);
     assert_int_equal(nsubs(&f->conns[1]), 1);
-    assert_string_equal(f->conns[1].subs.head->t->name, "b");
+    assert_string_equal(f->conns[1].subs.head->t->node.name, "b");
     assert_int_equal(f->ts.nsubs, 1);
 }
 
