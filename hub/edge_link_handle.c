@@ -112,12 +112,13 @@ static void on_engine_interest(void *ctx, int status, const struct engine_pos *p
 static void ask_engine_interest(struct hub *h, struct interest_topic *t)
 {
     t->gen = ++h->interest_gen;
-    struct interest_ask *a = xmalloc(sizeof *a + t->len);
+    struct interest_ask *a = xmalloc(sizeof *a + t->node.len);
     a->h = h;
     a->gen = t->gen;
-    a->len = t->len;
-    memcpy(a->topic, t->name, t->len);
-    engine_interest_add(h->engine, (struct link_str){t->name, t->len}, on_engine_interest, a);
+    a->len = t->node.len;
+    memcpy(a->topic, t->node.name, t->node.len);
+    engine_interest_add(h->engine, (struct link_str){t->node.name, t->node.len}, on_engine_interest,
+                        a);
 }
 
 /* The position an INTEREST_ADD or HISTORY_READ resumes from (none: NULL). */

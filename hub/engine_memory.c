@@ -22,14 +22,15 @@
 
 #include "common/clock.h"
 #include "common/container.h"
-#include "common/dict.h"
+#include "common/strtab.h"
 #include "common/xalloc.h"
 #include "hub/engine.h"
 #include "hub/epoch.h"
 #include "hub/history.h"
 #include "hub/history_rules.h"
 
-/* 152 bytes (a 160-byte allocation): no holes, for one per topic. */
+/* 144 bytes and the name in one allocation (160 bytes for a name of up to
+ * 11): no holes, for one per topic. */
 struct mtopic {
     struct history_ring ring;
     uint64_t seq;                 /* last seq ordered in this epoch (0: none yet) */
@@ -37,17 +38,16 @@ struct mtopic {
     struct mtopic *lprev, *lnext; /* the linger list */
     struct history_bounds bounds;
     uint64_t sample_seq, sample_ms; /* for the listing's rate */
-    const char *name;               /* the key inside the topics dict's entry */
-    uint32_t len;
     uint32_t pins; /* calls and callbacks in progress that use it: it stays until they end */
     uint8_t interested;
     uint8_t lingering; /* on the linger list */
     char epoch[HUB_EPOCH_LEN + 1];
+    struct strnode node; /* in the topics table, the name right behind it: last */
 };
 
 struct memory {
     struct engine base;
-    struct dict topics; /* name -> struct mtopic */
+    struct strtab topics; /* struct mtopic by name */
     struct history *hist;
     struct history_rules *rules;
     size_t max_topics;
@@ -77,7 +77,7 @@ static uint64_t now(struct memory *me)
 
 static struct mtopic *find(struct memory *me, struct link_str name)
 {
-    return dict_get(&me->topics, name.ptr, name.len);
+    return strtab_get(&me->topics, name.ptr, name.len, struct mtopic, node);
 }
 
 static void linger_unlink(struct memory *me, struct mtopic *t)
@@ -120,14 +120,12 @@ static struct mtopic *get_or_create(struct memory *me, struct link_str name)
     }
     if (me->topics.count >= me->max_topics)
         return NULL;
-    t = xcalloc(1, sizeof *t);
+    t = xcalloc(1, sizeof *t + strtab_name_room(name.len));
     history_ring_init(&t->ring);
     epoch_mint(&me->epochs, t->epoch);
     t->sample_ms = now(me);
-    struct dict_entry *de = dict_add(&me->topics, name.ptr, name.len, t);
-    t->name = de->key;
-    t->len = de->klen;
-    t->bounds = history_rules_match(me->rules, t->name, t->len);
+    strtab_add(&me->topics, &t->node, name.ptr, name.len);
+    t->bounds = history_rules_match(me->rules, t->node.name, t->node.len);
     return t;
 }
 
@@ -145,10 +143,9 @@ static void drop(struct memory *me, struct mtopic *t)
 {
     linger_unlink(me, t);
     history_ring_clear(me->hist, &t->ring);
-    /* The name lives in the entry: dict_delete compares before it frees. */
-    dict_delete(&me->topics, t->name, t->len);
+    strtab_remove(&me->topics, &t->node);
     topic_free(t);
-    dict_shrink(&me->topics);
+    strtab_shrink(&me->topics);
 }
 
 /* Once nothing keeps t (no interest, no history, nobody using it), it
@@ -217,7 +214,7 @@ static void mem_publish(struct engine *e, const struct engine_pub *p, engine_pos
     history_store(me->hist, &t->ring, seq, &hm, now(me), t->bounds.max_count, t->bounds.max_age_ms);
     collect(me); /* other topics the budget emptied; t is pinned */
     if (t->interested && me->on_message) {
-        struct engine_msg m = {.topic = {t->name, t->len},
+        struct engine_msg m = {.topic = {t->node.name, t->node.len},
                                .epoch = link_str_c(t->epoch),
                                .from = p->from,
                                .user = p->user,
@@ -275,7 +272,7 @@ static int read_next(struct engine_read *r, struct engine_msg *m)
     const struct history_entry *he = history_get(&c->t->ring, c->next);
     if (!he)
         return 0; /* cannot happen: the ring is pinned and holds next..last */
-    *m = (struct engine_msg){.topic = {c->t->name, c->t->len},
+    *m = (struct engine_msg){.topic = {c->t->node.name, c->t->node.len},
                              .epoch = link_str_c(c->t->epoch),
                              .from = history_from(he),
                              .user = history_user(he),
@@ -347,7 +344,7 @@ static int list_next(struct engine_list *l, struct engine_topic *out)
         t->sample_seq = t->seq;
         t->sample_ms = ml->now;
     }
-    *out = (struct engine_topic){.topic = {t->name, t->len},
+    *out = (struct engine_topic){.topic = {t->node.name, t->node.len},
                                  .history_messages = t->ring.n,
                                  .history_bytes = t->ring.bytes,
                                  .first_seq = t->ring.n ? t->ring.first_seq : 0,
@@ -363,10 +360,10 @@ static void mem_topics(struct engine *e, size_t max, engine_list_cb cb, void *ct
     struct mem_list ml = {.now = now(me)};
     size_t cap = me->topics.count < max ? me->topics.count : max;
     ml.t = xmalloc((cap ? cap : 1) * sizeof *ml.t);
-    struct dict_iter it;
-    dict_iter_init(&it, &me->topics);
-    for (struct dict_entry *de; ml.n < cap && (de = dict_next(&it));) {
-        struct mtopic *t = de->value;
+    struct strtab_iter it;
+    strtab_iter_init(&it, &me->topics);
+    for (struct strnode *n; ml.n < cap && (n = strtab_next(&it));) {
+        struct mtopic *t = container_of(n, struct mtopic, node);
         t->pins++;
         ml.t[ml.n++] = t;
     }
@@ -400,19 +397,12 @@ static void mem_set_rules(struct engine *e, struct history_rules *rules)
     struct memory *me = mem_of(e);
     history_rules_free(me->rules);
     me->rules = rules;
-    struct dict_iter it;
-    dict_iter_init(&it, &me->topics);
-    for (struct dict_entry *de; (de = dict_next(&it));) {
-        struct mtopic *t = de->value;
-        t->bounds = history_rules_match(rules, t->name, t->len);
+    struct strtab_iter it;
+    strtab_iter_init(&it, &me->topics);
+    for (struct strnode *n; (n = strtab_next(&it));) {
+        struct mtopic *t = container_of(n, struct mtopic, node);
+        t->bounds = history_rules_match(rules, t->node.name, t->node.len);
     }
-}
-
-static void drop_state(void *v)
-{
-    struct mtopic *t = v;
-    free(t->ring.slot);
-    free(t);
 }
 
 static void mem_free(struct engine *e)
@@ -420,13 +410,14 @@ static void mem_free(struct engine *e)
     struct memory *me = mem_of(e);
     if (me->loop)
         ev_timer_stop(me->loop, &me->expiry);
-    struct dict_iter it;
-    dict_iter_init(&it, &me->topics);
-    for (struct dict_entry *de; (de = dict_next(&it));) {
-        struct mtopic *t = de->value;
-        history_ring_clear(me->hist, &t->ring);
+    struct strtab_iter it;
+    strtab_iter_init(&it, &me->topics);
+    for (struct strnode *n; (n = strtab_next(&it));) {
+        struct mtopic *t = container_of(n, struct mtopic, node);
+        history_ring_clear(me->hist, &t->ring); /* frees its slots */
+        free(t);
     }
-    dict_deinit(&me->topics, drop_state);
+    strtab_deinit(&me->topics);
     history_free(me->hist);
     history_rules_free(me->rules);
     free(me);
@@ -447,7 +438,7 @@ struct engine *engine_memory_new(const struct engine_opts *o)
 {
     struct memory *me = xcalloc(1, sizeof *me);
     me->base.ops = &memory_ops;
-    dict_init(&me->topics);
+    strtab_init(&me->topics);
     me->hist = history_new(o->history_bytes);
     me->rules = o->rules ? o->rules : history_rules_new();
     me->max_topics = o->max_topics;

@@ -30,7 +30,7 @@ struct interest_hold {
 };
 
 struct interest {
-    struct dict topics; /* topic -> struct interest_topic */
+    struct strtab topics; /* struct interest_topic by name */
     size_t max_peer_topics;
     uint64_t next_hold;
 };
@@ -38,7 +38,7 @@ struct interest {
 struct interest *interest_new(size_t max_peer_topics)
 {
     struct interest *t = xcalloc(1, sizeof *t);
-    dict_init(&t->topics);
+    strtab_init(&t->topics);
     t->max_peer_topics = max_peer_topics;
     return t;
 }
@@ -55,7 +55,11 @@ void interest_free(struct interest *t)
 {
     if (!t)
         return;
-    dict_deinit(&t->topics, topic_free);
+    struct strtab_iter it;
+    strtab_iter_init(&it, &t->topics);
+    for (struct strnode *n; (n = strtab_next(&it));)
+        topic_free(container_of(n, struct interest_topic, node));
+    strtab_deinit(&t->topics);
     free(t);
 }
 
@@ -194,9 +198,7 @@ static int member_unlink(struct interest *t, struct interest_member *m)
         free(m);
     if (tp->n)
         return 0;
-    /* The name points into the dict entry; dict_delete compares before it
-     * frees, so passing the entry's own key is safe. */
-    dict_delete(&t->topics, tp->name, tp->len);
+    strtab_remove(&t->topics, &tp->node);
     topic_free(tp);
     return 1;
 }
@@ -209,19 +211,20 @@ void interest_peer_free(struct interest *t, struct interest_peer *p,
     while (p->members) {
         struct interest_member *m = p->members;
         if (m->topic->n == 1 && gone)
-            gone((struct link_str){m->topic->name, m->topic->len}, ud);
+            gone((struct link_str){m->topic->node.name, m->topic->node.len}, ud);
         member_unlink(t, m);
     }
     free(p);
     /* A flood of topics leaves no oversized table behind. */
-    dict_shrink(&t->topics);
+    strtab_shrink(&t->topics);
 }
 
 int interest_add(struct interest *t, struct interest_peer *p, struct link_str topic,
                  struct interest_member **out)
 {
     int rc = 1;
-    struct interest_topic *tp = dict_get(&t->topics, topic.ptr, topic.len);
+    struct interest_topic *tp =
+        strtab_get(&t->topics, topic.ptr, topic.len, struct interest_topic, node);
     struct interest_member *m = tp ? member_find(tp, p) : NULL;
     if (m) {
         *out = m;
@@ -230,13 +233,11 @@ int interest_add(struct interest *t, struct interest_peer *p, struct link_str to
     if (p->ntopics >= t->max_peer_topics)
         return INTEREST_PEER_FULL;
     if (!tp) {
-        tp = xcalloc(1, sizeof *tp);
+        tp = xcalloc(1, sizeof *tp + strtab_name_room(topic.len));
         tp->state = INTEREST_PENDING;
         tp->members = &tp->one;
         tp->cap = 1;
-        struct dict_entry *e = dict_add(&t->topics, topic.ptr, topic.len, tp);
-        tp->name = e->key;
-        tp->len = e->klen;
+        strtab_add(&t->topics, &tp->node, topic.ptr, topic.len);
         rc = 2;
     }
     if (tp->n == tp->cap) {
@@ -270,7 +271,7 @@ int interest_remove(struct interest *t, struct interest_peer *p, struct link_str
     if (!m)
         return 0;
     int gone = member_unlink(t, m);
-    dict_shrink(&t->topics);
+    strtab_shrink(&t->topics);
     return gone ? 2 : 1;
 }
 
@@ -278,13 +279,14 @@ struct interest_member *interest_member_of(const struct interest_peer *p, struct
 {
     if (!p)
         return NULL;
-    struct interest_topic *tp = dict_get(&p->table->topics, topic.ptr, topic.len);
+    struct interest_topic *tp =
+        strtab_get(&p->table->topics, topic.ptr, topic.len, struct interest_topic, node);
     return tp ? member_find(tp, p) : NULL;
 }
 
 struct interest_topic *interest_find(const struct interest *t, struct link_str topic)
 {
-    return dict_get(&t->topics, topic.ptr, topic.len);
+    return strtab_get(&t->topics, topic.ptr, topic.len, struct interest_topic, node);
 }
 
 /* ---- fan-out ------------------------------------------------------------------- */
