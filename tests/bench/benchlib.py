@@ -832,10 +832,12 @@ def run_fanout(fleet, servers, urls, *, label, subs, sub_per_proc, messages, siz
 
 
 def run_idle(fleet, servers, edge_urls, *, label, conns, per_proc, hold_s, proto="spoke",
-             topic="idle", timeout=120, opts=None):
+             topic="idle", timeout=120, opts=None, snapshot=None):
     """Opens conns subscribed connections, holds them hold_s seconds, and reads
     each edge's RSS before the connections and once they are all up, and the
-    edges' CPU while they sit idle. opts: more flags for the generators."""
+    edges' CPU while they sit idle. opts: more flags for the generators.
+    snapshot, if given, is called once every connection is up and its value
+    returned as "snapshot" (e.g. the servers' own subscription counts)."""
     servers = dict(servers)
     edge_names = list(edge_urls)
     urls = list(edge_urls.values())
@@ -851,6 +853,7 @@ def run_idle(fleet, servers, edge_urls, *, label, conns, per_proc, hold_s, proto
         t_ready = fleet.wait(procs, "READY", timeout, "idle connections open",
                              servers=servers.values())
         rss1 = {n: p.rss() for n, p in servers.items()}
+        snap = snapshot() if snapshot else None
         win = Window(servers, procs)
         # Holding idle connections is the measurement itself, not a readiness
         # wait: sleep through the window, checking the processes on the way.
@@ -904,6 +907,7 @@ def run_idle(fleet, servers, edge_urls, *, label, conns, per_proc, hold_s, proto
         "gen_cpu_s": round(win.gens_cpu(), 3),
         "foreign_cpu_s": win.foreign_cpu, "noisy": win.noisy(), "irq_cpu_s": win.irq_cpu,
         "results": results,
+        "snapshot": snap,
     }
 
 
