@@ -14,8 +14,14 @@
  * from one thread cannot reach the last subscriber sooner, and queueing
  * behind the previous message's span comes on top of it.
  *
+ * With --batch K, each write carries K frames (K messages coalesced, as a
+ * server does when messages queue up): a writev of K iovecs, or with
+ * --gather 1 one iovec holding the K frames copied together (sendq.c's
+ * SENDQ_GATHER); per-send figures are then per write, and per_frame_cpu_ns
+ * is per delivered frame.
+ *
  * Usage: spoke-sendfloor [--subs 1000] [--frame 186] [--messages 2000]
- *                        [--rate 200] [--warmup 50]
+ *                        [--rate 200] [--warmup 50] [--batch 1] [--gather 0]
  * Prints one JSON object on stdout. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +36,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,7 +156,7 @@ static char *make_frame(size_t total)
 
 int main(int argc, char **argv)
 {
-    unsigned subs = 1000, warmup = 50;
+    unsigned subs = 1000, warmup = 50, batch = 1, gather = 0;
     size_t frame_len = 186;
     uint64_t messages = 2000;
     double rate = 200;
@@ -175,6 +182,10 @@ int main(int argc, char **argv)
             messages = (uint64_t)arg_num(k, v, 1, 1e8);
         else if (!strcmp(k, "rate"))
             rate = arg_num(k, v, 0, 1e6);
+        else if (!strcmp(k, "batch"))
+            batch = (unsigned)arg_num(k, v, 1, 1024);
+        else if (!strcmp(k, "gather"))
+            gather = (unsigned)arg_num(k, v, 0, 1);
         else if (!strcmp(k, "warmup"))
             warmup = (unsigned)arg_num(k, v, 0, 1e6);
         else {
@@ -193,6 +204,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "spoke-sendfloor: --frame too small\n");
         return 2;
     }
+    /* K iovecs over K copies of the frame (distinct buffers, as queued
+     * frames are), and the same bytes contiguous for --gather. */
+    struct iovec *iov = malloc(batch * sizeof *iov);
+    char *copies = malloc(batch * frame_len), *joined = malloc(batch * frame_len);
+    if (!iov || !copies || !joined)
+        die("malloc");
+    for (unsigned j = 0; j < batch; j++) {
+        memcpy(copies + j * frame_len, frame, frame_len);
+        iov[j].iov_base = copies + j * frame_len;
+        iov[j].iov_len = frame_len;
+    }
+    size_t write_len = batch * frame_len;
 
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -255,8 +278,18 @@ int main(int argc, char **argv)
         }
         uint64_t c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID), t0 = clock_ns(CLOCK_MONOTONIC);
         for (unsigned i = 0; i < subs; i++) {
-            ssize_t w = write(fds[i], frame, frame_len);
-            if (w != (ssize_t)frame_len)
+            ssize_t w;
+            if (batch == 1) {
+                w = write(fds[i], frame, frame_len);
+            } else if (gather) {
+                for (unsigned j = 0; j < batch; j++)
+                    memcpy(joined + j * frame_len, iov[j].iov_base, frame_len);
+                struct iovec one = {.iov_base = joined, .iov_len = write_len};
+                w = writev(fds[i], &one, 1);
+            } else {
+                w = writev(fds[i], iov, (int)batch);
+            }
+            if (w != (ssize_t)write_len)
                 blocked++; /* the peer did not drain in time: a real server would queue */
         }
         uint64_t t1 = clock_ns(CLOCK_MONOTONIC), c1 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
@@ -284,16 +317,18 @@ int main(int argc, char **argv)
     }
     qsort(span, messages, sizeof *span, cmp_u64);
     qsort(cpu, messages, sizeof *cpu, cmp_u64);
-    printf("{\"subs\":%u,\"frame_bytes\":%zu,\"messages\":%" PRIu64 ",\"rate\":%g,"
+    printf("{\"subs\":%u,\"frame_bytes\":%zu,\"batch\":%u,\"gather\":%u,"
+           "\"per_frame_cpu_ns\":%.1f,\"messages\":%" PRIu64 ",\"rate\":%g,"
            "\"sends\":%" PRIu64 ",\"blocked_sends\":%" PRIu64 ",\"late_starts\":%" PRIu64 ","
            "\"per_send_cpu_ns\":%.0f,\"per_send_wall_ns\":%.0f,"
            "\"span_mean_us\":%.1f,\"span_p50_us\":%.1f,\"span_p90_us\":%.1f,"
            "\"span_p99_us\":%.1f,\"span_max_us\":%.1f,"
            "\"cpu_per_msg_p50_us\":%.1f,\"cpu_per_msg_p99_us\":%.1f,"
            "\"busy\":%.3f,\"sender_cpu_s\":%.3f,\"drainer_cpu_s\":%.3f,\"wall_s\":%.3f}\n",
-           subs, frame_len, messages, rate, sends, blocked, late, (double)cpu_sum / (double)sends,
-           (double)span_sum / (double)sends, (double)span_sum / (double)messages / 1000.0,
-           q_us(span, messages, 0.50), q_us(span, messages, 0.90), q_us(span, messages, 0.99),
+           subs, frame_len, batch, gather, (double)cpu_sum / (double)sends / batch, messages, rate,
+           sends, blocked, late, (double)cpu_sum / (double)sends, (double)span_sum / (double)sends,
+           (double)span_sum / (double)messages / 1000.0, q_us(span, messages, 0.50),
+           q_us(span, messages, 0.90), q_us(span, messages, 0.99),
            (double)span[messages - 1] / 1000.0, q_us(cpu, messages, 0.50),
            q_us(cpu, messages, 0.99), wall ? (double)span_sum / (double)wall : 0.0,
            (double)cpu_all / 1e9, child_cpu, (double)wall / 1e9);
