@@ -148,8 +148,8 @@ leafnodes {{ remotes = [ {{ url: "nats-leaf://{bl.HOST}:{self.leaf_port}" }} ] }
         return list(self.edge_urls.values())
 
     def subscriptions(self):
-        """Each leaf's own count of subscriptions (/varz), which includes
-        the few the hub's leaf link holds for the other leaf's interest."""
+        """Each leaf's own count of subscriptions (/varz): its clients' and a
+        few of the server's own (49 with 5,000 clients per leaf)."""
         return {n: bl.http_json(self.http_ports[n], "/varz").get("subscriptions")
                 for n in self.edge_names}
 
