@@ -148,8 +148,8 @@ leafnodes {{ remotes = [ {{ url: "nats-leaf://{bl.HOST}:{self.leaf_port}" }} ] }
         return list(self.edge_urls.values())
 
     def subscriptions(self):
-        """Each leaf's own count of subscriptions (/varz): its clients' and a
-        few of the server's own (49 with 5,000 clients per leaf)."""
+        """Each leaf's own count of subscriptions (/varz): its clients' and
+        49 more that are not (with 5,000 clients per leaf)."""
         return {n: bl.http_json(self.http_ports[n], "/varz").get("subscriptions")
                 for n in self.edge_names}
 
