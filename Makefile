@@ -179,6 +179,11 @@ $(BUILD)/spoke-loadgen: $(LOADGEN_OBJ) $(BUILD)/libspoke.a
 $(BUILD)/deflate-cost: $(BUILD)/obj/tests/bench/deflate_cost.o $(BUILD)/obj/tests/bench/loadgen/corpus.o $(BUILD)/libspoke.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) $(ZLIB_LIBS)
 
+# The floor of one write per subscriber from one thread (docs/performance.md,
+# "Against NATS (issue 17)"); built on demand, not part of make bench or test.
+$(BUILD)/spoke-sendfloor: $(BUILD)/obj/tests/bench/sendfloor.o
+	$(CC) $(CFLAGS_ALL) -o $@ $^
+
 bench: deps all $(BUILD)/spoke-loadgen $(BUILD)/deflate-cost
 	$(PYTHON) tests/bench/run_bench.py --bin-dir $(BUILD)
 

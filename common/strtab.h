@@ -44,10 +44,10 @@ void strtab_init(struct strtab *t);
 /* Frees the buckets; the nodes are the caller's (remove or free them first). */
 void strtab_deinit(struct strtab *t);
 struct strnode *strtab_find(const struct strtab *t, const void *name, size_t len);
-#define strtab_get(t, name, len, type, member)                                     \
-    ({                                                                             \
-        struct strnode *strtab_n_ = strtab_find((t), (name), (len));               \
-        strtab_n_ ? container_of(strtab_n_, type, member) : (type *)NULL;          \
+#define strtab_get(t, name, len, type, member)                            \
+    ({                                                                    \
+        struct strnode *strtab_n_ = strtab_find((t), (name), (len));      \
+        strtab_n_ ? container_of(strtab_n_, type, member) : (type *)NULL; \
     })
 /* Adds node n under name[0, len), which it copies into n->name (the room
  * behind n must hold strtab_name_room(len)); the name must not be present. */

@@ -832,12 +832,15 @@ def run_fanout(fleet, servers, urls, *, label, subs, sub_per_proc, messages, siz
 
 
 def run_idle(fleet, servers, edge_urls, *, label, conns, per_proc, hold_s, proto="spoke",
-             topic="idle", timeout=120, opts=None, subs=1, topics=1, own_topics=False):
+             topic="idle", timeout=120, opts=None, subs=1, topics=1, own_topics=False,
+             snapshot=None):
     """Opens conns connections, each subscribed to `subs` of `topics` topics
     named topic.<t> (one: topic itself), or with own_topics to a topic of its
     own (topic.<generator>.<j>), holds them hold_s seconds, and reads each
     server's RSS before the connections and once they are all up, and the
-    edges' CPU while they sit idle. opts: more flags for the generators."""
+    edges' CPU while they sit idle. opts: more flags for the generators.
+    snapshot, if given, is called once every connection is up and its value
+    returned as "snapshot" (e.g. the servers' own subscription counts)."""
     servers = dict(servers)
     edge_names = list(edge_urls)
     urls = list(edge_urls.values())
@@ -858,6 +861,7 @@ def run_idle(fleet, servers, edge_urls, *, label, conns, per_proc, hold_s, proto
         t_ready = fleet.wait(procs, "READY", timeout, "idle connections open",
                              servers=servers.values())
         rss1 = {n: p.rss() for n, p in servers.items()}
+        snap = snapshot() if snapshot else None
         win = Window(servers, procs)
         # Holding idle connections is the measurement itself, not a readiness
         # wait: sleep through the window, checking the processes on the way.
@@ -912,6 +916,7 @@ def run_idle(fleet, servers, edge_urls, *, label, conns, per_proc, hold_s, proto
         "gen_cpu_s": round(win.gens_cpu(), 3),
         "foreign_cpu_s": win.foreign_cpu, "noisy": win.noisy(), "irq_cpu_s": win.irq_cpu,
         "results": results,
+        "snapshot": snap,
     }
 
 

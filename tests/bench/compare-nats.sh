@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs spoke and nats-server side by side (tests/bench/compare_nats.py): installs
 # Debian's nats-server if it is missing, builds the optimised binaries and the
-# load generator, then hands its arguments to the Python driver.
+# load generator and spoke-sendfloor, then hands its arguments to the Python driver.
 # Usage: tests/bench/compare-nats.sh [--quick] [--bin-dir DIR]
 set -eu
 cd "$(dirname "$0")/../.."
@@ -16,5 +16,5 @@ if [ -z "$nats" ]; then
     nats=$(command -v nats-server || echo /usr/sbin/nats-server)
 fi
 
-make --no-print-directory -j"$(nproc)" all build/spoke-loadgen
+make --no-print-directory -j"$(nproc)" all build/spoke-loadgen build/spoke-sendfloor
 exec /usr/bin/python3 tests/bench/compare_nats.py --bin-dir build --nats-server "$nats" "$@"

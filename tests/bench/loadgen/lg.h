@@ -71,6 +71,7 @@ struct lg_opts {
     enum lg_reconnect reconnect; /* sub: --reconnect since|plain|off */
     int echo;                    /* pub: subscribe to the topics and wait for the echoes */
     int deflate; /* --deflate: offer permessage-deflate without context takeover (RFC 7692) */
+    int spread;  /* sub: --spread 1: per message, the first and last arrival on each URL */
 };
 
 /* ---- connections (wsclient.c) */

@@ -49,6 +49,7 @@ static const char usage[] =
     "                           or without it (plain); off: a close ends the connection (default)\n"
     "  --reconnect-url URL      repeatable; where reconnects go, round-robin (default: the --urls)\n"
     "  --deflate                offer permessage-deflate (no context takeover) and inflate\n"
+    "  --spread 0|1             sub: per measured message, first and last arrival per URL\n"
     "  --echo 0|1               pub with --rate: 0 = do not subscribe to the topics (no echoes)\n"
     "  (--tls, --tls-resume and --deflate take no value, or 0|1)\n";
 
@@ -315,6 +316,8 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
                 o->reconnect = RC_PLAIN;
             else
                 usage_error("--reconnect: since, plain or off, got '%s'", v);
+        } else if (!strcmp(k, "spread")) {
+            o->spread = (int)num(k, v, 0, 1);
         } else if (!strcmp(k, "echo")) {
             o->echo = (int)num(k, v, 0, 1);
         } else if (!strcmp(k, "src-ips")) {
@@ -381,6 +384,8 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
         usage_error("--subs applies to --role idle only");
     if (o->subs > o->topics)
         usage_error("--subs %u needs --topics %u or more", o->subs, o->subs);
+    if (o->spread && (o->role != ROLE_SUB || o->nurls > 4 || o->reconnect != RC_OFF))
+        usage_error("--spread 1 applies to --role sub with at most 4 --urls, no --reconnect");
     if (!o->echo && (o->role != ROLE_PUB || o->rate <= 0))
         usage_error("--echo 0 applies to --role pub with a --rate only");
     memcpy(&o->urls[o->nurls], rurls, o->nrurls * sizeof rurls[0]);

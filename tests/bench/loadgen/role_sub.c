@@ -26,6 +26,24 @@
 #define ORDER_MAX_TOPICS 16
 #define ORDER_MAX 64
 
+/* --spread: per measured message (keyed by its send time t, which one
+ * publisher never repeats), how many connections of each URL got it and
+ * their first and last arrival. It shows a fan-out's span per server and the
+ * time before its first write. Open addressing over a table of at least
+ * twice the expected messages (88 B an entry); messages beyond it are
+ * counted in spread_dropped. */
+#define SPREAD_URLS 4
+struct spread_msg {
+    uint64_t t; /* 0: free */
+    uint32_t n[SPREAD_URLS];
+    uint64_t first[SPREAD_URLS], last[SPREAD_URLS];
+};
+struct spread {
+    struct spread_msg *m;
+    size_t mask, used;
+    uint64_t dropped;
+};
+
 struct sub_role {
     struct lg *lg;
     struct conn *conns;
@@ -34,8 +52,9 @@ struct sub_role {
     unsigned ready, warm, done, closed;
     int said_ready, said_warm, said_recovered, measuring;
     uint64_t received, expected, gaps, warm_msgs, resets;
-    struct resume *res; /* --reconnect; NULL otherwise */
-    uint64_t *order;    /* per connection, with <= ORDER_MAX_TOPICS topics; else NULL */
+    struct resume *res;   /* --reconnect; NULL otherwise */
+    uint64_t *order;      /* per connection, with <= ORDER_MAX_TOPICS topics; else NULL */
+    struct spread spread; /* --spread; m == NULL otherwise */
     uint64_t first_ns, last_ns;
     uint64_t measure_start_ns;
     double cpu_at_measure;
@@ -50,6 +69,62 @@ static uint64_t order_mix(uint64_t h, uint64_t v)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
+}
+
+static void spread_init(struct spread *sp, uint64_t messages)
+{
+    size_t cap = 64;
+    while (cap < 2 * messages && cap < (1u << 22))
+        cap <<= 1;
+    sp->m = xcalloc(cap, sizeof *sp->m);
+    sp->mask = cap - 1;
+}
+
+static void spread_add(struct spread *sp, uint64_t t, unsigned url, uint64_t now)
+{
+    if (!t)
+        return;
+    size_t i = (size_t)((t * 0x9e3779b97f4a7c15ULL) >> 32) & sp->mask;
+    while (sp->m[i].t && sp->m[i].t != t)
+        i = (i + 1) & sp->mask;
+    struct spread_msg *m = &sp->m[i];
+    if (!m->t) {
+        if (2 * (sp->used + 1) > sp->mask + 1) { /* keep it at most half full */
+            sp->dropped++;
+            return;
+        }
+        m->t = t;
+        sp->used++;
+    }
+    url %= SPREAD_URLS;
+    if (!m->n[url]++ || now < m->first[url])
+        m->first[url] = now;
+    if (now > m->last[url])
+        m->last[url] = now;
+}
+
+/* Appends ,"spread_dropped":D,"spread":[[t,n0,first0,last0,n1,...],...]: per
+ * message its send time and, per URL (as many as --url), the connections
+ * that got it and their first and last arrival as ns after t. */
+static void append_spread(struct buf *b, const struct sub_role *r)
+{
+    const struct spread *sp = &r->spread;
+    unsigned nu = r->lg->o.nurls < SPREAD_URLS ? r->lg->o.nurls : SPREAD_URLS;
+    int any = 0;
+    buf_printf(b, ",\"spread_dropped\":%" PRIu64 ",\"spread\":[", sp->dropped);
+    for (size_t i = 0; i <= sp->mask; i++) {
+        const struct spread_msg *m = &sp->m[i];
+        if (!m->t)
+            continue;
+        buf_printf(b, "%s[%" PRIu64, any++ ? "," : "", m->t);
+        for (unsigned u = 0; u < nu; u++) {
+            uint64_t f = m->n[u] && m->first[u] > m->t ? m->first[u] - m->t : 0;
+            uint64_t l = m->n[u] && m->last[u] > m->t ? m->last[u] - m->t : 0;
+            buf_printf(b, ",%u,%" PRIu64 ",%" PRIu64, m->n[u], f, l);
+        }
+        buf_append_u8(b, ']');
+    }
+    buf_append_u8(b, ']');
 }
 
 /* Appends ,"orders":[[topic,"digest",conns],...] (and "orders_overflow"
@@ -113,6 +188,8 @@ static void finish(struct sub_role *r, int timed_out)
                r->measuring ? lg_cpu_s() - r->cpu_at_measure : 0.0);
     if (r->order)
         append_orders(&b, r);
+    if (r->spread.m)
+        append_spread(&b, r);
     if (r->res)
         resume_append_result(r->res, &b);
     ws_append_deflate(&b, lg);
@@ -209,6 +286,8 @@ static void on_msg(struct sub_role *r, struct conn *c, const struct lg_event *e,
             r->first_ns = now;
         r->last_ns = now;
         hist_add(&r->hist, e->has_t && now > e->t ? now - e->t : 0);
+        if (r->spread.m && e->has_t)
+            spread_add(&r->spread, e->t, c->url_idx, now);
         hist_add(&r->read_hist, e->has_t && r->lg->read_ns > e->t ? r->lg->read_ns - e->t : 0);
     }
     if (!c->done && c->received >= c->expected) {
@@ -341,6 +420,8 @@ void role_sub_init(struct lg *lg)
         r->res = resume_new(lg, r->conns, r->n);
     if (!r->idle && k <= ORDER_MAX_TOPICS)
         r->order = xcalloc(r->n, sizeof *r->order);
+    if (!r->idle && lg->o.spread)
+        spread_init(&r->spread, m);
     lg->role = r;
     lg->ops = &sub_ops;
     ev_timer_init(&r->setup_timer, setup_timeout_cb, lg->o.setup_timeout, 0);

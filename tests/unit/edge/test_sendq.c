@@ -89,7 +89,8 @@ static void assert_invariants(const struct sendq *q)
 /* Frame i: `len` bytes, each (i + j) mod 251, so order mistakes show. */
 static struct frame *mk(int i, size_t len)
 {
-    uint8_t b[512];
+    uint8_t b[2048];
+    assert_true(len <= sizeof b);
     for (size_t j = 0; j < len; j++)
         b[j] = (uint8_t)((i + j) % 251);
     return frame_raw(b, len);
@@ -149,7 +150,30 @@ static void test_sendq_push_takes_ownership_and_counts_bytes_and_cost(void **sta
     assert_invariants(&q);
 }
 
+/* Frames over sendq.c's SENDQ_GATHER_FRAME (512) bytes each go to writev
+ * as one iovec per frame. */
 static void test_sendq_flush_writes_every_frame_in_order_and_gives_the_ring_back(void **state)
+{
+    (void)state;
+    struct sendq q = {0};
+    struct buf want = BUF_INIT;
+    for (int i = 0; i < 5; i++)
+        sendq_push(&q, &pool, mk(i, 600 + i));
+    for (int i = 0; i < 5; i++)
+        expect(&want, i, i, 600 + i);
+    assert_int_equal(sendq_flush(&q, &pool, fake_writev, &fk), 0);
+    assert_int_equal(fk.calls, 1); /* one writev for the lot */
+    assert_int_equal(fk.max_iovcnt, 5);
+    assert_written(&want);
+    assert_null(q.ring);
+    assert_int_equal(pool.nfree, 1);
+    assert_invariants(&q);
+    buf_deinit(&want);
+}
+
+/* Small frames, up to SENDQ_GATHER (16 KiB) of them, are copied into one
+ * buffer and written as a single iovec, in order. */
+static void test_sendq_flush_gathers_small_frames_into_one_iovec(void **state)
 {
     (void)state;
     struct sendq q = {0};
@@ -159,12 +183,50 @@ static void test_sendq_flush_writes_every_frame_in_order_and_gives_the_ring_back
     for (int i = 0; i < 5; i++)
         expect(&want, i, i, 30 + i);
     assert_int_equal(sendq_flush(&q, &pool, fake_writev, &fk), 0);
-    assert_int_equal(fk.calls, 1); /* one writev for the lot */
-    assert_int_equal(fk.max_iovcnt, 5);
+    assert_int_equal(fk.calls, 1);
+    assert_int_equal(fk.max_iovcnt, 1);
     assert_written(&want);
     assert_null(q.ring);
-    assert_int_equal(pool.nfree, 1);
     assert_invariants(&q);
+    buf_deinit(&want);
+}
+
+/* Past 16 KiB in all, small frames keep one iovec each. */
+static void test_sendq_flush_does_not_gather_past_16k(void **state)
+{
+    (void)state;
+    struct sendq q = {0};
+    struct buf want = BUF_INIT;
+    for (int i = 0; i < 40; i++)
+        sendq_push(&q, &pool, mk(i, 500));
+    expect(&want, 0, 39, 500);
+    assert_int_equal(sendq_flush(&q, &pool, fake_writev, &fk), 0);
+    assert_int_equal(fk.calls, 1);
+    assert_int_equal(fk.max_iovcnt, 40);
+    assert_written(&want);
+    buf_deinit(&want);
+}
+
+/* A gathered write that the socket takes only in part leaves the queue
+ * exactly where an iovec write would have. */
+static void test_sendq_flush_resumes_a_partial_gathered_write(void **state)
+{
+    (void)state;
+    struct sendq q = {0};
+    struct buf want = BUF_INIT;
+    for (int i = 0; i < 4; i++)
+        sendq_push(&q, &pool, mk(i, 100));
+    expect(&want, 0, 3, 100);
+    fk.take = 150;
+    assert_int_equal(sendq_flush(&q, &pool, fake_writev, &fk), 1);
+    assert_int_equal(q.count, 3);
+    assert_int_equal(q.head_off, 50);
+    assert_int_equal(q.bytes, 250);
+    assert_invariants(&q);
+    fk.take = 0;
+    assert_int_equal(sendq_flush(&q, &pool, fake_writev, &fk), 0);
+    assert_int_equal(fk.max_iovcnt, 1);
+    assert_written(&want);
     buf_deinit(&want);
 }
 
@@ -259,9 +321,9 @@ static void test_sendq_flush_hands_at_most_256_frames_to_one_writev(void **state
     (void)state;
     struct sendq q = {0};
     struct buf want = BUF_INIT;
-    for (int i = 0; i < 600; i++)
-        sendq_push(&q, &pool, mk(i, 3));
-    expect(&want, 0, 599, 3);
+    for (int i = 0; i < 600; i++) /* over 512 B each: not gathered */
+        sendq_push(&q, &pool, mk(i, 513));
+    expect(&want, 0, 599, 513);
     assert_int_equal(q.cap, 1024);
     assert_invariants(&q);
     assert_int_equal(sendq_flush(&q, &pool, fake_writev, &fk), 0);
@@ -440,6 +502,9 @@ int main(void)
         T(test_sendq_idle_queue_holds_no_ring),
         T(test_sendq_push_takes_ownership_and_counts_bytes_and_cost),
         T(test_sendq_flush_writes_every_frame_in_order_and_gives_the_ring_back),
+        T(test_sendq_flush_gathers_small_frames_into_one_iovec),
+        T(test_sendq_flush_does_not_gather_past_16k),
+        T(test_sendq_flush_resumes_a_partial_gathered_write),
         T(test_sendq_flush_resumes_a_partial_write_mid_frame),
         T(test_sendq_flush_on_eagain_keeps_everything_and_says_full),
         T(test_sendq_flush_retries_after_eintr),
