@@ -833,19 +833,23 @@ def run_fanout(fleet, servers, urls, *, label, subs, sub_per_proc, messages, siz
 
 def run_idle(fleet, servers, edge_urls, *, label, conns, per_proc, hold_s, proto="spoke",
              topic="idle", timeout=120, opts=None, subs=1, topics=1, own_topics=False,
-             snapshot=None):
+             snapshot=None, marginal=False):
     """Opens conns connections, each subscribed to `subs` of `topics` topics
     named topic.<t> (one: topic itself), or with own_topics to a topic of its
     own (topic.<generator>.<j>), holds them hold_s seconds, and reads each
     server's RSS before the connections and once they are all up, and the
     edges' CPU while they sit idle. opts: more flags for the generators.
     snapshot, if given, is called once every connection is up and its value
-    returned as "snapshot" (e.g. the servers' own subscription counts)."""
+    returned as "snapshot" (e.g. the servers' own subscription counts).
+    marginal: the connections come in two waves, RSS read after each, and
+    "marginal_bytes_per_conn" is what the second wave added per connection:
+    the cost of one more, without what a process allocates once whatever
+    the count (link buffers grown by the first burst, say)."""
     servers = dict(servers)
     edge_names = list(edge_urls)
     urls = list(edge_urls.values())
     rss0 = {n: p.rss() for n, p in servers.items()}
-    counts = split(conns, procs_for(conns, per_proc))
+    counts = split(conns, max(2 if marginal else 1, procs_for(conns, per_proc)))
     # Each generator holds its connections for `duration` after its own
     # READY, which leaves IDLE_MARGIN_S for the others to get ready; the
     # harness measures its window of hold_s after the last READY.
@@ -854,10 +858,20 @@ def run_idle(fleet, servers, edge_urls, *, label, conns, per_proc, hold_s, proto
         if own_topics:
             return {"topic": f"{topic}.{i}", "topics": n}
         return {"topic": topic, "topics": topics if topics > 1 else None}
-    procs = [fleet.start(label, "idle", urls, proto, "json", conns=n, duration=duration,
-                         timeout=timeout, subs=None if subs == 1 else subs, **shape(i, n),
-                         **(opts or {})) for i, n in enumerate(counts)]
+    def start(i, n, hold):
+        return fleet.start(label, "idle", urls, proto, "json", conns=n, duration=hold,
+                           timeout=timeout, subs=None if subs == 1 else subs, **shape(i, n),
+                           **(opts or {}))
+    first = len(counts) // 2 if marginal else len(counts)
+    # The first wave holds longer: its READY comes before the second starts.
+    procs = [start(i, n, duration + IDLE_MARGIN_S) for i, n in enumerate(counts[:first])]
+    rss_half = None
     try:
+        if marginal:
+            fleet.wait(procs, "READY", timeout, "idle connections open (first wave)",
+                       servers=servers.values())
+            rss_half = {n: p.rss() for n, p in servers.items()}
+            procs += [start(first + i, n, duration) for i, n in enumerate(counts[first:])]
         t_ready = fleet.wait(procs, "READY", timeout, "idle connections open",
                              servers=servers.values())
         rss1 = {n: p.rss() for n, p in servers.items()}
@@ -898,6 +912,18 @@ def run_idle(fleet, servers, edge_urls, *, label, conns, per_proc, hold_s, proto
                        "cpu_pct": round(100 * (win.server_cpu.get(n) or 0) / win.wall_s, 2)}
     others = [n for n in servers if n not in edge_names]
     deltas = [rss1[n] - rss0[n] for n in servers if rss1[n] is not None and rss0[n] is not None]
+    marginal_out = None
+    if rss_half is not None:
+        second = sum(counts[first:])
+        added = {n: rss1[n] - rss_half[n] for n in servers
+                 if rss1[n] is not None and rss_half[n] is not None}
+        marginal_out = {"conns": second, "rss_added": added,
+                        "bytes_per_conn": round(sum(added.values()) / second),
+                        # hub(s) alone: what the second wave added, per connection
+                        "others_bytes_per_conn": round(sum(v for n, v in added.items()
+                                                           if n in others) / second),
+                        "edges_bytes_per_conn": round(sum(v for n, v in added.items()
+                                                          if n in edge_names) / second)}
     return {
         "conditions": {"conns": conns, "gen_procs": len(procs), "hold_s": hold_s,
                        "proto": proto, "subs": subs,
@@ -917,6 +943,7 @@ def run_idle(fleet, servers, edge_urls, *, label, conns, per_proc, hold_s, proto
         "foreign_cpu_s": win.foreign_cpu, "noisy": win.noisy(), "irq_cpu_s": win.irq_cpu,
         "results": results,
         "snapshot": snap,
+        "marginal": marginal_out,
     }
 
 

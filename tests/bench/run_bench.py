@@ -227,7 +227,7 @@ class Bench:
             r, _ = self.measure(lambda c: bl.run_idle(
                 self.fleet, c.servers, c.edge_urls, label=self.label("idle"), conns=p["conns"],
                 per_proc=p["per_proc"], hold_s=p["hold_s"], topic="user" if own else "idle",
-                subs=subs, topics=topics, own_topics=own), tls=tls)
+                subs=subs, topics=topics, own_topics=own, marginal=not tls), tls=tls)
             r["name"] = name
             r["conditions"]["workers"] = 1
             r["conditions"]["tls"] = tls
@@ -241,15 +241,20 @@ class Bench:
             early = f"; WARNING: {', '.join(r['ended_early'])} ended inside the window" \
                 if r["ended_early"] else ""
             early += bl.flags(r)
+            mg = r.get("marginal")
+            marg = (f"; one more connection (the second {mg['conns']}): hub and edges "
+                    f"{mg['bytes_per_conn']} B (edges {mg['edges_bytes_per_conn']}, hub "
+                    f"{mg['others_bytes_per_conn']})") if mg else ""
             self.record("idle", r, f"{name}: {p['conns']} connections ({r['alive']} alive at "
                                    f"the end, opened in {r['setup_s']} s): {per_edge}; hub "
                                    f"{r['hub_bytes_per_conn']} B/conn; hub and edges "
-                                   f"{r['server_bytes_per_conn']} B/conn{early}")
+                                   f"{r['server_bytes_per_conn']} B/conn{marg}{early}")
             goal = {"1 shared topic": "goal ≤ 350 B/conn (hub and edges)",
                     "own topic": "goal ≤ 200 B over no subscription"}.get(shape, "")
             self.rows.append((name, f"{p['conns']} conns",
                               f"{r['server_bytes_per_conn']} B/conn hub+edges "
-                              f"(edge {r['bytes_per_conn']}, hub {r['hub_bytes_per_conn']})",
+                              f"(edge {r['bytes_per_conn']}, hub {r['hub_bytes_per_conn']})"
+                              + (f"; marginal {mg['bytes_per_conn']} B" if mg else ""),
                               f"edge CPU {r['edge_cpu_pct']}%", "",
                               ("" if tls else goal) + bl.flags(r)))
             by_shape[shape] = r
@@ -260,6 +265,12 @@ class Bench:
                       - by_shape["no subscription"]["server_bytes_per_conn"])
             print(f"idle: a topic of its own costs {own} B per connection over none (hub and "
                   f"edges), one more subscriber of a shared topic {shared} B", flush=True)
+            mg = {k: (v.get("marginal") or {}).get("bytes_per_conn") for k, v in by_shape.items()}
+            if None not in mg.values():
+                print(f"idle, marginal (one more connection): none {mg['no subscription']} B, "
+                      f"one shared topic {mg['1 shared topic']} B, five shared "
+                      f"{mg['5 shared topics']} B, own topic {mg['own topic']} B (its topic "
+                      f"{mg['own topic'] - mg['no subscription']} B)", flush=True)
         return by_shape[shapes[0][0]]
 
     def fanout_run(self, name, *, subs, per_proc, size, window, messages, workers=1,
