@@ -173,9 +173,9 @@ static void collect(struct memory *me)
     }
 }
 
-static void expire(struct memory *me)
+/* Expiry as of t_now (ms, the engine's clock). */
+static void expire_at(struct memory *me, uint64_t t_now)
 {
-    uint64_t t_now = now(me);
     history_expire(me->hist, t_now);
     collect(me);
     struct mtopic *t;
@@ -184,6 +184,11 @@ static void expire(struct memory *me)
         if (unwanted(t))
             drop(me, t);
     }
+}
+
+static void expire(struct memory *me)
+{
+    expire_at(me, now(me));
 }
 
 static void on_expiry(struct ev_loop *loop, ev_timer *w, int revents)
@@ -202,7 +207,9 @@ static void position(const struct mtopic *t, struct engine_pos *pos)
 static void mem_publish(struct engine *e, const struct engine_pub *p, engine_pos_cb cb, void *ctx)
 {
     struct memory *me = mem_of(e);
-    expire(me);
+    /* One clock read for the expiry and the stored message's time. */
+    uint64_t t_now = now(me);
+    expire_at(me, t_now);
     struct mtopic *t = get_or_create(me, p->topic);
     if (!t) {
         me->refused++;
@@ -213,7 +220,7 @@ static void mem_publish(struct engine *e, const struct engine_pub *p, engine_pos
     t->pins++;
     uint64_t seq = ++t->seq;
     struct history_msg hm = {.from = p->from, .user = p->user, .data = p->data, .enc = p->enc};
-    history_store(me->hist, &t->ring, seq, &hm, now(me), t->bounds.max_count, t->bounds.max_age_ms);
+    history_store(me->hist, &t->ring, seq, &hm, t_now, t->bounds.max_count, t->bounds.max_age_ms);
     collect(me); /* other topics the budget emptied; t is pinned */
     if (t->interested && me->on_message) {
         struct engine_msg m = {.topic = {t->name, t->len},
