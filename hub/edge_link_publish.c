@@ -194,13 +194,18 @@ void edge_link_on_message(void *ud, const struct engine_msg *em)
     struct interest_topic *t = interest_find(h->interest, em->topic);
     if (!t || !interest_is_new(t, em->seq, em->epoch))
         return; /* no link wants it (any more), a copy already fanned out, or stale */
-    struct link_msg m = {.type = LINK_MESSAGE,
-                         .topic = em->topic,
-                         .seq = em->seq,
-                         .from = em->from,
-                         .enc = em->enc,
-                         .data = em->data,
-                         .user = em->user};
+    /* Only MESSAGE's fields: link_encode reads no other member, and
+     * zeroing all 560 bytes of a struct link_msg per message showed in
+     * perf. */
+    struct link_msg m;
+    m.type = LINK_MESSAGE;
+    m.topic = em->topic;
+    m.seq = em->seq;
+    m.from = em->from;
+    m.enc = em->enc;
+    m.data = em->data;
+    m.user = em->user;
+    m.replay = 0;
     /* Encoded once, the same bytes appended to every link's batch; each
      * link still compresses them in its own stream. */
     buf_reset(&h->encoded);
