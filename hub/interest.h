@@ -24,7 +24,8 @@
  * so are later live messages at or below it.
  *
  * Invariants, whenever no call runs:
- *   topic:  members[0, n) are its memberships, members[k].m->slot == k, n >= 1.
+ *   topic:  members[0, n) are its memberships, members[k].m->slot == k, n >= 1;
+ *           holds counts those whose hold is not NULL.
  *   hold:   exists iff pending > 0 or skip_to > topic->seq; its held
  *           messages are in the order they came (increasing seqs within an
  *           epoch); a peer's held_bytes is the sum of the held sizes over
@@ -68,6 +69,7 @@ struct interest_topic {
     char epoch[LINK_MAX_EPOCH + 1]; /* ... in this epoch (see above) */
     struct interest_slot *members;  /* unordered; removal swaps the last one in */
     uint32_t n, cap;
+    uint32_t holds;   /* members with a hold: while 0, fan-out reads only members[] */
     const char *name; /* the key inside the table's dict entry */
     uint32_t len;
 };
