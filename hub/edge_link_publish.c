@@ -191,7 +191,7 @@ int edge_link__on_publish(struct edge_link *l, const struct link_msg *m)
 void edge_link_on_message(void *ud, const struct engine_msg *em)
 {
     struct hub *h = ud;
-    struct interest_topic *t = interest_find(h->interest, em->topic);
+    struct interest_topic *t = em->cookie ? em->cookie : interest_find(h->interest, em->topic);
     if (!t || !interest_is_new(t, em->seq, em->epoch))
         return; /* no link wants it (any more), a copy already fanned out, or stale */
     /* Only MESSAGE's fields: link_encode reads no other member, and

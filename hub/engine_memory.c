@@ -34,6 +34,7 @@ struct mtopic {
     uint64_t seq; /* last seq ordered in this epoch (0: none yet) */
     char epoch[HUB_EPOCH_LEN + 1];
     int interested;
+    void *cookie;  /* the hub's, while interested (engine_interest_cookie) */
     int pins;      /* calls and callbacks in progress that use it: it stays until they end */
     int lingering; /* on the linger list */
     uint64_t linger_until;        /* ... until then */
@@ -229,7 +230,8 @@ static void mem_publish(struct engine *e, const struct engine_pub *p, engine_pos
                                .user = p->user,
                                .data = p->data,
                                .seq = seq,
-                               .enc = p->enc};
+                               .enc = p->enc,
+                               .cookie = t->cookie};
         me->on_message(me->ud, &m);
     }
     if (cb) {
@@ -264,7 +266,15 @@ static void mem_interest_remove(struct engine *e, struct link_str topic)
     if (!t)
         return;
     t->interested = 0;
+    t->cookie = NULL;
     maybe_drop(me, t);
+}
+
+static void mem_interest_cookie(struct engine *e, struct link_str topic, void *cookie)
+{
+    struct mtopic *t = find(mem_of(e), topic);
+    if (t && t->interested)
+        t->cookie = cookie;
 }
 
 /* A read's cursor: the messages next..last of t's ring. */
@@ -447,6 +457,7 @@ static const struct engine_ops memory_ops = {
     .stats = mem_stats,
     .set_rules = mem_set_rules,
     .free = mem_free,
+    .interest_cookie = mem_interest_cookie,
 };
 
 struct engine *engine_memory_new(const struct engine_opts *o)
