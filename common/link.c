@@ -251,7 +251,8 @@ struct link_str link_str_c(const char *s)
 static int pack_to_buf(void *data, const char *p, size_t n)
 {
     struct buf *b = data;
-    memcpy(b->data + b->len, p, n);
+    if (n) /* an empty str or bin may come with a NULL pointer */
+        memcpy(b->data + b->len, p, n);
     b->len += n;
     return 0;
 }
