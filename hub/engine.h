@@ -115,6 +115,10 @@ struct engine_pub {
     struct link_str topic, from, user, data;
     uint8_t enc;
     struct engine_origin origin;
+    /* CLOCK_MONOTONIC in ms when the hub handed it over (0: not given): an
+     * engine on that clock may take it instead of reading the clock again
+     * (the memory engine does, unless a test clock is set). */
+    uint64_t now_ms;
 };
 
 /* Why a read returns no messages (ENGINE_RECOVERED: it returns them). */
