@@ -109,7 +109,7 @@ PROFILES = {
         # (messages = message_links / links), 16 B JSON data; cells with more
         # than max_memberships (links x topics) interest records are left out.
         "hubcap": {"links": (1, 10, 100), "topics": (10, 1000, 100000),
-                   "message_links": 6000000, "max_memberships": 1000000, "timeout": 60},
+                   "message_links": 4000000, "max_memberships": 1000000, "timeout": 60},
     },
     "quick": {
         "idle": {"conns": 6000, "per_proc": 6000, "hold_s": 2},
