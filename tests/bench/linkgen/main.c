@@ -8,10 +8,11 @@
  * On "go" the publishing links replay their pre-compressed PUBLISHes
  * (replay.c) until --messages are sent in all, keeping at most --window
  * messages beyond what the slowest receiving link has counted; when every
- * receiving link has counted all of them, RESULT {json} and exit 0.
+ * receiving link has counted all of them, RESULT {json}; the links stay
+ * open until stdin closes, then exit 0.
  *
  * stdout: READY, RESULT {json}. stderr: one line on error, then exit 1.
- * stdin: "go"; EOF aborts with exit 2. */
+ * stdin: "go"; EOF before RESULT aborts with exit 2. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -221,7 +222,11 @@ static void result(struct lg *g)
            g->t_sent_ns ? (double)(g->t_sent_ns - g->t_go_ns) / 1e9 : -1.0, go_s,
            g->cpu_done - g->cpu_go, g->cpu_go, go_s > 0 ? (double)recv / go_s : 0.0);
     fflush(stdout);
-    exit(0);
+    /* The links stay open until stdin closes, so the orchestrator can read
+     * the hub's per-link counters (/api/links) first. */
+    g->phase = 4;
+    ev_timer_stop(g->loop, &g->deadline);
+    ev_timer_stop(g->loop, &g->hb);
 }
 
 void lg_progress(struct lg *g)
@@ -321,6 +326,8 @@ static void on_ctl(struct ev_loop *loop, ev_io *w, int revents)
     buf_reserve(&g->ctlbuf, 256);
     ssize_t n = read(0, buf_tail(&g->ctlbuf), buf_writable(&g->ctlbuf));
     if (n == 0) {
+        if (g->phase == 4)
+            exit(0); /* after RESULT: done */
         fprintf(stderr, "spoke-linkgen: stdin closed: aborting\n");
         exit(2);
     }
