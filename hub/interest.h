@@ -69,9 +69,9 @@ struct interest_topic {
     char epoch[LINK_MAX_EPOCH + 1]; /* ... in this epoch (see above) */
     struct interest_slot *members;  /* unordered; removal swaps the last one in */
     uint32_t n, cap;
-    uint32_t holds;   /* members with a hold: while 0, fan-out reads only members[] */
     const char *name; /* the key inside the table's dict entry */
     uint32_t len;
+    uint32_t holds; /* members with a hold: while 0, fan-out reads only members[] */
 };
 
 struct interest_peer {
