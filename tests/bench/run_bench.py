@@ -1348,6 +1348,8 @@ class Bench:
                                "size": 16, "pub_links": 1},
                 "expected": res["expected"], "received": res["received"],
                 "lost": res["expected"] - res["received"], "seq_gaps": res["seq_gaps"],
+                # A seq gap fails the run as a loss does (main's exit status).
+                "check_failures": res["seq_gaps"],
                 "routed_message_links": routed,
                 "publishes_in": after["publishes_in"] - before["publishes_in"],
                 "hub_cpu_s": hub_cpu, "hub_sched_cpu_s": sched,
