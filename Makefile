@@ -176,6 +176,11 @@ LOADGEN_OBJ := $(call obj,$(LOADGEN_SRC))
 ZLIB_LIBS := $(shell pkg-config --libs zlib 2>/dev/null)
 $(BUILD)/spoke-loadgen: $(LOADGEN_OBJ) $(BUILD)/libspoke.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) $(ZLIB_LIBS)
+# The hub's own load generator (tests/bench/linkgen/README.md).
+LINKGEN_SRC := $(wildcard tests/bench/linkgen/*.c)
+LINKGEN_OBJ := $(call obj,$(LINKGEN_SRC))
+$(BUILD)/spoke-linkgen: $(LINKGEN_OBJ) $(BUILD)/obj/tests/bench/loadgen/corpus.o $(BUILD)/libspoke.a
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 $(BUILD)/deflate-cost: $(BUILD)/obj/tests/bench/deflate_cost.o $(BUILD)/obj/tests/bench/loadgen/corpus.o $(BUILD)/libspoke.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) $(ZLIB_LIBS)
 
@@ -184,10 +189,10 @@ $(BUILD)/deflate-cost: $(BUILD)/obj/tests/bench/deflate_cost.o $(BUILD)/obj/test
 $(BUILD)/spoke-sendfloor: $(BUILD)/obj/tests/bench/sendfloor.o
 	$(CC) $(CFLAGS_ALL) -o $@ $^
 
-bench: deps all $(BUILD)/spoke-loadgen $(BUILD)/deflate-cost
+bench: deps all $(BUILD)/spoke-loadgen $(BUILD)/spoke-linkgen $(BUILD)/deflate-cost
 	$(PYTHON) tests/bench/run_bench.py --bin-dir $(BUILD)
 
-bench-quick: deps all $(BUILD)/spoke-loadgen $(BUILD)/deflate-cost
+bench-quick: deps all $(BUILD)/spoke-loadgen $(BUILD)/spoke-linkgen $(BUILD)/deflate-cost
 	$(PYTHON) tests/bench/run_bench.py --bin-dir $(BUILD) --quick
 
 run: deps all

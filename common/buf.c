@@ -31,7 +31,7 @@ void buf_compact(struct buf *b)
     b->len = n;
 }
 
-void buf_reserve(struct buf *b, size_t n)
+void buf__grow(struct buf *b, size_t n)
 {
     if (b->cap - b->len >= n)
         return;
@@ -47,15 +47,6 @@ void buf_reserve(struct buf *b, size_t n)
         cap *= 2;
     b->data = xrealloc(b->data, cap);
     b->cap = cap;
-}
-
-void buf_append(struct buf *b, const void *p, size_t n)
-{
-    if (!n)
-        return;
-    buf_reserve(b, n);
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
 }
 
 void buf_append_str(struct buf *b, const char *s)

@@ -10,6 +10,7 @@
 #define SPOKE_BUF_H
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct buf {
     uint8_t *data;
@@ -24,9 +25,23 @@ struct buf {
 void buf_init(struct buf *b);
 /* Frees the storage; the buffer is empty and reusable afterwards. */
 void buf_deinit(struct buf *b);
-/* Ensures at least n writable bytes at the tail (compacts or grows). */
-void buf_reserve(struct buf *b, size_t n);
-void buf_append(struct buf *b, const void *p, size_t n);
+/* Ensures at least n writable bytes at the tail (compacts or grows). The
+ * check is inline: on the hub's fan-out path it runs once per message per
+ * link, and the call cost more than the copy. */
+void buf__grow(struct buf *b, size_t n);
+static inline void buf_reserve(struct buf *b, size_t n)
+{
+    if (b->cap - b->len < n)
+        buf__grow(b, n);
+}
+static inline void buf_append(struct buf *b, const void *p, size_t n)
+{
+    if (!n)
+        return;
+    buf_reserve(b, n);
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
 void buf_append_str(struct buf *b, const char *s);
 void buf_append_u8(struct buf *b, uint8_t v);
 /* Appends printf-formatted text (no NUL terminator is counted in len). */

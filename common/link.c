@@ -244,19 +244,29 @@ struct link_str link_str_c(const char *s)
 
 /* ---- encoding */
 
-/* msgpack-c write callback: the packer appends straight into the caller's
- * buffer, so there is no intermediate sbuffer to copy from. */
+/* msgpack-c write callback: the packer writes straight into the caller's
+ * buffer, so there is no intermediate sbuffer to copy from. link_encode
+ * reserves the message's largest possible size first, so each piece is a
+ * plain copy (no growth check per piece: a MESSAGE is about 15 of them). */
 static int pack_to_buf(void *data, const char *p, size_t n)
 {
-    buf_append(data, p, n);
+    struct buf *b = data;
+    if (n) /* an empty str or bin may come with a NULL pointer */
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
     return 0;
 }
 
-/* Everything link_encode can refuse, checked before anything is appended. */
-static int encode_check(const struct layout *lay, const struct link_msg *m)
+/* Everything link_encode can refuse, checked before anything is appended.
+ * Sets *bound to the most bytes the encoding can take: the length prefix,
+ * the array header (5) and type (9), and per field its header (at most 9
+ * for an integer, 5 for a str or bin) and body. */
+static int encode_check(const struct layout *lay, const struct link_msg *m, size_t *bound)
 {
+    size_t b = 4 + 5 + 9;
     for (unsigned i = 0; i < lay->nfields; i++) {
         const struct field *f = &lay->fields[i];
+        b += 9;
         if (f->kind == F_ENC && *FIELD_C(m, f, uint8_t) >= ENC_COUNT)
             return -1;
         if (f->kind == F_LONG && *FIELD_C(m, f, long) < 0)
@@ -269,21 +279,24 @@ static int encode_check(const struct layout *lay, const struct link_msg *m)
                 return -1;
             if (s->len > LINK_MAX_MESSAGE)
                 return -1;
+            b += s->len;
         }
     }
+    *bound = b;
     return 0;
 }
 
 int link_encode(struct buf *out, const struct link_msg *m)
 {
     const struct layout *lay = layout_of((uint64_t)m->type);
-    if (!lay || encode_check(lay, m) < 0)
+    size_t bound;
+    if (!lay || encode_check(lay, m, &bound) < 0)
         return -1;
 
-    /* Offsets relative to out->off survive buf_reserve's compaction. */
+    buf_reserve(out, bound); /* the only growth: pack_to_buf relies on it */
     size_t start = buf_readable(out);
     static const uint8_t zero[4];
-    buf_append(out, zero, 4); /* length, patched below */
+    pack_to_buf(out, (const char *)zero, 4); /* length, patched below */
 
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, pack_to_buf);

@@ -104,8 +104,8 @@ struct topic_catchup {
  * so that reads need no test and a stray write faults. */
 extern const struct topic_catchup topic_catchup_none;
 
-/* 112 bytes and the name in one allocation (128 bytes for a name of up to
- * 15): a topic of one's own (user.<id>) is the common case, so a single
+/* 112 bytes and the name in one allocation (144 bytes for a name of up to
+ * 23): a topic of one's own (user.<id>) is the common case, so a single
  * member lives inline and the rest is out of line (docs/performance.md,
  * "Memory per connection and per topic"). */
 struct topic {

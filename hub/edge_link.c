@@ -181,14 +181,25 @@ struct edge_link *edge_link__find_worker(struct hub *h, const char *name, size_t
     return t && t->boot == boot && t->state == EDGE_LINK_OPEN ? t : NULL;
 }
 
-int edge_link__owns_conn(const struct edge_link *l, const struct link_str *id)
+int edge_link__owns_conn(struct edge_link *l, const struct link_str *id)
 {
+    /* A worker's publishes mostly come from a few connections in a row:
+     * the last id accepted is remembered, and the same bytes give the same
+     * answer without parsing them again (a memcmp instead of ~40 ns). */
+    if (id->len && id->len == l->owned_len && memcmp(id->ptr, l->owned, id->len) == 0)
+        return 1;
     struct connid c;
     struct connid mine = {.name = l->name,
                           .name_len = strlen(l->name),
                           .worker = l->worker,
                           .boot = (uint32_t)l->boot};
-    return connid_parse(id->ptr, id->len, &c) == 0 && connid_same_worker(&c, &mine);
+    if (connid_parse(id->ptr, id->len, &c) != 0 || !connid_same_worker(&c, &mine))
+        return 0;
+    if (id->len <= sizeof l->owned) {
+        memcpy(l->owned, id->ptr, id->len);
+        l->owned_len = id->len;
+    }
+    return 1;
 }
 
 /* An honest edge never speaks for another's connection: this one is

@@ -101,6 +101,10 @@ static void on_engine_interest(void *ctx, int status, const struct engine_pos *p
             if (strcmp(t->epoch, pos->epoch) != 0 || pos->seq > t->seq)
                 t->seq = pos->seq;
             snprintf(t->epoch, sizeof t->epoch, "%s", pos->epoch);
+            /* Live messages find t without a lookup by name; the engine
+             * drops the cookie with engine_interest_remove, which comes
+             * before t goes (remove_interest, interest_gone). */
+            engine_interest_cookie(h->engine, (struct link_str){t->node.name, t->node.len}, t);
         } else {
             /* Its members hear 429 (or 503) when their replays come up. */
             t->state = status == ENGINE_FULL ? INTEREST_REFUSED : INTEREST_UNAVAILABLE;

@@ -113,6 +113,9 @@ struct edge_link {
     ev_tstamp last_rx; /* last time any byte arrived */
     char fail[160];    /* set by edge_link__fail_later: dropped at the end of the turn */
 
+    char owned[LINK_MAX_CONN_ID]; /* the last sender edge_link__owns_conn accepted */
+    uint32_t owned_len;           /* (0: none yet) */
+
     uint64_t publishes_in, messages_out, directs_in, directs_out;
     uint64_t results_in, results_out, interest_adds, interest_removes;
     uint64_t history_reads_in, replayed_out;
@@ -160,7 +163,7 @@ struct edge_link *edge_link__find_worker(struct hub *h, const char *name, size_t
                                          uint32_t worker, uint64_t boot);
 /* 1 if connection id `id` belongs to this link's edge worker (its name,
  * worker and boot): the only senders an edge may speak for. */
-int edge_link__owns_conn(const struct edge_link *l, const struct link_str *id);
+int edge_link__owns_conn(struct edge_link *l, const struct link_str *id);
 /* Drops a link that spoke for a connection of another edge worker (403).
  * Returns LINK_GONE. */
 int edge_link__refuse_forged(struct edge_link *l, const char *what, const struct link_str *from);

@@ -100,7 +100,12 @@ static void on_published(void *ctx, int status, const struct engine_pos *pos)
 void edge_link_publish(struct hub *h, const struct engine_pub *p, engine_pos_cb cb, void *ctx)
 {
     uint64_t t0 = clock_mono_ns();
-    engine_publish(h->engine, p, cb, ctx);
+    /* The route timer's reading serves as the engine's clock too: one
+     * clock read fewer per publish (they were ~20 % of the hub's samples
+     * with one interested link per topic). */
+    struct engine_pub q = *p;
+    q.now_ms = t0 / 1000000u;
+    engine_publish(h->engine, &q, cb, ctx);
     /* With the memory engine this is ordering, storing and the fan-out;
      * with one that answers later, handing it over. */
     double us = (double)(clock_mono_ns() - t0) / 1000.0;
@@ -191,16 +196,21 @@ int edge_link__on_publish(struct edge_link *l, const struct link_msg *m)
 void edge_link_on_message(void *ud, const struct engine_msg *em)
 {
     struct hub *h = ud;
-    struct interest_topic *t = interest_find(h->interest, em->topic);
+    struct interest_topic *t = em->cookie ? em->cookie : interest_find(h->interest, em->topic);
     if (!t || !interest_is_new(t, em->seq, em->epoch))
         return; /* no link wants it (any more), a copy already fanned out, or stale */
-    struct link_msg m = {.type = LINK_MESSAGE,
-                         .topic = em->topic,
-                         .seq = em->seq,
-                         .from = em->from,
-                         .enc = em->enc,
-                         .data = em->data,
-                         .user = em->user};
+    /* Only MESSAGE's fields: link_encode reads no other member, and
+     * zeroing all 560 bytes of a struct link_msg per message showed in
+     * perf. */
+    struct link_msg m;
+    m.type = LINK_MESSAGE;
+    m.topic = em->topic;
+    m.seq = em->seq;
+    m.from = em->from;
+    m.enc = em->enc;
+    m.data = em->data;
+    m.user = em->user;
+    m.replay = 0;
     /* Encoded once, the same bytes appended to every link's batch; each
      * link still compresses them in its own stream. */
     buf_reset(&h->encoded);

@@ -25,6 +25,12 @@ void engine_interest_remove(struct engine *e, struct link_str topic)
     e->ops->interest_remove(e, topic);
 }
 
+void engine_interest_cookie(struct engine *e, struct link_str topic, void *cookie)
+{
+    if (e->ops->interest_cookie)
+        e->ops->interest_cookie(e, topic, cookie);
+}
+
 void engine_history_read(struct engine *e, struct link_str topic, const struct engine_pos *since,
                          engine_read_cb cb, void *ctx)
 {

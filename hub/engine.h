@@ -88,6 +88,11 @@ struct engine_msg {
     struct link_str topic, epoch, from, user, data;
     uint64_t seq;
     uint8_t enc;
+    /* What the hub attached to its interest in the topic with
+     * engine_interest_cookie, or NULL (always NULL from an engine without
+     * that call): the fan-out's way to its interest entry without a second
+     * lookup by name. */
+    void *cookie;
 };
 
 /* Where a publish comes from, so that an engine shared by several hubs
@@ -110,6 +115,10 @@ struct engine_pub {
     struct link_str topic, from, user, data;
     uint8_t enc;
     struct engine_origin origin;
+    /* CLOCK_MONOTONIC in ms when the hub handed it over (0: not given): an
+     * engine on that clock may take it instead of reading the clock again
+     * (the memory engine does, unless a test clock is set). */
+    uint64_t now_ms;
 };
 
 /* Why a read returns no messages (ENGINE_RECOVERED: it returns them). */
@@ -220,8 +229,14 @@ void engine_publish(struct engine *e, const struct engine_pub *p, engine_pos_cb 
  * max_topics). cb gets ENGINE_OK and the position after which every
  * message is delivered live, or ENGINE_FULL. Idempotent. */
 void engine_interest_add(struct engine *e, struct link_str topic, engine_pos_cb cb, void *ctx);
-/* No more: the state may go once its history is empty. Idempotent. */
+/* No more: the state may go once its history is empty. Idempotent. Drops
+ * the topic's cookie. */
 void engine_interest_remove(struct engine *e, struct link_str topic);
+/* Attaches cookie to this hub's interest in topic (after engine_interest_add
+ * answered ENGINE_OK): live messages of the topic carry it (engine_msg)
+ * until engine_interest_remove. An engine may not keep cookies (the call
+ * is then a no-op and messages carry NULL). */
+void engine_interest_cookie(struct engine *e, struct link_str topic, void *cookie);
 /* The topic's position, and with since (NULL: position only) the messages
  * after it if since is in the topic's epoch and the history holds all of
  * them. */
@@ -251,8 +266,9 @@ struct engine_ops {
     void (*stats)(struct engine *, struct engine_stats *);
     void (*set_rules)(struct engine *, struct history_rules *);
     void (*free)(struct engine *);
-    int (*ready)(struct engine *, char *, size_t);  /* NULL: always ready */
-    void (*metrics)(struct engine *, struct buf *); /* NULL: none */
+    int (*ready)(struct engine *, char *, size_t);                     /* NULL: always ready */
+    void (*metrics)(struct engine *, struct buf *);                    /* NULL: none */
+    void (*interest_cookie)(struct engine *, struct link_str, void *); /* NULL: none kept */
 };
 
 /* Every implementation's struct starts with this. */

@@ -29,12 +29,13 @@
 #include "hub/history.h"
 #include "hub/history_rules.h"
 
-/* 144 bytes and the name in one allocation (160 bytes for a name of up to
- * 11): no holes, for one per topic. */
+/* 152 bytes and the name in one allocation (176 bytes for a name of up to
+ * 15): no holes, for one per topic. */
 struct mtopic {
     struct history_ring ring;
     uint64_t seq;                 /* last seq ordered in this epoch (0: none yet) */
     uint64_t linger_until;        /* on the linger list until then */
+    void *cookie;                 /* the hub's, while interested (engine_interest_cookie) */
     struct mtopic *lprev, *lnext; /* the linger list */
     struct history_bounds bounds;
     uint64_t sample_seq, sample_ms; /* for the listing's rate */
@@ -171,9 +172,9 @@ static void collect(struct memory *me)
     }
 }
 
-static void expire(struct memory *me)
+/* Expiry as of t_now (ms, the engine's clock). */
+static void expire_at(struct memory *me, uint64_t t_now)
 {
-    uint64_t t_now = now(me);
     history_expire(me->hist, t_now);
     collect(me);
     struct mtopic *t;
@@ -182,6 +183,11 @@ static void expire(struct memory *me)
         if (unwanted(t))
             drop(me, t);
     }
+}
+
+static void expire(struct memory *me)
+{
+    expire_at(me, now(me));
 }
 
 static void on_expiry(struct ev_loop *loop, ev_timer *w, int revents)
@@ -200,7 +206,10 @@ static void position(const struct mtopic *t, struct engine_pos *pos)
 static void mem_publish(struct engine *e, const struct engine_pub *p, engine_pos_cb cb, void *ctx)
 {
     struct memory *me = mem_of(e);
-    expire(me);
+    /* One clock read for the expiry and the stored message's time, or none
+     * when the hub gave its own (the same clock; not with a test clock). */
+    uint64_t t_now = p->now_ms && !me->now_ms ? p->now_ms : now(me);
+    expire_at(me, t_now);
     struct mtopic *t = get_or_create(me, p->topic);
     if (!t) {
         me->refused++;
@@ -211,7 +220,7 @@ static void mem_publish(struct engine *e, const struct engine_pub *p, engine_pos
     t->pins++;
     uint64_t seq = ++t->seq;
     struct history_msg hm = {.from = p->from, .user = p->user, .data = p->data, .enc = p->enc};
-    history_store(me->hist, &t->ring, seq, &hm, now(me), t->bounds.max_count, t->bounds.max_age_ms);
+    history_store(me->hist, &t->ring, seq, &hm, t_now, t->bounds.max_count, t->bounds.max_age_ms);
     collect(me); /* other topics the budget emptied; t is pinned */
     if (t->interested && me->on_message) {
         struct engine_msg m = {.topic = {t->node.name, t->node.len},
@@ -220,7 +229,8 @@ static void mem_publish(struct engine *e, const struct engine_pub *p, engine_pos
                                .user = p->user,
                                .data = p->data,
                                .seq = seq,
-                               .enc = p->enc};
+                               .enc = p->enc,
+                               .cookie = t->cookie};
         me->on_message(me->ud, &m);
     }
     if (cb) {
@@ -255,7 +265,15 @@ static void mem_interest_remove(struct engine *e, struct link_str topic)
     if (!t)
         return;
     t->interested = 0;
+    t->cookie = NULL;
     maybe_drop(me, t);
+}
+
+static void mem_interest_cookie(struct engine *e, struct link_str topic, void *cookie)
+{
+    struct mtopic *t = find(mem_of(e), topic);
+    if (t && t->interested)
+        t->cookie = cookie;
 }
 
 /* A read's cursor: the messages next..last of t's ring. */
@@ -432,6 +450,7 @@ static const struct engine_ops memory_ops = {
     .stats = mem_stats,
     .set_rules = mem_set_rules,
     .free = mem_free,
+    .interest_cookie = mem_interest_cookie,
 };
 
 struct engine *engine_memory_new(const struct engine_opts *o)

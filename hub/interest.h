@@ -24,7 +24,8 @@
  * so are later live messages at or below it.
  *
  * Invariants, whenever no call runs:
- *   topic:  members[0, n) are its memberships, members[k].m->slot == k, n >= 1.
+ *   topic:  members[0, n) are its memberships, members[k].m->slot == k, n >= 1;
+ *           holds counts those whose hold is not NULL.
  *   hold:   exists iff pending > 0 or skip_to > topic->seq; its held
  *           messages are in the order they came (increasing seqs within an
  *           epoch); a peer's held_bytes is the sum of the held sizes over
@@ -75,6 +76,7 @@ struct interest_topic {
     uint32_t n, cap;
     uint8_t state;                  /* the caller's enum interest_state */
     char epoch[LINK_MAX_EPOCH + 1]; /* ... in this epoch (see above) */
+    uint32_t holds;                 /* members with a hold: while 0, fan-out reads only members[] */
     struct interest_member one_m;   /* the first membership (one_m.topic NULL: unused) */
     struct strnode node;            /* in the table, the name right behind it: last */
 };

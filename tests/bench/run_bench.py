@@ -6,7 +6,7 @@ table, and writes every figure with its conditions to
 tests/bench/results/<date>-<commit>.json.
 
 Workloads: idle, fanout, broadcast, topics, link, recovery, history,
-handshake, churn, wss, deflate, redis (see docs/performance.md for what each figure
+handshake, churn, wss, deflate, redis, hubcap (see docs/performance.md for what each figure
 means and how it is measured).
 
 Usage: tests/bench/run_bench.py [--bin-dir build] [--quick] [--only WORKLOAD[,…]]
@@ -29,7 +29,7 @@ from benchlib import fmt_us as us  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 WORKLOADS = ("idle", "fanout", "broadcast", "topics", "link", "recovery", "history", "handshake",
-             "churn", "wss", "deflate", "redis", "hooks")
+             "churn", "wss", "deflate", "redis", "hooks", "hubcap")
 
 # The hub's history for the `history` workload, in one place so that it is
 # easy to follow the hub's syntax: every topic keeps up to COUNT messages for
@@ -112,6 +112,12 @@ PROFILES = {
                   "window": 256, "timeout": 90,
                   "latency": {"subs": 100, "rate": 1000, "seconds": 3},
                   "two_shards": True},
+        # The hub alone (spoke-linkgen): receiving links interested in every
+        # one of `topics` topics, `message_links` deliveries per cell
+        # (messages = message_links / links), 16 B JSON data; cells with more
+        # than max_memberships (links x topics) interest records are left out.
+        "hubcap": {"links": (1, 10, 100), "topics": (10, 1000, 100000),
+                   "message_links": 4000000, "max_memberships": 1000000, "timeout": 60},
     },
     "quick": {
         "idle": {"conns": 6000, "per_proc": 6000, "hold_s": 2},
@@ -143,6 +149,8 @@ PROFILES = {
                   "window": 256, "timeout": 30,
                   "latency": {"subs": 20, "rate": 500, "seconds": 1},
                   "two_shards": False},
+        "hubcap": {"links": (1, 10, 100), "topics": (10, 1000, 100000),
+                   "message_links": 2000000, "max_memberships": 100000, "timeout": 30},
     },
 }
 
@@ -1346,6 +1354,97 @@ class Bench:
                               per_cpu, f"{bl.fmt_rate(r['publishes_per_s'])} publishes/s",
                               f"p50 {us(lat['p50_us'])} p99 {us(lat['p99_us'])} "
                               f"max {us(lat['max_us'])}", (note + bl.flags(r)).strip()))
+
+    # ---- the hub alone (issue 17)
+    def hubcap_run(self, links, topics, messages, timeout):
+        """One cell of the hubcap matrix on a hub of its own: spoke-linkgen
+        with `links` receiving links interested in all `topics` topics and
+        one publishing link replaying pre-compressed PUBLISHes."""
+        def run(c):
+            name = f"{self.label('hubcap')}-linkgen"
+            argv = [str(self.bin_dir / "spoke-linkgen"), "--hub", f"{bl.HOST}:{c.hub_port}",
+                    "--rx-links", str(links), "--topics", str(topics),
+                    "--messages", str(messages), "--timeout", str(timeout)]
+            lg = bl.Loadgen(name, argv, self.workdir / f"{name}.log", self.fleet.cond)
+            self.fleet.procs.append(lg)
+            try:
+                self.fleet.wait([lg], "READY", bl.START_TIMEOUT_S + topics * links / 50000,
+                                "linkgen's interest", servers=c.procs())
+                before = c.link_totals()
+                hub_sched0 = bl.sched_cpu_seconds(c.hub.pid)
+                win = bl.Window(c.servers, [lg])
+                lg.send("go")
+                self.fleet.wait([lg], "RESULT", timeout + 10, "linkgen's deliveries",
+                                servers=c.procs())
+                win.close(lg.events["RESULT"])
+                hub_sched1 = bl.sched_cpu_seconds(c.hub.pid)
+                after = c.link_totals()
+            finally:
+                self.fleet.stop([lg])
+            res = lg.result
+            hub_cpu = win.server_cpu.get("hub")
+            routed = after["messages_out"] - before["messages_out"]
+            sched = round(hub_sched1 - hub_sched0, 4) if hub_sched0 is not None and \
+                hub_sched1 is not None else None
+            return {
+                "conditions": {"links": links, "topics": topics, "messages": messages,
+                               "size": 16, "pub_links": 1},
+                "expected": res["expected"], "received": res["received"],
+                "lost": res["expected"] - res["received"], "seq_gaps": res["seq_gaps"],
+                # A seq gap fails the run as a loss does (main's exit status).
+                "check_failures": res["seq_gaps"],
+                "routed_message_links": routed,
+                "publishes_in": after["publishes_in"] - before["publishes_in"],
+                "hub_cpu_s": hub_cpu, "hub_sched_cpu_s": sched,
+                "per_hub_cpu_s": round(res["received"] / hub_cpu) if hub_cpu else None,
+                "per_hub_sched_cpu_s": round(res["received"] / sched) if sched else None,
+                "per_s": round(res["received"] / res["go_to_done_s"])
+                if res["go_to_done_s"] else None,
+                "wall_s": res["go_to_done_s"], "gen_cpu_s": round(win.gens_cpu(), 3),
+                "setup_s": res["setup_s"], "raw_out": after["raw_out"] - before["raw_out"],
+                "wire_out": after["wire_out"] - before["wire_out"],
+                "wire_in": after["wire_in"] - before["wire_in"],
+                "foreign_cpu_s": win.foreign_cpu, "noisy": win.noisy(), "irq_cpu_s": win.irq_cpu,
+                "generator_bound": (win.gens_cpu() or 0) > (hub_cpu or 0),
+                "linkgen": res,
+            }
+        r, _ = self.measure(run, edges=())
+        return r
+
+    def hubcap(self):
+        p = self.profile["hubcap"]
+        if not os.access(self.bin_dir / "spoke-linkgen", os.X_OK):
+            raise bl.BenchError(f"{self.bin_dir / 'spoke-linkgen'} is missing: "
+                                f"`make build/spoke-linkgen`")
+        skipped = []
+        for topics in p["topics"]:
+            for links in p["links"]:
+                if links * topics > p["max_memberships"]:
+                    skipped.append(f"{links}x{topics}")
+                    continue
+                messages = max(topics, p["message_links"] // links)
+                r = self.hubcap_run(links, topics, messages, p["timeout"])
+                key = f"{links}links-{topics}topics"
+                r["name"] = key
+                flag = bl.flags(r)
+                loss = "no loss" if r["lost"] == 0 else f"LOST {r['lost']}"
+                gaps = f", {r['seq_gaps']} SEQ GAPS" if r["seq_gaps"] else ""
+                self.record("hubcap", r,
+                            f"{key}: {messages} messages to {links} interested link(s) each "
+                            f"({loss}{gaps}): {r['received']} message-links with "
+                            f"{r['hub_cpu_s']} hub CPU-s = "
+                            f"{bl.fmt_rate(r['per_hub_cpu_s'])}/hub-CPU-s (schedstat "
+                            f"{bl.fmt_rate(r['per_hub_sched_cpu_s'])}); "
+                            f"{bl.fmt_rate(r['per_s'])} message-links/s; linkgen CPU "
+                            f"{r['gen_cpu_s']} s; link raw/wire out "
+                            f"{r['raw_out'] / r['wire_out'] if r['wire_out'] else 0:.1f}{flag}")
+                self.rows.append((f"hubcap {key}", f"{r['received']}/{r['expected']}",
+                                  f"{bl.fmt_rate(r['per_hub_cpu_s'])}/hub-CPU-s",
+                                  f"{bl.fmt_rate(r['per_s'])} message-links/s", "",
+                                  ("goal ≥ 3M/hub-CPU-s" + flag)))
+        if skipped:
+            print(f"hubcap: left out (links x topics above {p['max_memberships']} interest "
+                  f"records): {', '.join(skipped)}", flush=True)
 
     # ---- output
     def summary(self):

@@ -23,11 +23,14 @@ static uint64_t fake_clock(void *ud)
 
 /* Live messages seen: their seqs, in order. */
 static uint64_t live[64];
+static void *live_cookie[64];
 static size_t nlive;
 static void on_message(void *ud, const struct engine_msg *m)
 {
-    if (nlive < 64)
+    if (nlive < 64) {
+        live_cookie[nlive] = m->cookie;
         live[nlive++] = m->seq;
+    }
 }
 
 struct pos_seen {
@@ -150,6 +153,26 @@ static void test_memory_engine_delivers_live_only_with_interest(void **state)
     engine_interest_remove(e, S("t"));
     publish(e, "t");
     assert_int_equal(nlive, 2);
+    engine_free(e);
+}
+
+static void test_memory_engine_hands_back_the_interest_cookie_until_interest_ends(void **state)
+{
+    struct engine *e = memory(16, NULL, NULL);
+    int mark;
+    engine_interest_cookie(e, S("t"), &mark); /* no interest yet: not kept */
+    struct pos_seen in = {0};
+    engine_interest_add(e, S("t"), on_pos, &in);
+    publish(e, "t");
+    engine_interest_cookie(e, S("t"), &mark);
+    publish(e, "t");
+    engine_interest_remove(e, S("t"));
+    engine_interest_add(e, S("t"), on_pos, &in);
+    publish(e, "t"); /* interest again, without a cookie */
+    assert_int_equal(nlive, 3);
+    assert_null(live_cookie[0]);
+    assert_ptr_equal(live_cookie[1], &mark);
+    assert_null(live_cookie[2]);
     engine_free(e);
 }
 
@@ -374,6 +397,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memory_engine_orders_and_stores_a_topic_nobody_wants),
         cmocka_unit_test(test_memory_engine_delivers_live_only_with_interest),
+        cmocka_unit_test(test_memory_engine_hands_back_the_interest_cookie_until_interest_ends),
         cmocka_unit_test(test_memory_engine_reads_since_a_position),
         cmocka_unit_test(test_memory_engine_forgets_a_state_and_mints_a_new_epoch),
         cmocka_unit_test(test_memory_engine_without_history_forgets_at_once),

@@ -185,8 +185,10 @@ static void test_interest_holds_live_messages_behind_a_resume(void **state)
     struct interest_member *m1, *m2;
     interest_add(t, p1, link_str_c("t"), &m1);
     interest_add(t, p2, link_str_c("t"), &m2);
+    assert_int_equal(m1->topic->holds, 0);
     uint64_t id = interest_hold(t, m2);
     assert_true(interest_holds(m2, id));
+    assert_int_equal(m1->topic->holds, 1);
     deliver(t, "t", 5);
     deliver(t, "t", 6);
     deliver(t, "t", 7);
@@ -198,7 +200,11 @@ static void test_interest_holds_live_messages_behind_a_resume(void **state)
     assert_int_equal(got[2][0], 7);
     assert_false(interest_holds(m2, id));
     assert_null(m2->hold);
+    assert_int_equal(m1->topic->holds, 0); /* fan-out reads members[] alone again */
     assert_int_equal(p2->held_bytes, 0);
+    deliver(t, "t", 8);
+    assert_int_equal(ngot[1], 4);
+    assert_int_equal(ngot[2], 2);
     interest_peer_free(t, p1, NULL, NULL);
     interest_peer_free(t, p2, NULL, NULL);
     interest_free(t);
