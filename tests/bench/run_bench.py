@@ -29,7 +29,7 @@ from benchlib import fmt_us as us  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 WORKLOADS = ("idle", "fanout", "broadcast", "topics", "link", "recovery", "history", "handshake",
-             "churn", "wss", "deflate", "redis", "hooks", "hubcap")
+             "churn", "wss", "deflate", "redis", "hooks", "hubcap", "cores")
 
 # The hub's history for the `history` workload, in one place so that it is
 # easy to follow the hub's syntax: every topic keeps up to COUNT messages for
@@ -118,6 +118,10 @@ PROFILES = {
         # than max_memberships (links x topics) interest records are left out.
         "hubcap": {"links": (1, 10, 100), "topics": (10, 1000, 100000),
                    "message_links": 4000000, "max_memberships": 1000000, "timeout": 60},
+        # Scaling with cores: the same fan-out with 1 and 2 workers per edge,
+        # alternating, `rounds` times; (label, payload bytes, window, messages).
+        "cores": {"subs": 10000, "per_proc": 5000, "timeout": 90, "rounds": 2,
+                  "runs": [("16B-w64", 16, 64, 2000), ("1KB-w16", 1024, 16, 500)]},
     },
     "quick": {
         "idle": {"conns": 6000, "per_proc": 6000, "hold_s": 2},
@@ -151,6 +155,8 @@ PROFILES = {
                   "two_shards": False},
         "hubcap": {"links": (1, 10, 100), "topics": (10, 1000, 100000),
                    "message_links": 2000000, "max_memberships": 100000, "timeout": 30},
+        "cores": {"subs": 2000, "per_proc": 2000, "timeout": 30, "rounds": 1,
+                  "runs": [("16B-w64", 16, 64, 1000)]},
     },
 }
 
@@ -282,12 +288,14 @@ class Bench:
         return by_shape[shapes[0][0]]
 
     def fanout_run(self, name, *, subs, per_proc, size, window, messages, workers=1,
-                   rate=0, pubs=1, timeout=90, goal="", encoding="json", tls=False):
+                   rate=0, pubs=1, timeout=90, goal="", encoding="json", tls=False,
+                   edges=None):
         r, _ = self.measure(lambda c: bl.run_fanout(
             self.fleet, c.servers, c.urls, label=self.label("fanout"), subs=subs,
             sub_per_proc=per_proc, pubs=pubs, messages=messages, size=size, rate=rate,
             window=None if rate else window, topic="bench.fanout", timeout=timeout,
-            encoding=encoding, edge_names=c.edge_names, hub_names=["hub"]), workers, tls)
+            encoding=encoding, edge_names=c.edge_names, hub_names=["hub"]), workers, tls,
+            **({"edges": edges} if edges else {}))
         r["name"] = name
         r["conditions"]["workers"] = workers
         r["conditions"]["tls"] = tls
@@ -340,6 +348,38 @@ class Bench:
                             per_proc=lat["subs"], size=16, window=None, rate=rate,
                             messages=rate * lat["seconds"], timeout=p["timeout"],
                             goal="goal p50 ≤ 50 µs, p99 ≤ 200 µs")
+
+    def cores(self):
+        """Deliveries per edge CPU-second of one edge with 1 and 2 workers:
+        flat means a worker costs what it did alone, so more cores carry
+        more (docs/performance.md, "Cores"). One edge, so that 2 workers are
+        2 threads on the 2 cores; the generators share them."""
+        p = self.profile["cores"]
+        for label, size, window, messages in p["runs"]:
+            got = {1: [], 2: []}
+            for rnd in range(p["rounds"]):
+                for workers in (1, 2):
+                    r = self.fanout_run(f"cores-{label}-{workers}w-{rnd + 1}", subs=p["subs"],
+                                        per_proc=p["per_proc"], size=size, window=window,
+                                        messages=messages, workers=workers,
+                                        timeout=p["timeout"], edges=("edge-a",))
+                    if r["lost"] == 0:
+                        got[workers].append(r)
+            if got[1] and got[2]:
+                def mean(rs, k):
+                    return sum(x[k] for x in rs) / len(rs)
+                cpu = {w: mean(got[w], "deliveries_per_edge_cpu_s") for w in got}
+                rate = {w: mean(got[w], "deliveries_per_s") for w in got}
+                print(f"cores: {label}, {p['subs']} subs: 2 workers / 1 worker = "
+                      f"{cpu[2] / cpu[1]:.2f}x per edge CPU-second "
+                      f"({bl.fmt_rate(cpu[1])} -> {bl.fmt_rate(cpu[2])}), "
+                      f"{rate[2] / rate[1]:.2f}x deliveries/s "
+                      f"({bl.fmt_rate(rate[1])} -> {bl.fmt_rate(rate[2])}); "
+                      f"means of {len(got[1])} and {len(got[2])} runs", flush=True)
+                self.rows.append((f"cores {label}", f"{p['subs']} subs, 1 vs 2 workers",
+                                  f"{cpu[2] / cpu[1]:.2f}x per edge CPU-s",
+                                  f"{rate[2] / rate[1]:.2f}x deliveries/s", "",
+                                  "flat per CPU-s: scales with cores"))
 
     def broadcast(self):
         p = self.profile["broadcast"]
