@@ -338,8 +338,9 @@ def test_a_second_live_hub_of_one_name_stays_out_until_the_name_is_free(make_clu
     port = second.wait_ready_file()["http"]
 
     def refused():
+        # 503 while it is still joining too: wait until it has decided.
         status, doc = ready(port)
-        return status == 503 and doc
+        return status == 503 and doc.get("cluster", {}).get("state") != "joining" and doc
     doc = wait_for(refused, 10, "the second hub-x to say it is out")
     assert doc["cluster"]["state"] == "name_taken", doc
     assert "held by another process" in doc["reason"] and boot in doc["reason"], doc

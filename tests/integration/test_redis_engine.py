@@ -343,9 +343,11 @@ def test_a_password_is_sent_and_a_wrong_one_keeps_the_hub_unready(make_cluster, 
     port = hub.wait_ready_file()["http"]
 
     def unready():
+        # 503 "connecting" too until Redis answers AUTH: wait for its answer.
         status, body = http_get(port, "/readyz")
-        return status == 503 and json.loads(body)
-    doc = wait_for(unready, 10, "/readyz 503")
+        doc = json.loads(body)
+        return status == 503 and not doc["reason"].endswith("connecting") and doc
+    doc = wait_for(unready, 10, "/readyz 503 with Redis's answer")
     assert "AUTH refused" in doc["reason"] or "NOAUTH" in doc["reason"] or \
         "WRONGPASS" in doc["reason"], doc
     good = launch("spoke-hub", ["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
