@@ -142,6 +142,7 @@ static struct link_str unstash(const struct item *it, struct link_str s)
 static void stash_msg(struct item *it, struct engine_msg *dst, const struct engine_msg *m)
 {
     *dst = *m;
+    dst->cookie = NULL; /* the hub's pointer is good during the inner call only */
     dst->topic = stash(it, m->topic);
     dst->epoch = stash(it, m->epoch);
     dst->from = stash(it, m->from);

@@ -1,0 +1,140 @@
+"""spoke-loadgen's idle role with --subs S: each connection subscribes to S
+topics, (base + j*S + s) mod K, and is ready only once every one is acked;
+--subs 0 subscribes to nothing and is ready at the welcome. The idle
+workload's memory figures per shape rest on this. Run against a stand-in
+server (python3-websockets, not spoke) that records each connection's subs
+and acks them, the last one late, so that READY before every ack would show.
+
+Run with /usr/bin/python3 -m pytest tests/bench/test_loadgen_subs.py after
+`make build/spoke-loadgen` (BIN_DIR in the environment: another build dir)."""
+import asyncio
+import json
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+import websockets
+
+REPO = Path(__file__).resolve().parents[2]
+LOADGEN = Path(os.environ.get("BIN_DIR", REPO / "build")) / "spoke-loadgen"
+LAST_ACK_DELAY_S = 0.5
+
+
+class Server:
+    """A stand-in edge on an asyncio loop in a thread, bound to port 0:
+    welcome, then an ack per sub (the S-th one LAST_ACK_DELAY_S late)."""
+
+    def __init__(self, subs):
+        self.subs = subs
+        self.topics = []  # per connection: the topics it subscribed to
+        self.acked = []   # per connection: acks sent
+        self.lock = threading.Lock()
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(10)
+
+    async def handler(self, ws, path=None):
+        mine = []
+        with self.lock:
+            self.topics.append(mine)
+            self.acked.append(0)
+            me = len(self.acked) - 1
+        await ws.send(json.dumps({"op": "welcome", "conn": f"c{len(self.topics)}"}))
+        try:
+            async for raw in ws:
+                m = json.loads(raw)
+                if m.get("op") != "sub":
+                    continue
+                mine.append(m["topic"])
+                if len(mine) == self.subs:
+                    await asyncio.sleep(LAST_ACK_DELAY_S)
+                await ws.send(json.dumps({"op": "ack", "id": m.get("id"), "seq": 0}))
+                with self.lock:
+                    self.acked[me] += 1
+        except websockets.ConnectionClosed:
+            pass
+
+    def run(self):
+        asyncio.set_event_loop(self.loop)
+        self.server = self.loop.run_until_complete(websockets.serve(
+            self.handler, "127.0.0.1", 0, subprotocols=["spoke.json"], compression=None))
+        self.port = self.server.sockets[0].getsockname()[1]
+        self.ready.set()
+        self.loop.run_forever()
+
+    def stop(self):
+        async def close():
+            self.server.close()
+            await self.server.wait_closed()
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def run_idle(port, conns, args, on_ready=None):
+    """Runs the idle role to its RESULT, calling on_ready() when it says
+    READY; returns (on_ready's value, the RESULT)."""
+    p = subprocess.Popen([str(LOADGEN), "--role", "idle", "--url", f"ws://127.0.0.1:{port}/",
+                          "--conns", str(conns), "--duration", "0.2", "--topic", "t", *args],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    out, seen = [], None
+    try:  # stdin stays open until the RESULT: EOF would abort the generator
+        for line in p.stdout:
+            out.append(line)
+            if line.startswith("READY") and seen is None:
+                seen = on_ready() if on_ready else True
+            if line.startswith("RESULT "):
+                break
+        p.stdin.close()
+        p.wait(30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    lines = [ln for ln in out if ln.startswith("RESULT ")]
+    assert p.returncode == 0 and lines and seen is not None, "".join(out)
+    return seen, json.loads(lines[0][7:])
+
+
+@pytest.mark.skipif(not LOADGEN.exists(), reason=f"{LOADGEN} not built")
+def test_loadgen_idle_subscribes_each_connection_to_its_s_topics():
+    s = Server(subs=3)
+
+    def record():
+        with s.lock:
+            return [list(t) for t in s.topics], list(s.acked)
+    try:
+        # READY may come only once every connection holds all 3 acks; the
+        # last ack of each is late, so a READY after 1 or 2 would see fewer.
+        (at_ready, acked), r = run_idle(s.port, 4, ["--subs", "3", "--topics", "5", "--topic-base", "1"],
+                               record)
+    finally:
+        s.stop()
+    assert r["alive"] == 4
+    assert acked == [3, 3, 3, 3]  # READY came after every connection's last ack
+    got = sorted(sorted(t) for t in at_ready)
+    # Connection j: topics (1 + 3j + s) mod 5 for s = 0, 1, 2.
+    want = sorted(sorted(f"t.{(1 + 3 * j + k) % 5}" for k in range(3)) for j in range(4))
+    assert got == want
+
+
+@pytest.mark.skipif(not LOADGEN.exists(), reason=f"{LOADGEN} not built")
+def test_loadgen_idle_with_subs_0_subscribes_to_nothing():
+    s = Server(subs=1)
+    try:
+        _, r = run_idle(s.port, 3, ["--subs", "0"])
+    finally:
+        s.stop()
+    assert r["alive"] == 3
+    assert [t for t in s.topics] == [[], [], []]
+
+
+@pytest.mark.skipif(not LOADGEN.exists(), reason=f"{LOADGEN} not built")
+def test_loadgen_refuses_more_subs_than_topics():
+    p = subprocess.run([str(LOADGEN), "--role", "idle", "--url", "ws://127.0.0.1:1/",
+                        "--subs", "3", "--topics", "2"], capture_output=True, text=True, timeout=10)
+    assert p.returncode != 0 and "--subs 3 needs --topics 3" in p.stderr
