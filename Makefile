@@ -179,7 +179,8 @@ $(BUILD)/spoke-loadgen: $(LOADGEN_OBJ) $(BUILD)/libspoke.a
 # The hub's own load generator (tests/bench/linkgen/README.md).
 LINKGEN_SRC := $(wildcard tests/bench/linkgen/*.c)
 LINKGEN_OBJ := $(call obj,$(LINKGEN_SRC))
-$(BUILD)/spoke-linkgen: $(LINKGEN_OBJ) $(BUILD)/obj/tests/bench/loadgen/corpus.o $(BUILD)/libspoke.a
+$(BUILD)/spoke-linkgen: $(LINKGEN_OBJ) $(BUILD)/obj/tests/bench/loadgen/corpus.o \
+		$(BUILD)/obj/tests/bench/loadgen/tool.o $(BUILD)/libspoke.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 $(BUILD)/deflate-cost: $(BUILD)/obj/tests/bench/deflate_cost.o $(BUILD)/obj/tests/bench/loadgen/corpus.o $(BUILD)/libspoke.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) $(ZLIB_LIBS)

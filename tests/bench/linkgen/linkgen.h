@@ -20,6 +20,7 @@
 #include "common/buf.h"
 #include "common/link.h"
 #include "common/linkio.h"
+#include "tests/bench/loadgen/tool.h"
 
 struct zstream_in;
 
@@ -133,7 +134,6 @@ int lg_rx_read(struct lg_link *l);
 
 /* ---- main.c */
 
-void lg_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* The rx side made progress: the publishers may have window again, and
  * the run may be complete. */
 void lg_progress(struct lg *g);

@@ -18,11 +18,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,26 +48,6 @@ static const char usage[] =
     "  --name NAME         the edge name in HELLO (default linkgen)\n";
 
 static struct lg g_lg;
-
-void lg_fatal(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("spoke-linkgen: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    fflush(stderr);
-    exit(1);
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
-}
 
 /* ---- sending --------------------------------------------------------------- */
 
@@ -182,7 +160,7 @@ static int pub_pump(struct lg_link *l)
 static void result(struct lg *g)
 {
     g->t_done_ns = clock_mono_ns();
-    g->cpu_done = cpu_s();
+    g->cpu_done = lg_cpu_s();
     uint64_t recv = 0, minr = UINT64_MAX, maxr = 0, wire_in = 0, raw_in = 0, gaps = 0;
     uint64_t wire_out = 0, sent = 0, frame_z = 0, frame_plain = 0, frames = 0;
     for (unsigned i = 0; i < g->o.rx_links; i++) {
@@ -252,7 +230,7 @@ static void go(struct lg *g)
 {
     g->phase = 3;
     g->t_go_ns = clock_mono_ns();
-    g->cpu_go = cpu_s();
+    g->cpu_go = lg_cpu_s();
     for (unsigned i = 0; i < g->o.rx_links; i++)
         g->links[i].rx.fast = 1;
     ev_timer_set(&g->deadline, g->o.timeout_s, 0.);

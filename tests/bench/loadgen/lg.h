@@ -23,6 +23,7 @@
 #include "common/enc.h"
 #include "tests/bench/loadgen/corpus.h"
 #include "tests/bench/loadgen/hist.h"
+#include "tests/bench/loadgen/tool.h"
 
 enum lg_role { ROLE_SUB, ROLE_PUB, ROLE_HANDSHAKE, ROLE_CHURN, ROLE_IDLE };
 enum lg_proto { PROTO_SPOKE, PROTO_NATS };
@@ -306,10 +307,6 @@ void proto_on_hello(struct conn *c);
 void lg_append_close_codes(struct buf *b, const struct lg *lg);
 /* One line on stdout, flushed. */
 void lg_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* One line on stderr, then exit(1). */
-void lg_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-/* user+sys CPU seconds of this process. */
-double lg_cpu_s(void);
 /* Closes the object begun in b with '}', prints "RESULT " and it as one
  * line, and exits 0. */
 void lg_result(struct buf *b) __attribute__((noreturn));

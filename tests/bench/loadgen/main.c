@@ -67,26 +67,6 @@ void lg_say(const char *fmt, ...)
     fflush(stdout);
 }
 
-void lg_fatal(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("spoke-loadgen: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    fflush(stderr);
-    exit(1);
-}
-
-double lg_cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
-}
-
 void lg_result(struct buf *b)
 {
     if (g_lg.tls_ctx)
