@@ -188,7 +188,9 @@ static void read_input(struct edge_link *l)
         return;
     /* Bytes read or messages worked off from the backlog: the peer is alive. */
     uint64_t before = l->io.wire_in + l->io.msgs_in;
+    h->read_ms = clock_mono_ms(); /* the engine's clock for this budget */
     int rc = linkio_read(&l->io, l->fd, EDGE_LINK_READ_BUDGET, on_msg, l);
+    h->read_ms = 0;
     if (rc == LINK_GONE)
         return;
     if (l->io.wire_in + l->io.msgs_in != before)

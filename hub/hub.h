@@ -70,6 +70,9 @@ struct hub_config {
  * (+Inf) is implicit. */
 #define HUB_ROUTE_BUCKETS 8
 static const double hub_route_bounds_us[HUB_ROUTE_BUCKETS] = {1, 2, 5, 10, 20, 50, 100, 1000};
+/* One publish in this many (a power of two) is timed for the histogram: its
+ * two clock reads were ~10 % of the hub's time with one link per topic. */
+#define HUB_ROUTE_SAMPLE 16
 
 struct hub_stats {
     uint64_t links_accepted;
@@ -91,9 +94,11 @@ struct hub_stats {
     uint64_t retransmits;           /* PUBLISHes recognised as sent again: not ordered */
     uint64_t retransmits_forgotten; /* ... whose result was no longer remembered */
     uint64_t topic_resets;          /* topics the engine moved under our interest (TOPIC_RESET) */
-    /* Time from a PUBLISH decoded to its MESSAGEs queued on every link. */
+    /* Time from a PUBLISH decoded to its MESSAGEs queued on every link, for
+     * one publish in HUB_ROUTE_SAMPLE (route_tick counts them all). */
     uint64_t route_hist[HUB_ROUTE_BUCKETS + 1];
     double route_sum_us;
+    uint64_t route_tick;
 };
 
 struct hub {
@@ -125,6 +130,7 @@ struct hub {
     struct cluster *cluster;      /* the other hubs on Redis (hub/cluster.h); NULL: none */
     struct edge_link *replaying;  /* links with replays to serve next turn */
     uint64_t turn;                /* loop turns (end-of-turn flushes) so far */
+    uint64_t read_ms;             /* monotonic ms at the link read in progress (0: none) */
     uint64_t interest_gen;        /* numbers the engine interest calls */
     uint64_t next_link_id;
     ev_prepare flush; /* end of the loop turn: flush, write, free */
