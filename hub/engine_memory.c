@@ -1,9 +1,12 @@
 /* The memory engine: topic states in this process, for a single hub (see
  * engine.h for the interface, history.h for how messages are kept).
  *
- * A topic state (struct mtopic) holds the topic's epoch, its last seq,
- * whether the hub is interested, its history bounds (matched from the
- * rules when the state is made and again at each SIGHUP) and its ring. It
+ * A topic state (struct mtopic) holds the topic's epoch, its last seq and
+ * whether the hub is interested; once the topic is published to, its log
+ * (struct mlog: the history ring, the bounds matched from the rules when
+ * the log is made and again at each SIGHUP, the listing's rate sample)
+ * too, until expiry or eviction empties the ring. A topic of one's own
+ * that nobody publishes to, the common case, never has a log. A state
  * is created by a publish or an interest, within max_topics, and lives
  * while the hub is interested or its history holds a message, and then
  * for linger_ms more (on the linger list, oldest first: one duration for
@@ -29,22 +32,36 @@
 #include "hub/history.h"
 #include "hub/history_rules.h"
 
-/* 152 bytes and the name in one allocation (176 bytes for a name of up to
- * 15): no holes, for one per topic. */
-struct mtopic {
-    struct history_ring ring;
-    uint64_t seq;                 /* last seq ordered in this epoch (0: none yet) */
-    uint64_t linger_until;        /* on the linger list until then */
-    void *cookie;                 /* the hub's, while interested (engine_interest_cookie) */
-    struct mtopic *lprev, *lnext; /* the linger list */
+/* What a topic has once it is published to (see above): 88 bytes. */
+struct mlog {
+    struct history_ring ring; /* on the history's emptied list by this */
     struct history_bounds bounds;
     uint64_t sample_seq, sample_ms; /* for the listing's rate */
+    struct mtopic *t;
+};
+
+/* 72 bytes and the name in one allocation (96 bytes for a name of up to
+ * 15): no holes, for one per topic. */
+struct mtopic {
+    uint64_t seq; /* last seq ordered in this epoch (0: none yet) */
+    union {
+        void *cookie;          /* the hub's, while interested (engine_interest_cookie) */
+        uint64_t linger_until; /* on the linger list until then (never interested there) */
+    };
+    struct mtopic *lprev, *lnext; /* the linger list */
+    struct mlog *log;             /* NULL: nothing published since it was last empty */
     uint32_t pins; /* calls and callbacks in progress that use it: it stays until they end */
     uint8_t interested;
     uint8_t lingering; /* on the linger list */
     char epoch[HUB_EPOCH_LEN + 1];
     struct strnode node; /* in the topics table, the name right behind it: last */
 };
+
+/* How many messages t's history holds. */
+static uint32_t held(const struct mtopic *t)
+{
+    return t->log ? t->log->ring.n : 0;
+}
 
 struct memory {
     struct engine base;
@@ -95,6 +112,7 @@ static void linger_unlink(struct memory *me, struct mtopic *t)
         me->linger_tail = t->lprev;
     t->lprev = t->lnext = NULL;
     t->lingering = 0;
+    t->linger_until = 0; /* the cookie's room: NULL until the hub gives one */
 }
 
 static void linger_start(struct memory *me, struct mtopic *t)
@@ -122,30 +140,47 @@ static struct mtopic *get_or_create(struct memory *me, struct link_str name)
     if (me->topics.count >= me->max_topics)
         return NULL;
     t = xcalloc(1, sizeof *t + strtab_name_room(name.len));
-    history_ring_init(&t->ring);
     epoch_mint(&me->epochs, t->epoch);
-    t->sample_ms = now(me);
     strtab_add(&me->topics, &t->node, name.ptr, name.len);
-    t->bounds = history_rules_match(me->rules, t->node.name, t->node.len);
     return t;
 }
 
-static void topic_free(void *v)
+/* t's log, made by its first publish (or the first since it emptied) at
+ * t_now, before that publish's seq. */
+static struct mlog *log_of(struct memory *me, struct mtopic *t, uint64_t t_now)
 {
-    free(v);
+    if (t->log)
+        return t->log;
+    struct mlog *lg = xcalloc(1, sizeof *lg);
+    history_ring_init(&lg->ring);
+    lg->bounds = history_rules_match(me->rules, t->node.name, t->node.len);
+    lg->sample_seq = t->seq;
+    lg->sample_ms = t_now;
+    lg->t = t;
+    t->log = lg;
+    return lg;
+}
+
+static void log_free(struct memory *me, struct mtopic *t)
+{
+    if (!t->log)
+        return;
+    history_ring_clear(me->hist, &t->log->ring); /* frees its slots */
+    free(t->log);
+    t->log = NULL;
 }
 
 static int unwanted(const struct mtopic *t)
 {
-    return !t->interested && !t->ring.n && !t->pins;
+    return !t->interested && !held(t) && !t->pins;
 }
 
 static void drop(struct memory *me, struct mtopic *t)
 {
     linger_unlink(me, t);
-    history_ring_clear(me->hist, &t->ring);
+    log_free(me, t);
     strtab_remove(&me->topics, &t->node);
-    topic_free(t);
+    free(t);
     strtab_shrink(&me->topics);
 }
 
@@ -161,13 +196,19 @@ static void maybe_drop(struct memory *me, struct mtopic *t)
         drop(me, t);
 }
 
-/* Drops the states whose rings eviction or expiry emptied. */
+/* Frees the logs whose rings eviction or expiry emptied (not while their
+ * topic is in use: a publish whose own store emptied the ring keeps it, so
+ * a topic that keeps no history does not make one per publish), and drops
+ * the states nothing else keeps. */
 static void collect(struct memory *me)
 {
     struct history_ring *r = history_take_emptied(me->hist);
     while (r) {
         struct history_ring *next = r->emptied_next;
-        maybe_drop(me, container_of(r, struct mtopic, ring));
+        struct mtopic *t = container_of(r, struct mlog, ring)->t;
+        if (!r->n && !t->pins)
+            log_free(me, t);
+        maybe_drop(me, t);
         r = next;
     }
 }
@@ -218,9 +259,11 @@ static void mem_publish(struct engine *e, const struct engine_pub *p, engine_pos
         return;
     }
     t->pins++;
+    struct mlog *lg = log_of(me, t, t_now);
     uint64_t seq = ++t->seq;
     struct history_msg hm = {.from = p->from, .user = p->user, .data = p->data, .enc = p->enc};
-    history_store(me->hist, &t->ring, seq, &hm, t_now, t->bounds.max_count, t->bounds.max_age_ms);
+    history_store(me->hist, &lg->ring, seq, &hm, t_now, lg->bounds.max_count,
+                  lg->bounds.max_age_ms);
     collect(me); /* other topics the budget emptied; t is pinned */
     if (t->interested && me->on_message) {
         struct engine_msg m = {.topic = {t->node.name, t->node.len},
@@ -252,6 +295,8 @@ static void mem_interest_add(struct engine *e, struct link_str topic, engine_pos
         cb(ctx, ENGINE_FULL, NULL);
         return;
     }
+    if (!t->interested)
+        t->cookie = NULL; /* until the hub gives one */
     t->interested = 1;
     struct engine_pos pos;
     position(t, &pos);
@@ -287,7 +332,7 @@ static int read_next(struct engine_read *r, struct engine_msg *m)
     struct mem_cursor *c = r->impl[0];
     if (c->next > c->last)
         return 0;
-    const struct history_entry *he = history_get(&c->t->ring, c->next);
+    const struct history_entry *he = c->t->log ? history_get(&c->t->log->ring, c->next) : NULL;
     if (!he)
         return 0; /* cannot happen: the ring is pinned and holds next..last */
     *m = (struct engine_msg){.topic = {c->t->node.name, c->t->node.len},
@@ -318,7 +363,7 @@ static void mem_history_read(struct engine *e, struct link_str topic,
     position(t, &r.pos);
     c.t = t;
     /* The ring always ends at t->seq when it holds anything (history.h). */
-    uint64_t first = t->ring.n ? t->ring.first_seq : t->seq + 1;
+    uint64_t first = held(t) ? t->log->ring.first_seq : t->seq + 1;
     if (!since)
         r.why = ENGINE_NO_SINCE;
     else if (strcmp(since->epoch, t->epoch) != 0)
@@ -353,20 +398,23 @@ static int list_next(struct engine_list *l, struct engine_topic *out)
     if (ml->at >= ml->n)
         return 0;
     struct mtopic *t = ml->t[ml->at++];
-    /* Messages per second over the window since the last sample (the first:
-     * since the state was made); a listing a second or more later starts a
-     * new window. */
-    uint64_t span = ml->now > t->sample_ms ? ml->now - t->sample_ms : 1;
-    double rate = (double)(t->seq - t->sample_seq) * 1000.0 / (double)span;
-    if (span >= 1000) {
-        t->sample_seq = t->seq;
-        t->sample_ms = ml->now;
+    *out = (struct engine_topic){.topic = {t->node.name, t->node.len}};
+    struct mlog *lg = t->log;
+    if (lg) {
+        /* Messages per second over the window since the last sample (the
+         * first: since the log was made); a listing a second or more later
+         * starts a new window. Without a log nothing was published since
+         * the history last emptied: 0. */
+        uint64_t span = ml->now > lg->sample_ms ? ml->now - lg->sample_ms : 1;
+        out->rate = (double)(t->seq - lg->sample_seq) * 1000.0 / (double)span;
+        if (span >= 1000) {
+            lg->sample_seq = t->seq;
+            lg->sample_ms = ml->now;
+        }
+        out->history_messages = lg->ring.n;
+        out->history_bytes = lg->ring.bytes;
+        out->first_seq = lg->ring.n ? lg->ring.first_seq : 0;
     }
-    *out = (struct engine_topic){.topic = {t->node.name, t->node.len},
-                                 .history_messages = t->ring.n,
-                                 .history_bytes = t->ring.bytes,
-                                 .first_seq = t->ring.n ? t->ring.first_seq : 0,
-                                 .rate = rate};
     position(t, &out->pos);
     return 1;
 }
@@ -419,7 +467,8 @@ static void mem_set_rules(struct engine *e, struct history_rules *rules)
     strtab_iter_init(&it, &me->topics);
     for (struct strnode *n; (n = strtab_next(&it));) {
         struct mtopic *t = container_of(n, struct mtopic, node);
-        t->bounds = history_rules_match(rules, t->node.name, t->node.len);
+        if (t->log)
+            t->log->bounds = history_rules_match(rules, t->node.name, t->node.len);
     }
 }
 
@@ -432,7 +481,7 @@ static void mem_free(struct engine *e)
     strtab_iter_init(&it, &me->topics);
     for (struct strnode *n; (n = strtab_next(&it));) {
         struct mtopic *t = container_of(n, struct mtopic, node);
-        history_ring_clear(me->hist, &t->ring); /* frees its slots */
+        log_free(me, t);
         free(t);
     }
     strtab_deinit(&me->topics);

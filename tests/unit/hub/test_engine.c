@@ -239,6 +239,50 @@ static void test_memory_engine_forgets_a_state_and_mints_a_new_epoch(void **stat
     engine_free(e);
 }
 
+/* Its history emptied, an interested topic keeps its position and cookie;
+ * the next publish goes on in the same epoch, stored again under the rules
+ * of then (the state's log is made again: engine_memory.c). */
+static void test_memory_engine_goes_on_after_an_interested_topics_history_expired(void **state)
+{
+    struct engine *e = memory(16, "t", "10 1s");
+    struct pos_seen in = {0};
+    engine_interest_add(e, S("t"), on_pos, &in);
+    int mark;
+    engine_interest_cookie(e, S("t"), &mark);
+    assert_int_equal(publish(e, "t").pos.seq, 1);
+    fake_ms += 1500;
+    struct engine_stats st;
+    engine_stats(e, &st);
+    assert_int_equal(st.topics, 1);
+    assert_int_equal(st.evicted_age, 1);
+    assert_int_equal(st.history_messages, 0);
+    struct read_seen r = read_since(e, "t", 0, in.pos.epoch);
+    assert_int_equal(r.why, ENGINE_TOO_OLD);
+    assert_int_equal(r.first_seq, 2);
+    assert_int_equal(r.pos.seq, 1);
+
+    char err[256];
+    struct history_rules *rules = history_rules_new();
+    assert_int_equal(history_rules_set(rules, "t", "2", err, sizeof err), 0);
+    engine_set_rules(e, rules);
+    for (int i = 0; i < 3; i++) {
+        struct pos_seen p = publish(e, "t");
+        assert_int_equal(p.pos.seq, 2 + i);
+        assert_string_equal(p.pos.epoch, in.pos.epoch);
+    }
+    assert_int_equal(nlive, 4);
+    assert_ptr_equal(live_cookie[3], &mark);
+    r = read_since(e, "t", 2, in.pos.epoch);
+    assert_int_equal(r.why, ENGINE_RECOVERED);
+    assert_int_equal(r.n, 2); /* the new rules: 2 kept */
+    assert_int_equal(r.seqs[0], 3);
+    assert_int_equal(r.seqs[1], 4);
+    fake_ms += 100000; /* no age bound now: they stay */
+    r = read_since(e, "t", 2, in.pos.epoch);
+    assert_int_equal(r.n, 2);
+    engine_free(e);
+}
+
 static void test_memory_engine_without_history_forgets_at_once(void **state)
 {
     struct engine *e = memory(16, "ticker.*", "0");
@@ -400,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_memory_engine_hands_back_the_interest_cookie_until_interest_ends),
         cmocka_unit_test(test_memory_engine_reads_since_a_position),
         cmocka_unit_test(test_memory_engine_forgets_a_state_and_mints_a_new_epoch),
+        cmocka_unit_test(test_memory_engine_goes_on_after_an_interested_topics_history_expired),
         cmocka_unit_test(test_memory_engine_without_history_forgets_at_once),
         cmocka_unit_test(test_memory_engine_keeps_an_unwanted_empty_state_for_its_linger),
         cmocka_unit_test(test_memory_engine_keeps_to_max_topics),
