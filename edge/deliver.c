@@ -112,7 +112,7 @@ void deliver_message(struct worker *w, const struct link_msg *m)
     }
     unsigned want = resume_wants_both(t) ? BOTH_ENCODINGS : 0;
     for (int enc = 0; enc < ENC_COUNT; enc++)
-        if (t->count[enc])
+        if (topic_count(t, (enum enc)enc))
             want |= 1u << enc;
     build_frames(w, m, want, frames);
     t->seq = m->seq;
@@ -143,7 +143,7 @@ static void tell_reset(struct worker *w, struct topic *t, const char *reason)
 {
     struct frame *frames[ENC_COUNT] = {NULL, NULL};
     for (int enc = 0; enc < ENC_COUNT; enc++) {
-        if (!t->count[enc])
+        if (!topic_count(t, (enum enc)enc))
             continue;
         struct buf *b = &w->scratch;
         buf_reset(b);

@@ -72,7 +72,7 @@ static void add_member(struct topic *t, struct client *c, struct sub *s)
     t->members[t->n].c = c;
     t->members[t->n].sub = s;
     t->n++;
-    t->count[s->enc]++;
+    t->nmsgpack += s->enc == ENC_MSGPACK;
 }
 
 int topic_subscribe(struct topics *ts, struct client *c, struct topic_subs *mine, enum enc enc,
@@ -256,7 +256,7 @@ static int leave_topic(struct topics *ts, struct sub *s)
             t->members[s->slot] = t->members[last];
             t->members[s->slot].sub->slot = s->slot;
         }
-        t->count[s->enc]--;
+        t->nmsgpack -= s->enc == ENC_MSGPACK;
     }
     ts->nsubs--;
     free(s);

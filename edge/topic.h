@@ -104,24 +104,32 @@ struct topic_catchup {
  * so that reads need no test and a stray write faults. */
 extern const struct topic_catchup topic_catchup_none;
 
-/* 112 bytes and the name in one allocation (144 bytes for a name of up to
- * 23): a topic of one's own (user.<id>) is the common case, so a single
- * member lives inline and the rest is out of line (docs/performance.md,
- * "Memory per connection and per topic"). */
+/* 104 bytes and the name in one allocation (128 bytes for a name of up to
+ * 15, 144 up to 31), without holes: a topic of one's own (user.<id>) is
+ * the common case, so a single member lives inline and the rest is out of
+ * line (docs/performance.md, "Memory per connection and per topic"). */
 struct topic {
     struct topic_member *members; /* &one while cap is 1 */
     struct topic_member one;
     uint32_t n, cap;
-    uint32_t count[ENC_COUNT];    /* members per encoding */
+    uint32_t nmsgpack; /* members in ENC_MSGPACK; the other n - nmsgpack in ENC_JSON */
+    /* The position: the last seq delivered to the members (below), in the
+     * epoch the hub gave ("": not known yet). */
+    char epoch[EPOCH_MAX_LEN + 1];
     int64_t add_id;               /* the INTEREST_ADD the hub has yet to answer; 0: none */
     struct topic_waiter *waiters; /* acks held until that answer */
-    /* The position: the last seq delivered to the members, in the epoch
-     * the hub gave ("": not known yet). */
     uint64_t seq;
-    char epoch[EPOCH_MAX_LEN + 1];
     struct topic_catchup *cu; /* &topic_catchup_none, or its own (topic_catchup) */
     struct strnode node;      /* in struct topics, the name right behind it: last */
 };
+
+_Static_assert(ENC_COUNT == 2, "struct topic counts the members of one encoding of two");
+
+/* How many of t's members take encoding enc. */
+static inline uint32_t topic_count(const struct topic *t, enum enc enc)
+{
+    return enc == ENC_MSGPACK ? t->nmsgpack : t->n - t->nmsgpack;
+}
 
 /* t's catch-up state, made on first use: every write goes through here. */
 struct topic_catchup *topic_catchup(struct topic *t);

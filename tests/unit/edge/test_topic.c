@@ -108,8 +108,8 @@ static void test_topic_first_subscriber_says_first_then_joined_then_already(void
     struct topic *t = topic_find(&f->ts, "a", 1);
     assert_non_null(t);
     assert_int_equal(t->n, 2);
-    assert_int_equal(t->count[ENC_JSON], 1);
-    assert_int_equal(t->count[ENC_MSGPACK], 1);
+    assert_int_equal(topic_count(t, ENC_JSON), 1);
+    assert_int_equal(topic_count(t, ENC_MSGPACK), 1);
     assert_int_equal(f->ts.nsubs, 2);
     assert_int_equal(nsubs(&f->conns[0]), 1);
     assert_int_equal(topics_count(&f->ts), 1);
