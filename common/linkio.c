@@ -20,6 +20,13 @@
  * so a link that saw one 8 MiB message does not keep 16 MiB forever. */
 #define LINKIO_KEEP (4 * LINKIO_CHUNK)
 
+/* A read's callbacks (linkio_read_ahead). */
+struct linkio_cbs {
+    linkio_msg_cb on_msg;
+    linkio_peek_cb on_peek; /* NULL: no look-ahead */
+    void *ud;
+};
+
 static int linkio_fail(struct linkio *l, const char *what, const char *why)
 {
     snprintf(l->err, sizeof(l->err), "%s%s", what, why);
@@ -267,37 +274,91 @@ int linkio_write(struct linkio *l, int fd)
     return 0;
 }
 
+/* The bytes of the message at p[0, avail) with its prefix, if all of it
+ * is there and its length is allowed; 0 if more bytes are needed; -1 if
+ * it is too large. */
+static long whole_message(const uint8_t *p, size_t avail)
+{
+    if (avail < 4)
+        return 0;
+    uint32_t n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    if (n > LINK_MAX_MESSAGE)
+        return -1;
+    return avail - 4 < n ? 0 : 4 + (long)n;
+}
+
 /* Decodes and dispatches every complete message in l->in. Returns 0 when
  * more bytes are needed, -1 on a decode error (err set), or the callback's
- * non-zero value (l must not be touched afterwards). */
-static int linkio_dispatch(struct linkio *l, linkio_msg_cb on_msg, void *ud)
+ * non-zero value (l must not be touched afterwards).
+ *
+ * With an on_peek, up to LINKIO_AHEAD messages behind the one dispatched
+ * are decoded ahead and shown to on_peek before it is dispatched, so that
+ * the caller can start fetching what they will need. They stay in l->in
+ * (buf_consume only moves off, and the buffer is not empty while they are
+ * in it) until their own turn, which is as without looking ahead: consumed
+ * and counted, then dispatched, in order. One that does not decode ahead
+ * (incomplete, too large, malformed) ends the look-ahead; it is decoded
+ * again at its turn, which reports the error after everything before it
+ * was dispatched. A callback's non-zero value returns at once: nothing
+ * decoded ahead is dispatched, peeked at or touched again. */
+static int linkio_dispatch(struct linkio *l, struct linkio_cbs *cb)
 {
+    struct link_msg ms[LINKIO_AHEAD + 1];
+    size_t used[LINKIO_AHEAD + 1];
+    unsigned head = 0, queued = 0; /* decoded ahead: ms[head], ... (circularly) */
+    size_t ahead = 0;              /* their bytes, from buf_head(&l->in) on */
+    char why[128];
     for (;;) {
-        size_t avail = buf_readable(&l->in);
-        const uint8_t *p = buf_head(&l->in);
-        if (avail < 4)
-            return 0;
-        /* Refuse an oversized message on its prefix alone, before any of it
-         * is buffered. */
-        uint32_t n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-        if (n > LINK_MAX_MESSAGE) {
-            snprintf(l->err, sizeof(l->err), "decode: message too large (%u bytes, max %u)",
-                     (unsigned)n, (unsigned)LINK_MAX_MESSAGE);
-            return -1;
+        if (!queued) {
+            head = 0; /* not looking ahead: one struct, as without */
+            size_t avail = buf_readable(&l->in);
+            const uint8_t *p = buf_head(&l->in);
+            /* Refuse an oversized message on its prefix alone, before any
+             * of it is buffered. */
+            long n = whole_message(p, avail);
+            if (n < 0) {
+                uint32_t len =
+                    (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+                snprintf(l->err, sizeof(l->err), "decode: message too large (%u bytes, max %u)",
+                         (unsigned)len, (unsigned)LINK_MAX_MESSAGE);
+                return -1;
+            }
+            if (n == 0)
+                return 0;
+            int u = link_decode(p, avail, &ms[head], why, sizeof(why));
+            if (u <= 0) /* 0 cannot happen: the whole message is here */
+                return linkio_fail(l, "decode: ", u < 0 ? why : "incomplete message");
+            used[head] = (size_t)u;
+            ahead = (size_t)u;
+            queued = 1;
         }
-        if (avail - 4 < n)
-            return 0;
-
-        struct link_msg m;
-        char why[128];
-        int used = link_decode(p, avail, &m, why, sizeof(why));
-        if (used <= 0) /* 0 cannot happen: the whole message is here */
-            return linkio_fail(l, "decode: ", used < 0 ? why : "incomplete message");
-        /* buf_consume only moves off, so m's strings stay valid during the
-         * callback; consuming first leaves l consistent if it stops us. */
-        buf_consume(&l->in, (size_t)used);
+        while (cb->on_peek && queued <= LINKIO_AHEAD) {
+            const uint8_t *p = buf_head(&l->in) + ahead;
+            size_t avail = buf_readable(&l->in) - ahead;
+            if (whole_message(p, avail) <= 0)
+                break;
+            unsigned k = head + queued;
+            if (k > LINKIO_AHEAD)
+                k -= LINKIO_AHEAD + 1;
+            int u = link_decode(p, avail, &ms[k], why, sizeof(why));
+            if (u <= 0)
+                break;
+            used[k] = (size_t)u;
+            ahead += (size_t)u;
+            queued++;
+            if (!cb->on_peek(cb->ud, &ms[k]))
+                cb->on_peek = NULL; /* not wanted for the rest of this read */
+        }
+        /* Consuming first leaves l consistent if the callback stops us;
+         * m's strings stay valid (see above). */
+        const struct link_msg *m = &ms[head];
+        buf_consume(&l->in, used[head]);
+        ahead -= used[head];
+        if (++head > LINKIO_AHEAD)
+            head = 0;
+        queued--;
         l->msgs_in++;
-        int rc = on_msg(ud, &m);
+        int rc = cb->on_msg(cb->ud, m);
         if (rc)
             return rc;
     }
@@ -317,7 +378,7 @@ static void spend(struct linkio *l, size_t n)
  * and dispatches it when complete. Sets *used. Returns 0, -1 (err set), or
  * the callback's non-zero value. */
 static int take_first(struct linkio *l, const uint8_t *p, size_t n, size_t *used,
-                      linkio_msg_cb on_msg, void *ud)
+                      struct linkio_cbs *cb)
 {
     size_t have = buf_readable(&l->in), want = 4;
     if (have >= 4) {
@@ -368,7 +429,7 @@ static int take_first(struct linkio *l, const uint8_t *p, size_t n, size_t *used
     l->raw_in += (uint64_t)have;
     /* m points into l->in: reset only after the callback (nothing else is
      * in the buffer: the compressed stream starts after this message). */
-    int rc = on_msg(ud, &m);
+    int rc = cb->on_msg(cb->ud, &m);
     if (rc)
         return rc;
     buf_reset(&l->in);
@@ -379,7 +440,7 @@ static int take_first(struct linkio *l, const uint8_t *p, size_t n, size_t *used
  * input is used up or the work budget is. Sets *used. Returns as
  * linkio_dispatch does. */
 static int linkio_inflate(struct linkio *l, const uint8_t *src, size_t n, size_t *used_total,
-                          linkio_msg_cb on_msg, void *ud)
+                          struct linkio_cbs *cb)
 {
     *used_total = 0;
     if (ensure_zin(l) < 0)
@@ -400,7 +461,7 @@ static int linkio_inflate(struct linkio *l, const uint8_t *src, size_t n, size_t
         l->zin_more = (size_t)got == LINKIO_CHUNK;
         spend(l, (size_t)got ? (size_t)got : used);
         if (got > 0) {
-            int rc = linkio_dispatch(l, on_msg, ud);
+            int rc = linkio_dispatch(l, cb);
             if (rc)
                 return rc;
         }
@@ -416,7 +477,7 @@ static int linkio_inflate(struct linkio *l, const uint8_t *src, size_t n, size_t
  * message, then compressed data) as far as the work budget allows. Sets
  * *used to the bytes taken; the caller keeps the rest for later. */
 static int linkio_take(struct linkio *l, const uint8_t *p, size_t n, size_t *used,
-                       linkio_msg_cb on_msg, void *ud)
+                       struct linkio_cbs *cb)
 {
     *used = 0;
     /* The preamble may arrive split across reads: match byte by byte. */
@@ -428,14 +489,14 @@ static int linkio_take(struct linkio *l, const uint8_t *p, size_t n, size_t *use
     }
     if (!l->first_in && *used < n) {
         size_t k = 0;
-        int rc = take_first(l, p + *used, n - *used, &k, on_msg, ud);
+        int rc = take_first(l, p + *used, n - *used, &k, cb);
         if (rc)
             return rc;
         *used += k;
     }
     if (l->first_in && *used < n && l->work_left) {
         size_t k = 0;
-        int rc = linkio_inflate(l, p + *used, n - *used, &k, on_msg, ud);
+        int rc = linkio_inflate(l, p + *used, n - *used, &k, cb);
         if (rc)
             return rc;
         *used += k;
@@ -444,11 +505,10 @@ static int linkio_take(struct linkio *l, const uint8_t *p, size_t n, size_t *use
 }
 
 /* Takes p[0, n) and keeps what the budget did not cover in the backlog. */
-static int take_or_keep(struct linkio *l, const uint8_t *p, size_t n, linkio_msg_cb on_msg,
-                        void *ud)
+static int take_or_keep(struct linkio *l, const uint8_t *p, size_t n, struct linkio_cbs *cb)
 {
     size_t used = 0;
-    int rc = linkio_take(l, p, n, &used, on_msg, ud);
+    int rc = linkio_take(l, p, n, &used, cb);
     if (rc)
         return rc;
     if (used < n)
@@ -458,7 +518,7 @@ static int take_or_keep(struct linkio *l, const uint8_t *p, size_t n, linkio_msg
 
 /* Reads the records TLS can decrypt now into chunk (LINKIO_CHUNK bytes)
  * and takes them, while the budget lasts. Returns as linkio_read does. */
-static int tls_read_records(struct linkio *l, uint8_t *chunk, linkio_msg_cb on_msg, void *ud)
+static int tls_read_records(struct linkio *l, uint8_t *chunk, struct linkio_cbs *cb)
 {
     l->tls_more = 0;
     while (l->tls_up == 1) {
@@ -476,7 +536,7 @@ static int tls_read_records(struct linkio *l, uint8_t *chunk, linkio_msg_cb on_m
                 return 1; /* close_notify: the peer is done */
             return tls_fail(l, "read");
         }
-        int rc = take_or_keep(l, chunk, (size_t)r, on_msg, ud);
+        int rc = take_or_keep(l, chunk, (size_t)r, cb);
         if (rc)
             return rc;
     }
@@ -487,23 +547,23 @@ static int tls_read_records(struct linkio *l, uint8_t *chunk, linkio_msg_cb on_m
 /* Hands n wire bytes in chunk to TLS and takes the plaintext it releases,
  * decrypting into chunk itself (TLS has copied the ciphertext). Returns as
  * linkio_read does. */
-static int tls_take(struct linkio *l, uint8_t *chunk, size_t n, linkio_msg_cb on_msg, void *ud)
+static int tls_take(struct linkio *l, uint8_t *chunk, size_t n, struct linkio_cbs *cb)
 {
     if (BIO_write(SSL_get_rbio(l->ssl), chunk, (int)n) != (int)n)
         return linkio_fail(l, "tls: ", "out of memory");
     if (tls_pump(l) < 0)
         return -1;
-    return tls_read_records(l, chunk, on_msg, ud);
+    return tls_read_records(l, chunk, cb);
 }
 
 /* Works off the backlog, oldest bytes first, while the budget lasts. */
-static int work_backlog(struct linkio *l, uint8_t *chunk, linkio_msg_cb on_msg, void *ud)
+static int work_backlog(struct linkio *l, uint8_t *chunk, struct linkio_cbs *cb)
 {
     while (l->work_left && linkio_has_backlog(l)) {
         int rc;
         if (buf_readable(&l->pend)) {
             size_t used = 0;
-            rc = linkio_take(l, buf_head(&l->pend), buf_readable(&l->pend), &used, on_msg, ud);
+            rc = linkio_take(l, buf_head(&l->pend), buf_readable(&l->pend), &used, cb);
             if (rc)
                 return rc;
             buf_consume(&l->pend, used);
@@ -512,11 +572,11 @@ static int work_backlog(struct linkio *l, uint8_t *chunk, linkio_msg_cb on_msg, 
             buf_trim(&l->pend);
         } else if (l->zin_more) {
             size_t used = 0;
-            rc = linkio_inflate(l, NULL, 0, &used, on_msg, ud);
+            rc = linkio_inflate(l, NULL, 0, &used, cb);
             if (rc)
                 return rc;
         } else {
-            rc = tls_read_records(l, chunk, on_msg, ud);
+            rc = tls_read_records(l, chunk, cb);
             if (rc)
                 return rc;
             if (l->tls_more && !l->work_left)
@@ -526,13 +586,13 @@ static int work_backlog(struct linkio *l, uint8_t *chunk, linkio_msg_cb on_msg, 
     return 0;
 }
 
-int linkio_read(struct linkio *l, int fd, size_t budget, linkio_msg_cb on_msg, void *ud)
+static int read_input(struct linkio *l, int fd, size_t budget, struct linkio_cbs *cb)
 {
     uint8_t chunk[LINKIO_CHUNK];
     size_t total = 0;
 
     l->work_left = budget ? budget : 1;
-    int rc = work_backlog(l, chunk, on_msg, ud);
+    int rc = work_backlog(l, chunk, cb);
     if (rc)
         return rc;
     while (!linkio_has_backlog(l)) {
@@ -549,8 +609,7 @@ int linkio_read(struct linkio *l, int fd, size_t budget, linkio_msg_cb on_msg, v
         total += (size_t)n;
         l->wire_in += (uint64_t)n;
 
-        rc = l->ssl ? tls_take(l, chunk, (size_t)n, on_msg, ud)
-                    : take_or_keep(l, chunk, (size_t)n, on_msg, ud);
+        rc = l->ssl ? tls_take(l, chunk, (size_t)n, cb) : take_or_keep(l, chunk, (size_t)n, cb);
         if (rc == -1 && l->ssl && buf_readable(&l->out))
             /* Best effort: let the peer read TLS's alert before we close. */
             (void)write_nosig(fd, buf_head(&l->out), buf_readable(&l->out));
@@ -561,4 +620,17 @@ int linkio_read(struct linkio *l, int fd, size_t budget, linkio_msg_cb on_msg, v
     }
     buf_trim(&l->in);
     return 0;
+}
+
+int linkio_read(struct linkio *l, int fd, size_t budget, linkio_msg_cb on_msg, void *ud)
+{
+    struct linkio_cbs cb = {.on_msg = on_msg, .ud = ud};
+    return read_input(l, fd, budget, &cb);
+}
+
+int linkio_read_ahead(struct linkio *l, int fd, size_t budget, linkio_msg_cb on_msg,
+                      linkio_peek_cb on_peek, void *ud)
+{
+    struct linkio_cbs cb = {.on_msg = on_msg, .on_peek = on_peek, .ud = ud};
+    return read_input(l, fd, budget, &cb);
 }

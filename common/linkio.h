@@ -117,6 +117,21 @@ typedef int (*linkio_msg_cb)(void *ud, const struct link_msg *m);
  * (err set), or the callback's non-zero value. */
 int linkio_read(struct linkio *l, int fd, size_t budget, linkio_msg_cb on_msg, void *ud);
 
+/* Messages linkio_read_ahead decodes ahead of the one it dispatches. */
+#define LINKIO_AHEAD 6
+
+/* Shown a message decoded ahead, before the messages in front of it are
+ * dispatched (its strings are valid during the call only): a hint, to
+ * prefetch what handling it will need. It must change nothing that
+ * handling the messages in front of it could see. Returns 1 to go on, 0
+ * to be called no more during this linkio_read_ahead (looking ahead is no
+ * use now: the read then costs what linkio_read does). */
+typedef int (*linkio_peek_cb)(void *ud, const struct link_msg *m);
+/* linkio_read, with on_peek shown each message up to LINKIO_AHEAD messages
+ * before its dispatch (the order and the dispatch are linkio_read's). */
+int linkio_read_ahead(struct linkio *l, int fd, size_t budget, linkio_msg_cb on_msg,
+                      linkio_peek_cb on_peek, void *ud);
+
 /* 1 if bytes already read wait to be worked off: call linkio_read again in
  * a later loop turn without waiting for the socket to become readable
  * (epoll does not know about them). */

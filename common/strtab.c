@@ -33,11 +33,22 @@ static uint32_t hash(const struct strtab *t, const void *name, size_t len)
     return (uint32_t)siphash13(t->k0, t->k1, name, len);
 }
 
+uint32_t strtab_hash(const struct strtab *t, const void *name, size_t len)
+{
+    return hash(t, name, len);
+}
+
 struct strnode *strtab_find(const struct strtab *t, const void *name, size_t len)
 {
     if (!t->size)
         return NULL;
-    uint32_t h = hash(t, name, len);
+    return strtab_find_hashed(t, name, len, hash(t, name, len));
+}
+
+struct strnode *strtab_find_hashed(const struct strtab *t, const void *name, size_t len, uint32_t h)
+{
+    if (!t->size)
+        return NULL;
     for (struct strnode *n = t->table[h & (t->size - 1)]; n; n = n->next)
         if (n->hash == h && n->len == len && memcmp(n->name, name, len) == 0)
             return n;

@@ -49,6 +49,25 @@ struct strnode *strtab_find(const struct strtab *t, const void *name, size_t len
         struct strnode *strtab_n_ = strtab_find((t), (name), (len));      \
         strtab_n_ ? container_of(strtab_n_, type, member) : (type *)NULL; \
     })
+/* For prefetching ahead of a lookup (the hash is the table's key's, so it
+ * stays right across a rehash; strtab_find computes it again). */
+uint32_t strtab_hash(const struct strtab *t, const void *name, size_t len);
+/* Starts loading the bucket of hash h. */
+static inline void strtab_prefetch(const struct strtab *t, uint32_t h)
+{
+    if (t->size)
+        __builtin_prefetch(&t->table[h & (t->size - 1)]);
+}
+/* The first node of hash h's bucket (NULL: none): walk ->next and compare
+ * ->hash to find h's node without comparing names (a hint, not a lookup). */
+static inline struct strnode *strtab_bucket(const struct strtab *t, uint32_t h)
+{
+    return t->size ? t->table[h & (t->size - 1)] : NULL;
+}
+/* strtab_find with the name's hash given: from a strtab_hash that may be
+ * stale or wrong, so only a node found is an answer (its name matched). */
+struct strnode *strtab_find_hashed(const struct strtab *t, const void *name, size_t len,
+                                   uint32_t h);
 /* Adds node n under name[0, len), which it copies into n->name (the room
  * behind n must hold strtab_name_room(len)); the name must not be present. */
 void strtab_add(struct strtab *t, struct strnode *n, const void *name, size_t len);

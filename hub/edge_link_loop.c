@@ -28,6 +28,7 @@
 #include "hub/edge_link_internal.h"
 #include "hub/interest.h"
 #include "hub/edges_doc.h"
+#include "hub/engine.h"
 #include "hub/publog.h"
 #include "hub/registry.h"
 
@@ -178,6 +179,15 @@ static int on_msg(void *ud, const struct link_msg *m)
     }
 }
 
+/* A message decoded ahead of the one being handled: a PUBLISH's topic is
+ * worth prefetching in the engine (a hint; nothing is checked or changed),
+ * unless the engine says it is no use. */
+static int on_peek(void *ud, const struct link_msg *m)
+{
+    struct edge_link *l = ud;
+    return m->type != LINK_PUBLISH || engine_prefetch(l->hub->engine, m->topic);
+}
+
 /* ---- socket events ------------------------------------------------------- */
 
 /* Reads and handles one budget of the link's input (its backlog first). */
@@ -189,7 +199,7 @@ static void read_input(struct edge_link *l)
     /* Bytes read or messages worked off from the backlog: the peer is alive. */
     uint64_t before = l->io.wire_in + l->io.msgs_in;
     h->read_ms = clock_mono_ms(); /* the engine's clock for this budget */
-    int rc = linkio_read(&l->io, l->fd, EDGE_LINK_READ_BUDGET, on_msg, l);
+    int rc = linkio_read_ahead(&l->io, l->fd, EDGE_LINK_READ_BUDGET, on_msg, on_peek, l);
     h->read_ms = 0;
     if (rc == LINK_GONE)
         return;

@@ -31,6 +31,11 @@ void engine_interest_cookie(struct engine *e, struct link_str topic, void *cooki
         e->ops->interest_cookie(e, topic, cookie);
 }
 
+int engine_prefetch(struct engine *e, struct link_str topic)
+{
+    return e->ops->prefetch ? e->ops->prefetch(e, topic) : 0;
+}
+
 void engine_history_read(struct engine *e, struct link_str topic, const struct engine_pos *since,
                          engine_read_cb cb, void *ctx)
 {

@@ -237,6 +237,12 @@ void engine_interest_remove(struct engine *e, struct link_str topic);
  * until engine_interest_remove. An engine may not keep cookies (the call
  * is then a no-op and messages carry NULL). */
 void engine_interest_cookie(struct engine *e, struct link_str topic, void *cookie);
+/* A hint: a publish on topic is likely to come soon (the hub's link read
+ * decodes its input a few messages ahead), so the engine may start
+ * loading the memory it will touch. Changes nothing. Returns 1, or 0 if
+ * hints are no use to the engine now (none for an engine without the
+ * operation; the memory engine's topics all fit in the caches). */
+int engine_prefetch(struct engine *e, struct link_str topic);
 /* The topic's position, and with since (NULL: position only) the messages
  * after it if since is in the topic's epoch and the history holds all of
  * them. */
@@ -269,6 +275,7 @@ struct engine_ops {
     int (*ready)(struct engine *, char *, size_t);                     /* NULL: always ready */
     void (*metrics)(struct engine *, struct buf *);                    /* NULL: none */
     void (*interest_cookie)(struct engine *, struct link_str, void *); /* NULL: none kept */
+    int (*prefetch)(struct engine *, struct link_str);                 /* NULL: no use */
 };
 
 /* Every implementation's struct starts with this. */

@@ -63,6 +63,15 @@ static uint32_t held(const struct mtopic *t)
     return t->log ? t->log->ring.n : 0;
 }
 
+/* mem_prefetch's steps, MEM_STEP calls apart; it keeps MEM_AHEAD (a power
+ * of two) names for find. */
+#define MEM_STEP 2
+#define MEM_AHEAD 8
+/* Fewer topic states than this stay in the caches: no prefetching. */
+#ifndef MEM_PREFETCH_TOPICS
+#define MEM_PREFETCH_TOPICS 4096
+#endif
+
 struct memory {
     struct engine base;
     struct strtab topics; /* struct mtopic by name */
@@ -79,6 +88,13 @@ struct memory {
     struct mtopic *linger, *linger_tail; /* oldest first */
     uint64_t refused;
     struct epoch_source epochs;
+    /* mem_prefetch: the topics it was told of, by where their names were
+     * and their hash; the last MEM_AHEAD, the newest at ahead_at - 1. */
+    struct mem_ahead {
+        const char *ptr; /* NULL: none */
+        uint32_t len, hash;
+    } ahead[MEM_AHEAD];
+    unsigned ahead_at;
 };
 
 static struct memory *mem_of(struct engine *e)
@@ -95,6 +111,17 @@ static uint64_t now(struct memory *me)
 
 static struct mtopic *find(struct memory *me, struct link_str name)
 {
+    /* A name mem_prefetch hashed, at the same place: most likely the same
+     * bytes, so its hash is tried first (a hint: only a match counts). */
+    for (unsigned k = 0; me->topics.count >= MEM_PREFETCH_TOPICS && k < MEM_AHEAD; k++) {
+        const struct mem_ahead *a = &me->ahead[k];
+        if (a->ptr == name.ptr && a->len == name.len) {
+            struct strnode *n = strtab_find_hashed(&me->topics, name.ptr, name.len, a->hash);
+            if (n)
+                return container_of(n, struct mtopic, node);
+            break;
+        }
+    }
     return strtab_get(&me->topics, name.ptr, name.len, struct mtopic, node);
 }
 
@@ -490,6 +517,73 @@ static void mem_free(struct engine *e)
     free(me);
 }
 
+/* The lines of n's topic state (72 bytes and the name). */
+static void prefetch_topic(const struct strnode *n)
+{
+    const char *t = (const char *)container_of(n, struct mtopic, node);
+    __builtin_prefetch(t);
+    __builtin_prefetch(t + 64);
+    __builtin_prefetch(t + 128);
+    __builtin_prefetch(n->name);
+}
+
+/* A publish on topic is coming (the hub's link read decodes a few messages
+ * ahead): start loading what it will touch, in steps MEM_STEP calls apart,
+ * each loading what the previous one brought in points to: the table's
+ * bucket; the topic's state; its log and the hub's interest entry (the
+ * cookie); one call later, the log's ring slots. Reads only what is there
+ * now; a hint, it changes nothing (find takes the hash kept here as a hint
+ * only). */
+static int mem_prefetch(struct engine *e, struct link_str topic)
+{
+    struct memory *me = mem_of(e);
+    if (me->topics.count < MEM_PREFETCH_TOPICS)
+        return 0;
+    uint32_t h = strtab_hash(&me->topics, topic.ptr, topic.len);
+    strtab_prefetch(&me->topics, h);
+    unsigned at = me->ahead_at;
+    const struct mem_ahead *a1 = &me->ahead[(at - MEM_STEP) % MEM_AHEAD];
+    const struct mem_ahead *a2 = &me->ahead[(at - 2 * MEM_STEP) % MEM_AHEAD];
+    const struct mem_ahead *a3 = &me->ahead[(at - 2 * MEM_STEP - 1) % MEM_AHEAD];
+    if (a1->ptr) {
+        struct strnode *n = strtab_bucket(&me->topics, a1->hash);
+        if (n)
+            prefetch_topic(n);
+    }
+    if (a2->ptr) {
+        struct strnode *n = strtab_bucket(&me->topics, a2->hash);
+        if (n && n->hash != a2->hash) {
+            /* Not the first of its bucket: the next one is likely, and
+             * walking on would wait for it. */
+            if (n->next)
+                prefetch_topic(n->next);
+        } else if (n) {
+            const struct mtopic *t = container_of(n, struct mtopic, node);
+            if (t->log) {
+                __builtin_prefetch(t->log);
+                __builtin_prefetch((const char *)t->log + 64);
+            }
+            if (t->interested && t->cookie) {
+                __builtin_prefetch(t->cookie);
+                __builtin_prefetch((const char *)t->cookie + 64);
+            }
+        }
+    }
+    if (a3->ptr) {
+        struct strnode *n = strtab_bucket(&me->topics, a3->hash);
+        const struct mtopic *t =
+            n && n->hash == a3->hash ? container_of(n, struct mtopic, node) : NULL;
+        const struct history_ring *r = t && t->log ? &t->log->ring : NULL;
+        if (r && r->cap) {
+            __builtin_prefetch(&r->slot[(r->head + r->n) & (r->cap - 1)]);
+            __builtin_prefetch(&r->slot[r->head]);
+        }
+    }
+    me->ahead[at % MEM_AHEAD] = (struct mem_ahead){.ptr = topic.ptr, .len = topic.len, .hash = h};
+    me->ahead_at = at + 1;
+    return 1;
+}
+
 static const struct engine_ops memory_ops = {
     .publish = mem_publish,
     .interest_add = mem_interest_add,
@@ -500,6 +594,7 @@ static const struct engine_ops memory_ops = {
     .set_rules = mem_set_rules,
     .free = mem_free,
     .interest_cookie = mem_interest_cookie,
+    .prefetch = mem_prefetch,
 };
 
 struct engine *engine_memory_new(const struct engine_opts *o)

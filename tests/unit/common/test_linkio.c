@@ -679,6 +679,123 @@ static void test_linkio_deinit_is_safe_on_zeroed_struct_and_twice(void **state)
     linkio_deinit(&l);
 }
 
+/* ---- looking ahead (linkio_read_ahead) */
+
+/* What the peek callback saw, checked against rx's messages as they are
+ * dispatched. */
+struct ahead {
+    struct rx rx;
+    size_t next;         /* the index in rx.want the next peek must show */
+    size_t peeked;       /* messages shown to on_peek */
+    size_t peek_stop_at; /* return 0 on this peek (1-based); 0 = never */
+    size_t peeked_at_stop;
+};
+
+static int ahead_peek(void *ud, const struct link_msg *m)
+{
+    struct ahead *a = ud;
+    if (a->next <= a->rx.got)
+        a->next = a->rx.got + 1; /* the next to go is dispatched as decoded */
+    /* Each message at most once, in order, never one already dispatched. */
+    assert_true(a->next < a->rx.nwant);
+    assert_same_msg(&a->rx.want[a->next], m);
+    a->next++;
+    a->peeked++;
+    return !(a->peek_stop_at && a->peeked == a->peek_stop_at);
+}
+
+static int ahead_msg(void *ud, const struct link_msg *m)
+{
+    struct ahead *a = ud;
+    if (a->next <= a->rx.got)
+        a->next = a->rx.got + 1; /* dispatched as it was decoded, without a peek */
+    /* At most LINKIO_AHEAD shown beyond this one. */
+    assert_true(a->next <= a->rx.got + 1 + LINKIO_AHEAD);
+    /* Dispatched in order, with the strings of one decoded ahead intact. */
+    int rc = on_msg(&a->rx, m);
+    a->peeked_at_stop = a->peeked;
+    return rc;
+}
+
+/* Sends n sample messages after the hello and writes them. */
+static void send_samples(struct pair *p, struct link_msg *want, unsigned n)
+{
+    peer_hello(p);
+    for (unsigned i = 0; i < n; i++) {
+        want[i] = sample_msg(i + 1);
+        assert_int_equal(linkio_send(&p->a, &want[i]), 0);
+    }
+    assert_int_equal(linkio_flush(&p->a), 0);
+    assert_int_equal(linkio_write(&p->a, p->fa), 0);
+}
+
+static void test_linkio_read_ahead_shows_messages_before_dispatching_them_in_order(void **state)
+{
+    struct pair *p = *state;
+    enum { N = 40 };
+    struct link_msg want[N];
+    send_samples(p, want, N);
+    struct ahead a = {.rx = {want, N, 0, 0, 0}};
+    /* The first is dispatched as it is decoded; each later one is shown
+     * LINKIO_AHEAD messages before its turn. */
+    assert_int_equal(linkio_read_ahead(&p->b, p->fb, 1u << 20, ahead_msg, ahead_peek, &a), 0);
+    assert_int_equal(a.rx.got, N);
+    assert_int_equal(a.peeked, N - 1); /* all but the first */
+    assert_int_equal(p->b.msgs_in, 1 + N);
+    assert_false(linkio_has_backlog(&p->b));
+}
+
+static void test_linkio_read_ahead_stops_peeking_when_told(void **state)
+{
+    struct pair *p = *state;
+    enum { N = 20 };
+    struct link_msg want[N];
+    send_samples(p, want, N);
+    struct ahead a = {.rx = {want, N, 0, 0, 0}, .peek_stop_at = 2};
+    assert_int_equal(linkio_read_ahead(&p->b, p->fb, 1u << 20, ahead_msg, ahead_peek, &a), 0);
+    assert_int_equal(a.rx.got, N);
+    assert_int_equal(a.peeked, 2);
+}
+
+/* A callback that stops the read: what was decoded ahead is neither
+ * dispatched nor shown again, and is not counted. */
+static void test_linkio_read_ahead_stops_at_once_mid_batch(void **state)
+{
+    struct pair *p = *state;
+    enum { N = 20 };
+    struct link_msg want[N];
+    send_samples(p, want, N);
+    struct ahead a = {.rx = {want, N, 0, 3, 7}};
+    assert_int_equal(linkio_read_ahead(&p->b, p->fb, 1u << 20, ahead_msg, ahead_peek, &a), 7);
+    assert_int_equal(a.rx.got, 3);
+    assert_int_equal(a.peeked, a.peeked_at_stop);
+    assert_int_equal(a.peeked, 2 + LINKIO_AHEAD); /* the 3rd's look-ahead */
+    assert_int_equal(p->b.msgs_in, 1 + 3);
+}
+
+/* An undecodable message behind good ones: they are dispatched first, it
+ * is never shown, and the error is the one linkio_read reports. */
+static void test_linkio_read_ahead_reports_a_decode_error_at_its_turn(void **state)
+{
+    struct pair *p = *state;
+    peer_hello(p);
+    struct link_msg want[3];
+    struct buf raw = BUF_INIT;
+    for (unsigned i = 0; i < 3; i++) {
+        want[i] = sample_msg(i + 1);
+        assert_true(link_encode(&raw, &want[i]) > 0);
+    }
+    static const uint8_t bad[] = {0, 0, 0, 3, 0x92, 0x3f, 0x00}; /* type 63 */
+    buf_append(&raw, bad, sizeof bad);
+    write_compressed_raw(p->fa, buf_head(&raw), buf_readable(&raw));
+    buf_deinit(&raw);
+    struct ahead a = {.rx = {want, 3, 0, 0, 0}};
+    assert_int_equal(linkio_read_ahead(&p->b, p->fb, 1u << 20, ahead_msg, ahead_peek, &a), -1);
+    assert_string_equal(p->b.err, "decode: unknown type 63");
+    assert_int_equal(a.rx.got, 3);
+    assert_int_equal(a.peeked, 2); /* the second and third: the first went at once */
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, pair_setup, pair_teardown)
 
 int main(void)
@@ -709,6 +826,10 @@ int main(void)
         T(test_linkio_carries_max_size_message_and_releases_buffers),
         T(test_linkio_send_rejects_invalid_message),
         T(test_linkio_deinit_is_safe_on_zeroed_struct_and_twice),
+        T(test_linkio_read_ahead_shows_messages_before_dispatching_them_in_order),
+        T(test_linkio_read_ahead_stops_peeking_when_told),
+        T(test_linkio_read_ahead_stops_at_once_mid_batch),
+        T(test_linkio_read_ahead_reports_a_decode_error_at_its_turn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -138,6 +138,39 @@ static void test_strtab_tables_hash_under_different_keys(void **state)
     assert_true(a.k0 != b.k0 || a.k1 != b.k1);
 }
 
+/* The hash a prefetcher computes ahead is the one lookups use, across a
+ * rehash; a lookup given a wrong one finds nothing rather than another
+ * name's node. */
+static void test_strtab_lookup_with_a_hash_from_before(void **state)
+{
+    struct strtab t;
+    strtab_init(&t);
+    assert_null(strtab_bucket(&t, strtab_hash(&t, "x", 1))); /* no buckets yet */
+    strtab_prefetch(&t, 1);                                  /* nor a fault */
+    assert_null(strtab_find_hashed(&t, "x", 1, 1));
+    char k[32];
+    int n = key(k, sizeof k, 3);
+    uint32_t h3 = strtab_hash(&t, k, (size_t)n);
+    struct thing *v[1000];
+    for (int i = 0; i < 1000; i++) /* grows several times */
+        v[i] = thing_add(&t, i, k, (size_t)key(k, sizeof k, i));
+    n = key(k, sizeof k, 3);
+    assert_int_equal(v[3]->node.hash, h3);
+    assert_ptr_equal(strtab_find_hashed(&t, k, (size_t)n, h3), &v[3]->node);
+    struct strnode *b = strtab_bucket(&t, h3);
+    while (b && b->hash != h3)
+        b = b->next;
+    assert_ptr_equal(b, &v[3]->node);
+    /* Another name's hash: that name's node is not an answer for this one. */
+    assert_null(strtab_find_hashed(&t, k, (size_t)n, v[4]->node.hash));
+    assert_null(strtab_find_hashed(&t, "user.4", 6, h3));
+    for (int i = 0; i < 1000; i++) {
+        strtab_remove(&t, &v[i]->node);
+        free(v[i]);
+    }
+    strtab_deinit(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -145,6 +178,7 @@ int main(void)
         cmocka_unit_test(test_strtab_names_are_bytes_of_their_own_length),
         cmocka_unit_test(test_strtab_iteration_visits_each_once_and_tolerates_removing),
         cmocka_unit_test(test_strtab_tables_hash_under_different_keys),
+        cmocka_unit_test(test_strtab_lookup_with_a_hash_from_before),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -377,6 +377,83 @@ static void test_memory_engine_lists_topic_states(void **state)
     engine_free(e);
 }
 
+/* engine_prefetch is a hint: with few topics the memory engine declines it;
+ * with many, what it hashed ahead never decides a lookup, even when the
+ * name's bytes at the same place changed before the publish came (a
+ * read buffer reused), and a name it was told of may be new. */
+static void test_memory_engine_prefetch_is_only_a_hint(void **state)
+{
+    char err[256];
+    struct engine_opts o = {.max_topics = 6000,
+                            .history_bytes = 16 << 20, /* no eviction drops a topic */
+                            .rules = history_rules_new(),
+                            .on_message = on_message,
+                            .now_ms = fake_clock};
+    struct engine *e = engine_new("memory", &o, err, sizeof err);
+    assert_non_null(e);
+    assert_int_equal(engine_prefetch(e, S("t0")), 0); /* no topics: no use */
+    char name[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(name, sizeof name, "t%d", i);
+        assert_int_equal(publish(e, name).pos.seq, 1);
+    }
+    for (int i = 0; i < 5000; i++) { /* each told ahead, as the hub does */
+        snprintf(name, sizeof name, "t%d", i);
+        assert_int_equal(engine_prefetch(e, S(name)), 1);
+        assert_int_equal(publish(e, name).pos.seq, 2);
+    }
+    /* Told of t1 and t2, then the same bytes say t3 and t4. */
+    char a[8] = "t1", b[8] = "t2";
+    engine_prefetch(e, S(a));
+    engine_prefetch(e, S(b));
+    memcpy(a, "t3", 2);
+    memcpy(b, "t4", 2);
+    assert_int_equal(publish(e, a).pos.seq, 3);
+    assert_int_equal(publish(e, b).pos.seq, 3);
+    assert_int_equal(read_since(e, "t1", 0, NULL).pos.seq, 2);
+    assert_int_equal(read_since(e, "t2", 0, NULL).pos.seq, 2);
+    /* A new name, told ahead, and one never told. */
+    engine_prefetch(e, S("new"));
+    assert_int_equal(publish(e, "new").pos.seq, 1);
+    assert_int_equal(publish(e, "new2").pos.seq, 1);
+    struct engine_stats st;
+    engine_stats(e, &st);
+    assert_int_equal(st.topics, 5002);
+    assert_int_equal(st.evicted_budget, 0);
+    engine_free(e);
+}
+
+/* Many topics, each told ahead as the hub does: budget eviction still
+ * takes the hub's oldest messages first. */
+static void test_memory_engine_budget_evicts_oldest_across_many_topics(void **state)
+{
+    struct engine *e = memory(6000, NULL, NULL); /* 1 MiB: about 10,000 messages */
+    char name[32];
+    for (int round = 0; round < 4; round++)
+        for (int i = 0; i < 5000; i++) {
+            snprintf(name, sizeof name, "t%d", i);
+            engine_prefetch(e, S(name));
+            assert_int_equal(publish(e, name).pos.seq, (uint64_t)round + 1);
+        }
+    struct engine_stats st;
+    engine_stats(e, &st);
+    assert_true(st.evicted_budget >= 9000);
+    assert_int_equal(st.evicted_budget + st.history_messages, 20000);
+    /* The oldest went first: what is left is the newest publishes, the
+     * g-th (0-based) being round g / 5000 of topic g % 5000. */
+    uint64_t first_kept = 20000 - st.history_messages;
+    for (int i = 0; i < 5000; i += 7) {
+        snprintf(name, sizeof name, "t%d", i);
+        struct read_seen r = read_since(e, name, 0, NULL);
+        assert_int_equal(r.pos.seq, 4);
+        uint64_t round = 0;
+        while (round * 5000 + (uint64_t)i < first_kept)
+            round++;
+        assert_int_equal(r.first_seq, round + 1);
+    }
+    engine_free(e);
+}
+
 /* ---- memory-deferred ----------------------------------------------------------- */
 
 static struct engine *deferred(struct ev_loop *loop)
@@ -449,6 +526,8 @@ int main(void)
         cmocka_unit_test(test_memory_engine_keeps_an_unwanted_empty_state_for_its_linger),
         cmocka_unit_test(test_memory_engine_keeps_to_max_topics),
         cmocka_unit_test(test_memory_engine_lists_topic_states),
+        cmocka_unit_test(test_memory_engine_prefetch_is_only_a_hint),
+        cmocka_unit_test(test_memory_engine_budget_evicts_oldest_across_many_topics),
         cmocka_unit_test(test_deferred_engine_answers_on_later_turns_in_call_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
