@@ -79,7 +79,7 @@ static void refuse_interest(struct edge_link *l, const struct link_msg *m, int h
  * a topic entry made again since from the one that asked. */
 struct interest_ask {
     struct hub *h;
-    uint64_t gen;
+    uint32_t gen;
     uint32_t len;
     char topic[];
 };
@@ -115,7 +115,7 @@ static void on_engine_interest(void *ctx, int status, const struct engine_pos *p
 
 static void ask_engine_interest(struct hub *h, struct interest_topic *t)
 {
-    t->gen = ++h->interest_gen;
+    t->gen = (uint32_t)++h->interest_gen; /* compared for equality only: wrapping is fine */
     struct interest_ask *a = xmalloc(sizeof *a + t->node.len);
     a->h = h;
     a->gen = t->gen;

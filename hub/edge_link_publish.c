@@ -249,5 +249,5 @@ void edge_link_on_moved(void *ud, struct link_str topic, const struct engine_pos
      * while its INTEREST_ADD waits, and the answer tells it where the
      * topic stands. */
     for (uint32_t k = 0; k < t->n; k++)
-        edge_link__send(t->members[k].owner, &m);
+        edge_link__send(interest_slots(t)[k].owner, &m);
 }

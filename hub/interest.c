@@ -46,8 +46,8 @@ struct interest *interest_new(size_t max_peer_topics)
 static void topic_free(void *v)
 {
     struct interest_topic *tp = v;
-    if (tp->members != &tp->one)
-        free(tp->members);
+    if (tp->cap_log2)
+        free(tp->slots.many);
     free(tp);
 }
 
@@ -171,12 +171,12 @@ static struct interest_member *member_new(struct interest_topic *tp)
 
 /* The membership of p in tp, or NULL: a walk of tp's members, which the
  * number of links bounds. */
-static struct interest_member *member_find(const struct interest_topic *tp,
-                                           const struct interest_peer *p)
+static struct interest_member *member_find(struct interest_topic *tp, const struct interest_peer *p)
 {
+    struct interest_slot *s = interest_slots(tp);
     for (uint32_t k = 0; k < tp->n; k++)
-        if (tp->members[k].m->peer == p)
-            return tp->members[k].m;
+        if (s[k].m->peer == p)
+            return s[k].m;
     return NULL;
 }
 
@@ -187,8 +187,9 @@ static int member_unlink(struct interest *t, struct interest_member *m)
 {
     struct interest_topic *tp = m->topic;
     hold_free(m);
-    struct interest_slot last = tp->members[--tp->n];
-    tp->members[m->slot] = last;
+    struct interest_slot *s = interest_slots(tp);
+    struct interest_slot last = s[--tp->n];
+    s[m->slot] = last;
     last.m->slot = m->slot;
     *m->pprev = m->pnext;
     if (m->pnext)
@@ -237,26 +238,26 @@ int interest_add(struct interest *t, struct interest_peer *p, struct link_str to
     if (!tp) {
         tp = xcalloc(1, sizeof *tp + strtab_name_room(topic.len));
         tp->state = INTEREST_PENDING;
-        tp->members = &tp->one;
-        tp->cap = 1;
         strtab_add(&t->topics, &tp->node, topic.ptr, topic.len);
         rc = 2;
     }
-    if (tp->n == tp->cap) {
+    if (tp->n == (tp->cap_log2 ? 1u << tp->cap_log2 : 1u)) {
         /* From the inline one to an array of 4, then doubling. */
-        uint32_t cap = tp->cap == 1 ? 4 : tp->cap * 2;
-        if (tp->members == &tp->one) {
-            tp->members = xmalloc(cap * sizeof *tp->members);
-            tp->members[0] = tp->one;
+        if (!tp->cap_log2) {
+            struct interest_slot one = tp->slots.one;
+            tp->slots.many = xmalloc(4 * sizeof *tp->slots.many);
+            tp->slots.many[0] = one;
+            tp->cap_log2 = 2;
         } else {
-            tp->members = xrealloc(tp->members, cap * sizeof *tp->members);
+            tp->cap_log2++;
+            tp->slots.many =
+                xrealloc(tp->slots.many, ((size_t)1 << tp->cap_log2) * sizeof *tp->slots.many);
         }
-        tp->cap = cap;
     }
     m = member_new(tp);
     m->peer = p;
     m->slot = tp->n;
-    tp->members[tp->n++] = (struct interest_slot){p->owner, m};
+    interest_slots(tp)[tp->n++] = (struct interest_slot){p->owner, m};
     m->pnext = p->members;
     if (m->pnext)
         m->pnext->pprev = &m->pnext;
@@ -338,24 +339,25 @@ void interest_deliver(struct interest *t, struct interest_topic *tp, uint64_t se
     tp->seq = seq;
     /* The callbacks only queue output: they change no interest, so tp and
      * its members stay put for the whole walk. Without holds (the usual
-     * case) the owners inline in members[] are all it reads: no load
+     * case) the owners inline in the slots are all it reads: no load
      * through each membership. */
+    struct interest_slot *s = interest_slots(tp);
     if (!tp->holds) {
         for (uint32_t k = 0; k < tp->n; k++)
-            out->send(tp->members[k].owner, msg, len, out->ud);
+            out->send(s[k].owner, msg, len, out->ud);
         return;
     }
     for (uint32_t k = 0; k < tp->n; k++) {
-        struct interest_member *m = tp->members[k].m;
+        struct interest_member *m = interest_slots(tp)[k].m;
         struct interest_hold *h = m->hold;
         if (!h) {
-            out->send(tp->members[k].owner, msg, len, out->ud);
+            out->send(s[k].owner, msg, len, out->ud);
         } else if (seq <= h->skip_to) {
             /* covered by the replay it had */
         } else if (h->pending) {
             hold_push(m, seq, epoch, msg, len, out);
         } else {
-            out->send(tp->members[k].owner, msg, len, out->ud);
+            out->send(s[k].owner, msg, len, out->ud);
         }
         if (h && !h->pending && h->skip_to <= seq)
             hold_free(m);
@@ -370,7 +372,7 @@ void interest_moved(struct interest_topic *tp, uint64_t seq, struct link_str epo
     tp->epoch[epoch.len] = '\0';
     tp->seq = seq;
     for (uint32_t k = 0; k < tp->n; k++) {
-        struct interest_member *m = tp->members[k].m;
+        struct interest_member *m = interest_slots(tp)[k].m;
         if (!m->hold)
             continue;
         if (m->hold->pending)

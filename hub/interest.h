@@ -24,7 +24,7 @@
  * so are later live messages at or below it.
  *
  * Invariants, whenever no call runs:
- *   topic:  members[0, n) are its memberships, members[k].m->slot == k, n >= 1;
+ *   topic:  interest_slots(tp)[0, n) are its memberships, slot k's m->slot == k, n >= 1;
  *           holds counts those whose hold is not NULL.
  *   hold:   exists iff pending > 0 or skip_to > topic->seq; its held
  *           messages are in the order they came (increasing seqs within an
@@ -64,22 +64,32 @@ struct interest_slot {
     struct interest_member *m;
 };
 
-/* 136 bytes and the name in one allocation (160 bytes for a name of up to
+/* 120 bytes and the name in one allocation (144 bytes for a name of up to
  * 15) with the first member inline, slot and membership: most topics have
  * one interested link (a topic of one's own). */
 struct interest_topic {
-    uint64_t gen; /* the caller's: which engine call the entry waits for */
     uint64_t seq; /* last live seq fanned out (or the engine's position)... */
-    struct interest_slot
-        *members; /* unordered; removal swaps the last one in; &one while cap is 1 */
-    struct interest_slot one;
-    uint32_t n, cap;
+    /* The member slots, unordered (removal swaps the last one in): the one
+     * inline while cap_log2 is 0, else 1 << cap_log2 of them in many. */
+    union {
+        struct interest_slot one;
+        struct interest_slot *many;
+    } slots;
+    uint32_t n;
+    uint32_t gen;                   /* the caller's: which engine call the entry waits for */
+    uint32_t holds;                 /* members with a hold: while 0, fan-out reads only slots */
     uint8_t state;                  /* the caller's enum interest_state */
+    uint8_t cap_log2;               /* see slots */
     char epoch[LINK_MAX_EPOCH + 1]; /* ... in this epoch (see above) */
-    uint32_t holds;                 /* members with a hold: while 0, fan-out reads only members[] */
     struct interest_member one_m;   /* the first membership (one_m.topic NULL: unused) */
     struct strnode node;            /* in the table, the name right behind it: last */
 };
+
+/* tp's member slots, n of them. */
+static inline struct interest_slot *interest_slots(struct interest_topic *tp)
+{
+    return tp->cap_log2 ? tp->slots.many : &tp->slots.one;
+}
 
 /* A link's memberships are a list through them: finding one walks the
  * topic's members instead (interest_member_of), so a membership costs no

@@ -81,13 +81,13 @@ static void test_interest_fans_out_once_per_link_in_seq_order(void **state)
     assert_int_equal(interest_add(t, p1, link_str_c("t"), &m), 2); /* new to the hub */
     assert_int_equal(m->topic->state, INTEREST_PENDING);
     struct interest_topic *tp = m->topic;
-    assert_ptr_equal(tp->members, &tp->one); /* one link: inline, no array */
+    assert_ptr_equal(interest_slots(tp), &tp->slots.one); /* one link: inline, no array */
     ready(m->topic, 0, "epoch001");
     assert_int_equal(interest_add(t, p1, link_str_c("t"), &m), 0); /* idempotent */
     assert_int_equal(interest_add(t, p2, link_str_c("t"), &m), 1);
-    assert_ptr_not_equal(tp->members, &tp->one); /* two: both moved to an array */
-    assert_ptr_equal(tp->members[0].owner, (void *)1);
-    assert_ptr_equal(tp->members[1].owner, (void *)2);
+    assert_ptr_not_equal(interest_slots(tp), &tp->slots.one); /* two: both moved to an array */
+    assert_ptr_equal(interest_slots(tp)[0].owner, (void *)1);
+    assert_ptr_equal(interest_slots(tp)[1].owner, (void *)2);
     deliver(t, "t", 1);
     deliver(t, "t", 2);
     deliver(t, "t", 2); /* a duplicate: dropped */
@@ -157,7 +157,7 @@ static void test_interest_memberships_are_found_listed_and_reused(void **state)
     assert_ptr_equal(m[3], &tp->one_m);
     assert_int_equal(tp->n, 3);
     for (uint32_t k = 0; k < tp->n; k++)
-        assert_int_equal(tp->members[k].m->slot, k);
+        assert_int_equal(interest_slots(tp)[k].m->slot, k);
     /* p[1] on three topics, alone on two of them. */
     interest_add(t, p[1], link_str_c("a"), &m[0]);
     interest_add(t, p[1], link_str_c("b"), &m[0]);
@@ -200,7 +200,7 @@ static void test_interest_holds_live_messages_behind_a_resume(void **state)
     assert_int_equal(got[2][0], 7);
     assert_false(interest_holds(m2, id));
     assert_null(m2->hold);
-    assert_int_equal(m1->topic->holds, 0); /* fan-out reads members[] alone again */
+    assert_int_equal(m1->topic->holds, 0); /* fan-out reads the slots alone again */
     assert_int_equal(p2->held_bytes, 0);
     deliver(t, "t", 8);
     assert_int_equal(ngot[1], 4);
@@ -302,10 +302,55 @@ static void test_interest_drops_stale_copies_of_another_epoch(void **state)
     interest_free(t);
 }
 
+/* Many links on one topic: the slots grow from the inline one to arrays of
+ * 4, 8, 16 and 32, fan-out reaches every link once, and removals keep each
+ * membership's slot right. */
+static size_t many_got[40];
+static void on_send_many(void *owner, const uint8_t *msg, size_t len, void *ud)
+{
+    many_got[(intptr_t)owner]++;
+}
+
+static void test_interest_slots_grow_and_stay_consistent(void **state)
+{
+    reset();
+    static const struct interest_out out = {
+        .send = on_send_many, .overflow = on_overflow, .max_held = 1024};
+    struct interest *t = interest_new(SIZE_MAX);
+    struct interest_peer *p[40];
+    struct interest_member *m;
+    memset(many_got, 0, sizeof many_got);
+    for (intptr_t i = 0; i < 40; i++) {
+        p[i] = interest_peer_new(t, (void *)i);
+        interest_add(t, p[i], link_str_c("t"), &m);
+    }
+    struct interest_topic *tp = interest_find(t, link_str_c("t"));
+    ready(tp, 0, "epoch001");
+    assert_int_equal(tp->n, 40);
+    uint64_t seq = 1;
+    interest_deliver(t, tp, seq, E1, (const uint8_t *)&seq, sizeof seq, &out);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(many_got[i], 1);
+    for (int i = 0; i < 40; i += 2) /* every other one leaves, the first one too */
+        assert_int_equal(interest_remove(t, p[i], link_str_c("t")), 1);
+    assert_int_equal(tp->n, 20);
+    for (uint32_t k = 0; k < tp->n; k++)
+        assert_int_equal(interest_slots(tp)[k].m->slot, k);
+    seq = 2;
+    interest_deliver(t, tp, seq, E1, (const uint8_t *)&seq, sizeof seq, &out);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(many_got[i], i % 2 ? 2 : 1);
+    for (int i = 0; i < 40; i++)
+        interest_peer_free(t, p[i], NULL, NULL);
+    assert_int_equal(interest_topic_count(t), 0);
+    interest_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_interest_fans_out_once_per_link_in_seq_order),
+        cmocka_unit_test(test_interest_slots_grow_and_stay_consistent),
         cmocka_unit_test(test_interest_keeps_the_per_link_limit_and_forgets_with_the_last_link),
         cmocka_unit_test(test_interest_memberships_are_found_listed_and_reused),
         cmocka_unit_test(test_interest_holds_live_messages_behind_a_resume),
