@@ -1,26 +1,31 @@
-/* Hash table from byte-string keys to pointers (chained, power-of-two sized,
- * grows at load 1). Keys are copied into the entry. The hash is SipHash-1-3
- * with a random per-table key, so clients choosing topic names cannot
- * degrade lookups into linear scans (hash flooding). */
+/* Hash table from byte-string keys to pointers: a common/strtab whose
+ * nodes are allocated here, each holding a value and a copy of its key
+ * (NUL-terminated, so string keys can be printed). Chained, power-of-two
+ * sized, grows at load 1, SipHash-1-3 under a random per-table key, so
+ * clients choosing topic names cannot degrade lookups into linear scans
+ * (hash flooding). For objects that can hold their own name, use strtab
+ * directly and save the entry. */
 #ifndef SPOKE_DICT_H
 #define SPOKE_DICT_H
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/siphash.h"
+#include "common/strtab.h"
+
 struct dict_entry {
-    struct dict_entry *next;
-    uint64_t hash;
     void *value;
-    uint32_t klen;
-    char key[]; /* klen bytes, then a NUL so string keys can be printed */
+    struct strnode node; /* node.name: the key (node.len bytes, then a NUL) */
 };
 
 struct dict {
-    struct dict_entry **table;
-    size_t size; /* buckets, a power of two (0 before the first insert) */
-    size_t count;
-    uint64_t k0, k1;
+    struct strtab t;
 };
+
+static inline size_t dict_count(const struct dict *d)
+{
+    return d->t.count;
+}
 
 void dict_init(struct dict *d);
 /* Frees every entry, calling free_value(value) on each if non-NULL. */
@@ -43,14 +48,9 @@ void dict_shrink(struct dict *d);
  *   struct dict_iter it; dict_iter_init(&it, d);
  *   for (struct dict_entry *e; (e = dict_next(&it)); ) ... */
 struct dict_iter {
-    const struct dict *d;
-    size_t bucket;
-    struct dict_entry *next;
+    struct strtab_iter it;
 };
 void dict_iter_init(struct dict_iter *it, const struct dict *d);
 struct dict_entry *dict_next(struct dict_iter *it);
-
-/* SipHash-1-3 of (p, n) under key (k0, k1). */
-uint64_t siphash13(uint64_t k0, uint64_t k1, const void *p, size_t n);
 
 #endif

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "common/dict.h" /* siphash13 */
+#include "common/siphash.h"
 #include "common/xalloc.h"
 
 #define STRTAB_MIN_SIZE 16

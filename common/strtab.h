@@ -1,8 +1,8 @@
 /* A hash table of objects by a name they hold themselves: each object ends
  * with a struct strnode, its name copied right behind it, so an entry
  * costs 16 bytes and the name inside the object's own allocation instead
- * of a separate dict entry (common/dict.h: a 48-byte allocation for a short
- * key). For tables with one entry per topic, where that difference is most
+ * of a separate allocation for it (a common/dict entry: a strnode, a value
+ * pointer and a copy of the key, 48 bytes for a short key). For tables with one entry per topic, where that difference is most
  * of what a topic costs. Chained, power-of-two sized, grows at load 1; the
  * hash is SipHash-1-3 under a random per-table key (hash flooding), kept
  * in 32 bits.

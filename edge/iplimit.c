@@ -86,15 +86,15 @@ void iplimit_release(struct iplimit *l, struct dict_entry *e)
 {
     if (!e)
         return;
-    struct stripe *s = stripe_of(l, (const uint8_t *)e->key, e->klen);
+    struct stripe *s = stripe_of(l, (const uint8_t *)e->node.name, e->node.len);
     pthread_mutex_lock(&s->mu);
     uintptr_t left = (uintptr_t)e->value - 1;
     if (left) {
         e->value = (void *)left;
     } else {
         uint8_t key[16]; /* dict_delete frees e, key included (4 or 8 bytes) */
-        size_t n = e->klen;
-        memcpy(key, e->key, n);
+        size_t n = e->node.len;
+        memcpy(key, e->node.name, n);
         dict_delete(&s->counts, key, n);
     }
     pthread_mutex_unlock(&s->mu);

@@ -52,7 +52,7 @@ void sends_fail_all(struct sends *s, int code, const char *reason);
 /* Waiting sends in all. */
 static inline size_t sends_count(const struct sends *s)
 {
-    return s->waiting.count;
+    return dict_count(&s->waiting);
 }
 
 #endif

@@ -227,7 +227,7 @@ void cluster_metrics(const struct cluster *c, struct buf *b)
         {M_CONFLICT, NULL, c->state == CLUSTER_OUT},
         {M_HUBS, NULL, fresh ? (double)c->nlisted : 1},
         {M_AGE, NULL, c->read_at > 0 ? ev_now(c->loop) - c->read_at : -1.0},
-        {M_REMOTE, NULL, fresh ? (double)c->routes.count : 0},
+        {M_REMOTE, NULL, fresh ? (double)dict_count(&c->routes) : 0},
         {M_DIRECTS, "direction=\"sent\"", (double)s->directs_sent},
         {M_DIRECTS, "direction=\"received\"", (double)s->directs_received},
         {M_RESULTS, "direction=\"sent\"", (double)s->results_sent},

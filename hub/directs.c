@@ -168,7 +168,7 @@ void directs_foreach_target(struct directs *d, uint64_t min, void (*fn)(uint64_t
     dict_iter_init(&it, &d->targets);
     for (struct dict_entry *e; (e = dict_next(&it));) {
         uint64_t id;
-        memcpy(&id, e->key, 8);
+        memcpy(&id, e->node.name, 8);
         if (id <= min)
             continue;
         if (n == cap) {
@@ -198,7 +198,7 @@ size_t directs_expire(struct directs *d, double before)
 
 size_t directs_count(const struct directs *d)
 {
-    return d->records.count;
+    return dict_count(&d->records);
 }
 
 size_t directs_count_for(const struct directs *d, uint64_t target)

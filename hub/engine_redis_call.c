@@ -439,8 +439,8 @@ struct rtopic *redis__topic_make(struct rshard *sh, struct link_str topic)
     rt = xcalloc(1, sizeof *rt);
     struct dict_entry *de = dict_add(&sh->topics, topic.ptr, topic.len, rt);
     rt->sh = sh;
-    rt->name = de->key;
-    rt->len = de->klen;
+    rt->name = de->node.name;
+    rt->len = de->node.len;
     rt->sample_ms = redis__now_ms(sh->re);
     return rt;
 }

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
-#include "common/dict.h"
+#include "common/siphash.h"
 
 static void refill(struct epoch_source *s)
 {

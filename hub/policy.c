@@ -152,15 +152,17 @@ static void log_override_changes(const struct policy *b0, const struct dict *o0,
         struct dict_iter it;
         dict_iter_init(&it, sides[s]);
         for (struct dict_entry *e; (e = dict_next(&it));) {
-            if (s == 1 && mask_of(o0, e->key, e->klen))
+            if (s == 1 && mask_of(o0, e->node.name, e->node.len))
                 continue; /* seen from the other side */
             struct policy before, after;
-            policy_effective(b0, o0, e->key, e->klen, &before);
-            policy_effective(b1, o1, e->key, e->klen, &after);
+            policy_effective(b0, o0, e->node.name, e->node.len, &before);
+            policy_effective(b1, o1, e->node.name, e->node.len, &after);
             char prefix[80];
-            snprintf(prefix, sizeof prefix, "[edge.%s] ", e->key);
+            snprintf(prefix, sizeof prefix, "[edge.%s] ", e->node.name);
             log_changes(&before, &after,
-                        mask_of(o0, e->key, e->klen) | mask_of(o1, e->key, e->klen), how, prefix);
+                        mask_of(o0, e->node.name, e->node.len) |
+                            mask_of(o1, e->node.name, e->node.len),
+                        how, prefix);
         }
     }
 }

@@ -36,14 +36,14 @@ struct dict *policy_overrides_copy(const struct dict *d)
     for (struct dict_entry *e; (e = dict_next(&it));) {
         struct edge_override *o = xmalloc(sizeof *o);
         *o = *(const struct edge_override *)e->value;
-        dict_add(c, e->key, e->klen, o);
+        dict_add(c, e->node.name, e->node.len, o);
     }
     return c;
 }
 
 int policy_overrides_equal(const struct dict *a, const struct dict *b)
 {
-    size_t na = a ? a->count : 0, nb = b ? b->count : 0;
+    size_t na = a ? dict_count(a) : 0, nb = b ? dict_count(b) : 0;
     if (na != nb)
         return 0;
     if (!na)
@@ -51,7 +51,7 @@ int policy_overrides_equal(const struct dict *a, const struct dict *b)
     struct dict_iter it;
     dict_iter_init(&it, a);
     for (struct dict_entry *e; (e = dict_next(&it));) {
-        const struct edge_override *x = e->value, *y = dict_get(b, e->key, e->klen);
+        const struct edge_override *x = e->value, *y = dict_get(b, e->node.name, e->node.len);
         if (!y || x->mask != y->mask)
             return 0;
         for (size_t i = 0; i < policy_nkeys; i++)
@@ -85,9 +85,9 @@ int policy_doc_validate(const struct policy *base, const struct dict *ov, char *
     for (struct dict_entry *e; (e = dict_next(&it));) {
         struct policy p;
         char why[200];
-        policy_effective(base, ov, e->key, e->klen, &p);
+        policy_effective(base, ov, e->node.name, e->node.len, &p);
         if (policy_validate(&p, why, sizeof why) < 0) {
-            snprintf(err, errlen, "[edge.%s]: %s", e->key, why);
+            snprintf(err, errlen, "[edge.%s]: %s", e->node.name, why);
             return -1;
         }
     }
@@ -125,7 +125,7 @@ char *policy_doc_encode(const struct policy *base, const struct dict *ov,
                     json_object_set_new(
                         keys, policy_keys[i].name,
                         value_json(&policy_keys[i], policy_get(&o->values, &policy_keys[i])));
-            json_object_set_new(edges, e->key, keys);
+            json_object_set_new(edges, e->node.name, keys);
         }
     }
     json_t *doc =

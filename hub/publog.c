@@ -66,7 +66,7 @@ void publog_free(struct publog *pl)
 
 size_t publog_count(const struct publog *pl)
 {
-    return pl->recs.count;
+    return dict_count(&pl->recs);
 }
 
 static size_t make_key(char *out, const char *name, size_t len, uint32_t worker, uint64_t boot)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/dict.h"
+#include "common/siphash.h"
 #include "common/xalloc.h"
 
 /* Fixed keys: every hub must place every point and topic alike. */

@@ -72,5 +72,5 @@ void registry_remove(struct registry *r, const char *name, size_t len, uint32_t 
 
 size_t registry_count(const struct registry *r)
 {
-    return r->links.count;
+    return dict_count(&r->links);
 }

@@ -103,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct policy_doc_meta meta;
         if (policy_doc_decode(p, n, &base, &ov, &meta, err, sizeof err) == 0) {
             FUZZ_CHECK(policy_doc_validate(&base, ov, err, sizeof err) == 0);
-            FUZZ_CHECK(ov->count <= POLICY_DOC_MAX_EDGES);
+            FUZZ_CHECK(dict_count(ov) <= POLICY_DOC_MAX_EDGES);
             policy_overrides_free(ov);
         }
         break;

@@ -25,7 +25,7 @@ static void test_dict_finds_what_was_added_and_forgets_what_was_deleted(void **s
         key(k, sizeof k, i);
         dict_add(&d, k, strlen(k), (void *)(intptr_t)(i + 1));
     }
-    assert_int_equal(d.count, 1000);
+    assert_int_equal(d.t.count, 1000);
     for (int i = 0; i < 1000; i++) {
         key(k, sizeof k, i);
         assert_int_equal((intptr_t)dict_get(&d, k, strlen(k)), i + 1);
@@ -51,11 +51,11 @@ static void test_dict_iteration_tolerates_deleting_the_current_entry(void **stat
     dict_iter_init(&it, &d);
     int seen = 0;
     for (struct dict_entry *e; (e = dict_next(&it));) {
-        dict_delete(&d, e->key, e->klen);
+        dict_delete(&d, e->node.name, e->node.len);
         seen++;
     }
     assert_int_equal(seen, 300);
-    assert_int_equal(d.count, 0);
+    assert_int_equal(d.t.count, 0);
     dict_deinit(&d, NULL);
 }
 
@@ -68,15 +68,15 @@ static void test_dict_shrink_gives_back_the_table_of_a_flood(void **state)
         key(k, sizeof k, i);
         dict_add(&d, k, strlen(k), NULL);
     }
-    size_t peak = d.size;
+    size_t peak = d.t.size;
     assert_true(peak >= 100000);
     for (int i = 10; i < 100000; i++) {
         key(k, sizeof k, i);
         dict_delete(&d, k, strlen(k));
     }
     dict_shrink(&d);
-    assert_int_equal(d.count, 10);
-    assert_true(d.size <= 32);     /* at most twice the entries, 16 minimum */
+    assert_int_equal(d.t.count, 10);
+    assert_true(d.t.size <= 32);   /* at most twice the entries, 16 minimum */
     for (int i = 0; i < 10; i++) { /* still all there after the rehash */
         key(k, sizeof k, i);
         assert_non_null(dict_find(&d, k, strlen(k)));
@@ -86,8 +86,8 @@ static void test_dict_shrink_gives_back_the_table_of_a_flood(void **state)
         dict_delete(&d, k, strlen(k));
     }
     dict_shrink(&d);
-    assert_int_equal(d.size, 0);
-    assert_null(d.table);
+    assert_int_equal(d.t.size, 0);
+    assert_null(d.t.table);
     dict_add(&d, "again", 5, NULL); /* usable after shrinking to nothing */
     assert_non_null(dict_find(&d, "again", 5));
     dict_deinit(&d, NULL);
@@ -102,9 +102,9 @@ static void test_dict_shrink_keeps_a_table_that_is_still_used(void **state)
         key(k, sizeof k, i);
         dict_add(&d, k, strlen(k), NULL);
     }
-    size_t size = d.size;
+    size_t size = d.t.size;
     dict_shrink(&d); /* load 1: nothing to give back */
-    assert_int_equal(d.size, size);
+    assert_int_equal(d.t.size, size);
     dict_deinit(&d, NULL);
 }
 
@@ -112,8 +112,8 @@ static void test_dict_grows_at_load_one_by_doubling_and_keeps_every_entry(void *
 {
     struct dict d;
     dict_init(&d);
-    assert_int_equal(d.size, 0); /* no bucket array before the first insert */
-    assert_null(d.table);
+    assert_int_equal(d.t.size, 0); /* no bucket array before the first insert */
+    assert_null(d.t.table);
     assert_null(dict_find(&d, "x", 1));
     assert_null(dict_delete(&d, "x", 1));
     char k[32];
@@ -121,17 +121,17 @@ static void test_dict_grows_at_load_one_by_doubling_and_keeps_every_entry(void *
         key(k, sizeof k, i);
         dict_add(&d, k, strlen(k), (void *)(intptr_t)(i + 1));
     }
-    assert_int_equal(d.size, 16); /* 16 entries in 16 buckets: load 1 */
+    assert_int_equal(d.t.size, 16); /* 16 entries in 16 buckets: load 1 */
     key(k, sizeof k, 16);
     dict_add(&d, k, strlen(k), (void *)(intptr_t)17);
-    assert_int_equal(d.size, 32);
+    assert_int_equal(d.t.size, 32);
     for (int i = 17; i < 5000; i++) {
         key(k, sizeof k, i);
         dict_add(&d, k, strlen(k), (void *)(intptr_t)(i + 1));
-        assert_true(d.count <= d.size);
-        assert_int_equal(d.size & (d.size - 1), 0);
+        assert_true(d.t.count <= d.t.size);
+        assert_int_equal(d.t.size & (d.t.size - 1), 0);
     }
-    assert_int_equal(d.size, 8192);
+    assert_int_equal(d.t.size, 8192);
     for (int i = 0; i < 5000; i++) { /* every rehash kept every entry */
         key(k, sizeof k, i);
         assert_int_equal((intptr_t)dict_get(&d, k, strlen(k)), i + 1);
@@ -152,8 +152,8 @@ static void test_dict_keys_are_copied_bytes_of_their_own_length(void **state)
     assert_int_equal((intptr_t)dict_get(&d, "ab", 2), 2);
     assert_int_equal((intptr_t)dict_get(&d, "", 0), 3);
     assert_null(dict_get(&d, "ab\0c", 4));
-    assert_int_equal(e->klen, 5);
-    assert_memory_equal(e->key, "ab\0cd", 6); /* and a NUL after the key */
+    assert_int_equal(e->node.len, 5);
+    assert_memory_equal(e->node.name, "ab\0cd", 6); /* and a NUL after the key */
     dict_deinit(&d, NULL);
 }
 
@@ -199,10 +199,10 @@ static void test_dict_deleting_some_current_entries_keeps_the_rest_in_the_walk(v
     for (struct dict_entry *e; (e = dict_next(&it));) {
         n++;
         if ((intptr_t)e->value % 2)
-            assert_int_equal((intptr_t)dict_delete(&d, e->key, e->klen) % 2, 1);
+            assert_int_equal((intptr_t)dict_delete(&d, e->node.name, e->node.len) % 2, 1);
     }
     assert_int_equal(n, 500);
-    assert_int_equal(d.count, 250);
+    assert_int_equal(d.t.count, 250);
     for (int i = 0; i < 500; i++) {
         key(k, sizeof k, i);
         assert_int_equal(dict_find(&d, k, strlen(k)) != NULL, i % 2 == 0);
@@ -230,8 +230,8 @@ static void test_dict_deinit_frees_each_value_once(void **state)
     freed = 0;
     dict_deinit(&d, count_free);
     assert_int_equal(freed, 100);
-    assert_int_equal(d.count, 0);
-    assert_null(d.table);
+    assert_int_equal(d.t.count, 0);
+    assert_null(d.t.table);
 }
 
 static void test_dict_shrink_stops_at_16_buckets(void **state)
@@ -248,7 +248,7 @@ static void test_dict_shrink_stops_at_16_buckets(void **state)
         dict_delete(&d, k, strlen(k));
     }
     dict_shrink(&d);
-    assert_int_equal(d.size, 16); /* 3 entries would fit 8, but not below 16 */
+    assert_int_equal(d.t.size, 16); /* 3 entries would fit 8, but not below 16 */
     dict_deinit(&d, NULL);
 }
 
@@ -259,8 +259,9 @@ static void test_dict_tables_hash_under_different_keys(void **state)
     struct dict a, b;
     dict_init(&a);
     dict_init(&b);
-    assert_false(a.k0 == b.k0 && a.k1 == b.k1);
-    assert_int_not_equal(siphash13(a.k0, a.k1, "topic", 5), siphash13(b.k0, b.k1, "topic", 5));
+    assert_false(a.t.k0 == b.t.k0 && a.t.k1 == b.t.k1);
+    assert_int_not_equal(siphash13(a.t.k0, a.t.k1, "topic", 5),
+                         siphash13(b.t.k0, b.t.k1, "topic", 5));
     /* The hash is a function of key and bytes only. */
     assert_int_equal(siphash13(1, 2, "topic", 5), siphash13(1, 2, "topic", 5));
     assert_int_not_equal(siphash13(1, 2, "topic", 5), siphash13(1, 2, "topiC", 5));
