@@ -101,6 +101,8 @@ static const struct field publish_fields[] = {
     FLD("user", F_STR, user, LINK_MAX_USER),
     FLD("pub_id", F_U64, pub_id, 0),
 };
+/* hub/edge_link_publish.c (edge_link_on_message) sets these fields one by
+ * one instead of zeroing a whole struct link_msg: add a field there too. */
 static const struct field message_fields[] = {
     FLD("topic", F_STR, topic, LINK_MAX_TOPIC),
     FLD("seq", F_U64, seq, 0),
