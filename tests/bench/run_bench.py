@@ -1424,15 +1424,24 @@ class Bench:
             res = lg.result
             hub_cpu = win.server_cpu.get("hub")
             routed = after["messages_out"] - before["messages_out"]
+            # What was asked for, not what the generator says it sent: a
+            # run that timed out or sent short is a loss, a copy too many
+            # a duplicate, and the hub's own count must agree.
+            expected = messages * links
+            dups = max(0, res["received"] - expected)
+            short = res.get("timed_out", False) or res["messages"] != messages
             sched = round(hub_sched1 - hub_sched0, 4) if hub_sched0 is not None and \
                 hub_sched1 is not None else None
             return {
                 "conditions": {"links": links, "topics": topics, "messages": messages,
                                "size": 16, "pub_links": 1},
-                "expected": res["expected"], "received": res["received"],
-                "lost": res["expected"] - res["received"], "seq_gaps": res["seq_gaps"],
-                # A seq gap fails the run as a loss does (main's exit status).
-                "check_failures": res["seq_gaps"],
+                "expected": expected, "received": res["received"],
+                "lost": max(0, expected - res["received"]), "duplicates": dups,
+                "seq_gaps": res["seq_gaps"], "timed_out": res.get("timed_out", False),
+                # A seq gap, a duplicate, a short run or a hub count that
+                # differs fails the run as a loss does (main's exit status).
+                "check_failures": res["seq_gaps"] + dups + int(short) +
+                int(routed != res["received"]),
                 "routed_message_links": routed,
                 "publishes_in": after["publishes_in"] - before["publishes_in"],
                 "hub_cpu_s": hub_cpu, "hub_sched_cpu_s": sched,
@@ -1469,6 +1478,9 @@ class Bench:
                 flag = bl.flags(r)
                 loss = "no loss" if r["lost"] == 0 else f"LOST {r['lost']}"
                 gaps = f", {r['seq_gaps']} SEQ GAPS" if r["seq_gaps"] else ""
+                if r["check_failures"] > r["seq_gaps"]:
+                    gaps += (f", CHECKS FAILED (duplicates {r['duplicates']}, timed out "
+                             f"{r['timed_out']}, hub routed {r['routed_message_links']})")
                 self.record("hubcap", r,
                             f"{key}: {messages} messages to {links} interested link(s) each "
                             f"({loss}{gaps}): {r['received']} message-links with "

@@ -71,6 +71,8 @@ struct lg_link {
     struct lg_replay replay;
     size_t frame, frame_off;
     struct lg_frame tail; /* the last, partial frame, compressed when needed */
+    struct lg_frame hb;   /* a HEARTBEAT between frames, its bytes in hb_bytes */
+    struct buf hb_bytes;
     const struct lg_frame *cur;
     uint64_t sent;   /* messages whose frame has started */
     uint64_t target; /* messages this link sends in all */
@@ -101,7 +103,8 @@ struct lg {
     struct sockaddr_storage ss;
     socklen_t sslen;
     uint32_t boot;
-    int phase; /* 0 linking, 1 interest, 2 ready, 3 measuring, 4 done */
+    int phase;     /* 0 linking, 1 interest, 2 ready, 3 measuring, 4 done */
+    int timed_out; /* the result came from the deadline, not the last message */
     int go_seen;
     ev_io ctl;
     ev_timer hb, deadline;

@@ -89,26 +89,19 @@ static int pub_pump(struct lg_link *l)
     for (;;) {
         if (!l->cur) {
             if (l->hb_due) {
-                /* A HEARTBEAT between frames: a frame of its own. */
-                struct buf hb;
-                buf_init(&hb);
+                /* A HEARTBEAT between frames: a frame of its own, written
+                 * (and waited for) like the others. */
                 struct link_msg m = {.type = LINK_HEARTBEAT, .time_ms = clock_wall_ms()};
-                lg_frame_one(&m, &hb);
-                size_t off = 0;
-                while (off < buf_readable(&hb)) {
-                    ssize_t n = write(l->fd, buf_head(&hb) + off, buf_readable(&hb) - off);
-                    if (n < 0 && errno == EINTR)
-                        continue;
-                    if (n < 0 && errno != EAGAIN)
-                        lg_fatal("link %u: write: %s", l->idx, strerror(errno));
-                    if (n > 0)
-                        off += (size_t)n;
-                    /* A blocked socket here is rare (between frames): spin. */
-                }
-                l->wire_out += off;
-                buf_deinit(&hb);
+                buf_reset(&l->hb_bytes);
+                lg_frame_one(&m, &l->hb_bytes);
+                l->hb = (struct lg_frame){.z = buf_head(&l->hb_bytes),
+                                          .zlen = buf_readable(&l->hb_bytes)};
+                l->cur = &l->hb;
+                l->frame_off = 0;
                 l->hb_due = 0;
             }
+        }
+        if (!l->cur) {
             if (l->sent >= l->target || g->phase != 3)
                 return 0;
             const struct lg_frame *f = &l->replay.frames[l->frame];
@@ -119,7 +112,10 @@ static int pub_pump(struct lg_link *l)
             for (unsigned i = g->o.rx_links; i < g->nlinks; i++)
                 sent_all += g->links[i].sent;
             uint32_t n = left < f->n ? (uint32_t)left : f->n;
-            if (sent_all + n > slowest_rx(g) + g->o.window)
+            /* A frame is sent whole, so with nothing in flight one always
+             * goes, whatever the window. */
+            uint64_t rx = slowest_rx(g);
+            if (sent_all > rx && sent_all + n > rx + g->o.window)
                 return 0; /* lg_progress calls again */
             if (n < f->n) {
                 lg_frame_prefix(f, n, &l->tail);
@@ -142,6 +138,10 @@ static int pub_pump(struct lg_link *l)
             }
             l->frame_off += (size_t)n;
             l->wire_out += (uint64_t)n;
+        }
+        if (l->cur == &l->hb) {
+            l->cur = NULL;
+            continue;
         }
         l->cur = NULL;
         l->frame = (l->frame + 1) % l->replay.nframes;
@@ -188,7 +188,7 @@ static void result(struct lg *g)
            "\"seq_gaps\":%llu,\"checked_links\":%u,\"wire_in\":%llu,\"raw_in\":%llu,"
            "\"wire_out\":%llu,\"replay_frames\":%llu,\"replay_plain\":%llu,\"replay_z\":%llu,"
            "\"setup_s\":%.3f,\"go_to_sent_s\":%.3f,\"go_to_done_s\":%.3f,\"cpu_s\":%.3f,"
-           "\"setup_cpu_s\":%.3f,\"message_links_per_s\":%.0f}\n",
+           "\"setup_cpu_s\":%.3f,\"message_links_per_s\":%.0f,\"timed_out\":%s}\n",
            g->o.rx_links, g->o.pub_links, g->o.topics, (unsigned long long)sent,
            (unsigned long long)(sent * g->o.rx_links), (unsigned long long)recv,
            (unsigned long long)(minr == UINT64_MAX ? 0 : minr), (unsigned long long)maxr,
@@ -198,7 +198,8 @@ static void result(struct lg *g)
            (unsigned long long)frames, (unsigned long long)frame_plain, (unsigned long long)frame_z,
            (double)(g->t_ready_ns - g->t_start_ns) / 1e9,
            g->t_sent_ns ? (double)(g->t_sent_ns - g->t_go_ns) / 1e9 : -1.0, go_s,
-           g->cpu_done - g->cpu_go, g->cpu_go, go_s > 0 ? (double)recv / go_s : 0.0);
+           g->cpu_done - g->cpu_go, g->cpu_go, go_s > 0 ? (double)recv / go_s : 0.0,
+           g->timed_out ? "true" : "false");
     fflush(stdout);
     /* The links stay open until stdin closes, so the orchestrator can read
      * the hub's per-link counters (/api/links) first. */
@@ -353,6 +354,7 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
     struct lg *g = w->data;
     fprintf(stderr, "spoke-linkgen: timed out %.0f s after go (slowest link %llu messages)\n",
             g->o.timeout_s, (unsigned long long)slowest_rx(g));
+    g->timed_out = 1;
     result(g);
 }
 

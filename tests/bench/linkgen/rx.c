@@ -137,8 +137,16 @@ static void take(struct lg_link *l, const uint8_t *p, size_t n)
         buf_append(&r->in, p, k);
         p += k;
         n -= k;
-        if (buf_readable(&r->in) == 4 && n)
-            return take(l, p, n); /* the length arrived: now the body */
+        if (have < 4 && buf_readable(&r->in) == 4) {
+            /* The length just arrived: the body may follow now or later. */
+            const uint8_t *h = buf_head(&r->in);
+            size_t body = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+            if (body > LINK_MAX_FIRST)
+                lg_fatal("link %u: the hub's first message is %zu bytes", l->idx, body);
+            if (n)
+                return take(l, p, n);
+            return;
+        }
         if (buf_readable(&r->in) >= 4 && buf_readable(&r->in) == want) {
             r->raw_in += want;
             dispatch(l);
