@@ -52,9 +52,11 @@ class Server:
                 mine.append(m["topic"])
                 if len(mine) == self.subs:
                     await asyncio.sleep(LAST_ACK_DELAY_S)
-                await ws.send(json.dumps({"op": "ack", "id": m.get("id"), "seq": 0}))
+                # Counted before it is sent: the generator may say READY
+                # as soon as it reads it.
                 with self.lock:
                     self.acked[me] += 1
+                await ws.send(json.dumps({"op": "ack", "id": m.get("id"), "seq": 0}))
         except websockets.ConnectionClosed:
             pass
 
@@ -79,7 +81,8 @@ def run_idle(port, conns, args, on_ready=None):
     """Runs the idle role to its RESULT, calling on_ready() when it says
     READY; returns (on_ready's value, the RESULT)."""
     p = subprocess.Popen([str(LOADGEN), "--role", "idle", "--url", f"ws://127.0.0.1:{port}/",
-                          "--conns", str(conns), "--duration", "0.2", "--topic", "t", *args],
+                          "--conns", str(conns), "--duration", "0.2", "--topic", "t",
+                          "--setup-timeout", "20", *args],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     out, seen = [], None
     try:  # stdin stays open until the RESULT: EOF would abort the generator

@@ -303,8 +303,8 @@ static void test_interest_drops_stale_copies_of_another_epoch(void **state)
 }
 
 /* Many links on one topic: the slots grow from the inline one to arrays of
- * 4, 8, 16 and 32, fan-out reaches every link once, and removals keep each
- * membership's slot right. */
+ * 4, 8, ... 64, fan-out reaches every link once, and removals keep each
+ * membership's slot right (the array keeps its size). */
 static size_t many_got[40];
 static void on_send_many(void *owner, const uint8_t *msg, size_t len, void *ud)
 {
@@ -327,6 +327,8 @@ static void test_interest_slots_grow_and_stay_consistent(void **state)
     struct interest_topic *tp = interest_find(t, link_str_c("t"));
     ready(tp, 0, "epoch001");
     assert_int_equal(tp->n, 40);
+    assert_int_equal(tp->cap_log2, 6); /* 64 slots for 40 */
+    assert_ptr_not_equal(interest_slots(tp), &tp->slots.one);
     uint64_t seq = 1;
     interest_deliver(t, tp, seq, E1, (const uint8_t *)&seq, sizeof seq, &out);
     for (int i = 0; i < 40; i++)
