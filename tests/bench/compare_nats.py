@@ -216,8 +216,12 @@ def run_system(system, make_cluster, fleet, prof, retries):
         retries)
     i = out["idle"]
     i["subscriptions"] = i.pop("snapshot")
+    # Fewer than one per connection: the memory figure is not of subscribed
+    # connections, and the run fails (main's exit status).
+    i["subscriptions_short"] = sum(v or 0 for v in i["subscriptions"].values()) < \
+        prof["idle_conns"]
     print(f"{system} idle: {prof['idle_conns']} conns, {i['alive']} alive, subscriptions "
-          f"{i['subscriptions']}; server RSS "
+          f"{i['subscriptions']}{' SHORT' if i['subscriptions_short'] else ''}; server RSS "
           f"{bl.fmt_bytes(i['server_rss_delta'])} = {i['server_bytes_per_conn']} B/conn "
           f"(edges {i['bytes_per_conn']} B/conn), edge CPU {i['edge_cpu_pct']}%{bl.flags(i)}",
           flush=True)
@@ -585,6 +589,9 @@ def main():
             print("  ".join("-" * w for w in bw))
     print("loss: " + (", ".join(f"{k} lost {v}" for k, v in lost.items()) if lost else
                       "none (received == expected in every run)"))
+    short = [s for s, runs in res.items() if runs["idle"].get("subscriptions_short")]
+    if short:
+        print("subscriptions short of one per idle connection: " + ", ".join(short))
     if gen_bound:
         print("generator-bound (the load generators used more CPU than the edges): "
               + ", ".join(gen_bound))
@@ -609,7 +616,7 @@ def main():
                                "results": res, "elapsed_s": round(time.monotonic() - t0, 1)},
                               indent=1) + "\n")
     print(f"{time.monotonic() - t0:.0f} s; results in {out}")
-    return 1 if lost else 0
+    return 1 if lost or short else 0
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -241,6 +242,20 @@ int main(int argc, char **argv)
     if (!fds || !span || !cpu)
         die("malloc");
     for (unsigned i = 0; i < subs; i++) {
+        /* Waits for the next connection, or the drainer's end: it writes
+         * its ready byte only after all of them, so a pipe readable before
+         * that means it died (EOF), and 30 s without either is a hang. */
+        struct pollfd pf[2] = {{.fd = lfd, .events = POLLIN}, {.fd = ready[0], .events = POLLIN}};
+        int pr;
+        while ((pr = poll(pf, 2, 30000)) < 0 && errno == EINTR)
+            ;
+        if (pr <= 0 || !(pf[0].revents & POLLIN)) {
+            fprintf(stderr, "spoke-sendfloor: the drainer made %u of %u connections and %s\n", i,
+                    subs, pr == 0 ? "stalled for 30 s" : "ended");
+            kill(child, SIGKILL);
+            waitpid(child, NULL, 0);
+            return 1;
+        }
         fds[i] = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fds[i] < 0)
             die("accept4");
