@@ -54,12 +54,6 @@ void buf_append_str(struct buf *b, const char *s)
     buf_append(b, s, strlen(s));
 }
 
-void buf_append_u8(struct buf *b, uint8_t v)
-{
-    buf_reserve(b, 1);
-    b->data[b->len++] = v;
-}
-
 void buf_printf(struct buf *b, const char *fmt, ...)
 {
     /* Format straight into the tail when it is big enough (the common case);

@@ -43,7 +43,13 @@ static inline void buf_append(struct buf *b, const void *p, size_t n)
     b->len += n;
 }
 void buf_append_str(struct buf *b, const char *s);
-void buf_append_u8(struct buf *b, uint8_t v);
+/* Inline: the msgpack writers (common/mpwrite.h) append most of a link
+ * message's bytes one at a time. */
+static inline void buf_append_u8(struct buf *b, uint8_t v)
+{
+    buf_reserve(b, 1);
+    b->data[b->len++] = v;
+}
 /* Appends printf-formatted text (no NUL terminator is counted in len). */
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Marks n bytes written into the tail (after buf_reserve) as readable. */

@@ -2,7 +2,6 @@
 #include "common/link.h"
 
 #include <limits.h>
-#include <msgpack.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 #include "common/enc.h"
 #include "common/hooks_conf.h"
 #include "common/mpcheck.h"
+#include "common/mpwrite.h"
 #include "common/msg.h"
 
 /* The layout is written once, in docs/protocol.md ("Link protocol": the
@@ -190,12 +190,20 @@ struct layout {
     const char *name;
     const struct field *fields;
     unsigned nfields;
+    size_t clear; /* bytes of struct link_msg link_decode clears first */
 };
 
-#define LAYOUT(n, f)                     \
-    {                                    \
-        n, f, sizeof(f) / sizeof((f)[0]) \
+/* policy and stats, the last 264 bytes of a struct link_msg, are cleared
+ * only for the one type each that carries them (link.h, link_decode). */
+#define LAYOUT_CLEARING(n, f, c)            \
+    {                                       \
+        n, f, sizeof(f) / sizeof((f)[0]), c \
     }
+#define LAYOUT(n, f) LAYOUT_CLEARING(n, f, offsetof(struct link_msg, policy))
+_Static_assert(offsetof(struct link_msg, stats) > offsetof(struct link_msg, policy) &&
+                   sizeof(struct link_msg) ==
+                       offsetof(struct link_msg, stats) + sizeof(struct link_stats),
+               "policy and stats must be the last members of struct link_msg");
 
 static const struct layout layouts[] = {
     [LINK_HELLO] = LAYOUT("hello", hello_fields),
@@ -207,8 +215,8 @@ static const struct layout layouts[] = {
     [LINK_DIRECT_RESULT] = LAYOUT("direct_result", direct_result_fields),
     [LINK_ERROR] = LAYOUT("error", error_fields),
     [LINK_HEARTBEAT] = LAYOUT("heartbeat", heartbeat_fields),
-    [LINK_POLICY] = LAYOUT("policy", policy_fields),
-    [LINK_STATS] = LAYOUT("stats", stats_fields),
+    [LINK_POLICY] = LAYOUT_CLEARING("policy", policy_fields, sizeof(struct link_msg)),
+    [LINK_STATS] = LAYOUT_CLEARING("stats", stats_fields, sizeof(struct link_msg)),
     [LINK_KICK] = LAYOUT("kick", kick_fields),
     [LINK_DRAIN] = LAYOUT("drain", drain_fields),
     [LINK_INTEREST_RESULT] = LAYOUT("interest_result", position_answer_fields),
@@ -246,93 +254,70 @@ struct link_str link_str_c(const char *s)
 
 /* ---- encoding */
 
-/* msgpack-c write callback: the packer writes straight into the caller's
- * buffer, so there is no intermediate sbuffer to copy from. link_encode
- * reserves the message's largest possible size first, so each piece is a
- * plain copy (no growth check per piece: a MESSAGE is about 15 of them). */
-static int pack_to_buf(void *data, const char *p, size_t n)
+/* Whether field f of m can be encoded: everything link_encode refuses. */
+static int field_ok(const struct field *f, const struct link_msg *m)
 {
-    struct buf *b = data;
-    if (n) /* an empty str or bin may come with a NULL pointer */
-        memcpy(b->data + b->len, p, n);
-    b->len += n;
-    return 0;
-}
-
-/* Everything link_encode can refuse, checked before anything is appended.
- * Sets *bound to the most bytes the encoding can take: the length prefix,
- * the array header (5) and type (9), and per field its header (at most 9
- * for an integer, 5 for a str or bin) and body. */
-static int encode_check(const struct layout *lay, const struct link_msg *m, size_t *bound)
-{
-    size_t b = 4 + 5 + 9;
-    for (unsigned i = 0; i < lay->nfields; i++) {
-        const struct field *f = &lay->fields[i];
-        b += 9;
-        if (f->kind == F_ENC && *FIELD_C(m, f, uint8_t) >= ENC_COUNT)
-            return -1;
-        if (f->kind == F_LONG && *FIELD_C(m, f, long) < 0)
-            return -1;
-        if (f->kind == F_STR || f->kind == F_BIN) {
-            const struct link_str *s = FIELD_C(m, f, struct link_str);
-            if (s->len && !s->ptr)
-                return -1;
-            if (f->kind == F_STR && s->len > f->max)
-                return -1;
-            if (s->len > LINK_MAX_MESSAGE)
-                return -1;
-            b += s->len;
-        }
+    switch (f->kind) {
+    case F_ENC: return *FIELD_C(m, f, uint8_t) < ENC_COUNT;
+    case F_LONG: return *FIELD_C(m, f, long) >= 0;
+    case F_STR:
+    case F_BIN: {
+        const struct link_str *s = FIELD_C(m, f, struct link_str);
+        return !(s->len && !s->ptr) && !(f->kind == F_STR && s->len > f->max) &&
+               s->len <= LINK_MAX_MESSAGE;
     }
-    *bound = b;
-    return 0;
+    default: return 1;
+    }
 }
 
 int link_encode(struct buf *out, const struct link_msg *m)
 {
     const struct layout *lay = layout_of((uint64_t)m->type);
-    size_t bound;
-    if (!lay || encode_check(lay, m, &bound) < 0)
+    if (!lay)
         return -1;
 
-    buf_reserve(out, bound); /* the only growth: pack_to_buf relies on it */
+    /* common/mpwrite.h writes the bytes msgpack-c's packer would, straight
+     * into out, checking each field as it goes: a refusal takes back what
+     * was appended, so out is as it was. */
     size_t start = buf_readable(out);
     static const uint8_t zero[4];
-    pack_to_buf(out, (const char *)zero, 4); /* length, patched below */
+    buf_append(out, zero, 4); /* length, patched below */
 
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, out, pack_to_buf);
-    msgpack_pack_array(&pk, 1 + lay->nfields);
-    msgpack_pack_uint32(&pk, (uint32_t)m->type);
+    mp_write_array(out, 1 + lay->nfields);
+    mp_write_uint(out, (uint32_t)m->type);
     for (unsigned i = 0; i < lay->nfields; i++) {
         const struct field *f = &lay->fields[i];
         const struct link_str *s;
+        if (!field_ok(f, m)) {
+            buf_truncate(out, start);
+            return -1;
+        }
         switch (f->kind) {
-        case F_U32: msgpack_pack_uint32(&pk, *FIELD_C(m, f, uint32_t)); break;
-        case F_U64: msgpack_pack_uint64(&pk, *FIELD_C(m, f, uint64_t)); break;
-        case F_ENC: msgpack_pack_uint8(&pk, *FIELD_C(m, f, uint8_t)); break;
-        case F_I64: msgpack_pack_int64(&pk, *FIELD_C(m, f, int64_t)); break;
-        case F_LONG: msgpack_pack_uint64(&pk, (uint64_t)*FIELD_C(m, f, long)); break;
+        case F_U32: mp_write_uint(out, *FIELD_C(m, f, uint32_t)); break;
+        case F_U64: mp_write_uint(out, *FIELD_C(m, f, uint64_t)); break;
+        case F_ENC: mp_write_uint(out, *FIELD_C(m, f, uint8_t)); break;
+        case F_I64: mp_write_int(out, *FIELD_C(m, f, int64_t)); break;
+        case F_LONG: mp_write_uint(out, (uint64_t)*FIELD_C(m, f, long)); break;
         case F_ID_OR_NIL:
             if (m->has_id)
-                msgpack_pack_int64(&pk, m->id);
+                mp_write_int(out, m->id);
             else
-                msgpack_pack_nil(&pk);
+                mp_write_nil(out);
             break;
         case F_STR:
             s = FIELD_C(m, f, struct link_str);
-            msgpack_pack_str_with_body(&pk, s->ptr, s->len);
+            mp_write_str(out, s->ptr, s->len);
             break;
         case F_BIN:
             s = FIELD_C(m, f, struct link_str);
-            msgpack_pack_bin_with_body(&pk, s->ptr, s->len);
+            mp_write_bin(out, s->ptr, s->len);
             break;
         }
     }
 
     size_t n = buf_readable(out) - start - 4;
     if (n > LINK_MAX_MESSAGE) {
-        out->len = out->off + start;
+        buf_truncate(out, start);
         return -1;
     }
     uint8_t *hdr = buf_head(out) + start;
@@ -345,9 +330,13 @@ int link_encode(struct buf *out, const struct link_msg *m)
 
 /* ---- decoding
  *
- * A hand-written reader of the fixed envelope, run only over bytes that
- * mp_check accepted: no allocation, strings point into the input, and every
- * read is still bounds-checked so the reader stays safe on its own. */
+ * A hand-written reader of the fixed envelope: no allocation, strings point
+ * into the input, and every read is bounds-checked. It reads the fields
+ * first and walks only what follows them (a newer peer's additions) with
+ * mp_object_len, so a message's bytes are read once; what it accepts is
+ * exactly what mp_check accepts and the fields can hold. When it refuses,
+ * mp_check decides the error, so that malformed msgpack is reported as such
+ * whichever byte the reader stopped at. */
 
 struct rd {
     const uint8_t *p, *end;
@@ -382,7 +371,8 @@ static long rd_array(struct rd *r)
 /* Reads any msgpack integer. Returns 0 with *neg = 0 and *u = value for a
  * value >= 0 (whatever its encoding, as msgpack-c does), *neg = 1 and *i for
  * a negative one; -1 if the next object is not an integer. */
-static int rd_int(struct rd *r, int *neg, uint64_t *u, int64_t *i)
+static inline __attribute__((always_inline)) int rd_int(struct rd *r, int *neg, uint64_t *u,
+                                                        int64_t *i)
 {
     if (r->p >= r->end)
         return -1;
@@ -430,7 +420,8 @@ static int rd_int(struct rd *r, int *neg, uint64_t *u, int64_t *i)
 
 /* Reads a str (want_bin = 0) or bin (want_bin = 1). Returns 0, or -1 if the
  * next object is of another type. */
-static int rd_bytes(struct rd *r, int want_bin, struct link_str *s)
+static inline __attribute__((always_inline)) int rd_bytes(struct rd *r, int want_bin,
+                                                          struct link_str *s)
 {
     if (r->p >= r->end)
         return -1;
@@ -540,21 +531,11 @@ static int decode_field(struct rd *r, const struct layout *lay, const struct fie
     return fail(err, errlen, "internal: bad field kind");
 }
 
-int link_decode(const uint8_t *p, size_t len, struct link_msg *m, char *err, size_t errlen)
+/* Reads n bytes of msgpack at p, the frame's body, into m. Returns 0, or
+ * -1 with err set (link_decode asks mp_check whether to say so instead). */
+static int decode_body(const uint8_t *p, size_t n, struct link_msg *m, char *err, size_t errlen)
 {
-    if (len < 4)
-        return 0;
-    uint32_t n = (uint32_t)be(p, 4);
-    if (n == 0 || n > LINK_MAX_MESSAGE)
-        return fail(err, errlen, "bad length %u", (unsigned)n);
-    if (len - 4 < n)
-        return 0;
-    /* Structure first: whatever the header bytes declare, nothing below
-     * reads or trusts a size the n bytes cannot hold. */
-    if (mp_check(p + 4, n, MP_MAX_DEPTH) < 0)
-        return fail(err, errlen, "malformed msgpack");
-
-    struct rd r = {p + 4, p + 4 + n};
+    struct rd r = {p, p + n};
     long count = rd_array(&r);
     if (count < 0)
         return fail(err, errlen, "not an array");
@@ -575,12 +556,35 @@ int link_decode(const uint8_t *p, size_t len, struct link_msg *m, char *err, siz
         return fail(err, errlen, "%s: too few elements (%ld, need %u)", lay->name, count,
                     1 + lay->nfields);
 
-    memset(m, 0, sizeof(*m));
+    memset(m, 0, lay->clear);
     m->type = (enum link_type)type;
     for (unsigned i = 0; i < lay->nfields; i++)
         if (decode_field(&r, lay, &lay->fields[i], m, err, errlen) < 0)
             return -1;
-    /* Any further elements are a newer peer's additions: mp_check has
-     * already validated them, and the whole frame is consumed. */
+    /* Any further elements are a newer peer's additions, each within the
+     * depth mp_check allows inside the top array; they fill the frame. */
+    for (long k = count - 1 - (long)lay->nfields; k > 0; k--) {
+        long used = mp_object_len(r.p, (size_t)(r.end - r.p), MP_MAX_DEPTH - 1);
+        if (used <= 0)
+            return fail(err, errlen, "malformed msgpack");
+        r.p += used;
+    }
+    return r.p == r.end ? 0 : fail(err, errlen, "malformed msgpack");
+}
+
+int link_decode(const uint8_t *p, size_t len, struct link_msg *m, char *err, size_t errlen)
+{
+    if (len < 4)
+        return 0;
+    uint32_t n = (uint32_t)be(p, 4);
+    if (n == 0 || n > LINK_MAX_MESSAGE)
+        return fail(err, errlen, "bad length %u", (unsigned)n);
+    if (len - 4 < n)
+        return 0;
+    if (decode_body(p + 4, n, m, err, errlen) < 0) {
+        if (mp_check(p + 4, n, MP_MAX_DEPTH) < 0)
+            return fail(err, errlen, "malformed msgpack");
+        return -1; /* well-formed, and err says which field is wrong */
+    }
     return (int)(n + 4);
 }

@@ -149,7 +149,10 @@ int link_encode(struct buf *out, const struct link_msg *m);
  * 0 if more bytes are needed for a complete message;
  * -1 if the bytes are invalid (bad length, malformed msgpack, wrong field
  * types or count, unknown type): the link must be dropped. On -1, if err is
- * non-NULL a short reason is written to it. */
+ * non-NULL a short reason is written to it.
+ * The members a type does not carry are zero, except m->policy (set only
+ * for POLICY) and m->stats (only for STATS): clearing them for every
+ * message cost the hub's routing ~2 %. */
 int link_decode(const uint8_t *p, size_t len, struct link_msg *m, char *err, size_t errlen);
 
 /* "hello", "interest_add", ...; "unknown" for any other value. */

@@ -3,9 +3,9 @@
  * it (the msgpack spec, "Formats"). The bytes are those msgpack-c's packer
  * writes for the matching msgpack_pack_* call (test_mpwrite.c holds them to
  * that), without the packer's write callback and the copy it makes.
- * Used by the client message builders (msg_build.c) and the JSON -> msgpack
- * transcoder (transcode.c); everything is inline, on their hot paths, and
- * calls nothing above buf.
+ * Used by the link codec (link.c), the client message builders
+ * (msg_build.c) and the JSON -> msgpack transcoder (transcode.c);
+ * everything is inline, on their hot paths, and calls nothing above buf.
  *
  * Lengths and counts are at most UINT32_MAX (the largest msgpack can say);
  * the callers' budgets keep them far below. */
@@ -18,7 +18,8 @@
 #include "common/buf.h"
 
 /* Appends the type byte t and then the w low bytes of v, big-endian. */
-static inline void mp__write_head(struct buf *b, uint8_t t, uint64_t v, unsigned w)
+static inline __attribute__((always_inline)) void mp__write_head(struct buf *b, uint8_t t,
+                                                                 uint64_t v, unsigned w)
 {
     buf_reserve(b, 1 + w);
     uint8_t *p = buf_tail(b);
@@ -40,7 +41,7 @@ static inline void mp_write_bool(struct buf *b, int v)
 
 /* An unsigned integer: positive fixint below 128, then uint 8, 16, 32, 64
  * (msgpack_pack_uint64). */
-static inline void mp_write_uint(struct buf *b, uint64_t v)
+static inline __attribute__((always_inline)) void mp_write_uint(struct buf *b, uint64_t v)
 {
     if (v < 128)
         buf_append_u8(b, (uint8_t)v);

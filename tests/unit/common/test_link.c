@@ -11,6 +11,7 @@
 
 #include "common/buf.h"
 #include "common/link.h"
+#include "common/mpcheck.h"
 
 /* ---- helpers */
 
@@ -660,6 +661,84 @@ static void test_link_decode_ignores_extra_trailing_elements(void **state)
     raw_free(&r);
 }
 
+/* The reader walks the elements after the fields itself (it no longer runs
+ * mp_check over the whole frame first): an addition nested as deep as the
+ * top array allows is accepted, one level more is malformed, as it was. */
+static void test_link_decode_trailing_elements_keep_the_depth_limit(void **state)
+{
+    for (int extra = 0; extra <= 1; extra++) {
+        struct raw r;
+        struct link_msg m;
+        raw_begin(&r);
+        msgpack_pack_array(&r.pk, 3);
+        msgpack_pack_uint8(&r.pk, LINK_INTEREST_REMOVE);
+        pack_s(&r.pk, "room:1");
+        /* The top array is one open container: MP_MAX_DEPTH - 1 more fit. */
+        for (int d = 0; d < MP_MAX_DEPTH - 1 + extra; d++)
+            msgpack_pack_array(&r.pk, 1);
+        msgpack_pack_nil(&r.pk);
+        if (extra)
+            expect_reject(raw_end(&r), "malformed msgpack");
+        else
+            expect_accept(raw_end(&r), &m);
+        raw_free(&r);
+    }
+}
+
+/* A field of the wrong type ahead of malformed bytes: the frame is
+ * malformed msgpack, whichever byte the reader stopped at; and an array
+ * that declares more elements than it holds. */
+static void test_link_decode_reports_malformed_before_field_errors(void **state)
+{
+    struct raw r;
+    raw_begin(&r);
+    msgpack_pack_array(&r.pk, 2);
+    msgpack_pack_uint8(&r.pk, LINK_INTEREST_REMOVE);
+    msgpack_pack_uint8(&r.pk, 7); /* not a str */
+    msgpack_sbuffer_write(&r.sb, "\xc1", 1);
+    expect_reject(raw_end(&r), "malformed msgpack");
+    raw_free(&r);
+
+    raw_begin(&r);
+    msgpack_pack_array(&r.pk, 2);
+    msgpack_pack_uint8(&r.pk, LINK_INTEREST_REMOVE);
+    msgpack_pack_uint8(&r.pk, 7);
+    expect_reject(raw_end(&r), "topic: expected str");
+    raw_free(&r);
+
+    raw_begin(&r);
+    msgpack_pack_array(&r.pk, 4);
+    msgpack_pack_uint8(&r.pk, LINK_INTEREST_REMOVE);
+    pack_s(&r.pk, "room:1");
+    msgpack_pack_nil(&r.pk); /* one of the two additions declared */
+    expect_reject(raw_end(&r), "malformed msgpack");
+    raw_free(&r);
+}
+
+/* Decoding clears every member the type does not carry, whatever *m held
+ * before, except policy (POLICY only) and stats (STATS only). */
+static void test_link_decode_clears_what_the_type_does_not_carry(void **state)
+{
+    for (size_t i = 0; i < NTYPES; i++) {
+        struct link_msg m = full_msg(all_types[i]);
+        struct buf b = BUF_INIT;
+        int n = link_encode(&b, &m);
+        assert_true(n > 0);
+        struct link_msg dirty, clean;
+        memset(&dirty, 0xa5, sizeof dirty);
+        memset(&clean, 0, sizeof clean);
+        assert_int_equal(link_decode(buf_head(&b), (size_t)n, &dirty, NULL, 0), n);
+        assert_int_equal(link_decode(buf_head(&b), (size_t)n, &clean, NULL, 0), n);
+        size_t upto = offsetof(struct link_msg, policy);
+        if (all_types[i] == LINK_POLICY || all_types[i] == LINK_STATS)
+            upto = sizeof(struct link_msg);
+        if (memcmp(&dirty, &clean, upto) != 0)
+            fail_msg("%s: a member it does not carry kept its old bytes",
+                     link_type_name(all_types[i]));
+        buf_deinit(&b);
+    }
+}
+
 static void test_link_decode_rejects_wrong_element_types(void **state)
 {
     struct raw r;
@@ -1096,6 +1175,9 @@ int main(void)
         cmocka_unit_test(test_link_decode_rejects_unknown_type),
         cmocka_unit_test(test_link_decode_rejects_too_few_elements),
         cmocka_unit_test(test_link_decode_ignores_extra_trailing_elements),
+        cmocka_unit_test(test_link_decode_trailing_elements_keep_the_depth_limit),
+        cmocka_unit_test(test_link_decode_reports_malformed_before_field_errors),
+        cmocka_unit_test(test_link_decode_clears_what_the_type_does_not_carry),
         cmocka_unit_test(test_link_decode_rejects_wrong_element_types),
         cmocka_unit_test(test_link_decode_rejects_unknown_enc),
         cmocka_unit_test(test_link_decode_accepts_any_integer_encoding_in_range),
