@@ -52,9 +52,9 @@ struct mtopic {
     struct mlog *log;             /* NULL: nothing published since it was last empty */
     uint32_t pins; /* calls and callbacks in progress that use it: it stays until they end */
     uint8_t interested;
-    uint8_t lingering; /* on the linger list */
-    char epoch[HUB_EPOCH_LEN + 1];
-    struct strnode node; /* in the topics table, the name right behind it: last */
+    uint8_t lingering;             /* on the linger list */
+    char epoch[HUB_EPOCH_LEN + 1]; /* always HUB_EPOCH_LEN characters (epoch_mint) */
+    struct strnode node;           /* in the topics table, the name right behind it: last */
 };
 
 /* How many messages t's history holds. */
@@ -294,7 +294,7 @@ static void mem_publish(struct engine *e, const struct engine_pub *p, engine_pos
     collect(me); /* other topics the budget emptied; t is pinned */
     if (t->interested && me->on_message) {
         struct engine_msg m = {.topic = {t->node.name, t->node.len},
-                               .epoch = link_str_c(t->epoch),
+                               .epoch = {t->epoch, HUB_EPOCH_LEN},
                                .from = p->from,
                                .user = p->user,
                                .data = p->data,
@@ -363,7 +363,7 @@ static int read_next(struct engine_read *r, struct engine_msg *m)
     if (!he)
         return 0; /* cannot happen: the ring is pinned and holds next..last */
     *m = (struct engine_msg){.topic = {c->t->node.name, c->t->node.len},
-                             .epoch = link_str_c(c->t->epoch),
+                             .epoch = {c->t->epoch, HUB_EPOCH_LEN},
                              .from = history_from(he),
                              .user = history_user(he),
                              .data = history_data(he),

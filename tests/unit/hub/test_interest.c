@@ -277,6 +277,35 @@ static void test_interest_holding_more_than_the_bound_overflows(void **state)
     interest_free(t);
 }
 
+/* A live copy is of the entry's epoch only if it is the same string, at
+ * every length an engine may use (the hub's 8 characters are compared as
+ * one word): a prefix, a longer string or a last byte off is another. */
+static void test_interest_is_new_compares_whole_epochs(void **state)
+{
+    struct interest *t = interest_new(SIZE_MAX);
+    struct interest_peer *p = interest_peer_new(t, (void *)1);
+    struct interest_member *m;
+    interest_add(t, p, link_str_c("t"), &m);
+    struct interest_topic *tp = m->topic;
+    ready(tp, 5, "epoch001");
+    assert_true(interest_is_new(tp, 6, link_str_c("epoch001")));
+    assert_false(interest_is_new(tp, 5, link_str_c("epoch001"))); /* not after 5 */
+    assert_false(interest_is_new(tp, 6, link_str_c("epoch002")));
+    assert_false(interest_is_new(tp, 6, link_str_c("epoch00")));
+    assert_false(interest_is_new(tp, 6, link_str_c("epoch0011")));
+    assert_false(interest_is_new(tp, 6, link_str_c("")));
+    assert_false(interest_is_new(tp, 6, link_str_c("epoch001epoch001x"))); /* over the limit */
+    ready(tp, 5, "a-redis-epoch-16");
+    assert_true(interest_is_new(tp, 6, link_str_c("a-redis-epoch-16")));
+    assert_false(interest_is_new(tp, 6, link_str_c("a-redis-epoch-17")));
+    assert_false(interest_is_new(tp, 6, link_str_c("a-redis-")));
+    ready(tp, 5, "");
+    assert_true(interest_is_new(tp, 6, link_str_c("")));
+    assert_false(interest_is_new(tp, 6, link_str_c("epoch001")));
+    interest_peer_free(t, p, NULL, NULL);
+    interest_free(t);
+}
+
 static void test_interest_drops_stale_copies_of_another_epoch(void **state)
 {
     reset();
@@ -359,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_interest_skips_live_copies_a_replay_covered_that_come_late),
         cmocka_unit_test(test_interest_sends_what_comes_before_a_history_read_first),
         cmocka_unit_test(test_interest_holding_more_than_the_bound_overflows),
+        cmocka_unit_test(test_interest_is_new_compares_whole_epochs),
         cmocka_unit_test(test_interest_drops_stale_copies_of_another_epoch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
