@@ -6,17 +6,15 @@ protocol v1) that accepts the extension or not.
 
 Run with /usr/bin/python3 -m pytest tests/bench/test_loadgen_deflate.py after
 `make build/spoke-loadgen` (BIN_DIR in the environment: another build dir)."""
-import asyncio
 import json
 import os
-import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
-import websockets
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+
+from standin import StandinServer, run_loadgen
 
 REPO = Path(__file__).resolve().parents[2]
 LOADGEN = Path(os.environ.get("BIN_DIR", REPO / "build")) / "spoke-loadgen"
@@ -24,16 +22,17 @@ WARM, MEASURED = 5, 20
 TEXT = "the deploy is done, please review the dashboard before lunch " * 12
 
 
-class Server:
-    """A stand-in edge on an asyncio loop in a thread, bound to port 0."""
+class Server(StandinServer):
+    """The stand-in edge: welcome, an ack for the sub, then the messages;
+    permessage-deflate accepted (without context takeover) or not."""
 
     def __init__(self, accept):
         self.accept, self.offers = accept, []
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-        assert self.ready.wait(10)
+        ext = [ServerPerMessageDeflateFactory(server_no_context_takeover=True,
+                                              client_no_context_takeover=True)] \
+            if accept else []
+        super().__init__(self.handler, extensions=ext,
+                         compression=None if not accept else "deflate")
 
     async def handler(self, ws, path=None):
         self.offers.append(ws.request_headers.get("Sec-WebSocket-Extensions"))
@@ -46,50 +45,12 @@ class Server:
                                                "w": 1 if i <= WARM else 0}}))
         await ws.wait_closed()
 
-    def run(self):
-        asyncio.set_event_loop(self.loop)
-        ext = [ServerPerMessageDeflateFactory(server_no_context_takeover=True,
-                                              client_no_context_takeover=True)] \
-            if self.accept else []
-        self.server = self.loop.run_until_complete(websockets.serve(
-            self.handler, "127.0.0.1", 0, subprotocols=["spoke.json"], extensions=ext,
-            compression=None if not self.accept else "deflate"))
-        self.port = self.server.sockets[0].getsockname()[1]
-        self.ready.set()
-        self.loop.run_forever()
-
-    def stop(self):
-        async def close():
-            self.server.close()
-            await self.server.wait_closed()
-        asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
 
 def run_sub(port, deflate):
-    p = subprocess.Popen([str(LOADGEN), "--role", "sub", "--url", f"ws://127.0.0.1:{port}/",
-                          "--messages", str(MEASURED), "--timeout", "10"] +
-                         (["--deflate"] if deflate else []),
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    out = []
-    try:  # stdin stays open until the RESULT: EOF would abort the generator
-        p.stdin.write("go\n")
-        p.stdin.flush()
-        for line in p.stdout:
-            out.append(line)
-            if line.startswith("RESULT "):
-                break
-        p.stdin.close()
-        p.wait(30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    out = "".join(out)
-    lines = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
-    assert p.returncode == 0 and lines, out
-    return json.loads(lines[0][7:])
+    _, r = run_loadgen([str(LOADGEN), "--role", "sub", "--url", f"ws://127.0.0.1:{port}/",
+                        "--messages", str(MEASURED), "--timeout", "10"] +
+                       (["--deflate"] if deflate else []), go=True)
+    return r
 
 
 @pytest.mark.skipif(not LOADGEN.exists(), reason=f"{LOADGEN} not built")

@@ -17,25 +17,23 @@ from pathlib import Path
 import pytest
 import websockets
 
+from standin import StandinServer, run_loadgen
+
 REPO = Path(__file__).resolve().parents[2]
 LOADGEN = Path(os.environ.get("BIN_DIR", REPO / "build")) / "spoke-loadgen"
 LAST_ACK_DELAY_S = 0.5
 
 
-class Server:
-    """A stand-in edge on an asyncio loop in a thread, bound to port 0:
-    welcome, then an ack per sub (the S-th one LAST_ACK_DELAY_S late)."""
+class Server(StandinServer):
+    """The stand-in edge: welcome, then an ack per sub (the S-th one
+    LAST_ACK_DELAY_S late)."""
 
     def __init__(self, subs):
         self.subs = subs
         self.topics = []  # per connection: the topics it subscribed to
         self.acked = []   # per connection: acks sent
         self.lock = threading.Lock()
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-        assert self.ready.wait(10)
+        super().__init__(self.handler, compression=None)
 
     async def handler(self, ws, path=None):
         mine = []
@@ -60,47 +58,14 @@ class Server:
         except websockets.ConnectionClosed:
             pass
 
-    def run(self):
-        asyncio.set_event_loop(self.loop)
-        self.server = self.loop.run_until_complete(websockets.serve(
-            self.handler, "127.0.0.1", 0, subprotocols=["spoke.json"], compression=None))
-        self.port = self.server.sockets[0].getsockname()[1]
-        self.ready.set()
-        self.loop.run_forever()
-
-    def stop(self):
-        async def close():
-            self.server.close()
-            await self.server.wait_closed()
-        asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
 
 def run_idle(port, conns, args, on_ready=None):
     """Runs the idle role to its RESULT, calling on_ready() when it says
-    READY; returns (on_ready's value, the RESULT)."""
-    p = subprocess.Popen([str(LOADGEN), "--role", "idle", "--url", f"ws://127.0.0.1:{port}/",
-                          "--conns", str(conns), "--duration", "0.2", "--topic", "t",
-                          "--setup-timeout", "20", *args],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    out, seen = [], None
-    try:  # stdin stays open until the RESULT: EOF would abort the generator
-        for line in p.stdout:
-            out.append(line)
-            if line.startswith("READY") and seen is None:
-                seen = on_ready() if on_ready else True
-            if line.startswith("RESULT "):
-                break
-        p.stdin.close()
-        p.wait(30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    lines = [ln for ln in out if ln.startswith("RESULT ")]
-    assert p.returncode == 0 and lines and seen is not None, "".join(out)
-    return seen, json.loads(lines[0][7:])
+    READY (which it must); returns (on_ready's value, the RESULT)."""
+    return run_loadgen([str(LOADGEN), "--role", "idle", "--url", f"ws://127.0.0.1:{port}/",
+                        "--conns", str(conns), "--duration", "0.2", "--topic", "t",
+                        "--setup-timeout", "20", *args],
+                       on_ready=on_ready or (lambda: True))
 
 
 @pytest.mark.skipif(not LOADGEN.exists(), reason=f"{LOADGEN} not built")
