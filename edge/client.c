@@ -23,7 +23,6 @@
 #include "edge/handshake.h"
 #include "edge/hooks.h"
 #include "edge/iplimit.h"
-#include "edge/request.h"
 #include "edge/transport.h"
 #include "edge/wsconn.h"
 #include "edge/www.h"
@@ -267,7 +266,7 @@ void client_terminate(struct client *c, const char *why)
     }
     deadline_remove(&c->deadline);
     deadline_remove(&c->idle);
-    request_release(c);
+    w->client_calls->release(c);
     idtab_delete(&w->conns, c);
     sendq_clear(&c->q, &w->qpool);
     handshake_free(c->hs);
@@ -440,8 +439,27 @@ static void ws_failed(struct client *c, uint16_t code, const char *why, int queu
     worker_mark_dirty(c->w, c);
 }
 
+void client_hook_who(struct buf *b, struct client *c)
+{
+    char id[CONN_ID_MAX_LEN];
+    const char *user = auth_identity_user(client_identity(c));
+    client_id(c, id, sizeof id);
+    BUF_APPEND_LIT(b, "\"conn\":");
+    json_write_str(b, id, strlen(id));
+    BUF_APPEND_LIT(b, ",\"user\":");
+    if (user)
+        json_write_str(b, user, strlen(user));
+    else
+        BUF_APPEND_LIT(b, "null");
+}
+
+static void on_message(struct client *c, uint8_t opcode, const uint8_t *p, size_t n)
+{
+    c->w->client_calls->message(c, opcode, p, n);
+}
+
 static const struct wsconn_events ws_events = {
-    .message = request_handle,
+    .message = on_message,
     .queue = queue_frame,
     .closed = ws_closed,
     .failed = ws_failed,
@@ -487,7 +505,7 @@ static void finish_handshake(struct client *c, const uint8_t *rest, size_t n, en
     json_array_foreach(subs, i, t)
     {
         if (json_is_string(t) && topic_is_valid(json_string_value(t), json_string_length(t)))
-            request_sub_auto(c, json_string_value(t), json_string_length(t));
+            w->client_calls->sub_auto(c, json_string_value(t), json_string_length(t));
         else
             bad++;
     }
@@ -602,7 +620,7 @@ static void connect_hook(struct client *c, const struct buf *answer, const uint8
     const char *target = handshake_target(c->hs, &tlen);
     struct buf *b = &w->scratch;
     buf_reset(b);
-    request_hook_who(b, c);
+    client_hook_who(b, c);
     BUF_APPEND_LIT(b, ",\"remote\":");
     json_write_str(b, addr, strlen(addr));
     BUF_APPEND_LIT(b, ",\"target\":");

@@ -13,10 +13,27 @@
 #include "edge/frame.h"
 
 struct sockaddr_storage;
+struct buf;
+
+/* What a connection hands to the request layer above it (edge/request.h,
+ * request_calls: the worker sets w->client_calls), so that this file
+ * calls nothing above it. */
+struct client_calls {
+    /* One complete client message (opcode 1 text, 2 binary). */
+    void (*message)(struct client *c, uint8_t opcode, const uint8_t *p, size_t n);
+    /* c is going: its subscriptions go, and the hub is told of the topics
+     * that go with them. */
+    void (*release)(struct client *c);
+    /* A topic c's connect hook subscribed it to. */
+    void (*sub_auto)(struct client *c, const char *topic, size_t len);
+};
 
 /* Takes ownership of an accepted, non-blocking socket from peer ss; tls: it
  * came in on the wss listener. */
 void client_accept(struct worker *w, int fd, const struct sockaddr_storage *ss, int tls);
+/* Appends "conn":ID,"user":USER|null, the members every hook call about
+ * connection c starts with (docs/hooks.md). */
+void client_hook_who(struct buf *b, struct client *c);
 
 /* Queues a new reference to a shared frame (no-op unless OPEN). */
 void client_push_frame(struct client *c, struct frame *f);

@@ -15,6 +15,7 @@
 #include "edge/edge.h"
 #include "edge/frame.h"
 #include "edge/request.h"
+#include "edge/uplink.h"
 
 /* One drop log line per this many seconds per worker at most: a stream of
  * bad payloads (a compromised or misbehaving edge) must not flood the log. */
@@ -288,3 +289,14 @@ void deliver_direct_result(struct worker *w, const struct link_msg *m)
     reason[n] = '\0';
     request_send_done(w, seq, m->id, (int)m->code, reason);
 }
+
+const struct uplink_deliver deliver_ops = {
+    .message = deliver_message,
+    .direct = deliver_direct,
+    .direct_result = deliver_direct_result,
+    .interest_result = deliver_interest_result,
+    .history_result = deliver_history_result,
+    .publish_result = deliver_publish_result,
+    .topic_reset = deliver_topic_reset,
+    .kick = deliver_kick,
+};

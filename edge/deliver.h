@@ -6,6 +6,10 @@
 
 struct worker;
 struct link_msg;
+struct uplink_deliver;
+
+/* The functions below, for uplink_new (edge/uplink.h). */
+extern const struct uplink_deliver deliver_ops;
 
 /* A MESSAGE: live ones go to the topic's members (one the topic has
  * delivered already is dropped), replayed ones to the connections

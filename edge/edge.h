@@ -39,6 +39,7 @@
 #include "edge/topic.h"
 
 struct uplink;
+struct client_calls;
 struct msg_parser;
 struct handshake;
 struct wsconn;
@@ -117,8 +118,9 @@ struct worker {
     int stopping;
 
     struct uplink *up;
-    struct idtab conns;   /* struct client by its seq */
-    struct topics topics; /* local subscriptions (edge/topic.h) */
+    const struct client_calls *client_calls; /* edge/client.h: request_calls */
+    struct idtab conns;                      /* struct client by its seq */
+    struct topics topics;                    /* local subscriptions (edge/topic.h) */
     uint64_t next_seq;
     size_t nclients;
 

@@ -10,6 +10,7 @@
 #include "edge/client.h"
 #include "edge/edge.h"
 #include "edge/hooks.h"
+#include "edge/request_hooks.h"
 #include "edge/uplink.h"
 
 /* Refusals within this window beyond rate_burst close the connection. */
@@ -104,7 +105,7 @@ static void handle_sub(struct client *c, const struct client_msg *m)
         return;
     }
     if (hooks_on_topic(w, HOOK_SUBSCRIBE, m->topic, m->topic_len)) {
-        request_hook_sub(c, m); /* the backend decides first */
+        request_hook_sub(c, m, request_sub_go); /* the backend decides first */
         return;
     }
     request_sub_go(c, m);
@@ -172,7 +173,7 @@ static void handle_pub(struct client *c, const struct client_msg *m)
         return;
     }
     if (hooks_on_topic(w, HOOK_PUBLISH, m->topic, m->topic_len)) {
-        request_hook_pub(c, m);
+        request_hook_pub(c, m, request_pub_go);
         return;
     }
     request_pub_go(c, m->has_id, m->id, m->topic, m->topic_len, (enum enc)c->enc, m->data,
@@ -331,3 +332,15 @@ void request_handle(struct client *c, uint8_t opcode, const uint8_t *p, size_t n
     case OP_RPC: request_hook_rpc(c, &m); return;
     }
 }
+
+void request_sub_auto(struct client *c, const char *topic, size_t len)
+{
+    struct client_msg m = {.op = OP_SUB, .topic = topic, .topic_len = len};
+    request_sub_go(c, &m);
+}
+
+const struct client_calls request_calls = {
+    .message = request_handle,
+    .release = request_release,
+    .sub_auto = request_sub_auto,
+};

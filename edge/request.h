@@ -48,18 +48,13 @@ void request_sub_go(struct client *c, const struct client_msg *m);
 void request_pub_go(struct client *c, int has_id, int64_t id, const char *topic, size_t topic_len,
                     enum enc enc, const uint8_t *data, size_t data_len);
 
-/* edge/request_hooks.c: the requests a backend hook decides (docs/hooks.md).
- * Each asks the backend, then carries the request out, refuses it or
- * answers it once the backend has; a connection gone meanwhile is dropped. */
-void request_hook_sub(struct client *c, const struct client_msg *m);
-void request_hook_pub(struct client *c, const struct client_msg *m);
-void request_hook_rpc(struct client *c, const struct client_msg *m);
-/* Appends "conn":ID,"user":USER|null, the members every hook call about
- * connection c starts with. */
-struct buf;
-void request_hook_who(struct buf *b, struct client *c);
 /* The topics a connect hook's answer subscribes the connection to: as a
  * sub without an id, past the token's permissions (the backend decided). */
 void request_sub_auto(struct client *c, const char *topic, size_t len);
+
+/* request_handle, request_release and request_sub_auto, for the worker to
+ * hand its connections (struct client_calls, edge/client.h). */
+struct client_calls;
+extern const struct client_calls request_calls;
 
 #endif

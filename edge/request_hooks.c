@@ -1,5 +1,5 @@
-/* Requests a backend hook decides: see request.h and docs/hooks.md. Each
- * keeps what it needs to go on in a context of its own (the client's
+/* Requests a backend hook decides: see request_hooks.h and docs/hooks.md.
+ * Each keeps what it needs to go on in a context of its own (the client's
  * message is only valid during request_handle) and finds its connection
  * again by seq when the backend has answered. */
 #include <stdlib.h>
@@ -12,27 +12,13 @@
 #include "edge/client.h"
 #include "edge/edge.h"
 #include "edge/hooks.h"
-#include "edge/request.h"
+#include "edge/request_hooks.h"
 
 /* The connection a context belongs to, if it is still open. */
 static struct client *open_client(struct worker *w, uint64_t seq)
 {
     struct client *c = worker_find_client(w, seq);
     return c && c->state == CLIENT_OPEN ? c : NULL;
-}
-
-void request_hook_who(struct buf *b, struct client *c)
-{
-    char id[CONN_ID_MAX_LEN];
-    const char *user = auth_identity_user(client_identity(c));
-    client_id(c, id, sizeof id);
-    BUF_APPEND_LIT(b, "\"conn\":");
-    json_write_str(b, id, strlen(id));
-    BUF_APPEND_LIT(b, ",\"user\":");
-    if (user)
-        json_write_str(b, user, strlen(user));
-    else
-        BUF_APPEND_LIT(b, "null");
 }
 
 /* Appends data (in enc) as JSON; returns -1 if it has no JSON form within
@@ -75,6 +61,7 @@ static void refuse(struct client *c, int has_id, int64_t id, const struct hook_a
 
 struct sub_ctx {
     uint64_t seq;
+    request_sub_go_fn go;
     struct client_msg m;
     char topic[TOPIC_MAX_LEN];
 };
@@ -85,40 +72,36 @@ static void sub_done(struct worker *w, const struct hook_answer *a, void *ud)
     struct client *c = open_client(w, x->seq);
     if (c) {
         if (a->allow)
-            request_sub_go(c, &x->m);
+            x->go(c, &x->m);
         else
             refuse(c, x->m.has_id, x->m.id, a);
     }
     free(x);
 }
 
-void request_hook_sub(struct client *c, const struct client_msg *m)
+void request_hook_sub(struct client *c, const struct client_msg *m, request_sub_go_fn go)
 {
     struct worker *w = c->w;
     struct sub_ctx *x = xmalloc(sizeof *x);
     x->seq = c->seq;
+    x->go = go;
     x->m = *m;
     memcpy(x->topic, m->topic, m->topic_len);
     x->m.topic = x->topic;
     x->m.data = NULL;
     struct buf *b = &w->scratch;
     buf_reset(b);
-    request_hook_who(b, c);
+    client_hook_who(b, c);
     BUF_APPEND_LIT(b, ",\"topic\":");
     json_write_str(b, m->topic, m->topic_len);
     hooks_call(w, HOOK_SUBSCRIBE, b, sub_done, x);
-}
-
-void request_sub_auto(struct client *c, const char *topic, size_t len)
-{
-    struct client_msg m = {.op = OP_SUB, .topic = topic, .topic_len = len};
-    request_sub_go(c, &m);
 }
 
 /* ---- publish */
 
 struct pub_ctx {
     uint64_t seq;
+    request_pub_go_fn go;
     int has_id;
     int64_t id;
     uint8_t enc;
@@ -142,23 +125,23 @@ static void pub_done(struct worker *w, const struct hook_answer *a, void *ud)
                 client_send_error(c, x->has_id, x->id, CODE_BAD_REQUEST,
                                   "the backend's data is larger than max_message_bytes");
             else
-                request_pub_go(c, x->has_id, x->id, x->topic, x->topic_len, ENC_JSON,
-                               buf_head(&repl), buf_readable(&repl));
+                x->go(c, x->has_id, x->id, x->topic, x->topic_len, ENC_JSON, buf_head(&repl),
+                      buf_readable(&repl));
         } else {
-            request_pub_go(c, x->has_id, x->id, x->topic, x->topic_len, (enum enc)x->enc, x->data,
-                           x->data_len);
+            x->go(c, x->has_id, x->id, x->topic, x->topic_len, (enum enc)x->enc, x->data,
+                  x->data_len);
         }
         buf_deinit(&repl);
     }
     free(x);
 }
 
-void request_hook_pub(struct client *c, const struct client_msg *m)
+void request_hook_pub(struct client *c, const struct client_msg *m, request_pub_go_fn go)
 {
     struct worker *w = c->w;
     struct buf *b = &w->scratch;
     buf_reset(b);
-    request_hook_who(b, c);
+    client_hook_who(b, c);
     BUF_APPEND_LIT(b, ",\"topic\":");
     json_write_str(b, m->topic, m->topic_len);
     BUF_APPEND_LIT(b, ",\"data\":");
@@ -169,6 +152,7 @@ void request_hook_pub(struct client *c, const struct client_msg *m)
     }
     struct pub_ctx *x = xmalloc(sizeof *x + m->data_len);
     x->seq = c->seq;
+    x->go = go;
     x->has_id = m->has_id;
     x->id = m->id;
     x->enc = c->enc;
@@ -224,7 +208,7 @@ void request_hook_rpc(struct client *c, const struct client_msg *m)
     }
     struct buf *b = &w->scratch;
     buf_reset(b);
-    request_hook_who(b, c);
+    client_hook_who(b, c);
     BUF_APPEND_LIT(b, ",\"method\":");
     json_write_str(b, m->method, m->method_len);
     BUF_APPEND_LIT(b, ",\"data\":");

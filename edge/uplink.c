@@ -18,7 +18,6 @@
 #include "common/net.h"
 #include "common/version.h"
 #include "common/xalloc.h"
-#include "edge/deliver.h"
 #include "edge/edge.h"
 #include "edge/hubring.h"
 
@@ -40,6 +39,7 @@ enum uplink_state {
 struct uplink {
     struct worker *w;
     uplink_policy_fn on_policy;
+    const struct uplink_deliver *deliver;
     uplink_hooks_fn on_hooks;
     enum uplink_state state;
     int fd;
@@ -318,19 +318,19 @@ static int on_msg(void *ud, const struct link_msg *m)
         return 0;
     }
     switch (m->type) {
-    case LINK_MESSAGE: deliver_message(w, m); break;
+    case LINK_MESSAGE: u->deliver->message(w, m); break;
     case LINK_DIRECT: {
         const char *why;
-        int rc = deliver_direct(w, m, &why);
+        int rc = u->deliver->direct(w, m, &why);
         if (m->has_id)
             uplink_direct_result(u, m->from.ptr, m->from.len, m->id, rc, why);
         break;
     }
-    case LINK_DIRECT_RESULT: deliver_direct_result(w, m); break;
-    case LINK_INTEREST_RESULT: deliver_interest_result(w, m); break;
-    case LINK_HISTORY_RESULT: deliver_history_result(w, m); break;
-    case LINK_PUBLISH_RESULT: deliver_publish_result(w, m); break;
-    case LINK_TOPIC_RESET: deliver_topic_reset(w, m); break;
+    case LINK_DIRECT_RESULT: u->deliver->direct_result(w, m); break;
+    case LINK_INTEREST_RESULT: u->deliver->interest_result(w, m); break;
+    case LINK_HISTORY_RESULT: u->deliver->history_result(w, m); break;
+    case LINK_PUBLISH_RESULT: u->deliver->publish_result(w, m); break;
+    case LINK_TOPIC_RESET: u->deliver->topic_reset(w, m); break;
     case LINK_HEARTBEAT:
         if (m->echo_us) {
             uint64_t now = clock_mono_us();
@@ -338,7 +338,7 @@ static int on_msg(void *ud, const struct link_msg *m)
         }
         break;
     case LINK_POLICY: u->on_policy(w, &m->policy); break;
-    case LINK_KICK: deliver_kick(w, m); break;
+    case LINK_KICK: u->deliver->kick(w, m); break;
     case LINK_EDGES:
         /* Served as /edges.json until the next one (edge/www.h). */
         buf_reset(&w->edges);
@@ -481,11 +481,13 @@ void uplink_send_stats(struct uplink *u)
     on_stats(u->w->loop, &u->stats, 0);
 }
 
-struct uplink *uplink_new(struct worker *w, uplink_policy_fn on_policy, uplink_hooks_fn on_hooks)
+struct uplink *uplink_new(struct worker *w, uplink_policy_fn on_policy, uplink_hooks_fn on_hooks,
+                          const struct uplink_deliver *deliver)
 {
     struct uplink *u = xcalloc(1, sizeof *u);
     u->w = w;
     u->on_policy = on_policy;
+    u->deliver = deliver;
     u->on_hooks = on_hooks;
     u->fd = -1;
     u->state = UPLINK_WAITING;

@@ -24,7 +24,24 @@ struct hooks_conf;
  * c (heap). */
 typedef void (*uplink_hooks_fn)(struct worker *w, struct hooks_conf *c);
 
-struct uplink *uplink_new(struct worker *w, uplink_policy_fn on_policy, uplink_hooks_fn on_hooks);
+struct link_msg;
+/* Where the hub's messages for the worker's connections go: each is the
+ * matching deliver_* of edge/deliver.h (deliver_ops), and the uplink itself
+ * knows nothing of connections. direct returns 0 if delivered, else the
+ * error code for the sender with *why its reason. */
+struct uplink_deliver {
+    void (*message)(struct worker *w, const struct link_msg *m);
+    int (*direct)(struct worker *w, const struct link_msg *m, const char **why);
+    void (*direct_result)(struct worker *w, const struct link_msg *m);
+    void (*interest_result)(struct worker *w, const struct link_msg *m);
+    void (*history_result)(struct worker *w, const struct link_msg *m);
+    void (*publish_result)(struct worker *w, const struct link_msg *m);
+    void (*topic_reset)(struct worker *w, const struct link_msg *m);
+    void (*kick)(struct worker *w, const struct link_msg *m);
+};
+
+struct uplink *uplink_new(struct worker *w, uplink_policy_fn on_policy, uplink_hooks_fn on_hooks,
+                          const struct uplink_deliver *deliver);
 void uplink_free(struct uplink *u);
 /* Starts connecting (call once the loop exists). */
 void uplink_start(struct uplink *u);

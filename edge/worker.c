@@ -17,6 +17,7 @@
 #include "common/net.h"
 #include "common/xalloc.h"
 #include "edge/client.h"
+#include "edge/deliver.h"
 #include "edge/hooks.h"
 #include "edge/listener.h"
 #include "edge/request.h"
@@ -236,7 +237,8 @@ int worker_init(struct worker *w, const struct edge_config *cfg, unsigned index,
     buf_init(&w->edges);
     buf_init(&w->wsout);
     w->rbuf = xmalloc(WORKER_READ_BUF);
-    w->up = uplink_new(w, apply_policy, apply_hooks);
+    w->client_calls = &request_calls;
+    w->up = uplink_new(w, apply_policy, apply_hooks, &deliver_ops);
     ev_async_init(&w->stop_async, on_stop);
     w->stop_async.data = w;
     ev_async_init(&w->drain_async, on_drain);
