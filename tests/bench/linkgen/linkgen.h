@@ -42,12 +42,8 @@ struct lg_replay {
 
 /* What the hub sent on one link. */
 struct lg_rx {
-    int preamble_seen;
-    int first_in;
-    struct zstream_in *zin;
-    struct buf in; /* decompressed bytes not yet counted or decoded */
-    int fast;      /* measuring: count MESSAGE records without decoding */
-    int check;     /* fast, but decode MESSAGEs and check each topic's seq */
+    struct linkio io; /* its input side: the hub's bytes, decoded */
+    int check;        /* check each topic's seq in the MESSAGEs */
     uint64_t wire_in, raw_in, msgs, messages;
     uint64_t interest_ok, interest_refused;
     uint64_t seq_gaps;

@@ -232,8 +232,6 @@ static void go(struct lg *g)
     g->phase = 3;
     g->t_go_ns = clock_mono_ns();
     g->cpu_go = lg_cpu_s();
-    for (unsigned i = 0; i < g->o.rx_links; i++)
-        g->links[i].rx.fast = 1;
     ev_timer_set(&g->deadline, g->o.timeout_s, 0.);
     ev_timer_start(g->loop, &g->deadline);
     lg_progress(g);
