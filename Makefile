@@ -96,7 +96,8 @@ $(BUILD)/spokectl: $(CTL_OBJ) $(BUILD)/libspoke.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 # ---- test tools: programs the integration tests drive (not installed).
-TOOL_BINS := $(BUILD)/httpcall-probe
+# The load generators too: tests/bench/test_*.py, part of make test, run them.
+TOOL_BINS := $(BUILD)/httpcall-probe $(BUILD)/spoke-loadgen $(BUILD)/spoke-linkgen
 $(BUILD)/httpcall-probe: $(BUILD)/obj/tests/tools/httpcall_probe.o $(BUILD)/libspoke.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 

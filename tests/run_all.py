@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Runs the unit test binaries, the JavaScript client's unit tests and the
-integration suite against one build dir.
+"""Runs the unit test binaries, the JavaScript client's unit tests, the
+integration suite, the load generators' tests and the fuzz smoke against one
+build dir.
 
 Usage: tests/run_all.py --bin-dir DIR
 
@@ -52,20 +53,23 @@ def count_junit(path):
     return values.count("passed"), values.count("failed"), values.count("skipped")
 
 
-def run_integration(bin_dir):
-    junit = bin_dir / "integration-junit.xml"
+def run_pytest(bin_dir, suite, folder):
+    """Runs pytest over tests/<folder> against bin_dir (SPOKE_BIN_DIR for the
+    integration suite, BIN_DIR for the load generators' tests in bench/);
+    returns (passed, failed, skipped)."""
+    junit = bin_dir / f"{suite}-junit.xml"
     if junit.exists():
         junit.unlink()
-    env = dict(os.environ, SPOKE_BIN_DIR=str(bin_dir))
+    env = dict(os.environ, SPOKE_BIN_DIR=str(bin_dir), BIN_DIR=str(bin_dir))
     cmd = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-           f"--junitxml={junit}", str(HERE / "integration")]
+           f"--junitxml={junit}", str(HERE / folder)]
     rc = subprocess.run(cmd, env=env, cwd=HERE.parent).returncode
     if not junit.exists():
         print(f"pytest exited {rc} without writing {junit}")
         return 0, 1, 0
     passed, failed, skipped = count_junit(junit)
     if rc == PYTEST_NO_TESTS or passed + failed + skipped == 0:
-        print("integration: pytest collected no test")
+        print(f"{suite}: pytest collected no test")
         failed = max(failed, 1)
     elif rc not in (0, 1) and failed == 0:  # pytest itself broke
         failed = 1
@@ -149,13 +153,19 @@ def main():
     print(f"js: {j_pass} passed, {j_fail} failed, {j_skip} skipped")
 
     print("== integration tests")
-    i_pass, i_fail, i_skip = run_integration(bin_dir)
+    i_pass, i_fail, i_skip = run_pytest(bin_dir, "integration", "integration")
     print(f"integration: {i_pass} passed, {i_fail} failed, {i_skip} skipped")
 
+    # spoke-loadgen and spoke-linkgen (built under the sanitizers too)
+    # against stand-in servers and a real hub: what the benchmarks rest on.
+    print("== load generator tests (tests/bench/test_*.py)", flush=True)
+    b_pass, b_fail, b_skip = run_pytest(bin_dir, "bench-tools", "bench")
+    print(f"load generators: {b_pass} passed, {b_fail} failed, {b_skip} skipped")
+
     f_pass, f_fail = run_fuzz_smoke()
-    passed = u_pass + j_pass + i_pass + f_pass
-    failed = u_fail + j_fail + i_fail + f_fail
-    skipped = j_skip + i_skip
+    passed = u_pass + j_pass + i_pass + b_pass + f_pass
+    failed = u_fail + j_fail + i_fail + b_fail + f_fail
+    skipped = j_skip + i_skip + b_skip
     status = exit_status(passed, failed, skipped)
     print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
     return status
