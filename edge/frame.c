@@ -82,3 +82,9 @@ struct frame *frame_for_deflate(struct frame *f, struct pmd_codec *z, size_t thr
     f->deflated = d;
     return d;
 }
+
+size_t frame_twin_bytes(const struct frame *f)
+{
+    const struct frame *d = f->deflated;
+    return d && d != &plain_is_best ? sizeof(*d) + d->len : 0;
+}

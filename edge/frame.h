@@ -41,6 +41,9 @@ void frame_unref(struct frame *f);
  * is shorter than threshold or would not get smaller. Borrowed: f owns the
  * twin (take a reference to keep it). */
 struct frame *frame_for_deflate(struct frame *f, struct pmd_codec *z, size_t threshold);
+/* What f's compressed twin holds (0: none, or not built yet): a holder of
+ * f that counts its bytes (edge/resume.c) counts these too. */
+size_t frame_twin_bytes(const struct frame *f);
 /* The payload of a server frame (after its 2-, 4- or 10-byte header). */
 const uint8_t *frame_payload(const struct frame *f, size_t *len);
 

@@ -7,10 +7,11 @@
 #include "common/xalloc.h"
 
 /* One cached message: its seq and its frames (a reference each; NULL for
- * an encoding it has no rendering in). */
+ * an encoding it has no rendering in), and the bytes it is counted at. */
 struct cache_entry {
     uint64_t seq;
     struct frame *f[ENC_COUNT];
+    size_t bytes;
 };
 
 /* Invariants: ring holds count entries from ring[head & (cap - 1)] on, their
@@ -30,16 +31,25 @@ struct topic_cache {
 
 #define ENTRY_COST (sizeof(struct cache_entry) + 16)
 
-/* What an entry holds, fixed when it is added. A frame's deflate twin
- * (frame.h), built later at the first deflate subscriber, is not counted:
- * it is smaller than its frame, so a cache holds at most twice its count. */
+/* What an entry holds now: its frames and their deflate twins (frame.h).
+ * A twin is built at a frame's first deflate subscriber, which may be a
+ * connection served from the cache: recount then adds it. */
 static size_t entry_bytes(const struct cache_entry *e)
 {
     size_t n = ENTRY_COST;
     for (int k = 0; k < ENC_COUNT; k++)
         if (e->f[k])
-            n += sizeof(struct frame) + e->f[k]->len;
+            n += sizeof(struct frame) + e->f[k]->len + frame_twin_bytes(e->f[k]);
     return n;
+}
+
+/* Brings e's count in c up to what it holds (twins only ever appear). */
+static void recount(struct resumes *rs, struct topic_cache *c, struct cache_entry *e)
+{
+    size_t n = entry_bytes(e);
+    c->bytes += n - e->bytes;
+    rs->cache_bytes += n - e->bytes;
+    e->bytes = n;
 }
 
 /* ---- the LRU list */
@@ -85,7 +95,7 @@ static struct cache_entry *entry_at(const struct topic_cache *c, uint32_t i)
 static void drop_oldest(struct resumes *rs, struct topic_cache *c)
 {
     struct cache_entry *e = entry_at(c, 0);
-    size_t n = entry_bytes(e);
+    size_t n = e->bytes;
     for (int k = 0; k < ENC_COUNT; k++)
         frame_unref(e->f[k]);
     c->head = (c->head + 1) & (c->cap - 1);
@@ -122,6 +132,16 @@ static struct topic_cache *cache_new(struct resumes *rs, struct topic *t, uint64
     return c;
 }
 
+/* Over the worker's budget: other caches go, least recently used first,
+ * then c's oldest entries (one stays). */
+static void keep_budget(struct resumes *rs, struct topic_cache *c)
+{
+    while (rs->cache_bytes > rs->cache_budget && rs->lru && rs->lru != c)
+        cache_free(rs, rs->lru->t);
+    while (rs->cache_bytes > rs->cache_budget && c->count > 1)
+        drop_oldest(rs, c);
+}
+
 /* Appends message seq (must be the next one) to t's cache; drops the cache
  * if it is not. Keeps the per-topic and per-worker bounds. */
 static void cache_append(struct resumes *rs, struct topic *t, uint64_t seq,
@@ -151,15 +171,9 @@ static void cache_append(struct resumes *rs, struct topic *t, uint64_t seq,
     for (int k = 0; k < ENC_COUNT; k++)
         e->f[k] = frames[k] ? frame_ref(frames[k]) : NULL;
     c->count++;
-    size_t n = entry_bytes(e);
-    c->bytes += n;
-    rs->cache_bytes += n;
-    /* Over the worker's budget: other caches go first, least recently used
-     * first, then this one's oldest entries. */
-    while (rs->cache_bytes > rs->cache_budget && rs->lru && rs->lru != c)
-        cache_free(rs, rs->lru->t);
-    while (rs->cache_bytes > rs->cache_budget && c->count > 1)
-        drop_oldest(rs, c);
+    e->bytes = 0;
+    recount(rs, c, e);
+    keep_budget(rs, c);
 }
 
 /* 1 if t's cache can serve position since now. */
@@ -200,10 +214,13 @@ static void serve_cached(struct resumes *rs, struct topic_resumer *r, ev_tstamp 
     rs->recovered++;
     rs->ts->answer(rs->ts->ud, cl, t, r->has_id, r->id, 0, 1, NULL);
     for (uint32_t i = 0; i < c->count; i++) {
-        const struct cache_entry *e = entry_at(c, i);
-        if (e->seq > since && e->f[enc])
+        struct cache_entry *e = entry_at(c, i);
+        if (e->seq > since && e->f[enc]) {
             rs->push(rs->ud, cl, e->f[enc]);
+            recount(rs, c, e); /* the push may have built a twin */
+        }
     }
+    keep_budget(rs, c);
     topic_join(r);
 }
 
@@ -358,6 +375,11 @@ void resume_replayed(struct resumes *rs, struct topic *t, int64_t id, uint64_t s
     for (struct topic_resumer *r = t->cu->resumers; r; r = r->next)
         if (r->state == TOPIC_RESUME_IN_READ && r->since < seq && frames[r->sub->enc])
             rs->push(rs->ud, r->c, frames[r->sub->enc]);
+    struct topic_cache *c = t->cu->cache;
+    if (c && c->count && entry_at(c, c->count - 1)->seq == seq) {
+        recount(rs, c, entry_at(c, c->count - 1)); /* twins the pushes built */
+        keep_budget(rs, c);
+    }
     if (seq < t->cu->read_end)
         return;
     /* The members are at read_end: the hub sent the live messages up to it

@@ -38,6 +38,7 @@ static struct {
     int nanswers;
     struct pushed pushed[256];
     int npushed;
+    size_t twin_len; /* > 0: each push builds the frame's deflate twin, this long */
 } rec;
 
 static void on_answer(void *ud, struct client *c, const struct topic *t, int has_id, int64_t id,
@@ -67,6 +68,13 @@ static void on_push(void *ud, struct client *c, struct frame *f)
     rec.pushed[rec.npushed].c = c;
     rec.pushed[rec.npushed].seq = seq_of(f);
     rec.npushed++;
+    /* What client_push_frame does for a deflate connection: the frame's
+     * first such subscriber builds its twin (frame_for_deflate). */
+    if (rec.twin_len && !f->deflated) {
+        static const uint8_t zeros[4096];
+        assert_true(rec.twin_len <= sizeof zeros);
+        f->deflated = frame_build(1, zeros, rec.twin_len);
+    }
 }
 
 static struct topics ts;
@@ -239,6 +247,40 @@ static void test_the_cache_follows_live_messages_and_serves_without_a_read(void 
     assert_int_equal(rs.reads, 1);
 }
 
+/* A twin built when a cached frame goes to a deflate connection is
+ * counted against the budget (it was not: a cache could hold twice its
+ * budget), from a cache and from a read alike, and the budget holds. */
+static void test_deflate_twins_built_from_the_cache_are_counted(void **state)
+{
+    resume(0, 9, "e1", 1);
+    uint64_t since;
+    int64_t id;
+    resume_next_read(&rs, &since, &id);
+    resume_read_result(&rs, t, id, 0, 1, 10, "", 0);
+    static const uint8_t payload[1000];
+    struct frame *probe = frame_build(1, payload, sizeof payload);
+    size_t twin = sizeof(struct frame) + probe->len; /* what a twin holds */
+    frame_unref(probe);
+    rec.twin_len = sizeof payload;
+    size_t before = rs.cache_bytes;
+    replay(id, 10);                         /* conn 0, catching up in the read, builds 10's twin */
+    size_t plain = rs.cache_bytes - before; /* 10's entry, its frames and 10's twin */
+    assert_true(plain > twin);
+    rec.twin_len = 0;
+    live(11);
+    live(12);
+    size_t no_twins = rs.cache_bytes;
+    rec.twin_len = sizeof payload;
+    resume(1, 9, "e1", 2); /* served from the cache: 11 and 12 get twins */
+    assert_int_equal(rs.served_cached, 1);
+    assert_int_equal(rs.cache_bytes - no_twins, 2 * twin);
+    /* A budget the twins overrun: the oldest entries go, one stays. */
+    rs.cache_budget = rs.cache_bytes - 1;
+    resume(2, 11, "e1", 3);
+    assert_true(rs.cache_bytes <= rs.cache_budget);
+    rec.twin_len = 0;
+}
+
 static void test_a_read_the_hub_cannot_serve_answers_not_recovered_with_its_reason(void **state)
 {
     resume(0, 2, "e1", 1);
@@ -341,6 +383,7 @@ int main(void)
         T(test_resume_of_another_epoch_or_ahead_is_not_recovered_and_joins),
         T(test_resumes_behind_share_one_read_and_get_exactly_what_they_missed),
         T(test_the_cache_follows_live_messages_and_serves_without_a_read),
+        T(test_deflate_twins_built_from_the_cache_are_counted),
         T(test_a_read_the_hub_cannot_serve_answers_not_recovered_with_its_reason),
         T(test_link_down_answers_every_waiting_resume),
         T(test_a_hole_in_live_messages_drops_the_cache),
