@@ -97,7 +97,8 @@ $(BUILD)/spokectl: $(CTL_OBJ) $(BUILD)/libspoke.a
 
 # ---- test tools: programs the integration tests drive (not installed).
 # The load generators too: tests/bench/test_*.py, part of make test, run them.
-TOOL_BINS := $(BUILD)/httpcall-probe $(BUILD)/spoke-loadgen $(BUILD)/spoke-linkgen
+TOOL_BINS := $(BUILD)/httpcall-probe $(BUILD)/spoke-loadgen $(BUILD)/spoke-linkgen \
+             $(BUILD)/spoke-sendfloor
 $(BUILD)/httpcall-probe: $(BUILD)/obj/tests/tools/httpcall_probe.o $(BUILD)/libspoke.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
@@ -187,7 +188,8 @@ $(BUILD)/deflate-cost: $(BUILD)/obj/tests/bench/deflate_cost.o $(BUILD)/obj/test
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) $(ZLIB_LIBS)
 
 # The floor of one write per subscriber from one thread (docs/performance.md,
-# "Against NATS (issue 17)"); built on demand, not part of make bench or test.
+# "Against NATS (issue 17)"); built on demand for compare-nats, and under the
+# sanitizers for its test (tests/bench/test_sendfloor.py).
 $(BUILD)/spoke-sendfloor: $(BUILD)/obj/tests/bench/sendfloor.o
 	$(CC) $(CFLAGS_ALL) -o $@ $^
 

@@ -156,8 +156,9 @@ def main():
     i_pass, i_fail, i_skip = run_pytest(bin_dir, "integration", "integration")
     print(f"integration: {i_pass} passed, {i_fail} failed, {i_skip} skipped")
 
-    # spoke-loadgen and spoke-linkgen (built under the sanitizers too)
-    # against stand-in servers and a real hub: what the benchmarks rest on.
+    # spoke-loadgen, spoke-linkgen and spoke-sendfloor (built under the
+    # sanitizers too) against stand-in servers and a real hub: what the
+    # benchmarks rest on.
     print("== load generator tests (tests/bench/test_*.py)", flush=True)
     b_pass, b_fail, b_skip = run_pytest(bin_dir, "bench-tools", "bench")
     print(f"load generators: {b_pass} passed, {b_fail} failed, {b_skip} skipped")

@@ -347,5 +347,12 @@ int main(int argc, char **argv)
            (double)span[messages - 1] / 1000.0, q_us(cpu, messages, 0.50),
            q_us(cpu, messages, 0.99), wall ? (double)span_sum / (double)wall : 0.0,
            (double)cpu_all / 1e9, child_cpu, (double)wall / 1e9);
+    free(span);
+    free(cpu);
+    free(fds);
+    free(iov);
+    free(copies);
+    free(joined);
+    free(frame);
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
