@@ -7,6 +7,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "edge/hooks.h"
 #include "edge/worker.h"
 
 /* Ready = every worker has a policy, a live hub link, and is not draining:

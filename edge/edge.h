@@ -31,7 +31,7 @@
 #include "common/policy.h"
 #include "edge/config.h"
 #include "edge/deadline.h"
-#include "edge/hooks.h"
+#include "edge/hook_stats.h"
 #include "edge/pubs.h"
 #include "edge/resume.h"
 #include "edge/sendq.h"

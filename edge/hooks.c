@@ -359,7 +359,7 @@ static void fail_all(struct hook_engine *e, const char *why)
     }
 }
 
-static void engine_free(struct worker *w)
+static void hook_engine_free(struct worker *w)
 {
     struct hook_engine *e = w->hk;
     if (!e)
@@ -381,7 +381,7 @@ void hooks_reconfigure(struct worker *w)
 {
     const struct hooks_conf *c = w->hooks;
     if (!c || !hooks_conf_any(c)) {
-        engine_free(w);
+        hook_engine_free(w);
         return;
     }
     struct httpcall_limits lim = {
@@ -412,7 +412,7 @@ void hooks_reconfigure(struct worker *w)
         e->http = httpcall_new(w->loop, &lim);
         if (!e->http) {
             log_warn("backend hooks: cannot start libcurl: hooks off on this worker");
-            engine_free(w);
+            hook_engine_free(w);
             return;
         }
     }
@@ -431,7 +431,7 @@ void hooks_reconfigure(struct worker *w)
 
 void hooks_free(struct worker *w)
 {
-    engine_free(w);
+    hook_engine_free(w);
 }
 
 void hooks_stats(const struct worker *w, struct hook_stats *out)

@@ -18,6 +18,7 @@
 
 #include "common/buf.h"
 #include "common/hooks_conf.h"
+#include "edge/hook_stats.h"
 
 struct worker;
 
@@ -30,23 +31,6 @@ struct hook_answer {
     json_t *doc;        /* the backend's answer object, if it sent one (borrowed) */
 };
 typedef void (*hook_done_fn)(struct worker *w, const struct hook_answer *a, void *ctx);
-
-/* Latency buckets of the per-event histogram, in milliseconds (+Inf last). */
-#define HOOK_LATENCY_BUCKETS 11
-extern const double hook_latency_bounds_ms[HOOK_LATENCY_BUCKETS];
-
-struct hook_event_stats {
-    uint64_t calls, allowed, denied, failed, breaker_refused;
-    uint64_t latency[HOOK_LATENCY_BUCKETS + 1]; /* cumulative by bucket, as Prometheus wants */
-    double latency_sum_ms;
-};
-struct hook_stats {
-    struct hook_event_stats ev[HOOK_EVENTS];
-    uint64_t breaker_opened;      /* times the breaker opened */
-    uint64_t breaker_open;        /* 1 while it is open */
-    uint64_t disconnects_dropped; /* disconnect events not delivered (queue full, retries spent) */
-    uint64_t disconnects_sent;    /* disconnect events the backend took */
-};
 
 /* The configuration changed (w->hooks replaced; NULL: all off). */
 void hooks_reconfigure(struct worker *w);
