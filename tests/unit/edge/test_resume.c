@@ -154,6 +154,18 @@ static struct topic_resumer *resume(int conn, uint64_t since, const char *epoch,
     return r;
 }
 
+/* Conn 0 resumes from 9 of e1: its read goes out, and the hub answers it
+ * (recovered, up to 10). Returns the read's id, for the replay. */
+static int64_t read_for_conn0(void)
+{
+    resume(0, 9, "e1", 1);
+    uint64_t since;
+    int64_t id;
+    resume_next_read(&rs, &since, &id);
+    resume_read_result(&rs, t, id, 0, 1, 10, "", 0);
+    return id;
+}
+
 static int is_member(int conn)
 {
     for (uint32_t i = 0; i < t->n; i++)
@@ -229,11 +241,7 @@ static void test_resumes_behind_share_one_read_and_get_exactly_what_they_missed(
 
 static void test_the_cache_follows_live_messages_and_serves_without_a_read(void **state)
 {
-    resume(0, 9, "e1", 1);
-    uint64_t since;
-    int64_t id;
-    resume_next_read(&rs, &since, &id);
-    resume_read_result(&rs, t, id, 0, 1, 10, "", 0);
+    int64_t id = read_for_conn0();
     replay(id, 10);
     live(11);
     live(12);
@@ -252,11 +260,7 @@ static void test_the_cache_follows_live_messages_and_serves_without_a_read(void 
  * budget), from a cache and from a read alike, and the budget holds. */
 static void test_deflate_twins_built_from_the_cache_are_counted(void **state)
 {
-    resume(0, 9, "e1", 1);
-    uint64_t since;
-    int64_t id;
-    resume_next_read(&rs, &since, &id);
-    resume_read_result(&rs, t, id, 0, 1, 10, "", 0);
+    int64_t id = read_for_conn0();
     static const uint8_t payload[1000];
     struct frame *probe = frame_build(1, payload, sizeof payload);
     size_t twin = sizeof(struct frame) + probe->len; /* what a twin holds */
@@ -318,11 +322,7 @@ static void test_link_down_answers_every_waiting_resume(void **state)
 
 static void test_a_hole_in_live_messages_drops_the_cache(void **state)
 {
-    resume(0, 9, "e1", 1);
-    uint64_t since;
-    int64_t id;
-    resume_next_read(&rs, &since, &id);
-    resume_read_result(&rs, t, id, 0, 1, 10, "", 0);
+    int64_t id = read_for_conn0();
     replay(id, 10);
     assert_non_null(t->cu->cache);
     live(12); /* 11 never came */
@@ -332,11 +332,7 @@ static void test_a_hole_in_live_messages_drops_the_cache(void **state)
 
 static void test_a_cache_keeps_at_most_its_max_and_the_budget(void **state)
 {
-    resume(0, 9, "e1", 1);
-    uint64_t since;
-    int64_t id;
-    resume_next_read(&rs, &since, &id);
-    resume_read_result(&rs, t, id, 0, 1, 10, "", 0);
+    int64_t id = read_for_conn0();
     replay(id, 10);
     for (uint64_t s = 11; s <= 10 + RESUME_CACHE_MAX + 50; s++)
         live(s);
@@ -363,11 +359,7 @@ static void test_a_topic_that_goes_leaves_no_trace_in_the_due_list(void **state)
 
 static void test_idle_caches_are_swept(void **state)
 {
-    resume(0, 9, "e1", 1);
-    uint64_t since;
-    int64_t id;
-    resume_next_read(&rs, &since, &id);
-    resume_read_result(&rs, t, id, 0, 1, 10, "", 0);
+    int64_t id = read_for_conn0();
     replay(id, 10);
     resume_sweep(&rs, RESUME_CACHE_IDLE_S / 2);
     assert_non_null(t->cu->cache);
