@@ -274,6 +274,12 @@ int linkio_write(struct linkio *l, int fd)
     return 0;
 }
 
+/* The length a message's 4-byte prefix at p declares (big-endian). */
+static uint32_t prefix_len(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 /* The bytes of the message at p[0, avail) with its prefix, if all of it
  * is there and its length is allowed; 0 if more bytes are needed; -1 if
  * it is too large. */
@@ -281,7 +287,7 @@ static long whole_message(const uint8_t *p, size_t avail)
 {
     if (avail < 4)
         return 0;
-    uint32_t n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    uint32_t n = prefix_len(p);
     if (n > LINK_MAX_MESSAGE)
         return -1;
     return avail - 4 < n ? 0 : 4 + (long)n;
@@ -317,10 +323,8 @@ static int linkio_dispatch(struct linkio *l, struct linkio_cbs *cb)
              * of it is buffered. */
             long n = whole_message(p, avail);
             if (n < 0) {
-                uint32_t len =
-                    (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
                 snprintf(l->err, sizeof(l->err), "decode: message too large (%u bytes, max %u)",
-                         (unsigned)len, (unsigned)LINK_MAX_MESSAGE);
+                         (unsigned)prefix_len(p), (unsigned)LINK_MAX_MESSAGE);
                 return -1;
             }
             if (n == 0)
@@ -383,7 +387,7 @@ static int take_first(struct linkio *l, const uint8_t *p, size_t n, size_t *used
     size_t have = buf_readable(&l->in), want = 4;
     if (have >= 4) {
         const uint8_t *h = buf_head(&l->in);
-        want = 4 + ((size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3]);
+        want = 4 + (size_t)prefix_len(h);
     }
     size_t take = want - have < n ? want - have : n;
     buf_append(&l->in, p, take);
@@ -398,7 +402,7 @@ static int take_first(struct linkio *l, const uint8_t *p, size_t n, size_t *used
             return linkio_fail(l, "",
                                "the peer speaks an older link protocol (compressed "
                                "hello): upgrade it to this version");
-        size_t n1 = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+        size_t n1 = prefix_len(h);
         if (n1 == 0 || n1 > LINK_MAX_FIRST) {
             snprintf(l->err, sizeof(l->err), "decode: first message of %zu bytes (max %u)", n1,
                      LINK_MAX_FIRST);
