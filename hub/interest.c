@@ -366,7 +366,7 @@ void interest_deliver(struct interest *t, struct interest_topic *tp, uint64_t se
         return;
     }
     for (uint32_t k = 0; k < tp->n; k++) {
-        struct interest_member *m = interest_slots(tp)[k].m;
+        struct interest_member *m = s[k].m;
         struct interest_hold *h = m->hold;
         if (!h) {
             out->send(s[k].owner, msg, len, out->ud);
