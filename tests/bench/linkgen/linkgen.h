@@ -22,8 +22,6 @@
 #include "common/linkio.h"
 #include "tests/bench/loadgen/tool.h"
 
-struct zstream_in;
-
 /* One pre-compressed zstd frame of PUBLISH messages: n messages, whose
  * encoded bytes are plain[0, plen) (length prefixes included) and whose
  * compressed frame is z[0, zlen). */
@@ -42,9 +40,9 @@ struct lg_replay {
 
 /* What the hub sent on one link. */
 struct lg_rx {
-    struct linkio io; /* its input side: the hub's bytes, decoded */
+    struct linkio io; /* its input side: the hub's bytes, decoded (and its counters) */
     int check;        /* check each topic's seq in the MESSAGEs */
-    uint64_t wire_in, raw_in, msgs, messages;
+    uint64_t messages;
     uint64_t interest_ok, interest_refused;
     uint64_t seq_gaps;
     uint64_t *last_seq; /* check: per topic */

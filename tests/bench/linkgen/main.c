@@ -168,8 +168,8 @@ static void result(struct lg *g)
         recv += r->messages;
         minr = r->messages < minr ? r->messages : minr;
         maxr = r->messages > maxr ? r->messages : maxr;
-        wire_in += r->wire_in;
-        raw_in += r->raw_in;
+        wire_in += r->io.wire_in;
+        raw_in += r->io.raw_in;
         gaps += r->seq_gaps;
     }
     for (unsigned i = g->o.rx_links; i < g->nlinks; i++) {

@@ -85,9 +85,6 @@ int lg_rx_read(struct lg_link *l)
     /* No budget: everything readable now is taken, so no backlog is left
      * waiting for a readiness event that will not come. */
     int rc = linkio_read(&r->io, l->fd, SIZE_MAX, on_msg, l);
-    r->wire_in = r->io.wire_in;
-    r->raw_in = r->io.raw_in;
-    r->msgs = r->io.msgs_in;
     if (rc == 1)
         lg_fatal("link %u: the hub closed the link", l->idx);
     if (rc < 0)
